@@ -1,0 +1,81 @@
+/**
+ * @module
+ * The admin API, under `gateway.admin.prefix` (default `/_edgeway`). It exists only while the
+ * admin token secret is set, and every call needs `Authorization: Bearer <token>`, compared in
+ * constant time. Features add their endpoints through `AdminExtension`s.
+ */
+import { Hono } from 'hono'
+import type { GatewayConfig } from './config/schema'
+import type { AppEnv } from './context'
+import type { Env } from './env'
+import { GatewayError } from './errors'
+
+export type AdminContext = {
+  config: GatewayConfig
+  env: Env
+  /** The active config's version: a hash of the config as written. */
+  configVersion: string
+  /** The config as written, for display. */
+  source: unknown
+}
+
+export type AdminExtension = (app: Hono<AppEnv>, ctx: AdminContext) => void
+
+const extensions: AdminExtension[] = []
+
+/** Lets a feature add admin endpoints (called at module load by the feature's file). */
+export function registerAdminExtension(extension: AdminExtension): void {
+  extensions.push(extension)
+}
+
+const encoder = new TextEncoder()
+
+async function digest(text: string): Promise<ArrayBuffer> {
+  return crypto.subtle.digest('SHA-256', encoder.encode(text))
+}
+
+/** Compares two secrets in constant time (hashing first, so lengths don't leak either). */
+export async function secretsEqual(given: string, expected: string): Promise<boolean> {
+  const [a, b] = await Promise.all([digest(given), digest(expected)])
+  return crypto.subtle.timingSafeEqual(a, b)
+}
+
+const SECRET_KEY = /(secret|token|password|passphrase|credential|private)/i
+
+/** A copy of the config with every value under a secret-sounding key replaced. */
+export function redactConfig(value: unknown, key = ''): unknown {
+  if (SECRET_KEY.test(key) && (typeof value === 'string' || typeof value === 'number')) return '[redacted]'
+  if (Array.isArray(value)) return value.map((item) => redactConfig(item))
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, item]) => [k, redactConfig(item, k)]))
+  }
+  return value
+}
+
+/** Returns the admin app, or undefined when the token secret is not set (the API is off). */
+export function adminApi(ctx: AdminContext): Hono<AppEnv> | undefined {
+  const token = ctx.env[ctx.config.gateway.admin.tokenSecret]
+  if (typeof token !== 'string' || token.length === 0) return undefined
+  const app = new Hono<AppEnv>()
+  app.use(async function adminAuth(c, next) {
+    const header = c.req.header('authorization') ?? ''
+    const given = /^Bearer\s+(.+)$/i.exec(header)?.[1]
+    if (given === undefined || !(await secretsEqual(given, token))) {
+      throw new GatewayError('ERR_UNAUTHORIZED', {
+        detail: 'The admin API needs a valid bearer token.',
+        headers: { 'WWW-Authenticate': 'Bearer realm="edgeway-admin"' },
+      })
+    }
+    c.var.log.admin = true
+    await next()
+  })
+  app.get('/health', (c) =>
+    c.json({ status: 'ok', configVersion: ctx.configVersion, routes: ctx.config.routes.length, upstreams: Object.keys(ctx.config.upstreams).length }),
+  )
+  app.get('/config', (c) => c.json({ version: ctx.configVersion, config: redactConfig(ctx.source) }))
+  for (const extend of extensions) extend(app, ctx)
+  app.all('*', () => {
+    throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No such admin endpoint.' })
+  })
+  return app
+}

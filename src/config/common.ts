@@ -1,0 +1,57 @@
+/**
+ * @module
+ * Small schema pieces shared by the gateway schema and every policy's schema.
+ */
+import * as v from 'valibot'
+import { compileTemplate } from '../template/template'
+import { parsePath } from '../template/path'
+
+/** Names of routes, upstreams, versions, bindings and secrets. */
+export const Name = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'must be letters, digits, "_", "-" or "." (at most 128)'),
+)
+
+/** A duration in milliseconds (at most 15 minutes). */
+export const Milliseconds = v.pipe(v.number(), v.integer('must be whole milliseconds'), v.minValue(1), v.maxValue(900_000))
+
+function errorOf(run: () => unknown): string | undefined {
+  try {
+    run()
+    return undefined
+  } catch (err) {
+    return (err as Error).message
+  }
+}
+
+export const RegexString = v.pipe(
+  v.string(),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return
+    const error = errorOf(() => new RegExp(dataset.value))
+    if (error) addIssue({ message: `invalid regular expression: ${error}` })
+  }),
+)
+
+/** A string template (`/users/{params.id}`), checked for syntax at validation. */
+export const TemplateString = v.pipe(
+  v.string(),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return
+    const error = errorOf(() => compileTemplate(dataset.value))
+    if (error) addIssue({ message: error })
+  }),
+)
+
+/** A path expression (`items[].id`), checked for syntax at validation. */
+export const PathString = v.pipe(
+  v.string(),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return
+    const error = errorOf(() => parsePath(dataset.value))
+    if (error) addIssue({ message: error })
+  }),
+)
+
+/** An HTTP header name (RFC 9110 token). */
+export const HeaderName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid header name'))

@@ -1,0 +1,160 @@
+/**
+ * @module
+ * The gateway config schema: the single source of the config's TypeScript types, its runtime
+ * validation and the generated JSON Schema (`edgeway.schema.json`, `npm run schema`).
+ * Structure lives here; checks that span fields (references, budgets, deadlines) are in `./validate`.
+ * Every object is strict: an unknown key is an error, so a typo never passes silently.
+ */
+import * as v from 'valibot'
+import { PolicySchema } from '../policies/registry'
+import { HTTP_METHODS } from '../routing/methods'
+import { Milliseconds, Name, RegexString, TemplateString } from './common'
+
+export const UpstreamTimeoutsSchema = v.strictObject({
+  headers: v.pipe(v.optional(Milliseconds, 15_000), v.description('Time to wait for response headers (504 when exceeded).')),
+  idle: v.pipe(v.optional(Milliseconds, 60_000), v.description('Longest pause between two body chunks before the stream is cut.')),
+})
+
+export const UpstreamSchema = v.pipe(
+  v.strictObject({
+    url: v.pipe(
+      v.optional(v.string()),
+      v.description('Origin base URL (`https://api.internal.example`); `${VAR}` is replaced by a Worker variable.'),
+    ),
+    service: v.pipe(v.optional(Name), v.description('Name of a service binding to another Worker.')),
+    timeouts: v.optional(UpstreamTimeoutsSchema, {}),
+  }),
+  v.check((upstream) => (upstream.url === undefined) !== (upstream.service === undefined), 'set exactly one of "url" or "service"'),
+)
+
+const HeaderConditionSchema = v.union([
+  v.string(),
+  v.strictObject({
+    equals: v.optional(v.string()),
+    regex: v.optional(RegexString),
+    present: v.optional(v.boolean()),
+  }),
+])
+
+const QueryConditionSchema = v.union([
+  v.string(),
+  v.strictObject({ equals: v.optional(v.string()), present: v.optional(v.boolean()) }),
+])
+
+export const MatchSchema = v.strictObject({
+  path: v.pipe(
+    v.optional(v.pipe(v.string(), v.startsWith('/', 'must start with "/"')), '/*'),
+    v.description('Path pattern: `/users/:id`, `/files/*` (tail as `params.*`), `/x/:rest{.+}`.'),
+  ),
+  methods: v.optional(v.pipe(v.array(v.picklist(HTTP_METHODS)), v.minLength(1))),
+  host: v.pipe(
+    v.optional(v.union([v.string(), v.array(v.string())])),
+    v.description('Exact host or `*.example.com` (any subdomain); a list matches any.'),
+  ),
+  headers: v.pipe(
+    v.optional(v.record(v.string(), HeaderConditionSchema)),
+    v.description('Header name -> exact value, or `{ "equals" | "regex" | "present" }`.'),
+  ),
+  query: v.pipe(
+    v.optional(v.record(v.string(), QueryConditionSchema)),
+    v.description('Query parameter -> exact value, or `{ "equals" | "present" }`.'),
+  ),
+})
+
+const ProxyActionSchema = v.strictObject({
+  type: v.literal('proxy'),
+  upstream: Name,
+  path: v.pipe(v.optional(TemplateString), v.description('Rewrite template for the upstream path: `/v2/users/{params.id}`.')),
+  stripPrefix: v.pipe(v.optional(v.pipe(v.string(), v.startsWith('/'))), v.description('Removed from the start of the path.')),
+  websocket: v.pipe(v.optional(v.boolean(), false), v.description('Let WebSocket upgrades through this route.')),
+})
+
+const RespondActionSchema = v.strictObject({
+  type: v.literal('respond'),
+  status: v.optional(v.pipe(v.number(), v.integer(), v.minValue(200), v.maxValue(599)), 200),
+  headers: v.optional(v.record(v.string(), TemplateString), {}),
+  body: v.pipe(v.optional(v.unknown()), v.description('A string (a template) or any JSON value (sent as JSON).')),
+})
+
+const RedirectActionSchema = v.strictObject({
+  type: v.literal('redirect'),
+  status: v.optional(v.picklist([301, 302, 303, 307, 308]), 302),
+  location: TemplateString,
+})
+
+export const ActionSchema = v.variant('type', [ProxyActionSchema, RespondActionSchema, RedirectActionSchema])
+
+export const RouteSchema = v.strictObject({
+  id: Name,
+  description: v.optional(v.string()),
+  version: v.pipe(v.optional(Name), v.description('The API version this route belongs to (see `versioning`).')),
+  match: MatchSchema,
+  policies: v.optional(v.array(PolicySchema), []),
+  deadline: v.pipe(v.optional(Milliseconds), v.description('Total time for the route; must cover what it contains.')),
+  action: ActionSchema,
+})
+
+const VersionSchema = v.strictObject({
+  deprecated: v.pipe(
+    v.optional(v.pipe(v.string(), v.isoTimestamp())),
+    v.description('ISO time the version was deprecated: sends a `Deprecation` header (RFC 9745).'),
+  ),
+  sunset: v.pipe(v.optional(v.pipe(v.string(), v.isoTimestamp())), v.description('Sends a `Sunset` header (RFC 8594).')),
+  link: v.pipe(v.optional(v.pipe(v.string(), v.url())), v.description('Migration guide, sent as `Link: <...>; rel="deprecation"`.')),
+})
+
+export const VersioningSchema = v.strictObject({
+  prefix: v.pipe(v.optional(v.boolean(), true), v.description('Select a version by a leading path segment (`/v1/...`).')),
+  headers: v.optional(v.array(v.string()), ['api-version', 'accept-version']),
+  default: v.optional(Name),
+  versions: v.record(Name, VersionSchema),
+})
+
+export const GatewaySettingsSchema = v.strictObject({
+  name: v.optional(v.string(), 'edgeway'),
+  plan: v.pipe(
+    v.optional(v.picklist(['free', 'paid']), 'free'),
+    v.description('Workers plan: sets the subrequest budget checked at validation (50 or 10,000).'),
+  ),
+  maxSubrequests: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  admin: v.optional(
+    v.strictObject({
+      prefix: v.optional(v.pipe(v.string(), v.regex(/^\/[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/, 'must be a path like "/_edgeway"')), '/_edgeway'),
+      tokenSecret: v.pipe(v.optional(Name, 'ADMIN_TOKEN'), v.description('Name of the Worker secret holding the admin bearer token.')),
+    }),
+    {},
+  ),
+  log: v.optional(v.strictObject({ requests: v.optional(v.boolean(), true) }), {}),
+  reload: v.pipe(
+    v.optional(
+      v.strictObject({
+        kv: v.optional(Name, 'CONFIG_KV'),
+        key: v.optional(v.string(), 'gateway.json'),
+        refreshSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 30),
+      }),
+    ),
+    v.description('Hot reload: read a config from a KV key; a bad one is logged and the last good one kept.'),
+  ),
+})
+
+export const GatewayConfigSchema = v.strictObject({
+  $schema: v.optional(v.string()),
+  gateway: v.optional(GatewaySettingsSchema, {}),
+  versioning: v.optional(VersioningSchema),
+  upstreams: v.optional(v.record(Name, UpstreamSchema), {}),
+  policies: v.pipe(
+    v.optional(v.array(PolicySchema), [{ type: 'request-id' }]),
+    v.description('Global policies, run on every route (default: request-id).'),
+  ),
+  routes: v.array(RouteSchema),
+})
+
+/** A config as written (defaults optional). */
+export type GatewayConfigInput = v.InferInput<typeof GatewayConfigSchema>
+/** A config after parsing (defaults filled in). */
+export type GatewayConfig = v.InferOutput<typeof GatewayConfigSchema>
+export type RouteConfig = GatewayConfig['routes'][number]
+export type UpstreamConfig = GatewayConfig['upstreams'][string]
+export type ActionConfig = RouteConfig['action']
+export type MatchConfig = RouteConfig['match']
+export type PolicyConfig = GatewayConfig['policies'][number]

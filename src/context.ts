@@ -1,0 +1,45 @@
+/**
+ * @module
+ * What a request carries through the pipeline. Policies publish values here (as Hono's own
+ * request-id middleware does, through `ContextVariableMap`) and later stages read them.
+ */
+import type { Env } from './env'
+import type { CompiledRoute } from './routing/route'
+import type { RequestLog } from './logging'
+
+/** The request the upstream will receive. Request policies edit it; the action sends it. */
+export type UpstreamRequestDraft = {
+  method: string
+  /** Normalised, percent-encoded path (before any rewrite by the action). */
+  path: string
+  /** The query string as sent (`?a=1&b=2`, or empty); a policy that edits it re-serialises it. */
+  search: string
+  headers: Headers
+}
+
+/** Who is calling, as established by an authentication policy. */
+export type Consumer = {
+  id: string
+  plan?: string | undefined
+  /** How the consumer was identified: `jwt`, `api-key`. */
+  via: string
+  metadata?: Record<string, unknown> | undefined
+}
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    requestId: string
+    /** The request URL, parsed once. */
+    url: URL
+    /** Milliseconds since the epoch when the gateway received the request. */
+    startedAt: number
+    route: CompiledRoute
+    params: Record<string, string>
+    upstreamRequest: UpstreamRequestDraft
+    consumer: Consumer | undefined
+    claims: Record<string, unknown> | undefined
+    log: RequestLog
+  }
+}
+
+export type AppEnv = { Bindings: Env }

@@ -1,0 +1,96 @@
+/**
+ * @module
+ * `createGateway(config, env)`: compiles a validated config, once per isolate, into a Hono app.
+ *
+ *   request context (id, log) -> global request-phase policies -> admin API
+ *     -> path normalisation -> route matching (404 / 405) -> the route's pipeline and action
+ *
+ * Nothing is parsed per request except the request itself.
+ */
+import { Hono } from 'hono'
+import { adminApi } from './admin'
+import { ConfigError } from './config/validate'
+import type { GatewayConfig } from './config/schema'
+import type { AppEnv } from './context'
+import type { Env } from './env'
+import { handleError } from './error-handler'
+import { GatewayError } from './errors'
+import { editResponseHeaders } from './http'
+import { consoleLogWriter, type LogWriter } from './logging'
+import { createPipeline } from './pipeline'
+import { requestContext } from './request-context'
+import { createMatcher } from './routing/matcher'
+import { normalizePath, rawPathOf } from './routing/normalize'
+import { compileRoute } from './routing/route'
+import { compileUpstream, UpstreamConfigError, type CompiledUpstream } from './upstream/upstream'
+
+export type GatewayOptions = {
+  writeLog?: LogWriter
+  /** The active config's version, shown by the admin API. */
+  configVersion?: string
+  /** The config as written (before defaults), shown redacted by the admin API. */
+  source?: unknown
+}
+
+function compileUpstreams(config: GatewayConfig, env: Env): Map<string, CompiledUpstream> {
+  const problems: string[] = []
+  const upstreams = new Map<string, CompiledUpstream>()
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    try {
+      upstreams.set(name, compileUpstream(name, upstream, env))
+    } catch (err) {
+      if (!(err instanceof UpstreamConfigError)) throw err
+      problems.push(`${err.field}: ${err.message}`)
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return upstreams
+}
+
+export function createGateway(config: GatewayConfig, env: Env, options: GatewayOptions = {}): Hono<AppEnv> {
+  const upstreams = compileUpstreams(config, env)
+  const pipeline = createPipeline(config, env)
+  const routes = config.routes.map((route, index) => compileRoute(config, route, index, pipeline, upstreams))
+  const match = createMatcher(routes, config.versioning)
+
+  const app = new Hono<AppEnv>()
+  app.onError(handleError)
+  app.use(requestContext({ logRequests: config.gateway.log.requests, writeLog: options.writeLog ?? consoleLogWriter }))
+  for (const policy of pipeline.preRouting) app.use(policy)
+
+  const admin = adminApi({ config, env, configVersion: options.configVersion ?? 'unversioned', source: options.source ?? config })
+  if (admin) app.route(config.gateway.admin.prefix, admin)
+
+  app.all('*', async function dispatch(c) {
+    const draft = c.var.upstreamRequest
+    const url = c.var.url
+    const path = normalizePath(rawPathOf(c.req.url))
+    draft.path = path
+    c.var.log.path = path
+    const result = match({ method: c.req.method, path, host: url.hostname.toLowerCase(), headers: c.req.raw.headers, query: url.searchParams })
+    if (!result.route) {
+      if (result.allow.length > 0) {
+        throw new GatewayError('ERR_METHOD_NOT_ALLOWED', {
+          detail: `${c.req.method} is not allowed here.`,
+          headers: { Allow: result.allow.join(', ') },
+        })
+      }
+      throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No route matches this request.' })
+    }
+    const route = result.route
+    c.set('route', route)
+    c.set('params', result.params)
+    c.var.log.routeId = route.id
+    try {
+      await route.handler(c, async () => {})
+    } catch (err) {
+      // Rendered here rather than by onError, so the route's own headers go on errors too.
+      c.res = undefined
+      c.res = handleError(err, c)
+    }
+    const headers = route.responseHeaders
+    if (headers.length > 0) editResponseHeaders(c, (h) => headers.forEach(([name, value]) => h.set(name, value)))
+    return c.res
+  })
+  return app
+}

@@ -1,0 +1,41 @@
+/**
+ * @module
+ * One structured JSON log line per request. Policies add their own fields to `c.var.log`
+ * (consumer, auth outcome, rate-limit decision, cache status); the gateway writes the line once the
+ * response is ready. Nothing secret goes in: no tokens, keys, cookies or query values.
+ */
+
+export type UpstreamLog = {
+  name: string
+  /** The target's origin (scheme, host, port) or `service:<binding>`; never a path or query. */
+  target?: string
+  status?: number
+  durationMs?: number
+  error?: string
+}
+
+export type RequestLog = {
+  requestId: string
+  routeId?: string
+  method: string
+  /** The path without its query; query parameter names only, never values. */
+  path: string
+  queryKeys?: string[]
+  status?: number
+  durationMs?: number
+  upstream?: UpstreamLog
+  /** The gateway error code when the request failed. */
+  error?: string
+  [field: string]: unknown
+}
+
+export type LogWriter = (line: RequestLog) => void
+
+export const consoleLogWriter: LogWriter = (line) => {
+  console.log(JSON.stringify(line))
+}
+
+/** Logs a problem the operator must see (invalid config, a failing store) outside the request line. */
+export function logEvent(event: string, fields: Record<string, unknown> = {}): void {
+  console.error(JSON.stringify({ event, ...fields }))
+}

@@ -1,0 +1,155 @@
+/**
+ * @module
+ * Route matching, ALB-listener style: path pattern (through Hono's TrieRouter), method, host,
+ * headers and query, plus the API version.
+ *
+ * Precedence: the first route in config order whose every condition holds wins (Hono's router
+ * returns candidates in registration order). A request whose path, host, headers and query match
+ * some route but whose method matches none gets 405 with `Allow`; otherwise 404.
+ *
+ * Versions: with `versioning.prefix`, `/v1/users` selects version `v1` and is matched against the
+ * `v1` routes as `/users`; otherwise a version header (`api-version`, `accept-version`) or the
+ * default version selects it. Routes without a `version` match whatever the version.
+ */
+import { TrieRouter } from 'hono/router/trie-router'
+import type { GatewayConfig, MatchConfig } from '../config/schema'
+import { GatewayError } from '../errors'
+import type { CompiledRoute } from './route'
+
+export type MatchInput = {
+  method: string
+  /** Normalised path. */
+  path: string
+  host: string
+  headers: Headers
+  query: URLSearchParams
+}
+
+export type MatchResult =
+  | { route: CompiledRoute; params: Record<string, string>; version: string | undefined }
+  | { route: undefined; allow: string[] }
+
+type Condition = (input: MatchInput) => boolean
+
+type Candidate = {
+  route: CompiledRoute
+  methods: ReadonlySet<string> | undefined
+  conditions: Condition[]
+  /** Segments before a trailing `/*`, to expose the tail as `params['*']`. */
+  tailAfter: number | undefined
+  /** Registered under `/<version>` for prefix selection. */
+  viaPrefix: boolean
+}
+
+function hostCondition(hosts: string | string[]): Condition {
+  const patterns = (Array.isArray(hosts) ? hosts : [hosts]).map((h) => h.toLowerCase())
+  const exact = new Set(patterns.filter((p) => !p.startsWith('*.')))
+  const suffixes = patterns.filter((p) => p.startsWith('*.')).map((p) => p.slice(1))
+  return ({ host }) => exact.has(host) || suffixes.some((suffix) => host.endsWith(suffix) && host.length > suffix.length)
+}
+
+function headerConditions(headers: NonNullable<MatchConfig['headers']>): Condition[] {
+  return Object.entries(headers).map(([name, rule]) => {
+    if (typeof rule === 'string') return ({ headers: h }) => h.get(name) === rule
+    const regex = rule.regex !== undefined ? new RegExp(rule.regex) : undefined
+    return ({ headers: h }) => {
+      const value = h.get(name)
+      if (rule.present === false) return value === null
+      if (value === null) return false
+      if (rule.equals !== undefined && value !== rule.equals) return false
+      return regex === undefined || regex.test(value)
+    }
+  })
+}
+
+function queryConditions(query: NonNullable<MatchConfig['query']>): Condition[] {
+  return Object.entries(query).map(([name, rule]) => {
+    if (typeof rule === 'string') return ({ query: q }) => q.getAll(name).includes(rule)
+    return ({ query: q }) => {
+      if (rule.present === false) return !q.has(name)
+      if (!q.has(name)) return false
+      return rule.equals === undefined || q.getAll(name).includes(rule.equals)
+    }
+  })
+}
+
+/** How many segments precede a trailing `/*` (undefined when the pattern has none). */
+function tailSegments(pattern: string): number | undefined {
+  if (pattern === '*' || pattern === '/*') return 0
+  if (!pattern.endsWith('/*')) return undefined
+  return pattern.slice(1, -2).split('/').length
+}
+
+function decodeParam(value: string): string {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return value
+  }
+}
+
+export type Matcher = (input: MatchInput) => MatchResult
+
+export function createMatcher(routes: CompiledRoute[], versioning: GatewayConfig['versioning']): Matcher {
+  const router = new TrieRouter<Candidate>()
+  const versionNames = new Set(Object.keys(versioning?.versions ?? {}))
+  for (const route of routes) {
+    const match = route.config.match
+    const methods = match.methods && new Set<string>(match.methods.includes('GET') ? [...match.methods, 'HEAD'] : match.methods)
+    const conditions: Condition[] = [
+      ...(match.host !== undefined ? [hostCondition(match.host)] : []),
+      ...(match.headers ? headerConditions(match.headers) : []),
+      ...(match.query ? queryConditions(match.query) : []),
+    ]
+    const base = { route, methods, conditions }
+    const pattern = match.path
+    if (route.config.version !== undefined && versioning?.prefix) {
+      const prefixed = `/${route.config.version}${pattern === '/' ? '' : pattern}`
+      const tail = tailSegments(pattern)
+      router.add('ALL', prefixed, { ...base, tailAfter: tail === undefined ? undefined : tail + 1, viaPrefix: true })
+    }
+    router.add('ALL', pattern, { ...base, tailAfter: tailSegments(pattern), viaPrefix: false })
+  }
+  const versionHeaders = versioning?.headers ?? []
+
+  return function match(input) {
+    const prefixVersion = versioning?.prefix ? input.path.split('/')[1] : undefined
+    const pathVersion = prefixVersion !== undefined && versionNames.has(prefixVersion) ? prefixVersion : undefined
+    let headerVersion: string | undefined
+    for (const name of versionHeaders) {
+      const value = input.headers.get(name)
+      if (value === null) continue
+      if (!versionNames.has(value)) {
+        throw new GatewayError('ERR_BAD_REQUEST', {
+          detail: `Unknown API version "${value.slice(0, 64)}" in ${name} (known: ${[...versionNames].join(', ')}).`,
+        })
+      }
+      headerVersion = value
+      break
+    }
+    const requestedVersion = pathVersion ?? headerVersion ?? versioning?.default
+
+    const [candidates] = router.match('ALL', input.path) as [[Candidate, Record<string, string>][]]
+    const allow = new Set<string>()
+    for (const [candidate, rawParams] of candidates) {
+      const routeVersion = candidate.route.config.version
+      if (candidate.viaPrefix) {
+        if (routeVersion !== pathVersion) continue
+      } else if (routeVersion !== undefined && (pathVersion !== undefined || routeVersion !== requestedVersion)) {
+        continue
+      }
+      if (!candidate.conditions.every((condition) => condition(input))) continue
+      if (candidate.methods && !candidate.methods.has(input.method)) {
+        for (const method of candidate.methods) allow.add(method)
+        continue
+      }
+      const params: Record<string, string> = {}
+      for (const [name, value] of Object.entries(rawParams)) params[name] = decodeParam(value)
+      if (candidate.tailAfter !== undefined) {
+        params['*'] = decodeParam(input.path.split('/').slice(candidate.tailAfter + 1).join('/'))
+      }
+      return { route: candidate.route, params, version: routeVersion }
+    }
+    return { route: undefined, allow: [...allow] }
+  }
+}

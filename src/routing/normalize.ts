@@ -1,0 +1,102 @@
+/**
+ * @module
+ * Request path normalisation, done once before matching so that the path a route is chosen by is
+ * exactly the path the upstream receives. A request a route's policies were never asked about
+ * (`/public/..%2fadmin`) must not reach that route's upstream.
+ *
+ * - Percent-encoded unreserved characters are decoded (`%7E` -> `~`, `%2e` -> `.`); every other
+ *   escape keeps its encoding with upper-case hex (`%c3%a9` -> `%C3%A9`).
+ * - `.` and `..` segments are resolved (also when written `%2e`), empty segments (`//`) collapse.
+ * - Rejected with 400: encoded `/` or `\` (`%2F`, `%5C`) and raw `\`, which origins disagree on;
+ *   `;` (matrix parameters, which some servers strip before routing); control characters and
+ *   NUL, raw or encoded; malformed escapes; escapes that are not valid UTF-8 (overlong forms).
+ *   `%25` stays `%25`: the path is decoded exactly once, so `%252f` is the literal text `%2f`.
+ */
+import { GatewayError } from '../errors'
+
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/
+const HEX = /^[0-9A-Fa-f]{2}$/
+
+function reject(reason: string): never {
+  throw new GatewayError('ERR_BAD_REQUEST_PATH', { detail: reason })
+}
+
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
+
+/** Checks that a run of percent-escapes is valid UTF-8 (rejects overlong `%C0%AE` and the like). */
+function checkUtf8(bytes: number[]): void {
+  try {
+    fatalUtf8.decode(new Uint8Array(bytes))
+  } catch {
+    reject('The path contains percent-escapes that are not valid UTF-8.')
+  }
+}
+
+function normalizeSegment(segment: string): string {
+  if (!segment.includes('%')) return segment
+  let out = ''
+  let run: number[] = []
+  const flush = () => {
+    if (run.length > 0) checkUtf8(run)
+    run = []
+  }
+  for (let i = 0; i < segment.length; i++) {
+    const ch = segment[i]!
+    if (ch !== '%') {
+      flush()
+      out += ch
+      continue
+    }
+    const hex = segment.slice(i + 1, i + 3)
+    if (!HEX.test(hex)) reject('The path contains a malformed percent-escape.')
+    const byte = parseInt(hex, 16)
+    i += 2
+    if (byte < 0x20 || byte === 0x7f) reject('The path contains an encoded control character.')
+    if (byte === 0x2f || byte === 0x5c) reject('The path contains an encoded slash or backslash.')
+    if (byte < 0x80) {
+      flush()
+      const decoded = String.fromCharCode(byte)
+      out += UNRESERVED.test(decoded) ? decoded : `%${hex.toUpperCase()}`
+    } else {
+      run.push(byte)
+      out += `%${hex.toUpperCase()}`
+    }
+  }
+  flush()
+  return out
+}
+
+/**
+ * Returns the canonical form of a request path (no query), or throws a 400 `GatewayError`.
+ * The result starts with `/`; a trailing slash is kept, since routes may tell `/a` from `/a/`.
+ */
+export function normalizePath(rawPath: string): string {
+  if (!rawPath.startsWith('/')) reject('The path must start with "/".')
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(rawPath)) reject('The path contains a control character.')
+  if (rawPath.includes('\\')) reject('The path contains a backslash.')
+  if (rawPath.includes(';')) reject('The path contains ";" (matrix parameters are not accepted).')
+  const segments = rawPath.slice(1).split('/')
+  const output: string[] = []
+  for (let i = 0; i < segments.length; i++) {
+    const segment = normalizeSegment(segments[i]!)
+    const last = i === segments.length - 1
+    if (segment === '.' || segment === '..') {
+      if (segment === '..') output.pop()
+      // `/a/b/..` names the directory `/a/`: keep the trailing slash.
+      if (last) output.push('')
+      continue
+    }
+    if (segment === '' && !last) continue
+    output.push(segment)
+  }
+  return '/' + output.join('/')
+}
+
+/** The raw path of a request URL, taken before any URL parser could re-encode it. */
+export function rawPathOf(url: string): string {
+  const start = url.indexOf('/', url.indexOf('://') + 3)
+  if (start < 0) return '/'
+  const end = url.search(/[?#]/)
+  return end < 0 || end < start ? url.slice(start) : url.slice(start, end)
+}

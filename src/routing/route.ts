@@ -1,0 +1,64 @@
+/**
+ * @module
+ * A route compiled once per isolate: its pipeline and action composed into one handler, and the
+ * response headers its API version adds (`Deprecation`, `Sunset`, `Link`).
+ */
+import type { Handler, MiddlewareHandler } from 'hono'
+import { every } from 'hono/combine'
+import { proxyAction } from '../actions/proxy'
+import { redirectAction, respondAction } from '../actions/respond'
+import type { GatewayConfig, RouteConfig } from '../config/schema'
+import type { AppEnv } from '../context'
+import { catchingDownstream } from '../error-handler'
+import type { Pipeline } from '../pipeline'
+import type { CompiledUpstream } from '../upstream/upstream'
+
+export type CompiledRoute = {
+  id: string
+  index: number
+  config: RouteConfig
+  /** Policies then action, composed. Sets `c.res`. */
+  handler: MiddlewareHandler<AppEnv>
+  /** Headers every response of this route carries (version deprecation). */
+  responseHeaders: [string, string][]
+}
+
+function versionHeaders(config: GatewayConfig, route: RouteConfig): [string, string][] {
+  const version = route.version !== undefined ? config.versioning?.versions[route.version] : undefined
+  if (!version) return []
+  const headers: [string, string][] = []
+  if (version.deprecated) headers.push(['Deprecation', `@${Math.floor(Date.parse(version.deprecated) / 1000)}`])
+  if (version.sunset) headers.push(['Sunset', new Date(version.sunset).toUTCString()])
+  if (version.link) headers.push(['Link', `<${version.link}>; rel="deprecation"`])
+  return headers
+}
+
+function actionHandler(route: RouteConfig, upstreams: Map<string, CompiledUpstream>): Handler<AppEnv> {
+  const action = route.action
+  switch (action.type) {
+    case 'proxy':
+      return proxyAction(action, upstreams.get(action.upstream)!, route.deadline)
+    case 'respond':
+      return respondAction(action)
+    case 'redirect':
+      return redirectAction(action)
+  }
+}
+
+export function compileRoute(
+  config: GatewayConfig,
+  route: RouteConfig,
+  index: number,
+  pipeline: Pipeline,
+  upstreams: Map<string, CompiledUpstream>,
+): CompiledRoute {
+  const policies = pipeline.forRoute(route, index)
+  const action = actionHandler(route, upstreams)
+  return {
+    id: route.id,
+    index,
+    config: route,
+    handler: every(...policies.map(catchingDownstream), action as MiddlewareHandler<AppEnv>),
+    responseHeaders: versionHeaders(config, route),
+  }
+}

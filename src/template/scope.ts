@@ -1,0 +1,37 @@
+/**
+ * @module
+ * The values a request-side template can read. Built on demand from the context, without copying
+ * headers or query parameters.
+ *
+ *   params.<name>   route path parameters (decoded); `params.*` is a wildcard's tail
+ *   query.<name>    first value of a query parameter
+ *   headers.<name>  a request header (case-insensitive)
+ *   claims.<path>   verified token claims (`claims.org.id`)
+ *   consumer.id / consumer.plan / consumer.metadata.<key>
+ *   request.id / request.ip / request.method / request.path / request.search (`?a=1` or empty)
+ *   / request.host / request.time
+ */
+import type { Context } from 'hono'
+import type { AppEnv } from '../context'
+
+export const REQUEST_TEMPLATE_ROOTS = ['params', 'query', 'headers', 'claims', 'consumer', 'request'] as const
+
+export function requestScope(c: Context<AppEnv>): Record<string, unknown> {
+  const url = c.var.url
+  return {
+    params: c.var.params ?? {},
+    query: url.searchParams,
+    headers: c.req.raw.headers,
+    claims: c.var.claims,
+    consumer: c.var.consumer,
+    request: {
+      id: c.var.requestId,
+      ip: c.req.header('cf-connecting-ip'),
+      method: c.req.method,
+      path: c.var.upstreamRequest?.path ?? url.pathname,
+      search: url.search,
+      host: url.host,
+      time: new Date(c.var.startedAt).toISOString(),
+    },
+  }
+}

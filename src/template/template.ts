@@ -1,0 +1,174 @@
+/**
+ * @module
+ * String and JSON templates: `/v2/users/{params.id}`, `Bearer {claims.sub|anonymous}`,
+ * `{ "ids": "{orders.body.items[].id}" }`. The one template engine for rewrites, redirects, fixed
+ * responses, header transforms and aggregation calls.
+ *
+ * Grammar: text with `{path}` or `{path|fallback}`; `{{` and `}}` are literal braces. A path follows
+ * `./path.ts`. Missing values render as the fallback, or as an empty string. Arrays render joined by
+ * `,`, objects as JSON. A template that is exactly one `{path}` keeps the value's own type through
+ * `value()` (so a JSON body template can insert a whole object or a number).
+ */
+import { getPath, parsePath, pathRoot, type ParsedPath } from './path'
+
+type Part = string | { path: ParsedPath; fallback: string | undefined }
+
+export class TemplateSyntaxError extends Error {
+  constructor(source: string, reason: string) {
+    super(`invalid template "${source}": ${reason}`)
+    this.name = 'TemplateSyntaxError'
+  }
+}
+
+export type Template = {
+  readonly source: string
+  /** Every path the template reads, for validation (known roots, known params, call references). */
+  readonly refs: readonly ParsedPath[]
+  /** The template is exactly one expression. */
+  readonly whole: boolean
+  /** Renders to text; `encode` is applied to each substituted value (not to literal text). */
+  render(scope: unknown, encode?: (value: string, path: ParsedPath) => string): string
+  /** Like `render`, but a whole-expression template returns the value itself. */
+  value(scope: unknown): unknown
+}
+
+export function stringifyValue(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value)
+  if (Array.isArray(value)) return value.map((item) => stringifyValue(item) ?? '').join(',')
+  return JSON.stringify(value)
+}
+
+function parseParts(source: string): Part[] {
+  const parts: Part[] = []
+  let text = ''
+  let i = 0
+  while (i < source.length) {
+    const ch = source[i]!
+    if (ch === '{' && source[i + 1] === '{') {
+      text += '{'
+      i += 2
+    } else if (ch === '}' && source[i + 1] === '}') {
+      text += '}'
+      i += 2
+    } else if (ch === '{') {
+      const close = source.indexOf('}', i)
+      if (close < 0) throw new TemplateSyntaxError(source, 'unclosed "{"')
+      const inner = source.slice(i + 1, close)
+      const bar = inner.indexOf('|')
+      const expression = bar < 0 ? inner : inner.slice(0, bar)
+      try {
+        if (text) parts.push(text)
+        text = ''
+        parts.push({ path: parsePath(expression), fallback: bar < 0 ? undefined : inner.slice(bar + 1) })
+      } catch (err) {
+        throw new TemplateSyntaxError(source, (err as Error).message)
+      }
+      i = close + 1
+    } else if (ch === '}') {
+      throw new TemplateSyntaxError(source, 'unmatched "}" (write "}}" for a literal brace)')
+    } else {
+      text += ch
+      i++
+    }
+  }
+  if (text) parts.push(text)
+  return parts
+}
+
+export function compileTemplate(source: string): Template {
+  const parts = parseParts(source)
+  const refs = parts.flatMap((part) => (typeof part === 'string' ? [] : [part.path]))
+  const whole = parts.length === 1 && typeof parts[0] !== 'string'
+  const render = (scope: unknown, encode?: (value: string, path: ParsedPath) => string): string => {
+    let out = ''
+    for (const part of parts) {
+      if (typeof part === 'string') {
+        out += part
+        continue
+      }
+      const text = stringifyValue(getPath(scope, part.path)) ?? part.fallback ?? ''
+      out += encode ? encode(text, part.path) : text
+    }
+    return out
+  }
+  return {
+    source,
+    refs,
+    whole,
+    render,
+    value(scope) {
+      if (!whole) return render(scope)
+      const part = parts[0] as Exclude<Part, string>
+      return getPath(scope, part.path) ?? part.fallback
+    },
+  }
+}
+
+/** A template over a JSON value: every string inside is a template. */
+export type JsonTemplate = {
+  readonly refs: readonly ParsedPath[]
+  render(scope: unknown): unknown
+}
+
+export function compileJsonTemplate(json: unknown): JsonTemplate {
+  const refs: ParsedPath[] = []
+  const build = (value: unknown): ((scope: unknown) => unknown) => {
+    if (typeof value === 'string') {
+      if (!value.includes('{') && !value.includes('}')) return () => value
+      const template = compileTemplate(value)
+      refs.push(...template.refs)
+      return (scope) => template.value(scope)
+    }
+    if (Array.isArray(value)) {
+      const items = value.map(build)
+      return (scope) => items.map((item) => item(scope))
+    }
+    if (typeof value === 'object' && value !== null) {
+      const entries = Object.entries(value).map(([key, item]) => [key, build(item)] as const)
+      return (scope) => {
+        const out: Record<string, unknown> = {}
+        for (const [key, item] of entries) {
+          const rendered = item(scope)
+          // A missing whole-value reference drops the member instead of writing `undefined`.
+          if (rendered !== undefined) out[key] = rendered
+        }
+        return out
+      }
+    }
+    return () => value
+  }
+  const render = build(json)
+  return { refs, render }
+}
+
+/** Root names referenced by templates, e.g. for "unknown template variable" validation. */
+export function templateRoots(refs: readonly ParsedPath[]): string[] {
+  return [...new Set(refs.map(pathRoot))]
+}
+
+/** Header values must not carry CR, LF or NUL (header injection); replace them. */
+export function encodeHeaderValue(value: string): string {
+  return value.replace(/[\r\n\0]/g, ' ')
+}
+
+/** Encodes a value as one path segment, so it can't add `/` or `..` segments. */
+export function encodePathSegment(value: string): string {
+  const encoded = encodeURIComponent(value)
+  return encoded === '.' || encoded === '..' ? encoded.replaceAll('.', '%2E') : encoded
+}
+
+/**
+ * The encoder for path and URL templates. Route params come from the normalised request path, where
+ * a `/` can only be a wildcard's own separator, so they keep their slashes; every other value
+ * (query, headers, claims...) is one segment.
+ */
+export function encodeForPath(value: string, path: ParsedPath): string {
+  const root = pathRoot(path)
+  if (root === 'params') return value.split('/').map(encodePathSegment).join('/')
+  // `request.path` and `request.search` are URL text already (normalised and encoded).
+  const key = path.steps[1]
+  if (root === 'request' && key?.kind === 'key' && (key.name === 'path' || key.name === 'search')) return value
+  return encodePathSegment(value)
+}

@@ -1,0 +1,20 @@
+/**
+ * Runs in Node before the workerd test pool starts: real origins on 127.0.0.1, whose addresses
+ * become bindings of the worker under test (see vitest.config.ts).
+ */
+import type { TestProject } from 'vitest/node'
+import { startOrigin } from './origin.ts'
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    originUrl: string
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const origin = await startOrigin()
+  project.provide('originUrl', origin.url)
+  return async () => {
+    await origin.close()
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * A controllable HTTP origin for tests and benchmarks, on 127.0.0.1. Every feature's tests reuse it.
+ *
+ * Behaviour is chosen per request, by path and query:
+ *   /echo/...            200 JSON: method, raw url, path, query, headers, body (text)
+ *   /status/<code>       that status, JSON body
+ *   /hang                never answers (until the client goes away)
+ *   /reset               destroys the connection without answering
+ *   /redirect            302 to /echo/redirected on this origin
+ *   /stream?chunks=N&interval=MS&stall=K   chunked body; with `stall`, stops after K chunks
+ *   /duplex              answers at once and echoes each request chunk as it arrives
+ *   /barrier/<name>?count=N   holds each request until N have arrived at <name>
+ *   /ws                  WebSocket echo
+ *   any path, ?delay=MS  waits before answering; ?status=N sets the status; ?body=... sets the text
+ *   ?cc=...              sets Cache-Control on the answer
+ *
+ * Control API (under /_control, also reachable from inside workerd):
+ *   GET  /_control/log?tag=T     requests seen with header `x-test-tag: T` (method, url, headers)
+ *   GET  /_control/stats?tag=T   { inFlight, maxInFlight, count } for that tag
+ *   POST /_control/reset?tag=T   forget that tag's log and stats
+ *   GET  /_control/events?tag=T  a tag's stream events (`first-chunk`, `last-chunk`, ...)
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { WebSocketServer } from 'ws'
+
+type Seen = { method: string; url: string; headers: http.IncomingHttpHeaders; at: number }
+type Stats = { inFlight: number; maxInFlight: number; count: number }
+
+export type TestOrigin = { port: number; url: string; close(): Promise<void> }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export async function startOrigin(port = 0): Promise<TestOrigin> {
+  const logs = new Map<string, Seen[]>()
+  const stats = new Map<string, Stats>()
+  const events = new Map<string, string[]>()
+  const barriers = new Map<string, { waiting: (() => void)[] }>()
+
+  const statsFor = (tag: string) => {
+    let s = stats.get(tag)
+    if (!s) stats.set(tag, (s = { inFlight: 0, maxInFlight: 0, count: 0 }))
+    return s
+  }
+  const event = (tag: string, name: string) => {
+    const list = events.get(tag) ?? []
+    list.push(name)
+    events.set(tag, list)
+  }
+
+  const readBody = (req: http.IncomingMessage) =>
+    new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+      req.on('error', reject)
+    })
+
+  const json = (res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}) => {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers })
+    res.end(JSON.stringify(body))
+  }
+
+  const control = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
+    const tag = url.searchParams.get('tag') ?? ''
+    if (url.pathname === '/_control/log') return json(res, 200, logs.get(tag) ?? [])
+    if (url.pathname === '/_control/stats') return json(res, 200, stats.get(tag) ?? { inFlight: 0, maxInFlight: 0, count: 0 })
+    if (url.pathname === '/_control/events') return json(res, 200, events.get(tag) ?? [])
+    if (url.pathname === '/_control/reset' && req.method === 'POST') {
+      logs.delete(tag)
+      stats.delete(tag)
+      events.delete(tag)
+      return json(res, 200, { ok: true })
+    }
+    return json(res, 404, { error: 'unknown control endpoint' })
+  }
+
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://origin.test')
+    if (url.pathname.startsWith('/_control/')) return control(req, res, url)
+    const tag = String(req.headers['x-test-tag'] ?? '')
+    const list = logs.get(tag) ?? []
+    list.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, at: Date.now() })
+    logs.set(tag, list)
+    const s = statsFor(tag)
+    s.count++
+    s.inFlight++
+    s.maxInFlight = Math.max(s.maxInFlight, s.inFlight)
+    let done = false
+    const finish = () => {
+      if (!done) s.inFlight--
+      done = true
+    }
+    res.on('close', finish)
+
+    const delay = Number(url.searchParams.get('delay') ?? 0)
+    if (delay > 0) await sleep(Math.min(delay, 30_000))
+    const cc = url.searchParams.get('cc')
+    const extra: http.OutgoingHttpHeaders = cc ? { 'cache-control': cc } : {}
+    const path = url.pathname
+
+    if (path === '/hang') return
+    if (path === '/reset') return req.socket.destroy()
+    if (path === '/redirect') {
+      res.writeHead(302, { location: `http://127.0.0.1:${(server.address() as AddressInfo).port}/echo/redirected` })
+      return res.end()
+    }
+    if (path.startsWith('/status/')) {
+      const code = Number(path.slice('/status/'.length)) || 500
+      return json(res, code, { status: code }, extra)
+    }
+    if (path === '/stream') {
+      const chunks = Math.min(Number(url.searchParams.get('chunks') ?? 3), 1000)
+      const interval = Number(url.searchParams.get('interval') ?? 10)
+      const stall = url.searchParams.get('stall')
+      res.writeHead(200, { 'content-type': 'text/plain', ...extra })
+      for (let i = 0; i < chunks; i++) {
+        if (stall !== null && i >= Number(stall)) return // leave the response open, silent
+        if (res.destroyed) return
+        res.write(`chunk-${i}\n`)
+        event(tag, `sent-${i}`)
+        await sleep(interval)
+      }
+      event(tag, 'sent-last')
+      return res.end()
+    }
+    if (path === '/duplex') {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.flushHeaders()
+      let first = true
+      req.on('data', (chunk: Buffer) => {
+        if (first) event(tag, 'received-first')
+        first = false
+        res.write(chunk)
+      })
+      req.on('end', () => {
+        event(tag, 'received-end')
+        res.end()
+      })
+      return
+    }
+    if (path.startsWith('/barrier/')) {
+      const name = `${tag}:${path.slice('/barrier/'.length)}`
+      const count = Number(url.searchParams.get('count') ?? 2)
+      const barrier = barriers.get(name) ?? { waiting: [] }
+      barriers.set(name, barrier)
+      await new Promise<void>((resolve) => {
+        barrier.waiting.push(resolve)
+        if (barrier.waiting.length >= count) {
+          barriers.delete(name)
+          barrier.waiting.forEach((release) => release())
+        }
+      })
+      return json(res, 200, { barrier: path.slice('/barrier/'.length), released: count }, extra)
+    }
+    const body = await readBody(req)
+    const status = Number(url.searchParams.get('status') ?? 200)
+    const text = url.searchParams.get('body')
+    if (text !== null) {
+      res.writeHead(status, { 'content-type': 'text/plain', ...extra })
+      return res.end(text)
+    }
+    return json(
+      res,
+      status,
+      {
+        method: req.method,
+        url: req.url,
+        path,
+        query: Object.fromEntries(url.searchParams),
+        headers: req.headers,
+        body,
+      },
+      extra,
+    )
+  })
+
+  const wss = new WebSocketServer({ noServer: true })
+  server.on('upgrade', (req, socket, head) => {
+    if (!req.url?.startsWith('/ws')) return socket.destroy()
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo:${data.toString()}`))
+    })
+  })
+
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  const actual = (server.address() as AddressInfo).port
+  return {
+    port: actual,
+    url: `http://127.0.0.1:${actual}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        wss.close()
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
