@@ -1,11 +1,11 @@
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers'
-import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   plugins: [
     cloudflareTest(({ inject }) => ({
       wrangler: { configPath: './wrangler.toml' },
+      main: './test/worker.ts',
       miniflare: {
         bindings: {
           ORIGIN_URL: inject('originUrl'),
@@ -16,9 +16,6 @@ export default defineConfig({
       },
     })),
   ],
-  resolve: {
-    alias: { 'edgeway:config': fileURLToPath(new URL('./test/fixtures/gateway.json', import.meta.url)) },
-  },
   test: {
     globalSetup: ['./test/node/global-setup.ts'],
     include: ['test/**/*.test.ts'],

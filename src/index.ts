@@ -1,16 +1,6 @@
-/**
- * @module
- * The Worker entry: the gateway, built from the config bundled for this wrangler environment
- * (`edgeway:config`, aliased per environment in wrangler.toml).
- */
-import bundledConfig from 'edgeway:config'
-import type { Env } from './env'
-import { GatewayHost } from './host'
+/** Worker entry for local development and the demo: the demo config. */
+import config from '../config/demo.json'
+import { createWorker } from './worker'
 
-const host = new GatewayHost(bundledConfig)
-
-export default {
-  fetch(request, env, ctx) {
-    return host.fetch(request, env, ctx)
-  },
-} satisfies ExportedHandler<Env>
+export * from './worker'
+export default createWorker(config)

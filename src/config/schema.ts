@@ -110,6 +110,16 @@ export const VersioningSchema = v.strictObject({
   versions: v.record(Name, VersionSchema),
 })
 
+/** A plan: what its consumers may do. The rate-limit feature adds its limits and quotas here. */
+export const PlanSchema = v.strictObject({
+  description: v.optional(v.string()),
+})
+
+export const ConsumerSchema = v.strictObject({
+  plan: v.optional(Name),
+  metadata: v.pipe(v.optional(v.record(v.string(), v.unknown())), v.description('Free-form; readable in templates as `consumer.metadata`.')),
+})
+
 export const GatewaySettingsSchema = v.strictObject({
   name: v.optional(v.string(), 'edgeway'),
   plan: v.pipe(
@@ -142,6 +152,8 @@ export const GatewayConfigSchema = v.strictObject({
   gateway: v.optional(GatewaySettingsSchema, {}),
   versioning: v.optional(VersioningSchema),
   upstreams: v.optional(v.record(Name, UpstreamSchema), {}),
+  consumers: v.pipe(v.optional(v.record(Name, ConsumerSchema), {}), v.description('Known consumers by id (JWT `sub`/`client_id`, or an API key\'s owner).')),
+  plans: v.optional(v.record(Name, PlanSchema), {}),
   policies: v.pipe(
     v.optional(v.array(PolicySchema), [{ type: 'request-id' }]),
     v.description('Global policies, run on every route (default: request-id).'),

@@ -125,6 +125,11 @@ function checkSemantics(config: GatewayConfig): string[] {
     checkRoute(route, `routes[${i}]`, config, { add })
   })
   checkPolicies(config.policies, 'policies', config, undefined, { add })
+  for (const [id, consumer] of Object.entries(config.consumers)) {
+    if (consumer.plan !== undefined && !config.plans[consumer.plan]) {
+      add(`consumers.${id}.plan`, `unknown plan "${consumer.plan}" (known: ${listOf(Object.keys(config.plans))})`)
+    }
+  }
   const versioning = config.versioning
   if (versioning?.default !== undefined && !versioning.versions[versioning.default]) {
     add('versioning.default', `unknown version "${versioning.default}" (known: ${listOf(Object.keys(versioning.versions))})`)

@@ -10,10 +10,10 @@
  * - Hop-by-hop headers are removed both ways, except the `Upgrade` handshake on WebSocket routes.
  */
 import type { Context } from 'hono'
-import type { AppEnv, UpstreamRequestDraft } from '../context'
-import { GatewayError } from '../errors'
+import type { AppEnv } from '../context'
 import { stripHopByHop } from '../http'
 import type { UpstreamLog } from '../logging'
+import { callUpstream } from './client'
 import type { CompiledUpstream } from './upstream'
 
 export type ProxyOptions = {
@@ -60,60 +60,30 @@ function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number): Read
   })
 }
 
-/** Builds the upstream request from the draft the policies edited. */
-export function buildUpstreamRequest(
-  c: Context<AppEnv>,
-  draft: UpstreamRequestDraft,
-  url: string,
-  websocket: boolean,
-  signal?: AbortSignal,
-): Request {
+export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpstream, options: ProxyOptions): Promise<Response> {
+  const draft = c.var.upstreamRequest
   const headers = new Headers(draft.headers)
-  if (websocket && c.req.header('upgrade')?.toLowerCase() === 'websocket') {
+  if (options.websocket && c.req.header('upgrade')?.toLowerCase() === 'websocket') {
     headers.set('Upgrade', 'websocket')
     headers.set('Connection', 'Upgrade')
   }
-  const hasBody = draft.method !== 'GET' && draft.method !== 'HEAD'
-  return new Request(url, {
-    method: draft.method,
-    headers,
-    body: hasBody ? c.req.raw.body : null,
-    redirect: 'manual',
-    ...(signal && { signal }),
-  })
-}
-
-export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpstream, options: ProxyOptions): Promise<Response> {
-  const draft = c.var.upstreamRequest
-  const url = upstream.urlFor(options.path, draft.search)
-  const log: UpstreamLog = { name: upstream.name, target: upstream.label }
+  let timeoutMs = upstream.timeouts.headers
+  if (options.deadline !== undefined) timeoutMs = Math.min(timeoutMs, Math.max(0, options.deadline - Date.now()))
+  const log: UpstreamLog = { name: upstream.name }
   c.var.log.upstream = log
-
-  let wait = upstream.timeouts.headers
-  if (options.deadline !== undefined) wait = Math.min(wait, Math.max(0, options.deadline - Date.now()))
-  const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(), wait)
-  const started = Date.now()
-  let res: Response
-  try {
-    res = await upstream.fetch(buildUpstreamRequest(c, draft, url, options.websocket, controller.signal))
-  } catch (err) {
-    log.durationMs = Date.now() - started
-    if (controller.signal.aborted) {
-      log.error = 'timeout'
-      throw new GatewayError('ERR_UPSTREAM_TIMEOUT', { detail: 'The upstream did not answer in time.', cause: err })
-    }
-    log.error = 'unreachable'
-    throw new GatewayError('ERR_UPSTREAM_UNREACHABLE', { detail: 'The upstream could not be reached.', cause: err })
-  } finally {
-    clearTimeout(timer)
-  }
-  log.status = res.status
-  log.durationMs = Date.now() - started
-
+  const res = await callUpstream(upstream, {
+    method: draft.method,
+    path: options.path,
+    search: draft.search,
+    headers,
+    body: c.req.raw.body,
+    timeoutMs,
+    websocket: options.websocket,
+    signal: c.req.raw.signal,
+  }, log)
   if (res.status === 101 && res.webSocket) return res
-  const headers = new Headers(res.headers)
-  stripHopByHop(headers)
+  const outHeaders = new Headers(res.headers)
+  stripHopByHop(outHeaders)
   const body = res.body ? withIdleTimeout(res.body, upstream.timeouts.idle) : null
-  return new Response(body, { status: res.status, statusText: res.statusText, headers })
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: outHeaders })
 }

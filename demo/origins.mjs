@@ -1,0 +1,76 @@
+// Demo origins for `npm run dev`: two small APIs on 127.0.0.1 (no internet needed).
+//   :9101  users (v2 and legacy v1), echo
+//   :9102  orders, recommendations, echo
+import http from 'node:http'
+
+const USERS = {
+  1: { id: '1', name: 'Ada Lovelace', email: 'ada@example.com', plan: 'pro' },
+  2: { id: '2', name: 'Alan Turing', email: 'alan@example.com', plan: 'free' },
+}
+const ORDERS = {
+  1: [
+    { id: 'o-100', userId: '1', total: 42.5, items: [{ sku: 'book-1', qty: 1 }] },
+    { id: 'o-101', userId: '1', total: 12, items: [{ sku: 'pen-7', qty: 3 }] },
+  ],
+  2: [{ id: 'o-200', userId: '2', total: 99, items: [{ sku: 'lamp-2', qty: 1 }] }],
+}
+
+function send(res, status, body, headers = {}) {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers })
+  res.end(JSON.stringify(body))
+}
+
+function echo(req, res, name) {
+  const chunks = []
+  req.on('data', (c) => chunks.push(c))
+  req.on('end', () =>
+    send(res, 200, { origin: name, method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() }),
+  )
+}
+
+function usersApi(req, res) {
+  const url = new URL(req.url, 'http://demo')
+  let m
+  if ((m = url.pathname.match(/^\/users\/([^/]+)$/))) {
+    const user = USERS[m[1]]
+    return user ? send(res, 200, user, { 'cache-control': 'max-age=30' }) : send(res, 404, { error: 'no such user' })
+  }
+  if ((m = url.pathname.match(/^\/legacy\/users\/([^/]+)$/))) {
+    const user = USERS[m[1]]
+    return user ? send(res, 200, { user_id: user.id, full_name: user.name }) : send(res, 404, { error: 'no such user' })
+  }
+  if (url.pathname === '/health') return send(res, 200, { ok: true })
+  if (url.pathname.startsWith('/echo')) return echo(req, res, 'demo')
+  send(res, 404, { error: 'not found' })
+}
+
+function ordersApi(req, res) {
+  const url = new URL(req.url, 'http://demo')
+  let m
+  if ((m = url.pathname.match(/^\/orders\/(?:user\/)?([^/]+)$/))) return send(res, 200, { orders: ORDERS[m[1]] ?? [] })
+  if ((m = url.pathname.match(/^\/recommendations\/([^/]+)$/))) {
+    return setTimeout(() => send(res, 200, { userId: m[1], items: ['book-2', 'lamp-9'] }), 30)
+  }
+  if (url.pathname === '/health') return send(res, 200, { ok: true })
+  if (url.pathname.startsWith('/echo')) return echo(req, res, 'demo-b')
+  send(res, 404, { error: 'not found' })
+}
+
+export function startDemoOrigins({ usersPort = 9101, ordersPort = 9102 } = {}) {
+  const servers = [
+    http.createServer(usersApi).listen(usersPort, '127.0.0.1'),
+    http.createServer(ordersApi).listen(ordersPort, '127.0.0.1'),
+  ]
+  for (const server of servers) {
+    server.on('error', (err) => {
+      console.error(`demo origin: ${err.message}`)
+      process.exit(1)
+    })
+  }
+  return () => servers.forEach((s) => s.close())
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  startDemoOrigins()
+  console.log('demo origins on http://127.0.0.1:9101 and http://127.0.0.1:9102')
+}

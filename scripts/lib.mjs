@@ -1,0 +1,26 @@
+// Shared by the project's scripts: the env that keeps wrangler offline and quiet, and a way to
+// run the gateway's TypeScript modules in Node (bundled on the fly by esbuild).
+import { build } from 'esbuild'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+
+export const OFFLINE_ENV = {
+  WRANGLER_SEND_METRICS: 'false',
+  WRANGLER_SEND_ERROR_REPORTS: 'false',
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+  WRANGLER_HIDE_BANNER: 'true',
+}
+
+/** Imports a TypeScript module of src/ in Node. */
+export async function importTs(entry) {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeway-'))
+  const outfile = join(dir, 'module.mjs')
+  try {
+    await build({ entryPoints: [entry], bundle: true, format: 'esm', platform: 'neutral', outfile, logLevel: 'error' })
+    return await import(pathToFileURL(outfile).href)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}

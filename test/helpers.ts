@@ -1,0 +1,75 @@
+/**
+ * Test helpers, run inside workerd: build a gateway from a config object and call it; talk to the
+ * controllable test origin's control API.
+ */
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import type { GatewayConfigInput } from '../src/config/schema'
+import { loadConfig } from '../src/config/validate'
+import type { Env } from '../src/env'
+import { createGateway } from '../src/gateway'
+import type { RequestLog } from '../src/logging'
+
+export const ORIGIN = env.ORIGIN_URL
+
+export type TestGateway = {
+  /** Calls the gateway like a client would; waits for its `waitUntil` work before returning. */
+  fetch(input: string, init?: RequestInit): Promise<Response>
+  /** Log lines written so far. */
+  logs: RequestLog[]
+}
+
+/** A gateway built from `config` (validated), with the pool's bindings plus `extraEnv`. */
+export function testGateway(config: GatewayConfigInput, extraEnv: Record<string, unknown> = {}): TestGateway {
+  const logs: RequestLog[] = []
+  const gatewayEnv = { ...env, ...extraEnv } as Env
+  const app = createGateway(loadConfig(config), gatewayEnv, { writeLog: (line) => logs.push(line) })
+  return {
+    logs,
+    async fetch(input, init) {
+      const url = input.startsWith('http') ? input : `http://gateway.test${input}`
+      const ctx = createExecutionContext()
+      const res = await app.fetch(new Request(url, init), gatewayEnv, ctx)
+      await waitOnExecutionContext(ctx)
+      return res
+    },
+  }
+}
+
+/** A fresh tag: send it as `x-test-tag` so the origin's log and stats are this test's alone. */
+export function newTag(): string {
+  return crypto.randomUUID()
+}
+
+export type OriginRequest = { method: string; url: string; headers: Record<string, string>; at: number }
+
+export async function originLog(tag: string): Promise<OriginRequest[]> {
+  return (await fetch(`${ORIGIN}/_control/log?tag=${tag}`)).json()
+}
+
+export async function originStats(tag: string): Promise<{ inFlight: number; maxInFlight: number; count: number }> {
+  return (await fetch(`${ORIGIN}/_control/stats?tag=${tag}`)).json()
+}
+
+export async function originEvents(tag: string): Promise<string[]> {
+  return (await fetch(`${ORIGIN}/_control/events?tag=${tag}`)).json()
+}
+
+/** What `/echo` answers: what the origin received. */
+export type Echo = {
+  method: string
+  url: string
+  path: string
+  query: Record<string, string>
+  headers: Record<string, string>
+  body: string
+}
+
+/** A minimal valid config proxying everything to the test origin; override what a test needs. */
+export function originConfig(overrides: Partial<GatewayConfigInput> = {}): GatewayConfigInput {
+  return {
+    upstreams: { origin: { url: ORIGIN } },
+    routes: [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy', upstream: 'origin' } }],
+    ...overrides,
+  }
+}
