@@ -15,7 +15,20 @@ export type UpstreamRequestDraft = {
   /** The query string as sent (`?a=1&b=2`, or empty); a policy that edits it re-serialises it. */
   search: string
   headers: Headers
+  /**
+   * A replacement request body (a transformed or size-limited one); when undefined the action
+   * sends the client's body as it arrived.
+   */
+  body?: ReadableStream | ArrayBuffer | string | null
+  /**
+   * Run by the proxy action just before it sends, with the final method, URL and headers (after
+   * every rewrite): for edits that must see exactly what the origin receives (signatures).
+   */
+  beforeSend?: ((request: OutgoingRequest) => void | Promise<void>)[]
 }
+
+/** The request as the upstream will receive it, handed to `beforeSend` hooks. */
+export type OutgoingRequest = { method: string; url: string; headers: Headers }
 
 /** Who is calling, as established by an authentication policy. */
 export type Consumer = {

@@ -3,11 +3,11 @@
  * The `proxy` action: forwards the request to a named upstream, with an optional strip-prefix
  * and path rewrite template (`/v2/users/{params.id}`).
  */
-import type { Handler } from 'hono'
+import type { Context, Handler } from 'hono'
 import type { ActionConfig } from '../config/schema'
 import type { AppEnv } from '../context'
 import { requestScope } from '../template/scope'
-import { compileTemplate, encodeForPath } from '../template/template'
+import { compileTemplate, encodeForPath, type Template } from '../template/template'
 import { proxyToUpstream } from '../upstream/proxy'
 import type { CompiledUpstream } from '../upstream/upstream'
 
@@ -21,16 +21,22 @@ export function stripPathPrefix(path: string, prefix: string): string {
   return path
 }
 
+/**
+ * Renders a path rewrite template: each value is encoded as path text (see `encodeForPath`) and
+ * the result always starts with `/`. Shared by this action and the `transform` policy.
+ */
+export function rewritePath(template: Template, c: Context<AppEnv>): string {
+  const path = template.render(requestScope(c), encodeForPath)
+  return path.startsWith('/') ? path : `/${path}`
+}
+
 export function proxyAction(action: ProxyActionConfig, upstream: CompiledUpstream, deadlineMs: number | undefined): Handler<AppEnv> {
   const rewrite = action.path !== undefined ? compileTemplate(action.path) : undefined
   const { stripPrefix, websocket } = action
   return function proxy(c) {
     let path = c.var.upstreamRequest.path
     if (stripPrefix !== undefined) path = stripPathPrefix(path, stripPrefix)
-    if (rewrite) {
-      path = rewrite.render(requestScope(c), encodeForPath)
-      if (!path.startsWith('/')) path = `/${path}`
-    }
+    if (rewrite) path = rewritePath(rewrite, c)
     const deadline = deadlineMs !== undefined ? c.var.startedAt + deadlineMs : undefined
     return proxyToUpstream(c, upstream, { path, websocket, deadline })
   }

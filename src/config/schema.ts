@@ -23,8 +23,13 @@ export const UpstreamSchema = v.pipe(
     ),
     service: v.pipe(v.optional(Name), v.description('Name of a service binding to another Worker.')),
     timeouts: v.optional(UpstreamTimeoutsSchema, {}),
+    mtls: v.pipe(
+      v.optional(Name),
+      v.description('Name of an mTLS certificate binding (`[[mtls_certificates]]`): the gateway presents that client certificate to the origin.'),
+    ),
   }),
   v.check((upstream) => (upstream.url === undefined) !== (upstream.service === undefined), 'set exactly one of "url" or "service"'),
+  v.check((upstream) => upstream.mtls === undefined || upstream.url !== undefined, '"mtls" applies to a "url" upstream, not a service binding'),
 )
 
 const HeaderConditionSchema = v.union([

@@ -4,13 +4,31 @@
  * (its definition, and its schema in the config's union).
  */
 import * as v from 'valibot'
+import { corsPolicy } from './cors'
 import { headersPolicy } from './headers'
+import { ipRulesPolicy } from './ip-rules'
+import { originAuthPolicy } from './origin-auth'
+import { requestLimitsPolicy } from './request-limits'
+import { transformPolicy } from './transform'
 import { requestIdPolicy } from './request-id'
 import type { PolicyDefinition } from './types'
 
 export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
   [requestIdPolicy.type]: requestIdPolicy as PolicyDefinition,
   [headersPolicy.type]: headersPolicy as PolicyDefinition,
+  [transformPolicy.type]: transformPolicy as PolicyDefinition,
+  [corsPolicy.type]: corsPolicy as PolicyDefinition,
+  [ipRulesPolicy.type]: ipRulesPolicy as PolicyDefinition,
+  [requestLimitsPolicy.type]: requestLimitsPolicy as PolicyDefinition,
+  [originAuthPolicy.type]: originAuthPolicy as PolicyDefinition,
 }
 
-export const PolicySchema = v.variant('type', [requestIdPolicy.schema, headersPolicy.schema])
+export const PolicySchema = v.variant('type', [
+  requestIdPolicy.schema,
+  headersPolicy.schema,
+  transformPolicy.schema,
+  corsPolicy.schema,
+  ipRulesPolicy.schema,
+  requestLimitsPolicy.schema,
+  originAuthPolicy.schema,
+])

@@ -39,6 +39,8 @@ type Candidate = {
   tailAfter: number | undefined
   /** Registered under `/<version>` for prefix selection. */
   viaPrefix: boolean
+  /** The route has a `cors` policy, which answers preflights for the methods it matches. */
+  answersPreflight: boolean
 }
 
 function hostCondition(hosts: string | string[]): Condition {
@@ -101,7 +103,8 @@ export function createMatcher(routes: CompiledRoute[], versioning: GatewayConfig
       ...(match.headers ? headerConditions(match.headers) : []),
       ...(match.query ? queryConditions(match.query) : []),
     ]
-    const base = { route, methods, conditions }
+    const answersPreflight = route.config.policies.some((policy) => policy.type === 'cors')
+    const base = { route, methods, conditions, answersPreflight }
     const pattern = match.path
     if (route.config.version !== undefined && versioning?.prefix) {
       const prefixed = `/${route.config.version}${pattern === '/' ? '' : pattern}`
@@ -128,6 +131,10 @@ export function createMatcher(routes: CompiledRoute[], versioning: GatewayConfig
       break
     }
     const requestedVersion = pathVersion ?? headerVersion ?? versioning?.default
+    // A CORS preflight asks about another method: a route whose own `cors` policy will answer it
+    // matches by that method, so `match.methods` needn't list OPTIONS.
+    const preflightFor =
+      input.method === 'OPTIONS' && input.headers.has('origin') ? input.headers.get('access-control-request-method')?.toUpperCase() : undefined
 
     const [candidates] = router.match('ALL', input.path) as [[Candidate, Record<string, string>][]]
     const allow = new Set<string>()
@@ -139,7 +146,8 @@ export function createMatcher(routes: CompiledRoute[], versioning: GatewayConfig
         continue
       }
       if (!candidate.conditions.every((condition) => condition(input))) continue
-      if (candidate.methods && !candidate.methods.has(input.method)) {
+      const method = preflightFor !== undefined && candidate.answersPreflight ? preflightFor : input.method
+      if (candidate.methods && !candidate.methods.has(method)) {
         for (const method of candidate.methods) allow.add(method)
         continue
       }

@@ -69,6 +69,9 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
   }
   let timeoutMs = upstream.timeouts.headers
   if (options.deadline !== undefined) timeoutMs = Math.min(timeoutMs, Math.max(0, options.deadline - Date.now()))
+  for (const hook of draft.beforeSend ?? []) {
+    await hook({ method: draft.method, url: upstream.urlFor(options.path, draft.search), headers })
+  }
   const log: UpstreamLog = { name: upstream.name }
   c.var.log.upstream = log
   const res = await callUpstream(upstream, {
@@ -76,7 +79,7 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
     path: options.path,
     search: draft.search,
     headers,
-    body: c.req.raw.body,
+    body: draft.body !== undefined ? draft.body : c.req.raw.body,
     timeoutMs,
     websocket: options.websocket,
     signal: c.req.raw.signal,

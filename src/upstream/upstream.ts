@@ -47,6 +47,18 @@ function parseBaseUrl(source: string, field: string): URL {
   return url
 }
 
+/**
+ * A Workers mTLS certificate binding (`[[mtls_certificates]]` in wrangler.toml) is a fetcher:
+ * requests sent through it present that client certificate to the origin.
+ */
+function mtlsFetch(binding: string, env: Env, field: string): (request: Request) => Promise<Response> {
+  const fetcher = env[binding] as Fetcher | undefined
+  if (!fetcher || typeof fetcher.fetch !== 'function') {
+    throw new UpstreamConfigError(field, `no mTLS certificate binding "${binding}" in the Worker's environment`)
+  }
+  return (request) => fetcher.fetch(request)
+}
+
 export function compileUpstream(name: string, config: UpstreamConfig, env: Env): CompiledUpstream {
   const field = `upstreams.${name}`
   if (config.service !== undefined) {
@@ -71,6 +83,6 @@ export function compileUpstream(name: string, config: UpstreamConfig, env: Env):
     label: origin,
     timeouts: config.timeouts,
     urlFor: (path, search) => `${origin}${prefix}${path}${search}`,
-    fetch: (request) => fetch(request),
+    fetch: config.mtls !== undefined ? mtlsFetch(config.mtls, env, `${field}.mtls`) : (request) => fetch(request),
   }
 }
