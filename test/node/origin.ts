@@ -13,6 +13,8 @@
  *   /ws                  WebSocket echo
  *   any path, ?delay=MS  waits before answering; ?status=N sets the status; ?body=... sets the text
  *   ?cc=...              sets Cache-Control on the answer
+ *   /signed/...          checks the gateway's X-Edgeway-Signature (secret SIGNING_SECRET, 300 s window,
+ *                        replayed request ids refused): 401 { error } when it fails, else like /echo
  *
  * Control API (under /_control, also reachable from inside workerd):
  *   GET  /_control/log?tag=T     requests seen with header `x-test-tag: T` (method, url, headers)
@@ -23,6 +25,10 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer } from 'ws'
+import { verifyEdgewaySignature } from './verify-signature.ts'
+
+/** The HMAC key `/signed/...` verifies with; tests give the gateway the same Worker secret. */
+export const SIGNING_SECRET = 'test-origin-signing-secret'
 
 type Seen = { method: string; url: string; headers: http.IncomingHttpHeaders; at: number }
 type Stats = { inFlight: number; maxInFlight: number; count: number }
@@ -36,6 +42,7 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
   const stats = new Map<string, Stats>()
   const events = new Map<string, string[]>()
   const barriers = new Map<string, { waiting: (() => void)[] }>()
+  const seenSignatures = new Map<string, number>()
 
   const statsFor = (tag: string) => {
     let s = stats.get(tag)
@@ -152,6 +159,11 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
         }
       })
       return json(res, 200, { barrier: path.slice('/barrier/'.length), released: count }, extra)
+    }
+    if (path.startsWith('/signed/')) {
+      const header = req.headers['x-edgeway-signature']
+      const verdict = verifyEdgewaySignature(Array.isArray(header) ? header[0] : header, req.method ?? '', req.url ?? '', SIGNING_SECRET, seenSignatures)
+      if (!verdict.ok) return json(res, 401, { error: verdict.reason })
     }
     const body = await readBody(req)
     const status = Number(url.searchParams.get('status') ?? 200)
