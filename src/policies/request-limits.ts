@@ -28,20 +28,24 @@ const payloadTooLarge = (limit: number) =>
 
 /** Passes a body through, failing it once more than `limit` bytes have gone by. */
 function limitStream(body: ReadableStream<Uint8Array>, limit: number, onExceeded: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader()
   let seen = 0
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        seen += chunk.byteLength
-        if (seen > limit) {
-          onExceeded()
-          controller.error(payloadTooLarge(limit))
-          return
-        }
-        controller.enqueue(chunk)
-      },
-    }),
-  )
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await reader.read()
+      if (done) return controller.close()
+      seen += value.byteLength
+      if (seen > limit) {
+        onExceeded()
+        reader.cancel().catch(() => {})
+        return controller.error(payloadTooLarge(limit))
+      }
+      controller.enqueue(value)
+    },
+    cancel(reason) {
+      return reader.cancel(reason)
+    },
+  })
 }
 
 export const requestLimitsPolicy = definePolicy({
