@@ -114,4 +114,18 @@ describe('request-limits', () => {
     expect((await gw.fetch('/echo/small', { method: 'POST', body: streamOf(11) })).status).toBe(413)
     expect((await gw.fetch('/echo/big', { method: 'POST', body: streamOf(11) })).status).toBe(200)
   })
+
+  it('a transform reading a streamed body stops at the limit too (413, not a parse of a cut body)', async () => {
+    const gw = testGateway(
+      originConfig({
+        policies: [{ type: 'request-limits', maxBodyBytes: 10 }],
+        routes: [{ id: 'r', match: { path: '/*' }, policies: [{ type: 'transform', request: { body: { wrap: 'd' } } }], action: { type: 'proxy', upstream: 'origin' } }],
+      }),
+    )
+    const body = (text: string) => new Response(text).body!
+    const over = await gw.fetch('/echo/t', { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('{"a":"xxxx"}') })
+    expect(over.status).toBe(413)
+    const ok = await gw.fetch('/echo/t', { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('{"a":"xx"}') })
+    expect(((await ok.json()) as Echo).body).toBe('{"d":{"a":"xx"}}')
+  })
 })
