@@ -1,0 +1,136 @@
+/**
+ * @module
+ * One backend call of an aggregation: its request rendered from the templates (request data and
+ * earlier calls' results), sent through `callUpstream` (the same machinery as proxy routes), and
+ * its body read under the size cap. Every way it can fail becomes a `CallFailure`, which names the
+ * call and what went wrong but never the upstream's address (that goes to the log).
+ */
+import { GatewayError } from '../errors'
+import type { UpstreamLog } from '../logging'
+import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue, type JsonTemplate, type Template } from '../template/template'
+import { callUpstream } from '../upstream/client'
+import type { CompiledUpstream } from '../upstream/upstream'
+import { BodyError, readBody } from './body'
+import type { AggregateCallConfig } from './schema'
+import { compileShape, type Shaper } from './shape'
+
+/** What later templates read of a finished call: `{user.status}`, `{user.headers.etag}`, `{user.body.id}`. */
+export type CallResult = { status: number; headers: Headers; body: unknown }
+
+export type FailureKind = 'timeout' | 'status' | 'unreachable' | 'too-large' | 'not-json' | 'skipped'
+
+/** One failed call, as reported in the response's `errors` member. */
+export type CallFailure = { call: string; error: FailureKind; status?: number; after?: string }
+
+export class CallFailed extends Error {
+  constructor(readonly failure: CallFailure) {
+    super(`call "${failure.call}" failed: ${failure.error}`)
+    this.name = 'CallFailed'
+  }
+}
+
+export type CompiledCall = {
+  name: string
+  index: number
+  required: boolean
+  output: boolean
+  /** Indexes of the calls this one reads. */
+  deps: number[]
+  shape: Shaper
+  execute(scope: Record<string, unknown>, run: CallRun): Promise<CallResult>
+}
+
+/** What a call gets from the run it belongs to. */
+export type CallRun = {
+  baseHeaders: Headers
+  /** Aborted when the route's deadline passes or the run is given up. */
+  signal: AbortSignal
+  deadline: number
+  log: UpstreamLog & { call: string }
+}
+
+/** Conditional and body headers of the client's request mean nothing to a call. */
+const CLIENT_ONLY_HEADERS = ['content-length', 'content-type', 'content-encoding', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range', 'expect']
+
+export function callRequestHeaders(draft: Headers, requestId: { header: string; value: string } | undefined): Headers {
+  const headers = new Headers(draft)
+  for (const name of CLIENT_ONLY_HEADERS) headers.delete(name)
+  if (requestId) headers.set(requestId.header, requestId.value)
+  return headers
+}
+
+export function compileCall(config: AggregateCallConfig, index: number, deps: number[], upstream: CompiledUpstream, defaultMaxBytes: number): CompiledCall {
+  const name = config.name
+  const path = compileTemplate(config.path)
+  const query = Object.entries(config.query ?? {}).map(([key, source]) => [key, compileTemplate(source)] as [string, Template])
+  const headers = Object.entries(config.headers ?? {}).map(([key, source]) => [key, compileTemplate(source)] as [string, Template])
+  const body: JsonTemplate | undefined = config.body !== undefined ? compileJsonTemplate(config.body) : undefined
+  const timeoutMs = config.timeout ?? upstream.timeouts.headers
+  const maxBytes = config.maxBodyBytes ?? defaultMaxBytes
+  const { method, raw } = config
+  const fail = (error: FailureKind, status?: number): never => {
+    throw new CallFailed({ call: name, error, ...(status !== undefined && { status }) })
+  }
+
+  async function execute(scope: Record<string, unknown>, run: CallRun): Promise<CallResult> {
+    let target = path.render(scope, encodeForPath)
+    if (!target.startsWith('/')) target = `/${target}`
+    const params = new URLSearchParams()
+    for (const [key, template] of query) {
+      const value = template.render(scope)
+      if (value !== '') params.append(key, value)
+    }
+    const search = params.size > 0 ? `?${params}` : ''
+    const out = new Headers(run.baseHeaders)
+    for (const [key, template] of headers) out.set(key, encodeHeaderValue(template.render(scope)))
+    let payload: string | null = null
+    if (body) {
+      payload = JSON.stringify(body.render(scope) ?? null)
+      out.set('Content-Type', 'application/json')
+    }
+
+    // The call's own timeout covers headers and body; the route's deadline caps it.
+    const controller = new AbortController()
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      controller.abort(new Error('call timeout'))
+    }, Math.max(0, Math.min(timeoutMs, run.deadline - Date.now())))
+    const onRunAbort = () => controller.abort(run.signal.reason)
+    if (run.signal.aborted) onRunAbort()
+    run.signal.addEventListener('abort', onRunAbort)
+    const gaveUp = () => (timedOut || run.signal.aborted ? fail('timeout') : fail('unreachable'))
+    try {
+      let response: Response
+      try {
+        response = await callUpstream(
+          upstream,
+          { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(timeoutMs, run.deadline - Date.now())), signal: controller.signal },
+          run.log,
+        )
+      } catch (err) {
+        if (err instanceof GatewayError && err.code === 'ERR_UPSTREAM_TIMEOUT') fail('timeout')
+        return gaveUp()
+      }
+      if (response.status < 200 || response.status > 299) {
+        await response.body?.cancel().catch(() => {})
+        fail('status', response.status)
+      }
+      try {
+        const value = await readBody(response, { maxBytes, raw, signal: controller.signal })
+        return { status: response.status, headers: response.headers, body: value }
+      } catch (err) {
+        if (err instanceof BodyError) {
+          run.log.error = err.problem
+          fail(err.problem)
+        }
+        return gaveUp()
+      }
+    } finally {
+      clearTimeout(timer)
+      run.signal.removeEventListener('abort', onRunAbort)
+    }
+  }
+
+  return { name, index, required: config.required, output: config.output, deps, shape: compileShape(config), execute }
+}
