@@ -167,9 +167,14 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
       for (let sent = 2; sent < bytes && !res.destroyed; sent += chunk.length) {
         if (res.write(chunk.slice(0, Math.min(chunk.length, bytes - sent)))) continue
         // A client that stops reading closes the response: never wait for a drain that won't come.
-        await new Promise((resolve) => {
-          res.once('drain', resolve)
-          res.once('close', resolve)
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done)
+            res.off('close', done)
+            resolve()
+          }
+          res.on('drain', done)
+          res.on('close', done)
         })
       }
       return res.end('"')
