@@ -9,7 +9,7 @@
  * Every call carries the request id and what the pipeline put on the upstream draft (identity
  * headers from auth policies, `X-Forwarded-*`), minus the client's body and conditional headers.
  */
-import type { Handler } from 'hono'
+import type { Context, Handler } from 'hono'
 import type { GatewayConfig, RouteConfig } from '../config/schema'
 import type { AppEnv } from '../context'
 import { GatewayError, type ErrorCode } from '../errors'
@@ -56,6 +56,15 @@ function requestIdHeader(config: GatewayConfig, route: RouteConfig): string | un
   return policy.forward ? policy.header : undefined
 }
 
+/** `c.executionCtx` throws where there is none (a bare `app.fetch`); then the work just runs. */
+function waitUntil(c: Context<AppEnv>, promise: Promise<unknown>): void {
+  try {
+    c.executionCtx.waitUntil(promise)
+  } catch {
+    promise.catch(() => {})
+  }
+}
+
 export function aggregateAction(
   action: AggregateActionConfig,
   route: RouteConfig,
@@ -80,6 +89,7 @@ export function aggregateAction(
       deadline: c.var.startedAt + deadlineMs,
       clientSignal: c.req.raw.signal,
       logs,
+      waitUntil: (promise) => waitUntil(c, promise),
     })
     if (outcome.fatal) throw failureError(outcome.fatal)
     const merged = mergeResults(

@@ -11,6 +11,7 @@ import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue,
 import { callUpstream } from '../upstream/client'
 import type { CompiledUpstream } from '../upstream/upstream'
 import { BodyError, readBody } from './body'
+import { cacheKey, lookup, mayStore, store } from './cache'
 import type { AggregateCallConfig } from './schema'
 import { compileShape, type Shaper } from './shape'
 
@@ -40,13 +41,18 @@ export type CompiledCall = {
   execute(scope: Record<string, unknown>, run: CallRun): Promise<CallResult>
 }
 
+/** A call's part of the request's log line (`calls`). */
+export type CallLog = UpstreamLog & { call: string; cache?: 'HIT' | 'MISS' }
+
 /** What a call gets from the run it belongs to. */
 export type CallRun = {
   baseHeaders: Headers
   /** Aborted when the route's deadline passes or the run is given up. */
   signal: AbortSignal
   deadline: number
-  log: UpstreamLog & { call: string }
+  log: CallLog
+  /** Keeps work (a cache store) going after the response. */
+  waitUntil(promise: Promise<unknown>): void
 }
 
 /** Conditional and body headers of the client's request mean nothing to a call. */
@@ -68,6 +74,8 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
   const timeoutMs = config.timeout ?? upstream.timeouts.headers
   const maxBytes = config.maxBodyBytes ?? defaultMaxBytes
   const { method, raw } = config
+  const cacheKeyTemplate = config.cache?.key !== undefined ? compileTemplate(config.cache.key) : undefined
+  const caching = config.cache && method === 'GET' ? { ttl: config.cache.ttl, keyed: cacheKeyTemplate !== undefined } : undefined
   const fail = (error: FailureKind, status?: number): never => {
     throw new CallFailed({ call: name, error, ...(status !== undefined && { status }) })
   }
@@ -100,7 +108,17 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
     if (run.signal.aborted) onRunAbort()
     run.signal.addEventListener('abort', onRunAbort)
     const gaveUp = () => (timedOut || run.signal.aborted ? fail('timeout') : fail('unreachable'))
+    const key = caching ? cacheKey(upstream.name, target, search, cacheKeyTemplate?.render(scope)) : undefined
     try {
+      if (key) {
+        // A broken or unreadable cache entry is a miss, never a failure.
+        const hit = await lookup(key, { maxBytes, raw, signal: controller.signal }).catch(() => undefined)
+        if (hit) {
+          run.log.cache = 'HIT'
+          return hit
+        }
+        run.log.cache = 'MISS'
+      }
       let response: Response
       try {
         response = await callUpstream(
@@ -118,6 +136,7 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
       }
       try {
         const value = await readBody(response, { maxBytes, raw, signal: controller.signal })
+        if (key && caching && mayStore(out, response.headers, caching)) run.waitUntil(store(key, value, raw, response, caching.ttl))
         return { status: response.status, headers: response.headers, body: value }
       } catch (err) {
         if (err instanceof BodyError) {

@@ -8,8 +8,7 @@
  * A required call's failure ends the run at once (what is still in flight is aborted). An optional
  * call's failure is recorded, and the calls that read it are skipped and recorded too.
  */
-import type { UpstreamLog } from '../logging'
-import { CallFailed, type CallFailure, type CallResult, type CompiledCall } from './call'
+import { CallFailed, type CallFailure, type CallLog, type CallResult, type CompiledCall } from './call'
 
 export type RunOptions = {
   scope: Record<string, unknown>
@@ -19,7 +18,8 @@ export type RunOptions = {
   deadline: number
   /** The client's request signal: when it goes away, so does the run. */
   clientSignal?: AbortSignal
-  logs: (UpstreamLog & { call: string })[]
+  logs: (CallLog)[]
+  waitUntil(promise: Promise<unknown>): void
 }
 
 export type RunOutcome = {
@@ -93,7 +93,7 @@ export async function runCalls(calls: readonly CompiledCall[], order: readonly n
       const log = { call: call.name, name: '' }
       options.logs.push(log)
       try {
-        const result = await call.execute(options.scope, { baseHeaders: options.baseHeaders, signal, deadline: options.deadline, log })
+        const result = await call.execute(options.scope, { baseHeaders: options.baseHeaders, signal, deadline: options.deadline, log, waitUntil: options.waitUntil })
         results.set(call.name, result)
         options.scope[call.name] = result
         return true

@@ -127,5 +127,6 @@ export function checkAggregate(route: RouteConfig, action: AggregateActionConfig
       )
     }
   }
-  return calls.reduce((sum, call) => sum + upstreamAttempts(config.upstreams[call.upstream]), 0)
+  // A cached call may also read and write the cache.
+  return calls.reduce((sum, call) => sum + upstreamAttempts(config.upstreams[call.upstream]) + (call.cache ? 2 : 0), 0)
 }

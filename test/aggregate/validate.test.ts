@@ -87,6 +87,15 @@ describe('aggregate: config validation', () => {
       'routes[0]: needs up to 51 subrequests per request (action 51, policies 0), over the limit of 50 (gateway.plan "free")',
     ])
     expect(problems(many, {}, { gateway: { plan: 'paid' } })).toEqual([])
+    // A cached call may also read and write the cache: 3 each.
+    const cached = Array.from({ length: 17 }, (_, i) => call(`c${i}`, '/x', { cache: { ttl: 60 } }))
+    expect(problems(cached)).toEqual([
+      'routes[0]: needs up to 51 subrequests per request (action 51, policies 0), over the limit of 50 (gateway.plan "free")',
+    ])
+  })
+
+  it('caches GET calls only', () => {
+    expect(problems([call('a', '/a', { method: 'POST', cache: { ttl: 60 } })])).toEqual(['routes[0].action.calls[0].cache: only GET calls are cached (this one is POST)'])
   })
 
   it('checks shaping options', () => {
