@@ -97,6 +97,30 @@ describe('aggregate: partial results and failures', () => {
     expect((await originStats(tag)).count).toBe(3)
   })
 
+  it('bounds the whole run by the route deadline, queueing included', async () => {
+    const { testGateway } = await import('../helpers')
+    const { aggregateConfig } = await import('./helpers')
+    // Alone, "late" answers in time; queued behind "first" (cap 1), the 400 ms deadline leaves it too little.
+    const config = aggregateConfig(
+      [
+        jsonCall('ok', { ok: true }, { timeout: 300 }),
+        { name: 'first', upstream: 'origin', path: '/hang', timeout: 300, required: false },
+        { name: 'late', upstream: 'origin', path: '/echo/late', query: { delay: '250' }, timeout: 300, required: false },
+      ],
+      { maxInFlight: 1 },
+      { deadline: 400 },
+    )
+    const res = await testGateway(config).fetch('/agg/1', { headers: { 'x-test-tag': newTag() } })
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({
+      ok: true,
+      errors: [
+        { call: 'first', error: 'timeout' },
+        { call: 'late', error: 'timeout' },
+      ],
+    })
+  })
+
   it('names the errors member as configured', async () => {
     const { body } = await aggregate(newTag(), [jsonCall('a', { errors: 'mine' }), { name: 'b', upstream: 'origin', path: '/reset', required: false }], {
       errorsKey: '_failed',
