@@ -107,7 +107,11 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
     const onRunAbort = () => controller.abort(run.signal.reason)
     if (run.signal.aborted) onRunAbort()
     run.signal.addEventListener('abort', onRunAbort)
-    const gaveUp = () => (timedOut || run.signal.aborted ? fail('timeout') : fail('unreachable'))
+    const gaveUp = () => {
+      if (!timedOut && !run.signal.aborted) return fail('unreachable')
+      run.log.error = 'timeout'
+      return fail('timeout')
+    }
     const key = caching ? cacheKey(upstream.name, target, search, cacheKeyTemplate?.render(scope)) : undefined
     try {
       if (key) {

@@ -52,6 +52,7 @@ function checkShape(call: AggregateCallConfig, at: string, add: Add): void {
   if (call.raw && (call.select ?? call.collect ?? call.allow ?? call.deny ?? call.rename) !== undefined) {
     add(at, 'a raw call is passed as a string: select, collect, allow, deny and rename need JSON')
   }
+  if (call.body !== undefined && (call.method === 'GET' || call.method === 'HEAD')) add(`${at}.body`, `a ${call.method} call sends no body; set "method"`)
   if (call.cache && call.method !== 'GET') add(`${at}.cache`, `only GET calls are cached (this one is ${call.method})`)
 }
 

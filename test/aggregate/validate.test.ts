@@ -94,6 +94,10 @@ describe('aggregate: config validation', () => {
     ])
   })
 
+  it('rejects a body on a GET call', () => {
+    expect(problems([call('a', '/a', { body: { x: 1 } })])).toEqual(['routes[0].action.calls[0].body: a GET call sends no body; set "method"'])
+  })
+
   it('caches GET calls only', () => {
     expect(problems([call('a', '/a', { method: 'POST', cache: { ttl: 60 } })])).toEqual(['routes[0].action.calls[0].cache: only GET calls are cached (this one is POST)'])
   })
