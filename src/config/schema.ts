@@ -9,6 +9,7 @@ import * as v from 'valibot'
 import { PolicySchema } from '../policies/registry'
 import { HTTP_METHODS } from '../routing/methods'
 import { Milliseconds, Name, RegexString, TemplateString } from './common'
+import { AggregateActionSchema } from '../aggregate/schema'
 
 export const UpstreamTimeoutsSchema = v.strictObject({
   headers: v.pipe(v.optional(Milliseconds, 15_000), v.description('Time to wait for response headers (504 when exceeded).')),
@@ -87,7 +88,7 @@ const RedirectActionSchema = v.strictObject({
   location: TemplateString,
 })
 
-export const ActionSchema = v.variant('type', [ProxyActionSchema, RespondActionSchema, RedirectActionSchema])
+export const ActionSchema = v.variant('type', [ProxyActionSchema, RespondActionSchema, RedirectActionSchema, AggregateActionSchema])
 
 export const RouteSchema = v.strictObject({
   id: Name,

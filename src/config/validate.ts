@@ -5,6 +5,7 @@
  * as `path: reason`, e.g. `routes[2].action.upstream: unknown upstream "users" (known: orders, billing)`.
  */
 import * as v from 'valibot'
+import { checkAggregate } from '../aggregate/validate'
 import { POLICY_DEFINITIONS } from '../policies/registry'
 import type { PolicyContext } from '../policies/types'
 import { checkTemplate, checkTemplateRefs, patternParams } from '../template/check'
@@ -91,6 +92,8 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
     }
     if (action.path !== undefined) template('path', action.path)
     actionSubrequests = 1
+  } else if (action.type === 'aggregate') {
+    actionSubrequests = checkAggregate(route, action, at, config, params, problems.add)
   } else if (action.type === 'redirect') {
     template('location', action.location)
   } else {

@@ -6,6 +6,7 @@
 import type { Handler, MiddlewareHandler } from 'hono'
 import { every } from 'hono/combine'
 import { proxyAction } from '../actions/proxy'
+import { aggregateAction } from '../aggregate/action'
 import { redirectAction, respondAction } from '../actions/respond'
 import type { GatewayConfig, RouteConfig } from '../config/schema'
 import type { AppEnv } from '../context'
@@ -33,7 +34,7 @@ function versionHeaders(config: GatewayConfig, route: RouteConfig): [string, str
   return headers
 }
 
-function actionHandler(route: RouteConfig, upstreams: Map<string, CompiledUpstream>): Handler<AppEnv> {
+function actionHandler(route: RouteConfig, upstreams: Map<string, CompiledUpstream>, config: GatewayConfig): Handler<AppEnv> {
   const action = route.action
   switch (action.type) {
     case 'proxy':
@@ -42,6 +43,8 @@ function actionHandler(route: RouteConfig, upstreams: Map<string, CompiledUpstre
       return respondAction(action)
     case 'redirect':
       return redirectAction(action)
+    case 'aggregate':
+      return aggregateAction(action, route, config, upstreams)
   }
 }
 
@@ -53,7 +56,7 @@ export function compileRoute(
   upstreams: Map<string, CompiledUpstream>,
 ): CompiledRoute {
   const policies = pipeline.forRoute(route, index)
-  const action = actionHandler(route, upstreams)
+  const action = actionHandler(route, upstreams, config)
   return {
     id: route.id,
     index,

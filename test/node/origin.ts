@@ -11,6 +11,8 @@
  *   /duplex              answers at once and echoes each request chunk as it arrives
  *   /barrier/<name>?count=N   holds each request until N have arrived at <name>
  *   /ws                  WebSocket echo
+ *   /json?value=TEXT     200 with TEXT as the body, typed application/json (valid JSON or not)
+ *   /big?bytes=N         a JSON string body of about N bytes, chunked (no Content-Length)
  *   any path, ?delay=MS  waits before answering; ?status=N sets the status; ?body=... sets the text
  *   ?cc=...              sets Cache-Control on the answer
  *   /signed/...          checks the gateway's X-Edgeway-Signature (secret SIGNING_SECRET, 300 s window,
@@ -164,6 +166,30 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
       const header = req.headers['x-edgeway-signature']
       const verdict = verifyEdgewaySignature(Array.isArray(header) ? header[0] : header, req.method ?? '', req.url ?? '', SIGNING_SECRET, seenSignatures)
       if (!verdict.ok) return json(res, 401, { error: verdict.reason })
+    }
+    if (path === '/json') {
+      res.writeHead(Number(url.searchParams.get('status') ?? 200), { 'content-type': 'application/json', ...extra })
+      return res.end(url.searchParams.get('value') ?? 'null')
+    }
+    if (path === '/big') {
+      const bytes = Math.min(Number(url.searchParams.get('bytes') ?? 1024), 64 * 1024 * 1024)
+      res.writeHead(200, { 'content-type': 'application/json', ...extra })
+      res.write('"')
+      const chunk = 'x'.repeat(16 * 1024)
+      for (let sent = 2; sent < bytes && !res.destroyed; sent += chunk.length) {
+        if (res.write(chunk.slice(0, Math.min(chunk.length, bytes - sent)))) continue
+        // A client that stops reading closes the response: never wait for a drain that won't come.
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done)
+            res.off('close', done)
+            resolve()
+          }
+          res.on('drain', done)
+          res.on('close', done)
+        })
+      }
+      return res.end('"')
     }
     const body = await readBody(req)
     const status = Number(url.searchParams.get('status') ?? 200)

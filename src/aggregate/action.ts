@@ -1,0 +1,108 @@
+/**
+ * @module
+ * The `aggregate` route action: one client request, several backend calls, one JSON response.
+ * Compiled once per route (templates, dependency order, shapers); per request it runs the calls
+ * (`./run`), shapes and merges what arrived (`./shape`, `./merge`) and answers with
+ * `Gateway-Aggregate: complete` or `partial` (optional calls that failed are listed in `errors`).
+ * A required call's failure is a 502/504 problem+json naming the call.
+ *
+ * Every call carries the request id and what the pipeline put on the upstream draft (identity
+ * headers from auth policies, `X-Forwarded-*`), minus the client's body and conditional headers.
+ */
+import type { Context, Handler } from 'hono'
+import type { GatewayConfig, RouteConfig } from '../config/schema'
+import type { AppEnv } from '../context'
+import { GatewayError, type ErrorCode } from '../errors'
+import { requestScope } from '../template/scope'
+import type { CompiledUpstream } from '../upstream/upstream'
+import { callRequestHeaders, compileCall, type CallFailure } from './call'
+import { mergeResults } from './merge'
+import { dependencies, longestChain, topologicalOrder } from './plan'
+import { runCalls, type RunOptions } from './run'
+import type { AggregateActionConfig } from './schema'
+import { setOwn } from './shape'
+
+const FAILURE_CODES: Record<CallFailure['error'], ErrorCode> = {
+  timeout: 'ERR_UPSTREAM_TIMEOUT',
+  unreachable: 'ERR_UPSTREAM_UNREACHABLE',
+  status: 'ERR_UPSTREAM_BAD_RESPONSE',
+  'too-large': 'ERR_UPSTREAM_BAD_RESPONSE',
+  'not-json': 'ERR_UPSTREAM_BAD_RESPONSE',
+  skipped: 'ERR_UPSTREAM_BAD_RESPONSE',
+}
+
+const FAILURE_DETAILS: Record<CallFailure['error'], string> = {
+  timeout: 'did not answer in time',
+  unreachable: 'could not be reached',
+  status: 'answered with an error status',
+  'too-large': 'answered with a body over the size limit',
+  'not-json': 'answered with a body that is not JSON',
+  skipped: 'could not run: a call it depends on failed',
+}
+
+export function failureError(failure: CallFailure): GatewayError {
+  return new GatewayError(FAILURE_CODES[failure.error], {
+    detail: `The required call "${failure.call}" ${FAILURE_DETAILS[failure.error]}.`,
+    extensions: { call: failure.call, reason: failure.error, ...(failure.status !== undefined && { upstreamStatus: failure.status }) },
+  })
+}
+
+/** The request-id header every call carries: the route's or global request-id policy, else `X-Request-Id`. */
+function requestIdHeader(config: GatewayConfig, route: RouteConfig): string | undefined {
+  const policy = [...route.policies, ...config.policies].find((p) => p.type === 'request-id') as
+    | { header: string; forward: boolean }
+    | undefined
+  if (!policy) return 'X-Request-Id'
+  return policy.forward ? policy.header : undefined
+}
+
+/** `c.executionCtx` throws where there is none (a bare `app.fetch`); then the work just runs. */
+function waitUntil(c: Context<AppEnv>, promise: Promise<unknown>): void {
+  try {
+    c.executionCtx.waitUntil(promise)
+  } catch {
+    promise.catch(() => {})
+  }
+}
+
+export function aggregateAction(
+  action: AggregateActionConfig,
+  route: RouteConfig,
+  config: GatewayConfig,
+  upstreams: Map<string, CompiledUpstream>,
+): Handler<AppEnv> {
+  const deps = dependencies(action.calls)
+  const order = topologicalOrder(deps)
+  const calls = action.calls.map((call, i) => compileCall(call, i, deps[i]!, upstreams.get(call.upstream)!, action.maxBodyBytes))
+  // Without a route deadline, the run is bounded by its longest chain of call timeouts.
+  const deadlineMs = route.deadline ?? longestChain(deps, action.calls.map((call) => call.timeout ?? upstreams.get(call.upstream)!.timeouts.headers)).ms
+  const idHeader = requestIdHeader(config, route)
+  const { maxInFlight, errorsKey } = action
+
+  return async function aggregate(c) {
+    const logs: RunOptions['logs'] = []
+    c.var.log.calls = logs
+    const outcome = await runCalls(calls, order, {
+      scope: requestScope(c),
+      baseHeaders: callRequestHeaders(c.var.upstreamRequest.headers, idHeader ? { header: idHeader, value: c.var.requestId } : undefined),
+      maxInFlight,
+      deadline: c.var.startedAt + deadlineMs,
+      clientSignal: c.req.raw.signal,
+      logs,
+      waitUntil: (promise) => waitUntil(c, promise),
+    })
+    if (outcome.fatal) throw failureError(outcome.fatal)
+    const merged = mergeResults(
+      calls.filter((call) => call.output && outcome.results.has(call.name)).map((call) => [call.name, call.shape(outcome.results.get(call.name)!.body)]),
+    )
+    const headers = new Headers({ 'Content-Type': 'application/json' })
+    if (outcome.errors.length > 0) {
+      setOwn(merged, errorsKey, outcome.errors)
+      headers.set('Gateway-Aggregate', 'partial')
+      // A partial answer must not be kept by a cache and served as if it were whole.
+      headers.set('Cache-Control', 'no-store')
+    } else headers.set('Gateway-Aggregate', 'complete')
+    c.var.log.aggregate = outcome.errors.length > 0 ? 'partial' : 'complete'
+    return new Response(c.req.method === 'HEAD' ? null : JSON.stringify(merged), { status: 200, headers })
+  }
+}

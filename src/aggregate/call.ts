@@ -1,0 +1,159 @@
+/**
+ * @module
+ * One backend call of an aggregation: its request rendered from the templates (request data and
+ * earlier calls' results), sent through `callUpstream` (the same machinery as proxy routes), and
+ * its body read under the size cap. Every way it can fail becomes a `CallFailure`, which names the
+ * call and what went wrong but never the upstream's address (that goes to the log).
+ */
+import { GatewayError } from '../errors'
+import type { UpstreamLog } from '../logging'
+import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue, type JsonTemplate, type Template } from '../template/template'
+import { callUpstream } from '../upstream/client'
+import type { CompiledUpstream } from '../upstream/upstream'
+import { BodyError, readBody } from './body'
+import { cacheKey, lookup, mayStore, store } from './cache'
+import type { AggregateCallConfig } from './schema'
+import { compileShape, type Shaper } from './shape'
+
+/** What later templates read of a finished call: `{user.status}`, `{user.headers.etag}`, `{user.body.id}`. */
+export type CallResult = { status: number; headers: Headers; body: unknown }
+
+export type FailureKind = 'timeout' | 'status' | 'unreachable' | 'too-large' | 'not-json' | 'skipped'
+
+/** One failed call, as reported in the response's `errors` member. */
+export type CallFailure = { call: string; error: FailureKind; status?: number; after?: string }
+
+export class CallFailed extends Error {
+  constructor(readonly failure: CallFailure) {
+    super(`call "${failure.call}" failed: ${failure.error}`)
+    this.name = 'CallFailed'
+  }
+}
+
+export type CompiledCall = {
+  name: string
+  index: number
+  required: boolean
+  output: boolean
+  /** Indexes of the calls this one reads. */
+  deps: number[]
+  shape: Shaper
+  execute(scope: Record<string, unknown>, run: CallRun): Promise<CallResult>
+}
+
+/** A call's part of the request's log line (`calls`). */
+export type CallLog = UpstreamLog & { call: string; cache?: 'HIT' | 'MISS' }
+
+/** What a call gets from the run it belongs to. */
+export type CallRun = {
+  baseHeaders: Headers
+  /** Aborted when the route's deadline passes or the run is given up. */
+  signal: AbortSignal
+  deadline: number
+  log: CallLog
+  /** Keeps work (a cache store) going after the response. */
+  waitUntil(promise: Promise<unknown>): void
+}
+
+/** Conditional and body headers of the client's request mean nothing to a call. */
+const CLIENT_ONLY_HEADERS = ['content-length', 'content-type', 'content-encoding', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range', 'expect']
+
+export function callRequestHeaders(draft: Headers, requestId: { header: string; value: string } | undefined): Headers {
+  const headers = new Headers(draft)
+  for (const name of CLIENT_ONLY_HEADERS) headers.delete(name)
+  if (requestId) headers.set(requestId.header, requestId.value)
+  return headers
+}
+
+export function compileCall(config: AggregateCallConfig, index: number, deps: number[], upstream: CompiledUpstream, defaultMaxBytes: number): CompiledCall {
+  const name = config.name
+  const path = compileTemplate(config.path)
+  const query = Object.entries(config.query ?? {}).map(([key, source]) => [key, compileTemplate(source)] as [string, Template])
+  const headers = Object.entries(config.headers ?? {}).map(([key, source]) => [key, compileTemplate(source)] as [string, Template])
+  const body: JsonTemplate | undefined = config.body !== undefined ? compileJsonTemplate(config.body) : undefined
+  const timeoutMs = config.timeout ?? upstream.timeouts.headers
+  const maxBytes = config.maxBodyBytes ?? defaultMaxBytes
+  const { method, raw } = config
+  const cacheKeyTemplate = config.cache?.key !== undefined ? compileTemplate(config.cache.key) : undefined
+  const caching = config.cache && method === 'GET' ? { ttl: config.cache.ttl, keyed: cacheKeyTemplate !== undefined } : undefined
+  const fail = (error: FailureKind, status?: number): never => {
+    throw new CallFailed({ call: name, error, ...(status !== undefined && { status }) })
+  }
+
+  async function execute(scope: Record<string, unknown>, run: CallRun): Promise<CallResult> {
+    let target = path.render(scope, encodeForPath)
+    if (!target.startsWith('/')) target = `/${target}`
+    const params = new URLSearchParams()
+    for (const [key, template] of query) {
+      const value = template.render(scope)
+      if (value !== '') params.append(key, value)
+    }
+    const search = params.size > 0 ? `?${params}` : ''
+    const out = new Headers(run.baseHeaders)
+    for (const [key, template] of headers) out.set(key, encodeHeaderValue(template.render(scope)))
+    let payload: string | null = null
+    if (body) {
+      payload = JSON.stringify(body.render(scope) ?? null)
+      out.set('Content-Type', 'application/json')
+    }
+
+    // The call's own timeout covers headers and body; the route's deadline caps it.
+    const controller = new AbortController()
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      controller.abort(new Error('call timeout'))
+    }, Math.max(0, Math.min(timeoutMs, run.deadline - Date.now())))
+    const onRunAbort = () => controller.abort(run.signal.reason)
+    if (run.signal.aborted) onRunAbort()
+    run.signal.addEventListener('abort', onRunAbort)
+    const gaveUp = () => {
+      if (!timedOut && !run.signal.aborted) return fail('unreachable')
+      run.log.error = 'timeout'
+      return fail('timeout')
+    }
+    const key = caching ? cacheKey(upstream.name, target, search, cacheKeyTemplate?.render(scope)) : undefined
+    try {
+      if (key) {
+        // A broken or unreadable cache entry is a miss, never a failure.
+        const hit = await lookup(key, { maxBytes, raw, signal: controller.signal }).catch(() => undefined)
+        if (hit) {
+          run.log.cache = 'HIT'
+          return hit
+        }
+        run.log.cache = 'MISS'
+      }
+      let response: Response
+      try {
+        response = await callUpstream(
+          upstream,
+          { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(timeoutMs, run.deadline - Date.now())), signal: controller.signal },
+          run.log,
+        )
+      } catch (err) {
+        if (err instanceof GatewayError && err.code === 'ERR_UPSTREAM_TIMEOUT') fail('timeout')
+        return gaveUp()
+      }
+      if (response.status < 200 || response.status > 299) {
+        await response.body?.cancel().catch(() => {})
+        fail('status', response.status)
+      }
+      try {
+        const value = await readBody(response, { maxBytes, raw, signal: controller.signal })
+        if (key && caching && mayStore(out, response.headers, caching)) run.waitUntil(store(key, value, raw, response, caching.ttl))
+        return { status: response.status, headers: response.headers, body: value }
+      } catch (err) {
+        if (err instanceof BodyError) {
+          run.log.error = err.problem
+          fail(err.problem)
+        }
+        return gaveUp()
+      }
+    } finally {
+      clearTimeout(timer)
+      run.signal.removeEventListener('abort', onRunAbort)
+    }
+  }
+
+  return { name, index, required: config.required, output: config.output, deps, shape: compileShape(config), execute }
+}

@@ -1,0 +1,133 @@
+/**
+ * @module
+ * Config checks of an `aggregate` action that span fields: call names, template references
+ * (unknown calls, unknown members, route params), cycles, upstreams, required-after-optional,
+ * the deadline against the longest chain of call timeouts, and the subrequests it costs.
+ */
+import type { GatewayConfig, RouteConfig } from '../config/schema'
+import { checkTemplateRefs } from '../template/check'
+import { parsePath, pathRoot } from '../template/path'
+import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
+import { CALL_MEMBERS, dependencies, findCycle, isRequestRoot, longestChain, templateSites } from './plan'
+import type { AggregateActionConfig, AggregateCallConfig } from './schema'
+
+type Add = (path: string, message: string) => void
+
+const listOf = (names: Iterable<string>) => [...names].join(', ') || 'none'
+
+/**
+ * Attempts one call can cost: 1, plus retries when the upstream declares them (the resilience
+ * feature's `retries`, a count or `{ attempts }` / `{ max }`), so the budget stays a worst case.
+ */
+export function upstreamAttempts(upstream: unknown): number {
+  const retries = (upstream as { retries?: unknown } | undefined)?.retries
+  if (typeof retries === 'number') return 1 + retries
+  if (typeof retries === 'object' && retries !== null) {
+    const { attempts, max } = retries as { attempts?: unknown; max?: unknown }
+    if (typeof attempts === 'number') return Math.max(1, attempts)
+    if (typeof max === 'number') return 1 + max
+  }
+  return 1
+}
+
+/** The timeout a call runs under: its own, else its upstream's time to headers. */
+export function callTimeout(call: AggregateCallConfig, config: GatewayConfig): number {
+  return call.timeout ?? config.upstreams[call.upstream]?.timeouts.headers ?? 15_000
+}
+
+function checkShape(call: AggregateCallConfig, at: string, add: Add): void {
+  for (const [i, source] of (call.allow ?? []).entries()) {
+    if (parsePath(source).steps.some((step) => step.kind === 'index')) add(`${at}.allow[${i}]`, `"${source}": allow paths take names and "[]", not indexes`)
+  }
+  for (const source of Object.keys(call.rename ?? {})) {
+    let last
+    try {
+      last = parsePath(source).steps.at(-1)
+    } catch (err) {
+      add(`${at}.rename`, (err as Error).message)
+      continue
+    }
+    if (last?.kind !== 'key') add(`${at}.rename`, `"${source}" must end with a field name`)
+  }
+  if (call.raw && (call.select ?? call.collect ?? call.allow ?? call.deny ?? call.rename) !== undefined) {
+    add(at, 'a raw call is passed as a string: select, collect, allow, deny and rename need JSON')
+  }
+  if (call.body !== undefined && (call.method === 'GET' || call.method === 'HEAD')) add(`${at}.body`, `a ${call.method} call sends no body; set "method"`)
+  if (call.cache && call.method !== 'GET') add(`${at}.cache`, `only GET calls are cached (this one is ${call.method})`)
+}
+
+/** Checks the action; returns the subrequests it can make per request. */
+export function checkAggregate(route: RouteConfig, action: AggregateActionConfig, routeAt: string, config: GatewayConfig, params: string[], add: Add): number {
+  const at = `${routeAt}.action`
+  const calls = action.calls
+  const names = new Map<string, number>()
+  let templatesOk = true
+  calls.forEach((call, i) => {
+    const callAt = `${at}.calls[${i}]`
+    const first = names.get(call.name)
+    if (first !== undefined) add(`${callAt}.name`, `duplicate call name "${call.name}" (also calls[${first}])`)
+    else names.set(call.name, i)
+    if (isRequestRoot(call.name)) add(`${callAt}.name`, `"${call.name}" is a request template variable; pick another name`)
+    if (!config.upstreams[call.upstream]) {
+      add(`${callAt}.upstream`, `unknown upstream "${call.upstream}" (known: ${listOf(Object.keys(config.upstreams))})`)
+    }
+    checkShape(call, callAt, add)
+  })
+  calls.forEach((call, i) => {
+    const callAt = `${at}.calls[${i}]`
+    let sites
+    try {
+      sites = templateSites(call)
+    } catch (err) {
+      add(callAt, (err as Error).message)
+      templatesOk = false
+      return
+    }
+    for (const site of sites) {
+      for (const ref of site.refs) {
+        const root = pathRoot(ref)
+        if (isRequestRoot(root)) {
+          const problem = checkTemplateRefs([ref], REQUEST_TEMPLATE_ROOTS, params)
+          if (problem) add(`${callAt}${site.field}`, problem)
+        } else if (!names.has(root)) {
+          templatesOk = false
+          const known = calls.filter((other) => other !== call).map((other) => other.name)
+          add(`${callAt}${site.field}`, `unknown call "${root}" in "{${ref.source}}" (known: ${listOf(known)})`)
+        } else {
+          const member = ref.steps[1]
+          if (member?.kind !== 'key' || !(CALL_MEMBERS as readonly string[]).includes(member.name)) {
+            add(`${callAt}${site.field}`, `"{${ref.source}}" reads call "${root}" as a whole; read its ${CALL_MEMBERS.join(', ')}`)
+          }
+        }
+      }
+    }
+  })
+  if (!templatesOk || names.size !== calls.length) return calls.length
+  const deps = dependencies(calls)
+  const cycle = findCycle(deps)
+  if (cycle) {
+    add(`${at}.calls`, `cycle ${cycle.map((i) => calls[i]!.name).join(' -> ')}`)
+    return calls.length
+  }
+  deps.forEach((own, i) => {
+    const call = calls[i]!
+    const optional = own.find((d) => !calls[d]!.required)
+    if (call.required && optional !== undefined) {
+      add(
+        `${at}.calls[${i}]`,
+        `required call "${call.name}" depends on optional call "${calls[optional]!.name}"; make "${call.name}" optional or "${calls[optional]!.name}" required`,
+      )
+    }
+  })
+  if (route.deadline !== undefined) {
+    const longest = longestChain(deps, calls.map((call) => callTimeout(call, config)))
+    if (longest.ms > route.deadline) {
+      add(
+        `${routeAt}.deadline`,
+        `${route.deadline} ms does not cover the longest chain of calls ${longest.chain.map((i) => calls[i]!.name).join(' -> ')} (${longest.ms} ms of call timeouts); raise the deadline or lower the timeouts`,
+      )
+    }
+  }
+  // A cached call may also read and write the cache.
+  return calls.reduce((sum, call) => sum + upstreamAttempts(config.upstreams[call.upstream]) + (call.cache ? 2 : 0), 0)
+}

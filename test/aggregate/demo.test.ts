@@ -1,0 +1,21 @@
+/** The bundled test config's aggregate route (the demo's `profile`), through the worker's fetch handler. */
+import { exports } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import { newTag, originLog } from '../helpers'
+
+describe('aggregate: demo route', () => {
+  it('answers one JSON document from three calls, the second chained on the first', async () => {
+    const tag = newTag()
+    const res = await exports.default.fetch('http://gw.test/profile/1', { headers: { 'x-test-tag': tag } })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('gateway-aggregate')).toBe('complete')
+    expect(res.headers.get('content-type')).toBe('application/json')
+    const body = (await res.json()) as Record<string, unknown>
+    // The test origin echoes, so the user has none of the allowed fields and the chained path is empty.
+    expect(body.user).toEqual({})
+    const paths = (await originLog(tag)).map((r) => r.url).sort()
+    expect(paths).toEqual(['/orders/', '/recommendations/1', '/users/1'])
+    const ids = new Set((await originLog(tag)).map((r) => r.headers['x-request-id']))
+    expect([...ids]).toEqual([res.headers.get('x-request-id')])
+  })
+})
