@@ -4,13 +4,17 @@
  * (its definition, and its schema in the config's union).
  */
 import * as v from 'valibot'
+import { apiKeyPolicy } from './api-key'
 import { headersPolicy } from './headers'
+import { jwtPolicy } from './jwt'
 import { requestIdPolicy } from './request-id'
 import type { PolicyDefinition } from './types'
 
 export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
   [requestIdPolicy.type]: requestIdPolicy as PolicyDefinition,
   [headersPolicy.type]: headersPolicy as PolicyDefinition,
+  [jwtPolicy.type]: jwtPolicy as PolicyDefinition,
+  [apiKeyPolicy.type]: apiKeyPolicy as PolicyDefinition,
 }
 
-export const PolicySchema = v.variant('type', [requestIdPolicy.schema, headersPolicy.schema])
+export const PolicySchema = v.variant('type', [requestIdPolicy.schema, headersPolicy.schema, jwtPolicy.schema, apiKeyPolicy.schema])
