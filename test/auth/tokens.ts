@@ -18,9 +18,12 @@ export type Stats = { jwksFetches: number; discoveryFetches: number }
 
 /** One tenant of the test issuer: its own issuer URL, keys, failure mode and fetch counters. */
 export class Tenant {
-  readonly name = crypto.randomUUID().replaceAll('-', '')
-  readonly issuer = `${ISSUER_URL}/t/${this.name}`
-  readonly jwksUrl = `${this.issuer}/jwks`
+  readonly issuer: string
+  readonly jwksUrl: string
+  constructor(readonly name: string = crypto.randomUUID().replaceAll('-', '')) {
+    this.issuer = `${ISSUER_URL}/t/${name}`
+    this.jwksUrl = `${this.issuer}/jwks`
+  }
 
   private async control(path: string, body: unknown): Promise<void> {
     const res = await fetch(`${this.issuer}/_control/${path}`, { method: 'PUT', body: JSON.stringify(body) })
