@@ -68,7 +68,7 @@ describe('jwt: accepted tokens', () => {
     const gw = gateway({ issuers: [{ issuer: tenant.issuer, discovery: true }] })
     const res = await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))
     expect(res.status).toBe(503)
-    expect((await res.json()).code).toBe('ERR_AUTH_UNAVAILABLE')
+    expect(((await res.json()) as { code: string }).code).toBe('ERR_AUTH_UNAVAILABLE')
     expect((await tenant.stats()).jwksFetches).toBe(0)
   })
 
