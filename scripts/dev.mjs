@@ -1,9 +1,15 @@
-// `npm run dev`: the demo origins and the gateway (wrangler dev) on http://127.0.0.1:8787, offline.
+// `npm run dev`: the demo origins, the demo identity provider (:9103) and the gateway (wrangler dev) on http://127.0.0.1:8787, offline.
 import { spawn } from 'node:child_process'
+import { startDemoIssuer } from '../demo/issuer.mjs'
 import { startDemoOrigins } from '../demo/origins.mjs'
 import { OFFLINE_ENV } from './lib.mjs'
 
-const stopOrigins = startDemoOrigins()
+const stopDemoOrigins = startDemoOrigins()
+const stopIssuer = await startDemoIssuer()
+const stopOrigins = () => {
+  stopDemoOrigins()
+  stopIssuer()
+}
 const wrangler = spawn(
   'npx',
   ['--no-install', 'wrangler', 'dev', '--ip', '127.0.0.1', '--port', '8787', '--show-interactive-dev-session=false', ...process.argv.slice(2)],

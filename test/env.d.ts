@@ -7,5 +7,8 @@ declare namespace Cloudflare {
     /** The controllable test origin (test/node/origin.ts), started in globalSetup. */
     ORIGIN_URL: string
     ADMIN_TOKEN: string
+    /** The controllable identity provider (test/node/issuer.ts). */
+    ISSUER_URL: string
+    API_KEYS: KVNamespace
   }
 }

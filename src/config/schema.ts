@@ -124,6 +124,10 @@ export const PlanSchema = v.strictObject({
 export const ConsumerSchema = v.strictObject({
   plan: v.optional(Name),
   metadata: v.pipe(v.optional(v.record(v.string(), v.unknown())), v.description('Free-form; readable in templates as `consumer.metadata`.')),
+  apiKeySecrets: v.pipe(
+    v.optional(v.array(Name)),
+    v.description('Names of Worker secrets, each holding the hex SHA-256 of one of this consumer\'s API keys (for the `api-key` policy).'),
+  ),
 })
 
 export const GatewaySettingsSchema = v.strictObject({

@@ -4,13 +4,15 @@
  * (its definition, and its schema in the config's union).
  */
 import * as v from 'valibot'
+import { apiKeyPolicy } from './api-key'
 import { corsPolicy } from './cors'
 import { headersPolicy } from './headers'
 import { ipRulesPolicy } from './ip-rules'
+import { jwtPolicy } from './jwt'
 import { originAuthPolicy } from './origin-auth'
+import { requestIdPolicy } from './request-id'
 import { requestLimitsPolicy } from './request-limits'
 import { transformPolicy } from './transform'
-import { requestIdPolicy } from './request-id'
 import type { PolicyDefinition } from './types'
 
 export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
@@ -21,6 +23,8 @@ export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
   [ipRulesPolicy.type]: ipRulesPolicy as PolicyDefinition,
   [requestLimitsPolicy.type]: requestLimitsPolicy as PolicyDefinition,
   [originAuthPolicy.type]: originAuthPolicy as PolicyDefinition,
+  [jwtPolicy.type]: jwtPolicy as PolicyDefinition,
+  [apiKeyPolicy.type]: apiKeyPolicy as PolicyDefinition,
 }
 
 export const PolicySchema = v.variant('type', [
@@ -31,4 +35,6 @@ export const PolicySchema = v.variant('type', [
   ipRulesPolicy.schema,
   requestLimitsPolicy.schema,
   originAuthPolicy.schema,
+  jwtPolicy.schema,
+  apiKeyPolicy.schema,
 ])

@@ -4,17 +4,22 @@
  */
 import type { TestProject } from 'vitest/node'
 import { startOrigin } from './origin.ts'
+import { startIssuer } from './issuer.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
     originUrl: string
+    issuerUrl: string
   }
 }
 
 export default async function setup(project: TestProject) {
   const origin = await startOrigin()
   project.provide('originUrl', origin.url)
+  const issuer = await startIssuer()
+  project.provide('issuerUrl', issuer.url)
   return async () => {
     await origin.close()
+    await issuer.close()
   }
 }

@@ -1,0 +1,135 @@
+/**
+ * @module
+ * Admin endpoints for API keys kept in KV (the namespace an `api-key` policy names in `kv`):
+ *
+ *   POST   /api-keys                 { consumer, name?, expiresAt?, metadata? } -> 201, the key shown once
+ *   GET    /api-keys?consumer=&cursor=  prefixes, status and metadata; never keys or hashes
+ *   GET    /api-keys/:id
+ *   POST   /api-keys/:id/rotate      { overlapSeconds? } -> 201 a new key; the old one expires after the overlap
+ *   POST   /api-keys/:id/expire      { at } -> the key stops working at that time
+ *   DELETE /api-keys/:id             revoke now
+ *
+ * With several KV namespaces in use, `?store=BINDING` picks one.
+ */
+import type { Context, Hono } from 'hono'
+import * as v from 'valibot'
+import { registerAdminExtension, type AdminContext } from '../admin'
+import type { GatewayConfig, PolicyConfig } from '../config/schema'
+import type { AppEnv } from '../context'
+import { GatewayError } from '../errors'
+import { findById, listRecords, newApiKey, publicView, saveRecord, sha256, toHex, type ApiKeyRecord } from './api-keys'
+
+const IsoTime = v.pipe(v.string(), v.isoTimestamp('must be an ISO 8601 time with a zone, like 2027-01-01T00:00:00Z'))
+const CreateBody = v.strictObject({
+  consumer: v.string(),
+  name: v.optional(v.pipe(v.string(), v.maxLength(200))),
+  expiresAt: v.optional(IsoTime),
+  metadata: v.optional(v.record(v.string(), v.unknown())),
+})
+const RotateBody = v.strictObject({ overlapSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(2_592_000)), 86_400) })
+const ExpireBody = v.strictObject({ at: IsoTime })
+
+/** KV bindings named by api-key policies anywhere in the config. */
+function keyStores(config: GatewayConfig): string[] {
+  const policies: PolicyConfig[] = [...config.policies, ...config.routes.flatMap((route) => route.policies)]
+  return [...new Set(policies.flatMap((p) => (p.type === 'api-key' && p.kv !== undefined ? [p.kv] : [])))]
+}
+
+function badRequest(detail: string): GatewayError {
+  return new GatewayError('ERR_BAD_REQUEST', { detail })
+}
+
+async function body<T extends v.GenericSchema>(c: Context<AppEnv>, schema: T, empty: unknown = undefined): Promise<v.InferOutput<T>> {
+  let input: unknown = empty
+  const text = await c.req.text()
+  if (text.trim() !== '') {
+    try {
+      input = JSON.parse(text)
+    } catch {
+      throw badRequest('The body is not valid JSON.')
+    }
+  }
+  const result = v.safeParse(schema, input ?? {})
+  if (!result.success) {
+    const issue = result.issues[0]
+    const path = issue.path?.map((item) => String(item.key)).join('.') ?? '(body)'
+    throw badRequest(`${path}: ${issue.message}`)
+  }
+  return result.output
+}
+
+function apiKeyAdmin(app: Hono<AppEnv>, ctx: AdminContext): void {
+  const stores = keyStores(ctx.config)
+  const store = (c: Context<AppEnv>): KVNamespace => {
+    const asked = c.req.query('store')
+    if (stores.length === 0) throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No api-key policy names a KV namespace ("kv").' })
+    if (asked === undefined && stores.length > 1) throw badRequest(`Several key stores are in use; add ?store= (one of: ${stores.join(', ')}).`)
+    const name = asked ?? stores[0]!
+    if (!stores.includes(name)) throw badRequest(`Unknown key store "${name}" (known: ${stores.join(', ')}).`)
+    const kv = ctx.env[name] as KVNamespace | undefined
+    if (!kv) throw new GatewayError('ERR_AUTH_UNAVAILABLE', { detail: `The KV binding "${name}" is not configured.` })
+    return kv
+  }
+  const existing = async (kv: KVNamespace, id: string): Promise<ApiKeyRecord> => {
+    const record = /^[0-9a-f]{12}$/.test(id) ? await findById(kv, id) : null
+    if (!record) throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: `No API key "${id}".` })
+    return record
+  }
+  const issue = async (kv: KVNamespace, fields: Omit<ApiKeyRecord, 'id' | 'prefix' | 'hash' | 'createdAt'>) => {
+    const { id, key, prefix } = newApiKey()
+    const record: ApiKeyRecord = { id, prefix, ...fields, createdAt: new Date().toISOString(), hash: toHex(await sha256(key)) }
+    await saveRecord(kv, record)
+    return { ...publicView(record), key }
+  }
+
+  app.post('/api-keys', async (c) => {
+    const kv = store(c)
+    const input = await body(c, CreateBody)
+    if (!Object.hasOwn(ctx.config.consumers, input.consumer)) {
+      throw badRequest(`consumer: unknown consumer "${input.consumer}" (known: ${Object.keys(ctx.config.consumers).join(', ') || 'none'})`)
+    }
+    return c.json(await issue(kv, input), 201, { 'Cache-Control': 'no-store' })
+  })
+
+  app.get('/api-keys', async (c) => {
+    const kv = store(c)
+    const consumer = c.req.query('consumer')
+    const page = await listRecords(kv, 100, c.req.query('cursor'))
+    const keys = page.records.filter((r) => consumer === undefined || r.consumer === consumer).map(publicView)
+    return c.json({ keys, ...(page.cursor !== undefined && { cursor: page.cursor }) })
+  })
+
+  app.get('/api-keys/:id', async (c) => c.json(publicView(await existing(store(c), c.req.param('id')))))
+
+  app.post('/api-keys/:id/rotate', async (c) => {
+    const kv = store(c)
+    const old = await existing(kv, c.req.param('id'))
+    if (old.revokedAt !== undefined) throw badRequest('A revoked key cannot be rotated.')
+    const { overlapSeconds } = await body(c, RotateBody)
+    const fresh = await issue(kv, { consumer: old.consumer, name: old.name, metadata: old.metadata, expiresAt: old.expiresAt, rotatedFrom: old.id })
+    const overlapEnd = Date.now() + overlapSeconds * 1000
+    const expiresAt = old.expiresAt !== undefined && Date.parse(old.expiresAt) < overlapEnd ? old.expiresAt : new Date(overlapEnd).toISOString()
+    const updated = { ...old, expiresAt, rotatedTo: fresh.id }
+    await saveRecord(kv, updated)
+    return c.json({ ...fresh, previous: publicView(updated) }, 201, { 'Cache-Control': 'no-store' })
+  })
+
+  app.post('/api-keys/:id/expire', async (c) => {
+    const kv = store(c)
+    const record = await existing(kv, c.req.param('id'))
+    const { at } = await body(c, ExpireBody)
+    const updated = { ...record, expiresAt: new Date(at).toISOString() }
+    await saveRecord(kv, updated)
+    return c.json(publicView(updated))
+  })
+
+  app.delete('/api-keys/:id', async (c) => {
+    const kv = store(c)
+    const record = await existing(kv, c.req.param('id'))
+    const updated = { ...record, revokedAt: record.revokedAt ?? new Date().toISOString() }
+    await saveRecord(kv, updated)
+    return c.json(publicView(updated))
+  })
+}
+
+registerAdminExtension(apiKeyAdmin)

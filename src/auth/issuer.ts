@@ -1,0 +1,199 @@
+/**
+ * @module
+ * One trusted token issuer: its config schema, and its verifier compiled once per isolate. jose does
+ * all verification (`jwtVerify` with an explicit algorithm list, `iss`, `aud`, time claims and
+ * required claims); this file only decides which key material jose gets:
+ *
+ * - `jwksUrl`, or `discovery` (OIDC): a shared `RemoteKeySet` (cache, cooldown, last good keys);
+ * - `keys`: public keys (JWK JSON or SPKI PEM) read from Worker secrets by name;
+ * - `secret`: an HMAC secret read from a Worker secret by name, used for HS* tokens only.
+ *
+ * `none` is not in any list, and HS* is only allowed with a `secret`, so a token can't pick a
+ * weaker algorithm (RS/HS confusion) and its own `jwk`/`jku`/`x5u` headers are never used.
+ */
+import { createLocalJWKSet, exportJWK, importSPKI, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import * as v from 'valibot'
+import { Name, PathString } from '../config/common'
+import type { Env } from '../env'
+import { logEvent } from '../logging'
+import { getPath, parsePath } from '../template/path'
+import { interpolateVars } from '../upstream/upstream'
+import { discoveryUrlFor } from './oidc'
+import { KeysUnavailableError, remoteKeySet, type RemoteKeySet } from './key-set'
+
+export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const
+export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const
+
+const Seconds = (max: number) => v.pipe(v.number(), v.integer('must be whole seconds'), v.minValue(0), v.maxValue(max))
+
+export const IssuerSchema = v.strictObject({
+  issuer: v.pipe(v.string(), v.minLength(1), v.description('The exact `iss` value; `${VAR}` is replaced by a Worker variable.')),
+  discovery: v.pipe(v.optional(v.boolean(), false), v.description('Find the keys through OIDC discovery (`<issuer>/.well-known/openid-configuration`).')),
+  discoveryUrl: v.pipe(v.optional(v.string()), v.description('Another discovery document URL (with `discovery`).')),
+  jwksUrl: v.pipe(v.optional(v.string()), v.description('The issuer\'s JWKS URL (https; http only on loopback).')),
+  keys: v.pipe(
+    v.optional(v.array(v.strictObject({ secret: Name, alg: v.optional(v.picklist(ASYMMETRIC_ALGORITHMS)), kid: v.optional(v.string()) }))),
+    v.description('Static public keys: names of Worker secrets holding a JWK (JSON) or an SPKI PEM (PEM needs `alg`).'),
+  ),
+  secret: v.pipe(v.optional(Name), v.description('Name of the Worker secret holding the HMAC key (at least 32 bytes) for HS* tokens.')),
+  algorithms: v.pipe(
+    v.optional(v.pipe(v.array(v.picklist([...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS])), v.minLength(1))),
+    v.description('Allowed `alg` values (default: the asymmetric ones; HS256 for a secret-only issuer). `none` is never allowed.'),
+  ),
+  audience: v.pipe(v.optional(v.union([v.string(), v.pipe(v.array(v.string()), v.minLength(1))])), v.description('Accepted `aud` values (one must match).')),
+  clockTolerance: v.pipe(v.optional(Seconds(300), 30), v.description('Seconds of clock skew allowed for `exp`, `nbf` and `iat`.')),
+  maxTokenAge: v.pipe(v.optional(Seconds(31_536_000)), v.description('Reject tokens whose `iat` is older than this many seconds.')),
+  requiredClaims: v.pipe(v.optional(v.array(v.string()), ['exp']), v.description('Claims that must be present (default: `exp`).')),
+  consumerClaim: v.pipe(v.optional(PathString), v.description('Claim naming the consumer (default: `sub`, else `client_id`).')),
+  cache: v.optional(
+    v.strictObject({
+      ttl: v.pipe(v.optional(Seconds(86_400), 600), v.description('Seconds keys are used before a refresh.')),
+      cooldown: v.pipe(v.optional(v.pipe(Seconds(3_600), v.minValue(1)), 30), v.description('Least seconds between two fetches.')),
+      maxStale: v.pipe(v.optional(Seconds(604_800), 3_600), v.description('Seconds expired keys are still used while the endpoint fails.')),
+      maxBytes: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1_024), v.maxValue(1_048_576)), 65_536), v.description('Size cap of a JWKS or discovery response.')),
+      timeout: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(30_000)), 5_000), v.description('Milliseconds to wait for the identity provider.')),
+    }),
+    {},
+  ),
+})
+export type IssuerConfig = v.InferOutput<typeof IssuerSchema>
+
+/** Config-time checks an issuer's schema can't express; `report(field, message)`. */
+export function checkIssuer(issuer: IssuerConfig, report: (field: string, message: string) => void, urlProblem: (url: string) => string | undefined): void {
+  const sources = [issuer.discovery && 'discovery', issuer.jwksUrl !== undefined && 'jwksUrl', issuer.keys !== undefined && 'keys'].filter(Boolean)
+  if (sources.length > 1) report('', `set only one of "discovery", "jwksUrl" or "keys" (found: ${sources.join(', ')})`)
+  if (sources.length === 0 && issuer.secret === undefined) report('', 'needs a key source: "discovery", "jwksUrl", "keys" or "secret"')
+  if (issuer.discoveryUrl !== undefined && !issuer.discovery) report('.discoveryUrl', 'only used with "discovery": true')
+  const algorithms = algorithmsOf(issuer)
+  const hmac = algorithms.filter((alg) => alg.startsWith('HS'))
+  if (hmac.length > 0 && issuer.secret === undefined) report('.algorithms', `${hmac.join(', ')} needs "secret" (the name of a Worker secret)`)
+  if (issuer.secret !== undefined && hmac.length === 0) report('.secret', 'is set but "algorithms" allows no HS* algorithm')
+  if (sources.length > 0 && hmac.length === algorithms.length) report('.algorithms', 'allows no asymmetric algorithm for the configured keys')
+  for (const field of ['jwksUrl', 'discoveryUrl'] as const) {
+    const url = issuer[field]
+    if (url !== undefined && !url.includes('${')) {
+      const problem = urlProblem(url)
+      if (problem) report(`.${field}`, problem)
+    }
+  }
+  if (issuer.discovery && issuer.discoveryUrl === undefined && !issuer.issuer.includes('${')) {
+    const problem = urlProblem(issuer.issuer)
+    if (problem) report('.issuer', `with "discovery", ${problem}`)
+  }
+}
+
+export function algorithmsOf(issuer: IssuerConfig): string[] {
+  if (issuer.algorithms) return issuer.algorithms
+  const onlySecret = issuer.secret !== undefined && !issuer.discovery && issuer.jwksUrl === undefined && issuer.keys === undefined
+  return onlySecret ? ['HS256'] : [...ASYMMETRIC_ALGORITHMS]
+}
+
+/** Worst-case subrequests one verification makes: a discovery document and a key set. */
+export function issuerSubrequests(issuer: IssuerConfig): number {
+  return issuer.discovery ? 2 : issuer.jwksUrl !== undefined ? 1 : 0
+}
+
+export type IssuerVerifier = {
+  issuer: string
+  /** Seconds a client should wait after a 503 (the fetch cooldown). */
+  retryAfter: number
+  verify(token: string): Promise<JWTPayload>
+  consumerOf(payload: JWTPayload): string | undefined
+  remote: RemoteKeySet | undefined
+}
+
+function secretOf(env: Env, name: string): string {
+  const value = env[name]
+  if (typeof value !== 'string' || value === '') throw new KeysUnavailableError(`Worker secret "${name}" is not set`)
+  return value
+}
+
+async function staticKeySet(issuer: IssuerConfig, env: Env, algorithms: string[]): Promise<JWTVerifyGetKey> {
+  const jwks: JWK[] = []
+  for (const entry of issuer.keys ?? []) {
+    const text = secretOf(env, entry.secret).trim()
+    let jwk: JWK
+    if (text.startsWith('{')) {
+      jwk = JSON.parse(text) as JWK
+      if (jwk.d !== undefined || jwk.k !== undefined) throw new KeysUnavailableError(`secret "${entry.secret}" holds a private or symmetric key`)
+    } else {
+      const alg = entry.alg ?? (algorithms.length === 1 ? algorithms[0] : undefined)
+      if (alg === undefined) throw new KeysUnavailableError(`the PEM key in "${entry.secret}" needs "alg"`)
+      jwk = { ...(await exportJWK(await importSPKI(text, alg, { extractable: true }))), alg }
+    }
+    if (entry.kid !== undefined) jwk.kid = entry.kid
+    if (entry.alg !== undefined) jwk.alg = entry.alg
+    jwks.push(jwk)
+  }
+  return createLocalJWKSet({ keys: jwks })
+}
+
+export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): IssuerVerifier {
+  const algorithms = algorithmsOf(issuer)
+  const consumerPath = issuer.consumerClaim !== undefined ? parsePath(issuer.consumerClaim) : undefined
+  let iss = issuer.issuer
+  let setupError: string | undefined
+  let remote: RemoteKeySet | undefined
+  try {
+    iss = interpolateVars(issuer.issuer, env, `${at}.issuer`)
+    const options = {
+      ttlMs: issuer.cache.ttl * 1000,
+      cooldownMs: issuer.cache.cooldown * 1000,
+      maxStaleMs: issuer.cache.maxStale * 1000,
+      maxBytes: issuer.cache.maxBytes,
+      timeoutMs: issuer.cache.timeout,
+    }
+    if (issuer.jwksUrl !== undefined) remote = remoteKeySet({ jwksUrl: interpolateVars(issuer.jwksUrl, env, `${at}.jwksUrl`) }, options)
+    else if (issuer.discovery) {
+      const discoveryUrl = issuer.discoveryUrl !== undefined ? interpolateVars(issuer.discoveryUrl, env, `${at}.discoveryUrl`) : discoveryUrlFor(iss)
+      remote = remoteKeySet({ issuer: iss, discoveryUrl }, options)
+    }
+  } catch (err) {
+    setupError = (err as Error).message
+    logEvent('auth_issuer_unusable', { at, error: setupError })
+  }
+
+  let hmacKey: Uint8Array | undefined
+  let staticKeys: JWTVerifyGetKey | undefined
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    if (typeof header.alg === 'string' && header.alg.startsWith('HS')) {
+      if (!hmacKey) {
+        const bytes = new TextEncoder().encode(secretOf(env, issuer.secret!))
+        if (bytes.byteLength < 32) throw new KeysUnavailableError(`Worker secret "${issuer.secret}" is shorter than 32 bytes`)
+        hmacKey = bytes
+      }
+      return hmacKey
+    }
+    if (remote) return remote.getKey(header, token)
+    if (!staticKeys) {
+      try {
+        staticKeys = await staticKeySet(issuer, env, algorithms)
+      } catch (err) {
+        throw err instanceof KeysUnavailableError ? err : new KeysUnavailableError(`static keys: ${(err as Error).message}`)
+      }
+    }
+    return staticKeys(header, token)
+  }
+
+  const verifyOptions = {
+    algorithms,
+    issuer: iss,
+    audience: issuer.audience,
+    clockTolerance: issuer.clockTolerance,
+    maxTokenAge: issuer.maxTokenAge,
+    requiredClaims: issuer.requiredClaims,
+  }
+  return {
+    issuer: iss,
+    retryAfter: issuer.cache.cooldown,
+    remote,
+    async verify(token) {
+      if (setupError !== undefined) throw new KeysUnavailableError(setupError)
+      return (await jwtVerify(token, getKey, verifyOptions)).payload
+    },
+    consumerOf(payload) {
+      const value = consumerPath ? getPath(payload, consumerPath) : (payload.sub ?? payload.client_id)
+      return typeof value === 'string' && value !== '' ? value : typeof value === 'number' ? String(value) : undefined
+    },
+  }
+}

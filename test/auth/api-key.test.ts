@@ -1,0 +1,166 @@
+/**
+ * API keys: config keys (hashes in Worker secrets), KV keys managed end to end through the admin
+ * API (create, list, rotate with overlap, expire, revoke), header and query parameter, hiding the key.
+ */
+import { env } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import type { GatewayConfigInput } from '../../src/config/schema'
+import { ORIGIN, testGateway, type Echo } from '../helpers'
+
+const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' }
+
+async function sha256Hex(text: string): Promise<string> {
+  const hash = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
+  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+function gateway(policy: Record<string, unknown>, extraEnv: Record<string, unknown> = {}, consumers: GatewayConfigInput['consumers'] = {}) {
+  return testGateway(
+    {
+      upstreams: { origin: { url: ORIGIN } },
+      plans: { gold: {}, free: {} },
+      consumers: { acme: { plan: 'gold', metadata: { region: 'eu' } }, globex: { plan: 'free' }, ...consumers },
+      routes: [
+        { id: 'who', match: { path: '/who' }, policies: [{ type: 'api-key', ...policy } as never], action: { type: 'respond', body: { consumer: '{consumer.id}', plan: '{consumer.plan}', via: '{consumer.via}', region: '{consumer.metadata.region}' } } },
+        { id: 'echo', match: { path: '/echo/*' }, policies: [{ type: 'api-key', ...policy } as never], action: { type: 'proxy', upstream: 'origin' } },
+      ],
+    },
+    extraEnv,
+  )
+}
+
+describe('api-key: keys in config secrets', () => {
+  it('accepts a key whose SHA-256 is in a secret, and publishes its consumer', async () => {
+    const key = 'acme-secret-key-0123456789'
+    const gw = gateway({}, { ACME_KEY_HASH: await sha256Hex(key) }, { acme: { plan: 'gold', metadata: { region: 'eu' }, apiKeySecrets: ['ACME_KEY_HASH'] } })
+    const res = await gw.fetch('/who', { headers: { 'x-api-key': key } })
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ consumer: 'acme', plan: 'gold', via: 'api-key', region: 'eu' })
+    expect(gw.logs[0]).toMatchObject({ consumer: 'acme', auth: { via: 'api-key', outcome: 'ok' } })
+  })
+
+  it('missing, wrong or oversized key: 401 problem+json', async () => {
+    const gw = gateway({}, { ACME_KEY_HASH: await sha256Hex('right') }, { acme: { apiKeySecrets: ['ACME_KEY_HASH'] } })
+    const cases: [RequestInit, string, string | undefined][] = [
+      [{}, 'An API key is required.', undefined],
+      [{ headers: { 'x-api-key': 'wrong' } }, 'The API key is invalid.', 'ERR_API_KEY_UNKNOWN'],
+      [{ headers: { 'x-api-key': 'x'.repeat(5000) } }, 'The API key is invalid.', 'ERR_API_KEY_TOO_LARGE'],
+    ]
+    for (const [init, detail, code] of cases) {
+      const res = await gw.fetch('/who', init)
+      expect(res.status).toBe(401)
+      expect(res.headers.get('content-type')).toBe('application/problem+json')
+      expect(res.headers.get('www-authenticate')).toBe('ApiKey header="X-API-Key"')
+      expect(await res.json()).toMatchObject({ code: 'ERR_UNAUTHORIZED', detail })
+      expect((gw.logs.at(-1)!.auth as { code?: string }).code).toBe(code)
+    }
+  })
+
+  it('takes the key from a query parameter and removes it (and only it) from the upstream query', async () => {
+    const gw = gateway({ query: 'api_key' }, { H: await sha256Hex('k-1') }, { acme: { apiKeySecrets: ['H'] } })
+    const res = await gw.fetch('/echo/x?a=1&api_key=k-1&b=%20two+x&api_key=k-1')
+    expect(res.status).toBe(200)
+    const echo = (await res.json()) as Echo
+    expect(echo.url).toBe('/echo/x?a=1&b=%20two+x')
+  })
+
+  it('does not forward the key header unless hideCredentials is false', async () => {
+    const hashes = { H: await sha256Hex('k-2') }
+    const hidden = gateway({}, hashes, { acme: { apiKeySecrets: ['H'] } })
+    expect(((await (await hidden.fetch('/echo/x', { headers: { 'x-api-key': 'k-2' } })).json()) as Echo).headers['x-api-key']).toBeUndefined()
+    const shown = gateway({ hideCredentials: false }, hashes, { acme: { apiKeySecrets: ['H'] } })
+    expect(((await (await shown.fetch('/echo/x', { headers: { 'x-api-key': 'k-2' } })).json()) as Echo).headers['x-api-key']).toBe('k-2')
+  })
+})
+
+describe('api-key: KV keys through the admin API', () => {
+  const admin = (gw: ReturnType<typeof gateway>, path: string, method = 'GET', body?: unknown) =>
+    gw.fetch(`/_edgeway${path}`, { method, headers: ADMIN, ...(body !== undefined && { body: JSON.stringify(body) }) })
+
+  it('create (shown once), use, list (no keys or hashes), rotate with overlap, expire, revoke', async () => {
+    const gw = gateway({ kv: 'API_KEYS' })
+    const created = await admin(gw, '/api-keys', 'POST', { consumer: 'acme', name: 'ci', metadata: { region: 'us' } })
+    expect(created.status).toBe(201)
+    const first = (await created.json()) as { id: string; key: string; prefix: string; status: string }
+    expect(first.key).toMatch(/^ewk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/)
+    expect(first.key.startsWith(first.prefix)).toBe(true)
+    expect(first.status).toBe('active')
+
+    const use = (key: string) => gw.fetch('/who', { headers: { 'x-api-key': key } })
+    const ok = await use(first.key)
+    expect(ok.status).toBe(200)
+    expect(await ok.json()).toEqual({ consumer: 'acme', plan: 'gold', via: 'api-key', region: 'us' })
+    expect(gw.logs.at(-1)!.auth).toMatchObject({ outcome: 'ok', keyId: first.id })
+
+    const listed = (await (await admin(gw, '/api-keys?consumer=acme')).json()) as { keys: Record<string, unknown>[] }
+    const entry = listed.keys.find((k) => k.id === first.id)!
+    expect(entry).toMatchObject({ prefix: first.prefix, consumer: 'acme', name: 'ci', status: 'active' })
+    const listedText = JSON.stringify(listed)
+    expect(listedText).not.toContain(first.key)
+    expect(listedText).not.toContain(await sha256Hex(first.key))
+    expect(listedText).not.toContain('hash')
+
+    // Rotate: both keys work during the overlap; the old one then expires.
+    const rotated = (await (await admin(gw, `/api-keys/${first.id}/rotate`, 'POST', { overlapSeconds: 3600 })).json()) as {
+      id: string
+      key: string
+      rotatedFrom: string
+      previous: { expiresAt: string; rotatedTo: string }
+    }
+    expect(rotated.rotatedFrom).toBe(first.id)
+    expect(rotated.previous.rotatedTo).toBe(rotated.id)
+    expect(Date.parse(rotated.previous.expiresAt)).toBeGreaterThan(Date.now() + 3500_000)
+    expect((await use(first.key)).status).toBe(200)
+    expect((await use(rotated.key)).status).toBe(200)
+
+    // Expire the old key now (as the overlap ending would): it stops working, the new one doesn't.
+    const expired = await admin(gw, `/api-keys/${first.id}/expire`, 'POST', { at: new Date(Date.now() - 1000).toISOString() })
+    expect(((await expired.json()) as { status: string }).status).toBe('expired')
+    expect((await use(first.key)).status).toBe(401)
+    expect(gw.logs.at(-1)!.auth).toMatchObject({ code: 'ERR_API_KEY_EXPIRED' })
+    expect((await use(rotated.key)).status).toBe(200)
+
+    // Revoke the new key.
+    const revoked = await admin(gw, `/api-keys/${rotated.id}`, 'DELETE')
+    expect(((await revoked.json()) as { status: string }).status).toBe('revoked')
+    expect((await use(rotated.key)).status).toBe(401)
+    expect(gw.logs.at(-1)!.auth).toMatchObject({ code: 'ERR_API_KEY_REVOKED' })
+    expect(((await (await admin(gw, `/api-keys/${rotated.id}`)).json()) as { status: string }).status).toBe('revoked')
+  })
+
+  it('a key expiring at a future time works until then', async () => {
+    const gw = gateway({ kv: 'API_KEYS' })
+    const res = await admin(gw, '/api-keys', 'POST', { consumer: 'globex', expiresAt: new Date(Date.now() + 60_000).toISOString() })
+    const { key } = (await res.json()) as { key: string }
+    expect((await gw.fetch('/who', { headers: { 'x-api-key': key } })).status).toBe(200)
+  })
+
+  it('bad admin input: clear 400/401/404 problems', async () => {
+    const gw = gateway({ kv: 'API_KEYS' })
+    const unknown = await admin(gw, '/api-keys', 'POST', { consumer: 'nobody' })
+    expect(unknown.status).toBe(400)
+    expect(((await unknown.json()) as { detail: string }).detail).toBe('consumer: unknown consumer "nobody" (known: acme, globex)')
+    const badJson = await gw.fetch('/_edgeway/api-keys', { method: 'POST', headers: ADMIN, body: '{oops' })
+    expect(badJson.status).toBe(400)
+    const badTime = await admin(gw, '/api-keys', 'POST', { consumer: 'acme', expiresAt: 'tomorrow' })
+    expect(((await badTime.json()) as { detail: string }).detail).toMatch(/^expiresAt: must be an ISO 8601 time/)
+    expect((await admin(gw, '/api-keys/0123456789ab/rotate', 'POST', {})).status).toBe(404)
+    expect((await admin(gw, '/api-keys/../../x')).status).toBe(404)
+    expect((await gw.fetch('/_edgeway/api-keys', { method: 'POST', body: '{}' })).status).toBe(401)
+  })
+
+  it('a key whose consumer left the config no longer works', async () => {
+    const gw = gateway({ kv: 'API_KEYS' }, {}, { temp: {} })
+    const { key } = (await (await admin(gw, '/api-keys', 'POST', { consumer: 'temp' })).json()) as { key: string }
+    expect((await gw.fetch('/who', { headers: { 'x-api-key': key } })).status).toBe(200)
+    const later = gateway({ kv: 'API_KEYS' })
+    expect((await later.fetch('/who', { headers: { 'x-api-key': key } })).status).toBe(401)
+  })
+
+  it('a missing KV binding is a 503, not a 500', async () => {
+    const gw = gateway({ kv: 'NO_SUCH_KV' })
+    const res = await gw.fetch('/who', { headers: { 'x-api-key': 'anything' } })
+    expect(res.status).toBe(503)
+    expect(((await res.json()) as { code: string }).code).toBe('ERR_AUTH_UNAVAILABLE')
+  })
+})

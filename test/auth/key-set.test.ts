@@ -1,0 +1,112 @@
+/**
+ * The key-set fetcher against a real issuer: rotation, the unknown-kid cooldown under a flood,
+ * last good keys while the JWKS endpoint is down, fail-closed with no keys, the size cap.
+ */
+import { describe, expect, it } from 'vitest'
+import { testGateway } from '../helpers'
+import { bearer, newKey, sign, Tenant } from './tokens'
+
+function gateway(issuer: Record<string, unknown>) {
+  return testGateway({
+    routes: [{ id: 'me', match: { path: '/me' }, policies: [{ type: 'jwt', issuers: [issuer as never] }], action: { type: 'respond', body: 'ok' } }],
+  })
+}
+
+describe('key set', () => {
+  it('rotation: a token with a new kid passes after one refetch; keys are cached in between', async () => {
+    const tenant = new Tenant()
+    const [k1, k2] = [await newKey('ES256'), await newKey('ES256')]
+    await tenant.publish(k1)
+    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { cooldown: 1 } })
+    for (let i = 0; i < 3; i++) expect((await gw.fetch('/me', bearer(await sign(k1, tenant.issuer)))).status).toBe(200)
+    expect((await tenant.stats()).jwksFetches).toBe(1)
+    await tenant.publish(k1, k2)
+    await new Promise((resolve) => setTimeout(resolve, 1100)) // past the cooldown of the first fetch
+    expect((await gw.fetch('/me', bearer(await sign(k2, tenant.issuer)))).status).toBe(200)
+    expect((await gw.fetch('/me', bearer(await sign(k1, tenant.issuer)))).status).toBe(200)
+    expect((await tenant.stats()).jwksFetches).toBe(2)
+  })
+
+  it('100 concurrent requests with random unknown kids cause at most one fetch per cooldown', async () => {
+    const tenant = new Tenant()
+    const known = await newKey('ES256')
+    await tenant.publish(known)
+    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { cooldown: 2 } })
+    expect((await gw.fetch('/me', bearer(await sign(known, tenant.issuer)))).status).toBe(200)
+    await new Promise((resolve) => setTimeout(resolve, 2100)) // past the warm-up fetch's cooldown
+    // The issuer answers slowly, so many requests find the refetch still running.
+    await tenant.mode('ok', 200)
+    const attackerKey = await newKey('ES256')
+    const tokens = await Promise.all(Array.from({ length: 100 }, () => sign({ ...attackerKey, kid: crypto.randomUUID() }, tenant.issuer)))
+    const statuses = await Promise.all(tokens.map(async (token) => (await gw.fetch('/me', bearer(token))).status))
+    expect(statuses.every((s) => s === 401)).toBe(true)
+    expect((await tenant.stats()).jwksFetches).toBe(2) // the warm-up, then one refetch
+    // A second wave inside the cooldown fetches nothing.
+    await Promise.all(tokens.slice(0, 20).map((token) => gw.fetch('/me', bearer(token))))
+    expect((await tenant.stats()).jwksFetches).toBe(2)
+    // The legitimate key still works throughout.
+    expect((await gw.fetch('/me', bearer(await sign(known, tenant.issuer)))).status).toBe(200)
+  })
+
+  it('concurrent first requests share one fetch (cold start)', async () => {
+    const tenant = new Tenant()
+    const key = await newKey('ES256')
+    await tenant.publish(key)
+    await tenant.mode('ok', 100)
+    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl })
+    const token = await sign(key, tenant.issuer)
+    const statuses = await Promise.all(Array.from({ length: 20 }, async () => (await gw.fetch('/me', bearer(token))).status))
+    expect(statuses).toEqual(Array(20).fill(200))
+    expect((await tenant.stats()).jwksFetches).toBe(1)
+  })
+
+  it('JWKS endpoint down: cached keys keep working past their TTL', async () => {
+    const tenant = new Tenant()
+    const key = await newKey('RS256')
+    await tenant.publish(key)
+    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { ttl: 0, cooldown: 1, maxStale: 600 } })
+    expect((await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))).status).toBe(200)
+    await tenant.mode('down')
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    const res = await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))
+    expect(res.status).toBe(200)
+    expect((await tenant.stats()).jwksFetches).toBe(2) // it did try, and kept the last good keys
+  })
+
+  it('no keys at all: 503 problem+json, distinct from a bad token', async () => {
+    const tenant = new Tenant()
+    const key = await newKey('RS256')
+    await tenant.publish(key)
+    await tenant.mode('down')
+    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl })
+    const res = await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))
+    expect(res.status).toBe(503)
+    expect(res.headers.get('content-type')).toBe('application/problem+json')
+    expect(res.headers.get('retry-after')).toBe('30')
+    expect(await res.json()).toMatchObject({ code: 'ERR_AUTH_UNAVAILABLE', detail: 'Tokens cannot be verified right now.' })
+    expect(gw.logs[0]!.auth).toMatchObject({ outcome: 'unavailable', code: 'ERR_AUTH_NO_KEYS' })
+    // Within the cooldown the issuer is not asked again.
+    expect((await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))).status).toBe(503)
+    expect((await tenant.stats()).jwksFetches).toBe(1)
+    // A bad token is still a 401 only when keys exist; garbage is a 401 either way.
+    expect((await gw.fetch('/me', bearer('a.b.c'))).status).toBe(401)
+  })
+
+  it('an oversized or malformed JWKS is refused (503 with no keys)', async () => {
+    for (const mode of ['huge', 'garbage'] as const) {
+      const tenant = new Tenant()
+      const key = await newKey('ES256')
+      await tenant.publish(key)
+      await tenant.mode(mode)
+      const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { maxBytes: 16_384 } })
+      expect((await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))).status).toBe(503)
+    }
+  })
+
+  it('an unreachable issuer: 503, never a 500', async () => {
+    const key = await newKey('ES256')
+    const gw = gateway({ issuer: 'http://127.0.0.1:9/nowhere', jwksUrl: 'http://127.0.0.1:9/jwks', cache: { timeout: 500 } })
+    const res = await gw.fetch('/me', bearer(await sign(key, 'http://127.0.0.1:9/nowhere')))
+    expect(res.status).toBe(503)
+  })
+})

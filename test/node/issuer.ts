@@ -1,0 +1,112 @@
+/**
+ * A controllable OpenID Connect identity provider for tests, on 127.0.0.1. It publishes keys; the
+ * tests (inside workerd) generate the key pairs with jose, sign their own tokens and hand the
+ * public halves over here, so every signature is real.
+ *
+ * Each test uses its own tenant, created on first use, whose issuer is `<url>/t/<tenant>`:
+ *   GET /t/T/.well-known/openid-configuration   { issuer, jwks_uri } (or the override below)
+ *   GET /t/T/jwks                               the published JWKS, per the tenant's mode
+ *
+ * Control (per tenant):
+ *   PUT /t/T/_control/keys        body: a JWKS of public keys to publish (rotation)
+ *   PUT /t/T/_control/mode        body: { jwks: "ok" | "down" | "huge" | "garbage", delayMs?: n }
+ *   PUT /t/T/_control/discovery   body: the discovery document to serve instead (e.g. a wrong issuer)
+ *   GET /t/T/_control/stats       { jwksFetches, discoveryFetches }
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+type Mode = { jwks: 'ok' | 'down' | 'huge' | 'garbage'; delayMs?: number }
+type Tenant = { keys: unknown[]; mode: Mode; discovery?: unknown; jwksFetches: number; discoveryFetches: number }
+
+export type TestIssuer = { url: string; close(): Promise<void> }
+
+const MAX_BODY = 1_000_000
+
+export async function startIssuer(port = 0): Promise<TestIssuer> {
+  const tenants = new Map<string, Tenant>()
+  const tenant = (name: string) => {
+    let t = tenants.get(name)
+    if (!t) tenants.set(name, (t = { keys: [], mode: { jwks: 'ok' }, jwksFetches: 0, discoveryFetches: 0 }))
+    return t
+  }
+  const send = (res: http.ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' })
+    res.end(typeof body === 'string' ? body : JSON.stringify(body))
+  }
+  const readJson = (req: http.IncomingMessage) =>
+    new Promise<unknown>((resolve, reject) => {
+      let text = ''
+      req.on('data', (chunk: Buffer) => {
+        text += chunk.toString('utf8')
+        if (text.length > MAX_BODY) req.destroy()
+      })
+      req.on('end', () => {
+        try {
+          resolve(JSON.parse(text || '{}'))
+        } catch (err) {
+          reject(err)
+        }
+      })
+      req.on('error', reject)
+    })
+
+  let base = ''
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://issuer.test')
+    const m = /^\/t\/([A-Za-z0-9_-]{1,64})(\/.*)$/.exec(url.pathname)
+    if (!m) return send(res, 404, { error: 'use /t/<tenant>/...' })
+    const [, name, rest] = m as unknown as [string, string, string]
+    const t = tenant(name)
+    const issuer = `${base}/t/${name}`
+    try {
+      if (rest === '/.well-known/openid-configuration' && req.method === 'GET') {
+        t.discoveryFetches++
+        return send(res, 200, t.discovery ?? { issuer, jwks_uri: `${issuer}/jwks`, id_token_signing_alg_values_supported: ['RS256'] })
+      }
+      if (rest === '/jwks' && req.method === 'GET') {
+        t.jwksFetches++
+        if (t.mode.delayMs) await new Promise((resolve) => setTimeout(resolve, Math.min(t.mode.delayMs!, 10_000)))
+        switch (t.mode.jwks) {
+          case 'down':
+            return send(res, 503, { error: 'down' })
+          case 'garbage':
+            return send(res, 200, '{"keys": [')
+          case 'huge':
+            // Valid JSON, but far over any sane JWKS size: a padded key list.
+            return send(res, 200, { keys: t.keys, padding: 'x'.repeat(200_000) })
+          default:
+            return send(res, 200, { keys: t.keys })
+        }
+      }
+      if (rest === '/_control/keys' && req.method === 'PUT') {
+        t.keys = ((await readJson(req)) as { keys: unknown[] }).keys
+        return send(res, 200, { ok: true })
+      }
+      if (rest === '/_control/mode' && req.method === 'PUT') {
+        t.mode = (await readJson(req)) as Mode
+        return send(res, 200, { ok: true })
+      }
+      if (rest === '/_control/discovery' && req.method === 'PUT') {
+        t.discovery = await readJson(req)
+        return send(res, 200, { ok: true })
+      }
+      if (rest === '/_control/stats' && req.method === 'GET') {
+        return send(res, 200, { jwksFetches: t.jwksFetches, discoveryFetches: t.discoveryFetches })
+      }
+      return send(res, 404, { error: 'unknown endpoint' })
+    } catch (err) {
+      return send(res, 400, { error: String(err) })
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return {
+    url: base,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
