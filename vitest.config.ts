@@ -13,6 +13,8 @@ export default defineConfig({
           DEMO_ORIGIN_B: inject('originUrl'),
           ADMIN_TOKEN: 'test-admin-token',
         },
+        // Hot reload tests (test/host.test.ts); not in wrangler.toml, which has no KV by default.
+        kvNamespaces: ['CONFIG_KV'],
       },
     })),
   ],

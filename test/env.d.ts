@@ -7,5 +7,6 @@ declare namespace Cloudflare {
     /** The controllable test origin (test/node/origin.ts), started in globalSetup. */
     ORIGIN_URL: string
     ADMIN_TOKEN: string
+    CONFIG_KV: KVNamespace
   }
 }
