@@ -30,7 +30,7 @@ describe('admin API', () => {
 
   it('needs the bearer token: 401 problem with WWW-Authenticate otherwise', async () => {
     const gw = testGateway(config)
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: `Basic ${env.ADMIN_TOKEN}` }, { authorization: `Bearer ${env.ADMIN_TOKEN}x` }]) {
+    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong' }, { authorization: `Basic ${env.ADMIN_TOKEN}` }, { authorization: `Bearer ${env.ADMIN_TOKEN}x` }]) {
       const res = await gw.fetch('/_edgeway/config', { headers })
       expect(res.status).toBe(401)
       expect(res.headers.get('www-authenticate')).toBe('Bearer realm="edgeway-admin"')

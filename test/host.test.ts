@@ -1,10 +1,12 @@
 /** GatewayHost: an invalid bundled config, and hot reload from a KV key (the CONFIG_KV binding). */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
-import { env } from 'cloudflare:workers'
+import { env as poolEnv } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { GatewayConfigInput } from '../src/config/schema'
 import type { Env } from '../src/env'
 import { configVersion, GatewayHost } from '../src/host'
+
+const env = poolEnv as unknown as Env & typeof poolEnv
 
 async function call(host: GatewayHost, path: string, init: RequestInit = {}, hostEnv: Env = env): Promise<Response> {
   const ctx = createExecutionContext()

@@ -1,9 +1,12 @@
 /** The request log: one JSON line per request, with the fields and nothing secret. */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
-import { env } from 'cloudflare:workers'
+import { env as poolEnv } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { GatewayHost } from '../src/host'
+import type { Env } from '../src/env'
 import { ORIGIN, originConfig } from './helpers'
+
+const env = poolEnv as unknown as Env
 
 afterEach(() => {
   vi.restoreAllMocks()
