@@ -13,7 +13,9 @@ const config: GatewayConfigInput = {
       v2: {},
     },
   },
+  upstreams: { down: { url: 'http://127.0.0.1:1' } },
   routes: [
+    { id: 'v1-down', version: 'v1', match: { path: '/down' }, action: { type: 'proxy', upstream: 'down' } },
     { id: 'users-v1', version: 'v1', match: { path: '/users/:id', methods: ['GET'] }, action: { type: 'respond', body: { version: 'v1', id: '{params.id}' } } },
     { id: 'users-v2', version: 'v2', match: { path: '/users/:id', methods: ['GET'] }, action: { type: 'respond', body: { version: 'v2', id: '{params.id}' } } },
     { id: 'any-version', match: { path: '/shared' }, action: text('shared') },
@@ -142,6 +144,14 @@ describe('versions', () => {
       expect(res.headers.get('deprecation')).toBeNull()
       expect(res.headers.get('sunset')).toBeNull()
     }
+  })
+
+  it('a deprecated version marks its error responses too', async () => {
+    const res = await get('/v1/down')
+    expect(res.status).toBe(502)
+    expect(res.headers.get('content-type')).toBe('application/problem+json')
+    expect(res.headers.get('deprecation')).toBe(`@${Date.parse('2026-01-01T00:00:00Z') / 1000}`)
+    expect(res.headers.get('sunset')).toBe('Fri, 01 Jan 2027 00:00:00 GMT')
   })
 
   it('an unknown version header is a 400 problem naming the known versions', async () => {
