@@ -15,7 +15,13 @@ export default defineConfig({
           ISSUER_URL: inject('issuerUrl'),
           DEMO_ISSUER: `${inject('issuerUrl')}/t/demo`,
         },
-        kvNamespaces: ['API_KEYS'],
+        // Hot reload tests (test/host.test.ts); not in wrangler.toml, which has no KV by default.
+        kvNamespaces: ['API_KEYS', 'CONFIG_KV'],
+        // A service binding for `{ "service": "ECHO_SERVICE" }` upstreams: answers with what it received.
+        serviceBindings: {
+          ECHO_SERVICE: async (request: Request) =>
+            Response.json({ via: 'service', method: request.method, url: request.url, body: await request.text(), requestId: request.headers.get('x-request-id') }),
+        },
       },
     })),
   ],

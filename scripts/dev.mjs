@@ -1,5 +1,6 @@
 // `npm run dev`: the demo origins, the demo identity provider (:9103) and the gateway (wrangler dev) on http://127.0.0.1:8787, offline.
 import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { startDemoIssuer } from '../demo/issuer.mjs'
 import { startDemoOrigins } from '../demo/origins.mjs'
 import { OFFLINE_ENV } from './lib.mjs'
@@ -10,13 +11,15 @@ const stopOrigins = () => {
   stopDemoOrigins()
   stopIssuer()
 }
+// Wrangler's own bin, not `npx`: npm exec doesn't pass SIGTERM on, which would orphan wrangler.
+const wranglerBin = fileURLToPath(new URL('../node_modules/wrangler/bin/wrangler.js', import.meta.url))
 const wrangler = spawn(
-  'npx',
-  ['--no-install', 'wrangler', 'dev', '--ip', '127.0.0.1', '--port', '8787', '--show-interactive-dev-session=false', ...process.argv.slice(2)],
+  process.execPath,
+  [wranglerBin, 'dev', '--ip', '127.0.0.1', '--port', '8787', '--show-interactive-dev-session=false', ...process.argv.slice(2)],
   { stdio: 'inherit', env: { ...process.env, ...OFFLINE_ENV } },
 )
 const stop = () => {
-  wrangler.kill('SIGINT')
+  wrangler.kill('SIGTERM')
   stopOrigins()
 }
 process.on('SIGINT', stop)

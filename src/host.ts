@@ -31,13 +31,25 @@ async function build(source: unknown, text: string, env: Env, options: GatewayOp
   return { app, config: parsed.config, version, text }
 }
 
-const brokenResponse = () =>
-  problemResponse(new GatewayError('ERR_CONFIG_INVALID', { detail: 'The gateway configuration is invalid; see the gateway logs.' }))
+/** What every request gets while no valid config runs: a safe 500 (the problems are in the log). */
+function brokenResponse(): Response {
+  const requestId = crypto.randomUUID()
+  const res = problemResponse(
+    new GatewayError('ERR_CONFIG_INVALID', { detail: 'The gateway configuration is invalid; see the gateway logs.' }),
+    requestId,
+  )
+  res.headers.set('X-Request-Id', requestId)
+  return res
+}
+
+type ReloadSettings = NonNullable<GatewayConfig['gateway']['reload']>
 
 export class GatewayHost {
   private active: Active | undefined
   private broken = false
   private lastReloadCheck = 0
+  /** From the bundled config: a config read from KV can't turn reloading off or point it elsewhere. */
+  private reloadSettings: ReloadSettings | undefined
 
   constructor(
     private readonly bundled: unknown,
@@ -46,7 +58,7 @@ export class GatewayHost {
 
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     if (!this.active && !this.broken) await this.start(env)
-    const reload = this.active?.config.gateway.reload
+    const reload = this.reloadSettings
     if (this.active && reload && Date.now() - this.lastReloadCheck > reload.refreshSeconds * 1000) {
       // Set before the read starts, so concurrent requests don't each start one.
       this.lastReloadCheck = Date.now()
@@ -69,7 +81,8 @@ export class GatewayHost {
       logEvent('config_invalid', { source: 'bundled', problems: err instanceof ConfigError ? err.problems : [String(err)] })
       return
     }
-    if (this.active.config.gateway.reload) {
+    this.reloadSettings = this.active.config.gateway.reload
+    if (this.reloadSettings) {
       this.lastReloadCheck = Date.now()
       await this.reload(env)
     }
@@ -77,7 +90,7 @@ export class GatewayHost {
 
   /** Reads the KV config; swaps it in when it differs and is valid. Never throws. */
   async reload(env: Env): Promise<void> {
-    const reload = this.active?.config.gateway.reload
+    const reload = this.reloadSettings
     if (!reload) return
     const kv = env[reload.kv] as KVNamespace | undefined
     if (!kv) {

@@ -10,5 +10,6 @@ declare namespace Cloudflare {
     /** The controllable identity provider (test/node/issuer.ts). */
     ISSUER_URL: string
     API_KEYS: KVNamespace
+    CONFIG_KV: KVNamespace
   }
 }

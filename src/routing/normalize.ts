@@ -93,10 +93,14 @@ export function normalizePath(rawPath: string): string {
   return '/' + output.join('/')
 }
 
-/** The raw path of a request URL, taken before any URL parser could re-encode it. */
+/** The raw path of an absolute request URL (no query or fragment), as text, without re-parsing it. */
 export function rawPathOf(url: string): string {
-  const start = url.indexOf('/', url.indexOf('://') + 3)
-  if (start < 0) return '/'
-  const end = url.search(/[?#]/)
-  return end < 0 || end < start ? url.slice(start) : url.slice(start, end)
+  const authority = url.indexOf('://') + 3
+  let end = url.length
+  for (const mark of ['?', '#']) {
+    const at = url.indexOf(mark, authority)
+    if (at >= 0 && at < end) end = at
+  }
+  const start = url.indexOf('/', authority)
+  return start < 0 || start > end ? '/' : url.slice(start, end)
 }

@@ -35,12 +35,22 @@ export function parsePath(source: string): ParsedPath {
   let expectName = true
   while (rest.length > 0) {
     if (rest.startsWith('[')) {
+      const quote = rest[1]
+      if (quote === '"' || quote === "'") {
+        // A quoted name may hold any character but its quote, `]` included.
+        const end = rest.indexOf(quote, 2)
+        if (end < 0) throw new PathSyntaxError(source, 'unclosed quote')
+        if (rest[end + 1] !== ']') throw new PathSyntaxError(source, 'missing "]" after a quoted name')
+        steps.push({ kind: 'key', name: rest.slice(2, end) })
+        rest = rest.slice(end + 2)
+        expectName = false
+        continue
+      }
       const close = rest.indexOf(']')
       if (close < 0) throw new PathSyntaxError(source, 'missing "]"')
       const inner = rest.slice(1, close)
       if (inner === '') steps.push({ kind: 'each' })
       else if (/^-?\d+$/.test(inner)) steps.push({ kind: 'index', index: Number(inner) })
-      else if (/^"[^"]*"$/.test(inner) || /^'[^']*'$/.test(inner)) steps.push({ kind: 'key', name: inner.slice(1, -1) })
       else throw new PathSyntaxError(source, `"[${inner}]" is neither an index, [] nor a quoted name`)
       rest = rest.slice(close + 1)
       expectName = false
@@ -70,7 +80,8 @@ function readKey(value: unknown, name: string): unknown {
   if (value instanceof Headers) return value.get(name) ?? undefined
   if (value instanceof URLSearchParams) return value.get(name) ?? undefined
   if (value instanceof Map) return value.get(name)
-  if (typeof value !== 'object') return undefined
+  // JSON semantics: arrays are read by index only (no `length` or other own properties).
+  if (typeof value !== 'object' || Array.isArray(value)) return undefined
   return Object.prototype.hasOwnProperty.call(value, name) ? (value as Record<string, unknown>)[name] : undefined
 }
 
@@ -111,7 +122,7 @@ function isContainer(value: unknown): value is Record<string, unknown> | unknown
 }
 
 /**
- * Writes `newValue` at `path` in a JSON value, creating objects on the way. Through `[]` it writes
+ * Writes `newValue` at `path` in a JSON value, creating missing objects and arrays on the way. Through `[]` it writes
  * into every element. Returns false when the path runs through a non-container it can't create into.
  */
 export function setPath(target: unknown, path: ParsedPath, newValue: unknown): boolean {
@@ -136,7 +147,7 @@ function setSteps(target: unknown, steps: PathStep[], newValue: unknown): boolea
       target[index] = newValue
       return true
     }
-    if (!isContainer(target[index])) target[index] = rest[0]!.kind === 'key' ? {} : []
+    if (target[index] === undefined) target[index] = rest[0]!.kind === 'key' ? {} : []
     return setSteps(target[index], rest, newValue)
   }
   if (Array.isArray(target)) return false
@@ -145,7 +156,8 @@ function setSteps(target: unknown, steps: PathStep[], newValue: unknown): boolea
     target[step.name] = newValue
     return true
   }
-  if (!isContainer(target[step.name])) target[step.name] = rest[0]!.kind === 'key' ? {} : []
+  // Only missing members are created: an existing scalar is never replaced by a container.
+  if (target[step.name] === undefined) target[step.name] = rest[0]!.kind === 'key' ? {} : []
   return setSteps(target[step.name], rest, newValue)
 }
 

@@ -9,6 +9,7 @@
  * `,`, objects as JSON. A template that is exactly one `{path}` keeps the value's own type through
  * `value()` (so a JSON body template can insert a whole object or a number).
  */
+import { GatewayError } from '../errors'
 import { getPath, parsePath, pathRoot, type ParsedPath } from './path'
 
 type Part = string | { path: ParsedPath; fallback: string | undefined }
@@ -40,6 +41,20 @@ export function stringifyValue(value: unknown): string | undefined {
   return JSON.stringify(value)
 }
 
+/** The index of the `}` closing an expression that starts at `from`; quoted names may hold `}`. */
+function closingBrace(source: string, from: number): number {
+  for (let i = from; i < source.length; i++) {
+    const ch = source[i]
+    if (ch === '}') return i
+    if ((ch === '"' || ch === "'") && source[i - 1] === '[') {
+      const end = source.indexOf(ch, i + 1)
+      if (end < 0) return -1
+      i = end
+    }
+  }
+  return -1
+}
+
 function parseParts(source: string): Part[] {
   const parts: Part[] = []
   let text = ''
@@ -53,7 +68,7 @@ function parseParts(source: string): Part[] {
       text += '}'
       i += 2
     } else if (ch === '{') {
-      const close = source.indexOf('}', i)
+      const close = closingBrace(source, i + 1)
       if (close < 0) throw new TemplateSyntaxError(source, 'unclosed "{"')
       const inner = source.slice(i + 1, close)
       const bar = inner.indexOf('|')
@@ -153,10 +168,15 @@ export function encodeHeaderValue(value: string): string {
   return value.replace(/[\r\n\0]/g, ' ')
 }
 
-/** Encodes a value as one path segment, so it can't add `/` or `..` segments. */
+/**
+ * Encodes a value as one path segment, so it can't add `/` or `..` segments. A value that is `.` or
+ * `..` is refused (400): URL parsers resolve `%2E%2E` like `..`, so no encoding of it is safe.
+ */
 export function encodePathSegment(value: string): string {
-  const encoded = encodeURIComponent(value)
-  return encoded === '.' || encoded === '..' ? encoded.replaceAll('.', '%2E') : encoded
+  if (value === '.' || value === '..') {
+    throw new GatewayError('ERR_BAD_REQUEST', { detail: 'A value placed in the upstream path is "." or "..".' })
+  }
+  return encodeURIComponent(value)
 }
 
 /**

@@ -17,6 +17,7 @@
  *   ?cc=...              sets Cache-Control on the answer
  *   /signed/...          checks the gateway's X-Edgeway-Signature (secret SIGNING_SECRET, 300 s window,
  *                        replayed request ids refused): 401 { error } when it fails, else like /echo
+ *   ?set-header=Name:%20value   sets a response header (repeatable)
  *
  * Control API (under /_control, also reachable from inside workerd):
  *   GET  /_control/log?tag=T     requests seen with header `x-test-tag: T` (method, url, headers)
@@ -106,6 +107,10 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     if (delay > 0) await sleep(Math.min(delay, 30_000))
     const cc = url.searchParams.get('cc')
     const extra: http.OutgoingHttpHeaders = cc ? { 'cache-control': cc } : {}
+    for (const header of url.searchParams.getAll('set-header')) {
+      const colon = header.indexOf(':')
+      if (colon > 0) extra[header.slice(0, colon).trim()] = header.slice(colon + 1).trim()
+    }
     const path = url.pathname
 
     if (path === '/hang') return

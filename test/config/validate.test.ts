@@ -1,0 +1,241 @@
+/** Config validation: each bad config and the exact message(s) it must produce. */
+import { describe, expect, it } from 'vitest'
+import type { GatewayConfigInput } from '../../src/config/schema'
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/validate'
+import type { Env } from '../../src/env'
+import { createGateway } from '../../src/gateway'
+import { POLICY_DEFINITIONS } from '../../src/policies/registry'
+
+type Config = Record<string, any>
+
+function base(): Config {
+  return {
+    upstreams: { orders: { url: 'http://127.0.0.1:9' }, billing: { url: 'http://127.0.0.1:9' } },
+    routes: [{ id: 'orders', match: { path: '/orders/:id' }, action: { type: 'proxy', upstream: 'orders' } }],
+  }
+}
+
+function edit(change: (config: Config) => void): Config {
+  const config = base()
+  change(config)
+  return config
+}
+
+const problemsOf = (config: unknown) => {
+  const result = parseConfig(config)
+  return result.ok ? [] : result.problems
+}
+
+const CASES: [string, Config | unknown, unknown[]][] = [
+  ['not an object', 'routes', ['(root): expected Object, received "routes"']],
+  ['routes missing', {}, ['routes: required']],
+  ['unknown top-level key', edit((c) => (c.rotues = [])), ['rotues: unknown key, did you mean "routes"? (allowed: $schema, gateway, versioning, upstreams, consumers, plans, policies, routes)']],
+  ['unknown key in a route', edit((c) => (c.routes[0].mathc = {})), ['routes[0].mathc: unknown key, did you mean "match"? (allowed: id, description, version, match, policies, deadline, action)']],
+  ['unknown key in a match', edit((c) => (c.routes[0].match.method = ['GET'])), ['routes[0].match.method: unknown key, did you mean "methods"? (allowed: path, methods, host, headers, query)']],
+  ['unknown key in an action', edit((c) => (c.routes[0].action.upsteam = 'x')), ['routes[0].action.upsteam: unknown key, did you mean "upstream"? (allowed: type, upstream, path, stripPrefix, websocket)']],
+  ['unknown key in a policy', edit((c) => (c.routes[0].policies = [{ type: 'headers', reqest: {} }])), ['routes[0].policies[0].reqest: unknown key, did you mean "request"? (allowed: type, request, response)']],
+  [
+    'unknown action type',
+    edit((c) => (c.routes[0].action = { type: 'forward' })),
+    ['routes[0].action.type: expected one of "proxy" | "respond" | "redirect", received "forward"'],
+  ],
+  [
+    'unknown upstream, with the known list',
+    edit((c) => (c.routes[0].action.upstream = 'users')),
+    ['routes[0].action.upstream: unknown upstream "users" (known: orders, billing)'],
+  ],
+  [
+    'duplicate route id',
+    edit((c) => c.routes.push({ id: 'orders', match: { path: '/x' }, action: { type: 'respond' } })),
+    ['routes[1].id: duplicate route id "orders" (also routes[0])'],
+  ],
+  [
+    'bad template',
+    edit((c) => (c.routes[0].action.path = '/v2/orders/{params.id')),
+    ['routes[0].action.path: invalid template "/v2/orders/{params.id": unclosed "{"'],
+  ],
+  [
+    'unknown template variable',
+    edit((c) => (c.routes[0].action.path = '/v2/{param.id}')),
+    ['routes[0].action.path: unknown template variable "param" in "{param.id}" (known: params, query, headers, claims, consumer, request)'],
+  ],
+  [
+    'unknown path param',
+    edit((c) => (c.routes[0].action.path = '/v2/orders/{params.orderId}')),
+    ['routes[0].action.path: unknown path parameter "orderId" (the route declares: id)'],
+  ],
+  [
+    'unknown variable in a respond body',
+    edit((c) => (c.routes[0].action = { type: 'respond', body: { id: '{params.id}', who: '{user.name}' } })),
+    ['routes[0].action.body: unknown template variable "user" in "{user.name}" (known: params, query, headers, claims, consumer, request)'],
+  ],
+  [
+    'bad template in a redirect',
+    edit((c) => (c.routes[0].action = { type: 'redirect', location: '/new/{params.id}}' })),
+    ['routes[0].action.location: invalid template "/new/{params.id}}": unmatched "}" (write "}}" for a literal brace)'],
+  ],
+  [
+    'unknown path param in a header policy',
+    edit((c) => (c.routes[0].policies = [{ type: 'headers', request: { set: { 'X-Id': '{params.nope}' } } }])),
+    ['routes[0].policies[0].request.set.X-Id: unknown path parameter "nope" (the route declares: id)'],
+  ],
+  [
+    'bad regex',
+    edit((c) => (c.routes[0].match.headers = { 'x-client': { regex: '^(mobile' } })),
+    ['routes[0].match.headers.x-client.regex: invalid regular expression: Invalid regular expression: /^(mobile/: Unterminated group'],
+  ],
+  [
+    'wildcard not at the end',
+    edit((c) => (c.routes[0].match.path = '/files/*/meta')),
+    ['routes[0].match.path: a wildcard "*" may only end the pattern ("/files/*")'],
+  ],
+  ['path not starting with /', edit((c) => (c.routes[0].match.path = 'orders/:id')), ['routes[0].match.path: must start with "/"']],
+  ['bad host', edit((c) => (c.routes[0].match.host = 'api.example.com/x')), ['routes[0].match.host: "api.example.com/x" is not a host name or "*.example.com"']],
+  ['unknown method', edit((c) => (c.routes[0].match.methods = ['FETCH'])), ['routes[0].match.methods[0]: expected "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS", received "FETCH"']],
+  [
+    'unknown version on a route',
+    edit((c) => {
+      c.versioning = { versions: { v1: {}, v2: {} } }
+      c.routes[0].version = 'v3'
+    }),
+    ['routes[0].version: unknown version "v3" (known: v1, v2)'],
+  ],
+  [
+    'version without versioning',
+    edit((c) => (c.routes[0].version = 'v1')),
+    ['routes[0].version: unknown version "v1" (known: none)'],
+  ],
+  [
+    'unknown default version',
+    edit((c) => (c.versioning = { default: 'v9', versions: { v1: {} } })),
+    ['versioning.default: unknown version "v9" (known: v1)'],
+  ],
+  [
+    'deadline not covering the upstream timeout',
+    edit((c) => {
+      c.upstreams.orders.timeouts = { headers: 10_000 }
+      c.routes[0].deadline = 5_000
+    }),
+    ['routes[0].deadline: 5000 ms does not cover its upstream "orders" (timeouts.headers 10000 ms); raise the deadline or lower the upstream timeout'],
+  ],
+  [
+    'consumer with an unknown plan',
+    edit((c) => {
+      c.plans = { gold: {} }
+      c.consumers = { acme: { plan: 'platinum' } }
+    }),
+    ['consumers.acme.plan: unknown plan "platinum" (known: gold)'],
+  ],
+  ['upstream with neither url nor service', edit((c) => (c.upstreams.orders = {})), ['upstreams.orders: set exactly one of "url" or "service"']],
+  [
+    'upstream with both url and service',
+    edit((c) => (c.upstreams.orders = { url: 'http://a.test', service: 'ORDERS' })),
+    ['upstreams.orders: set exactly one of "url" or "service"'],
+  ],
+  ['bad timeout', edit((c) => (c.upstreams.orders.timeouts = { headers: 1.5 })), ['upstreams.orders.timeouts.headers: must be whole milliseconds']],
+  ['bad name', edit((c) => (c.routes[0].id = 'has space')), ['routes[0].id: must be letters, digits, "_", "-" or "." (at most 128)']],
+  ['bad redirect status', edit((c) => (c.routes[0].action = { type: 'redirect', status: 300, location: '/' })), ['routes[0].action.status: expected 301 | 302 | 303 | 307 | 308, received 300']],
+  [
+    'bad admin prefix',
+    edit((c) => (c.gateway = { admin: { prefix: 'admin' } })),
+    ['gateway.admin.prefix: must be a path like "/_edgeway"'],
+  ],
+  [
+    'every problem at once',
+    edit((c) => {
+      c.routes[0].action.upstream = 'users'
+      c.routes.push({ id: 'orders', match: { path: '/a/*/b' }, action: { type: 'redirect', location: '{nope}' } })
+    }),
+    [
+      'routes[0].action.upstream: unknown upstream "users" (known: orders, billing)',
+      'routes[1].id: duplicate route id "orders" (also routes[0])',
+      'routes[1].match.path: a wildcard "*" may only end the pattern ("/files/*")',
+      'routes[1].action.location: unknown template variable "nope" in "{nope}" (known: params, query, headers, claims, consumer, request)',
+    ],
+  ],
+]
+
+describe('bad configs', () => {
+  it('the base config is valid', () => {
+    expect(problemsOf(base())).toEqual([])
+  })
+
+  it.each(CASES)('%s', (_, config, expected) => {
+    expect(problemsOf(config)).toEqual(expected)
+  })
+
+  it('an unknown policy type lists the known ones', () => {
+    // Other features add policy types: the list grows, its start stays.
+    expect(problemsOf(edit((c) => (c.routes[0].policies = [{ type: 'jwtt' }])))).toEqual([
+      expect.stringMatching(/^routes\[0\]\.policies\[0\]\.type: expected one of "request-id" \| "headers"( \| "[a-z-]+")*, received "jwtt"$/),
+    ])
+  })
+
+  it('loadConfig throws a ConfigError listing every problem', () => {
+    const config = edit((c) => (c.routes[0].action.upstream = 'users'))
+    expect(() => loadConfig(config)).toThrow(ConfigError)
+    expect(() => loadConfig(config)).toThrow('invalid gateway config:\n  - routes[0].action.upstream: unknown upstream "users" (known: orders, billing)')
+  })
+})
+
+describe('subrequest budget', () => {
+  it('is checked against the plan limit (free: 50) and gateway.maxSubrequests', () => {
+    // No policy of this issue makes subrequests yet (jwt, rate-limit and cache will): give the
+    // headers policy a cost for this test, as those policies declare theirs.
+    const headers = POLICY_DEFINITIONS.headers!
+    const original = headers.subrequests
+    headers.subrequests = () => 25
+    try {
+      const twoPolicies = edit((c) => (c.routes[0].policies = [{ type: 'headers' }, { type: 'headers' }]))
+      expect(problemsOf(twoPolicies)).toEqual([
+        'routes[0]: needs up to 51 subrequests per request (action 1, policies 50), over the limit of 50 (gateway.plan "free")',
+      ])
+      expect(problemsOf({ ...twoPolicies, gateway: { plan: 'paid' } })).toEqual([])
+      expect(problemsOf({ ...edit((c) => (c.routes[0].policies = [{ type: 'headers' }])), gateway: { plan: 'paid', maxSubrequests: 20 } })).toEqual([
+        'routes[0]: needs up to 26 subrequests per request (action 1, policies 25), over the limit of 20 (gateway.plan "paid")',
+      ])
+      // Global policies count against every route.
+      expect(problemsOf({ ...base(), policies: [{ type: 'headers' }, { type: 'headers' }] })).toEqual([
+        'routes[0]: needs up to 51 subrequests per request (action 1, policies 50), over the limit of 50 (gateway.plan "free")',
+      ])
+    } finally {
+      headers.subrequests = original
+    }
+  })
+})
+
+describe('problems found when the config meets the Worker environment', () => {
+  const build = (config: GatewayConfigInput, env: Env) => {
+    try {
+      createGateway(loadConfig(config), env)
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems
+      throw err
+    }
+    return []
+  }
+
+  it('a ${VAR} that is not set', () => {
+    const config = edit((c) => (c.upstreams.orders.url = '${ORDERS_ORIGIN}/api'))
+    expect(build(config as GatewayConfigInput, {})).toEqual(['upstreams.orders.url: Worker variable "ORDERS_ORIGIN" is not set'])
+    expect(build(config as GatewayConfigInput, { ORDERS_ORIGIN: 'http://127.0.0.1:9' })).toEqual([])
+  })
+
+  it('a ${VAR} that is not a usable URL', () => {
+    const config = edit((c) => (c.upstreams.orders.url = '${ORDERS_ORIGIN}'))
+    expect(build(config as GatewayConfigInput, { ORDERS_ORIGIN: 'not a url' })).toEqual(['upstreams.orders.url: "not a url" is not an absolute URL'])
+    expect(build(config as GatewayConfigInput, { ORDERS_ORIGIN: 'ftp://x.test' })).toEqual(['upstreams.orders.url: must be an http or https URL'])
+    expect(build(config as GatewayConfigInput, { ORDERS_ORIGIN: 'http://u:p@x.test' })).toEqual([
+      'upstreams.orders.url: must not hold credentials (use a policy that reads a secret)',
+    ])
+    expect(build(config as GatewayConfigInput, { ORDERS_ORIGIN: 'http://x.test/?a=1' })).toEqual(['upstreams.orders.url: must not have a query or fragment'])
+  })
+
+  it('a service binding that is missing', () => {
+    const config = edit((c) => (c.upstreams.billing = { service: 'BILLING' }))
+    expect(build(config as GatewayConfigInput, {})).toEqual(['upstreams.billing.service: no service binding "BILLING" in the Worker\'s environment'])
+    expect(build(config as GatewayConfigInput, { BILLING: 'a string, not a binding' })).toEqual([
+      'upstreams.billing.service: no service binding "BILLING" in the Worker\'s environment',
+    ])
+  })
+})
