@@ -15,7 +15,7 @@ describe('auth config validation', () => {
 
   it('rejects alg none, HS without a secret, a secret without HS, missing or doubled key sources', () => {
     expect(problems({ type: 'jwt', issuers: [{ issuer: 'https://a', jwksUrl: 'https://a/jwks', algorithms: ['none'] }] })[0]).toMatch(
-      /^routes\[0\]\.policies\[0\]\.issuers\[0\]\.algorithms\[0\]: Invalid type: Expected/,
+      /^routes\[0\]\.policies\[0\]\.issuers\[0\]\.algorithms\[0\]: expected "RS256"/,
     )
     expect(problems({ type: 'jwt', issuers: [{ issuer: 'https://a', jwksUrl: 'https://a/jwks', algorithms: ['RS256', 'HS256'] }] })).toEqual([
       'routes[0].policies[0].issuers[0].algorithms: HS256 needs "secret" (the name of a Worker secret)',

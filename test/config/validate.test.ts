@@ -37,7 +37,7 @@ const CASES: [string, Config | unknown, unknown[]][] = [
   [
     'unknown action type',
     edit((c) => (c.routes[0].action = { type: 'forward' })),
-    ['routes[0].action.type: expected one of "proxy" | "respond" | "redirect", received "forward"'],
+    ['routes[0].action.type: expected one of "proxy" | "respond" | "redirect" | "aggregate", received "forward"'],
   ],
   [
     'unknown upstream, with the known list',
