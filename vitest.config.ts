@@ -12,6 +12,7 @@ export default defineConfig({
           DEMO_ORIGIN: inject('originUrl'),
           DEMO_ORIGIN_B: inject('originUrl'),
           ADMIN_TOKEN: 'test-admin-token',
+          FLEET_URL: inject('fleetUrl'),
         },
       },
     })),

@@ -7,5 +7,8 @@ declare namespace Cloudflare {
     /** The controllable test origin (test/node/origin.ts), started in globalSetup. */
     ORIGIN_URL: string
     ADMIN_TOKEN: string
+    /** Control API of the resilience test fleet (test/node/fleet.ts). */
+    FLEET_URL: string
+    HEALTH_CHECKER: DurableObjectNamespace<import('../src/durable-objects/health-checker').HealthChecker>
   }
 }

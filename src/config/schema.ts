@@ -9,10 +9,24 @@ import * as v from 'valibot'
 import { PolicySchema } from '../policies/registry'
 import { HTTP_METHODS } from '../routing/methods'
 import { Milliseconds, Name, RegexString, TemplateString } from './common'
+import {
+  BalanceSchema,
+  CircuitBreakerSchema,
+  FallbackSchema,
+  HealthCheckSchema,
+  KeySource,
+  MirrorSchema,
+  PassiveHealthSchema,
+  RetrySchema,
+  SplitSchema,
+  StickySchema,
+  TargetSchema,
+} from './resilience'
 
 export const UpstreamTimeoutsSchema = v.strictObject({
   headers: v.pipe(v.optional(Milliseconds, 15_000), v.description('Time to wait for response headers (504 when exceeded).')),
   idle: v.pipe(v.optional(Milliseconds, 60_000), v.description('Longest pause between two body chunks before the stream is cut.')),
+  total: v.pipe(v.optional(Milliseconds), v.description('Time for all tries together, retries and backoff included (`headers` is per try).')),
 })
 
 export const UpstreamSchema = v.pipe(
@@ -22,9 +36,21 @@ export const UpstreamSchema = v.pipe(
       v.description('Origin base URL (`https://api.internal.example`); `${VAR}` is replaced by a Worker variable.'),
     ),
     service: v.pipe(v.optional(Name), v.description('Name of a service binding to another Worker.')),
+    targets: v.pipe(v.optional(v.pipe(v.array(TargetSchema), v.minLength(1, 'must list at least one target'))), v.description('A pool: several targets with weights.')),
+    balance: BalanceSchema,
+    hashOn: v.pipe(v.optional(KeySource), v.description('The key `balance: "hash"` hashes: `consumer`, `ip`, `header:<name>`, `cookie:<name>`.')),
+    sticky: v.pipe(v.optional(StickySchema), v.description('ALB-style sticky sessions: a cookie naming the target.')),
+    healthCheck: v.pipe(v.optional(HealthCheckSchema), v.description('Active checks by a Durable Object per pool, shared by every isolate.')),
+    passive: v.pipe(v.optional(PassiveHealthSchema), v.description('Ejects a target after consecutive failures (per isolate).')),
+    circuitBreaker: v.optional(CircuitBreakerSchema),
+    retries: v.optional(RetrySchema),
+    fallback: v.optional(FallbackSchema),
     timeouts: v.optional(UpstreamTimeoutsSchema, {}),
   }),
-  v.check((upstream) => (upstream.url === undefined) !== (upstream.service === undefined), 'set exactly one of "url" or "service"'),
+  v.check(
+    (upstream) => [upstream.url, upstream.service, upstream.targets].filter((x) => x !== undefined).length === 1,
+    'set exactly one of "url", "service" or "targets"',
+  ),
 )
 
 const HeaderConditionSchema = v.union([
@@ -67,6 +93,9 @@ const ProxyActionSchema = v.strictObject({
   path: v.pipe(v.optional(TemplateString), v.description('Rewrite template for the upstream path: `/v2/users/{params.id}`.')),
   stripPrefix: v.pipe(v.optional(v.pipe(v.string(), v.startsWith('/'))), v.description('Removed from the start of the path.')),
   websocket: v.pipe(v.optional(v.boolean(), false), v.description('Let WebSocket upgrades through this route.')),
+  split: v.optional(SplitSchema),
+  pinBy: v.pipe(v.optional(KeySource), v.description('Pins each client to one side of `split` by this key (else each request is drawn).')),
+  mirror: v.pipe(v.optional(MirrorSchema), v.description('Shadow traffic: a copy of the request, response discarded, never delaying the client.')),
 })
 
 const RespondActionSchema = v.strictObject({

@@ -3,18 +3,23 @@
  * become bindings of the worker under test (see vitest.config.ts).
  */
 import type { TestProject } from 'vitest/node'
+import { startFleet } from './fleet.ts'
 import { startOrigin } from './origin.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
     originUrl: string
+    fleetUrl: string
   }
 }
 
 export default async function setup(project: TestProject) {
   const origin = await startOrigin()
   project.provide('originUrl', origin.url)
+  const fleet = await startFleet()
+  project.provide('fleetUrl', fleet.url)
   return async () => {
     await origin.close()
+    await fleet.close()
   }
 }
