@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { HealthChecker } from '../../src/durable-objects/health-checker'
+import type { HealthChecker, HealthSpec } from '../../src/durable-objects/health-checker'
 import { testGateway } from '../helpers'
 import { controlClock, setMode, spawn, stats, tally, who } from './fleet'
 
@@ -34,7 +34,7 @@ describe('active health checks (HealthChecker Durable Object)', () => {
 
     // The first request reads the state: targets start healthy, the alarm is scheduled.
     expect((await gw.fetch('/x')).status).toBe(200)
-    expect(await runInDurableObject(stub, async (_obj: HealthChecker, state) => (await state.storage.getAlarm()) !== null)).toBe(true)
+    expect(await runInDurableObject(stub, async (_obj, state) => (await state.storage.getAlarm()) !== null)).toBe(true)
 
     await setMode(b!, 'down')
     expect(await runDurableObjectAlarm(stub)).toBe(true)
@@ -97,9 +97,9 @@ describe('active health checks (HealthChecker Durable Object)', () => {
   })
 })
 
-async function specOf(stub: DurableObjectStub<HealthChecker>) {
-  return runInDurableObject(stub, (_obj: HealthChecker, state) => {
+async function specOf(stub: DurableObjectStub<HealthChecker>): Promise<HealthSpec> {
+  return runInDurableObject(stub, (_obj, state) => {
     const row = state.storage.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'spec'").one()
-    return JSON.parse(row.v)
+    return JSON.parse(row.v) as HealthSpec
   })
 }

@@ -47,7 +47,7 @@ describe('retries', () => {
 
   it('does not retry a POST by default, and retries one (replaying its body) when configured', async () => {
     const [a, b] = await spawn(2)
-    const upstreams = (methods?: string[]) => ({
+    const upstreams = (methods?: 'POST'[]) => ({
       pool: { targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 1, backoff: fast, ...(methods && { methods }) } },
     })
     await setMode(a!, 'fail', { status: 502 })
