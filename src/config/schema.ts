@@ -26,7 +26,7 @@ import {
 export const UpstreamTimeoutsSchema = v.strictObject({
   headers: v.pipe(v.optional(Milliseconds, 15_000), v.description('Time to wait for response headers (504 when exceeded).')),
   idle: v.pipe(v.optional(Milliseconds, 60_000), v.description('Longest pause between two body chunks before the stream is cut.')),
-  total: v.pipe(v.optional(Milliseconds), v.description('Time for all tries together, retries and backoff included (`headers` is per try).')),
+  total: v.pipe(v.optional(Milliseconds), v.description('All tries and backoff together.')),
 })
 
 export const UpstreamSchema = v.pipe(
@@ -38,10 +38,10 @@ export const UpstreamSchema = v.pipe(
     service: v.pipe(v.optional(Name), v.description('Name of a service binding to another Worker.')),
     targets: v.pipe(v.optional(v.pipe(v.array(TargetSchema), v.minLength(1, 'must list at least one target'))), v.description('A pool: several targets with weights.')),
     balance: BalanceSchema,
-    hashOn: v.pipe(v.optional(KeySource), v.description('The key `balance: "hash"` hashes: `consumer`, `ip`, `header:<name>`, `cookie:<name>`.')),
+    hashOn: v.pipe(v.optional(KeySource), v.description('Key for `balance: "hash"`.')),
     sticky: v.pipe(v.optional(StickySchema), v.description('ALB-style sticky sessions: a cookie naming the target.')),
-    healthCheck: v.pipe(v.optional(HealthCheckSchema), v.description('Active checks by a Durable Object per pool, shared by every isolate.')),
-    passive: v.pipe(v.optional(PassiveHealthSchema), v.description('Ejects a target after consecutive failures (per isolate).')),
+    healthCheck: v.pipe(v.optional(HealthCheckSchema), v.description('Active checks by a Durable Object, shared.')),
+    passive: v.pipe(v.optional(PassiveHealthSchema), v.description('Ejects failing targets (per isolate).')),
     circuitBreaker: v.optional(CircuitBreakerSchema),
     retries: v.optional(RetrySchema),
     fallback: v.optional(FallbackSchema),
@@ -94,8 +94,8 @@ const ProxyActionSchema = v.strictObject({
   stripPrefix: v.pipe(v.optional(v.pipe(v.string(), v.startsWith('/'))), v.description('Removed from the start of the path.')),
   websocket: v.pipe(v.optional(v.boolean(), false), v.description('Let WebSocket upgrades through this route.')),
   split: v.optional(SplitSchema),
-  pinBy: v.pipe(v.optional(KeySource), v.description('Pins each client to one side of `split` by this key (else each request is drawn).')),
-  mirror: v.pipe(v.optional(MirrorSchema), v.description('Shadow traffic: a copy of the request, response discarded, never delaying the client.')),
+  pinBy: v.pipe(v.optional(KeySource), v.description('Pins a client to one side of `split`.')),
+  mirror: v.pipe(v.optional(MirrorSchema), v.description('Shadow traffic, in waitUntil.')),
 })
 
 const RespondActionSchema = v.strictObject({

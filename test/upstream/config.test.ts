@@ -103,3 +103,17 @@ describe('passive health (unit)', () => {
     }
   })
 })
+
+describe('affinity keys (unit)', () => {
+  it('reads the consumer, the client IP, a header or a cookie', async () => {
+    const { keyReader } = await import('../../src/upstream/balancer')
+    const headers = new Headers({ 'x-tenant': 'acme', cookie: 'a=1; session=s-42', 'cf-connecting-ip': '198.51.100.9' })
+    const c = { var: { consumer: { id: 'alice', via: 'jwt' } }, req: { header: (n: string) => headers.get(n) ?? undefined } } as never
+    expect(keyReader('consumer')(headers, c)).toBe('alice')
+    expect(keyReader('consumer')(headers, undefined)).toBeUndefined()
+    expect(keyReader('ip')(headers, c)).toBe('198.51.100.9')
+    expect(keyReader('header:X-Tenant')(headers, c)).toBe('acme')
+    expect(keyReader('cookie:session')(headers, c)).toBe('s-42')
+    expect(keyReader('cookie:missing')(headers, c)).toBeUndefined()
+  })
+})
