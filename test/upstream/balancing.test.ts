@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { testGateway } from '../helpers'
-import { controlClock, spawn, setMode, tally, who } from './fleet'
+import { controlClock, spawn, setMode, stats, tally, who } from './fleet'
 
 const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
 
@@ -97,7 +97,9 @@ describe('load balancing over a pool', () => {
     // The first request goes to `slow` (round robin tie-break) and hangs there, outstanding.
     const controller = new AbortController()
     const pending = gw.fetch('/x', { signal: controller.signal }).catch(() => undefined)
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // Wait (bounded) until the hanging request has reached `slow`.
+    for (let i = 0; i < 200 && (await stats(slow!)).count === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    expect((await stats(slow!)).count).toBe(1)
     expect(new Set(await run(gw, 10))).toEqual(new Set([fast!.id]))
     controller.abort()
     await setMode(slow!, 'up')
