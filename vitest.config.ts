@@ -14,6 +14,8 @@ export default defineConfig({
           ADMIN_TOKEN: 'test-admin-token',
           ISSUER_URL: inject('issuerUrl'),
           DEMO_ISSUER: `${inject('issuerUrl')}/t/demo`,
+          FLEET_URL: inject('fleetUrl'),
+          DEMO_ORIGIN_FLAKY: inject('originUrl'),
         },
         // Hot reload tests (test/host.test.ts); not in wrangler.toml, which has no KV by default.
         kvNamespaces: ['API_KEYS', 'CONFIG_KV'],

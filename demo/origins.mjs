@@ -1,6 +1,8 @@
 // Demo origins for `npm run dev`: two small APIs on 127.0.0.1 (no internet needed).
 //   :9101  users (v2 and legacy v1), echo
 //   :9102  orders, recommendations, echo
+//   :9104  a flaky copy of the echo API: one request in three fails (503 or a reset connection);
+//          `POST /_down` makes it fail everything (health checks too), `POST /_up` brings it back
 import http from 'node:http'
 
 const USERS = {
@@ -56,10 +58,28 @@ function ordersApi(req, res) {
   send(res, 404, { error: 'not found' })
 }
 
-export function startDemoOrigins({ usersPort = 9101, ordersPort = 9102 } = {}) {
+let flakyCount = 0
+let flakyDown = false
+function flakyApi(req, res) {
+  const url = new URL(req.url, 'http://demo')
+  if (req.method === 'POST' && (url.pathname === '/_down' || url.pathname === '/_up')) {
+    flakyDown = url.pathname === '/_down'
+    return send(res, 200, { down: flakyDown })
+  }
+  if (flakyDown) return req.socket.destroy()
+  if (url.pathname === '/health') return send(res, 200, { ok: true })
+  const n = flakyCount++ % 3
+  if (n === 1) return send(res, 503, { error: 'flaky origin says no' })
+  if (n === 2 && url.searchParams.has('reset')) return req.socket.destroy()
+  if (url.pathname.startsWith('/echo')) return echo(req, res, 'demo-flaky')
+  send(res, 404, { error: 'not found' })
+}
+
+export function startDemoOrigins({ usersPort = 9101, ordersPort = 9102, flakyPort = 9104 } = {}) {
   const servers = [
     http.createServer(usersApi).listen(usersPort, '127.0.0.1'),
     http.createServer(ordersApi).listen(ordersPort, '127.0.0.1'),
+    http.createServer(flakyApi).listen(flakyPort, '127.0.0.1'),
   ]
   for (const server of servers) {
     server.on('error', (err) => {
@@ -72,5 +92,5 @@ export function startDemoOrigins({ usersPort = 9101, ordersPort = 9102 } = {}) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   startDemoOrigins()
-  console.log('demo origins on http://127.0.0.1:9101 and http://127.0.0.1:9102')
+  console.log('demo origins on http://127.0.0.1:9101, :9102 and :9104 (flaky)')
 }

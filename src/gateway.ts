@@ -22,7 +22,7 @@ import { requestContext } from './request-context'
 import { createMatcher } from './routing/matcher'
 import { normalizePath, rawPathOf } from './routing/normalize'
 import { compileRoute } from './routing/route'
-import { compileUpstream, UpstreamConfigError, type CompiledUpstream } from './upstream/upstream'
+import { compileUpstream, linkFallbacks, UpstreamConfigError, type CompiledUpstream } from './upstream/upstream'
 
 export type GatewayOptions = {
   writeLog?: LogWriter
@@ -37,13 +37,14 @@ function compileUpstreams(config: GatewayConfig, env: Env): Map<string, Compiled
   const upstreams = new Map<string, CompiledUpstream>()
   for (const [name, upstream] of Object.entries(config.upstreams)) {
     try {
-      upstreams.set(name, compileUpstream(name, upstream, env))
+      upstreams.set(name, compileUpstream(name, upstream, env, config.gateway.name))
     } catch (err) {
       if (!(err instanceof UpstreamConfigError)) throw err
       problems.push(`${err.field}: ${err.message}`)
     }
   }
   if (problems.length > 0) throw new ConfigError(problems)
+  linkFallbacks(upstreams)
   return upstreams
 }
 

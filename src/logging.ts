@@ -12,6 +12,11 @@ export type UpstreamLog = {
   status?: number
   durationMs?: number
   error?: string
+  /** Tries made (a pool with retries); `target`, `status` and `error` describe the last. */
+  tries?: number
+  retried?: number
+  /** `response` or the name of the upstream that answered instead. */
+  fallback?: string
 }
 
 export type RequestLog = {

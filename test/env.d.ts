@@ -11,5 +11,8 @@ declare namespace Cloudflare {
     ISSUER_URL: string
     API_KEYS: KVNamespace
     CONFIG_KV: KVNamespace
+    /** Control API of the resilience test fleet (test/node/fleet.ts). */
+    FLEET_URL: string
+    HEALTH_CHECKER: DurableObjectNamespace<import('../src/durable-objects/health-checker').HealthChecker>
   }
 }

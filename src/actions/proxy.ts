@@ -1,13 +1,15 @@
 /**
  * @module
  * The `proxy` action: forwards the request to a named upstream, with an optional strip-prefix
- * and path rewrite template (`/v2/users/{params.id}`).
+ * and path rewrite template (`/v2/users/{params.id}`), a canary `split` between upstreams and a
+ * `mirror` (see `../upstream/canary`).
  */
 import type { Context, Handler } from 'hono'
 import type { ActionConfig } from '../config/schema'
 import type { AppEnv } from '../context'
 import { requestScope } from '../template/scope'
 import { compileTemplate, encodeForPath, type Template } from '../template/template'
+import { createMirror, createSplit } from '../upstream/canary'
 import { proxyToUpstream } from '../upstream/proxy'
 import type { CompiledUpstream } from '../upstream/upstream'
 
@@ -30,14 +32,27 @@ export function rewritePath(template: Template, c: Context<AppEnv>): string {
   return path.startsWith('/') ? path : `/${path}`
 }
 
-export function proxyAction(action: ProxyActionConfig, upstream: CompiledUpstream, deadlineMs: number | undefined): Handler<AppEnv> {
+export function proxyAction(
+  action: ProxyActionConfig,
+  upstream: CompiledUpstream,
+  deadlineMs: number | undefined,
+  upstreams: Map<string, CompiledUpstream> = new Map(),
+): Handler<AppEnv> {
   const rewrite = action.path !== undefined ? compileTemplate(action.path) : undefined
   const { stripPrefix, websocket } = action
+  const split = action.split?.length ? createSplit(upstream, action.split, upstreams, action.pinBy) : undefined
+  const mirror = action.mirror ? createMirror(action.mirror, upstreams) : undefined
   return function proxy(c) {
     let path = c.var.upstreamRequest.path
     if (stripPrefix !== undefined) path = stripPathPrefix(path, stripPrefix)
     if (rewrite) path = rewritePath(rewrite, c)
     const deadline = deadlineMs !== undefined ? c.var.startedAt + deadlineMs : undefined
-    return proxyToUpstream(c, upstream, { path, websocket, deadline })
+    let target = upstream
+    if (split) {
+      const chosen = split.choose(c)
+      target = chosen.upstream
+      if (chosen.canary !== undefined) c.var.log.canary = chosen.canary
+    }
+    return proxyToUpstream(c, target, { path, websocket, deadline, mirror: mirror?.wanted(c) ? mirror : undefined })
   }
 }

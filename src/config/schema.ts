@@ -10,10 +10,24 @@ import { PolicySchema } from '../policies/registry'
 import { HTTP_METHODS } from '../routing/methods'
 import { Milliseconds, Name, RegexString, TemplateString } from './common'
 import { AggregateActionSchema } from '../aggregate/schema'
+import {
+  BalanceSchema,
+  CircuitBreakerSchema,
+  FallbackSchema,
+  HealthCheckSchema,
+  KeySource,
+  MirrorSchema,
+  PassiveHealthSchema,
+  RetrySchema,
+  SplitSchema,
+  StickySchema,
+  TargetSchema,
+} from './resilience'
 
 export const UpstreamTimeoutsSchema = v.strictObject({
   headers: v.pipe(v.optional(Milliseconds, 15_000), v.description('Time to wait for response headers (504 when exceeded).')),
   idle: v.pipe(v.optional(Milliseconds, 60_000), v.description('Longest pause between two body chunks before the stream is cut.')),
+  total: v.pipe(v.optional(Milliseconds), v.description('All tries and backoff together.')),
 })
 
 export const UpstreamSchema = v.pipe(
@@ -23,14 +37,26 @@ export const UpstreamSchema = v.pipe(
       v.description('Origin base URL (`https://api.internal.example`); `${VAR}` is replaced by a Worker variable.'),
     ),
     service: v.pipe(v.optional(Name), v.description('Name of a service binding to another Worker.')),
+    targets: v.pipe(v.optional(v.pipe(v.array(TargetSchema), v.minLength(1, 'must list at least one target'))), v.description('A pool: several targets with weights.')),
+    balance: BalanceSchema,
+    hashOn: v.pipe(v.optional(KeySource), v.description('Key for `balance: "hash"`.')),
+    sticky: v.pipe(v.optional(StickySchema), v.description('ALB-style sticky sessions: a cookie naming the target.')),
+    healthCheck: v.pipe(v.optional(HealthCheckSchema), v.description('Active checks by a Durable Object, shared.')),
+    passive: v.pipe(v.optional(PassiveHealthSchema), v.description('Ejects failing targets (per isolate).')),
+    circuitBreaker: v.optional(CircuitBreakerSchema),
+    retries: v.optional(RetrySchema),
+    fallback: v.optional(FallbackSchema),
     timeouts: v.optional(UpstreamTimeoutsSchema, {}),
     mtls: v.pipe(
       v.optional(Name),
       v.description('Name of an mTLS certificate binding (`[[mtls_certificates]]`): the gateway presents that client certificate to the origin.'),
     ),
   }),
-  v.check((upstream) => (upstream.url === undefined) !== (upstream.service === undefined), 'set exactly one of "url" or "service"'),
-  v.check((upstream) => upstream.mtls === undefined || upstream.url !== undefined, '"mtls" applies to a "url" upstream, not a service binding'),
+  v.check(
+    (upstream) => [upstream.url, upstream.service, upstream.targets].filter((x) => x !== undefined).length === 1,
+    'set exactly one of "url", "service" or "targets"',
+  ),
+  v.check((upstream) => upstream.mtls === undefined || upstream.service === undefined, '"mtls" applies to URL targets, not a service binding'),
 )
 
 const HeaderConditionSchema = v.union([
@@ -73,6 +99,9 @@ const ProxyActionSchema = v.strictObject({
   path: v.pipe(v.optional(TemplateString), v.description('Rewrite template for the upstream path: `/v2/users/{params.id}`.')),
   stripPrefix: v.pipe(v.optional(v.pipe(v.string(), v.startsWith('/'))), v.description('Removed from the start of the path.')),
   websocket: v.pipe(v.optional(v.boolean(), false), v.description('Let WebSocket upgrades through this route.')),
+  split: v.optional(SplitSchema),
+  pinBy: v.pipe(v.optional(KeySource), v.description('Pins a client to one side of `split`.')),
+  mirror: v.pipe(v.optional(MirrorSchema), v.description('Shadow traffic, in waitUntil.')),
 })
 
 const RespondActionSchema = v.strictObject({

@@ -11,6 +11,7 @@ import type { PolicyContext } from '../policies/types'
 import { checkTemplate, checkTemplateRefs, patternParams } from '../template/check'
 import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
 import { compileJsonTemplate } from '../template/template'
+import { checkProxyAction, checkUpstreams, proxySubrequests, upstreamWorstMs } from '../upstream/config-checks'
 import { GatewayConfigSchema, type GatewayConfig, type PolicyConfig, type RouteConfig } from './schema'
 
 export class ConfigError extends Error {
@@ -142,14 +143,18 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
     const upstream = config.upstreams[action.upstream]
     if (!upstream) {
       problems.add(`${at}.action.upstream`, `unknown upstream "${action.upstream}" (known: ${listOf(Object.keys(config.upstreams))})`)
-    } else if (route.deadline !== undefined && route.deadline < upstream.timeouts.headers) {
+    } else if (route.deadline !== undefined && route.deadline < upstreamWorstMs(upstream)) {
+      const worst = upstreamWorstMs(upstream)
       problems.add(
         `${at}.deadline`,
-        `${route.deadline} ms does not cover its upstream "${action.upstream}" (timeouts.headers ${upstream.timeouts.headers} ms); raise the deadline or lower the upstream timeout`,
+        worst === upstream.timeouts.headers
+          ? `${route.deadline} ms does not cover its upstream "${action.upstream}" (timeouts.headers ${upstream.timeouts.headers} ms); raise the deadline or lower the upstream timeout`
+          : `${route.deadline} ms does not cover its upstream "${action.upstream}" (${worst} ms with retries: timeouts.headers per try and backoff); raise the deadline, lower the upstream timeouts or set timeouts.total`,
       )
     }
     if (action.path !== undefined) template('path', action.path)
-    actionSubrequests = 1
+    checkProxyAction(action, `${at}.action`, config, problems.add)
+    actionSubrequests = proxySubrequests(action, config)
   } else if (action.type === 'aggregate') {
     actionSubrequests = checkAggregate(route, action, at, config, params, problems.add)
   } else if (action.type === 'redirect') {
@@ -186,6 +191,7 @@ function checkSemantics(config: GatewayConfig): string[] {
     checkRoute(route, `routes[${i}]`, config, { add })
   })
   checkPolicies(config.policies, 'policies', config, undefined, { add })
+  checkUpstreams(config, add)
   for (const [id, consumer] of Object.entries(config.consumers)) {
     if (consumer.plan !== undefined && !config.plans[consumer.plan]) {
       add(`consumers.${id}.plan`, `unknown plan "${consumer.plan}" (known: ${listOf(Object.keys(config.plans))})`)

@@ -38,7 +38,7 @@ function actionHandler(route: RouteConfig, upstreams: Map<string, CompiledUpstre
   const action = route.action
   switch (action.type) {
     case 'proxy':
-      return proxyAction(action, upstreams.get(action.upstream)!, route.deadline)
+      return proxyAction(action, upstreams.get(action.upstream)!, route.deadline, upstreams)
     case 'respond':
       return respondAction(action)
     case 'redirect':

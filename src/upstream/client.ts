@@ -1,11 +1,23 @@
 /**
  * @module
  * The one way the gateway calls an upstream: the proxy action and every aggregation call go
- * through `callUpstream`, so timeouts, error mapping (and, as they land, balancing, retries and
- * circuit breaking) are written once.
+ * through `callUpstream`, so timeouts, error mapping, balancing, health, circuit breaking, retries
+ * and fallback are written once.
+ *
+ * A call: read the shared health state (if the pool has active checks; cached) -> choose a target
+ * (sticky cookie, else the balancer, among targets that are healthy, not ejected and whose circuit
+ * is not open) -> try it with the per-try timeout -> record the outcome (passive health, breaker)
+ * -> on a retriable failure, back off and try another target, within the retry count, the retry
+ * budget and the total timeout -> on final failure (or no healthy target), the fallback, else a
+ * problem: 503 with `Retry-After` when no target is available, 502 / 504 when the tries failed.
  */
+import type { Context } from 'hono'
+import type { AppEnv } from '../context'
+import type { HealthSnapshot } from '../durable-objects/health-checker'
 import { GatewayError } from '../errors'
 import type { UpstreamLog } from '../logging'
+import type { Target } from './pool'
+import { backoffDelay, bufferBody, type TryResult } from './retry'
 import type { CompiledUpstream } from './upstream'
 
 export type UpstreamCall = {
@@ -15,51 +27,200 @@ export type UpstreamCall = {
   search: string
   headers: Headers
   body: ReadableStream | ArrayBuffer | string | null
-  /** Longest wait for response headers, already capped by any deadline. */
+  /** Longest wait for response headers, per try, already capped by any deadline. */
   timeoutMs: number
   /** Let redirects and `101 Switching Protocols` through untouched. */
   websocket?: boolean
   /** Aborts the call from outside (an aggregation deadline, a client that went away). */
   signal?: AbortSignal
+  /** Absolute time (`Date.now()` ms) by which the last try must have its headers: the route's deadline. */
+  deadline?: number | undefined
+  /** The client's request: affinity keys (consumer, IP), the sticky cookie (set on the response), `waitUntil`. */
+  context?: Context<AppEnv> | undefined
+  /** An explicit key for `balance: "hash"`, overriding `hashOn`. */
+  affinityKey?: string | undefined
 }
 
 export type UpstreamResult = { response: Response; log: UpstreamLog }
 
+/** Bodies without a Content-Length are buffered for a fallback upstream up to this many bytes. */
+const FALLBACK_BODY_LIMIT = 65_536
+
+type Attempt = { response: Response; error?: undefined; result: TryResult } | { response?: undefined; error: GatewayError; result: TryResult }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function waitUntilOf(c: Context<AppEnv> | undefined): ((p: Promise<unknown>) => void) | undefined {
+  if (!c) return undefined
+  try {
+    const ctx = c.executionCtx
+    return (p) => ctx.waitUntil(p)
+  } catch {
+    return undefined // no execution context (a unit test calling the app directly)
+  }
+}
+
 /**
  * Sends one call. Resolves with the upstream's response (any status, redirects not followed);
  * rejects with a 504 `GatewayError` when headers don't arrive in time, 502 when the upstream can't
- * be reached. Neither error names the upstream's address; `log` (filled in either way) does.
+ * be reached, 503 when no target is available. No error names a target's address; `log` does.
  */
 export async function callUpstream(upstream: CompiledUpstream, call: UpstreamCall, log: UpstreamLog): Promise<Response> {
   log.name = upstream.name
   log.target = upstream.label
+  let body = call.body
+  let replayable = true
+  if (body instanceof ReadableStream && call.method !== 'GET' && call.method !== 'HEAD') {
+    const wantsReplay = upstream.retry?.allowsMethod(call.method) || upstream.fallback?.upstream !== undefined
+    const buffered = wantsReplay ? await bufferBody(body, call.headers, upstream.retry?.config.bodyLimit ?? FALLBACK_BODY_LIMIT) : undefined
+    if (buffered === undefined) replayable = false
+    else body = buffered
+  }
+  try {
+    return await callPool(upstream, call, body, replayable, log)
+  } catch (err) {
+    const fallback = upstream.fallback
+    if (!fallback || !(err instanceof GatewayError) || call.signal?.aborted) throw err
+    if (fallback.upstream !== undefined && upstream.fallbackUpstream && replayable) {
+      log.fallback = fallback.upstream
+      const { context: _c, ...rest } = call
+      return callUpstream(upstream.fallbackUpstream, { ...rest, body }, log)
+    }
+    if (fallback.status === undefined) throw err
+    log.fallback = 'response'
+    const text = typeof fallback.body === 'string' || fallback.body === undefined ? (fallback.body ?? null) : JSON.stringify(fallback.body)
+    const headers = new Headers(fallback.headers)
+    if (text !== null && !headers.has('content-type')) headers.set('content-type', typeof fallback.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json')
+    return new Response(text, { status: fallback.status, headers })
+  }
+}
+
+async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: UpstreamCall['body'], replayable: boolean, log: UpstreamLog): Promise<Response> {
+  const started = Date.now()
+  const end = Math.min(call.deadline ?? Infinity, upstream.timeouts.total !== undefined ? started + upstream.timeouts.total : Infinity)
+  const shared = upstream.active ? await upstream.active.read(waitUntilOf(call.context)) : undefined
+  const retry = upstream.retry
+  const maxRetries = retry && replayable && retry.allowsMethod(call.method) ? retry.config.attempts : 0
+  retry?.budget.request()
+  const key = call.affinityKey ?? upstream.hashKey?.(call.headers, call.context)
+  const sticky = upstream.sticky && call.context ? upstream.sticky.fromCookie(call.headers.get('cookie')) : undefined
+  const tried = new Set<Target>()
+  let last: Attempt | undefined
+  let lastTarget: Target | undefined
+
+  // Bounded: one pass per try, at most 1 + maxRetries (<= 6).
+  for (let attempt = 0; attempt <= maxRetries; attempt++) {
+    const target = chooseTarget(upstream, shared, attempt === 0 ? sticky : undefined, key, lastTarget, tried)
+    if (!target) break
+    if (upstream.breakers && !upstream.breakers[target.index]!.acquire()) {
+      throw new GatewayError('ERR_CIRCUIT_OPEN', {
+        detail: 'The upstream is failing; requests are paused for a while.',
+        headers: { 'Retry-After': String(Math.max(1, Math.ceil(upstream.breakers[target.index]!.reopensIn() / 1000))) },
+      })
+    }
+    const timeoutMs = Math.min(call.timeoutMs, end - Date.now())
+    log.tries = attempt + 1
+    log.target = target.label
+    last = await tryTarget(upstream, target, call, body, Math.max(0, timeoutMs), log)
+    tried.add(target)
+    lastTarget = target
+    record(upstream, target, last, call)
+    const retriable = attempt < maxRetries && !call.signal?.aborted && retry!.retriable(last.result)
+    if (!retriable) break
+    const delay = backoffDelay(attempt + 1, retry!.config.backoff)
+    if (Date.now() + delay >= end || !retry!.budget.tryRetry()) break
+    await last.response?.body?.cancel()
+    log.retried = (log.retried ?? 0) + 1
+    await sleep(delay)
+  }
+  if (!last) throw unavailable(upstream)
+  if (last.error) throw last.error
+  if (upstream.sticky && call.context && lastTarget && lastTarget !== sticky) {
+    const response = new Response(last.response.body, last.response)
+    response.headers.append('Set-Cookie', upstream.sticky.setCookie(lastTarget))
+    return response
+  }
+  return last.response
+}
+
+/** The target for this try: the sticky one if still available, else the balancer's choice. */
+function chooseTarget(
+  upstream: CompiledUpstream,
+  shared: HealthSnapshot | undefined,
+  sticky: Target | undefined,
+  key: string | undefined,
+  previous: Target | undefined,
+  tried: Set<Target>,
+): Target | undefined {
+  let candidates = upstream.targets.filter((t) => {
+    if (t.weight <= 0) return false
+    const state = shared?.targets[t.id]
+    if (state && !state.healthy) return false
+    if (upstream.passive && !upstream.passive.available(t, state?.okAt)) return false
+    return upstream.failFast || !upstream.breakers || upstream.breakers[t.index]!.canPass()
+  })
+  if (sticky && candidates.includes(sticky)) return sticky
+  if (previous) {
+    // Prefer targets not tried yet; never the same one twice in a row while another exists.
+    const fresh = candidates.filter((t) => !tried.has(t))
+    if (fresh.length > 0) candidates = fresh
+    else if (candidates.length > 1) candidates = candidates.filter((t) => t !== previous)
+  }
+  return upstream.balancer.pick(candidates, key)
+}
+
+async function tryTarget(upstream: CompiledUpstream, target: Target, call: UpstreamCall, body: UpstreamCall['body'], timeoutMs: number, log: UpstreamLog): Promise<Attempt> {
   const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(), call.timeoutMs)
+  const timer = setTimeout(() => controller.abort(), timeoutMs)
   const onOuterAbort = () => controller.abort()
   call.signal?.addEventListener('abort', onOuterAbort)
   const started = Date.now()
+  upstream.balancer.started(target)
   try {
-    const response = await upstream.fetch(
-      new Request(upstream.urlFor(call.path, call.search), {
+    const response = await target.fetch(
+      new Request(target.urlFor(call.path, call.search), {
         method: call.method,
         headers: call.headers,
-        body: call.method === 'GET' || call.method === 'HEAD' ? null : call.body,
+        // A buffered body is copied per try: a Request may take ownership of the bytes it is given.
+        body: call.method === 'GET' || call.method === 'HEAD' ? null : body instanceof ArrayBuffer ? body.slice(0) : body,
         redirect: 'manual',
         signal: controller.signal,
       }),
     )
     log.status = response.status
-    return response
+    delete log.error
+    return { response, result: { kind: 'response', status: response.status } }
   } catch (err) {
+    delete log.status
     if (controller.signal.aborted && !call.signal?.aborted) {
       log.error = 'timeout'
-      throw new GatewayError('ERR_UPSTREAM_TIMEOUT', { detail: 'The upstream did not answer in time.', cause: err })
+      return { error: new GatewayError('ERR_UPSTREAM_TIMEOUT', { detail: 'The upstream did not answer in time.', cause: err }), result: { kind: 'timeout' } }
     }
     log.error = call.signal?.aborted ? 'aborted' : 'unreachable'
-    throw new GatewayError('ERR_UPSTREAM_UNREACHABLE', { detail: 'The upstream could not be reached.', cause: err })
+    return { error: new GatewayError('ERR_UPSTREAM_UNREACHABLE', { detail: 'The upstream could not be reached.', cause: err }), result: { kind: 'unreachable' } }
   } finally {
     log.durationMs = Date.now() - started
+    upstream.balancer.finished(target)
     clearTimeout(timer)
     call.signal?.removeEventListener('abort', onOuterAbort)
   }
+}
+
+/** Feeds a try's outcome to passive health and the breaker (a client that left teaches nothing). */
+function record(upstream: CompiledUpstream, target: Target, attempt: Attempt, call: UpstreamCall): void {
+  if (call.signal?.aborted) return
+  const status = attempt.result.kind === 'response' ? attempt.result.status : undefined
+  if (upstream.passive) upstream.passive.record(target, status === undefined || upstream.passive.isFailure(status) ? 'failed' : 'ok')
+  const breaker = upstream.breakers?.[target.index]
+  if (breaker) breaker.record(status !== undefined && !upstream.breakerStatuses!.has(status))
+}
+
+/** 503 when no target may be tried; `Retry-After` says when the first one may be back. */
+function unavailable(upstream: CompiledUpstream): GatewayError {
+  const waits = [upstream.passive?.nextReturnIn() ?? 0, ...(upstream.breakers ?? []).map((b) => b.reopensIn())].filter((ms) => ms > 0)
+  const seconds = waits.length > 0 ? Math.ceil(Math.min(...waits) / 1000) : 5
+  return new GatewayError('ERR_UPSTREAM_UNAVAILABLE', {
+    detail: 'No healthy upstream target is available.',
+    headers: { 'Retry-After': String(Math.max(1, seconds)) },
+  })
 }

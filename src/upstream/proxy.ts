@@ -13,7 +13,8 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../context'
 import { stripHopByHop } from '../http'
 import type { UpstreamLog } from '../logging'
-import { callUpstream } from './client'
+import type { Mirror } from './canary'
+import { callUpstream, type UpstreamCall } from './client'
 import type { CompiledUpstream } from './upstream'
 
 export type ProxyOptions = {
@@ -22,6 +23,8 @@ export type ProxyOptions = {
   websocket: boolean
   /** Absolute time (ms) by which headers must have arrived, from the route's deadline. */
   deadline?: number | undefined
+  /** Shadow traffic for this request (the action decided it is wanted). */
+  mirror?: Mirror | undefined
 }
 
 class IdleTimeoutError extends Error {
@@ -74,7 +77,7 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
   }
   const log: UpstreamLog = { name: upstream.name }
   c.var.log.upstream = log
-  const res = await callUpstream(upstream, {
+  const call: UpstreamCall = {
     method: draft.method,
     path: options.path,
     search: draft.search,
@@ -83,7 +86,15 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
     timeoutMs,
     websocket: options.websocket,
     signal: c.req.raw.signal,
-  }, log)
+    deadline: options.deadline,
+    context: c,
+  }
+  if (options.mirror) {
+    // The copy needs the body too: read it once (the mirror only wants bodies it can hold).
+    if (call.body !== null) call.body = await c.req.raw.arrayBuffer()
+    options.mirror.send(c, { ...call, headers: new Headers(headers) })
+  }
+  const res = await callUpstream(upstream, call, log)
   if (res.status === 101 && res.webSocket) return res
   const outHeaders = new Headers(res.headers)
   stripHopByHop(outHeaders)

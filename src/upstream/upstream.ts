@@ -1,88 +1,94 @@
 /**
  * @module
- * Upstreams compiled once per isolate: a base URL (with `${VAR}` taken from Worker variables, so
- * staging and production can point at different origins with one config) or a service binding.
+ * Upstreams compiled once per isolate: their targets (one, or a weighted pool), and the
+ * resilience machinery each one was configured with (balancer, sticky sessions, passive and
+ * active health, circuit breakers, retries, fallback). Their per-isolate state lives here too, so
+ * it lasts as long as the compiled config (a hot reload starts it afresh).
  */
 import type { UpstreamConfig } from '../config/schema'
+import type { HealthChecker } from '../durable-objects/health-checker'
 import type { Env } from '../env'
+import { createActiveHealth, type ActiveHealth } from './active-health'
+import { createBalancer, keyReader, type Balancer } from './balancer'
+import { CircuitBreaker } from './breaker'
+import { createPassiveHealth, type PassiveHealth } from './health'
+import { compileTargets, UpstreamConfigError, type Target } from './pool'
+import { createRetryPolicy, type RetryPolicy } from './retry'
+import { createSticky, type Sticky } from './sticky'
+
+export { interpolateVars, UpstreamConfigError } from './pool'
+export type { Target } from './pool'
 
 export type CompiledUpstream = {
   name: string
-  /** For logs: the origin (`https://api.example.com`) or `service:BINDING`; never a path. */
+  /** For logs: the first target's origin or `service:BINDING` (each try logs its own target). */
   label: string
-  timeouts: { headers: number; idle: number }
-  /** The URL for a request path (already normalised/rewritten, percent-encoded) and query. */
+  timeouts: { headers: number; idle: number; total?: number | undefined }
+  /** The first target's URL and fetch (kept for callers that predate pools). */
   urlFor(path: string, search: string): string
   fetch(request: Request): Promise<Response>
+  targets: Target[]
+  balancer: Balancer
+  /** Reads the `hashOn` key of a call. */
+  hashKey?: ReturnType<typeof keyReader> | undefined
+  sticky?: Sticky | undefined
+  passive?: PassiveHealth | undefined
+  active?: ActiveHealth | undefined
+  /** One per target (same order), when a circuit breaker is configured. */
+  breakers?: CircuitBreaker[] | undefined
+  breakerStatuses?: Set<number> | undefined
+  failFast: boolean
+  retry?: RetryPolicy | undefined
+  fallback?: UpstreamConfig['fallback']
+  /** The fallback upstream, linked after every upstream is compiled (`linkFallbacks`). */
+  fallbackUpstream?: CompiledUpstream | undefined
 }
 
-/** A problem found while compiling, reported against the config path it concerns. */
-export class UpstreamConfigError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(message)
-  }
-}
-
-export function interpolateVars(source: string, env: Env, field: string): string {
-  return source.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
-    const value = env[name]
-    if (typeof value !== 'string' || value === '') throw new UpstreamConfigError(field, `Worker variable "${name}" is not set`)
-    return value
-  })
-}
-
-function parseBaseUrl(source: string, field: string): URL {
-  let url: URL
-  try {
-    url = new URL(source)
-  } catch {
-    throw new UpstreamConfigError(field, `"${source}" is not an absolute URL`)
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UpstreamConfigError(field, 'must be an http or https URL')
-  if (url.search || url.hash) throw new UpstreamConfigError(field, 'must not have a query or fragment')
-  if (url.username || url.password) throw new UpstreamConfigError(field, 'must not hold credentials (use a policy that reads a secret)')
-  return url
-}
-
-/**
- * A Workers mTLS certificate binding (`[[mtls_certificates]]` in wrangler.toml) is a fetcher:
- * requests sent through it present that client certificate to the origin.
- */
-function mtlsFetch(binding: string, env: Env, field: string): (request: Request) => Promise<Response> {
-  const fetcher = env[binding] as Fetcher | undefined
-  if (!fetcher || typeof fetcher.fetch !== 'function') {
-    throw new UpstreamConfigError(field, `no mTLS certificate binding "${binding}" in the Worker's environment`)
-  }
-  return (request) => fetcher.fetch(request)
-}
-
-export function compileUpstream(name: string, config: UpstreamConfig, env: Env): CompiledUpstream {
-  const field = `upstreams.${name}`
-  if (config.service !== undefined) {
-    const binding = env[config.service] as Fetcher | undefined
-    if (!binding || typeof binding.fetch !== 'function') {
-      throw new UpstreamConfigError(`${field}.service`, `no service binding "${config.service}" in the Worker's environment`)
+export function compileUpstream(name: string, config: UpstreamConfig, env: Env, gatewayName = 'edgeway'): CompiledUpstream {
+  const targets = compileTargets(name, config, env)
+  const first = targets[0]!
+  let active: ActiveHealth | undefined
+  if (config.healthCheck) {
+    const hc = config.healthCheck
+    const namespace = env[hc.binding] as DurableObjectNamespace<HealthChecker> | undefined
+    if (!namespace || typeof namespace.idFromName !== 'function') {
+      throw new UpstreamConfigError(`upstreams.${name}.healthCheck.binding`, `no Durable Object binding "${hc.binding}" in the Worker's environment`)
     }
-    return {
-      name,
-      label: `service:${config.service}`,
-      timeouts: config.timeouts,
-      // The host is only a label for a service binding: the bound Worker receives the request.
-      urlFor: (path, search) => `https://${config.service}.internal${path}${search}`,
-      fetch: (request) => binding.fetch(request),
+    const spec = {
+      targets: targets.map((t) => ({ id: t.id, ...t.address })),
+      path: hc.path,
+      interval: hc.interval,
+      timeout: hc.timeout,
+      healthyThreshold: hc.healthyThreshold,
+      unhealthyThreshold: hc.unhealthyThreshold,
     }
+    active = createActiveHealth(`${gatewayName}/${name}`, spec, hc.cacheMs, namespace)
   }
-  const base = parseBaseUrl(interpolateVars(config.url!, env, `${field}.url`), `${field}.url`)
-  const prefix = base.pathname.replace(/\/+$/, '')
-  const origin = base.origin
+  const cb = config.circuitBreaker
   return {
     name,
-    label: origin,
+    label: first.label,
     timeouts: config.timeouts,
-    urlFor: (path, search) => `${origin}${prefix}${path}${search}`,
-    fetch: config.mtls !== undefined ? mtlsFetch(config.mtls, env, `${field}.mtls`) : (request) => fetch(request),
+    urlFor: first.urlFor,
+    fetch: first.fetch,
+    targets,
+    balancer: createBalancer(config.balance, targets),
+    hashKey: config.balance === 'hash' && config.hashOn ? keyReader(config.hashOn) : undefined,
+    sticky: config.sticky ? createSticky(name, config.sticky, targets) : undefined,
+    passive: config.passive ? createPassiveHealth(config.passive, targets) : undefined,
+    active,
+    breakers: cb ? targets.map(() => new CircuitBreaker(cb)) : undefined,
+    breakerStatuses: cb ? new Set(cb.statuses) : undefined,
+    failFast: cb?.whenOpen === 'fail-fast',
+    retry: config.retries ? createRetryPolicy(config.retries) : undefined,
+    fallback: config.fallback,
+  }
+}
+
+/** Links each upstream to its fallback upstream (validation guarantees it exists). */
+export function linkFallbacks(upstreams: Map<string, CompiledUpstream>): void {
+  for (const upstream of upstreams.values()) {
+    const name = upstream.fallback?.upstream
+    if (name !== undefined) upstream.fallbackUpstream = upstreams.get(name)
   }
 }

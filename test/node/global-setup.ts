@@ -3,6 +3,7 @@
  * become bindings of the worker under test (see vitest.config.ts).
  */
 import type { TestProject } from 'vitest/node'
+import { startFleet } from './fleet.ts'
 import { startOrigin } from './origin.ts'
 import { startIssuer } from './issuer.ts'
 
@@ -10,6 +11,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     originUrl: string
     issuerUrl: string
+    fleetUrl: string
   }
 }
 
@@ -18,8 +20,11 @@ export default async function setup(project: TestProject) {
   project.provide('originUrl', origin.url)
   const issuer = await startIssuer()
   project.provide('issuerUrl', issuer.url)
+  const fleet = await startFleet()
+  project.provide('fleetUrl', fleet.url)
   return async () => {
     await origin.close()
     await issuer.close()
+    await fleet.close()
   }
 }

@@ -1,0 +1,88 @@
+/**
+ * @module
+ * Cross-field checks of upstream pools and the proxy action's split and mirror, and their cost
+ * for the route's budgets: worst-case subrequests (every try is one; so is a health-state read)
+ * and worst-case time (every try's header timeout, plus backoff), unless `timeouts.total` caps it.
+ */
+import type { ActionConfig, GatewayConfig, UpstreamConfig } from '../config/schema'
+
+type Add = (path: string, message: string) => void
+type ProxyAction = Extract<ActionConfig, { type: 'proxy' }>
+
+const listOf = (names: Iterable<string>) => [...names].join(', ') || 'none'
+
+export function checkUpstreams(config: GatewayConfig, add: Add): void {
+  const known = () => listOf(Object.keys(config.upstreams))
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    const at = `upstreams.${name}`
+    if (u.targets) {
+      if (u.targets.every((t) => t.weight === 0)) add(`${at}.targets`, 'at least one target needs a weight above 0')
+      const seen = new Map<string, number>()
+      u.targets.forEach((t, i) => {
+        const id = t.id ?? String(i)
+        if (seen.has(id)) add(`${at}.targets[${i}].id`, `duplicate target id "${id}" (also targets[${seen.get(id)}])`)
+        else seen.set(id, i)
+      })
+    }
+    if (u.balance === 'hash' && u.hashOn === undefined) add(`${at}.hashOn`, 'required when balance is "hash"')
+    if (u.balance !== 'hash' && u.hashOn !== undefined) add(`${at}.hashOn`, 'only used with balance "hash"')
+    if (u.passive && u.passive.maxEjectMs < u.passive.ejectMs) add(`${at}.passive.maxEjectMs`, `must be at least ejectMs (${u.passive.ejectMs} ms)`)
+    if (u.retries && u.retries.backoff.max < u.retries.backoff.base) add(`${at}.retries.backoff.max`, `must be at least base (${u.retries.backoff.base} ms)`)
+    if (u.healthCheck && u.healthCheck.timeout >= u.healthCheck.interval) {
+      add(`${at}.healthCheck.timeout`, `must be shorter than interval (${u.healthCheck.interval} ms)`)
+    }
+    if (u.timeouts.total !== undefined && u.timeouts.total < u.timeouts.headers) {
+      add(`${at}.timeouts.total`, `must be at least timeouts.headers (${u.timeouts.headers} ms)`)
+    }
+    const fallback = u.fallback?.upstream
+    if (fallback !== undefined) {
+      const target = config.upstreams[fallback]
+      if (!target) add(`${at}.fallback.upstream`, `unknown upstream "${fallback}" (known: ${known()})`)
+      else if (fallback === name) add(`${at}.fallback.upstream`, 'an upstream cannot fall back to itself')
+      else if (target.fallback?.upstream !== undefined) {
+        add(`${at}.fallback.upstream`, `"${fallback}" has a fallback upstream of its own; chains of fallbacks are not allowed`)
+      }
+    }
+  }
+}
+
+export function checkProxyAction(action: ProxyAction, at: string, config: GatewayConfig, add: Add): void {
+  const known = () => listOf(Object.keys(config.upstreams))
+  let sum = 0
+  action.split?.forEach((s, i) => {
+    sum += s.weight
+    if (!config.upstreams[s.upstream]) add(`${at}.split[${i}].upstream`, `unknown upstream "${s.upstream}" (known: ${known()})`)
+    else if (s.upstream === action.upstream) add(`${at}.split[${i}].upstream`, 'is the action\'s own upstream; a split names the other versions')
+  })
+  if (sum > 100) add(`${at}.split`, `weights add up to ${sum}, over 100 (they are percents)`)
+  if (action.pinBy !== undefined && !action.split?.length) add(`${at}.pinBy`, 'only used with "split"')
+  if (action.mirror) {
+    if (!config.upstreams[action.mirror.upstream]) add(`${at}.mirror.upstream`, `unknown upstream "${action.mirror.upstream}" (known: ${known()})`)
+    else if (action.mirror.upstream === action.upstream) add(`${at}.mirror.upstream`, 'must differ from the action\'s upstream')
+  }
+}
+
+const tries = (u: UpstreamConfig) => 1 + (u.retries?.attempts ?? 0)
+
+/** Worst-case subrequests of one call to the upstream: tries, the health read, the fallback. */
+export function upstreamSubrequests(config: GatewayConfig, name: string): number {
+  const u = config.upstreams[name]
+  if (!u) return 1
+  const fallback = u.fallback?.upstream !== undefined && u.fallback.upstream !== name ? config.upstreams[u.fallback.upstream] : undefined
+  const fallbackCost = fallback ? tries(fallback) + (fallback.healthCheck ? 1 : 0) : 0
+  return tries(u) + (u.healthCheck ? 1 : 0) + fallbackCost
+}
+
+/** Worst-case time to headers of one call: per-try timeouts and backoff, capped by `timeouts.total`. */
+export function upstreamWorstMs(u: UpstreamConfig): number {
+  const n = tries(u)
+  const worst = u.timeouts.headers * n + (u.retries ? u.retries.backoff.max * (n - 1) : 0)
+  return Math.min(worst, u.timeouts.total ?? Infinity)
+}
+
+/** Worst-case subrequests of a proxy action: the costliest side of the split, plus the mirror. */
+export function proxySubrequests(action: ProxyAction, config: GatewayConfig): number {
+  const sides = [action.upstream, ...(action.split ?? []).map((s) => s.upstream)]
+  const main = Math.max(...sides.map((name) => upstreamSubrequests(config, name)))
+  return main + (action.mirror ? 1 + (config.upstreams[action.mirror.upstream]?.healthCheck ? 1 : 0) : 0)
+}

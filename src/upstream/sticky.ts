@@ -1,0 +1,37 @@
+/**
+ * @module
+ * Sticky sessions, ALB-style and opt-in: the first response sets a cookie naming the target
+ * (its id, never its address); later requests carrying it go to that target while it is available.
+ * A sticky target that is down (unhealthy, ejected, circuit open) is replaced, not kept: the request
+ * goes wherever the balancer sends it and the cookie is rewritten to name the new target.
+ */
+import { cookieValue } from './balancer'
+import type { Target } from './pool'
+
+export type Sticky = {
+  cookieName: string
+  /** The target the request's cookie names, if it names one of ours. */
+  fromCookie(cookieHeader: string | null): Target | undefined
+  /** The `Set-Cookie` value pinning a client to `target`. */
+  setCookie(target: Target): string
+}
+
+export function createSticky(upstream: string, config: { cookie?: string | undefined; duration: number }, targets: Target[]): Sticky {
+  const cookieName = config.cookie ?? `edgeway-${upstream}`
+  const byId = new Map(targets.map((t) => [t.id, t]))
+  return {
+    cookieName,
+    fromCookie(header) {
+      const id = cookieValue(header, cookieName)
+      if (id === undefined) return undefined
+      try {
+        return byId.get(decodeURIComponent(id))
+      } catch {
+        return undefined // a malformed cookie is ignored, as if absent
+      }
+    },
+    setCookie(target) {
+      return `${cookieName}=${encodeURIComponent(target.id)}; Max-Age=${config.duration}; Path=/; HttpOnly; Secure; SameSite=Lax`
+    },
+  }
+}

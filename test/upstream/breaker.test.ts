@@ -1,0 +1,84 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { CircuitBreaker } from '../../src/upstream/breaker'
+import { controlClock } from './fleet'
+
+const base = { window: 10_000, minRequests: 10, openMs: 5_000, halfOpenRequests: 2 }
+
+let clock: ReturnType<typeof controlClock> | undefined
+afterEach(() => {
+  clock?.restore()
+  clock = undefined
+})
+
+describe('circuit breaker state machine (controllable clock)', () => {
+  it('closed -> open on consecutive failures; a success in between resets the count', () => {
+    clock = controlClock()
+    const b = new CircuitBreaker({ ...base, failures: 3 })
+    b.record(false), b.record(false), b.record(true), b.record(false), b.record(false)
+    expect(b.current()).toBe('closed')
+    b.record(false)
+    expect(b.current()).toBe('open')
+    expect(b.acquire()).toBe(false)
+    expect(b.reopensIn()).toBe(5_000)
+  })
+
+  it('open -> half-open after openMs, admitting only halfOpenRequests probes; all passing closes it', () => {
+    clock = controlClock()
+    const b = new CircuitBreaker({ ...base, failures: 1 })
+    b.record(false)
+    clock.advance(4_999)
+    expect(b.current()).toBe('open')
+    clock.advance(1)
+    expect(b.current()).toBe('half-open')
+    expect([b.acquire(), b.acquire(), b.acquire()]).toEqual([true, true, false])
+    b.record(true)
+    expect(b.current()).toBe('half-open')
+    expect(b.acquire()).toBe(true) // a slot freed by the first probe's answer
+    b.record(true)
+    expect(b.current()).toBe('closed')
+    b.record(true)
+    expect(b.acquire()).toBe(true)
+  })
+
+  it('a failed half-open probe re-opens the circuit for another openMs', () => {
+    clock = controlClock()
+    const b = new CircuitBreaker({ ...base, failures: 1 })
+    b.record(false)
+    clock.advance(5_000)
+    expect(b.acquire()).toBe(true)
+    b.record(false)
+    expect(b.current()).toBe('open')
+    clock.advance(4_000)
+    expect(b.current()).toBe('open')
+    clock.advance(1_000)
+    expect(b.current()).toBe('half-open')
+  })
+
+  it('opens on an error ratio over the window, only once minRequests is reached', () => {
+    clock = controlClock()
+    const b = new CircuitBreaker({ ...base, errorRatio: 0.5, minRequests: 10 })
+    for (let i = 0; i < 4; i++) b.record(false), b.record(true) // 4 of 8 failed: too few requests
+    expect(b.current()).toBe('closed')
+    b.record(true) // 4 of 9
+    b.record(false) // 5 of 10 = 0.5
+    expect(b.current()).toBe('open')
+  })
+
+  it('failures that fell out of the window no longer count', () => {
+    clock = controlClock()
+    const b = new CircuitBreaker({ ...base, errorRatio: 0.5, minRequests: 4 })
+    b.record(false), b.record(false), b.record(false)
+    clock.advance(10_001)
+    b.record(true), b.record(true), b.record(true), b.record(false) // 1 of 4 in the window
+    expect(b.current()).toBe('closed')
+  })
+
+  it('defaults to five consecutive failures when no threshold is set', () => {
+    clock = controlClock()
+    const b = new CircuitBreaker(base)
+    for (let i = 0; i < 4; i++) b.record(false)
+    expect(b.current()).toBe('closed')
+    b.record(false)
+    expect(b.current()).toBe('open')
+  })
+})

@@ -1,0 +1,56 @@
+/** Test helpers for the resilience fleet (test/node/fleet.ts) and a controllable clock. */
+import { env } from 'cloudflare:workers'
+import { clock } from '../../src/upstream/clock'
+
+export const FLEET = env.FLEET_URL
+
+export type Instance = { id: string; url: string }
+
+export async function spawn(count: number): Promise<Instance[]> {
+  return (await fetch(`${FLEET}/spawn?count=${count}`, { method: 'POST' })).json()
+}
+
+export async function setMode(instance: Instance, mode: 'up' | 'down' | 'fail' | 'hang' | 'reset', options: { status?: number; times?: number } = {}) {
+  const q = new URLSearchParams({ mode })
+  if (options.status !== undefined) q.set('status', String(options.status))
+  if (options.times !== undefined) q.set('times', String(options.times))
+  const res = await fetch(`${FLEET}/instances/${instance.id}/mode?${q}`, { method: 'POST' })
+  if (!res.ok) throw new Error(`fleet: ${await res.text()}`)
+}
+
+export type InstanceStats = { count: number; health: number; requests: { method: string; path: string; body: string }[] }
+
+export async function stats(instance: Instance): Promise<InstanceStats> {
+  return (await fetch(`${FLEET}/instances/${instance.id}/stats`)).json()
+}
+
+/** A clock the test moves by hand, and a random source it can fix. Call `restore` after. */
+export function controlClock(start = 1_700_000_000_000) {
+  const real = { now: clock.now, random: clock.random }
+  let now = start
+  clock.now = () => now
+  return {
+    advance(ms: number) {
+      now += ms
+    },
+    setRandom(fn: () => number) {
+      clock.random = fn
+    },
+    restore() {
+      clock.now = real.now
+      clock.random = real.random
+    },
+  }
+}
+
+/** Which instance answered (the fleet's `x-instance` header), or the status for an error. */
+export async function who(res: Response): Promise<string> {
+  await res.body?.cancel()
+  return res.headers.get('x-instance') ?? `status:${res.status}`
+}
+
+export function tally(values: string[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const v of values) out[v] = (out[v] ?? 0) + 1
+  return out
+}
