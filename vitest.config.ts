@@ -13,6 +13,7 @@ export default defineConfig({
           DEMO_ORIGIN_B: inject('originUrl'),
           ADMIN_TOKEN: 'test-admin-token',
         },
+        kvNamespaces: ['CACHE_KV'],
       },
     })),
   ],

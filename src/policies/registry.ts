@@ -4,6 +4,7 @@
  * (its definition, and its schema in the config's union).
  */
 import * as v from 'valibot'
+import { cachePolicy } from './cache'
 import { headersPolicy } from './headers'
 import { requestIdPolicy } from './request-id'
 import type { PolicyDefinition } from './types'
@@ -11,6 +12,7 @@ import type { PolicyDefinition } from './types'
 export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
   [requestIdPolicy.type]: requestIdPolicy as PolicyDefinition,
   [headersPolicy.type]: headersPolicy as PolicyDefinition,
+  [cachePolicy.type]: cachePolicy as PolicyDefinition,
 }
 
-export const PolicySchema = v.variant('type', [requestIdPolicy.schema, headersPolicy.schema])
+export const PolicySchema = v.variant('type', [requestIdPolicy.schema, headersPolicy.schema, cachePolicy.schema])
