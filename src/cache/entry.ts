@@ -62,7 +62,7 @@ function putHeaders(headers: Headers, freshness: Freshness, keepSeconds: number)
 /** The response to `cache.put`: origin status, headers (per-client ones removed) and body. */
 export function storedResponse(
   res: Response,
-  body: ReadableStream | null,
+  body: Uint8Array | null,
   freshness: Freshness,
   keepSeconds: number,
   options: { strip: readonly string[]; varyNames: readonly string[] },

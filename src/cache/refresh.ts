@@ -27,8 +27,13 @@ export function claimRefresh(key: string, timeoutMs: number): boolean {
   return true
 }
 
-export function releaseRefresh(key: string): void {
-  claims.delete(key)
+/**
+ * Ends a claim. `holdMs` keeps it a little longer after a successful refresh: a request that read
+ * the old entry just before the new one landed then doesn't start a second refresh.
+ */
+export function releaseRefresh(key: string, timeoutMs: number, holdMs: number): void {
+  if (holdMs <= 0) claims.delete(key)
+  else claims.set(key, Date.now() - timeoutMs + holdMs)
 }
 
 /**

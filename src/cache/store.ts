@@ -29,16 +29,31 @@ export async function lookup(cache: Cache, origin: string, primary: string, head
   return { entry: variant?.variants ? undefined : variant, miss: 'vary-miss', keyText }
 }
 
-/** Fails the stream once more than `max` bytes went through: the `put` reading it then fails. */
-function sizeLimit(max: number): TransformStream<Uint8Array, Uint8Array> {
-  let seen = 0
-  return new TransformStream({
-    transform(chunk, controller) {
-      seen += chunk.byteLength
-      if (seen > max) controller.error(new Error(`body over ${max} bytes: not stored`))
-      else controller.enqueue(chunk)
-    },
-  })
+/**
+ * Reads a body up to `max` bytes; undefined (and the stream cancelled) when it is longer. Entries are
+ * put whole: a put fed by a stream that fails half way could leave a truncated entry behind.
+ */
+async function readUpTo(body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array | undefined> {
+  const reader = body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > max) {
+      await reader.cancel().catch(() => {})
+      return undefined
+    }
+    chunks.push(value)
+  }
+  const out = new Uint8Array(size)
+  let at = 0
+  for (const chunk of chunks) {
+    out.set(chunk, at)
+    at += chunk.byteLength
+  }
+  return out
 }
 
 export type StoreInput = {
@@ -54,9 +69,9 @@ export type StoreInput = {
 }
 
 /**
- * Starts storing `response` and returns the response for the client (the body is teed, never
- * buffered whole) plus the promise of the writes, for `waitUntil`. A body over the size limit makes
- * the write fail; the client's copy is unaffected.
+ * Starts storing `response` and returns the response for the client (its body is teed: the client
+ * streams while the store's copy is read, at most `maxBodyBytes` of it) plus the promise of the
+ * writes, for `waitUntil`. A body over the limit is not stored; the client's copy is unaffected.
  */
 export function store(input: StoreInput): { response: Response; done: Promise<void> } {
   const { response, freshness } = input
@@ -64,12 +79,11 @@ export function store(input: StoreInput): { response: Response; done: Promise<vo
   const keep = storeSeconds(freshness)
   let clientBody: ReadableStream | null = null
   let storeBody: ReadableStream | null = null
-  if (response.body) {
-    ;[clientBody, storeBody] = response.body.tee()
-    storeBody = storeBody.pipeThrough(sizeLimit(input.maxBodyBytes))
-  }
-  const stored = storedResponse(response, storeBody, freshness, keep, { strip: input.strip, varyNames: names })
+  if (response.body) [clientBody, storeBody] = response.body.tee()
   const done = (async () => {
+    const bytes = storeBody ? await readUpTo(storeBody, input.maxBodyBytes) : null
+    if (bytes === undefined) return
+    const stored = storedResponse(response, bytes, freshness, keep, { strip: input.strip, varyNames: names })
     if (names.length === 0) {
       await input.cache.put(await cacheRequest(input.origin, input.primary), stored)
       return
@@ -79,7 +93,6 @@ export function store(input: StoreInput): { response: Response; done: Promise<vo
     await input.cache.put(await cacheRequest(input.origin, variant), stored)
     await input.cache.put(await cacheRequest(input.origin, input.primary), variantsMarker(names, freshness, keep))
   })().catch((err: unknown) => {
-    storeBody?.cancel().catch(() => {})
     logEvent('cache_store_failed', { reason: String(err) })
   })
   return { response: new Response(clientBody, response), done }

@@ -53,8 +53,8 @@ const schema = v.strictObject({
   staleWhileRevalidate: v.pipe(v.optional(Seconds, 0), v.description('Default stale-while-revalidate (s) when the origin gives none.')),
   staleIfError: v.pipe(v.optional(Seconds, 0), v.description('Default stale-if-error (s) when the origin gives none.')),
   maxBodyBytes: v.pipe(
-    v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(512 * 1024 * 1024)), 1_048_576),
-    v.description('Larger responses are not stored (counted while streaming when there is no Content-Length).'),
+    v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(64 * 1024 * 1024)), 1_048_576),
+    v.description('Larger responses are not stored. The copy being stored is held in memory up to this size.'),
   ),
   statuses: v.pipe(
     v.optional(v.pipe(v.array(v.picklist(STORABLE_STATUSES, `must be one of ${STORABLE_STATUSES.join(', ')}`)), v.minLength(1)), DEFAULT_STATUSES),
@@ -211,6 +211,7 @@ export const cachePolicy = definePolicy({
       const downstream = c.var.route.downstreamOf(self)
       if (!downstream || !claimRefresh(keyText, refreshTimeoutMs)) return
       const refreshed = runDetached(c, downstream)
+      let holdMs = 0
       c.executionCtx.waitUntil(
         refreshed
           .then(async (res) => {
@@ -218,6 +219,7 @@ export const cachePolicy = definePolicy({
             if (result.done) {
               await result.response.body?.cancel().catch(() => {})
               await result.done
+              holdMs = 1_000
             } else {
               res.body?.cancel().catch(() => {})
               // An error keeps the stale entry; an answer that may not be stored replaces it with nothing.
@@ -225,7 +227,7 @@ export const cachePolicy = definePolicy({
             }
           })
           .catch((err: unknown) => logEvent('cache_refresh_failed', { route: c.var.route.id, reason: String(err) }))
-          .finally(() => releaseRefresh(keyText)),
+          .finally(() => releaseRefresh(keyText, refreshTimeoutMs, holdMs)),
       )
     }
   },

@@ -13,12 +13,17 @@
  *   /ws                  WebSocket echo
  *   any path, ?delay=MS  waits before answering; ?status=N sets the status; ?body=... sets the text
  *   ?cc=...              sets Cache-Control on the answer
+ *   ?h=Name:Value        sets any response header (repeatable: ETag, Vary, Set-Cookie, Expires, Age, ...)
+ *   /bytes?size=N        N bytes of text; with &chunked=1 streamed without Content-Length
+ *   every answer carries `X-Origin-Seq`: how many requests its tag has made so far
  *
  * Control API (under /_control, also reachable from inside workerd):
  *   GET  /_control/log?tag=T     requests seen with header `x-test-tag: T` (method, url, headers)
  *   GET  /_control/stats?tag=T   { inFlight, maxInFlight, count } for that tag
  *   POST /_control/reset?tag=T   forget that tag's log and stats
  *   GET  /_control/events?tag=T  a tag's stream events (`first-chunk`, `last-chunk`, ...)
+ *   POST /_control/override?tag=T&status=N   from now on, that tag's requests get status N (JSON);
+ *        &mode=reset: their connections are destroyed instead; &mode=off: normal answers again
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -36,6 +41,7 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
   const stats = new Map<string, Stats>()
   const events = new Map<string, string[]>()
   const barriers = new Map<string, { waiting: (() => void)[] }>()
+  const overrides = new Map<string, { status: number; reset: boolean }>()
 
   const statsFor = (tag: string) => {
     let s = stats.get(tag)
@@ -66,7 +72,14 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     if (url.pathname === '/_control/log') return json(res, 200, logs.get(tag) ?? [])
     if (url.pathname === '/_control/stats') return json(res, 200, stats.get(tag) ?? { inFlight: 0, maxInFlight: 0, count: 0 })
     if (url.pathname === '/_control/events') return json(res, 200, events.get(tag) ?? [])
+    if (url.pathname === '/_control/override' && req.method === 'POST') {
+      const mode = url.searchParams.get('mode')
+      if (mode === 'off') overrides.delete(tag)
+      else overrides.set(tag, { status: Number(url.searchParams.get('status') ?? 500), reset: mode === 'reset' })
+      return json(res, 200, { ok: true })
+    }
     if (url.pathname === '/_control/reset' && req.method === 'POST') {
+      overrides.delete(tag)
       logs.delete(tag)
       stats.delete(tag)
       events.delete(tag)
@@ -97,7 +110,26 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     if (delay > 0) await sleep(Math.min(delay, 30_000))
     const cc = url.searchParams.get('cc')
     const extra: http.OutgoingHttpHeaders = cc ? { 'cache-control': cc } : {}
+    for (const pair of url.searchParams.getAll('h')) {
+      const colon = pair.indexOf(':')
+      if (colon <= 0) continue
+      const name = pair.slice(0, colon).trim().toLowerCase()
+      const value = pair.slice(colon + 1).trim()
+      const seen = extra[name]
+      extra[name] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [String(seen)]), value]
+    }
+    res.setHeader('x-origin-seq', String(s.count))
     const path = url.pathname
+    const override = overrides.get(tag)
+    if (override?.reset) return req.socket.destroy()
+    if (override) return json(res, override.status, { status: override.status, overridden: true })
+    if (path === '/bytes') {
+      const size = Math.min(Number(url.searchParams.get('size') ?? 0), 64 * 1024 * 1024)
+      const chunked = url.searchParams.get('chunked') === '1'
+      res.writeHead(200, { 'content-type': 'text/plain', ...(chunked ? {} : { 'content-length': String(size) }), ...extra })
+      for (let sent = 0; sent < size; sent += 16_384) res.write('x'.repeat(Math.min(16_384, size - sent)))
+      return res.end()
+    }
 
     if (path === '/hang') return
     if (path === '/reset') return req.socket.destroy()
