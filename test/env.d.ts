@@ -7,5 +7,7 @@ declare namespace Cloudflare {
     /** The controllable test origin (test/node/origin.ts), started in globalSetup. */
     ORIGIN_URL: string
     ADMIN_TOKEN: string
+    /** Purge generations of the cache policy. */
+    CACHE_KV: KVNamespace
   }
 }
