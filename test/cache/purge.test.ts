@@ -76,6 +76,17 @@ describe('purge', () => {
   })
 })
 
+describe('when generations cannot be read', () => {
+  it('the cache is bypassed (a purged entry must not be served), and the request still succeeds', async () => {
+    // A binding that is not a KV namespace: every read of generations fails.
+    const gw = cachedGateway({ defaultTtl: 600, purge: { kv: 'ORIGIN_URL' } })
+    const t = tagged()
+    const res = await gw.fetch(`/c/echo/${t.tag}`, { headers: t.headers() })
+    expect(res.status).toBe(200)
+    expect(cacheStatus(res)).toBe('edgeway; fwd=bypass; detail=purge-store-unavailable')
+  })
+})
+
 describe('config validation', () => {
   const route = (cache: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
     originConfig({ routes: [{ id: 'r', match: { path: '/users/:id' }, policies: [{ type: 'cache', ...cache } as never], action: { type: 'proxy', upstream: 'origin' }, ...extra }] })
