@@ -134,6 +134,8 @@ export const cachePolicy = definePolicy({
         await next()
         setCacheStatus(c, `fwd=${reason === 'method' ? 'method' : 'bypass'}; detail=${reason}`)
       }
+      // A WebSocket handshake is not cacheable, and its 101 must reach the client untouched.
+      if (reqHeaders.get('upgrade')?.toLowerCase() === 'websocket') return next()
       if (method !== 'GET' && method !== 'HEAD') return bypass('method')
       if (!route) return bypass('no-route')
       if (reqHeaders.has('range')) return bypass('range')

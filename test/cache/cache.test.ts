@@ -1,5 +1,6 @@
 /** The cache policy end to end: freshness, Age, Cache-Status, conditional requests, Vary, keys. */
 import { describe, expect, it } from 'vitest'
+import { originConfig, testGateway } from '../helpers'
 import { advance, cachedGateway, cacheStatus, seq, tagged } from './helpers'
 
 const cc = (value: string) => `cc=${encodeURIComponent(value)}`
@@ -228,6 +229,18 @@ describe('methods and sizes', () => {
     const hit = await gw.fetch(small, { headers: t.headers() })
     expect(cacheStatus(hit)).toMatch(/hit/)
     expect((await hit.text()).length).toBe(40_000)
+  })
+
+  it('a WebSocket upgrade through a cached route is left alone', async () => {
+    const gw = testGateway(
+      originConfig({ routes: [{ id: 'ws', match: { path: '/ws' }, policies: [{ type: 'cache', defaultTtl: 60 }], action: { type: 'proxy', upstream: 'origin', websocket: true } }] }),
+    )
+    const res = await gw.fetch('/ws', { headers: { Upgrade: 'websocket' } })
+    expect(res.status).toBe(101)
+    expect(res.webSocket).toBeTruthy()
+    expect(cacheStatus(res)).toBeNull()
+    res.webSocket!.accept()
+    res.webSocket!.close()
   })
 
   it('a Range request bypasses the cache', async () => {
