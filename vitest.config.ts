@@ -17,8 +17,8 @@ export default defineConfig({
           FLEET_URL: inject('fleetUrl'),
           DEMO_ORIGIN_FLAKY: inject('originUrl'),
         },
-        // Hot reload tests (test/host.test.ts); not in wrangler.toml, which has no KV by default.
-        kvNamespaces: ['API_KEYS', 'CONFIG_KV'],
+        // API keys, cache purge generations, and hot reload (CONFIG_KV: test-only, not in wrangler.toml).
+        kvNamespaces: ['API_KEYS', 'CACHE_KV', 'CONFIG_KV'],
         // A service binding for `{ "service": "ECHO_SERVICE" }` upstreams: answers with what it received.
         serviceBindings: {
           ECHO_SERVICE: async (request: Request) =>

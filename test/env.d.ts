@@ -14,5 +14,7 @@ declare namespace Cloudflare {
     /** Control API of the resilience test fleet (test/node/fleet.ts). */
     FLEET_URL: string
     HEALTH_CHECKER: DurableObjectNamespace<import('../src/durable-objects/health-checker').HealthChecker>
+    /** Purge generations of the cache policy. */
+    CACHE_KV: KVNamespace
   }
 }

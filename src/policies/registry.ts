@@ -5,6 +5,7 @@
  */
 import * as v from 'valibot'
 import { apiKeyPolicy } from './api-key'
+import { cachePolicy } from './cache'
 import { corsPolicy } from './cors'
 import { headersPolicy } from './headers'
 import { ipRulesPolicy } from './ip-rules'
@@ -25,6 +26,7 @@ export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
   [originAuthPolicy.type]: originAuthPolicy as PolicyDefinition,
   [jwtPolicy.type]: jwtPolicy as PolicyDefinition,
   [apiKeyPolicy.type]: apiKeyPolicy as PolicyDefinition,
+  [cachePolicy.type]: cachePolicy as PolicyDefinition,
 }
 
 export const PolicySchema = v.variant('type', [
@@ -37,4 +39,5 @@ export const PolicySchema = v.variant('type', [
   originAuthPolicy.schema,
   jwtPolicy.schema,
   apiKeyPolicy.schema,
+  cachePolicy.schema,
 ])

@@ -22,6 +22,11 @@ export type CompiledRoute = {
   handler: MiddlewareHandler<AppEnv>
   /** Headers every response of this route carries (version deprecation). */
   responseHeaders: [string, string][]
+  /**
+   * The pipeline after `policy`, then the action, composed: what a policy runs on a context of its
+   * own (a background cache refresh). Undefined when `policy` is not one of this route's.
+   */
+  downstreamOf(policy: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> | undefined
 }
 
 function versionHeaders(config: GatewayConfig, route: RouteConfig): [string, string][] {
@@ -56,12 +61,21 @@ export function compileRoute(
   upstreams: Map<string, CompiledUpstream>,
 ): CompiledRoute {
   const policies = pipeline.forRoute(route, index)
-  const action = actionHandler(route, upstreams, config)
+  const action = actionHandler(route, upstreams, config) as MiddlewareHandler<AppEnv>
+  const wrapped = policies.map(catchingDownstream)
+  const downstream = new Map<number, MiddlewareHandler<AppEnv>>()
   return {
     id: route.id,
     index,
     config: route,
-    handler: every(...policies.map(catchingDownstream), action as MiddlewareHandler<AppEnv>),
+    handler: every(...wrapped, action),
     responseHeaders: versionHeaders(config, route),
+    downstreamOf(policy) {
+      const i = policies.indexOf(policy)
+      if (i < 0) return undefined
+      let rest = downstream.get(i)
+      if (!rest) downstream.set(i, (rest = every(...wrapped.slice(i + 1), action)))
+      return rest
+    },
   }
 }

@@ -18,12 +18,17 @@
  *   /signed/...          checks the gateway's X-Edgeway-Signature (secret SIGNING_SECRET, 300 s window,
  *                        replayed request ids refused): 401 { error } when it fails, else like /echo
  *   ?set-header=Name:%20value   sets a response header (repeatable)
+ *   ?h=Name:Value        sets any response header (repeatable: ETag, Vary, Set-Cookie, Expires, Age, ...)
+ *   /bytes?size=N        N bytes of text; with &chunked=1 streamed without Content-Length
+ *   every answer carries `X-Origin-Seq`: how many requests its tag has made so far
  *
  * Control API (under /_control, also reachable from inside workerd):
  *   GET  /_control/log?tag=T     requests seen with header `x-test-tag: T` (method, url, headers)
  *   GET  /_control/stats?tag=T   { inFlight, maxInFlight, count } for that tag
  *   POST /_control/reset?tag=T   forget that tag's log and stats
  *   GET  /_control/events?tag=T  a tag's stream events (`first-chunk`, `last-chunk`, ...)
+ *   POST /_control/override?tag=T&status=N   from now on, that tag's requests get status N (JSON);
+ *        &mode=reset: their connections are destroyed instead; &mode=off: normal answers again
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -46,6 +51,7 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
   const events = new Map<string, string[]>()
   const barriers = new Map<string, { waiting: (() => void)[] }>()
   const seenSignatures = new Map<string, number>()
+  const overrides = new Map<string, { status: number; reset: boolean }>()
 
   const statsFor = (tag: string) => {
     let s = stats.get(tag)
@@ -76,7 +82,14 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     if (url.pathname === '/_control/log') return json(res, 200, logs.get(tag) ?? [])
     if (url.pathname === '/_control/stats') return json(res, 200, stats.get(tag) ?? { inFlight: 0, maxInFlight: 0, count: 0 })
     if (url.pathname === '/_control/events') return json(res, 200, events.get(tag) ?? [])
+    if (url.pathname === '/_control/override' && req.method === 'POST') {
+      const mode = url.searchParams.get('mode')
+      if (mode === 'off') overrides.delete(tag)
+      else overrides.set(tag, { status: Number(url.searchParams.get('status') ?? 500), reset: mode === 'reset' })
+      return json(res, 200, { ok: true })
+    }
     if (url.pathname === '/_control/reset' && req.method === 'POST') {
+      overrides.delete(tag)
       logs.delete(tag)
       stats.delete(tag)
       events.delete(tag)
@@ -111,7 +124,26 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
       const colon = header.indexOf(':')
       if (colon > 0) extra[header.slice(0, colon).trim()] = header.slice(colon + 1).trim()
     }
+    for (const pair of url.searchParams.getAll('h')) {
+      const colon = pair.indexOf(':')
+      if (colon <= 0) continue
+      const name = pair.slice(0, colon).trim().toLowerCase()
+      const value = pair.slice(colon + 1).trim()
+      const seen = extra[name]
+      extra[name] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [String(seen)]), value]
+    }
+    res.setHeader('x-origin-seq', String(s.count))
     const path = url.pathname
+    const override = overrides.get(tag)
+    if (override?.reset) return req.socket.destroy()
+    if (override) return json(res, override.status, { status: override.status, overridden: true })
+    if (path === '/bytes') {
+      const size = Math.min(Number(url.searchParams.get('size') ?? 0), 64 * 1024 * 1024)
+      const chunked = url.searchParams.get('chunked') === '1'
+      res.writeHead(200, { 'content-type': 'text/plain', ...(chunked ? {} : { 'content-length': String(size) }), ...extra })
+      for (let sent = 0; sent < size; sent += 16_384) res.write('x'.repeat(Math.min(16_384, size - sent)))
+      return res.end()
+    }
 
     if (path === '/hang') return
     if (path === '/reset') return req.socket.destroy()

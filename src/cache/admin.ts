@@ -1,0 +1,62 @@
+/**
+ * @module
+ * Admin endpoint to purge the cache everywhere (see `./generation`):
+ *
+ *   POST {admin prefix}/cache/purge   { "all": true } | { "route": "users" } | { "url": "/users/1" }
+ *
+ * `url` purges every entry of that path (all query strings, variants and consumers) on any host.
+ */
+import { registerAdminExtension } from '../admin'
+import { GatewayError } from '../errors'
+import { normalizePath, rawPathOf } from '../routing/normalize'
+import { purge, type PurgeTarget } from './generation'
+
+type PurgeBody = { all?: unknown; route?: unknown; url?: unknown }
+
+function badRequest(detail: string): GatewayError {
+  return new GatewayError('ERR_BAD_REQUEST', { detail })
+}
+
+registerAdminExtension((app, { config, env }) => {
+  const stores = new Map<string, number>()
+  for (const policy of [...config.policies, ...config.routes.flatMap((r) => r.policies)]) {
+    if (policy.type === 'cache') stores.set(policy.purge.kv, Math.max(stores.get(policy.purge.kv) ?? 0, policy.purge.cacheSeconds))
+  }
+  const routeIds = config.routes.map((r) => r.id)
+
+  app.post('/cache/purge', async (c) => {
+    let body: PurgeBody
+    try {
+      body = (await c.req.json()) as PurgeBody
+    } catch {
+      throw badRequest('The body must be JSON: {"all": true}, {"route": "<id>"} or {"url": "/path"}.')
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('The body must be a JSON object.')
+    const given = (['all', 'route', 'url'] as const).filter((k) => body[k] !== undefined)
+    if (given.length !== 1) throw badRequest('Give exactly one of "all", "route" or "url".')
+    let target: PurgeTarget
+    if (body.all !== undefined) {
+      if (body.all !== true) throw badRequest('"all" must be true.')
+      target = { all: true }
+    } else if (body.route !== undefined) {
+      if (typeof body.route !== 'string' || !routeIds.includes(body.route)) {
+        throw badRequest(`Unknown route ${JSON.stringify(body.route)} (known: ${routeIds.join(', ')}).`)
+      }
+      target = { route: body.route }
+    } else {
+      const url = body.url
+      if (typeof url !== 'string' || !/^(\/|https?:\/\/)/.test(url) || url.length > 16_384) throw badRequest('"url" must be a path ("/users/1") or an http(s) URL.')
+      target = { path: normalizePath(url.startsWith('/') ? url.split(/[?#]/)[0]! : rawPathOf(url)) }
+    }
+    if (stores.size === 0) throw badRequest('No route uses the cache policy.')
+    const generations: Record<string, string> = {}
+    for (const [binding, cacheSeconds] of stores) {
+      const kv = env[binding] as KVNamespace | undefined
+      if (!kv) {
+        throw new GatewayError('ERR_CACHE_PURGE_UNAVAILABLE', { detail: `The KV binding "${binding}" that holds purge generations is not configured.` })
+      }
+      generations[binding] = await purge(kv, binding, target, cacheSeconds)
+    }
+    return c.json({ purged: 'path' in target ? { url: target.path } : target, generations })
+  })
+})

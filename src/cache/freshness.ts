@@ -1,0 +1,126 @@
+/**
+ * @module
+ * Freshness and storability of an origin response for a shared cache (RFC 9111 sections 3, 4.2 and
+ * 5.2; RFC 5861 for the stale windows). Pure functions over headers and a clock, so each rule is
+ * tested on its own.
+ *
+ * Deliberately stricter than RFC 9111 where "never wrong" asks for it (as Hono's cache middleware
+ * is): `no-cache` is not stored (we don't revalidate with the origin), and neither is `private`
+ * (in any form), `no-store`, `Set-Cookie`, `Vary: *` or a `Content-Range`.
+ */
+
+/** The clock the cache reads. Tests move it instead of sleeping. */
+export const cacheClock = { now: (): number => Date.now() }
+
+export type Directives = Map<string, string | true>
+
+/**
+ * Parses a `Cache-Control` value: names lower-cased, quoted values unquoted, commas inside quotes
+ * kept (`private="set-cookie, x"`). A directive repeated with another value is ambiguous: it is
+ * recorded as `"conflict"`, which every numeric reading treats as 0 (RFC 9111 section 4.2.1).
+ */
+export function parseCacheControl(value: string | null): Directives {
+  const out: Directives = new Map()
+  if (!value) return out
+  const re = /[\s,]*([^=,\s]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,]*))?\s*(?:,|$)/gy
+  let m: RegExpExecArray | null
+  let guard = 0
+  while (re.lastIndex < value.length && guard++ < 256 && (m = re.exec(value))) {
+    const name = m[1]!.toLowerCase()
+    let arg: string | true = true
+    if (m[2] !== undefined) arg = m[2].startsWith('"') ? m[2].slice(1, -1).replace(/\\(.)/g, '$1') : m[2].trim()
+    const seen = out.get(name)
+    out.set(name, seen !== undefined && seen !== arg ? 'conflict' : arg)
+  }
+  return out
+}
+
+/** A delta-seconds directive: undefined when absent, 0 when malformed (treated as stale). */
+export function seconds(directives: Directives, name: string): number | undefined {
+  const value = directives.get(name)
+  if (value === undefined) return undefined
+  if (value === true || !/^\d+$/.test(value)) return 0
+  return Math.min(Number(value), 2 ** 31)
+}
+
+export type FreshnessOptions = {
+  /** Lifetime (s) for a response without explicit freshness; 0: such responses are not stored. */
+  defaultTtl: number
+  maxTtl: number
+  /** Route defaults for the stale windows (s), used when the origin gives none and allows it. */
+  staleWhileRevalidate: number
+  staleIfError: number
+  statuses: ReadonlySet<number>
+}
+
+export type Freshness = {
+  /** Freshness lifetime in seconds, counted from `storedAt`. */
+  ttl: number
+  swr: number
+  sie: number
+  /** When the entry was "born" (ms): receive time minus the origin's `Age`. */
+  storedAt: number
+}
+
+export type StoreDecision = { store: true; freshness: Freshness } | { store: false; reason: string }
+
+/**
+ * Decides whether a response to a GET may be stored, and for how long.
+ * `credentialed`: the request carried credentials and the route shares responses (`scope: "public"`):
+ * then the origin must also say the response is shareable (RFC 9111 section 3.5: `public`,
+ * `s-maxage` or `must-revalidate`), so a response is shared only when both the route and the
+ * origin say so.
+ */
+export function decideStore(status: number, headers: Headers, options: FreshnessOptions, credentialed: boolean): StoreDecision {
+  if (!options.statuses.has(status)) return { store: false, reason: 'status' }
+  const cc = parseCacheControl(headers.get('cache-control'))
+  for (const name of ['no-store', 'private', 'no-cache'] as const) if (cc.has(name)) return { store: false, reason: name }
+  if (headers.has('set-cookie')) return { store: false, reason: 'set-cookie' }
+  if (headers.has('content-range')) return { store: false, reason: 'partial' }
+  const vary = headers.get('vary')
+  if (vary !== null && vary.split(',').some((v) => v.trim() === '*')) return { store: false, reason: 'vary-star' }
+  const mustRevalidate = cc.has('must-revalidate') || cc.has('proxy-revalidate')
+  if (credentialed && !cc.has('public') && !cc.has('s-maxage') && !mustRevalidate) return { store: false, reason: 'credentials' }
+
+  const now = cacheClock.now()
+  let ttl = seconds(cc, 's-maxage') ?? seconds(cc, 'max-age')
+  if (ttl === undefined && headers.has('expires')) {
+    const expires = Date.parse(headers.get('expires')!)
+    const date = Date.parse(headers.get('date') ?? '')
+    // An invalid Expires (`0`, garbage) means "already expired" (RFC 9111 section 5.3).
+    ttl = Number.isNaN(expires) ? 0 : Math.max(0, Math.floor((expires - (Number.isNaN(date) ? now : date)) / 1000))
+  }
+  ttl = Math.min(ttl ?? options.defaultTtl, options.maxTtl)
+
+  // s-maxage implies proxy-revalidate for a shared cache, but an explicit stale-* directive from
+  // the origin is its own permission (RFC 5861); route defaults only fill in where nothing forbids.
+  const defaultsAllowed = !mustRevalidate && !cc.has('s-maxage')
+  const window = (name: string, fallback: number) =>
+    mustRevalidate ? 0 : Math.min(seconds(cc, name) ?? (defaultsAllowed ? fallback : 0), options.maxTtl)
+  const swr = window('stale-while-revalidate', options.staleWhileRevalidate)
+  const sie = window('stale-if-error', options.staleIfError)
+
+  const age = Number(headers.get('age'))
+  const initialAge = Number.isFinite(age) && age > 0 ? Math.floor(age) : 0
+  if (ttl + Math.max(swr, sie) - initialAge <= 0) return { store: false, reason: ttl === 0 ? 'no-ttl' : 'expired' }
+  return { store: true, freshness: { ttl, swr, sie, storedAt: now - initialAge * 1000 } }
+}
+
+export type EntryState = 'fresh' | 'stale-while-revalidate' | 'stale-if-error' | 'expired'
+
+/** Where an entry stands now; `age` and `remaining` (ttl left, negative when stale) in seconds. */
+export function entryState(freshness: Freshness, now = cacheClock.now()): { state: EntryState; age: number; remaining: number } {
+  const age = Math.max(0, Math.floor((now - freshness.storedAt) / 1000))
+  const remaining = freshness.ttl - age
+  if (remaining > 0) return { state: 'fresh', age, remaining }
+  const staleFor = -remaining
+  if (staleFor < freshness.swr) return { state: 'stale-while-revalidate', age, remaining }
+  if (staleFor < freshness.sie) return { state: 'stale-if-error', age, remaining }
+  return { state: 'expired', age, remaining }
+}
+
+/** How long the Cache API must keep an entry: its whole life, stale windows included (s). */
+export function storeSeconds(freshness: Freshness, now = cacheClock.now()): number {
+  const lived = Math.floor((now - freshness.storedAt) / 1000)
+  return Math.max(1, freshness.ttl + Math.max(freshness.swr, freshness.sie) - lived)
+}

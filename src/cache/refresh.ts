@@ -1,0 +1,54 @@
+/**
+ * @module
+ * Background refresh of a stale entry (stale-while-revalidate): at most one per key per isolate.
+ *
+ * Workers forbid awaiting a promise tied to another request's I/O, so "one refresh at a time" is a
+ * per-isolate map of keys to the time their refresh started, set before the refresh begins; a
+ * request that finds a recent claim serves stale and starts nothing. A claim is released once the
+ * new entry is stored (so nobody refreshes again in between), or after a timeout should the
+ * refresh never finish.
+ */
+import { Context, type MiddlewareHandler } from 'hono'
+import type { AppEnv } from '../context'
+
+const claims = new Map<string, number>()
+const CLAIM_MAX = 10_000
+
+/** Claims the refresh of `key`; false when another request of this isolate holds a recent claim. */
+export function claimRefresh(key: string, timeoutMs: number): boolean {
+  const now = Date.now()
+  const since = claims.get(key)
+  if (since !== undefined && now - since < timeoutMs) return false
+  if (claims.size >= CLAIM_MAX) {
+    for (const [k, t] of claims) if (now - t >= timeoutMs) claims.delete(k)
+    if (claims.size >= CLAIM_MAX) return false
+  }
+  claims.set(key, now)
+  return true
+}
+
+/**
+ * Ends a claim. `holdMs` keeps it a little longer after a successful refresh: a request that read
+ * the old entry just before the new one landed then doesn't start a second refresh.
+ */
+export function releaseRefresh(key: string, timeoutMs: number, holdMs: number): void {
+  if (holdMs <= 0) claims.delete(key)
+  else claims.set(key, Date.now() - timeoutMs + holdMs)
+}
+
+/**
+ * Runs the rest of the pipeline (transforms, then the action) for `c`'s request on a context of its
+ * own, so the client's response (already sent, stale) and the refresh never share `c.res`. The
+ * request is a fresh GET without the client's abort signal: the refresh outlives the client.
+ */
+export async function runDetached(c: Context<AppEnv>, downstream: MiddlewareHandler<AppEnv>): Promise<Response> {
+  const request = new Request(c.req.raw.url, { method: 'GET', headers: c.req.raw.headers })
+  const ctx = new Context<AppEnv>(request, { env: c.env, executionCtx: c.executionCtx })
+  for (const [name, value] of Object.entries(c.var)) ctx.set(name as never, value as never)
+  const draft = c.var.upstreamRequest
+  ctx.set('upstreamRequest', { ...draft, method: 'GET', headers: new Headers(draft.headers) })
+  // The client's log line is written already; the refresh reports through its own record.
+  ctx.set('log', { requestId: c.var.requestId, method: 'GET', path: draft.path, cacheRefresh: true })
+  await downstream(ctx, async () => {})
+  return ctx.res
+}

@@ -1,0 +1,64 @@
+/**
+ * @module
+ * Config checks of the `cache` policy that span fields or the route it sits on. The important one:
+ * `scope: "public"` promises that a response is the same for everyone, which a route breaks when
+ * what it sends upstream depends on who is calling (`{consumer.id}` in a path rewrite, a header set
+ * from `{claims.sub}`): such a route must use `scope: "consumer"`.
+ */
+import type { RouteConfig } from '../config/schema'
+import { POLICY_DEFINITIONS } from '../policies/registry'
+import type { ValidationContext } from '../policies/types'
+import { compileTemplate, templateRoots } from '../template/template'
+import type { CacheOptions } from '../policies/cache'
+
+const PER_CALLER_ROOTS = ['consumer', 'claims']
+
+/** Every string in a config value with where it sits (`.path`, `.headers.X`). */
+function* strings(value: unknown, at: string): Generator<[string, string]> {
+  if (typeof value === 'string') yield [at, value]
+  else if (Array.isArray(value)) for (let i = 0; i < value.length; i++) yield* strings(value[i], `${at}[${i}]`)
+  else if (value && typeof value === 'object') for (const [k, item] of Object.entries(value)) yield* strings(item, `${at}.${k}`)
+}
+
+function readsCaller(source: string): string | undefined {
+  try {
+    return templateRoots(compileTemplate(source).refs).find((root) => PER_CALLER_ROOTS.includes(root))
+  } catch {
+    return undefined
+  }
+}
+
+/** The first place where `route` makes its upstream request or response depend on the caller. */
+function perCallerUse(route: RouteConfig, routeAt: string, globals: RouteConfig['policies']): string | undefined {
+  const places: [string, unknown][] = [[`${routeAt}.action`, route.action]]
+  globals.forEach((p, i) => places.push([`policies[${i}]`, p]))
+  route.policies.forEach((p, i) => places.push([`${routeAt}.policies[${i}]`, p]))
+  for (const [at, value] of places) {
+    if (at !== `${routeAt}.action` && POLICY_DEFINITIONS[(value as { type: string }).type]?.phase !== 'transform') continue
+    for (const [where, source] of strings(value, at)) {
+      const root = readsCaller(source)
+      if (root) return `${where} reads {${root}...}`
+    }
+  }
+  return undefined
+}
+
+export function checkCacheOptions(options: CacheOptions, ctx: ValidationContext): void {
+  if (options.query.include && options.query.exclude) ctx.error('.query', 'set "include" or "exclude", not both')
+  if (options.defaultTtl > options.maxTtl) ctx.error('.defaultTtl', `${options.defaultTtl} s is over maxTtl (${options.maxTtl} s)`)
+  const credentialHeaders = new Set(['authorization', 'proxy-authorization', 'cookie', ...options.credentials.headers.map((h) => h.toLowerCase())])
+  options.keyHeaders.forEach((name, i) => {
+    if (credentialHeaders.has(name.toLowerCase())) {
+      ctx.error(`.keyHeaders[${i}]`, `"${name}" carries credentials and must not be part of a key; use scope "consumer" to cache per consumer`)
+    }
+  })
+  if (options.scope !== 'public') return
+  const routes = ctx.route ? [ctx.route] : ctx.config.routes
+  for (const route of routes) {
+    const use = perCallerUse(route, `routes[${ctx.config.routes.indexOf(route)}]`, ctx.config.policies)
+    if (use) {
+      ctx.error('.scope', `"public" shares one response between consumers, but ${use}; use scope "consumer"`)
+      return
+    }
+  }
+}

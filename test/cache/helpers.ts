@@ -1,0 +1,60 @@
+/** Shared setup of the cache tests: a gateway with a cached route in front of the test origin. */
+import { afterEach } from 'vitest'
+import { cacheClock } from '../../src/cache/freshness'
+import type { GatewayConfigInput } from '../../src/config/schema'
+import { newTag, ORIGIN, originConfig, originStats, testGateway } from '../helpers'
+
+type RouteInput = GatewayConfigInput['routes'][number]
+type PolicyInput = NonNullable<RouteInput['policies']>[number]
+
+/** The cache clock, moved forward by tests instead of sleeping. */
+let offset = 0
+export function advance(seconds: number): void {
+  offset += seconds * 1000
+  cacheClock.now = () => Date.now() + offset
+}
+afterEach(() => {
+  offset = 0
+  cacheClock.now = () => Date.now()
+})
+
+/**
+ * A gateway whose `/c/*` route caches (options `cache`) and proxies to the origin without the
+ * prefix; everything else goes uncached to the origin.
+ */
+export function cachedGateway(cache: Record<string, unknown> = {}, more: { policies?: PolicyInput[]; global?: PolicyInput[] } = {}) {
+  return testGateway(
+    originConfig({
+      ...(more.global && { policies: more.global }),
+      routes: [
+        {
+          id: 'cached',
+          match: { path: '/c/*' },
+          policies: [{ type: 'cache', ...cache } as PolicyInput, ...(more.policies ?? [])],
+          action: { type: 'proxy', upstream: 'origin', stripPrefix: '/c' },
+        },
+        { id: 'all', match: { path: '/*' }, action: { type: 'proxy', upstream: 'origin' } },
+      ],
+    }),
+  )
+}
+
+/** A fresh tag and a request helper that sends it. */
+export function tagged() {
+  const tag = newTag()
+  return {
+    tag,
+    headers: (extra: Record<string, string> = {}) => ({ 'x-test-tag': tag, ...extra }),
+    count: async () => (await originStats(tag)).count,
+    override: (query: string) => fetch(`${ORIGIN}/_control/override?tag=${tag}&${query}`, { method: 'POST' }),
+  }
+}
+
+export function cacheStatus(res: Response): string | null {
+  return res.headers.get('cache-status')
+}
+
+/** The origin's per-tag sequence number of the request that produced this response. */
+export function seq(res: Response): number {
+  return Number(res.headers.get('x-origin-seq'))
+}

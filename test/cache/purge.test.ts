@@ -1,0 +1,124 @@
+/** Purging through the admin API (generations in KV) and the config checks of the cache policy. */
+import { env } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import { parseConfig } from '../../src/config/validate'
+import { originConfig, testGateway } from '../helpers'
+import { cachedGateway, cacheStatus, tagged } from './helpers'
+
+const ADMIN = { Authorization: 'Bearer test-admin-token', 'Content-Type': 'application/json' }
+
+function purge(gw: ReturnType<typeof cachedGateway>, body: unknown, headers: Record<string, string> = ADMIN) {
+  return gw.fetch('/_edgeway/cache/purge', { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) })
+}
+
+async function stored(gw: ReturnType<typeof cachedGateway>, url: string, headers: Record<string, string>) {
+  await (await gw.fetch(url, { headers })).arrayBuffer()
+  const hit = await gw.fetch(url, { headers })
+  expect(cacheStatus(hit)).toMatch(/hit/)
+  await hit.arrayBuffer()
+}
+
+describe('purge', () => {
+  it('one URL: every query string of that path is gone, other paths stay', async () => {
+    const gw = cachedGateway({ defaultTtl: 600 })
+    const t = tagged()
+    await stored(gw, `/c/echo/${t.tag}/a?x=1`, t.headers())
+    await stored(gw, `/c/echo/${t.tag}/b`, t.headers())
+    const res = await purge(gw, { url: `/c/echo/${t.tag}/./a?ignored=1` })
+    expect(res.status).toBe(200)
+    expect(await res.json()).toMatchObject({ purged: { url: `/c/echo/${t.tag}/a` }, generations: { CACHE_KV: expect.any(String) } })
+    expect(cacheStatus(await gw.fetch(`/c/echo/${t.tag}/a?x=1`, { headers: t.headers() }))).toMatch(/fwd=uri-miss/)
+    expect(cacheStatus(await gw.fetch(`/c/echo/${t.tag}/b`, { headers: t.headers() }))).toMatch(/hit/)
+  })
+
+  it('one route, and everything; the generation is in KV, so other isolates and data centres see it', async () => {
+    const gw = cachedGateway({ defaultTtl: 600 })
+    const t = tagged()
+    await stored(gw, `/c/echo/${t.tag}`, t.headers())
+    expect((await purge(gw, { route: 'cached' })).status).toBe(200)
+    expect(await env.CACHE_KV.get('cache-gen:route:cached')).toMatch(/^[a-z0-9]+-[0-9a-f]{8}$/)
+    expect(cacheStatus(await gw.fetch(`/c/echo/${t.tag}`, { headers: t.headers() }))).toMatch(/fwd=uri-miss/)
+    expect(cacheStatus(await gw.fetch(`/c/echo/${t.tag}`, { headers: t.headers() }))).toMatch(/hit/)
+    expect((await purge(gw, { all: true })).status).toBe(200)
+    expect(cacheStatus(await gw.fetch(`/c/echo/${t.tag}`, { headers: t.headers() }))).toMatch(/fwd=uri-miss/)
+  })
+
+  it('rejects bad purge requests with problem+json naming the problem', async () => {
+    const gw = cachedGateway({ defaultTtl: 600 })
+    const cases: [unknown, string][] = [
+      ['{not json', 'The body must be JSON: {"all": true}, {"route": "<id>"} or {"url": "/path"}.'],
+      [[1], 'The body must be a JSON object.'],
+      [{}, 'Give exactly one of "all", "route" or "url".'],
+      [{ all: true, route: 'cached' }, 'Give exactly one of "all", "route" or "url".'],
+      [{ all: 'yes' }, '"all" must be true.'],
+      [{ route: 'nope' }, 'Unknown route "nope" (known: cached, all).'],
+      [{ url: 'users/1' }, '"url" must be a path ("/users/1") or an http(s) URL.'],
+    ]
+    for (const [body, detail] of cases) {
+      const res = await purge(gw, body)
+      expect(res.status).toBe(400)
+      expect(res.headers.get('content-type')).toBe('application/problem+json')
+      expect(((await res.json()) as { detail: string }).detail).toBe(detail)
+    }
+    const badPath = await purge(gw, { url: '/a/%2f/b' })
+    expect(badPath.status).toBe(400)
+    const anonymous = await purge(gw, { all: true }, { 'Content-Type': 'application/json' })
+    expect(anonymous.status).toBe(401)
+  })
+
+  it('answers 503 when the KV binding for generations is missing', async () => {
+    const gw = testGateway(
+      originConfig({ routes: [{ id: 'r', match: { path: '/*' }, policies: [{ type: 'cache', purge: { kv: 'NO_SUCH_KV' } }], action: { type: 'proxy', upstream: 'origin' } }] }),
+    )
+    const res = await gw.fetch('/_edgeway/cache/purge', { method: 'POST', headers: ADMIN, body: '{"all":true}' })
+    expect(res.status).toBe(503)
+    expect(await res.json()).toMatchObject({ code: 'ERR_CACHE_PURGE_UNAVAILABLE', detail: 'The KV binding "NO_SUCH_KV" that holds purge generations is not configured.' })
+  })
+})
+
+describe('when generations cannot be read', () => {
+  it('the cache is bypassed (a purged entry must not be served), and the request still succeeds', async () => {
+    // A binding that is not a KV namespace: every read of generations fails.
+    const gw = cachedGateway({ defaultTtl: 600, purge: { kv: 'ORIGIN_URL' } })
+    const t = tagged()
+    const res = await gw.fetch(`/c/echo/${t.tag}`, { headers: t.headers() })
+    expect(res.status).toBe(200)
+    expect(cacheStatus(res)).toBe('edgeway; fwd=bypass; detail=purge-store-unavailable')
+  })
+})
+
+describe('config validation', () => {
+  const route = (cache: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    originConfig({ routes: [{ id: 'r', match: { path: '/users/:id' }, policies: [{ type: 'cache', ...cache } as never], action: { type: 'proxy', upstream: 'origin' }, ...extra }] })
+  const problems = (config: unknown) => {
+    const result = parseConfig(config)
+    return result.ok ? [] : result.problems
+  }
+
+  it('names each bad option by its path', () => {
+    expect(problems(route({ query: { include: ['a'], exclude: ['b'] } }))).toEqual(['routes[0].policies[0].query: set "include" or "exclude", not both'])
+    expect(problems(route({ defaultTtl: 600, maxTtl: 300 }))).toEqual(['routes[0].policies[0].defaultTtl: 600 s is over maxTtl (300 s)'])
+    expect(problems(route({ keyHeaders: ['X-Tenant', 'Authorization'] }))).toEqual([
+      'routes[0].policies[0].keyHeaders[1]: "Authorization" carries credentials and must not be part of a key; use scope "consumer" to cache per consumer',
+    ])
+    expect(problems(route({ statuses: [200, 500] }))).toEqual([
+      'routes[0].policies[0].statuses[1]: must be one of 200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501',
+    ])
+    expect(problems(route({ scope: 'everyone' }))[0]).toMatch(/^routes\[0\]\.policies\[0\]\.scope: /)
+    expect(problems(route({ defaultTtl: 1.5 }))).toEqual(['routes[0].policies[0].defaultTtl: must be whole seconds'])
+    expect(problems(route({ ttl: 5 }))).toEqual(['routes[0].policies[0].ttl: unknown key (allowed keys are listed in the schema)'])
+  })
+
+  it('refuses scope "public" on a route whose upstream request depends on the caller', () => {
+    const rewrite = route({ scope: 'public' }, { action: { type: 'proxy', upstream: 'origin', path: '/users/{consumer.id}' } })
+    expect(problems(rewrite)).toEqual([
+      'routes[0].policies[0].scope: "public" shares one response between consumers, but routes[0].action.path reads {consumer...}; use scope "consumer"',
+    ])
+    const header = route({ scope: 'public' }, {})
+    ;(header.routes[0]!.policies as unknown[]).push({ type: 'headers', request: { set: { 'X-User': '{claims.sub}' } } })
+    expect(problems(header)).toEqual([
+      'routes[0].policies[0].scope: "public" shares one response between consumers, but routes[0].policies[1].request.set.X-User reads {claims...}; use scope "consumer"',
+    ])
+    expect(problems(route({ scope: 'consumer' }, { action: { type: 'proxy', upstream: 'origin', path: '/users/{consumer.id}' } }))).toEqual([])
+  })
+})
