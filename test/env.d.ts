@@ -7,5 +7,6 @@ declare namespace Cloudflare {
     /** The controllable test origin (test/node/origin.ts), started in globalSetup. */
     ORIGIN_URL: string
     ADMIN_TOKEN: string
+    RATE_LIMITER: DurableObjectNamespace<import('../src/durable-objects/rate-limiter').RateLimiter>
   }
 }

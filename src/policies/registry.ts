@@ -5,12 +5,14 @@
  */
 import * as v from 'valibot'
 import { headersPolicy } from './headers'
+import { rateLimitPolicy } from './rate-limit'
 import { requestIdPolicy } from './request-id'
 import type { PolicyDefinition } from './types'
 
 export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
   [requestIdPolicy.type]: requestIdPolicy as PolicyDefinition,
   [headersPolicy.type]: headersPolicy as PolicyDefinition,
+  [rateLimitPolicy.type]: rateLimitPolicy as PolicyDefinition,
 }
 
-export const PolicySchema = v.variant('type', [requestIdPolicy.schema, headersPolicy.schema])
+export const PolicySchema = v.variant('type', [requestIdPolicy.schema, headersPolicy.schema, rateLimitPolicy.schema])

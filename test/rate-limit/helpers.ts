@@ -1,0 +1,32 @@
+/** Helpers for the rate-limit tests: reach a key's object, move its clock, read its counters. */
+import { runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import type { InspectResult, RateLimiter } from '../../src/durable-objects/rate-limiter'
+
+export const limiterFor = (key: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key))
+
+/** Sets the object's clock (the object never takes a time from its callers; only tests can do this). */
+export async function setClock(key: string, at: number | string): Promise<void> {
+  const ms = typeof at === 'string' ? Date.parse(at) : at
+  await runInDurableObject(limiterFor(key), (instance: RateLimiter) => {
+    instance.clock = () => ms
+  })
+}
+
+export async function inspect(key: string): Promise<InspectResult> {
+  return limiterFor(key).inspect()
+}
+
+/** Units counted for a check id in a key's object (window rows or this period's quota use). */
+export async function used(key: string, id: string): Promise<number> {
+  const counter = (await inspect(key)).counters.find((c) => c.id === id)
+  if (!counter) return 0
+  return counter.kind === 'window' ? counter.count : counter.used
+}
+
+/** A fresh IP for a test, so tests in one file never share a key. */
+let n = 0
+export function freshIp(): string {
+  n++
+  return `198.51.${Math.floor(n / 250)}.${(n % 250) + 1}`
+}
