@@ -38,7 +38,11 @@ function formatIssue(issue: v.BaseIssue<unknown>): string {
   if (issue.type === 'strict_object' && issue.expected === 'never') return `${at}: unknown key (allowed keys are listed in the schema)`
   if (issue.type === 'variant' && issue.expected) return `${at}: expected one of ${issue.expected}, received ${issue.received}`
   // A union reports only its own issue; its members' issues say which part failed.
-  if (issue.type === 'union' && issue.issues?.length) return formatIssue(issue.issues[issue.issues.length - 1]!)
+  // Its members' paths are relative to the union, so they get the union's path in front.
+  if (issue.type === 'union' && issue.issues?.length) {
+    const last = issue.issues[issue.issues.length - 1]!
+    return formatIssue({ ...last, path: [...(issue.path ?? []), ...(last.path ?? [])] as v.IssuePathItem[] } as v.BaseIssue<unknown>)
+  }
   return `${at}: ${issue.message}`
 }
 

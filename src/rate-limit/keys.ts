@@ -12,12 +12,13 @@
 import * as v from 'valibot'
 import { HeaderName } from '../config/common'
 
+// The picklist comes last: a union reports its last member's issue, and that message lists every form.
 export const KeyPartSchema = v.union([
-  v.picklist(['consumer', 'ip', 'route', 'apiKey'], 'must be "consumer", "ip", "route", "apiKey" or { "header": name }'),
   v.strictObject({
     header: HeaderName,
     hash: v.pipe(v.optional(v.boolean(), false), v.description('Count by a SHA-256 of the value, for secrets.')),
   }),
+  v.picklist(['consumer', 'ip', 'route', 'apiKey'], 'must be "consumer", "ip", "route", "apiKey" or { "header": name }'),
 ])
 
 export const KeySpecSchema = v.pipe(v.array(KeyPartSchema), v.minLength(1, 'needs at least one part'), v.maxLength(4, 'at most 4 parts'))
