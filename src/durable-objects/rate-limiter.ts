@@ -24,6 +24,7 @@
  * are not reachable over RPC, so no caller can move the clock.
  */
 import { DurableObject } from 'cloudflare:workers'
+import type { Env } from '../env'
 
 export type WindowCheck = { id: string; kind: 'window'; limit: number; windowMs: number }
 export type QuotaCheck = { id: string; kind: 'quota'; limit: number; period: 'day' | 'month' }
@@ -92,14 +93,14 @@ function checkInput(checks: unknown, reservation: unknown): asserts checks is Li
   }
 }
 
-export class RateLimiter extends DurableObject<Record<string, unknown>> {
+export class RateLimiter extends DurableObject<Env> {
   /** The object's clock. Tests may replace it (through `runInDurableObject`); RPC cannot. */
   clock: () => number = () => Date.now()
   /** The alarm currently set (real epoch ms), mirrored to avoid a read per call. */
   private alarmAt: number | null = null
   private schemaReady = false
 
-  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+  constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
     void ctx.blockConcurrencyWhile(async () => {
       this.ensureSchema()

@@ -2,12 +2,10 @@
  * When the limiter can't answer — no binding, the object throws, the object hangs — `onError`
  * decides, the failure is logged, and the client gets a clear answer, never a crash or a hang.
  */
-import { runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import type { RateLimiter } from '../../src/durable-objects/rate-limiter'
 import { testGateway } from '../helpers'
-import { freshIp, limiterFor, used } from './helpers'
+import { freshIp, inObject, used } from './helpers'
 
 function gateway(policy: Record<string, unknown>) {
   const config: GatewayConfigInput = {
@@ -26,7 +24,7 @@ function gateway(policy: Record<string, unknown>) {
 const from = (ip: string) => ({ headers: { 'cf-connecting-ip': ip } })
 
 async function breakObject(key: string) {
-  await runInDurableObject(limiterFor(key), (instance: RateLimiter) => {
+  await inObject(key, (instance) => {
     instance.clock = () => {
       throw new Error('disk on fire')
     }
@@ -35,7 +33,7 @@ async function breakObject(key: string) {
 
 /** Holds the object's input gate for `ms`: every call to it waits that long. */
 function stallObject(key: string, ms: number): Promise<void> {
-  return runInDurableObject(limiterFor(key), (_: RateLimiter, state) => {
+  return inObject(key, (_, state) => {
     void state.blockConcurrencyWhile(() => new Promise((resolve) => setTimeout(resolve, ms)))
   })
 }

@@ -5,10 +5,15 @@ import type { InspectResult, RateLimiter } from '../../src/durable-objects/rate-
 
 export const limiterFor = (key: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key))
 
+/** Runs `fn` inside the key's object (the pool's runInDurableObject, typed for RateLimiter). */
+export function inObject<R>(key: string, fn: (instance: RateLimiter, state: DurableObjectState) => R | Promise<R>): Promise<R> {
+  return runInDurableObject(limiterFor(key), fn as never) as Promise<R>
+}
+
 /** Sets the object's clock (the object never takes a time from its callers; only tests can do this). */
 export async function setClock(key: string, at: number | string): Promise<void> {
   const ms = typeof at === 'string' ? Date.parse(at) : at
-  await runInDurableObject(limiterFor(key), (instance: RateLimiter) => {
+  await inObject(key, (instance) => {
     instance.clock = () => ms
   })
 }

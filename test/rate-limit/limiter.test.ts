@@ -3,10 +3,10 @@
  * log and calendar quotas under an injected clock, all-or-nothing consumption, exact refunds,
  * persistence across a restart, alarm cleanup, and bad input.
  */
-import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { runDurableObjectAlarm } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import type { LimitCheck, RateLimiter } from '../../src/durable-objects/rate-limiter'
-import { inspect, limiterFor, setClock, used } from './helpers'
+import type { LimitCheck } from '../../src/durable-objects/rate-limiter'
+import { inObject, inspect, limiterFor, setClock, used } from './helpers'
 
 const T0 = Date.parse('2026-03-10T12:00:00Z')
 const win = (id: string, limit: number, windowS: number): LimitCheck => ({ id, kind: 'window', limit, windowMs: windowS * 1000 })
@@ -102,13 +102,15 @@ describe('calendar quotas', () => {
     const check = quota('monthly', 3, 'month')
     await limiterFor(key).consume([check], 'a')
     await limiterFor(key).consume([check], 'b')
-    await abortAllDurableObjects()
-    // A new instance: its heap is empty, so the clock is the real one until set again.
+    // Restart this object only (abortAllDurableObjects would also restart other test files' objects).
+    await inObject(key, (_, state) => state.abort('restart for the test')).catch(() => undefined)
+    // A new instance: its heap is empty, so its clock is the real one again until set.
+    expect(Math.abs((await inspect(key)).now - Date.now())).toBeLessThan(60_000)
     await setClock(key, T0 + 60_000)
     const after = await limiterFor(key).consume([check], 'c')
     expect(after.decisions[0]).toMatchObject({ allowed: true, remaining: 0 })
     expect((await limiterFor(key).consume([check], 'd')).allowed).toBe(false)
-    const rows = await runInDurableObject(limiterFor(key), (_: RateLimiter, state) =>
+    const rows = await inObject(key, (_, state) =>
       state.storage.sql.exec<{ used: number }>('SELECT used FROM quotas').toArray(),
     )
     expect(rows).toEqual([{ used: 3 }])
@@ -125,7 +127,7 @@ describe('cleanup', () => {
     expect(await used(key, 'w')).toBe(1)
     await setClock(key, T0 + 60_000)
     expect(await runDurableObjectAlarm(limiterFor(key))).toBe(true)
-    const tables = await runInDurableObject(limiterFor(key), (_: RateLimiter, state) =>
+    const tables = await inObject(key, (_, state) =>
       state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('hits', 'quotas', 'holds')").toArray(),
     )
     expect(tables).toEqual([])
