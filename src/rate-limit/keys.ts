@@ -67,7 +67,8 @@ async function render(parts: CompiledPart[], values: (string | undefined)[]): Pr
     parts.map(async (part, i) => {
       const value = values[i]
       if (value === undefined) return `${part.label}=${MISSING}`
-      const text = part.hash || value.length > MAX_VALUE ? await sha256Hex(value) : encodeURIComponent(value)
+      // URI-encoded so `&` and `=` can't forge another part; `:` kept so IPv6 addresses stay readable.
+      const text = part.hash || value.length > MAX_VALUE ? await sha256Hex(value) : encodeURIComponent(value).replaceAll('%3A', ':')
       return `${part.label}=${text}`
     }),
   )

@@ -75,6 +75,7 @@ const input = (over: Partial<KeyInput> = {}): KeyInput => ({ consumer: undefined
 describe('limit keys', () => {
   it('render each part as name=value, joined by &', async () => {
     expect((await compileKey(['ip']).derive(input())).key).toBe('ip=203.0.113.7')
+    expect((await compileKey(['ip']).derive(input({ ip: '2001:db8::7' }))).key).toBe('ip=2001:db8::7')
     expect((await compileKey(['consumer', 'route']).derive(input({ consumer: 'alice' }))).key).toBe('consumer=alice&route=orders')
     const headers = new Headers({ 'X-Tenant': 'a&b=c' })
     expect((await compileKey([{ header: 'X-Tenant', hash: false }, 'ip']).derive(input({ headers }))).key).toBe('h.x-tenant=a%26b%3Dc&ip=203.0.113.7')

@@ -29,7 +29,8 @@ type Problem = { type: string; status: number; code: string; detail: string; lim
 
 describe('exactness', () => {
   it('1,000 concurrent requests against a limit of 100 admit exactly 100, and the 900 denied consume nothing', async () => {
-    const gw = limitedGateway({ limits: [{ name: 'hourly', limit: 100, window: 3600 }] })
+    // Fail closed with a generous timeout: on a loaded machine a fail-open timeout would let requests through uncounted.
+    const gw = limitedGateway({ limits: [{ name: 'hourly', limit: 100, window: 3600 }], onError: 'deny', timeout: 60_000 })
     const ip = freshIp()
     await setClock(`ip=${ip}`, Date.parse('2026-03-10T12:00:00Z'))
     const responses = await Promise.all(Array.from({ length: 1000 }, () => gw.fetch('/limited', from(ip))))
@@ -117,6 +118,8 @@ describe('limits in several objects', () => {
   it('reserve and refund under concurrency: no limit admits more than its count, denied requests are charged nowhere', async () => {
     // Each IP may make 40 requests; the tenant (a header key, another object) 60 in all.
     const gw = limitedGateway({
+      onError: 'deny',
+      timeout: 60_000,
       limits: [
         { name: 'per-ip', limit: 40, window: 3600 },
         { name: 'per-tenant', limit: 60, window: 3600, by: [{ header: 'X-Tenant' }] },
