@@ -8,6 +8,7 @@ import type { Env } from './env'
 import { GatewayHost } from './host'
 
 export { HealthChecker } from './durable-objects/health-checker'
+export { RateLimiter } from './durable-objects/rate-limiter'
 
 export function createWorker(bundledConfig: unknown): ExportedHandler<Env> {
   const host = new GatewayHost(bundledConfig)

@@ -16,5 +16,6 @@ declare namespace Cloudflare {
     HEALTH_CHECKER: DurableObjectNamespace<import('../src/durable-objects/health-checker').HealthChecker>
     /** Purge generations of the cache policy. */
     CACHE_KV: KVNamespace
+    RATE_LIMITER: DurableObjectNamespace<import('../src/durable-objects/rate-limiter').RateLimiter>
   }
 }

@@ -23,6 +23,7 @@ import {
   StickySchema,
   TargetSchema,
 } from './resilience'
+import { duplicateName, QuotaSchema, WindowLimitSchema } from '../rate-limit/schema'
 
 export const UpstreamTimeoutsSchema = v.strictObject({
   headers: v.pipe(v.optional(Milliseconds, 15_000), v.description('Time to wait for response headers (504 when exceeded).')),
@@ -145,10 +146,19 @@ export const VersioningSchema = v.strictObject({
   versions: v.record(Name, VersionSchema),
 })
 
-/** A plan: what its consumers may do. The rate-limit feature adds its limits and quotas here. */
-export const PlanSchema = v.strictObject({
-  description: v.optional(v.string()),
-})
+/** A plan: what its consumers may do. A `rate-limit` policy with `"plans": true` applies its limits per consumer. */
+export const PlanSchema = v.pipe(
+  v.strictObject({
+    description: v.optional(v.string()),
+    limits: v.pipe(v.optional(v.array(WindowLimitSchema), []), v.description('Sliding-window limits for each consumer on the plan.')),
+    quotas: v.pipe(v.optional(v.array(QuotaSchema), []), v.description('Calendar quotas (UTC day or month) for each consumer on the plan.')),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return
+    const name = duplicateName([...dataset.value.limits, ...dataset.value.quotas])
+    if (name !== undefined) addIssue({ message: `limit and quota names must be unique ("${name}" is used twice)` })
+  }),
+)
 
 export const ConsumerSchema = v.strictObject({
   plan: v.optional(Name),

@@ -97,7 +97,11 @@ function formatIssue(issue: v.BaseIssue<unknown>, input: unknown): string {
   }
   if (issue.type === 'variant' && issue.expected) return `${at}: expected one of ${bare(issue.expected)}, received ${issue.received}`
   // A union reports only its own issue; its members' issues say which part failed.
-  if (issue.type === 'union' && issue.issues?.length) return formatIssue(issue.issues[issue.issues.length - 1]!, input)
+  // Its members' paths are relative to the union, so they get the union's path in front.
+  if (issue.type === 'union' && issue.issues?.length) {
+    const last = issue.issues[issue.issues.length - 1]!
+    return formatIssue({ ...last, path: [...(issue.path ?? []), ...(last.path ?? [])] as v.IssuePathItem[] } as v.BaseIssue<unknown>, input)
+  }
   if (issue.kind === 'schema' && issue.message.startsWith('Invalid type:')) return `${at}: expected ${bare(issue.expected)}, received ${issue.received}`
   return `${at}: ${issue.message}`
 }

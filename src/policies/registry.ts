@@ -11,6 +11,7 @@ import { headersPolicy } from './headers'
 import { ipRulesPolicy } from './ip-rules'
 import { jwtPolicy } from './jwt'
 import { originAuthPolicy } from './origin-auth'
+import { rateLimitPolicy } from './rate-limit'
 import { requestIdPolicy } from './request-id'
 import { requestLimitsPolicy } from './request-limits'
 import { transformPolicy } from './transform'
@@ -27,6 +28,7 @@ export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
   [jwtPolicy.type]: jwtPolicy as PolicyDefinition,
   [apiKeyPolicy.type]: apiKeyPolicy as PolicyDefinition,
   [cachePolicy.type]: cachePolicy as PolicyDefinition,
+  [rateLimitPolicy.type]: rateLimitPolicy as PolicyDefinition,
 }
 
 export const PolicySchema = v.variant('type', [
@@ -40,4 +42,5 @@ export const PolicySchema = v.variant('type', [
   jwtPolicy.schema,
   apiKeyPolicy.schema,
   cachePolicy.schema,
+  rateLimitPolicy.schema,
 ])

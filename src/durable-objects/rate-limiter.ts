@@ -1,0 +1,289 @@
+/**
+ * @module
+ * `RateLimiter`: the Durable Object that holds every counter of one limit key (one IP, one
+ * consumer, one header value...). One object per key (`idFromName(key)`), so there is no global
+ * bottleneck, and a single-threaded object makes every count exact: a limit of N admits N.
+ *
+ * Algorithm: a sliding-window LOG for rolling windows, a fixed calendar counter for quotas.
+ * - Window limits ("100 per 60 s"): each admitted request is a row with its time. A request is
+ *   admitted while fewer than N rows fall inside the last W ms, so ANY interval of W ms holds at
+ *   most N admissions — stricter than GCRA or a token bucket (which let 2N-1 through in a window
+ *   after an idle period) and exact, unlike the sliding-window counter's interpolation. A unit
+ *   comes back exactly W ms after the request that used it. Storage is at most N rows per counter
+ *   (expired rows are pruned on each call), which is why window limits are capped (see the schema)
+ *   and very large counts belong in quotas.
+ * - Quotas ("10,000 per month"): one counter per calendar period (UTC day or month); O(1) state.
+ * - A refund is exact in both: the reservation's own rows are removed, whatever came after.
+ *
+ * All checks in one call are decided together and consumed all-or-nothing: a denied request is
+ * charged nowhere in this object. State lives in SQLite (`ctx.storage.sql`), so eviction or a
+ * restart loses nothing; an alarm deletes everything once the last counter has expired.
+ *
+ * Time: the object reads its own clock (`this.clock`). It never takes a time from the caller.
+ * Tests replace `clock` through `runInDurableObject`; it is an instance field, and instance fields
+ * are not reachable over RPC, so no caller can move the clock.
+ */
+import { DurableObject } from 'cloudflare:workers'
+import type { Env } from '../env'
+
+export type WindowCheck = { id: string; kind: 'window'; limit: number; windowMs: number }
+export type QuotaCheck = { id: string; kind: 'quota'; limit: number; period: 'day' | 'month' }
+export type LimitCheck = WindowCheck | QuotaCheck
+
+export type LimitDecision = {
+  id: string
+  allowed: boolean
+  limit: number
+  /** Units left after this request (0 when denied). */
+  remaining: number
+  /** Ms until more quota becomes available (the draft's `t`): the oldest counted unit's expiry, or the period's end. */
+  resetMs: number
+  /** The window (ms) for `RateLimit-Policy`: the configured window or the current period's length. */
+  windowMs: number
+  /** When denied: ms until this limit would admit one more request. */
+  retryAfterMs: number
+}
+
+/** `error` is set (and nothing counted) when the call was malformed or the object failed. */
+export type ConsumeResult = { allowed: boolean; decisions: LimitDecision[]; error?: string }
+
+export type CounterState =
+  | { id: string; kind: 'window'; count: number; oldestAt: number; newestAt: number; expiresAt: number }
+  | { id: string; kind: 'quota'; periodStart: number; used: number; expiresAt: number }
+
+export type InspectResult = { now: number; counters: CounterState[] }
+
+const DAY_MS = 86_400_000
+/** A reservation can be refunded for this long (far beyond the caller's RPC timeout). */
+const HOLD_MS = 300_000
+const MAX_CHECKS = 32
+const MAX_WINDOW_MS = 31 * DAY_MS
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS hits (counter TEXT NOT NULL, at INTEGER NOT NULL, expires INTEGER NOT NULL, reservation TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS hits_by_counter ON hits (counter, at);
+CREATE INDEX IF NOT EXISTS hits_by_reservation ON hits (reservation);
+CREATE TABLE IF NOT EXISTS quotas (counter TEXT NOT NULL, period INTEGER NOT NULL, used INTEGER NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (counter, period));
+CREATE TABLE IF NOT EXISTS holds (reservation TEXT NOT NULL, counter TEXT NOT NULL, period INTEGER NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS holds_by_reservation ON holds (reservation);
+CREATE INDEX IF NOT EXISTS holds_by_at ON holds (at);
+`
+
+/** The UTC calendar period containing `now`: [start, end). */
+export function periodBounds(period: 'day' | 'month', now: number): [number, number] {
+  if (period === 'day') {
+    const start = Math.floor(now / DAY_MS) * DAY_MS
+    return [start, start + DAY_MS]
+  }
+  const d = new Date(now)
+  return [Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1), Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)]
+}
+
+const isCount = (n: unknown, max: number): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= max
+
+function checkInput(checks: unknown, reservation: unknown): asserts checks is LimitCheck[] {
+  if (!Array.isArray(checks) || checks.length === 0 || checks.length > MAX_CHECKS) throw new TypeError(`1 to ${MAX_CHECKS} checks expected`)
+  if (typeof reservation !== 'string' || reservation.length === 0 || reservation.length > 64) throw new TypeError('bad reservation id')
+  for (const check of checks as LimitCheck[]) {
+    if (typeof check?.id !== 'string' || check.id.length === 0 || check.id.length > 256) throw new TypeError('bad check id')
+    if (!isCount(check.limit, 1e9)) throw new TypeError(`bad limit for "${check.id}"`)
+    if (check.kind === 'window' ? !isCount(check.windowMs, MAX_WINDOW_MS) : check.period !== 'day' && check.period !== 'month') {
+      throw new TypeError(`bad window or period for "${check.id}"`)
+    }
+  }
+}
+
+export class RateLimiter extends DurableObject<Env> {
+  /** The object's clock. Tests may replace it (through `runInDurableObject`); RPC cannot. */
+  clock: () => number = () => Date.now()
+  /** The alarm currently set (real epoch ms), mirrored to avoid a read per call. */
+  private alarmAt: number | null = null
+  private schemaReady = false
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env)
+    void ctx.blockConcurrencyWhile(async () => {
+      this.ensureSchema()
+      this.alarmAt = await ctx.storage.getAlarm()
+    })
+  }
+
+  private ensureSchema(): void {
+    if (this.schemaReady) return
+    this.ctx.storage.sql.exec(SCHEMA)
+    this.schemaReady = true
+  }
+
+  private one<T>(query: string, ...params: SqlStorageValue[]): T | undefined {
+    return this.ctx.storage.sql.exec(query, ...params).toArray()[0] as T | undefined
+  }
+
+  /**
+   * Checks every limit and, only if all admit, consumes one unit of each under `reservation`.
+   * Never rejects: a failure comes back as `error`, so the caller applies its `onError` choice.
+   */
+  async consume(checks: LimitCheck[], reservation: string): Promise<ConsumeResult> {
+    try {
+      return await this.consumeChecked(checks, reservation)
+    } catch (err) {
+      console.error(JSON.stringify({ event: 'rate_limiter_error', method: 'consume', error: String(err) }))
+      return { allowed: false, decisions: [], error: err instanceof TypeError ? err.message : 'the rate limiter failed' }
+    }
+  }
+
+  private async consumeChecked(checks: LimitCheck[], reservation: string): Promise<ConsumeResult> {
+    checkInput(checks, reservation)
+    this.ensureSchema()
+    const now = this.clock()
+    const sql = this.ctx.storage.sql
+    // Decided and written with no await in between: nothing can interleave, so counts are exact.
+    const result = this.ctx.storage.transactionSync(() => {
+      const decisions = checks.map((check) => (check.kind === 'window' ? this.peekWindow(check, now) : this.peekQuota(check, now)))
+      const allowed = decisions.every((d) => d.allowed)
+      if (!allowed) return { allowed, decisions, idleAt: 0 }
+      let idleAt = now
+      checks.forEach((check, i) => {
+        const decision = decisions[i]!
+        decision.remaining -= 1
+        if (check.kind === 'window') {
+          sql.exec('INSERT INTO hits (counter, at, expires, reservation) VALUES (?, ?, ?, ?)', check.id, now, now + check.windowMs, reservation)
+          // With nothing counted before, the unit just used is the one that comes back first.
+          if (decision.resetMs === 0) decision.resetMs = check.windowMs
+          idleAt = Math.max(idleAt, now + check.windowMs)
+        } else {
+          const [start, end] = periodBounds(check.period, now)
+          sql.exec(
+            'INSERT INTO quotas (counter, period, used, expires) VALUES (?, ?, 1, ?) ON CONFLICT (counter, period) DO UPDATE SET used = used + 1',
+            check.id,
+            start,
+            end,
+          )
+          sql.exec('INSERT INTO holds (reservation, counter, period, at) VALUES (?, ?, ?, ?)', reservation, check.id, start, now)
+          idleAt = Math.max(idleAt, end)
+        }
+      })
+      return { allowed, decisions, idleAt }
+    })
+    if (result.allowed) await this.scheduleCleanup(result.idleAt - now)
+    return { allowed: result.allowed, decisions: result.decisions }
+  }
+
+  private peekWindow(check: WindowCheck, now: number): LimitDecision {
+    const sql = this.ctx.storage.sql
+    const since = now - check.windowMs
+    sql.exec('DELETE FROM hits WHERE counter = ? AND at <= ?', check.id, since)
+    const row = this.one<{ n: number; oldest: number | null }>('SELECT count(*) AS n, min(at) AS oldest FROM hits WHERE counter = ? AND at > ?', check.id, since)
+    const count = row?.n ?? 0
+    const base = { id: check.id, limit: check.limit, windowMs: check.windowMs }
+    if (count < check.limit) {
+      const resetMs = row?.oldest != null ? row.oldest + check.windowMs - now : 0
+      return { ...base, allowed: true, remaining: check.limit - count, resetMs, retryAfterMs: 0 }
+    }
+    // One more fits once all but limit-1 of the counted units have expired.
+    const freeing = this.one<{ at: number }>(
+      'SELECT at FROM hits WHERE counter = ? AND at > ? ORDER BY at LIMIT 1 OFFSET ?',
+      check.id,
+      since,
+      count - check.limit,
+    )
+    const retryAfterMs = Math.max(1, (freeing?.at ?? now) + check.windowMs - now)
+    const resetMs = row?.oldest != null ? row.oldest + check.windowMs - now : retryAfterMs
+    return { ...base, allowed: false, remaining: 0, resetMs, retryAfterMs }
+  }
+
+  private peekQuota(check: QuotaCheck, now: number): LimitDecision {
+    const [start, end] = periodBounds(check.period, now)
+    this.ctx.storage.sql.exec('DELETE FROM quotas WHERE counter = ? AND period < ?', check.id, start)
+    this.ctx.storage.sql.exec('DELETE FROM holds WHERE at < ?', now - HOLD_MS)
+    const used = this.one<{ used: number }>('SELECT used FROM quotas WHERE counter = ? AND period = ?', check.id, start)?.used ?? 0
+    const allowed = used < check.limit
+    const base = { id: check.id, limit: check.limit, windowMs: end - start, resetMs: end - now }
+    return { ...base, allowed, remaining: Math.max(0, check.limit - used), retryAfterMs: allowed ? 0 : end - now }
+  }
+
+  /** Gives back every unit `reservation` took (the request was denied elsewhere). Returns how many, or -1 on failure. */
+  async refund(reservation: string): Promise<number> {
+    try {
+      return this.refundChecked(reservation)
+    } catch (err) {
+      console.error(JSON.stringify({ event: 'rate_limiter_error', method: 'refund', error: String(err) }))
+      return -1
+    }
+  }
+
+  private refundChecked(reservation: string): number {
+    if (typeof reservation !== 'string' || reservation.length === 0 || reservation.length > 64) throw new TypeError('bad reservation id')
+    this.ensureSchema()
+    const sql = this.ctx.storage.sql
+    return this.ctx.storage.transactionSync(() => {
+      let refunded = sql.exec('DELETE FROM hits WHERE reservation = ?', reservation).rowsWritten
+      const holds = sql.exec<{ counter: string; period: number }>('SELECT counter, period FROM holds WHERE reservation = ?', reservation).toArray()
+      for (const hold of holds) {
+        refunded += sql.exec('UPDATE quotas SET used = used - 1 WHERE counter = ? AND period = ? AND used > 0', hold.counter, hold.period).rowsWritten
+      }
+      if (holds.length > 0) sql.exec('DELETE FROM holds WHERE reservation = ?', reservation)
+      return refunded
+    })
+  }
+
+  /** The live counters, for the admin API. */
+  async inspect(): Promise<InspectResult> {
+    this.ensureSchema()
+    const now = this.clock()
+    const sql = this.ctx.storage.sql
+    const windows = sql
+      .exec<{ id: string; count: number; oldestAt: number; newestAt: number; expiresAt: number }>(
+        'SELECT counter AS id, count(*) AS count, min(at) AS oldestAt, max(at) AS newestAt, max(expires) AS expiresAt FROM hits WHERE expires > ? GROUP BY counter ORDER BY counter',
+        now,
+      )
+      .toArray()
+      .map((row) => ({ kind: 'window' as const, ...row }))
+    const quotas = sql
+      .exec<{ id: string; periodStart: number; used: number; expiresAt: number }>(
+        'SELECT counter AS id, period AS periodStart, used, expires AS expiresAt FROM quotas WHERE expires > ? ORDER BY counter',
+        now,
+      )
+      .toArray()
+      .map((row) => ({ kind: 'quota' as const, ...row }))
+    return { now, counters: [...windows, ...quotas] }
+  }
+
+  /** Forgets every counter of this key (admin reset). */
+  async reset(): Promise<void> {
+    await this.ctx.storage.deleteAlarm()
+    await this.ctx.storage.deleteAll()
+    this.schemaReady = false
+    this.alarmAt = null
+  }
+
+  /** Deletes what has expired; deletes everything once nothing is left, so idle keys cost nothing. */
+  override async alarm(): Promise<void> {
+    this.ensureSchema()
+    const now = this.clock()
+    const sql = this.ctx.storage.sql
+    sql.exec('DELETE FROM hits WHERE expires <= ?', now)
+    sql.exec('DELETE FROM quotas WHERE expires <= ?', now)
+    sql.exec('DELETE FROM holds WHERE at < ?', now - HOLD_MS)
+    this.alarmAt = null
+    const left = this.one<{ idleAt: number | null }>(
+      'SELECT max(e) AS idleAt FROM (SELECT max(expires) AS e FROM hits UNION ALL SELECT max(expires) FROM quotas)',
+    )?.idleAt
+    if (left == null) {
+      await this.reset()
+      return
+    }
+    await this.scheduleCleanup(left - now)
+  }
+
+  /**
+   * Makes sure a cleanup alarm is set. One alarm is enough: if it fires while counters are still
+   * live it prunes and sets the next one, so a busy key writes an alarm once per window, not per
+   * request. The delay is applied to the real clock, so a test clock can't make it loop.
+   */
+  private async scheduleCleanup(delayMs: number): Promise<void> {
+    if (this.alarmAt !== null) return
+    const at = Date.now() + Math.max(delayMs, 1000)
+    this.alarmAt = at
+    await this.ctx.storage.setAlarm(at)
+  }
+}

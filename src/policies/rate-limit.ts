@@ -1,0 +1,209 @@
+/**
+ * @module
+ * `rate-limit`: exact limits and quotas kept in `RateLimiter` Durable Objects, one object per key.
+ * Limits are sliding windows (`limit` per `window` seconds), quotas count per UTC day or month;
+ * with `"plans": true` the consumer's plan adds its own limits and quotas, counted per consumer.
+ * Each key's limits are checked and consumed in one RPC; a request under limits in several objects
+ * reserves in each and refunds when any denies (`../rate-limit/reserve`). Every limited response
+ * carries `RateLimit-Policy` and `RateLimit`; a 429 also `Retry-After` and names the limit hit.
+ * When the limiter fails or is slow, `onError` decides: `allow` (fail open) or `deny` (503).
+ *
+ * @example
+ * { "type": "rate-limit", "by": ["consumer"], "fallback": ["ip"],
+ *   "limits": [{ "name": "burst", "limit": 20, "window": 1 }, { "name": "hourly", "limit": 1000, "window": 3600 }],
+ *   "quotas": [{ "name": "monthly", "limit": 100000, "period": "month" }], "plans": true }
+ */
+import * as v from 'valibot'
+import { registerAdminExtension } from '../admin'
+import { Milliseconds, Name } from '../config/common'
+import type { ConsumeResult, LimitCheck, LimitDecision, RateLimiter } from '../durable-objects/rate-limiter'
+import { GatewayError } from '../errors'
+import { editResponseHeaders } from '../http'
+import { logEvent } from '../logging'
+import { rateLimitAdmin } from '../rate-limit/admin'
+import { policyItem, stateItem, toSeconds } from '../rate-limit/fields'
+import { compileKey, KeySpecSchema, type KeyFunction, type KeyInput, type KeySpec } from '../rate-limit/keys'
+import { reserve, type ObjectCall } from '../rate-limit/reserve'
+import { duplicateName, QuotaEntries, WindowLimitEntries } from '../rate-limit/schema'
+import { definePolicy } from './types'
+
+registerAdminExtension(rateLimitAdmin)
+
+const KeyOverrides = {
+  by: v.pipe(v.optional(KeySpecSchema), v.description('This limit\'s key, instead of the policy\'s `by`.')),
+  fallback: v.pipe(v.optional(KeySpecSchema), v.description('Key used when a part of `by` has no value.')),
+}
+
+type CompiledLimit = { name: string; check: LimitCheck; key: KeyFunction; quota: boolean; describe: string }
+
+const CONSUMER_KEY: KeySpec = ['consumer']
+
+function compileLimits(
+  scope: string,
+  limits: { name: string; limit: number; window: number; by?: KeySpec | undefined; fallback?: KeySpec | undefined }[],
+  quotas: { name: string; limit: number; period: 'day' | 'month'; by?: KeySpec | undefined; fallback?: KeySpec | undefined }[],
+  by: KeySpec,
+  fallback: KeySpec | undefined,
+): CompiledLimit[] {
+  const keyFor = (item: { by?: KeySpec | undefined; fallback?: KeySpec | undefined }) => compileKey(item.by ?? by, item.by ? item.fallback : (item.fallback ?? fallback))
+  return [
+    ...limits.map((l) => ({
+      name: l.name,
+      check: { id: `${scope}/${l.name}`, kind: 'window' as const, limit: l.limit, windowMs: l.window * 1000 },
+      key: keyFor(l),
+      quota: false,
+      describe: `${l.limit} per ${l.window} s`,
+    })),
+    ...quotas.map((q) => ({
+      name: q.name,
+      check: { id: `${scope}/${q.name}`, kind: 'quota' as const, limit: q.limit, period: q.period },
+      key: keyFor(q),
+      quota: true,
+      describe: `${q.limit} per ${q.period} (UTC)`,
+    })),
+  ]
+}
+
+/** The header items of the limits that have a decision, in config order. */
+function fieldItems(applied: CompiledLimit[], decisions: Map<string, LimitDecision>) {
+  const policy: string[] = []
+  const state: string[] = []
+  for (const limit of applied) {
+    const d = decisions.get(limit.check.id)
+    if (!d) continue
+    policy.push(policyItem(limit.name, d.limit, d.windowMs))
+    state.push(stateItem(limit.name, d.remaining, d.resetMs))
+  }
+  return { policy: policy.join(', '), state: state.join(', ') }
+}
+
+export const rateLimitPolicy = definePolicy({
+  type: 'rate-limit',
+  phase: 'rate-limit',
+  schema: v.strictObject({
+    type: v.literal('rate-limit'),
+    by: v.pipe(v.optional(KeySpecSchema, ['ip']), v.description('Who shares a counter: parts of `consumer`, `ip`, `route`, `apiKey`, `{ "header": name }`.')),
+    fallback: v.pipe(v.optional(KeySpecSchema), v.description('Key used when a part of `by` has no value (e.g. `["ip"]` for `["consumer"]`).')),
+    limits: v.optional(v.array(v.strictObject({ ...WindowLimitEntries, ...KeyOverrides })), []),
+    quotas: v.optional(v.array(v.strictObject({ ...QuotaEntries, ...KeyOverrides })), []),
+    plans: v.pipe(v.optional(v.boolean(), false), v.description('Also apply the limits and quotas of the consumer\'s plan, per consumer.')),
+    binding: v.pipe(v.optional(Name, 'RATE_LIMITER'), v.description('The `RateLimiter` Durable Object binding.')),
+    onError: v.pipe(v.optional(v.picklist(['allow', 'deny']), 'allow'), v.description('When the limiter fails or times out: let requests through, or answer 503.')),
+    timeout: v.pipe(v.optional(Milliseconds, 1000), v.description('Longest wait for the limiter, in ms.')),
+  }),
+  validate(options, ctx) {
+    if (options.limits.length + options.quotas.length === 0 && !options.plans) {
+      ctx.error('', 'needs at least one of "limits", "quotas" or "plans": true')
+    }
+    const seen = new Map<string, string>()
+    const items = [...options.limits.map((l, i) => [l.name, `limits[${i}]`]), ...options.quotas.map((q, i) => [q.name, `quotas[${i}]`])]
+    for (const [name, at] of items as [string, string][]) {
+      const first = seen.get(name)
+      if (first) ctx.error(`.${at}.name`, `"${name}" is already the name of ${first}`)
+      else seen.set(name, at)
+    }
+    if (options.plans) {
+      for (const [planName, plan] of Object.entries(ctx.config.plans)) {
+        const clash = duplicateName([...options.limits, ...options.quotas, ...plan.limits, ...plan.quotas])
+        if (clash !== undefined && seen.has(clash)) ctx.error('.plans', `plan "${planName}" also has a limit named "${clash}"; names must differ`)
+      }
+    }
+  },
+  subrequests(options) {
+    // One RPC per distinct key; on a denial, a refund to each object but the one that denied.
+    const keys = new Set([...options.limits, ...options.quotas].map((l) => compileKey(l.by ?? options.by, l.by ? l.fallback : (l.fallback ?? options.fallback)).signature))
+    if (options.plans) keys.add(compileKey(CONSUMER_KEY).signature)
+    return keys.size === 0 ? 0 : 2 * keys.size - 1
+  },
+  create(options, { env, route, config }) {
+    const own = compileLimits(route ? `route:${route.id}` : 'global', options.limits, options.quotas, options.by, options.fallback)
+    const planLimits = new Map<string, CompiledLimit[]>()
+    if (options.plans) {
+      for (const [name, plan] of Object.entries(config.plans)) {
+        // Plan counters are shared by every route that applies plans: a plan quota is the consumer's whole allowance.
+        planLimits.set(name, compileLimits('plan', plan.limits, plan.quotas, CONSUMER_KEY, undefined))
+      }
+    }
+    const { binding, onError, timeout } = options
+    const ns = env[binding] as DurableObjectNamespace<RateLimiter> | undefined
+
+    return async function rateLimit(c, next) {
+      const plan = c.var.consumer?.plan
+      const applied = plan !== undefined && planLimits.has(plan) ? [...own, ...planLimits.get(plan)!] : own
+      if (applied.length === 0) return next()
+
+      const input: KeyInput = { consumer: c.var.consumer?.id, ip: c.req.header('cf-connecting-ip'), route: c.var.route?.id, headers: c.req.raw.headers }
+      const derived = new Map<string, Promise<{ key: string; fallback: boolean }>>()
+      const keys = await Promise.all(
+        applied.map((limit) => {
+          let key = derived.get(limit.key.signature)
+          if (!key) derived.set(limit.key.signature, (key = limit.key.derive(input)))
+          return key
+        }),
+      )
+      const calls = new Map<string, ObjectCall>()
+      applied.forEach((limit, i) => {
+        const { key } = keys[i]!
+        const call = calls.get(key) ?? { key, checks: [] }
+        call.checks.push(limit.check)
+        calls.set(key, call)
+      })
+      const log: Record<string, unknown> = { objects: calls.size, limits: applied.length }
+      if (keys.some((k) => k.fallback)) log.fallback = true
+      c.var.log.rateLimit = log
+
+      let outcomes: Awaited<ReturnType<typeof reserve>>
+      if (!ns || typeof ns.idFromName !== 'function') {
+        outcomes = [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
+      } else {
+        outcomes = await reserve(ns, [...calls.values()], timeout, onError === 'deny')
+      }
+
+      const decisions = new Map<string, LimitDecision>()
+      const errors: string[] = []
+      let denied = false
+      for (const outcome of outcomes) {
+        if (!outcome.ok) {
+          errors.push(outcome.error)
+          continue
+        }
+        const result: ConsumeResult = outcome.result
+        if (!result.allowed) denied = true
+        for (const d of result.decisions) decisions.set(d.id, outcome.refunded ? { ...d, remaining: d.remaining + 1 } : d)
+      }
+
+      if (errors.length > 0) {
+        log.error = errors[0]
+        logEvent('rate_limit_unavailable', { requestId: c.var.requestId, binding, onError, errors })
+        if (onError === 'deny' && !denied) {
+          log.outcome = 'failed-closed'
+          throw new GatewayError('ERR_RATE_LIMIT_UNAVAILABLE', { detail: 'Rate limiting is unavailable; try again shortly.', headers: { 'Retry-After': '1' } })
+        }
+        log.outcome = 'failed-open'
+      }
+
+      const fields = fieldItems(applied, decisions)
+      if (denied) {
+        const hit = applied.filter((limit) => decisions.get(limit.check.id)?.allowed === false)
+        const first = hit[0]!
+        const retryAfter = Math.max(1, ...hit.map((limit) => toSeconds(decisions.get(limit.check.id)!.retryAfterMs)))
+        log.outcome = 'denied'
+        log.denied = hit.map((limit) => limit.name)
+        const quota = hit.some((limit) => limit.quota)
+        throw new GatewayError(quota ? 'ERR_QUOTA_EXCEEDED' : 'ERR_RATE_LIMITED', {
+          detail: `${quota ? 'Quota' : 'Rate limit'} "${first.name}" (${first.describe}) exceeded; retry in ${retryAfter} s.`,
+          headers: { 'RateLimit-Policy': fields.policy, RateLimit: fields.state, 'Retry-After': String(retryAfter) },
+          extensions: { limit: first.name, limits: hit.map((limit) => limit.name), retryAfter },
+        })
+      }
+      log.outcome ??= 'allowed'
+      await next()
+      if (fields.policy) {
+        editResponseHeaders(c, (headers) => {
+          headers.append('RateLimit-Policy', fields.policy)
+          headers.append('RateLimit', fields.state)
+        })
+      }
+    }
+  },
+})

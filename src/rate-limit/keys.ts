@@ -1,0 +1,95 @@
+/**
+ * @module
+ * Limit keys: which requests share a counter. A key is a list of parts — `consumer`, `ip`
+ * (`CF-Connecting-IP`), `route`, `apiKey` (the `X-Api-Key` header, hashed) or `{ "header": name }`
+ * — rendered as `name=value` pairs joined by `&` (`consumer=alice&route=orders`). The rendered key
+ * names the Durable Object (`idFromName`), and is what the admin API takes to read or reset it.
+ *
+ * When a part has no value (no consumer before authentication, a missing header) the limit's
+ * `fallback` key is used instead (e.g. consumer -> ip). If that is missing too, the part renders as
+ * `~`: such requests share one counter rather than escaping the limit.
+ */
+import * as v from 'valibot'
+import { HeaderName } from '../config/common'
+
+// The picklist comes last: a union reports its last member's issue, and that message lists every form.
+export const KeyPartSchema = v.union([
+  v.strictObject({
+    header: HeaderName,
+    hash: v.pipe(v.optional(v.boolean(), false), v.description('Count by a SHA-256 of the value, for secrets.')),
+  }),
+  v.picklist(['consumer', 'ip', 'route', 'apiKey'], 'must be "consumer", "ip", "route", "apiKey" or { "header": name }'),
+])
+
+export const KeySpecSchema = v.pipe(v.array(KeyPartSchema), v.minLength(1, 'needs at least one part'), v.maxLength(4, 'at most 4 parts'))
+
+export type KeyPart = v.InferOutput<typeof KeyPartSchema>
+export type KeySpec = v.InferOutput<typeof KeySpecSchema>
+
+/** What a key is derived from: the request and what earlier phases established. */
+export type KeyInput = {
+  consumer: string | undefined
+  ip: string | undefined
+  route: string | undefined
+  headers: Headers
+}
+
+/** Values longer than this are hashed, so object names stay short whatever a client sends. */
+const MAX_VALUE = 128
+const MISSING = '~'
+const encoder = new TextEncoder()
+
+async function sha256Hex(value: string): Promise<string> {
+  const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(value)))
+  return [...hash.slice(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+type CompiledPart = { label: string; read(input: KeyInput): string | undefined; hash: boolean }
+
+function compilePart(part: KeyPart): CompiledPart {
+  if (part === 'consumer') return { label: 'consumer', read: (i) => i.consumer, hash: false }
+  if (part === 'ip') return { label: 'ip', read: (i) => i.ip, hash: false }
+  if (part === 'route') return { label: 'route', read: (i) => i.route, hash: false }
+  if (part === 'apiKey') return { label: 'apikey#', read: (i) => i.headers.get('x-api-key') ?? undefined, hash: true }
+  const name = part.header.toLowerCase()
+  return { label: part.hash ? `h.${name}#` : `h.${name}`, read: (i) => i.headers.get(name) ?? undefined, hash: part.hash }
+}
+
+/** A key derivation, built once per limit: `derive(input)` gives the object's name. */
+export type KeyFunction = {
+  /** Stable text of the spec and fallback: limits with equal signatures always share a key. */
+  readonly signature: string
+  derive(input: KeyInput): Promise<{ key: string; fallback: boolean }>
+}
+
+async function render(parts: CompiledPart[], values: (string | undefined)[]): Promise<string> {
+  const rendered = await Promise.all(
+    parts.map(async (part, i) => {
+      const value = values[i]
+      if (value === undefined) return `${part.label}=${MISSING}`
+      // URI-encoded so `&` and `=` can't forge another part; `:` kept so IPv6 addresses stay readable.
+      const text = part.hash || value.length > MAX_VALUE ? await sha256Hex(value) : encodeURIComponent(value).replaceAll('%3A', ':')
+      return `${part.label}=${text}`
+    }),
+  )
+  return rendered.join('&')
+}
+
+const valuesOf = (parts: CompiledPart[], input: KeyInput) =>
+  parts.map((part) => {
+    const value = part.read(input)?.trim()
+    return value ? value : undefined
+  })
+
+export function compileKey(by: KeySpec, fallback?: KeySpec): KeyFunction {
+  const primary = by.map(compilePart)
+  const secondary = fallback?.map(compilePart)
+  return {
+    signature: JSON.stringify([by, fallback ?? null]),
+    async derive(input) {
+      const values = valuesOf(primary, input)
+      if (secondary && values.includes(undefined)) return { key: await render(secondary, valuesOf(secondary, input)), fallback: true }
+      return { key: await render(primary, values), fallback: false }
+    },
+  }
+}

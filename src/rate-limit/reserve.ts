@@ -1,0 +1,70 @@
+/**
+ * @module
+ * Reserve-and-refund across objects. A request under limits kept in several objects (an IP limit
+ * and a consumer quota) asks each object once, in parallel, with all of that object's checks in
+ * one RPC. Each object admits all-or-nothing; if any object denies, the objects that admitted give
+ * their units back (`refund`), so no limit ever admits more than its count — a unit held by a
+ * request that is later refunded is simply unavailable for that moment — and a denied request
+ * ends up charged nowhere. Every call has a deadline, so a slow or broken object can't hang a request.
+ */
+import type { ConsumeResult, LimitCheck, RateLimiter } from '../durable-objects/rate-limiter'
+
+export type ObjectCall = { key: string; checks: LimitCheck[] }
+
+export type ObjectOutcome =
+  | { key: string; ok: true; result: ConsumeResult; refunded: boolean }
+  | { key: string; ok: false; error: string }
+
+export class RateLimiterTimeout extends Error {
+  constructor(ms: number) {
+    super(`the rate limiter did not answer within ${ms} ms`)
+    this.name = 'RateLimiterTimeout'
+  }
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RateLimiterTimeout(ms)), ms)
+  })
+  return Promise.race([promise, deadline]).finally(() => timer !== undefined && clearTimeout(timer))
+}
+
+type Namespace = DurableObjectNamespace<RateLimiter>
+
+const stubFor = (ns: Namespace, key: string) => ns.get(ns.idFromName(key))
+
+/**
+ * Asks every object; refunds the admitting ones when any denied, or when any failed and
+ * `refundOnError` (fail closed). Never throws: failures are returned per object.
+ */
+export async function reserve(ns: Namespace, calls: ObjectCall[], timeoutMs: number, refundOnError: boolean): Promise<ObjectOutcome[]> {
+  const reservation = crypto.randomUUID()
+  const outcomes: ObjectOutcome[] = await Promise.all(
+    calls.map(async ({ key, checks }): Promise<ObjectOutcome> => {
+      try {
+        const result = (await withTimeout(Promise.resolve(stubFor(ns, key).consume(checks, reservation)), timeoutMs)) as ConsumeResult
+        if (result.error !== undefined) return { key, ok: false, error: result.error }
+        return { key, ok: true, result, refunded: false }
+      } catch (err) {
+        return { key, ok: false, error: String((err as Error)?.message ?? err) }
+      }
+    }),
+  )
+  const denied = outcomes.some((o) => o.ok && !o.result.allowed)
+  const failed = outcomes.some((o) => !o.ok)
+  if (denied || (failed && refundOnError)) {
+    await Promise.all(
+      outcomes.map(async (outcome) => {
+        if (!outcome.ok || !outcome.result.allowed) return
+        try {
+          const refunded = await withTimeout(Promise.resolve(stubFor(ns, outcome.key).refund(reservation)), timeoutMs)
+          outcome.refunded = refunded >= 0
+        } catch {
+          // The unit stays used until its window passes: we over-count, never under-count.
+        }
+      }),
+    )
+  }
+  return outcomes
+}

@@ -1,0 +1,105 @@
+/**
+ * Config for rate limits: exact validation messages naming the config path, the subrequest budget,
+ * and limit keys (consumer, plan, api key, header, combination, fallback) derived as documented.
+ */
+import * as v from 'valibot'
+import { describe, expect, it } from 'vitest'
+import type { GatewayConfigInput } from '../../src/config/schema'
+import { parseConfig } from '../../src/config/validate'
+import { rateLimitPolicy } from '../../src/policies/rate-limit'
+import { compileKey, type KeyInput } from '../../src/rate-limit/keys'
+
+function problemsOf(policy: Record<string, unknown>, extra: Partial<GatewayConfigInput> = {}): string[] {
+  const result = parseConfig({
+    routes: [{ id: 'r', match: { path: '/r' }, policies: [{ type: 'rate-limit', ...policy }], action: { type: 'respond' } }],
+    ...extra,
+  })
+  return result.ok ? [] : result.problems
+}
+
+describe('validation', () => {
+  it('names the path and the reason', () => {
+    expect(problemsOf({})).toEqual(['routes[0].policies[0]: needs at least one of "limits", "quotas" or "plans": true'])
+    expect(problemsOf({ limits: [{ name: 'a', limit: 1, window: 1 }], quotas: [{ name: 'a', limit: 1, period: 'day' }] })).toEqual([
+      'routes[0].policies[0].quotas[0].name: "a" is already the name of limits[0]',
+    ])
+    expect(problemsOf({ limits: [{ name: 'a', limit: 100_001, window: 1 }] })).toEqual([
+      'routes[0].policies[0].limits[0].limit: must be at most 100000 (use a quota for larger counts)',
+    ])
+    expect(problemsOf({ limits: [{ name: 'a', limit: 1.5, window: 1 }] })).toEqual(['routes[0].policies[0].limits[0].limit: must be a whole number'])
+    expect(problemsOf({ limits: [{ name: 'a', limit: 1, window: 3_000_000 }] })).toEqual([
+      'routes[0].policies[0].limits[0].window: must be at most 31 days (2678400 seconds)',
+    ])
+    expect(problemsOf({ quotas: [{ name: 'a', limit: 1, period: 'year' }] })[0]).toMatch(/^routes\[0\]\.policies\[0\]\.quotas\[0\]\.period: /)
+    expect(problemsOf({ by: ['cookie'], limits: [{ name: 'a', limit: 1, window: 1 }] })).toEqual([
+      'routes[0].policies[0].by[0]: must be "consumer", "ip", "route", "apiKey" or { "header": name }',
+    ])
+    expect(problemsOf({ by: [{ header: 'bad header' }], limits: [{ name: 'a', limit: 1, window: 1 }] })).toEqual([
+      'routes[0].policies[0].by[0].header: must be a valid header name',
+    ])
+    expect(problemsOf({ by: [], limits: [{ name: 'a', limit: 1, window: 1 }] })).toEqual(['routes[0].policies[0].by: needs at least one part'])
+    expect(problemsOf({ onError: 'maybe', limits: [{ name: 'a', limit: 1, window: 1 }] })[0]).toMatch(/^routes\[0\]\.policies\[0\]\.onError: /)
+    expect(problemsOf({ limits: [{ name: 'a', limit: 1, window: 1, per: 'ip' }] })).toEqual([
+      'routes[0].policies[0].limits[0].per: unknown key (allowed keys are listed in the schema)',
+    ])
+  })
+
+  it('checks plans: unique names, and no clash with a policy that applies them', () => {
+    const plans = { gold: { limits: [{ name: 'x', limit: 5, window: 60 }], quotas: [{ name: 'x', limit: 5, period: 'day' as const }] } }
+    expect(problemsOf({ plans: true }, { plans })).toEqual(['plans.gold: limit and quota names must be unique ("x" is used twice)'])
+    const gold = { gold: { limits: [{ name: 'burst', limit: 5, window: 60 }] } }
+    expect(problemsOf({ plans: true, limits: [{ name: 'burst', limit: 1, window: 1 }] }, { plans: gold })).toEqual([
+      'routes[0].policies[0].plans: plan "gold" also has a limit named "burst"; names must differ',
+    ])
+    expect(problemsOf({ plans: true }, { plans: gold })).toEqual([])
+  })
+
+  it('counts one RPC per distinct key (plus refunds) against the subrequest budget', () => {
+    const options = {
+      limits: [
+        { name: 'a', limit: 1, window: 1 },
+        { name: 'b', limit: 1, window: 60 },
+        { name: 'c', limit: 1, window: 1, by: ['consumer'] },
+        { name: 'd', limit: 1, window: 1, by: [{ header: 'X-Tenant' }] },
+      ],
+    }
+    expect(rateLimitPolicy.subrequests!(v.parse(rateLimitPolicy.schema, { type: 'rate-limit', ...options }))).toBe(5)
+    expect(problemsOf(options, { gateway: { maxSubrequests: 4 } })).toEqual([
+      'routes[0]: needs up to 5 subrequests per request (action 0, policies 5), over the limit of 4 (gateway.plan "free")',
+    ])
+  })
+})
+
+const input = (over: Partial<KeyInput> = {}): KeyInput => ({ consumer: undefined, ip: '203.0.113.7', route: 'orders', headers: new Headers(), ...over })
+
+describe('limit keys', () => {
+  it('render each part as name=value, joined by &', async () => {
+    expect((await compileKey(['ip']).derive(input())).key).toBe('ip=203.0.113.7')
+    expect((await compileKey(['ip']).derive(input({ ip: '2001:db8::7' }))).key).toBe('ip=2001:db8::7')
+    expect((await compileKey(['consumer', 'route']).derive(input({ consumer: 'alice' }))).key).toBe('consumer=alice&route=orders')
+    const headers = new Headers({ 'X-Tenant': 'a&b=c' })
+    expect((await compileKey([{ header: 'X-Tenant', hash: false }, 'ip']).derive(input({ headers }))).key).toBe('h.x-tenant=a%26b%3Dc&ip=203.0.113.7')
+  })
+
+  it('fall back when a part is missing, and share one "~" counter when the fallback is missing too', async () => {
+    const byConsumer = compileKey(['consumer'], ['ip'])
+    expect(await byConsumer.derive(input({ consumer: 'alice' }))).toEqual({ key: 'consumer=alice', fallback: false })
+    expect(await byConsumer.derive(input())).toEqual({ key: 'ip=203.0.113.7', fallback: true })
+    expect(await byConsumer.derive(input({ ip: undefined }))).toEqual({ key: 'ip=~', fallback: true })
+    expect((await compileKey(['consumer']).derive(input())).key).toBe('consumer=~')
+    expect((await compileKey([{ header: 'X-Tenant', hash: false }], ['ip']).derive(input({ headers: new Headers({ 'x-tenant': '  ' }) }))).key).toBe(
+      'ip=203.0.113.7',
+    )
+  })
+
+  it('never put a secret or a huge value into an object name', async () => {
+    const secret = 'sk_live_0123456789'
+    const apiKey = (await compileKey(['apiKey']).derive(input({ headers: new Headers({ 'x-api-key': secret }) }))).key
+    expect(apiKey).toMatch(/^apikey#=[0-9a-f]{32}$/)
+    expect(apiKey).not.toContain(secret)
+    const hashed = (await compileKey([{ header: 'Authorization', hash: true }]).derive(input({ headers: new Headers({ authorization: `Bearer ${secret}` }) }))).key
+    expect(hashed).toMatch(/^h\.authorization#=[0-9a-f]{32}$/)
+    const huge = (await compileKey([{ header: 'X-Tenant', hash: false }]).derive(input({ headers: new Headers({ 'x-tenant': 'x'.repeat(8000) }) }))).key
+    expect(huge).toMatch(/^h\.x-tenant=[0-9a-f]{32}$/)
+  })
+})

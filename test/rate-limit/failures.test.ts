@@ -1,0 +1,94 @@
+/**
+ * When the limiter can't answer — no binding, the object throws, the object hangs — `onError`
+ * decides, the failure is logged, and the client gets a clear answer, never a crash or a hang.
+ */
+import { describe, expect, it } from 'vitest'
+import type { GatewayConfigInput } from '../../src/config/schema'
+import { testGateway } from '../helpers'
+import { freshIp, inObject, used } from './helpers'
+
+function gateway(policy: Record<string, unknown>) {
+  const config: GatewayConfigInput = {
+    routes: [
+      {
+        id: 'limited',
+        match: { path: '/limited' },
+        policies: [{ type: 'rate-limit', limits: [{ name: 'burst', limit: 5, window: 60 }], ...policy } as never],
+        action: { type: 'respond', body: { ok: true } },
+      },
+    ],
+  }
+  return testGateway(config)
+}
+
+const from = (ip: string) => ({ headers: { 'cf-connecting-ip': ip } })
+
+async function breakObject(key: string) {
+  await inObject(key, (instance) => {
+    instance.clock = () => {
+      throw new Error('disk on fire')
+    }
+  })
+}
+
+/** Holds the object's input gate for `ms`: every call to it waits that long. */
+function stallObject(key: string, ms: number): Promise<void> {
+  return inObject(key, (_, state) => {
+    void state.blockConcurrencyWhile(() => new Promise((resolve) => setTimeout(resolve, ms)))
+  })
+}
+
+describe('onError', () => {
+  it('a missing binding: "allow" lets the request through without headers, "deny" answers 503', async () => {
+    const open = gateway({ binding: 'NO_SUCH_LIMITER', onError: 'allow' })
+    const res = await open.fetch('/limited', from(freshIp()))
+    expect(res.status).toBe(200)
+    expect(res.headers.get('ratelimit')).toBeNull()
+    expect(open.logs[0]!.rateLimit).toMatchObject({ outcome: 'failed-open', error: 'no Durable Object binding "NO_SUCH_LIMITER"' })
+
+    const closed = gateway({ binding: 'NO_SUCH_LIMITER', onError: 'deny' })
+    const denied = await closed.fetch('/limited', from(freshIp()))
+    expect(denied.status).toBe(503)
+    expect(denied.headers.get('content-type')).toBe('application/problem+json')
+    expect(denied.headers.get('retry-after')).toBe('1')
+    expect(await denied.json()).toMatchObject({ code: 'ERR_RATE_LIMIT_UNAVAILABLE', status: 503, detail: 'Rate limiting is unavailable; try again shortly.' })
+    expect(closed.logs[0]).toMatchObject({ status: 503, error: 'ERR_RATE_LIMIT_UNAVAILABLE', rateLimit: { outcome: 'failed-closed' } })
+  })
+
+  it('the object throws: "allow" admits, "deny" answers 503', async () => {
+    const ip = freshIp()
+    await breakObject(`ip=${ip}`)
+    const open = await gateway({ onError: 'allow' }).fetch('/limited', from(ip))
+    expect(open.status).toBe(200)
+    const closed = await gateway({ onError: 'deny' }).fetch('/limited', from(ip))
+    expect(closed.status).toBe(503)
+    expect(await closed.json()).toMatchObject({ code: 'ERR_RATE_LIMIT_UNAVAILABLE' })
+  })
+
+  it('the object hangs: the wait is bounded by `timeout`, then onError applies', async () => {
+    const ip = freshIp()
+    const stalled = stallObject(`ip=${ip}`, 1500)
+    const closedGw = gateway({ onError: 'deny', timeout: 100 })
+    const openGw = gateway({ onError: 'allow', timeout: 100 })
+    const [closed, open] = await Promise.all([closedGw.fetch('/limited', from(ip)), openGw.fetch('/limited', from(ip))])
+    expect(closed.status).toBe(503)
+    expect(open.status).toBe(200)
+    expect(closedGw.logs[0]!.rateLimit).toMatchObject({ outcome: 'failed-closed', error: 'the rate limiter did not answer within 100 ms' })
+    await stalled
+  })
+
+  it('fail closed refunds what the healthy objects reserved', async () => {
+    const [ip, broken] = [freshIp(), `t-${crypto.randomUUID()}`]
+    await breakObject(`h.x-tenant=${broken}`)
+    const gw = gateway({
+      onError: 'deny',
+      limits: [
+        { name: 'per-ip', limit: 5, window: 60 },
+        { name: 'per-tenant', limit: 5, window: 60, by: [{ header: 'X-Tenant' }] },
+      ],
+    })
+    const res = await gw.fetch('/limited', { headers: { 'cf-connecting-ip': ip, 'x-tenant': broken } })
+    expect(res.status).toBe(503)
+    expect(await used(`ip=${ip}`, 'route:limited/per-ip')).toBe(0)
+  })
+})

@@ -1,0 +1,39 @@
+/** Helpers for the rate-limit tests: reach a key's object, move its clock, read its counters. */
+import { runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import type { InspectResult, RateLimiter } from '../../src/durable-objects/rate-limiter'
+
+export const limiterFor = (key: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key))
+
+/** Runs `fn` inside the key's object (the pool's runInDurableObject, typed for RateLimiter). */
+export function inObject<R>(key: string, fn: (instance: RateLimiter, state: DurableObjectState) => R | Promise<R>): Promise<R> {
+  return runInDurableObject(limiterFor(key), fn as never) as Promise<R>
+}
+
+/** Sets the object's clock (the object never takes a time from its callers; only tests can do this). */
+export async function setClock(key: string, at: number | string): Promise<void> {
+  const ms = typeof at === 'string' ? Date.parse(at) : at
+  await inObject(key, (instance) => {
+    instance.clock = () => ms
+  })
+}
+
+export async function inspect(key: string): Promise<InspectResult> {
+  return limiterFor(key).inspect()
+}
+
+/** Units counted for a check id in a key's object (window rows or this period's quota use). */
+export async function used(key: string, id: string): Promise<number> {
+  const counter = (await inspect(key)).counters.find((c) => c.id === id)
+  if (!counter) return 0
+  return counter.kind === 'window' ? counter.count : counter.used
+}
+
+/**
+ * A fresh client IP (IPv6 documentation range) for a test. Random, not a counter: object names are
+ * shared by every test file in the pool, so a counter would hand two files the same object.
+ */
+export function freshIp(): string {
+  const hex = crypto.randomUUID().replaceAll('-', '')
+  return `2001:db8:${hex.slice(0, 4)}:${hex.slice(4, 8)}:${hex.slice(8, 12)}:${hex.slice(12, 16)}:${hex.slice(16, 20)}:${hex.slice(20, 24)}`
+}
