@@ -51,7 +51,7 @@ describe('request log line', () => {
       queryKeys: ['token', 'page'],
       status: 200,
       durationMs: expect.any(Number),
-      upstream: { name: 'origin', target: ORIGIN, status: 200, durationMs: expect.any(Number) },
+      upstream: { name: 'origin', target: ORIGIN, status: 200, durationMs: expect.any(Number), tries: 1 },
     })
     for (const secret of Object.values(SECRETS)) expect(lines[0]).not.toContain(secret)
     expect(lines[0]).not.toContain('page=2')

@@ -32,7 +32,7 @@ const CASES: [string, Config | unknown, unknown[]][] = [
   ['unknown top-level key', edit((c) => (c.rotues = [])), ['rotues: unknown key, did you mean "routes"? (allowed: $schema, gateway, versioning, upstreams, consumers, plans, policies, routes)']],
   ['unknown key in a route', edit((c) => (c.routes[0].mathc = {})), ['routes[0].mathc: unknown key, did you mean "match"? (allowed: id, description, version, match, policies, deadline, action)']],
   ['unknown key in a match', edit((c) => (c.routes[0].match.method = ['GET'])), ['routes[0].match.method: unknown key, did you mean "methods"? (allowed: path, methods, host, headers, query)']],
-  ['unknown key in an action', edit((c) => (c.routes[0].action.upsteam = 'x')), ['routes[0].action.upsteam: unknown key, did you mean "upstream"? (allowed: type, upstream, path, stripPrefix, websocket)']],
+  ['unknown key in an action', edit((c) => (c.routes[0].action.upsteam = 'x')), ['routes[0].action.upsteam: unknown key, did you mean "upstream"? (allowed: type, upstream, path, stripPrefix, websocket, split, pinBy, mirror)']],
   ['unknown key in a policy', edit((c) => (c.routes[0].policies = [{ type: 'headers', reqest: {} }])), ['routes[0].policies[0].reqest: unknown key, did you mean "request"? (allowed: type, request, response)']],
   [
     'unknown action type',
@@ -126,11 +126,11 @@ const CASES: [string, Config | unknown, unknown[]][] = [
     }),
     ['consumers.acme.plan: unknown plan "platinum" (known: gold)'],
   ],
-  ['upstream with neither url nor service', edit((c) => (c.upstreams.orders = {})), ['upstreams.orders: set exactly one of "url" or "service"']],
+  ['upstream with neither url nor service', edit((c) => (c.upstreams.orders = {})), ['upstreams.orders: set exactly one of "url", "service" or "targets"']],
   [
     'upstream with both url and service',
     edit((c) => (c.upstreams.orders = { url: 'http://a.test', service: 'ORDERS' })),
-    ['upstreams.orders: set exactly one of "url" or "service"'],
+    ['upstreams.orders: set exactly one of "url", "service" or "targets"'],
   ],
   ['bad timeout', edit((c) => (c.upstreams.orders.timeouts = { headers: 1.5 })), ['upstreams.orders.timeouts.headers: must be whole milliseconds']],
   ['bad name', edit((c) => (c.routes[0].id = 'has space')), ['routes[0].id: must be letters, digits, "_", "-" or "." (at most 128)']],

@@ -40,7 +40,7 @@ describe('validation', () => {
     expect(problemsOf({ by: [], limits: [{ name: 'a', limit: 1, window: 1 }] })).toEqual(['routes[0].policies[0].by: needs at least one part'])
     expect(problemsOf({ onError: 'maybe', limits: [{ name: 'a', limit: 1, window: 1 }] })[0]).toMatch(/^routes\[0\]\.policies\[0\]\.onError: /)
     expect(problemsOf({ limits: [{ name: 'a', limit: 1, window: 1, per: 'ip' }] })).toEqual([
-      'routes[0].policies[0].limits[0].per: unknown key (allowed keys are listed in the schema)',
+      'routes[0].policies[0].limits[0].per: unknown key (allowed: name, limit, window, by, fallback)',
     ])
   })
 

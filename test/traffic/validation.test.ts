@@ -76,6 +76,6 @@ describe('traffic policy validation', () => {
       'routes[0].policies[0].secret: must be letters, digits, "_", "-" or "." (at most 128)',
     ])
     const result = parseConfig({ upstreams: { o: { service: 'X', mtls: 'CERT' } }, routes: [] })
-    expect(result.ok ? [] : result.problems).toEqual(['upstreams.o: "mtls" applies to a "url" upstream, not a service binding'])
+    expect(result.ok ? [] : result.problems).toEqual(['upstreams.o: "mtls" applies to URL targets, not a service binding'])
   })
 })

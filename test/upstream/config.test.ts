@@ -41,7 +41,7 @@ describe('resilience config validation', () => {
     expect(up({ circuitBreaker: { errorRatio: 2 } })[0]).toMatch(/^upstreams\.a\.circuitBreaker\.errorRatio: /)
     expect(up({ sticky: { cookie: 'bad name' } })).toEqual(['upstreams.a.sticky.cookie: must be a valid cookie name'])
     expect(up({ timeouts: { headers: 1000, total: 500 } })).toEqual(['upstreams.a.timeouts.total: must be at least timeouts.headers (1000 ms)'])
-    expect(up({ retries: { attemps: 2 } })).toEqual(['upstreams.a.retries.attemps: unknown key (allowed keys are listed in the schema)'])
+    expect(up({ retries: { attemps: 2 } })).toEqual(['upstreams.a.retries.attemps: unknown key, did you mean \"attempts\"? (allowed: attempts, methods, statuses, onTimeout, onConnectionError, backoff, budget, bodyLimit)'])
   })
 
   it('checks fallbacks', () => {
