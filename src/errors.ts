@@ -27,6 +27,7 @@ export const PROBLEMS = {
   ERR_UPSTREAM_BAD_RESPONSE: { status: 502, title: 'Bad gateway' },
   ERR_UPSTREAM_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
   ERR_AUTH_UNAVAILABLE: { status: 503, title: 'Authentication unavailable' },
+  ERR_METRICS_UNAVAILABLE: { status: 503, title: 'Metrics unavailable' },
   ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Gateway timeout' },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>
 

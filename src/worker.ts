@@ -7,6 +7,8 @@
 import type { Env } from './env'
 import { GatewayHost } from './host'
 
+export { MetricsAggregator } from './durable-objects/metrics-aggregator'
+
 export function createWorker(bundledConfig: unknown): ExportedHandler<Env> {
   const host = new GatewayHost(bundledConfig)
   return {

@@ -9,6 +9,7 @@ import * as v from 'valibot'
 import { PolicySchema } from '../policies/registry'
 import { HTTP_METHODS } from '../routing/methods'
 import { Milliseconds, Name, RegexString, TemplateString } from './common'
+import { MetricsSettingsSchema } from '../metrics/config'
 
 export const UpstreamTimeoutsSchema = v.strictObject({
   headers: v.pipe(v.optional(Milliseconds, 15_000), v.description('Time to wait for response headers (504 when exceeded).')),
@@ -150,6 +151,7 @@ export const GatewaySettingsSchema = v.strictObject({
     ),
     v.description('Hot reload: read a config from a KV key; a bad one is logged and the last good one kept.'),
   ),
+  metrics: v.optional(MetricsSettingsSchema, {}),
 })
 
 export const GatewayConfigSchema = v.strictObject({
