@@ -7,6 +7,7 @@
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../context'
+import type { RequestLog } from '../logging'
 
 export type CacheStatus = 'hit' | 'miss' | 'none'
 
@@ -51,19 +52,20 @@ function outcomeOf(value: unknown): string {
   return 'none'
 }
 
-export function recordFrom(c: Context<AppEnv>): MetricRecord {
-  const log = c.var.log
+/** What `recordOf` needs besides the log record (all from the request's context). */
+export type RecordContext = { at: number; route: string | undefined; consumer: string | undefined; method: string; status: number }
+
+export function recordOf(log: RequestLog, ctx: RecordContext): MetricRecord {
   const upstream = log.upstream
-  const status = c.res.status
-  const consumer = c.var.consumer?.id ?? (typeof log.consumer === 'string' ? log.consumer : undefined)
+  const consumer = ctx.consumer ?? (typeof log.consumer === 'string' ? log.consumer : undefined)
   const rateLimit = outcomeOf(log.rateLimit)
   return {
-    at: c.var.startedAt,
-    route: c.var.route?.id ?? NO_ROUTE,
+    at: ctx.at,
+    route: ctx.route ?? NO_ROUTE,
     consumer: consumer ?? ANONYMOUS,
-    method: c.req.method,
-    status,
-    durationMs: log.durationMs ?? Date.now() - c.var.startedAt,
+    method: ctx.method,
+    status: ctx.status,
+    durationMs: log.durationMs ?? Date.now() - ctx.at,
     upstream: upstream?.target,
     upstreamStatus: upstream?.status,
     upstreamMs: upstream?.durationMs,
@@ -73,4 +75,14 @@ export function recordFrom(c: Context<AppEnv>): MetricRecord {
     rateLimit: rateLimit === 'none' && (log.error === 'ERR_RATE_LIMITED' || log.error === 'ERR_QUOTA_EXCEEDED') ? 'denied' : rateLimit,
     error: log.error,
   }
+}
+
+export function recordFrom(c: Context<AppEnv>): MetricRecord {
+  return recordOf(c.var.log, {
+    at: c.var.startedAt,
+    route: c.var.route?.id,
+    consumer: c.var.consumer?.id,
+    method: c.req.method,
+    status: c.res.status,
+  })
 }
