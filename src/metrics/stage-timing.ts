@@ -9,7 +9,7 @@
  */
 import type { MiddlewareHandler } from 'hono'
 import type { AppEnv } from '../context'
-import type { Phase } from '../policies/types'
+import { PHASES, type Phase } from '../policies/types'
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -46,7 +46,10 @@ const fmt = (ms: number) => Math.max(0, ms).toFixed(1)
 /** The `Server-Timing` value: each phase that ran, the upstream call, and the total. */
 export function serverTimingValue(timings: Partial<Record<Phase, number>> | undefined, upstreamMs: number | undefined, totalMs: number): string {
   const parts: string[] = []
-  for (const [phase, ms] of Object.entries(timings ?? {}) as [Phase, number][]) parts.push(`${NAMES[phase]};dur=${fmt(ms)}`)
+  for (const phase of PHASES) {
+    const ms = timings?.[phase]
+    if (ms !== undefined) parts.push(`${NAMES[phase]};dur=${fmt(ms)}`)
+  }
   if (upstreamMs !== undefined) parts.push(`upstream;dur=${fmt(upstreamMs)}`)
   parts.push(`total;dur=${fmt(totalMs)}`)
   return parts.join(', ')
