@@ -41,7 +41,8 @@ function lineChart(container, labels, lines) {
   for (let k = 0; k < ticks; k++) {
     const i = ticks === 1 ? 0 : Math.round((k * (labels.length - 1)) / (ticks - 1))
     const t = new Date(labels[i])
-    el('text', { x: x(i), y: H - 6, 'text-anchor': 'middle', class: 'axis' }, svg).textContent =
+    const anchor = k === 0 && ticks > 1 ? 'start' : k === ticks - 1 && ticks > 1 ? 'end' : 'middle'
+    el('text', { x: x(i), y: H - 6, 'text-anchor': anchor, class: 'axis' }, svg).textContent =
       `${String(t.getHours()).padStart(2, '0')}:${String(t.getMinutes()).padStart(2, '0')}`
   }
   for (const line of lines) {
