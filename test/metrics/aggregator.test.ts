@@ -3,7 +3,7 @@ import { runDurableObjectAlarm } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { addRecord, type Group } from '../../src/metrics/aggregate'
 import { aggregatorSink } from '../../src/metrics/batcher'
-import type { MetricRecord } from '../../src/metrics/record'
+import { recordOf, type MetricRecord } from '../../src/metrics/record'
 import { queryMetrics, type MetricsReport } from '../../src/metrics/query'
 import { ORIGIN } from '../helpers'
 import { ADMIN, aggregatorNamespace, metricsGateway } from './helpers'
@@ -90,6 +90,32 @@ describe('metrics aggregator', () => {
     const fastOnly = await queryMetrics(ns, { ...settings(11) }, '5m', at) // shards 0..10: only the fast one
     expect(only(fastOnly)!.p95).toBe(ten)
     expect(data.shards).toEqual({ total: 12, failed: 0 })
+  })
+
+  it('counts consumers, cache hits and misses, rate-limited and auth failures as the other features log them', async () => {
+    const ns = aggregatorNamespace()
+    const sink = aggregatorSink(ns, { ...settings(1), binding: 'METRICS_AGGREGATOR', flushRecords: 1000, flushMs: 1 })
+    const at = Date.now()
+    const base = { requestId: 'r', method: 'GET', path: '/p', durationMs: 3 }
+    const ctx = (status: number) => ({ at, route: 'outcomes', consumer: undefined, method: 'GET', status })
+    const logs: [Record<string, unknown>, number][] = [
+      [{ consumer: 'acme', auth: { via: 'jwt', outcome: 'ok' }, cache: 'hit; ttl=30' }, 200],
+      [{ consumer: 'acme', auth: { via: 'jwt', outcome: 'ok' }, cache: 'hit; ttl=29' }, 200],
+      [{ consumer: 'acme', auth: { via: 'jwt', outcome: 'ok' }, cache: 'fwd=miss; fwd-status=200; stored' }, 200],
+      [{ consumer: 'globex', auth: { via: 'api-key', outcome: 'ok' }, rateLimit: { outcome: 'denied' } }, 429],
+      [{ auth: { via: 'api-key', outcome: 'invalid' } }, 401],
+    ]
+    const work: Promise<unknown>[] = []
+    for (const [log, status] of logs) sink.write(recordOf({ ...base, ...log }, ctx(status)), (p) => void work.push(p))
+    await Promise.all(work)
+    const data = await queryMetrics(ns, settings(1), '5m', at)
+    expect(data.topRoutes.find((r) => r.route === 'outcomes')).toMatchObject({ requests: 5, rateLimited: 1 })
+    expect(data.topConsumers.filter((c) => c.consumer !== '(anonymous)')).toEqual([
+      { consumer: 'acme', requests: 3, errors: 0, rateLimited: 0 },
+      { consumer: 'globex', requests: 1, errors: 0, rateLimited: 1 },
+    ])
+    expect(data.totals).toMatchObject({ cacheHits: 2, cacheMisses: 1, rateLimited: 1, authFailed: 1 })
+    expect(data.totals.cacheHitRatio).toBeCloseTo(2 / 3, 3)
   })
 
   it('an isolate batches: one call per flushRecords records, folded per minute, route and consumer', async () => {
