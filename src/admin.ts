@@ -22,10 +22,15 @@ export type AdminContext = {
 export type AdminExtension = (app: Hono<AppEnv>, ctx: AdminContext) => void
 
 const extensions: AdminExtension[] = []
+const ownAuthExtensions: AdminExtension[] = []
 
-/** Lets a feature add admin endpoints (called at module load by the feature's file). */
-export function registerAdminExtension(extension: AdminExtension): void {
-  extensions.push(extension)
+/**
+ * Lets a feature add admin endpoints (called at module load by the feature's file). With
+ * `ownAuth`, the endpoints are mounted before the bearer check and must authenticate callers
+ * themselves (the dashboard accepts a session cookie as well as the bearer token).
+ */
+export function registerAdminExtension(extension: AdminExtension, options: { ownAuth?: boolean } = {}): void {
+  ;(options.ownAuth ? ownAuthExtensions : extensions).push(extension)
 }
 
 const encoder = new TextEncoder()
@@ -59,6 +64,7 @@ export function adminApi(ctx: AdminContext): Hono<AppEnv> | undefined {
   const token = ctx.env[ctx.config.gateway.admin.tokenSecret]
   if (typeof token !== 'string' || token.length === 0) return undefined
   const app = new Hono<AppEnv>()
+  for (const extend of ownAuthExtensions) extend(app, ctx)
   app.use(async function adminAuth(c, next) {
     const header = c.req.header('authorization') ?? ''
     const given = /^Bearer\s+(.+)$/i.exec(header)?.[1]

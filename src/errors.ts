@@ -30,6 +30,7 @@ export const PROBLEMS = {
   ERR_AUTH_UNAVAILABLE: { status: 503, title: 'Authentication unavailable' },
   ERR_CACHE_PURGE_UNAVAILABLE: { status: 503, title: 'Cache purge unavailable' },
   ERR_RATE_LIMIT_UNAVAILABLE: { status: 503, title: 'Rate limiting unavailable' },
+  ERR_METRICS_UNAVAILABLE: { status: 503, title: 'Metrics unavailable' },
   ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Gateway timeout' },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>
 

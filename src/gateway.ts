@@ -17,6 +17,10 @@ import { handleError } from './error-handler'
 import { GatewayError } from './errors'
 import { editResponseHeaders } from './http'
 import { consoleLogWriter, type LogWriter } from './logging'
+import './dashboard/routes'
+import { metricsMiddleware } from './metrics/middleware'
+import type { MetricsSink } from './metrics/sink'
+import { traceContext } from './metrics/trace'
 import { createPipeline } from './pipeline'
 import { requestContext } from './request-context'
 import { createMatcher } from './routing/matcher'
@@ -30,6 +34,8 @@ export type GatewayOptions = {
   configVersion?: string
   /** The config as written (before defaults), shown redacted by the admin API. */
   source?: unknown
+  /** Metrics sinks used instead of the configured ones (tests inject recording or failing writers). */
+  metricsSinks?: MetricsSink[]
 }
 
 function compileUpstreams(config: GatewayConfig, env: Env): Map<string, CompiledUpstream> {
@@ -54,12 +60,20 @@ export function createGateway(config: GatewayConfig, env: Env, options: GatewayO
   const routes = config.routes.map((route, index) => compileRoute(config, route, index, pipeline, upstreams))
   const match = createMatcher(routes, config.versioning)
 
+  const admin = adminApi({ config, env, configVersion: options.configVersion ?? 'unversioned', source: options.source ?? config })
+  const metrics = metricsMiddleware(config.gateway.metrics, env, {
+    sinks: options.metricsSinks,
+    adminPrefix: admin ? config.gateway.admin.prefix : undefined,
+  })
+
   const app = new Hono<AppEnv>()
   app.onError(handleError)
+  // Outermost, so it sees the finished response and log record.
+  if (metrics) app.use(metrics)
   app.use(requestContext({ logRequests: config.gateway.log.requests, writeLog: options.writeLog ?? consoleLogWriter }))
+  app.use(traceContext())
   for (const policy of pipeline.preRouting) app.use(policy)
 
-  const admin = adminApi({ config, env, configVersion: options.configVersion ?? 'unversioned', source: options.source ?? config })
   if (admin) app.route(config.gateway.admin.prefix, admin)
 
   app.all('*', async function dispatch(c) {

@@ -20,13 +20,17 @@ import type { AppEnv } from './context'
 import type { Env } from './env'
 import { POLICY_DEFINITIONS } from './policies/registry'
 import { PHASES, type Phase } from './policies/types'
+import { timedPolicy } from './metrics/stage-timing'
 
 type BuiltPolicy = { phase: Phase; handler: MiddlewareHandler<AppEnv> }
 
 function buildPolicies(policies: PolicyConfig[], base: string, route: RouteConfig | undefined, config: GatewayConfig, env: Env): BuiltPolicy[] {
+  // Server-Timing wraps each policy to time its phase; without it, nothing is added.
+  const timed = config.gateway.metrics.serverTiming
   return policies.map((policy, i) => {
     const definition = POLICY_DEFINITIONS[policy.type]!
-    return { phase: definition.phase, handler: definition.create(policy as never, { config, env, route, at: `${base}[${i}]` }) }
+    const handler = definition.create(policy as never, { config, env, route, at: `${base}[${i}]` })
+    return { phase: definition.phase, handler: timed ? timedPolicy(definition.phase, handler) : handler }
   })
 }
 

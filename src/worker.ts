@@ -9,6 +9,7 @@ import { GatewayHost } from './host'
 
 export { HealthChecker } from './durable-objects/health-checker'
 export { RateLimiter } from './durable-objects/rate-limiter'
+export { MetricsAggregator } from './durable-objects/metrics-aggregator'
 
 export function createWorker(bundledConfig: unknown): ExportedHandler<Env> {
   const host = new GatewayHost(bundledConfig)

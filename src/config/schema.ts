@@ -24,6 +24,7 @@ import {
   TargetSchema,
 } from './resilience'
 import { duplicateName, QuotaSchema, WindowLimitSchema } from '../rate-limit/schema'
+import { MetricsSettingsSchema } from '../metrics/config'
 
 export const UpstreamTimeoutsSchema = v.strictObject({
   headers: v.pipe(v.optional(Milliseconds, 15_000), v.description('Time to wait for response headers (504 when exceeded).')),
@@ -194,6 +195,7 @@ export const GatewaySettingsSchema = v.strictObject({
     ),
     v.description('Hot reload: read a config from a KV key; a bad one is logged and the last good one kept.'),
   ),
+  metrics: v.optional(MetricsSettingsSchema, {}),
 })
 
 export const GatewayConfigSchema = v.strictObject({

@@ -1,0 +1,177 @@
+// Edgeway dashboard: reads ../metrics?window=... (same origin, session cookie) and draws it.
+// No dependencies: the charts are small hand-written SVG line charts.
+'use strict'
+
+const REFRESH_MS = 5000
+const SVG = 'http://www.w3.org/2000/svg'
+let currentWindow = '5m'
+let timer
+
+const $ = (id) => document.getElementById(id)
+const fmt = (n) => (n === null || n === undefined ? '–' : Number(n).toLocaleString('en-US'))
+const pct = (r) => (r === null || r === undefined ? '–' : `${(r * 100).toFixed(r < 0.1 ? 2 : 1)}%`)
+
+function setText(id, text, value) {
+  const el = $(id)
+  el.textContent = text
+  if (value !== undefined) el.dataset.value = value === null ? '' : String(value)
+}
+
+function el(name, attrs = {}, parent) {
+  const node = document.createElementNS(SVG, name)
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v))
+  if (parent) parent.appendChild(node)
+  return node
+}
+
+/** A line chart: `lines` is [{ name, cls, values }], `labels` the x labels (ISO times). */
+function lineChart(container, labels, lines) {
+  const W = 480, H = 180, L = 40, R = 8, T = 8, B = 22
+  const max = Math.max(1, ...lines.flatMap((l) => l.values.map((v) => v ?? 0)))
+  const nice = niceMax(max)
+  const x = (i) => L + (labels.length <= 1 ? 0 : (i * (W - L - R)) / (labels.length - 1))
+  const y = (v) => T + (H - T - B) * (1 - v / nice)
+  const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': lines.map((l) => l.name).join(', ') })
+  for (let k = 0; k <= 4; k++) {
+    const v = (nice * k) / 4
+    el('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'gridline' }, svg)
+    el('text', { x: L - 4, y: y(v) + 3, 'text-anchor': 'end', class: 'axis' }, svg).textContent = short(v)
+  }
+  const ticks = Math.min(labels.length, 6)
+  for (let k = 0; k < ticks; k++) {
+    const i = ticks === 1 ? 0 : Math.round((k * (labels.length - 1)) / (ticks - 1))
+    const t = new Date(labels[i])
+    const anchor = k === 0 && ticks > 1 ? 'start' : k === ticks - 1 && ticks > 1 ? 'end' : 'middle'
+    el('text', { x: x(i), y: H - 6, 'text-anchor': anchor, class: 'axis' }, svg).textContent =
+      `${String(t.getHours()).padStart(2, '0')}:${String(t.getMinutes()).padStart(2, '0')}`
+  }
+  for (const line of lines) {
+    const points = line.values.map((v, i) => (v === null ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`))
+    // Gaps (no data) split the line into runs.
+    let run = []
+    const flush = () => {
+      if (run.length === 1) el('circle', { cx: run[0].split(',')[0], cy: run[0].split(',')[1], r: 2, class: `line ${line.cls}` }, svg)
+      else if (run.length > 1) el('polyline', { points: run.join(' '), class: `line ${line.cls}` }, svg)
+      run = []
+    }
+    for (const p of points) (p === null ? flush() : run.push(p))
+    flush()
+  }
+  const legend = document.createElement('div')
+  legend.className = 'legend'
+  for (const line of lines) {
+    const item = document.createElement('span')
+    const swatch = document.createElement('i')
+    swatch.className = line.cls
+    item.append(swatch, line.name)
+    legend.append(item)
+  }
+  container.replaceChildren(svg, legend)
+}
+
+function niceMax(v) {
+  const p = 10 ** Math.floor(Math.log10(v))
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p
+  return 10 * p
+}
+const short = (v) => (v >= 1000 ? `${+(v / 1000).toFixed(1)}k` : String(+v.toFixed(1)))
+
+function fillTable(id, rows, cells) {
+  const body = $(id).querySelector('tbody')
+  body.replaceChildren(
+    ...rows.map((row) => {
+      const tr = document.createElement('tr')
+      for (const value of cells(row)) {
+        const td = document.createElement('td')
+        td.textContent = typeof value === 'number' ? fmt(value) : value ?? '–'
+        tr.append(td)
+      }
+      return tr
+    }),
+  )
+  if (rows.length === 0) {
+    const tr = document.createElement('tr')
+    const td = document.createElement('td')
+    td.colSpan = $(id).querySelectorAll('th').length
+    td.textContent = 'No traffic in this window'
+    tr.append(td)
+    body.append(tr)
+  }
+}
+
+function render(data) {
+  const t = data.totals
+  setText('kpi-requests', fmt(t.requests), t.requests)
+  setText('kpi-rate', `${t.ratePerSecond} req/s`, t.ratePerSecond)
+  setText('kpi-error-rate', pct(t.errorRate), t.errorRate)
+  setText('kpi-errors', `${fmt(t.errors)} errors`, t.errors)
+  setText('kpi-p50', fmt(t.latencyMs.p50), t.latencyMs.p50)
+  setText('kpi-p95', fmt(t.latencyMs.p95), t.latencyMs.p95)
+  setText('kpi-p99', fmt(t.latencyMs.p99), t.latencyMs.p99)
+  setText('kpi-cache', pct(t.cacheHitRatio), t.cacheHitRatio)
+  setText('kpi-cache-counts', `${fmt(t.cacheHits)} hits, ${fmt(t.cacheMisses)} misses`)
+  setText('kpi-rate-limited', fmt(t.rateLimited), t.rateLimited)
+  setText('kpi-auth-failed', fmt(t.authFailed), t.authFailed)
+
+  const labels = data.series.map((s) => s.at)
+  const col = (k) => data.series.map((s) => s[k])
+  lineChart($('chart-requests'), labels, [
+    { name: 'requests', cls: 's1', values: col('requests') },
+    { name: '5xx', cls: 's2', values: col('errors') },
+  ])
+  lineChart($('chart-latency'), labels, [
+    { name: 'p50', cls: 's4', values: col('p50') },
+    { name: 'p95', cls: 's3', values: col('p95') },
+    { name: 'p99', cls: 's2', values: col('p99') },
+  ])
+  lineChart($('chart-cache'), labels, [
+    { name: 'cache hits', cls: 's4', values: col('cacheHits') },
+    { name: 'cache misses', cls: 's1', values: col('cacheMisses') },
+    { name: 'rate-limited', cls: 's2', values: col('rateLimited') },
+  ])
+  fillTable('top-routes', data.topRoutes, (r) => [r.route, r.requests, r.errors, r.rateLimited, r.p95])
+  fillTable('top-consumers', data.topConsumers, (r) => [r.consumer, r.requests, r.errors, r.rateLimited])
+  fillTable('statuses', Object.entries(data.statuses), ([k, v]) => [k, v])
+  const failed = data.shards.failed > 0 ? ` (${data.shards.failed} of ${data.shards.total} shards did not answer)` : ''
+  const status = $('status')
+  status.className = 'status'
+  status.textContent = `Updated ${new Date().toLocaleTimeString()}${failed}`
+  document.body.dataset.loaded = 'true'
+}
+
+async function load() {
+  const status = $('status')
+  try {
+    const res = await fetch(`../metrics?window=${encodeURIComponent(currentWindow)}`, { credentials: 'same-origin', cache: 'no-store' })
+    if (res.status === 401) {
+      location.reload() // The session ended: the page turns into the login form.
+      return
+    }
+    if (!res.ok) {
+      const problem = await res.json().catch(() => ({}))
+      throw new Error(problem.detail || `HTTP ${res.status}`)
+    }
+    render(await res.json())
+  } catch (err) {
+    status.className = 'status error'
+    status.textContent = `Could not load metrics: ${err.message}`
+  }
+}
+
+function schedule() {
+  clearInterval(timer)
+  if ($('live').checked) timer = setInterval(load, REFRESH_MS)
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  for (const button of document.querySelectorAll('[data-window]')) {
+    button.addEventListener('click', () => {
+      currentWindow = button.dataset.window
+      for (const b of document.querySelectorAll('[data-window]')) b.setAttribute('aria-pressed', String(b === button))
+      load()
+    })
+  }
+  $('live').addEventListener('change', schedule)
+  load()
+  schedule()
+})

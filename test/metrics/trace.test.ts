@@ -1,0 +1,112 @@
+/** W3C trace context to origins, ids in the log line, and Server-Timing on and off. */
+import { describe, expect, it } from 'vitest'
+import { ORIGIN, type Echo } from '../helpers'
+import { metricsGateway } from './helpers'
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/
+
+function gateway(metrics: Record<string, unknown> = {}) {
+  return metricsGateway({
+    gateway: { metrics },
+    upstreams: { origin: { url: ORIGIN } },
+    routes: [
+      {
+        id: 'echo',
+        match: { path: '/echo/*' },
+        policies: [{ type: 'headers', response: { set: { 'X-Seen': 'yes' } } }],
+        action: { type: 'proxy', upstream: 'origin' },
+      },
+    ],
+  })
+}
+
+async function received(res: Response): Promise<Record<string, string>> {
+  expect(res.status).toBe(200)
+  return ((await res.json()) as Echo).headers
+}
+
+describe('trace context', () => {
+  it('creates a valid traceparent when the client sent none, and logs the trace id', async () => {
+    const gw = gateway()
+    const headers = await received(await gw.fetch('/echo/t'))
+    const m = TRACEPARENT.exec(headers.traceparent ?? '')
+    expect(m).not.toBeNull()
+    expect(m![1]).not.toBe('0'.repeat(32))
+    expect(m![3]).toBe('01')
+    expect(headers.tracestate).toBeUndefined()
+    expect(gw.logs[0]!.traceId).toBe(m![1])
+    expect(gw.logs[0]!.requestId).toMatch(/^[0-9a-f-]{36}$/)
+    // A second request starts another trace.
+    const other = await received(await gw.fetch('/echo/t'))
+    expect(TRACEPARENT.exec(other.traceparent!)![1]).not.toBe(m![1])
+  })
+
+  it('keeps the caller trace id and flags, with a new span id for the gateway hop, and passes tracestate on', async () => {
+    const gw = gateway()
+    const parent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    const headers = await received(await gw.fetch('/echo/t', { headers: { traceparent: parent, tracestate: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7' } }))
+    const m = TRACEPARENT.exec(headers.traceparent!)!
+    expect(m[1]).toBe('4bf92f3577b34da6a3ce929d0e0e4736')
+    expect(m[2]).not.toBe('00f067aa0ba902b7')
+    expect(m[3]).toBe('01')
+    expect(headers.tracestate).toBe('congo=t61rcWkgMzE,rojo=00f067aa0ba902b7')
+    expect(gw.logs[0]!.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736')
+  })
+
+  it('an unsampled parent stays unsampled', async () => {
+    const headers = await received(await gateway().fetch('/echo/t', { headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00' } }))
+    expect(headers.traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-00$/)
+  })
+
+  it.each([
+    ['garbage', 'not-a-traceparent'],
+    ['all-zero trace id', `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`],
+    ['all-zero parent id', `00-4bf92f3577b34da6a3ce929d0e0e4736-${'0'.repeat(16)}-01`],
+    ['version ff', 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'],
+    ['upper case', '00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01'],
+    ['version 00 with extra field', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra'],
+    ['huge', `00-${'a'.repeat(4000)}`],
+  ])('a malformed traceparent (%s) is replaced and its tracestate dropped', async (_, bad) => {
+    const headers = await received(await gateway().fetch('/echo/t', { headers: { traceparent: bad, tracestate: 'congo=t61rcWkgMzE' } }))
+    expect(headers.traceparent).toMatch(TRACEPARENT)
+    expect(headers.traceparent).not.toContain('4bf92f3577b34da6a3ce929d0e0e4736')
+    expect(headers.tracestate).toBeUndefined()
+  })
+
+  it('a later version is read by its first four fields', async () => {
+    const headers = await received(
+      await gateway().fetch('/echo/t', { headers: { traceparent: 'cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-holds' } }),
+    )
+    expect(headers.traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/)
+  })
+
+  it('a malformed tracestate is dropped, the traceparent kept', async () => {
+    const parent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    const headers = await received(await gateway().fetch('/echo/t', { headers: { traceparent: parent, tracestate: 'NOT VALID=\u0001' } }))
+    expect(headers.traceparent).toContain('4bf92f3577b34da6a3ce929d0e0e4736')
+    expect(headers.tracestate).toBeUndefined()
+  })
+})
+
+describe('Server-Timing', () => {
+  it('is present when on: each stage that ran, the upstream and the total', async () => {
+    const res = await gateway({ serverTiming: true }).fetch('/echo/t')
+    expect(res.headers.get('x-seen')).toBe('yes')
+    const value = res.headers.get('server-timing')!
+    const names = value.split(', ').map((part) => part.split(';')[0])
+    expect(names).toEqual(['request', 'transform', 'upstream', 'total'])
+    for (const part of value.split(', ')) expect(part).toMatch(/^[a-z-]+;dur=\d+\.\d$/)
+  })
+
+  it('is on error responses too', async () => {
+    const res = await gateway({ serverTiming: true }).fetch('/nowhere')
+    expect(res.status).toBe(404)
+    expect(res.headers.get('server-timing')).toMatch(/^request;dur=[\d.]+, total;dur=[\d.]+$/)
+  })
+
+  it('is absent when off', async () => {
+    const res = await gateway({ serverTiming: false }).fetch('/echo/t')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('server-timing')).toBeNull()
+  })
+})
