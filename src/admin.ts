@@ -4,7 +4,7 @@
  * admin token secret is set, and every call needs `Authorization: Bearer <token>`, compared in
  * constant time. Features add their endpoints through `AdminExtension`s.
  */
-import { Hono } from 'hono/tiny'
+import { Hono } from 'hono'
 import type { GatewayConfig } from './config/schema'
 import type { AppEnv } from './context'
 import type { Env } from './env'

@@ -7,7 +7,7 @@
  *
  * Nothing is parsed per request except the request itself.
  */
-import { Hono } from 'hono/tiny'
+import { Hono } from 'hono'
 import { adminApi } from './admin'
 import { ConfigError } from './config/validate'
 import type { GatewayConfig } from './config/schema'

@@ -52,6 +52,8 @@ describe('request log line', () => {
       status: 200,
       durationMs: expect.any(Number),
       upstream: { name: 'origin', target: ORIGIN, status: 200, durationMs: expect.any(Number), tries: 1 },
+      traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
+      spanId: expect.stringMatching(/^[0-9a-f]{16}$/),
     })
     for (const secret of Object.values(SECRETS)) expect(lines[0]).not.toContain(secret)
     expect(lines[0]).not.toContain('page=2')

@@ -29,8 +29,8 @@ describe('gateway.metrics config', () => {
     [{ aggregator: { retentionMinutes: 5 } }, 'gateway.metrics.aggregator.retentionMinutes: Invalid value: Expected >=10 but received 5'],
     [{ aggregator: { flushMs: 120000 } }, 'gateway.metrics.aggregator.flushMs: Invalid value: Expected <=60000 but received 120000'],
     [{ aggregator: { binding: 'bad name!' } }, 'gateway.metrics.aggregator.binding: must be letters, digits, "_", "-" or "." (at most 128)'],
-    [{ aggregator: { shard: 2 } }, 'gateway.metrics.aggregator.shard: unknown key (allowed keys are listed in the schema)'],
-    [{ serverTiming: 'yes' }, 'gateway.metrics.serverTiming: Invalid type: Expected boolean but received "yes"'],
+    [{ aggregator: { shard: 2 } }, 'gateway.metrics.aggregator.shard: unknown key, did you mean "shards"? (allowed: binding, shards, retentionMinutes, flushMs, flushRecords)'],
+    [{ serverTiming: 'yes' }, 'gateway.metrics.serverTiming: expected boolean, received "yes"'],
     [{ analyticsEngine: '' }, 'gateway.metrics.analyticsEngine: must be letters, digits, "_", "-" or "." (at most 128)'],
   ])('%j -> %s', (metrics, message) => {
     expect(problems(metrics)).toEqual([message])
