@@ -4,6 +4,7 @@
  * with a timeout and a size cap enforced while the body streams in: a hostile or broken endpoint
  * can't make the gateway buffer an unbounded body.
  */
+import { readUpTo } from '../body'
 
 export class FetchJsonError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -20,27 +21,8 @@ export async function readCapped(res: Response, maxBytes: number): Promise<strin
     throw new FetchJsonError(`response declares ${declared} bytes, over the cap of ${maxBytes}`)
   }
   if (!res.body) return ''
-  const reader = res.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  // Bounded: every chunk either adds bytes towards the cap or ends the stream; the caller's
-  // timeout signal errors the stream if it stalls.
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {})
-      throw new FetchJsonError(`response over the cap of ${maxBytes} bytes`)
-    }
-    chunks.push(value)
-  }
-  const bytes = new Uint8Array(size)
-  let offset = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset)
-    offset += chunk.byteLength
-  }
+  const bytes = await readUpTo(res.body, maxBytes)
+  if (!bytes) throw new FetchJsonError(`response over the cap of ${maxBytes} bytes`)
   return new TextDecoder().decode(bytes)
 }
 

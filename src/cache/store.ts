@@ -4,6 +4,7 @@
  * stored under its variant key, and its primary key holds a marker naming the varied headers, so a
  * lookup is one `match`, or two for a `Vary`-ing resource.
  */
+import { readUpTo } from '../body'
 import { logEvent } from '../logging'
 import { storeSeconds, type Freshness } from './freshness'
 import { readEntry, storedResponse, variantsMarker, type Entry } from './entry'
@@ -27,33 +28,6 @@ export async function lookup(cache: Cache, origin: string, primary: string, head
   const second = await cache.match(await cacheRequest(origin, keyText))
   const variant = second ? readEntry(second) : undefined
   return { entry: variant?.variants ? undefined : variant, miss: 'vary-miss', keyText }
-}
-
-/**
- * Reads a body up to `max` bytes; undefined (and the stream cancelled) when it is longer. Entries are
- * put whole: a put fed by a stream that fails half way could leave a truncated entry behind.
- */
-async function readUpTo(body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array | undefined> {
-  const reader = body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > max) {
-      await reader.cancel().catch(() => {})
-      return undefined
-    }
-    chunks.push(value)
-  }
-  const out = new Uint8Array(size)
-  let at = 0
-  for (const chunk of chunks) {
-    out.set(chunk, at)
-    at += chunk.byteLength
-  }
-  return out
 }
 
 export type StoreInput = {

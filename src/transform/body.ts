@@ -5,24 +5,11 @@
  * so it can still go through untouched.
  */
 
-/** `application/json`, `application/problem+json`, `application/vnd.x+json`, with any parameters. */
-export function isJsonType(contentType: string | null): boolean {
-  if (contentType === null) return false
-  const type = contentType.split(';', 1)[0]!.trim().toLowerCase()
-  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))
-}
+import { concatChunks } from '../body'
+
+export { isJsonType } from '../body'
 
 export type BoundedRead = { complete: true; bytes: Uint8Array } | { complete: false; stream: ReadableStream<Uint8Array> }
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return out
-}
 
 /** Reads at most `max` bytes; past that, returns a stream of the whole body instead. */
 export async function readBounded(stream: ReadableStream<Uint8Array>, max: number): Promise<BoundedRead> {
@@ -32,7 +19,7 @@ export async function readBounded(stream: ReadableStream<Uint8Array>, max: numbe
   // Bounded: every pass adds at least one byte or ends, and it stops once `max` is passed.
   for (;;) {
     const { done, value } = await reader.read()
-    if (done) return { complete: true, bytes: concat(chunks, total) }
+    if (done) return { complete: true, bytes: concatChunks(chunks, total) }
     chunks.push(value)
     total += value.byteLength
     if (total > max) break
