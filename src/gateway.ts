@@ -17,6 +17,7 @@ import { handleError } from './error-handler'
 import { GatewayError } from './errors'
 import { editResponseHeaders } from './http'
 import { consoleLogWriter, type LogWriter } from './logging'
+import { developerPages } from './openapi/serve'
 import { createPipeline } from './pipeline'
 import { requestContext } from './request-context'
 import { createMatcher } from './routing/matcher'
@@ -60,6 +61,7 @@ export function createGateway(config: GatewayConfig, env: Env, options: GatewayO
 
   const admin = adminApi({ config, env, configVersion: options.configVersion ?? 'unversioned', source: options.source ?? config })
   if (admin) app.route(config.gateway.admin.prefix, admin)
+  developerPages(app, config, env, options.configVersion ?? 'unversioned')
 
   app.all('*', async function dispatch(c) {
     const draft = c.var.upstreamRequest

@@ -10,6 +10,7 @@ import { PolicySchema } from '../policies/registry'
 import { HTTP_METHODS } from '../routing/methods'
 import { Milliseconds, Name, RegexString, TemplateString } from './common'
 import { AggregateActionSchema } from '../aggregate/schema'
+import { OpenApiSettingsSchema, PortalSettingsSchema } from '../openapi/schema'
 
 export const UpstreamTimeoutsSchema = v.strictObject({
   headers: v.pipe(v.optional(Milliseconds, 15_000), v.description('Time to wait for response headers (504 when exceeded).')),
@@ -155,6 +156,8 @@ export const GatewaySettingsSchema = v.strictObject({
     ),
     v.description('Hot reload: read a config from a KV key; a bad one is logged and the last good one kept.'),
   ),
+  openapi: v.pipe(v.optional(OpenApiSettingsSchema), v.description('Serve an OpenAPI 3.1 document generated from the routes.')),
+  portal: v.pipe(v.optional(PortalSettingsSchema), v.description('Serve the developer portal (static assets) that renders the OpenAPI document.')),
 })
 
 export const GatewayConfigSchema = v.strictObject({

@@ -14,6 +14,7 @@ import { requestIdPolicy } from './request-id'
 import { requestLimitsPolicy } from './request-limits'
 import { transformPolicy } from './transform'
 import type { PolicyDefinition } from './types'
+import { validatePolicy } from './validate'
 
 export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
   [requestIdPolicy.type]: requestIdPolicy as PolicyDefinition,
@@ -25,6 +26,7 @@ export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
   [originAuthPolicy.type]: originAuthPolicy as PolicyDefinition,
   [jwtPolicy.type]: jwtPolicy as PolicyDefinition,
   [apiKeyPolicy.type]: apiKeyPolicy as PolicyDefinition,
+  [validatePolicy.type]: validatePolicy as PolicyDefinition,
 }
 
 export const PolicySchema = v.variant('type', [
@@ -37,4 +39,5 @@ export const PolicySchema = v.variant('type', [
   originAuthPolicy.schema,
   jwtPolicy.schema,
   apiKeyPolicy.schema,
+  validatePolicy.schema,
 ])
