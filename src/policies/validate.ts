@@ -30,7 +30,10 @@ import { isJsonType, readBounded } from '../transform/body'
 import { checkJsonSchema, issuesOf, lazyValidator, MAX_ISSUES, type JsonSchema, type ValidationIssue } from '../validation/json-schema'
 import { definePolicy } from './types'
 
-const Schema = v.pipe(v.union([v.record(v.string(), v.unknown()), v.boolean()]), v.description('A JSON Schema (draft 2020-12).'))
+const Schema = v.pipe(
+  v.custom<JsonSchema>((x) => typeof x === 'boolean' || (typeof x === 'object' && x !== null && !Array.isArray(x)), 'must be a JSON Schema (an object or a boolean)'),
+  v.description('A JSON Schema (draft 2020-12).'),
+)
 
 const tooLarge = (limit: number) =>
   new GatewayError('ERR_PAYLOAD_TOO_LARGE', { detail: `The request body is larger than ${limit} bytes.`, extensions: { limit } })
