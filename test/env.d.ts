@@ -12,3 +12,8 @@ declare namespace Cloudflare {
     API_KEYS: KVNamespace
   }
 }
+
+declare module '*?raw' {
+  const text: string
+  export default text
+}
