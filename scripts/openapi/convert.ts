@@ -18,7 +18,7 @@ export type ImportOptions = {
   prefix?: string
 }
 
-export type ImportResult = { config: Obj & { routes: Obj[] }; notes: string[] }
+export type ImportResult = { config: any; notes: string[] }
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch']
 
