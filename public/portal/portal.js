@@ -88,14 +88,14 @@ function exampleBody(schema, defs, depth = 0) {
 
 const shellQuote = (text) => `'${String(text).replace(/'/g, `'\\''`)}'`
 
-function curlFor(base, method, path, op, body) {
+function curlFor(doc, base, method, path, op, body) {
   const lines = [`curl -i -X ${method.toUpperCase()} ${shellQuote(base + path.replace(/\{([^}]+)\}/g, (_, n) => String(exampleValue((op.parameters || []).find((p) => p.name === n)?.schema)).replace(/^value$/, n)))}`]
   for (const p of op.parameters || []) if (p.in === 'header' && p.required) lines.push(`-H ${shellQuote(`${p.name}: ${exampleValue(p.schema)}`)}`)
   const ways = op.security || []
-  if (ways.length) {
-    const first = Object.keys(ways[0])[0]
-    if (first !== undefined) lines.push(`-H ${shellQuote(first.startsWith('apiKey') ? 'X-API-Key: $API_KEY' : 'Authorization: Bearer $TOKEN')}`.replace(/'(X-API-Key: \$API_KEY|Authorization: Bearer \$TOKEN)'/, '"$1"'))
-  }
+  const first = ways[0] && Object.keys(ways[0])[0]
+  const scheme = first !== undefined && ((doc.components || {}).securitySchemes || {})[first]
+  if (scheme && scheme.type === 'apiKey' && scheme.in === 'header') lines.push(`-H "${scheme.name}: $API_KEY"`)
+  else if (scheme && scheme.type === 'http') lines.push('-H "Authorization: Bearer $TOKEN"')
   if (body !== undefined) lines.push(`-H 'Content-Type: application/json'`, `--data ${shellQuote(JSON.stringify(body))}`)
   return lines.join(' \\\n  ')
 }
@@ -207,7 +207,7 @@ function operation(doc, base, path, method, op) {
       op['x-edgeway-aggregate'] && [el('h3', {}, 'Aggregates'), el('ul', { class: 'facts' }, op['x-edgeway-aggregate'].calls.map((c) => el('li', {}, `${c.name} (${c.upstream})${c.required ? '' : ', optional'}`)))],
       variants.length > 0 && [el('h3', {}, 'Variants'), el('ul', { class: 'facts' }, variants.map((v) => el('li', {}, `${v.route} when ${JSON.stringify(v.when)}`)))],
       el('h3', {}, 'Example request'),
-      el('pre', { 'data-role': 'curl' }, curlFor(base, method, path, op, body)),
+      el('pre', { 'data-role': 'curl' }, curlFor(doc, base, method, path, op, body)),
       el('h3', {}, 'Try it'),
       tryIt(doc, method, path, op, body),
     ))

@@ -175,7 +175,7 @@ export function buildOpenApi(config: GatewayConfig, env: Env): Obj {
     for (const method of methods) {
       const op: Obj = {
         tags: [route.id],
-        summary: route.description ?? `${method.toUpperCase()} ${path}`,
+        ...(route.description && { summary: route.description }),
         operationId: methods.length === 1 ? route.id : `${route.id}-${method}`,
         ...(parameters.length > 0 && { parameters }),
         ...(validate?.body !== undefined && !NO_BODY.has(method) && { requestBody: { required: true, content: { 'application/json': { schema: validate.body } } } }),
