@@ -17,6 +17,7 @@ export const PROBLEMS = {
   ERR_ROUTE_NOT_FOUND: { status: 404, title: 'Not found' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
+  ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   ERR_URI_TOO_LONG: { status: 414, title: 'URI too long' },
   ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
   ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },

@@ -21,6 +21,7 @@ import './dashboard/routes'
 import { metricsMiddleware } from './metrics/middleware'
 import type { MetricsSink } from './metrics/sink'
 import { traceContext } from './metrics/trace'
+import { developerPages } from './openapi/serve'
 import { createPipeline } from './pipeline'
 import { requestContext } from './request-context'
 import { createMatcher } from './routing/matcher'
@@ -75,6 +76,7 @@ export function createGateway(config: GatewayConfig, env: Env, options: GatewayO
   for (const policy of pipeline.preRouting) app.use(policy)
 
   if (admin) app.route(config.gateway.admin.prefix, admin)
+  developerPages(app, config, env, options.configVersion ?? 'unversioned')
 
   app.all('*', async function dispatch(c) {
     const draft = c.var.upstreamRequest

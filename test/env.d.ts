@@ -19,3 +19,8 @@ declare namespace Cloudflare {
     RATE_LIMITER: DurableObjectNamespace<import('../src/durable-objects/rate-limiter').RateLimiter>
   }
 }
+
+declare module '*?raw' {
+  const text: string
+  export default text
+}

@@ -25,6 +25,7 @@ import {
 } from './resilience'
 import { duplicateName, QuotaSchema, WindowLimitSchema } from '../rate-limit/schema'
 import { MetricsSettingsSchema } from '../metrics/config'
+import { OpenApiSettingsSchema, PortalSettingsSchema } from '../openapi/schema'
 
 export const UpstreamTimeoutsSchema = v.strictObject({
   headers: v.pipe(v.optional(Milliseconds, 15_000), v.description('Time to wait for response headers (504 when exceeded).')),
@@ -196,6 +197,8 @@ export const GatewaySettingsSchema = v.strictObject({
     v.description('Hot reload: read a config from a KV key; a bad one is logged and the last good one kept.'),
   ),
   metrics: v.optional(MetricsSettingsSchema, {}),
+  openapi: v.pipe(v.optional(OpenApiSettingsSchema), v.description('Serve an OpenAPI 3.1 document generated from the routes.')),
+  portal: v.pipe(v.optional(PortalSettingsSchema), v.description('Serve the developer portal (static assets) that renders the OpenAPI document.')),
 })
 
 export const GatewayConfigSchema = v.strictObject({

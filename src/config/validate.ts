@@ -6,6 +6,7 @@
  */
 import * as v from 'valibot'
 import { checkAggregate } from '../aggregate/validate'
+import { checkDeveloperSettings } from '../openapi/schema'
 import { POLICY_DEFINITIONS } from '../policies/registry'
 import type { PolicyContext } from '../policies/types'
 import { checkTemplate, checkTemplateRefs, patternParams } from '../template/check'
@@ -196,6 +197,7 @@ function checkSemantics(config: GatewayConfig): string[] {
   })
   checkPolicies(config.policies, 'policies', config, undefined, { add })
   checkUpstreams(config, add)
+  checkDeveloperSettings(config, add)
   for (const [id, consumer] of Object.entries(config.consumers)) {
     if (consumer.plan !== undefined && !config.plans[consumer.plan]) {
       add(`consumers.${id}.plan`, `unknown plan "${consumer.plan}" (known: ${listOf(Object.keys(config.plans))})`)

@@ -16,6 +16,7 @@ import { requestIdPolicy } from './request-id'
 import { requestLimitsPolicy } from './request-limits'
 import { transformPolicy } from './transform'
 import type { PolicyDefinition } from './types'
+import { validatePolicy } from './validate'
 
 export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
   [requestIdPolicy.type]: requestIdPolicy as PolicyDefinition,
@@ -29,6 +30,7 @@ export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
   [apiKeyPolicy.type]: apiKeyPolicy as PolicyDefinition,
   [cachePolicy.type]: cachePolicy as PolicyDefinition,
   [rateLimitPolicy.type]: rateLimitPolicy as PolicyDefinition,
+  [validatePolicy.type]: validatePolicy as PolicyDefinition,
 }
 
 export const PolicySchema = v.variant('type', [
@@ -43,4 +45,5 @@ export const PolicySchema = v.variant('type', [
   apiKeyPolicy.schema,
   cachePolicy.schema,
   rateLimitPolicy.schema,
+  validatePolicy.schema,
 ])

@@ -1,0 +1,220 @@
+/**
+ * @module
+ * The OpenAPI 3.1 document, generated from the config: every route (but `gateway.openapi.exclude`)
+ * becomes one operation per method, with its path parameters (`/users/:id` -> `/users/{id}`, a
+ * trailing `*` -> `{tail}`), its match conditions as parameters, its security (`jwt`, `api-key`
+ * policies, global ones included), its limits as extension fields (`x-ratelimit`, `x-quota`), and
+ * the schemas of its `validate` policy. An `aggregate` route is one operation. Versioned routes
+ * sit under `/<version>` with `versioning.prefix`; a deprecated version marks them `deprecated`.
+ *
+ * Policies are read as plain config here, defensively, so a policy type that grows new options
+ * never breaks the document. Routes that compete for one path and method (a header-matched beta
+ * route beside the main one) become one operation; the others are listed in `x-edgeway-variants`.
+ */
+import type { GatewayConfig, PolicyConfig, RouteConfig } from '../config/schema'
+import type { Env } from '../env'
+
+type Obj = Record<string, any>
+const ANY_METHOD = ['get', 'post', 'put', 'patch', 'delete']
+const NO_BODY = new Set(['get', 'head', 'options'])
+
+/** `/users/:id{[0-9]+}/*` -> `/users/{id}/{tail}` and its path parameters. */
+export function openApiPath(pattern: string): { path: string; params: Obj[] } {
+  const params: Obj[] = []
+  const path = pattern.replace(/:([A-Za-z0-9_]+)(\{([^}]+)\})?\??|\*$/g, (m, name?: string, _r?: string, regex?: string) => {
+    name ??= 'tail'
+    params.push({
+      name,
+      in: 'path',
+      required: true,
+      schema: { type: 'string', ...(regex && { pattern: `^${regex}$` }) },
+      ...(m === '*' && { description: 'The rest of the path (may contain "/").' }),
+    })
+    return `{${name}}`
+  })
+  return { path, params }
+}
+
+function conditionParam(name: string, where: 'header' | 'query', rule: unknown): Obj | undefined {
+  const r = (typeof rule === 'string' ? { equals: rule } : rule) as Obj
+  if (r.present === false) return undefined
+  const schema = r.equals !== undefined ? { const: r.equals } : r.regex !== undefined ? { type: 'string', pattern: r.regex } : { type: 'string' }
+  return { name, in: where, required: true, schema }
+}
+
+function schemaParams(schema: unknown, where: 'header' | 'query'): Obj[] {
+  if (!schema || typeof schema !== 'object') return []
+  const { properties = {}, required = [] } = schema as Obj
+  return Object.entries(properties as Obj).map(([name, s]) => ({ name, in: where, required: required.includes(name), schema: s }))
+}
+
+const substitute = (text: string, env: Env) => text.replace(/\$\{(\w+)\}/g, (m, name: string) => (typeof env[name] === 'string' ? (env[name] as string) : m))
+
+/** Security schemes, named by content so routes sharing one policy share one scheme. */
+function schemeRegistry() {
+  const schemes: Obj = {}
+  const names = new Map<string, string>()
+  const add = (base: string, scheme: Obj) => {
+    const key = JSON.stringify(scheme)
+    let name = names.get(key)
+    if (!name) {
+      name = base
+      for (let n = 2; schemes[name]; n++) name = `${base}${n}`
+      schemes[name] = scheme
+      names.set(key, name)
+    }
+    return name
+  }
+  return { schemes, add }
+}
+
+/** The operation's security alternatives: one requirement object per way in. */
+function security(policies: Obj[], env: Env, add: (base: string, scheme: Obj) => string): Obj[] | undefined {
+  let requirements: Obj[] = [{}]
+  let any = false
+  for (const p of policies) {
+    const ways: [string, string[]][] = []
+    if (p.type === 'jwt') {
+      const issuers = ((p.issuers ?? []) as Obj[]).map((i) => substitute(String(i.issuer), env))
+      const description = `A JWT from ${issuers.join(' or ')}`
+      const header = p.token?.header ?? 'Authorization'
+      const scopes = (p.scopes ?? []) as string[]
+      const scheme = header.toLowerCase() === 'authorization'
+        ? { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description, 'x-issuers': issuers }
+        : { type: 'apiKey', in: 'header', name: header, description, 'x-issuers': issuers }
+      ways.push([add('jwt', scheme), scopes])
+      if (p.token?.cookie) ways.push([add('jwtCookie', { type: 'apiKey', in: 'cookie', name: p.token.cookie, description, 'x-issuers': issuers }), scopes])
+    } else if (p.type === 'api-key') {
+      ways.push([add('apiKey', { type: 'apiKey', in: 'header', name: p.header ?? 'X-API-Key', description: 'An API key' }), []])
+      if (p.query) ways.push([add('apiKeyQuery', { type: 'apiKey', in: 'query', name: p.query, description: 'An API key' }), []])
+    } else continue
+    any = true
+    requirements = requirements.flatMap((req) => ways.map(([name, scopes]) => ({ ...req, [name]: scopes })))
+  }
+  return any ? requirements : undefined
+}
+
+/** Limits from `rate-limit` and `request-limits` policies, as extension fields. */
+function limits(policies: Obj[]): Obj {
+  const out: Obj = {}
+  const pick = (items: unknown, keys: string[]) =>
+    (Array.isArray(items) ? items : []).map((item: Obj) => Object.fromEntries(keys.filter((k) => item?.[k] !== undefined).map((k) => [k, item[k]])))
+  for (const p of policies) {
+    if (p.type === 'rate-limit') {
+      const by = p.by !== undefined ? { by: p.by } : {}
+      ;(out['x-ratelimit'] ??= []).push(...pick(p.limits, ['name', 'limit', 'window']).map((l) => ({ ...l, ...by })))
+      ;(out['x-quota'] ??= []).push(...pick(p.quotas, ['name', 'limit', 'period']).map((l) => ({ ...l, ...by })))
+      if (p.plans) out['x-ratelimit-plans'] = true
+    } else if (p.type === 'request-limits' && p.maxBodyBytes !== undefined) out['x-max-body-bytes'] = p.maxBodyBytes
+  }
+  for (const key of ['x-ratelimit', 'x-quota']) if (out[key]?.length === 0) delete out[key]
+  return out
+}
+
+function responsesOf(route: RouteConfig, policies: Obj[], validate: Obj | undefined, secured: boolean): Obj {
+  const a = route.action as Obj
+  const responses: Obj = {}
+  for (const [status, schema] of Object.entries((validate?.responses ?? {}) as Obj)) {
+    responses[status] = { description: status === 'default' ? 'Response' : `Status ${status}`, content: { 'application/json': { schema } } }
+  }
+  if (Object.keys(responses).length === 0) {
+    if (a.type === 'respond') {
+      responses[a.status] = { description: 'A fixed response from the gateway', ...(a.body !== undefined && typeof a.body !== 'string' && { content: { 'application/json': { example: a.body } } }) }
+    } else if (a.type === 'redirect') {
+      responses[a.status] = { description: `Redirects to ${a.location}`, headers: { Location: { schema: { type: 'string' } } } }
+    } else if (a.type === 'aggregate') {
+      responses['200'] = { description: `One JSON object merged from ${a.calls.length} backend calls`, content: { 'application/json': { schema: { type: 'object' } } } }
+    } else responses.default = { description: `The response of upstream "${a.upstream}"` }
+  }
+  const problem = PROBLEM
+  if (validate) responses['400'] ??= problem
+  if (secured) responses['401'] ??= problem
+  if (policies.some((p) => p.type === 'rate-limit')) responses['429'] ??= problem
+  if (policies.some((p) => p.type === 'validate' || (p.type === 'request-limits' && p.maxBodyBytes !== undefined))) responses['413'] ??= problem
+  return responses
+}
+
+/** Error responses are written out, not `$ref`ed: the 2021 OpenAPI 3.1 schema rejects relative `$ref`s. */
+const PROBLEM = {
+  description: 'An error, as RFC 9457 problem details (`code`, and `errors` for a failed validation)',
+  content: { 'application/problem+json': { schema: { type: 'object', properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, code: { type: 'string' } } } } },
+}
+
+type Candidate = { route: RouteConfig; method: string; op: Obj; conditional: boolean; preferred: boolean }
+
+export function buildOpenApi(config: GatewayConfig, env: Env): Obj {
+  const settings = config.gateway.openapi ?? { path: '/openapi.json', version: '1.0.0', exclude: [] }
+  const versioning = config.versioning
+  const { schemes, add } = schemeRegistry()
+  const slots = new Map<string, Candidate[]>()
+  const tags: Obj[] = []
+  for (const route of config.routes) {
+    if (settings.exclude.includes(route.id)) continue
+    const policies = [...config.policies, ...route.policies] as Obj[] as (PolicyConfig & Obj)[]
+    const validate = policies.find((p) => p.type === 'validate') as Obj | undefined
+    const version = route.version !== undefined ? versioning?.versions[route.version] : undefined
+    const { path: own, params } = openApiPath(route.match.path)
+    const path = route.version !== undefined && versioning?.prefix ? `/${route.version}${own === '/' ? '' : own}` : own
+    const match = route.match
+    const conditions = [
+      ...Object.entries(match.headers ?? {}).map(([n, r]) => conditionParam(n, 'header', r)),
+      ...Object.entries(match.query ?? {}).map(([n, r]) => conditionParam(n, 'query', r)),
+    ].filter((p): p is Obj => p !== undefined)
+    const conditional = conditions.length > 0 || match.host !== undefined
+    if (route.version !== undefined && !versioning?.prefix && versioning?.headers[0]) {
+      conditions.push({ name: versioning.headers[0], in: 'header', required: route.version !== versioning.default, schema: { const: route.version } })
+    }
+    const parameters: Obj[] = []
+    for (const p of [...params, ...conditions, ...schemaParams(validate?.query, 'query'), ...schemaParams(validate?.headers, 'header')]) {
+      if (!parameters.some((q) => q.in === p.in && q.name.toLowerCase() === p.name.toLowerCase())) parameters.push(p)
+    }
+    const sec = security(policies, env, add)
+    const methods = match.methods ? match.methods.filter((m) => m !== 'HEAD' || !match.methods!.includes('GET')).map((m) => m.toLowerCase()) : ANY_METHOD
+    tags.push({ name: route.id, ...(route.description && { description: route.description }) })
+    const action = route.action as Obj
+    for (const method of methods) {
+      const op: Obj = {
+        tags: [route.id],
+        ...(route.description && { summary: route.description }),
+        operationId: methods.length === 1 ? route.id : `${route.id}-${method}`,
+        ...(parameters.length > 0 && { parameters }),
+        ...(validate?.body !== undefined && !NO_BODY.has(method) && { requestBody: { required: true, content: { 'application/json': { schema: validate.body } } } }),
+        responses: responsesOf(route, policies, validate, sec !== undefined),
+        ...(sec && { security: sec }),
+        ...(version?.deprecated && { deprecated: true, 'x-deprecated-at': version.deprecated }),
+        ...(version?.sunset && { 'x-sunset': version.sunset }),
+        ...(route.version !== undefined && { 'x-edgeway-version': route.version }),
+        ...(match.host !== undefined && { 'x-edgeway-host': match.host }),
+        ...(action.type === 'aggregate' && { 'x-edgeway-aggregate': { calls: (action.calls as Obj[]).map((c) => ({ name: c.name, upstream: c.upstream, required: c.required !== false })) } }),
+        ...limits(policies),
+        'x-edgeway-route': route.id,
+      }
+      const key = `${path} ${method}`
+      const list = slots.get(key) ?? []
+      list.push({ route, method, op, conditional, preferred: route.version === undefined || route.version === versioning?.default })
+      slots.set(key, list)
+    }
+  }
+
+  const paths: Obj = {}
+  for (const [key, list] of slots) {
+    const [path, method] = key.split(' ') as [string, string]
+    // The operation most callers get: an unconditional route, of the default version, else the first.
+    const primary = list.find((c) => !c.conditional && c.preferred) ?? list.find((c) => !c.conditional) ?? list[0]!
+    const variants = list.filter((c) => c !== primary).map((c) => ({ route: c.route.id, when: { headers: c.route.match.headers, query: c.route.match.query, host: c.route.match.host, version: c.route.version } }))
+    ;(paths[path] ??= {})[method] = { ...primary.op, ...(variants.length > 0 && { 'x-edgeway-variants': variants }) }
+  }
+
+  return {
+    openapi: '3.1.0',
+    info: { title: settings.title ?? config.gateway.name, version: settings.version, ...(settings.description && { description: settings.description }) },
+    // No `servers` means the document's own origin (OpenAPI 3.1, 4.8.1), where the gateway serves it.
+    ...(settings.servers && { servers: settings.servers }),
+    tags,
+    paths,
+    components: {
+      securitySchemes: schemes,
+    },
+    ...(versioning && { 'x-edgeway-versions': versioning.versions }),
+  }
+}

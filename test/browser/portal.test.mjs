@@ -1,0 +1,160 @@
+// The developer portal in a real browser: headless Debian Chromium driven by playwright-core.
+//
+//   npm run test:browser          starts its own gateway: wrangler dev on a free port with the demo
+//                                 config (static assets included) and the demo origins
+//   EDGEWAY_URL=http://127.0.0.1:8787 node --test test/browser/portal.test.mjs
+//                                 uses a gateway that is already running (npm run dev)
+//
+// Needs /usr/bin/chromium (apt-get install chromium). Screenshots go to test-artifacts/ (git-ignored).
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { chromium } from 'playwright-core'
+import { startDemoOrigins } from '../../demo/origins.mjs'
+import { OFFLINE_ENV } from '../../scripts/lib.mjs'
+
+const ARTIFACTS = process.env.TEST_ARTIFACTS ?? 'test-artifacts'
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** wrangler dev with the demo config and fresh local state; resolves once the portal answers (60 s at most). */
+async function startGateway() {
+  const [port, usersPort, ordersPort] = [await freePort(), await freePort(), await freePort()]
+  const stopOrigins = startDemoOrigins({ usersPort, ordersPort })
+  const state = mkdtempSync(join(tmpdir(), 'edgeway-portal-'))
+  const wrangler = spawn(
+    'npx',
+    ['--no-install', 'wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false', '--log-level', 'error',
+      '--persist-to', state, '--var', `DEMO_ORIGIN:http://127.0.0.1:${usersPort}`, '--var', `DEMO_ORIGIN_B:http://127.0.0.1:${ordersPort}`],
+    { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...OFFLINE_ENV }, detached: true },
+  )
+  const url = `http://127.0.0.1:${port}`
+  const stop = () => {
+    try {
+      process.kill(-wrangler.pid, 'SIGTERM')
+    } catch {}
+    stopOrigins()
+    rmSync(state, { recursive: true, force: true })
+  }
+  for (let i = 0; i < 120; i++) {
+    if (wrangler.exitCode !== null) break
+    try {
+      if ((await fetch(`${url}/portal/portal.json`)).ok) return { url, stop }
+    } catch {}
+    await sleep(500)
+  }
+  stop()
+  throw new Error('wrangler dev did not start within 60 s')
+}
+
+let gateway
+let browser
+
+before(async () => {
+  gateway = process.env.EDGEWAY_URL ? { url: process.env.EDGEWAY_URL.replace(/\/$/, ''), stop() {} } : await startGateway()
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS })
+  mkdirSync(ARTIFACTS, { recursive: true })
+})
+
+after(async () => {
+  await browser?.close()
+  gateway?.stop()
+})
+
+/** A page that records every request it makes, so a test can check none leaves the gateway. */
+async function openPortal(options = {}) {
+  const context = await browser.newContext(options)
+  const page = await context.newPage()
+  const requested = []
+  page.on('request', (request) => requested.push(request.url()))
+  const errors = []
+  page.on('pageerror', (err) => errors.push(err.message))
+  const res = await page.goto(`${gateway.url}/portal`)
+  assert.equal(res.status(), 200)
+  await page.locator('[data-api]').first().waitFor()
+  return { page, context, requested, errors }
+}
+
+describe('developer portal', () => {
+  it('lists the demo APIs and their operations, with nothing loaded from other hosts', async () => {
+    const { page, context, requested, errors } = await openPortal()
+    assert.equal(page.url(), `${gateway.url}/portal/`)
+    assert.equal(await page.title(), 'Edgeway demo developer portal')
+    const apis = await page.locator('[data-api]').evaluateAll((nodes) => nodes.map((n) => n.dataset.api))
+    for (const api of ['users-v1', 'users', 'orders', 'status', 'profile', 'me', 'partner', 'create-order']) assert.ok(apis.includes(api), `${api} in ${apis}`)
+    // Each operation: method and path; the deprecated v1 is marked; the JWT route shows its auth.
+    assert.equal(await page.locator('[data-op="users-v1"] .path').textContent(), '/v1/users/{id}')
+    assert.equal(await page.locator('[data-op="users-v1"] .badge.deprecated').count(), 1)
+    await page.locator('[data-op="me"] summary').click()
+    const auth = await page.locator('[data-op="me"] [data-role="auth"]').textContent()
+    assert.match(auth, /Bearer JWT \(Authorization header\) — A JWT from http:\/\/127\.0\.0\.1:9103; scopes: profile/)
+    assert.match(await page.locator('[data-op="me"] [data-role="curl"]').textContent(), /^curl -i -X GET 'http:\/\/127\.0\.0\.1:\d+\/me'/)
+    await page.screenshot({ path: join(ARTIFACTS, 'portal-list.png'), fullPage: true })
+    assert.deepEqual(requested.filter((u) => !u.startsWith(`${gateway.url}/`)), [])
+    assert.deepEqual(errors, [])
+    await context.close()
+  })
+
+  it('the try-it console calls the gateway and shows the response', async () => {
+    const { page, context } = await openPortal()
+    const op = page.locator('[data-op="status"]')
+    await op.locator('summary').click()
+    await op.getByRole('button', { name: 'Send' }).click()
+    await op.locator('[data-role="status"]', { hasText: '200' }).waitFor()
+    const body = JSON.parse(await op.locator('[data-role="body"]').textContent())
+    assert.equal(body.status, 'ok')
+    assert.match(await op.locator('[data-role="headers"]').textContent(), /x-request-id: /)
+
+    // A validated route: the example body passes; a broken one shows the failing path.
+    const order = page.locator('[data-op="create-order"]')
+    await order.locator('summary').click()
+    await order.getByRole('button', { name: 'Send' }).click()
+    await order.locator('[data-role="status"]', { hasText: '200' }).waitFor()
+    assert.equal(JSON.parse(await order.locator('[data-role="body"]').textContent()).url, '/echo/shop/orders')
+    await order.locator('textarea[name="body"]').fill('{ "items": [{ "sku": "a", "qty": 0 }] }')
+    await order.getByRole('button', { name: 'Send' }).click()
+    await order.locator('[data-role="status"]', { hasText: '400' }).waitFor()
+    const problem = JSON.parse(await order.locator('[data-role="body"]').textContent())
+    assert.deepEqual(problem.errors.map((e) => e.path), ['/items/0/qty'])
+    await page.screenshot({ path: join(ARTIFACTS, 'portal-try-it.png'), fullPage: true })
+    await context.close()
+  })
+
+  it('dark by preference, switchable, and readable on a phone', async () => {
+    const { page, context } = await openPortal({ colorScheme: 'dark', viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true })
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor)
+    assert.equal(await background(), 'rgb(15, 17, 21)')
+    // No sideways scrolling on a 375 px screen.
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth))
+    await page.screenshot({ path: join(ARTIFACTS, 'portal-phone-dark.png') })
+    await page.locator('#theme').click() // auto -> light
+    assert.equal(await background(), 'rgb(255, 255, 255)')
+    await page.locator('#theme').click() // light -> dark
+    assert.equal(await background(), 'rgb(15, 17, 21)')
+    await context.close()
+  })
+
+  it('serves only the portal\'s files, with a strict content security policy', async () => {
+    const page = await fetch(`${gateway.url}/portal/`)
+    assert.match(page.headers.get('content-security-policy'), /default-src 'none'; script-src 'self'/)
+    assert.equal((await fetch(`${gateway.url}/portal/nope.js`)).status, 404)
+    const outside = await fetch(`${gateway.url}/portal/%2e%2e/_edgeway/dashboard/`)
+    assert.notEqual(outside.headers.get('content-security-policy'), page.headers.get('content-security-policy'))
+  })
+})
