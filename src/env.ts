@@ -11,3 +11,12 @@ export type Env = {
   /** Any other binding: service bindings for upstreams, secrets named by policies, vars for `${VAR}`. */
   [binding: string]: unknown
 }
+
+declare global {
+  /**
+   * Whether the config schema keeps its descriptions. They are only read by the JSON Schema
+   * generator (`npm run schema`, and the staleness test), so the deployed bundle sets it to false
+   * at build time (`define` in wrangler.toml) and the minifier drops every description string.
+   */
+  const SCHEMA_DOCS: boolean
+}

@@ -23,42 +23,42 @@ export const CallName = v.pipe(
 const Bytes = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(32 * 1024 * 1024))
 
 export const AggregateCallSchema = v.strictObject({
-  name: v.pipe(CallName, v.description('How later calls and the response refer to this call: `{user.body.id}`.')),
+  name: v.pipe(CallName, v.description(SCHEMA_DOCS ? 'How later calls and the response refer to this call: `{user.body.id}`.' : '')),
   upstream: Name,
   method: v.optional(v.picklist(HTTP_METHODS), 'GET'),
-  path: v.pipe(TemplateString, v.description('Path template: `/users/{params.id}`, `/orders/{user.body.id}`.')),
+  path: v.pipe(TemplateString, v.description(SCHEMA_DOCS ? 'Path template: `/users/{params.id}`, `/orders/{user.body.id}`.' : '')),
   query: v.pipe(
     v.optional(v.record(v.string(), TemplateString)),
-    v.description('Query parameters (templates); one that renders empty is left out.'),
+    v.description(SCHEMA_DOCS ? 'Query parameters (templates); one that renders empty is left out.' : ''),
   ),
-  headers: v.pipe(v.optional(v.record(HeaderName, TemplateString)), v.description('Extra request headers (templates).')),
+  headers: v.pipe(v.optional(v.record(HeaderName, TemplateString)), v.description(SCHEMA_DOCS ? 'Extra request headers (templates).' : '')),
   body: v.pipe(
     v.optional(v.unknown()),
-    v.description('A JSON body: any JSON value whose strings are templates; `"{user.body}"` inserts a whole value.'),
+    v.description(SCHEMA_DOCS ? 'A JSON body: any JSON value whose strings are templates; `"{user.body}"` inserts a whole value.' : ''),
   ),
   timeout: v.pipe(
     v.optional(Milliseconds),
-    v.description('Time for the whole call, headers and body (default: the upstream\'s `timeouts.headers`).'),
+    v.description(SCHEMA_DOCS ? 'Time for the whole call, headers and body (default: the upstream\'s `timeouts.headers`).' : ''),
   ),
   required: v.pipe(
     v.optional(v.boolean(), true),
-    v.description('A required call\'s failure fails the request (502/504); an optional one is reported in `errors`.'),
+    v.description(SCHEMA_DOCS ? 'A required call\'s failure fails the request (502/504); an optional one is reported in `errors`.' : ''),
   ),
-  raw: v.pipe(v.optional(v.boolean(), false), v.description('Take the body as a string instead of JSON.')),
-  maxBodyBytes: v.pipe(v.optional(Bytes), v.description('Largest body accepted from this call (default: the action\'s).')),
-  output: v.pipe(v.optional(v.boolean(), true), v.description('Merge into the response; `false` for calls that only feed others.')),
-  select: v.pipe(v.optional(PathString), v.description('Keep only this part of the body: `data.user`, `items[].id`.')),
+  raw: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Take the body as a string instead of JSON.' : '')),
+  maxBodyBytes: v.pipe(v.optional(Bytes), v.description(SCHEMA_DOCS ? 'Largest body accepted from this call (default: the action\'s).' : '')),
+  output: v.pipe(v.optional(v.boolean(), true), v.description(SCHEMA_DOCS ? 'Merge into the response; `false` for calls that only feed others.' : '')),
+  select: v.pipe(v.optional(PathString), v.description(SCHEMA_DOCS ? 'Keep only this part of the body: `data.user`, `items[].id`.' : '')),
   collect: v.pipe(
     v.optional(v.record(v.string(), PathString)),
-    v.description('New keys from paths over arrays: `{ "skus": "orders[].items[].sku" }` (nested `[]` flattens).'),
+    v.description(SCHEMA_DOCS ? 'New keys from paths over arrays: `{ "skus": "orders[].items[].sku" }` (nested `[]` flattens).' : ''),
   ),
-  allow: v.pipe(v.optional(v.pipe(v.array(PathString), v.minLength(1))), v.description('Keep only these fields (dot paths, `[]` for every element).')),
-  deny: v.pipe(v.optional(v.pipe(v.array(PathString), v.minLength(1))), v.description('Remove these fields (dot paths, `[]` for every element).')),
+  allow: v.pipe(v.optional(v.pipe(v.array(PathString), v.minLength(1))), v.description(SCHEMA_DOCS ? 'Keep only these fields (dot paths, `[]` for every element).' : '')),
+  deny: v.pipe(v.optional(v.pipe(v.array(PathString), v.minLength(1))), v.description(SCHEMA_DOCS ? 'Remove these fields (dot paths, `[]` for every element).' : '')),
   rename: v.pipe(
     v.optional(v.record(v.string(), CallName)),
-    v.description('Rename fields in place: `{ "full_name": "name", "items[].sku": "productId" }`.'),
+    v.description(SCHEMA_DOCS ? 'Rename fields in place: `{ "full_name": "name", "items[].sku": "productId" }`.' : ''),
   ),
-  group: v.pipe(v.optional(v.pipe(v.string(), v.minLength(1))), v.description('Put the shaped result under this key.')),
+  group: v.pipe(v.optional(v.pipe(v.string(), v.minLength(1))), v.description(SCHEMA_DOCS ? 'Put the shaped result under this key.' : '')),
   cache: v.pipe(
     v.optional(
       v.strictObject({
@@ -66,7 +66,7 @@ export const AggregateCallSchema = v.strictObject({
         key: v.optional(TemplateString),
       }),
     ),
-    v.description('Reuse this call\'s response for `ttl` seconds, keyed by its URL and `key` (GET only).'),
+    v.description(SCHEMA_DOCS ? 'Reuse this call\'s response for `ttl` seconds, keyed by its URL and `key` (GET only).' : ''),
   ),
 })
 
@@ -75,10 +75,10 @@ export const AggregateActionSchema = v.strictObject({
   calls: v.pipe(v.array(AggregateCallSchema), v.minLength(1, 'needs at least one call'), v.maxLength(100)),
   maxInFlight: v.pipe(
     v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(50)), 6),
-    v.description('Calls in flight at once per request (Workers opens 6 connections at a time).'),
+    v.description(SCHEMA_DOCS ? 'Calls in flight at once per request (Workers opens 6 connections at a time).' : ''),
   ),
-  maxBodyBytes: v.pipe(v.optional(Bytes, 1024 * 1024), v.description('Largest body accepted from a call (default 1 MiB).')),
-  errorsKey: v.pipe(v.optional(v.pipe(v.string(), v.minLength(1)), 'errors'), v.description('Member listing failed optional calls.')),
+  maxBodyBytes: v.pipe(v.optional(Bytes, 1024 * 1024), v.description(SCHEMA_DOCS ? 'Largest body accepted from a call (default 1 MiB).' : '')),
+  errorsKey: v.pipe(v.optional(v.pipe(v.string(), v.minLength(1)), 'errors'), v.description(SCHEMA_DOCS ? 'Member listing failed optional calls.' : '')),
 })
 
 export type AggregateActionConfig = v.InferOutput<typeof AggregateActionSchema>

@@ -28,31 +28,31 @@ import { MetricsSettingsSchema } from '../metrics/config'
 import { OpenApiSettingsSchema, PortalSettingsSchema } from '../openapi/schema'
 
 export const UpstreamTimeoutsSchema = v.strictObject({
-  headers: v.pipe(v.optional(Milliseconds, 15_000), v.description('Time to wait for response headers (504 when exceeded).')),
-  idle: v.pipe(v.optional(Milliseconds, 60_000), v.description('Longest pause between two body chunks before the stream is cut.')),
-  total: v.pipe(v.optional(Milliseconds), v.description('All tries and backoff together.')),
+  headers: v.pipe(v.optional(Milliseconds, 15_000), v.description(SCHEMA_DOCS ? 'Time to wait for response headers (504 when exceeded).' : '')),
+  idle: v.pipe(v.optional(Milliseconds, 60_000), v.description(SCHEMA_DOCS ? 'Longest pause between two body chunks before the stream is cut.' : '')),
+  total: v.pipe(v.optional(Milliseconds), v.description(SCHEMA_DOCS ? 'All tries and backoff together.' : '')),
 })
 
 export const UpstreamSchema = v.pipe(
   v.strictObject({
     url: v.pipe(
       v.optional(v.string()),
-      v.description('Origin base URL (`https://api.internal.example`); `${VAR}` is replaced by a Worker variable.'),
+      v.description(SCHEMA_DOCS ? 'Origin base URL (`https://api.internal.example`); `${VAR}` is replaced by a Worker variable.' : ''),
     ),
-    service: v.pipe(v.optional(Name), v.description('Name of a service binding to another Worker.')),
-    targets: v.pipe(v.optional(v.pipe(v.array(TargetSchema), v.minLength(1, 'must list at least one target'))), v.description('A pool: several targets with weights.')),
+    service: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'Name of a service binding to another Worker.' : '')),
+    targets: v.pipe(v.optional(v.pipe(v.array(TargetSchema), v.minLength(1, 'must list at least one target'))), v.description(SCHEMA_DOCS ? 'A pool: several targets with weights.' : '')),
     balance: BalanceSchema,
-    hashOn: v.pipe(v.optional(KeySource), v.description('Key for `balance: "hash"`.')),
-    sticky: v.pipe(v.optional(StickySchema), v.description('ALB-style sticky sessions: a cookie naming the target.')),
-    healthCheck: v.pipe(v.optional(HealthCheckSchema), v.description('Active checks by a Durable Object, shared.')),
-    passive: v.pipe(v.optional(PassiveHealthSchema), v.description('Ejects failing targets (per isolate).')),
+    hashOn: v.pipe(v.optional(KeySource), v.description(SCHEMA_DOCS ? 'Key for `balance: "hash"`.' : '')),
+    sticky: v.pipe(v.optional(StickySchema), v.description(SCHEMA_DOCS ? 'ALB-style sticky sessions: a cookie naming the target.' : '')),
+    healthCheck: v.pipe(v.optional(HealthCheckSchema), v.description(SCHEMA_DOCS ? 'Active checks by a Durable Object, shared.' : '')),
+    passive: v.pipe(v.optional(PassiveHealthSchema), v.description(SCHEMA_DOCS ? 'Ejects failing targets (per isolate).' : '')),
     circuitBreaker: v.optional(CircuitBreakerSchema),
     retries: v.optional(RetrySchema),
     fallback: v.optional(FallbackSchema),
     timeouts: v.optional(UpstreamTimeoutsSchema, {}),
     mtls: v.pipe(
       v.optional(Name),
-      v.description('Name of an mTLS certificate binding (`[[mtls_certificates]]`): the gateway presents that client certificate to the origin.'),
+      v.description(SCHEMA_DOCS ? 'Name of an mTLS certificate binding (`[[mtls_certificates]]`): the gateway presents that client certificate to the origin.' : ''),
     ),
   }),
   v.check(
@@ -79,39 +79,39 @@ const QueryConditionSchema = v.union([
 export const MatchSchema = v.strictObject({
   path: v.pipe(
     v.optional(v.pipe(v.string(), v.startsWith('/', 'must start with "/"')), '/*'),
-    v.description('Path pattern: `/users/:id`, `/files/*` (tail as `params.*`), `/x/:rest{.+}`.'),
+    v.description(SCHEMA_DOCS ? 'Path pattern: `/users/:id`, `/files/*` (tail as `params.*`), `/x/:rest{.+}`.' : ''),
   ),
   methods: v.optional(v.pipe(v.array(v.picklist(HTTP_METHODS)), v.minLength(1))),
   host: v.pipe(
     v.optional(v.union([v.string(), v.array(v.string())])),
-    v.description('Exact host or `*.example.com` (any subdomain); a list matches any.'),
+    v.description(SCHEMA_DOCS ? 'Exact host or `*.example.com` (any subdomain); a list matches any.' : ''),
   ),
   headers: v.pipe(
     v.optional(v.record(v.string(), HeaderConditionSchema)),
-    v.description('Header name -> exact value, or `{ "equals" | "regex" | "present" }`.'),
+    v.description(SCHEMA_DOCS ? 'Header name -> exact value, or `{ "equals" | "regex" | "present" }`.' : ''),
   ),
   query: v.pipe(
     v.optional(v.record(v.string(), QueryConditionSchema)),
-    v.description('Query parameter -> exact value, or `{ "equals" | "present" }`.'),
+    v.description(SCHEMA_DOCS ? 'Query parameter -> exact value, or `{ "equals" | "present" }`.' : ''),
   ),
 })
 
 const ProxyActionSchema = v.strictObject({
   type: v.literal('proxy'),
   upstream: Name,
-  path: v.pipe(v.optional(TemplateString), v.description('Rewrite template for the upstream path: `/v2/users/{params.id}`.')),
-  stripPrefix: v.pipe(v.optional(v.pipe(v.string(), v.startsWith('/'))), v.description('Removed from the start of the path.')),
-  websocket: v.pipe(v.optional(v.boolean(), false), v.description('Let WebSocket upgrades through this route.')),
+  path: v.pipe(v.optional(TemplateString), v.description(SCHEMA_DOCS ? 'Rewrite template for the upstream path: `/v2/users/{params.id}`.' : '')),
+  stripPrefix: v.pipe(v.optional(v.pipe(v.string(), v.startsWith('/'))), v.description(SCHEMA_DOCS ? 'Removed from the start of the path.' : '')),
+  websocket: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Let WebSocket upgrades through this route.' : '')),
   split: v.optional(SplitSchema),
-  pinBy: v.pipe(v.optional(KeySource), v.description('Pins a client to one side of `split`.')),
-  mirror: v.pipe(v.optional(MirrorSchema), v.description('Shadow traffic, in waitUntil.')),
+  pinBy: v.pipe(v.optional(KeySource), v.description(SCHEMA_DOCS ? 'Pins a client to one side of `split`.' : '')),
+  mirror: v.pipe(v.optional(MirrorSchema), v.description(SCHEMA_DOCS ? 'Shadow traffic, in waitUntil.' : '')),
 })
 
 const RespondActionSchema = v.strictObject({
   type: v.literal('respond'),
   status: v.optional(v.pipe(v.number(), v.integer(), v.minValue(200), v.maxValue(599)), 200),
   headers: v.optional(v.record(v.string(), TemplateString), {}),
-  body: v.pipe(v.optional(v.unknown()), v.description('A string (a template) or any JSON value (sent as JSON).')),
+  body: v.pipe(v.optional(v.unknown()), v.description(SCHEMA_DOCS ? 'A string (a template) or any JSON value (sent as JSON).' : '')),
 })
 
 const RedirectActionSchema = v.strictObject({
@@ -125,24 +125,24 @@ export const ActionSchema = v.variant('type', [ProxyActionSchema, RespondActionS
 export const RouteSchema = v.strictObject({
   id: Name,
   description: v.optional(v.string()),
-  version: v.pipe(v.optional(Name), v.description('The API version this route belongs to (see `versioning`).')),
+  version: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'The API version this route belongs to (see `versioning`).' : '')),
   match: MatchSchema,
   policies: v.optional(v.array(PolicySchema), []),
-  deadline: v.pipe(v.optional(Milliseconds), v.description('Total time for the route; must cover what it contains.')),
+  deadline: v.pipe(v.optional(Milliseconds), v.description(SCHEMA_DOCS ? 'Total time for the route; must cover what it contains.' : '')),
   action: ActionSchema,
 })
 
 const VersionSchema = v.strictObject({
   deprecated: v.pipe(
     v.optional(v.pipe(v.string(), v.isoTimestamp())),
-    v.description('ISO time the version was deprecated: sends a `Deprecation` header (RFC 9745).'),
+    v.description(SCHEMA_DOCS ? 'ISO time the version was deprecated: sends a `Deprecation` header (RFC 9745).' : ''),
   ),
-  sunset: v.pipe(v.optional(v.pipe(v.string(), v.isoTimestamp())), v.description('Sends a `Sunset` header (RFC 8594).')),
-  link: v.pipe(v.optional(v.pipe(v.string(), v.url())), v.description('Migration guide, sent as `Link: <...>; rel="deprecation"`.')),
+  sunset: v.pipe(v.optional(v.pipe(v.string(), v.isoTimestamp())), v.description(SCHEMA_DOCS ? 'Sends a `Sunset` header (RFC 8594).' : '')),
+  link: v.pipe(v.optional(v.pipe(v.string(), v.url())), v.description(SCHEMA_DOCS ? 'Migration guide, sent as `Link: <...>; rel="deprecation"`.' : '')),
 })
 
 export const VersioningSchema = v.strictObject({
-  prefix: v.pipe(v.optional(v.boolean(), true), v.description('Select a version by a leading path segment (`/v1/...`).')),
+  prefix: v.pipe(v.optional(v.boolean(), true), v.description(SCHEMA_DOCS ? 'Select a version by a leading path segment (`/v1/...`).' : '')),
   headers: v.optional(v.array(v.string()), ['api-version', 'accept-version']),
   default: v.optional(Name),
   versions: v.record(Name, VersionSchema),
@@ -152,8 +152,8 @@ export const VersioningSchema = v.strictObject({
 export const PlanSchema = v.pipe(
   v.strictObject({
     description: v.optional(v.string()),
-    limits: v.pipe(v.optional(v.array(WindowLimitSchema), []), v.description('Sliding-window limits for each consumer on the plan.')),
-    quotas: v.pipe(v.optional(v.array(QuotaSchema), []), v.description('Calendar quotas (UTC day or month) for each consumer on the plan.')),
+    limits: v.pipe(v.optional(v.array(WindowLimitSchema), []), v.description(SCHEMA_DOCS ? 'Sliding-window limits for each consumer on the plan.' : '')),
+    quotas: v.pipe(v.optional(v.array(QuotaSchema), []), v.description(SCHEMA_DOCS ? 'Calendar quotas (UTC day or month) for each consumer on the plan.' : '')),
   }),
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return
@@ -164,10 +164,10 @@ export const PlanSchema = v.pipe(
 
 export const ConsumerSchema = v.strictObject({
   plan: v.optional(Name),
-  metadata: v.pipe(v.optional(v.record(v.string(), v.unknown())), v.description('Free-form; readable in templates as `consumer.metadata`.')),
+  metadata: v.pipe(v.optional(v.record(v.string(), v.unknown())), v.description(SCHEMA_DOCS ? 'Free-form; readable in templates as `consumer.metadata`.' : '')),
   apiKeySecrets: v.pipe(
     v.optional(v.array(Name)),
-    v.description('Names of Worker secrets, each holding the hex SHA-256 of one of this consumer\'s API keys (for the `api-key` policy).'),
+    v.description(SCHEMA_DOCS ? 'Names of Worker secrets, each holding the hex SHA-256 of one of this consumer\'s API keys (for the `api-key` policy).' : ''),
   ),
 })
 
@@ -175,13 +175,13 @@ export const GatewaySettingsSchema = v.strictObject({
   name: v.optional(v.string(), 'edgeway'),
   plan: v.pipe(
     v.optional(v.picklist(['free', 'paid']), 'free'),
-    v.description('Workers plan: sets the subrequest budget checked at validation (50 or 10,000).'),
+    v.description(SCHEMA_DOCS ? 'Workers plan: sets the subrequest budget checked at validation (50 or 10,000).' : ''),
   ),
   maxSubrequests: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
   admin: v.optional(
     v.strictObject({
       prefix: v.optional(v.pipe(v.string(), v.regex(/^\/[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/, 'must be a path like "/_edgeway"')), '/_edgeway'),
-      tokenSecret: v.pipe(v.optional(Name, 'ADMIN_TOKEN'), v.description('Name of the Worker secret holding the admin bearer token.')),
+      tokenSecret: v.pipe(v.optional(Name, 'ADMIN_TOKEN'), v.description(SCHEMA_DOCS ? 'Name of the Worker secret holding the admin bearer token.' : '')),
     }),
     {},
   ),
@@ -194,11 +194,11 @@ export const GatewaySettingsSchema = v.strictObject({
         refreshSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 30),
       }),
     ),
-    v.description('Hot reload: read a config from a KV key; a bad one is logged and the last good one kept.'),
+    v.description(SCHEMA_DOCS ? 'Hot reload: read a config from a KV key; a bad one is logged and the last good one kept.' : ''),
   ),
   metrics: v.optional(MetricsSettingsSchema, {}),
-  openapi: v.pipe(v.optional(OpenApiSettingsSchema), v.description('Serve an OpenAPI 3.1 document generated from the routes.')),
-  portal: v.pipe(v.optional(PortalSettingsSchema), v.description('Serve the developer portal (static assets) that renders the OpenAPI document.')),
+  openapi: v.pipe(v.optional(OpenApiSettingsSchema), v.description(SCHEMA_DOCS ? 'Serve an OpenAPI 3.1 document generated from the routes.' : '')),
+  portal: v.pipe(v.optional(PortalSettingsSchema), v.description(SCHEMA_DOCS ? 'Serve the developer portal (static assets) that renders the OpenAPI document.' : '')),
 })
 
 export const GatewayConfigSchema = v.strictObject({
@@ -206,11 +206,11 @@ export const GatewayConfigSchema = v.strictObject({
   gateway: v.optional(GatewaySettingsSchema, {}),
   versioning: v.optional(VersioningSchema),
   upstreams: v.optional(v.record(Name, UpstreamSchema), {}),
-  consumers: v.pipe(v.optional(v.record(Name, ConsumerSchema), {}), v.description('Known consumers by id (JWT `sub`/`client_id`, or an API key\'s owner).')),
+  consumers: v.pipe(v.optional(v.record(Name, ConsumerSchema), {}), v.description(SCHEMA_DOCS ? 'Known consumers by id (JWT `sub`/`client_id`, or an API key\'s owner).' : '')),
   plans: v.optional(v.record(Name, PlanSchema), {}),
   policies: v.pipe(
     v.optional(v.array(PolicySchema), [{ type: 'request-id' }]),
-    v.description('Global policies, run on every route (default: request-id).'),
+    v.description(SCHEMA_DOCS ? 'Global policies, run on every route (default: request-id).' : ''),
   ),
   routes: v.array(RouteSchema),
 })

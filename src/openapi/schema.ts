@@ -14,19 +14,19 @@ import type { GatewayConfig } from '../config/schema'
 const OwnPath = v.pipe(v.string(), v.regex(/^(\/[A-Za-z0-9_.~-]+)+$/, 'must be a path like "/openapi.json" (letters, digits, "_", "-", ".", "~")'))
 
 export const OpenApiSettingsSchema = v.strictObject({
-  path: v.pipe(v.optional(OwnPath, '/openapi.json'), v.description('Where the gateway serves the document (GET).')),
+  path: v.pipe(v.optional(OwnPath, '/openapi.json'), v.description(SCHEMA_DOCS ? 'Where the gateway serves the document (GET).' : '')),
   title: v.optional(v.string()),
-  version: v.pipe(v.optional(v.string(), '1.0.0'), v.description('`info.version`: the version of the API description.')),
+  version: v.pipe(v.optional(v.string(), '1.0.0'), v.description(SCHEMA_DOCS ? '`info.version`: the version of the API description.' : '')),
   description: v.optional(v.string()),
   servers: v.pipe(
     v.optional(v.array(v.strictObject({ url: v.pipe(v.string(), v.minLength(1)), description: v.optional(v.string()) }))),
-    v.description('`servers`; default: the gateway itself (`/`).'),
+    v.description(SCHEMA_DOCS ? '`servers`; default: the gateway itself (`/`).' : ''),
   ),
-  exclude: v.pipe(v.optional(v.array(v.string()), []), v.description('Route ids to leave out of the document (and the portal).')),
+  exclude: v.pipe(v.optional(v.array(v.string()), []), v.description(SCHEMA_DOCS ? 'Route ids to leave out of the document (and the portal).' : '')),
 })
 
 export const PortalSettingsSchema = v.strictObject({
-  path: v.pipe(v.optional(OwnPath, '/portal'), v.description('Where the portal pages are served (Workers Static Assets under `public/portal/`).')),
+  path: v.pipe(v.optional(OwnPath, '/portal'), v.description(SCHEMA_DOCS ? 'Where the portal pages are served (Workers Static Assets under `public/portal/`).' : '')),
   title: v.optional(v.string()),
 })
 

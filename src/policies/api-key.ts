@@ -53,11 +53,11 @@ export const apiKeyPolicy = definePolicy({
   phase: 'auth',
   schema: v.strictObject({
     type: v.literal('api-key'),
-    header: v.pipe(v.optional(HeaderName, 'X-API-Key'), v.description('Header carrying the key.')),
-    query: v.pipe(v.optional(v.pipe(v.string(), v.minLength(1))), v.description('Query parameter carrying the key (tried after the header).')),
-    kv: v.pipe(v.optional(Name), v.description('KV namespace binding holding keys created through the admin API.')),
-    hideCredentials: v.pipe(v.optional(v.boolean(), true), v.description('Remove the key from the request to the origin.')),
-    maxBytes: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(16), v.maxValue(4_096)), 256), v.description('Longer keys are rejected unhashed.')),
+    header: v.pipe(v.optional(HeaderName, 'X-API-Key'), v.description(SCHEMA_DOCS ? 'Header carrying the key.' : '')),
+    query: v.pipe(v.optional(v.pipe(v.string(), v.minLength(1))), v.description(SCHEMA_DOCS ? 'Query parameter carrying the key (tried after the header).' : '')),
+    kv: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'KV namespace binding holding keys created through the admin API.' : '')),
+    hideCredentials: v.pipe(v.optional(v.boolean(), true), v.description(SCHEMA_DOCS ? 'Remove the key from the request to the origin.' : '')),
+    maxBytes: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(16), v.maxValue(4_096)), 256), v.description(SCHEMA_DOCS ? 'Longer keys are rejected unhashed.' : '')),
   }),
   validate(options, ctx) {
     const secrets = Object.values(ctx.config.consumers).some((consumer) => (consumer.apiKeySecrets?.length ?? 0) > 0)

@@ -88,19 +88,19 @@ export const corsPolicy = definePolicy({
     type: v.literal('cors'),
     origins: v.pipe(
       v.union([OriginPattern, v.pipe(v.array(OriginPattern), v.minLength(1))]),
-      v.description('"*", an origin, "https://*.example.com", or a list of these.'),
+      v.description(SCHEMA_DOCS ? '"*", an origin, "https://*.example.com", or a list of these.' : ''),
     ),
     methods: v.pipe(
       v.optional(v.pipe(v.array(v.picklist(HTTP_METHODS)), v.minLength(1)), ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
-      v.description('Methods a preflight allows.'),
+      v.description(SCHEMA_DOCS ? 'Methods a preflight allows.' : ''),
     ),
     allowHeaders: v.pipe(
       v.optional(v.array(v.union([v.literal('*'), HeaderName])), []),
-      v.description('Request headers a preflight allows; ["*"] allows whatever the preflight asks for (reflected).'),
+      v.description(SCHEMA_DOCS ? 'Request headers a preflight allows; ["*"] allows whatever the preflight asks for (reflected).' : ''),
     ),
-    exposeHeaders: v.pipe(v.optional(v.array(HeaderName), []), v.description('Response headers scripts may read.')),
-    credentials: v.pipe(v.optional(v.boolean(), false), v.description('Allow cookies and Authorization (never with "*").')),
-    maxAge: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(86_400))), v.description('Seconds a browser may cache a preflight.')),
+    exposeHeaders: v.pipe(v.optional(v.array(HeaderName), []), v.description(SCHEMA_DOCS ? 'Response headers scripts may read.' : '')),
+    credentials: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Allow cookies and Authorization (never with "*").' : '')),
+    maxAge: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(86_400))), v.description(SCHEMA_DOCS ? 'Seconds a browser may cache a preflight.' : '')),
   }),
   validate(options, ctx) {
     const origins = [options.origins].flat()

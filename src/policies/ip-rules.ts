@@ -51,9 +51,9 @@ export const ipRulesPolicy = definePolicy({
   phase: 'request',
   schema: v.strictObject({
     type: v.literal('ip-rules'),
-    allow: v.pipe(v.optional(v.array(Cidr)), v.description('Only these addresses/ranges may call (`10.0.0.0/8`, `2001:db8::/32`).')),
-    deny: v.pipe(v.optional(v.array(Cidr)), v.description('These may not, even when also allowed.')),
-    countries: v.pipe(v.optional(CountryLists), v.description('Country codes from `request.cf.country`.')),
+    allow: v.pipe(v.optional(v.array(Cidr)), v.description(SCHEMA_DOCS ? 'Only these addresses/ranges may call (`10.0.0.0/8`, `2001:db8::/32`).' : '')),
+    deny: v.pipe(v.optional(v.array(Cidr)), v.description(SCHEMA_DOCS ? 'These may not, even when also allowed.' : '')),
+    countries: v.pipe(v.optional(CountryLists), v.description(SCHEMA_DOCS ? 'Country codes from `request.cf.country`.' : '')),
   }),
   validate(options, ctx) {
     if (!options.allow?.length && !options.deny?.length && !options.countries?.allow?.length && !options.countries?.deny?.length) {

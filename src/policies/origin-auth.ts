@@ -36,7 +36,7 @@ export const originAuthPolicy = definePolicy({
   phase: 'transform',
   schema: v.strictObject({
     type: v.literal('origin-auth'),
-    secret: v.pipe(Name, v.description('Name of the Worker secret holding the HMAC key (`wrangler secret put NAME`).')),
+    secret: v.pipe(Name, v.description(SCHEMA_DOCS ? 'Name of the Worker secret holding the HMAC key (`wrangler secret put NAME`).' : '')),
     header: v.optional(HeaderName, 'X-Edgeway-Signature'),
   }),
   create(options, build) {

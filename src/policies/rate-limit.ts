@@ -30,8 +30,8 @@ import { definePolicy } from './types'
 registerAdminExtension(rateLimitAdmin)
 
 const KeyOverrides = {
-  by: v.pipe(v.optional(KeySpecSchema), v.description('This limit\'s key, instead of the policy\'s `by`.')),
-  fallback: v.pipe(v.optional(KeySpecSchema), v.description('Key used when a part of `by` has no value.')),
+  by: v.pipe(v.optional(KeySpecSchema), v.description(SCHEMA_DOCS ? 'This limit\'s key, instead of the policy\'s `by`.' : '')),
+  fallback: v.pipe(v.optional(KeySpecSchema), v.description(SCHEMA_DOCS ? 'Key used when a part of `by` has no value.' : '')),
 }
 
 type CompiledLimit = { name: string; check: LimitCheck; key: KeyFunction; quota: boolean; describe: string }
@@ -82,14 +82,14 @@ export const rateLimitPolicy = definePolicy({
   phase: 'rate-limit',
   schema: v.strictObject({
     type: v.literal('rate-limit'),
-    by: v.pipe(v.optional(KeySpecSchema, ['ip']), v.description('Who shares a counter: parts of `consumer`, `ip`, `route`, `apiKey`, `{ "header": name }`.')),
-    fallback: v.pipe(v.optional(KeySpecSchema), v.description('Key used when a part of `by` has no value (e.g. `["ip"]` for `["consumer"]`).')),
+    by: v.pipe(v.optional(KeySpecSchema, ['ip']), v.description(SCHEMA_DOCS ? 'Who shares a counter: parts of `consumer`, `ip`, `route`, `apiKey`, `{ "header": name }`.' : '')),
+    fallback: v.pipe(v.optional(KeySpecSchema), v.description(SCHEMA_DOCS ? 'Key used when a part of `by` has no value (e.g. `["ip"]` for `["consumer"]`).' : '')),
     limits: v.optional(v.array(v.strictObject({ ...WindowLimitEntries, ...KeyOverrides })), []),
     quotas: v.optional(v.array(v.strictObject({ ...QuotaEntries, ...KeyOverrides })), []),
-    plans: v.pipe(v.optional(v.boolean(), false), v.description('Also apply the limits and quotas of the consumer\'s plan, per consumer.')),
-    binding: v.pipe(v.optional(Name, 'RATE_LIMITER'), v.description('The `RateLimiter` Durable Object binding.')),
-    onError: v.pipe(v.optional(v.picklist(['allow', 'deny']), 'allow'), v.description('When the limiter fails or times out: let requests through, or answer 503.')),
-    timeout: v.pipe(v.optional(Milliseconds, 1000), v.description('Longest wait for the limiter, in ms.')),
+    plans: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Also apply the limits and quotas of the consumer\'s plan, per consumer.' : '')),
+    binding: v.pipe(v.optional(Name, 'RATE_LIMITER'), v.description(SCHEMA_DOCS ? 'The `RateLimiter` Durable Object binding.' : '')),
+    onError: v.pipe(v.optional(v.picklist(['allow', 'deny']), 'allow'), v.description(SCHEMA_DOCS ? 'When the limiter fails or times out: let requests through, or answer 503.' : '')),
+    timeout: v.pipe(v.optional(Milliseconds, 1000), v.description(SCHEMA_DOCS ? 'Longest wait for the limiter, in ms.' : '')),
   }),
   validate(options, ctx) {
     if (options.limits.length + options.quotas.length === 0 && !options.plans) {

@@ -21,9 +21,9 @@ export const requestIdPolicy = definePolicy({
   schema: v.strictObject({
     type: v.literal('request-id'),
     header: v.optional(HeaderName, 'X-Request-Id'),
-    trustIncoming: v.pipe(v.optional(v.boolean(), false), v.description('Keep a well-formed id sent by the client.')),
-    forward: v.pipe(v.optional(v.boolean(), true), v.description('Send the id to the origin.')),
-    expose: v.pipe(v.optional(v.boolean(), true), v.description('Return the id to the client.')),
+    trustIncoming: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Keep a well-formed id sent by the client.' : '')),
+    forward: v.pipe(v.optional(v.boolean(), true), v.description(SCHEMA_DOCS ? 'Send the id to the origin.' : '')),
+    expose: v.pipe(v.optional(v.boolean(), true), v.description(SCHEMA_DOCS ? 'Return the id to the client.' : '')),
   }),
   create({ header, trustIncoming, forward, expose }) {
     return async function requestId(c, next) {

@@ -53,17 +53,17 @@ export const requestLimitsPolicy = definePolicy({
   phase: 'request',
   schema: v.strictObject({
     type: v.literal('request-limits'),
-    maxBodyBytes: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))), v.description('Largest request body (413 above).')),
-    maxUrlLength: v.pipe(v.optional(Count), v.description('Longest path + query in bytes (414 above).')),
-    methods: v.pipe(v.optional(v.pipe(v.array(v.picklist(HTTP_METHODS)), v.minLength(1))), v.description('Allowed methods (405 for others).')),
+    maxBodyBytes: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))), v.description(SCHEMA_DOCS ? 'Largest request body (413 above).' : '')),
+    maxUrlLength: v.pipe(v.optional(Count), v.description(SCHEMA_DOCS ? 'Longest path + query in bytes (414 above).' : '')),
+    methods: v.pipe(v.optional(v.pipe(v.array(v.picklist(HTTP_METHODS)), v.minLength(1))), v.description(SCHEMA_DOCS ? 'Allowed methods (405 for others).' : '')),
     headers: v.optional(
       v.strictObject({
-        maxCount: v.pipe(v.optional(Count), v.description('Most header fields (431 above).')),
-        maxTotalBytes: v.pipe(v.optional(Count), v.description('Largest sum of names and values (431 above).')),
-        maxFieldBytes: v.pipe(v.optional(Count), v.description('Largest single header, name plus value (431 above).')),
+        maxCount: v.pipe(v.optional(Count), v.description(SCHEMA_DOCS ? 'Most header fields (431 above).' : '')),
+        maxTotalBytes: v.pipe(v.optional(Count), v.description(SCHEMA_DOCS ? 'Largest sum of names and values (431 above).' : '')),
+        maxFieldBytes: v.pipe(v.optional(Count), v.description(SCHEMA_DOCS ? 'Largest single header, name plus value (431 above).' : '')),
       }),
     ),
-    requiredHeaders: v.pipe(v.optional(v.array(HeaderName)), v.description('Headers every request must carry (400 without).')),
+    requiredHeaders: v.pipe(v.optional(v.array(HeaderName)), v.description(SCHEMA_DOCS ? 'Headers every request must carry (400 without).' : '')),
   }),
   validate(options, ctx) {
     const set = [options.maxBodyBytes, options.maxUrlLength, options.methods, options.headers?.maxCount, options.headers?.maxTotalBytes, options.headers?.maxFieldBytes, options.requiredHeaders?.length || undefined]

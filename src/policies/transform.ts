@@ -66,7 +66,7 @@ export const transformPolicy = definePolicy({
       v.strictObject({
         headers: v.optional(HeaderEditsSchema),
         query: v.optional(QueryEditsSchema),
-        path: v.pipe(v.optional(TemplateString), v.description('Rewrite template for the upstream path (before the action\'s own).')),
+        path: v.pipe(v.optional(TemplateString), v.description(SCHEMA_DOCS ? 'Rewrite template for the upstream path (before the action\'s own).' : '')),
         body: v.optional(JsonEditsSchema),
       }),
     ),
@@ -74,16 +74,16 @@ export const transformPolicy = definePolicy({
       v.strictObject({
         headers: v.optional(HeaderEditsSchema),
         body: v.optional(JsonEditsSchema),
-        status: v.pipe(v.optional(v.record(StatusKey, StatusCode)), v.description('Origin status -> status sent to the client.')),
+        status: v.pipe(v.optional(v.record(StatusKey, StatusCode)), v.description(SCHEMA_DOCS ? 'Origin status -> status sent to the client.' : '')),
       }),
     ),
     maxBodyBytes: v.pipe(
       v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(16 * 1024 * 1024)), 1024 * 1024),
-      v.description('Largest body (bytes) edited; bigger ones stream through untouched.'),
+      v.description(SCHEMA_DOCS ? 'Largest body (bytes) edited; bigger ones stream through untouched.' : ''),
     ),
     oversizedRequest: v.pipe(
       v.optional(v.picklist(['pass', 'reject']), 'pass'),
-      v.description('A JSON request body over maxBodyBytes: pass it untouched, or reject it with 413.'),
+      v.description(SCHEMA_DOCS ? 'A JSON request body over maxBodyBytes: pass it untouched, or reject it with 413.' : ''),
     ),
   }),
   validate(options, ctx) {

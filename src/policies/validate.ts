@@ -32,7 +32,7 @@ import { definePolicy } from './types'
 
 const Schema = v.pipe(
   v.custom<JsonSchema>((x) => typeof x === 'boolean' || (typeof x === 'object' && x !== null && !Array.isArray(x)), 'must be a JSON Schema (an object or a boolean)'),
-  v.description('A JSON Schema (draft 2020-12).'),
+  v.description(SCHEMA_DOCS ? 'A JSON Schema (draft 2020-12).' : ''),
 )
 
 const tooLarge = (limit: number) =>
@@ -87,12 +87,12 @@ export const validatePolicy = definePolicy({
   phase: 'transform',
   schema: v.strictObject({
     type: v.literal('validate'),
-    body: v.pipe(v.optional(Schema), v.description('Schema of the JSON request body (required on methods other than GET, HEAD, OPTIONS).')),
-    query: v.pipe(v.optional(Schema), v.description('Schema of the query parameters, as an object.')),
-    headers: v.pipe(v.optional(Schema), v.description('Schema of the request headers it names, as an object with lower-case keys.')),
-    maxBodyBytes: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(16 * 1024 * 1024)), 1_048_576), v.description('Largest body read for validation (413 above).')),
-    responses: v.pipe(v.optional(v.record(v.pipe(v.string(), v.regex(/^([1-5]\d\d|default)$/, 'must be a status code or "default"')), Schema)), v.description('Response body schemas by status (documented; checked with `validateResponses`).')),
-    validateResponses: v.pipe(v.optional(v.boolean(), false), v.description('Development aid: log responses that do not match `responses`.')),
+    body: v.pipe(v.optional(Schema), v.description(SCHEMA_DOCS ? 'Schema of the JSON request body (required on methods other than GET, HEAD, OPTIONS).' : '')),
+    query: v.pipe(v.optional(Schema), v.description(SCHEMA_DOCS ? 'Schema of the query parameters, as an object.' : '')),
+    headers: v.pipe(v.optional(Schema), v.description(SCHEMA_DOCS ? 'Schema of the request headers it names, as an object with lower-case keys.' : '')),
+    maxBodyBytes: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(16 * 1024 * 1024)), 1_048_576), v.description(SCHEMA_DOCS ? 'Largest body read for validation (413 above).' : '')),
+    responses: v.pipe(v.optional(v.record(v.pipe(v.string(), v.regex(/^([1-5]\d\d|default)$/, 'must be a status code or "default"')), Schema)), v.description(SCHEMA_DOCS ? 'Response body schemas by status (documented; checked with `validateResponses`).' : '')),
+    validateResponses: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Development aid: log responses that do not match `responses`.' : '')),
   }),
   validate(options, ctx) {
     if (options.body === undefined && options.query === undefined && options.headers === undefined && options.responses === undefined) {

@@ -16,7 +16,7 @@ import { HeaderName } from '../config/common'
 export const KeyPartSchema = v.union([
   v.strictObject({
     header: HeaderName,
-    hash: v.pipe(v.optional(v.boolean(), false), v.description('Count by a SHA-256 of the value, for secrets.')),
+    hash: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Count by a SHA-256 of the value, for secrets.' : '')),
   }),
   v.picklist(['consumer', 'ip', 'route', 'apiKey'], 'must be "consumer", "ip", "route", "apiKey" or { "header": name }'),
 ])

@@ -11,27 +11,27 @@ export const MAX_WINDOW_LIMIT = 100_000
 const MAX_WINDOW_SECONDS = 31 * 86_400
 
 export const WindowLimitEntries = {
-  name: v.pipe(Name, v.description('Names the limit in `RateLimit-Policy`, 429 bodies and the admin API.')),
+  name: v.pipe(Name, v.description(SCHEMA_DOCS ? 'Names the limit in `RateLimit-Policy`, 429 bodies and the admin API.' : '')),
   limit: v.pipe(
     v.number(),
     v.integer('must be a whole number'),
     v.minValue(1),
     v.maxValue(MAX_WINDOW_LIMIT, `must be at most ${MAX_WINDOW_LIMIT} (use a quota for larger counts)`),
-    v.description('Requests admitted in any window of `window` seconds.'),
+    v.description(SCHEMA_DOCS ? 'Requests admitted in any window of `window` seconds.' : ''),
   ),
   window: v.pipe(
     v.number(),
     v.integer('must be whole seconds'),
     v.minValue(1),
     v.maxValue(MAX_WINDOW_SECONDS, 'must be at most 31 days (2678400 seconds)'),
-    v.description('The sliding window, in seconds.'),
+    v.description(SCHEMA_DOCS ? 'The sliding window, in seconds.' : ''),
   ),
 }
 
 export const QuotaEntries = {
   name: WindowLimitEntries.name,
-  limit: v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1), v.maxValue(1e9), v.description('Requests per period.')),
-  period: v.pipe(v.picklist(['day', 'month']), v.description('Calendar period in UTC; the count restarts at its first millisecond.')),
+  limit: v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1), v.maxValue(1e9), v.description(SCHEMA_DOCS ? 'Requests per period.' : '')),
+  period: v.pipe(v.picklist(['day', 'month']), v.description(SCHEMA_DOCS ? 'Calendar period in UTC; the count restarts at its first millisecond.' : '')),
 }
 
 export const WindowLimitSchema = v.strictObject(WindowLimitEntries)

@@ -12,7 +12,7 @@ import { checkTemplate } from '../template/check'
 import { compileTemplate, encodeHeaderValue, type Template } from '../template/template'
 
 export const HeaderEditsSchema = v.strictObject({
-  rename: v.pipe(v.optional(v.record(HeaderName, HeaderName)), v.description('Old name -> new name; values move, all of them.')),
+  rename: v.pipe(v.optional(v.record(HeaderName, HeaderName)), v.description(SCHEMA_DOCS ? 'Old name -> new name; values move, all of them.' : '')),
   remove: v.optional(v.array(HeaderName)),
   set: v.optional(v.record(HeaderName, TemplateString)),
   add: v.optional(v.record(HeaderName, TemplateString)),

@@ -16,11 +16,11 @@ import { deletePath, getPath, parsePath, setPath, type ParsedPath, type PathStep
 import { compileJsonTemplate, type JsonTemplate } from '../template/template'
 
 export const JsonEditsSchema = v.strictObject({
-  unwrap: v.pipe(v.optional(PathString), v.description('Replace the body by the value at this path.')),
-  rename: v.pipe(v.optional(v.record(PathString, PathString)), v.description('From path -> to path (`items[].id` -> `items[].key`).')),
+  unwrap: v.pipe(v.optional(PathString), v.description(SCHEMA_DOCS ? 'Replace the body by the value at this path.' : '')),
+  rename: v.pipe(v.optional(v.record(PathString, PathString)), v.description(SCHEMA_DOCS ? 'From path -> to path (`items[].id` -> `items[].key`).' : '')),
   remove: v.optional(v.array(PathString)),
-  set: v.pipe(v.optional(v.record(PathString, v.unknown())), v.description('Path -> JSON value; strings inside are templates.')),
-  wrap: v.pipe(v.optional(PathString), v.description('Nest the whole body under this path (`data` -> `{"data": body}`).')),
+  set: v.pipe(v.optional(v.record(PathString, v.unknown())), v.description(SCHEMA_DOCS ? 'Path -> JSON value; strings inside are templates.' : '')),
+  wrap: v.pipe(v.optional(PathString), v.description(SCHEMA_DOCS ? 'Nest the whole body under this path (`data` -> `{"data": body}`).' : '')),
 })
 export type JsonEditsConfig = v.InferOutput<typeof JsonEditsSchema>
 

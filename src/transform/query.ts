@@ -14,8 +14,8 @@ const ParamName = v.pipe(v.string(), v.minLength(1, 'must not be empty'))
 export const QueryEditsSchema = v.strictObject({
   rename: v.optional(v.record(ParamName, ParamName)),
   remove: v.optional(v.array(ParamName)),
-  set: v.pipe(v.optional(v.record(ParamName, TemplateString)), v.description('Replaces every value of the parameter.')),
-  add: v.pipe(v.optional(v.record(ParamName, TemplateString)), v.description('Appends a value.')),
+  set: v.pipe(v.optional(v.record(ParamName, TemplateString)), v.description(SCHEMA_DOCS ? 'Replaces every value of the parameter.' : '')),
+  add: v.pipe(v.optional(v.record(ParamName, TemplateString)), v.description(SCHEMA_DOCS ? 'Appends a value.' : '')),
 })
 export type QueryEditsConfig = v.InferOutput<typeof QueryEditsSchema>
 
