@@ -7,7 +7,7 @@ import { env } from 'cloudflare:workers'
 import type { GatewayConfigInput } from '../src/config/schema'
 import { loadConfig } from '../src/config/validate'
 import type { Env } from '../src/env'
-import { createGateway } from '../src/gateway'
+import { createGateway, type GatewayOptions } from '../src/gateway'
 import type { RequestLog } from '../src/logging'
 
 export const ORIGIN = env.ORIGIN_URL
@@ -20,10 +20,10 @@ export type TestGateway = {
 }
 
 /** A gateway built from `config` (validated), with the pool's bindings plus `extraEnv`. */
-export function testGateway(config: GatewayConfigInput, extraEnv: Record<string, unknown> = {}): TestGateway {
+export function testGateway(config: GatewayConfigInput, extraEnv: Record<string, unknown> = {}, options: GatewayOptions = {}): TestGateway {
   const logs: RequestLog[] = []
   const gatewayEnv = { ...env, ...extraEnv } as Env
-  const app = createGateway(loadConfig(config), gatewayEnv, { writeLog: (line) => logs.push(line) })
+  const app = createGateway(loadConfig(config), gatewayEnv, { writeLog: (line) => logs.push(line), ...options })
   return {
     logs,
     async fetch(input, init) {
