@@ -15,7 +15,7 @@ import type { AppEnv } from '../context'
 import { GatewayError, type ErrorCode } from '../errors'
 import { requestScope } from '../template/scope'
 import type { CompiledUpstream } from '../upstream/upstream'
-import { callRequestHeaders, compileCall, type CallFailure } from './call'
+import { callRequestHeaders, compileCall, defaultCallTimeout, type CallFailure } from './call'
 import { mergeResults } from './merge'
 import { dependencies, longestChain, topologicalOrder } from './plan'
 import { runCalls, type RunOptions } from './run'
@@ -25,6 +25,7 @@ import { setOwn } from './shape'
 const FAILURE_CODES: Record<CallFailure['error'], ErrorCode> = {
   timeout: 'ERR_UPSTREAM_TIMEOUT',
   unreachable: 'ERR_UPSTREAM_UNREACHABLE',
+  unavailable: 'ERR_UPSTREAM_UNAVAILABLE',
   status: 'ERR_UPSTREAM_BAD_RESPONSE',
   'too-large': 'ERR_UPSTREAM_BAD_RESPONSE',
   'not-json': 'ERR_UPSTREAM_BAD_RESPONSE',
@@ -34,6 +35,7 @@ const FAILURE_CODES: Record<CallFailure['error'], ErrorCode> = {
 const FAILURE_DETAILS: Record<CallFailure['error'], string> = {
   timeout: 'did not answer in time',
   unreachable: 'could not be reached',
+  unavailable: 'is unavailable (no healthy target, or its circuit breaker is open)',
   status: 'answered with an error status',
   'too-large': 'answered with a body over the size limit',
   'not-json': 'answered with a body that is not JSON',
@@ -44,6 +46,7 @@ export function failureError(failure: CallFailure): GatewayError {
   return new GatewayError(FAILURE_CODES[failure.error], {
     detail: `The required call "${failure.call}" ${FAILURE_DETAILS[failure.error]}.`,
     extensions: { call: failure.call, reason: failure.error, ...(failure.status !== undefined && { upstreamStatus: failure.status }) },
+    ...(failure.retryAfter !== undefined && { headers: { 'Retry-After': String(failure.retryAfter) } }),
   })
 }
 
@@ -75,7 +78,7 @@ export function aggregateAction(
   const order = topologicalOrder(deps)
   const calls = action.calls.map((call, i) => compileCall(call, i, deps[i]!, upstreams.get(call.upstream)!, action.maxBodyBytes))
   // Without a route deadline, the run is bounded by its longest chain of call timeouts.
-  const deadlineMs = route.deadline ?? longestChain(deps, action.calls.map((call) => call.timeout ?? upstreams.get(call.upstream)!.timeouts.headers)).ms
+  const deadlineMs = route.deadline ?? longestChain(deps, action.calls.map((call) => call.timeout ?? defaultCallTimeout(upstreams.get(call.upstream)!))).ms
   const idHeader = requestIdHeader(config, route)
   const { maxInFlight, errorsKey } = action
 

@@ -9,6 +9,7 @@ import { GatewayError } from '../errors'
 import type { UpstreamLog } from '../logging'
 import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue, type JsonTemplate, type Template } from '../template/template'
 import { callUpstream } from '../upstream/client'
+import { upstreamWorstMs } from '../upstream/config-checks'
 import type { CompiledUpstream } from '../upstream/upstream'
 import { BodyError, readBody } from './body'
 import { cacheKey, lookup, mayStore, store } from './cache'
@@ -18,10 +19,13 @@ import { compileShape, type Shaper } from './shape'
 /** What later templates read of a finished call: `{user.status}`, `{user.headers.etag}`, `{user.body.id}`. */
 export type CallResult = { status: number; headers: Headers; body: unknown }
 
-export type FailureKind = 'timeout' | 'status' | 'unreachable' | 'too-large' | 'not-json' | 'skipped'
+export type FailureKind = 'timeout' | 'status' | 'unreachable' | 'unavailable' | 'too-large' | 'not-json' | 'skipped'
 
-/** One failed call, as reported in the response's `errors` member. */
-export type CallFailure = { call: string; error: FailureKind; status?: number; after?: string }
+/**
+ * One failed call, as reported in the response's `errors` member. `retryAfter` (seconds): when an
+ * `unavailable` upstream (no healthy target, or its circuit open) may take calls again.
+ */
+export type CallFailure = { call: string; error: FailureKind; status?: number; after?: string; retryAfter?: number }
 
 export class CallFailed extends Error {
   constructor(readonly failure: CallFailure) {
@@ -65,13 +69,24 @@ export function callRequestHeaders(draft: Headers, requestId: { header: string; 
   return headers
 }
 
+/**
+ * The time a call runs under when it sets no `timeout`: what a proxy route would wait for this
+ * upstream, every try (1 + `retries.attempts`) at `timeouts.headers` plus backoff, capped by
+ * `timeouts.total`. So a call retries and fails over as a proxy route does.
+ */
+export function defaultCallTimeout(upstream: CompiledUpstream): number {
+  return upstreamWorstMs({ timeouts: upstream.timeouts, retries: upstream.retry?.config })
+}
+
 export function compileCall(config: AggregateCallConfig, index: number, deps: number[], upstream: CompiledUpstream, defaultMaxBytes: number): CompiledCall {
   const name = config.name
   const path = compileTemplate(config.path)
   const query = Object.entries(config.query ?? {}).map(([key, source]) => [key, compileTemplate(source)] as [string, Template])
   const headers = Object.entries(config.headers ?? {}).map(([key, source]) => [key, compileTemplate(source)] as [string, Template])
   const body: JsonTemplate | undefined = config.body !== undefined ? compileJsonTemplate(config.body) : undefined
-  const timeoutMs = config.timeout ?? upstream.timeouts.headers
+  const timeoutMs = config.timeout ?? defaultCallTimeout(upstream)
+  // Each try waits for headers as long as a proxy route would, so a hung target leaves time to retry.
+  const tryTimeoutMs = upstream.timeouts.headers
   const maxBytes = config.maxBodyBytes ?? defaultMaxBytes
   const { method, raw } = config
   const cacheKeyTemplate = config.cache?.key !== undefined ? compileTemplate(config.cache.key) : undefined
@@ -98,6 +113,7 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
     }
 
     // The call's own timeout covers headers and body; the route's deadline caps it.
+    const started = Date.now()
     const controller = new AbortController()
     let timedOut = false
     const timer = setTimeout(() => {
@@ -124,14 +140,20 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
         run.log.cache = 'MISS'
       }
       let response: Response
+      const end = Math.min(started + timeoutMs, run.deadline)
       try {
         response = await callUpstream(
           upstream,
-          { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(timeoutMs, run.deadline - Date.now())), signal: controller.signal },
+          { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(tryTimeoutMs, end - Date.now())), signal: controller.signal, deadline: end },
           run.log,
         )
       } catch (err) {
         if (err instanceof GatewayError && err.code === 'ERR_UPSTREAM_TIMEOUT') fail('timeout')
+        // No target may be tried (breaker open, none healthy): the upstream was not touched.
+        if (err instanceof GatewayError && (err.code === 'ERR_CIRCUIT_OPEN' || err.code === 'ERR_UPSTREAM_UNAVAILABLE') && !controller.signal.aborted) {
+          const retryAfter = Number(err.headers['Retry-After'])
+          throw new CallFailed({ call: name, error: 'unavailable', ...(retryAfter > 0 && { retryAfter }) })
+        }
         return gaveUp()
       }
       if (response.status < 200 || response.status > 299) {

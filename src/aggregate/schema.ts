@@ -38,7 +38,7 @@ export const AggregateCallSchema = v.strictObject({
   ),
   timeout: v.pipe(
     v.optional(Milliseconds),
-    v.description(SCHEMA_DOCS ? 'Time for the whole call, headers and body (default: the upstream\'s `timeouts.headers`).' : ''),
+    v.description(SCHEMA_DOCS ? 'Time for the whole call, headers and body (default: as long as a proxy route waits for the upstream, every try and backoff).' : ''),
   ),
   required: v.pipe(
     v.optional(v.boolean(), true),

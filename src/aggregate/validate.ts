@@ -8,6 +8,7 @@ import type { GatewayConfig, RouteConfig } from '../config/schema'
 import { checkTemplateRefs } from '../template/check'
 import { parsePath, pathRoot } from '../template/path'
 import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
+import { upstreamSubrequests, upstreamWorstMs } from '../upstream/config-checks'
 import { CALL_MEMBERS, dependencies, findCycle, isRequestRoot, longestChain, templateSites } from './plan'
 import type { AggregateActionConfig, AggregateCallConfig } from './schema'
 
@@ -16,23 +17,17 @@ type Add = (path: string, message: string) => void
 const listOf = (names: Iterable<string>) => [...names].join(', ') || 'none'
 
 /**
- * Attempts one call can cost: 1, plus retries when the upstream declares them (the resilience
- * feature's `retries`, a count or `{ attempts }` / `{ max }`), so the budget stays a worst case.
+ * Subrequests one call can cost, as for a proxy route to the same upstream: every try
+ * (1 + `retries.attempts`, per `RetrySchema`), the shared health-state read and the fallback's tries.
  */
-export function upstreamAttempts(upstream: unknown): number {
-  const retries = (upstream as { retries?: unknown } | undefined)?.retries
-  if (typeof retries === 'number') return 1 + retries
-  if (typeof retries === 'object' && retries !== null) {
-    const { attempts, max } = retries as { attempts?: unknown; max?: unknown }
-    if (typeof attempts === 'number') return Math.max(1, attempts)
-    if (typeof max === 'number') return 1 + max
-  }
-  return 1
+export function upstreamAttempts(config: GatewayConfig, upstream: string): number {
+  return upstreamSubrequests(config, upstream)
 }
 
-/** The timeout a call runs under: its own, else its upstream's time to headers. */
+/** The time a call runs under: its own, else what a proxy route waits for its upstream (tries and backoff). */
 export function callTimeout(call: AggregateCallConfig, config: GatewayConfig): number {
-  return call.timeout ?? config.upstreams[call.upstream]?.timeouts.headers ?? 15_000
+  const upstream = config.upstreams[call.upstream]
+  return call.timeout ?? (upstream ? upstreamWorstMs(upstream) : 15_000)
 }
 
 function checkShape(call: AggregateCallConfig, at: string, add: Add): void {
@@ -129,5 +124,5 @@ export function checkAggregate(route: RouteConfig, action: AggregateActionConfig
     }
   }
   // A cached call may also read and write the cache.
-  return calls.reduce((sum, call) => sum + upstreamAttempts(config.upstreams[call.upstream]) + (call.cache ? 2 : 0), 0)
+  return calls.reduce((sum, call) => sum + upstreamAttempts(config, call.upstream) + (call.cache ? 2 : 0), 0)
 }

@@ -41,9 +41,14 @@ export async function sha256Hex(text: string): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('')
 }
 
-/** The partition of a consumer: its id, hashed (keys and logs never hold the raw id). */
-export async function consumerPartition(consumerId: string): Promise<string> {
-  return `consumer:${(await sha256Hex(`edgeway-consumer:${consumerId}`)).slice(0, 32)}`
+/**
+ * The partition of a consumer: its id, hashed (keys and logs never hold the raw id). A token's
+ * subject is unique only within its issuer (OIDC Core 2), so a consumer from a JWT is partitioned
+ * by issuer and id: the same `sub` at two issuers of a route never shares an entry.
+ */
+export async function consumerPartition(consumerId: string, issuer?: string): Promise<string> {
+  const identity = issuer === undefined ? consumerId : `${issuer}\n${consumerId}`
+  return `consumer:${(await sha256Hex(`edgeway-consumer:${identity}`)).slice(0, 32)}`
 }
 
 export function compileKey(options: KeyOptions): CompiledKey {

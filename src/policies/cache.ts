@@ -143,7 +143,9 @@ export const cachePolicy = definePolicy({
       const identified = key.credentialsOf(reqHeaders, draft.search) !== undefined || c.var.consumer !== undefined || c.var.claims !== undefined
       let partition = 'shared'
       if (identified) {
-        if (scope === 'consumer' && c.var.consumer) partition = await consumerPartition(c.var.consumer.id)
+        const consumer = c.var.consumer
+        const iss = consumer?.via === 'jwt' ? c.var.claims?.iss : undefined
+        if (scope === 'consumer' && consumer) partition = await consumerPartition(consumer.id, typeof iss === 'string' ? iss : undefined)
         else if (scope !== 'public') return bypass('credentials')
       }
       let generation: string

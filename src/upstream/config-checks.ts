@@ -62,7 +62,10 @@ export function checkProxyAction(action: ProxyAction, at: string, config: Gatewa
   }
 }
 
-const tries = (u: UpstreamConfig) => 1 + (u.retries?.attempts ?? 0)
+/** What the worst cases read of an upstream (its config, or a compiled upstream's timeouts and retry config). */
+type Worst = { timeouts: { headers: number; total?: number | undefined }; retries?: { attempts: number; backoff: { max: number } } | undefined }
+
+const tries = (u: Pick<Worst, 'retries'>) => 1 + (u.retries?.attempts ?? 0)
 
 /** Worst-case subrequests of one call to the upstream: tries, the health read, the fallback. */
 export function upstreamSubrequests(config: GatewayConfig, name: string): number {
@@ -74,7 +77,7 @@ export function upstreamSubrequests(config: GatewayConfig, name: string): number
 }
 
 /** Worst-case time to headers of one call: per-try timeouts and backoff, capped by `timeouts.total`. */
-export function upstreamWorstMs(u: UpstreamConfig): number {
+export function upstreamWorstMs(u: Worst): number {
   const n = tries(u)
   const worst = u.timeouts.headers * n + (u.retries ? u.retries.backoff.max * (n - 1) : 0)
   return Math.min(worst, u.timeouts.total ?? Infinity)

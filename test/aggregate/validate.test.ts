@@ -94,6 +94,36 @@ describe('aggregate: config validation', () => {
     ])
   })
 
+  it('counts every try of a call to an upstream with retries (1 + retries.attempts), as for a proxy route', () => {
+    const origin = { url: 'http://127.0.0.1:9' }
+    const seventeen = Array.from({ length: 17 }, (_, i) => call(`c${i}`, '/x'))
+    // `retries: {}` means the default of 2 retries: 3 tries a call, 17 x 3 = 51.
+    expect(problems(seventeen, {}, { upstreams: { origin: { ...origin, retries: {} } } })).toEqual([
+      'routes[0]: needs up to 51 subrequests per request (action 51, policies 0), over the limit of 50 (gateway.plan "free")',
+    ])
+    const nine = Array.from({ length: 9 }, (_, i) => call(`c${i}`, '/x'))
+    expect(problems(nine, {}, { upstreams: { origin: { ...origin, retries: { attempts: 5 } } } })).toEqual([
+      'routes[0]: needs up to 54 subrequests per request (action 54, policies 0), over the limit of 50 (gateway.plan "free")',
+    ])
+    expect(problems(nine, {}, { upstreams: { origin: { ...origin, retries: { attempts: 4 } } } })).toEqual([])
+    // No retries configured, or none allowed: one try each.
+    expect(problems(seventeen, {}, { upstreams: { origin: { ...origin, retries: { attempts: 0 } } } })).toEqual([])
+    // A fallback upstream's tries count too: (1 + 1) + (1 + 2) = 5 a call, 11 calls = 55.
+    const eleven = Array.from({ length: 11 }, (_, i) => call(`c${i}`, '/x'))
+    expect(problems(eleven, {}, { upstreams: { origin: { ...origin, retries: { attempts: 1 }, fallback: { upstream: 'spare' } }, spare: { ...origin, retries: {} } } })).toEqual([
+      'routes[0]: needs up to 55 subrequests per request (action 55, policies 0), over the limit of 50 (gateway.plan "free")',
+    ])
+  })
+
+  it('a call without a timeout runs as long as a proxied request may (every try and backoff): the deadline must cover that', () => {
+    const upstreams = { origin: { url: 'http://127.0.0.1:9', timeouts: { headers: 1_000 }, retries: { attempts: 1, backoff: { base: 10, max: 100 } } } }
+    expect(problems([call('a', '/a')], { deadline: 2_000 }, { upstreams })).toEqual([
+      'routes[0].deadline: 2000 ms does not cover the longest chain of calls a (2100 ms of call timeouts); raise the deadline or lower the timeouts',
+    ])
+    expect(problems([call('a', '/a')], { deadline: 2_100 }, { upstreams })).toEqual([])
+    expect(problems([call('a', '/a', { timeout: 1_500 })], { deadline: 2_000 }, { upstreams })).toEqual([])
+  })
+
   it('rejects a body on a GET call', () => {
     expect(problems([call('a', '/a', { body: { x: 1 } })])).toEqual(['routes[0].action.calls[0].body: a GET call sends no body; set "method"'])
   })

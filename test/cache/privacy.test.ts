@@ -3,10 +3,11 @@
  * credential is (Authorization, cookie, API key header, API key query parameter) x what the origin
  * sends (no cache headers, `private`, `public` without `Vary`). User A asks, then user B, then A.
  *
- * No auth policy exists on this branch, so `consumer` scope runs behind a stand-in auth policy (phase
- * `auth`, registered only in this file) that makes the credential's owner the consumer, as the real
- * jwt / api-key policies publish `c.var.consumer`. The `it.todo`s at the end are the same cases
- * through the real auth policies, to be written once they are merged.
+ * Credentials are real: tokens signed by the test issuer and verified by the `jwt` policy (from the
+ * Authorization header or a cookie), API keys checked by the `api-key` policy (hashes in Worker
+ * secrets, or in KV). A stand-in auth policy (registered only in this file) remains for the one
+ * thing the real policies can't do: let an anonymous request through to the same route (optional
+ * authentication), to show anonymous and consumer entries never mix.
  */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
@@ -19,32 +20,363 @@ import type { Env } from '../../src/env'
 import { createGateway } from '../../src/gateway'
 import type { RequestLog } from '../../src/logging'
 import { POLICY_DEFINITIONS } from '../../src/policies/registry'
-import { originConfig } from '../helpers'
+import { configKeys, consumerId, kvKey, newIssuer, type Issuer } from '../integration/identity'
+import { originConfig, testGateway, type Echo } from '../helpers'
+import { setClock, used } from '../rate-limit/helpers'
 import { cacheStatus, seq, tagged } from './helpers'
 
 type Placement = 'authorization' | 'cookie' | 'api-key-header' | 'api-key-query'
 type OriginSends = 'nothing' | 'private' | 'public'
 type Scope = 'unset' | 'public' | 'consumer'
+type Who = 'A' | 'B'
+type PolicyInput = NonNullable<GatewayConfigInput['routes'][number]['policies']>[number]
 
 const PLACEMENTS: Placement[] = ['authorization', 'cookie', 'api-key-header', 'api-key-query']
 const ORIGIN_SENDS: Record<OriginSends, string> = { nothing: '', private: 'private, max-age=60', public: 'public, max-age=60' }
 
-/** The request of user `who` with its credential at `placement`. */
-function credentialed(placement: Placement, who: 'A' | 'B'): { query: string; headers: Record<string, string> } {
-  const secret = `cred-${who}`
-  switch (placement) {
-    case 'authorization':
-      return { query: '', headers: { Authorization: `Bearer ${secret}` } }
-    case 'cookie':
-      return { query: '', headers: { Cookie: `session=${secret}` } }
-    case 'api-key-header':
-      return { query: '', headers: { 'X-API-Key': secret } }
-    case 'api-key-query':
-      return { query: `&api_key=${secret}`, headers: {} }
+/** One issuer tenant for the whole file (each gateway still fetches its keys itself). */
+let sharedIssuer: Promise<Issuer> | undefined
+const issuer = () => (sharedIssuer ??= newIssuer())
+
+const cachedRoute = (policies: PolicyInput[]) => ({ id: 'cached', match: { path: '/c/*' }, policies, action: { type: 'proxy' as const, upstream: 'origin', stripPrefix: '/c' } })
+/** The origin sees who is calling (scope "consumer" only: validation refuses consumer templates on a shared cache). */
+const SHOW_CONSUMER: PolicyInput = { type: 'headers', request: { set: { 'X-Consumer-Id': '{consumer.id}' } } }
+
+/**
+ * A gateway whose `/c/*` route authenticates with the real policy for `placement` and caches with
+ * `scope`; users A and B are fresh consumers with their own token or key. The origin echoes the
+ * credential it received (the API key policy is told not to hide it), so a body shows whose it is.
+ */
+async function realGateway(scope: Scope, placement: Placement) {
+  const iss = await issuer()
+  const ids: Record<Who, string> = { A: consumerId('user-a'), B: consumerId('user-b') }
+  const keyed = await configKeys({ [ids.A]: {}, [ids.B]: {} })
+  const auth: Record<Placement, PolicyInput> = {
+    authorization: { type: 'jwt', issuers: [iss.config] },
+    cookie: { type: 'jwt', issuers: [iss.config], token: { cookie: 'session' } },
+    'api-key-header': { type: 'api-key', hideCredentials: false },
+    'api-key-query': { type: 'api-key', query: 'api_key', hideCredentials: false },
   }
+  const cache = { type: 'cache', defaultTtl: 60, ...(scope !== 'unset' && { scope }) } as PolicyInput
+  const gw = testGateway(originConfig({ consumers: keyed.consumers, routes: [cachedRoute([auth[placement], cache])] }), keyed.env)
+  const tokens: Record<Who, string> = { A: await iss.token(ids.A), B: await iss.token(ids.B) }
+  const secretOf = (who: Who) => (placement.startsWith('api-key') ? keyed.keys[ids[who]]! : tokens[who])
+  const credential = (who: Who): { query: string; headers: Record<string, string> } => {
+    switch (placement) {
+      case 'authorization':
+        return { query: '', headers: { Authorization: `Bearer ${tokens[who]}` } }
+      case 'cookie':
+        return { query: '', headers: { Cookie: `theme=dark; session=${tokens[who]}` } }
+      case 'api-key-header':
+        return { query: '', headers: { 'X-API-Key': keyed.keys[ids[who]]! } }
+      case 'api-key-query':
+        return { query: `&api_key=${keyed.keys[ids[who]]}`, headers: {} }
+    }
+  }
+  const send = async (path: string, headers: Record<string, string>) => {
+    const res = await gw.fetch(path, { headers })
+    return { res, body: await res.text() }
+  }
+  return { secretOf, credential, send }
 }
 
-/** Stand-in for the auth policies: the credential's owner becomes `c.var.consumer`. */
+/** What B should get after A: A's stored response only where both the route and the origin share it. */
+function bSharesWithA(scope: Scope, origin: OriginSends): boolean {
+  return scope === 'public' && origin === 'public'
+}
+/** Whether A's own second request is a hit (its response was stored for A). */
+function aHitsAgain(scope: Scope, origin: OriginSends): boolean {
+  if (scope === 'unset' || origin === 'private') return false
+  return scope === 'consumer' || origin === 'public'
+}
+
+describe('privacy matrix, through the real jwt and api-key policies', () => {
+  for (const scope of ['unset', 'public', 'consumer'] as Scope[]) {
+    for (const placement of PLACEMENTS) {
+      for (const origin of Object.keys(ORIGIN_SENDS) as OriginSends[]) {
+        const shares = bSharesWithA(scope, origin)
+        it(`scope ${scope}, credential in ${placement}, origin sends ${origin}: B ${shares ? 'gets the shared entry' : "never gets A's response"}`, async () => {
+          const { secretOf, credential, send } = await realGateway(scope, placement)
+          const ids = { A: secretOf('A'), B: secretOf('B') }
+          const t = tagged()
+          const cc = ORIGIN_SENDS[origin] ? `cc=${encodeURIComponent(ORIGIN_SENDS[origin])}` : 'x=1'
+          const ask = (who: Who) => {
+            const { query, headers } = credential(who)
+            return send(`/c/echo/${t.tag}?${cc}${query}`, t.headers(headers))
+          }
+          const a1 = await ask('A')
+          expect(a1.res.status).toBe(200)
+          expect(a1.body).toContain(ids.A)
+          const b = await ask('B')
+          expect(b.res.status).toBe(200)
+          if (shares) {
+            expect(cacheStatus(b.res)).toMatch(/^edgeway; hit/)
+            expect(seq(b.res)).toBe(1)
+          } else {
+            expect(seq(b.res)).toBe(2)
+            expect(b.body).toContain(ids.B)
+            expect(b.body).not.toContain(ids.A)
+          }
+          const a2 = await ask('A')
+          if (aHitsAgain(scope, origin)) {
+            expect(cacheStatus(a2.res)).toMatch(/^edgeway; hit/)
+            expect(seq(a2.res)).toBe(1)
+          } else {
+            expect(cacheStatus(a2.res)).not.toMatch(/hit/)
+            expect(a2.body).toContain(ids.A)
+          }
+          if (scope === 'unset') expect(cacheStatus(b.res)).toBe('edgeway; fwd=bypass; detail=credentials')
+        })
+      }
+    }
+  }
+
+  it('through the jwt policy: scope "consumer" keys by the token subject, two subjects never share an entry', async () => {
+    const iss = await issuer()
+    const gw = testGateway(originConfig({ routes: [cachedRoute([{ type: 'jwt', issuers: [iss.config] }, { type: 'cache', scope: 'consumer', defaultTtl: 60 }, SHOW_CONSUMER])] }))
+    const t = tagged()
+    const url = `/c/echo/${t.tag}?x=1`
+    const [alice, bob] = [consumerId('alice'), consumerId('bob')]
+    const as = async (sub: string, claims = {}) => {
+      const res = await gw.fetch(url, { headers: t.headers({ authorization: `Bearer ${await iss.token(sub, { jti: crypto.randomUUID(), ...claims })}` }) })
+      return { res, body: await res.text() }
+    }
+    const first = await as(alice)
+    expect(cacheStatus(first.res)).toBe('edgeway; fwd=uri-miss; fwd-status=200; stored')
+    // Another token of the same subject (other jti, other scopes): the same consumer, the same entry.
+    const again = await as(alice, { scope: 'orders:read' })
+    expect(cacheStatus(again.res)).toMatch(/^edgeway; hit/)
+    expect(seq(again.res)).toBe(1)
+    const other = await as(bob)
+    expect(seq(other.res)).toBe(2)
+    expect(other.body).toContain(bob)
+    expect(other.body).not.toContain(alice)
+    expect(cacheStatus((await as(bob)).res)).toMatch(/^edgeway; hit/)
+    expect(await t.count()).toBe(2)
+  })
+
+  it('through the jwt policy with two issuers: the same `sub` at another issuer is another user, never served the first one\'s entry', async () => {
+    const [one, two] = [await newIssuer(), await newIssuer()]
+    const jwt: PolicyInput = { type: 'jwt', issuers: [one.config, two.config] }
+    const gw = testGateway(originConfig({ routes: [cachedRoute([jwt, { type: 'cache', scope: 'consumer', defaultTtl: 60 }, { type: 'headers', request: { set: { 'X-Issuer': '{claims.iss}' } } }])] }))
+    const t = tagged()
+    const sub = consumerId('same-sub')
+    const at = async (iss: Issuer) => {
+      const res = await gw.fetch(`/c/echo/${t.tag}?x=1`, { headers: t.headers({ authorization: `Bearer ${await iss.token(sub)}` }) })
+      return { res, echo: (await res.json()) as Echo }
+    }
+    const first = await at(one)
+    expect(first.echo.headers['x-issuer']).toBe(one.config.issuer)
+    const second = await at(two)
+    expect(seq(second.res)).toBe(2)
+    expect(second.echo.headers['x-issuer']).toBe(two.config.issuer)
+    expect(cacheStatus((await at(one)).res)).toMatch(/^edgeway; hit/)
+    const twoAgain = await at(two)
+    expect(cacheStatus(twoAgain.res)).toMatch(/^edgeway; hit/)
+    expect(twoAgain.echo.headers['x-issuer']).toBe(two.config.issuer)
+  })
+
+  it('through the api-key policy (KV keys, header and query): scope "consumer" keys by the key owner, two owners never share an entry', async () => {
+    const [acme, globex] = [consumerId('acme'), consumerId('globex')]
+    const gw = testGateway(
+      originConfig({
+        consumers: { [acme]: {}, [globex]: {} },
+        routes: [cachedRoute([{ type: 'api-key', kv: 'API_KEYS', query: 'api_key' }, { type: 'cache', scope: 'consumer', defaultTtl: 60 }, SHOW_CONSUMER])],
+      }),
+    )
+    const [acmeKey1, acmeKey2, globexKey] = [await kvKey(gw, acme), await kvKey(gw, acme), await kvKey(gw, globex)]
+    const t = tagged()
+    const path = `/c/echo/${t.tag}?x=1`
+    const viaHeader = async (key: string) => {
+      const res = await gw.fetch(path, { headers: t.headers({ 'x-api-key': key }) })
+      return { res, body: await res.text() }
+    }
+    const viaQuery = async (key: string) => {
+      const res = await gw.fetch(`${path}&api_key=${encodeURIComponent(key)}`, { headers: t.headers() })
+      return { res, body: await res.text() }
+    }
+    const first = await viaHeader(acmeKey1)
+    expect(first.body).toContain(acme)
+    // Acme's other key, in the query: the same owner, the same entry.
+    const second = await viaQuery(acmeKey2)
+    expect(cacheStatus(second.res)).toMatch(/^edgeway; hit/)
+    expect(seq(second.res)).toBe(1)
+    const other = await viaQuery(globexKey)
+    expect(seq(other.res)).toBe(2)
+    expect(other.body).toContain(globex)
+    expect(other.body).not.toContain(acme)
+    const otherAgain = await viaHeader(globexKey)
+    expect(cacheStatus(otherAgain.res)).toMatch(/^edgeway; hit/)
+    expect(otherAgain.body).toContain(globex)
+    // A key that is not valid gets nothing at all, cached or not.
+    const wrong = await viaHeader(`${acmeKey1}x`)
+    expect(wrong.res.status).toBe(401)
+    expect(wrong.body).not.toContain(acme)
+    expect(await t.count()).toBe(2)
+  })
+
+  it('through the jwt policy: scope "public" shares only responses the origin marks public; a private one is never stored', async () => {
+    const iss = await issuer()
+    // forwardClaims tells the origin who asks; sharing is then the origin's call (Cache-Control).
+    const jwt: PolicyInput = { type: 'jwt', issuers: [iss.config], forwardClaims: { 'X-Consumer-Id': 'sub' } }
+    const gw = testGateway(originConfig({ routes: [cachedRoute([jwt, { type: 'cache', scope: 'public', defaultTtl: 60 }])] }))
+    const [alice, bob] = [consumerId('alice'), consumerId('bob')]
+    const as = async (sub: string, url: string, t: ReturnType<typeof tagged>) => {
+      const res = await gw.fetch(url, { headers: t.headers({ authorization: `Bearer ${await iss.token(sub)}` }) })
+      return { res, body: await res.text() }
+    }
+    const cases: [string, string, 'shared' | 'not stored'][] = [
+      ['public, max-age=60', 'stored', 'shared'],
+      ['s-maxage=60', 'stored', 'shared'],
+      ['max-age=60, must-revalidate', 'stored', 'shared'],
+      ['private, max-age=60', 'detail=private', 'not stored'],
+      ['max-age=60', 'detail=credentials', 'not stored'],
+      ['', 'detail=credentials', 'not stored'],
+      ['public, no-store', 'detail=no-store', 'not stored'],
+    ]
+    for (const [cc, statusEnd, outcome] of cases) {
+      const t = tagged()
+      const url = `/c/echo/${t.tag}?${cc ? `cc=${encodeURIComponent(cc)}` : 'x=1'}`
+      const a = await as(alice, url, t)
+      expect(cacheStatus(a.res), cc).toBe(`edgeway; fwd=uri-miss; fwd-status=200; ${statusEnd}`)
+      const b = await as(bob, url, t)
+      if (outcome === 'shared') {
+        expect(cacheStatus(b.res), cc).toMatch(/^edgeway; hit/)
+        expect(b.body).toContain(alice)
+      } else {
+        expect(seq(b.res), cc).toBe(2)
+        expect(b.body, cc).toContain(bob)
+        expect(b.body, cc).not.toContain(alice)
+        expect(cacheStatus((await as(alice, url, t)).res), cc).not.toMatch(/hit/)
+      }
+    }
+  })
+
+  it('an auth failure (401) is never stored, and a cached entry is never served before authentication succeeds', async () => {
+    const iss = await issuer()
+    const stranger = await newIssuer()
+    // Listed cache-first: phases still put authentication before the cache lookup.
+    const policies: PolicyInput[] = [{ type: 'cache', scope: 'public', defaultTtl: 60 }, { type: 'jwt', issuers: [iss.config] }]
+    const gw = testGateway(originConfig({ routes: [cachedRoute(policies)] }))
+    const t = tagged()
+    const url = `/c/echo/${t.tag}?cc=${encodeURIComponent('public, max-age=60')}`
+    const now = Math.floor(Date.now() / 1000)
+    const badTokens = {
+      none: undefined,
+      expired: await iss.token('alice', { iat: now - 600, exp: now - 300 }),
+      'other audience': await iss.token('alice', { aud: 'other' }),
+      'other issuer': await stranger.token('alice'),
+      garbage: 'a.b.c',
+    }
+    const send = (token: string | undefined) => gw.fetch(url, { headers: t.headers(token ? { authorization: `Bearer ${token}` } : {}) })
+    // A 401 first: nothing is stored, the valid request is a miss.
+    const early = await send(undefined)
+    expect(early.status).toBe(401)
+    expect(cacheStatus(early)).toBeNull()
+    await early.body?.cancel()
+    const valid = await send(await iss.token('alice'))
+    expect(cacheStatus(valid)).toBe('edgeway; fwd=uri-miss; fwd-status=200; stored')
+    await valid.body?.cancel()
+    // Now a public entry exists: no bad credential gets it.
+    for (const [why, token] of Object.entries(badTokens)) {
+      const res = await send(token)
+      expect(res.status, why).toBe(401)
+      expect(res.headers.get('content-type'), why).toBe('application/problem+json')
+      expect(cacheStatus(res), why).toBeNull()
+      expect(await res.text(), why).not.toContain('x-origin-seq')
+    }
+    expect(cacheStatus(await send(await iss.token('bob')))).toMatch(/^edgeway; hit/)
+    expect(await t.count()).toBe(1)
+
+    // An origin's 401, even marked public, is not stored either.
+    const denied = tagged()
+    const deniedUrl = `/c/echo/${denied.tag}?status=401&cc=${encodeURIComponent('public, max-age=60')}`
+    for (let i = 1; i <= 2; i++) {
+      const res = await gw.fetch(deniedUrl, { headers: denied.headers({ authorization: `Bearer ${await iss.token('alice')}` }) })
+      expect(res.status).toBe(401)
+      expect(seq(res)).toBe(i)
+      expect(cacheStatus(res)).toBe('edgeway; fwd=uri-miss; fwd-status=401; detail=status')
+      await res.body?.cancel()
+    }
+  })
+
+  it('a rate-limited request (429) is answered before the cache: cached hits are still counted', async () => {
+    const iss = await issuer()
+    const policies: PolicyInput[] = [
+      { type: 'cache', scope: 'consumer', defaultTtl: 3600 },
+      { type: 'rate-limit', by: ['consumer'], limits: [{ name: 'reads', limit: 3, window: 3600 }] },
+      { type: 'jwt', issuers: [iss.config] },
+    ]
+    const gw = testGateway(originConfig({ routes: [cachedRoute(policies)] }))
+    const t = tagged()
+    const url = `/c/echo/${t.tag}?x=1`
+    const [alice, bob] = [consumerId('alice'), consumerId('bob')]
+    const as = async (sub: string, path = url) => gw.fetch(path, { headers: t.headers({ authorization: `Bearer ${await iss.token(sub)}` }) })
+    const seen: string[] = []
+    for (let i = 0; i < 3; i++) {
+      const res = await as(alice)
+      seen.push(`${res.status} ${cacheStatus(res)?.split(';')[1]?.trim()} ${res.headers.get('ratelimit')}`)
+      await res.body?.cancel()
+    }
+    // With none left, `t` is the time until the first request's unit returns: just under an hour.
+    expect(seen.map((line) => line.replace(/t=(3600|359\d)$/, 't=~3600'))).toEqual(['200 fwd=uri-miss "reads";r=2;t=~3600', '200 hit "reads";r=1;t=~3600', '200 hit "reads";r=0;t=~3600'])
+    const limited = await as(alice)
+    expect(limited.status).toBe(429)
+    expect(cacheStatus(limited)).toBeNull()
+    expect(limited.headers.get('retry-after')).toMatch(/^(3600|359\d)$/)
+    expect(await limited.json()).toMatchObject({ code: 'ERR_RATE_LIMITED', limit: 'reads' })
+    expect(await used(`consumer=${alice}`, 'route:cached/reads')).toBe(3)
+    expect(await t.count()).toBe(1)
+    // Bob has his own counter and his own entry.
+    const bobs = await as(bob)
+    expect(bobs.status).toBe(200)
+    expect(cacheStatus(bobs)).toMatch(/uri-miss/)
+    await bobs.body?.cancel()
+    // An hour later Alice is admitted again, and gets her stored 200: the 429 was never stored.
+    await setClock(`consumer=${alice}`, Date.now() + 3_601_000)
+    const later = await as(alice)
+    expect(later.status).toBe(200)
+    expect(cacheStatus(later)).toMatch(/^edgeway; hit/)
+    expect(seq(later)).toBe(1)
+    await later.body?.cancel()
+
+    // An origin's own 429 (even marked public) is not stored.
+    const busy = `/c/echo/${t.tag}/busy?status=429&cc=${encodeURIComponent('public, max-age=60')}`
+    const busyRes = await as(bob, busy)
+    expect(busyRes.status).toBe(429)
+    expect(cacheStatus(busyRes)).toBe('edgeway; fwd=uri-miss; fwd-status=429; detail=status')
+    await busyRes.body?.cancel()
+  })
+
+  it('optional authentication (stand-in policy): anonymous requests never get an entry stored for a consumer, nor the other way round', async () => {
+    const send = standInGateway('consumer')
+    const t = tagged()
+    const url = `/c/echo/${t.tag}?x=1`
+    await send(url, t.headers({ Authorization: 'Bearer cred-A' }))
+    const anonymous = await send(url, t.headers())
+    expect(seq(anonymous.res)).toBe(2)
+    expect(anonymous.body).not.toContain('cred-A')
+    const anonymousAgain = await send(url, t.headers())
+    expect(cacheStatus(anonymousAgain.res)).toMatch(/hit/)
+    const c = await send(url, t.headers({ Authorization: 'Bearer cred-C' }))
+    expect(seq(c.res)).toBe(3)
+  })
+
+  it('scope unset, no auth policy: an anonymous entry is not served to a request with credentials either', async () => {
+    const send = standInGateway('unset')
+    const t = tagged()
+    const url = `/c/echo/${t.tag}?x=1`
+    await send(url, t.headers())
+    expect(cacheStatus((await send(url, t.headers())).res)).toMatch(/hit/)
+    const withKey = await send(url, t.headers({ 'X-API-Key': 'cred-A' }))
+    expect(cacheStatus(withKey.res)).toBe('edgeway; fwd=bypass; detail=credentials')
+  })
+})
+
+/**
+ * Stand-in for optional authentication, which the real policies don't offer: the credential's
+ * owner (any value) becomes `c.var.consumer`, and a request without one passes anonymously.
+ */
 POLICY_DEFINITIONS['test-consumer'] = {
   type: 'test-consumer',
   phase: 'auth',
@@ -63,21 +395,13 @@ POLICY_DEFINITIONS['test-consumer'] = {
     },
 }
 
-function gateway(scope: Scope) {
+function standInGateway(scope: 'unset' | 'consumer') {
   const config: GatewayConfigInput = originConfig({
-    routes: [
-      {
-        id: 'cached',
-        match: { path: '/c/*' },
-        policies: [{ type: 'cache', defaultTtl: 60, ...(scope !== 'unset' && { scope }) }],
-        action: { type: 'proxy', upstream: 'origin', stripPrefix: '/c' },
-      },
-    ],
+    routes: [cachedRoute([{ type: 'cache', defaultTtl: 60, ...(scope !== 'unset' && { scope }) } as PolicyInput])],
   })
   const parsed = loadConfig(config)
   if (scope === 'consumer') parsed.routes[0]!.policies.unshift({ type: 'test-consumer' } as never)
-  const logs: RequestLog[] = []
-  const app = createGateway(parsed, { ...env } as Env, { writeLog: (line) => logs.push(line) })
+  const app = createGateway(parsed, { ...env } as Env)
   return async (path: string, headers: Record<string, string>) => {
     const ctx = createExecutionContext()
     const res = await app.fetch(new Request(`http://gateway.test${path}`, { headers }), env, ctx)
@@ -85,85 +409,6 @@ function gateway(scope: Scope) {
     return { res, body: await res.text() }
   }
 }
-
-/** What B should get after A: A's stored response only where both the route and the origin share it. */
-function bSharesWithA(scope: Scope, origin: OriginSends): boolean {
-  return scope === 'public' && origin === 'public'
-}
-/** Whether A's own second request is a hit (its response was stored for A). */
-function aHitsAgain(scope: Scope, origin: OriginSends): boolean {
-  if (scope === 'unset' || origin === 'private') return false
-  return scope === 'consumer' || origin === 'public'
-}
-
-describe('privacy matrix', () => {
-  for (const scope of ['unset', 'public', 'consumer'] as Scope[]) {
-    for (const placement of PLACEMENTS) {
-      for (const origin of Object.keys(ORIGIN_SENDS) as OriginSends[]) {
-        const shares = bSharesWithA(scope, origin)
-        it(`scope ${scope}, credential in ${placement}, origin sends ${origin}: B ${shares ? 'gets the shared entry' : "never gets A's response"}`, async () => {
-          const send = gateway(scope)
-          const t = tagged()
-          const cc = ORIGIN_SENDS[origin] ? `cc=${encodeURIComponent(ORIGIN_SENDS[origin])}` : 'x=1'
-          const ask = (who: 'A' | 'B') => {
-            const { query, headers } = credentialed(placement, who)
-            return send(`/c/echo/${t.tag}?${cc}${query}`, t.headers(headers))
-          }
-          const a1 = await ask('A')
-          expect(a1.body).toContain('cred-A')
-          const b = await ask('B')
-          if (shares) {
-            expect(cacheStatus(b.res)).toMatch(/^edgeway; hit/)
-            expect(seq(b.res)).toBe(1)
-          } else {
-            expect(seq(b.res)).toBe(2)
-            expect(b.body).toContain('cred-B')
-            expect(b.body).not.toContain('cred-A')
-          }
-          const a2 = await ask('A')
-          if (aHitsAgain(scope, origin)) {
-            expect(cacheStatus(a2.res)).toMatch(/^edgeway; hit/)
-            expect(seq(a2.res)).toBe(1)
-          } else {
-            expect(cacheStatus(a2.res)).not.toMatch(/hit/)
-            expect(a2.body).toContain('cred-A')
-          }
-          if (scope === 'unset') expect(cacheStatus(b.res)).toBe('edgeway; fwd=bypass; detail=credentials')
-        })
-      }
-    }
-  }
-
-  it('anonymous requests never get an entry stored for a consumer, nor the other way round', async () => {
-    const send = gateway('consumer')
-    const t = tagged()
-    const url = `/c/echo/${t.tag}?x=1`
-    await send(url, t.headers({ Authorization: 'Bearer cred-A' }))
-    const anonymous = await send(url, t.headers())
-    expect(seq(anonymous.res)).toBe(2)
-    expect(anonymous.body).not.toContain('cred-A')
-    const anonymousAgain = await send(url, t.headers())
-    expect(cacheStatus(anonymousAgain.res)).toMatch(/hit/)
-    const c = await send(url, t.headers({ Authorization: 'Bearer cred-C' }))
-    expect(seq(c.res)).toBe(3)
-  })
-
-  it('scope unset: an anonymous entry is not served to a request with credentials either', async () => {
-    const send = gateway('unset')
-    const t = tagged()
-    const url = `/c/echo/${t.tag}?x=1`
-    await send(url, t.headers())
-    expect(cacheStatus((await send(url, t.headers())).res)).toMatch(/hit/)
-    const withKey = await send(url, t.headers({ 'X-API-Key': 'cred-A' }))
-    expect(cacheStatus(withKey.res)).toBe('edgeway; fwd=bypass; detail=credentials')
-  })
-
-  it.todo('through the jwt policy: scope "consumer" keys by the token subject, two subjects never share an entry')
-  it.todo('through the api-key policy (header and query): scope "consumer" keys by the key owner, two owners never share an entry')
-  it.todo('through the jwt policy: scope "public" shares only responses the origin marks public; a private one is never stored')
-  it.todo('an auth failure (401) is never stored, and a cached entry is never served before authentication succeeds')
-  it.todo('a rate-limited request (429) is answered before the cache: cached hits are still counted')
-})
 
 describe('keys hold no credential', () => {
   const key = compileKey({ query: { sort: true }, headers: [], credentials: { headers: ['X-API-Key'], query: ['api_key'], cookies: true } })

@@ -4,7 +4,6 @@ import type { GatewayConfigInput } from '../../src/config/schema'
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/validate'
 import type { Env } from '../../src/env'
 import { createGateway } from '../../src/gateway'
-import { POLICY_DEFINITIONS } from '../../src/policies/registry'
 
 type Config = Record<string, any>
 
@@ -179,28 +178,53 @@ describe('bad configs', () => {
 })
 
 describe('subrequest budget', () => {
-  it('is checked against the plan limit (free: 50) and gateway.maxSubrequests', () => {
-    // No policy of this issue makes subrequests yet (jwt, rate-limit and cache will): give the
-    // headers policy a cost for this test, as those policies declare theirs.
-    const headers = POLICY_DEFINITIONS.headers!
-    const original = headers.subrequests
-    headers.subrequests = () => 25
-    try {
-      const twoPolicies = edit((c) => (c.routes[0].policies = [{ type: 'headers' }, { type: 'headers' }]))
-      expect(problemsOf(twoPolicies)).toEqual([
-        'routes[0]: needs up to 51 subrequests per request (action 1, policies 50), over the limit of 50 (gateway.plan "free")',
-      ])
-      expect(problemsOf({ ...twoPolicies, gateway: { plan: 'paid' } })).toEqual([])
-      expect(problemsOf({ ...edit((c) => (c.routes[0].policies = [{ type: 'headers' }])), gateway: { plan: 'paid', maxSubrequests: 20 } })).toEqual([
-        'routes[0]: needs up to 26 subrequests per request (action 1, policies 25), over the limit of 20 (gateway.plan "paid")',
-      ])
-      // Global policies count against every route.
-      expect(problemsOf({ ...base(), policies: [{ type: 'headers' }, { type: 'headers' }] })).toEqual([
-        'routes[0]: needs up to 51 subrequests per request (action 1, policies 50), over the limit of 50 (gateway.plan "free")',
-      ])
-    } finally {
-      headers.subrequests = original
-    }
+  // Every policy declares its worst case: jwt with discovery 2 (discovery document + JWKS);
+  // rate-limit 2 x keys - 1 (one RPC per key, refunds on a denial): keys ip, consumer (quota) and
+  // the plan's consumer key with no fallback = 3 keys, 5; cache 5 (two matches, two puts, one KV read).
+  const jwt = { type: 'jwt', issuers: [{ issuer: 'https://login.example.com/', discovery: true, audience: 'api' }] }
+  const rateLimit = {
+    type: 'rate-limit',
+    by: ['ip'],
+    limits: [{ name: 'burst', limit: 10, window: 1 }],
+    quotas: [{ name: 'daily', limit: 1000, period: 'day', by: ['consumer'], fallback: ['ip'] }],
+    plans: true,
+  }
+  const cache = { type: 'cache', scope: 'consumer', defaultTtl: 30 }
+  /** An aggregate of `calls` calls to an upstream retrying twice: 3 subrequests a call. */
+  const overBudget = (calls: number, policies: unknown[] = [jwt, rateLimit, cache]): Config => ({
+    upstreams: { orders: { url: 'http://127.0.0.1:9', retries: { attempts: 2 } } },
+    plans: { free: { quotas: [{ name: 'monthly', limit: 100, period: 'month' }] } },
+    routes: [
+      {
+        id: 'dashboard',
+        match: { path: '/dashboard' },
+        policies,
+        action: { type: 'aggregate', calls: Array.from({ length: calls }, (_, i) => ({ name: `c${i}`, upstream: 'orders', path: `/part/${i}` })) },
+      },
+    ],
+  })
+
+  it('adds up auth, rate limits, cache and every try of every call, against the plan limit (free: 50)', () => {
+    expect(problemsOf(overBudget(12))).toEqual([])
+    expect(problemsOf(overBudget(13))).toEqual([
+      'routes[0]: needs up to 51 subrequests per request (action 39, policies 12), over the limit of 50 (gateway.plan "free")',
+    ])
+    expect(problemsOf({ ...overBudget(13), gateway: { plan: 'paid' } })).toEqual([])
+    expect(problemsOf({ ...overBudget(13), gateway: { plan: 'paid', maxSubrequests: 20 } })).toEqual([
+      'routes[0]: needs up to 51 subrequests per request (action 39, policies 12), over the limit of 20 (gateway.plan "paid")',
+    ])
+  })
+
+  it('counts global policies against every route', () => {
+    const config = { ...overBudget(13, [cache]), policies: [{ type: 'request-id' }, jwt, rateLimit] }
+    expect(problemsOf(config)).toEqual([
+      'routes[0]: needs up to 51 subrequests per request (action 39, policies 12), over the limit of 50 (gateway.plan "free")',
+    ])
+    // A route with no policy of its own still pays for the global ones.
+    const proxy = { ...config, routes: [{ id: 'orders', match: { path: '/orders' }, action: { type: 'proxy', upstream: 'orders' } }] }
+    expect(problemsOf({ ...proxy, gateway: { maxSubrequests: 9 } })).toEqual([
+      'routes[0]: needs up to 10 subrequests per request (action 3, policies 7), over the limit of 9 (gateway.plan "free")',
+    ])
   })
 })
 

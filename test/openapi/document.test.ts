@@ -55,10 +55,13 @@ describe('OpenAPI document', () => {
   it('security schemes: bearer JWT with its issuer, API key; per-operation requirements with scopes', async () => {
     const doc = await served()
     const issuer = `${(await import('cloudflare:workers')).env.ISSUER_URL}/t/demo`
+    const pipelineIssuer = `${(await import('cloudflare:workers')).env.ISSUER_URL}/t/edgeway-pipeline`
     expect(doc.components.securitySchemes).toEqual({
       jwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `A JWT from ${issuer}`, 'x-issuers': [issuer] },
       apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'An API key' },
+      jwt2: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `A JWT from ${pipelineIssuer}`, 'x-issuers': [pipelineIssuer] },
     })
+    expect(doc.paths['/pipeline/{tail}']!.get.security).toEqual([{ jwt2: [] }])
     expect(doc.paths['/me']!.get.security).toEqual([{ jwt: ['profile'] }])
     expect(doc.paths['/partner/{tail}']!.get.security).toEqual([{ apiKey: [] }])
     expect(doc.paths['/me']!.get.responses['401']).toEqual(expect.objectContaining({ content: { 'application/problem+json': expect.anything() } }))
