@@ -2,7 +2,8 @@
 // origin itself, fast-gateway and nginx (when installed), one scenario at a time, A B A B.
 //   npm run bench                       full run (several minutes); writes bench/results/
 //   npm run bench -- --smoke            seconds-long check that every part still works (CI)
-//   npm run bench -- --only=pass-through,jwt --rounds=5 --seconds=5
+//   npm run bench -- --only=pass-through,jwt --rounds=5 --seconds=5   (partial: bench/work/partial-results/)
+//   npm run bench -- --profile          the pass-through with stages removed one at a time
 // Everything runs on 127.0.0.1; every process started is ended on exit, error or time limit.
 import { generateKeyPair, exportJWK, SignJWT } from 'jose'
 import { createHash, randomBytes } from 'node:crypto'
@@ -12,18 +13,20 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { loadFeatures } from './lib/features.mjs'
+import { cpuMs } from './lib/cpu.mjs'
 import { measure, median, percentile, probe } from './lib/load.mjs'
 import { firstMessage, startProcess, stopAll } from './lib/procs.mjs'
 import { evaluateTargets, toMarkdown, toSvg } from './lib/report.mjs'
 import { FeatureMissing, startBareWorker, startFastGateway, startGateway, startNginx } from './lib/targets.mjs'
 import { ROOT, WORKERD, startWorkerd, BARE_WORKER } from './lib/workerd.mjs'
-import { SCENARIOS } from './scenarios.mjs'
+import { PROFILE_SCENARIOS, SCENARIOS } from './scenarios.mjs'
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => {
   const [k, v] = a.replace(/^--/, '').split('=')
   return [k, v ?? true]
 }))
 const SMOKE = Boolean(args.smoke)
+const PROFILE = Boolean(args.profile)
 const ONLY = typeof args.only === 'string' ? new Set(args.only.split(',')) : undefined
 const settings = SMOKE
   ? { rounds: 1, warmup: false, levels: [32, 1], amount: { 32: 200, 1: 20 }, startups: 1 }
@@ -46,8 +49,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 /** req/s and latency of one target at one connection count. */
 async function once(target, request, c) {
   const opts = settings.amount ? { connections: c, amount: settings.amount[c] } : { connections: c, seconds: settings.seconds }
+  const cpuBefore = cpuMs(target.pid)
   const r = await measure(target.url, request, opts)
-  if (r.errors || r.non2xx || r.timeouts) throw new Error(`${target.label}: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} timeouts at ${c} connections`)
+  // Microseconds of the target's CPU per answered request.
+  r.cpuUs = ((cpuMs(target.pid) - cpuBefore) * 1000) / r.count
+  // A rare connection-level error (a peer closing a keep-alive connection) is tolerated; a wrong answer is not.
+  if (r.non2xx || r.timeouts || r.errors > Math.max(2, r.count * 0.005)) throw new Error(`${target.label}: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} timeouts at ${c} connections`)
   return r
 }
 
@@ -71,7 +78,8 @@ async function comparePair(a, b, request) {
       p50: median(rs.map((r) => r.p50)),
       p99: pooled(rs),
       max: Math.max(...rs.map((r) => r.max)),
-      rounds: rs.map((r) => ({ rps: Math.round(r.rps), p50: r.p50, p99: r.p99, count: r.count })),
+      cpuUs: median(rs.map((r) => r.cpuUs)),
+      rounds: rs.map((r) => ({ rps: Math.round(r.rps), p50: r.p50, p99: r.p99, cpuUs: r.cpuUs, count: r.count, errors: r.errors })),
     })
     const A = side(ra), B = side(rb)
     levels[c] = {
@@ -80,9 +88,10 @@ async function comparePair(a, b, request) {
       ratio: median(ra.map((r, i) => r.rps / rb[i].rps)),
       latencyRatio: median(ra.map((r, i) => r.p50 / rb[i].p50)),
       p50DeltaMs: median(ra.map((r, i) => r.p50 - rb[i].p50)),
+      cpuRatio: median(ra.map((r, i) => r.cpuUs / rb[i].cpuUs)),
     }
     const l = levels[c]
-    log(`  ${String(c).padStart(2)} conns: ${a.label} ${Math.round(A.rps)} req/s p50 ${A.p50.toFixed(2)} ms | ${b.label} ${Math.round(B.rps)} req/s p50 ${B.p50.toFixed(2)} ms | ratio ${l.ratio.toFixed(3)}, p50 +${l.p50DeltaMs.toFixed(3)} ms`)
+    log(`  ${String(c).padStart(2)} conns: ${a.label} ${Math.round(A.rps)} req/s p50 ${A.p50.toFixed(2)} ms | ${b.label} ${Math.round(B.rps)} req/s p50 ${B.p50.toFixed(2)} ms | ratio ${l.ratio.toFixed(3)}, p50 +${l.p50DeltaMs.toFixed(3)} ms | CPU/req ${A.cpuUs.toFixed(0)} vs ${B.cpuUs.toFixed(0)} µs`)
   }
   return levels
 }
@@ -177,9 +186,9 @@ async function main() {
   const want = (name) => !ONLY || ONLY.has(name)
 
   // Reference rows: what the bare worker itself costs, and the peers on the plain route.
-  if (want('references')) {
+  if (want('references') && !PROFILE) {
     const bare = await bareFor()
-    const origin = { url: ctx.origins.main, label: 'origin direct' }
+    const origin = { url: ctx.origins.main, label: 'origin direct', pid: servers.pid }
     const refs = [origin, await peerFor({})]
     const nginx = await startNginx(WORK, ctx)
     if (nginx) refs.push(nginx)
@@ -192,7 +201,7 @@ async function main() {
     if (nginx) await nginx.stop()
   }
 
-  for (const scenario of SCENARIOS) {
+  for (const scenario of PROFILE ? PROFILE_SCENARIOS : SCENARIOS) {
     if (!want(scenario.name)) continue
     const base = { name: scenario.name, title: scenario.title, metric: scenario.metric ?? 'rps', targets: scenario.targets }
     const missing = features.missing(scenario.requires)
@@ -258,7 +267,7 @@ async function main() {
     startup,
     rows,
   }
-  const outDir = SMOKE ? join(ROOT, 'bench/work/smoke-results') : RESULTS
+  const outDir = SMOKE || PROFILE || ONLY ? join(ROOT, `bench/work/${SMOKE ? 'smoke' : 'partial'}-results`) : RESULTS
   mkdirSync(outDir, { recursive: true })
   const md = toMarkdown(run)
   writeFileSync(join(outDir, 'results.json'), JSON.stringify(run, (k, v) => (k === 'samples' ? undefined : v), 2) + '\n')

@@ -132,3 +132,40 @@ export const SCENARIOS = [
     targets: { rpsRatio32: 0.6, vsPeer: 1.0 },
   },
 ]
+
+/**
+ * `npm run bench -- --profile`: the pass-through with stages removed one at a time, each against the
+ * bare worker, to see what each stage costs (docs/sections/bench.md has the reading). Config stages
+ * are removed by config; code stages by `patches` applied to the source while bundling (src/ is
+ * untouched; a patch that no longer applies fails loudly).
+ */
+const passThrough = SCENARIOS[0]
+const LOG_OFF = { gateway: { log: { requests: false } } }
+const BARE_PIPELINE = { ...LOG_OFF, policies: [] }
+const NO_IDLE_WRAPPER = {
+  'src/upstream/proxy.ts': [['res.body ? withIdleTimeout(res.body, upstream.timeouts.idle) : null', 'res.body']],
+}
+const NO_TIMER = {
+  'src/upstream/client.ts': [
+    ['const timer = setTimeout(() => controller.abort(), call.timeoutMs)', 'const timer = 0'],
+    ["call.signal?.addEventListener('abort', onOuterAbort)", ''],
+    ['signal: controller.signal,', ''],
+  ],
+}
+const variant = (name, title, extra, patches) => ({
+  ...passThrough,
+  name,
+  title,
+  peer: undefined,
+  targets: undefined,
+  patches,
+  config: (ctx) => ({ ...extra, upstreams: origin(ctx), routes: [proxyRoute()] }),
+})
+export const PROFILE_SCENARIOS = [
+  variant('pass-through', 'pass-through (default config)', {}),
+  variant('no-log', '- log line', LOG_OFF),
+  variant('no-log-no-request-id', '- log line - request-id policy', BARE_PIPELINE),
+  variant('no-idle-wrapper', '- idle-timeout body wrapper', {}, NO_IDLE_WRAPPER),
+  variant('no-idle-no-timer', '- idle wrapper - header timer/abort wiring', {}, { ...NO_IDLE_WRAPPER, ...NO_TIMER }),
+  variant('core', '- all of the above (Hono, routing, context, header copies left)', BARE_PIPELINE, { ...NO_IDLE_WRAPPER, ...NO_TIMER }),
+]

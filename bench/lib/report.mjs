@@ -21,19 +21,19 @@ export function toMarkdown(run) {
   const lines = []
   lines.push(`Machine: ${meta.machine.cpu}, ${meta.machine.cores} cores; Node ${meta.node}; workerd ${meta.workerd}; autocannon ${meta.autocannon}.`)
   lines.push(`Load average (1/5/15 min) at start ${meta.loadavg.start.map((x) => x.toFixed(2)).join(' / ')}, at end ${meta.loadavg.end.map((x) => x.toFixed(2)).join(' / ')} (the cores are shared with other work).`)
-  lines.push(`Settings: ${meta.settings.rounds} rounds of ${meta.settings.describe}, A and B alternated${meta.settings.warmup ? ', after a warm-up' : ''}; medians over rounds; p99 from raw per-request times pooled over rounds.`)
+  lines.push(`Settings: ${meta.settings.rounds} rounds of ${meta.settings.describe}, A and B alternated${meta.settings.warmup ? ', after a warm-up' : ''}; medians over rounds; p99 from raw per-request times pooled over rounds; CPU µs/req is the target process's CPU time (from /proc) per answered request, steadier than req/s on a shared machine.`)
   lines.push('')
-  lines.push('| scenario (A) | baseline (B) | conns | A req/s | B req/s | ratio A/B | A p50 ms | B p50 ms | A p99 ms | B p99 ms |')
-  lines.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|')
+  lines.push('| scenario (A) | baseline (B) | conns | A req/s | B req/s | ratio A/B | A p50 ms | B p50 ms | A p99 ms | B p99 ms | CPU µs/req A / B |')
+  lines.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|')
   for (const row of run.rows) {
     if (row.status !== 'ok') {
-      lines.push(`| ${row.title} | ${row.b ?? ''} | | ${row.status}: ${row.reason} | | | | | | |`)
+      lines.push(`| ${row.title} | ${row.b ?? ''} | | ${row.status}: ${row.reason} | | | | | | | |`)
       continue
     }
     for (const c of Object.keys(row.levels).sort((x, y) => y - x)) {
       const l = row.levels[c]
       const ratio = row.metric === 'latency' ? `${l.latencyRatio.toFixed(3)} (p50)` : l.ratio.toFixed(3)
-      lines.push(`| ${row.title} | ${row.b} | ${c} | ${f(l.a.rps)} | ${f(l.b.rps)} | ${ratio} | ${ms(l.a.p50)} | ${ms(l.b.p50)} | ${ms(l.a.p99)} | ${ms(l.b.p99)} |`)
+      lines.push(`| ${row.title} | ${row.b} | ${c} | ${f(l.a.rps)} | ${f(l.b.rps)} | ${ratio} | ${ms(l.a.p50)} | ${ms(l.b.p50)} | ${ms(l.a.p99)} | ${ms(l.b.p99)} | ${f(l.a.cpuUs)} / ${f(l.b.cpuUs)} |`)
     }
   }
   lines.push('')

@@ -13,7 +13,7 @@ export async function startBareWorker(dir, ctx, originName = 'main') {
 
 /** Builds the scenario's bundle and runs it. Throws a FeatureMissing when a DO class isn't exported. */
 export async function startGateway(dir, scenario, ctx) {
-  const { code, exports } = await bundleGateway(scenario.config(ctx))
+  const { code, exports } = await bundleGateway(scenario.config(ctx), scenario.patches)
   for (const d of scenario.durableObjects ?? []) {
     if (!exports.includes(d.className)) throw new FeatureMissing(`Durable Object class "${d.className}" (not exported by src/worker.ts)`)
   }
@@ -42,6 +42,7 @@ export async function startFastGateway(dir, ctx, peer = {}) {
   const policies = [peer.jwt && 'jwt', peer.rateLimit && 'rate limit'].filter(Boolean)
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
     label: `fast-gateway${policies.length ? ` (${policies.join(' + ')})` : ''}`,
     stop: () => stopProcess(child),
   }
@@ -71,7 +72,8 @@ http {
   access_log off;
   client_body_temp_path ${root}/body; proxy_temp_path ${root}/proxy; fastcgi_temp_path ${root}/fcgi;
   uwsgi_temp_path ${root}/uwsgi; scgi_temp_path ${root}/scgi;
-  upstream origin { server ${new URL(ctx.origins.main).host}; keepalive 64; }
+  upstream origin { server ${new URL(ctx.origins.main).host}; keepalive 64; keepalive_requests 1000000; }
+  keepalive_requests 1000000; keepalive_timeout 120s;
   server {
     listen 127.0.0.1:${port};
     location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }
@@ -81,7 +83,7 @@ http {
   writeFileSync(join(root, 'nginx.conf'), conf)
   const child = startProcess(bin, ['-p', root, '-c', join(root, 'nginx.conf')], { logFile: join(root, 'logs/stdout.log') })
   await waitUntilAnswering(port, { child })
-  return { url: `http://127.0.0.1:${port}`, label: 'nginx (1 worker)', stop: () => stopProcess(child) }
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid, label: 'nginx (1 worker)', stop: () => stopProcess(child) }
 }
 
 export const hasNginx = () => nginxPath() !== undefined && existsSync(nginxPath())

@@ -2,7 +2,7 @@
 // with a capnp config written here: the `internet` service opened to local addresses, Durable
 // Object namespaces with SQLite on local disk, and the Cache API routed to the bench's cache service.
 import { build } from 'esbuild'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { join, resolve } from 'node:path'
 import { startProcess, stopProcess, freePort } from './procs.mjs'
@@ -15,7 +15,7 @@ export const COMPATIBILITY_DATE = '2026-04-20' // as wrangler.toml
  * Bundles the gateway with one scenario's config baked in, as the real entries do
  * (`src/index.ts`: `export default createWorker(config)`); an ES module, minified like wrangler's.
  */
-export async function bundleGateway(config) {
+export async function bundleGateway(config, patches) {
   const contents = [
     "import { createWorker } from './src/worker'",
     "export * from './src/worker'",
@@ -30,6 +30,7 @@ export async function bundleGateway(config) {
     target: 'es2022',
     minify: true,
     external: ['cloudflare:*', 'node:*'],
+    plugins: patches ? [patchPlugin(patches)] : [],
     write: false,
     metafile: true,
     outfile: 'worker.js',
@@ -37,6 +38,30 @@ export async function bundleGateway(config) {
   })
   const exports = Object.values(result.metafile.outputs)[0]?.exports ?? []
   return { code: result.outputFiles[0].text, exports }
+}
+
+/**
+ * For profiling only: edits source files as they are bundled, `{ 'src/x.ts': [[from, to], ...] }`,
+ * so a stage can be removed without touching src/. A `from` that is not found is an error, so a
+ * patch that no longer applies is noticed.
+ */
+function patchPlugin(patches) {
+  return {
+    name: 'bench-patches',
+    setup(b) {
+      b.onLoad({ filter: /\.ts$/ }, async (args) => {
+        const rel = args.path.slice(ROOT.length + 1)
+        const edits = patches[rel]
+        if (!edits) return undefined
+        let text = readFileSync(args.path, 'utf8')
+        for (const [from, to] of edits) {
+          if (!text.includes(from)) throw new Error(`profile patch for ${rel} no longer applies: ${JSON.stringify(from)}`)
+          text = text.replace(from, to)
+        }
+        return { contents: text, loader: 'ts' }
+      })
+    },
+  }
 }
 
 /** The baseline: a Worker that only fetches the origin and returns its response. */
@@ -123,5 +148,5 @@ export async function startWorkerd(dir, { source, bindings, durableObjects, cach
   const child = startProcess(WORKERD, ['serve', join(dir, 'config.capnp'), '--experimental'], { logFile: join(dir, 'workerd.log') })
   await waitUntilAnswering(port, { child, intervalMs: 2 })
   const startupMs = Number(process.hrtime.bigint() - started) / 1e6
-  return { port, url: `http://127.0.0.1:${port}`, child, startupMs, stop: () => stopProcess(child) }
+  return { port, url: `http://127.0.0.1:${port}`, child, pid: child.pid, startupMs, stop: () => stopProcess(child) }
 }
