@@ -267,14 +267,15 @@ async function main() {
     startup,
     rows,
   }
-  const outDir = SMOKE || PROFILE || ONLY ? join(ROOT, `bench/work/${SMOKE ? 'smoke' : 'partial'}-results`) : RESULTS
+  const outDir = SMOKE || ONLY ? join(ROOT, `bench/work/${SMOKE ? 'smoke' : 'partial'}-results`) : RESULTS
   mkdirSync(outDir, { recursive: true })
   const md = toMarkdown(run)
-  writeFileSync(join(outDir, 'results.json'), JSON.stringify(run, (k, v) => (k === 'samples' ? undefined : v), 2) + '\n')
-  writeFileSync(join(outDir, 'results.md'), md)
-  writeFileSync(join(outDir, 'ratios.svg'), toSvg(run))
+  const name = PROFILE ? 'profile' : 'results'
+  writeFileSync(join(outDir, `${name}.json`), JSON.stringify(run, (k, v) => (k === 'samples' ? undefined : v), 2) + '\n')
+  writeFileSync(join(outDir, `${name}.md`), md)
+  writeFileSync(join(outDir, PROFILE ? 'profile.svg' : 'ratios.svg'), toSvg(run))
   log(`\n${md}`)
-  log(`written: ${join(outDir, 'results.md')}, results.json, ratios.svg`)
+  log(`written: ${join(outDir, `${name}.md`)}, ${name}.json, ${PROFILE ? 'profile' : 'ratios'}.svg`)
   if (failures.length) throw new Error(`scenarios failed: ${failures.join(', ')}`)
 }
 

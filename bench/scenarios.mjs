@@ -142,8 +142,14 @@ export const SCENARIOS = [
 const passThrough = SCENARIOS[0]
 const LOG_OFF = { gateway: { log: { requests: false } } }
 const BARE_PIPELINE = { ...LOG_OFF, policies: [] }
-const NO_IDLE_WRAPPER = {
-  'src/upstream/proxy.ts': [['res.body ? withIdleTimeout(res.body, upstream.timeouts.idle) : null', 'res.body']],
+// The body stage: since this harness landed, small declared-length bodies are read whole under one
+// timer (src/upstream/proxy.ts); STREAMED restores the old JS stream wrapper for every body,
+// NATIVE_BODY hands the origin's body through untouched (no stall bound at all).
+const STREAMED = {
+  'src/upstream/proxy.ts': [["Number(res.headers.get('content-length') ?? NaN) <= READ_WHOLE_UP_TO", 'false']],
+}
+const NATIVE_BODY = {
+  'src/upstream/proxy.ts': [['return new Response(await readWhole(res, upstream.timeouts.idle, log), init)', 'return new Response(res.body, init)']],
 }
 const NO_TIMER = {
   'src/upstream/client.ts': [
@@ -165,7 +171,8 @@ export const PROFILE_SCENARIOS = [
   variant('pass-through', 'pass-through (default config)', {}),
   variant('no-log', '- log line', LOG_OFF),
   variant('no-log-no-request-id', '- log line - request-id policy', BARE_PIPELINE),
-  variant('no-idle-wrapper', '- idle-timeout body wrapper', {}, NO_IDLE_WRAPPER),
-  variant('no-idle-no-timer', '- idle wrapper - header timer/abort wiring', {}, { ...NO_IDLE_WRAPPER, ...NO_TIMER }),
-  variant('core', '- all of the above (Hono, routing, context, header copies left)', BARE_PIPELINE, { ...NO_IDLE_WRAPPER, ...NO_TIMER }),
+  variant('streamed', 'body through the JS idle-timeout stream (before the fix)', {}, STREAMED),
+  variant('native-body', '- body timer (origin body handed through)', {}, NATIVE_BODY),
+  variant('native-body-no-timer', '- body timer - header timer/abort wiring', {}, { ...NATIVE_BODY, ...NO_TIMER }),
+  variant('core', '- all of the above (Hono, routing, context, header copies left)', BARE_PIPELINE, { ...NATIVE_BODY, ...NO_TIMER }),
 ]

@@ -59,10 +59,12 @@ export function toSvg(run) {
   const rows = run.rows.filter((r) => r.status === 'ok')
   const levels = [32, 1]
   const colors = { 32: '#3b6ea8', 1: '#e08a2c' }
-  const left = 330, width = 360, barH = 14, gap = 4, groupGap = 14, top = 46
+  const left = 200, width = 420, barH = 14, gap = 4, groupGap = 14, top = 46
   const values = rows.flatMap((r) => levels.map((c) => speed(r, c)).filter(Number.isFinite))
-  const max = Math.max(1.2, ...values) * 1.05
-  const x = (v) => left + (v / max) * width
+  // The axis stops at 2: the references (origin, nginx) run several times faster than any worker
+  // and would flatten the bars that matter; a clipped bar ends in an arrow and shows its value.
+  const max = Math.min(2, Math.max(1.2, ...values) * 1.05)
+  const x = (v) => left + (Math.min(v, max) / max) * width
   const height = top + rows.length * (levels.length * (barH + gap) + groupGap) + 30
   const out = []
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${left + width + 80}" height="${height}" font-family="sans-serif" font-size="12">`)
@@ -71,13 +73,16 @@ export function toSvg(run) {
   out.push(`<text x="10" y="34" fill="#555">req/s A/B; for latency rows p50 B/A. ${esc(run.meta.machine.cpu)}, ${run.meta.machine.cores} cores, ${esc(run.meta.date.slice(0, 10))}</text>`)
   let y = top
   for (const r of rows) {
-    out.push(`<text x="${left - 8}" y="${y + barH + 2}" text-anchor="end">${esc(r.title.length > 48 ? r.title.slice(0, 47) + '…' : r.title)}</text>`)
+    const label = r.name.replace(/ vs peer$/, '')
+    out.push(`<text x="${left - 8}" y="${y + barH + 2}" text-anchor="end">${esc(label)}</text>`)
     out.push(`<text x="${left - 8}" y="${y + barH + 15}" text-anchor="end" fill="#777" font-size="10">vs ${esc(r.b)}</text>`)
     for (const c of levels) {
       const v = speed(r, c)
       if (Number.isFinite(v)) {
         out.push(`<rect x="${left}" y="${y}" width="${Math.max(1, x(v) - left).toFixed(1)}" height="${barH}" fill="${colors[c]}"/>`)
-        out.push(`<text x="${(x(v) + 4).toFixed(1)}" y="${y + barH - 3}">${v.toFixed(2)}</text>`)
+        const clipped = v > max
+        if (clipped) out.push(`<path d="M${x(v).toFixed(1)} ${y - 2} l8 ${barH / 2 + 2} l-8 ${barH / 2 + 2} z" fill="${colors[c]}"/>`)
+        out.push(`<text x="${(x(v) + (clipped ? 12 : 4)).toFixed(1)}" y="${y + barH - 3}">${v.toFixed(2)}</text>`)
       }
       y += barH + gap
     }
