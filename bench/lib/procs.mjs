@@ -1,16 +1,28 @@
 // Every process the bench starts goes through here, so all of them are ended on any exit:
 // normal end, a thrown error, Ctrl-C, or the bench's own time limit.
 import { spawn } from 'node:child_process'
-import { openSync, closeSync } from 'node:fs'
+import { closeSync, openSync, readFileSync } from 'node:fs'
 import net from 'node:net'
 
 const children = new Set()
 
+/** The pids a process has started (nginx's worker, say), so they go too. */
+function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+
+function killTree(pid, signal) {
+  for (const sub of childPids(pid)) killTree(sub, signal)
+  try { process.kill(pid, signal) } catch {}
+}
+
 function killAll() {
   for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) {
-      try { child.kill('SIGKILL') } catch {}
-    }
+    if (child.exitCode === null && child.signalCode === null) killTree(child.pid, 'SIGKILL')
   }
   children.clear()
 }
@@ -43,10 +55,12 @@ export function startProcess(command, args, { logFile, ipc = false, env } = {}) 
 export async function stopProcess(child) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return
   const gone = new Promise((resolve) => child.once('exit', resolve))
+  const subs = childPids(child.pid)
   child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 2000)
+  const timer = setTimeout(() => killTree(child.pid, 'SIGKILL'), 2000)
   await gone
   clearTimeout(timer)
+  for (const pid of subs) killTree(pid, 'SIGKILL') // gone already, unless orphaned
   children.delete(child)
 }
 

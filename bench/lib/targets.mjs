@@ -56,7 +56,10 @@ export function nginxPath() {
   }
 }
 
-/** nginx as a reverse proxy (1 worker process, keep-alive to the origin), when it is installed. */
+/**
+ * nginx as a reverse proxy (one process: `master_process off`, so the one pid we start is the one
+ * that works and is ended), keep-alive to the origin; only when it is installed.
+ */
 export async function startNginx(dir, ctx) {
   const bin = nginxPath()
   if (!bin) return undefined
@@ -65,6 +68,7 @@ export async function startNginx(dir, ctx) {
   mkdirSync(join(root, 'logs'), { recursive: true })
   const conf = `worker_processes 1;
 daemon off;
+master_process off;
 pid ${join(root, 'nginx.pid')};
 error_log ${join(root, 'logs/error.log')} warn;
 events { worker_connections 1024; }
