@@ -158,6 +158,16 @@ const NO_TIMER = {
     ['signal: controller.signal,', ''],
   ],
 }
+// The header work: the upstream draft (copy, hop-by-hop and forwarding edits), its second copy in
+// the proxy, and the response header copy. Removing them is unsafe; this only prices them.
+const NO_HEADER_COPIES = {
+  'src/request-context.ts': [["c.set('upstreamRequest', draftFor(c.req.raw, url))", "c.set('upstreamRequest', { method: c.req.method, path: url.pathname, search: url.search, headers: c.req.raw.headers })"]],
+  'src/upstream/proxy.ts': [
+    ...NATIVE_BODY['src/upstream/proxy.ts'],
+    ['const headers = new Headers(draft.headers)', 'const headers = draft.headers'],
+    ['const outHeaders = new Headers(res.headers)\n  stripHopByHop(outHeaders)', 'const outHeaders = res.headers'],
+  ],
+}
 const variant = (name, title, extra, patches) => ({
   ...passThrough,
   name,
@@ -175,4 +185,5 @@ export const PROFILE_SCENARIOS = [
   variant('native-body', '- body timer (origin body handed through)', {}, NATIVE_BODY),
   variant('native-body-no-timer', '- body timer - header timer/abort wiring', {}, { ...NATIVE_BODY, ...NO_TIMER }),
   variant('core', '- all of the above (Hono, routing, context, header copies left)', BARE_PIPELINE, { ...NATIVE_BODY, ...NO_TIMER }),
+  variant('core-no-headers', '- all of the above - header copies (Hono, routing, context left)', BARE_PIPELINE, { ...NO_HEADER_COPIES, ...NO_TIMER }),
 ]

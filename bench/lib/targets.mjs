@@ -87,7 +87,7 @@ http {
   writeFileSync(join(root, 'nginx.conf'), conf)
   const child = startProcess(bin, ['-p', root, '-c', join(root, 'nginx.conf')], { logFile: join(root, 'logs/stdout.log') })
   await waitUntilAnswering(port, { child })
-  return { url: `http://127.0.0.1:${port}`, pid: child.pid, label: 'nginx (1 worker)', stop: () => stopProcess(child) }
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid, label: 'nginx (1 process)', stop: () => stopProcess(child) }
 }
 
 export const hasNginx = () => nginxPath() !== undefined && existsSync(nginxPath())
