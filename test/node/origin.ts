@@ -7,7 +7,8 @@
  *   /hang                never answers (until the client goes away)
  *   /reset               destroys the connection without answering
  *   /redirect            302 to /echo/redirected on this origin
- *   /stream?chunks=N&interval=MS&stall=K   chunked body; with `stall`, stops after K chunks
+ *   /stream?chunks=N&interval=MS&stall=K   chunked body; with `stall`, stops after K chunks;
+ *                        with `length=1`, declares the full body's Content-Length instead of chunking
  *   /duplex              answers at once and echoes each request chunk as it arrives
  *   /barrier/<name>?count=N   holds each request until N have arrived at <name>
  *   /ws                  WebSocket echo
@@ -159,7 +160,13 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
       const chunks = Math.min(Number(url.searchParams.get('chunks') ?? 3), 1000)
       const interval = Number(url.searchParams.get('interval') ?? 10)
       const stall = url.searchParams.get('stall')
-      res.writeHead(200, { 'content-type': 'text/plain', ...extra })
+      const declared: http.OutgoingHttpHeaders = {}
+      if (url.searchParams.get('length') === '1') {
+        let total = 0
+        for (let i = 0; i < chunks; i++) total += `chunk-${i}\n`.length
+        declared['content-length'] = total
+      }
+      res.writeHead(200, { 'content-type': 'text/plain', ...extra, ...declared })
       for (let i = 0; i < chunks; i++) {
         if (stall !== null && i >= Number(stall)) return // leave the response open, silent
         if (res.destroyed) return

@@ -1,0 +1,154 @@
+// Runs a Worker under raw `workerd serve` (no Miniflare entry worker, no wrangler dev inspector),
+// with a capnp config written here: the `internet` service opened to local addresses, Durable
+// Object namespaces with SQLite on local disk, and the Cache API routed to the bench's cache service.
+import { build } from 'esbuild'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import { join, resolve } from 'node:path'
+import { startProcess, stopProcess, freePort } from './procs.mjs'
+
+export const ROOT = resolve(import.meta.dirname, '../..')
+export const WORKERD = join(ROOT, 'node_modules/@cloudflare/workerd-linux-64/bin/workerd')
+export const COMPATIBILITY_DATE = '2026-04-20' // as wrangler.toml
+
+/**
+ * Bundles the gateway with one scenario's config baked in, as the real entries do
+ * (`src/index.ts`: `export default createWorker(config)`); an ES module, minified like wrangler's.
+ */
+export async function bundleGateway(config, patches) {
+  const contents = [
+    "import { createWorker } from './src/worker'",
+    "export * from './src/worker'",
+    `export default createWorker(${JSON.stringify(config)})`,
+  ].join('\n')
+  const result = await build({
+    stdin: { contents, resolveDir: ROOT, loader: 'ts', sourcefile: 'bench-entry.ts' },
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    conditions: ['workerd', 'worker', 'browser'],
+    target: 'es2022',
+    minify: true,
+    external: ['cloudflare:*', 'node:*'],
+    // As in wrangler.toml: the config schema's descriptions stay out of the worker.
+    define: { SCHEMA_DOCS: 'false' },
+    plugins: patches ? [patchPlugin(patches)] : [],
+    write: false,
+    metafile: true,
+    outfile: 'worker.js',
+    logLevel: 'error',
+  })
+  const exports = Object.values(result.metafile.outputs)[0]?.exports ?? []
+  return { code: result.outputFiles[0].text, exports }
+}
+
+/**
+ * For profiling only: edits source files as they are bundled, `{ 'src/x.ts': [[from, to], ...] }`,
+ * so a stage can be removed without touching src/. A `from` that is not found is an error, so a
+ * patch that no longer applies is noticed.
+ */
+function patchPlugin(patches) {
+  return {
+    name: 'bench-patches',
+    setup(b) {
+      b.onLoad({ filter: /\.ts$/ }, async (args) => {
+        const rel = args.path.slice(ROOT.length + 1)
+        const edits = patches[rel]
+        if (!edits) return undefined
+        let text = readFileSync(args.path, 'utf8')
+        for (const [from, to] of edits) {
+          if (!text.includes(from)) throw new Error(`profile patch for ${rel} no longer applies: ${JSON.stringify(from)}`)
+          text = text.replace(from, to)
+        }
+        return { contents: text, loader: 'ts' }
+      })
+    },
+  }
+}
+
+/** The baseline: a Worker that only fetches the origin and returns its response. */
+export const BARE_WORKER = `export default {
+  fetch(request, env) {
+    const url = new URL(request.url)
+    return fetch(env.TARGET_URL + url.pathname + url.search, request)
+  },
+}
+`
+
+const q = (s) => JSON.stringify(String(s)) // a capnp text literal
+
+/**
+ * Writes `dir/config.capnp` for a worker module. `bindings` are text bindings (vars and secrets),
+ * `durableObjects` [{ className, binding }], `cachePort` the cache service's port.
+ */
+export function writeCapnp(dir, { port, bindings = {}, durableObjects = [], cachePort }) {
+  const services = [
+    '(name = "main", worker = .worker)',
+    '(name = "internet", network = (allow = ["public", "private", "local"]))',
+  ]
+  const lines = [
+    '  modules = [ (name = "worker.js", esModule = embed "worker.js") ],',
+    `  compatibilityDate = ${q(COMPATIBILITY_DATE)},`,
+  ]
+  const bindingList = Object.entries(bindings).map(([name, value]) => `(name = ${q(name)}, text = ${q(value)})`)
+  for (const d of durableObjects) bindingList.push(`(name = ${q(d.binding)}, durableObjectNamespace = ${q(d.className)})`)
+  lines.push(`  bindings = [ ${bindingList.join(', ')} ],`)
+  if (durableObjects.length > 0) {
+    mkdirSync(join(dir, 'do'), { recursive: true })
+    services.push(`(name = "do-disk", disk = (path = ${q(join(dir, 'do'))}, writable = true))`)
+    const ns = durableObjects.map((d) => `(className = ${q(d.className)}, uniqueKey = ${q(`edgeway-bench-${d.className}`)}, enableSql = true)`)
+    lines.push(`  durableObjectNamespaces = [ ${ns.join(', ')} ],`)
+    lines.push('  durableObjectStorage = (localDisk = "do-disk"),')
+  }
+  if (cachePort) {
+    services.push(`(name = "cache", external = (address = ${q(`127.0.0.1:${cachePort}`)}, http = ()))`)
+    lines.push('  cacheApiOutbound = "cache",')
+  }
+  const text = `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    ${services.join(',\n    ')},
+  ],
+  sockets = [ (name = "http", address = ${q(`127.0.0.1:${port}`)}, http = (), service = "main") ],
+);
+const worker :Workerd.Worker = (
+${lines.join('\n')}
+);
+`
+  writeFileSync(join(dir, 'config.capnp'), text)
+}
+
+/** Resolves when the server answers any HTTP request; rejects after `timeoutMs`. */
+export async function waitUntilAnswering(port, { timeoutMs = 15_000, intervalMs = 5, child } = {}) {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (child && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`process exited (code ${child.exitCode})`)
+    const ok = await new Promise((done) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/__bench_ready', agent: false }, (res) => {
+        res.resume()
+        res.on('end', () => done(true))
+      })
+      req.on('error', () => done(false))
+      req.setTimeout(2000, () => { req.destroy(); done(false) })
+    })
+    if (ok) return
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+  throw new Error(`nothing answered on 127.0.0.1:${port} within ${timeoutMs} ms`)
+}
+
+/**
+ * Starts workerd on a module in its own directory. Returns { port, url, child, stop() }.
+ * Its output (console.log lines included) goes to `dir/workerd.log`.
+ */
+export async function startWorkerd(dir, { source, bindings, durableObjects, cachePort }) {
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'worker.js'), source)
+  const port = await freePort()
+  writeCapnp(dir, { port, bindings, durableObjects, cachePort })
+  const started = process.hrtime.bigint()
+  const child = startProcess(WORKERD, ['serve', join(dir, 'config.capnp'), '--experimental'], { logFile: join(dir, 'workerd.log') })
+  await waitUntilAnswering(port, { child, intervalMs: 2 })
+  const startupMs = Number(process.hrtime.bigint() - started) / 1e6
+  return { port, url: `http://127.0.0.1:${port}`, child, pid: child.pid, startupMs, stop: () => stopProcess(child) }
+}

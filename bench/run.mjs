@@ -1,0 +1,293 @@
+// `npm run bench`: the gateway under raw workerd against a bare worker (the runtime's limit), the
+// origin itself, fast-gateway and nginx (when installed), one scenario at a time, A B A B.
+//   npm run bench                       full run (several minutes); writes bench/results/
+//   npm run bench -- --smoke            seconds-long check that every part still works (CI)
+//   npm run bench -- --only=pass-through,jwt --rounds=5 --seconds=5   (partial: bench/work/partial-results/)
+//   npm run bench -- --profile          the pass-through with stages removed one at a time
+// Everything runs on 127.0.0.1; every process started is ended on exit, error or time limit.
+import { generateKeyPair, exportJWK, SignJWT } from 'jose'
+import { createHash, randomBytes } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { loadFeatures } from './lib/features.mjs'
+import { cpuMs } from './lib/cpu.mjs'
+import { measure, median, percentile, probe } from './lib/load.mjs'
+import { firstMessage, startProcess, stopAll } from './lib/procs.mjs'
+import { evaluateTargets, toMarkdown, toSvg } from './lib/report.mjs'
+import { FeatureMissing, startBareWorker, startFastGateway, startGateway, startNginx } from './lib/targets.mjs'
+import { ROOT, WORKERD, startWorkerd, BARE_WORKER } from './lib/workerd.mjs'
+import { PROFILE_SCENARIOS, SCENARIOS } from './scenarios.mjs'
+
+const args = Object.fromEntries(process.argv.slice(2).map((a) => {
+  const [k, v] = a.replace(/^--/, '').split('=')
+  return [k, v ?? true]
+}))
+const SMOKE = Boolean(args.smoke)
+const PROFILE = Boolean(args.profile)
+const ONLY = typeof args.only === 'string' ? new Set(args.only.split(',')) : undefined
+const settings = SMOKE
+  ? { rounds: 1, warmup: false, levels: [32, 1], amount: { 32: 200, 1: 20 }, startups: 1 }
+  : { rounds: Number(args.rounds ?? 3), warmup: true, levels: [32, 1], seconds: Number(args.seconds ?? 3), startups: 5 }
+settings.describe = settings.amount ? `${settings.amount[32]} requests (32 conns) / ${settings.amount[1]} (1 conn)` : `${settings.seconds} s per target and connection count`
+const TIME_LIMIT_MS = (SMOKE ? 3 : 40) * 60_000
+const BUDGET_GZIP = 60 * 1024
+const RESULTS = join(ROOT, 'bench/results')
+const WORK = join(ROOT, 'bench/work', `${SMOKE ? 'smoke' : 'run'}-${Date.now()}`)
+
+const watchdog = setTimeout(() => {
+  console.error(`bench: over its time limit (${TIME_LIMIT_MS / 60_000} min), stopping`)
+  process.exit(2)
+}, TIME_LIMIT_MS)
+watchdog.unref()
+
+const log = (...a) => console.log(...a)
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** req/s and latency of one target at one connection count. */
+async function once(target, request, c) {
+  const opts = settings.amount ? { connections: c, amount: settings.amount[c] } : { connections: c, seconds: settings.seconds }
+  const cpuBefore = cpuMs(target.pid)
+  const r = await measure(target.url, request, opts)
+  // Microseconds of the target's CPU per answered request.
+  r.cpuUs = ((cpuMs(target.pid) - cpuBefore) * 1000) / r.count
+  // A rare connection-level error (a peer closing a keep-alive connection) is tolerated; a wrong answer is not.
+  if (r.non2xx || r.timeouts || r.errors > Math.max(2, r.count * 0.005)) throw new Error(`${target.label}: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} timeouts at ${c} connections`)
+  return r
+}
+
+/** A and B alternated (A B A B ...) at each connection count; medians and per-round ratios. */
+async function comparePair(a, b, request) {
+  const levels = {}
+  for (const c of settings.levels) {
+    if (settings.warmup) {
+      const warm = settings.amount ? undefined : { ...settings, seconds: 1 }
+      await measure(a.url, request, { connections: c, seconds: warm?.seconds ?? 1 })
+      await measure(b.url, request, { connections: c, seconds: warm?.seconds ?? 1 })
+    }
+    const ra = [], rb = []
+    for (let i = 0; i < settings.rounds; i++) {
+      ra.push(await once(a, request, c))
+      rb.push(await once(b, request, c))
+    }
+    const pooled = (rs) => percentile(rs.flatMap((r) => Array.from(r.samples)).sort((x, y) => x - y), 99)
+    const side = (rs) => ({
+      rps: median(rs.map((r) => r.rps)),
+      p50: median(rs.map((r) => r.p50)),
+      p99: pooled(rs),
+      max: Math.max(...rs.map((r) => r.max)),
+      cpuUs: median(rs.map((r) => r.cpuUs)),
+      rounds: rs.map((r) => ({ rps: Math.round(r.rps), p50: r.p50, p99: r.p99, cpuUs: r.cpuUs, count: r.count, errors: r.errors })),
+    })
+    const A = side(ra), B = side(rb)
+    levels[c] = {
+      a: A,
+      b: B,
+      ratio: median(ra.map((r, i) => r.rps / rb[i].rps)),
+      latencyRatio: median(ra.map((r, i) => r.p50 / rb[i].p50)),
+      p50DeltaMs: median(ra.map((r, i) => r.p50 - rb[i].p50)),
+      cpuRatio: median(ra.map((r, i) => r.cpuUs / rb[i].cpuUs)),
+    }
+    const l = levels[c]
+    log(`  ${String(c).padStart(2)} conns: ${a.label} ${Math.round(A.rps)} req/s p50 ${A.p50.toFixed(2)} ms | ${b.label} ${Math.round(B.rps)} req/s p50 ${B.p50.toFixed(2)} ms | ratio ${l.ratio.toFixed(3)}, p50 +${l.p50DeltaMs.toFixed(3)} ms | CPU/req ${A.cpuUs.toFixed(0)} vs ${B.cpuUs.toFixed(0)} µs`)
+  }
+  return levels
+}
+
+async function checkAnswers(target, request, expect = { status: 200 }, prime = 0) {
+  for (let i = 0; i < prime; i++) await probe(target.url, request, i)
+  const res = await probe(target.url, request, prime)
+  const problems = []
+  if (res.status !== (expect.status ?? 200)) problems.push(`status ${res.status} (wanted ${expect.status ?? 200}): ${res.body.slice(0, 400)}`)
+  if (expect.header) {
+    const [name, pattern] = expect.header
+    const value = res.headers[name.toLowerCase()]
+    if (value === undefined || !pattern.test(value)) problems.push(`header ${name}: ${value ?? '(absent)'} (wanted ${pattern})`)
+  }
+  if (problems.length) throw new Error(`${target.label} did not answer as expected: ${problems.join('; ')}`)
+}
+
+function bundleSize() {
+  const out = join(WORK, 'dist')
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--env=', '--outdir', out], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_SEND_ERROR_REPORTS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_HIDE_BANNER: 'true' },
+  })
+  const raw = Buffer.concat(readdirSync(out).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(out, f))))
+  const gzipBytes = gzipSync(raw, { level: 9 }).length
+  return {
+    rawBytes: raw.length,
+    gzipBytes,
+    budgetGzipBytes: BUDGET_GZIP,
+    target: { what: 'worker bundle, gzip (KiB)', value: gzipBytes / 1024, target: `<= ${BUDGET_GZIP / 1024}`, pass: gzipBytes <= BUDGET_GZIP },
+  }
+}
+
+async function startupTimes(scenario, ctx) {
+  const gateway = [], bare = []
+  for (let i = 0; i < settings.startups; i++) {
+    const g = await startGateway(join(WORK, `startup-${i}`), scenario, ctx)
+    gateway.push(g.startupMs)
+    await g.stop()
+    const b = await startWorkerd(join(WORK, `startup-bare-${i}`), { source: BARE_WORKER, bindings: { TARGET_URL: ctx.origins.main } })
+    bare.push(b.startupMs)
+    await b.stop()
+  }
+  return { gateway, bare, gatewayMedianMs: median(gateway), bareMedianMs: median(bare) }
+}
+
+async function main() {
+  mkdirSync(WORK, { recursive: true })
+  const loadStart = os.loadavg()
+  const features = await loadFeatures(WORK)
+
+  // Keys and credentials for the auth scenarios, made fresh each run.
+  const { publicKey, privateKey } = await generateKeyPair('ES256')
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'bench-1', alg: 'ES256', use: 'sig' }
+  const servers = startProcess(process.execPath, [join(ROOT, 'bench/servers.mjs'), JSON.stringify({ jwks: { keys: [jwk] } })], { ipc: true, logFile: join(WORK, 'servers.log') })
+  const { ports } = await firstMessage(servers)
+  const u = (p) => `http://127.0.0.1:${p}`
+  const jwks = { url: `${u(ports.jwks)}/.well-known/jwks.json`, issuer: 'https://issuer.bench.local', audience: 'edgeway-bench' }
+  const token = await new SignJWT({ scope: 'read' })
+    .setProtectedHeader({ alg: 'ES256', kid: 'bench-1' })
+    .setIssuer(jwks.issuer).setAudience(jwks.audience).setSubject('bench-user')
+    .setIssuedAt().setExpirationTime('2h').sign(privateKey)
+  const apiKey = `ek_${randomBytes(24).toString('base64url')}`
+  const ctx = {
+    ports,
+    origins: { main: u(ports.main), slow20: u(ports.slow20), slow40: u(ports.slow40), slow60: u(ports.slow60) },
+    jwks, token, apiKey, apiKeyHash: createHash('sha256').update(apiKey).digest('hex'),
+  }
+
+  log(`bench${SMOKE ? ' (smoke)' : ''}: ${os.cpus()[0]?.model}, ${os.cpus().length} cores, load ${loadStart.map((x) => x.toFixed(2)).join(' ')}`)
+  const bundle = bundleSize()
+  log(`bundle: ${(bundle.rawBytes / 1024).toFixed(1)} KiB raw, ${(bundle.gzipBytes / 1024).toFixed(1)} KiB gzip`)
+  const passThrough = SCENARIOS.find((s) => s.name === 'pass-through')
+  const startup = await startupTimes(passThrough, ctx)
+  log(`startup: gateway ${startup.gatewayMedianMs.toFixed(1)} ms, bare worker ${startup.bareMedianMs.toFixed(1)} ms (median of ${settings.startups})`)
+
+  const bares = new Map()
+  const bareFor = async (name = 'main') => {
+    if (!bares.has(name)) bares.set(name, await startBareWorker(WORK, ctx, name))
+    return bares.get(name)
+  }
+  const peers = new Map()
+  const peerFor = async (peer) => {
+    const key = JSON.stringify(peer)
+    if (!peers.has(key)) peers.set(key, await startFastGateway(join(WORK, `fg-${peers.size}`), ctx, peer))
+    return peers.get(key)
+  }
+  const rows = []
+  const failures = []
+  const plainRequest = { method: 'GET', path: '/api/items/1' }
+  const want = (name) => !ONLY || ONLY.has(name)
+
+  // Reference rows: what the bare worker itself costs, and the peers on the plain route.
+  if (want('references') && !PROFILE) {
+    const bare = await bareFor()
+    const origin = { url: ctx.origins.main, label: 'origin direct', pid: servers.pid }
+    const refs = [origin, await peerFor({})]
+    const nginx = await startNginx(WORK, ctx)
+    if (nginx) refs.push(nginx)
+    else rows.push({ name: 'nginx', title: 'nginx', b: 'bare worker', status: 'skipped', reason: 'nginx is not installed' })
+    for (const ref of refs) {
+      log(`\n${ref.label} vs ${bare.label}`)
+      await checkAnswers(ref, plainRequest)
+      rows.push({ name: ref.label, title: ref.label, a: ref.label, b: bare.label, metric: 'rps', status: 'ok', levels: await comparePair(ref, bare, plainRequest) })
+    }
+    if (nginx) await nginx.stop()
+  }
+
+  for (const scenario of PROFILE ? PROFILE_SCENARIOS : SCENARIOS) {
+    if (!want(scenario.name)) continue
+    const base = { name: scenario.name, title: scenario.title, metric: scenario.metric ?? 'rps', targets: scenario.targets }
+    const missing = features.missing(scenario.requires)
+    if (missing) {
+      log(`\n${scenario.name}: skipped, feature not present: ${missing}`)
+      rows.push({ ...base, b: 'bare worker', status: 'skipped', reason: `feature not present: ${missing}` })
+      continue
+    }
+    const parsed = features.parseConfig(scenario.config(ctx))
+    if (!parsed.ok) {
+      const reason = `its config does not validate (adjust bench/scenarios.mjs): ${parsed.problems.join('; ')}`
+      log(`\n${scenario.name}: ERROR, ${reason}`)
+      rows.push({ ...base, status: 'error', reason })
+      failures.push(scenario.name)
+      continue
+    }
+    let gateway
+    try {
+      gateway = await startGateway(WORK, scenario, ctx)
+      const request = scenario.request(ctx)
+      await checkAnswers(gateway, request, scenario.expect, scenario.prime)
+      const bare = await bareFor(scenario.baseline)
+      log(`\n${gateway.label} vs ${bare.label}`)
+      const row = { ...base, a: gateway.label, b: bare.label, status: 'ok', levels: await comparePair(gateway, bare, request) }
+      row.targetResults = evaluateTargets({ ...row, targets: { ...row.targets, vsPeer: undefined } })
+      rows.push(row)
+      if (scenario.peer) {
+        const peer = await peerFor(scenario.peer)
+        await checkAnswers(peer, request)
+        log(`\n${gateway.label} vs ${peer.label}`)
+        const prow = { ...base, name: `${scenario.name} vs peer`, title: `${scenario.title}`, a: gateway.label, b: peer.label, metric: 'rps', status: 'ok', levels: await comparePair(gateway, peer, request) }
+        prow.targetResults = evaluateTargets({ ...prow, name: `${scenario.name} vs fast-gateway`, targets: { vsPeer: scenario.targets?.vsPeer } })
+        rows.push(prow)
+      }
+    } catch (err) {
+      if (err instanceof FeatureMissing) {
+        log(`\n${scenario.name}: skipped, feature not present: ${err.message}`)
+        rows.push({ ...base, b: 'bare worker', status: 'skipped', reason: `feature not present: ${err.message}` })
+      } else {
+        log(`\n${scenario.name}: ERROR ${err.message}`)
+        rows.push({ ...base, status: 'error', reason: err.message })
+        failures.push(scenario.name)
+      }
+    } finally {
+      await gateway?.stop()
+    }
+  }
+
+  for (const t of [...bares.values(), ...peers.values()]) await t.stop()
+  const run = {
+    meta: {
+      date: new Date().toISOString(),
+      smoke: SMOKE,
+      machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
+      node: process.version,
+      workerd: execFileSync(WORKERD, ['--version'], { encoding: 'utf8' }).trim(),
+      autocannon: JSON.parse(readFileSync(join(ROOT, 'node_modules/autocannon/package.json'), 'utf8')).version,
+      fastGateway: JSON.parse(readFileSync(join(ROOT, 'node_modules/fast-gateway/package.json'), 'utf8')).version,
+      loadavg: { start: loadStart, end: os.loadavg() },
+      settings,
+    },
+    bundle,
+    startup,
+    rows,
+  }
+  const outDir = SMOKE || ONLY ? join(ROOT, `bench/work/${SMOKE ? 'smoke' : 'partial'}-results`) : RESULTS
+  mkdirSync(outDir, { recursive: true })
+  const md = toMarkdown(run)
+  const name = PROFILE ? 'profile' : 'results'
+  writeFileSync(join(outDir, `${name}.json`), JSON.stringify(run, (k, v) => (k === 'samples' ? undefined : v), 2) + '\n')
+  writeFileSync(join(outDir, `${name}.md`), md)
+  writeFileSync(join(outDir, PROFILE ? 'profile.svg' : 'ratios.svg'), toSvg(run))
+  log(`\n${md}`)
+  log(`written: ${join(outDir, `${name}.md`)}, ${name}.json, ${PROFILE ? 'profile' : 'ratios'}.svg`)
+  if (failures.length) throw new Error(`scenarios failed: ${failures.join(', ')}`)
+}
+
+try {
+  await main()
+  stopAll()
+  rmSync(WORK, { recursive: true, force: true })
+} catch (err) {
+  console.error(`bench failed: ${err.stack ?? err}`)
+  console.error(`(process logs kept in ${WORK})`)
+  process.exitCode = 1
+} finally {
+  stopAll()
+  clearTimeout(watchdog)
+}

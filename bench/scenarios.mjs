@@ -1,0 +1,199 @@
+// ================================================================================================
+//  BENCH SCENARIOS — the one file to adjust when a feature lands (or its option names change).
+// ================================================================================================
+// A scenario is a gateway config, the request to send, and what to compare it with. Adding one is
+// a few lines. Fields:
+//   name, title
+//   requires        features it needs (`policy:jwt`, `action:aggregate`); when the checkout lacks one
+//                   the scenario is skipped with "feature not present" (not failed)
+//   config(ctx)     the gateway config (JSON). ctx.origins.{main,slow20,slow40,slow60} are origin
+//                   URLs; ctx.jwks.{url,issuer,audience}, ctx.token (a signed ES256 JWT), ctx.apiKey
+//                   and ctx.apiKeyHash (hex SHA-256) are there for auth scenarios
+//   secrets(ctx)    optional Worker secrets/vars (text bindings) by name
+//   durableObjects  optional [{ className, binding }] exported by src/worker.ts (SQLite-backed)
+//   request(ctx)    { method, path | path(i) (a function gives a new path per request), headers }
+//   expect          { status, header?: [name, regex] }: checked before measuring (after `prime` requests)
+//   prime           requests sent before measuring (e.g. to fill the cache for a cache hit)
+//   baseline        the bare worker's origin: 'main' (default) or e.g. 'slow60'
+//   metric          'rps' (default: req/s ratio, higher is better) or 'latency' (p50 ratio, lower is better)
+//   peer            compare with fast-gateway too, with these policies: { jwt?: true, rateLimit?: true }
+//   targets         the issue's targets for this row, checked in the report
+//
+// Every config is validated with src/config/validate.ts before it runs: a renamed option fails the
+// smoke run in CI with the exact problem, so this file can't silently drift from the features.
+// ================================================================================================
+
+const HUGE_LIMIT = 100_000 // never reached: the scenario measures the Durable Object round trip
+
+const proxyRoute = (policies = []) => ({ id: 'api', match: { path: '/*' }, policies, action: { type: 'proxy', upstream: 'origin' } })
+const origin = (ctx) => ({ origin: { url: ctx.origins.main } })
+const bearer = (ctx) => ({ authorization: `Bearer ${ctx.token}` })
+// Raw workerd has no edge in front of it: the harness plays the edge and says who the client is.
+const CLIENT_IP = { 'cf-connecting-ip': '203.0.113.7' }
+
+const jwtPolicy = (ctx) => ({ type: 'jwt', issuers: [{ issuer: ctx.jwks.issuer, jwksUrl: ctx.jwks.url, audience: ctx.jwks.audience }] })
+// A one-second sliding window at the largest count a window allows: never reached at these rates.
+const rateLimitPolicy = () => ({ type: 'rate-limit', by: ['consumer'], fallback: ['ip'], limits: [{ name: 'bench', limit: HUGE_LIMIT, window: 1 }] })
+// Per consumer, so requests with a token are cached too (a shared scope would bypass them).
+const cachePolicy = (scope = undefined) => ({ type: 'cache', defaultTtl: 300, ...(scope && { scope }) })
+const RATE_LIMITER = { className: 'RateLimiter', binding: 'RATE_LIMITER' }
+
+export const SCENARIOS = [
+  {
+    name: 'pass-through',
+    title: 'Pass-through proxy (default config: request id, log line on)',
+    requires: [],
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute()] }),
+    request: () => ({ method: 'GET', path: '/api/items/1' }),
+    peer: {},
+    targets: { rpsRatio32: 0.9, p50DeltaMs1: 0.1, vsPeer: 1.0 },
+  },
+  {
+    name: 'pass-through-metrics',
+    title: 'Pass-through with metrics on (aggregator Durable Object, batched in waitUntil)',
+    requires: [],
+    durableObjects: [{ className: 'MetricsAggregator', binding: 'METRICS_AGGREGATOR' }],
+    config: (ctx) => ({ gateway: { metrics: { aggregator: {} } }, upstreams: origin(ctx), routes: [proxyRoute()] }),
+    request: () => ({ method: 'GET', path: '/api/items/1' }),
+  },
+  {
+    name: 'jwt',
+    title: 'JWT (ES256) with a cached JWKS',
+    requires: ['policy:jwt'],
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([jwtPolicy(ctx)])] }),
+    request: (ctx) => ({ method: 'GET', path: '/api/items/1', headers: bearer(ctx) }),
+    peer: { jwt: true },
+    targets: { vsPeer: 1.0 },
+  },
+  {
+    name: 'api-key',
+    title: 'API key (header, hashed)',
+    requires: ['policy:api-key'],
+    config: (ctx) => ({
+      upstreams: origin(ctx),
+      consumers: { bench: { apiKeySecrets: ['BENCH_API_KEY_SHA256'] } },
+      routes: [proxyRoute([{ type: 'api-key', header: 'X-API-Key' }])],
+    }),
+    secrets: (ctx) => ({ BENCH_API_KEY_SHA256: ctx.apiKeyHash }),
+    request: (ctx) => ({ method: 'GET', path: '/api/items/1', headers: { 'x-api-key': ctx.apiKey } }),
+  },
+  {
+    name: 'rate-limit',
+    title: 'Rate limit through the Durable Object (limit never reached)',
+    requires: ['policy:rate-limit'],
+    durableObjects: [RATE_LIMITER],
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([rateLimitPolicy()])] }),
+    request: () => ({ method: 'GET', path: '/api/items/1', headers: CLIENT_IP }),
+    peer: { rateLimit: true },
+    targets: { vsPeer: 1.0 },
+  },
+  {
+    name: 'cache-hit',
+    title: 'Cache hit (local stand-in cache service)',
+    requires: ['policy:cache'],
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([cachePolicy()])] }),
+    request: () => ({ method: 'GET', path: '/cacheable/items/1' }),
+    prime: 2,
+    expect: { status: 200, header: ['cache-status', /hit/i] },
+  },
+  {
+    name: 'cache-miss',
+    title: 'Cache miss (a new URL each request; lookup, origin, store)',
+    requires: ['policy:cache'],
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([cachePolicy()])] }),
+    request: () => ({ method: 'GET', path: (i) => `/cacheable/miss/${i}` }),
+  },
+  {
+    name: 'fan-out',
+    title: 'Fan-out to 3 origins (20/40/60 ms) vs the slowest alone',
+    requires: ['action:aggregate'],
+    config: (ctx) => ({
+      upstreams: {
+        slow20: { url: ctx.origins.slow20 },
+        slow40: { url: ctx.origins.slow40 },
+        slow60: { url: ctx.origins.slow60 },
+      },
+      routes: [{
+        id: 'fan-out',
+        match: { path: '/*' },
+        action: {
+          type: 'aggregate',
+          calls: [
+            { name: 'a', upstream: 'slow20', path: '/a' },
+            { name: 'b', upstream: 'slow40', path: '/b' },
+            { name: 'c', upstream: 'slow60', path: '/c' },
+          ],
+        },
+      }],
+    }),
+    request: () => ({ method: 'GET', path: '/dashboard' }),
+    baseline: 'slow60',
+    metric: 'latency',
+    targets: { latencyRatio: 1.05 },
+  },
+  {
+    name: 'full-pipeline',
+    title: 'Full pipeline: JWT + rate limit + cache miss + proxy',
+    requires: ['policy:jwt', 'policy:rate-limit', 'policy:cache'],
+    durableObjects: [RATE_LIMITER],
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([jwtPolicy(ctx), rateLimitPolicy(), cachePolicy('consumer')])] }),
+    request: (ctx) => ({ method: 'GET', path: (i) => `/cacheable/full/${i}`, headers: { ...bearer(ctx), ...CLIENT_IP } }),
+    peer: { jwt: true, rateLimit: true },
+    targets: { rpsRatio32: 0.6, vsPeer: 1.0 },
+  },
+]
+
+/**
+ * `npm run bench -- --profile`: the pass-through with stages removed one at a time, each against the
+ * bare worker, to see what each stage costs (docs/sections/bench.md has the reading). Config stages
+ * are removed by config; code stages by `patches` applied to the source while bundling (src/ is
+ * untouched; a patch that no longer applies fails loudly).
+ */
+const passThrough = SCENARIOS[0]
+const LOG_OFF = { gateway: { log: { requests: false } } }
+const BARE_PIPELINE = { ...LOG_OFF, policies: [] }
+// The body stage: since this harness landed, small declared-length bodies are read whole under one
+// timer (src/upstream/proxy.ts); STREAMED restores the old JS stream wrapper for every body,
+// NATIVE_BODY hands the origin's body through untouched (no stall bound at all).
+const STREAMED = {
+  'src/upstream/proxy.ts': [["Number(res.headers.get('content-length') ?? NaN) <= READ_WHOLE_UP_TO", 'false']],
+}
+const NATIVE_BODY = {
+  'src/upstream/proxy.ts': [['return new Response(await readWhole(res, upstream.timeouts.idle, log), init)', 'return new Response(res.body, init)']],
+}
+const NO_TIMER = {
+  'src/upstream/client.ts': [
+    ['const timer = setTimeout(() => controller.abort(), call.timeoutMs)', 'const timer = 0'],
+    ["call.signal?.addEventListener('abort', onOuterAbort)", ''],
+    ['signal: controller.signal,', ''],
+  ],
+}
+// The header work: the upstream draft (copy, hop-by-hop and forwarding edits), its second copy in
+// the proxy, and the response header copy. Removing them is unsafe; this only prices them.
+const NO_HEADER_COPIES = {
+  'src/request-context.ts': [["c.set('upstreamRequest', draftFor(c.req.raw, url))", "c.set('upstreamRequest', { method: c.req.method, path: url.pathname, search: url.search, headers: c.req.raw.headers })"]],
+  'src/upstream/proxy.ts': [
+    ...NATIVE_BODY['src/upstream/proxy.ts'],
+    ['const headers = new Headers(draft.headers)', 'const headers = draft.headers'],
+    ['const outHeaders = new Headers(res.headers)\n  stripHopByHop(outHeaders)', 'const outHeaders = res.headers'],
+  ],
+}
+const variant = (name, title, extra, patches) => ({
+  ...passThrough,
+  name,
+  title,
+  peer: undefined,
+  targets: undefined,
+  patches,
+  config: (ctx) => ({ ...extra, upstreams: origin(ctx), routes: [proxyRoute()] }),
+})
+export const PROFILE_SCENARIOS = [
+  variant('pass-through', 'pass-through (default config)', {}),
+  variant('no-log', '- log line', LOG_OFF),
+  variant('no-log-no-request-id', '- log line - request-id policy', BARE_PIPELINE),
+  variant('streamed', 'body through the JS idle-timeout stream (before the fix)', {}, STREAMED),
+  variant('native-body', '- body timer (origin body handed through)', {}, NATIVE_BODY),
+  variant('native-body-no-timer', '- body timer - header timer/abort wiring', {}, { ...NATIVE_BODY, ...NO_TIMER }),
+  variant('core', '- all of the above (Hono, routing, context, header copies left)', BARE_PIPELINE, { ...NATIVE_BODY, ...NO_TIMER }),
+  variant('core-no-headers', '- all of the above - header copies (Hono, routing, context left)', BARE_PIPELINE, { ...NO_HEADER_COPIES, ...NO_TIMER }),
+]
