@@ -15,6 +15,7 @@ import type { AppEnv } from '../context'
 import { GatewayError, type ErrorCode } from '../errors'
 import { requestScope } from '../template/scope'
 import type { CompiledUpstream } from '../upstream/upstream'
+import { generationReader } from './cache'
 import { callRequestHeaders, compileCall, type CallFailure } from './call'
 import { mergeResults } from './merge'
 import { dependencies, longestChain, topologicalOrder } from './plan'
@@ -90,6 +91,12 @@ export function aggregateAction(
       clientSignal: c.req.raw.signal,
       logs,
       waitUntil: (promise) => waitUntil(c, promise),
+      cache: {
+        origin: c.var.url.origin,
+        routeId: route.id,
+        identified: c.var.consumer !== undefined || c.var.claims !== undefined,
+        generation: generationReader(c.env, route.id),
+      },
     })
     if (outcome.fatal) throw failureError(outcome.fatal)
     const merged = mergeResults(

@@ -10,8 +10,8 @@ import type { UpstreamLog } from '../logging'
 import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue, type JsonTemplate, type Template } from '../template/template'
 import { callUpstream } from '../upstream/client'
 import type { CompiledUpstream } from '../upstream/upstream'
-import { BodyError, readBody } from './body'
-import { cacheKey, lookup, mayStore, store } from './cache'
+import { BodyError, decodeBody, readBytes } from './body'
+import { compileCallCache, type CallCacheContext } from './cache'
 import type { AggregateCallConfig } from './schema'
 import { compileShape, type Shaper } from './shape'
 
@@ -42,7 +42,12 @@ export type CompiledCall = {
 }
 
 /** A call's part of the request's log line (`calls`). */
-export type CallLog = UpstreamLog & { call: string; cache?: 'HIT' | 'MISS' }
+export type CallLog = UpstreamLog & {
+  call: string
+  cache?: 'HIT' | 'MISS' | 'BYPASS'
+  /** Why a cached call went to the origin (`credentials`), or why its answer was not stored (`private`, `set-cookie`). */
+  cacheDetail?: string
+}
 
 /** What a call gets from the run it belongs to. */
 export type CallRun = {
@@ -53,6 +58,7 @@ export type CallRun = {
   log: CallLog
   /** Keeps work (a cache store) going after the response. */
   waitUntil(promise: Promise<unknown>): void
+  cache: CallCacheContext
 }
 
 /** Conditional and body headers of the client's request mean nothing to a call. */
@@ -74,8 +80,7 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
   const timeoutMs = config.timeout ?? upstream.timeouts.headers
   const maxBytes = config.maxBodyBytes ?? defaultMaxBytes
   const { method, raw } = config
-  const cacheKeyTemplate = config.cache?.key !== undefined ? compileTemplate(config.cache.key) : undefined
-  const caching = config.cache && method === 'GET' ? { ttl: config.cache.ttl, keyed: cacheKeyTemplate !== undefined } : undefined
+  const openCache = config.cache && method === 'GET' ? compileCallCache(config.cache, name, upstream.name) : undefined
   const fail = (error: FailureKind, status?: number): never => {
     throw new CallFailed({ call: name, error, ...(status !== undefined && { status }) })
   }
@@ -112,16 +117,21 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
       run.log.error = 'timeout'
       return fail('timeout')
     }
-    const key = caching ? cacheKey(upstream.name, target, search, cacheKeyTemplate?.render(scope)) : undefined
     try {
-      if (key) {
-        // A broken or unreadable cache entry is a miss, never a failure.
-        const hit = await lookup(key, { maxBytes, raw, signal: controller.signal }).catch(() => undefined)
-        if (hit) {
-          run.log.cache = 'HIT'
-          return hit
+      const cached = openCache ? await openCache(scope, { path: target, search, headers: out }, run.cache) : undefined
+      if (cached && 'hit' in cached) {
+        run.log.cache = 'HIT'
+        try {
+          return { status: cached.hit.status, headers: cached.hit.headers, body: decodeBody(await readBytes(cached.hit, { maxBytes, raw, signal: controller.signal }), raw) }
+        } catch {
+          // An entry that no longer reads (a lowered cap, an abort) is left for the origin to answer.
+          if (controller.signal.aborted) return gaveUp()
+          run.log.cache = 'MISS'
+          run.log.cacheDetail = 'unreadable'
         }
-        run.log.cache = 'MISS'
+      } else if (cached) {
+        run.log.cache = 'miss' in cached ? 'MISS' : 'BYPASS'
+        run.log.cacheDetail = 'miss' in cached ? cached.miss : cached.bypass
       }
       let response: Response
       try {
@@ -139,8 +149,14 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
         fail('status', response.status)
       }
       try {
-        const value = await readBody(response, { maxBytes, raw, signal: controller.signal })
-        if (key && caching && mayStore(out, response.headers, caching)) run.waitUntil(store(key, value, raw, response, caching.ttl))
+        const bytes = await readBytes(response, { maxBytes, raw, signal: controller.signal })
+        const value = decodeBody(bytes, raw)
+        // Only an answer that read and decoded is kept: a broken one must not be served for a ttl.
+        if (cached && 'keep' in cached) {
+          const kept = cached.keep(response, bytes)
+          if (typeof kept === 'string') run.log.cacheDetail = kept
+          else run.waitUntil(kept)
+        }
         return { status: response.status, headers: response.headers, body: value }
       } catch (err) {
         if (err instanceof BodyError) {

@@ -128,6 +128,8 @@ export function checkAggregate(route: RouteConfig, action: AggregateActionConfig
       )
     }
   }
-  // A cached call may also read and write the cache.
-  return calls.reduce((sum, call) => sum + upstreamAttempts(config.upstreams[call.upstream]) + (call.cache ? 2 : 0), 0)
+  // A cached call may also read and write the cache: two matches and two puts when the origin
+  // sends Vary (as the cache policy counts), and the request reads the purge generation once.
+  const cached = calls.filter((call) => call.cache).length
+  return calls.reduce((sum, call) => sum + upstreamAttempts(config.upstreams[call.upstream]), 0) + cached * 4 + (cached > 0 ? 1 : 0)
 }
