@@ -15,7 +15,6 @@ import type { AppEnv } from '../context'
 import { GatewayError, type ErrorCode } from '../errors'
 import { requestScope } from '../template/scope'
 import type { CompiledUpstream } from '../upstream/upstream'
-import { generationReader } from './cache'
 import { callRequestHeaders, compileCall, type CallFailure } from './call'
 import { mergeResults } from './merge'
 import { dependencies, longestChain, topologicalOrder } from './plan'
@@ -94,8 +93,8 @@ export function aggregateAction(
       cache: {
         origin: c.var.url.origin,
         routeId: route.id,
-        identified: c.var.consumer !== undefined || c.var.claims !== undefined,
-        generation: generationReader(c.env, route.id),
+        env: c.env,
+        generations: new Map(),
       },
     })
     if (outcome.fatal) throw failureError(outcome.fatal)

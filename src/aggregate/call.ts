@@ -45,7 +45,7 @@ export type CompiledCall = {
 export type CallLog = UpstreamLog & {
   call: string
   cache?: 'HIT' | 'MISS' | 'BYPASS'
-  /** Why a cached call went to the origin (`credentials`), or why its answer was not stored (`private`, `set-cookie`). */
+  /** Why a cached call skipped the cache (`credentials`), or why its answer was not stored (`private`, `set-cookie`). */
   cacheDetail?: string
 }
 
@@ -80,7 +80,7 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
   const timeoutMs = config.timeout ?? upstream.timeouts.headers
   const maxBytes = config.maxBodyBytes ?? defaultMaxBytes
   const { method, raw } = config
-  const openCache = config.cache && method === 'GET' ? compileCallCache(config.cache, name, upstream.name) : undefined
+  const openCache = config.cache && method === 'GET' ? compileCallCache(config.cache, `${upstream.name}:${name}:${raw}:${maxBytes}`) : undefined
   const fail = (error: FailureKind, status?: number): never => {
     throw new CallFailed({ call: name, error, ...(status !== undefined && { status }) })
   }
@@ -118,45 +118,35 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
       return fail('timeout')
     }
     try {
-      const cached = openCache ? await openCache(scope, { path: target, search, headers: out }, run.cache) : undefined
-      if (cached && 'hit' in cached) {
-        run.log.cache = 'HIT'
+      const cached = openCache && (await openCache(scope, { path: target, search, headers: out }, run.cache))
+      if (cached) {
+        run.log.cache = cached.hit ? 'HIT' : cached.keep ? 'MISS' : 'BYPASS'
+        run.log.cacheDetail = cached.detail
+      }
+      let response = cached?.hit
+      if (!response) {
         try {
-          return { status: cached.hit.status, headers: cached.hit.headers, body: decodeBody(await readBytes(cached.hit, { maxBytes, raw, signal: controller.signal }), raw) }
-        } catch {
-          // An entry that no longer reads (a lowered cap, an abort) is left for the origin to answer.
-          if (controller.signal.aborted) return gaveUp()
-          run.log.cache = 'MISS'
-          run.log.cacheDetail = 'unreadable'
+          response = await callUpstream(
+            upstream,
+            { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(timeoutMs, run.deadline - Date.now())), signal: controller.signal },
+            run.log,
+          )
+        } catch (err) {
+          if (err instanceof GatewayError && err.code === 'ERR_UPSTREAM_TIMEOUT') fail('timeout')
+          return gaveUp()
         }
-      } else if (cached) {
-        run.log.cache = 'miss' in cached ? 'MISS' : 'BYPASS'
-        run.log.cacheDetail = 'miss' in cached ? cached.miss : cached.bypass
-      }
-      let response: Response
-      try {
-        response = await callUpstream(
-          upstream,
-          { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(timeoutMs, run.deadline - Date.now())), signal: controller.signal },
-          run.log,
-        )
-      } catch (err) {
-        if (err instanceof GatewayError && err.code === 'ERR_UPSTREAM_TIMEOUT') fail('timeout')
-        return gaveUp()
-      }
-      if (response.status < 200 || response.status > 299) {
-        await response.body?.cancel().catch(() => {})
-        fail('status', response.status)
+        if (response.status < 200 || response.status > 299) {
+          await response.body?.cancel().catch(() => {})
+          fail('status', response.status)
+        }
       }
       try {
         const bytes = await readBytes(response, { maxBytes, raw, signal: controller.signal })
         const value = decodeBody(bytes, raw)
-        // Only an answer that read and decoded is kept: a broken one must not be served for a ttl.
-        if (cached && 'keep' in cached) {
-          const kept = cached.keep(response, bytes)
-          if (typeof kept === 'string') run.log.cacheDetail = kept
-          else run.waitUntil(kept)
-        }
+        // Only an origin answer that read and decoded is kept: a broken one must not be served for a ttl.
+        const kept = cached?.keep?.(response, bytes)
+        if (typeof kept === 'string') run.log.cacheDetail = kept
+        else if (kept) run.waitUntil(kept)
         return { status: response.status, headers: response.headers, body: value }
       } catch (err) {
         if (err instanceof BodyError) {

@@ -130,6 +130,5 @@ export function checkAggregate(route: RouteConfig, action: AggregateActionConfig
   }
   // A cached call may also read and write the cache: two matches and two puts when the origin
   // sends Vary (as the cache policy counts), and the request reads the purge generation once.
-  const cached = calls.filter((call) => call.cache).length
-  return calls.reduce((sum, call) => sum + upstreamAttempts(config.upstreams[call.upstream]), 0) + cached * 4 + (cached > 0 ? 1 : 0)
+  return calls.reduce((sum, call) => sum + upstreamAttempts(config.upstreams[call.upstream]) + (call.cache ? 4 : 0), calls.some((call) => call.cache) ? 1 : 0)
 }

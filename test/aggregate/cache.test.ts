@@ -214,7 +214,7 @@ describe('aggregate: per-call cache and whose answer it is', () => {
     const calls: CallInput[] = [
       { name: 'a', upstream: 'origin', path: `/echo/empty/${tag}`, cache: { ttl: 600, key: '{consumer.id}' }, select: 'headers', allow: ['authorization', 'cookie', 'x-api-key'], group: 'sent' },
     ]
-    const clients = [{ authorization: 'Bearer one' }, { authorization: 'Bearer two' }, { 'x-api-key': 'k1' }, { 'x-api-key': 'k2' }, { cookie: 'sid=1' }, { cookie: 'sid=2' }]
+    const clients: Record<string, string>[] = [{ authorization: 'Bearer one' }, { authorization: 'Bearer two' }, { 'x-api-key': 'k1' }, { 'x-api-key': 'k2' }, { cookie: 'sid=1' }, { cookie: 'sid=2' }]
     const { bodies, stats, logs } = await twice(tag, calls, clients)
     expect(bodies.map((b) => b.sent)).toEqual(clients)
     expect(stats.count).toBe(6)
