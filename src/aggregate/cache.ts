@@ -95,12 +95,17 @@ export function compileCallCache(config: CallCacheConfig, call: string) {
       keep(response, bytes) {
         const decision = decideStore(response.status, response.headers, freshness, false)
         if (!decision.store) return decision.reason
+        // `bytes` are decoded: left with the origin's `Content-Encoding`, the Cache API would store
+        // them re-encoded and a hit would read back gzip instead of JSON.
+        const headers = new Headers(response.headers)
+        headers.delete('content-encoding')
+        headers.delete('content-length')
         const { response: unread, done } = store({
           cache,
           origin: ctx.origin,
           primary,
           headers: request.headers,
-          response: new Response(response.status === 204 ? null : bytes, response),
+          response: new Response(response.status === 204 ? null : bytes, { status: response.status, headers }),
           // An origin's own stale-* windows are of no use without a background refresh.
           freshness: { ...decision.freshness, swr: 0, sie: 0 },
           maxBodyBytes: bytes.byteLength,

@@ -78,6 +78,15 @@ describe('aggregate: per-call cache follows the cache policy rules', () => {
     }
   })
 
+  it('reuses a gzip-encoded answer: the entry reads back as the decoded JSON', async () => {
+    const tag = newTag()
+    const { bodies, stats, logs } = await twice(tag, [{ name: 'a', upstream: 'origin', path: `/echo/gzip/${tag}`, query: { gzip: '1', cc: 'max-age=60' }, select: 'query', group: 'a', cache: { ttl: 60 } }])
+    expect(bodies[1]).toEqual(bodies[0])
+    expect(bodies[0]!.a).toEqual({ gzip: '1', cc: 'max-age=60' })
+    expect(callLog(logs[1])?.cache).toBe('HIT')
+    expect(stats.count).toBe(1)
+  })
+
   it('does not keep an answer that failed to decode (not JSON)', async () => {
     const tag = newTag()
     const { stats, logs } = await twice(tag, [{ name: 'a', upstream: 'origin', path: '/json', query: { value: 'not json', t: tag }, cache: { ttl: 60 }, required: false }])
