@@ -93,6 +93,12 @@ export function aggregateAction(
       clientSignal: c.req.raw.signal,
       logs,
       waitUntil: (promise) => waitUntil(c, promise),
+      cache: {
+        origin: c.var.url.origin,
+        routeId: route.id,
+        env: c.env,
+        generations: new Map(),
+      },
     })
     if (outcome.fatal) throw failureError(outcome.fatal)
     const merged = mergeResults(

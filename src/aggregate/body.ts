@@ -24,29 +24,37 @@ export type ReadOptions = {
   signal: AbortSignal
 }
 
-/** Reads and decodes a response body. Rejects with `BodyError`, or the signal's reason when aborted. */
-export async function readBody(response: Response, options: ReadOptions): Promise<unknown> {
+/**
+ * Reads a response body's bytes under the cap, refusing a declared non-JSON type unless `raw`.
+ * Rejects with `BodyError`, or the signal's reason when aborted.
+ */
+export async function readBytes(response: Response, options: ReadOptions): Promise<Uint8Array> {
   const declared = Number(response.headers.get('content-length') ?? NaN)
   if (declared > options.maxBytes) {
     await response.body?.cancel().catch(() => {})
     throw new BodyError('too-large')
   }
   const type = response.headers.get('content-type')
-  // No Content-Type at all: the text decides (below).
+  // No Content-Type at all: the text decides (`decodeBody`).
   if (!options.raw && type !== null && !isJsonType(type)) {
     await response.body?.cancel().catch(() => {})
     throw new BodyError('not-json')
   }
   const bytes = response.body ? await readUpTo(response.body, options.maxBytes, options.signal) : new Uint8Array(0)
   if (!bytes) throw new BodyError('too-large')
+  return bytes
+}
+
+/** JSON (an empty body is `null`), or a string when `raw`. Throws `BodyError('not-json')`. */
+export function decodeBody(bytes: Uint8Array, raw: boolean): unknown {
   let text: string
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes)
   } catch {
-    if (options.raw) return new TextDecoder().decode(bytes)
+    if (raw) return new TextDecoder().decode(bytes)
     throw new BodyError('not-json')
   }
-  if (options.raw) return text
+  if (raw) return text
   if (text.trim() === '') return null
   try {
     return JSON.parse(text)

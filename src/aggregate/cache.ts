@@ -1,54 +1,119 @@
 /**
  * @module
- * Per-call caching of aggregation calls, with the Workers Cache API (per data centre). A GET call
- * with `cache: { ttl }` reuses a stored answer for `ttl` seconds, keyed by the upstream, the
- * rendered path and query, and the rendered `cache.key` template (`{consumer.id}` for per-user data).
+ * Per-call caching of aggregation calls, on the cache policy's machinery (`src/cache/`): one set of
+ * storability rules (`decideStore`: `no-store`, `private`, `no-cache`, `Set-Cookie`, `Vary: *`, the
+ * status list, the origin's `Age`), one entry format (`store` / `lookup`: bookkeeping in internal
+ * headers that never reach a reader, `Vary` variants, bounded reads), hashed keys and purge
+ * generations, so the admin purge (everything, or the route) reaches call entries too.
  *
- * As careful as Hono's cache middleware: nothing is stored when the upstream says `private`,
- * `no-store` or `no-cache`, or sets a cookie; and a call that carries the client's `Authorization`
- * or `Cookie` is only cached when its `cache.key` says whose answer it is.
- * When the gateway's cache policy lands, this is the seam to move onto its machinery.
+ * Lifetime: the origin's freshness (`s-maxage`, `max-age`, `Expires`, less its `Age`) capped by the
+ * call's `ttl`, and `ttl` when the origin says nothing. Only fresh entries are served (no stale
+ * windows: a call has no background refresh).
+ *
+ * Whose answer it is: a call that carries credentials (`Authorization`, `Cookie`, `X-API-Key`), or
+ * runs for an established consumer or token, is cached only under a `cache.key` that renders
+ * non-empty (`{consumer.id}`): the key says whose answer it is. The key text (rendered key
+ * included) is hashed into the Cache API URL, so no credential or consumer id appears in it.
  */
-import { readBody } from './body'
+import { decideStore, entryState, type FreshnessOptions } from '../cache/freshness'
+import { generationStore } from '../cache/generation'
+import { compileKey } from '../cache/key'
+import { lookup, store } from '../cache/store'
+import type { Env } from '../env'
+import { logEvent } from '../logging'
+import { compileTemplate } from '../template/template'
 
-/** Not a real host: cache keys only need to be URLs, and this one can't collide with a route. */
-const KEY_ORIGIN = 'https://aggregate-call.edgeway.invalid'
-
-export type CallCacheOptions = { ttl: number; keyed: boolean }
-
-export function cacheKey(upstream: string, path: string, search: string, extra: string | undefined): Request {
-  const url = new URL(`${KEY_ORIGIN}/${encodeURIComponent(upstream)}${path}${search}`)
-  if (extra !== undefined) url.searchParams.set('__edgeway_key', extra)
-  return new Request(url)
-}
-
-/** Whether this request and response may be shared with later requests for the same key. */
-export function mayStore(request: Headers, response: Headers, options: CallCacheOptions): boolean {
-  if (!options.keyed && (request.has('authorization') || request.has('cookie'))) return false
-  if (response.has('set-cookie')) return false
-  const cc = (response.get('cache-control') ?? '').toLowerCase()
-  return !/(^|[\s,])(private|no-store|no-cache)([\s,=]|$)/.test(cc)
-}
-
-function defaultCache(): Cache | undefined {
-  return typeof caches === 'undefined' ? undefined : caches.default
-}
-
-export async function lookup(key: Request, read: { maxBytes: number; raw: boolean; signal: AbortSignal }) {
-  const hit = await defaultCache()?.match(key)
-  if (!hit) return undefined
-  return { status: hit.status, headers: hit.headers, body: await readBody(hit, read) }
-}
+/** The 2xx statuses of the cache policy's default list: any other answer fails the call anyway. */
+const STATUSES: ReadonlySet<number> = new Set([200, 203, 204])
 
 /**
- * Serialises the result now (shaping later edits the parsed body in place) and returns the store,
- * to be left to `waitUntil`.
+ * Keys as the policy builds them, and credentials as it sees them by default. No query parameter
+ * counts as a credential: a call's query comes from its config, not from the client.
  */
-export function store(key: Request, value: unknown, raw: boolean, response: Response, ttl: number): Promise<void> {
-  const headers = new Headers(response.headers)
-  headers.set('Cache-Control', `max-age=${ttl}`)
-  for (const name of ['content-length', 'content-encoding', 'transfer-encoding', 'age', 'expires', 'vary']) headers.delete(name)
-  const text = raw ? String(value) : JSON.stringify(value)
-  const cache = defaultCache()
-  return cache ? cache.put(key, new Response(text, { status: response.status, headers })).catch(() => {}) : Promise.resolve()
+const keys = compileKey({ query: { sort: false }, headers: [], credentials: { headers: ['X-API-Key'], query: [], cookies: true } })
+
+export type CallCacheConfig = { ttl: number; key?: string | undefined; purge: { kv: string; cacheSeconds: number } }
+
+/** What the cache needs from the request an aggregation runs for. */
+export type CallCacheContext = {
+  /** The client request's origin: entries live on the zone's own host, as the policy's do. */
+  origin: string
+  routeId: string
+  env: Env
+  /**
+   * The route's purge generation by KV binding, read once per request whatever the number of cached
+   * calls. A missing binding reads as a fixed generation: entries then can't be purged (and the
+   * admin purge answers 503 naming the binding).
+   */
+  generations: Map<string, Promise<string>>
+}
+
+/** A call's outgoing request, as far as the key and `Vary` are concerned. */
+export type CallRequest = { path: string; search: string; headers: Headers }
+
+/** Stores one call's answer: the reason it may not be stored, or the writes for `waitUntil`. */
+export type Keep = (response: Response, bytes: Uint8Array) => string | Promise<void>
+
+/** A fresh entry (`hit`), or how to store the origin's answer (`keep`), or neither (`detail` says why). */
+export type Opened = { hit?: Response; keep?: Keep; detail?: string }
+
+/**
+ * `call` names the call's entries apart from every other call's: its upstream, name, and what its
+ * body is read under (`raw`, the size cap), so an entry always reads back as it was stored.
+ */
+export function compileCallCache(config: CallCacheConfig, call: string) {
+  const keyTemplate = config.key !== undefined ? compileTemplate(config.key) : undefined
+  const freshness: FreshnessOptions = { defaultTtl: config.ttl, maxTtl: config.ttl, staleWhileRevalidate: 0, staleIfError: 0, statuses: STATUSES }
+  const { kv, cacheSeconds } = config.purge
+
+  /** Looks the call up; on a miss, returns how to store its answer. Never rejects. */
+  return async function open(scope: Record<string, unknown>, request: CallRequest, ctx: CallCacheContext): Promise<Opened> {
+    const whose = keyTemplate?.render(scope)
+    // A consumer or token claims established for the request, or credentials on the call itself.
+    const identified = scope.consumer !== undefined || scope.claims !== undefined || keys.credentialsOf(request.headers, '') !== undefined
+    if (identified && !whose) return { detail: 'credentials' }
+    let generation: string | Promise<string> | undefined = ctx.generations.get(kv)
+    // No path generation: a URL purge names gateway paths, which call entries are not keyed by.
+    if (!generation) ctx.generations.set(kv, (generation = generationStore(ctx.env[kv] as KVNamespace | undefined, kv, cacheSeconds).read(ctx.routeId, '')))
+    try {
+      generation = await generation
+    } catch (err) {
+      // Without the generation a purged entry could be served: go to the origin instead.
+      logEvent('cache_generation_unavailable', { reason: String(err) })
+      return { detail: 'purge-store-unavailable' }
+    }
+    // `key:` marks a keyed entry apart from an unkeyed one; the key text is hashed into the URL.
+    const partition = `call:${call}${whose === undefined ? '' : `\nkey:${whose}`}`
+    const primary = keys.primary({ host: ctx.origin, routeId: ctx.routeId, generation, partition, path: request.path, search: request.search, headers: request.headers })
+    const cache = caches.default
+    // A broken or unreadable entry is a miss, never a failure.
+    const entry = (await lookup(cache, ctx.origin, primary, request.headers).catch(() => undefined))?.entry
+    if (entry && entryState(entry.freshness).state === 'fresh') return { hit: entry.response }
+    entry?.response.body?.cancel().catch(() => {})
+
+    return {
+      keep(response, bytes) {
+        const decision = decideStore(response.status, response.headers, freshness, false)
+        if (!decision.store) return decision.reason
+        // `bytes` are decoded: left with the origin's `Content-Encoding`, the Cache API would store
+        // them re-encoded and a hit would read back gzip instead of JSON.
+        const headers = new Headers(response.headers)
+        headers.delete('content-encoding')
+        headers.delete('content-length')
+        const { response: unread, done } = store({
+          cache,
+          origin: ctx.origin,
+          primary,
+          headers: request.headers,
+          response: new Response(response.status === 204 ? null : bytes, { status: response.status, headers }),
+          // An origin's own stale-* windows are of no use without a background refresh.
+          freshness: { ...decision.freshness, swr: 0, sie: 0 },
+          maxBodyBytes: bytes.byteLength,
+          strip: [],
+        })
+        unread.body?.cancel().catch(() => {})
+        return done
+      },
+    }
+  }
 }

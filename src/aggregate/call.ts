@@ -11,8 +11,8 @@ import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue,
 import { callUpstream } from '../upstream/client'
 import { upstreamWorstMs } from '../upstream/config-checks'
 import type { CompiledUpstream } from '../upstream/upstream'
-import { BodyError, readBody } from './body'
-import { cacheKey, lookup, mayStore, store } from './cache'
+import { BodyError, decodeBody, readBytes } from './body'
+import { compileCallCache, type CallCacheContext } from './cache'
 import type { AggregateCallConfig } from './schema'
 import { compileShape, type Shaper } from './shape'
 
@@ -46,7 +46,12 @@ export type CompiledCall = {
 }
 
 /** A call's part of the request's log line (`calls`). */
-export type CallLog = UpstreamLog & { call: string; cache?: 'HIT' | 'MISS' }
+export type CallLog = UpstreamLog & {
+  call: string
+  cache?: 'HIT' | 'MISS' | 'BYPASS'
+  /** Why a cached call skipped the cache (`credentials`), or why its answer was not stored (`private`, `set-cookie`). */
+  cacheDetail?: string
+}
 
 /** What a call gets from the run it belongs to. */
 export type CallRun = {
@@ -57,6 +62,7 @@ export type CallRun = {
   log: CallLog
   /** Keeps work (a cache store) going after the response. */
   waitUntil(promise: Promise<unknown>): void
+  cache: CallCacheContext
 }
 
 /** Conditional and body headers of the client's request mean nothing to a call. */
@@ -89,8 +95,7 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
   const tryTimeoutMs = upstream.timeouts.headers
   const maxBytes = config.maxBodyBytes ?? defaultMaxBytes
   const { method, raw } = config
-  const cacheKeyTemplate = config.cache?.key !== undefined ? compileTemplate(config.cache.key) : undefined
-  const caching = config.cache && method === 'GET' ? { ttl: config.cache.ttl, keyed: cacheKeyTemplate !== undefined } : undefined
+  const openCache = config.cache && method === 'GET' ? compileCallCache(config.cache, `${upstream.name}:${name}:${raw}:${maxBytes}`) : undefined
   const fail = (error: FailureKind, status?: number): never => {
     throw new CallFailed({ call: name, error, ...(status !== undefined && { status }) })
   }
@@ -128,41 +133,42 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
       run.log.error = 'timeout'
       return fail('timeout')
     }
-    const key = caching ? cacheKey(upstream.name, target, search, cacheKeyTemplate?.render(scope)) : undefined
     try {
-      if (key) {
-        // A broken or unreadable cache entry is a miss, never a failure.
-        const hit = await lookup(key, { maxBytes, raw, signal: controller.signal }).catch(() => undefined)
-        if (hit) {
-          run.log.cache = 'HIT'
-          return hit
-        }
-        run.log.cache = 'MISS'
+      const cached = openCache && (await openCache(scope, { path: target, search, headers: out }, run.cache))
+      if (cached) {
+        run.log.cache = cached.hit ? 'HIT' : cached.keep ? 'MISS' : 'BYPASS'
+        run.log.cacheDetail = cached.detail
       }
-      let response: Response
-      const end = Math.min(started + timeoutMs, run.deadline)
-      try {
-        response = await callUpstream(
-          upstream,
-          { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(tryTimeoutMs, end - Date.now())), signal: controller.signal, deadline: end },
-          run.log,
-        )
-      } catch (err) {
-        if (err instanceof GatewayError && err.code === 'ERR_UPSTREAM_TIMEOUT') fail('timeout')
-        // No target may be tried (breaker open, none healthy): the upstream was not touched.
-        if (err instanceof GatewayError && (err.code === 'ERR_CIRCUIT_OPEN' || err.code === 'ERR_UPSTREAM_UNAVAILABLE') && !controller.signal.aborted) {
-          const retryAfter = Number(err.headers['Retry-After'])
-          throw new CallFailed({ call: name, error: 'unavailable', ...(retryAfter > 0 && { retryAfter }) })
+      let response = cached?.hit
+      if (!response) {
+        const end = Math.min(started + timeoutMs, run.deadline)
+        try {
+          response = await callUpstream(
+            upstream,
+            { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(tryTimeoutMs, end - Date.now())), signal: controller.signal, deadline: end },
+            run.log,
+          )
+        } catch (err) {
+          if (err instanceof GatewayError && err.code === 'ERR_UPSTREAM_TIMEOUT') fail('timeout')
+          // No target may be tried (breaker open, none healthy): the upstream was not touched.
+          if (err instanceof GatewayError && (err.code === 'ERR_CIRCUIT_OPEN' || err.code === 'ERR_UPSTREAM_UNAVAILABLE') && !controller.signal.aborted) {
+            const retryAfter = Number(err.headers['Retry-After'])
+            throw new CallFailed({ call: name, error: 'unavailable', ...(retryAfter > 0 && { retryAfter }) })
+          }
+          return gaveUp()
         }
-        return gaveUp()
-      }
-      if (response.status < 200 || response.status > 299) {
-        await response.body?.cancel().catch(() => {})
-        fail('status', response.status)
+        if (response.status < 200 || response.status > 299) {
+          await response.body?.cancel().catch(() => {})
+          fail('status', response.status)
+        }
       }
       try {
-        const value = await readBody(response, { maxBytes, raw, signal: controller.signal })
-        if (key && caching && mayStore(out, response.headers, caching)) run.waitUntil(store(key, value, raw, response, caching.ttl))
+        const bytes = await readBytes(response, { maxBytes, raw, signal: controller.signal })
+        const value = decodeBody(bytes, raw)
+        // Only an origin answer that read and decoded is kept: a broken one must not be served for a ttl.
+        const kept = cached?.keep?.(response, bytes)
+        if (typeof kept === 'string') run.log.cacheDetail = kept
+        else if (kept) run.waitUntil(kept)
         return { status: response.status, headers: response.headers, body: value }
       } catch (err) {
         if (err instanceof BodyError) {

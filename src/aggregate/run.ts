@@ -8,6 +8,7 @@
  * A required call's failure ends the run at once (what is still in flight is aborted). An optional
  * call's failure is recorded, and the calls that read it are skipped and recorded too.
  */
+import type { CallCacheContext } from './cache'
 import { CallFailed, type CallFailure, type CallLog, type CallResult, type CompiledCall } from './call'
 
 export type RunOptions = {
@@ -20,6 +21,7 @@ export type RunOptions = {
   clientSignal?: AbortSignal
   logs: (CallLog)[]
   waitUntil(promise: Promise<unknown>): void
+  cache: CallCacheContext
 }
 
 export type RunOutcome = {
@@ -93,7 +95,7 @@ export async function runCalls(calls: readonly CompiledCall[], order: readonly n
       const log = { call: call.name, name: '' }
       options.logs.push(log)
       try {
-        const result = await call.execute(options.scope, { baseHeaders: options.baseHeaders, signal, deadline: options.deadline, log, waitUntil: options.waitUntil })
+        const result = await call.execute(options.scope, { baseHeaders: options.baseHeaders, signal, deadline: options.deadline, log, waitUntil: options.waitUntil, cache: options.cache })
         results.set(call.name, result)
         options.scope[call.name] = result
         return true

@@ -11,6 +11,7 @@
  *     "select": "orders", "group": "orders" } ] }
  */
 import * as v from 'valibot'
+import { PurgeSchema } from '../cache/generation'
 import { HeaderName, Milliseconds, Name, PathString, TemplateString } from '../config/common'
 import { HTTP_METHODS } from '../routing/methods'
 
@@ -62,11 +63,18 @@ export const AggregateCallSchema = v.strictObject({
   cache: v.pipe(
     v.optional(
       v.strictObject({
-        ttl: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(86_400)),
-        key: v.optional(TemplateString),
+        ttl: v.pipe(
+          v.number(),
+          v.integer(),
+          v.minValue(1),
+          v.maxValue(86_400),
+          v.description(SCHEMA_DOCS ? 'Upper bound (s) on how long an answer is reused; its lifetime when the origin gives none.' : ''),
+        ),
+        key: v.pipe(v.optional(TemplateString), v.description(SCHEMA_DOCS ? 'Whose answer it is (`{consumer.id}`); needed when the call carries credentials or the request has a consumer.' : '')),
+        purge: PurgeSchema,
       }),
     ),
-    v.description(SCHEMA_DOCS ? 'Reuse this call\'s response for `ttl` seconds, keyed by its URL and `key` (GET only).' : ''),
+    v.description(SCHEMA_DOCS ? 'Reuse this call\'s answer (GET only) as the cache policy would: the origin\'s Cache-Control capped by `ttl`.' : ''),
   ),
 })
 

@@ -123,6 +123,7 @@ export function checkAggregate(route: RouteConfig, action: AggregateActionConfig
       )
     }
   }
-  // A cached call may also read and write the cache.
-  return calls.reduce((sum, call) => sum + upstreamAttempts(config, call.upstream) + (call.cache ? 2 : 0), 0)
+  // A cached call may also read and write the cache: two matches and two puts when the origin
+  // sends Vary (as the cache policy counts), and the request reads the purge generation once.
+  return calls.reduce((sum, call) => sum + upstreamAttempts(config, call.upstream) + (call.cache ? 4 : 0), calls.some((call) => call.cache) ? 1 : 0)
 }

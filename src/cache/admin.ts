@@ -5,6 +5,8 @@
  *   POST {admin prefix}/cache/purge   { "all": true } | { "route": "users" } | { "url": "/users/1" }
  *
  * `url` purges every entry of that path (all query strings, variants and consumers) on any host.
+ * `all` and `route` also reach cached aggregation calls; `url` does not (their entries are keyed
+ * by upstream paths, not gateway URLs).
  */
 import { registerAdminExtension } from '../admin'
 import { GatewayError } from '../errors'
@@ -19,9 +21,10 @@ function badRequest(detail: string): GatewayError {
 
 registerAdminExtension((app, { config, env }) => {
   const stores = new Map<string, number>()
-  for (const policy of [...config.policies, ...config.routes.flatMap((r) => r.policies)]) {
-    if (policy.type === 'cache') stores.set(policy.purge.kv, Math.max(stores.get(policy.purge.kv) ?? 0, policy.purge.cacheSeconds))
-  }
+  const purges = [...config.policies, ...config.routes.flatMap((r) => r.policies)].flatMap((p) => (p.type === 'cache' ? [p.purge] : []))
+  // Cached aggregation calls keep their entries under the same generations.
+  for (const { action } of config.routes) if (action.type === 'aggregate') for (const { cache } of action.calls) if (cache) purges.push(cache.purge)
+  for (const { kv, cacheSeconds } of purges) stores.set(kv, Math.max(stores.get(kv) ?? 0, cacheSeconds))
   const routeIds = config.routes.map((r) => r.id)
 
   app.post('/cache/purge', async (c) => {

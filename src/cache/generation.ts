@@ -10,7 +10,21 @@
  * lose one) and updates this isolate's copy at once. Other data centres see it once KV propagates
  * (KV's edge read cache, up to about 60 s) and their isolate copy expires.
  */
+import * as v from 'valibot'
+import { Name } from '../config/common'
 import { sha256Hex } from './key'
+
+/** Where generations live; the cache policy's `purge` and a cached aggregation call's `cache.purge`. */
+export const PurgeSchema = v.optional(
+  v.strictObject({
+    kv: v.pipe(v.optional(Name, 'CACHE_KV'), v.description(SCHEMA_DOCS ? 'KV binding holding purge generations.' : '')),
+    cacheSeconds: v.pipe(
+      v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(300)), 5),
+      v.description(SCHEMA_DOCS ? 'How long an isolate reuses a generation it read.' : ''),
+    ),
+  }),
+  {},
+)
 
 export type PurgeTarget = { all: true } | { route: string } | { path: string }
 

@@ -27,7 +27,7 @@ import { editResponseHeaders } from '../http'
 import { logEvent } from '../logging'
 import { notModified } from '../cache/entry'
 import { decideStore, entryState, type FreshnessOptions } from '../cache/freshness'
-import { generationStore } from '../cache/generation'
+import { generationStore, PurgeSchema } from '../cache/generation'
 import { compileKey, consumerPartition } from '../cache/key'
 import { claimRefresh, releaseRefresh, runDetached } from '../cache/refresh'
 import { forget, lookup, store } from '../cache/store'
@@ -78,16 +78,7 @@ const schema = v.strictObject({
     {},
   ),
   cacheName: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'A named cache (caches.open) instead of caches.default.' : '')),
-  purge: v.optional(
-    v.strictObject({
-      kv: v.pipe(v.optional(Name, 'CACHE_KV'), v.description(SCHEMA_DOCS ? 'KV binding holding purge generations.' : '')),
-      cacheSeconds: v.pipe(
-        v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(300)), 5),
-        v.description(SCHEMA_DOCS ? 'How long an isolate reuses a generation it read.' : ''),
-      ),
-    }),
-    {},
-  ),
+  purge: PurgeSchema,
 })
 
 export type CacheOptions = v.InferOutput<typeof schema>

@@ -87,8 +87,9 @@ describe('aggregate: config validation', () => {
       'routes[0]: needs up to 51 subrequests per request (action 51, policies 0), over the limit of 50 (gateway.plan "free")',
     ])
     expect(problems(many, {}, { gateway: { plan: 'paid' } })).toEqual([])
-    // A cached call may also read and write the cache: 3 each.
-    const cached = Array.from({ length: 17 }, (_, i) => call(`c${i}`, '/x', { cache: { ttl: 60 } }))
+    // A cached call may also read and write the cache (two matches, two puts with Vary): 5 each,
+    // plus one read of the purge generation for the request.
+    const cached = Array.from({ length: 10 }, (_, i) => call(`c${i}`, '/x', { cache: { ttl: 60 } }))
     expect(problems(cached)).toEqual([
       'routes[0]: needs up to 51 subrequests per request (action 51, policies 0), over the limit of 50 (gateway.plan "free")',
     ])

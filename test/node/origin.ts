@@ -16,6 +16,7 @@
  *   /big?bytes=N         a JSON string body of about N bytes, chunked (no Content-Length)
  *   any path, ?delay=MS  waits before answering; ?status=N sets the status; ?body=... sets the text
  *   ?cc=...              sets Cache-Control on the answer
+ *   /echo/...?gzip=1     the echo gzip-compressed, with Content-Encoding: gzip and its Content-Length
  *   /signed/...          checks the gateway's X-Edgeway-Signature (secret SIGNING_SECRET, 300 s window,
  *                        replayed request ids refused): 401 { error } when it fails, else like /echo
  *   ?set-header=Name:%20value   sets a response header (repeatable)
@@ -33,6 +34,7 @@
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { gzipSync } from 'node:zlib'
 import { WebSocketServer } from 'ws'
 import { verifyEdgewaySignature } from './verify-signature.ts'
 
@@ -242,19 +244,13 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
       res.writeHead(status, { 'content-type': 'text/plain', ...extra })
       return res.end(text)
     }
-    return json(
-      res,
-      status,
-      {
-        method: req.method,
-        url: req.url,
-        path,
-        query: Object.fromEntries(url.searchParams),
-        headers: req.headers,
-        body,
-      },
-      extra,
-    )
+    const echo = { method: req.method, url: req.url, path, query: Object.fromEntries(url.searchParams), headers: req.headers, body }
+    if (url.searchParams.get('gzip') === '1') {
+      const zipped = gzipSync(JSON.stringify(echo))
+      res.writeHead(status, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': zipped.length, ...extra })
+      return res.end(zipped)
+    }
+    return json(res, status, echo, extra)
   })
 
   const wss = new WebSocketServer({ noServer: true })
