@@ -67,7 +67,10 @@ describe('onError', () => {
 
   it('the object hangs: the wait is bounded by `timeout`, then onError applies', async () => {
     const ip = freshIp()
-    const stalled = stallObject(`ip=${ip}`, 1500)
+    const stalled = stallObject(`ip=${ip}`, 3000)
+    // Setup, not an assertion: give the stall a head start so the requests can't reach the object
+    // before it blocks (a loaded machine can deliver them in either order).
+    await new Promise((resolve) => setTimeout(resolve, 300))
     const closedGw = gateway({ onError: 'deny', timeout: 100 })
     const openGw = gateway({ onError: 'allow', timeout: 100 })
     const [closed, open] = await Promise.all([closedGw.fetch('/limited', from(ip)), openGw.fetch('/limited', from(ip))])
