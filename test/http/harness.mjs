@@ -11,14 +11,13 @@
 //                  so the gateway's own normalisation is what stands between a trick and a route
 // Everything listens on 127.0.0.1 (free ports); every wait is bounded; process groups are killed
 // on stop, on exit and on Ctrl-C, so a failing test leaves nothing running.
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import workerd from 'workerd'
 import { OFFLINE_ENV } from '../../scripts/lib.mjs'
 
@@ -27,7 +26,8 @@ const ENTRY = 'test/http/entry.ts'
 // Wrangler's own bin, not `npx`: npm exec doesn't pass signals on (see scripts/dev.mjs).
 const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js')
 const WORKERD = workerd.default ?? workerd
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+// Unref'd: a timer left racing a process that already exited must not keep the test file alive.
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref())
 
 export const TARGETS = ['wrangler dev', 'workerd serve']
 
@@ -94,9 +94,11 @@ function startProcess(command, args, env = {}) {
   const keep = (chunk) => (output = (output + chunk).slice(-4000))
   child.stdout.on('data', keep)
   child.stderr.on('data', keep)
-  const exited = new Promise((resolve) => child.on('exit', resolve))
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)))
   return {
     child,
+    /** Resolves with the exit code (or signal name) once the process has exited. */
+    exited,
     output: () => output,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -110,13 +112,12 @@ function startProcess(command, args, env = {}) {
   }
 }
 
-/** Bundles the suite's entry exactly as `wrangler deploy` would (offline, `--dry-run`). */
+/** Bundles the suite's entry exactly as `wrangler deploy` would (offline, `--dry-run`), 60 s at most. */
 async function bundle(outdir) {
-  await promisify(execFile)(process.execPath, [WRANGLER, 'deploy', '--dry-run', '--outdir', outdir, ENTRY], {
-    cwd: ROOT,
-    env: { ...process.env, ...OFFLINE_ENV, NO_COLOR: '1' },
-    timeout: 60_000,
-  })
+  const proc = startProcess(process.execPath, [WRANGLER, 'deploy', '--dry-run', '--outdir', outdir, ENTRY])
+  const code = await Promise.race([proc.exited, sleep(60_000).then(() => 'timeout')])
+  await proc.stop()
+  if (code !== 0) throw new Error(`wrangler deploy --dry-run failed (${code}):\n${proc.output()}`)
   return 'entry.js'
 }
 
