@@ -14,18 +14,19 @@
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
+import { createRequire } from 'node:module'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import workerd from 'workerd'
 import { OFFLINE_ENV } from '../../scripts/lib.mjs'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const ENTRY = 'test/http/entry.ts'
 // Wrangler's own bin, not `npx`: npm exec doesn't pass signals on (see scripts/dev.mjs).
 const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js')
-const WORKERD = workerd.default ?? workerd
+// The workerd binary wrangler itself runs (wrangler pins it; the project doesn't depend on it directly).
+const WORKERD = createRequire(join(ROOT, 'node_modules/wrangler/package.json'))('workerd').default
 // Unref'd: a timer left racing a process that already exited must not keep the test file alive.
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref())
 

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test'
 import { startGateway, startRecordingOrigin, TARGETS } from './harness.mjs'
 
 const denied = { status: 403, route: 'admin' }
+const team = { status: 403, route: 'team' }
 const badPath = (detail) => ({ status: 400, detail })
 const proxied = (route, origin) => ({ status: 200, route, origin })
 const ENCODED_SLASH = 'The path contains an encoded slash or backslash.'
@@ -69,6 +70,14 @@ const ATTACKS = [
   ['//admin//x', denied],
   ['/%61dmin', denied],
   ['/%61%64%6D%69%6E/x', denied],
+  // A protected route written with a non-ASCII path (`/équipe/*`): every spelling of it reaches it.
+  ['/%C3%A9quipe/x', team],
+  ['/%c3%a9quipe/x', team],
+  ['/\xc3\xa9quipe/x', team],
+  ['/public/%2e%2e/%C3%A9quipe/x', team],
+  // Characters RFC 3986 doesn't allow raw in a path are routed in the encoded form the origin gets.
+  ['/public/a"b<c>', proxied('public', '/public/a%22b%3Cc%3E')],
+  ['/public/a%22b%3cc%3e', proxied('public', '/public/a%22b%3Cc%3E')],
   // The private route, reached through tricks: only ever through its own policy.
   ['/public/%2e%2e/private/x', proxied('private', '/private/x')],
   ['//private//x', proxied('private', '/private/x')],
@@ -105,11 +114,14 @@ function assertOriginSafe(requests) {
   for (const request of requests) {
     assert.equal(request.parseError, undefined, `the origin refused a request: ${JSON.stringify(request)}`)
     const [first] = originView(request.url)
-    assert.notEqual(first, 'admin', `the origin received ${request.url}`)
+    assert.ok(first !== 'admin' && first !== 'équipe', `the origin received ${request.url}`)
     if (first === 'private') assert.equal(request.headers['x-checked'], 'private-route', `${request.url} skipped the private route`)
     else assert.equal(request.headers['x-checked'], undefined, `${request.url} kept a forged X-Checked`)
   }
 }
+
+/** A request target for a test name: raw bytes above 0x7F as `\xNN`. */
+const shown = (requestTarget) => JSON.stringify(requestTarget).replace(/[\x80-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`)
 
 const origin = await startRecordingOrigin()
 after(() => origin.close())
@@ -124,7 +136,7 @@ for (const target of TARGETS) {
 
     for (const [requestTarget, outcome] of ATTACKS) {
       const expected = outcome[target] ?? outcome
-      it(`GET ${JSON.stringify(requestTarget)} -> ${expected.status}${expected.route ? ` via ${expected.route}` : ''}`, async () => {
+      it(`GET ${shown(requestTarget)} -> ${expected.status}${expected.route ? ` via ${expected.route}` : ''}`, async () => {
         const tag = randomUUID()
         const res = await gateway.get(requestTarget, { 'X-Test-Tag': tag, 'X-Checked': 'forged' })
         const seen = origin.tagged(tag)
@@ -153,7 +165,7 @@ for (const target of TARGETS) {
     // HTTP server can't build a request URL from them and answers a bare 500 itself; the gateway
     // never runs, and nothing reaches the origin.
     for (const requestTarget of [`http://127.0.0.1/..%2fadmin`, 'http://127.0.0.1/public/../admin', 'http://evil.test/admin', '*', 'admin']) {
-      it(`GET ${requestTarget} is refused by the runtime before the gateway`, async () => {
+      it(`GET ${shown(requestTarget)} is refused by the runtime before the gateway`, async () => {
         const tag = randomUUID()
         const res = await gateway.get(requestTarget, { 'X-Test-Tag': tag })
         assert.deepEqual({ status: res.status, body: res.body, route: res.headers['x-route'], requestId: res.headers['x-request-id'] }, { status: 500, body: 'Internal Server Error', route: undefined, requestId: undefined })
