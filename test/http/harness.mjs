@@ -74,15 +74,20 @@ export async function startRecordingOrigin() {
 }
 
 const running = new Set()
+const tempDirs = new Set()
 function killGroup(child, signal) {
   try {
     process.kill(-child.pid, signal)
   } catch {}
 }
-process.on('exit', () => running.forEach((child) => killGroup(child, 'SIGKILL')))
+function cleanUp() {
+  running.forEach((child) => killGroup(child, 'SIGKILL'))
+  tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true }))
+}
+process.on('exit', cleanUp)
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
-    running.forEach((child) => killGroup(child, 'SIGKILL'))
+    cleanUp()
     process.exit(130)
   })
 }
@@ -152,6 +157,7 @@ const gateway :Workerd.Worker = (
 export async function startGateway(target, originUrl) {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'edgeway-rawhttp-'))
+  tempDirs.add(dir)
   let proc
   if (target === 'wrangler dev') {
     const inspector = await freePort()
@@ -177,6 +183,7 @@ export async function startGateway(target, originUrl) {
     async stop() {
       await proc.stop()
       rmSync(dir, { recursive: true, force: true })
+      tempDirs.delete(dir)
     },
   }
   for (let i = 0; i < 240; i++) {
