@@ -14,6 +14,7 @@
 import { TrieRouter } from 'hono/router/trie-router'
 import type { GatewayConfig, MatchConfig } from '../config/schema'
 import { GatewayError } from '../errors'
+import { canonicalPattern } from './normalize'
 import type { CompiledRoute } from './route'
 
 export type MatchInput = {
@@ -105,7 +106,7 @@ export function createMatcher(routes: CompiledRoute[], versioning: GatewayConfig
     ]
     const answersPreflight = route.config.policies.some((policy) => policy.type === 'cors')
     const base = { route, methods, conditions, answersPreflight }
-    const pattern = match.path
+    const pattern = canonicalPattern(match.path)
     if (route.config.version !== undefined && versioning?.prefix) {
       const prefixed = `/${route.config.version}${pattern === '/' ? '' : pattern}`
       const tail = tailSegments(pattern)

@@ -6,6 +6,11 @@
  *
  * - Percent-encoded unreserved characters are decoded (`%7E` -> `~`, `%2e` -> `.`); every other
  *   escape keeps its encoding with upper-case hex (`%c3%a9` -> `%C3%A9`).
+ * - Characters a path may not carry raw (RFC 3986 `pchar`) are percent-encoded as UTF-8: `é` ->
+ *   `%C3%A9`, `"` -> `%22`. The bare runtime hands the worker such bytes unencoded, and `fetch`
+ *   encodes them on the way to the origin: routing on the raw form would pick a route by a path
+ *   the origin never sees (a route `/équipe/*` skipped by `/%C3%A9quipe/x`). Route patterns get
+ *   the same treatment (`canonicalPattern`), so `/équipe/*` is matched by every spelling of it.
  * - `.` and `..` segments are resolved (also when written `%2e`), empty segments (`//`) collapse.
  * - Rejected with 400: encoded `/` or `\` (`%2F`, `%5C`) and raw `\`, which origins disagree on;
  *   `;` (matrix parameters, which some servers strip before routing); control characters and
@@ -32,22 +37,35 @@ function checkUtf8(bytes: number[]): void {
   }
 }
 
+/** RFC 3986 `pchar` minus `%`: what a path segment may carry unencoded. */
+const PCHAR = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]$/
+const utf8 = new TextEncoder()
+
+/** `%XX` for each UTF-8 byte of `ch`, upper-case hex. */
+function percentEncode(ch: string): string {
+  let out = ''
+  for (const byte of utf8.encode(ch)) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+  return out
+}
+
 function normalizeSegment(segment: string): string {
-  if (!segment.includes('%')) return segment
+  if (!/[^A-Za-z0-9\-._~!$&'()*+,;=:@]/.test(segment)) return segment
   let out = ''
   let run: number[] = []
   const flush = () => {
     if (run.length > 0) checkUtf8(run)
     run = []
   }
-  for (let i = 0; i < segment.length; i++) {
-    const ch = segment[i]!
+  // By code point, so a raw character outside the BMP is encoded whole.
+  const chars = [...segment]
+  for (let i = 0; i < chars.length; i++) {
+    const ch = chars[i]!
     if (ch !== '%') {
       flush()
-      out += ch
+      out += PCHAR.test(ch) ? ch : percentEncode(ch)
       continue
     }
-    const hex = segment.slice(i + 1, i + 3)
+    const hex = (chars[i + 1] ?? '') + (chars[i + 2] ?? '')
     if (!HEX.test(hex)) reject('The path contains a malformed percent-escape.')
     const byte = parseInt(hex, 16)
     i += 2
@@ -103,4 +121,25 @@ export function rawPathOf(url: string): string {
   }
   const start = url.indexOf('/', authority)
   return start < 0 || start > end ? '/' : url.slice(start, end)
+}
+
+/**
+ * A route's path pattern in the form `normalizePath` gives requests: escapes canonical (unreserved
+ * ones decoded, hex upper-cased) and characters a path may not carry raw percent-encoded, so
+ * `/équipe/*` matches `/%C3%A9quipe/x`. Parameters, `*` and regex groups (`:rest{.+}`) are left
+ * alone; it never throws (a pattern that could never match stays one).
+ */
+export function canonicalPattern(pattern: string): string {
+  return pattern
+    .split('/')
+    .map((segment) => {
+      if (segment.includes('{')) return segment
+      return [...segment.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => {
+        const decoded = String.fromCharCode(parseInt(hex, 16))
+        return UNRESERVED.test(decoded) ? decoded : `%${hex.toUpperCase()}`
+      })]
+        .map((ch) => (ch === '%' || PCHAR.test(ch) ? ch : percentEncode(ch)))
+        .join('')
+    })
+    .join('/')
 }
