@@ -6,64 +6,19 @@
 //                                        uses a gateway that is already running (npm run dev)
 //
 // Needs /usr/bin/chromium (apt-get install chromium). Screenshots go to test-artifacts/ (ignored by git).
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { chromium } from 'playwright-core'
-import { startDemoOrigins } from '../../demo/origins.mjs'
-import { OFFLINE_ENV } from '../../scripts/lib.mjs'
+import { ARTIFACTS, launchChromium, startDemoGateway } from './support.mjs'
 
-const ARTIFACTS = process.env.TEST_ARTIFACTS ?? 'test-artifacts'
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/** Starts wrangler dev with the demo config; resolves once the admin API answers (60 s at most). */
-async function startGateway() {
+/** The demo gateway with a random admin token; ready once the admin API answers. */
+async function startDashboardGateway() {
   const token = randomBytes(24).toString('base64url')
-  const [port, usersPort, ordersPort] = [await freePort(), await freePort(), await freePort()]
-  const stopOrigins = startDemoOrigins({ usersPort, ordersPort })
-  const state = mkdtempSync(join(tmpdir(), 'edgeway-browser-'))
-  const wrangler = spawn(
-    'npx',
-    ['--no-install', 'wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false', '--log-level', 'error',
-      '--persist-to', state, '--var', `ADMIN_TOKEN:${token}`, '--var', `DEMO_ORIGIN:http://127.0.0.1:${usersPort}`, '--var', `DEMO_ORIGIN_B:http://127.0.0.1:${ordersPort}`],
-    { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...OFFLINE_ENV }, detached: true },
-  )
-  const url = `http://127.0.0.1:${port}`
-  const stop = () => {
-    try {
-      process.kill(-wrangler.pid, 'SIGTERM')
-    } catch {}
-    stopOrigins()
-    rmSync(state, { recursive: true, force: true })
-  }
-  for (let i = 0; i < 120; i++) {
-    if (wrangler.exitCode !== null) break
-    try {
-      const res = await fetch(`${url}/_edgeway/health`, { headers: { Authorization: `Bearer ${token}` } })
-      if (res.ok) return { url, token, stop }
-    } catch {}
-    await sleep(500)
-  }
-  stop()
-  throw new Error('wrangler dev did not start within 60 s')
+  const started = await startDemoGateway({ ready: '/_edgeway/health', headers: { Authorization: `Bearer ${token}` }, vars: { ADMIN_TOKEN: token } })
+  return { ...started, token }
 }
 
 let gateway
@@ -72,10 +27,9 @@ let browser
 before(async () => {
   gateway = process.env.EDGEWAY_URL
     ? { url: process.env.EDGEWAY_URL.replace(/\/$/, ''), token: process.env.EDGEWAY_ADMIN_TOKEN ?? '', stop() {} }
-    : await startGateway()
+    : await startDashboardGateway()
   assert.ok(gateway.token, 'EDGEWAY_ADMIN_TOKEN must be set with EDGEWAY_URL')
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS })
-  mkdirSync(ARTIFACTS, { recursive: true })
+  browser = await launchChromium()
 })
 
 after(async () => {

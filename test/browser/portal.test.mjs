@@ -6,70 +6,17 @@
 //                                 uses a gateway that is already running (npm run dev)
 //
 // Needs /usr/bin/chromium (apt-get install chromium). Screenshots go to test-artifacts/ (git-ignored).
-import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { chromium } from 'playwright-core'
-import { startDemoOrigins } from '../../demo/origins.mjs'
-import { OFFLINE_ENV } from '../../scripts/lib.mjs'
-
-const ARTIFACTS = process.env.TEST_ARTIFACTS ?? 'test-artifacts'
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/** wrangler dev with the demo config and fresh local state; resolves once the portal answers (60 s at most). */
-async function startGateway() {
-  const [port, usersPort, ordersPort] = [await freePort(), await freePort(), await freePort()]
-  const stopOrigins = startDemoOrigins({ usersPort, ordersPort })
-  const state = mkdtempSync(join(tmpdir(), 'edgeway-portal-'))
-  const wrangler = spawn(
-    'npx',
-    ['--no-install', 'wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false', '--log-level', 'error',
-      '--persist-to', state, '--var', `DEMO_ORIGIN:http://127.0.0.1:${usersPort}`, '--var', `DEMO_ORIGIN_B:http://127.0.0.1:${ordersPort}`],
-    { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...OFFLINE_ENV }, detached: true },
-  )
-  const url = `http://127.0.0.1:${port}`
-  const stop = () => {
-    try {
-      process.kill(-wrangler.pid, 'SIGTERM')
-    } catch {}
-    stopOrigins()
-    rmSync(state, { recursive: true, force: true })
-  }
-  for (let i = 0; i < 120; i++) {
-    if (wrangler.exitCode !== null) break
-    try {
-      if ((await fetch(`${url}/portal/portal.json`)).ok) return { url, stop }
-    } catch {}
-    await sleep(500)
-  }
-  stop()
-  throw new Error('wrangler dev did not start within 60 s')
-}
+import { ARTIFACTS, launchChromium, startDemoGateway } from './support.mjs'
 
 let gateway
 let browser
 
 before(async () => {
-  gateway = process.env.EDGEWAY_URL ? { url: process.env.EDGEWAY_URL.replace(/\/$/, ''), stop() {} } : await startGateway()
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS })
-  mkdirSync(ARTIFACTS, { recursive: true })
+  gateway = process.env.EDGEWAY_URL ? { url: process.env.EDGEWAY_URL.replace(/\/$/, ''), stop() {} } : await startDemoGateway({ ready: '/portal/portal.json' })
+  browser = await launchChromium()
 })
 
 after(async () => {

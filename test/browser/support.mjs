@@ -1,0 +1,67 @@
+// Shared by the browser tests: a gateway the way a user runs it (wrangler dev with the demo config,
+// fresh local state, the demo origins on free ports) and Debian's Chromium driven by playwright-core.
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+import { startDemoOrigins } from '../../demo/origins.mjs'
+import { OFFLINE_ENV } from '../../scripts/lib.mjs'
+
+export const ARTIFACTS = process.env.TEST_ARTIFACTS ?? 'test-artifacts'
+// As the machine's notes say: without the background-networking flags Chromium tries hosts this
+// closed network refuses.
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * Starts wrangler dev with the demo config; resolves once `ready` (a path, with `headers`) answers
+ * 2xx, within 60 s. `vars` are extra Worker variables (e.g. the admin token).
+ */
+export async function startDemoGateway({ ready, headers = {}, vars = {} }) {
+  const [port, usersPort, ordersPort] = [await freePort(), await freePort(), await freePort()]
+  const stopOrigins = startDemoOrigins({ usersPort, ordersPort })
+  const state = mkdtempSync(join(tmpdir(), 'edgeway-browser-'))
+  const allVars = { ...vars, DEMO_ORIGIN: `http://127.0.0.1:${usersPort}`, DEMO_ORIGIN_B: `http://127.0.0.1:${ordersPort}` }
+  const wrangler = spawn(
+    'npx',
+    ['--no-install', 'wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false', '--log-level', 'error',
+      '--persist-to', state, ...Object.entries(allVars).flatMap(([name, value]) => ['--var', `${name}:${value}`])],
+    { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...OFFLINE_ENV }, detached: true },
+  )
+  const url = `http://127.0.0.1:${port}`
+  const stop = () => {
+    try {
+      process.kill(-wrangler.pid, 'SIGTERM')
+    } catch {}
+    stopOrigins()
+    rmSync(state, { recursive: true, force: true })
+  }
+  for (let i = 0; i < 120; i++) {
+    if (wrangler.exitCode !== null) break
+    try {
+      if ((await fetch(`${url}${ready}`, { headers })).ok) return { url, stop }
+    } catch {}
+    await sleep(500)
+  }
+  stop()
+  throw new Error('wrangler dev did not start within 60 s')
+}
+
+export async function launchChromium() {
+  mkdirSync(ARTIFACTS, { recursive: true })
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS })
+}
