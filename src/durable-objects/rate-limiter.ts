@@ -25,6 +25,7 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../env'
+import { PRUNE_BATCH, WindowLog } from './window-log'
 
 export type WindowCheck = { id: string; kind: 'window'; limit: number; windowMs: number }
 export type QuotaCheck = { id: string; kind: 'quota'; limit: number; period: 'day' | 'month' }
@@ -99,11 +100,17 @@ export class RateLimiter extends DurableObject<Env> {
   /** The alarm currently set (real epoch ms), mirrored to avoid a read per call. */
   private alarmAt: number | null = null
   private schemaReady = false
+  /** The window rows, mirrored from SQLite so a decision reads no rows (see window-log.ts). */
+  private readonly log = new WindowLog()
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
     void ctx.blockConcurrencyWhile(async () => {
       this.ensureSchema()
+      // Expired rows come back too; each check drops them against its own window, as before.
+      for (const row of ctx.storage.sql.exec<{ counter: string; at: number }>('SELECT counter, at FROM hits ORDER BY counter, at')) {
+        this.log.add(row.counter, row.at)
+      }
       this.alarmAt = await ctx.storage.getAlarm()
     })
   }
@@ -137,6 +144,7 @@ export class RateLimiter extends DurableObject<Env> {
     const now = this.clock()
     const sql = this.ctx.storage.sql
     // Decided and written with no await in between: nothing can interleave, so counts are exact.
+    const admitted: [string, number][] = []
     const result = this.ctx.storage.transactionSync(() => {
       const decisions = checks.map((check) => (check.kind === 'window' ? this.peekWindow(check, now) : this.peekQuota(check, now)))
       const allowed = decisions.every((d) => d.allowed)
@@ -147,6 +155,7 @@ export class RateLimiter extends DurableObject<Env> {
         decision.remaining -= 1
         if (check.kind === 'window') {
           sql.exec('INSERT INTO hits (counter, at, expires, reservation) VALUES (?, ?, ?, ?)', check.id, now, now + check.windowMs, reservation)
+          admitted.push([check.id, now])
           // With nothing counted before, the unit just used is the one that comes back first.
           if (decision.resetMs === 0) decision.resetMs = check.windowMs
           idleAt = Math.max(idleAt, now + check.windowMs)
@@ -164,30 +173,32 @@ export class RateLimiter extends DurableObject<Env> {
       })
       return { allowed, decisions, idleAt }
     })
+    // Mirrored only once the rows are written: a failed transaction leaves the mirror as SQLite is.
+    for (const [counter, at] of admitted) this.log.add(counter, at)
     if (result.allowed) await this.scheduleCleanup(result.idleAt - now)
     return { allowed: result.allowed, decisions: result.decisions }
   }
 
   private peekWindow(check: WindowCheck, now: number): LimitDecision {
-    const sql = this.ctx.storage.sql
     const since = now - check.windowMs
-    sql.exec('DELETE FROM hits WHERE counter = ? AND at <= ?', check.id, since)
-    const row = this.one<{ n: number; oldest: number | null }>('SELECT count(*) AS n, min(at) AS oldest FROM hits WHERE counter = ? AND at > ?', check.id, since)
-    const count = row?.n ?? 0
+    const times = this.log.get(check.id)
+    // Expired rows leave the mirror now and SQLite in batches (and in the alarm): one DELETE per
+    // PRUNE_BATCH expiries instead of one per call. Until then they are never counted.
+    if (times !== undefined && times.expire(since) >= PRUNE_BATCH) {
+      this.ctx.storage.sql.exec('DELETE FROM hits WHERE counter = ? AND at <= ?', check.id, since)
+      times.compact()
+    }
+    const count = times?.size ?? 0
+    const oldest = times?.nth(0)
     const base = { id: check.id, limit: check.limit, windowMs: check.windowMs }
     if (count < check.limit) {
-      const resetMs = row?.oldest != null ? row.oldest + check.windowMs - now : 0
+      const resetMs = oldest !== undefined ? oldest + check.windowMs - now : 0
       return { ...base, allowed: true, remaining: check.limit - count, resetMs, retryAfterMs: 0 }
     }
     // One more fits once all but limit-1 of the counted units have expired.
-    const freeing = this.one<{ at: number }>(
-      'SELECT at FROM hits WHERE counter = ? AND at > ? ORDER BY at LIMIT 1 OFFSET ?',
-      check.id,
-      since,
-      count - check.limit,
-    )
-    const retryAfterMs = Math.max(1, (freeing?.at ?? now) + check.windowMs - now)
-    const resetMs = row?.oldest != null ? row.oldest + check.windowMs - now : retryAfterMs
+    const freeing = times?.nth(count - check.limit)
+    const retryAfterMs = Math.max(1, (freeing ?? now) + check.windowMs - now)
+    const resetMs = oldest !== undefined ? oldest + check.windowMs - now : retryAfterMs
     return { ...base, allowed: false, remaining: 0, resetMs, retryAfterMs }
   }
 
@@ -215,8 +226,10 @@ export class RateLimiter extends DurableObject<Env> {
     if (typeof reservation !== 'string' || reservation.length === 0 || reservation.length > 64) throw new TypeError('bad reservation id')
     this.ensureSchema()
     const sql = this.ctx.storage.sql
-    return this.ctx.storage.transactionSync(() => {
-      let refunded = sql.exec('DELETE FROM hits WHERE reservation = ?', reservation).rowsWritten
+    const removed: { counter: string; at: number }[] = []
+    const refunded = this.ctx.storage.transactionSync(() => {
+      removed.push(...sql.exec<{ counter: string; at: number }>('DELETE FROM hits WHERE reservation = ? RETURNING counter, at', reservation))
+      let refunded = removed.length
       const holds = sql.exec<{ counter: string; period: number }>('SELECT counter, period FROM holds WHERE reservation = ?', reservation).toArray()
       for (const hold of holds) {
         refunded += sql.exec('UPDATE quotas SET used = used - 1 WHERE counter = ? AND period = ? AND used > 0', hold.counter, hold.period).rowsWritten
@@ -224,6 +237,8 @@ export class RateLimiter extends DurableObject<Env> {
       if (holds.length > 0) sql.exec('DELETE FROM holds WHERE reservation = ?', reservation)
       return refunded
     })
+    for (const row of removed) this.log.remove(row.counter, row.at)
+    return refunded
   }
 
   /** The live counters, for the admin API. */
@@ -254,6 +269,7 @@ export class RateLimiter extends DurableObject<Env> {
     await this.ctx.storage.deleteAll()
     this.schemaReady = false
     this.alarmAt = null
+    this.log.clear()
   }
 
   /** Deletes what has expired; deletes everything once nothing is left, so idle keys cost nothing. */
