@@ -63,7 +63,8 @@ const MAX_WINDOW_MS = 31 * DAY_MS
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS hits (counter TEXT NOT NULL, at INTEGER NOT NULL, expires INTEGER NOT NULL, reservation TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS hits_by_counter ON hits (counter, at);
-CREATE INDEX IF NOT EXISTS hits_by_reservation ON hits (reservation);
+DROP INDEX IF EXISTS hits_by_reservation;
+CREATE INDEX IF NOT EXISTS hits_held ON hits (reservation) WHERE reservation <> '';
 CREATE TABLE IF NOT EXISTS quotas (counter TEXT NOT NULL, period INTEGER NOT NULL, used INTEGER NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (counter, period));
 CREATE TABLE IF NOT EXISTS holds (reservation TEXT NOT NULL, counter TEXT NOT NULL, period INTEGER NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS holds_by_reservation ON holds (reservation);
@@ -84,7 +85,7 @@ const isCount = (n: unknown, max: number): n is number => typeof n === 'number' 
 
 function checkInput(checks: unknown, reservation: unknown): asserts checks is LimitCheck[] {
   if (!Array.isArray(checks) || checks.length === 0 || checks.length > MAX_CHECKS) throw new TypeError(`1 to ${MAX_CHECKS} checks expected`)
-  if (typeof reservation !== 'string' || reservation.length === 0 || reservation.length > 64) throw new TypeError('bad reservation id')
+  if (typeof reservation !== 'string' || reservation.length > 64) throw new TypeError('bad reservation id')
   for (const check of checks as LimitCheck[]) {
     if (typeof check?.id !== 'string' || check.id.length === 0 || check.id.length > 256) throw new TypeError('bad check id')
     if (!isCount(check.limit, 1e9)) throw new TypeError(`bad limit for "${check.id}"`)
@@ -127,9 +128,12 @@ export class RateLimiter extends DurableObject<Env> {
 
   /**
    * Checks every limit and, only if all admit, consumes one unit of each under `reservation`.
+   * No reservation (`''`: the caller asks this object alone, so it will never refund) skips the
+   * refund bookkeeping: no `holds` row, and the hit stays out of the partial reservation index,
+   * so the commit writes fewer pages.
    * Never rejects: a failure comes back as `error`, so the caller applies its `onError` choice.
    */
-  async consume(checks: LimitCheck[], reservation: string): Promise<ConsumeResult> {
+  async consume(checks: LimitCheck[], reservation = ''): Promise<ConsumeResult> {
     try {
       return await this.consumeChecked(checks, reservation)
     } catch (err) {
@@ -167,7 +171,7 @@ export class RateLimiter extends DurableObject<Env> {
             start,
             end,
           )
-          sql.exec('INSERT INTO holds (reservation, counter, period, at) VALUES (?, ?, ?, ?)', reservation, check.id, start, now)
+          if (reservation !== '') sql.exec('INSERT INTO holds (reservation, counter, period, at) VALUES (?, ?, ?, ?)', reservation, check.id, start, now)
           idleAt = Math.max(idleAt, end)
         }
       })
@@ -228,7 +232,7 @@ export class RateLimiter extends DurableObject<Env> {
     const sql = this.ctx.storage.sql
     const removed: { counter: string; at: number }[] = []
     const refunded = this.ctx.storage.transactionSync(() => {
-      removed.push(...sql.exec<{ counter: string; at: number }>('DELETE FROM hits WHERE reservation = ? RETURNING counter, at', reservation))
+      removed.push(...sql.exec<{ counter: string; at: number }>("DELETE FROM hits WHERE reservation = ? AND reservation <> '' RETURNING counter, at", reservation))
       let refunded = removed.length
       const holds = sql.exec<{ counter: string; period: number }>('SELECT counter, period FROM holds WHERE reservation = ?', reservation).toArray()
       for (const hold of holds) {

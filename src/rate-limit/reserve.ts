@@ -39,7 +39,8 @@ const stubFor = (ns: Namespace, key: string) => ns.get(ns.idFromName(key))
  * `refundOnError` (fail closed). Never throws: failures are returned per object.
  */
 export async function reserve(ns: Namespace, calls: ObjectCall[], timeoutMs: number, refundOnError: boolean): Promise<ObjectOutcome[]> {
-  const reservation = crypto.randomUUID()
+  // One object never refunds (a denial there consumed nothing), so it needs no reservation.
+  const reservation = calls.length > 1 ? crypto.randomUUID() : ''
   const outcomes: ObjectOutcome[] = await Promise.all(
     calls.map(async ({ key, checks }): Promise<ObjectOutcome> => {
       try {
