@@ -62,7 +62,7 @@ const MAX_WINDOW_MS = 31 * DAY_MS
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS hits (counter TEXT NOT NULL, at INTEGER NOT NULL, expires INTEGER NOT NULL, reservation TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS hits_by_counter ON hits (counter, at);
+DROP INDEX IF EXISTS hits_by_counter;
 DROP INDEX IF EXISTS hits_by_reservation;
 CREATE INDEX IF NOT EXISTS hits_held ON hits (reservation) WHERE reservation <> '';
 CREATE TABLE IF NOT EXISTS quotas (counter TEXT NOT NULL, period INTEGER NOT NULL, used INTEGER NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (counter, period));
