@@ -22,12 +22,21 @@ export class RateLimiterTimeout extends Error {
   }
 }
 
-export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RateLimiterTimeout(ms)), ms)
+/** One promise and one timer a call (no race, no deadline promise, no `finally` chain): it runs on every limited request. */
+export function withTimeout<T>(promise: PromiseLike<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new RateLimiterTimeout(ms)), ms)
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        reject(err)
+      },
+    )
   })
-  return Promise.race([promise, deadline]).finally(() => timer !== undefined && clearTimeout(timer))
 }
 
 type Namespace = DurableObjectNamespace<RateLimiter>
@@ -44,7 +53,7 @@ export async function reserve(ns: Namespace, calls: ObjectCall[], timeoutMs: num
   const outcomes: ObjectOutcome[] = await Promise.all(
     calls.map(async ({ key, checks }): Promise<ObjectOutcome> => {
       try {
-        const result = (await withTimeout(Promise.resolve(stubFor(ns, key).consume(checks, reservation)), timeoutMs)) as ConsumeResult
+        const result = (await withTimeout(stubFor(ns, key).consume(checks, reservation), timeoutMs)) as ConsumeResult
         if (result.error !== undefined) return { key, ok: false, error: result.error }
         return { key, ok: true, result, refunded: false }
       } catch (err) {
@@ -59,7 +68,7 @@ export async function reserve(ns: Namespace, calls: ObjectCall[], timeoutMs: num
       outcomes.map(async (outcome) => {
         if (!outcome.ok || !outcome.result.allowed) return
         try {
-          const refunded = await withTimeout(Promise.resolve(stubFor(ns, outcome.key).refund(reservation)), timeoutMs)
+          const refunded = await withTimeout(stubFor(ns, outcome.key).refund(reservation), timeoutMs)
           outcome.refunded = refunded >= 0
         } catch {
           // The unit stays used until its window passes: we over-count, never under-count.
