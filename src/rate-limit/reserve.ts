@@ -41,7 +41,22 @@ export function withTimeout<T>(promise: PromiseLike<T>, ms: number): Promise<T> 
 
 type Namespace = DurableObjectNamespace<RateLimiter>
 
-const stubFor = (ns: Namespace, key: string) => ns.get(ns.idFromName(key))
+/** Hot keys' ids, per namespace and isolate: `idFromName` hashes the name on every call. Ids are plain values; stubs are not cached (a stub that saw an exception stays broken). */
+const ids = new WeakMap<Namespace, Map<string, DurableObjectId>>()
+const MAX_IDS = 1024
+
+function stubFor(ns: Namespace, key: string) {
+  let known = ids.get(ns)
+  if (known === undefined) ids.set(ns, (known = new Map()))
+  let id = known.get(key)
+  if (id === undefined) {
+    // Bounded: a flood of distinct keys (IPs) evicts the oldest entry, never grows the isolate.
+    if (known.size >= MAX_IDS) known.delete(known.keys().next().value!)
+    id = ns.idFromName(key)
+    known.set(key, id)
+  }
+  return ns.get(id)
+}
 
 /**
  * Asks every object; refunds the admitting ones when any denied, or when any failed and
