@@ -9,9 +9,10 @@
  *   admitted while fewer than N rows fall inside the last W ms, so ANY interval of W ms holds at
  *   most N admissions — stricter than GCRA or a token bucket (which let 2N-1 through in a window
  *   after an idle period) and exact, unlike the sliding-window counter's interpolation. A unit
- *   comes back exactly W ms after the request that used it. Storage is at most N rows per counter
- *   (expired rows are pruned on each call), which is why window limits are capped (see the schema)
- *   and very large counts belong in quotas.
+ *   comes back exactly W ms after the request that used it. Storage is at most N live rows per
+ *   counter, plus expired ones deleted in batches (and by the alarm), which is why window limits
+ *   are capped (see the schema) and very large counts belong in quotas. Decisions read an
+ *   in-memory mirror of the rows (`./window-log`), so a call costs one INSERT, not a scan.
  * - Quotas ("10,000 per month"): one counter per calendar period (UTC day or month); O(1) state.
  * - A refund is exact in both: the reservation's own rows are removed, whatever came after.
  *
