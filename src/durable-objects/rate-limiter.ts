@@ -9,9 +9,10 @@
  *   admitted while fewer than N rows fall inside the last W ms, so ANY interval of W ms holds at
  *   most N admissions — stricter than GCRA or a token bucket (which let 2N-1 through in a window
  *   after an idle period) and exact, unlike the sliding-window counter's interpolation. A unit
- *   comes back exactly W ms after the request that used it. Storage is at most N rows per counter
- *   (expired rows are pruned on each call), which is why window limits are capped (see the schema)
- *   and very large counts belong in quotas.
+ *   comes back exactly W ms after the request that used it. Storage is at most N live rows per
+ *   counter, plus expired ones deleted in batches (and by the alarm), which is why window limits
+ *   are capped (see the schema) and very large counts belong in quotas. Decisions read an
+ *   in-memory mirror of the rows (`./window-log`), so a call costs one INSERT, not a scan.
  * - Quotas ("10,000 per month"): one counter per calendar period (UTC day or month); O(1) state.
  * - A refund is exact in both: the reservation's own rows are removed, whatever came after.
  *
@@ -25,6 +26,7 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../env'
+import { PRUNE_BATCH, WindowLog } from './window-log'
 
 export type WindowCheck = { id: string; kind: 'window'; limit: number; windowMs: number }
 export type QuotaCheck = { id: string; kind: 'quota'; limit: number; period: 'day' | 'month' }
@@ -61,8 +63,9 @@ const MAX_WINDOW_MS = 31 * DAY_MS
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS hits (counter TEXT NOT NULL, at INTEGER NOT NULL, expires INTEGER NOT NULL, reservation TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS hits_by_counter ON hits (counter, at);
-CREATE INDEX IF NOT EXISTS hits_by_reservation ON hits (reservation);
+DROP INDEX IF EXISTS hits_by_counter;
+DROP INDEX IF EXISTS hits_by_reservation;
+CREATE INDEX IF NOT EXISTS hits_held ON hits (reservation) WHERE reservation <> '';
 CREATE TABLE IF NOT EXISTS quotas (counter TEXT NOT NULL, period INTEGER NOT NULL, used INTEGER NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (counter, period));
 CREATE TABLE IF NOT EXISTS holds (reservation TEXT NOT NULL, counter TEXT NOT NULL, period INTEGER NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS holds_by_reservation ON holds (reservation);
@@ -83,7 +86,7 @@ const isCount = (n: unknown, max: number): n is number => typeof n === 'number' 
 
 function checkInput(checks: unknown, reservation: unknown): asserts checks is LimitCheck[] {
   if (!Array.isArray(checks) || checks.length === 0 || checks.length > MAX_CHECKS) throw new TypeError(`1 to ${MAX_CHECKS} checks expected`)
-  if (typeof reservation !== 'string' || reservation.length === 0 || reservation.length > 64) throw new TypeError('bad reservation id')
+  if (typeof reservation !== 'string' || reservation.length > 64) throw new TypeError('bad reservation id')
   for (const check of checks as LimitCheck[]) {
     if (typeof check?.id !== 'string' || check.id.length === 0 || check.id.length > 256) throw new TypeError('bad check id')
     if (!isCount(check.limit, 1e9)) throw new TypeError(`bad limit for "${check.id}"`)
@@ -99,11 +102,17 @@ export class RateLimiter extends DurableObject<Env> {
   /** The alarm currently set (real epoch ms), mirrored to avoid a read per call. */
   private alarmAt: number | null = null
   private schemaReady = false
+  /** The window rows, mirrored from SQLite so a decision reads no rows (see window-log.ts). */
+  private readonly log = new WindowLog()
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
     void ctx.blockConcurrencyWhile(async () => {
       this.ensureSchema()
+      // Expired rows come back too; each check drops them against its own window, as before.
+      for (const row of ctx.storage.sql.exec<{ counter: string; at: number }>('SELECT counter, at FROM hits ORDER BY counter, at')) {
+        this.log.add(row.counter, row.at)
+      }
       this.alarmAt = await ctx.storage.getAlarm()
     })
   }
@@ -120,9 +129,12 @@ export class RateLimiter extends DurableObject<Env> {
 
   /**
    * Checks every limit and, only if all admit, consumes one unit of each under `reservation`.
+   * No reservation (`''`: the caller asks this object alone, so it will never refund) skips the
+   * refund bookkeeping: no `holds` row, and the hit stays out of the partial reservation index,
+   * so the commit writes fewer pages.
    * Never rejects: a failure comes back as `error`, so the caller applies its `onError` choice.
    */
-  async consume(checks: LimitCheck[], reservation: string): Promise<ConsumeResult> {
+  async consume(checks: LimitCheck[], reservation = ''): Promise<ConsumeResult> {
     try {
       return await this.consumeChecked(checks, reservation)
     } catch (err) {
@@ -137,6 +149,7 @@ export class RateLimiter extends DurableObject<Env> {
     const now = this.clock()
     const sql = this.ctx.storage.sql
     // Decided and written with no await in between: nothing can interleave, so counts are exact.
+    const admitted: [string, number][] = []
     const result = this.ctx.storage.transactionSync(() => {
       const decisions = checks.map((check) => (check.kind === 'window' ? this.peekWindow(check, now) : this.peekQuota(check, now)))
       const allowed = decisions.every((d) => d.allowed)
@@ -147,6 +160,7 @@ export class RateLimiter extends DurableObject<Env> {
         decision.remaining -= 1
         if (check.kind === 'window') {
           sql.exec('INSERT INTO hits (counter, at, expires, reservation) VALUES (?, ?, ?, ?)', check.id, now, now + check.windowMs, reservation)
+          admitted.push([check.id, now])
           // With nothing counted before, the unit just used is the one that comes back first.
           if (decision.resetMs === 0) decision.resetMs = check.windowMs
           idleAt = Math.max(idleAt, now + check.windowMs)
@@ -158,36 +172,38 @@ export class RateLimiter extends DurableObject<Env> {
             start,
             end,
           )
-          sql.exec('INSERT INTO holds (reservation, counter, period, at) VALUES (?, ?, ?, ?)', reservation, check.id, start, now)
+          if (reservation !== '') sql.exec('INSERT INTO holds (reservation, counter, period, at) VALUES (?, ?, ?, ?)', reservation, check.id, start, now)
           idleAt = Math.max(idleAt, end)
         }
       })
       return { allowed, decisions, idleAt }
     })
+    // Mirrored only once the rows are written: a failed transaction leaves the mirror as SQLite is.
+    for (const [counter, at] of admitted) this.log.add(counter, at)
     if (result.allowed) await this.scheduleCleanup(result.idleAt - now)
     return { allowed: result.allowed, decisions: result.decisions }
   }
 
   private peekWindow(check: WindowCheck, now: number): LimitDecision {
-    const sql = this.ctx.storage.sql
     const since = now - check.windowMs
-    sql.exec('DELETE FROM hits WHERE counter = ? AND at <= ?', check.id, since)
-    const row = this.one<{ n: number; oldest: number | null }>('SELECT count(*) AS n, min(at) AS oldest FROM hits WHERE counter = ? AND at > ?', check.id, since)
-    const count = row?.n ?? 0
+    const times = this.log.get(check.id)
+    // Expired rows leave the mirror now and SQLite in batches (and in the alarm): one DELETE per
+    // PRUNE_BATCH expiries instead of one per call. Until then they are never counted.
+    if (times !== undefined && times.expire(since) >= PRUNE_BATCH) {
+      this.ctx.storage.sql.exec('DELETE FROM hits WHERE counter = ? AND at <= ?', check.id, since)
+      times.compact()
+    }
+    const count = times?.size ?? 0
+    const oldest = times?.nth(0)
     const base = { id: check.id, limit: check.limit, windowMs: check.windowMs }
     if (count < check.limit) {
-      const resetMs = row?.oldest != null ? row.oldest + check.windowMs - now : 0
+      const resetMs = oldest !== undefined ? oldest + check.windowMs - now : 0
       return { ...base, allowed: true, remaining: check.limit - count, resetMs, retryAfterMs: 0 }
     }
     // One more fits once all but limit-1 of the counted units have expired.
-    const freeing = this.one<{ at: number }>(
-      'SELECT at FROM hits WHERE counter = ? AND at > ? ORDER BY at LIMIT 1 OFFSET ?',
-      check.id,
-      since,
-      count - check.limit,
-    )
-    const retryAfterMs = Math.max(1, (freeing?.at ?? now) + check.windowMs - now)
-    const resetMs = row?.oldest != null ? row.oldest + check.windowMs - now : retryAfterMs
+    const freeing = times?.nth(count - check.limit)
+    const retryAfterMs = Math.max(1, (freeing ?? now) + check.windowMs - now)
+    const resetMs = oldest !== undefined ? oldest + check.windowMs - now : retryAfterMs
     return { ...base, allowed: false, remaining: 0, resetMs, retryAfterMs }
   }
 
@@ -215,8 +231,10 @@ export class RateLimiter extends DurableObject<Env> {
     if (typeof reservation !== 'string' || reservation.length === 0 || reservation.length > 64) throw new TypeError('bad reservation id')
     this.ensureSchema()
     const sql = this.ctx.storage.sql
-    return this.ctx.storage.transactionSync(() => {
-      let refunded = sql.exec('DELETE FROM hits WHERE reservation = ?', reservation).rowsWritten
+    const removed: { counter: string; at: number }[] = []
+    const refunded = this.ctx.storage.transactionSync(() => {
+      removed.push(...sql.exec<{ counter: string; at: number }>("DELETE FROM hits WHERE reservation = ? AND reservation <> '' RETURNING counter, at", reservation))
+      let refunded = removed.length
       const holds = sql.exec<{ counter: string; period: number }>('SELECT counter, period FROM holds WHERE reservation = ?', reservation).toArray()
       for (const hold of holds) {
         refunded += sql.exec('UPDATE quotas SET used = used - 1 WHERE counter = ? AND period = ? AND used > 0', hold.counter, hold.period).rowsWritten
@@ -224,6 +242,8 @@ export class RateLimiter extends DurableObject<Env> {
       if (holds.length > 0) sql.exec('DELETE FROM holds WHERE reservation = ?', reservation)
       return refunded
     })
+    for (const row of removed) this.log.remove(row.counter, row.at)
+    return refunded
   }
 
   /** The live counters, for the admin API. */
@@ -254,6 +274,7 @@ export class RateLimiter extends DurableObject<Env> {
     await this.ctx.storage.deleteAll()
     this.schemaReady = false
     this.alarmAt = null
+    this.log.clear()
   }
 
   /** Deletes what has expired; deletes everything once nothing is left, so idle keys cost nothing. */

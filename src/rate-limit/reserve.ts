@@ -22,28 +22,53 @@ export class RateLimiterTimeout extends Error {
   }
 }
 
-export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RateLimiterTimeout(ms)), ms)
+/** One promise and one timer a call (no race, no deadline promise, no `finally` chain): it runs on every limited request. */
+export function withTimeout<T>(promise: PromiseLike<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new RateLimiterTimeout(ms)), ms)
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        reject(err)
+      },
+    )
   })
-  return Promise.race([promise, deadline]).finally(() => timer !== undefined && clearTimeout(timer))
 }
 
 type Namespace = DurableObjectNamespace<RateLimiter>
 
-const stubFor = (ns: Namespace, key: string) => ns.get(ns.idFromName(key))
+/** Hot keys' ids, per namespace and isolate: `idFromName` hashes the name on every call. Ids are plain values; stubs are not cached (a stub that saw an exception stays broken). */
+const ids = new WeakMap<Namespace, Map<string, DurableObjectId>>()
+const MAX_IDS = 1024
+
+function stubFor(ns: Namespace, key: string) {
+  let known = ids.get(ns)
+  if (known === undefined) ids.set(ns, (known = new Map()))
+  let id = known.get(key)
+  if (id === undefined) {
+    // Bounded: a flood of distinct keys (IPs) evicts the oldest entry, never grows the isolate.
+    if (known.size >= MAX_IDS) known.delete(known.keys().next().value!)
+    id = ns.idFromName(key)
+    known.set(key, id)
+  }
+  return ns.get(id)
+}
 
 /**
  * Asks every object; refunds the admitting ones when any denied, or when any failed and
  * `refundOnError` (fail closed). Never throws: failures are returned per object.
  */
 export async function reserve(ns: Namespace, calls: ObjectCall[], timeoutMs: number, refundOnError: boolean): Promise<ObjectOutcome[]> {
-  const reservation = crypto.randomUUID()
+  // One object never refunds (a denial there consumed nothing), so it needs no reservation.
+  const reservation = calls.length > 1 ? crypto.randomUUID() : ''
   const outcomes: ObjectOutcome[] = await Promise.all(
     calls.map(async ({ key, checks }): Promise<ObjectOutcome> => {
       try {
-        const result = (await withTimeout(Promise.resolve(stubFor(ns, key).consume(checks, reservation)), timeoutMs)) as ConsumeResult
+        const result = (await withTimeout(stubFor(ns, key).consume(checks, reservation), timeoutMs)) as ConsumeResult
         if (result.error !== undefined) return { key, ok: false, error: result.error }
         return { key, ok: true, result, refunded: false }
       } catch (err) {
@@ -58,7 +83,7 @@ export async function reserve(ns: Namespace, calls: ObjectCall[], timeoutMs: num
       outcomes.map(async (outcome) => {
         if (!outcome.ok || !outcome.result.allowed) return
         try {
-          const refunded = await withTimeout(Promise.resolve(stubFor(ns, outcome.key).refund(reservation)), timeoutMs)
+          const refunded = await withTimeout(stubFor(ns, outcome.key).refund(reservation), timeoutMs)
           outcome.refunded = refunded >= 0
         } catch {
           // The unit stays used until its window passes: we over-count, never under-count.
