@@ -163,7 +163,7 @@ const NATIVE_BODY = {
 }
 const NO_TIMER = {
   'src/upstream/client.ts': [
-    ['const timer = setTimeout(() => controller.abort(), call.timeoutMs)', 'const timer = 0'],
+    ['const timer = setTimeout(() => controller.abort(), timeoutMs)', 'const timer = 0'],
     ["call.signal?.addEventListener('abort', onOuterAbort)", ''],
     ['signal: controller.signal,', ''],
   ],
