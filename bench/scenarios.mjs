@@ -159,7 +159,7 @@ const STREAMED = {
   'src/upstream/proxy.ts': [["Number(res.headers.get('content-length') ?? NaN) <= READ_WHOLE_UP_TO", 'false']],
 }
 const NATIVE_BODY = {
-  'src/upstream/proxy.ts': [['return new Response(await readWhole(res, upstream.timeouts.idle, log), init)', 'return new Response(res.body, init)']],
+  'src/upstream/proxy.ts': [['out = new Response(await readWhole(res, upstream.timeouts.idle, log), init)', 'out = new Response(res.body, init)']],
 }
 const NO_TIMER = {
   'src/upstream/client.ts': [
@@ -168,14 +168,13 @@ const NO_TIMER = {
     ['signal: controller.signal,', ''],
   ],
 }
-// The header work: the upstream draft (copy, hop-by-hop and forwarding edits), its second copy in
-// the proxy, and the response header copy. Removing them is unsafe; this only prices them.
+// The header work: the upstream draft (copy, hop-by-hop and forwarding edits) and the response's
+// hop-by-hop stripping (the Response copies the headers anyway). Removing them is unsafe; this only prices them.
 const NO_HEADER_COPIES = {
   'src/request-context.ts': [["c.set('upstreamRequest', draftFor(c.req.raw, url))", "c.set('upstreamRequest', { method: c.req.method, path: url.pathname, search: url.search, headers: c.req.raw.headers })"]],
   'src/upstream/proxy.ts': [
     ...NATIVE_BODY['src/upstream/proxy.ts'],
-    ['const headers = new Headers(draft.headers)', 'const headers = draft.headers'],
-    ['const outHeaders = new Headers(res.headers)\n  stripHopByHop(outHeaders)', 'const outHeaders = res.headers'],
+    ['stripHopByHop(out.headers)', ''],
   ],
 }
 const variant = (name, title, extra, patches) => ({
