@@ -67,7 +67,7 @@ export function validTracestate(header: string | undefined): string | undefined 
 export function traceContext(): MiddlewareHandler<AppEnv> {
   return async function traceContext(c, next) {
     const parent = parseTraceparent(c.req.header('traceparent'))
-    const headers = c.var.upstreamRequest.headers
+    const headers = c.get('upstreamRequest').headers
     const ids = newIds(parent === undefined)
     const trace: TraceContext = parent
       ? // Only the sampled bit is defined in version 00; the others are passed as zero.
@@ -78,8 +78,8 @@ export function traceContext(): MiddlewareHandler<AppEnv> {
     if (state !== undefined) headers.set('tracestate', state)
     else headers.delete('tracestate')
     c.set('trace', trace)
-    c.var.log.traceId = trace.traceId
-    c.var.log.spanId = trace.spanId
+    c.get('log').traceId = trace.traceId
+    c.get('log').spanId = trace.spanId
     await next()
   }
 }

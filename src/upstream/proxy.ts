@@ -98,7 +98,7 @@ async function readWhole(res: Response, idleMs: number, log: UpstreamLog): Promi
 }
 
 export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpstream, options: ProxyOptions): Promise<Response> {
-  const draft = c.var.upstreamRequest
+  const draft = c.get('upstreamRequest')
   const upgrade = options.websocket && c.req.header('upgrade')?.toLowerCase() === 'websocket'
   // The draft's headers are already this request's own copy: copied again only when edited here
   // (the handshake, `beforeSend` hooks), so that later readers of the draft (a cache store keying
@@ -114,7 +114,7 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
     await hook({ method: draft.method, url: upstream.urlFor(options.path, draft.search), headers })
   }
   const log: UpstreamLog = { name: upstream.name }
-  c.var.log.upstream = log
+  c.get('log').upstream = log
   const call: UpstreamCall = {
     method: draft.method,
     path: options.path,
