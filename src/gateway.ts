@@ -86,7 +86,18 @@ export function createGateway(config: GatewayConfig, env: Env, options: GatewayO
     const path = normalizePath(rawPathOf(c.req.url))
     draft.path = path
     c.get('log').path = path
-    const result = match({ method: c.req.method, path, host: url.hostname.toLowerCase(), headers: c.req.raw.headers, query: url.searchParams })
+    const result = match({
+      method: c.req.method,
+      path,
+      headers: c.req.raw.headers,
+      // Read only by routes with host or query conditions.
+      get host() {
+        return url.hostname.toLowerCase()
+      },
+      get query() {
+        return url.searchParams
+      },
+    })
     if (!result.route) {
       if (result.allow.length > 0) {
         throw new GatewayError('ERR_METHOD_NOT_ALLOWED', {
