@@ -168,10 +168,11 @@ const NO_TIMER = {
     ['signal: controller.signal,', ''],
   ],
 }
-// The header work: the upstream draft (copy, hop-by-hop and forwarding edits) and the response's
-// hop-by-hop stripping (the Response copies the headers anyway). Removing them is unsafe; this only prices them.
+// The header work: the upstream draft's hop-by-hop and forwarding edits and the response's
+// hop-by-hop stripping. The draft keeps a plain copy (trace context edits it, and the client's
+// request headers are immutable). Removing the edits is unsafe; this only prices them.
 const NO_HEADER_COPIES = {
-  'src/request-context.ts': [["c.set('upstreamRequest', draftFor(c.req.raw, url))", "c.set('upstreamRequest', { method: c.req.method, path: url.pathname, search: url.search, headers: c.req.raw.headers })"]],
+  'src/request-context.ts': [["c.set('upstreamRequest', draftFor(c.req.raw, url))", "c.set('upstreamRequest', { method: c.req.method, path: url.pathname, search: url.search, headers: new Headers(c.req.raw.headers) })"]],
   'src/upstream/proxy.ts': [
     ...NATIVE_BODY['src/upstream/proxy.ts'],
     ['stripHopByHop(out.headers)', ''],
@@ -194,5 +195,5 @@ export const PROFILE_SCENARIOS = [
   variant('native-body', '- body timer (origin body handed through)', {}, NATIVE_BODY),
   variant('native-body-no-timer', '- body timer - header timer/abort wiring', {}, { ...NATIVE_BODY, ...NO_TIMER }),
   variant('core', '- all of the above (Hono, routing, context, header copies left)', BARE_PIPELINE, { ...NATIVE_BODY, ...NO_TIMER }),
-  variant('core-no-headers', '- all of the above - header copies (Hono, routing, context left)', BARE_PIPELINE, { ...NO_HEADER_COPIES, ...NO_TIMER }),
+  variant('core-no-headers', '- all of the above - header edits (Hono, routing, context, one copy left)', BARE_PIPELINE, { ...NO_HEADER_COPIES, ...NO_TIMER }),
 ]
