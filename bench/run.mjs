@@ -30,7 +30,7 @@ const PROFILE = Boolean(args.profile)
 const ONLY = typeof args.only === 'string' ? new Set(args.only.split(',')) : undefined
 const settings = SMOKE
   ? { rounds: 1, warmup: false, levels: [32, 1], amount: { 32: 200, 1: 20 }, startups: 1 }
-  : { rounds: Number(args.rounds ?? 3), warmup: true, levels: [32, 1], seconds: Number(args.seconds ?? 3), startups: 5 }
+  : { rounds: Number(args.rounds ?? 3), warmup: true, levels: typeof args.levels === 'string' ? args.levels.split(',').map(Number) : [32, 1], seconds: Number(args.seconds ?? 3), startups: 5 }
 settings.describe = settings.amount ? `${settings.amount[32]} requests (32 conns) / ${settings.amount[1]} (1 conn)` : `${settings.seconds} s per target and connection count`
 const TIME_LIMIT_MS = (SMOKE ? 3 : 40) * 60_000
 const BUDGET_GZIP = 60 * 1024
@@ -228,7 +228,7 @@ async function main() {
       const row = { ...base, a: gateway.label, b: bare.label, status: 'ok', levels: await comparePair(gateway, bare, request) }
       row.targetResults = evaluateTargets({ ...row, targets: { ...row.targets, vsPeer: undefined } })
       rows.push(row)
-      if (scenario.peer) {
+      if (scenario.peer && !args['no-peer']) {
         const peer = await peerFor(scenario.peer)
         await checkAnswers(peer, request)
         log(`\n${gateway.label} vs ${peer.label}`)

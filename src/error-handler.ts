@@ -30,13 +30,13 @@ export function handleError(err: unknown, c: Context<AppEnv>): Response {
     error = new GatewayError(STATUS_CODES[err.status] ?? 'ERR_BAD_REQUEST', { headers, cause: err })
   } else {
     error = new GatewayError('ERR_INTERNAL', { cause: err })
-    logEvent('unhandled_error', { requestId: c.var.requestId, error: String(err), stack: (err as Error | undefined)?.stack })
+    logEvent('unhandled_error', { requestId: c.get('requestId'), error: String(err), stack: (err as Error | undefined)?.stack })
   }
-  if (c.var.log) {
-    c.var.log.error = error.code
-    if (error.cause !== undefined && error.code !== 'ERR_INTERNAL') c.var.log.errorCause = String(error.cause)
+  if (c.get('log')) {
+    c.get('log').error = error.code
+    if (error.cause !== undefined && error.code !== 'ERR_INTERNAL') c.get('log').errorCause = String(error.cause)
   }
-  return problemResponse(error, c.var.requestId)
+  return problemResponse(error, c.get('requestId'))
 }
 
 

@@ -43,15 +43,15 @@ export function proxyAction(
   const split = action.split?.length ? createSplit(upstream, action.split, upstreams, action.pinBy) : undefined
   const mirror = action.mirror ? createMirror(action.mirror, upstreams) : undefined
   return function proxy(c) {
-    let path = c.var.upstreamRequest.path
+    let path = c.get('upstreamRequest').path
     if (stripPrefix !== undefined) path = stripPathPrefix(path, stripPrefix)
     if (rewrite) path = rewritePath(rewrite, c)
-    const deadline = deadlineMs !== undefined ? c.var.startedAt + deadlineMs : undefined
+    const deadline = deadlineMs !== undefined ? c.get('startedAt') + deadlineMs : undefined
     let target = upstream
     if (split) {
       const chosen = split.choose(c)
       target = chosen.upstream
-      if (chosen.canary !== undefined) c.var.log.canary = chosen.canary
+      if (chosen.canary !== undefined) c.get('log').canary = chosen.canary
     }
     return proxyToUpstream(c, target, { path, websocket, deadline, mirror: mirror?.wanted(c) ? mirror : undefined })
   }

@@ -50,12 +50,12 @@ export function metricsMiddleware(settings: MetricsSettings, env: Env, options: 
 
   return async function metrics(c, next) {
     await next()
-    if (c.var.log === undefined) return
+    if (c.get('log') === undefined) return
     if (serverTiming && c.res.status !== 101) {
-      const log = c.var.log
-      setResponseHeader(c, 'Server-Timing', serverTimingValue(c.var.stageTimings, log.upstream?.durationMs, log.durationMs ?? 0))
+      const log = c.get('log')
+      setResponseHeader(c, 'Server-Timing', serverTimingValue(c.get('stageTimings'), log.upstream?.durationMs, log.durationMs ?? 0))
     }
-    if (sinks.length === 0 || isAdmin(c.var.url.pathname)) return
+    if (sinks.length === 0 || isAdmin(c.get('url').pathname)) return
     let waitUntil: WaitUntil
     try {
       const ctx = c.executionCtx

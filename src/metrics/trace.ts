@@ -24,20 +24,26 @@ const ZERO_SPAN = '0'.repeat(16)
 /** tracestate: at most 32 comma-separated `key=value` members, 512 characters in all. */
 const TRACESTATE_MEMBER = /^[a-z0-9][_0-9a-z\-*/@]{0,255}=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/
 
-function randomHex(bytes: number): string {
-  const data = crypto.getRandomValues(new Uint8Array(bytes))
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+/** One buffer, filled by one `getRandomValues` call per request (trace id and span id together). */
+const random = new Uint8Array(24)
+
+function hexOf(bytes: Uint8Array, from: number, to: number): string {
   let out = ''
-  for (const byte of data) out += byte.toString(16).padStart(2, '0')
-  return out
+  let zero = true
+  for (let i = from; i < to; i++) {
+    const byte = bytes[i]!
+    if (byte !== 0) zero = false
+    out += HEX_BYTE[byte]!
+  }
+  // All zeros is the spec's invalid value (chance 2^-64 or less): make it valid.
+  return zero ? '0'.repeat((to - from) * 2 - 1) + '1' : out
 }
 
-/** A new random id that is not all zeros (the spec's invalid value). */
-function newId(bytes: number): string {
-  for (let i = 0; i < 4; i++) {
-    const id = randomHex(bytes)
-    if (/[^0]/.test(id)) return id
-  }
-  return '0'.repeat(bytes * 2 - 1) + '1'
+/** A new span id, and a new trace id when `withTrace`: random, never all zeros. */
+function newIds(withTrace: boolean): { traceId: string; spanId: string } {
+  crypto.getRandomValues(withTrace ? random : random.subarray(0, 8))
+  return { spanId: hexOf(random, 0, 8), traceId: withTrace ? hexOf(random, 8, 24) : '' }
 }
 
 /** The parsed parent, or undefined when the header is absent or not valid. */
@@ -61,18 +67,19 @@ export function validTracestate(header: string | undefined): string | undefined 
 export function traceContext(): MiddlewareHandler<AppEnv> {
   return async function traceContext(c, next) {
     const parent = parseTraceparent(c.req.header('traceparent'))
-    const headers = c.var.upstreamRequest.headers
+    const headers = c.get('upstreamRequest').headers
+    const ids = newIds(parent === undefined)
     const trace: TraceContext = parent
       ? // Only the sampled bit is defined in version 00; the others are passed as zero.
-        { traceId: parent.traceId, parentId: parent.parentId, spanId: newId(8), flags: (parseInt(parent.flags, 16) & 1 ? '01' : '00') }
-      : { traceId: newId(16), spanId: newId(8), flags: '01' }
+        { traceId: parent.traceId, parentId: parent.parentId, spanId: ids.spanId, flags: (parseInt(parent.flags, 16) & 1 ? '01' : '00') }
+      : { traceId: ids.traceId, spanId: ids.spanId, flags: '01' }
     headers.set('traceparent', `00-${trace.traceId}-${trace.spanId}-${trace.flags}`)
     const state = parent ? validTracestate(c.req.header('tracestate')) : undefined
     if (state !== undefined) headers.set('tracestate', state)
     else headers.delete('tracestate')
     c.set('trace', trace)
-    c.var.log.traceId = trace.traceId
-    c.var.log.spanId = trace.spanId
+    c.get('log').traceId = trace.traceId
+    c.get('log').spanId = trace.spanId
     await next()
   }
 }

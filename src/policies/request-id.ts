@@ -30,12 +30,12 @@ export const requestIdPolicy = definePolicy({
       const incoming = c.req.header(header)
       if (trustIncoming && incoming !== undefined && SAFE_ID.test(incoming)) {
         c.set('requestId', incoming)
-        c.var.log.requestId = incoming
+        c.get('log').requestId = incoming
       }
-      if (forward) c.var.upstreamRequest.headers.set(header, c.var.requestId)
-      else c.var.upstreamRequest.headers.delete(header)
+      if (forward) c.get('upstreamRequest').headers.set(header, c.get('requestId'))
+      else c.get('upstreamRequest').headers.delete(header)
       await next()
-      if (expose) setResponseHeader(c, header, c.var.requestId)
+      if (expose) setResponseHeader(c, header, c.get('requestId'))
     }
   },
 })

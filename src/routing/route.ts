@@ -4,7 +4,6 @@
  * response headers its API version adds (`Deprecation`, `Sunset`, `Link`).
  */
 import type { Handler, MiddlewareHandler } from 'hono'
-import { every } from 'hono/combine'
 import { proxyAction } from '../actions/proxy'
 import { aggregateAction } from '../aggregate/action'
 import { redirectAction, respondAction } from '../actions/respond'
@@ -53,6 +52,34 @@ function actionHandler(route: RouteConfig, upstreams: Map<string, CompiledUpstre
   }
 }
 
+/**
+ * Composes middleware once, at compile time. Hono's `every()` builds a fresh compose chain (one
+ * closure per middleware) on every call; this does the same work with the chain built once.
+ * Same semantics as `every()`: `false` throws, `true` continues, a returned Response becomes `c.res`.
+ */
+function composeOnce(middleware: MiddlewareHandler<AppEnv>[]): MiddlewareHandler<AppEnv> {
+  const count = middleware.length
+  return function composed(c, next) {
+    let index = -1
+    const dispatch = async (i: number): Promise<void> => {
+      if (i <= index) throw new Error('next() called multiple times')
+      index = i
+      if (i === count) {
+        await next()
+        return
+      }
+      const res = (await middleware[i]!(c, () => dispatch(i + 1))) as unknown
+      if (res === false) throw new Error('Unmet condition')
+      if (res === true) {
+        if (!c.finalized) await dispatch(i + 1)
+        return
+      }
+      if (res && !c.finalized) c.res = res as Response
+    }
+    return dispatch(0)
+  }
+}
+
 export function compileRoute(
   config: GatewayConfig,
   route: RouteConfig,
@@ -68,13 +95,13 @@ export function compileRoute(
     id: route.id,
     index,
     config: route,
-    handler: every(...wrapped, action),
+    handler: composeOnce([...wrapped, action]),
     responseHeaders: versionHeaders(config, route),
     downstreamOf(policy) {
       const i = policies.indexOf(policy)
       if (i < 0) return undefined
       let rest = downstream.get(i)
-      if (!rest) downstream.set(i, (rest = every(...wrapped.slice(i + 1), action)))
+      if (!rest) downstream.set(i, (rest = composeOnce([...wrapped.slice(i + 1), action])))
       return rest
     },
   }

@@ -98,8 +98,18 @@ export async function callUpstream(upstream: CompiledUpstream, call: UpstreamCal
 async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: UpstreamCall['body'], replayable: boolean, log: UpstreamLog): Promise<Response> {
   const started = Date.now()
   const end = Math.min(call.deadline ?? Infinity, upstream.timeouts.total !== undefined ? started + upstream.timeouts.total : Infinity)
-  const shared = upstream.active ? await upstream.active.read(waitUntilOf(call.context)) : undefined
   const retry = upstream.retry
+  if (isPlain(upstream)) {
+    // One target and no resilience machinery: nothing to choose among, record, retry or make sticky.
+    const target = upstream.targets[0]!
+    if (target.weight <= 0) throw unavailable(upstream)
+    log.tries = 1
+    log.target = target.label
+    const attempt = await tryTarget(upstream, target, call, body, Math.max(0, Math.min(call.timeoutMs, end - Date.now())), log)
+    if (attempt.error) throw attempt.error
+    return attempt.response
+  }
+  const shared = upstream.active ? await upstream.active.read(waitUntilOf(call.context)) : undefined
   const maxRetries = retry && replayable && retry.allowsMethod(call.method) ? retry.config.attempts : 0
   retry?.budget.request()
   const key = call.affinityKey ?? upstream.hashKey?.(call.headers, call.context)
@@ -141,6 +151,11 @@ async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: Up
     return response
   }
   return last.response
+}
+
+/** A single target with no health checks, retries, sticky sessions, passive health or breakers. */
+function isPlain(upstream: CompiledUpstream): boolean {
+  return upstream.targets.length === 1 && !upstream.active && !upstream.retry && !upstream.sticky && !upstream.passive && !upstream.breakers
 }
 
 /** The target for this try: the sticky one if still available, else the balancer's choice. */

@@ -98,9 +98,13 @@ async function readWhole(res: Response, idleMs: number, log: UpstreamLog): Promi
 }
 
 export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpstream, options: ProxyOptions): Promise<Response> {
-  const draft = c.var.upstreamRequest
-  const headers = new Headers(draft.headers)
-  if (options.websocket && c.req.header('upgrade')?.toLowerCase() === 'websocket') {
+  const draft = c.get('upstreamRequest')
+  const upgrade = options.websocket && c.req.header('upgrade')?.toLowerCase() === 'websocket'
+  // The draft's headers are already this request's own copy: copied again only when edited here
+  // (the handshake, `beforeSend` hooks), so that later readers of the draft (a cache store keying
+  // on it) still see the request as the policies left it.
+  const headers = upgrade || draft.beforeSend?.length ? new Headers(draft.headers) : draft.headers
+  if (upgrade) {
     headers.set('Upgrade', 'websocket')
     headers.set('Connection', 'Upgrade')
   }
@@ -110,7 +114,7 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
     await hook({ method: draft.method, url: upstream.urlFor(options.path, draft.search), headers })
   }
   const log: UpstreamLog = { name: upstream.name }
-  c.var.log.upstream = log
+  c.get('log').upstream = log
   const call: UpstreamCall = {
     method: draft.method,
     path: options.path,
@@ -130,12 +134,14 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
   }
   const res = await callUpstream(upstream, call, log)
   if (res.status === 101 && res.webSocket) return res
-  const outHeaders = new Headers(res.headers)
-  stripHopByHop(outHeaders)
-  const init = { status: res.status, statusText: res.statusText, headers: outHeaders }
-  if (!res.body) return new Response(null, init)
-  if (Number(res.headers.get('content-length') ?? NaN) <= READ_WHOLE_UP_TO) {
-    return new Response(await readWhole(res, upstream.timeouts.idle, log), init)
-  }
-  return new Response(withIdleTimeout(res.body, upstream.timeouts.idle), init)
+  // The new Response copies the (immutable) upstream headers once; hop-by-hop ones are then
+  // stripped from that copy.
+  const init = { status: res.status, statusText: res.statusText, headers: res.headers }
+  let out: Response
+  if (!res.body) out = new Response(null, init)
+  else if (Number(res.headers.get('content-length') ?? NaN) <= READ_WHOLE_UP_TO) {
+    out = new Response(await readWhole(res, upstream.timeouts.idle, log), init)
+  } else out = new Response(withIdleTimeout(res.body, upstream.timeouts.idle), init)
+  stripHopByHop(out.headers)
+  return out
 }
