@@ -21,9 +21,11 @@ import { GatewayError } from '../errors'
 
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/
 const HEX = /^[0-9A-Fa-f]{2}$/
-/** Starts with `/`; no `%`, `.`, `;`, backslash or control character anywhere. */
-// eslint-disable-next-line no-control-regex
-const ALREADY_NORMAL = /^\/[^%.;\\\u0000-\u001f\u007f]*$/
+/**
+ * Starts with `/` and holds only characters normalisation never changes: path characters that need
+ * no encoding, without `%` (escapes), `.` (dot segments) and `;` (rejected).
+ */
+const ALREADY_NORMAL = /^\/[A-Za-z0-9\-_~!$&'()*+,=:@/]*$/
 
 function reject(reason: string): never {
   throw new GatewayError('ERR_BAD_REQUEST_PATH', { detail: reason })
