@@ -74,7 +74,7 @@ export function adminApi(ctx: AdminContext): Hono<AppEnv> | undefined {
         headers: { 'WWW-Authenticate': 'Bearer realm="edgeway-admin"' },
       })
     }
-    c.var.log.admin = true
+    c.get('log').admin = true
     await next()
   })
   app.get('/health', (c) =>

@@ -84,17 +84,17 @@ export function aggregateAction(
 
   return async function aggregate(c) {
     const logs: RunOptions['logs'] = []
-    c.var.log.calls = logs
+    c.get('log').calls = logs
     const outcome = await runCalls(calls, order, {
       scope: requestScope(c),
-      baseHeaders: callRequestHeaders(c.var.upstreamRequest.headers, idHeader ? { header: idHeader, value: c.var.requestId } : undefined),
+      baseHeaders: callRequestHeaders(c.get('upstreamRequest').headers, idHeader ? { header: idHeader, value: c.get('requestId') } : undefined),
       maxInFlight,
-      deadline: c.var.startedAt + deadlineMs,
+      deadline: c.get('startedAt') + deadlineMs,
       clientSignal: c.req.raw.signal,
       logs,
       waitUntil: (promise) => waitUntil(c, promise),
       cache: {
-        origin: c.var.url.origin,
+        origin: c.get('url').origin,
         routeId: route.id,
         env: c.env,
         generations: new Map(),
@@ -111,7 +111,7 @@ export function aggregateAction(
       // A partial answer must not be kept by a cache and served as if it were whole.
       headers.set('Cache-Control', 'no-store')
     } else headers.set('Gateway-Aggregate', 'complete')
-    c.var.log.aggregate = outcome.errors.length > 0 ? 'partial' : 'complete'
+    c.get('log').aggregate = outcome.errors.length > 0 ? 'partial' : 'complete'
     return new Response(c.req.method === 'HEAD' ? null : JSON.stringify(merged), { status: 200, headers })
   }
 }

@@ -20,7 +20,7 @@ export function publishConsumer(
   const merged = known?.metadata || metadata ? { ...known?.metadata, ...metadata } : undefined
   const consumer: Consumer = { id, plan: known?.plan, via, metadata: merged }
   c.set('consumer', consumer)
-  c.var.log.consumer = id
+  c.get('log').consumer = id
   return consumer
 }
 
@@ -28,7 +28,7 @@ export type AuthLog = { via: 'jwt' | 'api-key'; outcome: 'ok' | 'missing' | 'inv
 
 /** Records the outcome in the log line (never the credential itself). */
 export function logAuth(c: Context<AppEnv>, entry: AuthLog): void {
-  c.var.log.auth = entry
+  c.get('log').auth = entry
 }
 
 /** A 401 with a generic reason for the client; the specific cause goes to the log. */

@@ -45,10 +45,10 @@ export async function runDetached(c: Context<AppEnv>, downstream: MiddlewareHand
   const request = new Request(c.req.raw.url, { method: 'GET', headers: c.req.raw.headers })
   const ctx = new Context<AppEnv>(request, { env: c.env, executionCtx: c.executionCtx })
   for (const [name, value] of Object.entries(c.var)) ctx.set(name as never, value as never)
-  const draft = c.var.upstreamRequest
+  const draft = c.get('upstreamRequest')
   ctx.set('upstreamRequest', { ...draft, method: 'GET', headers: new Headers(draft.headers) })
   // The client's log line is written already; the refresh reports through its own record.
-  ctx.set('log', { requestId: c.var.requestId, method: 'GET', path: draft.path, cacheRefresh: true })
+  ctx.set('log', { requestId: c.get('requestId'), method: 'GET', path: draft.path, cacheRefresh: true })
   await downstream(ctx, async () => {})
   return ctx.res
 }

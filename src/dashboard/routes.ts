@@ -50,7 +50,7 @@ function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
   const aggregator = ctx.config.gateway.metrics.aggregator
 
   const authenticated = async (c: Context<AppEnv>): Promise<boolean> => {
-    c.var.log.admin = true
+    c.get('log').admin = true
     const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '')?.[1]
     if (bearer !== undefined) return secretsEqual(bearer, token)
     return verifySession(token, getCookie(c, SESSION_COOKIE))
@@ -58,7 +58,7 @@ function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
   const login = (c: Context<AppEnv>, error?: string) => c.body(loginPage(`${prefix}/login`, error), 401, LOGIN_HEADERS)
 
   app.post('/login', async (c) => {
-    c.var.log.admin = true
+    c.get('log').admin = true
     const json = (c.req.header('content-type') ?? '').startsWith('application/json')
     let given: unknown
     try {
@@ -71,20 +71,20 @@ function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
       if (json) throw new GatewayError('ERR_UNAUTHORIZED', { detail: 'Wrong admin token.' })
       return login(c, 'Wrong admin token.')
     }
-    const cookie = sessionCookie(await signSession(token, Math.floor(Date.now() / 1000) + SESSION_SECONDS), c.var.url, prefix, SESSION_SECONDS)
+    const cookie = sessionCookie(await signSession(token, Math.floor(Date.now() / 1000) + SESSION_SECONDS), c.get('url'), prefix, SESSION_SECONDS)
     if (json) return c.body(null, 204, { 'Set-Cookie': cookie, 'Cache-Control': 'no-store' })
     return c.body(null, 303, { 'Set-Cookie': cookie, Location: `${prefix}/dashboard/`, 'Cache-Control': 'no-store' })
   })
 
   app.post('/logout', (c) => {
-    c.var.log.admin = true
-    return c.body(null, 303, { 'Set-Cookie': sessionCookie('', c.var.url, prefix, 0), Location: `${prefix}/dashboard/` })
+    c.get('log').admin = true
+    return c.body(null, 303, { 'Set-Cookie': sessionCookie('', c.get('url'), prefix, 0), Location: `${prefix}/dashboard/` })
   })
 
   app.get('/dashboard', async (c) => ((await authenticated(c)) ? c.redirect(`${prefix}/dashboard/`, 302) : login(c)))
 
   app.get('/dashboard/*', async (c) => {
-    const file = c.var.url.pathname.slice(`${prefix}/dashboard/`.length)
+    const file = c.get('url').pathname.slice(`${prefix}/dashboard/`.length)
     if (!(await authenticated(c))) {
       if (file === '' || file === 'index.html') return login(c)
       throw unauthorized()

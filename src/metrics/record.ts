@@ -78,10 +78,10 @@ export function recordOf(log: RequestLog, ctx: RecordContext): MetricRecord {
 }
 
 export function recordFrom(c: Context<AppEnv>): MetricRecord {
-  return recordOf(c.var.log, {
-    at: c.var.startedAt,
-    route: c.var.route?.id,
-    consumer: c.var.consumer?.id,
+  return recordOf(c.get('log'), {
+    at: c.get('startedAt'),
+    route: c.get('route')?.id,
+    consumer: c.get('consumer')?.id,
     method: c.req.method,
     status: c.res.status,
   })

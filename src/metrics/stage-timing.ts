@@ -32,7 +32,7 @@ export function timedPolicy(phase: Phase, handler: MiddlewareHandler<AppEnv>): M
         }
       })
     } finally {
-      let timings = c.var.stageTimings
+      let timings = c.get('stageTimings')
       if (!timings) c.set('stageTimings', (timings = {}))
       timings[phase] = (timings[phase] ?? 0) + (performance.now() - started - downstream)
     }

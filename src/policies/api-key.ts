@@ -86,10 +86,10 @@ export const apiKeyPolicy = definePolicy({
 
     return async function apiKey(c, next) {
       let key = c.req.header(header)
-      if (key === undefined && query !== undefined) key = c.var.url.searchParams.get(query) ?? undefined
+      if (key === undefined && query !== undefined) key = c.get('url').searchParams.get(query) ?? undefined
       if (hideCredentials) {
-        c.var.upstreamRequest.headers.delete(header)
-        if (query !== undefined) c.var.upstreamRequest.search = withoutQueryParam(c.var.upstreamRequest.search, query)
+        c.get('upstreamRequest').headers.delete(header)
+        if (query !== undefined) c.get('upstreamRequest').search = withoutQueryParam(c.get('upstreamRequest').search, query)
       }
       if (key === undefined || key === '') return reject(c, undefined)
       if (key.length > maxBytes) return reject(c, 'ERR_API_KEY_TOO_LARGE')
@@ -104,7 +104,7 @@ export const apiKeyPolicy = definePolicy({
           record = await findByHash(kv, hash)
         } catch (err) {
           logAuth(c, { via: 'api-key', outcome: 'unavailable', code: 'ERR_API_KEY_STORE' })
-          c.var.log.errorCause = String(err)
+          c.get('log').errorCause = String(err)
           throw authUnavailable('API keys cannot be checked right now.', 5)
         }
       }

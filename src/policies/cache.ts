@@ -85,7 +85,7 @@ export type CacheOptions = v.InferOutput<typeof schema>
 
 /** Appends this gateway's member to `Cache-Status` (the last member is the cache nearest the client). */
 function setCacheStatus(c: Context<AppEnv>, params: string, age?: number): void {
-  c.var.log.cache = params
+  c.get('log').cache = params
   editResponseHeaders(c, (h) => {
     const upstream = h.get('cache-status')
     h.set('Cache-Status', `${upstream ? `${upstream}, ` : ''}edgeway; ${params}`)
@@ -118,9 +118,9 @@ export const cachePolicy = definePolicy({
 
     return async function cache(c, next) {
       const method = c.req.method
-      const route = c.var.route
+      const route = c.get('route')
       const reqHeaders = c.req.raw.headers
-      const draft = c.var.upstreamRequest
+      const draft = c.get('upstreamRequest')
       const bypass = async (reason: string) => {
         await next()
         setCacheStatus(c, `fwd=${reason === 'method' ? 'method' : 'bypass'}; detail=${reason}`)
@@ -131,11 +131,11 @@ export const cachePolicy = definePolicy({
       if (!route) return bypass('no-route')
       if (reqHeaders.has('range')) return bypass('range')
 
-      const identified = key.credentialsOf(reqHeaders, draft.search) !== undefined || c.var.consumer !== undefined || c.var.claims !== undefined
+      const identified = key.credentialsOf(reqHeaders, draft.search) !== undefined || c.get('consumer') !== undefined || c.get('claims') !== undefined
       let partition = 'shared'
       if (identified) {
-        const consumer = c.var.consumer
-        const iss = consumer?.via === 'jwt' ? c.var.claims?.iss : undefined
+        const consumer = c.get('consumer')
+        const iss = consumer?.via === 'jwt' ? c.get('claims')?.iss : undefined
         if (scope === 'consumer' && consumer) partition = await consumerPartition(consumer.id, typeof iss === 'string' ? iss : undefined)
         else if (scope !== 'public') return bypass('credentials')
       }
@@ -147,7 +147,7 @@ export const cachePolicy = definePolicy({
         logEvent('cache_generation_unavailable', { reason: String(err) })
         return bypass('purge-store-unavailable')
       }
-      const url = c.var.url
+      const url = c.get('url')
       const primary = key.primary({ host: url.host, routeId: route.id, generation, partition, path: draft.path, search: draft.search, headers: reqHeaders })
       const storage = cacheName ? await caches.open(cacheName) : caches.default
       const found = await lookup(storage, url.origin, primary, draft.headers).catch((err: unknown) => {
@@ -203,7 +203,7 @@ export const cachePolicy = definePolicy({
       storeFrom: (res: Response) => { done: Promise<void> | undefined; response: Response },
       drop: () => Promise<void>,
     ): void {
-      const downstream = c.var.route.downstreamOf(self)
+      const downstream = c.get('route').downstreamOf(self)
       if (!downstream || !claimRefresh(keyText, refreshTimeoutMs)) return
       const refreshed = runDetached(c, downstream)
       let holdMs = 0
@@ -221,7 +221,7 @@ export const cachePolicy = definePolicy({
               if (!ERROR_STATUSES.has(res.status)) await drop()
             }
           })
-          .catch((err: unknown) => logEvent('cache_refresh_failed', { route: c.var.route.id, reason: String(err) }))
+          .catch((err: unknown) => logEvent('cache_refresh_failed', { route: c.get('route').id, reason: String(err) }))
           .finally(() => releaseRefresh(keyText, refreshTimeoutMs, holdMs)),
       )
     }

@@ -138,7 +138,7 @@ export const corsPolicy = definePolicy({
           if (reflectHeaders) addVary(headers, ['Access-Control-Request-Headers'])
           if (options.maxAge !== undefined) headers.set('Access-Control-Max-Age', String(options.maxAge))
         }
-        c.var.log.cors = ok ? 'preflight' : 'preflight-refused'
+        c.get('log').cors = ok ? 'preflight' : 'preflight-refused'
         return new Response(null, { status: 204, headers })
       }
       await next()

@@ -35,7 +35,7 @@ export const headersPolicy = definePolicy({
     const response = compileHeaderEdits(options.response)
     return async function headers(c, next) {
       const scope = requestScope(c)
-      if (request) applyHeaderEdits(c.var.upstreamRequest.headers, request, scope)
+      if (request) applyHeaderEdits(c.get('upstreamRequest').headers, request, scope)
       await next()
       if (response) editResponseHeaders(c, (headers) => applyHeaderEdits(headers, response, scope))
     }

@@ -105,7 +105,7 @@ export const jwtPolicy = definePolicy({
     const scopeChallenge = `Bearer error="insufficient_scope", scope="${required.join(' ')}"`
 
     return async function jwt(c, next) {
-      const draft = c.var.upstreamRequest.headers
+      const draft = c.get('upstreamRequest').headers
       for (const [header] of forward) draft.delete(header)
       const extracted = extractToken(c.req.raw.headers, source)
       if ('missing' in extracted) {
@@ -127,7 +127,7 @@ export const jwtPolicy = definePolicy({
       } catch (err) {
         if (err instanceof KeysUnavailableError) {
           logAuth(c, { via: 'jwt', outcome: 'unavailable', code: err.code, issuer: verifier?.issuer })
-          c.var.log.errorCause = err.message
+          c.get('log').errorCause = err.message
           throw authUnavailable('Tokens cannot be verified right now.', verifier?.retryAfter ?? 30)
         }
         // Every other failure, jose's or not, is the token's fault: 401, never a 500.

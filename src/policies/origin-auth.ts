@@ -47,9 +47,9 @@ export const originAuthPolicy = definePolicy({
     const { header } = options
     let key: CryptoKey | undefined
     return async function originAuth(c, next) {
-      const draft = c.var.upstreamRequest
+      const draft = c.get('upstreamRequest')
       draft.headers.delete(header)
-      const rid = c.var.requestId
+      const rid = c.get('requestId')
       ;(draft.beforeSend ??= []).push(async (request) => {
         key ??= await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
         const url = new URL(request.url)

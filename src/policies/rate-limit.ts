@@ -128,11 +128,11 @@ export const rateLimitPolicy = definePolicy({
     const ns = env[binding] as DurableObjectNamespace<RateLimiter> | undefined
 
     return async function rateLimit(c, next) {
-      const plan = c.var.consumer?.plan
+      const plan = c.get('consumer')?.plan
       const applied = plan !== undefined && planLimits.has(plan) ? [...own, ...planLimits.get(plan)!] : own
       if (applied.length === 0) return next()
 
-      const input: KeyInput = { consumer: c.var.consumer?.id, ip: c.req.header('cf-connecting-ip'), route: c.var.route?.id, headers: c.req.raw.headers }
+      const input: KeyInput = { consumer: c.get('consumer')?.id, ip: c.req.header('cf-connecting-ip'), route: c.get('route')?.id, headers: c.req.raw.headers }
       const derived = new Map<string, Promise<{ key: string; fallback: boolean }>>()
       const keys = await Promise.all(
         applied.map((limit) => {
@@ -150,7 +150,7 @@ export const rateLimitPolicy = definePolicy({
       })
       const log: Record<string, unknown> = { objects: calls.size, limits: applied.length }
       if (keys.some((k) => k.fallback)) log.fallback = true
-      c.var.log.rateLimit = log
+      c.get('log').rateLimit = log
 
       let outcomes: Awaited<ReturnType<typeof reserve>>
       if (!ns || typeof ns.idFromName !== 'function') {
@@ -174,7 +174,7 @@ export const rateLimitPolicy = definePolicy({
 
       if (errors.length > 0) {
         log.error = errors[0]
-        logEvent('rate_limit_unavailable', { requestId: c.var.requestId, binding, onError, errors })
+        logEvent('rate_limit_unavailable', { requestId: c.get('requestId'), binding, onError, errors })
         if (onError === 'deny' && !denied) {
           log.outcome = 'failed-closed'
           throw new GatewayError('ERR_RATE_LIMIT_UNAVAILABLE', { detail: 'Rate limiting is unavailable; try again shortly.', headers: { 'Retry-After': '1' } })

@@ -83,7 +83,7 @@ export const requestLimitsPolicy = definePolicy({
 
     return async function requestLimits(c, next) {
       if (maxUrlLength !== undefined) {
-        const target = c.req.url.length - c.var.url.origin.length
+        const target = c.req.url.length - c.get('url').origin.length
         if (target > maxUrlLength) {
           throw new GatewayError('ERR_URI_TOO_LONG', { detail: `The URL is longer than ${maxUrlLength} bytes.`, extensions: { limit: maxUrlLength } })
         }
@@ -116,7 +116,7 @@ export const requestLimitsPolicy = definePolicy({
       if (maxBodyBytes !== undefined) {
         const declared = c.req.header('content-length')
         if (declared !== undefined && Number(declared) > maxBodyBytes) throw payloadTooLarge(maxBodyBytes)
-        const draft = c.var.upstreamRequest
+        const draft = c.get('upstreamRequest')
         const body = draft.body !== undefined ? draft.body : c.req.raw.body
         if (declared === undefined && body instanceof ReadableStream) {
           draft.body = limitStream(body, maxBodyBytes, () => (exceeded = true))

@@ -116,7 +116,7 @@ export const transformPolicy = definePolicy({
       })
 
     async function editRequestBody(c: Context<AppEnv>, edits: CompiledJsonEdits, scope: Record<string, unknown>) {
-      const draft = c.var.upstreamRequest
+      const draft = c.get('upstreamRequest')
       if (draft.method === 'GET' || draft.method === 'HEAD') return
       const encoding = draft.headers.get('content-encoding')
       if (!isJsonType(draft.headers.get('content-type')) || (encoding !== null && encoding !== 'identity')) return
@@ -168,7 +168,7 @@ export const transformPolicy = definePolicy({
     }
 
     return async function transform(c, next) {
-      const draft = c.var.upstreamRequest
+      const draft = c.get('upstreamRequest')
       const scope = requestScope(c)
       if (requestHeaders) applyHeaderEdits(draft.headers, requestHeaders, scope)
       if (query) draft.search = applyQueryEdits(draft.search, query, scope)
@@ -176,7 +176,7 @@ export const transformPolicy = definePolicy({
       if (requestBody) await editRequestBody(c, requestBody, scope)
       await next()
       // The gateway's own errors (problem+json) keep their status and body.
-      if (c.var.log.error === undefined && (responseBody || statusMap.size > 0)) await editResponse(c, scope)
+      if (c.get('log').error === undefined && (responseBody || statusMap.size > 0)) await editResponse(c, scope)
       if (responseHeaders) editResponseHeaders(c, (headers) => applyHeaderEdits(headers, responseHeaders, scope))
     }
   },

@@ -113,10 +113,10 @@ export const validatePolicy = definePolicy({
 
     return async function validate(c, next) {
       const issues: ValidationIssue[] = []
-      if (query) issues.push(...issuesOf(await query.validator(), query.read(c.var.url.searchParams, false), 'query'))
+      if (query) issues.push(...issuesOf(await query.validator(), query.read(c.get('url').searchParams, false), 'query'))
       if (headers) issues.push(...issuesOf(await headers.validator(), headers.read(c.req.raw.headers, true), 'headers'))
       if (body && !NO_BODY.has(c.req.method)) {
-        const draft = c.var.upstreamRequest
+        const draft = c.get('upstreamRequest')
         if (Number(c.req.header('content-length') ?? 0) > maxBodyBytes) throw tooLarge(maxBodyBytes)
         const stream = draft.body !== undefined ? new Response(draft.body).body : c.req.raw.body
         if (stream === null) throw new GatewayError('ERR_BAD_REQUEST', { detail: 'This request needs a JSON body.' })
@@ -160,5 +160,5 @@ async function checkResponse(c: Context<AppEnv>, responses: Map<string, () => Pr
   } catch (err) {
     issues = [{ in: 'response', path: '', message: `not valid JSON: ${(err as Error).message}` }]
   }
-  if (issues.length > 0) c.var.log.responseInvalid = issues.slice(0, MAX_ISSUES)
+  if (issues.length > 0) c.get('log').responseInvalid = issues.slice(0, MAX_ISSUES)
 }

@@ -17,21 +17,21 @@ import type { AppEnv } from '../context'
 export const REQUEST_TEMPLATE_ROOTS = ['params', 'query', 'headers', 'claims', 'consumer', 'request'] as const
 
 export function requestScope(c: Context<AppEnv>): Record<string, unknown> {
-  const url = c.var.url
+  const url = c.get('url')
   return {
-    params: c.var.params ?? {},
+    params: c.get('params') ?? {},
     query: url.searchParams,
     headers: c.req.raw.headers,
-    claims: c.var.claims,
-    consumer: c.var.consumer,
+    claims: c.get('claims'),
+    consumer: c.get('consumer'),
     request: {
-      id: c.var.requestId,
+      id: c.get('requestId'),
       ip: c.req.header('cf-connecting-ip'),
       method: c.req.method,
-      path: c.var.upstreamRequest?.path ?? url.pathname,
+      path: c.get('upstreamRequest')?.path ?? url.pathname,
       search: url.search,
       host: url.host,
-      time: new Date(c.var.startedAt).toISOString(),
+      time: new Date(c.get('startedAt')).toISOString(),
     },
   }
 }

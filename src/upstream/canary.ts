@@ -35,7 +35,7 @@ export function createSplit(main: CompiledUpstream, split: { upstream: string; w
   const readKey = pinBy !== undefined ? keyReader(pinBy) : undefined
   return {
     choose(c) {
-      const key = readKey?.(c.var.upstreamRequest.headers, c)
+      const key = readKey?.(c.get('upstreamRequest').headers, c)
       // A key of one route always lands in the same bucket: pinned per client.
       const point = key !== undefined ? ((hash32(`split:${key}`) % BUCKETS) / BUCKETS) * 100 : clock.random() * 100
       for (const band of bands) if (point < band.until) return { upstream: band.upstream, canary: band.name }
@@ -72,7 +72,7 @@ export function createMirror(config: { upstream: string; percent: number; bodyLi
         body: call.body instanceof ArrayBuffer ? call.body.slice(0) : call.body,
         timeoutMs: upstream.timeouts.headers,
       }
-      c.var.log.mirror = upstream.name
+      c.get('log').mirror = upstream.name
       const done = callUpstream(upstream, copy, log)
         .then((res) => res.body?.cancel())
         .catch(() => {})
