@@ -9,6 +9,7 @@ import type { GatewayConfig } from './config/schema'
 import type { AppEnv } from './context'
 import type { Env } from './env'
 import { GatewayError } from './errors'
+import { sha256 } from './encoding'
 
 export type AdminContext = {
   config: GatewayConfig
@@ -33,15 +34,10 @@ export function registerAdminExtension(extension: AdminExtension, options: { own
   ;(options.ownAuth ? ownAuthExtensions : extensions).push(extension)
 }
 
-const encoder = new TextEncoder()
-
-async function digest(text: string): Promise<ArrayBuffer> {
-  return crypto.subtle.digest('SHA-256', encoder.encode(text))
-}
 
 /** Compares two secrets in constant time (hashing first, so lengths don't leak either). */
 export async function secretsEqual(given: string, expected: string): Promise<boolean> {
-  const [a, b] = await Promise.all([digest(given), digest(expected)])
+  const [a, b] = await Promise.all([sha256(given), sha256(expected)])
   return crypto.subtle.timingSafeEqual(a, b)
 }
 

@@ -14,13 +14,13 @@ import type { Env } from './env'
 import { GatewayError, problemResponse } from './errors'
 import { createGateway, type GatewayOptions } from './gateway'
 import { logEvent } from './logging'
+import { sha256Hex } from './encoding'
 
 type Active = { app: Hono<AppEnv>; config: GatewayConfig; version: string; text: string }
 
 /** A short, stable version for a config: the first 16 hex digits of the SHA-256 of its JSON text. */
 export async function configVersion(text: string): Promise<string> {
-  const hash = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
-  return [...new Uint8Array(hash).slice(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join('')
+  return sha256Hex(text, 8)
 }
 
 async function build(source: unknown, text: string, env: Env, options: GatewayOptions): Promise<Active> {

@@ -73,3 +73,9 @@ export function originConfig(overrides: Partial<GatewayConfigInput> = {}): Gatew
     ...overrides,
   }
 }
+
+/** SHA-256 hex of a text, written independently of the gateway's own (tests compare against it). */
+export async function sha256Hex(text: string): Promise<string> {
+  const hash = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
+  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('')
+}

@@ -10,6 +10,7 @@
  * SHA-256 preimage. Keys look like `ewk_<id>_<secret>`; `ewk_<id>` is the displayable prefix.
  * KV is eventually consistent: a revocation reaches every location within about a minute.
  */
+import { sha256, toHex } from '../encoding'
 
 export type ApiKeyRecord = {
   id: string
@@ -34,15 +35,7 @@ const ID_PREFIX = 'apikey:id:'
 /** How long a request's KV read may be served from the edge cache (KV's minimum). */
 const READ_CACHE_SECONDS = 60
 
-const hex = (bytes: ArrayBuffer | Uint8Array) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('')
-
-export async function sha256(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
-}
-
-export function toHex(bytes: Uint8Array): string {
-  return hex(bytes)
-}
+export { sha256, toHex }
 
 /** Parses a 64-digit hex SHA-256 hash; undefined when it isn't one. */
 export function fromHex(text: string): Uint8Array | undefined {
@@ -52,7 +45,7 @@ export function fromHex(text: string): Uint8Array | undefined {
 }
 
 export function newApiKey(): { id: string; key: string; prefix: string } {
-  const id = hex(crypto.getRandomValues(new Uint8Array(6)))
+  const id = toHex(crypto.getRandomValues(new Uint8Array(6)))
   const secret = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))
     .replaceAll('+', '-')
     .replaceAll('/', '_')
@@ -72,7 +65,7 @@ export function publicView(record: ApiKeyRecord): PublicApiKey {
 }
 
 export async function findByHash(kv: KVNamespace, hash: Uint8Array): Promise<ApiKeyRecord | null> {
-  return kv.get<ApiKeyRecord>(HASH_PREFIX + hex(hash), { type: 'json', cacheTtl: READ_CACHE_SECONDS })
+  return kv.get<ApiKeyRecord>(HASH_PREFIX + toHex(hash), { type: 'json', cacheTtl: READ_CACHE_SECONDS })
 }
 
 export async function findById(kv: KVNamespace, id: string): Promise<ApiKeyRecord | null> {

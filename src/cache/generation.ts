@@ -12,7 +12,7 @@
  */
 import * as v from 'valibot'
 import { Name } from '../config/common'
-import { sha256Hex } from './key'
+import { sha256Hex } from '../encoding'
 
 /** Where generations live; the cache policy's `purge` and a cached aggregation call's `cache.purge`. */
 export const PurgeSchema = v.optional(

@@ -9,6 +9,7 @@
  * value appears in a key; the consumer id is hashed again on its own, so even the key text holds
  * no raw id.
  */
+import { sha256Hex } from '../encoding'
 
 export type KeyOptions = {
   query: { include?: string[] | undefined; exclude?: string[] | undefined; sort: boolean }
@@ -34,12 +35,6 @@ export type CompiledKey = {
   primary(input: KeyInput): string
 }
 
-const encoder = new TextEncoder()
-
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(text))
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('')
-}
 
 /**
  * The partition of a consumer: its id, hashed (keys and logs never hold the raw id). A token's

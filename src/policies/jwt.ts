@@ -27,6 +27,7 @@ import { GatewayError } from '../errors'
 import { getPath, parsePath } from '../template/path'
 import { stringifyValue } from '../template/template'
 import { definePolicy } from './types'
+import { percentEncodeUtf8 } from '../encoding'
 
 const INVALID = 'Bearer error="invalid_token"'
 /** A token without an `iss` this route trusts: logged with this code (not a jose code). */
@@ -49,7 +50,7 @@ function scopesOf(payload: JWTPayload): Set<string> {
  * percent-encoded as UTF-8, so it can neither inject a header nor make `Headers.set` throw.
  */
 function headerValue(value: string): string {
-  return value.replace(/[^\x20-\x7E]+/g, (run) => [...new TextEncoder().encode(run)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''))
+  return value.replace(/[^\x20-\x7E]+/g, percentEncodeUtf8)
 }
 
 function issuerOf(token: string): string | undefined {

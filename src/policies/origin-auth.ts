@@ -19,12 +19,10 @@ import * as v from 'valibot'
 import { HeaderName, Name } from '../config/common'
 import { ConfigError } from '../config/validate'
 import { definePolicy } from './types'
+import { toHex } from '../encoding'
 
 const encoder = new TextEncoder()
 
-function hex(buffer: ArrayBuffer): string {
-  return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('')
-}
 
 /** The signed text; an origin rebuilds it from the header's `t` and `rid` and its own request. */
 export function signaturePayload(t: number, rid: string, method: string, target: string): string {
@@ -55,7 +53,7 @@ export const originAuthPolicy = definePolicy({
         const url = new URL(request.url)
         const t = Math.floor(Date.now() / 1000)
         const mac = await crypto.subtle.sign('HMAC', key, encoder.encode(signaturePayload(t, rid, request.method, url.pathname + url.search)))
-        request.headers.set(header, `t=${t},rid=${rid},v1=${hex(mac)}`)
+        request.headers.set(header, `t=${t},rid=${rid},v1=${toHex(mac)}`)
       })
       await next()
     }

@@ -11,6 +11,7 @@
  */
 import * as v from 'valibot'
 import { HeaderName } from '../config/common'
+import { sha256Hex } from '../encoding'
 
 // The picklist comes last: a union reports its last member's issue, and that message lists every form.
 export const KeyPartSchema = v.union([
@@ -37,12 +38,7 @@ export type KeyInput = {
 /** Values longer than this are hashed, so object names stay short whatever a client sends. */
 const MAX_VALUE = 128
 const MISSING = '~'
-const encoder = new TextEncoder()
 
-async function sha256Hex(value: string): Promise<string> {
-  const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(value)))
-  return [...hash.slice(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('')
-}
 
 type CompiledPart = { label: string; read(input: KeyInput): string | undefined; hash: boolean }
 
@@ -68,7 +64,7 @@ async function render(parts: CompiledPart[], values: (string | undefined)[]): Pr
       const value = values[i]
       if (value === undefined) return `${part.label}=${MISSING}`
       // URI-encoded so `&` and `=` can't forge another part; `:` kept so IPv6 addresses stay readable.
-      const text = part.hash || value.length > MAX_VALUE ? await sha256Hex(value) : encodeURIComponent(value).replaceAll('%3A', ':')
+      const text = part.hash || value.length > MAX_VALUE ? await sha256Hex(value, 16) : encodeURIComponent(value).replaceAll('%3A', ':')
       return `${part.label}=${text}`
     }),
   )

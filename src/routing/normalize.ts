@@ -18,6 +18,7 @@
  *   `%25` stays `%25`: the path is decoded exactly once, so `%252f` is the literal text `%2f`.
  */
 import { GatewayError } from '../errors'
+import { percentEncodeUtf8 } from '../encoding'
 
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/
 const HEX = /^[0-9A-Fa-f]{2}$/
@@ -44,14 +45,6 @@ function checkUtf8(bytes: number[]): void {
 
 /** RFC 3986 `pchar` minus `%`: what a path segment may carry unencoded. */
 const PCHAR = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]$/
-const utf8 = new TextEncoder()
-
-/** `%XX` for each UTF-8 byte of `ch`, upper-case hex. */
-function percentEncode(ch: string): string {
-  let out = ''
-  for (const byte of utf8.encode(ch)) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
-  return out
-}
 
 function normalizeSegment(segment: string): string {
   if (!/[^A-Za-z0-9\-._~!$&'()*+,;=:@]/.test(segment)) return segment
@@ -67,7 +60,7 @@ function normalizeSegment(segment: string): string {
     const ch = chars[i]!
     if (ch !== '%') {
       flush()
-      out += PCHAR.test(ch) ? ch : percentEncode(ch)
+      out += PCHAR.test(ch) ? ch : percentEncodeUtf8(ch)
       continue
     }
     const hex = (chars[i + 1] ?? '') + (chars[i + 2] ?? '')
@@ -146,7 +139,7 @@ export function canonicalPattern(pattern: string): string {
         const decoded = String.fromCharCode(parseInt(hex, 16))
         return UNRESERVED.test(decoded) ? decoded : `%${hex.toUpperCase()}`
       })]
-        .map((ch) => (ch === '%' || PCHAR.test(ch) ? ch : percentEncode(ch)))
+        .map((ch) => (ch === '%' || PCHAR.test(ch) ? ch : percentEncodeUtf8(ch)))
         .join('')
     })
     .join('/')

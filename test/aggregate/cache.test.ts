@@ -6,7 +6,7 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/validate'
 import { advance } from '../cache/helpers'
-import { newTag, originStats, testGateway } from '../helpers'
+import { newTag, originStats, sha256Hex, testGateway } from '../helpers'
 import { aggregateConfig, type CallInput } from './helpers'
 
 async function twice(tag: string, calls: CallInput[], headers: Record<string, string>[] = [{}, {}]) {
@@ -183,12 +183,7 @@ describe('aggregate: per-call cache and purge', () => {
 })
 
 describe('aggregate: per-call cache and whose answer it is', () => {
-  async function sha256Hex(text: string): Promise<string> {
-    const hash = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
-    return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('')
-  }
-
-  async function consumersGateway(cache: CallInput['cache']) {
+    async function consumersGateway(cache: CallInput['cache']) {
     const config = aggregateConfig([
       { name: 'a', upstream: 'origin', path: '/echo/mine', headers: { 'x-who': '{consumer.id}' }, cache, select: 'headers.x-who', group: 'who' },
     ])

@@ -5,14 +5,9 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { ORIGIN, testGateway, type Echo } from '../helpers'
+import { ORIGIN, sha256Hex, testGateway, type Echo } from '../helpers'
 
 const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' }
-
-async function sha256Hex(text: string): Promise<string> {
-  const hash = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
-  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('')
-}
 
 function gateway(policy: Record<string, unknown>, extraEnv: Record<string, unknown> = {}, consumers: GatewayConfigInput['consumers'] = {}) {
   return testGateway(

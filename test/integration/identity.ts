@@ -8,14 +8,10 @@ import { env } from 'cloudflare:workers'
 import type { JWTPayload } from 'jose'
 import { newKey, sign, Tenant } from '../auth/tokens'
 import type { TestGateway } from '../helpers'
+import { sha256Hex } from '../helpers'
 
 /** A fresh consumer id with a readable prefix. */
 export const consumerId = (prefix: string) => `${prefix}-${crypto.randomUUID().slice(0, 13)}`
-
-export async function sha256Hex(text: string): Promise<string> {
-  const hash = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
-  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('')
-}
 
 export type Issuer = {
   tenant: Tenant
