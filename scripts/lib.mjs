@@ -1,6 +1,7 @@
 // Shared by the project's scripts: the env that keeps wrangler offline and quiet, and a way to
 // run the gateway's TypeScript modules in Node (bundled on the fly by esbuild).
 import { build } from 'esbuild'
+import { createServer } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,4 +24,17 @@ export async function importTs(entry) {
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for test and bench servers). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
 }

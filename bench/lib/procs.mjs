@@ -2,7 +2,9 @@
 // normal end, a thrown error, Ctrl-C, or the bench's own time limit.
 import { spawn } from 'node:child_process'
 import { closeSync, openSync, readFileSync } from 'node:fs'
-import net from 'node:net'
+import { freePort } from '../../scripts/lib.mjs'
+
+export { freePort }
 
 const children = new Set()
 
@@ -68,17 +70,6 @@ export function stopAll() {
   killAll()
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /** Waits for the first message a Node child sends over IPC (its ports), bounded in time. */
 export function firstMessage(child, timeoutMs = 15_000) {

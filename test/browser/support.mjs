@@ -2,12 +2,11 @@
 // fresh local state, the demo origins on free ports) and Debian's Chromium driven by playwright-core.
 import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import { startDemoOrigins } from '../../demo/origins.mjs'
-import { OFFLINE_ENV } from '../../scripts/lib.mjs'
+import { freePort, OFFLINE_ENV } from '../../scripts/lib.mjs'
 
 export const ARTIFACTS = process.env.TEST_ARTIFACTS ?? 'test-artifacts'
 // As the machine's notes say: without the background-networking flags Chromium tries hosts this
@@ -15,17 +14,6 @@ export const ARTIFACTS = process.env.TEST_ARTIFACTS ?? 'test-artifacts'
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /**
  * Starts wrangler dev with the demo config; resolves once `ready` (a path, with `headers`) answers

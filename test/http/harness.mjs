@@ -19,7 +19,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { OFFLINE_ENV } from '../../scripts/lib.mjs'
+import { freePort, OFFLINE_ENV } from '../../scripts/lib.mjs'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const ENTRY = 'test/http/entry.ts'
@@ -32,18 +32,6 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref())
 
 export const TARGETS = ['wrangler dev', 'workerd serve']
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /**
  * An origin that records every request target exactly as it arrived (Node keeps `req.url` raw),
