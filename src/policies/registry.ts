@@ -1,7 +1,6 @@
 /**
  * @module
- * Every policy type the config can name. Adding a policy: write its file, then list it here twice
- * (its definition, and its schema in the config's union).
+ * Every policy type the config can name. Adding a policy: write its file, then list it in `POLICIES`.
  */
 import * as v from 'valibot'
 import { apiKeyPolicy } from './api-key'
@@ -18,32 +17,24 @@ import { transformPolicy } from './transform'
 import type { PolicyDefinition } from './types'
 import { validatePolicy } from './validate'
 
-export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = {
-  [requestIdPolicy.type]: requestIdPolicy as PolicyDefinition,
-  [headersPolicy.type]: headersPolicy as PolicyDefinition,
-  [transformPolicy.type]: transformPolicy as PolicyDefinition,
-  [corsPolicy.type]: corsPolicy as PolicyDefinition,
-  [ipRulesPolicy.type]: ipRulesPolicy as PolicyDefinition,
-  [requestLimitsPolicy.type]: requestLimitsPolicy as PolicyDefinition,
-  [originAuthPolicy.type]: originAuthPolicy as PolicyDefinition,
-  [jwtPolicy.type]: jwtPolicy as PolicyDefinition,
-  [apiKeyPolicy.type]: apiKeyPolicy as PolicyDefinition,
-  [cachePolicy.type]: cachePolicy as PolicyDefinition,
-  [rateLimitPolicy.type]: rateLimitPolicy as PolicyDefinition,
-  [validatePolicy.type]: validatePolicy as PolicyDefinition,
-}
+/** Every policy type, in the order the config's union lists them. */
+const POLICIES = [
+  requestIdPolicy,
+  headersPolicy,
+  transformPolicy,
+  corsPolicy,
+  ipRulesPolicy,
+  requestLimitsPolicy,
+  originAuthPolicy,
+  jwtPolicy,
+  apiKeyPolicy,
+  cachePolicy,
+  rateLimitPolicy,
+  validatePolicy,
+] as const
 
-export const PolicySchema = v.variant('type', [
-  requestIdPolicy.schema,
-  headersPolicy.schema,
-  transformPolicy.schema,
-  corsPolicy.schema,
-  ipRulesPolicy.schema,
-  requestLimitsPolicy.schema,
-  originAuthPolicy.schema,
-  jwtPolicy.schema,
-  apiKeyPolicy.schema,
-  cachePolicy.schema,
-  rateLimitPolicy.schema,
-  validatePolicy.schema,
-])
+type SchemasOf<T extends readonly { schema: unknown }[]> = { -readonly [K in keyof T]: T[K]['schema'] }
+
+export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = Object.fromEntries(POLICIES.map((policy) => [policy.type, policy]))
+
+export const PolicySchema = v.variant('type', POLICIES.map((policy) => policy.schema) as SchemasOf<typeof POLICIES>)
