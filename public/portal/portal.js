@@ -158,11 +158,13 @@ function tryIt(doc, method, path, op, body) {
     try {
       // Same origin: the portal is served by the gateway it documents.
       const res = await fetch(url, { method: method.toUpperCase(), headers, body: textarea ? textarea.value : undefined, redirect: 'manual' })
+      // Read the whole body before showing anything: a new status beside the previous body would
+      // pair one answer's status with another's body.
+      let text = await res.text()
+      try { text = JSON.stringify(JSON.parse(text), null, 2) } catch {}
       status.textContent = `${res.status} ${res.statusText}`.trim() || 'redirect (not followed)'
       status.className = `result-status ${res.ok ? 'ok' : 'err'}`
       headersOut.textContent = [...res.headers].map(([k, v]) => `${k}: ${v}`).join('\n')
-      let text = await res.text()
-      try { text = JSON.stringify(JSON.parse(text), null, 2) } catch {}
       bodyOut.textContent = text
       headersOut.classList.remove('hidden')
       bodyOut.classList.remove('hidden')
