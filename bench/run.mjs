@@ -5,17 +5,16 @@
 //   npm run bench -- --only=pass-through,jwt --rounds=5 --seconds=5   (partial: bench/work/partial-results/)
 //   npm run bench -- --profile          the pass-through with stages removed one at a time
 // Everything runs on 127.0.0.1; every process started is ended on exit, error or time limit.
-import { generateKeyPair, exportJWK, SignJWT } from 'jose'
-import { createHash, randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
+import { startScenarioContext } from './lib/context.mjs'
 import { loadFeatures } from './lib/features.mjs'
 import { cpuMs } from './lib/cpu.mjs'
 import { measure, median, percentile, probe } from './lib/load.mjs'
-import { firstMessage, startProcess, stopAll } from './lib/procs.mjs'
+import { stopAll } from './lib/procs.mjs'
 import { evaluateTargets, toMarkdown, toSvg } from './lib/report.mjs'
 import { FeatureMissing, startBareWorker, startFastGateway, startGateway, startNginx } from './lib/targets.mjs'
 import { ROOT, WORKERD, startWorkerd, BARE_WORKER } from './lib/workerd.mjs'
@@ -144,23 +143,7 @@ async function main() {
   const loadStart = os.loadavg()
   const features = await loadFeatures(WORK)
 
-  // Keys and credentials for the auth scenarios, made fresh each run.
-  const { publicKey, privateKey } = await generateKeyPair('ES256')
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'bench-1', alg: 'ES256', use: 'sig' }
-  const servers = startProcess(process.execPath, [join(ROOT, 'bench/servers.mjs'), JSON.stringify({ jwks: { keys: [jwk] } })], { ipc: true, logFile: join(WORK, 'servers.log') })
-  const { ports } = await firstMessage(servers)
-  const u = (p) => `http://127.0.0.1:${p}`
-  const jwks = { url: `${u(ports.jwks)}/.well-known/jwks.json`, issuer: 'https://issuer.bench.local', audience: 'edgeway-bench' }
-  const token = await new SignJWT({ scope: 'read' })
-    .setProtectedHeader({ alg: 'ES256', kid: 'bench-1' })
-    .setIssuer(jwks.issuer).setAudience(jwks.audience).setSubject('bench-user')
-    .setIssuedAt().setExpirationTime('2h').sign(privateKey)
-  const apiKey = `ek_${randomBytes(24).toString('base64url')}`
-  const ctx = {
-    ports,
-    origins: { main: u(ports.main), slow20: u(ports.slow20), slow40: u(ports.slow40), slow60: u(ports.slow60) },
-    jwks, token, apiKey, apiKeyHash: createHash('sha256').update(apiKey).digest('hex'),
-  }
+  const { ctx, servers } = await startScenarioContext(WORK)
 
   log(`bench${SMOKE ? ' (smoke)' : ''}: ${os.cpus()[0]?.model}, ${os.cpus().length} cores, load ${loadStart.map((x) => x.toFixed(2)).join(' ')}`)
   const bundle = bundleSize()

@@ -15,7 +15,7 @@ export const COMPATIBILITY_DATE = '2026-04-20' // as wrangler.toml
  * Bundles the gateway with one scenario's config baked in, as the real entries do
  * (`src/index.ts`: `export default createWorker(config)`); an ES module, minified like wrangler's.
  */
-export async function bundleGateway(config, patches) {
+export async function bundleGateway(config, patches, { minify = true } = {}) {
   const contents = [
     "import { createWorker } from './src/worker'",
     "export * from './src/worker'",
@@ -28,7 +28,7 @@ export async function bundleGateway(config, patches) {
     platform: 'browser',
     conditions: ['workerd', 'worker', 'browser'],
     target: 'es2022',
-    minify: true,
+    minify,
     external: ['cloudflare:*', 'node:*'],
     // As in wrangler.toml: the config schema's descriptions stay out of the worker.
     define: { SCHEMA_DOCS: 'false' },
@@ -141,13 +141,13 @@ export async function waitUntilAnswering(port, { timeoutMs = 15_000, intervalMs 
  * Starts workerd on a module in its own directory. Returns { port, url, child, stop() }.
  * Its output (console.log lines included) goes to `dir/workerd.log`.
  */
-export async function startWorkerd(dir, { source, bindings, durableObjects, cachePort }) {
+export async function startWorkerd(dir, { source, bindings, durableObjects, cachePort, extraArgs = [] }) {
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'worker.js'), source)
   const port = await freePort()
   writeCapnp(dir, { port, bindings, durableObjects, cachePort })
   const started = process.hrtime.bigint()
-  const child = startProcess(WORKERD, ['serve', join(dir, 'config.capnp'), '--experimental'], { logFile: join(dir, 'workerd.log') })
+  const child = startProcess(WORKERD, ['serve', join(dir, 'config.capnp'), '--experimental', ...extraArgs], { logFile: join(dir, 'workerd.log') })
   await waitUntilAnswering(port, { child, intervalMs: 2 })
   const startupMs = Number(process.hrtime.bigint() - started) / 1e6
   return { port, url: `http://127.0.0.1:${port}`, child, pid: child.pid, startupMs, stop: () => stopProcess(child) }

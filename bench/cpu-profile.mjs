@@ -1,0 +1,122 @@
+// `npm run bench:cpu -- [scenario] [--seconds=5] [--connections=32]`: where the gateway's CPU goes.
+// Runs one scenario (default pass-through) under raw workerd with its V8 inspector open, an
+// unminified bundle so functions keep their names, samples the CPU with the inspector's Profiler
+// while autocannon loads it, and prints self time by function and by source area. The raw profile
+// (open it in Chrome DevTools' Performance panel) goes to bench/work/cpu-<scenario>.cpuprofile.
+// Everything runs on 127.0.0.1; every process started is ended on exit.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import WebSocket from 'ws'
+import { startScenarioContext } from './lib/context.mjs'
+import { measure, probe } from './lib/load.mjs'
+import { freePort, stopAll } from './lib/procs.mjs'
+import { ROOT, bundleGateway, startWorkerd } from './lib/workerd.mjs'
+import { SCENARIOS } from './scenarios.mjs'
+
+const args = process.argv.slice(2)
+const option = (name, fallback) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback)
+const name = args.find((a) => !a.startsWith('--')) ?? 'pass-through'
+const seconds = option('seconds', 5)
+const connections = option('connections', 32)
+const scenario = SCENARIOS.find((s) => s.name === name)
+if (!scenario) {
+  console.error(`no scenario "${name}"; one of: ${SCENARIOS.map((s) => s.name).join(', ')}`)
+  process.exit(1)
+}
+const WORK = join(ROOT, 'bench/work')
+mkdirSync(WORK, { recursive: true })
+
+/** One DevTools protocol session over the inspector's WebSocket. */
+async function inspect(port) {
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()
+  const ws = new WebSocket(targets[0].webSocketDebuggerUrl)
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
+  let id = 0
+  const pending = new Map()
+  ws.on('message', (data) => {
+    const msg = JSON.parse(data)
+    if (msg.id && pending.has(msg.id)) {
+      pending.get(msg.id)(msg)
+      pending.delete(msg.id)
+    }
+  })
+  const send = (method, params = {}) => new Promise((resolve, reject) => {
+    const n = ++id
+    pending.set(n, (msg) => (msg.error ? reject(new Error(`${method}: ${msg.error.message}`)) : resolve(msg.result)))
+    ws.send(JSON.stringify({ id: n, method, params }))
+  })
+  return { send, close: () => ws.close() }
+}
+
+/** Self time per node, summed by a key (function name + place, or source area). */
+function summarize(profile, keyOf) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const hits = new Map()
+  for (let i = 0; i < profile.samples.length; i++) {
+    const node = byId.get(profile.samples[i])
+    const key = keyOf(node.callFrame)
+    hits.set(key, (hits.get(key) ?? 0) + (profile.timeDeltas[i + 1] ?? 0))
+  }
+  const total = [...hits.values()].reduce((a, b) => a + b, 0)
+  return { total, rows: [...hits.entries()].sort((a, b) => b[1] - a[1]).map(([key, us]) => ({ key, share: us / total })) }
+}
+
+// esbuild's unminified bundle marks each source file with a `// src/x.ts` comment line.
+function areaIndex(code) {
+  const marks = []
+  code.split('\n').forEach((line, n) => {
+    const m = /^\/\/ (.+\.(?:ts|js|mjs))$/.exec(line)
+    if (m) marks.push([n, m[1].replace(/^node_modules\//, '').replace(/^(src\/[^/]+\/).*/, '$1').replace(/^(@[^/]+\/[^/]+|[^@/][^/]*)\/.*/, '$1')])
+  })
+  return (line) => {
+    let area = '(bundle)'
+    for (const [n, a] of marks) {
+      if (n > line) break
+      area = a
+    }
+    return area
+  }
+}
+
+async function main() {
+  const { ctx } = await startScenarioContext(WORK)
+  const { code } = await bundleGateway(scenario.config(ctx), scenario.patches, { minify: false })
+  const inspectorPort = await freePort()
+  const gateway = await startWorkerd(join(WORK, `cpu-${name}`), {
+    source: code,
+    bindings: scenario.secrets?.(ctx) ?? {},
+    durableObjects: scenario.durableObjects ?? [],
+    cachePort: ctx.ports.cache,
+    extraArgs: [`--inspector-addr=127.0.0.1:${inspectorPort}`],
+  })
+  const request = scenario.request(ctx)
+  for (let i = 0; i < (scenario.prime ?? 0); i++) await probe(gateway.url, request, i)
+  const check = await probe(gateway.url, request, scenario.prime ?? 0)
+  if (check.status !== (scenario.expect?.status ?? 200)) throw new Error(`gateway answered ${check.status}: ${check.body.slice(0, 300)}`)
+  await measure(gateway.url, request, { connections, seconds: 1 }) // warm-up: JIT and caches
+
+  const inspector = await inspect(inspectorPort)
+  await inspector.send('Profiler.enable')
+  await inspector.send('Profiler.setSamplingInterval', { interval: 100 })
+  await inspector.send('Profiler.start')
+  const result = await measure(gateway.url, request, { connections, seconds })
+  const { profile } = await inspector.send('Profiler.stop')
+  inspector.close()
+  const out = join(WORK, `cpu-${name}.cpuprofile`)
+  writeFileSync(out, JSON.stringify(profile))
+
+  const area = areaIndex(code)
+  const place = (f) => (f.url ? `${area(f.lineNumber)}:${f.lineNumber + 1}` : '')
+  const byFunction = summarize(profile, (f) => `${f.functionName || '(anonymous)'} ${place(f)}`.trim())
+  const byArea = summarize(profile, (f) => (f.url ? area(f.lineNumber) : f.functionName || '(native)'))
+  const pct = (x) => `${(x * 100).toFixed(1).padStart(5)}%`
+  console.log(`${scenario.title}: ${Math.round(result.rps)} req/s at ${connections} connections, p50 ${result.p50.toFixed(2)} ms; ${profile.samples.length} samples`)
+  console.log('\nself time by area (JS thread only; "(idle)" and "(program)" are the runtime outside JS):')
+  for (const r of byArea.rows.slice(0, 25)) console.log(`  ${pct(r.share)}  ${r.key}`)
+  console.log('\nself time by function:')
+  for (const r of byFunction.rows.slice(0, 40)) console.log(`  ${pct(r.share)}  ${r.key}`)
+  console.log(`\nprofile: ${out}`)
+  await gateway.stop()
+}
+
+main().then(() => { stopAll(); process.exit(0) }, (err) => { console.error(err); stopAll(); process.exit(1) })
