@@ -11,16 +11,17 @@ import { startScenarioContext } from './lib/context.mjs'
 import { measure, probe } from './lib/load.mjs'
 import { freePort, stopAll } from './lib/procs.mjs'
 import { ROOT, bundleGateway, startWorkerd } from './lib/workerd.mjs'
-import { SCENARIOS } from './scenarios.mjs'
+import { PROFILE_SCENARIOS, SCENARIOS } from './scenarios.mjs'
 
 const args = process.argv.slice(2)
 const option = (name, fallback) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback)
 const name = args.find((a) => !a.startsWith('--')) ?? 'pass-through'
 const seconds = option('seconds', 5)
 const connections = option('connections', 32)
-const scenario = SCENARIOS.find((s) => s.name === name)
+// A bench scenario, or one of `--profile`'s variants (stages removed).
+const scenario = SCENARIOS.find((s) => s.name === name) ?? PROFILE_SCENARIOS.find((s) => s.name === name)
 if (!scenario) {
-  console.error(`no scenario "${name}"; one of: ${SCENARIOS.map((s) => s.name).join(', ')}`)
+  console.error(`no scenario "${name}"; one of: ${[...SCENARIOS, ...PROFILE_SCENARIOS].map((s) => s.name).join(', ')}`)
   process.exit(1)
 }
 const WORK = join(ROOT, 'bench/work')

@@ -93,6 +93,8 @@ export function aggregateAction(
       clientSignal: c.req.raw.signal,
       logs,
       waitUntil: (promise) => waitUntil(c, promise),
+      // Keyed on the client's request, as a proxy route would be: the calls' own headers are rendered.
+      affinity: (upstream) => upstream.hashKey?.(c.req.raw.headers, c),
       cache: {
         origin: c.get('url').origin,
         routeId: route.id,

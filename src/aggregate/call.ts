@@ -63,6 +63,7 @@ export type CallRun = {
   /** Keeps work (a cache store) going after the response. */
   waitUntil(promise: Promise<unknown>): void
   cache: CallCacheContext
+  affinity?: ((upstream: CompiledUpstream) => string | undefined) | undefined
 }
 
 /** Conditional and body headers of the client's request mean nothing to a call. */
@@ -145,7 +146,7 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
         try {
           response = await callUpstream(
             upstream,
-            { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(tryTimeoutMs, end - Date.now())), signal: controller.signal, deadline: end },
+            { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(tryTimeoutMs, end - Date.now())), signal: controller.signal, deadline: end, affinityKey: run.affinity?.(upstream) },
             run.log,
           )
         } catch (err) {

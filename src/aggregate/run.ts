@@ -8,6 +8,7 @@
  * A required call's failure ends the run at once (what is still in flight is aborted). An optional
  * call's failure is recorded, and the calls that read it are skipped and recorded too.
  */
+import type { CompiledUpstream } from '../upstream/upstream'
 import type { CallCacheContext } from './cache'
 import { CallFailed, type CallFailure, type CallLog, type CallResult, type CompiledCall } from './call'
 
@@ -22,6 +23,8 @@ export type RunOptions = {
   logs: (CallLog)[]
   waitUntil(promise: Promise<unknown>): void
   cache: CallCacheContext
+  /** The client's key for an upstream balanced by `hash` (its `hashOn`: consumer, IP, header, cookie). */
+  affinity?: ((upstream: CompiledUpstream) => string | undefined) | undefined
 }
 
 export type RunOutcome = {
@@ -95,7 +98,7 @@ export async function runCalls(calls: readonly CompiledCall[], order: readonly n
       const log = { call: call.name, name: '' }
       options.logs.push(log)
       try {
-        const result = await call.execute(options.scope, { baseHeaders: options.baseHeaders, signal, deadline: options.deadline, log, waitUntil: options.waitUntil, cache: options.cache })
+        const result = await call.execute(options.scope, { baseHeaders: options.baseHeaders, signal, deadline: options.deadline, log, waitUntil: options.waitUntil, cache: options.cache, affinity: options.affinity })
         results.set(call.name, result)
         options.scope[call.name] = result
         return true

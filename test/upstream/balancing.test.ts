@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { testGateway } from '../helpers'
+import { sha256Hex, testGateway } from '../helpers'
 import { controlClock, spawn, setMode, stats, tally, who } from './fleet'
 
 const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
@@ -85,6 +85,36 @@ describe('load balancing over a pool', () => {
     const seen = await run(gw, 5, () => ({ headers: { 'cf-connecting-ip': '203.0.113.7' } }))
     expect(new Set(seen).size).toBe(1)
     expect(new Set(await run(gw, 4)).size).toBe(2)
+  })
+
+  it('aggregation calls to a hash pool follow the consumer, as a proxy route does', async () => {
+    const fleet = await spawn(3)
+    const names = Array.from({ length: 12 }, (_, k) => `c${k}`)
+    const consumers = Object.fromEntries(names.map((name) => [name, { apiKeySecrets: [`KEY_${name}`] }]))
+    const secrets = Object.fromEntries(await Promise.all(names.map(async (name) => [`KEY_${name}`, await sha256Hex(`key-${name}`)])))
+    const gw = testGateway({
+      upstreams: { pool: { balance: 'hash', hashOn: 'consumer', targets: fleet.map((i) => ({ url: i.url })) } },
+      consumers,
+      routes: [{
+        id: 'agg',
+        match: { path: '/agg' },
+        policies: [{ type: 'api-key' }],
+        action: { type: 'aggregate', calls: [{ name: 'a', upstream: 'pool', path: '/a', group: 'a' }, { name: 'b', upstream: 'pool', path: '/b', group: 'b' }] },
+      }],
+    }, secrets)
+    const placement = new Map<string, string>()
+    for (const name of names) {
+      const seen = new Set<string>()
+      for (let i = 0; i < 3; i++) {
+        const res = await gw.fetch('/agg', { headers: { 'x-api-key': `key-${name}` } })
+        expect(res.status).toBe(200)
+        const body = (await res.json()) as { a: { instance: string }; b: { instance: string } }
+        seen.add(body.a.instance).add(body.b.instance)
+      }
+      expect([...seen]).toHaveLength(1) // both calls, every time, on the consumer's target
+      placement.set(name, [...seen][0]!)
+    }
+    expect(new Set(placement.values()).size).toBeGreaterThan(1) // consumers spread over the pool
   })
 
   it('least outstanding requests sends new requests away from a target still busy', async () => {
