@@ -2,7 +2,8 @@
  * @module
  * The admin API, under `gateway.admin.prefix` (default `/_edgeway`). It exists only while the
  * admin token secret is set, and every call needs `Authorization: Bearer <token>`, compared in
- * constant time. Features add their endpoints through `AdminExtension`s.
+ * constant time. Wrong tokens are counted per client IP; too many block that IP for a while
+ * (`rate-limit/admin-failures`). Features add their endpoints through `AdminExtension`s.
  */
 import { Hono } from 'hono'
 import type { GatewayConfig } from './config/schema'
@@ -10,6 +11,7 @@ import type { AppEnv } from './context'
 import type { Env } from './env'
 import { GatewayError } from './errors'
 import { sha256 } from './encoding'
+import { adminTokenGuard } from './rate-limit/admin-failures'
 
 export type AdminContext = {
   config: GatewayConfig
@@ -61,10 +63,14 @@ export function adminApi(ctx: AdminContext): Hono<AppEnv> | undefined {
   if (typeof token !== 'string' || token.length === 0) return undefined
   const app = new Hono<AppEnv>()
   for (const extend of ownAuthExtensions) extend(app, ctx)
+  const guard = adminTokenGuard(ctx.env)
   app.use(async function adminAuth(c, next) {
     const header = c.req.header('authorization') ?? ''
     const given = /^Bearer\s+(.+)$/i.exec(header)?.[1]
-    if (given === undefined || !(await secretsEqual(given, token))) {
+    const ok = given !== undefined && (await secretsEqual(given, token))
+    // Only a presented token is a guess: a request with none is neither counted nor blocked.
+    if (given !== undefined) await guard(c, ok)
+    if (!ok) {
       throw new GatewayError('ERR_UNAUTHORIZED', {
         detail: 'The admin API needs a valid bearer token.',
         headers: { 'WWW-Authenticate': 'Bearer realm="edgeway-admin"' },

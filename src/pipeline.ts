@@ -5,6 +5,7 @@
  *   1. request      traffic rules, CORS preflight, request id      (global ones before routing)
  *   2. auth         jwt, api-key: establish the consumer
  *   3. rate-limit   limits and quotas, keyed by consumer, key, IP or route
+ *                   (one with `beforeAuth` runs in the request phase, so it counts rejected credentials)
  *   4. cache        lookup; on a miss the rest runs and the response is stored on the way out
  *   5. transform    request edits before the upstream, response edits after it
  *   6. action       proxy / aggregate / respond / redirect
@@ -30,7 +31,8 @@ function buildPolicies(policies: PolicyConfig[], base: string, route: RouteConfi
   return policies.map((policy, i) => {
     const definition = POLICY_DEFINITIONS[policy.type]!
     const handler = definition.create(policy as never, { config, env, route, at: `${base}[${i}]` })
-    return { phase: definition.phase, handler: timed ? timedPolicy(definition.phase, handler) : handler }
+    const phase = definition.phaseOf?.(policy as never) ?? definition.phase
+    return { phase, handler: timed ? timedPolicy(phase, handler) : handler }
   })
 }
 

@@ -9,7 +9,8 @@
  *   GET  {prefix}/metrics?window=5m|15m|1h|6h|24h   the numbers it shows (JSON)
  *
  * Each accepts the session cookie or `Authorization: Bearer <admin token>`. An anonymous visitor
- * gets the login form or a 401 problem: never the page's files, never data.
+ * gets the login form or a 401 problem: never the page's files, never data. Wrong tokens (login or
+ * bearer) count against the caller's IP like the admin API's (`../rate-limit/admin-failures`).
  */
 import type { Context, Hono } from 'hono'
 import { getCookie } from 'hono/cookie'
@@ -17,6 +18,7 @@ import { registerAdminExtension, secretsEqual, type AdminContext } from '../admi
 import type { AppEnv } from '../context'
 import { GatewayError } from '../errors'
 import type { AggregatorNamespace } from '../metrics/batcher'
+import { adminTokenGuard } from '../rate-limit/admin-failures'
 import { queryMetrics, WINDOWS, type WindowName } from '../metrics/query'
 import { loginPage } from './login-page'
 import { SESSION_COOKIE, SESSION_SECONDS, sessionCookie, signSession, verifySession } from './session'
@@ -48,11 +50,19 @@ function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
   const { prefix, tokenSecret } = ctx.config.gateway.admin
   const token = ctx.env[tokenSecret] as string
   const aggregator = ctx.config.gateway.metrics.aggregator
+  const guard = adminTokenGuard(ctx.env)
+  /** Compares a presented token; counts it when wrong, and throws 429 while this IP is blocked. */
+  const tokenOk = async (c: Context<AppEnv>, given: string) => {
+    const ok = given.length <= MAX_TOKEN && (await secretsEqual(given, token))
+    await guard(c, ok)
+    return ok
+  }
 
   const authenticated = async (c: Context<AppEnv>): Promise<boolean> => {
     c.get('log').admin = true
     const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '')?.[1]
-    if (bearer !== undefined) return secretsEqual(bearer, token)
+    if (bearer !== undefined) return tokenOk(c, bearer)
+    // A session cookie is an HMAC nobody can guess: not counted, and no limiter round trip.
     return verifySession(token, getCookie(c, SESSION_COOKIE))
   }
   const login = (c: Context<AppEnv>, error?: string) => c.body(loginPage(`${prefix}/login`, error), 401, LOGIN_HEADERS)
@@ -66,7 +76,7 @@ function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
     } catch {
       given = undefined
     }
-    const ok = typeof given === 'string' && given.length <= MAX_TOKEN && (await secretsEqual(given, token))
+    const ok = typeof given === 'string' && (await tokenOk(c, given))
     if (!ok) {
       if (json) throw new GatewayError('ERR_UNAUTHORIZED', { detail: 'Wrong admin token.' })
       return login(c, 'Wrong admin token.')

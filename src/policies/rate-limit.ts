@@ -7,6 +7,8 @@
  * reserves in each and refunds when any denies (`../rate-limit/reserve`). Every limited response
  * carries `RateLimit-Policy` and `RateLimit`; a 429 also `Retry-After` and names the limit hit.
  * When the limiter fails or is slow, `onError` decides: `allow` (fail open) or `deny` (503).
+ * With `"beforeAuth": true` the policy runs in the request phase, before `jwt`/`api-key`, so a
+ * request with a bad credential is counted before it gets its 401 (keys: `ip`, `apiKey`, headers).
  *
  * @example
  * { "type": "rate-limit", "by": ["consumer"], "fallback": ["ip"],
@@ -77,6 +79,32 @@ function fieldItems(applied: CompiledLimit[], decisions: Map<string, LimitDecisi
   return { policy: policy.join(', '), state: state.join(', ') }
 }
 
+/**
+ * Key parts that have no value where a `beforeAuth` limit runs: the consumer (not authenticated
+ * yet), and for a global one the route (it runs before routing). Rather than let every request
+ * share one `~` counter, the config is refused.
+ */
+function checkBeforeAuth(
+  options: { by: KeySpec; fallback?: KeySpec | undefined; plans: boolean; limits: { by?: KeySpec | undefined; fallback?: KeySpec | undefined }[]; quotas: { by?: KeySpec | undefined; fallback?: KeySpec | undefined }[] },
+  global: boolean,
+  error: (field: string, message: string) => void,
+) {
+  const check = (spec: KeySpec | undefined, at: string) =>
+    spec?.forEach((part, i) => {
+      if (part === 'consumer') error(`${at}[${i}]`, '"consumer" has no value before authentication (beforeAuth: true); key by "ip", "apiKey" or a header')
+      if (part === 'route' && global) error(`${at}[${i}]`, '"route" has no value in a global beforeAuth limit (it runs before routing); put the policy on the route instead')
+    })
+  check(options.by, '.by')
+  check(options.fallback, '.fallback')
+  for (const [list, name] of [[options.limits, 'limits'], [options.quotas, 'quotas']] as const) {
+    list.forEach((item, i) => {
+      check(item.by, `.${name}[${i}].by`)
+      check(item.fallback, `.${name}[${i}].fallback`)
+    })
+  }
+  if (options.plans) error('.plans', 'plans are per consumer, and there is no consumer before authentication (beforeAuth: true)')
+}
+
 export const rateLimitPolicy = definePolicy({
   type: 'rate-limit',
   phase: 'rate-limit',
@@ -90,8 +118,16 @@ export const rateLimitPolicy = definePolicy({
     binding: v.pipe(v.optional(Name, 'RATE_LIMITER'), v.description(SCHEMA_DOCS ? 'The `RateLimiter` Durable Object binding.' : '')),
     onError: v.pipe(v.optional(v.picklist(['allow', 'deny']), 'allow'), v.description(SCHEMA_DOCS ? 'When the limiter fails or times out: let requests through, or answer 503.' : '')),
     timeout: v.pipe(v.optional(Milliseconds, 1000), v.description(SCHEMA_DOCS ? 'Longest wait for the limiter, in ms.' : '')),
+    beforeAuth: v.pipe(
+      v.optional(v.boolean(), false),
+      v.description(SCHEMA_DOCS ? 'Run before authentication (request phase), so requests with bad credentials count too. Keys by `ip`, `apiKey` or headers only.' : ''),
+    ),
   }),
+  // Before authentication, a limit also sees the requests that `jwt`/`api-key` would reject: the
+  // only way to bound credential guessing per client.
+  phaseOf: (options) => (options.beforeAuth ? 'request' : 'rate-limit'),
   validate(options, ctx) {
+    if (options.beforeAuth) checkBeforeAuth(options, ctx.route === undefined, ctx.error)
     if (options.limits.length + options.quotas.length === 0 && !options.plans) {
       ctx.error('', 'needs at least one of "limits", "quotas" or "plans": true')
     }

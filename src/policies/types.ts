@@ -36,6 +36,8 @@ export type ValidationContext = PolicyContext & {
 export type PolicyDefinition<TSchema extends v.GenericSchema = v.GenericSchema> = {
   type: string
   phase: Phase
+  /** The phase of one configured instance, when an option can move it (`rate-limit`'s `beforeAuth`). */
+  phaseOf?(options: v.InferOutput<TSchema>): Phase
   schema: TSchema
   create(options: v.InferOutput<TSchema>, build: BuildContext): MiddlewareHandler<AppEnv>
   /** Cross-field checks that the schema cannot express. */
