@@ -390,7 +390,7 @@ POLICY_DEFINITIONS['test-consumer'] = {
         h.get('x-api-key') ??
         c.var.url.searchParams.get('api_key') ??
         undefined
-      if (raw) c.set('consumer', { id: `user-${raw.slice(-1)}`, via: 'test' })
+      if (raw) c.set('consumer', { id: `user-${raw.slice(-1)}`, via: 'test', key: `user-${raw.slice(-1)}` })
       await next()
     },
 }
