@@ -37,6 +37,14 @@ export type Consumer = {
   /** How the consumer was identified: `jwt`, `api-key`. */
   via: string
   metadata?: Record<string, unknown> | undefined
+  /** The `iss` of the token that identified the consumer (set by the `jwt` policy). */
+  issuer?: string | undefined
+  /**
+   * What keys the consumer's shared state (rate-limit counters, plan quotas, cache partition): see
+   * `consumerKey` in `auth/consumer.ts`. The plain `id` for a configured or API-key consumer;
+   * qualified by the issuer for a token's subject the config doesn't know.
+   */
+  key: string
 }
 
 declare module 'hono' {

@@ -83,7 +83,10 @@ export function compileCallCache(config: CallCacheConfig, call: string) {
       return { detail: 'purge-store-unavailable' }
     }
     // `key:` marks a keyed entry apart from an unkeyed one; the key text is hashed into the URL.
-    const partition = `call:${call}${whose === undefined ? '' : `\nkey:${whose}`}`
+    // A token's claims (`{consumer.id}` is its `sub`) mean something only at its issuer: the same
+    // rendered key from two issuers is two callers' (`iss:` comes first, so no key text forges it).
+    const iss = (scope.claims as { iss?: unknown } | undefined)?.iss
+    const partition = `call:${call}${typeof iss === 'string' ? `\niss:${iss}` : ''}${whose === undefined ? '' : `\nkey:${whose}`}`
     const primary = keys.primary({ host: ctx.origin, routeId: ctx.routeId, generation, partition, path: request.path, search: request.search, headers: request.headers })
     const cache = caches.default
     // A broken or unreadable entry is a miss, never a failure.

@@ -9,17 +9,41 @@ import type { GatewayConfig } from '../config/schema'
 import type { AppEnv, Consumer } from '../context'
 import { GatewayError } from '../errors'
 
+/**
+ * The config entry this identity is, if any. An entry with `issuer` is that consumer only for
+ * tokens from that issuer: a token's subject is unique only within its issuer (OIDC Core 2).
+ */
+function configuredConsumer(config: GatewayConfig, id: string, via: Consumer['via'], issuer: string | undefined) {
+  const known = Object.hasOwn(config.consumers, id) ? config.consumers[id] : undefined
+  return known?.issuer !== undefined && via === 'jwt' && known.issuer !== issuer ? undefined : known
+}
+
+/**
+ * The key of a consumer's shared state (rate-limit counters, plan quotas, cache partition). A
+ * configured consumer, and an API key's (always configured), keep the plain id: the config vouches
+ * that it is one gateway-wide identity, so its API keys and tokens share one quota. A token's
+ * subject the config doesn't know is qualified by its issuer, `<id>@<iss>` with `%` and `@` in the
+ * id percent-encoded: `@` is not allowed in a configured name, so it never meets a plain id, and
+ * the first `@` splits it, so two issuers' subjects never meet either.
+ */
+export function consumerKey(config: GatewayConfig, id: string, via: Consumer['via'], issuer: string | undefined): string {
+  if (via !== 'jwt' || issuer === undefined || configuredConsumer(config, id, via, issuer)) return id
+  return `${id.replace(/[%@]/g, encodeURIComponent)}@${issuer}`
+}
+
 export function publishConsumer(
   c: Context<AppEnv>,
   config: GatewayConfig,
   id: string,
   via: 'jwt' | 'api-key',
   metadata?: Record<string, unknown>,
+  issuer?: string,
 ): Consumer {
-  const known = Object.hasOwn(config.consumers, id) ? config.consumers[id] : undefined
+  const known = configuredConsumer(config, id, via, issuer)
   const merged = known?.metadata || metadata ? { ...known?.metadata, ...metadata } : undefined
-  const consumer: Consumer = { id, plan: known?.plan, via, metadata: merged }
+  const consumer: Consumer = { id, plan: known?.plan, via, metadata: merged, issuer, key: consumerKey(config, id, via, issuer) }
   c.set('consumer', consumer)
+  // The plain id, as templates show it; a token's issuer is in the line's `auth.issuer`.
   c.get('log').consumer = id
   return consumer
 }

@@ -37,13 +37,12 @@ export type CompiledKey = {
 
 
 /**
- * The partition of a consumer: its id, hashed (keys and logs never hold the raw id). A token's
- * subject is unique only within its issuer (OIDC Core 2), so a consumer from a JWT is partitioned
- * by issuer and id: the same `sub` at two issuers of a route never shares an entry.
+ * The partition of a consumer: its state key (`Consumer.key`), hashed (keys and logs never hold the
+ * raw id). A token's subject the config doesn't know is keyed with its issuer, so the same `sub` at
+ * two issuers never shares an entry; a configured consumer's tokens and API keys share one.
  */
-export async function consumerPartition(consumerId: string, issuer?: string): Promise<string> {
-  const identity = issuer === undefined ? consumerId : `${issuer}\n${consumerId}`
-  return `consumer:${(await sha256Hex(`edgeway-consumer:${identity}`)).slice(0, 32)}`
+export async function consumerPartition(consumerKey: string): Promise<string> {
+  return `consumer:${(await sha256Hex(`edgeway-consumer:${consumerKey}`)).slice(0, 32)}`
 }
 
 export function compileKey(options: KeyOptions): CompiledKey {

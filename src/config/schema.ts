@@ -169,6 +169,10 @@ export const ConsumerSchema = v.strictObject({
     v.optional(v.array(Name)),
     v.description(SCHEMA_DOCS ? 'Names of Worker secrets, each holding the hex SHA-256 of one of this consumer\'s API keys (for the `api-key` policy).' : ''),
   ),
+  issuer: v.pipe(
+    v.optional(v.pipe(v.string(), v.url('must be a URL (the exact "iss" value of the issuer)'))),
+    v.description(SCHEMA_DOCS ? 'Only tokens from this issuer (exact `iss`) are this consumer; the same `sub` from another issuer is an unknown consumer.' : ''),
+  ),
 })
 
 export const GatewaySettingsSchema = v.strictObject({

@@ -135,8 +135,7 @@ export const cachePolicy = definePolicy({
       let partition = 'shared'
       if (identified) {
         const consumer = c.get('consumer')
-        const iss = consumer?.via === 'jwt' ? c.get('claims')?.iss : undefined
-        if (scope === 'consumer' && consumer) partition = await consumerPartition(consumer.id, typeof iss === 'string' ? iss : undefined)
+        if (scope === 'consumer' && consumer) partition = await consumerPartition(consumer.key)
         else if (scope !== 'public') return bypass('credentials')
       }
       let generation: string

@@ -152,7 +152,7 @@ export const jwtPolicy = definePolicy({
 
       c.set('claims', payload as Record<string, unknown>)
       const id = verifier.consumerOf(payload)
-      if (id !== undefined) publishConsumer(c, config, id, 'jwt')
+      if (id !== undefined) publishConsumer(c, config, id, 'jwt', undefined, verifier.issuer)
       logAuth(c, { via: 'jwt', outcome: 'ok', issuer: verifier.issuer })
       for (const [header, path] of forward) {
         const value = stringifyValue(getPath(payload, path))

@@ -168,7 +168,7 @@ export const rateLimitPolicy = definePolicy({
       const applied = plan !== undefined && planLimits.has(plan) ? [...own, ...planLimits.get(plan)!] : own
       if (applied.length === 0) return next()
 
-      const input: KeyInput = { consumer: c.get('consumer')?.id, ip: c.req.header('cf-connecting-ip'), route: c.get('route')?.id, headers: c.req.raw.headers }
+      const input: KeyInput = { consumer: c.get('consumer')?.key, ip: c.req.header('cf-connecting-ip'), route: c.get('route')?.id, headers: c.req.raw.headers }
       const derived = new Map<string, Promise<{ key: string; fallback: boolean }>>()
       const keys = await Promise.all(
         applied.map((limit) => {

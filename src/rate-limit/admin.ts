@@ -4,23 +4,42 @@
  *
  *   GET    {prefix}/rate-limits?key=ip%3D203.0.113.7   the key's live counters
  *   DELETE {prefix}/rate-limits?key=ip%3D203.0.113.7   forget them (the key starts afresh)
+ *   GET    {prefix}/rate-limits?consumer=alice&issuer=https%3A%2F%2Fa.example%2F
+ *                                                      the same, for a consumer's own key
  *
  * `key` is the rendered limit key (`consumer=alice`, `ip=203.0.113.7`, `consumer=alice&route=orders`,
- * see `./keys`); `binding` picks the Durable Object binding (default `RATE_LIMITER`).
+ * see `./keys`); `binding` picks the Durable Object binding (default `RATE_LIMITER`). `consumer`
+ * (with `issuer` for a token's subject) renders the `["consumer"]` key, which plan limits and
+ * quotas use, the way a request would: the operator needn't know how an issuer-qualified key
+ * looks, or that a long one is hashed. The answer names the key either way.
  */
 import type { Context } from 'hono'
-import type { AdminExtension } from '../admin'
+import type { AdminContext, AdminExtension } from '../admin'
+import { consumerKey } from '../auth/consumer'
 import type { AppEnv } from '../context'
 import type { RateLimiter } from '../durable-objects/rate-limiter'
 import { GatewayError } from '../errors'
+import { compileKey } from './keys'
 import { withTimeout } from './reserve'
 
+const consumerOnly = compileKey(['consumer'])
 const BINDING = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
 const ADMIN_TIMEOUT_MS = 5000
 
-function target(c: Context<AppEnv>): { key: string; stub: DurableObjectStub<RateLimiter> } {
-  const key = c.req.query('key')
-  if (!key || key.length > 1024) throw new GatewayError('ERR_BAD_REQUEST', { detail: 'Give the limit key as ?key=, e.g. ?key=ip%3D203.0.113.7' })
+async function keyOf(c: Context<AppEnv>, ctx: AdminContext): Promise<string | undefined> {
+  const consumer = c.req.query('consumer')
+  if (consumer === undefined || c.req.query('key') !== undefined) return c.req.query('key')
+  const issuer = c.req.query('issuer')
+  if (!consumer.trim() || consumer.length > 1024 || (issuer?.length ?? 0) > 1024) return undefined
+  const input = { consumer: consumerKey(ctx.config, consumer, 'jwt', issuer || undefined), ip: undefined, route: undefined, headers: new Headers() }
+  return (await consumerOnly.derive(input)).key
+}
+
+async function target(c: Context<AppEnv>, ctx: AdminContext): Promise<{ key: string; stub: DurableObjectStub<RateLimiter> }> {
+  const key = await keyOf(c, ctx)
+  if (!key || key.length > 1024) {
+    throw new GatewayError('ERR_BAD_REQUEST', { detail: 'Give the limit key as ?key=, e.g. ?key=ip%3D203.0.113.7, or a consumer as ?consumer=alice (&issuer= for a token\'s subject)' })
+  }
   const binding = c.req.query('binding') ?? 'RATE_LIMITER'
   const ns = BINDING.test(binding) ? (c.env[binding] as DurableObjectNamespace<RateLimiter> | undefined) : undefined
   if (!ns || typeof ns.idFromName !== 'function') {
@@ -37,14 +56,14 @@ async function call<T>(promise: Promise<T>): Promise<T> {
   }
 }
 
-export const rateLimitAdmin: AdminExtension = (app) => {
+export const rateLimitAdmin: AdminExtension = (app, ctx) => {
   app.get('/rate-limits', async (c) => {
-    const { key, stub } = target(c)
+    const { key, stub } = await target(c, ctx)
     const state = await call(Promise.resolve(stub.inspect()))
     return c.json({ key, now: new Date(state.now).toISOString(), counters: state.counters })
   })
   app.delete('/rate-limits', async (c) => {
-    const { key, stub } = target(c)
+    const { key, stub } = await target(c, ctx)
     await call(Promise.resolve(stub.reset()))
     return c.json({ key, reset: true })
   })

@@ -7,7 +7,7 @@
  *   query.<name>    first value of a query parameter
  *   headers.<name>  a request header (case-insensitive)
  *   claims.<path>   verified token claims (`claims.org.id`)
- *   consumer.id / consumer.plan / consumer.metadata.<key>
+ *   consumer.id / consumer.plan / consumer.metadata.<key> / consumer.issuer / consumer.key (see `auth/consumer`)
  *   request.id / request.ip / request.method / request.path / request.search (`?a=1` or empty)
  *   / request.host / request.time
  */

@@ -145,7 +145,7 @@ export { cookieValue }
  * Reads the request as the upstream will receive it (`headers`), plus the consumer from `c`.
  */
 export function keyReader(source: string): (headers: Headers, c: Context<AppEnv> | undefined) => string | undefined {
-  if (source === 'consumer') return (_, c) => c?.get('consumer')?.id
+  if (source === 'consumer') return (_, c) => c?.get('consumer')?.key
   if (source === 'ip') return (headers, c) => c?.req.header('cf-connecting-ip') ?? headers.get('cf-connecting-ip') ?? undefined
   const colon = source.indexOf(':')
   const name = source.slice(colon + 1)

@@ -6,6 +6,7 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/validate'
 import { advance } from '../cache/helpers'
+import { newKey, sign, Tenant } from '../auth/tokens'
 import { newTag, originStats, sha256Hex, testGateway } from '../helpers'
 import { aggregateConfig, type CallInput } from './helpers'
 
@@ -203,6 +204,25 @@ describe('aggregate: per-call cache and whose answer it is', () => {
     expect(seen).toEqual(['acme', 'globex', 'acme', 'globex'])
     expect(gw.logs.map((line) => callLog(line)?.cache)).toEqual(['MISS', 'MISS', 'HIT', 'HIT'])
     expect((await originStats(tag)).count).toBe(2)
+  })
+
+  it('the same sub at two issuers with key "{consumer.id}" never sees the other\'s result', async () => {
+    const [a, b] = [new Tenant(), new Tenant()]
+    const [keyA, keyB] = [await newKey('RS256'), await newKey('RS256')]
+    await Promise.all([a.publish(keyA), b.publish(keyB)])
+    const config = aggregateConfig([
+      { name: 'a', upstream: 'origin', path: '/echo/mine', headers: { 'x-who': '{consumer.issuer}' }, cache: { ttl: 600, key: '{consumer.id}' }, select: 'headers.x-who', group: 'who' },
+    ])
+    config.routes[0]!.policies = [{ type: 'jwt', issuers: [a, b].map((t) => ({ issuer: t.issuer, jwksUrl: t.jwksUrl })) }]
+    const gw = testGateway(config)
+    const tag = newTag()
+    const seen = []
+    for (const [key, tenant] of [[keyA, a], [keyB, b], [keyA, a], [keyB, b]] as const) {
+      const res = await gw.fetch('/agg/42', { headers: { 'x-test-tag': tag, authorization: `Bearer ${await sign(key, tenant.issuer, { sub: 'alice' })}` } })
+      seen.push(((await res.json()) as { who: string }).who)
+    }
+    expect(seen).toEqual([a.issuer, b.issuer, a.issuer, b.issuer])
+    expect(gw.logs.map((line) => callLog(line)?.cache)).toEqual(['MISS', 'MISS', 'HIT', 'HIT'])
   })
 
   it('a call for an established consumer without a key is not cached at all', async () => {

@@ -22,7 +22,7 @@ import type { RequestLog } from '../../src/logging'
 import { POLICY_DEFINITIONS } from '../../src/policies/registry'
 import { configKeys, consumerId, kvKey, newIssuer, type Issuer } from '../integration/identity'
 import { originConfig, testGateway, type Echo } from '../helpers'
-import { setClock, used } from '../rate-limit/helpers'
+import { setClock, tokenConsumerKey, used } from '../rate-limit/helpers'
 import { cacheStatus, seq, tagged } from './helpers'
 
 type Placement = 'authorization' | 'cookie' | 'api-key-header' | 'api-key-query'
@@ -325,7 +325,9 @@ describe('privacy matrix, through the real jwt and api-key policies', () => {
     expect(cacheStatus(limited)).toBeNull()
     expect(limited.headers.get('retry-after')).toMatch(/^(3600|359\d)$/)
     expect(await limited.json()).toMatchObject({ code: 'ERR_RATE_LIMITED', limit: 'reads' })
-    expect(await used(`consumer=${alice}`, 'route:cached/reads')).toBe(3)
+    // A token's subject is counted under its issuer (`consumer=<sub>@<iss>`, encoded).
+    const aliceKey = tokenConsumerKey(alice, iss.config.issuer)
+    expect(await used(aliceKey, 'route:cached/reads')).toBe(3)
     expect(await t.count()).toBe(1)
     // Bob has his own counter and his own entry.
     const bobs = await as(bob)
@@ -333,7 +335,7 @@ describe('privacy matrix, through the real jwt and api-key policies', () => {
     expect(cacheStatus(bobs)).toMatch(/uri-miss/)
     await bobs.body?.cancel()
     // An hour later Alice is admitted again, and gets her stored 200: the 429 was never stored.
-    await setClock(`consumer=${alice}`, Date.now() + 3_601_000)
+    await setClock(aliceKey, Date.now() + 3_601_000)
     const later = await as(alice)
     expect(later.status).toBe(200)
     expect(cacheStatus(later)).toMatch(/^edgeway; hit/)
@@ -390,7 +392,7 @@ POLICY_DEFINITIONS['test-consumer'] = {
         h.get('x-api-key') ??
         c.var.url.searchParams.get('api_key') ??
         undefined
-      if (raw) c.set('consumer', { id: `user-${raw.slice(-1)}`, via: 'test' })
+      if (raw) c.set('consumer', { id: `user-${raw.slice(-1)}`, via: 'test', key: `user-${raw.slice(-1)}` })
       await next()
     },
 }

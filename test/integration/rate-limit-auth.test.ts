@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { testGateway } from '../helpers'
-import { freshIp, setClock, used } from '../rate-limit/helpers'
+import { freshIp, setClock, tokenConsumerKey, used } from '../rate-limit/helpers'
 import { parseList } from '../rate-limit/sf'
 import { configKeys, consumerId, kvKey, newIssuer, type Issuer } from './identity'
 
@@ -56,9 +56,10 @@ describe('limits by consumer, with real authentication', () => {
     const ip = freshIp()
     expect([await status(keyFrom(keyed.keys[acme]!, ip)), await status(keyFrom(keyed.keys[acme]!, ip)), await status(keyFrom(keyed.keys[acme]!, ip))]).toEqual([200, 200, 429])
     expect(await status(jwtFrom(bob, ip))).toBe(200)
-    expect(await used(`consumer=${alice}`, 'global/per-consumer')).toBe(2)
+    // A token's subject not in `consumers` is counted under its issuer; a configured consumer under its id.
+    expect(await used(tokenConsumerKey(alice, iss.config.issuer), 'global/per-consumer')).toBe(2)
     expect(await used(`consumer=${acme}`, 'global/per-consumer')).toBe(2)
-    expect(await used(`consumer=${bob}`, 'global/per-consumer')).toBe(1)
+    expect(await used(tokenConsumerKey(bob, iss.config.issuer), 'global/per-consumer')).toBe(1)
     expect(await used(`ip=${ip}`, 'global/per-consumer')).toBe(0)
     // A token whose subject is Acme is Acme: the consumer is one identity, whichever policy found it.
     const asAcme = await jwtFrom(acme, freshIp())
@@ -158,8 +159,9 @@ describe('quotas per consumer', () => {
     const iss = await newIssuer()
     const gw = gateway(iss, { type: 'rate-limit', by: ['consumer'], quotas: [{ name: 'daily', limit: 2, period: 'day' }] })
     const [alice, bob] = [consumerId('alice'), consumerId('bob')]
-    await setClock(`consumer=${alice}`, '2026-03-10T23:59:58Z')
-    await setClock(`consumer=${bob}`, '2026-03-10T23:59:58Z')
+    const [aliceKey, bobKey] = [tokenConsumerKey(alice, iss.config.issuer), tokenConsumerKey(bob, iss.config.issuer)]
+    await setClock(aliceKey, '2026-03-10T23:59:58Z')
+    await setClock(bobKey, '2026-03-10T23:59:58Z')
     const as = async (sub: string) => gw.fetch('/j', { headers: { authorization: `Bearer ${await iss.token(sub)}` } })
     expect([await status(as(alice)), await status(as(alice))]).toEqual([200, 200])
     const denied = await as(alice)
@@ -168,11 +170,11 @@ describe('quotas per consumer', () => {
     expect(denied.headers.get('ratelimit')).toBe('"daily";r=0;t=2')
     expect(await denied.json()).toMatchObject({ code: 'ERR_QUOTA_EXCEEDED', limit: 'daily', retryAfter: 2 })
     expect(await status(as(bob))).toBe(200)
-    await setClock(`consumer=${alice}`, '2026-03-11T00:00:00Z')
+    await setClock(aliceKey, '2026-03-11T00:00:00Z')
     const nextDay = await as(alice)
     expect(nextDay.status).toBe(200)
     expect(nextDay.headers.get('ratelimit')).toBe('"daily";r=1;t=86400')
-    expect(await used(`consumer=${alice}`, 'global/daily')).toBe(1)
+    expect(await used(aliceKey, 'global/daily')).toBe(1)
   })
 })
 
@@ -200,6 +202,6 @@ describe('exactness with real consumers', () => {
       } else await res.body?.cancel()
     }
     expect(admitted).toEqual({ [alice]: 10, [bob]: 10, [acme]: 10 })
-    for (const id of [alice, bob, acme]) expect(await used(`consumer=${id}`, 'global/burst')).toBe(10)
+    for (const key of [tokenConsumerKey(alice, iss.config.issuer), tokenConsumerKey(bob, iss.config.issuer), `consumer=${acme}`]) expect(await used(key, 'global/burst')).toBe(10)
   })
 })

@@ -37,3 +37,8 @@ export function freshIp(): string {
   const hex = crypto.randomUUID().replaceAll('-', '')
   return `2001:db8:${hex.slice(0, 4)}:${hex.slice(4, 8)}:${hex.slice(8, 12)}:${hex.slice(12, 16)}:${hex.slice(16, 20)}:${hex.slice(20, 24)}`
 }
+
+/** The `["consumer"]` limit key of a token's subject the config doesn't know: `consumer=` + the URI-encoded `<sub>@<iss>`. */
+export function tokenConsumerKey(sub: string, issuer: string): string {
+  return `consumer=${encodeURIComponent(`${sub.replace(/[%@]/g, encodeURIComponent)}@${issuer}`).replaceAll('%3A', ':')}`
+}

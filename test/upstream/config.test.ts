@@ -108,7 +108,7 @@ describe('affinity keys (unit)', () => {
   it('reads the consumer, the client IP, a header or a cookie', async () => {
     const { keyReader } = await import('../../src/upstream/balancer')
     const headers = new Headers({ 'x-tenant': 'acme', cookie: 'a=1; session=s-42', 'cf-connecting-ip': '198.51.100.9' })
-    const vars: Record<string, unknown> = { consumer: { id: 'alice', via: 'jwt' } }
+    const vars: Record<string, unknown> = { consumer: { id: 'alice', via: 'jwt', key: 'alice' } }
     const c = { get: (name: string) => vars[name], req: { header: (n: string) => headers.get(n) ?? undefined } } as never
     expect(keyReader('consumer')(headers, c)).toBe('alice')
     expect(keyReader('consumer')(headers, undefined)).toBeUndefined()
