@@ -77,7 +77,8 @@ describe('304 only from a 2xx entry (RFC 9110 section 13.2.1)', () => {
     const t = tagged()
     const url = `/c/status/404?${cc('max-age=60')}&${h('ETag', '"gone"')}&${h('Last-Modified', 'Sun, 01 Feb 2026 10:00:00 GMT')}`
     await (await gw.fetch(url, { headers: t.headers() })).arrayBuffer()
-    for (const conditional of [{ 'If-None-Match': '"gone"' }, { 'If-Modified-Since': 'Mon, 02 Feb 2026 10:00:00 GMT' }]) {
+    const conditionals: Record<string, string>[] = [{ 'If-None-Match': '"gone"' }, { 'If-Modified-Since': 'Mon, 02 Feb 2026 10:00:00 GMT' }]
+    for (const conditional of conditionals) {
       const res = await gw.fetch(url, { headers: t.headers(conditional) })
       expect(res.status).toBe(404)
       expect(cacheStatus(res)).toMatch(/^edgeway; hit/)

@@ -16,7 +16,7 @@ function stickyGateway() {
   })
 }
 
-const cookies = (res: Response) => res.headers.getSetCookie()
+const cookies = (res: Response): string[] => (res.headers as Headers & { getSetCookie(): string[] }).getSetCookie()
 
 describe('sticky sessions and the cache', () => {
   it('a response from a sticky pool is stored; a hit pins a new client to the target that produced it', async () => {
