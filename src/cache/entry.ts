@@ -23,6 +23,8 @@ const SIE = `${P}sie`
 const STASHED = ['cache-control', 'expires', 'vary'] as const
 /** Marks the entry at a primary key of a `Vary`-ing response: its value lists the varied headers. */
 const VARIANTS = `${P}variants`
+/** The targets (`cookie=id`) that produced the entry, for re-pinning clients on a hit (see `./pins`). */
+const PINS = `${P}pins`
 
 /** Headers that belong to one client or one hop, never to a stored response. */
 export const PER_CLIENT_HEADERS = [
@@ -65,10 +67,11 @@ export function storedResponse(
   body: Uint8Array | null,
   freshness: Freshness,
   keepSeconds: number,
-  options: { strip: readonly string[]; varyNames: readonly string[] },
+  options: { strip: readonly string[]; varyNames: readonly string[]; pins?: readonly string[] },
 ): Response {
   const headers = new Headers(res.headers)
   stripPerClient(headers, options.strip, options.varyNames)
+  if (options.pins?.length) headers.set(PINS, options.pins.join('; '))
   for (const name of STASHED) {
     const value = headers.get(name)
     headers.delete(name)
@@ -91,6 +94,8 @@ export type Entry = {
   variants?: string[]
   /** The response as the client will see it (origin headers restored, bookkeeping removed). */
   response: Response
+  /** `cookie=id` of the sticky targets that produced it. */
+  pins: string[]
 }
 
 function count(headers: Headers, name: string): number | undefined {
@@ -113,17 +118,21 @@ export function readEntry(stored: Response): Entry | undefined {
   const variants = h.get(VARIANTS)
   if (variants !== null) {
     stored.body?.cancel().catch(() => {})
-    return { freshness, variants: variants.split(',').filter(Boolean), response: stored }
+    return { freshness, variants: variants.split(',').filter(Boolean), response: stored, pins: [] }
   }
   const headers = new Headers(h)
-  for (const name of [STORED_AT, TTL, SWR, SIE, 'cache-control', 'age', 'cf-cache-status']) headers.delete(name)
+  const pins = (h.get(PINS) ?? '').split(';').map((p) => p.trim()).filter(Boolean)
+  for (const name of [STORED_AT, TTL, SWR, SIE, PINS, 'cache-control', 'age', 'cf-cache-status']) headers.delete(name)
   for (const name of STASHED) {
     const value = h.get(`${P}${name}`)
     headers.delete(`${P}${name}`)
     if (value !== null) headers.set(name, value)
   }
-  return { freshness, response: new Response(stored.body, { status: stored.status, statusText: stored.statusText, headers }) }
+  return { freshness, pins, response: new Response(stored.body, { status: stored.status, statusText: stored.statusText, headers }) }
 }
+
+/** Request preconditions: stripped from the cache's own requests to the origin (it answers them itself). */
+export const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
 
 /** Headers a 304 carries (RFC 9110 section 15.4.5). */
 const NOT_MODIFIED_HEADERS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'last-modified', 'vary']
@@ -134,9 +143,12 @@ function weakTag(tag: string): string {
 
 /**
  * A 304 for a conditional request that a fresh entry satisfies, or undefined. `If-None-Match`
- * (weak comparison) wins over `If-Modified-Since` (RFC 9110 section 13.2.2).
+ * (weak comparison) wins over `If-Modified-Since` (RFC 9110 section 13.2.2). Only a 2xx entry
+ * is a selected representation whose validators count (RFC 9110 section 13.2.1): a stored 404
+ * with an ETag is answered in full.
  */
 export function notModified(request: Headers, entry: Response): Response | undefined {
+  if (entry.status < 200 || entry.status > 299) return undefined
   const inm = request.get('if-none-match')
   const etag = entry.headers.get('etag')
   let match = false

@@ -15,6 +15,8 @@ export type KeyOptions = {
   query: { include?: string[] | undefined; exclude?: string[] | undefined; sort: boolean }
   headers: string[]
   credentials: { headers: string[]; query: string[]; cookies: boolean }
+  /** Cookies the gateway itself sets (sticky sessions): they identify no one. */
+  ownCookies?: ReadonlySet<string>
 }
 
 export type KeyInput = {
@@ -53,6 +55,9 @@ export function compileKey(options: KeyOptions): CompiledKey {
   const keyHeaders = options.headers.map((h) => h.toLowerCase())
   const { sort } = options.query
   const checkCookies = options.credentials.cookies
+  const own = options.ownCookies ?? new Set<string>()
+  const nameOf = (part: string) => (part.includes('=') ? part.slice(0, part.indexOf('=')) : part).trim()
+  const foreignCookie = (header: string) => own.size === 0 || header.split(';').some((part) => part.trim() !== '' && !own.has(nameOf(part)))
 
   function normalisedQuery(search: string): string {
     if (search.length <= 1) return ''
@@ -67,7 +72,8 @@ export function compileKey(options: KeyOptions): CompiledKey {
   return {
     credentialsOf(headers, search) {
       if (headers.has('authorization')) return 'authorization'
-      if (checkCookies && headers.has('cookie')) return 'cookie'
+      const cookie = headers.get('cookie')
+      if (checkCookies && cookie !== null && foreignCookie(cookie)) return 'cookie'
       for (const name of credentialHeaders) if (headers.has(name)) return `header:${name}`
       if (search.length > 1 && credentialQuery.size > 0) {
         for (const name of new URLSearchParams(search).keys()) if (credentialQuery.has(name.toLowerCase())) return `query:${name.toLowerCase()}`

@@ -10,6 +10,7 @@
  */
 import { Context, type MiddlewareHandler } from 'hono'
 import type { AppEnv } from '../context'
+import { CONDITIONAL_HEADERS } from './entry'
 
 const claims = new Map<string, number>()
 const CLAIM_MAX = 10_000
@@ -46,7 +47,10 @@ export async function runDetached(c: Context<AppEnv>, downstream: MiddlewareHand
   const ctx = new Context<AppEnv>(request, { env: c.env, executionCtx: c.executionCtx })
   for (const [name, value] of Object.entries(c.var)) ctx.set(name as never, value as never)
   const draft = c.get('upstreamRequest')
-  ctx.set('upstreamRequest', { ...draft, method: 'GET', headers: new Headers(draft.headers) })
+  // The client's validators are for its own copy: the origin's 304 to them would refresh nothing.
+  const headers = new Headers(draft.headers)
+  for (const name of CONDITIONAL_HEADERS) headers.delete(name)
+  ctx.set('upstreamRequest', { ...draft, method: 'GET', headers })
   // The client's log line is written already; the refresh reports through its own record.
   ctx.set('log', { requestId: c.get('requestId'), method: 'GET', path: draft.path, cacheRefresh: true })
   await downstream(ctx, async () => {})

@@ -34,8 +34,10 @@ export type StoreInput = {
   cache: Cache
   origin: string
   primary: string
-  /** Request headers the origin saw (for `Vary`). */
+  /** Request headers a variant is keyed on: the very ones the lookup used (see `lookup`). */
   headers: Headers
+  /** Sticky targets that produced the response (`./pins`). */
+  pins?: readonly string[]
   response: Response
   freshness: Freshness
   maxBodyBytes: number
@@ -57,7 +59,7 @@ export function store(input: StoreInput): { response: Response; done: Promise<vo
   const done = (async () => {
     const bytes = storeBody ? await readUpTo(storeBody, input.maxBodyBytes) : null
     if (bytes === undefined) return
-    const stored = storedResponse(response, bytes, freshness, keep, { strip: input.strip, varyNames: names })
+    const stored = storedResponse(response, bytes, freshness, keep, { strip: input.strip, varyNames: names, pins: input.pins })
     if (names.length === 0) {
       await input.cache.put(await cacheRequest(input.origin, input.primary), stored)
       return

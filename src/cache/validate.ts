@@ -3,7 +3,7 @@
  * Config checks of the `cache` policy that span fields or the route it sits on. The important one:
  * `scope: "public"` promises that a response is the same for everyone, which a route breaks when
  * what it sends upstream depends on who is calling (`{consumer.id}` in a path rewrite, a header set
- * from `{claims.sub}`): such a route must use `scope: "consumer"`.
+ * from `{claims.sub}`, a `jwt` policy's `forwardClaims`): such a route must use `scope: "consumer"`.
  */
 import type { RouteConfig } from '../config/schema'
 import { POLICY_DEFINITIONS } from '../policies/registry'
@@ -34,6 +34,9 @@ function perCallerUse(route: RouteConfig, routeAt: string, globals: RouteConfig[
   globals.forEach((p, i) => places.push([`policies[${i}]`, p]))
   route.policies.forEach((p, i) => places.push([`${routeAt}.policies[${i}]`, p]))
   for (const [at, value] of places) {
+    const claims = (value as { type?: string; forwardClaims?: Record<string, string> }).forwardClaims
+    // Identity forwarded by the auth policy reaches the origin just like a `{claims.sub}` header.
+    if ((value as { type?: string }).type === 'jwt' && claims && Object.keys(claims).length > 0) return `${at}.forwardClaims sends claims to the origin`
     if (at !== `${routeAt}.action` && POLICY_DEFINITIONS[(value as { type: string }).type]?.phase !== 'transform') continue
     for (const [where, source] of strings(value, at)) {
       const root = readsCaller(source)
@@ -61,4 +64,24 @@ export function checkCacheOptions(options: CacheOptions, ctx: ValidationContext)
       return
     }
   }
+}
+
+/**
+ * Request headers a transform (of the route, or global) may write, lower-cased. Transforms run
+ * after the lookup, so a response that varies on one of these can't be keyed: the value the origin
+ * saw was made from inputs the key doesn't hold. Such a response is not stored.
+ */
+export function transformedHeaders(global: readonly { type: string }[], route: { policies: readonly { type: string }[] } | undefined): Set<string> {
+  const out = new Set<string>()
+  type Edits = { set?: Record<string, string>; add?: Record<string, string>; rename?: Record<string, string> }
+  for (const policy of [...global, ...(route?.policies ?? [])]) {
+    if (POLICY_DEFINITIONS[policy.type]?.phase !== 'transform') continue
+    const request = (policy as { request?: Edits & { headers?: Edits } }).request
+    for (const edits of [request, request?.headers]) {
+      for (const name of [...Object.keys(edits?.set ?? {}), ...Object.keys(edits?.add ?? {}), ...Object.values(edits?.rename ?? {})]) out.add(name.toLowerCase())
+    }
+    const header = (policy as { header?: unknown }).header
+    if (typeof header === 'string') out.add(header.toLowerCase())
+  }
+  return out
 }

@@ -25,13 +25,14 @@ import { HeaderName, Name } from '../config/common'
 import type { AppEnv } from '../context'
 import { editResponseHeaders } from '../http'
 import { logEvent } from '../logging'
-import { notModified } from '../cache/entry'
+import { CONDITIONAL_HEADERS, notModified } from '../cache/entry'
 import { decideStore, entryState, type FreshnessOptions } from '../cache/freshness'
 import { generationStore, PurgeSchema } from '../cache/generation'
-import { compileKey, consumerPartition } from '../cache/key'
+import { compileKey, consumerPartition, varyNames } from '../cache/key'
+import { compilePins, type Pins } from '../cache/pins'
 import { claimRefresh, releaseRefresh, runDetached } from '../cache/refresh'
 import { forget, lookup, store } from '../cache/store'
-import { checkCacheOptions } from '../cache/validate'
+import { checkCacheOptions, transformedHeaders } from '../cache/validate'
 import '../cache/admin'
 import { definePolicy } from './types'
 
@@ -82,6 +83,7 @@ const schema = v.strictObject({
 })
 
 export type CacheOptions = v.InferOutput<typeof schema>
+type Stored = { response: Response; reason: string | undefined; done: Promise<void> | undefined }
 
 /** Appends this gateway's member to `Cache-Status` (the last member is the cache nearest the client). */
 function setCacheStatus(c: Context<AppEnv>, params: string, age?: number): void {
@@ -106,7 +108,9 @@ export const cachePolicy = definePolicy({
   // Up to two matches (Vary), two puts (variant + marker) and one KV read of generations.
   subrequests: () => 5,
   create(options, build) {
-    const key = compileKey({ query: options.query, headers: options.keyHeaders, credentials: options.credentials })
+    const pins: Pins = compilePins(build.config, build.route)
+    const key = compileKey({ query: options.query, headers: options.keyHeaders, credentials: options.credentials, ownCookies: pins.names })
+    const transformed: Set<string> = transformedHeaders(build.config.policies, build.route)
     const freshness: FreshnessOptions = { ...options, statuses: new Set(options.statuses) }
     const kv = build.env[options.purge.kv] as KVNamespace | undefined
     if (!kv) logEvent('cache_purge_unavailable', { at: build.at, reason: `no KV binding "${options.purge.kv}": purges can't reach this cache` })
@@ -130,6 +134,8 @@ export const cachePolicy = definePolicy({
       if (method !== 'GET' && method !== 'HEAD') return bypass('method')
       if (!route) return bypass('no-route')
       if (reqHeaders.has('range')) return bypass('range')
+      // Preconditions the gateway doesn't evaluate from an entry: the origin answers them.
+      if (reqHeaders.has('if-match') || reqHeaders.has('if-unmodified-since')) return bypass('precondition')
 
       const identified = key.credentialsOf(reqHeaders, draft.search) !== undefined || c.get('consumer') !== undefined || c.get('claims') !== undefined
       let partition = 'shared'
@@ -149,49 +155,72 @@ export const cachePolicy = definePolicy({
       const url = c.get('url')
       const primary = key.primary({ host: url.host, routeId: route.id, generation, partition, path: draft.path, search: draft.search, headers: reqHeaders })
       const storage = cacheName ? await caches.open(cacheName) : caches.default
-      const found = await lookup(storage, url.origin, primary, draft.headers).catch((err: unknown) => {
+      // Variants are keyed on the upstream request as the cache phase sees it (the client's headers
+      // plus what authentication changed), at the lookup and at the store alike: transforms edit
+      // the draft after the lookup, so the draft after `next()` is not what the lookup used.
+      const varyOn = new Headers(draft.headers)
+      const found = await lookup(storage, url.origin, primary, varyOn).catch((err: unknown) => {
         logEvent('cache_lookup_failed', { reason: String(err) })
         return undefined
       })
       const entry = found?.entry
       const state = entry ? entryState(entry.freshness) : undefined
-      const storeFrom = (res: Response) => {
+      const storeFrom = (origin: Response): Stored => {
+        // The gateway's own sticky cookie is not the origin's: off while judging and storing, back after.
+        const res = pins.names.size > 0 ? new Response(origin.body, origin) : origin
+        const { cookies, pinned } = pins.names.size > 0 ? pins.take(res.headers, reqHeaders) : { cookies: [], pinned: [] }
         const decision = decideStore(res.status, res.headers, freshness, identified && partition === 'shared')
         const length = Number(res.headers.get('content-length') ?? 0)
-        const reason = !decision.store ? decision.reason : length > maxBodyBytes ? 'too-large' : undefined
-        if (reason !== undefined || !decision.store) return { response: res, reason, done: undefined }
-        return { ...store({ cache: storage, origin: url.origin, primary, headers: draft.headers, response: res, freshness: decision.freshness, maxBodyBytes, strip }), reason }
+        const transformedVary = decision.store && varyNames(res.headers.get('vary')).some((name) => transformed.has(name))
+        const reason = !decision.store ? decision.reason : transformedVary ? 'vary-transformed' : length > maxBodyBytes ? 'too-large' : undefined
+        const result: Stored =
+          reason !== undefined || !decision.store
+            ? { response: res, reason, done: undefined }
+            : { ...store({ cache: storage, origin: url.origin, primary, headers: varyOn, pins: pinned, response: res, freshness: decision.freshness, maxBodyBytes, strip }), reason }
+        for (const line of cookies) result.response.headers.append('Set-Cookie', line)
+        return result
+      }
+      const repin = (e: NonNullable<typeof entry>) => {
+        const lines = pins.restore(e.pins, reqHeaders)
+        if (lines.length > 0) editResponseHeaders(c, (h) => lines.forEach((line) => h.append('Set-Cookie', line)))
       }
 
       if (entry && state && (state.state === 'fresh' || state.state === 'stale-while-revalidate')) {
         if (state.state === 'stale-while-revalidate') startRefresh(c, cache, found!.keyText, storeFrom, () => forget(storage, url.origin, found!.keyText))
         const response = state.state === 'fresh' ? (notModified(reqHeaders, entry.response) ?? entry.response) : entry.response
         serve(c, response)
+        repin(entry)
         setCacheStatus(c, `hit; ttl=${state.remaining}`, state.age)
         return
       }
 
+      // The gateway answers conditionals itself, from what it stores: a 304 from the origin could
+      // be neither stored nor served to another client, and must never replace a good entry.
+      const conditional = CONDITIONAL_HEADERS.some((name) => draft.headers.has(name))
+      for (const name of CONDITIONAL_HEADERS) draft.headers.delete(name)
       await next()
       const fwd = entry ? 'stale' : (found?.miss ?? 'uri-miss')
       if (entry && state?.state === 'stale-if-error' && ERROR_STATUSES.has(c.res.status)) {
         const failed = c.res.status
         c.res.body?.cancel().catch(() => {})
         serve(c, entry.response)
+        repin(entry)
         setCacheStatus(c, `fwd=stale; fwd-status=${failed}; ttl=${state.remaining}; detail=stale-if-error`, state.age)
         return
       }
       entry?.response.body?.cancel().catch(() => {})
       if (method === 'HEAD') return setCacheStatus(c, `fwd=${fwd}; detail=head`)
       const result = storeFrom(c.res)
+      const status = result.response.status
+      c.res = undefined
+      c.res = (conditional && notModified(reqHeaders, result.response)) || result.response
       if (result.done) {
-        c.res = undefined
-        c.res = result.response
         c.executionCtx.waitUntil(result.done)
-        return setCacheStatus(c, `fwd=${fwd}; fwd-status=${c.res.status}; stored`)
+        return setCacheStatus(c, `fwd=${fwd}; fwd-status=${status}; stored`)
       }
       // The origin now says this may not be kept: don't leave an older entry to be served stale.
-      if (entry) c.executionCtx.waitUntil(forget(storage, url.origin, found!.keyText))
-      setCacheStatus(c, `fwd=${fwd}; fwd-status=${c.res.status}; detail=${result.reason}`)
+      if (entry && status !== 304) c.executionCtx.waitUntil(forget(storage, url.origin, found!.keyText))
+      setCacheStatus(c, `fwd=${fwd}; fwd-status=${status}; detail=${result.reason}`)
     }
 
     /** Serves stale now; refreshes in the background unless this isolate is refreshing the key already. */
@@ -217,7 +246,7 @@ export const cachePolicy = definePolicy({
             } else {
               res.body?.cancel().catch(() => {})
               // An error keeps the stale entry; an answer that may not be stored replaces it with nothing.
-              if (!ERROR_STATUSES.has(res.status)) await drop()
+              if (!ERROR_STATUSES.has(res.status) && res.status !== 304) await drop()
             }
           })
           .catch((err: unknown) => logEvent('cache_refresh_failed', { route: c.get('route').id, reason: String(err) }))

@@ -31,7 +31,12 @@ export function createSticky(upstream: string, config: { cookie?: string | undef
       }
     },
     setCookie(target) {
-      return `${cookieName}=${encodeURIComponent(target.id)}; Max-Age=${config.duration}; Path=/; HttpOnly; Secure; SameSite=Lax`
+      return stickyCookie(cookieName, target.id, config.duration)
     },
   }
+}
+
+/** The `Set-Cookie` value pinning a client to the target `id` (the cache re-pins clients on a hit). */
+export function stickyCookie(cookieName: string, id: string, duration: number): string {
+  return `${cookieName}=${encodeURIComponent(id)}; Max-Age=${duration}; Path=/; HttpOnly; Secure; SameSite=Lax`
 }

@@ -18,7 +18,7 @@ describe('freshness, end to end', () => {
     ['no-store', cc('no-store'), { defaultTtl: 30 }, false],
     ['private', cc('private, max-age=60'), {}, false],
     ['no-cache', cc('no-cache'), { defaultTtl: 30 }, false],
-    ['Set-Cookie (a sticky-session cookie too)', `${cc('public, max-age=60')}&${h('Set-Cookie', 'sticky=a1; Path=/')}`, {}, false],
+    ["the origin's Set-Cookie (even one named like a sticky cookie; the gateway's own: sticky.test.ts)", `${cc('public, max-age=60')}&${h('Set-Cookie', 'sticky=a1; Path=/')}`, {}, false],
     ['Vary: *', `${cc('max-age=60')}&${h('Vary', '*')}`, {}, false],
     ['maxTtl caps the lifetime', cc('max-age=3600'), { maxTtl: 20 }, true, 21, true],
   ]

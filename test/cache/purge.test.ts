@@ -121,4 +121,23 @@ describe('config validation', () => {
     ])
     expect(problems(route({ scope: 'consumer' }, { action: { type: 'proxy', upstream: 'origin', path: '/users/{consumer.id}' } }))).toEqual([])
   })
+
+  it('refuses scope "public" when a jwt policy forwards claims to the origin, on the route or global', () => {
+    const jwt = { type: 'jwt', issuers: [{ issuer: 'https://id.example/', jwksUrl: 'https://id.example/jwks' }], forwardClaims: { 'X-User-Id': 'sub' } }
+    const onRoute = route({ scope: 'public' }, {})
+    ;(onRoute.routes[0]!.policies as unknown[]).unshift(jwt)
+    expect(problems(onRoute)).toEqual([
+      'routes[0].policies[1].scope: "public" shares one response between consumers, but routes[0].policies[0].forwardClaims sends claims to the origin; use scope "consumer"',
+    ])
+    const global = { ...route({ scope: 'public' }, {}), policies: [jwt] }
+    expect(problems(global as never)).toEqual([
+      'routes[0].policies[0].scope: "public" shares one response between consumers, but policies[0].forwardClaims sends claims to the origin; use scope "consumer"',
+    ])
+    const consumer = route({ scope: 'consumer' }, {})
+    ;(consumer.routes[0]!.policies as unknown[]).unshift(jwt)
+    expect(problems(consumer)).toEqual([])
+    const noClaims = route({ scope: 'public' }, {})
+    ;(noClaims.routes[0]!.policies as unknown[]).unshift({ ...jwt, forwardClaims: {} })
+    expect(problems(noClaims)).toEqual([])
+  })
 })

@@ -22,6 +22,7 @@
  *   ?set-header=Name:%20value   sets a response header (repeatable)
  *   ?h=Name:Value        sets any response header (repeatable: ETag, Vary, Set-Cookie, Expires, Age, ...)
  *   /bytes?size=N        N bytes of text; with &chunked=1 streamed without Content-Length
+ *   ?conditional=1       with an ETag set by ?h=, a request whose If-None-Match is that ETag gets 304
  *   every answer carries `X-Origin-Seq`: how many requests its tag has made so far
  *
  * Control API (under /_control, also reachable from inside workerd):
@@ -140,6 +141,10 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     const override = overrides.get(tag)
     if (override?.reset) return req.socket.destroy()
     if (override) return json(res, override.status, { status: override.status, overridden: true })
+    if (url.searchParams.get('conditional') === '1' && extra.etag !== undefined && req.headers['if-none-match'] === String(extra.etag)) {
+      res.writeHead(304, extra)
+      return res.end()
+    }
     if (path === '/bytes') {
       const size = Math.min(Number(url.searchParams.get('size') ?? 0), 64 * 1024 * 1024)
       const chunked = url.searchParams.get('chunked') === '1'
