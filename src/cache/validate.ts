@@ -46,6 +46,46 @@ function perCallerUse(route: RouteConfig, routeAt: string, globals: RouteConfig[
   return undefined
 }
 
+/** Where the route sends upstream something of the request: (place, template source) pairs. */
+function* upstreamTemplates(route: RouteConfig, routeAt: string, globals: RouteConfig['policies']): Generator<[string, string]> {
+  yield* strings(route.action, `${routeAt}.action`)
+  const places: [string, { type: string }][] = globals.map((p, i) => [`policies[${i}]`, p])
+  route.policies.forEach((p, i) => places.push([`${routeAt}.policies[${i}]`, p]))
+  for (const [at, policy] of places) if (POLICY_DEFINITIONS[policy.type]?.phase === 'transform') yield* strings(policy, at)
+}
+
+/**
+ * A request header or query parameter that a template sends upstream but the key leaves out: two
+ * requests differing only there would share one entry although the origin saw different requests.
+ * Credential headers and parameters are left to the scope rules (such requests bypass, or are
+ * partitioned by consumer).
+ */
+function keyGap(options: CacheOptions, route: RouteConfig, routeAt: string, globals: RouteConfig['policies']): { field: string; message: string } | undefined {
+  const keyed = new Set(options.keyHeaders.map((h) => h.toLowerCase()))
+  const credentialHeaders = new Set(['authorization', 'proxy-authorization', 'cookie', ...options.credentials.headers.map((h) => h.toLowerCase())])
+  const { include, exclude } = options.query
+  for (const [where, source] of upstreamTemplates(route, routeAt, globals)) {
+    let refs
+    try {
+      refs = compileTemplate(source).refs
+    } catch {
+      continue
+    }
+    for (const ref of refs) {
+      const [root, second] = ref.steps
+      if (root?.kind !== 'key' || second?.kind !== 'key') continue
+      const name = second.name.toLowerCase()
+      if (root.name === 'headers' && !keyed.has(name) && !credentialHeaders.has(name)) {
+        return { field: '.keyHeaders', message: `${where} sends {${ref.source}} upstream, but "${name}" is not part of the cache key; add it to keyHeaders` }
+      }
+      if (root.name === 'query' && !options.credentials.query.includes(second.name) && ((include && !include.includes(second.name)) || exclude?.includes(second.name))) {
+        return { field: '.query', message: `${where} sends {${ref.source}} upstream, but the query parameter "${second.name}" is left out of the cache key` }
+      }
+    }
+  }
+  return undefined
+}
+
 export function checkCacheOptions(options: CacheOptions, ctx: ValidationContext): void {
   if (options.query.include && options.query.exclude) ctx.error('.query', 'set "include" or "exclude", not both')
   if (options.defaultTtl > options.maxTtl) ctx.error('.defaultTtl', `${options.defaultTtl} s is over maxTtl (${options.maxTtl} s)`)
@@ -55,8 +95,15 @@ export function checkCacheOptions(options: CacheOptions, ctx: ValidationContext)
       ctx.error(`.keyHeaders[${i}]`, `"${name}" carries credentials and must not be part of a key; use scope "consumer" to cache per consumer`)
     }
   })
-  if (options.scope !== 'public') return
   const routes = ctx.route ? [ctx.route] : ctx.config.routes
+  for (const route of routes) {
+    const gap = keyGap(options, route, `routes[${ctx.config.routes.indexOf(route)}]`, ctx.config.policies)
+    if (gap) {
+      ctx.error(gap.field, gap.message)
+      break
+    }
+  }
+  if (options.scope !== 'public') return
   for (const route of routes) {
     const use = perCallerUse(route, `routes[${ctx.config.routes.indexOf(route)}]`, ctx.config.policies)
     if (use) {

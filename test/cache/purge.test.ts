@@ -122,6 +122,27 @@ describe('config validation', () => {
     expect(problems(route({ scope: 'consumer' }, { action: { type: 'proxy', upstream: 'origin', path: '/users/{consumer.id}' } }))).toEqual([])
   })
 
+  it('refuses a route that sends a request header or query parameter upstream which the key leaves out', () => {
+    const withHeaders = (cache: Record<string, unknown>, set: Record<string, string>, action?: unknown) => {
+      const config = route(cache, action ? { action } : {})
+      ;(config.routes[0]!.policies as unknown[]).push({ type: 'headers', request: { set } })
+      return config
+    }
+    expect(problems(withHeaders({}, { 'X-Tenant': '{headers.x-org}' }))).toEqual([
+      'routes[0].policies[0].keyHeaders: routes[0].policies[1].request.set.X-Tenant sends {headers.x-org} upstream, but "x-org" is not part of the cache key; add it to keyHeaders',
+    ])
+    // Any scope: within one consumer, two values of the header would still share an entry.
+    expect(problems(withHeaders({ scope: 'consumer' }, { 'X-Tenant': '{headers.x-org}' }))).toHaveLength(1)
+    expect(problems(withHeaders({ keyHeaders: ['X-Org'] }, { 'X-Tenant': '{headers.x-org}' }))).toEqual([])
+    // A path rewrite from a query parameter the key excludes.
+    expect(problems(route({ query: { exclude: ['region'] } }, { action: { type: 'proxy', upstream: 'origin', path: '/r/{query.region}' } }))).toEqual([
+      'routes[0].policies[0].query: routes[0].action.path sends {query.region} upstream, but the query parameter "region" is left out of the cache key',
+    ])
+    expect(problems(route({}, { action: { type: 'proxy', upstream: 'origin', path: '/r/{query.region}' } }))).toEqual([])
+    // Credentials are the scope's business: such requests bypass, or are partitioned by consumer.
+    expect(problems(withHeaders({ scope: 'consumer' }, { 'X-Auth': '{headers.authorization}' }))).toEqual([])
+  })
+
   it('refuses scope "public" when a jwt policy forwards claims to the origin, on the route or global', () => {
     const jwt = { type: 'jwt', issuers: [{ issuer: 'https://id.example/', jwksUrl: 'https://id.example/jwks' }], forwardClaims: { 'X-User-Id': 'sub' } }
     const onRoute = route({ scope: 'public' }, {})
