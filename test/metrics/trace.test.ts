@@ -88,6 +88,60 @@ describe('trace context', () => {
   })
 })
 
+describe('trace context on aggregation calls', () => {
+  // Two calls to the echo endpoint; each call's result is the traceparent that call's origin received.
+  const aggregateGateway = () =>
+    metricsGateway({
+      upstreams: { origin: { url: ORIGIN } },
+      routes: [
+        {
+          id: 'agg',
+          match: { path: '/agg/:id', methods: ['GET'] },
+          action: {
+            type: 'aggregate',
+            calls: [
+              { name: 'first', upstream: 'origin', path: '/echo/first/{params.id}', select: 'headers.traceparent' },
+              { name: 'second', upstream: 'origin', path: '/echo/second/{params.id}', select: 'headers.traceparent' },
+            ],
+          },
+        },
+      ],
+    })
+
+  it('every call carries the caller trace id with a valid span id', async () => {
+    const gw = aggregateGateway()
+    const parent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    const res = await gw.fetch('/agg/7', { headers: { traceparent: parent } })
+    expect(res.status).toBe(200)
+    const body = (await res.json()) as Record<string, string>
+    expect(Object.keys(body).sort()).toEqual(['first', 'second'])
+    for (const name of ['first', 'second']) {
+      const m = TRACEPARENT.exec(body[name] ?? '')
+      expect(m, `${name}: ${body[name]}`).not.toBeNull()
+      expect(m![1]).toBe('4bf92f3577b34da6a3ce929d0e0e4736')
+      expect(m![2]).not.toBe('0'.repeat(16))
+      expect(m![2]).not.toBe('00f067aa0ba902b7')
+      expect(m![3]).toBe('01')
+    }
+    expect(gw.logs[0]!.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736')
+  })
+
+  it('without a traceparent, every call carries the trace the gateway started (the one in the log line)', async () => {
+    const gw = aggregateGateway()
+    const res = await gw.fetch('/agg/8')
+    expect(res.status).toBe(200)
+    const body = (await res.json()) as Record<string, string>
+    const first = TRACEPARENT.exec(body.first ?? '')
+    const second = TRACEPARENT.exec(body.second ?? '')
+    expect(first).not.toBeNull()
+    expect(second).not.toBeNull()
+    expect(first![1]).not.toBe('0'.repeat(32))
+    expect(second![1]).toBe(first![1])
+    expect(first![2]).not.toBe('0'.repeat(16))
+    expect(gw.logs[0]!.traceId).toBe(first![1])
+  })
+})
+
 describe('Server-Timing', () => {
   it('is present when on: each stage that ran, the upstream and the total', async () => {
     const res = await gateway({ serverTiming: true }).fetch('/echo/t')
