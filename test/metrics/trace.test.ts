@@ -1,6 +1,6 @@
 /** W3C trace context to origins, ids in the log line, and Server-Timing on and off. */
 import { describe, expect, it } from 'vitest'
-import { ORIGIN, type Echo } from '../helpers'
+import { newTag, ORIGIN, sha256Hex, type Echo } from '../helpers'
 import { metricsGateway } from './helpers'
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/
@@ -162,5 +162,59 @@ describe('Server-Timing', () => {
     const res = await gateway({ serverTiming: false }).fetch('/echo/t')
     expect(res.status).toBe(200)
     expect(res.headers.get('server-timing')).toBeNull()
+  })
+
+  describe('auth, rate-limit and cache stages', () => {
+    const KEY = 'timing-key-0123456789'
+    async function stagedGateway() {
+      return metricsGateway(
+        {
+          gateway: { metrics: { serverTiming: true } },
+          upstreams: { origin: { url: ORIGIN } },
+          consumers: { acme: { apiKeySecrets: ['TIMING_KEY_HASH'] } },
+          routes: [
+            {
+              id: 'staged',
+              match: { path: '/s/*', methods: ['GET'] },
+              policies: [
+                { type: 'api-key' },
+                { type: 'rate-limit', by: ['consumer'], limits: [{ name: 'two', limit: 2, window: 3600 }] },
+                { type: 'cache', scope: 'consumer' },
+              ],
+              action: { type: 'proxy', upstream: 'origin', stripPrefix: '/s' },
+            },
+          ],
+        },
+        { TIMING_KEY_HASH: await sha256Hex(KEY) },
+      )
+    }
+    const stages = (res: Response) => {
+      const value = res.headers.get('server-timing') ?? ''
+      for (const part of value.split(', ')) expect(part).toMatch(/^[a-z-]+;dur=\d+\.\d$/)
+      return value.split(', ').map((part) => part.split(';')[0])
+    }
+
+    it('each stage that ran is named: auth, ratelimit and cache; a cache hit has no upstream', async () => {
+      const gw = await stagedGateway()
+      const headers = { 'x-api-key': KEY, 'x-test-tag': newTag() }
+      const miss = await gw.fetch('/s/echo/timing?cc=max-age%3D600', { headers })
+      expect(miss.status).toBe(200)
+      expect(stages(miss)).toEqual(['request', 'auth', 'ratelimit', 'cache', 'upstream', 'total'])
+      const hit = await gw.fetch('/s/echo/timing?cc=max-age%3D600', { headers })
+      expect(hit.status).toBe(200)
+      expect(hit.headers.get('cache-status')).toContain('hit')
+      expect(stages(hit)).toEqual(['request', 'auth', 'ratelimit', 'cache', 'total'])
+      // Over the limit: the request stops at the rate-limit stage.
+      const limited = await gw.fetch('/s/echo/timing?cc=max-age%3D600', { headers })
+      expect(limited.status).toBe(429)
+      expect(stages(limited)).toEqual(['request', 'auth', 'ratelimit', 'total'])
+    })
+
+    it('a request refused by authentication stops at the auth stage', async () => {
+      const gw = await stagedGateway()
+      const res = await gw.fetch('/s/echo/timing', { headers: { 'x-api-key': 'wrong-key-0123456789' } })
+      expect(res.status).toBe(401)
+      expect(stages(res)).toEqual(['request', 'auth', 'total'])
+    })
   })
 })
