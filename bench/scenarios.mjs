@@ -145,7 +145,7 @@ export const SCENARIOS = [
 
 /**
  * `npm run bench -- --profile`: the pass-through with stages removed one at a time, each against the
- * bare worker, to see what each stage costs (docs/sections/bench.md has the reading). Config stages
+ * bare worker, to see what each stage costs (docs/benchmarks.md has the reading). Config stages
  * are removed by config; code stages by `patches` applied to the source while bundling (src/ is
  * untouched; a patch that no longer applies fails loudly).
  */

@@ -2,6 +2,8 @@
 // turns an OpenAPI 3.x document (YAML or JSON) into a gateway config, validates it, and prints it
 // (or writes it with --out). Notes (security schemes to map, bodies not validated) go to stderr.
 import { readFileSync, writeFileSync } from 'node:fs'
+import { dirname, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { parse } from 'yaml'
 import { importTs } from './lib.mjs'
@@ -20,9 +22,13 @@ if (args.positionals.length !== 1) {
 }
 const [file] = args.positionals
 const [{ importOpenApi }, { parseConfig }] = await Promise.all([importTs('scripts/openapi/convert.ts'), importTs('src/config/validate.ts')])
+// `$schema` is resolved against the config file: point it at the repo's schema from where it lands.
+const schemaFile = fileURLToPath(new URL('../edgeway.schema.json', import.meta.url))
+const fromDir = args.values.out ? dirname(resolve(args.values.out)) : process.cwd()
+const schema = relative(fromDir, schemaFile).split('\\').join('/')
 let result
 try {
-  result = importOpenApi(parse(readFileSync(file, 'utf8')), { upstream: args.values.upstream, prefix: args.values.prefix })
+  result = importOpenApi(parse(readFileSync(file, 'utf8')), { upstream: args.values.upstream, prefix: args.values.prefix, schema: schema.startsWith('.') ? schema : `./${schema}` })
 } catch (err) {
   console.error(`${file}: ${err.message}`)
   process.exit(1)

@@ -53,10 +53,14 @@ function describeScheme({ scheme, scopes }) {
   return text
 }
 
+// A limit key: ["consumer"] -> "per consumer"; { header } parts by name; the fallback after "else".
+const keyParts = (key) => [].concat(key).map((p) => (p && typeof p === 'object' ? `header ${p.header}` : p)).join(' + ')
+const perKey = (l) => (l.by ? ` per ${keyParts(l.by)}${l.fallback ? ` (else per ${keyParts(l.fallback)})` : ''}` : '')
+
 function limitFacts(op) {
   const facts = []
-  for (const l of op['x-ratelimit'] || []) facts.push(`Rate limit${l.name ? ` "${l.name}"` : ''}: ${l.limit} requests per ${l.window} s${l.by ? ` per ${[].concat(l.by).join(' + ')}` : ''}`)
-  for (const q of op['x-quota'] || []) facts.push(`Quota${q.name ? ` "${q.name}"` : ''}: ${q.limit} requests per ${q.period}${q.by ? ` per ${[].concat(q.by).join(' + ')}` : ''}`)
+  for (const l of op['x-ratelimit'] || []) facts.push(`Rate limit${l.name ? ` "${l.name}"` : ''}: ${l.limit} requests per ${l.window} s${perKey(l)}`)
+  for (const q of op['x-quota'] || []) facts.push(`Quota${q.name ? ` "${q.name}"` : ''}: ${q.limit} requests per ${q.period}${perKey(q)}`)
   if (op['x-ratelimit-plans']) facts.push('Plus the limits of your plan')
   if (op['x-max-body-bytes'] !== undefined) facts.push(`Request body up to ${op['x-max-body-bytes']} bytes`)
   return facts

@@ -16,6 +16,8 @@ export type ImportOptions = {
   upstream?: string
   /** Mount every path under this gateway prefix (stripped before the upstream). */
   prefix?: string
+  /** The config's `$schema`: where edgeway.schema.json is, seen from the written file. */
+  schema?: string
 }
 
 export type ImportResult = { config: any; notes: string[] }
@@ -128,7 +130,8 @@ export function importOpenApi(doc: Obj, options: ImportOptions = {}): ImportResu
       const json = body?.content && Object.entries(body.content as Obj).find(([type]) => /^application\/([\w.-]+\+)?json\b/.test(type))?.[1]
       if (json?.schema) validate.body = toJsonSchema(doc, json.schema, openapi30)
       if (body && !json) notes.push(`${id}: the request body is not JSON (${Object.keys(body.content ?? {}).join(', ')}): not validated`)
-      if (body && json && body.required === false) notes.push(`${id}: the request body is optional in the document, but the gateway's validate policy requires one`)
+      // OpenAPI's `requestBody.required` defaults to false; the validate policy has no optional body.
+      if (body && json?.schema && body.required !== true) notes.push(`${id}: the request body is optional in the document, but the gateway's validate policy requires one`)
 
       const route: Obj = {
         id,
@@ -155,7 +158,7 @@ export function importOpenApi(doc: Obj, options: ImportOptions = {}): ImportResu
   if (routes.length === 0) throw new Error('the document has no operations')
   return {
     config: {
-      $schema: './edgeway.schema.json',
+      $schema: options.schema ?? './edgeway.schema.json',
       gateway: { name: slug(doc.info?.title ?? 'api').toLowerCase(), openapi: { title: doc.info?.title ?? 'API', version: String(doc.info?.version ?? '1.0.0') } },
       upstreams: { [upstream.name]: { url: upstream.url } },
       routes,

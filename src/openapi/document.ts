@@ -94,16 +94,23 @@ function security(policies: Obj[], env: Env, add: (base: string, scheme: Obj) =>
   return any ? requirements : undefined
 }
 
-/** Limits from `rate-limit` and `request-limits` policies, as extension fields. */
+/**
+ * Limits from `rate-limit` and `request-limits` policies, as extension fields. Each limit says whose
+ * counter it is: its own `by` (and then only its own `fallback`), else the policy's, as the policy
+ * keys it (`compileLimits` in `../policies/rate-limit`).
+ */
 function limits(policies: Obj[]): Obj {
   const out: Obj = {}
-  const pick = (items: unknown, keys: string[]) =>
-    (Array.isArray(items) ? items : []).map((item: Obj) => Object.fromEntries(keys.filter((k) => item?.[k] !== undefined).map((k) => [k, item[k]])))
+  const pick = (p: Obj, items: unknown, keys: string[]) =>
+    (Array.isArray(items) ? items : []).filter((item): item is Obj => typeof item === 'object' && item !== null).map((item) => {
+      const by = item.by ?? p.by
+      const fallback = item.by !== undefined ? item.fallback : (item.fallback ?? p.fallback)
+      return { ...Object.fromEntries(keys.filter((k) => item[k] !== undefined).map((k) => [k, item[k]])), ...(by !== undefined && { by }), ...(fallback !== undefined && { fallback }) }
+    })
   for (const p of policies) {
     if (p.type === 'rate-limit') {
-      const by = p.by !== undefined ? { by: p.by } : {}
-      ;(out['x-ratelimit'] ??= []).push(...pick(p.limits, ['name', 'limit', 'window']).map((l) => ({ ...l, ...by })))
-      ;(out['x-quota'] ??= []).push(...pick(p.quotas, ['name', 'limit', 'period']).map((l) => ({ ...l, ...by })))
+      ;(out['x-ratelimit'] ??= []).push(...pick(p, p.limits, ['name', 'limit', 'window']))
+      ;(out['x-quota'] ??= []).push(...pick(p, p.quotas, ['name', 'limit', 'period']))
       if (p.plans) out['x-ratelimit-plans'] = true
     } else if (p.type === 'request-limits' && p.maxBodyBytes !== undefined) out['x-max-body-bytes'] = p.maxBodyBytes
   }

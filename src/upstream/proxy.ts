@@ -68,7 +68,7 @@ function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number): Read
 /**
  * Bodies up to this declared size are read whole rather than streamed through `withIdleTimeout`:
  * in workerd a JS stream in the response path costs ~0.15 ms of CPU a response, more than the rest
- * of the proxy (measured with `npm run bench -- --profile`, docs/sections/bench.md). 64 KiB is
+ * of the proxy (measured with `npm run bench -- --profile`, docs/benchmarks.md). 64 KiB is
  * small enough that holding it back until complete delays the client by nothing noticeable.
  */
 const READ_WHOLE_UP_TO = 64 * 1024

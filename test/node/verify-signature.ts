@@ -1,6 +1,6 @@
 /**
  * The reference verifier for Edgeway's origin signature (`origin-auth` policy), as an origin would
- * run it; docs/sections/traffic.md shows this same code. The test origin uses it on `/signed/...`.
+ * run it; docs/traffic.md shows this same code. The test origin uses it on `/signed/...`.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 

@@ -104,24 +104,71 @@ describe('OpenAPI document', () => {
     expect(again.status).toBe(304)
   })
 
-  it('limits are extension fields; rate-limit policies are read defensively', () => {
-    // Built directly: the rate-limit policy type lands in another branch, so only its shape is assumed.
-    const config = loadConfig(originConfig({ routes: [{ id: 'a', match: { path: '/a/:id{[0-9]+}', methods: ['GET', 'HEAD'] }, action: { type: 'proxy', upstream: 'origin' } }] }))
-    ;(config.routes[0]!.policies as unknown[]).push(
-      { type: 'rate-limit', by: ['ip'], limits: [{ name: 'burst', limit: 20, window: 1 }, null], quotas: [{ name: 'monthly', limit: 1000, period: 'month' }], plans: true },
-      { type: 'request-limits', maxBodyBytes: 1024 },
-      { type: 'rate-limit', limits: 'not a list' },
+  it('limits are extension fields, each with the key that counts it (parsed by the rate-limit schema)', () => {
+    const config = loadConfig(
+      originConfig({
+        routes: [
+          {
+            id: 'a',
+            match: { path: '/a/:id{[0-9]+}', methods: ['GET', 'HEAD'] },
+            policies: [
+              {
+                type: 'rate-limit',
+                by: ['consumer'],
+                fallback: ['ip'],
+                limits: [
+                  { name: 'burst', limit: 20, window: 1 },
+                  { name: 'per-ip', limit: 100, window: 60, by: ['ip'] },
+                  { name: 'per-tenant', limit: 50, window: 60, by: [{ header: 'x-tenant', hash: false }], fallback: ['route'] },
+                ],
+                quotas: [{ name: 'monthly', limit: 1000, period: 'month' }, { name: 'daily-ip', limit: 500, period: 'day', by: ['ip'] }],
+                plans: true,
+              },
+              { type: 'request-limits', maxBodyBytes: 1024 },
+            ],
+            action: { type: 'proxy', upstream: 'origin' },
+          },
+          // No `by` at all: the schema's default, ["ip"], is what counts.
+          { id: 'b', match: { path: '/b', methods: ['GET'] }, policies: [{ type: 'rate-limit', limits: [{ name: 'l', limit: 5, window: 10 }], quotas: [{ name: 'q', limit: 9, period: 'day', by: ['consumer'] }] }], action: { type: 'proxy', upstream: 'origin' } },
+        ],
+      }),
     )
     const doc = buildOpenApi(config, {})
     expectValid(doc)
     const op = doc.paths['/a/{id}'].get
     expect(Object.keys(doc.paths['/a/{id}'])).toEqual(['get'])
     expect(op.parameters[0].schema).toEqual({ type: 'string', pattern: '^[0-9]+$' })
-    expect(op['x-ratelimit']).toEqual([{ name: 'burst', limit: 20, window: 1, by: ['ip'] }, { by: ['ip'] }])
-    expect(op['x-quota']).toEqual([{ name: 'monthly', limit: 1000, period: 'month', by: ['ip'] }])
+    expect(op['x-ratelimit']).toEqual([
+      { name: 'burst', limit: 20, window: 1, by: ['consumer'], fallback: ['ip'] },
+      // A limit's own `by` replaces the policy's key, fallback included (as the policy counts it).
+      { name: 'per-ip', limit: 100, window: 60, by: ['ip'] },
+      { name: 'per-tenant', limit: 50, window: 60, by: [{ header: 'x-tenant', hash: false }], fallback: ['route'] },
+    ])
+    expect(op['x-quota']).toEqual([
+      { name: 'monthly', limit: 1000, period: 'month', by: ['consumer'], fallback: ['ip'] },
+      { name: 'daily-ip', limit: 500, period: 'day', by: ['ip'] },
+    ])
     expect(op['x-ratelimit-plans']).toBe(true)
     expect(op['x-max-body-bytes']).toBe(1024)
     expect(op.responses['429']).toEqual(expect.objectContaining({ content: { 'application/problem+json': expect.anything() } }))
+    const b = doc.paths['/b'].get
+    expect(b['x-ratelimit']).toEqual([{ name: 'l', limit: 5, window: 10, by: ['ip'] }])
+    expect(b['x-quota']).toEqual([{ name: 'q', limit: 9, period: 'day', by: ['consumer'] }])
+    expect(b['x-ratelimit-plans']).toBeUndefined()
+  })
+
+  it('rate-limit policies are read defensively: malformed entries are skipped, never thrown on', () => {
+    // The document reads policies as plain config; a policy type that grows or changes shape must not break it.
+    const config = loadConfig(originConfig({ routes: [{ id: 'a', match: { path: '/a', methods: ['GET'] }, action: { type: 'proxy', upstream: 'origin' } }] }))
+    ;(config.routes[0]!.policies as unknown[]).push(
+      { type: 'rate-limit', by: ['consumer'], limits: [null, 'x', 7, { name: 'ok', limit: 1, window: 1 }], quotas: { not: 'a list' } },
+      { type: 'rate-limit', limits: 'not a list' },
+    )
+    const doc = buildOpenApi(config, {})
+    expectValid(doc)
+    const op = doc.paths['/a'].get
+    expect(op['x-ratelimit']).toEqual([{ name: 'ok', limit: 1, window: 1, by: ['consumer'] }])
+    expect(op['x-quota']).toBeUndefined()
   })
 
   it('configurable path, title and servers; excluded routes are left out', async () => {

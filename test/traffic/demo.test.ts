@@ -37,4 +37,15 @@ describe('traffic demo routes', () => {
     expect(await from('10.6.6.6')).toBe(403)
     expect(await from('203.0.113.1')).toBe(403)
   })
+
+  it('/t/internal says why it refused (the README demo lines)', async () => {
+    const reason = async (ip: string) => {
+      const res = await call('/t/internal', { headers: { 'cf-connecting-ip': ip } })
+      expect(res.status).toBe(403)
+      expect(res.headers.get('content-type')).toBe('application/problem+json')
+      return ((await res.json()) as { reason: string }).reason
+    }
+    expect(await reason('10.6.6.6')).toBe('ip-denied')
+    expect(await reason('203.0.113.7')).toBe('ip-not-allowed')
+  })
 })

@@ -1,5 +1,5 @@
 // Small declared-length bodies are read whole (cheaper than the streaming wrapper, see
-// docs/sections/bench.md); a stall inside one is a 504 problem, and streams keep streaming.
+// docs/benchmarks.md); a stall inside one is a 504 problem, and streams keep streaming.
 import { describe, expect, it } from 'vitest'
 import { ORIGIN, testGateway } from '../helpers'
 
