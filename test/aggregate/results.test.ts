@@ -146,11 +146,16 @@ describe('aggregate: partial results and failures', () => {
 
   it('fails with 504 when a required call times out, without waiting for the rest', async () => {
     const tag = newTag()
-    // "other" may wait 60 s, past this test's 20 s timeout: waiting for it would fail the test.
-    const { res, body } = await aggregate(tag, [
+    const { testGateway, ORIGIN } = await import('../helpers')
+    const { aggregateConfig } = await import('./helpers')
+    // "other" may wait 60 s (its try too), past this test's 20 s timeout: waiting for it fails the test.
+    const config = aggregateConfig([
       { name: 'slow', upstream: 'origin', path: '/hang', timeout: 300 },
-      { name: 'other', upstream: 'origin', path: '/hang', timeout: 60_000, required: false },
+      { name: 'other', upstream: 'patient', path: '/hang', timeout: 60_000, required: false },
     ])
+    config.upstreams.patient = { url: ORIGIN, timeouts: { headers: 60_000 } }
+    const res = await testGateway(config).fetch('/agg/1', { headers: { 'x-test-tag': tag } })
+    const body = await res.json()
     expect(res.status).toBe(504)
     expect(body).toMatchObject({ code: 'ERR_UPSTREAM_TIMEOUT', call: 'slow', reason: 'timeout' })
     // Both reached the origin, and both requests were aborted, "other" included.
