@@ -153,7 +153,7 @@ describe('aggregate: partial results and failures', () => {
       { name: 'slow', upstream: 'origin', path: '/hang', timeout: 300 },
       { name: 'other', upstream: 'patient', path: '/hang', timeout: 60_000, required: false },
     ])
-    config.upstreams.patient = { url: ORIGIN, timeouts: { headers: 60_000 } }
+    config.upstreams = { ...config.upstreams, patient: { url: ORIGIN, timeouts: { headers: 60_000 } } }
     const res = await testGateway(config).fetch('/agg/1', { headers: { 'x-test-tag': tag } })
     const body = await res.json()
     expect(res.status).toBe(504)
