@@ -30,6 +30,7 @@ const FAILURE_CODES: Record<CallFailure['error'], ErrorCode> = {
   'too-large': 'ERR_UPSTREAM_BAD_RESPONSE',
   'not-json': 'ERR_UPSTREAM_BAD_RESPONSE',
   skipped: 'ERR_UPSTREAM_BAD_RESPONSE',
+  'missing-input': 'ERR_UPSTREAM_BAD_RESPONSE',
 }
 
 const FAILURE_DETAILS: Record<CallFailure['error'], string> = {
@@ -40,12 +41,13 @@ const FAILURE_DETAILS: Record<CallFailure['error'], string> = {
   'too-large': 'answered with a body over the size limit',
   'not-json': 'answered with a body that is not JSON',
   skipped: 'could not run: a call it depends on failed',
+  'missing-input': 'was not sent: a value its path or query reads from an earlier call is missing',
 }
 
 export function failureError(failure: CallFailure): GatewayError {
   return new GatewayError(FAILURE_CODES[failure.error], {
     detail: `The required call "${failure.call}" ${FAILURE_DETAILS[failure.error]}.`,
-    extensions: { call: failure.call, reason: failure.error, ...(failure.status !== undefined && { upstreamStatus: failure.status }) },
+    extensions: { call: failure.call, reason: failure.error, ...(failure.status !== undefined && { upstreamStatus: failure.status }), ...(failure.input !== undefined && { input: failure.input }) },
     ...(failure.retryAfter !== undefined && { headers: { 'Retry-After': String(failure.retryAfter) } }),
   })
 }

@@ -7,25 +7,28 @@
  */
 import { GatewayError } from '../errors'
 import type { UpstreamLog } from '../logging'
+import { pathRoot, type ParsedPath } from '../template/path'
 import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue, type JsonTemplate, type Template } from '../template/template'
 import { callUpstream } from '../upstream/client'
 import { upstreamWorstMs } from '../upstream/config-checks'
 import type { CompiledUpstream } from '../upstream/upstream'
 import { BodyError, decodeBody, readBytes } from './body'
 import { compileCallCache, type CallCacheContext } from './cache'
+import { isRequestRoot } from './plan'
 import type { AggregateCallConfig } from './schema'
 import { compileShape, type Shaper } from './shape'
 
 /** What later templates read of a finished call: `{user.status}`, `{user.headers.etag}`, `{user.body.id}`. */
 export type CallResult = { status: number; headers: Headers; body: unknown }
 
-export type FailureKind = 'timeout' | 'status' | 'unreachable' | 'unavailable' | 'too-large' | 'not-json' | 'skipped'
+export type FailureKind = 'timeout' | 'status' | 'unreachable' | 'unavailable' | 'too-large' | 'not-json' | 'skipped' | 'missing-input'
 
 /**
  * One failed call, as reported in the response's `errors` member. `retryAfter` (seconds): when an
- * `unavailable` upstream (no healthy target, or its circuit open) may take calls again.
+ * `unavailable` upstream (no healthy target, or its circuit open) may take calls again. `input`:
+ * the reference (`user.body.id`, never its value) a `missing-input` call found empty.
  */
-export type CallFailure = { call: string; error: FailureKind; status?: number; after?: string; retryAfter?: number }
+export type CallFailure = { call: string; error: FailureKind; status?: number; after?: string; retryAfter?: number; input?: string }
 
 export class CallFailed extends Error {
   constructor(readonly failure: CallFailure) {
@@ -102,11 +105,18 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
   }
 
   async function execute(scope: Record<string, unknown>, run: CallRun): Promise<CallResult> {
-    let target = path.render(scope, encodeForPath)
+    // An earlier call's value missing from the path or query would address something else
+    // (`/orders/{user.body.id}` -> `/orders/`, maybe "all orders"): the call is not sent.
+    const missing = (ref: ParsedPath) => {
+      if (isRequestRoot(pathRoot(ref))) return
+      run.log.error = 'missing-input'
+      throw new CallFailed({ call: name, error: 'missing-input', input: ref.source })
+    }
+    let target = path.render(scope, encodeForPath, missing)
     if (!target.startsWith('/')) target = `/${target}`
     const params = new URLSearchParams()
     for (const [key, template] of query) {
-      const value = template.render(scope)
+      const value = template.render(scope, undefined, missing)
       if (value !== '') params.append(key, value)
     }
     const search = params.size > 0 ? `?${params}` : ''

@@ -27,10 +27,10 @@ export const AggregateCallSchema = v.strictObject({
   name: v.pipe(CallName, v.description(SCHEMA_DOCS ? 'How later calls and the response refer to this call: `{user.body.id}`.' : '')),
   upstream: Name,
   method: v.optional(v.picklist(HTTP_METHODS), 'GET'),
-  path: v.pipe(TemplateString, v.description(SCHEMA_DOCS ? 'Path template: `/users/{params.id}`, `/orders/{user.body.id}`.' : '')),
+  path: v.pipe(TemplateString, v.description(SCHEMA_DOCS ? 'Path template: `/users/{params.id}`, `/orders/{user.body.id}`. A value from an earlier call that is missing fails the call (`missing-input`) unless the template gives a fallback (`{user.body.id|}` allows empty).' : '')),
   query: v.pipe(
     v.optional(v.record(v.string(), TemplateString)),
-    v.description(SCHEMA_DOCS ? 'Query parameters (templates); one that renders empty is left out.' : ''),
+    v.description(SCHEMA_DOCS ? 'Query parameters (templates); one that renders empty is left out. A value from an earlier call that is missing fails the call (`missing-input`) unless the template gives a fallback.' : ''),
   ),
   headers: v.pipe(v.optional(v.record(HeaderName, TemplateString)), v.description(SCHEMA_DOCS ? 'Extra request headers (templates).' : '')),
   body: v.pipe(
@@ -70,7 +70,7 @@ export const AggregateCallSchema = v.strictObject({
           v.maxValue(86_400),
           v.description(SCHEMA_DOCS ? 'Upper bound (s) on how long an answer is reused; its lifetime when the origin gives none.' : ''),
         ),
-        key: v.pipe(v.optional(TemplateString), v.description(SCHEMA_DOCS ? 'Whose answer it is (`{consumer.id}`); needed when the call carries credentials or the request has a consumer.' : '')),
+        key: v.pipe(v.optional(TemplateString), v.description(SCHEMA_DOCS ? 'Whose answer it is (`{consumer.id}`); needed when the call carries credentials or the request has a consumer, and (validated) when its headers read request data.' : '')),
         purge: PurgeSchema,
       }),
     ),
@@ -86,7 +86,7 @@ export const AggregateActionSchema = v.strictObject({
     v.description(SCHEMA_DOCS ? 'Calls in flight at once per request (Workers opens 6 connections at a time).' : ''),
   ),
   maxBodyBytes: v.pipe(v.optional(Bytes, 1024 * 1024), v.description(SCHEMA_DOCS ? 'Largest body accepted from a call (default 1 MiB).' : '')),
-  errorsKey: v.pipe(v.optional(v.pipe(v.string(), v.minLength(1)), 'errors'), v.description(SCHEMA_DOCS ? 'Member listing failed optional calls.' : '')),
+  errorsKey: v.pipe(v.optional(v.pipe(v.string(), v.minLength(1)), 'errors'), v.description(SCHEMA_DOCS ? 'Member listing failed optional calls; in a partial answer it replaces a backend member of that name.' : '')),
 })
 
 export type AggregateActionConfig = v.InferOutput<typeof AggregateActionSchema>

@@ -9,7 +9,7 @@ import { checkTemplateRefs } from '../template/check'
 import { parsePath, pathRoot } from '../template/path'
 import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
 import { upstreamSubrequests, upstreamWorstMs } from '../upstream/config-checks'
-import { CALL_MEMBERS, dependencies, findCycle, isRequestRoot, longestChain, templateSites } from './plan'
+import { CALL_MEMBERS, dependencies, findCycle, isRequestRoot, longestChain, templateSites, topologicalOrder } from './plan'
 import type { AggregateActionConfig, AggregateCallConfig } from './schema'
 
 type Add = (path: string, message: string) => void
@@ -49,6 +49,34 @@ function checkShape(call: AggregateCallConfig, at: string, add: Add): void {
   }
   if (call.body !== undefined && (call.method === 'GET' || call.method === 'HEAD')) add(`${at}.body`, `a ${call.method} call sends no body; set "method"`)
   if (call.cache && call.method !== 'GET') add(`${at}.cache`, `only GET calls are cached (this one is ${call.method})`)
+}
+
+/**
+ * A cached call's key holds its rendered path and query but not its own headers: a header that
+ * reads the request, or a call whose answer depends on the request (what it reads, transitively),
+ * would share one entry between clients unless `cache.key` says whose answer it is.
+ */
+function checkCacheKeys(calls: readonly AggregateCallConfig[], deps: number[][], at: string, add: Add): void {
+  const sites = calls.map((call) => templateSites(call).filter((site) => site.field !== '.cache.key'))
+  const perRequest: boolean[] = []
+  for (const i of topologicalOrder(deps)) {
+    perRequest[i] = deps[i]!.some((d) => perRequest[d]) || sites[i]!.some((site) => site.refs.some((ref) => isRequestRoot(pathRoot(ref))))
+  }
+  const index = new Map(calls.map((call, i) => [call.name, i]))
+  calls.forEach((call, i) => {
+    if (!call.cache || call.cache.key !== undefined) return
+    for (const site of sites[i]!.filter((s) => s.field.startsWith('.headers.'))) {
+      const ref = site.refs.find((r) => isRequestRoot(pathRoot(r)) || perRequest[index.get(pathRoot(r))!])
+      if (!ref) continue
+      const root = pathRoot(ref)
+      const reads = isRequestRoot(root) ? 'reads the request' : `reads call "${root}", whose answer depends on the request,`
+      add(
+        `${at}.calls[${i}].cache.key`,
+        `required: header "${site.field.slice('.headers.'.length)}" ${reads} in "{${ref.source}}" and a call's headers are not part of its cache key; set "key" to what tells the answers apart (e.g. "{${ref.source}}")`,
+      )
+      return
+    }
+  })
 }
 
 /** Checks the action; returns the subrequests it can make per request. */
@@ -114,6 +142,7 @@ export function checkAggregate(route: RouteConfig, action: AggregateActionConfig
       )
     }
   })
+  checkCacheKeys(calls, deps, at, add)
   if (route.deadline !== undefined) {
     const longest = longestChain(deps, calls.map((call) => callTimeout(call, config)))
     if (longest.ms > route.deadline) {

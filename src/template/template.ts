@@ -27,8 +27,12 @@ export type Template = {
   readonly refs: readonly ParsedPath[]
   /** The template is exactly one expression. */
   readonly whole: boolean
-  /** Renders to text; `encode` is applied to each substituted value (not to literal text). */
-  render(scope: unknown, encode?: (value: string, path: ParsedPath) => string): string
+  /**
+   * Renders to text; `encode` is applied to each substituted value (not to literal text). With
+   * `onEmpty` (opt-in, strict), an empty value counts as missing too (it takes the fallback), and
+   * an expression left empty without a fallback is passed to `onEmpty`, which may throw.
+   */
+  render(scope: unknown, encode?: (value: string, path: ParsedPath) => string, onEmpty?: (path: ParsedPath) => void): string
   /** Like `render`, but a whole-expression template returns the value itself. */
   value(scope: unknown): unknown
 }
@@ -96,14 +100,18 @@ export function compileTemplate(source: string): Template {
   const parts = parseParts(source)
   const refs = parts.flatMap((part) => (typeof part === 'string' ? [] : [part.path]))
   const whole = parts.length === 1 && typeof parts[0] !== 'string'
-  const render = (scope: unknown, encode?: (value: string, path: ParsedPath) => string): string => {
+  const render = (scope: unknown, encode?: (value: string, path: ParsedPath) => string, onEmpty?: (path: ParsedPath) => void): string => {
     let out = ''
     for (const part of parts) {
       if (typeof part === 'string') {
         out += part
         continue
       }
-      const text = stringifyValue(getPath(scope, part.path)) ?? part.fallback ?? ''
+      let text = stringifyValue(getPath(scope, part.path))
+      if (text === undefined || (text === '' && onEmpty)) {
+        text = part.fallback ?? ''
+        if (part.fallback === undefined) onEmpty?.(part.path)
+      }
       out += encode ? encode(text, part.path) : text
     }
     return out

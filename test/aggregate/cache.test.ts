@@ -8,7 +8,7 @@ import { parseConfig } from '../../src/config/validate'
 import { advance } from '../cache/helpers'
 import { newKey, sign, Tenant } from '../auth/tokens'
 import { newTag, originStats, sha256Hex, testGateway } from '../helpers'
-import { aggregateConfig, type CallInput } from './helpers'
+import { aggregateConfig, jsonCall, type CallInput } from './helpers'
 
 async function twice(tag: string, calls: CallInput[], headers: Record<string, string>[] = [{}, {}]) {
   const gw = testGateway(aggregateConfig(calls))
@@ -186,7 +186,8 @@ describe('aggregate: per-call cache and purge', () => {
 describe('aggregate: per-call cache and whose answer it is', () => {
     async function consumersGateway(cache: CallInput['cache']) {
     const config = aggregateConfig([
-      { name: 'a', upstream: 'origin', path: '/echo/mine', headers: { 'x-who': '{consumer.id}' }, cache, select: 'headers.x-who', group: 'who' },
+      // A header read from the request needs a key (validation): without one, the call sends none.
+      { name: 'a', upstream: 'origin', path: '/echo/mine', ...(cache?.key && { headers: { 'x-who': '{consumer.id}' } }), cache, select: 'headers.x-who', group: 'who' },
     ])
     config.consumers = { acme: { apiKeySecrets: ['ACME_HASH'] }, globex: { apiKeySecrets: ['GLOBEX_HASH'] } }
     config.routes[0]!.policies = [{ type: 'api-key' }]
@@ -266,6 +267,34 @@ describe('aggregate: per-call cache and whose answer it is', () => {
 })
 
 describe('aggregate: per-call cache config', () => {
+  it('requires a key when a cached call\'s headers read the request, directly or through a call', () => {
+    const problems = (calls: CallInput[]) => {
+      const result = parseConfig(aggregateConfig(calls))
+      return result.ok ? [] : result.problems
+    }
+    const cache = { ttl: 60 }
+    const tenant = (more: Partial<CallInput> = {}): CallInput => ({ name: 't', upstream: 'origin', path: '/t', headers: { 'X-Tenant': '{headers.x-tenant}' }, cache, ...more })
+    expect(problems([jsonCall('a', {}), tenant()])).toEqual([
+      'routes[0].action.calls[1].cache.key: required: header "X-Tenant" reads the request in "{headers.x-tenant}" and a call\'s headers are not part of its cache key; set "key" to what tells the answers apart (e.g. "{headers.x-tenant}")',
+    ])
+    for (const source of ['{query.lang}', '{params.id}', '{claims.sub}', '{consumer.id}', 'v-{request.ip}']) {
+      expect(problems([tenant({ headers: { 'X-Who': source } })])).toHaveLength(1)
+    }
+    // Through a call whose answer depends on the request (here: one step removed).
+    expect(problems([
+      { name: 'user', upstream: 'origin', path: '/u/{params.id}' },
+      { name: 'profile', upstream: 'origin', path: '/p', query: { u: '{user.body.id}' } },
+      { name: 'plan', upstream: 'origin', path: '/plan', headers: { 'X-User': 'u={profile.body.id}' }, cache },
+    ])).toEqual([
+      'routes[0].action.calls[2].cache.key: required: header "X-User" reads call "profile", whose answer depends on the request, in "{profile.body.id}" and a call\'s headers are not part of its cache key; set "key" to what tells the answers apart (e.g. "{profile.body.id}")',
+    ])
+    // Fine: a key; request data only in the path and query (they are in the key); a header from a
+    // call that reads no request data; literal headers.
+    expect(problems([tenant({ cache: { ttl: 60, key: '{headers.x-tenant}' } })])).toEqual([])
+    expect(problems([tenant({ path: '/t/{params.id}', query: { lang: '{query.lang}' }, headers: { 'X-Fixed': 'yes' } })])).toEqual([])
+    expect(problems([jsonCall('conf', { v: 1 }), tenant({ headers: { 'X-V': '{conf.body.v}' } })])).toEqual([])
+  })
+
   it('names a bad cache option by its path', () => {
     const problems = (cache: unknown) => {
       const result = parseConfig(aggregateConfig([{ name: 'a', upstream: 'origin', path: '/a', cache } as CallInput]))

@@ -22,6 +22,21 @@ describe('aggregate: scheduling', () => {
     })
   })
 
+  it('starts a call the moment its own inputs are ready, not once its whole level is done', async () => {
+    const tag = newTag()
+    // "slow" waits at a barrier only "late" (which reads "fast") can release. A scheduler that runs
+    // level by level waits for "slow" before it starts "late": "slow" times out and the request fails.
+    const { res, body } = await aggregate(tag, [
+      { name: 'slow', upstream: 'origin', path: '/barrier/meet', query: { count: '2' }, timeout: 5000, group: 'slow' },
+      jsonCall('fast', { at: 'meet' }, { output: false }),
+      { name: 'late', upstream: 'origin', path: '/barrier/{fast.body.at}', query: { count: '2' }, timeout: 5000, group: 'late' },
+    ])
+    expect(res.status).toBe(200)
+    expect(res.headers.get('gateway-aggregate')).toBe('complete')
+    expect(body).toEqual({ slow: { barrier: 'meet', released: 2 }, late: { barrier: 'meet', released: 2 } })
+    expect(await originStats(tag)).toMatchObject({ maxInFlight: 2, count: 3 })
+  })
+
   it('starts B only once A has answered, with a field of A in its path', async () => {
     const tag = newTag()
     const { res, body } = await aggregate(tag, [

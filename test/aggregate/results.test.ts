@@ -3,8 +3,8 @@
  * the body limits (size cap, non-JSON, raw), against the real test origin.
  */
 import { describe, expect, it } from 'vitest'
-import { newTag, originStats } from '../helpers'
-import { aggregate, jsonCall, literal } from './helpers'
+import { newTag, originEvents, originStats } from '../helpers'
+import { aggregate, jsonCall, literal, until, type CallInput } from './helpers'
 
 const SHOP = {
   data: {
@@ -121,6 +121,13 @@ describe('aggregate: partial results and failures', () => {
     })
   })
 
+  it('replaces a backend member named like the errors member when partial (documented)', async () => {
+    const calls: CallInput[] = [jsonCall('a', { errors: ['from the backend'], ok: 1 })]
+    expect((await aggregate(newTag(), calls)).body).toEqual({ errors: ['from the backend'], ok: 1 })
+    const partial = await aggregate(newTag(), [...calls, { name: 'b', upstream: 'origin', path: '/status/500', required: false }])
+    expect(partial.body).toEqual({ errors: [{ call: 'b', error: 'status', status: 500 }], ok: 1 })
+  })
+
   it('names the errors member as configured', async () => {
     const { body } = await aggregate(newTag(), [jsonCall('a', { errors: 'mine' }), { name: 'b', upstream: 'origin', path: '/reset', required: false }], {
       errorsKey: '_failed',
@@ -139,12 +146,21 @@ describe('aggregate: partial results and failures', () => {
 
   it('fails with 504 when a required call times out, without waiting for the rest', async () => {
     const tag = newTag()
-    const { res, body } = await aggregate(tag, [
+    const { testGateway, ORIGIN } = await import('../helpers')
+    const { aggregateConfig } = await import('./helpers')
+    // "other" may wait 60 s (its try too), past this test's 20 s timeout: waiting for it fails the test.
+    const config = aggregateConfig([
       { name: 'slow', upstream: 'origin', path: '/hang', timeout: 300 },
-      { name: 'other', upstream: 'origin', path: '/hang', timeout: 10_000, required: false },
+      { name: 'other', upstream: 'patient', path: '/hang', timeout: 60_000, required: false },
     ])
+    config.upstreams = { ...config.upstreams, patient: { url: ORIGIN, timeouts: { headers: 60_000 } } }
+    const res = await testGateway(config).fetch('/agg/1', { headers: { 'x-test-tag': tag } })
+    const body = await res.json()
     expect(res.status).toBe(504)
     expect(body).toMatchObject({ code: 'ERR_UPSTREAM_TIMEOUT', call: 'slow', reason: 'timeout' })
+    // Both reached the origin, and both requests were aborted, "other" included.
+    const stats = await until(() => originStats(tag), (s) => s.inFlight === 0)
+    expect(stats).toMatchObject({ count: 2, inFlight: 0 })
   })
 
   it('fails with 502 when a required upstream is unreachable', async () => {
@@ -156,11 +172,18 @@ describe('aggregate: partial results and failures', () => {
 
 describe('aggregate: body limits', () => {
   it('rejects an oversized body while streaming it (required: 502)', async () => {
-    const { res, body } = await aggregate(newTag(), [{ name: 'big', upstream: 'origin', path: '/big', query: { bytes: '5000000' } }], {
+    const tag = newTag()
+    const { res, body } = await aggregate(tag, [{ name: 'big', upstream: 'origin', path: '/big', query: { bytes: '32000000' } }], {
       maxBodyBytes: 100_000,
     })
     expect(res.status).toBe(502)
     expect(body).toMatchObject({ call: 'big', reason: 'too-large' })
+    // The read stopped at the cap and cancelled the stream: the origin sent a small part of its
+    // 32 MB (the cap plus what socket buffers held), where reading it all first would take it all.
+    const events = await until(() => originEvents(tag), (list) => list.some((e) => e.startsWith('big-')))
+    const end = events.find((e) => e.startsWith('big-')) ?? ''
+    expect(end).toMatch(/^big-aborted:\d+$/)
+    expect(Number(end.split(':')[1])).toBeLessThan(8_000_000)
   })
 
   it('reports an oversized optional body, and accepts one under its own cap', async () => {

@@ -13,7 +13,8 @@
  *   /barrier/<name>?count=N   holds each request until N have arrived at <name>
  *   /ws                  WebSocket echo
  *   /json?value=TEXT     200 with TEXT as the body, typed application/json (valid JSON or not)
- *   /big?bytes=N         a JSON string body of about N bytes, chunked (no Content-Length)
+ *   /big?bytes=N         a JSON string body of about N bytes, chunked (no Content-Length); records the
+ *                        event `big-done:N` or, when the client went away first, `big-aborted:<bytes sent>`
  *   any path, ?delay=MS  waits before answering; ?status=N sets the status; ?body=... sets the text
  *   ?cc=...              sets Cache-Control on the answer
  *   /echo/...?gzip=1     the echo gzip-compressed, with Content-Encoding: gzip and its Content-Length
@@ -227,7 +228,8 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
       res.writeHead(200, { 'content-type': 'application/json', ...extra })
       res.write('"')
       const chunk = 'x'.repeat(16 * 1024)
-      for (let sent = 2; sent < bytes && !res.destroyed; sent += chunk.length) {
+      let sent = 2
+      for (; sent < bytes && !res.destroyed; sent += chunk.length) {
         if (res.write(chunk.slice(0, Math.min(chunk.length, bytes - sent)))) continue
         // A client that stops reading closes the response: never wait for a drain that won't come.
         await new Promise<void>((resolve) => {
@@ -240,6 +242,8 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
           res.on('close', done)
         })
       }
+      // How far it got: a reader that gives up at a cap leaves `big-aborted` well short of `bytes`.
+      event(tag, `big-${res.destroyed ? 'aborted' : 'done'}:${Math.min(sent, bytes)}`)
       return res.end('"')
     }
     const body = await readBody(req)
