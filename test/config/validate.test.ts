@@ -83,6 +83,39 @@ const CASES: [string, Config | unknown, unknown[]][] = [
     edit((c) => (c.routes[0].match.headers = { 'x-client': { regex: '^(mobile' } })),
     ['routes[0].match.headers.x-client.regex: invalid regular expression: Invalid regular expression: /^(mobile/: Unterminated group'],
   ],
+  ['bad header name in a match', edit((c) => (c.routes[0].match.headers = { 'x y': '1' })), ['routes[0].match.headers["x y"]: must be a valid header name']],
+  [
+    'bad header name in versioning.headers',
+    edit((c) => (c.versioning = { headers: ['api version'], versions: { v1: {} } })),
+    ['versioning.headers[0]: must be a valid header name'],
+  ],
+  [
+    'bad header name in a respond action',
+    edit((c) => (c.routes[0].action = { type: 'respond', headers: { 'x:y': 'z' } })),
+    ['routes[0].action.headers["x:y"]: must be a valid header name'],
+  ],
+  [
+    'bad header name in a fallback',
+    edit((c) => (c.upstreams.orders.fallback = { status: 503, headers: { 'retry after': '5' } })),
+    ['upstreams.orders.fallback.headers["retry after"]: must be a valid header name'],
+  ],
+  [
+    'absent header that must also equal a value',
+    edit((c) => (c.routes[0].match.headers = { 'x-client': { present: false, equals: 'z' } })),
+    ['routes[0].match.headers.x-client: "present": false cannot be combined with "equals" or "regex"'],
+  ],
+  [
+    'absent header that must also match a regex',
+    edit((c) => (c.routes[0].match.headers = { 'x-client': { present: false, regex: '^z' } })),
+    ['routes[0].match.headers.x-client: "present": false cannot be combined with "equals" or "regex"'],
+  ],
+  ['empty header condition', edit((c) => (c.routes[0].match.headers = { 'x-client': {} })), ['routes[0].match.headers.x-client: set "equals", "regex" or "present"']],
+  ['empty query condition', edit((c) => (c.routes[0].match.query = { page: {} })), ['routes[0].match.query.page: set "equals" or "present"']],
+  [
+    'absent query parameter that must also equal a value',
+    edit((c) => (c.routes[0].match.query = { page: { present: false, equals: '1' } })),
+    ['routes[0].match.query.page: "present": false cannot be combined with "equals"'],
+  ],
   [
     'wildcard not at the end',
     edit((c) => (c.routes[0].match.path = '/files/*/meta')),
