@@ -151,6 +151,36 @@ const CASES: [string, Config | unknown, unknown[]][] = [
     ['routes[0].deadline: 5000 ms does not cover its upstream "orders" (timeouts.headers 10000 ms); raise the deadline or lower the upstream timeout'],
   ],
   [
+    'deadline not covering a split (canary) upstream',
+    edit((c) => {
+      c.upstreams.billing.timeouts = { headers: 10_000 }
+      c.upstreams.orders.timeouts = { headers: 1_000 }
+      c.routes[0].deadline = 5_000
+      c.routes[0].action.split = [{ upstream: 'billing', weight: 5 }]
+    }),
+    ['routes[0].deadline: 5000 ms does not cover its split upstream "billing" (timeouts.headers 10000 ms); raise the deadline or lower the upstream timeout'],
+  ],
+  [
+    'deadline not covering the fallback upstream after the main one',
+    edit((c) => {
+      c.upstreams.orders.timeouts = { headers: 3_000 }
+      c.upstreams.orders.fallback = { upstream: 'billing' }
+      c.upstreams.billing.timeouts = { headers: 3_000 }
+      c.routes[0].deadline = 5_000
+    }),
+    ['routes[0].deadline: 5000 ms does not cover its upstream "orders" and its fallback "billing" (3000 + 3000 ms); raise the deadline or lower the upstream timeouts'],
+  ],
+  [
+    'a mirror is outside the deadline (fire-and-forget)',
+    edit((c) => {
+      c.upstreams.orders.timeouts = { headers: 1_000 }
+      c.upstreams.billing.timeouts = { headers: 10_000 }
+      c.routes[0].deadline = 5_000
+      c.routes[0].action.mirror = { upstream: 'billing' }
+    }),
+    [],
+  ],
+  [
     'consumer with an unknown plan',
     edit((c) => {
       c.plans = { gold: {} }
