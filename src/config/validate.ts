@@ -171,11 +171,14 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
   checkPolicies(route.policies, `${at}.policies`, config, route, problems)
   const budget = config.gateway.maxSubrequests ?? PLAN_SUBREQUESTS[config.gateway.plan]
   const policyCost = policySubrequests(config.policies) + policySubrequests(route.policies)
-  const total = actionSubrequests + policyCost
+  // The metrics aggregator's flush is one Durable Object call inside some request's waitUntil.
+  const metricsCost = config.gateway.metrics.aggregator ? 1 : 0
+  const total = actionSubrequests + policyCost + metricsCost
   if (total > budget) {
+    const metrics = metricsCost ? `, metrics ${metricsCost}` : ''
     problems.add(
       at,
-      `needs up to ${total} subrequests per request (action ${actionSubrequests}, policies ${policyCost}), over the limit of ${budget} (gateway.plan "${config.gateway.plan}")`,
+      `needs up to ${total} subrequests per request (action ${actionSubrequests}, policies ${policyCost}${metrics}), over the limit of ${budget} (gateway.plan "${config.gateway.plan}")`,
     )
   }
 }

@@ -278,6 +278,17 @@ describe('subrequest budget', () => {
     ])
   })
 
+  it('counts the metrics aggregator flush (one Durable Object call in waitUntil)', () => {
+    // 12 calls x 3 + policies 12 = 48; the flush makes 49, still in; a 50th from maxSubrequests 48 is over.
+    const metrics = { ...overBudget(12), gateway: { metrics: { aggregator: {} } } }
+    expect(problemsOf(metrics)).toEqual([])
+    expect(problemsOf({ ...metrics, gateway: { ...metrics.gateway, maxSubrequests: 49 } })).toEqual([])
+    expect(problemsOf({ ...metrics, gateway: { ...metrics.gateway, maxSubrequests: 48 } })).toEqual([
+      'routes[0]: needs up to 49 subrequests per request (action 36, policies 12, metrics 1), over the limit of 48 (gateway.plan "free")',
+    ])
+    expect(problemsOf({ ...overBudget(12), gateway: { maxSubrequests: 48 } })).toEqual([])
+  })
+
   it('counts global policies against every route', () => {
     const config = { ...overBudget(13, [cache]), policies: [{ type: 'request-id' }, jwt, rateLimit] }
     expect(problemsOf(config)).toEqual([
