@@ -182,11 +182,34 @@ describe('timeouts and failures', () => {
   })
 
   it('a route deadline shortens the header timeout', async () => {
+    // A transform reads the whole JSON body before the upstream call: the client holds the body
+    // back for 400 ms, so at most 300 ms of the 700 ms deadline are left, less than the 600 ms
+    // header timeout. The 504 must name the deadline.
     const tight = testGateway({
-      upstreams: { origin: { url: ORIGIN, timeouts: { headers: 200 } } },
-      routes: [{ id: 'r', match: { path: '/*' }, deadline: 250, action: { type: 'proxy', upstream: 'origin' } }],
+      upstreams: { origin: { url: ORIGIN, timeouts: { headers: 600 } } },
+      routes: [
+        {
+          id: 'r',
+          match: { path: '/*' },
+          deadline: 700,
+          policies: [{ type: 'transform', request: { body: { set: { seen: 'yes' } } } }],
+          action: { type: 'proxy', upstream: 'origin' },
+        },
+      ],
     })
-    await problemOf(await tight.fetch('/hang'), 504)
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"a":1}'))
+        setTimeout(() => controller.close(), 400)
+      },
+    })
+    const res = await tight.fetch('/hang', { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit)
+    const problem = await problemOf(res, 504)
+    expect(problem).toMatchObject({ code: 'ERR_UPSTREAM_TIMEOUT', detail: "The route's deadline passed before the upstream answered." })
+    expect(tight.logs.at(-1)?.upstream).toMatchObject({ name: 'origin', error: 'deadline' })
+    // Without a deadline nearby, the header timeout is what answers.
+    const plain = await problemOf(await gw.fetch('/hang'), 504)
+    expect(plain.detail).toBe('The upstream did not answer in time.')
   })
 
   it('a stalled body is cut after the idle timeout', async () => {
