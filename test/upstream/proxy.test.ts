@@ -152,6 +152,26 @@ describe('streaming', () => {
     expect(await originEvents(tag)).toEqual(['received-first', 'received-end'])
   })
 
+  it('server-sent events stream through: the first event arrives while the origin holds the stream open', async () => {
+    const tag = newTag()
+    const res = await gateway.fetch('/sse', { headers: { 'x-test-tag': tag, accept: 'text/event-stream' } })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('text/event-stream')
+    expect(res.headers.get('cache-control')).toBe('no-cache')
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader()
+    let received = ''
+    // Bounded: the first event is one small chunk; the origin won't send more until released.
+    for (let i = 0; i < 10 && !received.includes('\n\n'); i++) received += (await reader.read()).value ?? ''
+    expect(received).toBe('id: 0\nevent: tick\ndata: {"n":0}\n\n')
+    // The origin has not sent its second event, nor ended the stream.
+    expect(await originEvents(tag)).toEqual(['sse-sent-0'])
+    await fetch(`${ORIGIN}/_control/release?tag=${tag}`, { method: 'POST' })
+    let rest = ''
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += chunk.value
+    expect(rest).toBe('id: 1\nevent: tick\ndata: {"n":1}\n\n')
+    expect(await originEvents(tag)).toEqual(['sse-sent-0', 'sse-end'])
+  })
+
   it('a long stream is not cut while chunks keep coming (no total timeout)', async () => {
     const gw = testGateway(originConfig({ upstreams: { origin: { url: ORIGIN, timeouts: { headers: 250, idle: 2_000 } } } }))
     const res = await gw.fetch('/stream?chunks=6&interval=100')
