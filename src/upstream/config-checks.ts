@@ -103,11 +103,13 @@ export function proxyDeadlineProblem(action: ProxyAction, deadline: number, conf
     const worst = upstreamWorstMs(u)
     const fallbackName = u.fallback?.upstream
     const fallback = fallbackName !== undefined && fallbackName !== name ? config.upstreams[fallbackName] : undefined
-    const total = worst + (fallback ? upstreamWorstMs(fallback) : 0)
+    // The fallback's tries run under the same per-try timeout as the call (at most this upstream's).
+    const fallbackMs = fallback ? upstreamWorstMs({ ...fallback, timeouts: { ...fallback.timeouts, headers: Math.min(fallback.timeouts.headers, u.timeouts.headers) } }) : 0
+    const total = worst + fallbackMs
     if (deadline >= total) continue
     const which = name === action.upstream ? 'its upstream' : 'its split upstream'
     if (fallback) {
-      return `${deadline} ms does not cover ${which} "${name}" and its fallback "${fallbackName}" (${worst} + ${total - worst} ms); raise the deadline or lower the upstream timeouts`
+      return `${deadline} ms does not cover ${which} "${name}" and its fallback "${fallbackName}" (${worst} + ${fallbackMs} ms); raise the deadline or lower the upstream timeouts`
     }
     return worst === u.timeouts.headers
       ? `${deadline} ms does not cover ${which} "${name}" (timeouts.headers ${u.timeouts.headers} ms); raise the deadline or lower the upstream timeout`
