@@ -18,12 +18,22 @@ const wrangler = spawn(
   [wranglerBin, 'dev', '--ip', '127.0.0.1', '--port', '8787', '--show-interactive-dev-session=false', ...process.argv.slice(2)],
   { stdio: 'inherit', env: { ...process.env, ...OFFLINE_ENV } },
 )
+// Ends the children, then this process: on a signal, or when the parent (npm) goes away, which
+// npm does on `kill -TERM` without passing the signal on. Wrangler ends workerd itself.
+let stopping = false
 const stop = () => {
+  if (stopping) return
+  stopping = true
   wrangler.kill('SIGTERM')
   stopOrigins()
+  // Bounded: if wrangler doesn't exit within 5 s, it is killed.
+  setTimeout(() => wrangler.kill('SIGKILL'), 5_000).unref()
 }
-process.on('SIGINT', stop)
-process.on('SIGTERM', stop)
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, stop)
+const parent = process.ppid
+setInterval(() => {
+  if (process.ppid !== parent) stop()
+}, 500).unref()
 wrangler.on('exit', (code) => {
   stopOrigins()
   process.exit(code ?? 0)

@@ -46,11 +46,14 @@ export async function secretsEqual(given: string, expected: string): Promise<boo
 // Header names too: a `headers` policy may set a static `Authorization` or `X-Api-Key`.
 const SECRET_KEY = /(secret|token|password|passphrase|credential|private|authorization|api[-_]?key|cookie|signature)/i
 
-/** A copy of the config with every value under a secret-sounding key replaced. */
+/**
+ * A copy of the config with every value under a secret-sounding key replaced, whole: a list or an
+ * object there (`credentials: { user, pass }`) may hold secrets under any key. Only a boolean
+ * (`cors.credentials: true`) or null stays visible.
+ */
 export function redactConfig(value: unknown, key = ''): unknown {
-  if (SECRET_KEY.test(key) && (typeof value === 'string' || typeof value === 'number')) return '[redacted]'
-  // A list under a secret key (`apiKeys: [...]`) is secret item by item.
-  if (Array.isArray(value)) return value.map((item) => redactConfig(item, key))
+  if (SECRET_KEY.test(key) && value !== null && typeof value !== 'boolean') return '[redacted]'
+  if (Array.isArray(value)) return value.map((item) => redactConfig(item))
   if (value && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, item]) => [k, redactConfig(item, k)]))
   }

@@ -13,7 +13,7 @@ import type { AppEnv } from './context'
 import type { Env } from './env'
 import { GatewayError, problemResponse } from './errors'
 import { createGateway, type GatewayOptions } from './gateway'
-import { logEvent } from './logging'
+import { consoleLogWriter, logEvent, type LogWriter } from './logging'
 import { sha256Hex } from './encoding'
 
 type Active = { app: Hono<AppEnv>; config: GatewayConfig; version: string; text: string }
@@ -31,14 +31,18 @@ async function build(source: unknown, text: string, env: Env, options: GatewayOp
   return { app, config: parsed.config, version, text }
 }
 
-/** What every request gets while no valid config runs: a safe 500 (the problems are in the log). */
-function brokenResponse(): Response {
+/**
+ * What every request gets while no valid config runs: a safe 500 (the problems are in the log),
+ * and still its request log line, so the outage shows in request logs and metrics pipelines too.
+ */
+function brokenResponse(request: Request, writeLog: LogWriter): Response {
   const requestId = crypto.randomUUID()
   const res = problemResponse(
     new GatewayError('ERR_CONFIG_INVALID', { detail: 'The gateway configuration is invalid; see the gateway logs.' }),
     requestId,
   )
   res.headers.set('X-Request-Id', requestId)
+  writeLog({ requestId, method: request.method, path: new URL(request.url).pathname, status: 500, error: 'ERR_CONFIG_INVALID' })
   return res
 }
 
@@ -64,7 +68,7 @@ export class GatewayHost {
       this.lastReloadCheck = Date.now()
       ctx.waitUntil(this.reload(env))
     }
-    if (!this.active) return brokenResponse()
+    if (!this.active) return brokenResponse(request, this.options.writeLog ?? consoleLogWriter)
     return this.active.app.fetch(request, env, ctx)
   }
 

@@ -7,7 +7,7 @@ import { testGateway } from './helpers'
 
 const config: GatewayConfigInput = {
   upstreams: { api: { url: 'http://127.0.0.1:9' } },
-  consumers: { acme: { metadata: { password: 'hunter2', tier: 'gold' } } },
+  consumers: { acme: { metadata: { password: 'hunter2', tier: 'gold', credentials: { user: 'acme-user', pass: 'acme-pass-9' } } } },
   routes: [
     {
       id: 'r',
@@ -49,10 +49,10 @@ describe('admin API', () => {
     const res = await gw.fetch('/_edgeway/config', { headers: auth })
     expect(res.status).toBe(200)
     const text = await res.text()
-    for (const secret of ['hunter2', 'static-upstream-secret', 'k-123456']) expect(text).not.toContain(secret)
+    for (const secret of ['hunter2', 'static-upstream-secret', 'k-123456', 'acme-user', 'acme-pass-9']) expect(text).not.toContain(secret)
     const body = JSON.parse(text) as { version: string; config: any }
     expect(body.version).toBe('unversioned')
-    expect(body.config.consumers.acme.metadata).toEqual({ password: '[redacted]', tier: 'gold' })
+    expect(body.config.consumers.acme.metadata).toEqual({ password: '[redacted]', tier: 'gold', credentials: '[redacted]' })
     expect(body.config.routes[0].policies[0].request.set).toEqual({ Authorization: '[redacted]', 'X-Api-Key': '[redacted]', 'X-Plain': 'visible' })
     expect(gw.logs.at(-1)).toMatchObject({ admin: true, status: 200 })
   })
@@ -70,9 +70,18 @@ describe('admin API', () => {
     expect((await gw.fetch('/_edgeway/health', { headers: auth })).status).toBe(404)
   })
 
+  it('redactConfig hides whole objects and lists under a secret-sounding key', () => {
+    expect(redactConfig({ credentials: { user: 'a', pass: 'b' }, tokens: [{ v: 't' }], cors: { credentials: true }, apiKey: null })).toEqual({
+      credentials: '[redacted]',
+      tokens: '[redacted]',
+      cors: { credentials: true },
+      apiKey: null,
+    })
+  })
+
   it('redactConfig covers secret-sounding keys at any depth', () => {
     expect(
       redactConfig({ a: { clientSecret: 's', apiKey: 'k', api_key: 'k', Cookie: 'c', privateKey: 'p', list: [{ token: 't' }], apiKeys: ['k1', 'k2'], n: 1 } }),
-    ).toEqual({ a: { clientSecret: '[redacted]', apiKey: '[redacted]', api_key: '[redacted]', Cookie: '[redacted]', privateKey: '[redacted]', list: [{ token: '[redacted]' }], apiKeys: ['[redacted]', '[redacted]'], n: 1 } })
+    ).toEqual({ a: { clientSecret: '[redacted]', apiKey: '[redacted]', api_key: '[redacted]', Cookie: '[redacted]', privateKey: '[redacted]', list: [{ token: '[redacted]' }], apiKeys: '[redacted]', n: 1 } })
   })
 })

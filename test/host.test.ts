@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { GatewayConfigInput } from '../src/config/schema'
 import type { Env } from '../src/env'
 import { configVersion, GatewayHost } from '../src/host'
+import type { RequestLog } from '../src/logging'
 
 const env = poolEnv as unknown as Env & typeof poolEnv
 
@@ -37,9 +38,12 @@ describe('an invalid bundled config', () => {
     ['is not a config at all', 'not json', '(root): expected Object, received "not json"'],
   ])('%s: every request is a safe 500 problem, the problems go to the log', async (_, bundled, problem) => {
     const events = captureEvents()
-    const host = new GatewayHost(bundled)
+    const lines: RequestLog[] = []
+    const host = new GatewayHost(bundled, { writeLog: (line) => lines.push(line) })
     for (const path of ['/x', '/says', '/_edgeway/health']) {
-      const res = await call(host, path)
+      const res = await call(host, `${path}?token=t0p-s3cret`, { method: 'POST' })
+      // Still one request log line, without the query.
+      expect(lines.at(-1)).toEqual({ requestId: res.headers.get('x-request-id'), method: 'POST', path, status: 500, error: 'ERR_CONFIG_INVALID' })
       expect(res.status).toBe(500)
       expect(res.headers.get('content-type')).toBe('application/problem+json')
       const text = await res.text()

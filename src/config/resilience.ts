@@ -7,7 +7,7 @@
  */
 import * as v from 'valibot'
 import { HTTP_METHODS } from '../routing/methods'
-import { Milliseconds, Name } from './common'
+import { HeaderName, Milliseconds, Name } from './common'
 
 const Int = (min: number, max: number) => v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(min), v.maxValue(max))
 const Percent = v.pipe(v.number(), v.minValue(0), v.maxValue(100))
@@ -99,7 +99,7 @@ export const FallbackSchema = v.pipe(
   v.strictObject({
     upstream: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'Upstream to call when this one fails.' : '')),
     status: v.optional(Int(200, 599)),
-    headers: v.optional(v.record(v.string(), v.string())),
+    headers: v.optional(v.record(HeaderName, v.string())),
     body: v.pipe(v.optional(v.unknown()), v.description(SCHEMA_DOCS ? 'A string or a JSON value.' : '')),
   }),
   v.check((f) => (f.upstream === undefined) !== (f.status === undefined), 'set exactly one of "upstream" or "status"'),

@@ -8,7 +8,7 @@
 import * as v from 'valibot'
 import { PolicySchema } from '../policies/registry'
 import { HTTP_METHODS } from '../routing/methods'
-import { Milliseconds, Name, RegexString, TemplateString } from './common'
+import { HeaderName, Milliseconds, Name, RegexString, TemplateString } from './common'
 import { AggregateActionSchema } from '../aggregate/schema'
 import {
   BalanceSchema,
@@ -62,18 +62,27 @@ export const UpstreamSchema = v.pipe(
   v.check((upstream) => upstream.mtls === undefined || upstream.service === undefined, '"mtls" applies to URL targets, not a service binding'),
 )
 
+// A condition object must test something, and "absent" cannot also test a value (it could never match).
 const HeaderConditionSchema = v.union([
   v.string(),
-  v.strictObject({
-    equals: v.optional(v.string()),
-    regex: v.optional(RegexString),
-    present: v.optional(v.boolean()),
-  }),
+  v.pipe(
+    v.strictObject({
+      equals: v.optional(v.string()),
+      regex: v.optional(RegexString),
+      present: v.optional(v.boolean()),
+    }),
+    v.check((c) => c.equals !== undefined || c.regex !== undefined || c.present !== undefined, 'set "equals", "regex" or "present"'),
+    v.check((c) => c.present !== false || (c.equals === undefined && c.regex === undefined), '"present": false cannot be combined with "equals" or "regex"'),
+  ),
 ])
 
 const QueryConditionSchema = v.union([
   v.string(),
-  v.strictObject({ equals: v.optional(v.string()), present: v.optional(v.boolean()) }),
+  v.pipe(
+    v.strictObject({ equals: v.optional(v.string()), present: v.optional(v.boolean()) }),
+    v.check((c) => c.equals !== undefined || c.present !== undefined, 'set "equals" or "present"'),
+    v.check((c) => c.present !== false || c.equals === undefined, '"present": false cannot be combined with "equals"'),
+  ),
 ])
 
 export const MatchSchema = v.strictObject({
@@ -87,7 +96,7 @@ export const MatchSchema = v.strictObject({
     v.description(SCHEMA_DOCS ? 'Exact host or `*.example.com` (any subdomain); a list matches any.' : ''),
   ),
   headers: v.pipe(
-    v.optional(v.record(v.string(), HeaderConditionSchema)),
+    v.optional(v.record(HeaderName, HeaderConditionSchema)),
     v.description(SCHEMA_DOCS ? 'Header name -> exact value, or `{ "equals" | "regex" | "present" }`.' : ''),
   ),
   query: v.pipe(
@@ -110,7 +119,7 @@ const ProxyActionSchema = v.strictObject({
 const RespondActionSchema = v.strictObject({
   type: v.literal('respond'),
   status: v.optional(v.pipe(v.number(), v.integer(), v.minValue(200), v.maxValue(599)), 200),
-  headers: v.optional(v.record(v.string(), TemplateString), {}),
+  headers: v.optional(v.record(HeaderName, TemplateString), {}),
   body: v.pipe(v.optional(v.unknown()), v.description(SCHEMA_DOCS ? 'A string (a template) or any JSON value (sent as JSON).' : '')),
 })
 
@@ -143,7 +152,7 @@ const VersionSchema = v.strictObject({
 
 export const VersioningSchema = v.strictObject({
   prefix: v.pipe(v.optional(v.boolean(), true), v.description(SCHEMA_DOCS ? 'Select a version by a leading path segment (`/v1/...`).' : '')),
-  headers: v.optional(v.array(v.string()), ['api-version', 'accept-version']),
+  headers: v.optional(v.array(HeaderName), ['api-version', 'accept-version']),
   default: v.optional(Name),
   versions: v.record(Name, VersionSchema),
 })

@@ -12,7 +12,7 @@ import type { PolicyContext } from '../policies/types'
 import { checkTemplate, checkTemplateRefs, patternParams } from '../template/check'
 import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
 import { compileJsonTemplate } from '../template/template'
-import { checkProxyAction, checkUpstreams, proxySubrequests, upstreamWorstMs } from '../upstream/config-checks'
+import { checkProxyAction, checkUpstreams, proxyDeadlineProblem, proxySubrequests } from '../upstream/config-checks'
 import { GatewayConfigSchema, type GatewayConfig, type PolicyConfig, type RouteConfig } from './schema'
 
 export class ConfigError extends Error {
@@ -148,14 +148,9 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
     const upstream = config.upstreams[action.upstream]
     if (!upstream) {
       problems.add(`${at}.action.upstream`, `unknown upstream "${action.upstream}" (known: ${listOf(Object.keys(config.upstreams))})`)
-    } else if (route.deadline !== undefined && route.deadline < upstreamWorstMs(upstream)) {
-      const worst = upstreamWorstMs(upstream)
-      problems.add(
-        `${at}.deadline`,
-        worst === upstream.timeouts.headers
-          ? `${route.deadline} ms does not cover its upstream "${action.upstream}" (timeouts.headers ${upstream.timeouts.headers} ms); raise the deadline or lower the upstream timeout`
-          : `${route.deadline} ms does not cover its upstream "${action.upstream}" (${worst} ms with retries: timeouts.headers per try and backoff); raise the deadline, lower the upstream timeouts or set timeouts.total`,
-      )
+    } else if (route.deadline !== undefined) {
+      const problem = proxyDeadlineProblem(action, route.deadline, config)
+      if (problem) problems.add(`${at}.deadline`, problem)
     }
     if (action.path !== undefined) template('path', action.path)
     checkProxyAction(action, `${at}.action`, config, problems.add)
@@ -176,11 +171,14 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
   checkPolicies(route.policies, `${at}.policies`, config, route, problems)
   const budget = config.gateway.maxSubrequests ?? PLAN_SUBREQUESTS[config.gateway.plan]
   const policyCost = policySubrequests(config.policies) + policySubrequests(route.policies)
-  const total = actionSubrequests + policyCost
+  // The metrics aggregator's flush is one Durable Object call inside some request's waitUntil.
+  const metricsCost = config.gateway.metrics.aggregator ? 1 : 0
+  const total = actionSubrequests + policyCost + metricsCost
   if (total > budget) {
+    const metrics = metricsCost ? `, metrics ${metricsCost}` : ''
     problems.add(
       at,
-      `needs up to ${total} subrequests per request (action ${actionSubrequests}, policies ${policyCost}), over the limit of ${budget} (gateway.plan "${config.gateway.plan}")`,
+      `needs up to ${total} subrequests per request (action ${actionSubrequests}, policies ${policyCost}${metrics}), over the limit of ${budget} (gateway.plan "${config.gateway.plan}")`,
     )
   }
 }

@@ -9,7 +9,8 @@
  *
  * Versions: with `versioning.prefix`, `/v1/users` selects version `v1` and is matched against the
  * `v1` routes as `/users`; otherwise a version header (`api-version`, `accept-version`) or the
- * default version selects it. Routes without a `version` match whatever the version.
+ * default version selects it. Routes without a `version` match whatever the version. An unknown
+ * header version is a 400 only on a path that a versioned route matches.
  */
 import { TrieRouter } from 'hono/router/trie-router'
 import type { GatewayConfig, MatchConfig } from '../config/schema'
@@ -120,15 +121,17 @@ export function createMatcher(routes: CompiledRoute[], versioning: GatewayConfig
     const prefixVersion = versioning?.prefix ? input.path.split('/')[1] : undefined
     const pathVersion = prefixVersion !== undefined && versionNames.has(prefixVersion) ? prefixVersion : undefined
     let headerVersion: string | undefined
+    // An unknown header version is only an error where a version is chosen: on a path that a
+    // versioned route matches (not on unversioned routes, nor under a `/v1` prefix, which wins).
+    let unknownVersion: GatewayError | undefined
     for (const name of versionHeaders) {
       const value = input.headers.get(name)
       if (value === null) continue
       if (!versionNames.has(value)) {
-        throw new GatewayError('ERR_BAD_REQUEST', {
+        unknownVersion = new GatewayError('ERR_BAD_REQUEST', {
           detail: `Unknown API version "${value.slice(0, 64)}" in ${name} (known: ${[...versionNames].join(', ')}).`,
         })
-      }
-      headerVersion = value
+      } else headerVersion = value
       break
     }
     const requestedVersion = pathVersion ?? headerVersion ?? versioning?.default
@@ -143,8 +146,9 @@ export function createMatcher(routes: CompiledRoute[], versioning: GatewayConfig
       const routeVersion = candidate.route.config.version
       if (candidate.viaPrefix) {
         if (routeVersion !== pathVersion) continue
-      } else if (routeVersion !== undefined && (pathVersion !== undefined || routeVersion !== requestedVersion)) {
-        continue
+      } else if (routeVersion !== undefined) {
+        if (pathVersion === undefined && unknownVersion) throw unknownVersion
+        if (pathVersion !== undefined || routeVersion !== requestedVersion) continue
       }
       if (!candidate.conditions.every((condition) => condition(input))) continue
       const method = preflightFor !== undefined && candidate.answersPreflight ? preflightFor : input.method

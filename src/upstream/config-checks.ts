@@ -89,3 +89,31 @@ export function proxySubrequests(action: ProxyAction, config: GatewayConfig): nu
   const main = Math.max(...sides.map((name) => upstreamSubrequests(config, name)))
   return main + (action.mirror ? 1 + (config.upstreams[action.mirror.upstream]?.healthCheck ? 1 : 0) : 0)
 }
+
+/**
+ * Why `deadline` doesn't cover the proxy action's worst case, or undefined. Each side of the split
+ * may be chosen; a side's fallback upstream runs after it fails. The mirror is fire-and-forget
+ * (in waitUntil), outside the deadline.
+ */
+export function proxyDeadlineProblem(action: ProxyAction, deadline: number, config: GatewayConfig): string | undefined {
+  const sides = [action.upstream, ...(action.split ?? []).map((s) => s.upstream)]
+  for (const name of sides) {
+    const u = config.upstreams[name]
+    if (!u) continue
+    const worst = upstreamWorstMs(u)
+    const fallbackName = u.fallback?.upstream
+    const fallback = fallbackName !== undefined && fallbackName !== name ? config.upstreams[fallbackName] : undefined
+    // The fallback's tries run under the same per-try timeout as the call (at most this upstream's).
+    const fallbackMs = fallback ? upstreamWorstMs({ ...fallback, timeouts: { ...fallback.timeouts, headers: Math.min(fallback.timeouts.headers, u.timeouts.headers) } }) : 0
+    const total = worst + fallbackMs
+    if (deadline >= total) continue
+    const which = name === action.upstream ? 'its upstream' : 'its split upstream'
+    if (fallback) {
+      return `${deadline} ms does not cover ${which} "${name}" and its fallback "${fallbackName}" (${worst} + ${fallbackMs} ms); raise the deadline or lower the upstream timeouts`
+    }
+    return worst === u.timeouts.headers
+      ? `${deadline} ms does not cover ${which} "${name}" (timeouts.headers ${u.timeouts.headers} ms); raise the deadline or lower the upstream timeout`
+      : `${deadline} ms does not cover ${which} "${name}" (${worst} ms with retries: timeouts.headers per try and backoff); raise the deadline, lower the upstream timeouts or set timeouts.total`
+  }
+  return undefined
+}

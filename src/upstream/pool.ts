@@ -30,25 +30,35 @@ export class UpstreamConfigError extends Error {
   }
 }
 
+/** `${NAME}` references to Worker variables in an upstream URL. */
+export const VAR_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+
 export function interpolateVars(source: string, env: Env, field: string): string {
-  return source.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+  return source.replace(VAR_REFERENCE, (_, name: string) => {
     const value = env[name]
     if (typeof value !== 'string' || value === '') throw new UpstreamConfigError(field, `Worker variable "${name}" is not set`)
     return value
   })
 }
 
-function parseBaseUrl(source: string, field: string): URL {
+/** Why `source` is not a usable upstream base URL, or undefined. Pure: `npm run check:config` runs it too. */
+export function baseUrlProblem(source: string): string | undefined {
   let url: URL
   try {
     url = new URL(source)
   } catch {
-    throw new UpstreamConfigError(field, `"${source}" is not an absolute URL`)
+    return `"${source}" is not an absolute URL`
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UpstreamConfigError(field, 'must be an http or https URL')
-  if (url.search || url.hash) throw new UpstreamConfigError(field, 'must not have a query or fragment')
-  if (url.username || url.password) throw new UpstreamConfigError(field, 'must not hold credentials (use a policy that reads a secret)')
-  return url
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must be an http or https URL'
+  if (url.search || url.hash) return 'must not have a query or fragment'
+  if (url.username || url.password) return 'must not hold credentials (use a policy that reads a secret)'
+  return undefined
+}
+
+function parseBaseUrl(source: string, field: string): URL {
+  const problem = baseUrlProblem(source)
+  if (problem) throw new UpstreamConfigError(field, problem)
+  return new URL(source)
 }
 
 type TargetConfig = { url?: string | undefined; service?: string | undefined; weight?: number; id?: string | undefined }

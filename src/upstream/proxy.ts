@@ -109,7 +109,9 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
     headers.set('Connection', 'Upgrade')
   }
   let timeoutMs = upstream.timeouts.headers
-  if (options.deadline !== undefined) timeoutMs = Math.min(timeoutMs, Math.max(0, options.deadline - Date.now()))
+  // When the route's deadline is nearer than the header timeout, it bounds the wait; its 504 says so.
+  const byDeadline = options.deadline !== undefined && options.deadline - Date.now() < timeoutMs
+  if (byDeadline) timeoutMs = Math.max(0, options.deadline! - Date.now())
   for (const hook of draft.beforeSend ?? []) {
     await hook({ method: draft.method, url: upstream.urlFor(options.path, draft.search), headers })
   }
@@ -132,7 +134,14 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
     if (call.body !== null) call.body = await new Response(call.body).arrayBuffer()
     options.mirror.send(c, { ...call, headers: new Headers(headers) })
   }
-  const res = await callUpstream(upstream, call, log)
+  let res: Response
+  try {
+    res = await callUpstream(upstream, call, log)
+  } catch (err) {
+    if (!byDeadline || !(err instanceof GatewayError) || err.code !== 'ERR_UPSTREAM_TIMEOUT') throw err
+    log.error = 'deadline'
+    throw new GatewayError('ERR_UPSTREAM_TIMEOUT', { detail: "The route's deadline passed before the upstream answered.", cause: err })
+  }
   if (res.status === 101 && res.webSocket) return res
   // The new Response copies the (immutable) upstream headers once; hop-by-hop ones are then
   // stripped from that copy.

@@ -83,6 +83,39 @@ const CASES: [string, Config | unknown, unknown[]][] = [
     edit((c) => (c.routes[0].match.headers = { 'x-client': { regex: '^(mobile' } })),
     ['routes[0].match.headers.x-client.regex: invalid regular expression: Invalid regular expression: /^(mobile/: Unterminated group'],
   ],
+  ['bad header name in a match', edit((c) => (c.routes[0].match.headers = { 'x y': '1' })), ['routes[0].match.headers["x y"]: must be a valid header name']],
+  [
+    'bad header name in versioning.headers',
+    edit((c) => (c.versioning = { headers: ['api version'], versions: { v1: {} } })),
+    ['versioning.headers[0]: must be a valid header name'],
+  ],
+  [
+    'bad header name in a respond action',
+    edit((c) => (c.routes[0].action = { type: 'respond', headers: { 'x:y': 'z' } })),
+    ['routes[0].action.headers["x:y"]: must be a valid header name'],
+  ],
+  [
+    'bad header name in a fallback',
+    edit((c) => (c.upstreams.orders.fallback = { status: 503, headers: { 'retry after': '5' } })),
+    ['upstreams.orders.fallback.headers["retry after"]: must be a valid header name'],
+  ],
+  [
+    'absent header that must also equal a value',
+    edit((c) => (c.routes[0].match.headers = { 'x-client': { present: false, equals: 'z' } })),
+    ['routes[0].match.headers.x-client: "present": false cannot be combined with "equals" or "regex"'],
+  ],
+  [
+    'absent header that must also match a regex',
+    edit((c) => (c.routes[0].match.headers = { 'x-client': { present: false, regex: '^z' } })),
+    ['routes[0].match.headers.x-client: "present": false cannot be combined with "equals" or "regex"'],
+  ],
+  ['empty header condition', edit((c) => (c.routes[0].match.headers = { 'x-client': {} })), ['routes[0].match.headers.x-client: set "equals", "regex" or "present"']],
+  ['empty query condition', edit((c) => (c.routes[0].match.query = { page: {} })), ['routes[0].match.query.page: set "equals" or "present"']],
+  [
+    'absent query parameter that must also equal a value',
+    edit((c) => (c.routes[0].match.query = { page: { present: false, equals: '1' } })),
+    ['routes[0].match.query.page: "present": false cannot be combined with "equals"'],
+  ],
   [
     'wildcard not at the end',
     edit((c) => (c.routes[0].match.path = '/files/*/meta')),
@@ -116,6 +149,36 @@ const CASES: [string, Config | unknown, unknown[]][] = [
       c.routes[0].deadline = 5_000
     }),
     ['routes[0].deadline: 5000 ms does not cover its upstream "orders" (timeouts.headers 10000 ms); raise the deadline or lower the upstream timeout'],
+  ],
+  [
+    'deadline not covering a split (canary) upstream',
+    edit((c) => {
+      c.upstreams.billing.timeouts = { headers: 10_000 }
+      c.upstreams.orders.timeouts = { headers: 1_000 }
+      c.routes[0].deadline = 5_000
+      c.routes[0].action.split = [{ upstream: 'billing', weight: 5 }]
+    }),
+    ['routes[0].deadline: 5000 ms does not cover its split upstream "billing" (timeouts.headers 10000 ms); raise the deadline or lower the upstream timeout'],
+  ],
+  [
+    'deadline not covering the fallback upstream after the main one',
+    edit((c) => {
+      c.upstreams.orders.timeouts = { headers: 3_000 }
+      c.upstreams.orders.fallback = { upstream: 'billing' }
+      c.upstreams.billing.timeouts = { headers: 3_000 }
+      c.routes[0].deadline = 5_000
+    }),
+    ['routes[0].deadline: 5000 ms does not cover its upstream "orders" and its fallback "billing" (3000 + 3000 ms); raise the deadline or lower the upstream timeouts'],
+  ],
+  [
+    'a mirror is outside the deadline (fire-and-forget)',
+    edit((c) => {
+      c.upstreams.orders.timeouts = { headers: 1_000 }
+      c.upstreams.billing.timeouts = { headers: 10_000 }
+      c.routes[0].deadline = 5_000
+      c.routes[0].action.mirror = { upstream: 'billing' }
+    }),
+    [],
   ],
   [
     'consumer with an unknown plan',
@@ -213,6 +276,17 @@ describe('subrequest budget', () => {
     expect(problemsOf({ ...overBudget(13), gateway: { plan: 'paid', maxSubrequests: 20 } })).toEqual([
       'routes[0]: needs up to 51 subrequests per request (action 39, policies 12), over the limit of 20 (gateway.plan "paid")',
     ])
+  })
+
+  it('counts the metrics aggregator flush (one Durable Object call in waitUntil)', () => {
+    // 12 calls x 3 + policies 12 = 48; the flush makes 49, still in; a 50th from maxSubrequests 48 is over.
+    const metrics = { ...overBudget(12), gateway: { metrics: { aggregator: {} } } }
+    expect(problemsOf(metrics)).toEqual([])
+    expect(problemsOf({ ...metrics, gateway: { ...metrics.gateway, maxSubrequests: 49 } })).toEqual([])
+    expect(problemsOf({ ...metrics, gateway: { ...metrics.gateway, maxSubrequests: 48 } })).toEqual([
+      'routes[0]: needs up to 49 subrequests per request (action 36, policies 12, metrics 1), over the limit of 48 (gateway.plan "free")',
+    ])
+    expect(problemsOf({ ...overBudget(12), gateway: { maxSubrequests: 48 } })).toEqual([])
   })
 
   it('counts global policies against every route', () => {

@@ -10,6 +10,8 @@
  *   /stream?chunks=N&interval=MS&stall=K   chunked body; with `stall`, stops after K chunks;
  *                        with `length=1`, declares the full body's Content-Length instead of chunking
  *   /duplex              answers at once and echoes each request chunk as it arrives
+ *   /sse                 text/event-stream: sends event 0, then holds the stream open until
+ *                        POST /_control/release?tag=T (at most 10 s), then sends event 1 and ends
  *   /barrier/<name>?count=N   holds each request until N have arrived at <name>
  *   /ws                  WebSocket echo
  *   /json?value=TEXT     200 with TEXT as the body, typed application/json (valid JSON or not)
@@ -31,6 +33,7 @@
  *   GET  /_control/stats?tag=T   { inFlight, maxInFlight, count } for that tag
  *   POST /_control/reset?tag=T   forget that tag's log and stats
  *   GET  /_control/events?tag=T  a tag's stream events (`first-chunk`, `last-chunk`, ...)
+ *   POST /_control/release?tag=T lets that tag's held /sse stream go on
  *   POST /_control/override?tag=T&status=N   from now on, that tag's requests get status N (JSON);
  *        &mode=reset: their connections are destroyed instead; &mode=off: normal answers again
  */
@@ -57,6 +60,7 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
   const barriers = new Map<string, { waiting: (() => void)[] }>()
   const seenSignatures = new Map<string, number>()
   const overrides = new Map<string, { status: number; reset: boolean }>()
+  const releases = new Map<string, () => void>()
 
   const statsFor = (tag: string) => {
     let s = stats.get(tag)
@@ -87,6 +91,11 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     if (url.pathname === '/_control/log') return json(res, 200, logs.get(tag) ?? [])
     if (url.pathname === '/_control/stats') return json(res, 200, stats.get(tag) ?? { inFlight: 0, maxInFlight: 0, count: 0 })
     if (url.pathname === '/_control/events') return json(res, 200, events.get(tag) ?? [])
+    if (url.pathname === '/_control/release' && req.method === 'POST') {
+      releases.get(tag)?.()
+      releases.delete(tag)
+      return json(res, 200, { ok: true })
+    }
     if (url.pathname === '/_control/override' && req.method === 'POST') {
       const mode = url.searchParams.get('mode')
       if (mode === 'off') overrides.delete(tag)
@@ -183,6 +192,19 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
         await sleep(interval)
       }
       event(tag, 'sent-last')
+      return res.end()
+    }
+    if (path === '/sse') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+      res.write('id: 0\nevent: tick\ndata: {"n":0}\n\n')
+      event(tag, 'sse-sent-0')
+      await new Promise<void>((resolve) => {
+        releases.set(tag, resolve)
+        setTimeout(resolve, 10_000)
+      })
+      if (res.destroyed) return
+      res.write('id: 1\nevent: tick\ndata: {"n":1}\n\n')
+      event(tag, 'sse-end')
       return res.end()
     }
     if (path === '/duplex') {

@@ -165,6 +165,14 @@ describe('versions', () => {
     expect((await get('/v9/users/1')).status).toBe(404)
   })
 
+  it('an unknown version header only matters on a versioned path', async () => {
+    // Unversioned routes ignore it; a `/v1` prefix chooses the version itself; no route: 404.
+    expect(await bodyOf('/shared', { 'api-version': 'v9' })).toBe('shared')
+    expect(await bodyOf('/shared', { 'accept-version': 'nonsense' })).toBe('shared')
+    expect(await (await get('/v1/users/1', { 'api-version': 'v9' })).json()).toEqual({ version: 'v1', id: '1' })
+    expect((await get('/nowhere/at/all', { 'api-version': 'v9' })).status).toBe(404)
+  })
+
   it('routes without a version answer every version', async () => {
     expect(await bodyOf('/shared', { 'api-version': 'v1' })).toBe('shared')
     expect(await bodyOf('/shared')).toBe('shared')

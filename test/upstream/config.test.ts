@@ -80,9 +80,12 @@ describe('resilience config validation', () => {
     ])
     const routes = [{ id: 'r', deadline: 3000, match: { path: '/*' }, action: { type: 'proxy', upstream: 'a' } }]
     expect(problems({ upstreams, routes })).toEqual([
-      'routes[0].deadline: 3000 ms does not cover its upstream "a" (11000 ms with retries: timeouts.headers per try and backoff); raise the deadline, lower the upstream timeouts or set timeouts.total',
+      // a: 6 tries x 1000 + 5 backoffs x 1000; then its fallback b: 3 tries x 1000 (a's per-try timeout) + 2 x 1000.
+      'routes[0].deadline: 3000 ms does not cover its upstream "a" and its fallback "b" (11000 + 5000 ms); raise the deadline or lower the upstream timeouts',
     ])
-    expect(problems({ upstreams: { ...upstreams, a: { ...upstreams.a, timeouts: { headers: 1000, total: 2500 } } }, routes })).toEqual([])
+    const capped = { a: { ...upstreams.a, timeouts: { headers: 1000, total: 2500 } }, b: { ...upstreams.b, timeouts: { headers: 500, total: 500 } } }
+    expect(problems({ upstreams: capped, routes })).toEqual([])
+    expect(problems({ upstreams: { ...upstreams, a: { ...upstreams.a, fallback: undefined, timeouts: { headers: 1000, total: 2500 } } }, routes })).toEqual([])
   })
 })
 

@@ -152,6 +152,26 @@ describe('streaming', () => {
     expect(await originEvents(tag)).toEqual(['received-first', 'received-end'])
   })
 
+  it('server-sent events stream through: the first event arrives while the origin holds the stream open', async () => {
+    const tag = newTag()
+    const res = await gateway.fetch('/sse', { headers: { 'x-test-tag': tag, accept: 'text/event-stream' } })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('text/event-stream')
+    expect(res.headers.get('cache-control')).toBe('no-cache')
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader()
+    let received = ''
+    // Bounded: the first event is one small chunk; the origin won't send more until released.
+    for (let i = 0; i < 10 && !received.includes('\n\n'); i++) received += (await reader.read()).value ?? ''
+    expect(received).toBe('id: 0\nevent: tick\ndata: {"n":0}\n\n')
+    // The origin has not sent its second event, nor ended the stream.
+    expect(await originEvents(tag)).toEqual(['sse-sent-0'])
+    await fetch(`${ORIGIN}/_control/release?tag=${tag}`, { method: 'POST' })
+    let rest = ''
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += chunk.value
+    expect(rest).toBe('id: 1\nevent: tick\ndata: {"n":1}\n\n')
+    expect(await originEvents(tag)).toEqual(['sse-sent-0', 'sse-end'])
+  })
+
   it('a long stream is not cut while chunks keep coming (no total timeout)', async () => {
     const gw = testGateway(originConfig({ upstreams: { origin: { url: ORIGIN, timeouts: { headers: 250, idle: 2_000 } } } }))
     const res = await gw.fetch('/stream?chunks=6&interval=100')
@@ -182,11 +202,34 @@ describe('timeouts and failures', () => {
   })
 
   it('a route deadline shortens the header timeout', async () => {
+    // A transform reads the whole JSON body before the upstream call: the client holds the body
+    // back for 400 ms, so at most 300 ms of the 700 ms deadline are left, less than the 600 ms
+    // header timeout. The 504 must name the deadline.
     const tight = testGateway({
-      upstreams: { origin: { url: ORIGIN, timeouts: { headers: 200 } } },
-      routes: [{ id: 'r', match: { path: '/*' }, deadline: 250, action: { type: 'proxy', upstream: 'origin' } }],
+      upstreams: { origin: { url: ORIGIN, timeouts: { headers: 600 } } },
+      routes: [
+        {
+          id: 'r',
+          match: { path: '/*' },
+          deadline: 700,
+          policies: [{ type: 'transform', request: { body: { set: { seen: 'yes' } } } }],
+          action: { type: 'proxy', upstream: 'origin' },
+        },
+      ],
     })
-    await problemOf(await tight.fetch('/hang'), 504)
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"a":1}'))
+        setTimeout(() => controller.close(), 400)
+      },
+    })
+    const res = await tight.fetch('/hang', { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit)
+    const problem = await problemOf(res, 504)
+    expect(problem).toMatchObject({ code: 'ERR_UPSTREAM_TIMEOUT', detail: "The route's deadline passed before the upstream answered." })
+    expect(tight.logs.at(-1)?.upstream).toMatchObject({ name: 'origin', error: 'deadline' })
+    // Without a deadline nearby, the header timeout is what answers.
+    const plain = await problemOf(await gw.fetch('/hang'), 504)
+    expect(plain.detail).toBe('The upstream did not answer in time.')
   })
 
   it('a stalled body is cut after the idle timeout', async () => {

@@ -1,0 +1,109 @@
+// `npm run check:config` and `npm run deploy` against wrangler environments, as a user runs them:
+// the real scripts on a throwaway project (wrangler.toml, entries, configs) in a temp directory.
+// Nothing is deployed: every case here is refused before wrangler is started.
+//
+// Run: npm run test:scripts (or node --test test/scripts/)
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { after, before, describe, it } from 'node:test'
+
+const script = (name) => fileURLToPath(new URL(`../../scripts/${name}`, import.meta.url))
+let dir
+
+const WRANGLER_TOML = `
+name = "t"
+main = "src/index.ts"
+compatibility_date = "2026-04-20"
+[vars]
+API_ORIGIN = "http://127.0.0.1:9"
+
+[[durable_objects.bindings]]
+name = "RATE_LIMITER"
+class_name = "RateLimiter"
+
+[env.staging]
+main = "src/entries/staging.ts"
+vars = { OTHER = "x" }
+
+[env.production]
+main = "src/entries/production.ts"
+vars = { API_ORIGIN = "https://api.example.com" }
+services = [{ binding = "BILLING", service = "billing" }]
+`
+const upstreamConfig = (upstreams, policies = []) =>
+  JSON.stringify({ upstreams, policies, routes: [{ id: 'api', match: { path: '/api/*' }, action: { type: 'proxy', upstream: 'api' } }] })
+const limit = { type: 'rate-limit', by: ['ip'], limits: [{ name: 'a', limit: 1, window: 1 }] }
+
+function run(name, args, extraEnv = {}) {
+  const { status, stdout, stderr } = spawnSync(process.execPath, [script(name), ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_HIDE_BANNER: 'true', CLOUDFLARE_ENV: '', ...extraEnv },
+  })
+  return { status, out: stdout + stderr }
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'edgeway-check-'))
+  mkdirSync(join(dir, 'src/entries'), { recursive: true })
+  mkdirSync(join(dir, 'config'))
+  writeFileSync(join(dir, 'wrangler.toml'), WRANGLER_TOML)
+  writeFileSync(join(dir, 'src/index.ts'), "import config from '../config/demo.json'\n")
+  for (const env of ['staging', 'production']) writeFileSync(join(dir, `src/entries/${env}.ts`), `import config from '../../config/${env}.json'\n`)
+  // Valid at the top level; staging lacks API_ORIGIN; production lacks the DO binding the rate limit needs.
+  writeFileSync(join(dir, 'config/demo.json'), upstreamConfig({ api: { url: '${API_ORIGIN}' } }, [limit]))
+  writeFileSync(join(dir, 'config/staging.json'), upstreamConfig({ api: { url: '${API_ORIGIN}' } }))
+  writeFileSync(join(dir, 'config/production.json'), upstreamConfig({ api: { url: '${API_ORIGIN}' }, billing: { service: 'BILLING' } }, [limit]))
+  writeFileSync(join(dir, 'config/literal.json'), upstreamConfig({ api: { url: 'https://user:pw@api.example.com' } }))
+})
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('check:config', () => {
+  it('with no arguments checks every environment with the config its entry bundles', () => {
+    const { status, out } = run('check-config.mjs', [])
+    assert.equal(status, 1)
+    assert.match(out, /config\/demo\.json \(the top level\): ok \(1 routes\)/)
+    assert.match(
+      out,
+      /config\/staging\.json \(\[env\.staging\]\): 1 problem\(s\)\n {2}- upstreams\.api\.url: Worker variable "API_ORIGIN" is not set in \[env\.staging\] vars \(nor listed as a secret in \.dev\.vars\.example\)/,
+    )
+    assert.match(out, /- policies\[0\]\.binding: no Durable Object binding "RATE_LIMITER" declared in \[env\.production\] of wrangler\.toml/)
+  })
+
+  it('a secret name listed in .dev.vars.example is accepted for ${VAR}', () => {
+    writeFileSync(join(dir, '.dev.vars.example'), 'API_ORIGIN=\n')
+    try {
+      const { status, out } = run('check-config.mjs', ['--env', 'staging'])
+      assert.equal(status, 0, out)
+      assert.match(out, /config\/staging\.json \(\[env\.staging\]\): ok/)
+    } finally {
+      rmSync(join(dir, '.dev.vars.example'))
+    }
+  })
+
+  it('a file alone: literal upstream URLs are checked', () => {
+    const { status, out } = run('check-config.mjs', ['config/literal.json'])
+    assert.equal(status, 1)
+    assert.match(out, /config\/literal\.json: 1 problem\(s\)\n {2}- upstreams\.api\.url: must not hold credentials \(use a policy that reads a secret\)/)
+  })
+})
+
+describe('deploy', () => {
+  it('refuses an environment whose config would fail at runtime, before wrangler runs', () => {
+    const { status, out } = run('deploy.mjs', ['--env', 'staging', '--dry-run'])
+    assert.equal(status, 1)
+    assert.match(out, /Worker variable "API_ORIGIN" is not set in \[env\.staging\] vars/)
+    assert.match(out, /deploy refused/)
+    assert.doesNotMatch(out, /production/)
+  })
+
+  it('reads the environment from --env=, -e and CLOUDFLARE_ENV as wrangler does', () => {
+    assert.match(run('deploy.mjs', ['--env=production']).out, /\[env\.production\]\): 1 problem/)
+    assert.match(run('deploy.mjs', ['-e', 'production']).out, /\[env\.production\]\): 1 problem/)
+    assert.match(run('deploy.mjs', [], { CLOUDFLARE_ENV: 'production' }).out, /\[env\.production\]\): 1 problem/)
+  })
+})
