@@ -8,7 +8,7 @@
  *   POST /instances/<id>/mode?mode=M      M = up | down | fail | hang | reset
  *        [&status=503]                    the status `fail` answers with (default 500)
  *        [&times=N]                       fail/hang/reset only the next N requests, then up again
- *   GET  /instances/<id>/stats            { count, health, requests: [{ method, path, body }] }
+ *   GET  /instances/<id>/stats            { count, health, requests: [{ method, path, body, at }] }
  *
  * An instance answers any path with 200 JSON `{ instance, method, path, body }` and an
  * `x-instance` header; `/health` answers the same way (and follows the mode), but is counted
@@ -18,7 +18,8 @@ import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 
 type Mode = 'up' | 'down' | 'fail' | 'hang' | 'reset'
-type Seen = { method: string; path: string; body: string }
+/** `at`: when the request arrived (the fleet's `Date.now()`), to compare arrivals with each other. */
+type Seen = { method: string; path: string; body: string; at: number }
 
 type Instance = {
   id: string
@@ -71,7 +72,7 @@ function createInstanceServer(instance: () => Instance): http.Server {
     if (url.pathname === '/health') self.health++
     else {
       self.count++
-      if (self.requests.length < MAX_LOGGED) self.requests.push({ method: req.method ?? '', path: url.pathname, body })
+      if (self.requests.length < MAX_LOGGED) self.requests.push({ method: req.method ?? '', path: url.pathname, body, at: Date.now() })
     }
     const mode = self.mode
     if (mode !== 'up' && self.times !== undefined && --self.times <= 0) {

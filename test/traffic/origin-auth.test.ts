@@ -40,7 +40,7 @@ describe('origin-auth', () => {
     expect(res.status).toBe(200)
     const echo = (await res.json()) as Echo
     expect(echo.url).toBe('/signed/orders/1?x=+y&via=gw')
-    expect(echo.headers['x-edgeway-signature']).toMatch(new RegExp(`^t=\\d+,rid=${res.headers.get('x-request-id')},v1=[0-9a-f]{64}$`))
+    expect(echo.headers['x-edgeway-signature']).toMatch(new RegExp(`^t=\\d+,rid=${res.headers.get('x-request-id')}\\.[0-9a-f]{16},v1=[0-9a-f]{64}$`))
   })
 
   it('the origin refuses requests that bypass the gateway, or carry a forged, tampered, expired or replayed signature', async () => {
