@@ -84,6 +84,23 @@ describe('origin-auth', () => {
     for (const rid of rids) expect(rid.startsWith(`${id}.`)).toBe(true) // still names the request
   })
 
+  it('a mirrored copy carries its own signature: the origin accepts both it and the request', async () => {
+    const tag = newTag()
+    const gw = testGateway(
+      {
+        upstreams: { origin: { url: `${ORIGIN}/signed` }, shadow: { url: `${ORIGIN}/signed` } },
+        routes: [{ id: 'r', match: { path: '/api/*' }, policies: [{ type: 'origin-auth', secret: 'ORIGIN_SIGNING_SECRET' }], action: { type: 'proxy', upstream: 'origin', stripPrefix: '/api', mirror: { upstream: 'shadow' } } }],
+      },
+      { ORIGIN_SIGNING_SECRET: SECRET },
+    )
+    const res = await gw.fetch('/api/m?status=201', { headers: { 'x-test-tag': tag } })
+    expect(res.status).toBe(201)
+    const seen = await originLog(tag)
+    expect(seen.map((r) => r.headers['x-edgeway-mirror'] ?? 'main').sort()).toEqual(['1', 'main'])
+    const rids = seen.map((r) => /rid=([^,]+)/.exec(r.headers['x-edgeway-signature']!)![1])
+    expect(rids[0]).not.toBe(rids[1])
+  })
+
   it('a client that resends its own X-Request-Id (trustIncoming) is not refused as a replay', async () => {
     const gw = testGateway(
       {
