@@ -21,8 +21,9 @@ export type UpstreamRequestDraft = {
    */
   body?: ReadableStream | ArrayBuffer | string | null
   /**
-   * Run by the proxy action just before it sends, with the final method, URL and headers (after
-   * every rewrite): for edits that must see exactly what the origin receives (signatures).
+   * Run before each try leaves (proxy, mirror, fallback and aggregation calls alike), on a copy of
+   * the headers, with that try's final method, target URL and headers (after every rewrite): for
+   * edits that must see exactly what the origin receives and differ per try (signatures).
    */
   beforeSend?: ((request: OutgoingRequest) => void | Promise<void>)[]
 }

@@ -93,6 +93,7 @@ export function aggregateAction(
       maxInFlight,
       deadline: c.get('startedAt') + deadlineMs,
       clientSignal: c.req.raw.signal,
+      beforeSend: c.get('upstreamRequest').beforeSend,
       logs,
       waitUntil: (promise) => waitUntil(c, promise),
       // Keyed on the client's request, as a proxy route would be: the calls' own headers are rendered.

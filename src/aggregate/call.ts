@@ -9,7 +9,7 @@ import { GatewayError } from '../errors'
 import type { UpstreamLog } from '../logging'
 import { pathRoot, type ParsedPath } from '../template/path'
 import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue, type JsonTemplate, type Template } from '../template/template'
-import { callUpstream } from '../upstream/client'
+import { callUpstream, type UpstreamCall } from '../upstream/client'
 import { upstreamWorstMs } from '../upstream/config-checks'
 import type { CompiledUpstream } from '../upstream/upstream'
 import { BodyError, decodeBody, readBytes } from './body'
@@ -67,6 +67,8 @@ export type CallRun = {
   waitUntil(promise: Promise<unknown>): void
   cache: CallCacheContext
   affinity?: ((upstream: CompiledUpstream) => string | undefined) | undefined
+  /** The route's `beforeSend` hooks, run before each try of the call (`origin-auth` signs there). */
+  beforeSend?: UpstreamCall['beforeSend']
 }
 
 /** Conditional and body headers of the client's request mean nothing to a call. */
@@ -156,7 +158,7 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
         try {
           response = await callUpstream(
             upstream,
-            { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(tryTimeoutMs, end - Date.now())), signal: controller.signal, deadline: end, affinityKey: run.affinity?.(upstream) },
+            { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(tryTimeoutMs, end - Date.now())), signal: controller.signal, deadline: end, affinityKey: run.affinity?.(upstream), beforeSend: run.beforeSend },
             run.log,
           )
         } catch (err) {

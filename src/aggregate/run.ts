@@ -10,7 +10,7 @@
  */
 import type { CompiledUpstream } from '../upstream/upstream'
 import type { CallCacheContext } from './cache'
-import { CallFailed, type CallFailure, type CallLog, type CallResult, type CompiledCall } from './call'
+import { CallFailed, type CallFailure, type CallLog, type CallResult, type CallRun, type CompiledCall } from './call'
 
 export type RunOptions = {
   scope: Record<string, unknown>
@@ -25,6 +25,8 @@ export type RunOptions = {
   cache: CallCacheContext
   /** The client's key for an upstream balanced by `hash` (its `hashOn`: consumer, IP, header, cookie). */
   affinity?: ((upstream: CompiledUpstream) => string | undefined) | undefined
+  /** Run before each try of each call (`origin-auth` signs there). */
+  beforeSend?: CallRun['beforeSend']
 }
 
 export type RunOutcome = {
@@ -98,7 +100,7 @@ export async function runCalls(calls: readonly CompiledCall[], order: readonly n
       const log = { call: call.name, name: '' }
       options.logs.push(log)
       try {
-        const result = await call.execute(options.scope, { baseHeaders: options.baseHeaders, signal, deadline: options.deadline, log, waitUntil: options.waitUntil, cache: options.cache, affinity: options.affinity })
+        const result = await call.execute(options.scope, { baseHeaders: options.baseHeaders, signal, deadline: options.deadline, log, waitUntil: options.waitUntil, cache: options.cache, affinity: options.affinity, beforeSend: options.beforeSend })
         results.set(call.name, result)
         options.scope[call.name] = result
         return true

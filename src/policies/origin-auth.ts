@@ -3,14 +3,16 @@
  * `origin-auth`: the gateway proves itself to the origin, so the origin can refuse traffic that
  * bypassed it. Each upstream request carries
  *
- *   X-Edgeway-Signature: t=<unix seconds>,rid=<request id>,v1=<hex HMAC-SHA256>
+ *   X-Edgeway-Signature: t=<unix seconds>,rid=<request id>.<16 hex random>,v1=<hex HMAC-SHA256>
  *
  * over `<t>\n<rid>\n<METHOD>\n<path and query as the origin receives them>`, keyed with a Worker
- * secret named in the config (never the secret itself). It is computed just before the request
- * leaves (a `beforeSend` hook), after every rewrite, so it covers exactly what the origin sees. The
- * origin checks the HMAC, that `t` is within its replay window, and that it hasn't seen `rid` in
- * that window (docs: "Origin authentication" has a reference verifier). The body is not signed.
- * A client-sent header of the same name is dropped.
+ * secret named in the config (never the secret itself). It is computed just before each try leaves
+ * (a `beforeSend` hook that `callUpstream` runs per try: retries, fallback, mirror and aggregation
+ * calls included), after every rewrite, so it covers exactly what that try's origin sees. `rid` is
+ * a nonce, unique per try: the request id alone is not (a retry reuses it, and so may a client
+ * with `request-id` `trustIncoming`). The origin checks the HMAC, that `t` is within its replay
+ * window, and that it hasn't seen `rid` in that window (docs: "Origin authentication" has a
+ * reference verifier). The body is not signed. A client-sent header of the same name is dropped.
  *
  * @example
  * { "type": "origin-auth", "secret": "ORIGIN_SIGNING_SECRET" }
@@ -52,8 +54,9 @@ export const originAuthPolicy = definePolicy({
         key ??= await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
         const url = new URL(request.url)
         const t = Math.floor(Date.now() / 1000)
-        const mac = await crypto.subtle.sign('HMAC', key, encoder.encode(signaturePayload(t, rid, request.method, url.pathname + url.search)))
-        request.headers.set(header, `t=${t},rid=${rid},v1=${toHex(mac)}`)
+        const nonce = `${rid}.${toHex(crypto.getRandomValues(new Uint8Array(8)))}`
+        const mac = await crypto.subtle.sign('HMAC', key, encoder.encode(signaturePayload(t, nonce, request.method, url.pathname + url.search)))
+        request.headers.set(header, `t=${t},rid=${nonce},v1=${toHex(mac)}`)
       })
       await next()
     }

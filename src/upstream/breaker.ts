@@ -75,6 +75,15 @@ export class CircuitBreaker {
     return true
   }
 
+  /**
+   * Gives back a slot that `acquire` took for a try that ended without an outcome (the client left,
+   * an aggregation deadline or a failed sibling aborted it): counted neither as a success nor as a
+   * failure, it frees the half-open probe slot so a later request can probe.
+   */
+  release(): void {
+    if (this.current() === 'half-open') this.probesInFlight = Math.max(0, this.probesInFlight - 1)
+  }
+
   /** Reports the outcome of a request that `acquire` let through. */
   record(ok: boolean): void {
     const state = this.current()

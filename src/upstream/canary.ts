@@ -71,6 +71,7 @@ export function createMirror(config: { upstream: string; percent: number; bodyLi
         headers,
         body: call.body instanceof ArrayBuffer ? call.body.slice(0) : call.body,
         timeoutMs: upstream.timeouts.headers,
+        beforeSend: call.beforeSend,
       }
       c.get('log').mirror = upstream.name
       const done = callUpstream(upstream, copy, log)

@@ -12,7 +12,7 @@
  * problem: 503 with `Retry-After` when no target is available, 502 / 504 when the tries failed.
  */
 import type { Context } from 'hono'
-import type { AppEnv } from '../context'
+import type { AppEnv, UpstreamRequestDraft } from '../context'
 import type { HealthSnapshot } from '../durable-objects/health-checker'
 import { GatewayError } from '../errors'
 import type { UpstreamLog } from '../logging'
@@ -39,6 +39,11 @@ export type UpstreamCall = {
   context?: Context<AppEnv> | undefined
   /** An explicit key for `balance: "hash"`, overriding `hashOn`. */
   affinityKey?: string | undefined
+  /**
+   * Run before each try on a copy of `headers`, with that try's method, target URL and headers
+   * (`origin-auth` signs here, so every try and every aggregation call carries its own signature).
+   */
+  beforeSend?: UpstreamRequestDraft['beforeSend'] | undefined
 }
 
 export type UpstreamResult = { response: Response; log: UpstreamLog }
@@ -115,39 +120,52 @@ async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: Up
   const key = call.affinityKey ?? upstream.hashKey?.(call.headers, call.context)
   const sticky = upstream.sticky && call.context ? upstream.sticky.fromCookie(call.headers.get('cookie')) : undefined
   const tried = new Set<Target>()
-  let last: Attempt | undefined
-  let lastTarget: Target | undefined
 
-  // Bounded: one pass per try, at most 1 + maxRetries (<= 6).
-  for (let attempt = 0; attempt <= maxRetries; attempt++) {
-    const target = chooseTarget(upstream, shared, attempt === 0 ? sticky : undefined, key, lastTarget, tried)
-    if (!target) break
-    if (upstream.breakers && !upstream.breakers[target.index]!.acquire()) {
-      throw new GatewayError('ERR_CIRCUIT_OPEN', {
-        detail: 'The upstream is failing; requests are paused for a while.',
-        headers: { 'Retry-After': String(Math.max(1, Math.ceil(upstream.breakers[target.index]!.reopensIn() / 1000))) },
-      })
-    }
-    const timeoutMs = Math.min(call.timeoutMs, end - Date.now())
+  let target = chooseTarget(upstream, shared, sticky, key, undefined, tried)
+  if (!target) throw unavailable(upstream)
+  const breaker = upstream.breakers?.[target.index]
+  if (breaker && !breaker.acquire()) {
+    throw new GatewayError('ERR_CIRCUIT_OPEN', {
+      detail: 'The upstream is failing; requests are paused for a while.',
+      headers: { 'Retry-After': String(Math.max(1, Math.ceil(breaker.reopensIn() / 1000))) },
+    })
+  }
+  let last!: Attempt
+  // Bounded: one pass per try, at most 1 + maxRetries (<= 6). Each pass holds the breaker slot of
+  // `target` (taken before it); `settle` gives it back with an outcome, or without one.
+  for (let attempt = 0; ; attempt++) {
     log.tries = attempt + 1
     log.target = target.label
-    last = await tryTarget(upstream, target, call, body, Math.max(0, timeoutMs), log)
+    let outcome: Attempt | undefined
+    try {
+      outcome = await tryTarget(upstream, target, call, body, Math.max(0, Math.min(call.timeoutMs, end - Date.now())), log)
+    } finally {
+      settle(upstream, target, outcome, call)
+    }
+    last = outcome!
     tried.add(target)
-    lastTarget = target
-    record(upstream, target, last, call)
-    const retriable = attempt < maxRetries && !call.signal?.aborted && retry!.retriable(last.result)
-    if (!retriable) break
+    if (attempt >= maxRetries || call.signal?.aborted || !retry!.retriable(last.result)) break
     const delay = backoffDelay(attempt + 1, retry!.config.backoff)
-    if (Date.now() + delay >= end || !retry!.budget.tryRetry()) break
+    if (Date.now() + delay >= end) break
+    // Decide the next try before giving up this answer: with no target to retry on (none left, or
+    // its circuit open), the client gets this answer intact, not a 503 of the gateway's making.
+    const next = chooseTarget(upstream, shared, undefined, key, target, tried)
+    if (!next) break
+    const nextBreaker = upstream.breakers?.[next.index]
+    if (nextBreaker && !nextBreaker.acquire()) break
+    if (!retry!.budget.tryRetry()) {
+      nextBreaker?.release()
+      break
+    }
     await last.response?.body?.cancel()
     log.retried = (log.retried ?? 0) + 1
     await sleep(delay)
+    target = next
   }
-  if (!last) throw unavailable(upstream)
   if (last.error) throw last.error
-  if (upstream.sticky && call.context && lastTarget && lastTarget !== sticky) {
+  if (upstream.sticky && call.context && target !== sticky) {
     const response = new Response(last.response.body, last.response)
-    response.headers.append('Set-Cookie', upstream.sticky.setCookie(lastTarget))
+    response.headers.append('Set-Cookie', upstream.sticky.setCookie(target))
     return response
   }
   return last.response
@@ -172,7 +190,8 @@ function chooseTarget(
     const state = shared?.targets[t.id]
     if (state && !state.healthy) return false
     if (upstream.passive && !upstream.passive.available(t, state?.okAt)) return false
-    return upstream.failFast || !upstream.breakers || upstream.breakers[t.index]!.canPass()
+    // Fail-fast answers the first try 503 rather than skip an open target; a retry just skips it.
+    return (upstream.failFast && !previous) || !upstream.breakers || upstream.breakers[t.index]!.canPass()
   })
   if (sticky && candidates.includes(sticky)) return sticky
   if (previous) {
@@ -184,18 +203,30 @@ function chooseTarget(
   return upstream.balancer.pick(candidates, key)
 }
 
+/** When each call's first try started: the logged upstream time runs from there to the last try's end. */
+const firstTry = new WeakMap<UpstreamLog, number>()
+
 async function tryTarget(upstream: CompiledUpstream, target: Target, call: UpstreamCall, body: UpstreamCall['body'], timeoutMs: number, log: UpstreamLog): Promise<Attempt> {
+  const url = target.urlFor(call.path, call.search)
+  let headers = call.headers
+  if (call.beforeSend?.length) {
+    // Per try, on a copy: each try is signed afresh (its own nonce and time) for its own target.
+    headers = new Headers(headers)
+    for (const hook of call.beforeSend) await hook({ method: call.method, url, headers })
+  }
   const controller = new AbortController()
   const timer = setTimeout(() => controller.abort(), timeoutMs)
   const onOuterAbort = () => controller.abort()
+  if (call.signal?.aborted) controller.abort()
   call.signal?.addEventListener('abort', onOuterAbort)
   const started = Date.now()
+  if (!firstTry.has(log)) firstTry.set(log, started)
   upstream.balancer.started(target)
   try {
     const response = await target.fetch(
-      new Request(target.urlFor(call.path, call.search), {
+      new Request(url, {
         method: call.method,
-        headers: call.headers,
+        headers,
         // A buffered body is copied per try: a Request may take ownership of the bytes it is given.
         body: call.method === 'GET' || call.method === 'HEAD' ? null : body instanceof ArrayBuffer ? body.slice(0) : body,
         redirect: 'manual',
@@ -214,19 +245,23 @@ async function tryTarget(upstream: CompiledUpstream, target: Target, call: Upstr
     log.error = call.signal?.aborted ? 'aborted' : 'unreachable'
     return { error: new GatewayError('ERR_UPSTREAM_UNREACHABLE', { detail: 'The upstream could not be reached.', cause: err }), result: { kind: 'unreachable' } }
   } finally {
-    log.durationMs = Date.now() - started
+    log.durationMs = Date.now() - firstTry.get(log)!
     upstream.balancer.finished(target)
     clearTimeout(timer)
     call.signal?.removeEventListener('abort', onOuterAbort)
   }
 }
 
-/** Feeds a try's outcome to passive health and the breaker (a client that left teaches nothing). */
-function record(upstream: CompiledUpstream, target: Target, attempt: Attempt, call: UpstreamCall): void {
-  if (call.signal?.aborted) return
+/**
+ * Feeds a try's outcome to passive health and the breaker. A try with no outcome (it threw) or one
+ * aborted from outside (a client that left, an aggregation deadline) teaches nothing, but still
+ * gives back the breaker slot it took: a half-open probe slot kept forever would fail every request.
+ */
+function settle(upstream: CompiledUpstream, target: Target, attempt: Attempt | undefined, call: UpstreamCall): void {
+  const breaker = upstream.breakers?.[target.index]
+  if (!attempt || call.signal?.aborted) return breaker?.release()
   const status = attempt.result.kind === 'response' ? attempt.result.status : undefined
   if (upstream.passive) upstream.passive.record(target, status === undefined || upstream.passive.isFailure(status) ? 'failed' : 'ok')
-  const breaker = upstream.breakers?.[target.index]
   if (breaker) breaker.record(status !== undefined && !upstream.breakerStatuses!.has(status))
 }
 

@@ -101,9 +101,9 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
   const draft = c.get('upstreamRequest')
   const upgrade = options.websocket && c.req.header('upgrade')?.toLowerCase() === 'websocket'
   // The draft's headers are already this request's own copy: copied again only when edited here
-  // (the handshake, `beforeSend` hooks), so that later readers of the draft (a cache store keying
-  // on it) still see the request as the policies left it.
-  const headers = upgrade || draft.beforeSend?.length ? new Headers(draft.headers) : draft.headers
+  // (the handshake), so that later readers of the draft (a cache store keying on it) still see the
+  // request as the policies left it. `beforeSend` hooks run per try, on a copy, in `callUpstream`.
+  const headers = upgrade ? new Headers(draft.headers) : draft.headers
   if (upgrade) {
     headers.set('Upgrade', 'websocket')
     headers.set('Connection', 'Upgrade')
@@ -112,9 +112,6 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
   // When the route's deadline is nearer than the header timeout, it bounds the wait; its 504 says so.
   const byDeadline = options.deadline !== undefined && options.deadline - Date.now() < timeoutMs
   if (byDeadline) timeoutMs = Math.max(0, options.deadline! - Date.now())
-  for (const hook of draft.beforeSend ?? []) {
-    await hook({ method: draft.method, url: upstream.urlFor(options.path, draft.search), headers })
-  }
   const log: UpstreamLog = { name: upstream.name }
   c.get('log').upstream = log
   const call: UpstreamCall = {
@@ -128,6 +125,7 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
     signal: c.req.raw.signal,
     deadline: options.deadline,
     context: c,
+    beforeSend: draft.beforeSend,
   }
   if (options.mirror) {
     // The copy needs the body too: read it once (the mirror only wants bodies it can hold).

@@ -22,6 +22,7 @@
  *   /echo/...?gzip=1     the echo gzip-compressed, with Content-Encoding: gzip and its Content-Length
  *   /signed/...          checks the gateway's X-Edgeway-Signature (secret SIGNING_SECRET, 300 s window,
  *                        replayed request ids refused): 401 { error } when it fails, else like /echo
+ *   ?fail-first=N        the tag's first N requests get 503 (after the /signed check): a retry then succeeds
  *   ?set-header=Name:%20value   sets a response header (repeatable)
  *   ?h=Name:Value        sets any response header (repeatable: ETag, Vary, Set-Cookie, Expires, Age, ...)
  *   /bytes?size=N        N bytes of text; with &chunked=1 streamed without Content-Length
@@ -241,6 +242,8 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
       const verdict = verifyEdgewaySignature(Array.isArray(header) ? header[0] : header, req.method ?? '', req.url ?? '', SIGNING_SECRET, seenSignatures)
       if (!verdict.ok) return json(res, 401, { error: verdict.reason })
     }
+    const failFirst = Number(url.searchParams.get('fail-first') ?? 0)
+    if (s.count <= failFirst) return json(res, 503, { status: 503, failFirst }, extra)
     if (path === '/json') {
       res.writeHead(Number(url.searchParams.get('status') ?? 200), { 'content-type': 'application/json', ...extra })
       return res.end(url.searchParams.get('value') ?? 'null')

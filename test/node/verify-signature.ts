@@ -7,8 +7,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 export type Verdict = { ok: true; rid: string } | { ok: false; reason: string }
 
 /**
- * Checks `X-Edgeway-Signature: t=<unix>,rid=<id>,v1=<hex>` for a request with `method` and raw
- * `target` (path and query, e.g. Node's `req.url`). `seen` remembers request ids for the window.
+ * Checks `X-Edgeway-Signature: t=<unix>,rid=<nonce>,v1=<hex>` for a request with `method` and raw
+ * `target` (path and query, e.g. Node's `req.url`). `rid` is unique per upstream try (the request
+ * id, a dot, 16 hex digits): `seen` remembers it for the window, so each signed try passes once.
  */
 export function verifyEdgewaySignature(
   header: string | undefined,

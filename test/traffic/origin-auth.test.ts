@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/config/validate'
-import { ORIGIN, originConfig, testGateway, type Echo } from '../helpers'
+import { newTag, ORIGIN, originConfig, originLog, testGateway, type Echo } from '../helpers'
 
 /** The same secret the test origin verifies with (test/node/origin.ts `SIGNING_SECRET`). */
 const SECRET = 'test-origin-signing-secret'
@@ -40,7 +40,7 @@ describe('origin-auth', () => {
     expect(res.status).toBe(200)
     const echo = (await res.json()) as Echo
     expect(echo.url).toBe('/signed/orders/1?x=+y&via=gw')
-    expect(echo.headers['x-edgeway-signature']).toMatch(new RegExp(`^t=\\d+,rid=${res.headers.get('x-request-id')},v1=[0-9a-f]{64}$`))
+    expect(echo.headers['x-edgeway-signature']).toMatch(new RegExp(`^t=\\d+,rid=${res.headers.get('x-request-id')}\\.[0-9a-f]{16},v1=[0-9a-f]{64}$`))
   })
 
   it('the origin refuses requests that bypass the gateway, or carry a forged, tampered, expired or replayed signature', async () => {
@@ -63,6 +63,99 @@ describe('origin-auth', () => {
     const res = await gateway().fetch('/api/x', { headers: { 'x-edgeway-signature': 't=1,rid=forged,v1=' + '0'.repeat(64) } })
     expect(res.status).toBe(200)
     expect(((await res.json()) as Echo).headers['x-edgeway-signature']).not.toContain('forged')
+  })
+
+  it('signs each try afresh: a retry is not refused as a replay by the verifying origin', async () => {
+    const tag = newTag()
+    const gw = testGateway(
+      {
+        upstreams: { origin: { url: `${ORIGIN}/signed`, retries: { attempts: 1, backoff: { base: 1, max: 1 } } } },
+        routes: [{ id: 'r', match: { path: '/api/*' }, policies: [{ type: 'origin-auth', secret: 'ORIGIN_SIGNING_SECRET' }], action: { type: 'proxy', upstream: 'origin', stripPrefix: '/api' } }],
+      },
+      { ORIGIN_SIGNING_SECRET: SECRET },
+    )
+    const res = await gw.fetch('/api/orders/1?fail-first=1', { headers: { 'x-test-tag': tag } })
+    expect(res.status).toBe(200) // the first try got 503 (after a valid signature), the retry passed
+    expect(gw.logs[0]!.upstream).toMatchObject({ tries: 2, retried: 1 })
+    const rids = (await originLog(tag)).map((r) => /rid=([^,]+)/.exec(r.headers['x-edgeway-signature']!)![1]!)
+    const id = res.headers.get('x-request-id')!
+    expect(rids).toHaveLength(2)
+    expect(rids[0]).not.toBe(rids[1])
+    for (const rid of rids) expect(rid.startsWith(`${id}.`)).toBe(true) // still names the request
+  })
+
+  it('a mirrored copy carries its own signature: the origin accepts both it and the request', async () => {
+    const tag = newTag()
+    const gw = testGateway(
+      {
+        upstreams: { origin: { url: `${ORIGIN}/signed` }, shadow: { url: `${ORIGIN}/signed` } },
+        routes: [{ id: 'r', match: { path: '/api/*' }, policies: [{ type: 'origin-auth', secret: 'ORIGIN_SIGNING_SECRET' }], action: { type: 'proxy', upstream: 'origin', stripPrefix: '/api', mirror: { upstream: 'shadow' } } }],
+      },
+      { ORIGIN_SIGNING_SECRET: SECRET },
+    )
+    const res = await gw.fetch('/api/m?status=201', { headers: { 'x-test-tag': tag } })
+    expect(res.status).toBe(201)
+    const seen = await originLog(tag)
+    expect(seen.map((r) => r.headers['x-edgeway-mirror'] ?? 'main').sort()).toEqual(['1', 'main'])
+    const rids = seen.map((r) => /rid=([^,]+)/.exec(r.headers['x-edgeway-signature']!)![1])
+    expect(rids[0]).not.toBe(rids[1])
+  })
+
+  it('a client that resends its own X-Request-Id (trustIncoming) is not refused as a replay', async () => {
+    const gw = testGateway(
+      {
+        upstreams: { origin: { url: `${ORIGIN}/signed` } },
+        routes: [
+          {
+            id: 'r',
+            match: { path: '/api/*' },
+            policies: [{ type: 'request-id', trustIncoming: true }, { type: 'origin-auth', secret: 'ORIGIN_SIGNING_SECRET' }],
+            action: { type: 'proxy', upstream: 'origin', stripPrefix: '/api' },
+          },
+        ],
+      },
+      { ORIGIN_SIGNING_SECRET: SECRET },
+    )
+    const id = `client-${newTag()}`
+    for (let i = 0; i < 2; i++) {
+      const res = await gw.fetch('/api/orders/1', { headers: { 'x-request-id': id } })
+      expect(res.status).toBe(200)
+      expect(res.headers.get('x-request-id')).toBe(id)
+      await res.body?.cancel()
+    }
+  })
+
+  it('signs every aggregation call, and each of its tries', async () => {
+    const tag = newTag()
+    const gw = testGateway(
+      {
+        upstreams: { origin: { url: ORIGIN, retries: { attempts: 1, backoff: { base: 1, max: 1 } } } },
+        routes: [
+          {
+            id: 'agg',
+            match: { path: '/agg' },
+            policies: [{ type: 'origin-auth', secret: 'ORIGIN_SIGNING_SECRET' }],
+            action: {
+              type: 'aggregate',
+              calls: [
+                { name: 'user', upstream: 'origin', path: '/signed/user', query: { 'fail-first': '1' }, group: 'user' },
+                { name: 'orders', upstream: 'origin', path: '/signed/orders/{user.body.path}', group: 'orders' },
+              ],
+            },
+          },
+        ],
+      },
+      { ORIGIN_SIGNING_SECRET: SECRET },
+    )
+    const res = await gw.fetch('/agg', { headers: { 'x-test-tag': tag } })
+    expect(res.status).toBe(200)
+    const body = (await res.json()) as { user: Echo; orders: Echo }
+    expect(body.user.path).toBe('/signed/user')
+    expect(body.orders.path).toBe('/signed/orders/%2Fsigned%2Fuser')
+    const seen = await originLog(tag)
+    expect(seen.map((r) => r.url)).toEqual(['/signed/user?fail-first=1', '/signed/user?fail-first=1', '/signed/orders/%2Fsigned%2Fuser'])
+    const rids = seen.map((r) => /rid=([^,]+)/.exec(r.headers['x-edgeway-signature']!)![1])
+    expect(new Set(rids).size).toBe(3)
   })
 
   it('refuses to build without the named Worker secret', () => {

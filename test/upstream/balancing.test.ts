@@ -181,3 +181,33 @@ describe('sticky sessions', () => {
     }
   })
 })
+
+describe('sticky sessions and ejection', () => {
+  it('a sticky target already ejected is skipped without being tried, and the cookie is rewritten', async () => {
+    clock = controlClock() // no time passes: the ejection's cool-off does not run out mid-test
+    const [a, b] = await spawn(2)
+    const gw = testGateway({
+      upstreams: {
+        pool: {
+          sticky: { cookie: 'lb', duration: 600 },
+          passive: { failures: 1, ejectMs: 60_000 },
+          targets: [{ url: a!.url, id: 'alpha' }, { url: b!.url, id: 'beta' }],
+        },
+      },
+      routes: route(),
+    })
+    await setMode(a!, 'fail', { status: 502, times: 1 })
+    const failed = await gw.fetch('/x', { headers: { cookie: 'lb=alpha' } })
+    expect(failed.status).toBe(502) // alpha's one failure ejects it
+    await failed.body?.cancel()
+    const seenByAlpha = (await stats(a!)).count // alpha is up again now: any try on it would be answered
+
+    for (let i = 0; i < 3; i++) {
+      const res = await gw.fetch('/x', { headers: { cookie: 'lb=alpha' } })
+      expect(res.status).toBe(200)
+      expect(res.headers.get('set-cookie')).toMatch(/^lb=beta; Max-Age=600;/)
+      expect(await who(res)).toBe(b!.id)
+    }
+    expect((await stats(a!)).count).toBe(seenByAlpha)
+  })
+})
