@@ -11,7 +11,7 @@
  * `none` is not in any list, and HS* is only allowed with a `secret`, so a token can't pick a
  * weaker algorithm (RS/HS confusion) and its own `jwk`/`jku`/`x5u` headers are never used.
  */
-import { createLocalJWKSet, exportJWK, importSPKI, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { createLocalJWKSet, errors, exportJWK, importSPKI, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose'
 import * as v from 'valibot'
 import { Name, PathString } from '../config/common'
 import type { Env } from '../env'
@@ -91,6 +91,27 @@ export function algorithmsOf(issuer: IssuerConfig): string[] {
 /** Worst-case subrequests one verification makes: a discovery document and a key set. */
 export function issuerSubrequests(issuer: IssuerConfig): number {
   return issuer.discovery ? 2 : issuer.jwksUrl !== undefined ? 1 : 0
+}
+
+/** Most keys tried for one token that matches several keys (no `kid`): a bad token costs at most this many verifications. */
+const MAX_CANDIDATES = 16
+
+/**
+ * jose leaves a token that matches several keys (no `kid`, several keys of its `alg`) to the
+ * caller: its `JWKSMultipleMatchingKeys` error iterates over the candidates. Each is tried in
+ * turn; only a bad signature moves on, any other failure (expired...) is the token's answer.
+ */
+async function verifyWithCandidates(token: string, candidates: AsyncIterable<CryptoKey>, options: JWTVerifyOptions): Promise<JWTPayload> {
+  let tried = 0
+  for await (const key of candidates) {
+    if (++tried > MAX_CANDIDATES) break
+    try {
+      return (await jwtVerify(token, key, options)).payload
+    } catch (err) {
+      if (!(err instanceof errors.JWSSignatureVerificationFailed)) throw err
+    }
+  }
+  throw new errors.JWSSignatureVerificationFailed()
 }
 
 export type IssuerVerifier = {
@@ -175,7 +196,7 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
     return staticKeys(header, token)
   }
 
-  const verifyOptions = {
+  const verifyOptions: JWTVerifyOptions = {
     algorithms,
     issuer: iss,
     audience: issuer.audience,
@@ -189,7 +210,13 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
     remote,
     async verify(token) {
       if (setupError !== undefined) throw new KeysUnavailableError(setupError)
-      return (await jwtVerify(token, getKey, verifyOptions)).payload
+      try {
+        return (await jwtVerify(token, getKey, verifyOptions)).payload
+      } catch (err) {
+        // Both key sources (remote and static) end here: a set built by jose's createLocalJWKSet.
+        if (err instanceof errors.JWKSMultipleMatchingKeys) return verifyWithCandidates(token, err, verifyOptions)
+        throw err
+      }
     },
     consumerOf(payload) {
       const value = consumerPath ? getPath(payload, consumerPath) : (payload.sub ?? payload.client_id)
