@@ -15,7 +15,7 @@ import * as v from 'valibot'
 import { HeaderName, Name } from '../config/common'
 import type { AppEnv } from '../context'
 import { authUnavailable, logAuth, publishConsumer, unauthorized } from '../auth/consumer'
-import { findByHash, fromHex, sha256, statusOf, type ApiKeyRecord } from '../auth/api-keys'
+import { findByHash, fromHex, sha256, statusOf, toHex, type ApiKeyRecord } from '../auth/api-keys'
 import '../auth/api-key-admin'
 import { logEvent } from '../logging'
 import { definePolicy } from './types'
@@ -120,6 +120,7 @@ export const apiKeyPolicy = definePolicy({
         publishConsumer(c, config, record.consumer, 'api-key', record.metadata)
         logAuth(c, { via: 'api-key', outcome: 'ok', keyId: record.id })
       }
+      c.set('apiKeyHash', toHex(hash))
       await next()
     }
   },

@@ -8,7 +8,7 @@
  * carries `RateLimit-Policy` and `RateLimit`; a 429 also `Retry-After` and names the limit hit.
  * When the limiter fails or is slow, `onError` decides: `allow` (fail open) or `deny` (503).
  * With `"beforeAuth": true` the policy runs in the request phase, before `jwt`/`api-key`, so a
- * request with a bad credential is counted before it gets its 401 (keys: `ip`, `apiKey`, headers).
+ * request with a bad credential is counted before it gets its 401 (keys: `ip`, headers).
  *
  * @example
  * { "type": "rate-limit", "by": ["consumer"], "fallback": ["ip"],
@@ -91,7 +91,7 @@ function checkBeforeAuth(
 ) {
   const check = (spec: KeySpec | undefined, at: string) =>
     spec?.forEach((part, i) => {
-      if (part === 'consumer') error(`${at}[${i}]`, '"consumer" has no value before authentication (beforeAuth: true); key by "ip", "apiKey" or a header')
+      if (part === 'consumer' || part === 'apiKey') error(`${at}[${i}]`, `"${part}" has no value before authentication (beforeAuth: true); key by "ip" or a header`)
       if (part === 'route' && global) error(`${at}[${i}]`, '"route" has no value in a global beforeAuth limit (it runs before routing); put the policy on the route instead')
     })
   check(options.by, '.by')
@@ -120,7 +120,7 @@ export const rateLimitPolicy = definePolicy({
     timeout: v.pipe(v.optional(Milliseconds, 1000), v.description(SCHEMA_DOCS ? 'Longest wait for the limiter, in ms.' : '')),
     beforeAuth: v.pipe(
       v.optional(v.boolean(), false),
-      v.description(SCHEMA_DOCS ? 'Run before authentication (request phase), so requests with bad credentials count too. Keys by `ip`, `apiKey` or headers only.' : ''),
+      v.description(SCHEMA_DOCS ? 'Run before authentication (request phase), so requests with bad credentials count too. Keys by `ip` or headers only.' : ''),
     ),
   }),
   // Before authentication, a limit also sees the requests that `jwt`/`api-key` would reject: the
@@ -168,7 +168,13 @@ export const rateLimitPolicy = definePolicy({
       const applied = plan !== undefined && planLimits.has(plan) ? [...own, ...planLimits.get(plan)!] : own
       if (applied.length === 0) return next()
 
-      const input: KeyInput = { consumer: c.get('consumer')?.key, ip: c.req.header('cf-connecting-ip'), route: c.get('route')?.id, headers: c.req.raw.headers }
+      const input: KeyInput = {
+        consumer: c.get('consumer')?.key,
+        ip: c.req.header('cf-connecting-ip'),
+        route: c.get('route')?.id,
+        headers: c.req.raw.headers,
+        apiKey: c.get('apiKeyHash'),
+      }
       const derived = new Map<string, Promise<{ key: string; fallback: boolean }>>()
       const keys = await Promise.all(
         applied.map((limit) => {
