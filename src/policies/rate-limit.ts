@@ -198,7 +198,13 @@ export const rateLimitPolicy = definePolicy({
       if (!ns || typeof ns.idFromName !== 'function') {
         outcomes = [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
       } else {
-        outcomes = await reserve(ns, [...calls.values()], timeout, onError === 'deny')
+        outcomes = await reserve(ns, [...calls.values()], timeout, onError === 'deny', (promise) => {
+          try {
+            c.executionCtx.waitUntil(promise)
+          } catch {
+            // No execution context (a direct app.fetch): the refund still runs, unawaited.
+          }
+        })
       }
 
       const decisions = new Map<string, LimitDecision>()
