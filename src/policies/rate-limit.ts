@@ -26,7 +26,7 @@ import { rateLimitAdmin } from '../rate-limit/admin'
 import { policyItem, stateItem, toSeconds } from '../rate-limit/fields'
 import { compileKey, KeySpecSchema, type KeyFunction, type KeyInput, type KeySpec } from '../rate-limit/keys'
 import { reserve, type ObjectCall } from '../rate-limit/reserve'
-import { duplicateName, QuotaEntries, WindowLimitEntries } from '../rate-limit/schema'
+import { duplicateName, MAX_CHECK_ID, MAX_CHECKS, QuotaEntries, WindowLimitEntries } from '../rate-limit/schema'
 import { definePolicy } from './types'
 
 registerAdminExtension(rateLimitAdmin)
@@ -138,11 +138,29 @@ export const rateLimitPolicy = definePolicy({
       if (first) ctx.error(`.${at}.name`, `"${name}" is already the name of ${first}`)
       else seen.set(name, at)
     }
+    // Limits whose counter id the object would refuse: `route:<id>/<name>` must fit MAX_CHECK_ID.
+    if (ctx.route !== undefined) {
+      const scope = `route:${ctx.route.id}/`
+      for (const [name, at] of items as [string, string][]) {
+        const length = scope.length + name.length
+        if (length > MAX_CHECK_ID) ctx.error(`.${at}.name`, `the counter id "${scope}<name>" would be ${length} characters (at most ${MAX_CHECK_ID}): shorten the route id or the name`)
+      }
+    }
+    // Every check of one request may share one object, and an object takes at most MAX_CHECKS a call.
+    let most = 0
+    let largest = ''
     if (options.plans) {
       for (const [planName, plan] of Object.entries(ctx.config.plans)) {
         const clash = duplicateName([...options.limits, ...options.quotas, ...plan.limits, ...plan.quotas])
         if (clash !== undefined && seen.has(clash)) ctx.error('.plans', `plan "${planName}" also has a limit named "${clash}"; names must differ`)
+        const count = plan.limits.length + plan.quotas.length
+        if (count > most) [most, largest] = [count, planName]
       }
+    }
+    const total = items.length + most
+    if (total > MAX_CHECKS) {
+      const detail = most > 0 ? `${items.length} here + ${most} in plan "${largest}"` : `${items.length} here`
+      ctx.error('', `at most ${MAX_CHECKS} limits and quotas can apply to one request (found ${total}: ${detail})`)
     }
   },
   subrequests(options) {
