@@ -116,6 +116,8 @@ async function verifyWithCandidates(token: string, candidates: AsyncIterable<Cry
 
 export type IssuerVerifier = {
   issuer: string
+  /** Set when `issuer` names a Worker variable that isn't set: no token can be matched to it. */
+  unresolved?: string | undefined
   /** Seconds a client should wait after a 503 (the fetch cooldown). */
   retryAfter: number
   verify(token: string): Promise<JWTPayload>
@@ -154,9 +156,15 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
   const consumerPath = issuer.consumerClaim !== undefined ? parsePath(issuer.consumerClaim) : undefined
   let iss = issuer.issuer
   let setupError: string | undefined
+  let unresolved: string | undefined
   let remote: RemoteKeySet | undefined
   try {
-    iss = interpolateVars(issuer.issuer, env, `${at}.issuer`)
+    try {
+      iss = interpolateVars(issuer.issuer, env, `${at}.issuer`)
+    } catch (err) {
+      unresolved = `${at}.issuer: ${(err as Error).message}`
+      throw err
+    }
     const options = {
       ttlMs: issuer.cache.ttl * 1000,
       cooldownMs: issuer.cache.cooldown * 1000,
@@ -206,6 +214,7 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
   }
   return {
     issuer: iss,
+    unresolved,
     retryAfter: issuer.cache.cooldown,
     remote,
     async verify(token) {

@@ -86,7 +86,8 @@ export const apiKeyPolicy = definePolicy({
 
     return async function apiKey(c, next) {
       let key = c.req.header(header)
-      if (key === undefined && query !== undefined) key = c.get('url').searchParams.get(query) ?? undefined
+      // An empty header is no key: the query parameter still gets its turn.
+      if ((key === undefined || key === '') && query !== undefined) key = c.get('url').searchParams.get(query) ?? undefined
       if (hideCredentials) {
         c.get('upstreamRequest').headers.delete(header)
         if (query !== undefined) c.get('upstreamRequest').search = withoutQueryParam(c.get('upstreamRequest').search, query)

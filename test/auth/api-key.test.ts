@@ -59,6 +59,17 @@ describe('api-key: keys in config secrets', () => {
     expect(echo.url).toBe('/echo/x?a=1&b=%20two+x')
   })
 
+  it('an empty key header counts as absent: the query parameter is still tried', async () => {
+    const gw = gateway({ query: 'api_key' }, { H: await sha256Hex('k-3') }, { acme: { apiKeySecrets: ['H'] } })
+    const res = await gw.fetch('/who?api_key=k-3', { headers: { 'x-api-key': '' } })
+    expect(res.status).toBe(200)
+    expect(((await res.json()) as { consumer: string }).consumer).toBe('acme')
+    // Both empty: a missing key (plain 401), not an invalid one.
+    const none = await gw.fetch('/who?api_key=', { headers: { 'x-api-key': '' } })
+    expect(none.status).toBe(401)
+    expect(((await none.json()) as { detail: string }).detail).toBe('An API key is required.')
+  })
+
   it('does not forward the key header unless hideCredentials is false', async () => {
     const hashes = { H: await sha256Hex('k-2') }
     const hidden = gateway({}, hashes, { acme: { apiKeySecrets: ['H'] } })

@@ -91,3 +91,27 @@ describe('maxStale', () => {
     expect((await tenant.stats()).jwksFetches).toBe(2) // it tried again before giving up
   })
 })
+
+describe('an issuer naming an unset Worker variable', () => {
+  it('a token no issuer matches is a 503 config problem (logged), not a 401; the other issuers keep working', async () => {
+    const { tenant, key, source } = await tenantWithKey()
+    const other = await tenantWithKey()
+    const gw = testGateway({
+      routes: [
+        {
+          id: 'me',
+          match: { path: '/me' },
+          policies: [{ type: 'jwt', issuers: [{ issuer: '${NO_SUCH_ISSUER_VAR}', jwksUrl: tenant.jwksUrl }, other.source] }],
+          action: { type: 'respond', body: 'ok' },
+        },
+      ],
+    })
+    const res = await gw.fetch('/me', bearer(await sign(key, source.issuer)))
+    expect(res.status).toBe(503)
+    expect(res.headers.get('content-type')).toBe('application/problem+json')
+    expect(((await res.json()) as { code: string }).code).toBe('ERR_AUTH_UNAVAILABLE')
+    expect(gw.logs[0]!.auth).toMatchObject({ outcome: 'unavailable', code: 'ERR_AUTH_ISSUER_UNRESOLVED' })
+    expect(gw.logs[0]!.errorCause).toBe('routes[0].policies[0].issuers[0].issuer: Worker variable "NO_SUCH_ISSUER_VAR" is not set')
+    expect((await gw.fetch('/me', bearer(await sign(other.key, other.source.issuer)))).status).toBe(200)
+  })
+})
