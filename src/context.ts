@@ -59,6 +59,8 @@ declare module 'hono' {
     params: Record<string, string>
     upstreamRequest: UpstreamRequestDraft
     consumer: Consumer | undefined
+    /** The SHA-256 (hex) of the API key an `api-key` policy verified (never the key): the `apiKey` rate-limit key. */
+    apiKeyHash: string | undefined
     claims: Record<string, unknown> | undefined
     log: RequestLog
   }

@@ -5,7 +5,7 @@
  *   POST   /api-keys                 { consumer, name?, expiresAt?, metadata? } -> 201, the key shown once
  *   GET    /api-keys?consumer=&cursor=  prefixes, status and metadata; never keys or hashes
  *   GET    /api-keys/:id
- *   POST   /api-keys/:id/rotate      { overlapSeconds? } -> 201 a new key; the old one expires after the overlap
+ *   POST   /api-keys/:id/rotate      { overlapSeconds? } -> 201 a new key (same expiry); the old one expires after the overlap
  *   POST   /api-keys/:id/expire      { at } -> the key stops working at that time
  *   DELETE /api-keys/:id             revoke now
  *
@@ -17,7 +17,7 @@ import { registerAdminExtension, type AdminContext } from '../admin'
 import type { GatewayConfig, PolicyConfig } from '../config/schema'
 import type { AppEnv } from '../context'
 import { GatewayError } from '../errors'
-import { findById, listRecords, newApiKey, publicView, saveRecord, sha256, toHex, type ApiKeyRecord } from './api-keys'
+import { findById, listRecords, newApiKey, publicView, saveRecord, sha256, statusOf, toHex, type ApiKeyRecord } from './api-keys'
 
 const IsoTime = v.pipe(v.string(), v.isoTimestamp('must be an ISO 8601 time with a zone, like 2027-01-01T00:00:00Z'))
 const CreateBody = v.strictObject({
@@ -105,6 +105,8 @@ function apiKeyAdmin(app: Hono<AppEnv>, ctx: AdminContext): void {
     const kv = store(c)
     const old = await existing(kv, c.req.param('id'))
     if (old.revokedAt !== undefined) throw badRequest('A revoked key cannot be rotated.')
+    // Its replacement would inherit the past expiry and be dead on arrival.
+    if (statusOf(old) === 'expired') throw badRequest('An expired key cannot be rotated; create a new key.')
     const { overlapSeconds } = await body(c, RotateBody)
     const fresh = await issue(kv, { consumer: old.consumer, name: old.name, metadata: old.metadata, expiresAt: old.expiresAt, rotatedFrom: old.id })
     const overlapEnd = Date.now() + overlapSeconds * 1000

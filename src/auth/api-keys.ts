@@ -8,7 +8,8 @@
  *
  * Looking a key up by its hash needs no constant-time compare: finding an entry means knowing a
  * SHA-256 preimage. Keys look like `ewk_<id>_<secret>`; `ewk_<id>` is the displayable prefix.
- * KV is eventually consistent: a revocation reaches every location within about a minute.
+ * KV is eventually consistent, and a read is cached at the edge for `READ_CACHE_SECONDS`: a
+ * revocation reaches every location within about two minutes (the read cache plus propagation).
  */
 import { sha256, toHex } from '../encoding'
 

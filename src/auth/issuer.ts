@@ -11,7 +11,7 @@
  * `none` is not in any list, and HS* is only allowed with a `secret`, so a token can't pick a
  * weaker algorithm (RS/HS confusion) and its own `jwk`/`jku`/`x5u` headers are never used.
  */
-import { createLocalJWKSet, exportJWK, importSPKI, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { createLocalJWKSet, errors, exportJWK, importSPKI, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose'
 import * as v from 'valibot'
 import { Name, PathString } from '../config/common'
 import type { Env } from '../env'
@@ -93,8 +93,31 @@ export function issuerSubrequests(issuer: IssuerConfig): number {
   return issuer.discovery ? 2 : issuer.jwksUrl !== undefined ? 1 : 0
 }
 
+/** Most keys tried for one token that matches several keys (no `kid`): a bad token costs at most this many verifications. */
+const MAX_CANDIDATES = 16
+
+/**
+ * jose leaves a token that matches several keys (no `kid`, several keys of its `alg`) to the
+ * caller: its `JWKSMultipleMatchingKeys` error iterates over the candidates. Each is tried in
+ * turn; only a bad signature moves on, any other failure (expired...) is the token's answer.
+ */
+async function verifyWithCandidates(token: string, candidates: AsyncIterable<CryptoKey>, options: JWTVerifyOptions): Promise<JWTPayload> {
+  let tried = 0
+  for await (const key of candidates) {
+    if (++tried > MAX_CANDIDATES) break
+    try {
+      return (await jwtVerify(token, key, options)).payload
+    } catch (err) {
+      if (!(err instanceof errors.JWSSignatureVerificationFailed)) throw err
+    }
+  }
+  throw new errors.JWSSignatureVerificationFailed()
+}
+
 export type IssuerVerifier = {
   issuer: string
+  /** Set when `issuer` names a Worker variable that isn't set: no token can be matched to it. */
+  unresolved?: string | undefined
   /** Seconds a client should wait after a 503 (the fetch cooldown). */
   retryAfter: number
   verify(token: string): Promise<JWTPayload>
@@ -133,9 +156,15 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
   const consumerPath = issuer.consumerClaim !== undefined ? parsePath(issuer.consumerClaim) : undefined
   let iss = issuer.issuer
   let setupError: string | undefined
+  let unresolved: string | undefined
   let remote: RemoteKeySet | undefined
   try {
-    iss = interpolateVars(issuer.issuer, env, `${at}.issuer`)
+    try {
+      iss = interpolateVars(issuer.issuer, env, `${at}.issuer`)
+    } catch (err) {
+      unresolved = `${at}.issuer: ${(err as Error).message}`
+      throw err
+    }
     const options = {
       ttlMs: issuer.cache.ttl * 1000,
       cooldownMs: issuer.cache.cooldown * 1000,
@@ -175,7 +204,7 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
     return staticKeys(header, token)
   }
 
-  const verifyOptions = {
+  const verifyOptions: JWTVerifyOptions = {
     algorithms,
     issuer: iss,
     audience: issuer.audience,
@@ -185,11 +214,18 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
   }
   return {
     issuer: iss,
+    unresolved,
     retryAfter: issuer.cache.cooldown,
     remote,
     async verify(token) {
       if (setupError !== undefined) throw new KeysUnavailableError(setupError)
-      return (await jwtVerify(token, getKey, verifyOptions)).payload
+      try {
+        return (await jwtVerify(token, getKey, verifyOptions)).payload
+      } catch (err) {
+        // Both key sources (remote and static) end here: a set built by jose's createLocalJWKSet.
+        if (err instanceof errors.JWKSMultipleMatchingKeys) return verifyWithCandidates(token, err, verifyOptions)
+        throw err
+      }
     },
     consumerOf(payload) {
       const value = consumerPath ? getPath(payload, consumerPath) : (payload.sub ?? payload.client_id)

@@ -31,8 +31,10 @@ export type KeySetSource = { jwksUrl: string } | { issuer: string; discoveryUrl:
 
 /** No keys to verify with: the identity provider is unreachable and nothing usable is cached. */
 export class KeysUnavailableError extends Error {
-  readonly code = 'ERR_AUTH_NO_KEYS'
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly code: string = 'ERR_AUTH_NO_KEYS',
+  ) {
     super(message)
     this.name = 'KeysUnavailableError'
   }

@@ -26,6 +26,7 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../env'
+import { MAX_CHECK_ID, MAX_CHECKS } from '../rate-limit/schema'
 import { PRUNE_BATCH, WindowLog } from './window-log'
 
 export type WindowCheck = { id: string; kind: 'window'; limit: number; windowMs: number }
@@ -58,7 +59,6 @@ export type InspectResult = { now: number; counters: CounterState[] }
 const DAY_MS = 86_400_000
 /** A reservation can be refunded for this long (far beyond the caller's RPC timeout). */
 const HOLD_MS = 300_000
-const MAX_CHECKS = 32
 const MAX_WINDOW_MS = 31 * DAY_MS
 
 const SCHEMA = `
@@ -88,7 +88,7 @@ function checkInput(checks: unknown, reservation: unknown): asserts checks is Li
   if (!Array.isArray(checks) || checks.length === 0 || checks.length > MAX_CHECKS) throw new TypeError(`1 to ${MAX_CHECKS} checks expected`)
   if (typeof reservation !== 'string' || reservation.length > 64) throw new TypeError('bad reservation id')
   for (const check of checks as LimitCheck[]) {
-    if (typeof check?.id !== 'string' || check.id.length === 0 || check.id.length > 256) throw new TypeError('bad check id')
+    if (typeof check?.id !== 'string' || check.id.length === 0 || check.id.length > MAX_CHECK_ID) throw new TypeError('bad check id')
     if (!isCount(check.limit, 1e9)) throw new TypeError(`bad limit for "${check.id}"`)
     if (check.kind === 'window' ? !isCount(check.windowMs, MAX_WINDOW_MS) : check.period !== 'day' && check.period !== 'month') {
       throw new TypeError(`bad window or period for "${check.id}"`)

@@ -15,7 +15,7 @@ import * as v from 'valibot'
 import { HeaderName, Name } from '../config/common'
 import type { AppEnv } from '../context'
 import { authUnavailable, logAuth, publishConsumer, unauthorized } from '../auth/consumer'
-import { findByHash, fromHex, sha256, statusOf, type ApiKeyRecord } from '../auth/api-keys'
+import { findByHash, fromHex, sha256, statusOf, toHex, type ApiKeyRecord } from '../auth/api-keys'
 import '../auth/api-key-admin'
 import { logEvent } from '../logging'
 import { definePolicy } from './types'
@@ -86,7 +86,8 @@ export const apiKeyPolicy = definePolicy({
 
     return async function apiKey(c, next) {
       let key = c.req.header(header)
-      if (key === undefined && query !== undefined) key = c.get('url').searchParams.get(query) ?? undefined
+      // An empty header is no key: the query parameter still gets its turn.
+      if ((key === undefined || key === '') && query !== undefined) key = c.get('url').searchParams.get(query) ?? undefined
       if (hideCredentials) {
         c.get('upstreamRequest').headers.delete(header)
         if (query !== undefined) c.get('upstreamRequest').search = withoutQueryParam(c.get('upstreamRequest').search, query)
@@ -120,6 +121,7 @@ export const apiKeyPolicy = definePolicy({
         publishConsumer(c, config, record.consumer, 'api-key', record.metadata)
         logAuth(c, { via: 'api-key', outcome: 'ok', keyId: record.id })
       }
+      c.set('apiKeyHash', toHex(hash))
       await next()
     }
   },

@@ -32,6 +32,8 @@ import { percentEncodeUtf8 } from '../encoding'
 const INVALID = 'Bearer error="invalid_token"'
 /** A token without an `iss` this route trusts: logged with this code (not a jose code). */
 const UNKNOWN_ISSUER = 'ERR_JWT_UNKNOWN_ISSUER'
+/** A token matching no issuer while an issuer's `${VAR}` is not set: logged with this code, answered 503. */
+const UNRESOLVED_ISSUER = 'ERR_AUTH_ISSUER_UNRESOLVED'
 
 /** Headers a claim may never be forwarded as: they steer the proxy or the origin's framing. */
 const RESERVED_HEADERS = new Set(['host', 'authorization', 'content-length', 'transfer-encoding', 'connection', 'cookie'])
@@ -95,9 +97,13 @@ export const jwtPolicy = definePolicy({
   },
   create(options, { config, env, at }) {
     const verifiers = new Map<string, IssuerVerifier>()
+    // Issuers whose `${VAR}` isn't set (logged once as `auth_issuer_unusable`): a token from them
+    // can't be recognised, so an unmatched token is a 503 config problem, not a 401.
+    const unresolved: string[] = []
     options.issuers.forEach((issuer, i) => {
       const verifier = compileIssuer(issuer, env, `${at}.issuers[${i}]`)
-      verifiers.set(verifier.issuer, verifier)
+      if (verifier.unresolved !== undefined) unresolved.push(verifier.unresolved)
+      else verifiers.set(verifier.issuer, verifier)
     })
     const source: TokenSource = { header: options.token.header, cookie: options.token.cookie, maxBytes: options.token.maxBytes }
     const forward = Object.entries(options.forwardClaims).map(([header, path]) => [header, parsePath(path)] as const)
@@ -123,6 +129,7 @@ export const jwtPolicy = definePolicy({
       try {
         const iss = issuerOf(extracted.token)
         verifier = iss !== undefined ? verifiers.get(iss) : undefined
+        if (!verifier && unresolved.length > 0) throw new KeysUnavailableError(unresolved.join('; '), UNRESOLVED_ISSUER)
         if (!verifier) throw Object.assign(new Error('untrusted issuer'), { code: UNKNOWN_ISSUER })
         payload = await verifier.verify(extracted.token)
       } catch (err) {

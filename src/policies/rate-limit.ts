@@ -8,7 +8,7 @@
  * carries `RateLimit-Policy` and `RateLimit`; a 429 also `Retry-After` and names the limit hit.
  * When the limiter fails or is slow, `onError` decides: `allow` (fail open) or `deny` (503).
  * With `"beforeAuth": true` the policy runs in the request phase, before `jwt`/`api-key`, so a
- * request with a bad credential is counted before it gets its 401 (keys: `ip`, `apiKey`, headers).
+ * request with a bad credential is counted before it gets its 401 (keys: `ip`, headers).
  *
  * @example
  * { "type": "rate-limit", "by": ["consumer"], "fallback": ["ip"],
@@ -26,7 +26,7 @@ import { rateLimitAdmin } from '../rate-limit/admin'
 import { policyItem, stateItem, toSeconds } from '../rate-limit/fields'
 import { compileKey, KeySpecSchema, type KeyFunction, type KeyInput, type KeySpec } from '../rate-limit/keys'
 import { reserve, type ObjectCall } from '../rate-limit/reserve'
-import { duplicateName, QuotaEntries, WindowLimitEntries } from '../rate-limit/schema'
+import { duplicateName, MAX_CHECK_ID, MAX_CHECKS, QuotaEntries, WindowLimitEntries } from '../rate-limit/schema'
 import { definePolicy } from './types'
 
 registerAdminExtension(rateLimitAdmin)
@@ -91,7 +91,7 @@ function checkBeforeAuth(
 ) {
   const check = (spec: KeySpec | undefined, at: string) =>
     spec?.forEach((part, i) => {
-      if (part === 'consumer') error(`${at}[${i}]`, '"consumer" has no value before authentication (beforeAuth: true); key by "ip", "apiKey" or a header')
+      if (part === 'consumer' || part === 'apiKey') error(`${at}[${i}]`, `"${part}" has no value before authentication (beforeAuth: true); key by "ip" or a header`)
       if (part === 'route' && global) error(`${at}[${i}]`, '"route" has no value in a global beforeAuth limit (it runs before routing); put the policy on the route instead')
     })
   check(options.by, '.by')
@@ -120,7 +120,7 @@ export const rateLimitPolicy = definePolicy({
     timeout: v.pipe(v.optional(Milliseconds, 1000), v.description(SCHEMA_DOCS ? 'Longest wait for the limiter, in ms.' : '')),
     beforeAuth: v.pipe(
       v.optional(v.boolean(), false),
-      v.description(SCHEMA_DOCS ? 'Run before authentication (request phase), so requests with bad credentials count too. Keys by `ip`, `apiKey` or headers only.' : ''),
+      v.description(SCHEMA_DOCS ? 'Run before authentication (request phase), so requests with bad credentials count too. Keys by `ip` or headers only.' : ''),
     ),
   }),
   // Before authentication, a limit also sees the requests that `jwt`/`api-key` would reject: the
@@ -138,11 +138,29 @@ export const rateLimitPolicy = definePolicy({
       if (first) ctx.error(`.${at}.name`, `"${name}" is already the name of ${first}`)
       else seen.set(name, at)
     }
+    // Limits whose counter id the object would refuse: `route:<id>/<name>` must fit MAX_CHECK_ID.
+    if (ctx.route !== undefined) {
+      const scope = `route:${ctx.route.id}/`
+      for (const [name, at] of items as [string, string][]) {
+        const length = scope.length + name.length
+        if (length > MAX_CHECK_ID) ctx.error(`.${at}.name`, `the counter id "${scope}<name>" would be ${length} characters (at most ${MAX_CHECK_ID}): shorten the route id or the name`)
+      }
+    }
+    // Every check of one request may share one object, and an object takes at most MAX_CHECKS a call.
+    let most = 0
+    let largest = ''
     if (options.plans) {
       for (const [planName, plan] of Object.entries(ctx.config.plans)) {
         const clash = duplicateName([...options.limits, ...options.quotas, ...plan.limits, ...plan.quotas])
         if (clash !== undefined && seen.has(clash)) ctx.error('.plans', `plan "${planName}" also has a limit named "${clash}"; names must differ`)
+        const count = plan.limits.length + plan.quotas.length
+        if (count > most) [most, largest] = [count, planName]
       }
+    }
+    const total = items.length + most
+    if (total > MAX_CHECKS) {
+      const detail = most > 0 ? `${items.length} here + ${most} in plan "${largest}"` : `${items.length} here`
+      ctx.error('', `at most ${MAX_CHECKS} limits and quotas can apply to one request (found ${total}: ${detail})`)
     }
   },
   subrequests(options) {
@@ -168,7 +186,13 @@ export const rateLimitPolicy = definePolicy({
       const applied = plan !== undefined && planLimits.has(plan) ? [...own, ...planLimits.get(plan)!] : own
       if (applied.length === 0) return next()
 
-      const input: KeyInput = { consumer: c.get('consumer')?.key, ip: c.req.header('cf-connecting-ip'), route: c.get('route')?.id, headers: c.req.raw.headers }
+      const input: KeyInput = {
+        consumer: c.get('consumer')?.key,
+        ip: c.req.header('cf-connecting-ip'),
+        route: c.get('route')?.id,
+        headers: c.req.raw.headers,
+        apiKey: c.get('apiKeyHash'),
+      }
       const derived = new Map<string, Promise<{ key: string; fallback: boolean }>>()
       const keys = await Promise.all(
         applied.map((limit) => {
@@ -192,7 +216,13 @@ export const rateLimitPolicy = definePolicy({
       if (!ns || typeof ns.idFromName !== 'function') {
         outcomes = [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
       } else {
-        outcomes = await reserve(ns, [...calls.values()], timeout, onError === 'deny')
+        outcomes = await reserve(ns, [...calls.values()], timeout, onError === 'deny', (promise) => {
+          try {
+            c.executionCtx.waitUntil(promise)
+          } catch {
+            // No execution context (a direct app.fetch): the refund still runs, unawaited.
+          }
+        })
       }
 
       const decisions = new Map<string, LimitDecision>()

@@ -1,7 +1,8 @@
 /**
  * @module
  * Limit keys: which requests share a counter. A key is a list of parts — `consumer`, `ip`
- * (`CF-Connecting-IP`), `route`, `apiKey` (the `X-Api-Key` header, hashed) or `{ "header": name }`
+ * (`CF-Connecting-IP`), `route`, `apiKey` (the API key an `api-key` policy verified, hashed; none
+ * when no key was verified) or `{ "header": name }`
  * — rendered as `name=value` pairs joined by `&` (`consumer=alice&route=orders`). The rendered key
  * names the Durable Object (`idFromName`), and is what the admin API takes to read or reset it.
  *
@@ -33,6 +34,8 @@ export type KeyInput = {
   ip: string | undefined
   route: string | undefined
   headers: Headers
+  /** The SHA-256 (hex) of the API key the `api-key` policy verified; never the raw header. */
+  apiKey?: string | undefined
 }
 
 /** Values longer than this are hashed, so object names stay short whatever a client sends. */
@@ -46,7 +49,7 @@ function compilePart(part: KeyPart): CompiledPart {
   if (part === 'consumer') return { label: 'consumer', read: (i) => i.consumer, hash: false }
   if (part === 'ip') return { label: 'ip', read: (i) => i.ip, hash: false }
   if (part === 'route') return { label: 'route', read: (i) => i.route, hash: false }
-  if (part === 'apiKey') return { label: 'apikey#', read: (i) => i.headers.get('x-api-key') ?? undefined, hash: true }
+  if (part === 'apiKey') return { label: 'apikey#', read: (i) => i.apiKey, hash: true }
   const name = part.header.toLowerCase()
   return { label: part.hash ? `h.${name}#` : `h.${name}`, read: (i) => i.headers.get(name) ?? undefined, hash: part.hash }
 }

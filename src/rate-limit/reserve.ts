@@ -4,8 +4,11 @@
  * and a consumer quota) asks each object once, in parallel, with all of that object's checks in
  * one RPC. Each object admits all-or-nothing; if any object denies, the objects that admitted give
  * their units back (`refund`), so no limit ever admits more than its count — a unit held by a
- * request that is later refunded is simply unavailable for that moment — and a denied request
- * ends up charged nowhere. Every call has a deadline, so a slow or broken object can't hang a request.
+ * request that is later refunded is simply unavailable for that moment. Every call has a deadline,
+ * so a slow or broken object can't hang a request. A call that missed it may still run in the
+ * object and charge a unit: when the request is refused, such an object is also sent the refund,
+ * best effort and after the response (`waitUntil`), through the same stub so it queues behind the
+ * late call. If the refund still overtakes it, or fails, that unit stays used until its window passes.
  */
 import type { ConsumeResult, LimitCheck, RateLimiter } from '../durable-objects/rate-limiter'
 
@@ -13,7 +16,10 @@ export type ObjectCall = { key: string; checks: LimitCheck[] }
 
 export type ObjectOutcome =
   | { key: string; ok: true; result: ConsumeResult; refunded: boolean }
-  | { key: string; ok: false; error: string }
+  | { key: string; ok: false; error: string; timedOut?: boolean }
+
+/** How long a late refund (to an object that missed the deadline) may take, after the response. */
+const LATE_REFUND_MS = 30_000
 
 export class RateLimiterTimeout extends Error {
   constructor(ms: number) {
@@ -62,28 +68,42 @@ function stubFor(ns: Namespace, key: string) {
  * Asks every object; refunds the admitting ones when any denied, or when any failed and
  * `refundOnError` (fail closed). Never throws: failures are returned per object.
  */
-export async function reserve(ns: Namespace, calls: ObjectCall[], timeoutMs: number, refundOnError: boolean): Promise<ObjectOutcome[]> {
+export async function reserve(
+  ns: Namespace,
+  calls: ObjectCall[],
+  timeoutMs: number,
+  refundOnError: boolean,
+  waitUntil: (promise: Promise<unknown>) => void = () => {},
+): Promise<ObjectOutcome[]> {
   // One object never refunds (a denial there consumed nothing), so it needs no reservation.
   const reservation = calls.length > 1 ? crypto.randomUUID() : ''
+  const stubs = calls.map(({ key }) => stubFor(ns, key))
   const outcomes: ObjectOutcome[] = await Promise.all(
-    calls.map(async ({ key, checks }): Promise<ObjectOutcome> => {
+    calls.map(async ({ key, checks }, i): Promise<ObjectOutcome> => {
       try {
-        const result = (await withTimeout(stubFor(ns, key).consume(checks, reservation), timeoutMs)) as ConsumeResult
+        const result = (await withTimeout(stubs[i]!.consume(checks, reservation), timeoutMs)) as ConsumeResult
         if (result.error !== undefined) return { key, ok: false, error: result.error }
         return { key, ok: true, result, refunded: false }
       } catch (err) {
-        return { key, ok: false, error: String((err as Error)?.message ?? err) }
+        return { key, ok: false, error: String((err as Error)?.message ?? err), timedOut: err instanceof RateLimiterTimeout }
       }
     }),
   )
   const denied = outcomes.some((o) => o.ok && !o.result.allowed)
   const failed = outcomes.some((o) => !o.ok)
+  if (reservation !== '' && (denied || (failed && refundOnError))) {
+    outcomes.forEach((outcome, i) => {
+      if (outcome.ok || !outcome.timedOut) return
+      // Reservation ids are unique: refunding one the object never charged removes nothing.
+      waitUntil(withTimeout(stubs[i]!.refund(reservation), LATE_REFUND_MS).catch(() => -1))
+    })
+  }
   if (denied || (failed && refundOnError)) {
     await Promise.all(
-      outcomes.map(async (outcome) => {
+      outcomes.map(async (outcome, i) => {
         if (!outcome.ok || !outcome.result.allowed) return
         try {
-          const refunded = await withTimeout(stubFor(ns, outcome.key).refund(reservation), timeoutMs)
+          const refunded = await withTimeout(stubs[i]!.refund(reservation), timeoutMs)
           outcome.refunded = refunded >= 0
         } catch {
           // The unit stays used until its window passes: we over-count, never under-count.

@@ -6,6 +6,11 @@
 import * as v from 'valibot'
 import { Name } from '../config/common'
 
+/** Checks one `RateLimiter` call may carry; the policy's validation keeps every request within it. */
+export const MAX_CHECKS = 32
+/** Longest check id (`route:<route id>/<name>`) the object takes; validation keeps every id within it. */
+export const MAX_CHECK_ID = 256
+
 /** Window limits keep one row per admitted request (a sliding log), so their count is capped. */
 export const MAX_WINDOW_LIMIT = 100_000
 const MAX_WINDOW_SECONDS = 31 * 86_400

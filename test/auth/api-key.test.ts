@@ -59,6 +59,17 @@ describe('api-key: keys in config secrets', () => {
     expect(echo.url).toBe('/echo/x?a=1&b=%20two+x')
   })
 
+  it('an empty key header counts as absent: the query parameter is still tried', async () => {
+    const gw = gateway({ query: 'api_key' }, { H: await sha256Hex('k-3') }, { acme: { apiKeySecrets: ['H'] } })
+    const res = await gw.fetch('/who?api_key=k-3', { headers: { 'x-api-key': '' } })
+    expect(res.status).toBe(200)
+    expect(((await res.json()) as { consumer: string }).consumer).toBe('acme')
+    // Both empty: a missing key (plain 401), not an invalid one.
+    const none = await gw.fetch('/who?api_key=', { headers: { 'x-api-key': '' } })
+    expect(none.status).toBe(401)
+    expect(((await none.json()) as { detail: string }).detail).toBe('An API key is required.')
+  })
+
   it('does not forward the key header unless hideCredentials is false', async () => {
     const hashes = { H: await sha256Hex('k-2') }
     const hidden = gateway({}, hashes, { acme: { apiKeySecrets: ['H'] } })
@@ -96,6 +107,7 @@ describe('api-key: KV keys through the admin API', () => {
     expect(listedText).not.toContain('hash')
 
     // Rotate: both keys work during the overlap; the old one then expires.
+    const beforeRotate = Date.now()
     const rotated = (await (await admin(gw, `/api-keys/${first.id}/rotate`, 'POST', { overlapSeconds: 3600 })).json()) as {
       id: string
       key: string
@@ -104,7 +116,9 @@ describe('api-key: KV keys through the admin API', () => {
     }
     expect(rotated.rotatedFrom).toBe(first.id)
     expect(rotated.previous.rotatedTo).toBe(rotated.id)
-    expect(Date.parse(rotated.previous.expiresAt)).toBeGreaterThan(Date.now() + 3500_000)
+    // The overlap ends one hour after the rotation: not before, not after.
+    expect(Date.parse(rotated.previous.expiresAt)).toBeGreaterThanOrEqual(beforeRotate + 3600_000)
+    expect(Date.parse(rotated.previous.expiresAt)).toBeLessThanOrEqual(Date.now() + 3600_000)
     expect((await use(first.key)).status).toBe(200)
     expect((await use(rotated.key)).status).toBe(200)
 
@@ -128,6 +142,25 @@ describe('api-key: KV keys through the admin API', () => {
     const res = await admin(gw, '/api-keys', 'POST', { consumer: 'globex', expiresAt: new Date(Date.now() + 60_000).toISOString() })
     const { key } = (await res.json()) as { key: string }
     expect((await gw.fetch('/who', { headers: { 'x-api-key': key } })).status).toBe(200)
+  })
+
+  it('an expired key cannot be rotated (its replacement would be dead); a live one passes its expiry on', async () => {
+    const gw = gateway({ kv: 'API_KEYS' })
+    const create = async (expiresAt: string) => (await (await admin(gw, '/api-keys', 'POST', { consumer: 'acme', expiresAt })).json()) as { id: string; key: string }
+    const dead = await create(new Date(Date.now() - 1000).toISOString())
+    const res = await admin(gw, `/api-keys/${dead.id}/rotate`, 'POST', {})
+    expect(res.status).toBe(400)
+    expect(res.headers.get('content-type')).toBe('application/problem+json')
+    expect(((await res.json()) as { detail: string }).detail).toBe('An expired key cannot be rotated; create a new key.')
+    const listed = (await (await admin(gw, '/api-keys?consumer=acme')).json()) as { keys: { rotatedFrom?: string }[] }
+    expect(listed.keys.some((k) => k.rotatedFrom === dead.id)).toBe(false)
+
+    const expiresAt = new Date(Date.now() + 600_000).toISOString()
+    const live = await create(expiresAt)
+    const rotated = (await (await admin(gw, `/api-keys/${live.id}/rotate`, 'POST', {})).json()) as { key: string; expiresAt: string; previous: { expiresAt: string } }
+    expect(rotated.expiresAt).toBe(expiresAt)
+    expect(rotated.previous.expiresAt).toBe(expiresAt) // the default day of overlap is cut at the key's own expiry
+    expect((await gw.fetch('/who', { headers: { 'x-api-key': rotated.key } })).status).toBe(200)
   })
 
   it('bad admin input: clear 400/401/404 problems', async () => {

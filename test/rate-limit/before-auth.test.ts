@@ -104,13 +104,15 @@ function problemsOf(policy: Record<string, unknown>, where: 'route' | 'global' =
 }
 
 describe('beforeAuth config', () => {
-  const consumer = '"consumer" has no value before authentication (beforeAuth: true); key by "ip", "apiKey" or a header'
+  const consumer = '"consumer" has no value before authentication (beforeAuth: true); key by "ip" or a header'
+  const apiKey = '"apiKey" has no value before authentication (beforeAuth: true); key by "ip" or a header'
   const route = '"route" has no value in a global beforeAuth limit (it runs before routing); put the policy on the route instead'
 
   it('refuses key parts that need authentication, naming the exact field', () => {
     expect(problemsOf({ by: ['consumer'] })).toEqual([`routes[0].policies[1].by[0]: ${consumer}`])
     expect(problemsOf({ by: ['ip'], fallback: ['consumer'] })).toEqual([`routes[0].policies[1].fallback[0]: ${consumer}`])
     expect(problemsOf({ by: ['ip'], limits: [{ name: 'a', limit: 1, window: 1, by: ['apiKey', 'consumer'] }] })).toEqual([
+      `routes[0].policies[1].limits[0].by[0]: ${apiKey}`,
       `routes[0].policies[1].limits[0].by[1]: ${consumer}`,
     ])
     expect(problemsOf({ limits: [], quotas: [{ name: 'q', limit: 5, period: 'day', by: ['ip'], fallback: ['consumer'] }] })).toEqual([
@@ -127,9 +129,9 @@ describe('beforeAuth config', () => {
     expect(problemsOf({ by: ['ip', 'route'] })).toEqual([])
   })
 
-  it('accepts ip, apiKey and header keys; without beforeAuth, consumer and plans stay allowed; beforeAuth must be a boolean', () => {
-    expect(problemsOf({ by: ['ip', 'apiKey', { header: 'X-Tenant' }] }, 'global')).toEqual([])
-    expect(problemsOf({ beforeAuth: false, by: ['consumer', 'route'], plans: true }, 'global')).toEqual([])
+  it('accepts ip and header keys; without beforeAuth, consumer, apiKey and plans stay allowed; beforeAuth must be a boolean', () => {
+    expect(problemsOf({ by: ['ip', { header: 'X-API-Key', hash: true }, { header: 'X-Tenant' }] }, 'global')).toEqual([])
+    expect(problemsOf({ beforeAuth: false, by: ['consumer', 'route', 'apiKey'], plans: true }, 'global')).toEqual([])
     expect(problemsOf({ beforeAuth: 'yes' })).toEqual(['routes[0].policies[1].beforeAuth: expected boolean, received "yes"'])
   })
 })

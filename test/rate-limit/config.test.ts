@@ -44,6 +44,30 @@ describe('validation', () => {
     ])
   })
 
+  it('refuses limits the object would always reject: a counter id over 256 characters, over 32 checks a request', () => {
+    const long = (routeId: string, name: string) =>
+      parseConfig({
+        routes: [{ id: routeId, match: { path: '/r' }, policies: [{ type: 'rate-limit', limits: [{ name, limit: 1, window: 1 }] }], action: { type: 'respond' } }],
+      })
+    // route: + 128 + / + 122 = 257
+    expect(long('r'.repeat(128), 'n'.repeat(122))).toMatchObject({
+      ok: false,
+      problems: [`routes[0].policies[0].limits[0].name: the counter id "route:${'r'.repeat(128)}/<name>" would be 257 characters (at most 256): shorten the route id or the name`],
+    })
+    expect(long('r'.repeat(128), 'n'.repeat(121)).ok).toBe(true)
+
+    const limits = (n: number, prefix = 'l') => Array.from({ length: n }, (_, i) => ({ name: `${prefix}${i}`, limit: 1, window: 60 }))
+    expect(problemsOf({ limits: limits(32) })).toEqual([])
+    expect(problemsOf({ limits: limits(30), quotas: [{ name: 'q1', limit: 1, period: 'day' }, { name: 'q2', limit: 1, period: 'day' }, { name: 'q3', limit: 1, period: 'day' }] })).toEqual([
+      'routes[0].policies[0]: at most 32 limits and quotas can apply to one request (found 33: 33 here)',
+    ])
+    const plans = { small: { limits: limits(2, 'p') }, big: { limits: limits(10, 'p') } }
+    expect(problemsOf({ plans: true, limits: limits(22) }, { plans })).toEqual([])
+    expect(problemsOf({ plans: true, limits: limits(23) }, { plans })).toEqual([
+      'routes[0].policies[0]: at most 32 limits and quotas can apply to one request (found 33: 23 here + 10 in plan "big")',
+    ])
+  })
+
   it('checks plans: unique names, and no clash with a policy that applies them', () => {
     const plans = { gold: { limits: [{ name: 'x', limit: 5, window: 60 }], quotas: [{ name: 'x', limit: 5, period: 'day' as const }] } }
     expect(problemsOf({ plans: true }, { plans })).toEqual(['plans.gold: limit and quota names must be unique ("x" is used twice)'])
@@ -94,7 +118,7 @@ describe('limit keys', () => {
 
   it('never put a secret or a huge value into an object name', async () => {
     const secret = 'sk_live_0123456789'
-    const apiKey = (await compileKey(['apiKey']).derive(input({ headers: new Headers({ 'x-api-key': secret }) }))).key
+    const apiKey = (await compileKey(['apiKey']).derive(input({ apiKey: secret }))).key
     expect(apiKey).toMatch(/^apikey#=[0-9a-f]{32}$/)
     expect(apiKey).not.toContain(secret)
     const hashed = (await compileKey([{ header: 'Authorization', hash: true }]).derive(input({ headers: new Headers({ authorization: `Bearer ${secret}` }) }))).key

@@ -94,4 +94,31 @@ describe('onError', () => {
     expect(res.status).toBe(503)
     expect(await used(`ip=${ip}`, 'route:limited/per-ip')).toBe(0)
   })
+
+  it('a slow object that misses the deadline is refunded too once the request is refused', async () => {
+    const policy = {
+      timeout: 100,
+      limits: [
+        { name: 'per-ip', limit: 1, window: 60 },
+        { name: 'per-tenant', limit: 5, window: 60, by: [{ header: 'X-Tenant' }] },
+      ],
+    }
+    // Fail closed: the IP object admits, the tenant's misses the deadline -> 503.
+    // Denied: the IP object (already at its limit) denies, the tenant's misses the deadline -> 429.
+    for (const [onError, status] of [['deny', 503], ['allow', 429]] as const) {
+      const [ip, tenant] = [freshIp(), `t-${crypto.randomUUID()}`]
+      const gw = gateway({ ...policy, onError })
+      if (status === 429) expect((await gw.fetch('/limited', from(ip))).status).toBe(200)
+      const stalled = stallObject(`h.x-tenant=${tenant}`, 1500)
+      // Setup, not an assertion: let the stall take hold before the request reaches the object.
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      // testGateway waits for the response's waitUntil work: the late refund to the tenant's object.
+      const res = await gw.fetch('/limited', { headers: { 'cf-connecting-ip': ip, 'x-tenant': tenant } })
+      expect(res.status).toBe(status)
+      await stalled
+      // The late call ran in the object once the stall ended, and its unit was given back.
+      expect(await used(`h.x-tenant=${tenant}`, 'route:limited/per-tenant')).toBe(0)
+      expect(await used(`ip=${ip}`, 'route:limited/per-ip')).toBe(status === 429 ? 1 : 0)
+    }
+  })
 })

@@ -68,6 +68,30 @@ describe('sliding window log', () => {
   })
 })
 
+describe('sliding window across a restart', () => {
+  it('the window log is rebuilt from storage: the next request is denied with the same retry-after', async () => {
+    const key = `unit:window-restart:${crypto.randomUUID()}`
+    const check = win('w', 3, 10)
+    for (const offset of [0, 2000, 4000]) {
+      await setClock(key, T0 + offset)
+      expect((await limiterFor(key).consume([check], `r${offset}`)).allowed).toBe(true)
+    }
+    await setClock(key, T0 + 5000)
+    const before = await limiterFor(key).consume([check], 'd1')
+    expect(before.decisions[0]).toMatchObject({ allowed: false, remaining: 0, retryAfterMs: 5000, resetMs: 5000 })
+    // Restart this object only (as in the quota test below): the new instance has an empty heap.
+    await inObject(key, (_, state) => state.abort('restart for the test')).catch(() => undefined)
+    await setClock(key, T0 + 5000)
+    const after = await limiterFor(key).consume([check], 'd2')
+    expect(after.decisions[0]).toEqual(before.decisions[0])
+    // And the units still come back on time: the one used at T0 at T0+10s, the next at T0+12s.
+    await setClock(key, T0 + 10_000)
+    expect((await limiterFor(key).consume([check], 'r10')).decisions[0]).toMatchObject({ allowed: true, remaining: 0, resetMs: 2000 })
+    await setClock(key, T0 + 11_999)
+    expect((await limiterFor(key).consume([check], 'd3')).decisions[0]).toMatchObject({ allowed: false, retryAfterMs: 1 })
+  })
+})
+
 describe('calendar quotas', () => {
   it('count per UTC month and restart at the first millisecond of the next', async () => {
     const key = 'unit:month'

@@ -1,0 +1,117 @@
+/**
+ * Issuer options that change what a token must be: `maxTokenAge`, a configured `clockTolerance`,
+ * the consumer from `client_id` or `consumerClaim`, and the `maxStale` bound on keys kept while
+ * the identity provider is down. Real tokens, real JWKS from the test issuer.
+ */
+import { describe, expect, it } from 'vitest'
+import { testGateway } from '../helpers'
+import { bearer, newKey, sign, Tenant } from './tokens'
+
+function gateway(issuer: Record<string, unknown>) {
+  return testGateway({
+    routes: [
+      {
+        id: 'me',
+        match: { path: '/me' },
+        policies: [{ type: 'jwt', issuers: [issuer as never] }],
+        action: { type: 'respond', body: { consumer: '{consumer.id}' } },
+      },
+    ],
+  })
+}
+
+async function tenantWithKey() {
+  const tenant = new Tenant()
+  const key = await newKey('ES256')
+  await tenant.publish(key)
+  return { tenant, key, source: { issuer: tenant.issuer, jwksUrl: tenant.jwksUrl } }
+}
+
+const now = () => Math.floor(Date.now() / 1000)
+
+describe('token age and clock tolerance', () => {
+  it('maxTokenAge: a token issued too long ago, or without iat, is 401', async () => {
+    const { tenant, key, source } = await tenantWithKey()
+    const gw = gateway({ ...source, maxTokenAge: 60 })
+    expect((await gw.fetch('/me', bearer(await sign(key, tenant.issuer, { iat: now() - 10 })))).status).toBe(200)
+    const old = await gw.fetch('/me', bearer(await sign(key, tenant.issuer, { iat: now() - 600 })))
+    expect(old.status).toBe(401)
+    expect(old.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
+    // jose reports a too-old iat as expiry (JWTExpired, claim "iat"), a missing one as a claim failure.
+    expect(gw.logs[1]!.auth).toMatchObject({ outcome: 'invalid', code: 'ERR_JWT_EXPIRED' })
+    const noIat = await gw.fetch('/me', bearer(await sign(key, tenant.issuer, { iat: undefined })))
+    expect(noIat.status).toBe(401)
+    expect(gw.logs[2]!.auth).toMatchObject({ outcome: 'invalid', code: 'ERR_JWT_CLAIM_VALIDATION_FAILED' })
+  })
+
+  it('clockTolerance 0: a token that expired 5 s ago is 401 (the default 30 s tolerance would take it)', async () => {
+    const { tenant, key, source } = await tenantWithKey()
+    const token = await sign(key, tenant.issuer, { iat: now() - 60, exp: now() - 5 })
+    const strict = gateway({ ...source, clockTolerance: 0 })
+    expect((await strict.fetch('/me', bearer(token))).status).toBe(401)
+    expect(strict.logs[0]!.auth).toMatchObject({ outcome: 'invalid', code: 'ERR_JWT_EXPIRED' })
+    expect((await gateway(source).fetch('/me', bearer(token))).status).toBe(200)
+  })
+})
+
+describe('the consumer of a token', () => {
+  it('is client_id when there is no sub (client-credentials tokens)', async () => {
+    const { tenant, key, source } = await tenantWithKey()
+    const res = await gateway(source).fetch('/me', bearer(await sign(key, tenant.issuer, { sub: undefined, client_id: 'billing-service' })))
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ consumer: 'billing-service' })
+  })
+
+  it('is the consumerClaim path when configured, ahead of sub', async () => {
+    const { tenant, key, source } = await tenantWithKey()
+    const gw = gateway({ ...source, consumerClaim: 'org.id' })
+    const res = await gw.fetch('/me', bearer(await sign(key, tenant.issuer, { sub: 'user-1', org: { id: 'acme-corp' } })))
+    expect(await res.json()).toEqual({ consumer: 'acme-corp' })
+    expect(gw.logs[0]!.consumer).toBe('acme-corp')
+    // Without the claim the token is still valid, but names no consumer.
+    const none = await gw.fetch('/me', bearer(await sign(key, tenant.issuer, { sub: 'user-1' })))
+    expect(none.status).toBe(200)
+    expect(gw.logs[1]!.consumer).toBeUndefined()
+  })
+})
+
+describe('maxStale', () => {
+  it('keys past ttl + maxStale are not used while the IdP is down: 503, not the stale keys', async () => {
+    const { tenant, key, source } = await tenantWithKey()
+    const gw = gateway({ ...source, cache: { ttl: 0, cooldown: 1, maxStale: 1 } })
+    expect((await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))).status).toBe(200)
+    await tenant.mode('down')
+    // Setup, not a timed assertion: wait past ttl (0) + maxStale (1 s) and the 1 s cooldown.
+    await new Promise((resolve) => setTimeout(resolve, 1200))
+    const res = await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))
+    expect(res.status).toBe(503)
+    expect(res.headers.get('content-type')).toBe('application/problem+json')
+    expect(((await res.json()) as { code: string }).code).toBe('ERR_AUTH_UNAVAILABLE')
+    expect(res.headers.get('retry-after')).toBe('1')
+    expect((await tenant.stats()).jwksFetches).toBe(2) // it tried again before giving up
+  })
+})
+
+describe('an issuer naming an unset Worker variable', () => {
+  it('a token no issuer matches is a 503 config problem (logged), not a 401; the other issuers keep working', async () => {
+    const { tenant, key, source } = await tenantWithKey()
+    const other = await tenantWithKey()
+    const gw = testGateway({
+      routes: [
+        {
+          id: 'me',
+          match: { path: '/me' },
+          policies: [{ type: 'jwt', issuers: [{ issuer: '${NO_SUCH_ISSUER_VAR}', jwksUrl: tenant.jwksUrl }, other.source] }],
+          action: { type: 'respond', body: 'ok' },
+        },
+      ],
+    })
+    const res = await gw.fetch('/me', bearer(await sign(key, source.issuer)))
+    expect(res.status).toBe(503)
+    expect(res.headers.get('content-type')).toBe('application/problem+json')
+    expect(((await res.json()) as { code: string }).code).toBe('ERR_AUTH_UNAVAILABLE')
+    expect(gw.logs[0]!.auth).toMatchObject({ outcome: 'unavailable', code: 'ERR_AUTH_ISSUER_UNRESOLVED' })
+    expect(gw.logs[0]!.errorCause).toBe('routes[0].policies[0].issuers[0].issuer: Worker variable "NO_SUCH_ISSUER_VAR" is not set')
+    expect((await gw.fetch('/me', bearer(await sign(other.key, other.source.issuer)))).status).toBe(200)
+  })
+})
