@@ -209,6 +209,27 @@ describe('transform: response', () => {
     expect(res.headers.get('etag')).toBeNull()
   })
 
+  it('edits response headers: rename, remove, set and add, with templates', async () => {
+    const gw = gateway({
+      response: {
+        headers: {
+          rename: { 'X-Origin-Id': 'X-Item-Id' },
+          remove: ['X-Internal'],
+          set: { 'X-Served-For': '{params.id}' },
+          add: { 'X-Trail': 'gateway' },
+        },
+      },
+    })
+    const h = (name: string, value: string) => `h=${encodeURIComponent(`${name}:${value}`)}`
+    const res = await gw.fetch(`/items/7?${h('X-Origin-Id', 'o-7')}&${h('X-Internal', 'secret')}&${h('X-Trail', 'origin')}`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-item-id')).toBe('o-7')
+    expect(res.headers.get('x-origin-id')).toBeNull()
+    expect(res.headers.get('x-internal')).toBeNull()
+    expect(res.headers.get('x-served-for')).toBe('7')
+    expect(res.headers.get('x-trail')).toBe('origin, gateway')
+  })
+
   it('maps status codes, and to 204 without a body', async () => {
     const gw = testGateway({
       upstreams: { origin: { url: ORIGIN } },
