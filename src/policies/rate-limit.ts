@@ -138,6 +138,18 @@ export const rateLimitPolicy = definePolicy({
       if (first) ctx.error(`.${at}.name`, `"${name}" is already the name of ${first}`)
       else seen.set(name, at)
     }
+    // Counters are named by scope and limit name (`global/<name>`, `route:<id>/<name>`): two
+    // rate-limit policies of one scope with a same-named limit would share a counter and charge
+    // each request twice.
+    const place = /^(.*)policies\[(\d+)\]$/.exec(ctx.at)
+    const siblings = ctx.route ? ctx.route.policies : ctx.config.policies
+    siblings.slice(0, Number(place?.[2] ?? 0)).forEach((other, j) => {
+      if (other.type !== 'rate-limit') return
+      const taken = new Set([...other.limits, ...other.quotas].map((l) => l.name))
+      for (const [name, at] of items as [string, string][]) {
+        if (taken.has(name)) ctx.error(`.${at}.name`, `"${name}" is also a limit of ${place![1]}policies[${j}]; in one scope (global, or one route) they would share one counter`)
+      }
+    })
     // Limits whose counter id the object would refuse: `route:<id>/<name>` must fit MAX_CHECK_ID.
     if (ctx.route !== undefined) {
       const scope = `route:${ctx.route.id}/`

@@ -18,6 +18,20 @@ function problemsOf(policy: Record<string, unknown>, extra: Partial<GatewayConfi
 }
 
 describe('validation', () => {
+  it('refuses two rate-limit policies of one scope with a same-named limit (they would share one counter)', () => {
+    const limit = (name: string) => ({ type: 'rate-limit', by: ['ip'], limits: [{ name, limit: 5, window: 60 }] })
+    const onRoute = parseConfig({ routes: [{ id: 'r', match: { path: '/r' }, policies: [limit('burst'), { ...limit('other'), quotas: [{ name: 'burst', limit: 9, period: 'day' }] }], action: { type: 'respond' } }] })
+    expect(onRoute.ok ? [] : onRoute.problems).toEqual([
+      'routes[0].policies[1].quotas[0].name: "burst" is also a limit of routes[0].policies[0]; in one scope (global, or one route) they would share one counter',
+    ])
+    const global = parseConfig({ policies: [limit('burst'), { ...limit('burst'), beforeAuth: true }], routes: [{ id: 'r', match: { path: '/r' }, action: { type: 'respond' } }] })
+    expect(global.ok ? [] : global.problems).toEqual([
+      'policies[1].limits[0].name: "burst" is also a limit of policies[0]; in one scope (global, or one route) they would share one counter',
+    ])
+    // Different scopes have different counters: a global and a route limit may share a name.
+    expect(parseConfig({ policies: [limit('burst')], routes: [{ id: 'r', match: { path: '/r' }, policies: [limit('burst')], action: { type: 'respond' } }] }).ok).toBe(true)
+  })
+
   it('names the path and the reason', () => {
     expect(problemsOf({})).toEqual(['routes[0].policies[0]: needs at least one of "limits", "quotas" or "plans": true'])
     expect(problemsOf({ limits: [{ name: 'a', limit: 1, window: 1 }], quotas: [{ name: 'a', limit: 1, period: 'day' }] })).toEqual([
