@@ -9,7 +9,8 @@
  * proxy would have. And a request whose only cookies are these carries no credentials.
  */
 import { cookieValue } from '../upstream/balancer'
-import { stickyCookie } from '../upstream/sticky'
+import { targetId } from '../upstream/pool'
+import { decodeTargetId, stickyCookie, stickyCookieName } from '../upstream/sticky'
 
 type Pool = { cookie: string; duration: number; ids: Set<string> }
 /** The parts of the config read here (structural: the config's type depends on the policies). */
@@ -43,21 +44,16 @@ export function compilePins(config: { upstreams: UpstreamsConfig }, route: { act
   const pools = new Map<string, Pool>()
   for (const [name, upstream] of Object.entries(config.upstreams)) {
     if (!upstream.sticky) continue
-    const ids = new Set((upstream.targets ?? []).map((t, i) => t.id ?? String(i)))
-    pools.set(name, { cookie: upstream.sticky.cookie ?? `edgeway-${name}`, duration: upstream.sticky.duration, ids })
+    const ids = new Set((upstream.targets ?? []).map(targetId))
+    pools.set(name, { cookie: stickyCookieName(name, upstream.sticky.cookie), duration: upstream.sticky.duration, ids })
   }
   const names = new Set([...pools.values()].map((p) => p.cookie))
   const used = route ? upstreamsOf(route.action, new Set()) : new Set(pools.keys())
   for (const name of [...used]) upstreamsOf(config.upstreams[name]?.fallback, used)
   const mine = [...used].flatMap((name) => (pools.has(name) ? [pools.get(name)!] : []))
   const known = (pool: Pool, value: string | undefined) => {
-    if (value === undefined) return undefined
-    try {
-      const id = decodeURIComponent(value)
-      return pool.ids.has(id) ? id : undefined
-    } catch {
-      return undefined
-    }
+    const id = decodeTargetId(value)
+    return id !== undefined && pool.ids.has(id) ? id : undefined
   }
 
   return {

@@ -75,8 +75,11 @@ function mtlsFetch(binding: string, env: Env, field: string): (request: Request)
   return (request) => fetcher.fetch(request)
 }
 
+/** A target's id: its configured `id`, else its position in the pool. */
+export const targetId = (target: { id?: string | undefined }, index: number): string => target.id ?? String(index)
+
 function compileTarget(target: TargetConfig, index: number, env: Env, field: string, mtls?: (request: Request) => Promise<Response>): Target {
-  const id = target.id ?? String(index)
+  const id = targetId(target, index)
   const weight = target.weight ?? 1
   if (target.service !== undefined) {
     const service = target.service

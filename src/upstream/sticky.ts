@@ -17,22 +17,32 @@ export type Sticky = {
 }
 
 export function createSticky(upstream: string, config: { cookie?: string | undefined; duration: number }, targets: Target[]): Sticky {
-  const cookieName = config.cookie ?? `edgeway-${upstream}`
+  const cookieName = stickyCookieName(upstream, config.cookie)
   const byId = new Map(targets.map((t) => [t.id, t]))
   return {
     cookieName,
     fromCookie(header) {
-      const id = cookieValue(header, cookieName)
-      if (id === undefined) return undefined
-      try {
-        return byId.get(decodeURIComponent(id))
-      } catch {
-        return undefined // a malformed cookie is ignored, as if absent
-      }
+      const id = decodeTargetId(cookieValue(header, cookieName))
+      return id === undefined ? undefined : byId.get(id)
     },
     setCookie(target) {
       return stickyCookie(cookieName, target.id, config.duration)
     },
+  }
+}
+
+/** The cookie a sticky upstream sets: the configured name, else `edgeway-<upstream>`. */
+export function stickyCookieName(upstream: string, cookie: string | undefined): string {
+  return cookie ?? `edgeway-${upstream}`
+}
+
+/** The target id a sticky cookie's value names; undefined for a malformed one (ignored, as if absent). */
+export function decodeTargetId(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return undefined
   }
 }
 
