@@ -9,9 +9,10 @@
  * Every call carries the request id and what the pipeline put on the upstream draft (identity
  * headers from auth policies, `X-Forwarded-*`), minus the client's body and conditional headers.
  */
-import type { Context, Handler } from 'hono'
+import type { Handler } from 'hono'
 import type { GatewayConfig, RouteConfig } from '../config/schema'
 import type { AppEnv } from '../context'
+import { waitUntil } from '../http'
 import { GatewayError, type ErrorCode } from '../errors'
 import { requestScope } from '../template/scope'
 import type { CompiledUpstream } from '../upstream/upstream'
@@ -61,14 +62,6 @@ function requestIdHeader(config: GatewayConfig, route: RouteConfig): string | un
   return policy.forward ? policy.header : undefined
 }
 
-/** `c.executionCtx` throws where there is none (a bare `app.fetch`); then the work just runs. */
-function waitUntil(c: Context<AppEnv>, promise: Promise<unknown>): void {
-  try {
-    c.executionCtx.waitUntil(promise)
-  } catch {
-    promise.catch(() => {})
-  }
-}
 
 export function aggregateAction(
   action: AggregateActionConfig,

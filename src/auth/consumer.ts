@@ -27,7 +27,11 @@ function configuredConsumer(config: GatewayConfig, id: string, via: Consumer['vi
  * the first `@` splits it, so two issuers' subjects never meet either.
  */
 export function consumerKey(config: GatewayConfig, id: string, via: Consumer['via'], issuer: string | undefined): string {
-  if (via !== 'jwt' || issuer === undefined || configuredConsumer(config, id, via, issuer)) return id
+  return keyOf(id, via, issuer, configuredConsumer(config, id, via, issuer) !== undefined)
+}
+
+function keyOf(id: string, via: Consumer['via'], issuer: string | undefined, configured: boolean): string {
+  if (via !== 'jwt' || issuer === undefined || configured) return id
   return `${id.replace(/[%@]/g, encodeURIComponent)}@${issuer}`
 }
 
@@ -41,7 +45,7 @@ export function publishConsumer(
 ): Consumer {
   const known = configuredConsumer(config, id, via, issuer)
   const merged = known?.metadata || metadata ? { ...known?.metadata, ...metadata } : undefined
-  const consumer: Consumer = { id, plan: known?.plan, via, metadata: merged, issuer, key: consumerKey(config, id, via, issuer) }
+  const consumer: Consumer = { id, plan: known?.plan, via, metadata: merged, issuer, key: keyOf(id, via, issuer, known !== undefined) }
   c.set('consumer', consumer)
   // The plain id, as templates show it; a token's issuer is in the line's `auth.issuer`.
   c.get('log').consumer = id

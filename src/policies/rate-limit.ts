@@ -20,7 +20,7 @@ import { registerAdminExtension } from '../admin'
 import { Milliseconds, Name } from '../config/common'
 import type { ConsumeResult, LimitCheck, LimitDecision, RateLimiter } from '../durable-objects/rate-limiter'
 import { GatewayError } from '../errors'
-import { editResponseHeaders } from '../http'
+import { editResponseHeaders, waitUntil } from '../http'
 import { logEvent } from '../logging'
 import { rateLimitAdmin } from '../rate-limit/admin'
 import { policyItem, stateItem, toSeconds } from '../rate-limit/fields'
@@ -228,13 +228,7 @@ export const rateLimitPolicy = definePolicy({
       if (!ns || typeof ns.idFromName !== 'function') {
         outcomes = [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
       } else {
-        outcomes = await reserve(ns, [...calls.values()], timeout, onError === 'deny', (promise) => {
-          try {
-            c.executionCtx.waitUntil(promise)
-          } catch {
-            // No execution context (a direct app.fetch): the refund still runs, unawaited.
-          }
-        })
+        outcomes = await reserve(ns, [...calls.values()], timeout, onError === 'deny', (promise) => waitUntil(c, promise))
       }
 
       const decisions = new Map<string, LimitDecision>()
