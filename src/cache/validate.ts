@@ -28,16 +28,21 @@ function readsCaller(source: string): string | undefined {
   }
 }
 
+/** The route's action, then the global policies, then its own: each with where it sits. */
+function* placesOf(route: RouteConfig, routeAt: string, globals: RouteConfig['policies']): Generator<{ at: string; value: unknown; shapesRequest: boolean }> {
+  yield { at: `${routeAt}.action`, value: route.action, shapesRequest: true }
+  const transform = (p: { type: string }) => POLICY_DEFINITIONS[p.type]?.phase === 'transform'
+  for (const [i, p] of globals.entries()) yield { at: `policies[${i}]`, value: p, shapesRequest: transform(p) }
+  for (const [i, p] of route.policies.entries()) yield { at: `${routeAt}.policies[${i}]`, value: p, shapesRequest: transform(p) }
+}
+
 /** The first place where `route` makes its upstream request or response depend on the caller. */
 function perCallerUse(route: RouteConfig, routeAt: string, globals: RouteConfig['policies']): string | undefined {
-  const places: [string, unknown][] = [[`${routeAt}.action`, route.action]]
-  globals.forEach((p, i) => places.push([`policies[${i}]`, p]))
-  route.policies.forEach((p, i) => places.push([`${routeAt}.policies[${i}]`, p]))
-  for (const [at, value] of places) {
+  for (const { at, value, shapesRequest } of placesOf(route, routeAt, globals)) {
     const claims = (value as { type?: string; forwardClaims?: Record<string, string> }).forwardClaims
     // Identity forwarded by the auth policy reaches the origin just like a `{claims.sub}` header.
     if ((value as { type?: string }).type === 'jwt' && claims && Object.keys(claims).length > 0) return `${at}.forwardClaims sends claims to the origin`
-    if (at !== `${routeAt}.action` && POLICY_DEFINITIONS[(value as { type: string }).type]?.phase !== 'transform') continue
+    if (!shapesRequest) continue
     for (const [where, source] of strings(value, at)) {
       const root = readsCaller(source)
       if (root) return `${where} reads {${root}...}`
@@ -48,10 +53,7 @@ function perCallerUse(route: RouteConfig, routeAt: string, globals: RouteConfig[
 
 /** Where the route sends upstream something of the request: (place, template source) pairs. */
 function* upstreamTemplates(route: RouteConfig, routeAt: string, globals: RouteConfig['policies']): Generator<[string, string]> {
-  yield* strings(route.action, `${routeAt}.action`)
-  const places: [string, { type: string }][] = globals.map((p, i) => [`policies[${i}]`, p])
-  route.policies.forEach((p, i) => places.push([`${routeAt}.policies[${i}]`, p]))
-  for (const [at, policy] of places) if (POLICY_DEFINITIONS[policy.type]?.phase === 'transform') yield* strings(policy, at)
+  for (const { at, value, shapesRequest } of placesOf(route, routeAt, globals)) if (shapesRequest) yield* strings(value, at)
 }
 
 /**
