@@ -172,7 +172,7 @@ const NO_TIMER = {
 // hop-by-hop stripping. The draft keeps a plain copy (trace context edits it, and the client's
 // request headers are immutable). Removing the edits is unsafe; this only prices them.
 const NO_HEADER_COPIES = {
-  'src/request-context.ts': [["c.set('upstreamRequest', draftFor(c.req.raw, url))", "c.set('upstreamRequest', { method: c.req.method, path: url.pathname, search: url.search, headers: new Headers(c.req.raw.headers) })"]],
+  'src/gateway/request-context.ts': [["c.set('upstreamRequest', draftFor(c.req.raw, url))", "c.set('upstreamRequest', { method: c.req.method, path: url.pathname, search: url.search, headers: new Headers(c.req.raw.headers) })"]],
   'src/upstream/proxy.ts': [
     ...NATIVE_BODY['src/upstream/proxy.ts'],
     ['stripHopByHop(out.headers)', ''],

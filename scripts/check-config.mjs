@@ -17,7 +17,7 @@ const { values, positionals: files } = parseArgs({
   options: { env: { type: 'string', short: 'e' }, wrangler: { type: 'string', default: 'wrangler.toml' } },
 })
 const src = (path) => fileURLToPath(new URL(`../src/${path}`, import.meta.url))
-const [{ parseConfig }, { checkEnvironment }] = await Promise.all([importTs(src('config/validate.ts')), importTs(src('config/environment.ts'))])
+const [{ parseConfig }, { checkEnvironment }] = await Promise.all([importTs(src('config/parse.ts')), importTs(src('config/environment.ts'))])
 
 const tomlPath = resolve(values.wrangler)
 const root = dirname(tomlPath)

@@ -21,7 +21,7 @@ if (args.positionals.length !== 1) {
   process.exit(2)
 }
 const [file] = args.positionals
-const [{ importOpenApi }, { parseConfig }] = await Promise.all([importTs('scripts/openapi/convert.ts'), importTs('src/config/validate.ts')])
+const [{ importOpenApi }, { parseConfig }] = await Promise.all([importTs('scripts/openapi/convert.ts'), importTs('src/config/parse.ts')])
 // `$schema` is resolved against the config file: point it at the repo's schema from where it lands.
 const schemaFile = fileURLToPath(new URL('../edgeway.schema.json', import.meta.url))
 const fromDir = args.values.out ? dirname(resolve(args.values.out)) : process.cwd()

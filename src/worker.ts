@@ -4,12 +4,12 @@
  * Durable Object classes its features use. Each wrangler environment has a three-line entry
  * (`src/index.ts`, `src/entries/*.ts`) that picks its config file.
  */
-import type { Env } from './env'
-import { GatewayHost } from './host'
+import type { Env } from './core/env'
+import { GatewayHost } from './gateway/host'
 
-export { HealthChecker } from './durable-objects/health-checker'
-export { RateLimiter } from './durable-objects/rate-limiter'
-export { MetricsAggregator } from './durable-objects/metrics-aggregator'
+export { HealthChecker } from './upstream/health-checker'
+export { RateLimiter } from './rate-limit/rate-limiter'
+export { MetricsAggregator } from './observability/metrics-aggregator'
 
 export function createWorker(bundledConfig: unknown): ExportedHandler<Env> {
   const host = new GatewayHost(bundledConfig)

@@ -13,10 +13,10 @@ declare namespace Cloudflare {
     CONFIG_KV: KVNamespace
     /** Control API of the resilience test fleet (test/node/fleet.ts). */
     FLEET_URL: string
-    HEALTH_CHECKER: DurableObjectNamespace<import('../src/durable-objects/health-checker').HealthChecker>
+    HEALTH_CHECKER: DurableObjectNamespace<import('../src/upstream/health-checker').HealthChecker>
     /** Purge generations of the cache policy. */
     CACHE_KV: KVNamespace
-    RATE_LIMITER: DurableObjectNamespace<import('../src/durable-objects/rate-limiter').RateLimiter>
+    RATE_LIMITER: DurableObjectNamespace<import('../src/rate-limit/rate-limiter').RateLimiter>
   }
 }
 

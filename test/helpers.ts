@@ -5,10 +5,10 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import type { GatewayConfigInput } from '../src/config/schema'
-import { loadConfig } from '../src/config/validate'
-import type { Env } from '../src/env'
-import { createGateway, type GatewayOptions } from '../src/gateway'
-import type { RequestLog } from '../src/logging'
+import { loadConfig } from '../src/config/parse'
+import type { Env } from '../src/core/env'
+import { createGateway, type GatewayOptions } from '../src/gateway/create-gateway'
+import type { RequestLog } from '../src/core/logging'
 
 export const ORIGIN = env.ORIGIN_URL
 

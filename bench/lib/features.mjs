@@ -20,8 +20,8 @@ const cloudflareStub = {
 
 export async function loadFeatures(workDir) {
   const contents = [
-    "export { parseConfig } from './src/config/validate'",
-    "export { POLICY_DEFINITIONS } from './src/policies/registry'",
+    "export { parseConfig } from './src/config/parse'",
+    "export { POLICY_DEFINITIONS } from './src/gateway/policies'",
     "export { ActionSchema } from './src/config/schema'",
   ].join('\n')
   mkdirSync(workDir, { recursive: true })

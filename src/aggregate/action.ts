@@ -11,9 +11,9 @@
  */
 import type { Handler } from 'hono'
 import type { GatewayConfig, RouteConfig } from '../config/schema'
-import type { AppEnv } from '../context'
-import { waitUntil } from '../http'
-import { GatewayError, type ErrorCode } from '../errors'
+import type { AppEnv } from '../core/context'
+import { waitUntil } from '../core/http'
+import { GatewayError, type ErrorCode } from '../core/errors'
 import { requestScope } from '../template/scope'
 import type { CompiledUpstream } from '../upstream/upstream'
 import { callRequestHeaders, compileCall, defaultCallTimeout, type CallFailure } from './call'

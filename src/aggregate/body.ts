@@ -6,7 +6,7 @@
  * for a call declared `raw`. A body that isn't JSON (by its type or its text) is an error.
  */
 
-import { isJsonType, readUpTo } from '../body'
+import { isJsonType, readUpTo } from '../core/body'
 
 export type BodyProblem = 'too-large' | 'not-json'
 

@@ -15,12 +15,12 @@
  * non-empty (`{consumer.id}`): the key says whose answer it is. The key text (rendered key
  * included) is hashed into the Cache API URL, so no credential or consumer id appears in it.
  */
-import { decideStore, entryState, type FreshnessOptions } from '../cache/freshness'
-import { generationStore } from '../cache/generation'
-import { compileKey } from '../cache/key'
-import { lookup, store } from '../cache/store'
-import type { Env } from '../env'
-import { logEvent } from '../logging'
+import { decideStore, entryState, type FreshnessOptions } from '../http-cache/freshness'
+import { generationStore } from '../http-cache/generation'
+import { compileKey } from '../http-cache/key'
+import { lookup, store } from '../http-cache/store'
+import type { Env } from '../core/env'
+import { logEvent } from '../core/logging'
 import { compileTemplate } from '../template/template'
 
 /** The 2xx statuses of the cache policy's default list: any other answer fails the call anyway. */

@@ -5,12 +5,12 @@
  * its body read under the size cap. Every way it can fail becomes a `CallFailure`, which names the
  * call and what went wrong but never the upstream's address (that goes to the log).
  */
-import { GatewayError } from '../errors'
-import type { UpstreamLog } from '../logging'
+import { GatewayError } from '../core/errors'
+import type { UpstreamLog } from '../core/logging'
 import { pathRoot, type ParsedPath } from '../template/path'
 import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue, type JsonTemplate, type Template } from '../template/template'
 import { callUpstream, type UpstreamCall } from '../upstream/client'
-import { upstreamWorstMs } from '../upstream/config-checks'
+import { upstreamWorstMs } from '../upstream/checks'
 import type { CompiledUpstream } from '../upstream/upstream'
 import { BodyError, decodeBody, readBytes } from './body'
 import { compileCallCache, type CallCacheContext } from './cache'

@@ -11,8 +11,8 @@
  *     "select": "orders", "group": "orders" } ] }
  */
 import * as v from 'valibot'
-import { PurgeSchema } from '../cache/generation'
-import { HeaderName, Milliseconds, Name, PathString, TemplateString } from '../config/common'
+import { PurgeSchema } from '../http-cache/generation'
+import { HeaderName, Milliseconds, Name, PathString, TemplateString } from '../core/schema'
 import { HTTP_METHODS } from '../routing/methods'
 
 /** A call's name is a template root (`{user.body.id}`), so it follows the path grammar's names. */

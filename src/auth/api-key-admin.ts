@@ -13,11 +13,11 @@
  */
 import type { Context, Hono } from 'hono'
 import * as v from 'valibot'
-import { registerAdminExtension, type AdminContext } from '../admin'
+import { registerAdminExtension, type AdminContext } from '../gateway/admin'
 import type { GatewayConfig, PolicyConfig } from '../config/schema'
-import type { AppEnv } from '../context'
-import { GatewayError } from '../errors'
-import { findById, listRecords, newApiKey, publicView, saveRecord, sha256, statusOf, toHex, type ApiKeyRecord } from './api-keys'
+import type { AppEnv } from '../core/context'
+import { GatewayError } from '../core/errors'
+import { findById, listRecords, newApiKey, publicView, saveRecord, sha256, statusOf, toHex, type ApiKeyRecord } from './api-key-store'
 
 const IsoTime = v.pipe(v.string(), v.isoTimestamp('must be an ISO 8601 time with a zone, like 2027-01-01T00:00:00Z'))
 const CreateBody = v.strictObject({

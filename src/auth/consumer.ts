@@ -6,8 +6,8 @@
  */
 import type { Context } from 'hono'
 import type { GatewayConfig } from '../config/schema'
-import type { AppEnv, Consumer } from '../context'
-import { GatewayError } from '../errors'
+import type { AppEnv, Consumer } from '../core/context'
+import { GatewayError } from '../core/errors'
 
 /**
  * The config entry this identity is, if any. An entry with `issuer` is that consumer only for

@@ -4,7 +4,7 @@
  * with a timeout and a size cap enforced while the body streams in: a hostile or broken endpoint
  * can't make the gateway buffer an unbounded body.
  */
-import { readUpTo } from '../body'
+import { readUpTo } from '../core/body'
 
 export class FetchJsonError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

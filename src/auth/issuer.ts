@@ -13,9 +13,9 @@
  */
 import { createLocalJWKSet, errors, exportJWK, importSPKI, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose'
 import * as v from 'valibot'
-import { Name, PathString } from '../config/common'
-import type { Env } from '../env'
-import { logEvent } from '../logging'
+import { Name, PathString } from '../core/schema'
+import type { Env } from '../core/env'
+import { logEvent } from '../core/logging'
 import { getPath, parsePath } from '../template/path'
 import { interpolateVars } from '../upstream/upstream'
 import { discoveryUrlFor } from './oidc'

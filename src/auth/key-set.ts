@@ -15,7 +15,7 @@
  * - with OIDC discovery, `jwks_uri` is looked up first (and re-looked up with the keys).
  */
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters } from 'jose'
-import { logEvent } from '../logging'
+import { logEvent } from '../core/logging'
 import { fetchJson } from './fetch-json'
 import { discoverJwksUri } from './oidc'
 

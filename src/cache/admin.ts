@@ -8,10 +8,10 @@
  * `all` and `route` also reach cached aggregation calls; `url` does not (their entries are keyed
  * by upstream paths, not gateway URLs).
  */
-import { registerAdminExtension } from '../admin'
-import { GatewayError } from '../errors'
+import { registerAdminExtension } from '../gateway/admin'
+import { GatewayError } from '../core/errors'
 import { normalizePath, rawPathOf } from '../routing/normalize'
-import { purge, type PurgeTarget } from './generation'
+import { purge, type PurgeTarget } from '../http-cache/generation'
 
 type PurgeBody = { all?: unknown; route?: unknown; url?: unknown }
 

@@ -9,8 +9,8 @@
  * refresh never finish.
  */
 import { Context, type MiddlewareHandler } from 'hono'
-import type { AppEnv } from '../context'
-import { CONDITIONAL_HEADERS } from './entry'
+import type { AppEnv } from '../core/context'
+import { CONDITIONAL_HEADERS } from '../http-cache/entry'
 
 const claims = new Map<string, number>()
 const CLAIM_MAX = 10_000

@@ -6,9 +6,9 @@
  * Every object is strict: an unknown key is an error, so a typo never passes silently.
  */
 import * as v from 'valibot'
-import { PolicySchema } from '../policies/registry'
+import { PolicySchema } from '../gateway/policies'
 import { HTTP_METHODS } from '../routing/methods'
-import { HeaderName, Milliseconds, Name, RegexString, TemplateString } from './common'
+import { HeaderName, Milliseconds, Name, RegexString, TemplateString } from '../core/schema'
 import { AggregateActionSchema } from '../aggregate/schema'
 import {
   BalanceSchema,
@@ -22,9 +22,9 @@ import {
   SplitSchema,
   StickySchema,
   TargetSchema,
-} from './resilience'
+} from '../upstream/schema'
 import { duplicateName, QuotaSchema, WindowLimitSchema } from '../rate-limit/schema'
-import { MetricsSettingsSchema } from '../metrics/config'
+import { MetricsSettingsSchema } from '../observability/schema'
 import { OpenApiSettingsSchema, PortalSettingsSchema } from '../openapi/schema'
 
 export const UpstreamTimeoutsSchema = v.strictObject({

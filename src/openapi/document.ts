@@ -12,7 +12,7 @@
  * route beside the main one) become one operation; the others are listed in `x-edgeway-variants`.
  */
 import type { GatewayConfig, PolicyConfig, RouteConfig } from '../config/schema'
-import type { Env } from '../env'
+import type { Env } from '../core/env'
 
 type Obj = Record<string, any>
 const ANY_METHOD = ['get', 'post', 'put', 'patch', 'delete']

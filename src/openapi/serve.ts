@@ -11,9 +11,9 @@
  */
 import type { Context, Hono } from 'hono'
 import type { GatewayConfig } from '../config/schema'
-import type { AppEnv } from '../context'
-import type { Env } from '../env'
-import { GatewayError } from '../errors'
+import type { AppEnv } from '../core/context'
+import type { Env } from '../core/env'
+import { GatewayError } from '../core/errors'
 import { normalizePath, rawPathOf } from '../routing/normalize'
 import { buildOpenApi } from './document'
 

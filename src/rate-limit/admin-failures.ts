@@ -17,11 +17,11 @@
  * admin requests are decided by the token alone (logged), so an outage never locks operators out.
  */
 import type { Context } from 'hono'
-import type { AppEnv } from '../context'
-import type { RateLimiter, WindowCheck } from '../durable-objects/rate-limiter'
-import type { Env } from '../env'
-import { GatewayError } from '../errors'
-import { logEvent } from '../logging'
+import type { AppEnv } from '../core/context'
+import type { RateLimiter, WindowCheck } from './rate-limiter'
+import type { Env } from '../core/env'
+import { GatewayError } from '../core/errors'
+import { logEvent } from '../core/logging'
 import { toSeconds } from './fields'
 import { compileKey } from './keys'
 import { reserve, withTimeout } from './reserve'

@@ -14,11 +14,11 @@
  * looks, or that a long one is hashed. The answer names the key either way.
  */
 import type { Context } from 'hono'
-import type { AdminContext, AdminExtension } from '../admin'
+import type { AdminContext, AdminExtension } from '../gateway/admin'
 import { consumerKey } from '../auth/consumer'
-import type { AppEnv } from '../context'
-import type { RateLimiter } from '../durable-objects/rate-limiter'
-import { GatewayError } from '../errors'
+import type { AppEnv } from '../core/context'
+import type { RateLimiter } from './rate-limiter'
+import { GatewayError } from '../core/errors'
 import { compileKey } from './keys'
 import { withTimeout } from './reserve'
 

@@ -11,8 +11,8 @@
  * `~`: such requests share one counter rather than escaping the limit.
  */
 import * as v from 'valibot'
-import { HeaderName } from '../config/common'
-import { sha256Hex } from '../encoding'
+import { HeaderName } from '../core/schema'
+import { sha256Hex } from '../core/encoding'
 
 // The picklist comes last: a union reports its last member's issue, and that message lists every form.
 export const KeyPartSchema = v.union([

@@ -10,7 +10,7 @@
  * best effort and after the response (`waitUntil`), through the same stub so it queues behind the
  * late call. If the refund still overtakes it, or fails, that unit stays used until its window passes.
  */
-import type { ConsumeResult, LimitCheck, RateLimiter } from '../durable-objects/rate-limiter'
+import type { ConsumeResult, LimitCheck, RateLimiter } from './rate-limiter'
 
 export type ObjectCall = { key: string; checks: LimitCheck[] }
 

@@ -4,7 +4,7 @@
  * `quotas` (`plans.<name>` in the gateway config).
  */
 import * as v from 'valibot'
-import { Name } from '../config/common'
+import { Name } from '../core/schema'
 
 /** Checks one `RateLimiter` call may carry; the policy's validation keeps every request within it. */
 export const MAX_CHECKS = 32

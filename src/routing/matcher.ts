@@ -14,9 +14,9 @@
  */
 import { TrieRouter } from 'hono/router/trie-router'
 import type { GatewayConfig, MatchConfig } from '../config/schema'
-import { GatewayError } from '../errors'
+import { GatewayError } from '../core/errors'
 import { canonicalPattern } from './normalize'
-import type { CompiledRoute } from './route'
+import type { CompiledRoute } from '../gateway/route'
 
 export type MatchInput = {
   method: string

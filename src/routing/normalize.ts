@@ -17,8 +17,8 @@
  *   NUL, raw or encoded; malformed escapes; escapes that are not valid UTF-8 (overlong forms).
  *   `%25` stays `%25`: the path is decoded exactly once, so `%252f` is the literal text `%2f`.
  */
-import { GatewayError } from '../errors'
-import { percentEncodeUtf8 } from '../encoding'
+import { GatewayError } from '../core/errors'
+import { percentEncodeUtf8 } from '../core/encoding'
 
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/
 const HEX = /^[0-9A-Fa-f]{2}$/

@@ -12,7 +12,7 @@
  *   / request.host / request.time
  */
 import type { Context } from 'hono'
-import type { AppEnv } from '../context'
+import type { AppEnv } from '../core/context'
 
 export const REQUEST_TEMPLATE_ROOTS = ['params', 'query', 'headers', 'claims', 'consumer', 'request'] as const
 

@@ -9,7 +9,7 @@
  * `,`, objects as JSON. A template that is exactly one `{path}` keeps the value's own type through
  * `value()` (so a JSON body template can insert a whole object or a number).
  */
-import { GatewayError } from '../errors'
+import { GatewayError } from '../core/errors'
 import { getPath, parsePath, pathRoot, type ParsedPath } from './path'
 
 type Part = string | { path: ParsedPath; fallback: string | undefined }

@@ -7,10 +7,10 @@
  * With a cached copy in hand, the refresh runs after the response (`waitUntil`). If the object
  * can't be reached, the pool runs on passive health alone: a broken checker is no outage.
  */
-import type { HealthSnapshot, HealthSpec } from '../durable-objects/health-checker'
-import type { HealthChecker } from '../durable-objects/health-checker'
-import { logEvent } from '../logging'
-import { clock } from './clock'
+import type { HealthSnapshot, HealthSpec } from './health-checker'
+import type { HealthChecker } from './health-checker'
+import { logEvent } from '../core/logging'
+import { clock } from '../core/runtime'
 
 export type ActiveHealth = {
   /** The latest shared state (undefined while none could be read). */

@@ -15,8 +15,8 @@
  * balancer only chooses.
  */
 import type { Context } from 'hono'
-import type { AppEnv } from '../context'
-import { clock, hash32 } from './clock'
+import type { AppEnv } from '../core/context'
+import { clock, hash32 } from '../core/runtime'
 import type { Target } from './pool'
 
 export type BalanceKind = 'round-robin' | 'weighted-random' | 'least-requests' | 'hash'

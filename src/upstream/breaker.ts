@@ -17,7 +17,7 @@
  * failed requests, or `minRequests`), and a new isolate starts closed. Shared, edge-wide health is
  * what the active health check's Durable Object provides; the breaker is the fast, local reflex.
  */
-import { clock } from './clock'
+import { clock } from '../core/runtime'
 
 export type BreakerConfig = {
   failures?: number | undefined

@@ -13,12 +13,12 @@
  *   (`bodyLimit`, with a Content-Length); otherwise the request is not mirrored.
  */
 import type { Context } from 'hono'
-import type { AppEnv } from '../context'
-import { logEvent } from '../logging'
-import type { UpstreamLog } from '../logging'
+import type { AppEnv } from '../core/context'
+import { logEvent } from '../core/logging'
+import type { UpstreamLog } from '../core/logging'
 import { keyReader } from './balancer'
 import { callUpstream, type UpstreamCall } from './client'
-import { clock, hash32 } from './clock'
+import { clock, hash32 } from '../core/runtime'
 import type { CompiledUpstream } from './upstream'
 
 export type Split = {

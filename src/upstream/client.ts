@@ -12,10 +12,10 @@
  * problem: 503 with `Retry-After` when no target is available, 502 / 504 when the tries failed.
  */
 import type { Context } from 'hono'
-import type { AppEnv, UpstreamRequestDraft } from '../context'
-import type { HealthSnapshot } from '../durable-objects/health-checker'
-import { GatewayError } from '../errors'
-import type { UpstreamLog } from '../logging'
+import type { AppEnv, UpstreamRequestDraft } from '../core/context'
+import type { HealthSnapshot } from './health-checker'
+import { GatewayError } from '../core/errors'
+import type { UpstreamLog } from '../core/logging'
 import type { Target } from './pool'
 import { backoffDelay, bufferBody, type TryResult } from './retry'
 import type { CompiledUpstream } from './upstream'

@@ -6,7 +6,7 @@
  * An ejected target comes back when the cool-off ends, or earlier when the shared active health
  * state reports a probe that passed after the ejection (see `./active-health`).
  */
-import { clock } from './clock'
+import { clock } from '../core/runtime'
 import type { Target } from './pool'
 
 export type Outcome = 'ok' | 'failed'

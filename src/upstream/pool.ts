@@ -4,7 +4,7 @@
  * base URL (with `${VAR}` from Worker variables) or a service binding, compiled once per isolate.
  */
 import type { UpstreamConfig } from '../config/schema'
-import type { Env } from '../env'
+import type { Env } from '../core/env'
 
 export type Target = {
   /** Stable name: the config's `id`, else its position (`0`, `1`, ...). Named in sticky cookies. */

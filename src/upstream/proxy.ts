@@ -11,10 +11,10 @@
  * - Hop-by-hop headers are removed both ways, except the `Upgrade` handshake on WebSocket routes.
  */
 import type { Context } from 'hono'
-import type { AppEnv } from '../context'
-import { GatewayError } from '../errors'
-import { stripHopByHop } from '../http'
-import type { UpstreamLog } from '../logging'
+import type { AppEnv } from '../core/context'
+import { GatewayError } from '../core/errors'
+import { stripHopByHop } from '../core/http'
+import type { UpstreamLog } from '../core/logging'
 import type { Mirror } from './canary'
 import { callUpstream, type UpstreamCall } from './client'
 import type { CompiledUpstream } from './upstream'

@@ -14,7 +14,7 @@
  *   is not retried.
  * - The next try goes to another target when the pool has one (the caller excludes the last).
  */
-import { clock } from './clock'
+import { clock } from '../core/runtime'
 
 export type RetryConfig = {
   attempts: number

@@ -6,8 +6,8 @@
  * it lasts as long as the compiled config (a hot reload starts it afresh).
  */
 import type { UpstreamConfig } from '../config/schema'
-import type { HealthChecker } from '../durable-objects/health-checker'
-import type { Env } from '../env'
+import type { HealthChecker } from './health-checker'
+import type { Env } from '../core/env'
 import { createActiveHealth, type ActiveHealth } from './active-health'
 import { createBalancer, keyReader, type Balancer } from './balancer'
 import { CircuitBreaker } from './breaker'

@@ -4,7 +4,7 @@
  */
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/validate'
+import { parseConfig } from '../../src/config/parse'
 import { advance } from '../cache/helpers'
 import { newKey, sign, Tenant } from '../auth/tokens'
 import { newTag, originStats, sha256Hex, testGateway } from '../helpers'

@@ -1,6 +1,6 @@
 /** Config validation of the `aggregate` action: each problem with its exact message and path. */
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/validate'
+import { parseConfig } from '../../src/config/parse'
 import { aggregateConfig, type CallInput } from './helpers'
 
 function problems(calls: CallInput[], route: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): string[] {

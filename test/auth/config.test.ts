@@ -1,6 +1,6 @@
 /** Invalid auth config: every problem named by its exact config path. */
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/validate'
+import { parseConfig } from '../../src/config/parse'
 
 function problems(policy: Record<string, unknown>, extra: Record<string, unknown> = {}): string[] {
   const result = parseConfig({ routes: [{ id: 'r', match: { path: '/' }, policies: [policy], action: { type: 'respond' } }], ...extra })

@@ -1,6 +1,6 @@
 /** Unit tests of the RFC 9111 / 5861 rules: parsing, storability and lifetimes, entry state. */
 import { afterEach, describe, expect, it } from 'vitest'
-import { cacheClock, decideStore, entryState, parseCacheControl, type FreshnessOptions } from '../../src/cache/freshness'
+import { cacheClock, decideStore, entryState, parseCacheControl, type FreshnessOptions } from '../../src/http-cache/freshness'
 
 const NOW = Date.parse('2026-03-01T12:00:00Z')
 const options: FreshnessOptions = {

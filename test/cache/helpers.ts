@@ -1,6 +1,6 @@
 /** Shared setup of the cache tests: a gateway with a cached route in front of the test origin. */
 import { afterEach } from 'vitest'
-import { cacheClock } from '../../src/cache/freshness'
+import { cacheClock } from '../../src/http-cache/freshness'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { newTag, ORIGIN, originConfig, originStats, testGateway } from '../helpers'
 

@@ -1,7 +1,7 @@
 /** Purging through the admin API (generations in KV) and the config checks of the cache policy. */
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/validate'
+import { parseConfig } from '../../src/config/parse'
 import { originConfig, testGateway } from '../helpers'
 import { cachedGateway, cacheStatus, tagged } from './helpers'
 

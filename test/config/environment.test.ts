@@ -1,7 +1,7 @@
 /** Deploy-time checks of a config against a wrangler environment (what `npm run check:config` adds to validation). */
 import { describe, expect, it } from 'vitest'
 import { checkEnvironment, type DeployEnvironment } from '../../src/config/environment'
-import { loadConfig } from '../../src/config/validate'
+import { loadConfig } from '../../src/config/parse'
 
 const route = { id: 'api', match: { path: '/api/*' }, action: { type: 'proxy', upstream: 'api' } }
 const config = (upstreams: Record<string, unknown>, extra: Record<string, unknown> = {}) =>

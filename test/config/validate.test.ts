@@ -1,9 +1,9 @@
 /** Config validation: each bad config and the exact message(s) it must produce. */
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { ConfigError, loadConfig, parseConfig } from '../../src/config/validate'
-import type { Env } from '../../src/env'
-import { createGateway } from '../../src/gateway'
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/parse'
+import type { Env } from '../../src/core/env'
+import { createGateway } from '../../src/gateway/create-gateway'
 
 type Config = Record<string, any>
 

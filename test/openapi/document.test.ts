@@ -6,7 +6,7 @@ import { Validator } from '@cfworker/json-schema'
 import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import openapiSchema from '../fixtures/openapi-3.1.schema.json'
-import { loadConfig, parseConfig } from '../../src/config/validate'
+import { loadConfig, parseConfig } from '../../src/config/parse'
 import { buildOpenApi, openApiPath } from '../../src/openapi/document'
 import { originConfig, testGateway } from '../helpers'
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import petstore from '../fixtures/petstore.yaml?raw'
 import { importOpenApi } from '../../scripts/openapi/convert'
-import { parseConfig } from '../../src/config/validate'
+import { parseConfig } from '../../src/config/parse'
 import { newTag, ORIGIN, originLog, testGateway, type Echo } from '../helpers'
 
 const doc = parse(petstore)

@@ -1,6 +1,6 @@
 /** The `validate` policy: good and bad requests against JSON Schemas, with exact error paths. */
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/validate'
+import { parseConfig } from '../../src/config/parse'
 import { newTag, originConfig, originLog, testGateway, type Echo } from '../helpers'
 
 const ORDER = {

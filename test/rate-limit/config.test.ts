@@ -5,8 +5,8 @@
 import * as v from 'valibot'
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { parseConfig } from '../../src/config/validate'
-import { rateLimitPolicy } from '../../src/policies/rate-limit'
+import { parseConfig } from '../../src/config/parse'
+import { rateLimitPolicy } from '../../src/rate-limit/policy'
 import { compileKey, type KeyInput } from '../../src/rate-limit/keys'
 
 function problemsOf(policy: Record<string, unknown>, extra: Partial<GatewayConfigInput> = {}): string[] {

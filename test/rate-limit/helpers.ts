@@ -1,7 +1,7 @@
 /** Helpers for the rate-limit tests: reach a key's object, move its clock, read its counters. */
 import { runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
-import type { InspectResult, RateLimiter } from '../../src/durable-objects/rate-limiter'
+import type { InspectResult, RateLimiter } from '../../src/rate-limit/rate-limiter'
 
 export const limiterFor = (key: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key))
 

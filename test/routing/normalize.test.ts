@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { GatewayError } from '../../src/errors'
+import { GatewayError } from '../../src/core/errors'
 import { canonicalPattern, normalizePath, rawPathOf } from '../../src/routing/normalize'
 import { newTag, ORIGIN, originLog, testGateway } from '../helpers'
 

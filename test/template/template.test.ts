@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { GatewayError } from '../../src/errors'
+import { GatewayError } from '../../src/core/errors'
 import { checkTemplate, patternParams } from '../../src/template/check'
 import { parsePath } from '../../src/template/path'
 import { REQUEST_TEMPLATE_ROOTS } from '../../src/template/scope'

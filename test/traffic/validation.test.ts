@@ -1,6 +1,6 @@
 /** Config validation of the traffic policies: exact messages naming the config path. */
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/validate'
+import { parseConfig } from '../../src/config/parse'
 
 const base = (policies: unknown[]) => ({
   upstreams: { o: { url: 'http://127.0.0.1:1' } },

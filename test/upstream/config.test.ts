@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/validate'
+import { parseConfig } from '../../src/config/parse'
 import { createPassiveHealth } from '../../src/upstream/health'
 import type { Target } from '../../src/upstream/pool'
 import { controlClock } from './fleet'

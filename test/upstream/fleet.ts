@@ -1,6 +1,6 @@
 /** Test helpers for the resilience fleet (test/node/fleet.ts) and a controllable clock. */
 import { env } from 'cloudflare:workers'
-import { clock } from '../../src/upstream/clock'
+import { clock } from '../../src/core/runtime'
 
 export const FLEET = env.FLEET_URL
 

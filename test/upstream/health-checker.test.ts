@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { HealthChecker, HealthSpec } from '../../src/durable-objects/health-checker'
+import type { HealthChecker, HealthSpec } from '../../src/upstream/health-checker'
 import { testGateway } from '../helpers'
 import { controlClock, setMode, spawn, stats, tally, who } from './fleet'
 

@@ -1,0 +1,158 @@
+/**
+ * @module
+ * Config checks of an `aggregate` action that span fields: call names, template references
+ * (unknown calls, unknown members, route params), cycles, upstreams, required-after-optional,
+ * the deadline against the longest chain of call timeouts, and the subrequests it costs.
+ */
+import type { GatewayConfig, RouteConfig } from '../config/schema'
+import { checkTemplateRefs } from '../template/check'
+import { parsePath, pathRoot } from '../template/path'
+import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
+import { upstreamSubrequests, upstreamWorstMs } from '../upstream/checks'
+import { CALL_MEMBERS, dependencies, findCycle, isRequestRoot, longestChain, templateSites, topologicalOrder } from './plan'
+import type { AggregateActionConfig, AggregateCallConfig } from './schema'
+
+type Add = (path: string, message: string) => void
+
+const listOf = (names: Iterable<string>) => [...names].join(', ') || 'none'
+
+/**
+ * Subrequests one call can cost, as for a proxy route to the same upstream: every try
+ * (1 + `retries.attempts`, per `RetrySchema`), the shared health-state read and the fallback's tries.
+ */
+export function upstreamAttempts(config: GatewayConfig, upstream: string): number {
+  return upstreamSubrequests(config, upstream)
+}
+
+/** The time a call runs under: its own, else what a proxy route waits for its upstream (tries and backoff). */
+export function callTimeout(call: AggregateCallConfig, config: GatewayConfig): number {
+  const upstream = config.upstreams[call.upstream]
+  return call.timeout ?? (upstream ? upstreamWorstMs(upstream) : 15_000)
+}
+
+function checkShape(call: AggregateCallConfig, at: string, add: Add): void {
+  for (const [i, source] of (call.allow ?? []).entries()) {
+    if (parsePath(source).steps.some((step) => step.kind === 'index')) add(`${at}.allow[${i}]`, `"${source}": allow paths take names and "[]", not indexes`)
+  }
+  for (const source of Object.keys(call.rename ?? {})) {
+    let last
+    try {
+      last = parsePath(source).steps.at(-1)
+    } catch (err) {
+      add(`${at}.rename`, (err as Error).message)
+      continue
+    }
+    if (last?.kind !== 'key') add(`${at}.rename`, `"${source}" must end with a field name`)
+  }
+  if (call.raw && (call.select ?? call.collect ?? call.allow ?? call.deny ?? call.rename) !== undefined) {
+    add(at, 'a raw call is passed as a string: select, collect, allow, deny and rename need JSON')
+  }
+  if (call.body !== undefined && (call.method === 'GET' || call.method === 'HEAD')) add(`${at}.body`, `a ${call.method} call sends no body; set "method"`)
+  if (call.cache && call.method !== 'GET') add(`${at}.cache`, `only GET calls are cached (this one is ${call.method})`)
+}
+
+/**
+ * A cached call's key holds its rendered path and query but not its own headers: a header that
+ * reads the request, or a call whose answer depends on the request (what it reads, transitively),
+ * would share one entry between clients unless `cache.key` says whose answer it is.
+ */
+function checkCacheKeys(calls: readonly AggregateCallConfig[], deps: number[][], at: string, add: Add): void {
+  const sites = calls.map((call) => templateSites(call).filter((site) => site.field !== '.cache.key'))
+  const perRequest: boolean[] = []
+  for (const i of topologicalOrder(deps)) {
+    perRequest[i] = deps[i]!.some((d) => perRequest[d]) || sites[i]!.some((site) => site.refs.some((ref) => isRequestRoot(pathRoot(ref))))
+  }
+  const index = new Map(calls.map((call, i) => [call.name, i]))
+  calls.forEach((call, i) => {
+    if (!call.cache || call.cache.key !== undefined) return
+    for (const site of sites[i]!.filter((s) => s.field.startsWith('.headers.'))) {
+      const ref = site.refs.find((r) => isRequestRoot(pathRoot(r)) || perRequest[index.get(pathRoot(r))!])
+      if (!ref) continue
+      const root = pathRoot(ref)
+      const reads = isRequestRoot(root) ? 'reads the request' : `reads call "${root}", whose answer depends on the request,`
+      add(
+        `${at}.calls[${i}].cache.key`,
+        `required: header "${site.field.slice('.headers.'.length)}" ${reads} in "{${ref.source}}" and a call's headers are not part of its cache key; set "key" to what tells the answers apart (e.g. "{${ref.source}}")`,
+      )
+      return
+    }
+  })
+}
+
+/** Checks the action; returns the subrequests it can make per request. */
+export function checkAggregate(route: RouteConfig, action: AggregateActionConfig, routeAt: string, config: GatewayConfig, params: string[], add: Add): number {
+  const at = `${routeAt}.action`
+  const calls = action.calls
+  const names = new Map<string, number>()
+  let templatesOk = true
+  calls.forEach((call, i) => {
+    const callAt = `${at}.calls[${i}]`
+    const first = names.get(call.name)
+    if (first !== undefined) add(`${callAt}.name`, `duplicate call name "${call.name}" (also calls[${first}])`)
+    else names.set(call.name, i)
+    if (isRequestRoot(call.name)) add(`${callAt}.name`, `"${call.name}" is a request template variable; pick another name`)
+    if (!config.upstreams[call.upstream]) {
+      add(`${callAt}.upstream`, `unknown upstream "${call.upstream}" (known: ${listOf(Object.keys(config.upstreams))})`)
+    }
+    checkShape(call, callAt, add)
+  })
+  calls.forEach((call, i) => {
+    const callAt = `${at}.calls[${i}]`
+    let sites
+    try {
+      sites = templateSites(call)
+    } catch (err) {
+      add(callAt, (err as Error).message)
+      templatesOk = false
+      return
+    }
+    for (const site of sites) {
+      for (const ref of site.refs) {
+        const root = pathRoot(ref)
+        if (isRequestRoot(root)) {
+          const problem = checkTemplateRefs([ref], REQUEST_TEMPLATE_ROOTS, params)
+          if (problem) add(`${callAt}${site.field}`, problem)
+        } else if (!names.has(root)) {
+          templatesOk = false
+          const known = calls.filter((other) => other !== call).map((other) => other.name)
+          add(`${callAt}${site.field}`, `unknown call "${root}" in "{${ref.source}}" (known: ${listOf(known)})`)
+        } else {
+          const member = ref.steps[1]
+          if (member?.kind !== 'key' || !(CALL_MEMBERS as readonly string[]).includes(member.name)) {
+            add(`${callAt}${site.field}`, `"{${ref.source}}" reads call "${root}" as a whole; read its ${CALL_MEMBERS.join(', ')}`)
+          }
+        }
+      }
+    }
+  })
+  if (!templatesOk || names.size !== calls.length) return calls.length
+  const deps = dependencies(calls)
+  const cycle = findCycle(deps)
+  if (cycle) {
+    add(`${at}.calls`, `cycle ${cycle.map((i) => calls[i]!.name).join(' -> ')}`)
+    return calls.length
+  }
+  deps.forEach((own, i) => {
+    const call = calls[i]!
+    const optional = own.find((d) => !calls[d]!.required)
+    if (call.required && optional !== undefined) {
+      add(
+        `${at}.calls[${i}]`,
+        `required call "${call.name}" depends on optional call "${calls[optional]!.name}"; make "${call.name}" optional or "${calls[optional]!.name}" required`,
+      )
+    }
+  })
+  checkCacheKeys(calls, deps, at, add)
+  if (route.deadline !== undefined) {
+    const longest = longestChain(deps, calls.map((call) => callTimeout(call, config)))
+    if (longest.ms > route.deadline) {
+      add(
+        `${routeAt}.deadline`,
+        `${route.deadline} ms does not cover the longest chain of calls ${longest.chain.map((i) => calls[i]!.name).join(' -> ')} (${longest.ms} ms of call timeouts); raise the deadline or lower the timeouts`,
+      )
+    }
+  }
+  // A cached call may also read and write the cache: two matches and two puts when the origin
+  // sends Vary (as the cache policy counts), and the request reads the purge generation once.
+  return calls.reduce((sum, call) => sum + upstreamAttempts(config, call.upstream) + (call.cache ? 4 : 0), calls.some((call) => call.cache) ? 1 : 0)
+}

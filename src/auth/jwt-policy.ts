@@ -1,0 +1,172 @@
+/**
+ * @module
+ * `jwt`: requires a valid JWT (OAuth 2.0 bearer token, OIDC ID or access token) from one of the
+ * configured issuers. The issuer is picked by the token's (unverified) `iss`, and the token is
+ * verified with that issuer's keys only. On success the claims and the consumer are published,
+ * and configured claims are forwarded to the origin as headers, which are first removed from the
+ * client's request so they can't be spoofed.
+ *
+ * Failures: 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750; no error when the
+ * token is missing); 403 `insufficient_scope` when a scope is missing; 503 when no keys can be had.
+ * The client gets a generic reason, the log line jose's error code. Never a 500.
+ *
+ * @example
+ * { "type": "jwt",
+ *   "issuers": [{ "issuer": "https://login.example.com/", "discovery": true, "audience": "api" }],
+ *   "scopes": ["orders:read"], "forwardClaims": { "X-User-Id": "sub" }, "removeAuthorization": true }
+ */
+import { decodeJwt, type JWTPayload } from 'jose'
+import * as v from 'valibot'
+import { HeaderName, PathString } from '../core/schema'
+import { authUnavailable, logAuth, publishConsumer, unauthorized } from './consumer'
+import { keyUrlProblem } from './fetch-json'
+import { checkIssuer, compileIssuer, issuerSubrequests, IssuerSchema, type IssuerVerifier } from './issuer'
+import { KeysUnavailableError } from './key-set'
+import { extractToken, type TokenSource } from './token'
+import { GatewayError } from '../core/errors'
+import { getPath, parsePath } from '../template/path'
+import { stringifyValue } from '../template/template'
+import { definePolicy } from '../core/policy'
+import { percentEncodeUtf8 } from '../core/encoding'
+
+const INVALID = 'Bearer error="invalid_token"'
+/** A token without an `iss` this route trusts: logged with this code (not a jose code). */
+const UNKNOWN_ISSUER = 'ERR_JWT_UNKNOWN_ISSUER'
+/** A token matching no issuer while an issuer's `${VAR}` is not set: logged with this code, answered 503. */
+const UNRESOLVED_ISSUER = 'ERR_AUTH_ISSUER_UNRESOLVED'
+
+/** Headers a claim may never be forwarded as: they steer the proxy or the origin's framing. */
+const RESERVED_HEADERS = new Set(['host', 'authorization', 'content-length', 'transfer-encoding', 'connection', 'cookie'])
+
+function scopesOf(payload: JWTPayload): Set<string> {
+  const scopes = new Set<string>()
+  for (const claim of [payload.scope, payload.scp]) {
+    const list = typeof claim === 'string' ? claim.split(' ') : Array.isArray(claim) ? claim : []
+    for (const scope of list) if (typeof scope === 'string' && scope !== '') scopes.add(scope)
+  }
+  return scopes
+}
+
+/**
+ * A claim as a header value: anything outside printable ASCII (CR, LF, non-Latin text) is
+ * percent-encoded as UTF-8, so it can neither inject a header nor make `Headers.set` throw.
+ */
+function headerValue(value: string): string {
+  return value.replace(/[^\x20-\x7E]+/g, percentEncodeUtf8)
+}
+
+function issuerOf(token: string): string | undefined {
+  const iss = decodeJwt(token).iss
+  return typeof iss === 'string' ? iss : undefined
+}
+
+export const jwtPolicy = definePolicy({
+  type: 'jwt',
+  phase: 'auth',
+  schema: v.strictObject({
+    type: v.literal('jwt'),
+    issuers: v.pipe(v.array(IssuerSchema), v.minLength(1, 'needs at least one issuer')),
+    token: v.optional(
+      v.strictObject({
+        header: v.pipe(v.optional(HeaderName, 'Authorization'), v.description(SCHEMA_DOCS ? 'Header carrying the token (`Authorization` means `Bearer <token>`).' : '')),
+        cookie: v.pipe(v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid cookie name'))), v.description(SCHEMA_DOCS ? 'Cookie carrying the token when the header is absent.' : '')),
+        maxBytes: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(256), v.maxValue(16_384)), 8_192), v.description(SCHEMA_DOCS ? 'Longer tokens are rejected before any crypto.' : '')),
+      }),
+      {},
+    ),
+    scopes: v.pipe(v.optional(v.array(v.pipe(v.string(), v.regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a valid scope token')))), v.description(SCHEMA_DOCS ? 'Scopes the token must carry (`scope` or `scp` claim).' : '')),
+    scopesMatch: v.pipe(v.optional(v.picklist(['all', 'any']), 'all'), v.description(SCHEMA_DOCS ? 'Whether every scope is needed, or any one.' : '')),
+    forwardClaims: v.pipe(v.optional(v.record(HeaderName, PathString), {}), v.description(SCHEMA_DOCS ? 'Header -> claim path, sent to the origin (`{ "X-User-Id": "sub" }`).' : '')),
+    removeAuthorization: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Do not send the `Authorization` header to the origin.' : '')),
+  }),
+  validate(options, ctx) {
+    const seen = new Map<string, number>()
+    options.issuers.forEach((issuer, i) => {
+      checkIssuer(issuer, (field, message) => ctx.error(`.issuers[${i}]${field}`, message), keyUrlProblem)
+      const first = seen.get(issuer.issuer)
+      if (first !== undefined) ctx.error(`.issuers[${i}].issuer`, `duplicate issuer "${issuer.issuer}" (also issuers[${first}])`)
+      else seen.set(issuer.issuer, i)
+    })
+    for (const name of Object.keys(options.forwardClaims)) {
+      if (RESERVED_HEADERS.has(name.toLowerCase())) ctx.error(`.forwardClaims.${name}`, `"${name}" can't carry a claim`)
+    }
+  },
+  subrequests(options) {
+    // Only the token's own issuer is used, so the worst case is the costliest issuer, not a sum.
+    return Math.max(0, ...options.issuers.map(issuerSubrequests))
+  },
+  create(options, { config, env, at }) {
+    const verifiers = new Map<string, IssuerVerifier>()
+    // Issuers whose `${VAR}` isn't set (logged once as `auth_issuer_unusable`): a token from them
+    // can't be recognised, so an unmatched token is a 503 config problem, not a 401.
+    const unresolved: string[] = []
+    options.issuers.forEach((issuer, i) => {
+      const verifier = compileIssuer(issuer, env, `${at}.issuers[${i}]`)
+      if (verifier.unresolved !== undefined) unresolved.push(verifier.unresolved)
+      else verifiers.set(verifier.issuer, verifier)
+    })
+    const source: TokenSource = { header: options.token.header, cookie: options.token.cookie, maxBytes: options.token.maxBytes }
+    const forward = Object.entries(options.forwardClaims).map(([header, path]) => [header, parsePath(path)] as const)
+    const required = options.scopes ?? []
+    const needAll = options.scopesMatch === 'all'
+    const scopeChallenge = `Bearer error="insufficient_scope", scope="${required.join(' ')}"`
+
+    return async function jwt(c, next) {
+      const draft = c.get('upstreamRequest').headers
+      for (const [header] of forward) draft.delete(header)
+      const extracted = extractToken(c.req.raw.headers, source)
+      if ('missing' in extracted) {
+        logAuth(c, { via: 'jwt', outcome: 'missing' })
+        throw unauthorized('A bearer token is required.', 'Bearer')
+      }
+      if ('tooLarge' in extracted) {
+        logAuth(c, { via: 'jwt', outcome: 'invalid', code: 'ERR_JWT_TOO_LARGE' })
+        throw unauthorized('The bearer token is invalid.', INVALID)
+      }
+
+      let verifier: IssuerVerifier | undefined
+      let payload: JWTPayload
+      try {
+        const iss = issuerOf(extracted.token)
+        verifier = iss !== undefined ? verifiers.get(iss) : undefined
+        if (!verifier && unresolved.length > 0) throw new KeysUnavailableError(unresolved.join('; '), UNRESOLVED_ISSUER)
+        if (!verifier) throw Object.assign(new Error('untrusted issuer'), { code: UNKNOWN_ISSUER })
+        payload = await verifier.verify(extracted.token)
+      } catch (err) {
+        if (err instanceof KeysUnavailableError) {
+          logAuth(c, { via: 'jwt', outcome: 'unavailable', code: err.code, issuer: verifier?.issuer })
+          c.get('log').errorCause = err.message
+          throw authUnavailable('Tokens cannot be verified right now.', verifier?.retryAfter ?? 30)
+        }
+        // Every other failure, jose's or not, is the token's fault: 401, never a 500.
+        const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'ERR_JWT_INVALID'
+        logAuth(c, { via: 'jwt', outcome: 'invalid', code, issuer: verifier?.issuer })
+        throw unauthorized('The bearer token is invalid.', INVALID)
+      }
+
+      if (required.length > 0) {
+        const granted = scopesOf(payload)
+        const ok = needAll ? required.every((s) => granted.has(s)) : required.some((s) => granted.has(s))
+        if (!ok) {
+          logAuth(c, { via: 'jwt', outcome: 'forbidden', code: 'ERR_INSUFFICIENT_SCOPE', issuer: verifier.issuer })
+          throw new GatewayError('ERR_INSUFFICIENT_SCOPE', {
+            detail: `The token lacks the required scope (${needAll ? 'all of' : 'one of'}: ${required.join(' ')}).`,
+            headers: { 'WWW-Authenticate': scopeChallenge },
+            extensions: { scopes: required },
+          })
+        }
+      }
+
+      c.set('claims', payload as Record<string, unknown>)
+      const id = verifier.consumerOf(payload)
+      if (id !== undefined) publishConsumer(c, config, id, 'jwt', undefined, verifier.issuer)
+      logAuth(c, { via: 'jwt', outcome: 'ok', issuer: verifier.issuer })
+      for (const [header, path] of forward) {
+        const value = stringifyValue(getPath(payload, path))
+        if (value !== undefined) draft.set(header, headerValue(value))
+      }
+      if (options.removeAuthorization) draft.delete('authorization')
+      await next()
+    }
+  },
+})

@@ -1,0 +1,226 @@
+/**
+ * @module
+ * Config validation: the schema's structural checks, then the checks that span fields (references,
+ * template variables, versions, deadlines, the subrequest budget). Every problem is reported, each
+ * as `path: reason`, e.g. `routes[2].action.upstream: unknown upstream "users" (known: orders, billing)`.
+ */
+import * as v from 'valibot'
+import { checkAggregate } from '../aggregate/checks'
+import { checkDeveloperSettings } from '../openapi/schema'
+import { POLICY_DEFINITIONS } from '../gateway/policies'
+import type { PolicyContext } from '../core/policy'
+import { checkTemplate, checkTemplateRefs, patternParams } from '../template/check'
+import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
+import { compileJsonTemplate } from '../template/template'
+import { checkProxyAction, checkUpstreams, proxyDeadlineProblem, proxySubrequests } from '../upstream/checks'
+import { GatewayConfigSchema, type GatewayConfig, type PolicyConfig, type RouteConfig } from './schema'
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid gateway config:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/** Subrequests a request may make, per Workers plan (Cloudflare's limits page). */
+export const PLAN_SUBREQUESTS = { free: 50, paid: 10_000 } as const
+
+function formatPath(path: v.IssuePathItem[] | undefined): string {
+  let out = ''
+  for (const item of path ?? []) {
+    const key = item.key
+    if (typeof key === 'number') out += `[${key}]`
+    else if (typeof key === 'string' && /^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(key)) out += out ? `.${key}` : key
+    else out += `[${JSON.stringify(key)}]`
+  }
+  return out || '(root)'
+}
+
+type AnySchema = { type: string; [key: string]: unknown }
+
+/** The schema that validates the value at `path` (pipes are transparent: they keep their schema's fields). */
+function schemaAt(root: AnySchema, path: v.IssuePathItem[], rootInput: unknown): AnySchema | undefined {
+  let schema: AnySchema | undefined = root
+  let value = rootInput
+  const resolve = (s: AnySchema | undefined): AnySchema | undefined => {
+    while (s && (s.type === 'optional' || s.type === 'nullable' || s.type === 'nullish')) s = s.wrapped as AnySchema
+    if (s?.type === 'variant' && value && typeof value === 'object') {
+      const key = s.key as string
+      const options = s.options as AnySchema[]
+      return options.find((o) => ((o.entries as Record<string, AnySchema>)[key] as AnySchema & { literal?: unknown })?.literal === (value as Record<string, unknown>)[key])
+    }
+    return s
+  }
+  for (const item of path) {
+    schema = resolve(schema)
+    if (!schema) return undefined
+    if (schema.type === 'strict_object' || schema.type === 'object') schema = (schema.entries as Record<string, AnySchema>)[String(item.key)]
+    else if (schema.type === 'record') schema = schema.value as AnySchema
+    else if (schema.type === 'array') schema = schema.item as AnySchema
+    else return undefined
+    value = item.value
+  }
+  return resolve(schema)
+}
+
+/** Edit distance, for "did you mean" on a misspelt key. */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+function unknownKeyMessage(issue: v.BaseIssue<unknown>, input: unknown): string {
+  const path = issue.path ?? []
+  const key = String(path[path.length - 1]?.key)
+  const parent = schemaAt(GatewayConfigSchema as unknown as AnySchema, path.slice(0, -1), input)
+  const allowed = parent?.entries ? Object.keys(parent.entries as object) : []
+  if (allowed.length === 0) return 'unknown key'
+  const close = allowed.filter((name) => distance(name.toLowerCase(), key.toLowerCase()) <= 2).sort((a, b) => distance(a, key) - distance(b, key))
+  const hint = close.length > 0 ? `, did you mean "${close[0]}"?` : ''
+  return `unknown key${hint} (allowed: ${allowed.join(', ')})`
+}
+
+/** Valibot writes alternatives as `("a" | "b")`; the parentheses only add noise to a single list. */
+const bare = (expected: string | null) => (expected ?? '').replace(/^\((.*)\)$/, '$1')
+
+function formatIssue(issue: v.BaseIssue<unknown>, input: unknown): string {
+  const at = formatPath(issue.path)
+  if (issue.type === 'strict_object' && issue.expected === 'never') return `${at}: ${unknownKeyMessage(issue, input)}`
+  if ((issue.type === 'strict_object' || issue.type === 'object') && issue.kind === 'schema' && issue.received === 'undefined' && issue.expected?.startsWith('"')) {
+    return `${at}: required`
+  }
+  if (issue.type === 'variant' && issue.expected) return `${at}: expected one of ${bare(issue.expected)}, received ${issue.received}`
+  // A union reports only its own issue; its members' issues say which part failed.
+  // Its members' paths are relative to the union, so they get the union's path in front.
+  if (issue.type === 'union' && issue.issues?.length) {
+    const last = issue.issues[issue.issues.length - 1]!
+    return formatIssue({ ...last, path: [...(issue.path ?? []), ...(last.path ?? [])] as v.IssuePathItem[] } as v.BaseIssue<unknown>, input)
+  }
+  if (issue.kind === 'schema' && issue.message.startsWith('Invalid type:')) return `${at}: expected ${bare(issue.expected)}, received ${issue.received}`
+  return `${at}: ${issue.message}`
+}
+
+const listOf = (names: Iterable<string>) => [...names].join(', ') || 'none'
+
+type Problems = { add(path: string, message: string): void }
+
+function checkPolicies(policies: PolicyConfig[], base: string, config: GatewayConfig, route: RouteConfig | undefined, problems: Problems) {
+  policies.forEach((policy, i) => {
+    const at = `${base}[${i}]`
+    const definition = POLICY_DEFINITIONS[policy.type]!
+    const ctx: PolicyContext = { config, route, at }
+    definition.validate?.(policy as never, { ...ctx, error: (field, message) => problems.add(`${at}${field}`, message) })
+  })
+}
+
+function policySubrequests(policies: PolicyConfig[]): number {
+  return policies.reduce((sum, policy) => sum + (POLICY_DEFINITIONS[policy.type]!.subrequests?.(policy as never) ?? 0), 0)
+}
+
+function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, problems: Problems) {
+  const params = patternParams(route.match.path)
+  const { path } = route.match
+  if (path.indexOf('*') >= 0 && path.indexOf('*') < path.length - 1) {
+    problems.add(`${at}.match.path`, 'a wildcard "*" may only end the pattern ("/files/*")')
+  }
+  if (new Set(params).size !== params.length) problems.add(`${at}.match.path`, 'a parameter name is used twice')
+  for (const host of [route.match.host ?? []].flat()) {
+    if (!/^(\*\.)?[A-Za-z0-9.-]+$/.test(host)) problems.add(`${at}.match.host`, `"${host}" is not a host name or "*.example.com"`)
+  }
+  if (route.version !== undefined && !config.versioning?.versions[route.version]) {
+    problems.add(`${at}.version`, `unknown version "${route.version}" (known: ${listOf(Object.keys(config.versioning?.versions ?? {}))})`)
+  }
+
+  const action = route.action
+  const template = (field: string, source: string) => {
+    const problem = checkTemplate(source, REQUEST_TEMPLATE_ROOTS, params)
+    if (problem) problems.add(`${at}.action.${field}`, problem)
+  }
+  let actionSubrequests = 0
+  if (action.type === 'proxy') {
+    const upstream = config.upstreams[action.upstream]
+    if (!upstream) {
+      problems.add(`${at}.action.upstream`, `unknown upstream "${action.upstream}" (known: ${listOf(Object.keys(config.upstreams))})`)
+    } else if (route.deadline !== undefined) {
+      const problem = proxyDeadlineProblem(action, route.deadline, config)
+      if (problem) problems.add(`${at}.deadline`, problem)
+    }
+    if (action.path !== undefined) template('path', action.path)
+    checkProxyAction(action, `${at}.action`, config, problems.add)
+    actionSubrequests = proxySubrequests(action, config)
+  } else if (action.type === 'aggregate') {
+    actionSubrequests = checkAggregate(route, action, at, config, params, problems.add)
+  } else if (action.type === 'redirect') {
+    template('location', action.location)
+  } else {
+    for (const [name, source] of Object.entries(action.headers)) template(`headers.${name}`, source)
+    if (typeof action.body === 'string') template('body', action.body)
+    else if (action.body !== undefined) {
+      const problem = checkTemplateRefs(compileJsonTemplate(action.body).refs, REQUEST_TEMPLATE_ROOTS, params)
+      if (problem) problems.add(`${at}.action.body`, problem)
+    }
+  }
+
+  checkPolicies(route.policies, `${at}.policies`, config, route, problems)
+  const budget = config.gateway.maxSubrequests ?? PLAN_SUBREQUESTS[config.gateway.plan]
+  const policyCost = policySubrequests(config.policies) + policySubrequests(route.policies)
+  // The metrics aggregator's flush is one Durable Object call inside some request's waitUntil.
+  const metricsCost = config.gateway.metrics.aggregator ? 1 : 0
+  const total = actionSubrequests + policyCost + metricsCost
+  if (total > budget) {
+    const metrics = metricsCost ? `, metrics ${metricsCost}` : ''
+    problems.add(
+      at,
+      `needs up to ${total} subrequests per request (action ${actionSubrequests}, policies ${policyCost}${metrics}), over the limit of ${budget} (gateway.plan "${config.gateway.plan}")`,
+    )
+  }
+}
+
+function checkSemantics(config: GatewayConfig): string[] {
+  const problems: string[] = []
+  const add = (path: string, message: string) => problems.push(`${path}: ${message}`)
+  const seen = new Map<string, number>()
+  config.routes.forEach((route, i) => {
+    const first = seen.get(route.id)
+    if (first !== undefined) add(`routes[${i}].id`, `duplicate route id "${route.id}" (also routes[${first}])`)
+    else seen.set(route.id, i)
+    checkRoute(route, `routes[${i}]`, config, { add })
+  })
+  checkPolicies(config.policies, 'policies', config, undefined, { add })
+  checkUpstreams(config, add)
+  checkDeveloperSettings(config, add)
+  for (const [id, consumer] of Object.entries(config.consumers)) {
+    if (consumer.plan !== undefined && !config.plans[consumer.plan]) {
+      add(`consumers.${id}.plan`, `unknown plan "${consumer.plan}" (known: ${listOf(Object.keys(config.plans))})`)
+    }
+  }
+  const versioning = config.versioning
+  if (versioning?.default !== undefined && !versioning.versions[versioning.default]) {
+    add('versioning.default', `unknown version "${versioning.default}" (known: ${listOf(Object.keys(versioning.versions))})`)
+  }
+  return problems
+}
+
+export type ParseResult = { ok: true; config: GatewayConfig } | { ok: false; problems: string[] }
+
+/** Validates a config (as parsed JSON). Never throws. */
+export function parseConfig(input: unknown): ParseResult {
+  const result = v.safeParse(GatewayConfigSchema, input)
+  if (!result.success) return { ok: false, problems: result.issues.map((issue) => formatIssue(issue, input)) }
+  const problems = checkSemantics(result.output)
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: result.output }
+}
+
+/** Like `parseConfig`, but throws a `ConfigError` listing every problem. */
+export function loadConfig(input: unknown): GatewayConfig {
+  const result = parseConfig(input)
+  if (!result.ok) throw new ConfigError(result.problems)
+  return result.config
+}

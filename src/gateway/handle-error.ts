@@ -1,0 +1,58 @@
+/**
+ * @module
+ * Turns any error into the client's problem+json response, and records it in the request's log.
+ */
+import type { Context } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import type { AppEnv } from '../core/context'
+import { GatewayError, problemResponse, type ErrorCode } from '../core/errors'
+import { logEvent } from '../core/logging'
+
+const STATUS_CODES: Partial<Record<number, ErrorCode>> = {
+  400: 'ERR_BAD_REQUEST',
+  401: 'ERR_UNAUTHORIZED',
+  403: 'ERR_FORBIDDEN',
+  404: 'ERR_ROUTE_NOT_FOUND',
+  405: 'ERR_METHOD_NOT_ALLOWED',
+  413: 'ERR_PAYLOAD_TOO_LARGE',
+  429: 'ERR_RATE_LIMITED',
+  431: 'ERR_HEADERS_TOO_LARGE',
+}
+
+/** Any error -> problem+json. Unexpected ones are logged in full and shown as a bare 500. */
+export function handleError(err: unknown, c: Context<AppEnv>): Response {
+  let error: GatewayError
+  if (err instanceof GatewayError) error = err
+  else if (err instanceof HTTPException && err.status < 500) {
+    const headers = err.res ? Object.fromEntries(err.res.headers) : {}
+    delete headers['content-type']
+    delete headers['content-length']
+    error = new GatewayError(STATUS_CODES[err.status] ?? 'ERR_BAD_REQUEST', { headers, cause: err })
+  } else {
+    error = new GatewayError('ERR_INTERNAL', { cause: err })
+    logEvent('unhandled_error', { requestId: c.get('requestId'), error: String(err), stack: (err as Error | undefined)?.stack })
+  }
+  if (c.get('log')) {
+    c.get('log').error = error.code
+    if (error.cause !== undefined && error.code !== 'ERR_INTERNAL') c.get('log').errorCause = String(error.cause)
+  }
+  return problemResponse(error, c.get('requestId'))
+}
+
+
+/**
+ * Wraps a middleware so that an error thrown further down the pipeline reaches it as an error
+ * response in `c.res`, as Hono's own composition does between app-level middleware: code after
+ * `await next()` (CORS headers, rate-limit headers, logging) then runs on error responses too.
+ */
+export function catchingDownstream<M extends (c: Context<AppEnv>, next: () => Promise<void>) => unknown>(middleware: M): M {
+  return ((c: Context<AppEnv>, next: () => Promise<void>) =>
+    middleware(c, async () => {
+      try {
+        await next()
+      } catch (err) {
+        c.res = undefined
+        c.res = handleError(err, c)
+      }
+    })) as M
+}

@@ -1,0 +1,44 @@
+/**
+ * @module
+ * The first middleware every request passes: it gives the request an id and a start time, opens
+ * its log record, prepares the draft of the upstream request, and writes the log line at the end.
+ */
+import type { MiddlewareHandler } from 'hono'
+import type { AppEnv, UpstreamRequestDraft } from '../core/context'
+import { stripHopByHop } from '../core/http'
+import type { LogWriter, RequestLog } from '../core/logging'
+
+/** Client-sent forwarding headers can't be trusted: the gateway sets its own. */
+const UNTRUSTED_FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip']
+
+function draftFor(request: Request, url: URL): UpstreamRequestDraft {
+  const headers = new Headers(request.headers)
+  stripHopByHop(headers)
+  headers.delete('host')
+  for (const name of UNTRUSTED_FORWARDING) headers.delete(name)
+  const ip = request.headers.get('cf-connecting-ip')
+  if (ip) headers.set('X-Forwarded-For', ip)
+  headers.set('X-Forwarded-Proto', url.protocol.slice(0, -1))
+  headers.set('X-Forwarded-Host', url.host)
+  return { method: request.method, path: url.pathname, search: url.search, headers }
+}
+
+export function requestContext(options: { logRequests: boolean; writeLog: LogWriter }): MiddlewareHandler<AppEnv> {
+  const { logRequests, writeLog } = options
+  return async function requestContext(c, next) {
+    const startedAt = Date.now()
+    const requestId = crypto.randomUUID()
+    const url = new URL(c.req.url)
+    const log: RequestLog = { requestId, method: c.req.method, path: url.pathname }
+    if (url.search.length > 1) log.queryKeys = [...new Set(url.searchParams.keys())]
+    c.set('requestId', requestId)
+    c.set('startedAt', startedAt)
+    c.set('url', url)
+    c.set('log', log)
+    c.set('upstreamRequest', draftFor(c.req.raw, url))
+    await next()
+    log.status = c.res.status
+    log.durationMs = Date.now() - startedAt
+    if (logRequests) writeLog(log)
+  }
+}

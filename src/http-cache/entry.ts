@@ -1,0 +1,170 @@
+/**
+ * @module
+ * What a cache entry holds, and how it leaves the gateway.
+ *
+ * The Cache API expires entries by `Cache-Control` and ignores `stale-while-revalidate` and
+ * `stale-if-error`, so an entry is put with `max-age` covering its whole life (fresh + stale
+ * windows); the origin's own `Cache-Control`, `Expires` and `Vary` and our bookkeeping (stored-at
+ * time, freshness lifetime, stale windows) travel in internal headers. All of that is undone before
+ * a response leaves: the client sees the origin's headers, a correct `Age` and `Cache-Status`.
+ *
+ * Per-client headers never enter an entry: the policies that add them (request id, rate limit,
+ * CORS, sticky sessions) run outside the cache phase, and known ones are stripped here anyway.
+ */
+import { HOP_BY_HOP_HEADERS } from '../core/http'
+import type { Freshness } from './freshness'
+
+const P = 'x-edgeway-cache-'
+const STORED_AT = `${P}stored-at`
+const TTL = `${P}ttl`
+const SWR = `${P}swr`
+const SIE = `${P}sie`
+/** Stashed origin headers the Cache API would otherwise act on. */
+const STASHED = ['cache-control', 'expires', 'vary'] as const
+/** Marks the entry at a primary key of a `Vary`-ing response: its value lists the varied headers. */
+const VARIANTS = `${P}variants`
+/** The targets (`cookie=id`) that produced the entry, for re-pinning clients on a hit (see `./pins`). */
+const PINS = `${P}pins`
+
+/** Headers that belong to one client or one hop, never to a stored response. */
+export const PER_CLIENT_HEADERS = [
+  'x-request-id',
+  'ratelimit',
+  'ratelimit-policy',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+  'set-cookie',
+  'set-cookie2',
+  'age',
+  'cf-cache-status',
+  'cf-ray',
+]
+
+function stripPerClient(headers: Headers, extra: readonly string[], varyNames: readonly string[]): void {
+  for (const name of [...PER_CLIENT_HEADERS, ...extra, ...HOP_BY_HOP_HEADERS]) headers.delete(name)
+  // A CORS grant for one named origin is per client unless the entry is keyed by `Origin`.
+  const allowOrigin = headers.get('access-control-allow-origin')
+  if (allowOrigin !== null && allowOrigin.trim() !== '*' && !varyNames.includes('origin')) {
+    for (const name of ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers']) headers.delete(name)
+  }
+}
+
+function putHeaders(headers: Headers, freshness: Freshness, keepSeconds: number): void {
+  headers.set(STORED_AT, String(freshness.storedAt))
+  headers.set(TTL, String(freshness.ttl))
+  headers.set(SWR, String(freshness.swr))
+  headers.set(SIE, String(freshness.sie))
+  headers.set('cache-control', `public, max-age=${keepSeconds}`)
+}
+
+/** The response to `cache.put`: origin status, headers (per-client ones removed) and body. */
+export function storedResponse(
+  res: Response,
+  body: Uint8Array | null,
+  freshness: Freshness,
+  keepSeconds: number,
+  options: { strip: readonly string[]; varyNames: readonly string[]; pins?: readonly string[] },
+): Response {
+  const headers = new Headers(res.headers)
+  stripPerClient(headers, options.strip, options.varyNames)
+  if (options.pins?.length) headers.set(PINS, options.pins.join('; '))
+  for (const name of STASHED) {
+    const value = headers.get(name)
+    headers.delete(name)
+    if (value !== null) headers.set(`${P}${name}`, value)
+  }
+  putHeaders(headers, freshness, keepSeconds)
+  return new Response(body, { status: res.status, statusText: res.statusText, headers })
+}
+
+/** The entry at the primary key of a `Vary`-ing response: it only names the varied headers. */
+export function variantsMarker(names: readonly string[], freshness: Freshness, keepSeconds: number): Response {
+  const headers = new Headers({ [VARIANTS]: names.join(',') })
+  putHeaders(headers, freshness, keepSeconds)
+  return new Response(null, { headers })
+}
+
+export type Entry = {
+  freshness: Freshness
+  /** Set on a `Vary` marker: the varied header names. */
+  variants?: string[]
+  /** The response as the client will see it (origin headers restored, bookkeeping removed). */
+  response: Response
+  /** `cookie=id` of the sticky targets that produced it. */
+  pins: string[]
+}
+
+function count(headers: Headers, name: string): number | undefined {
+  const value = headers.get(name)
+  return value !== null && /^\d+$/.test(value) ? Number(value) : undefined
+}
+
+/** Reads what `cache.match` returned; undefined when it is not one of our entries. */
+export function readEntry(stored: Response): Entry | undefined {
+  const h = stored.headers
+  const storedAt = count(h, STORED_AT)
+  const ttl = count(h, TTL)
+  const swr = count(h, SWR)
+  const sie = count(h, SIE)
+  if (storedAt === undefined || ttl === undefined || swr === undefined || sie === undefined) {
+    stored.body?.cancel().catch(() => {})
+    return undefined
+  }
+  const freshness = { storedAt, ttl, swr, sie }
+  const variants = h.get(VARIANTS)
+  if (variants !== null) {
+    stored.body?.cancel().catch(() => {})
+    return { freshness, variants: variants.split(',').filter(Boolean), response: stored, pins: [] }
+  }
+  const headers = new Headers(h)
+  const pins = (h.get(PINS) ?? '').split(';').map((p) => p.trim()).filter(Boolean)
+  for (const name of [STORED_AT, TTL, SWR, SIE, PINS, 'cache-control', 'age', 'cf-cache-status']) headers.delete(name)
+  for (const name of STASHED) {
+    const value = h.get(`${P}${name}`)
+    headers.delete(`${P}${name}`)
+    if (value !== null) headers.set(name, value)
+  }
+  return { freshness, pins, response: new Response(stored.body, { status: stored.status, statusText: stored.statusText, headers }) }
+}
+
+/** Request preconditions: stripped from the cache's own requests to the origin (it answers them itself). */
+export const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
+
+/** Headers a 304 carries (RFC 9110 section 15.4.5). */
+const NOT_MODIFIED_HEADERS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'last-modified', 'vary']
+
+function weakTag(tag: string): string {
+  return tag.trim().replace(/^W\//, '')
+}
+
+/**
+ * A 304 for a conditional request that a fresh entry satisfies, or undefined. `If-None-Match`
+ * (weak comparison) wins over `If-Modified-Since` (RFC 9110 section 13.2.2). Only a 2xx entry
+ * is a selected representation whose validators count (RFC 9110 section 13.2.1): a stored 404
+ * with an ETag is answered in full.
+ */
+export function notModified(request: Headers, entry: Response): Response | undefined {
+  if (entry.status < 200 || entry.status > 299) return undefined
+  const inm = request.get('if-none-match')
+  const etag = entry.headers.get('etag')
+  let match = false
+  if (inm !== null) {
+    match = inm.trim() === '*' || (etag !== null && inm.split(',').some((tag) => weakTag(tag) === weakTag(etag)))
+  } else {
+    const ims = Date.parse(request.get('if-modified-since') ?? '')
+    const lastModified = Date.parse(entry.headers.get('last-modified') ?? '')
+    match = !Number.isNaN(ims) && !Number.isNaN(lastModified) && lastModified <= ims
+  }
+  if (!match) return undefined
+  const headers = new Headers()
+  for (const name of NOT_MODIFIED_HEADERS) {
+    const value = entry.headers.get(name)
+    if (value !== null) headers.set(name, value)
+  }
+  entry.body?.cancel().catch(() => {})
+  return new Response(null, { status: 304, headers })
+}

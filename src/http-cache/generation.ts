@@ -1,0 +1,86 @@
+/**
+ * @module
+ * Purge by generation. `cache.delete` clears one data centre only, so a purge instead changes a
+ * generation value that is part of every key: entries stored under the old value are never looked
+ * up again and expire on their own. Three generations make up a key's part: everything, the route,
+ * and the path (every query string and variant of it).
+ *
+ * Generations live in Workers KV (one bulk read for all three), cached per isolate for a few
+ * seconds; a purge writes a fresh random value (no read-modify-write, so concurrent purges can't
+ * lose one) and updates this isolate's copy at once. Other data centres see it once KV propagates
+ * (KV's edge read cache, up to about 60 s) and their isolate copy expires.
+ */
+import * as v from 'valibot'
+import { Name } from '../core/schema'
+import { sha256Hex } from '../core/encoding'
+
+/** Where generations live; the cache policy's `purge` and a cached aggregation call's `cache.purge`. */
+export const PurgeSchema = v.optional(
+  v.strictObject({
+    kv: v.pipe(v.optional(Name, 'CACHE_KV'), v.description(SCHEMA_DOCS ? 'KV binding holding purge generations.' : '')),
+    cacheSeconds: v.pipe(
+      v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(300)), 5),
+      v.description(SCHEMA_DOCS ? 'How long an isolate reuses a generation it read.' : ''),
+    ),
+  }),
+  {},
+)
+
+export type PurgeTarget = { all: true } | { route: string } | { path: string }
+
+/** Per isolate, shared by every route: binding + KV key -> value and expiry (ms). */
+const local = new Map<string, { value: string; until: number }>()
+const LOCAL_MAX = 10_000
+
+async function kvKeyOf(target: PurgeTarget): Promise<string> {
+  if ('all' in target) return 'cache-gen:all'
+  if ('route' in target) return `cache-gen:route:${target.route}`
+  return `cache-gen:url:${(await sha256Hex(target.path)).slice(0, 32)}`
+}
+
+function remember(binding: string, key: string, value: string, ttlMs: number): void {
+  if (local.size >= LOCAL_MAX) local.clear()
+  local.set(`${binding}\n${key}`, { value, until: Date.now() + ttlMs })
+}
+
+export type GenerationStore = {
+  /** Whether purges can reach this store (a KV binding is configured and present). */
+  readonly enabled: boolean
+  /** The generation part of a key: `<all>.<route>.<path>`. Rejects when KV can't be read. */
+  read(routeId: string, path: string): Promise<string>
+}
+
+export function generationStore(kv: KVNamespace | undefined, binding: string, cacheSeconds: number): GenerationStore {
+  const ttlMs = cacheSeconds * 1000
+  return {
+    enabled: kv !== undefined,
+    async read(routeId, path) {
+      if (!kv) return '0.0.0'
+      const keys = await Promise.all([kvKeyOf({ all: true }), kvKeyOf({ route: routeId }), kvKeyOf({ path })])
+      const now = Date.now()
+      const values = keys.map((key) => {
+        const hit = local.get(`${binding}\n${key}`)
+        return hit && hit.until > now ? hit.value : undefined
+      })
+      const missing = keys.filter((_, i) => values[i] === undefined)
+      if (missing.length > 0) {
+        const read = await kv.get(missing, 'text')
+        for (const key of missing) {
+          const value = read.get(key) ?? '0'
+          remember(binding, key, value, ttlMs)
+          values[keys.indexOf(key)] = value
+        }
+      }
+      return values.join('.')
+    },
+  }
+}
+
+/** Bumps one generation; returns the new value. */
+export async function purge(kv: KVNamespace, binding: string, target: PurgeTarget, cacheSeconds: number): Promise<string> {
+  const key = await kvKeyOf(target)
+  const value = `${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`
+  await kv.put(key, value)
+  remember(binding, key, value, cacheSeconds * 1000)
+  return value
+}

@@ -1,0 +1,105 @@
+/**
+ * @module
+ * Cache keys. A key is built from the method (HEAD reads GET's entries), the host, the route, the
+ * purge generation, the partition (shared, or one consumer), the normalised path, the query as
+ * configured (include / exclude / sorted; credential parameters never count), and the configured
+ * request headers. The origin's `Vary` adds a second step (`variantKey`).
+ *
+ * The key text is hashed (SHA-256) into the Cache API URL, so no credential, consumer id or query
+ * value appears in a key; the consumer id is hashed again on its own, so even the key text holds
+ * no raw id.
+ */
+import { sha256Hex } from '../core/encoding'
+
+export type KeyOptions = {
+  query: { include?: string[] | undefined; exclude?: string[] | undefined; sort: boolean }
+  headers: string[]
+  credentials: { headers: string[]; query: string[]; cookies: boolean }
+  /** Cookies the gateway itself sets (sticky sessions): they identify no one. */
+  ownCookies?: ReadonlySet<string>
+}
+
+export type KeyInput = {
+  host: string
+  routeId: string
+  generation: string
+  /** `shared`, or `consumer:<hash>`. */
+  partition: string
+  path: string
+  search: string
+  headers: Headers
+}
+
+export type CompiledKey = {
+  /** Where the request carries a credential (`authorization`, `cookie`, `header:x-api-key`, `query:key`), or undefined. */
+  credentialsOf(headers: Headers, search: string): string | undefined
+  /** The primary key text (not yet hashed). */
+  primary(input: KeyInput): string
+}
+
+
+/**
+ * The partition of a consumer: its state key (`Consumer.key`), hashed (keys and logs never hold the
+ * raw id). A token's subject the config doesn't know is keyed with its issuer, so the same `sub` at
+ * two issuers never shares an entry; a configured consumer's tokens and API keys share one.
+ */
+export async function consumerPartition(consumerKey: string): Promise<string> {
+  return `consumer:${(await sha256Hex(`edgeway-consumer:${consumerKey}`)).slice(0, 32)}`
+}
+
+export function compileKey(options: KeyOptions): CompiledKey {
+  const credentialHeaders = options.credentials.headers.map((h) => h.toLowerCase())
+  const credentialQuery = new Set(options.credentials.query.map((q) => q.toLowerCase()))
+  const include = options.query.include ? new Set(options.query.include) : undefined
+  const exclude = new Set(options.query.exclude ?? [])
+  const keyHeaders = options.headers.map((h) => h.toLowerCase())
+  const { sort } = options.query
+  const checkCookies = options.credentials.cookies
+  const own = options.ownCookies ?? new Set<string>()
+  const nameOf = (part: string) => (part.includes('=') ? part.slice(0, part.indexOf('=')) : part).trim()
+  const foreignCookie = (header: string) => own.size === 0 || header.split(';').some((part) => part.trim() !== '' && !own.has(nameOf(part)))
+
+  function normalisedQuery(search: string): string {
+    if (search.length <= 1) return ''
+    let entries = [...new URLSearchParams(search)].filter(
+      ([name]) => !credentialQuery.has(name.toLowerCase()) && (include ? include.has(name) : !exclude.has(name)),
+    )
+    // Stable: repeated parameters keep their relative order, which the origin may depend on.
+    if (sort) entries = entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return new URLSearchParams(entries).toString()
+  }
+
+  return {
+    credentialsOf(headers, search) {
+      if (headers.has('authorization')) return 'authorization'
+      const cookie = headers.get('cookie')
+      if (checkCookies && cookie !== null && foreignCookie(cookie)) return 'cookie'
+      for (const name of credentialHeaders) if (headers.has(name)) return `header:${name}`
+      if (search.length > 1 && credentialQuery.size > 0) {
+        for (const name of new URLSearchParams(search).keys()) if (credentialQuery.has(name.toLowerCase())) return `query:${name.toLowerCase()}`
+      }
+      return undefined
+    },
+    primary(input) {
+      const lines = ['edgeway-cache/1', input.host.toLowerCase(), input.routeId, input.generation, input.partition, `GET ${input.path}?${normalisedQuery(input.search)}`]
+      for (const name of keyHeaders) lines.push(`${name}: ${input.headers.get(name) ?? ''}`)
+      return lines.join('\n')
+    },
+  }
+}
+
+/** The header names an origin's `Vary` lists (lower-cased, sorted, without duplicates). */
+export function varyNames(vary: string | null): string[] {
+  if (!vary) return []
+  return [...new Set(vary.split(',').map((v) => v.trim().toLowerCase()).filter(Boolean))].sort()
+}
+
+/** The key of one variant of a `Vary`-ing response: the primary key plus the request's values. */
+export function variantKey(primary: string, names: readonly string[], headers: Headers): string {
+  return `${primary}\nvary ${names.map((name) => `${name}: ${headers.get(name) ?? ''}`).join('\n')}`
+}
+
+/** The Cache API request for a key text: a URL on the request's own host (the zone), hashed path. */
+export async function cacheRequest(origin: string, keyText: string): Promise<Request> {
+  return new Request(`${origin}/__edgeway_cache/${await sha256Hex(keyText)}`, { method: 'GET' })
+}

@@ -1,0 +1,80 @@
+/**
+ * @module
+ * Reading and writing entries through the Cache API, `Vary` included: a `Vary`-ing response is
+ * stored under its variant key, and its primary key holds a marker naming the varied headers, so a
+ * lookup is one `match`, or two for a `Vary`-ing resource.
+ */
+import { readUpTo } from '../core/body'
+import { logEvent } from '../core/logging'
+import { storeSeconds, type Freshness } from './freshness'
+import { readEntry, storedResponse, variantsMarker, type Entry } from './entry'
+import { cacheRequest, variantKey, varyNames } from './key'
+
+export type Lookup = {
+  entry: Entry | undefined
+  /** RFC 9211 `fwd` reason when nothing usable was found. */
+  miss: 'uri-miss' | 'vary-miss'
+  /** The key the entry was found under (primary, or the variant). */
+  keyText: string
+}
+
+/** Finds the entry for `primary`, following a `Vary` marker with the request's header values. */
+export async function lookup(cache: Cache, origin: string, primary: string, headers: Headers): Promise<Lookup> {
+  const first = await cache.match(await cacheRequest(origin, primary))
+  const entry = first ? readEntry(first) : undefined
+  if (!entry) return { entry: undefined, miss: 'uri-miss', keyText: primary }
+  if (!entry.variants) return { entry, miss: 'uri-miss', keyText: primary }
+  const keyText = variantKey(primary, entry.variants, headers)
+  const second = await cache.match(await cacheRequest(origin, keyText))
+  const variant = second ? readEntry(second) : undefined
+  return { entry: variant?.variants ? undefined : variant, miss: 'vary-miss', keyText }
+}
+
+export type StoreInput = {
+  cache: Cache
+  origin: string
+  primary: string
+  /** Request headers a variant is keyed on: the very ones the lookup used (see `lookup`). */
+  headers: Headers
+  /** Sticky targets that produced the response (`./pins`). */
+  pins?: readonly string[]
+  response: Response
+  freshness: Freshness
+  maxBodyBytes: number
+  strip: readonly string[]
+}
+
+/**
+ * Starts storing `response` and returns the response for the client (its body is teed: the client
+ * streams while the store's copy is read, at most `maxBodyBytes` of it) plus the promise of the
+ * writes, for `waitUntil`. A body over the limit is not stored; the client's copy is unaffected.
+ */
+export function store(input: StoreInput): { response: Response; done: Promise<void> } {
+  const { response, freshness } = input
+  const names = varyNames(response.headers.get('vary'))
+  const keep = storeSeconds(freshness)
+  let clientBody: ReadableStream | null = null
+  let storeBody: ReadableStream | null = null
+  if (response.body) [clientBody, storeBody] = response.body.tee()
+  const done = (async () => {
+    const bytes = storeBody ? await readUpTo(storeBody, input.maxBodyBytes) : null
+    if (bytes === undefined) return
+    const stored = storedResponse(response, bytes, freshness, keep, { strip: input.strip, varyNames: names, pins: input.pins })
+    if (names.length === 0) {
+      await input.cache.put(await cacheRequest(input.origin, input.primary), stored)
+      return
+    }
+    const variant = variantKey(input.primary, names, input.headers)
+    // The variant first: a marker must never point at nothing for long.
+    await input.cache.put(await cacheRequest(input.origin, variant), stored)
+    await input.cache.put(await cacheRequest(input.origin, input.primary), variantsMarker(names, freshness, keep))
+  })().catch((err: unknown) => {
+    logEvent('cache_store_failed', { reason: String(err) })
+  })
+  return { response: new Response(clientBody, response), done }
+}
+
+/** Forgets an entry in this data centre (the origin has since said it may not be stored). */
+export async function forget(cache: Cache, origin: string, keyText: string): Promise<void> {
+  await cache.delete(await cacheRequest(origin, keyText)).catch(() => false)
+}

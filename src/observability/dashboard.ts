@@ -1,0 +1,134 @@
+/**
+ * @module
+ * The admin-only dashboard, under the admin prefix (default `/_edgeway`):
+ *
+ *   POST {prefix}/login          admin token (form field or JSON `token`) -> session cookie
+ *   POST {prefix}/logout         removes the cookie
+ *   GET  {prefix}/dashboard/     the page (static assets, read from the ASSETS binding only after
+ *                                the caller is authenticated); without a session: the login form
+ *   GET  {prefix}/metrics?window=5m|15m|1h|6h|24h   the numbers it shows (JSON)
+ *
+ * Each accepts the session cookie or `Authorization: Bearer <admin token>`. An anonymous visitor
+ * gets the login form or a 401 problem: never the page's files, never data. Wrong tokens (login or
+ * bearer) count against the caller's IP like the admin API's (`../rate-limit/admin-failures`).
+ */
+import type { Context, Hono } from 'hono'
+import { getCookie } from 'hono/cookie'
+import { registerAdminExtension, secretsEqual, type AdminContext } from '../gateway/admin'
+import type { AppEnv } from '../core/context'
+import { GatewayError } from '../core/errors'
+import type { AggregatorNamespace } from './batcher'
+import { adminTokenGuard } from '../rate-limit/admin-failures'
+import { queryMetrics, WINDOWS, type WindowName } from './query'
+import { loginPage } from './dashboard-login-page'
+import { SESSION_COOKIE, SESSION_SECONDS, sessionCookie, signSession, verifySession } from './dashboard-session'
+
+/** Where the dashboard's files live in the static assets (whatever the admin prefix is). */
+const ASSET_DIR = '/_edgeway/dashboard/'
+const MAX_TOKEN = 4096
+
+const PAGE_HEADERS = {
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+}
+const LOGIN_HEADERS = {
+  ...PAGE_HEADERS,
+  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+  'Content-Type': 'text/html; charset=utf-8',
+  'WWW-Authenticate': 'Bearer realm="edgeway-admin"',
+}
+
+const unauthorized = () =>
+  new GatewayError('ERR_UNAUTHORIZED', {
+    detail: 'The dashboard needs a session (POST the admin token to the login endpoint) or a bearer token.',
+    headers: { 'WWW-Authenticate': 'Bearer realm="edgeway-admin"' },
+  })
+
+function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
+  const { prefix, tokenSecret } = ctx.config.gateway.admin
+  const token = ctx.env[tokenSecret] as string
+  const aggregator = ctx.config.gateway.metrics.aggregator
+  const guard = adminTokenGuard(ctx.env)
+  /** Compares a presented token; counts it when wrong, and throws 429 while this IP is blocked. */
+  const tokenOk = async (c: Context<AppEnv>, given: string) => {
+    const ok = given.length <= MAX_TOKEN && (await secretsEqual(given, token))
+    await guard(c, ok)
+    return ok
+  }
+
+  const authenticated = async (c: Context<AppEnv>): Promise<boolean> => {
+    c.get('log').admin = true
+    const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '')?.[1]
+    if (bearer !== undefined) return tokenOk(c, bearer)
+    // A session cookie is an HMAC nobody can guess: not counted, and no limiter round trip.
+    return verifySession(token, getCookie(c, SESSION_COOKIE))
+  }
+  const login = (c: Context<AppEnv>, error?: string) => c.body(loginPage(`${prefix}/login`, error), 401, LOGIN_HEADERS)
+
+  app.post('/login', async (c) => {
+    c.get('log').admin = true
+    const json = (c.req.header('content-type') ?? '').startsWith('application/json')
+    let given: unknown
+    try {
+      given = json ? ((await c.req.json()) as { token?: unknown }).token : (await c.req.parseBody()).token
+    } catch {
+      given = undefined
+    }
+    const ok = typeof given === 'string' && (await tokenOk(c, given))
+    if (!ok) {
+      if (json) throw new GatewayError('ERR_UNAUTHORIZED', { detail: 'Wrong admin token.' })
+      return login(c, 'Wrong admin token.')
+    }
+    const cookie = sessionCookie(await signSession(token, Math.floor(Date.now() / 1000) + SESSION_SECONDS), c.get('url'), prefix, SESSION_SECONDS)
+    if (json) return c.body(null, 204, { 'Set-Cookie': cookie, 'Cache-Control': 'no-store' })
+    return c.body(null, 303, { 'Set-Cookie': cookie, Location: `${prefix}/dashboard/`, 'Cache-Control': 'no-store' })
+  })
+
+  app.post('/logout', (c) => {
+    c.get('log').admin = true
+    return c.body(null, 303, { 'Set-Cookie': sessionCookie('', c.get('url'), prefix, 0), Location: `${prefix}/dashboard/` })
+  })
+
+  app.get('/dashboard', async (c) => ((await authenticated(c)) ? c.redirect(`${prefix}/dashboard/`, 302) : login(c)))
+
+  app.get('/dashboard/*', async (c) => {
+    const file = c.get('url').pathname.slice(`${prefix}/dashboard/`.length)
+    if (!(await authenticated(c))) {
+      if (file === '' || file === 'index.html') return login(c)
+      throw unauthorized()
+    }
+    const assets = c.env.ASSETS as Fetcher | undefined
+    if (!assets || typeof assets.fetch !== 'function') {
+      throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'The dashboard files are not deployed (no ASSETS binding; see [assets] in wrangler.toml).' })
+    }
+    if (!/^([A-Za-z0-9_-]+\.(html|js|css|svg))?$/.test(file)) throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No such dashboard file.' })
+    const res = await assets.fetch(new Request(new URL(ASSET_DIR + (file === 'index.html' ? '' : file), c.req.url)))
+    if (!res.ok) {
+      await res.body?.cancel()
+      throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No such dashboard file.' })
+    }
+    const headers = new Headers(res.headers)
+    for (const [name, value] of Object.entries(PAGE_HEADERS)) headers.set(name, value)
+    return new Response(res.body, { status: 200, headers })
+  })
+
+  app.get('/metrics', async (c) => {
+    if (!(await authenticated(c))) throw unauthorized()
+    const window = c.req.query('window') ?? '5m'
+    if (!Object.hasOwn(WINDOWS, window)) {
+      throw new GatewayError('ERR_BAD_REQUEST', { detail: `window must be one of ${Object.keys(WINDOWS).join(', ')}; got "${window.slice(0, 20)}".` })
+    }
+    const namespace = aggregator ? (ctx.env[aggregator.binding] as AggregatorNamespace | undefined) : undefined
+    if (!aggregator || !namespace) {
+      throw new GatewayError('ERR_METRICS_UNAVAILABLE', {
+        detail: aggregator ? `No Durable Object binding "${aggregator.binding}" for the metrics aggregator.` : 'The metrics aggregator is off (set gateway.metrics.aggregator).',
+      })
+    }
+    const result = await queryMetrics(namespace, aggregator, window as WindowName)
+    return c.json(result, 200, { 'Cache-Control': 'no-store' })
+  })
+}
+
+registerAdminExtension(dashboard, { ownAuth: true })

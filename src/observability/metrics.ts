@@ -1,0 +1,79 @@
+/**
+ * @module
+ * The outermost middleware: once the response is ready (and the log record complete), it adds
+ * `Server-Timing` when configured, then hands the request's metrics to each sink inside
+ * `waitUntil`, so recording never delays or fails the response. Admin and dashboard traffic is
+ * not counted (the dashboard's own polling would drown the numbers it shows).
+ */
+import type { MiddlewareHandler } from 'hono'
+import type { AppEnv } from '../core/context'
+import type { Env } from '../core/env'
+import { setResponseHeader } from '../core/http'
+import { logEvent } from '../core/logging'
+import { aggregatorSink, type AggregatorNamespace } from './batcher'
+import type { MetricsSettings } from './schema'
+import { recordFrom } from './record'
+import { analyticsEngineSink, reportSinkFailure, type MetricsSink, type WaitUntil } from './sink'
+import { serverTimingValue } from './stage-timing'
+
+/** The sinks the settings ask for, given the bindings that exist. A missing binding is logged once, at build. */
+export function configuredSinks(settings: MetricsSettings, env: Env): MetricsSink[] {
+  const sinks: MetricsSink[] = []
+  if (settings.analyticsEngine !== undefined) {
+    const dataset = env[settings.analyticsEngine] as AnalyticsEngineDataset | undefined
+    if (dataset && typeof dataset.writeDataPoint === 'function') sinks.push(analyticsEngineSink(dataset))
+    else logEvent('metrics_binding_missing', { binding: settings.analyticsEngine, sink: 'analytics-engine' })
+  }
+  if (settings.aggregator) {
+    const namespace = env[settings.aggregator.binding] as AggregatorNamespace | undefined
+    if (namespace && typeof namespace === 'object') sinks.push(aggregatorSink(namespace, settings.aggregator))
+    else logEvent('metrics_binding_missing', { binding: settings.aggregator.binding, sink: 'aggregator' })
+  }
+  return sinks
+}
+
+export type MetricsOptions = {
+  /** Sinks used instead of the configured ones (tests inject recording or failing writers). */
+  sinks?: MetricsSink[] | undefined
+  /** The admin API's prefix while the admin API is on: its traffic is not counted. */
+  adminPrefix?: string | undefined
+}
+
+/** Returns undefined when there is nothing to do (no sinks, no Server-Timing). */
+export function metricsMiddleware(settings: MetricsSettings, env: Env, options: MetricsOptions = {}): MiddlewareHandler<AppEnv> | undefined {
+  const sinks = options.sinks ?? configuredSinks(settings, env)
+  const { serverTiming } = settings
+  const admin = options.adminPrefix
+  if (sinks.length === 0 && !serverTiming) return undefined
+
+  const isAdmin = (path: string) => admin !== undefined && (path === admin || path.startsWith(`${admin}/`))
+
+  return async function metrics(c, next) {
+    await next()
+    if (c.get('log') === undefined) return
+    if (serverTiming && c.res.status !== 101) {
+      const log = c.get('log')
+      setResponseHeader(c, 'Server-Timing', serverTimingValue(c.get('stageTimings'), log.upstream?.durationMs, log.durationMs ?? 0))
+    }
+    if (sinks.length === 0 || isAdmin(c.get('url').pathname)) return
+    let waitUntil: WaitUntil
+    try {
+      const ctx = c.executionCtx
+      waitUntil = (promise) => ctx.waitUntil(promise)
+    } catch {
+      return // No execution context (a plain app.request call): nowhere to run background work.
+    }
+    waitUntil(
+      (async () => {
+        const record = recordFrom(c)
+        for (const sink of sinks) {
+          try {
+            await sink.write(record, waitUntil)
+          } catch (err) {
+            reportSinkFailure(sink.name, err)
+          }
+        }
+      })().catch((err) => reportSinkFailure('metrics', err)),
+    )
+  }
+}

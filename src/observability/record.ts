@@ -1,0 +1,88 @@
+/**
+ * @module
+ * One request's metrics, read from its finished log record and context: what the aggregator and
+ * Analytics Engine receive. Fields that other features publish in the log line (`consumer`,
+ * `auth`, `rateLimit`, `cache`) are read defensively: a request that never met that feature
+ * has none of them.
+ */
+import type { Context } from 'hono'
+import type { AppEnv } from '../core/context'
+import type { RequestLog } from '../core/logging'
+
+export type CacheStatus = 'hit' | 'miss' | 'none'
+
+export type MetricRecord = {
+  /** Milliseconds since the epoch, when the request arrived. */
+  at: number
+  /** Route id, or `(none)` when no route matched (404 / 405). */
+  route: string
+  /** Consumer id, or `(anonymous)`. */
+  consumer: string
+  method: string
+  status: number
+  durationMs: number
+  /** Upstream origin label (`https://api.example.com`), when one was called. */
+  upstream?: string | undefined
+  upstreamStatus?: number | undefined
+  upstreamMs?: number | undefined
+  cache: CacheStatus
+  /** Auth outcome as the auth policy logged it (`ok`, `missing`, `invalid`, ...), or `none`. */
+  auth: string
+  /** Rate-limit outcome (`allowed`, `denied`, `failed-open`, ...), or `none`. */
+  rateLimit: string
+  /** The gateway error code when the request failed. */
+  error?: string | undefined
+}
+
+export const NO_ROUTE = '(none)'
+export const ANONYMOUS = '(anonymous)'
+
+/** Cache-Status parameters (RFC 9211) as the cache policy logs them: `hit; ttl=30`, `fwd=miss; stored`. */
+function cacheStatusOf(value: unknown): CacheStatus {
+  if (typeof value !== 'string') return 'none'
+  if (/^hit\b/.test(value)) return 'hit'
+  if (/^fwd=(miss|uri-miss|vary-miss|stale|request|partial)\b/.test(value)) return 'miss'
+  return 'none'
+}
+
+function outcomeOf(value: unknown): string {
+  if (value && typeof value === 'object' && typeof (value as { outcome?: unknown }).outcome === 'string') {
+    return (value as { outcome: string }).outcome.slice(0, 32)
+  }
+  return 'none'
+}
+
+/** What `recordOf` needs besides the log record (all from the request's context). */
+export type RecordContext = { at: number; route: string | undefined; consumer: string | undefined; method: string; status: number }
+
+export function recordOf(log: RequestLog, ctx: RecordContext): MetricRecord {
+  const upstream = log.upstream
+  const consumer = ctx.consumer ?? (typeof log.consumer === 'string' ? log.consumer : undefined)
+  const rateLimit = outcomeOf(log.rateLimit)
+  return {
+    at: ctx.at,
+    route: ctx.route ?? NO_ROUTE,
+    consumer: consumer ?? ANONYMOUS,
+    method: ctx.method,
+    status: ctx.status,
+    durationMs: log.durationMs ?? Date.now() - ctx.at,
+    upstream: upstream?.target,
+    upstreamStatus: upstream?.status,
+    upstreamMs: upstream?.durationMs,
+    cache: cacheStatusOf(log.cache),
+    auth: outcomeOf(log.auth),
+    // A 429 from a limiter that logged nothing (or from the origin) is not the gateway's limit.
+    rateLimit: rateLimit === 'none' && (log.error === 'ERR_RATE_LIMITED' || log.error === 'ERR_QUOTA_EXCEEDED') ? 'denied' : rateLimit,
+    error: log.error,
+  }
+}
+
+export function recordFrom(c: Context<AppEnv>): MetricRecord {
+  return recordOf(c.get('log'), {
+    at: c.get('startedAt'),
+    route: c.get('route')?.id,
+    consumer: c.get('consumer')?.id,
+    method: c.req.method,
+    status: c.res.status,
+  })
+}

@@ -1,0 +1,310 @@
+/**
+ * @module
+ * `RateLimiter`: the Durable Object that holds every counter of one limit key (one IP, one
+ * consumer, one header value...). One object per key (`idFromName(key)`), so there is no global
+ * bottleneck, and a single-threaded object makes every count exact: a limit of N admits N.
+ *
+ * Algorithm: a sliding-window LOG for rolling windows, a fixed calendar counter for quotas.
+ * - Window limits ("100 per 60 s"): each admitted request is a row with its time. A request is
+ *   admitted while fewer than N rows fall inside the last W ms, so ANY interval of W ms holds at
+ *   most N admissions — stricter than GCRA or a token bucket (which let 2N-1 through in a window
+ *   after an idle period) and exact, unlike the sliding-window counter's interpolation. A unit
+ *   comes back exactly W ms after the request that used it. Storage is at most N live rows per
+ *   counter, plus expired ones deleted in batches (and by the alarm), which is why window limits
+ *   are capped (see the schema) and very large counts belong in quotas. Decisions read an
+ *   in-memory mirror of the rows (`./window-log`), so a call costs one INSERT, not a scan.
+ * - Quotas ("10,000 per month"): one counter per calendar period (UTC day or month); O(1) state.
+ * - A refund is exact in both: the reservation's own rows are removed, whatever came after.
+ *
+ * All checks in one call are decided together and consumed all-or-nothing: a denied request is
+ * charged nowhere in this object. State lives in SQLite (`ctx.storage.sql`), so eviction or a
+ * restart loses nothing; an alarm deletes everything once the last counter has expired.
+ *
+ * Time: the object reads its own clock (`this.clock`). It never takes a time from the caller.
+ * Tests replace `clock` through `runInDurableObject`; it is an instance field, and instance fields
+ * are not reachable over RPC, so no caller can move the clock.
+ */
+import { DurableObject } from 'cloudflare:workers'
+import type { Env } from '../core/env'
+import { MAX_CHECK_ID, MAX_CHECKS } from './schema'
+import { PRUNE_BATCH, WindowLog } from './window-log'
+
+export type WindowCheck = { id: string; kind: 'window'; limit: number; windowMs: number }
+export type QuotaCheck = { id: string; kind: 'quota'; limit: number; period: 'day' | 'month' }
+export type LimitCheck = WindowCheck | QuotaCheck
+
+export type LimitDecision = {
+  id: string
+  allowed: boolean
+  limit: number
+  /** Units left after this request (0 when denied). */
+  remaining: number
+  /** Ms until more quota becomes available (the draft's `t`): the oldest counted unit's expiry, or the period's end. */
+  resetMs: number
+  /** The window (ms) for `RateLimit-Policy`: the configured window or the current period's length. */
+  windowMs: number
+  /** When denied: ms until this limit would admit one more request. */
+  retryAfterMs: number
+}
+
+/** `error` is set (and nothing counted) when the call was malformed or the object failed. */
+export type ConsumeResult = { allowed: boolean; decisions: LimitDecision[]; error?: string }
+
+export type CounterState =
+  | { id: string; kind: 'window'; count: number; oldestAt: number; newestAt: number; expiresAt: number }
+  | { id: string; kind: 'quota'; periodStart: number; used: number; expiresAt: number }
+
+export type InspectResult = { now: number; counters: CounterState[] }
+
+const DAY_MS = 86_400_000
+/** A reservation can be refunded for this long (far beyond the caller's RPC timeout). */
+const HOLD_MS = 300_000
+const MAX_WINDOW_MS = 31 * DAY_MS
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS hits (counter TEXT NOT NULL, at INTEGER NOT NULL, expires INTEGER NOT NULL, reservation TEXT NOT NULL);
+DROP INDEX IF EXISTS hits_by_counter;
+DROP INDEX IF EXISTS hits_by_reservation;
+CREATE INDEX IF NOT EXISTS hits_held ON hits (reservation) WHERE reservation <> '';
+CREATE TABLE IF NOT EXISTS quotas (counter TEXT NOT NULL, period INTEGER NOT NULL, used INTEGER NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (counter, period));
+CREATE TABLE IF NOT EXISTS holds (reservation TEXT NOT NULL, counter TEXT NOT NULL, period INTEGER NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS holds_by_reservation ON holds (reservation);
+CREATE INDEX IF NOT EXISTS holds_by_at ON holds (at);
+`
+
+/** The UTC calendar period containing `now`: [start, end). */
+export function periodBounds(period: 'day' | 'month', now: number): [number, number] {
+  if (period === 'day') {
+    const start = Math.floor(now / DAY_MS) * DAY_MS
+    return [start, start + DAY_MS]
+  }
+  const d = new Date(now)
+  return [Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1), Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)]
+}
+
+const isCount = (n: unknown, max: number): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= max
+
+function checkInput(checks: unknown, reservation: unknown): asserts checks is LimitCheck[] {
+  if (!Array.isArray(checks) || checks.length === 0 || checks.length > MAX_CHECKS) throw new TypeError(`1 to ${MAX_CHECKS} checks expected`)
+  if (typeof reservation !== 'string' || reservation.length > 64) throw new TypeError('bad reservation id')
+  for (const check of checks as LimitCheck[]) {
+    if (typeof check?.id !== 'string' || check.id.length === 0 || check.id.length > MAX_CHECK_ID) throw new TypeError('bad check id')
+    if (!isCount(check.limit, 1e9)) throw new TypeError(`bad limit for "${check.id}"`)
+    if (check.kind === 'window' ? !isCount(check.windowMs, MAX_WINDOW_MS) : check.period !== 'day' && check.period !== 'month') {
+      throw new TypeError(`bad window or period for "${check.id}"`)
+    }
+  }
+}
+
+export class RateLimiter extends DurableObject<Env> {
+  /** The object's clock. Tests may replace it (through `runInDurableObject`); RPC cannot. */
+  clock: () => number = () => Date.now()
+  /** The alarm currently set (real epoch ms), mirrored to avoid a read per call. */
+  private alarmAt: number | null = null
+  private schemaReady = false
+  /** The window rows, mirrored from SQLite so a decision reads no rows (see window-log.ts). */
+  private readonly log = new WindowLog()
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env)
+    void ctx.blockConcurrencyWhile(async () => {
+      this.ensureSchema()
+      // Expired rows come back too; each check drops them against its own window, as before.
+      for (const row of ctx.storage.sql.exec<{ counter: string; at: number }>('SELECT counter, at FROM hits ORDER BY counter, at')) {
+        this.log.add(row.counter, row.at)
+      }
+      this.alarmAt = await ctx.storage.getAlarm()
+    })
+  }
+
+  private ensureSchema(): void {
+    if (this.schemaReady) return
+    this.ctx.storage.sql.exec(SCHEMA)
+    this.schemaReady = true
+  }
+
+  private one<T>(query: string, ...params: SqlStorageValue[]): T | undefined {
+    return this.ctx.storage.sql.exec(query, ...params).toArray()[0] as T | undefined
+  }
+
+  /**
+   * Checks every limit and, only if all admit, consumes one unit of each under `reservation`.
+   * No reservation (`''`: the caller asks this object alone, so it will never refund) skips the
+   * refund bookkeeping: no `holds` row, and the hit stays out of the partial reservation index,
+   * so the commit writes fewer pages.
+   * Never rejects: a failure comes back as `error`, so the caller applies its `onError` choice.
+   */
+  async consume(checks: LimitCheck[], reservation = ''): Promise<ConsumeResult> {
+    try {
+      return await this.consumeChecked(checks, reservation)
+    } catch (err) {
+      console.error(JSON.stringify({ event: 'rate_limiter_error', method: 'consume', error: String(err) }))
+      return { allowed: false, decisions: [], error: err instanceof TypeError ? err.message : 'the rate limiter failed' }
+    }
+  }
+
+  private async consumeChecked(checks: LimitCheck[], reservation: string): Promise<ConsumeResult> {
+    checkInput(checks, reservation)
+    this.ensureSchema()
+    const now = this.clock()
+    const sql = this.ctx.storage.sql
+    // Decided and written with no await in between: nothing can interleave, so counts are exact.
+    const admitted: [string, number][] = []
+    const result = this.ctx.storage.transactionSync(() => {
+      const decisions = checks.map((check) => (check.kind === 'window' ? this.peekWindow(check, now) : this.peekQuota(check, now)))
+      const allowed = decisions.every((d) => d.allowed)
+      if (!allowed) return { allowed, decisions, idleAt: 0 }
+      let idleAt = now
+      checks.forEach((check, i) => {
+        const decision = decisions[i]!
+        decision.remaining -= 1
+        if (check.kind === 'window') {
+          sql.exec('INSERT INTO hits (counter, at, expires, reservation) VALUES (?, ?, ?, ?)', check.id, now, now + check.windowMs, reservation)
+          admitted.push([check.id, now])
+          // With nothing counted before, the unit just used is the one that comes back first.
+          if (decision.resetMs === 0) decision.resetMs = check.windowMs
+          idleAt = Math.max(idleAt, now + check.windowMs)
+        } else {
+          const [start, end] = periodBounds(check.period, now)
+          sql.exec(
+            'INSERT INTO quotas (counter, period, used, expires) VALUES (?, ?, 1, ?) ON CONFLICT (counter, period) DO UPDATE SET used = used + 1',
+            check.id,
+            start,
+            end,
+          )
+          if (reservation !== '') sql.exec('INSERT INTO holds (reservation, counter, period, at) VALUES (?, ?, ?, ?)', reservation, check.id, start, now)
+          idleAt = Math.max(idleAt, end)
+        }
+      })
+      return { allowed, decisions, idleAt }
+    })
+    // Mirrored only once the rows are written: a failed transaction leaves the mirror as SQLite is.
+    for (const [counter, at] of admitted) this.log.add(counter, at)
+    if (result.allowed) await this.scheduleCleanup(result.idleAt - now)
+    return { allowed: result.allowed, decisions: result.decisions }
+  }
+
+  private peekWindow(check: WindowCheck, now: number): LimitDecision {
+    const since = now - check.windowMs
+    const times = this.log.get(check.id)
+    // Expired rows leave the mirror now and SQLite in batches (and in the alarm): one DELETE per
+    // PRUNE_BATCH expiries instead of one per call. Until then they are never counted.
+    if (times !== undefined && times.expire(since) >= PRUNE_BATCH) {
+      this.ctx.storage.sql.exec('DELETE FROM hits WHERE counter = ? AND at <= ?', check.id, since)
+      times.compact()
+    }
+    const count = times?.size ?? 0
+    const oldest = times?.nth(0)
+    const base = { id: check.id, limit: check.limit, windowMs: check.windowMs }
+    if (count < check.limit) {
+      const resetMs = oldest !== undefined ? oldest + check.windowMs - now : 0
+      return { ...base, allowed: true, remaining: check.limit - count, resetMs, retryAfterMs: 0 }
+    }
+    // One more fits once all but limit-1 of the counted units have expired.
+    const freeing = times?.nth(count - check.limit)
+    const retryAfterMs = Math.max(1, (freeing ?? now) + check.windowMs - now)
+    const resetMs = oldest !== undefined ? oldest + check.windowMs - now : retryAfterMs
+    return { ...base, allowed: false, remaining: 0, resetMs, retryAfterMs }
+  }
+
+  private peekQuota(check: QuotaCheck, now: number): LimitDecision {
+    const [start, end] = periodBounds(check.period, now)
+    this.ctx.storage.sql.exec('DELETE FROM quotas WHERE counter = ? AND period < ?', check.id, start)
+    this.ctx.storage.sql.exec('DELETE FROM holds WHERE at < ?', now - HOLD_MS)
+    const used = this.one<{ used: number }>('SELECT used FROM quotas WHERE counter = ? AND period = ?', check.id, start)?.used ?? 0
+    const allowed = used < check.limit
+    const base = { id: check.id, limit: check.limit, windowMs: end - start, resetMs: end - now }
+    return { ...base, allowed, remaining: Math.max(0, check.limit - used), retryAfterMs: allowed ? 0 : end - now }
+  }
+
+  /** Gives back every unit `reservation` took (the request was denied elsewhere). Returns how many, or -1 on failure. */
+  async refund(reservation: string): Promise<number> {
+    try {
+      return this.refundChecked(reservation)
+    } catch (err) {
+      console.error(JSON.stringify({ event: 'rate_limiter_error', method: 'refund', error: String(err) }))
+      return -1
+    }
+  }
+
+  private refundChecked(reservation: string): number {
+    if (typeof reservation !== 'string' || reservation.length === 0 || reservation.length > 64) throw new TypeError('bad reservation id')
+    this.ensureSchema()
+    const sql = this.ctx.storage.sql
+    const removed: { counter: string; at: number }[] = []
+    const refunded = this.ctx.storage.transactionSync(() => {
+      removed.push(...sql.exec<{ counter: string; at: number }>("DELETE FROM hits WHERE reservation = ? AND reservation <> '' RETURNING counter, at", reservation))
+      let refunded = removed.length
+      const holds = sql.exec<{ counter: string; period: number }>('SELECT counter, period FROM holds WHERE reservation = ?', reservation).toArray()
+      for (const hold of holds) {
+        refunded += sql.exec('UPDATE quotas SET used = used - 1 WHERE counter = ? AND period = ? AND used > 0', hold.counter, hold.period).rowsWritten
+      }
+      if (holds.length > 0) sql.exec('DELETE FROM holds WHERE reservation = ?', reservation)
+      return refunded
+    })
+    for (const row of removed) this.log.remove(row.counter, row.at)
+    return refunded
+  }
+
+  /** The live counters, for the admin API. */
+  async inspect(): Promise<InspectResult> {
+    this.ensureSchema()
+    const now = this.clock()
+    const sql = this.ctx.storage.sql
+    const windows = sql
+      .exec<{ id: string; count: number; oldestAt: number; newestAt: number; expiresAt: number }>(
+        'SELECT counter AS id, count(*) AS count, min(at) AS oldestAt, max(at) AS newestAt, max(expires) AS expiresAt FROM hits WHERE expires > ? GROUP BY counter ORDER BY counter',
+        now,
+      )
+      .toArray()
+      .map((row) => ({ kind: 'window' as const, ...row }))
+    const quotas = sql
+      .exec<{ id: string; periodStart: number; used: number; expiresAt: number }>(
+        'SELECT counter AS id, period AS periodStart, used, expires AS expiresAt FROM quotas WHERE expires > ? ORDER BY counter',
+        now,
+      )
+      .toArray()
+      .map((row) => ({ kind: 'quota' as const, ...row }))
+    return { now, counters: [...windows, ...quotas] }
+  }
+
+  /** Forgets every counter of this key (admin reset). */
+  async reset(): Promise<void> {
+    await this.ctx.storage.deleteAlarm()
+    await this.ctx.storage.deleteAll()
+    this.schemaReady = false
+    this.alarmAt = null
+    this.log.clear()
+  }
+
+  /** Deletes what has expired; deletes everything once nothing is left, so idle keys cost nothing. */
+  override async alarm(): Promise<void> {
+    this.ensureSchema()
+    const now = this.clock()
+    const sql = this.ctx.storage.sql
+    sql.exec('DELETE FROM hits WHERE expires <= ?', now)
+    sql.exec('DELETE FROM quotas WHERE expires <= ?', now)
+    sql.exec('DELETE FROM holds WHERE at < ?', now - HOLD_MS)
+    this.alarmAt = null
+    const left = this.one<{ idleAt: number | null }>(
+      'SELECT max(e) AS idleAt FROM (SELECT max(expires) AS e FROM hits UNION ALL SELECT max(expires) FROM quotas)',
+    )?.idleAt
+    if (left == null) {
+      await this.reset()
+      return
+    }
+    await this.scheduleCleanup(left - now)
+  }
+
+  /**
+   * Makes sure a cleanup alarm is set. One alarm is enough: if it fires while counters are still
+   * live it prunes and sets the next one, so a busy key writes an alarm once per window, not per
+   * request. The delay is applied to the real clock, so a test clock can't make it loop.
+   */
+  private async scheduleCleanup(delayMs: number): Promise<void> {
+    if (this.alarmAt !== null) return
+    const at = Date.now() + Math.max(delayMs, 1000)
+    this.alarmAt = at
+    await this.ctx.storage.setAlarm(at)
+  }
+}

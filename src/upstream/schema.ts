@@ -1,0 +1,118 @@
+/**
+ * @module
+ * Config schema of upstream pools and their resilience: targets and weights, balancing, sticky
+ * sessions, active and passive health, circuit breaking, retries, fallback, and the proxy action's
+ * canary split and mirror. Structure only; cross-field checks are in `../upstream/config-checks`.
+ * Everything here is opt-in: an upstream written as `{ "url": ... }` behaves exactly as before.
+ */
+import * as v from 'valibot'
+import { HTTP_METHODS } from '../routing/methods'
+import { HeaderName, Milliseconds, Name } from '../core/schema'
+
+const Int = (min: number, max: number) => v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(min), v.maxValue(max))
+const Percent = v.pipe(v.number(), v.minValue(0), v.maxValue(100))
+const ErrorStatuses = v.pipe(v.array(Int(500, 599)), v.minLength(1))
+const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+
+/** Where an affinity key comes from: `consumer`, `ip`, `header:<name>` or `cookie:<name>`. */
+export const KeySource = v.pipe(
+  v.string(),
+  v.regex(new RegExp(`^(consumer|ip|header:${TOKEN}|cookie:${TOKEN})$`), 'must be "consumer", "ip", "header:<name>" or "cookie:<name>"'),
+)
+
+export const TargetSchema = v.pipe(
+  v.strictObject({
+    url: v.pipe(v.optional(v.string()), v.description(SCHEMA_DOCS ? 'Target base URL; `${VAR}` is replaced by a Worker variable.' : '')),
+    service: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'Name of a service binding to another Worker.' : '')),
+    weight: v.pipe(v.optional(Int(0, 1000), 1), v.description(SCHEMA_DOCS ? 'Relative share; 0 drains.' : '')),
+    id: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'Stable target name (default: its position).' : '')),
+  }),
+  v.check((t) => (t.url === undefined) !== (t.service === undefined), 'set exactly one of "url" or "service"'),
+)
+
+export const BalanceSchema = v.pipe(
+  v.optional(v.picklist(['round-robin', 'weighted-random', 'least-requests', 'hash']), 'round-robin'),
+  v.description(SCHEMA_DOCS ? 'round-robin (weighted), weighted-random, least-requests, or hash (on `hashOn`).' : ''),
+)
+
+export const StickySchema = v.strictObject({
+  cookie: v.pipe(v.optional(v.pipe(v.string(), v.regex(new RegExp(`^${TOKEN}$`), 'must be a valid cookie name'))), v.description(SCHEMA_DOCS ? 'Cookie name (default `edgeway-<upstream>`).' : '')),
+  duration: v.pipe(v.optional(Int(1, 604_800), 86_400), v.description(SCHEMA_DOCS ? 'Cookie lifetime in seconds.' : '')),
+})
+
+export const HealthCheckSchema = v.strictObject({
+  path: v.optional(v.pipe(v.string(), v.startsWith('/', 'must start with "/"')), '/health'),
+  interval: v.pipe(v.optional(v.pipe(Milliseconds, v.minValue(1000, 'must be at least 1000 ms')), 10_000), v.description(SCHEMA_DOCS ? 'Time between two probes of each target.' : '')),
+  timeout: v.pipe(v.optional(Milliseconds, 2_000), v.description(SCHEMA_DOCS ? 'A probe slower than this fails.' : '')),
+  healthyThreshold: v.pipe(v.optional(Int(1, 10), 2), v.description(SCHEMA_DOCS ? 'Passed probes in a row to return.' : '')),
+  unhealthyThreshold: v.pipe(v.optional(Int(1, 10), 2), v.description(SCHEMA_DOCS ? 'Failed probes in a row to eject.' : '')),
+  cacheMs: v.pipe(v.optional(Milliseconds, 5_000), v.description(SCHEMA_DOCS ? 'How long an isolate caches the shared state.' : '')),
+  binding: v.pipe(v.optional(Name, 'HEALTH_CHECKER'), v.description(SCHEMA_DOCS ? 'The HealthChecker Durable Object binding.' : '')),
+})
+
+export const PassiveHealthSchema = v.strictObject({
+  failures: v.pipe(v.optional(Int(1, 100), 5), v.description(SCHEMA_DOCS ? 'Failures in a row that eject a target.' : '')),
+  statuses: v.optional(ErrorStatuses, [500, 502, 503, 504]),
+  ejectMs: v.pipe(v.optional(Milliseconds, 30_000), v.description(SCHEMA_DOCS ? 'First cool-off; doubles on each repeated ejection.' : '')),
+  maxEjectMs: v.optional(Milliseconds, 300_000),
+})
+
+export const CircuitBreakerSchema = v.strictObject({
+  failures: v.pipe(v.optional(Int(1, 1000)), v.description(SCHEMA_DOCS ? 'Consecutive failures that open the circuit.' : '')),
+  errorRatio: v.pipe(v.optional(v.pipe(v.number(), v.minValue(0.01), v.maxValue(1))), v.description(SCHEMA_DOCS ? 'Failed share of requests in `window` that opens it.' : '')),
+  window: v.optional(Milliseconds, 10_000),
+  minRequests: v.pipe(v.optional(Int(1, 100_000), 10), v.description(SCHEMA_DOCS ? 'Requests in the window before `errorRatio` applies.' : '')),
+  openMs: v.pipe(v.optional(Milliseconds, 30_000), v.description(SCHEMA_DOCS ? 'Time open before half-open probes are let through.' : '')),
+  halfOpenRequests: v.pipe(v.optional(Int(1, 100), 1), v.description(SCHEMA_DOCS ? 'Probes let through while half-open.' : '')),
+  statuses: v.optional(ErrorStatuses, [500, 502, 503, 504]),
+  whenOpen: v.pipe(v.optional(v.picklist(['failover', 'fail-fast']), 'failover'), v.description(SCHEMA_DOCS ? 'Send to another target, or answer 503 at once.' : '')),
+})
+
+export const RetrySchema = v.strictObject({
+  attempts: v.pipe(v.optional(Int(0, 5), 2), v.description(SCHEMA_DOCS ? 'Retries after the first try (each is a subrequest).' : '')),
+  methods: v.pipe(v.optional(v.array(v.picklist(HTTP_METHODS)), ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']), v.description(SCHEMA_DOCS ? 'Default: idempotent methods.' : '')),
+  statuses: v.optional(v.array(Int(500, 599)), [502, 503, 504]),
+  onTimeout: v.optional(v.boolean(), true),
+  onConnectionError: v.optional(v.boolean(), true),
+  backoff: v.optional(
+    v.strictObject({
+      base: v.pipe(v.optional(Milliseconds, 25), v.description(SCHEMA_DOCS ? 'Full jitter under base * 2^(n-1).' : '')),
+      max: v.optional(Milliseconds, 1_000),
+    }),
+    {},
+  ),
+  budget: v.pipe(
+    v.optional(
+      v.strictObject({
+        percent: v.pipe(v.optional(Percent, 20), v.description(SCHEMA_DOCS ? 'Retries may add at most this share of extra load.' : '')),
+        minRetries: v.pipe(v.optional(Int(0, 1000), 3), v.description(SCHEMA_DOCS ? 'Retries always allowed per window.' : '')),
+        window: v.optional(Milliseconds, 10_000),
+      }),
+      {},
+    ),
+    v.description(SCHEMA_DOCS ? 'Per isolate, against retry storms.' : ''),
+  ),
+  bodyLimit: v.pipe(v.optional(Int(0, 1_048_576), 65_536), v.description(SCHEMA_DOCS ? 'Largest body (with a Content-Length) buffered for replay.' : '')),
+})
+
+export const FallbackSchema = v.pipe(
+  v.strictObject({
+    upstream: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'Upstream to call when this one fails.' : '')),
+    status: v.optional(Int(200, 599)),
+    headers: v.optional(v.record(HeaderName, v.string())),
+    body: v.pipe(v.optional(v.unknown()), v.description(SCHEMA_DOCS ? 'A string or a JSON value.' : '')),
+  }),
+  v.check((f) => (f.upstream === undefined) !== (f.status === undefined), 'set exactly one of "upstream" or "status"'),
+)
+
+/** Keys the proxy action gains: canary splits and mirroring. */
+export const SplitSchema = v.pipe(
+  v.array(v.strictObject({ upstream: Name, weight: v.pipe(Percent, v.description(SCHEMA_DOCS ? 'Percent of requests sent to this upstream.' : '')) })),
+  v.description(SCHEMA_DOCS ? 'Canary: percent of requests to other upstreams.' : ''),
+)
+
+export const MirrorSchema = v.strictObject({
+  upstream: Name,
+  percent: v.optional(Percent, 100),
+  bodyLimit: v.pipe(v.optional(Int(0, 1_048_576), 65_536), v.description(SCHEMA_DOCS ? 'Larger or unsized bodies are not mirrored.' : '')),
+})

@@ -1,0 +1,87 @@
+/** The admin API: off without its token secret, bearer-protected, version and redacted config. */
+import { env } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import type { GatewayConfigInput } from '../../src/config/schema'
+import { redactConfig } from '../../src/gateway/admin'
+import { testGateway } from '../helpers'
+
+const config: GatewayConfigInput = {
+  upstreams: { api: { url: 'http://127.0.0.1:9' } },
+  consumers: { acme: { metadata: { password: 'hunter2', tier: 'gold', credentials: { user: 'acme-user', pass: 'acme-pass-9' } } } },
+  routes: [
+    {
+      id: 'r',
+      match: { path: '/r' },
+      policies: [{ type: 'headers', request: { set: { Authorization: 'Bearer static-upstream-secret', 'X-Api-Key': 'k-123456', 'X-Plain': 'visible' } } }],
+      action: { type: 'proxy', upstream: 'api' },
+    },
+  ],
+}
+const auth = { authorization: `Bearer ${env.ADMIN_TOKEN}` }
+
+describe('admin API', () => {
+  it('is off while the token secret is not set: its prefix is just a path', async () => {
+    const gw = testGateway(config, { ADMIN_TOKEN: undefined })
+    const res = await gw.fetch('/_edgeway/health', { headers: auth })
+    expect(res.status).toBe(404)
+    expect(await res.json()).toMatchObject({ code: 'ERR_ROUTE_NOT_FOUND', detail: 'No route matches this request.' })
+    expect((await testGateway(config, { ADMIN_TOKEN: '' }).fetch('/_edgeway/health', { headers: auth })).status).toBe(404)
+  })
+
+  it('needs the bearer token: 401 problem with WWW-Authenticate otherwise', async () => {
+    const gw = testGateway(config)
+    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong' }, { authorization: `Basic ${env.ADMIN_TOKEN}` }, { authorization: `Bearer ${env.ADMIN_TOKEN}x` }]) {
+      const res = await gw.fetch('/_edgeway/config', { headers })
+      expect(res.status).toBe(401)
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="edgeway-admin"')
+      expect(res.headers.get('content-type')).toBe('application/problem+json')
+      const text = await res.text()
+      expect(text).not.toContain('hunter2')
+      expect(JSON.parse(text)).toMatchObject({ code: 'ERR_UNAUTHORIZED', instance: res.headers.get('x-request-id') })
+    }
+  })
+
+  it('health and config show the version; secrets are redacted', async () => {
+    const gw = testGateway(config)
+    const health = await gw.fetch('/_edgeway/health', { headers: auth })
+    expect(health.status).toBe(200)
+    expect(await health.json()).toEqual({ status: 'ok', configVersion: 'unversioned', routes: 1, upstreams: 1 })
+    const res = await gw.fetch('/_edgeway/config', { headers: auth })
+    expect(res.status).toBe(200)
+    const text = await res.text()
+    for (const secret of ['hunter2', 'static-upstream-secret', 'k-123456', 'acme-user', 'acme-pass-9']) expect(text).not.toContain(secret)
+    const body = JSON.parse(text) as { version: string; config: any }
+    expect(body.version).toBe('unversioned')
+    expect(body.config.consumers.acme.metadata).toEqual({ password: '[redacted]', tier: 'gold', credentials: '[redacted]' })
+    expect(body.config.routes[0].policies[0].request.set).toEqual({ Authorization: '[redacted]', 'X-Api-Key': '[redacted]', 'X-Plain': 'visible' })
+    expect(gw.logs.at(-1)).toMatchObject({ admin: true, status: 200 })
+  })
+
+  it('an unknown admin endpoint is a 404 problem (after auth)', async () => {
+    const gw = testGateway(config)
+    expect((await gw.fetch('/_edgeway/nope', { headers: auth })).status).toBe(404)
+    expect((await gw.fetch('/_edgeway/nope')).status).toBe(401)
+  })
+
+  it('a configured prefix and secret name', async () => {
+    const gw = testGateway({ ...config, gateway: { admin: { prefix: '/ops/admin', tokenSecret: 'OPS_TOKEN' } } }, { OPS_TOKEN: 'ops-secret' })
+    expect((await gw.fetch('/ops/admin/health', { headers: { authorization: 'Bearer ops-secret' } })).status).toBe(200)
+    expect((await gw.fetch('/ops/admin/health', { headers: auth })).status).toBe(401)
+    expect((await gw.fetch('/_edgeway/health', { headers: auth })).status).toBe(404)
+  })
+
+  it('redactConfig hides whole objects and lists under a secret-sounding key', () => {
+    expect(redactConfig({ credentials: { user: 'a', pass: 'b' }, tokens: [{ v: 't' }], cors: { credentials: true }, apiKey: null })).toEqual({
+      credentials: '[redacted]',
+      tokens: '[redacted]',
+      cors: { credentials: true },
+      apiKey: null,
+    })
+  })
+
+  it('redactConfig covers secret-sounding keys at any depth', () => {
+    expect(
+      redactConfig({ a: { clientSecret: 's', apiKey: 'k', api_key: 'k', Cookie: 'c', privateKey: 'p', list: [{ token: 't' }], apiKeys: ['k1', 'k2'], n: 1 } }),
+    ).toEqual({ a: { clientSecret: '[redacted]', apiKey: '[redacted]', api_key: '[redacted]', Cookie: '[redacted]', privateKey: '[redacted]', list: [{ token: '[redacted]' }], apiKeys: '[redacted]', n: 1 } })
+  })
+})

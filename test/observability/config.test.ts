@@ -1,0 +1,38 @@
+/** `gateway.metrics` config: exact validation messages naming the path. */
+import { describe, expect, it } from 'vitest'
+import { parseConfig } from '../../src/config/parse'
+
+const withMetrics = (metrics: unknown) => ({ gateway: { metrics }, routes: [{ id: 'x', match: { path: '/x' }, action: { type: 'respond' } }] })
+
+function problems(metrics: unknown): string[] {
+  const result = parseConfig(withMetrics(metrics))
+  return result.ok ? [] : result.problems
+}
+
+describe('gateway.metrics config', () => {
+  it('defaults: no sinks, no Server-Timing; {} aggregator gets its defaults', () => {
+    const off = parseConfig(withMetrics(undefined))
+    expect(off.ok && off.config.gateway.metrics).toEqual({ serverTiming: false })
+    const on = parseConfig(withMetrics({ aggregator: {} }))
+    expect(on.ok && on.config.gateway.metrics.aggregator).toEqual({
+      binding: 'METRICS_AGGREGATOR',
+      shards: 4,
+      retentionMinutes: 1500,
+      flushMs: 1000,
+      flushRecords: 200,
+    })
+  })
+
+  it.each([
+    [{ aggregator: { shards: 0 } }, 'gateway.metrics.aggregator.shards: Invalid value: Expected >=1 but received 0'],
+    [{ aggregator: { shards: 2.5 } }, 'gateway.metrics.aggregator.shards: Invalid integer: Received 2.5'],
+    [{ aggregator: { retentionMinutes: 5 } }, 'gateway.metrics.aggregator.retentionMinutes: Invalid value: Expected >=10 but received 5'],
+    [{ aggregator: { flushMs: 120000 } }, 'gateway.metrics.aggregator.flushMs: Invalid value: Expected <=60000 but received 120000'],
+    [{ aggregator: { binding: 'bad name!' } }, 'gateway.metrics.aggregator.binding: must be letters, digits, "_", "-" or "." (at most 128)'],
+    [{ aggregator: { shard: 2 } }, 'gateway.metrics.aggregator.shard: unknown key, did you mean "shards"? (allowed: binding, shards, retentionMinutes, flushMs, flushRecords)'],
+    [{ serverTiming: 'yes' }, 'gateway.metrics.serverTiming: expected boolean, received "yes"'],
+    [{ analyticsEngine: '' }, 'gateway.metrics.analyticsEngine: must be letters, digits, "_", "-" or "." (at most 128)'],
+  ])('%j -> %s', (metrics, message) => {
+    expect(problems(metrics)).toEqual([message])
+  })
+})
