@@ -21,7 +21,7 @@ const cloudflareStub = {
 export async function loadFeatures(workDir) {
   const contents = [
     "export { parseConfig } from './src/config/parse'",
-    "export { POLICY_DEFINITIONS } from './src/gateway/policies'",
+    "export { POLICY_DEFINITIONS } from './src/config/policies'",
     "export { ActionSchema } from './src/config/schema'",
   ].join('\n')
   mkdirSync(workDir, { recursive: true })

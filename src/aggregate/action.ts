@@ -10,7 +10,7 @@
  * headers from auth policies, `X-Forwarded-*`), minus the client's body and conditional headers.
  */
 import type { Handler } from 'hono'
-import type { GatewayConfig, RouteConfig } from '../config/schema'
+import type { ConfigView, RouteView } from '../core/config-view'
 import type { AppEnv } from '../core/context'
 import { waitUntil } from '../core/http'
 import { GatewayError, type ErrorCode } from '../core/errors'
@@ -54,7 +54,7 @@ export function failureError(failure: CallFailure): GatewayError {
 }
 
 /** The request-id header every call carries: the route's or global request-id policy, else `X-Request-Id`. */
-function requestIdHeader(config: GatewayConfig, route: RouteConfig): string | undefined {
+function requestIdHeader(config: ConfigView, route: RouteView): string | undefined {
   const policy = [...route.policies, ...config.policies].find((p) => p.type === 'request-id') as
     | { header: string; forward: boolean }
     | undefined
@@ -65,8 +65,8 @@ function requestIdHeader(config: GatewayConfig, route: RouteConfig): string | un
 
 export function aggregateAction(
   action: AggregateActionConfig,
-  route: RouteConfig,
-  config: GatewayConfig,
+  route: RouteView,
+  config: ConfigView,
   upstreams: Map<string, CompiledUpstream>,
 ): Handler<AppEnv> {
   const deps = dependencies(action.calls)

@@ -4,7 +4,8 @@
  * (unknown calls, unknown members, route params), cycles, upstreams, required-after-optional,
  * the deadline against the longest chain of call timeouts, and the subrequests it costs.
  */
-import type { GatewayConfig, RouteConfig } from '../config/schema'
+import type { RouteView } from '../core/config-view'
+import type { UpstreamConfig } from '../upstream/schema'
 import { checkTemplateRefs } from '../template/check'
 import { parsePath, pathRoot } from '../template/path'
 import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
@@ -13,6 +14,8 @@ import { CALL_MEMBERS, dependencies, findCycle, isRequestRoot, longestChain, tem
 import type { AggregateActionConfig, AggregateCallConfig } from './schema'
 
 type Add = (path: string, message: string) => void
+/** The config's upstreams: what these checks read of it. */
+type Upstreams = { readonly upstreams: Readonly<Record<string, UpstreamConfig>> }
 
 const listOf = (names: Iterable<string>) => [...names].join(', ') || 'none'
 
@@ -20,12 +23,12 @@ const listOf = (names: Iterable<string>) => [...names].join(', ') || 'none'
  * Subrequests one call can cost, as for a proxy route to the same upstream: every try
  * (1 + `retries.attempts`, per `RetrySchema`), the shared health-state read and the fallback's tries.
  */
-export function upstreamAttempts(config: GatewayConfig, upstream: string): number {
+export function upstreamAttempts(config: Upstreams, upstream: string): number {
   return upstreamSubrequests(config, upstream)
 }
 
 /** The time a call runs under: its own, else what a proxy route waits for its upstream (tries and backoff). */
-export function callTimeout(call: AggregateCallConfig, config: GatewayConfig): number {
+export function callTimeout(call: AggregateCallConfig, config: Upstreams): number {
   const upstream = config.upstreams[call.upstream]
   return call.timeout ?? (upstream ? upstreamWorstMs(upstream) : 15_000)
 }
@@ -80,7 +83,7 @@ function checkCacheKeys(calls: readonly AggregateCallConfig[], deps: number[][],
 }
 
 /** Checks the action; returns the subrequests it can make per request. */
-export function checkAggregate(route: RouteConfig, action: AggregateActionConfig, routeAt: string, config: GatewayConfig, params: string[], add: Add): number {
+export function checkAggregate(route: RouteView, action: AggregateActionConfig, routeAt: string, config: Upstreams, params: string[], add: Add): number {
   const at = `${routeAt}.action`
   const calls = action.calls
   const names = new Map<string, number>()

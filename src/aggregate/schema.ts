@@ -12,7 +12,8 @@
  */
 import * as v from 'valibot'
 import { PurgeSchema } from '../http-cache/generation'
-import { HeaderName, Milliseconds, Name, PathString, TemplateString } from '../core/schema'
+import { HeaderName, Milliseconds, Name } from '../core/schema'
+import { PathString, TemplateString } from '../template/schema'
 import { HTTP_METHODS } from '../routing/methods'
 
 /** A call's name is a template root (`{user.body.id}`), so it follows the path grammar's names. */

@@ -13,8 +13,9 @@
  */
 import type { Context, Hono } from 'hono'
 import * as v from 'valibot'
-import { registerAdminExtension, type AdminContext } from '../gateway/admin'
-import type { GatewayConfig, PolicyConfig } from '../config/schema'
+import type { AdminContext } from '../core/admin'
+import type { ConfigView } from '../core/config-view'
+import type { ApiKeyOptions } from './schema'
 import type { AppEnv } from '../core/context'
 import { GatewayError } from '../core/errors'
 import { findById, listRecords, newApiKey, publicView, saveRecord, sha256, statusOf, toHex, type ApiKeyRecord } from './api-key-store'
@@ -30,9 +31,9 @@ const RotateBody = v.strictObject({ overlapSeconds: v.optional(v.pipe(v.number()
 const ExpireBody = v.strictObject({ at: IsoTime })
 
 /** KV bindings named by api-key policies anywhere in the config. */
-function keyStores(config: GatewayConfig): string[] {
-  const policies: PolicyConfig[] = [...config.policies, ...config.routes.flatMap((route) => route.policies)]
-  return [...new Set(policies.flatMap((p) => (p.type === 'api-key' && p.kv !== undefined ? [p.kv] : [])))]
+function keyStores(config: ConfigView): string[] {
+  const policies = [...config.policies, ...config.routes.flatMap((route) => route.policies)].filter((p) => p.type === 'api-key') as ApiKeyOptions[]
+  return [...new Set(policies.flatMap((p) => (p.kv !== undefined ? [p.kv] : [])))]
 }
 
 function badRequest(detail: string): GatewayError {
@@ -58,7 +59,7 @@ async function body<T extends v.GenericSchema>(c: Context<AppEnv>, schema: T, em
   return result.output
 }
 
-function apiKeyAdmin(app: Hono<AppEnv>, ctx: AdminContext): void {
+export function apiKeyAdmin(app: Hono<AppEnv>, ctx: AdminContext): void {
   const stores = keyStores(ctx.config)
   const store = (c: Context<AppEnv>): KVNamespace => {
     const asked = c.req.query('store')
@@ -134,4 +135,3 @@ function apiKeyAdmin(app: Hono<AppEnv>, ctx: AdminContext): void {
   })
 }
 
-registerAdminExtension(apiKeyAdmin)

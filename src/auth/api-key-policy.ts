@@ -16,9 +16,9 @@ import { HeaderName, Name } from '../core/schema'
 import type { AppEnv } from '../core/context'
 import { authUnavailable, logAuth, publishConsumer, unauthorized } from './consumer'
 import { findByHash, fromHex, sha256, statusOf, toHex, type ApiKeyRecord } from './api-key-store'
-import './api-key-admin'
 import { logEvent } from '../core/logging'
 import { definePolicy } from '../core/policy'
+import { ApiKeyOptionsSchema } from './schema'
 
 type ConfigKey = { consumer: string; hash: Uint8Array }
 
@@ -51,15 +51,8 @@ function matchConfigKey(keys: ConfigKey[], hash: Uint8Array): ConfigKey | undefi
 export const apiKeyPolicy = definePolicy({
   type: 'api-key',
   phase: 'auth',
-  schema: v.strictObject({
-    type: v.literal('api-key'),
-    header: v.pipe(v.optional(HeaderName, 'X-API-Key'), v.description(SCHEMA_DOCS ? 'Header carrying the key.' : '')),
-    query: v.pipe(v.optional(v.pipe(v.string(), v.minLength(1))), v.description(SCHEMA_DOCS ? 'Query parameter carrying the key (tried after the header).' : '')),
-    kv: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'KV namespace binding holding keys created through the admin API.' : '')),
-    hideCredentials: v.pipe(v.optional(v.boolean(), true), v.description(SCHEMA_DOCS ? 'Remove the key from the request to the origin.' : '')),
-    maxBytes: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(16), v.maxValue(4_096)), 256), v.description(SCHEMA_DOCS ? 'Longer keys are rejected unhashed.' : '')),
-  }),
-  validate(options, ctx) {
+  schema: ApiKeyOptionsSchema,
+  check(options, ctx) {
     const secrets = Object.values(ctx.config.consumers).some((consumer) => (consumer.apiKeySecrets?.length ?? 0) > 0)
     if (options.kv === undefined && !secrets) ctx.error('', 'no keys can match: set "kv" or give a consumer "apiKeySecrets"')
   },

@@ -13,7 +13,8 @@
  */
 import { createLocalJWKSet, errors, exportJWK, importSPKI, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose'
 import * as v from 'valibot'
-import { Name, PathString } from '../core/schema'
+import { Name } from '../core/schema'
+import { PathString } from '../template/schema'
 import type { Env } from '../core/env'
 import { logEvent } from '../core/logging'
 import { getPath, parsePath } from '../template/path'

@@ -17,7 +17,8 @@
  */
 import { decodeJwt, type JWTPayload } from 'jose'
 import * as v from 'valibot'
-import { HeaderName, PathString } from '../core/schema'
+import { HeaderName } from '../core/schema'
+import { PathString } from '../template/schema'
 import { authUnavailable, logAuth, publishConsumer, unauthorized } from './consumer'
 import { keyUrlProblem } from './fetch-json'
 import { checkIssuer, compileIssuer, issuerSubrequests, IssuerSchema, type IssuerVerifier } from './issuer'
@@ -79,7 +80,7 @@ export const jwtPolicy = definePolicy({
     forwardClaims: v.pipe(v.optional(v.record(HeaderName, PathString), {}), v.description(SCHEMA_DOCS ? 'Header -> claim path, sent to the origin (`{ "X-User-Id": "sub" }`).' : '')),
     removeAuthorization: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Do not send the `Authorization` header to the origin.' : '')),
   }),
-  validate(options, ctx) {
+  check(options, ctx) {
     const seen = new Map<string, number>()
     options.issuers.forEach((issuer, i) => {
       checkIssuer(issuer, (field, message) => ctx.error(`.issuers[${i}]${field}`, message), keyUrlProblem)

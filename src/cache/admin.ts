@@ -8,10 +8,12 @@
  * `all` and `route` also reach cached aggregation calls; `url` does not (their entries are keyed
  * by upstream paths, not gateway URLs).
  */
-import { registerAdminExtension } from '../gateway/admin'
+import type { AdminExtension } from '../core/admin'
+import type { ActionView } from '../core/config-view'
+import type { CacheOptions } from './schema'
 import { GatewayError } from '../core/errors'
 import { normalizePath, rawPathOf } from '../routing/normalize'
-import { purge, type PurgeTarget } from '../http-cache/generation'
+import { purge, type PurgeSettings, type PurgeTarget } from '../http-cache/generation'
 
 type PurgeBody = { all?: unknown; route?: unknown; url?: unknown }
 
@@ -19,11 +21,15 @@ function badRequest(detail: string): GatewayError {
   return new GatewayError('ERR_BAD_REQUEST', { detail })
 }
 
-registerAdminExtension((app, { config, env }) => {
+/** What purging reads of an `aggregate` action (aggregation's own section): its calls' caches. */
+type AggregateView = ActionView & { calls: { cache?: { purge: PurgeSettings } | undefined }[] }
+
+export const cacheAdmin: AdminExtension = (app, { config, env }) => {
   const stores = new Map<string, number>()
-  const purges = [...config.policies, ...config.routes.flatMap((r) => r.policies)].flatMap((p) => (p.type === 'cache' ? [p.purge] : []))
+  const cachePolicies = [...config.policies, ...config.routes.flatMap((r) => r.policies)].filter((p) => p.type === 'cache') as CacheOptions[]
+  const purges: PurgeSettings[] = cachePolicies.map((p) => p.purge)
   // Cached aggregation calls keep their entries under the same generations.
-  for (const { action } of config.routes) if (action.type === 'aggregate') for (const { cache } of action.calls) if (cache) purges.push(cache.purge)
+  for (const { action } of config.routes) if (action.type === 'aggregate') for (const { cache } of (action as AggregateView).calls) if (cache) purges.push(cache.purge)
   for (const { kv, cacheSeconds } of purges) stores.set(kv, Math.max(stores.get(kv) ?? 0, cacheSeconds))
   const routeIds = config.routes.map((r) => r.id)
 
@@ -62,4 +68,4 @@ registerAdminExtension((app, { config, env }) => {
     }
     return c.json({ purged: 'path' in target ? { url: target.path } : target, generations })
   })
-})
+}

@@ -5,11 +5,12 @@
  * what it sends upstream depends on who is calling (`{consumer.id}` in a path rewrite, a header set
  * from `{claims.sub}`, a `jwt` policy's `forwardClaims`): such a route must use `scope: "consumer"`.
  */
-import type { RouteConfig } from '../config/schema'
-import { POLICY_DEFINITIONS } from '../gateway/policies'
-import type { ValidationContext } from '../core/policy'
+import type { PolicyView, RouteView } from '../core/config-view'
+import type { Phase, ValidationContext } from '../core/policy'
 import { compileTemplate, templateRoots } from '../template/template'
-import type { CacheOptions } from './policy'
+import type { CacheOptions } from './schema'
+
+type PhaseOf = (policy: PolicyView) => Phase | undefined
 
 const PER_CALLER_ROOTS = ['consumer', 'claims']
 
@@ -29,16 +30,16 @@ function readsCaller(source: string): string | undefined {
 }
 
 /** The route's action, then the global policies, then its own: each with where it sits. */
-function* placesOf(route: RouteConfig, routeAt: string, globals: RouteConfig['policies']): Generator<{ at: string; value: unknown; shapesRequest: boolean }> {
+function* placesOf(route: RouteView, routeAt: string, globals: readonly PolicyView[], phaseOf: PhaseOf): Generator<{ at: string; value: unknown; shapesRequest: boolean }> {
   yield { at: `${routeAt}.action`, value: route.action, shapesRequest: true }
-  const transform = (p: { type: string }) => POLICY_DEFINITIONS[p.type]?.phase === 'transform'
+  const transform = (p: PolicyView) => phaseOf(p) === 'transform'
   for (const [i, p] of globals.entries()) yield { at: `policies[${i}]`, value: p, shapesRequest: transform(p) }
   for (const [i, p] of route.policies.entries()) yield { at: `${routeAt}.policies[${i}]`, value: p, shapesRequest: transform(p) }
 }
 
 /** The first place where `route` makes its upstream request or response depend on the caller. */
-function perCallerUse(route: RouteConfig, routeAt: string, globals: RouteConfig['policies']): string | undefined {
-  for (const { at, value, shapesRequest } of placesOf(route, routeAt, globals)) {
+function perCallerUse(route: RouteView, routeAt: string, globals: readonly PolicyView[], phaseOf: PhaseOf): string | undefined {
+  for (const { at, value, shapesRequest } of placesOf(route, routeAt, globals, phaseOf)) {
     const claims = (value as { type?: string; forwardClaims?: Record<string, string> }).forwardClaims
     // Identity forwarded by the auth policy reaches the origin just like a `{claims.sub}` header.
     if ((value as { type?: string }).type === 'jwt' && claims && Object.keys(claims).length > 0) return `${at}.forwardClaims sends claims to the origin`
@@ -52,8 +53,8 @@ function perCallerUse(route: RouteConfig, routeAt: string, globals: RouteConfig[
 }
 
 /** Where the route sends upstream something of the request: (place, template source) pairs. */
-function* upstreamTemplates(route: RouteConfig, routeAt: string, globals: RouteConfig['policies']): Generator<[string, string]> {
-  for (const { at, value, shapesRequest } of placesOf(route, routeAt, globals)) if (shapesRequest) yield* strings(value, at)
+function* upstreamTemplates(route: RouteView, routeAt: string, globals: readonly PolicyView[], phaseOf: PhaseOf): Generator<[string, string]> {
+  for (const { at, value, shapesRequest } of placesOf(route, routeAt, globals, phaseOf)) if (shapesRequest) yield* strings(value, at)
 }
 
 /**
@@ -62,11 +63,11 @@ function* upstreamTemplates(route: RouteConfig, routeAt: string, globals: RouteC
  * Credential headers and parameters are left to the scope rules (such requests bypass, or are
  * partitioned by consumer).
  */
-function keyGap(options: CacheOptions, route: RouteConfig, routeAt: string, globals: RouteConfig['policies']): { field: string; message: string } | undefined {
+function keyGap(options: CacheOptions, route: RouteView, routeAt: string, globals: readonly PolicyView[], phaseOf: PhaseOf): { field: string; message: string } | undefined {
   const keyed = new Set(options.keyHeaders.map((h) => h.toLowerCase()))
   const credentialHeaders = new Set(['authorization', 'proxy-authorization', 'cookie', ...options.credentials.headers.map((h) => h.toLowerCase())])
   const { include, exclude } = options.query
-  for (const [where, source] of upstreamTemplates(route, routeAt, globals)) {
+  for (const [where, source] of upstreamTemplates(route, routeAt, globals, phaseOf)) {
     let refs
     try {
       refs = compileTemplate(source).refs
@@ -99,7 +100,7 @@ export function checkCacheOptions(options: CacheOptions, ctx: ValidationContext)
   })
   const routes = ctx.route ? [ctx.route] : ctx.config.routes
   for (const route of routes) {
-    const gap = keyGap(options, route, `routes[${ctx.config.routes.indexOf(route)}]`, ctx.config.policies)
+    const gap = keyGap(options, route, `routes[${ctx.config.routes.indexOf(route)}]`, ctx.config.policies, ctx.phaseOf)
     if (gap) {
       ctx.error(gap.field, gap.message)
       break
@@ -107,7 +108,7 @@ export function checkCacheOptions(options: CacheOptions, ctx: ValidationContext)
   }
   if (options.scope !== 'public') return
   for (const route of routes) {
-    const use = perCallerUse(route, `routes[${ctx.config.routes.indexOf(route)}]`, ctx.config.policies)
+    const use = perCallerUse(route, `routes[${ctx.config.routes.indexOf(route)}]`, ctx.config.policies, ctx.phaseOf)
     if (use) {
       ctx.error('.scope', `"public" shares one response between consumers, but ${use}; use scope "consumer"`)
       return
@@ -120,11 +121,11 @@ export function checkCacheOptions(options: CacheOptions, ctx: ValidationContext)
  * after the lookup, so a response that varies on one of these can't be keyed: the value the origin
  * saw was made from inputs the key doesn't hold. Such a response is not stored.
  */
-export function transformedHeaders(global: readonly { type: string }[], route: { policies: readonly { type: string }[] } | undefined): Set<string> {
+export function transformedHeaders(global: readonly PolicyView[], route: Pick<RouteView, 'policies'> | undefined, phaseOf: PhaseOf): Set<string> {
   const out = new Set<string>()
   type Edits = { set?: Record<string, string>; add?: Record<string, string>; rename?: Record<string, string> }
   for (const policy of [...global, ...(route?.policies ?? [])]) {
-    if (POLICY_DEFINITIONS[policy.type]?.phase !== 'transform') continue
+    if (phaseOf(policy) !== 'transform') continue
     const request = (policy as { request?: Edits & { headers?: Edits } }).request
     for (const edits of [request, request?.headers]) {
       for (const name of [...Object.keys(edits?.set ?? {}), ...Object.keys(edits?.add ?? {}), ...Object.values(edits?.rename ?? {})]) out.add(name.toLowerCase())

@@ -40,16 +40,16 @@ function upstreamsOf(value: unknown, out: Set<string>, depth = 0): Set<string> {
   return out
 }
 
-export function compilePins(config: { upstreams: UpstreamsConfig }, route: { action: unknown } | undefined): Pins {
+export function compilePins(upstreams: UpstreamsConfig, route: { action: unknown } | undefined): Pins {
   const pools = new Map<string, Pool>()
-  for (const [name, upstream] of Object.entries(config.upstreams)) {
+  for (const [name, upstream] of Object.entries(upstreams)) {
     if (!upstream.sticky) continue
     const ids = new Set((upstream.targets ?? []).map(targetId))
     pools.set(name, { cookie: stickyCookieName(name, upstream.sticky.cookie), duration: upstream.sticky.duration, ids })
   }
   const names = new Set([...pools.values()].map((p) => p.cookie))
   const used = route ? upstreamsOf(route.action, new Set()) : new Set(pools.keys())
-  for (const name of [...used]) upstreamsOf(config.upstreams[name]?.fallback, used)
+  for (const name of [...used]) upstreamsOf(upstreams[name]?.fallback, used)
   const mine = [...used].flatMap((name) => (pools.has(name) ? [pools.get(name)!] : []))
   const known = (pool: Pool, value: string | undefined) => {
     const id = decodeTargetId(value)

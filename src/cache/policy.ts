@@ -20,69 +20,25 @@
  * { "type": "cache", "defaultTtl": 30, "staleWhileRevalidate": 30, "query": { "exclude": ["utm_source"] } }
  */
 import type { Context, MiddlewareHandler } from 'hono'
-import * as v from 'valibot'
-import { HeaderName, Name } from '../core/schema'
 import type { AppEnv } from '../core/context'
 import { editResponseHeaders } from '../core/http'
 import { logEvent } from '../core/logging'
 import { CONDITIONAL_HEADERS, notModified } from '../http-cache/entry'
 import { decideStore, entryState, type FreshnessOptions } from '../http-cache/freshness'
-import { generationStore, PurgeSchema } from '../http-cache/generation'
+import { generationStore } from '../http-cache/generation'
 import { compileKey, consumerPartition, varyNames } from '../http-cache/key'
 import { compilePins, type Pins } from './pins'
 import { claimRefresh, releaseRefresh, runDetached } from './refresh'
 import { forget, lookup, store } from '../http-cache/store'
 import { checkCacheOptions, transformedHeaders } from './checks'
-import './admin'
+import { CacheOptionsSchema, type CacheOptions } from './schema'
+import type { PolicyView } from '../core/config-view'
+import { upstreamConfigs } from '../upstream/schema'
 import { definePolicy } from '../core/policy'
 
-const Seconds = v.pipe(v.number(), v.integer('must be whole seconds'), v.minValue(0), v.maxValue(31_536_000))
-/** Statuses the Cache API accepts; the default is RFC 9111's "heuristically cacheable" ones (no 206). */
-export const STORABLE_STATUSES = [200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501] as const
-const DEFAULT_STATUSES: (typeof STORABLE_STATUSES)[number][] = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]
 /** Origin answers that let stale-if-error serve a stale entry (RFC 5861 section 4). */
 const ERROR_STATUSES = new Set([500, 502, 503, 504])
 
-const schema = v.strictObject({
-  type: v.literal('cache'),
-  scope: v.pipe(
-    v.optional(v.picklist(['public', 'consumer'])),
-    v.description(SCHEMA_DOCS ? 'Requests with credentials: unset = bypass the cache; "public" = share (the response is the same for everyone); "consumer" = one entry per consumer.' : ''),
-  ),
-  defaultTtl: v.pipe(v.optional(Seconds, 0), v.description(SCHEMA_DOCS ? 'Freshness (s) of a response without Cache-Control max-age/s-maxage or Expires; 0 = not stored.' : '')),
-  maxTtl: v.pipe(v.optional(Seconds, 86_400), v.description(SCHEMA_DOCS ? 'Upper bound (s) on any freshness lifetime and stale window.' : '')),
-  staleWhileRevalidate: v.pipe(v.optional(Seconds, 0), v.description(SCHEMA_DOCS ? 'Default stale-while-revalidate (s) when the origin gives none.' : '')),
-  staleIfError: v.pipe(v.optional(Seconds, 0), v.description(SCHEMA_DOCS ? 'Default stale-if-error (s) when the origin gives none.' : '')),
-  maxBodyBytes: v.pipe(
-    v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(64 * 1024 * 1024)), 1_048_576),
-    v.description(SCHEMA_DOCS ? 'Larger responses are not stored. The copy being stored is held in memory up to this size.' : ''),
-  ),
-  statuses: v.pipe(
-    v.optional(v.pipe(v.array(v.picklist(STORABLE_STATUSES, `must be one of ${STORABLE_STATUSES.join(', ')}`)), v.minLength(1)), DEFAULT_STATUSES),
-    v.description(SCHEMA_DOCS ? 'Statuses that may be stored (default: RFC 9111 heuristically cacheable ones).' : ''),
-  ),
-  query: v.optional(
-    v.strictObject({
-      include: v.pipe(v.optional(v.array(v.string())), v.description(SCHEMA_DOCS ? 'Only these parameters are part of the key.' : '')),
-      exclude: v.pipe(v.optional(v.array(v.string())), v.description(SCHEMA_DOCS ? 'These parameters are not part of the key.' : '')),
-      sort: v.pipe(v.optional(v.boolean(), true), v.description(SCHEMA_DOCS ? 'Parameter order does not matter.' : '')),
-    }),
-    {},
-  ),
-  keyHeaders: v.pipe(v.optional(v.array(HeaderName), []), v.description(SCHEMA_DOCS ? 'Request headers whose values are part of the key.' : '')),
-  credentials: v.optional(
-    v.strictObject({
-      headers: v.pipe(v.optional(v.array(HeaderName), ['X-API-Key']), v.description(SCHEMA_DOCS ? 'API key headers (Authorization is always a credential).' : '')),
-      query: v.pipe(v.optional(v.array(v.string()), ['api_key', 'apikey', 'key', 'access_token']), v.description(SCHEMA_DOCS ? 'API key query parameters (never part of a key).' : '')),
-      cookies: v.pipe(v.optional(v.boolean(), true), v.description(SCHEMA_DOCS ? 'A request with a Cookie header has credentials.' : '')),
-    }),
-    {},
-  ),
-  cacheName: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'A named cache (caches.open) instead of caches.default.' : '')),
-  purge: PurgeSchema,
-})
-
-export type CacheOptions = v.InferOutput<typeof schema>
 type Stored = { response: Response; reason: string | undefined; done: Promise<void> | undefined }
 
 /** Appends this gateway's member to `Cache-Status` (the last member is the cache nearest the client). */
@@ -100,23 +56,26 @@ function serve(c: Context<AppEnv>, response: Response): void {
   c.res = c.req.method === 'HEAD' ? (response.body?.cancel().catch(() => {}), new Response(null, response)) : response
 }
 
+/** The `request-id` policy's one option the cache reads (the policy is traffic's). */
+type RequestIdView = PolicyView & { header: string }
+
 export const cachePolicy = definePolicy({
   type: 'cache',
   phase: 'cache',
-  schema,
-  validate: checkCacheOptions,
+  schema: CacheOptionsSchema,
+  check: checkCacheOptions,
   // Up to two matches (Vary), two puts (variant + marker) and one KV read of generations.
   subrequests: () => 5,
   create(options, build) {
-    const pins: Pins = compilePins(build.config, build.route)
+    const pins: Pins = compilePins(upstreamConfigs(build.config), build.route)
     const key = compileKey({ query: options.query, headers: options.keyHeaders, credentials: options.credentials, ownCookies: pins.names })
-    const transformed: Set<string> = transformedHeaders(build.config.policies, build.route)
+    const transformed: Set<string> = transformedHeaders(build.config.policies, build.route, build.phaseOf)
     const freshness: FreshnessOptions = { ...options, statuses: new Set(options.statuses) }
     const kv = build.env[options.purge.kv] as KVNamespace | undefined
     if (!kv) logEvent('cache_purge_unavailable', { at: build.at, reason: `no KV binding "${options.purge.kv}": purges can't reach this cache` })
     const generations = generationStore(kv, options.purge.kv, options.purge.cacheSeconds)
     // The request id header is per client, whatever it is named.
-    const strip = build.config.policies.flatMap((p) => (p.type === 'request-id' ? [p.header.toLowerCase()] : []))
+    const strip = build.config.policies.flatMap((p) => (p.type === 'request-id' ? [(p as RequestIdView).header.toLowerCase()] : []))
     const { scope, maxBodyBytes, cacheName } = options
     const refreshTimeoutMs = (build.route?.deadline ?? 60_000) + 5_000
 

@@ -5,22 +5,16 @@
  * as `path: reason`, e.g. `routes[2].action.upstream: unknown upstream "users" (known: orders, billing)`.
  */
 import * as v from 'valibot'
+import { ConfigError } from '../core/errors'
 import { checkAggregate } from '../aggregate/checks'
 import { checkDeveloperSettings } from '../openapi/schema'
-import { POLICY_DEFINITIONS } from '../gateway/policies'
+import { phaseOf, POLICY_DEFINITIONS } from './policies'
 import type { PolicyContext } from '../core/policy'
 import { checkTemplate, checkTemplateRefs, patternParams } from '../template/check'
 import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
 import { compileJsonTemplate } from '../template/template'
 import { checkProxyAction, checkUpstreams, proxyDeadlineProblem, proxySubrequests } from '../upstream/checks'
 import { GatewayConfigSchema, type GatewayConfig, type PolicyConfig, type RouteConfig } from './schema'
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid gateway config:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
-    this.name = 'ConfigError'
-  }
-}
 
 /** Subrequests a request may make, per Workers plan (Cloudflare's limits page). */
 export const PLAN_SUBREQUESTS = { free: 50, paid: 10_000 } as const
@@ -115,8 +109,8 @@ function checkPolicies(policies: PolicyConfig[], base: string, config: GatewayCo
   policies.forEach((policy, i) => {
     const at = `${base}[${i}]`
     const definition = POLICY_DEFINITIONS[policy.type]!
-    const ctx: PolicyContext = { config, route, at }
-    definition.validate?.(policy as never, { ...ctx, error: (field, message) => problems.add(`${at}${field}`, message) })
+    const ctx: PolicyContext = { config, route, at, phaseOf }
+    definition.check?.(policy as never, { ...ctx, error: (field, message) => problems.add(`${at}${field}`, message) })
   })
 }
 

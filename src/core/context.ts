@@ -4,7 +4,7 @@
  * request-id middleware does, through `ContextVariableMap`) and later stages read them.
  */
 import type { Env } from './env'
-import type { CompiledRoute } from '../gateway/route'
+import type { MiddlewareHandler } from 'hono'
 import type { RequestLog } from './logging'
 
 /** The request the upstream will receive. Request policies edit it; the action sends it. */
@@ -31,6 +31,17 @@ export type UpstreamRequestDraft = {
 /** The request as the upstream will receive it, handed to `beforeSend` hooks. */
 export type OutgoingRequest = { method: string; url: string; headers: Headers }
 
+/** The route a request matched, as policies see it (the gateway compiles it: `gateway/route.ts`). */
+export type MatchedRoute = {
+  id: string
+  index: number
+  /**
+   * The pipeline after `policy`, then the action, composed: what a policy runs on a context of its
+   * own (a background cache refresh). Undefined when `policy` is not one of this route's.
+   */
+  downstreamOf(policy: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> | undefined
+}
+
 /** Who is calling, as established by an authentication policy. */
 export type Consumer = {
   id: string
@@ -55,7 +66,7 @@ declare module 'hono' {
     url: URL
     /** Milliseconds since the epoch when the gateway received the request. */
     startedAt: number
-    route: CompiledRoute
+    route: MatchedRoute
     params: Record<string, string>
     upstreamRequest: UpstreamRequestDraft
     consumer: Consumer | undefined

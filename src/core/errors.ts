@@ -48,6 +48,17 @@ export type GatewayErrorOptions = {
   cause?: unknown
 }
 
+/**
+ * A config that can't run, listing every problem as `path: reason`. Thrown by validation and by
+ * whatever compiles a config into something that runs (upstream targets, origin-auth secrets).
+ */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid gateway config:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
 /** Problem type URI for a code: `urn:edgeway:problem:route-not-found`. */
 export function problemType(code: ErrorCode): string {
   return `urn:edgeway:problem:${code.slice(4).toLowerCase().replaceAll('_', '-')}`

@@ -5,7 +5,7 @@
  */
 import type { MiddlewareHandler } from 'hono'
 import type * as v from 'valibot'
-import type { GatewayConfig, RouteConfig } from '../config/schema'
+import type { ConfigView, PolicyView, RouteView } from './config-view'
 import type { AppEnv } from './context'
 import type { Env } from './env'
 
@@ -19,11 +19,14 @@ export type Phase = (typeof PHASES)[number]
 
 /** Handed to a policy's factory and its validator. */
 export type PolicyContext = {
-  config: GatewayConfig
+  /** The whole config, seen through the views a feature may read (see `./config-view`). */
+  config: ConfigView
   /** The route the policy is attached to; undefined for a global policy. */
-  route: RouteConfig | undefined
+  route: RouteView | undefined
   /** Where the policy sits in the config, e.g. `routes[2].policies[0]`. */
   at: string
+  /** The phase another configured policy runs in (undefined for an unknown type). */
+  phaseOf(policy: PolicyView): Phase | undefined
 }
 
 export type BuildContext = PolicyContext & { env: Env }
@@ -40,8 +43,8 @@ export type PolicyDefinition<TSchema extends v.GenericSchema = v.GenericSchema> 
   phaseOf?(options: v.InferOutput<TSchema>): Phase
   schema: TSchema
   create(options: v.InferOutput<TSchema>, build: BuildContext): MiddlewareHandler<AppEnv>
-  /** Cross-field checks that the schema cannot express. */
-  validate?(options: v.InferOutput<TSchema>, ctx: ValidationContext): void
+  /** Cross-field checks that the schema cannot express (a feature's `checks.ts`). */
+  check?(options: v.InferOutput<TSchema>, ctx: ValidationContext): void
   /** Worst-case subrequests the policy makes per request, for the budget check. */
   subrequests?(options: v.InferOutput<TSchema>): number
 }

@@ -3,8 +3,6 @@
  * Small schema pieces shared by the gateway schema and every policy's schema.
  */
 import * as v from 'valibot'
-import { compileTemplate } from '../template/template'
-import { parsePath } from '../template/path'
 
 /** Names of routes, upstreams, versions, bindings and secrets. */
 export const Name = v.pipe(
@@ -15,7 +13,8 @@ export const Name = v.pipe(
 /** A duration in milliseconds (at most 15 minutes). */
 export const Milliseconds = v.pipe(v.number(), v.integer('must be whole milliseconds'), v.minValue(1), v.maxValue(900_000))
 
-function errorOf(run: () => unknown): string | undefined {
+/** The message of what `run` throws, if it throws. */
+export function errorOf(run: () => unknown): string | undefined {
   try {
     run()
     return undefined
@@ -30,26 +29,6 @@ export const RegexString = v.pipe(
     if (!dataset.typed) return
     const error = errorOf(() => new RegExp(dataset.value))
     if (error) addIssue({ message: `invalid regular expression: ${error}` })
-  }),
-)
-
-/** A string template (`/users/{params.id}`), checked for syntax at validation. */
-export const TemplateString = v.pipe(
-  v.string(),
-  v.rawCheck(({ dataset, addIssue }) => {
-    if (!dataset.typed) return
-    const error = errorOf(() => compileTemplate(dataset.value))
-    if (error) addIssue({ message: error })
-  }),
-)
-
-/** A path expression (`items[].id`), checked for syntax at validation. */
-export const PathString = v.pipe(
-  v.string(),
-  v.rawCheck(({ dataset, addIssue }) => {
-    if (!dataset.typed) return
-    const error = errorOf(() => parsePath(dataset.value))
-    if (error) addIssue({ message: error })
   }),
 )
 

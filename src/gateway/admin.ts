@@ -3,45 +3,26 @@
  * The admin API, under `gateway.admin.prefix` (default `/_edgeway`). It exists only while the
  * admin token secret is set, and every call needs `Authorization: Bearer <token>`, compared in
  * constant time. Wrong tokens are counted per client IP; too many block that IP for a while
- * (`rate-limit/admin-failures`). Features add their endpoints through `AdminExtension`s.
+ * (`rate-limit/admin-failures`). Each feature's endpoints are listed in `ENDPOINTS` below.
  */
 import { Hono } from 'hono'
-import type { GatewayConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
 import type { Env } from '../core/env'
 import { GatewayError } from '../core/errors'
-import { sha256 } from '../core/encoding'
+import { secretsEqual, type AdminContext, type AdminExtension } from '../core/admin'
+import { apiKeyAdmin } from '../auth/api-key-admin'
+import { cacheAdmin } from '../cache/admin'
+import { dashboard } from '../observability/dashboard'
 import { adminTokenGuard } from '../rate-limit/admin-failures'
-
-export type AdminContext = {
-  config: GatewayConfig
-  env: Env
-  /** The active config's version: a hash of the config as written. */
-  configVersion: string
-  /** The config as written, for display. */
-  source: unknown
-}
-
-export type AdminExtension = (app: Hono<AppEnv>, ctx: AdminContext) => void
-
-const extensions: AdminExtension[] = []
-const ownAuthExtensions: AdminExtension[] = []
+import { rateLimitAdmin } from '../rate-limit/admin'
 
 /**
- * Lets a feature add admin endpoints (called at module load by the feature's file). With
- * `ownAuth`, the endpoints are mounted before the bearer check and must authenticate callers
- * themselves (the dashboard accepts a session cookie as well as the bearer token).
+ * Every feature's admin endpoints, in one explicit list. Those with their own authentication are
+ * mounted before the bearer check and must authenticate callers themselves (the dashboard accepts
+ * a session cookie as well as the bearer token).
  */
-export function registerAdminExtension(extension: AdminExtension, options: { ownAuth?: boolean } = {}): void {
-  ;(options.ownAuth ? ownAuthExtensions : extensions).push(extension)
-}
-
-
-/** Compares two secrets in constant time (hashing first, so lengths don't leak either). */
-export async function secretsEqual(given: string, expected: string): Promise<boolean> {
-  const [a, b] = await Promise.all([sha256(given), sha256(expected)])
-  return crypto.subtle.timingSafeEqual(a, b)
-}
+const ENDPOINTS: AdminExtension[] = [apiKeyAdmin, cacheAdmin, rateLimitAdmin]
+const OWN_AUTH_ENDPOINTS: AdminExtension[] = [dashboard]
 
 // Header names too: a `headers` policy may set a static `Authorization` or `X-Api-Key`.
 const SECRET_KEY = /(secret|token|password|passphrase|credential|private|authorization|api[-_]?key|cookie|signature)/i
@@ -61,12 +42,13 @@ export function redactConfig(value: unknown, key = ''): unknown {
 }
 
 /** Returns the admin app, or undefined when the token secret is not set (the API is off). */
-export function adminApi(ctx: AdminContext): Hono<AppEnv> | undefined {
+export function adminApi(options: Omit<AdminContext, 'guardToken'>): Hono<AppEnv> | undefined {
+  const ctx: AdminContext = { ...options, guardToken: adminTokenGuard(options.env) }
   const token = ctx.env[ctx.config.gateway.admin.tokenSecret]
   if (typeof token !== 'string' || token.length === 0) return undefined
   const app = new Hono<AppEnv>()
-  for (const extend of ownAuthExtensions) extend(app, ctx)
-  const guard = adminTokenGuard(ctx.env)
+  for (const extend of OWN_AUTH_ENDPOINTS) extend(app, ctx)
+  const guard = ctx.guardToken
   app.use(async function adminAuth(c, next) {
     const header = c.req.header('authorization') ?? ''
     const given = /^Bearer\s+(.+)$/i.exec(header)?.[1]
@@ -86,7 +68,7 @@ export function adminApi(ctx: AdminContext): Hono<AppEnv> | undefined {
     c.json({ status: 'ok', configVersion: ctx.configVersion, routes: ctx.config.routes.length, upstreams: Object.keys(ctx.config.upstreams).length }),
   )
   app.get('/config', (c) => c.json({ version: ctx.configVersion, config: redactConfig(ctx.source) }))
-  for (const extend of extensions) extend(app, ctx)
+  for (const extend of ENDPOINTS) extend(app, ctx)
   app.all('*', () => {
     throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No such admin endpoint.' })
   })

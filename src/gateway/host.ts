@@ -7,7 +7,8 @@
  * a 500 problem+json with a safe message, and the problems go to the log.
  */
 import type { Hono } from 'hono'
-import { ConfigError, parseConfig } from '../config/parse'
+import { ConfigError } from '../core/errors'
+import { parseConfig } from '../config/parse'
 import type { GatewayConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
 import type { Env } from '../core/env'

@@ -19,7 +19,7 @@ import type { MiddlewareHandler } from 'hono'
 import type { GatewayConfig, PolicyConfig, RouteConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
 import type { Env } from '../core/env'
-import { POLICY_DEFINITIONS } from './policies'
+import { phaseOf, POLICY_DEFINITIONS } from '../config/policies'
 import { PHASES, type Phase } from '../core/policy'
 import { timedPolicy } from '../observability/stage-timing'
 
@@ -30,8 +30,8 @@ function buildPolicies(policies: PolicyConfig[], base: string, route: RouteConfi
   const timed = config.gateway.metrics.serverTiming
   return policies.map((policy, i) => {
     const definition = POLICY_DEFINITIONS[policy.type]!
-    const handler = definition.create(policy as never, { config, env, route, at: `${base}[${i}]` })
-    const phase = definition.phaseOf?.(policy as never) ?? definition.phase
+    const handler = definition.create(policy as never, { config, env, route, at: `${base}[${i}]`, phaseOf })
+    const phase = phaseOf(policy)!
     return { phase, handler: timed ? timedPolicy(phase, handler) : handler }
   })
 }

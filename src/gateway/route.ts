@@ -6,26 +6,19 @@
 import type { Handler, MiddlewareHandler } from 'hono'
 import { proxyAction } from '../upstream/proxy-action'
 import { aggregateAction } from '../aggregate/action'
-import { redirectAction, respondAction } from './respond'
+import { redirectAction, respondAction } from '../routing/respond'
 import type { GatewayConfig, RouteConfig } from '../config/schema'
-import type { AppEnv } from '../core/context'
+import type { AppEnv, MatchedRoute } from '../core/context'
 import { catchingDownstream } from './handle-error'
 import type { Pipeline } from './pipeline'
 import type { CompiledUpstream } from '../upstream/upstream'
 
-export type CompiledRoute = {
-  id: string
-  index: number
+export type CompiledRoute = MatchedRoute & {
   config: RouteConfig
   /** Policies then action, composed. Sets `c.res`. */
   handler: MiddlewareHandler<AppEnv>
   /** Headers every response of this route carries (version deprecation). */
   responseHeaders: [string, string][]
-  /**
-   * The pipeline after `policy`, then the action, composed: what a policy runs on a context of its
-   * own (a background cache refresh). Undefined when `policy` is not one of this route's.
-   */
-  downstreamOf(policy: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> | undefined
 }
 
 function versionHeaders(config: GatewayConfig, route: RouteConfig): [string, string][] {

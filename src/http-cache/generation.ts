@@ -26,6 +26,8 @@ export const PurgeSchema = v.optional(
   {},
 )
 
+export type PurgeSettings = v.InferOutput<typeof PurgeSchema>
+
 export type PurgeTarget = { all: true } | { route: string } | { path: string }
 
 /** Per isolate, shared by every route: binding + KV key -> value and expiry (ms). */

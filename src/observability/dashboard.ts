@@ -10,15 +10,15 @@
  *
  * Each accepts the session cookie or `Authorization: Bearer <admin token>`. An anonymous visitor
  * gets the login form or a 401 problem: never the page's files, never data. Wrong tokens (login or
- * bearer) count against the caller's IP like the admin API's (`../rate-limit/admin-failures`).
+ * bearer) count against the caller's IP like the admin API's (`ctx.guardToken`).
  */
 import type { Context, Hono } from 'hono'
 import { getCookie } from 'hono/cookie'
-import { registerAdminExtension, secretsEqual, type AdminContext } from '../gateway/admin'
+import { secretsEqual, type AdminContext } from '../core/admin'
 import type { AppEnv } from '../core/context'
 import { GatewayError } from '../core/errors'
 import type { AggregatorNamespace } from './batcher'
-import { adminTokenGuard } from '../rate-limit/admin-failures'
+import { metricsSettingsOf } from './schema'
 import { queryMetrics, WINDOWS, type WindowName } from './query'
 import { loginPage } from './dashboard-login-page'
 import { SESSION_COOKIE, SESSION_SECONDS, sessionCookie, signSession, verifySession } from './dashboard-session'
@@ -46,11 +46,11 @@ const unauthorized = () =>
     headers: { 'WWW-Authenticate': 'Bearer realm="edgeway-admin"' },
   })
 
-function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
+export function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
   const { prefix, tokenSecret } = ctx.config.gateway.admin
   const token = ctx.env[tokenSecret] as string
-  const aggregator = ctx.config.gateway.metrics.aggregator
-  const guard = adminTokenGuard(ctx.env)
+  const aggregator = metricsSettingsOf(ctx.config).aggregator
+  const guard = ctx.guardToken
   /** Compares a presented token; counts it when wrong, and throws 429 while this IP is blocked. */
   const tokenOk = async (c: Context<AppEnv>, given: string) => {
     const ok = given.length <= MAX_TOKEN && (await secretsEqual(given, token))
@@ -131,4 +131,3 @@ function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
   })
 }
 
-registerAdminExtension(dashboard, { ownAuth: true })

@@ -25,3 +25,11 @@ export const MetricsSettingsSchema = v.strictObject({
 
 export type MetricsSettings = v.InferOutput<typeof MetricsSettingsSchema>
 export type MetricsAggregatorSettings = v.InferOutput<typeof MetricsAggregatorSchema>
+
+/**
+ * `gateway.metrics`, typed. Features see the config through `core/config-view`, where this section
+ * is opaque; `config/` has validated it with `MetricsSettingsSchema` (defaults filled in).
+ */
+export function metricsSettingsOf(config: { readonly gateway: Readonly<Record<string, unknown>> }): MetricsSettings {
+  return config.gateway.metrics as MetricsSettings
+}

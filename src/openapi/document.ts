@@ -11,7 +11,8 @@
  * never breaks the document. Routes that compete for one path and method (a header-matched beta
  * route beside the main one) become one operation; the others are listed in `x-edgeway-variants`.
  */
-import type { GatewayConfig, PolicyConfig, RouteConfig } from '../config/schema'
+import type { PolicyView } from '../core/config-view'
+import type { OpenApiSource } from './schema'
 import type { Env } from '../core/env'
 
 type Obj = Record<string, any>
@@ -118,7 +119,7 @@ function limits(policies: Obj[]): Obj {
   return out
 }
 
-function responsesOf(route: RouteConfig, policies: Obj[], validate: Obj | undefined, secured: boolean): Obj {
+function responsesOf(route: OpenApiSource['routes'][number], policies: Obj[], validate: Obj | undefined, secured: boolean): Obj {
   const a = route.action as Obj
   const responses: Obj = {}
   for (const [status, schema] of Object.entries((validate?.responses ?? {}) as Obj)) {
@@ -147,9 +148,9 @@ const PROBLEM = {
   content: { 'application/problem+json': { schema: { type: 'object', properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, code: { type: 'string' } } } } },
 }
 
-type Candidate = { route: RouteConfig; method: string; op: Obj; conditional: boolean; preferred: boolean }
+type Candidate = { route: OpenApiSource['routes'][number]; method: string; op: Obj; conditional: boolean; preferred: boolean }
 
-export function buildOpenApi(config: GatewayConfig, env: Env): Obj {
+export function buildOpenApi(config: OpenApiSource, env: Env): Obj {
   const settings = config.gateway.openapi ?? { path: '/openapi.json', version: '1.0.0', exclude: [] }
   const versioning = config.versioning
   const { schemes, add } = schemeRegistry()
@@ -157,7 +158,7 @@ export function buildOpenApi(config: GatewayConfig, env: Env): Obj {
   const tags: Obj[] = []
   for (const route of config.routes) {
     if (settings.exclude.includes(route.id)) continue
-    const policies = [...config.policies, ...route.policies] as Obj[] as (PolicyConfig & Obj)[]
+    const policies = [...config.policies, ...route.policies] as Obj[] as (PolicyView & Obj)[]
     const validate = policies.find((p) => p.type === 'validate') as Obj | undefined
     const version = route.version !== undefined ? versioning?.versions[route.version] : undefined
     const { path: own, params } = openApiPath(route.match.path)

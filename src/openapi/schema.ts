@@ -8,7 +8,8 @@
  *   "servers": [{ "url": "https://api.acme.example" }] }, "portal": { "path": "/portal", "title": "Acme developers" } }
  */
 import * as v from 'valibot'
-import type { GatewayConfig } from '../config/schema'
+import type { ConfigView, RouteView } from '../core/config-view'
+import type { MatchConfig, VersioningConfig } from '../routing/schema'
 
 /** A path the gateway itself answers: `/openapi.json`, `/portal`. */
 const OwnPath = v.pipe(v.string(), v.regex(/^(\/[A-Za-z0-9_.~-]+)+$/, 'must be a path like "/openapi.json" (letters, digits, "_", "-", ".", "~")'))
@@ -30,8 +31,21 @@ export const PortalSettingsSchema = v.strictObject({
   title: v.optional(v.string()),
 })
 
+export type OpenApiSettings = v.InferOutput<typeof OpenApiSettingsSchema>
+export type PortalSettings = v.InferOutput<typeof PortalSettingsSchema>
+
+/**
+ * What the document and the portal read of the config: the common views, plus the sections this
+ * feature owns (`gateway.openapi`, `gateway.portal`) and routing's (`match`, `versioning`).
+ */
+export type OpenApiSource = ConfigView & {
+  readonly gateway: { readonly openapi?: OpenApiSettings | undefined; readonly portal?: PortalSettings | undefined }
+  readonly versioning?: VersioningConfig | undefined
+  readonly routes: readonly (RouteView & { readonly description?: string | undefined; readonly match: MatchConfig })[]
+}
+
 /** Problems with `gateway.openapi` / `gateway.portal`, as `path: message`. */
-export function checkDeveloperSettings(config: GatewayConfig, add: (path: string, message: string) => void): void {
+export function checkDeveloperSettings(config: OpenApiSource, add: (path: string, message: string) => void): void {
   const { openapi, portal, admin } = config.gateway
   const under = (path: string, prefix: string) => path === prefix || path.startsWith(`${prefix}/`)
   if (openapi) {

@@ -10,7 +10,7 @@
  * reloaded config builds a new gateway, hence a new document).
  */
 import type { Context, Hono } from 'hono'
-import type { GatewayConfig } from '../config/schema'
+import type { OpenApiSource } from './schema'
 import type { AppEnv } from '../core/context'
 import type { Env } from '../core/env'
 import { GatewayError } from '../core/errors'
@@ -27,7 +27,7 @@ const PAGE_HEADERS: [string, string][] = [
   ['Referrer-Policy', 'no-referrer'],
 ]
 
-export function developerPages(app: Hono<AppEnv>, config: GatewayConfig, env: Env, version: string): void {
+export function developerPages(app: Hono<AppEnv>, config: OpenApiSource, env: Env, version: string): void {
   const { openapi, portal } = config.gateway
   if (openapi) {
     let text: string | undefined

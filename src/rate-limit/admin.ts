@@ -14,8 +14,8 @@
  * looks, or that a long one is hashed. The answer names the key either way.
  */
 import type { Context } from 'hono'
-import type { AdminContext, AdminExtension } from '../gateway/admin'
-import { consumerKey } from '../auth/consumer'
+import type { AdminContext, AdminExtension } from '../core/admin'
+import { consumerKey } from '../core/consumer'
 import type { AppEnv } from '../core/context'
 import type { RateLimiter } from './rate-limiter'
 import { GatewayError } from '../core/errors'

@@ -15,26 +15,15 @@
  *   "limits": [{ "name": "burst", "limit": 20, "window": 1 }, { "name": "hourly", "limit": 1000, "window": 3600 }],
  *   "quotas": [{ "name": "monthly", "limit": 100000, "period": "month" }], "plans": true }
  */
-import * as v from 'valibot'
-import { registerAdminExtension } from '../gateway/admin'
-import { Milliseconds, Name } from '../core/schema'
 import type { ConsumeResult, LimitCheck, LimitDecision, RateLimiter } from './rate-limiter'
 import { GatewayError } from '../core/errors'
 import { editResponseHeaders, waitUntil } from '../core/http'
 import { logEvent } from '../core/logging'
-import { rateLimitAdmin } from './admin'
 import { policyItem, stateItem, toSeconds } from './fields'
-import { compileKey, KeySpecSchema, type KeyFunction, type KeyInput, type KeySpec } from './keys'
+import { compileKey, type KeyFunction, type KeyInput, type KeySpec } from './keys'
 import { reserve, type ObjectCall } from './reserve'
-import { duplicateName, MAX_CHECK_ID, MAX_CHECKS, QuotaEntries, WindowLimitEntries } from './schema'
+import { duplicateName, MAX_CHECK_ID, MAX_CHECKS, plansOf, RateLimitOptionsSchema, type RateLimitOptions } from './schema'
 import { definePolicy } from '../core/policy'
-
-registerAdminExtension(rateLimitAdmin)
-
-const KeyOverrides = {
-  by: v.pipe(v.optional(KeySpecSchema), v.description(SCHEMA_DOCS ? 'This limit\'s key, instead of the policy\'s `by`.' : '')),
-  fallback: v.pipe(v.optional(KeySpecSchema), v.description(SCHEMA_DOCS ? 'Key used when a part of `by` has no value.' : '')),
-}
 
 type CompiledLimit = { name: string; check: LimitCheck; key: KeyFunction; quota: boolean; describe: string }
 
@@ -108,25 +97,11 @@ function checkBeforeAuth(
 export const rateLimitPolicy = definePolicy({
   type: 'rate-limit',
   phase: 'rate-limit',
-  schema: v.strictObject({
-    type: v.literal('rate-limit'),
-    by: v.pipe(v.optional(KeySpecSchema, ['ip']), v.description(SCHEMA_DOCS ? 'Who shares a counter: parts of `consumer`, `ip`, `route`, `apiKey`, `{ "header": name }`.' : '')),
-    fallback: v.pipe(v.optional(KeySpecSchema), v.description(SCHEMA_DOCS ? 'Key used when a part of `by` has no value (e.g. `["ip"]` for `["consumer"]`).' : '')),
-    limits: v.optional(v.array(v.strictObject({ ...WindowLimitEntries, ...KeyOverrides })), []),
-    quotas: v.optional(v.array(v.strictObject({ ...QuotaEntries, ...KeyOverrides })), []),
-    plans: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Also apply the limits and quotas of the consumer\'s plan, per consumer.' : '')),
-    binding: v.pipe(v.optional(Name, 'RATE_LIMITER'), v.description(SCHEMA_DOCS ? 'The `RateLimiter` Durable Object binding.' : '')),
-    onError: v.pipe(v.optional(v.picklist(['allow', 'deny']), 'allow'), v.description(SCHEMA_DOCS ? 'When the limiter fails or times out: let requests through, or answer 503.' : '')),
-    timeout: v.pipe(v.optional(Milliseconds, 1000), v.description(SCHEMA_DOCS ? 'Longest wait for the limiter, in ms.' : '')),
-    beforeAuth: v.pipe(
-      v.optional(v.boolean(), false),
-      v.description(SCHEMA_DOCS ? 'Run before authentication (request phase), so requests with bad credentials count too. Keys by `ip` or headers only.' : ''),
-    ),
-  }),
+  schema: RateLimitOptionsSchema,
   // Before authentication, a limit also sees the requests that `jwt`/`api-key` would reject: the
   // only way to bound credential guessing per client.
   phaseOf: (options) => (options.beforeAuth ? 'request' : 'rate-limit'),
-  validate(options, ctx) {
+  check(options, ctx) {
     if (options.beforeAuth) checkBeforeAuth(options, ctx.route === undefined, ctx.error)
     if (options.limits.length + options.quotas.length === 0 && !options.plans) {
       ctx.error('', 'needs at least one of "limits", "quotas" or "plans": true')
@@ -145,7 +120,8 @@ export const rateLimitPolicy = definePolicy({
     const siblings = ctx.route ? ctx.route.policies : ctx.config.policies
     siblings.slice(0, Number(place?.[2] ?? 0)).forEach((other, j) => {
       if (other.type !== 'rate-limit') return
-      const taken = new Set([...other.limits, ...other.quotas].map((l) => l.name))
+      const { limits, quotas } = other as RateLimitOptions
+      const taken = new Set([...limits, ...quotas].map((l) => l.name))
       for (const [name, at] of items as [string, string][]) {
         if (taken.has(name)) ctx.error(`.${at}.name`, `"${name}" is also a limit of ${place![1]}policies[${j}]; in one scope (global, or one route) they would share one counter`)
       }
@@ -162,7 +138,7 @@ export const rateLimitPolicy = definePolicy({
     let most = 0
     let largest = ''
     if (options.plans) {
-      for (const [planName, plan] of Object.entries(ctx.config.plans)) {
+      for (const [planName, plan] of Object.entries(plansOf(ctx.config))) {
         const clash = duplicateName([...options.limits, ...options.quotas, ...plan.limits, ...plan.quotas])
         if (clash !== undefined && seen.has(clash)) ctx.error('.plans', `plan "${planName}" also has a limit named "${clash}"; names must differ`)
         const count = plan.limits.length + plan.quotas.length
@@ -185,7 +161,7 @@ export const rateLimitPolicy = definePolicy({
     const own = compileLimits(route ? `route:${route.id}` : 'global', options.limits, options.quotas, options.by, options.fallback)
     const planLimits = new Map<string, CompiledLimit[]>()
     if (options.plans) {
-      for (const [name, plan] of Object.entries(config.plans)) {
+      for (const [name, plan] of Object.entries(plansOf(config))) {
         // Plan counters are shared by every route that applies plans: a plan quota is the consumer's whole allowance.
         planLimits.set(name, compileLimits('plan', plan.limits, plan.quotas, CONSUMER_KEY, undefined))
       }

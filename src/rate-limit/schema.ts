@@ -4,7 +4,8 @@
  * `quotas` (`plans.<name>` in the gateway config).
  */
 import * as v from 'valibot'
-import { Name } from '../core/schema'
+import { Milliseconds, Name } from '../core/schema'
+import { KeySpecSchema } from './keys'
 
 /** Checks one `RateLimiter` call may carry; the policy's validation keeps every request within it. */
 export const MAX_CHECKS = 32
@@ -51,3 +52,51 @@ export function duplicateName(items: { name: string }[]): string | undefined {
   }
   return undefined
 }
+
+/** A plan: what its consumers may do. A `rate-limit` policy with `"plans": true` applies its limits per consumer. */
+export const PlanSchema = v.pipe(
+  v.strictObject({
+    description: v.optional(v.string()),
+    limits: v.pipe(v.optional(v.array(WindowLimitSchema), []), v.description(SCHEMA_DOCS ? 'Sliding-window limits for each consumer on the plan.' : '')),
+    quotas: v.pipe(v.optional(v.array(QuotaSchema), []), v.description(SCHEMA_DOCS ? 'Calendar quotas (UTC day or month) for each consumer on the plan.' : '')),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return
+    const name = duplicateName([...dataset.value.limits, ...dataset.value.quotas])
+    if (name !== undefined) addIssue({ message: `limit and quota names must be unique ("${name}" is used twice)` })
+  }),
+)
+
+export type PlanConfig = v.InferOutput<typeof PlanSchema>
+
+/**
+ * The config's plans, typed. Features see the config through `core/config-view`, where this
+ * section is opaque; `config/` has validated every entry with `PlanSchema`.
+ */
+export function plansOf(config: { readonly plans: Readonly<Record<string, unknown>> }): Readonly<Record<string, PlanConfig>> {
+  return config.plans as Readonly<Record<string, PlanConfig>>
+}
+
+const KeyOverrides = {
+  by: v.pipe(v.optional(KeySpecSchema), v.description(SCHEMA_DOCS ? 'This limit\'s key, instead of the policy\'s `by`.' : '')),
+  fallback: v.pipe(v.optional(KeySpecSchema), v.description(SCHEMA_DOCS ? 'Key used when a part of `by` has no value.' : '')),
+}
+
+/** The `rate-limit` policy's options. */
+export const RateLimitOptionsSchema = v.strictObject({
+  type: v.literal('rate-limit'),
+  by: v.pipe(v.optional(KeySpecSchema, ['ip']), v.description(SCHEMA_DOCS ? 'Who shares a counter: parts of `consumer`, `ip`, `route`, `apiKey`, `{ "header": name }`.' : '')),
+  fallback: v.pipe(v.optional(KeySpecSchema), v.description(SCHEMA_DOCS ? 'Key used when a part of `by` has no value (e.g. `["ip"]` for `["consumer"]`).' : '')),
+  limits: v.optional(v.array(v.strictObject({ ...WindowLimitEntries, ...KeyOverrides })), []),
+  quotas: v.optional(v.array(v.strictObject({ ...QuotaEntries, ...KeyOverrides })), []),
+  plans: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Also apply the limits and quotas of the consumer\'s plan, per consumer.' : '')),
+  binding: v.pipe(v.optional(Name, 'RATE_LIMITER'), v.description(SCHEMA_DOCS ? 'The `RateLimiter` Durable Object binding.' : '')),
+  onError: v.pipe(v.optional(v.picklist(['allow', 'deny']), 'allow'), v.description(SCHEMA_DOCS ? 'When the limiter fails or times out: let requests through, or answer 503.' : '')),
+  timeout: v.pipe(v.optional(Milliseconds, 1000), v.description(SCHEMA_DOCS ? 'Longest wait for the limiter, in ms.' : '')),
+  beforeAuth: v.pipe(
+    v.optional(v.boolean(), false),
+    v.description(SCHEMA_DOCS ? 'Run before authentication (request phase), so requests with bad credentials count too. Keys by `ip` or headers only.' : ''),
+  ),
+})
+
+export type RateLimitOptions = v.InferOutput<typeof RateLimitOptionsSchema>

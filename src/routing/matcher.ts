@@ -13,10 +13,10 @@
  * header version is a 400 only on a path that a versioned route matches.
  */
 import { TrieRouter } from 'hono/router/trie-router'
-import type { GatewayConfig, MatchConfig } from '../config/schema'
+import type { PolicyView } from '../core/config-view'
 import { GatewayError } from '../core/errors'
 import { canonicalPattern } from './normalize'
-import type { CompiledRoute } from '../gateway/route'
+import type { MatchConfig, VersioningConfig } from './schema'
 
 export type MatchInput = {
   method: string
@@ -27,14 +27,17 @@ export type MatchInput = {
   query: URLSearchParams
 }
 
-export type MatchResult =
-  | { route: CompiledRoute; params: Record<string, string>; version: string | undefined }
+/** What the matcher needs of a route: its config's conditions, version and policies. */
+export type Routable = { config: { readonly match: MatchConfig; readonly version?: string | undefined; readonly policies: readonly PolicyView[] } }
+
+export type MatchResult<R extends Routable = Routable> =
+  | { route: R; params: Record<string, string>; version: string | undefined }
   | { route: undefined; allow: string[] }
 
 type Condition = (input: MatchInput) => boolean
 
-type Candidate = {
-  route: CompiledRoute
+type Candidate<R extends Routable> = {
+  route: R
   methods: ReadonlySet<string> | undefined
   conditions: Condition[]
   /** Segments before a trailing `/*`, to expose the tail as `params['*']`. */
@@ -92,10 +95,10 @@ function decodeParam(value: string): string {
   }
 }
 
-export type Matcher = (input: MatchInput) => MatchResult
+export type Matcher<R extends Routable = Routable> = (input: MatchInput) => MatchResult<R>
 
-export function createMatcher(routes: CompiledRoute[], versioning: GatewayConfig['versioning']): Matcher {
-  const router = new TrieRouter<Candidate>()
+export function createMatcher<R extends Routable>(routes: R[], versioning: VersioningConfig | undefined): Matcher<R> {
+  const router = new TrieRouter<Candidate<R>>()
   const versionNames = new Set(Object.keys(versioning?.versions ?? {}))
   for (const route of routes) {
     const match = route.config.match
@@ -140,7 +143,7 @@ export function createMatcher(routes: CompiledRoute[], versioning: GatewayConfig
     const preflightFor =
       input.method === 'OPTIONS' && input.headers.has('origin') ? input.headers.get('access-control-request-method')?.toUpperCase() : undefined
 
-    const [candidates] = router.match('ALL', input.path) as [[Candidate, Record<string, string>][]]
+    const [candidates] = router.match('ALL', input.path) as [[Candidate<R>, Record<string, string>][]]
     const allow = new Set<string>()
     for (const [candidate, rawParams] of candidates) {
       const routeVersion = candidate.route.config.version

@@ -102,7 +102,7 @@ export const corsPolicy = definePolicy({
     credentials: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Allow cookies and Authorization (never with "*").' : '')),
     maxAge: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(86_400))), v.description(SCHEMA_DOCS ? 'Seconds a browser may cache a preflight.' : '')),
   }),
-  validate(options, ctx) {
+  check(options, ctx) {
     const origins = [options.origins].flat()
     if (origins.includes('*') && origins.length > 1) ctx.error('.origins', '"*" already allows every origin; list it alone')
     if (origins.includes('*') && options.credentials) {

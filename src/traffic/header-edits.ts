@@ -6,7 +6,8 @@
  * template engine's rule), never an error.
  */
 import * as v from 'valibot'
-import { HeaderName, TemplateString } from '../core/schema'
+import { HeaderName } from '../core/schema'
+import { TemplateString } from '../template/schema'
 import { encodeHeaderValue } from '../template/template'
 import { applyEdits, type CompiledEdits, type Multimap } from './edits'
 

@@ -24,7 +24,7 @@ export const headersPolicy = definePolicy({
     request: v.optional(HeaderEditsSchema),
     response: v.optional(HeaderEditsSchema),
   }),
-  validate(options, ctx) {
+  check(options, ctx) {
     const params = ctx.route ? patternParams(ctx.route.match.path) : undefined
     for (const side of ['request', 'response'] as const) {
       checkHeaderEdits(options[side], `.${side}`, REQUEST_TEMPLATE_ROOTS, params, ctx.error)

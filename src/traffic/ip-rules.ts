@@ -55,7 +55,7 @@ export const ipRulesPolicy = definePolicy({
     deny: v.pipe(v.optional(v.array(Cidr)), v.description(SCHEMA_DOCS ? 'These may not, even when also allowed.' : '')),
     countries: v.pipe(v.optional(CountryLists), v.description(SCHEMA_DOCS ? 'Country codes from `request.cf.country`.' : '')),
   }),
-  validate(options, ctx) {
+  check(options, ctx) {
     if (!options.allow?.length && !options.deny?.length && !options.countries?.allow?.length && !options.countries?.deny?.length) {
       ctx.error('', 'set at least one of "allow", "deny", "countries.allow" or "countries.deny"')
     }

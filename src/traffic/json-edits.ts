@@ -10,7 +10,7 @@
  * nothing (and has no fallback) leaves the field out.
  */
 import * as v from 'valibot'
-import { PathString } from '../core/schema'
+import { PathString } from '../template/schema'
 import { checkTemplateRefs } from '../template/check'
 import { deletePath, getPath, parsePath, setPath, type ParsedPath, type PathStep } from '../template/path'
 import { compileJsonTemplate, type JsonTemplate } from '../template/template'

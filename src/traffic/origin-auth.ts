@@ -19,7 +19,7 @@
  */
 import * as v from 'valibot'
 import { HeaderName, Name } from '../core/schema'
-import { ConfigError } from '../config/parse'
+import { ConfigError } from '../core/errors'
 import { definePolicy } from '../core/policy'
 import { toHex } from '../core/encoding'
 

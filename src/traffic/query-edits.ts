@@ -5,7 +5,7 @@
  * touch reaches the origin byte for byte (re-serialising would turn `%20` into `+`).
  */
 import * as v from 'valibot'
-import { TemplateString } from '../core/schema'
+import { TemplateString } from '../template/schema'
 import { applyEdits, type CompiledEdits } from './edits'
 
 export { checkEdits as checkQueryEdits, compileEdits as compileQueryEdits } from './edits'

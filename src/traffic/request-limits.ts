@@ -65,7 +65,7 @@ export const requestLimitsPolicy = definePolicy({
     ),
     requiredHeaders: v.pipe(v.optional(v.array(HeaderName)), v.description(SCHEMA_DOCS ? 'Headers every request must carry (400 without).' : '')),
   }),
-  validate(options, ctx) {
+  check(options, ctx) {
     const set = [options.maxBodyBytes, options.maxUrlLength, options.methods, options.headers?.maxCount, options.headers?.maxTotalBytes, options.headers?.maxFieldBytes, options.requiredHeaders?.length || undefined]
     if (set.every((x) => x === undefined)) ctx.error('', 'set at least one limit')
     const h = options.headers

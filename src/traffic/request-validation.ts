@@ -94,7 +94,7 @@ export const validatePolicy = definePolicy({
     responses: v.pipe(v.optional(v.record(v.pipe(v.string(), v.regex(/^([1-5]\d\d|default)$/, 'must be a status code or "default"')), Schema)), v.description(SCHEMA_DOCS ? 'Response body schemas by status (documented; checked with `validateResponses`).' : '')),
     validateResponses: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Development aid: log responses that do not match `responses`.' : '')),
   }),
-  validate(options, ctx) {
+  check(options, ctx) {
     if (options.body === undefined && options.query === undefined && options.headers === undefined && options.responses === undefined) {
       ctx.error('', 'set at least one of "body", "query", "headers" or "responses"')
     }

@@ -20,7 +20,7 @@
 import type { Context } from 'hono'
 import * as v from 'valibot'
 import { rewritePath } from '../upstream/proxy-action'
-import { TemplateString } from '../core/schema'
+import { TemplateString } from '../template/schema'
 import type { AppEnv } from '../core/context'
 import { GatewayError } from '../core/errors'
 import { editResponseHeaders } from '../core/http'
@@ -86,7 +86,7 @@ export const transformPolicy = definePolicy({
       v.description(SCHEMA_DOCS ? 'A JSON request body over maxBodyBytes: pass it untouched, or reject it with 413.' : ''),
     ),
   }),
-  validate(options, ctx) {
+  check(options, ctx) {
     const params = ctx.route ? patternParams(ctx.route.match.path) : undefined
     const roots = REQUEST_TEMPLATE_ROOTS
     checkHeaderEdits(options.request?.headers, '.request.headers', roots, params, ctx.error)

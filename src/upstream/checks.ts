@@ -4,14 +4,16 @@
  * for the route's budgets: worst-case subrequests (every try is one; so is a health-state read)
  * and worst-case time (every try's header timeout, plus backoff), unless `timeouts.total` caps it.
  */
-import type { ActionConfig, GatewayConfig, UpstreamConfig } from '../config/schema'
+import type { ProxyActionConfig, UpstreamConfig } from './schema'
 
 type Add = (path: string, message: string) => void
-type ProxyAction = Extract<ActionConfig, { type: 'proxy' }>
+type ProxyAction = ProxyActionConfig
+/** The config's upstreams: what these checks read of it. */
+type Upstreams = { readonly upstreams: Readonly<Record<string, UpstreamConfig>> }
 
 const listOf = (names: Iterable<string>) => [...names].join(', ') || 'none'
 
-export function checkUpstreams(config: GatewayConfig, add: Add): void {
+export function checkUpstreams(config: Upstreams, add: Add): void {
   const known = () => listOf(Object.keys(config.upstreams))
   for (const [name, u] of Object.entries(config.upstreams)) {
     const at = `upstreams.${name}`
@@ -46,7 +48,7 @@ export function checkUpstreams(config: GatewayConfig, add: Add): void {
   }
 }
 
-export function checkProxyAction(action: ProxyAction, at: string, config: GatewayConfig, add: Add): void {
+export function checkProxyAction(action: ProxyAction, at: string, config: Upstreams, add: Add): void {
   const known = () => listOf(Object.keys(config.upstreams))
   let sum = 0
   action.split?.forEach((s, i) => {
@@ -68,7 +70,7 @@ type Worst = { timeouts: { headers: number; total?: number | undefined }; retrie
 const tries = (u: Pick<Worst, 'retries'>) => 1 + (u.retries?.attempts ?? 0)
 
 /** Worst-case subrequests of one call to the upstream: tries, the health read, the fallback. */
-export function upstreamSubrequests(config: GatewayConfig, name: string): number {
+export function upstreamSubrequests(config: Upstreams, name: string): number {
   const u = config.upstreams[name]
   if (!u) return 1
   const fallback = u.fallback?.upstream !== undefined && u.fallback.upstream !== name ? config.upstreams[u.fallback.upstream] : undefined
@@ -84,7 +86,7 @@ export function upstreamWorstMs(u: Worst): number {
 }
 
 /** Worst-case subrequests of a proxy action: the costliest side of the split, plus the mirror. */
-export function proxySubrequests(action: ProxyAction, config: GatewayConfig): number {
+export function proxySubrequests(action: ProxyAction, config: Upstreams): number {
   const sides = [action.upstream, ...(action.split ?? []).map((s) => s.upstream)]
   const main = Math.max(...sides.map((name) => upstreamSubrequests(config, name)))
   return main + (action.mirror ? 1 + (config.upstreams[action.mirror.upstream]?.healthCheck ? 1 : 0) : 0)
@@ -95,7 +97,7 @@ export function proxySubrequests(action: ProxyAction, config: GatewayConfig): nu
  * may be chosen; a side's fallback upstream runs after it fails. The mirror is fire-and-forget
  * (in waitUntil), outside the deadline.
  */
-export function proxyDeadlineProblem(action: ProxyAction, deadline: number, config: GatewayConfig): string | undefined {
+export function proxyDeadlineProblem(action: ProxyAction, deadline: number, config: Upstreams): string | undefined {
   const sides = [action.upstream, ...(action.split ?? []).map((s) => s.upstream)]
   for (const name of sides) {
     const u = config.upstreams[name]

@@ -3,7 +3,7 @@
  * The targets of an upstream: one (`url` or `service` shorthand) or a weighted pool. A target is a
  * base URL (with `${VAR}` from Worker variables) or a service binding, compiled once per isolate.
  */
-import type { UpstreamConfig } from '../config/schema'
+import type { UpstreamConfig } from './schema'
 import type { Env } from '../core/env'
 
 export type Target = {

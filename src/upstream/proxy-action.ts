@@ -4,8 +4,8 @@
  * and path rewrite template (`/v2/users/{params.id}`), a canary `split` between upstreams and a
  * `mirror` (see `../upstream/canary`).
  */
+import type { ProxyActionConfig } from './schema'
 import type { Context, Handler } from 'hono'
-import type { ActionConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
 import { requestScope } from '../template/scope'
 import { compileTemplate, encodeForPath, type Template } from '../template/template'
@@ -13,7 +13,6 @@ import { createMirror, createSplit } from './canary'
 import { proxyToUpstream } from './proxy'
 import type { CompiledUpstream } from './upstream'
 
-type ProxyActionConfig = Extract<ActionConfig, { type: 'proxy' }>
 
 /** Removes `prefix` when it is a whole leading run of segments: `/api` strips `/api/x`, not `/apix`. */
 export function stripPathPrefix(path: string, prefix: string): string {

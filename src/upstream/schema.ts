@@ -2,12 +2,13 @@
  * @module
  * Config schema of upstream pools and their resilience: targets and weights, balancing, sticky
  * sessions, active and passive health, circuit breaking, retries, fallback, and the proxy action's
- * canary split and mirror. Structure only; cross-field checks are in `../upstream/config-checks`.
+ * canary split and mirror. Structure only; cross-field checks are in `./checks`.
  * Everything here is opt-in: an upstream written as `{ "url": ... }` behaves exactly as before.
  */
 import * as v from 'valibot'
 import { HTTP_METHODS } from '../routing/methods'
 import { HeaderName, Milliseconds, Name } from '../core/schema'
+import { TemplateString } from '../template/schema'
 
 const Int = (min: number, max: number) => v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(min), v.maxValue(max))
 const Percent = v.pipe(v.number(), v.minValue(0), v.maxValue(100))
@@ -116,3 +117,60 @@ export const MirrorSchema = v.strictObject({
   percent: v.optional(Percent, 100),
   bodyLimit: v.pipe(v.optional(Int(0, 1_048_576), 65_536), v.description(SCHEMA_DOCS ? 'Larger or unsized bodies are not mirrored.' : '')),
 })
+
+export const UpstreamTimeoutsSchema = v.strictObject({
+  headers: v.pipe(v.optional(Milliseconds, 15_000), v.description(SCHEMA_DOCS ? 'Time to wait for response headers (504 when exceeded).' : '')),
+  idle: v.pipe(v.optional(Milliseconds, 60_000), v.description(SCHEMA_DOCS ? 'Longest pause between two body chunks before the stream is cut.' : '')),
+  total: v.pipe(v.optional(Milliseconds), v.description(SCHEMA_DOCS ? 'All tries and backoff together.' : '')),
+})
+
+export const UpstreamSchema = v.pipe(
+  v.strictObject({
+    url: v.pipe(
+      v.optional(v.string()),
+      v.description(SCHEMA_DOCS ? 'Origin base URL (`https://api.internal.example`); `${VAR}` is replaced by a Worker variable.' : ''),
+    ),
+    service: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'Name of a service binding to another Worker.' : '')),
+    targets: v.pipe(v.optional(v.pipe(v.array(TargetSchema), v.minLength(1, 'must list at least one target'))), v.description(SCHEMA_DOCS ? 'A pool: several targets with weights.' : '')),
+    balance: BalanceSchema,
+    hashOn: v.pipe(v.optional(KeySource), v.description(SCHEMA_DOCS ? 'Key for `balance: "hash"`.' : '')),
+    sticky: v.pipe(v.optional(StickySchema), v.description(SCHEMA_DOCS ? 'ALB-style sticky sessions: a cookie naming the target.' : '')),
+    healthCheck: v.pipe(v.optional(HealthCheckSchema), v.description(SCHEMA_DOCS ? 'Active checks by a Durable Object, shared.' : '')),
+    passive: v.pipe(v.optional(PassiveHealthSchema), v.description(SCHEMA_DOCS ? 'Ejects failing targets (per isolate).' : '')),
+    circuitBreaker: v.optional(CircuitBreakerSchema),
+    retries: v.optional(RetrySchema),
+    fallback: v.optional(FallbackSchema),
+    timeouts: v.optional(UpstreamTimeoutsSchema, {}),
+    mtls: v.pipe(
+      v.optional(Name),
+      v.description(SCHEMA_DOCS ? 'Name of an mTLS certificate binding (`[[mtls_certificates]]`): the gateway presents that client certificate to the origin.' : ''),
+    ),
+  }),
+  v.check(
+    (upstream) => [upstream.url, upstream.service, upstream.targets].filter((x) => x !== undefined).length === 1,
+    'set exactly one of "url", "service" or "targets"',
+  ),
+  v.check((upstream) => upstream.mtls === undefined || upstream.service === undefined, '"mtls" applies to URL targets, not a service binding'),
+)
+
+export const ProxyActionSchema = v.strictObject({
+  type: v.literal('proxy'),
+  upstream: Name,
+  path: v.pipe(v.optional(TemplateString), v.description(SCHEMA_DOCS ? 'Rewrite template for the upstream path: `/v2/users/{params.id}`.' : '')),
+  stripPrefix: v.pipe(v.optional(v.pipe(v.string(), v.startsWith('/'))), v.description(SCHEMA_DOCS ? 'Removed from the start of the path.' : '')),
+  websocket: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Let WebSocket upgrades through this route.' : '')),
+  split: v.optional(SplitSchema),
+  pinBy: v.pipe(v.optional(KeySource), v.description(SCHEMA_DOCS ? 'Pins a client to one side of `split`.' : '')),
+  mirror: v.pipe(v.optional(MirrorSchema), v.description(SCHEMA_DOCS ? 'Shadow traffic, in waitUntil.' : '')),
+})
+
+export type UpstreamConfig = v.InferOutput<typeof UpstreamSchema>
+export type ProxyActionConfig = v.InferOutput<typeof ProxyActionSchema>
+
+/**
+ * The config's upstreams, typed. Features see the config through `core/config-view`, where this
+ * section is opaque; `config/` has validated every entry with `UpstreamSchema`.
+ */
+export function upstreamConfigs(config: { readonly upstreams: Readonly<Record<string, unknown>> }): Readonly<Record<string, UpstreamConfig>> {
+  return config.upstreams as Readonly<Record<string, UpstreamConfig>>
+}

@@ -5,7 +5,7 @@
  * active health, circuit breakers, retries, fallback). Their per-isolate state lives here too, so
  * it lasts as long as the compiled config (a hot reload starts it afresh).
  */
-import type { UpstreamConfig } from '../config/schema'
+import type { UpstreamConfig } from './schema'
 import type { HealthChecker } from './health-checker'
 import type { Env } from '../core/env'
 import { createActiveHealth, type ActiveHealth } from './active-health'

@@ -1,7 +1,8 @@
 /** Config validation: each bad config and the exact message(s) it must produce. */
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { ConfigError, loadConfig, parseConfig } from '../../src/config/parse'
+import { ConfigError } from '../../src/core/errors'
+import { loadConfig, parseConfig } from '../../src/config/parse'
 import type { Env } from '../../src/core/env'
 import { createGateway } from '../../src/gateway/create-gateway'
 

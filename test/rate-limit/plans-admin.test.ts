@@ -7,6 +7,7 @@ import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { loadConfig } from '../../src/config/parse'
+import { phaseOf } from '../../src/config/policies'
 import type { AppEnv, Consumer } from '../../src/core/context'
 import type { Env } from '../../src/core/env'
 import { handleError } from '../../src/gateway/handle-error'
@@ -19,7 +20,7 @@ import { parseList } from './sf'
 function appWith(input: GatewayConfigInput) {
   const config = loadConfig(input)
   const route = config.routes[0]!
-  const limiter = rateLimitPolicy.create(route.policies[0] as never, { config, env: env as unknown as Env, route, at: 'routes[0].policies[0]' })
+  const limiter = rateLimitPolicy.create(route.policies[0] as never, { config, env: env as unknown as Env, route, at: 'routes[0].policies[0]', phaseOf })
   const app = new Hono<AppEnv>()
   app.onError(handleError)
   app.use(async (c, next) => {

@@ -4,7 +4,7 @@
  * The mTLS binding is a Cloudflare binding that can't run locally: only its call path is tested.
  */
 import { describe, expect, it } from 'vitest'
-import { ConfigError } from '../../src/config/parse'
+import { ConfigError } from '../../src/core/errors'
 import { newTag, ORIGIN, originConfig, originLog, testGateway, type Echo } from '../helpers'
 
 /** The same secret the test origin verifies with (test/node/origin.ts `SIGNING_SECRET`). */

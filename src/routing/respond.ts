@@ -4,13 +4,28 @@
  * and the `redirect` action (status and a `Location` template).
  */
 import type { Handler } from 'hono'
-import type { ActionConfig } from '../config/schema'
+import * as v from 'valibot'
 import type { AppEnv } from '../core/context'
+import { HeaderName } from '../core/schema'
 import { requestScope } from '../template/scope'
+import { TemplateString } from '../template/schema'
 import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue } from '../template/template'
 
-type RespondActionConfig = Extract<ActionConfig, { type: 'respond' }>
-type RedirectActionConfig = Extract<ActionConfig, { type: 'redirect' }>
+export const RespondActionSchema = v.strictObject({
+  type: v.literal('respond'),
+  status: v.optional(v.pipe(v.number(), v.integer(), v.minValue(200), v.maxValue(599)), 200),
+  headers: v.optional(v.record(HeaderName, TemplateString), {}),
+  body: v.pipe(v.optional(v.unknown()), v.description(SCHEMA_DOCS ? 'A string (a template) or any JSON value (sent as JSON).' : '')),
+})
+
+export const RedirectActionSchema = v.strictObject({
+  type: v.literal('redirect'),
+  status: v.optional(v.picklist([301, 302, 303, 307, 308]), 302),
+  location: TemplateString,
+})
+
+type RespondActionConfig = v.InferOutput<typeof RespondActionSchema>
+type RedirectActionConfig = v.InferOutput<typeof RedirectActionSchema>
 
 export function respondAction(action: RespondActionConfig): Handler<AppEnv> {
   const headers = Object.entries(action.headers).map(([name, source]) => [name, compileTemplate(source)] as const)

@@ -1,6 +1,9 @@
 /**
  * @module
- * Every policy type the config can name. Adding a policy: write its file, then list it in `POLICIES`.
+ * Every policy type the config can name, in one explicit list. Adding a policy: write it in its
+ * feature's folder (schema, `check`, factory: one `definePolicy`), then list it in `POLICIES`. The
+ * config's schema takes the union of their schemas; validation runs their checks; the gateway's
+ * pipeline builds their middleware. Nothing registers itself by being imported.
  */
 import * as v from 'valibot'
 import { apiKeyPolicy } from '../auth/api-key-policy'
@@ -14,7 +17,8 @@ import { rateLimitPolicy } from '../rate-limit/policy'
 import { requestIdPolicy } from '../traffic/request-id'
 import { requestLimitsPolicy } from '../traffic/request-limits'
 import { transformPolicy } from '../traffic/transform'
-import type { PolicyDefinition } from '../core/policy'
+import type { PolicyView } from '../core/config-view'
+import type { Phase, PolicyDefinition } from '../core/policy'
 import { validatePolicy } from '../traffic/request-validation'
 
 /** Every policy type, in the order the config's union lists them. */
@@ -38,3 +42,14 @@ type SchemasOf<T extends readonly { schema: unknown }[]> = { -readonly [K in key
 export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = Object.fromEntries(POLICIES.map((policy) => [policy.type, policy]))
 
 export const PolicySchema = v.variant('type', POLICIES.map((policy) => policy.schema) as SchemasOf<typeof POLICIES>)
+
+/** A policy type's definition (an own-property lookup: `constructor` is no policy). */
+export function policyDefinition(type: string): PolicyDefinition | undefined {
+  return Object.hasOwn(POLICY_DEFINITIONS, type) ? POLICY_DEFINITIONS[type] : undefined
+}
+
+/** The phase a configured policy runs in (an option such as `beforeAuth` can move it). */
+export function phaseOf(policy: PolicyView): Phase | undefined {
+  const definition = policyDefinition(policy.type)
+  return definition && (definition.phaseOf?.(policy as never) ?? definition.phase)
+}

@@ -1,0 +1,36 @@
+/**
+ * @module
+ * What a feature's admin endpoints are handed. The gateway mounts the admin API (`gateway/admin.ts`)
+ * and lists every feature's endpoints there; a feature only writes an `AdminExtension`.
+ */
+import type { Context, Hono } from 'hono'
+import type { ConfigView } from './config-view'
+import type { AppEnv } from './context'
+import { sha256 } from './encoding'
+import type { Env } from './env'
+
+/**
+ * Call after comparing a presented admin token: `ok` false counts a failure. Throws a 429
+ * `GatewayError` while the caller's IP is blocked (whatever `ok` is); otherwise returns.
+ */
+export type AdminTokenGuard = (c: Context<AppEnv>, ok: boolean) => Promise<void>
+
+export type AdminContext = {
+  config: ConfigView
+  env: Env
+  /** The active config's version: a hash of the config as written. */
+  configVersion: string
+  /** The config as written, for display. */
+  source: unknown
+  /** Counts wrong admin tokens per client IP (an endpoint with its own login uses it too). */
+  guardToken: AdminTokenGuard
+}
+
+/** Adds a feature's endpoints to the admin app (mounted under `gateway.admin.prefix`). */
+export type AdminExtension = (app: Hono<AppEnv>, ctx: AdminContext) => void
+
+/** Compares two secrets in constant time (hashing first, so lengths don't leak either). */
+export async function secretsEqual(given: string, expected: string): Promise<boolean> {
+  const [a, b] = await Promise.all([sha256(given), sha256(expected)])
+  return crypto.subtle.timingSafeEqual(a, b)
+}
