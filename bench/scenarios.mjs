@@ -19,7 +19,7 @@
 //   peer            compare with fast-gateway too, with these policies: { jwt?: true, rateLimit?: true }
 //   targets         the targets for this row, checked in the report
 //
-// Every config is validated with src/config/validate.ts before it runs: a renamed option fails the
+// Every config is validated with src/config/parse.ts before it runs: a renamed option fails the
 // smoke run in CI with the exact problem, so this file can't silently drift from the features.
 // ================================================================================================
 

@@ -7,9 +7,7 @@
 import type { Env } from './core/env'
 import { GatewayHost } from './gateway/host'
 
-export { HealthChecker } from './upstream/health-checker'
-export { RateLimiter } from './rate-limit/rate-limiter'
-export { MetricsAggregator } from './observability/metrics-aggregator'
+export * from './gateway/durable-objects'
 
 export function createWorker(bundledConfig: unknown): ExportedHandler<Env> {
   const host = new GatewayHost(bundledConfig)

@@ -2,7 +2,7 @@
  * @module
  * The `aggregate` route action's config: named backend calls, each with its request templates,
  * timeout, whether the response needs it, and how its JSON is shaped before the merge.
- * Structure only; references, cycles, budgets and deadlines are checked in `./validate`.
+ * Structure only; references, cycles, budgets and deadlines are checked in `./checks`.
  *
  * @example
  * { "type": "aggregate", "calls": [

@@ -1,6 +1,6 @@
 /**
  * @module
- * Admin endpoint to purge the cache everywhere (see `./generation`):
+ * Admin endpoint to purge the cache everywhere (see `../http-cache/generation`):
  *
  *   POST {admin prefix}/cache/purge   { "all": true } | { "route": "users" } | { "url": "/users/1" }
  *

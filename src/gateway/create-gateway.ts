@@ -110,13 +110,8 @@ export function createGateway(config: GatewayConfig, env: Env, options: GatewayO
     c.set('route', route)
     c.set('params', result.params)
     c.get('log').routeId = route.id
-    try {
-      await route.handler(c, async () => {})
-    } catch (err) {
-      // Rendered here rather than by onError, so the route's own headers go on errors too.
-      c.res = undefined
-      c.res = handleError(err, c)
-    }
+    // The route's handler renders its own errors (see `composeOnce`), so its headers go on them too.
+    await route.handler(c, async () => {})
     const headers = route.responseHeaders
     if (headers.length > 0) editResponseHeaders(c, (h) => headers.forEach(([name, value]) => h.set(name, value)))
     return c.res

@@ -1,6 +1,9 @@
 /**
  * @module
  * Turns any error into the client's problem+json response, and records it in the request's log.
+ * The one place errors are rendered: Hono calls it as the app's `onError` (global policies, the
+ * admin API, 404/405), and a route's composed pipeline calls it at the level an error was thrown
+ * (`./route.ts`). Policies and actions only throw `GatewayError`s.
  */
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -39,20 +42,3 @@ export function handleError(err: unknown, c: Context<AppEnv>): Response {
   return problemResponse(error, c.get('requestId'))
 }
 
-
-/**
- * Wraps a middleware so that an error thrown further down the pipeline reaches it as an error
- * response in `c.res`, as Hono's own composition does between app-level middleware: code after
- * `await next()` (CORS headers, rate-limit headers, logging) then runs on error responses too.
- */
-export function catchingDownstream<M extends (c: Context<AppEnv>, next: () => Promise<void>) => unknown>(middleware: M): M {
-  return ((c: Context<AppEnv>, next: () => Promise<void>) =>
-    middleware(c, async () => {
-      try {
-        await next()
-      } catch (err) {
-        c.res = undefined
-        c.res = handleError(err, c)
-      }
-    })) as M
-}

@@ -9,7 +9,7 @@ import { aggregateAction } from '../aggregate/action'
 import { redirectAction, respondAction } from '../routing/respond'
 import type { GatewayConfig, RouteConfig } from '../config/schema'
 import type { AppEnv, MatchedRoute } from '../core/context'
-import { catchingDownstream } from './handle-error'
+import { handleError } from './handle-error'
 import type { Pipeline } from './pipeline'
 import type { CompiledUpstream } from '../upstream/upstream'
 
@@ -49,6 +49,12 @@ function actionHandler(route: RouteConfig, upstreams: Map<string, CompiledUpstre
  * Composes middleware once, at compile time. Hono's `every()` builds a fresh compose chain (one
  * closure per middleware) on every call; this does the same work with the chain built once.
  * Same semantics as `every()`: `false` throws, `true` continues, a returned Response becomes `c.res`.
+ *
+ * Errors take the path Hono's own composition gives app-level middleware: what a middleware (or
+ * anything below it) throws becomes the error response in `c.res` right there, rendered by
+ * `handleError`, so the code after each outer `await next()` (CORS and rate-limit headers, the
+ * cache's store decision, logging) runs on error responses too, and the composed handler never
+ * throws.
  */
 function composeOnce(middleware: MiddlewareHandler<AppEnv>[]): MiddlewareHandler<AppEnv> {
   const count = middleware.length
@@ -61,8 +67,15 @@ function composeOnce(middleware: MiddlewareHandler<AppEnv>[]): MiddlewareHandler
         await next()
         return
       }
-      const res = (await middleware[i]!(c, () => dispatch(i + 1))) as unknown
-      if (res === false) throw new Error('Unmet condition')
+      let res: unknown
+      try {
+        res = await middleware[i]!(c, () => dispatch(i + 1))
+        if (res === false) throw new Error('Unmet condition')
+      } catch (err) {
+        c.res = undefined
+        c.res = handleError(err, c)
+        return
+      }
       if (res === true) {
         if (!c.finalized) await dispatch(i + 1)
         return
@@ -82,19 +95,18 @@ export function compileRoute(
 ): CompiledRoute {
   const policies = pipeline.forRoute(route, index)
   const action = actionHandler(route, upstreams, config) as MiddlewareHandler<AppEnv>
-  const wrapped = policies.map(catchingDownstream)
   const downstream = new Map<number, MiddlewareHandler<AppEnv>>()
   return {
     id: route.id,
     index,
     config: route,
-    handler: composeOnce([...wrapped, action]),
+    handler: composeOnce([...policies, action]),
     responseHeaders: versionHeaders(config, route),
     downstreamOf(policy) {
       const i = policies.indexOf(policy)
       if (i < 0) return undefined
       let rest = downstream.get(i)
-      if (!rest) downstream.set(i, (rest = composeOnce([...wrapped.slice(i + 1), action])))
+      if (!rest) downstream.set(i, (rest = composeOnce([...policies.slice(i + 1), action])))
       return rest
     },
   }

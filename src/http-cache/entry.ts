@@ -23,7 +23,7 @@ const SIE = `${P}sie`
 const STASHED = ['cache-control', 'expires', 'vary'] as const
 /** Marks the entry at a primary key of a `Vary`-ing response: its value lists the varied headers. */
 const VARIANTS = `${P}variants`
-/** The targets (`cookie=id`) that produced the entry, for re-pinning clients on a hit (see `./pins`). */
+/** The targets (`cookie=id`) that produced the entry, for re-pinning clients on a hit (see `cache/pins`). */
 const PINS = `${P}pins`
 
 /** Headers that belong to one client or one hop, never to a stored response. */

@@ -36,7 +36,7 @@ export type StoreInput = {
   primary: string
   /** Request headers a variant is keyed on: the very ones the lookup used (see `lookup`). */
   headers: Headers
-  /** Sticky targets that produced the response (`./pins`). */
+  /** Sticky targets that produced the response (`cache/pins`). */
   pins?: readonly string[]
   response: Response
   freshness: Freshness

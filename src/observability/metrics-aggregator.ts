@@ -6,7 +6,7 @@
  * consumer, and deletes rows past the retention from an alarm.
  *
  * Shards are `idFromName("shard-<n>")`; each isolate writes to one shard picked at random, a query
- * reads all of them and merges (histograms add, see `../metrics/histogram`).
+ * reads all of them and merges (histograms add, see `./histogram`).
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../core/env'

@@ -98,7 +98,7 @@ function security(policies: Obj[], env: Env, add: (base: string, scheme: Obj) =>
 /**
  * Limits from `rate-limit` and `request-limits` policies, as extension fields. Each limit says whose
  * counter it is: its own `by` (and then only its own `fallback`), else the policy's, as the policy
- * keys it (`compileLimits` in `../policies/rate-limit`).
+ * keys it (`compileLimits` in `../rate-limit/policy`).
  */
 function limits(policies: Obj[]): Obj {
   const out: Obj = {}

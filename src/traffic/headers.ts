@@ -1,7 +1,7 @@
 /**
  * @module
  * `headers`: rename, remove, set or add headers on the request to the origin and on the response
- * to the client (the edits themselves live in `../transform/headers`, shared with `transform`).
+ * to the client (the edits themselves live in `./header-edits`, shared with `transform`).
  * Values are templates (`{params.id}`, `{claims.sub}`, `{request.id}`); CR and LF are replaced in
  * rendered values so a template can't inject a header.
  *

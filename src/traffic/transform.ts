@@ -3,7 +3,7 @@
  * `transform`: edits the request on its way to the origin and the response on its way back.
  *
  *   request:  headers (rename/remove/set/add), query (same), path (a rewrite template, rendered as
- *             the proxy action renders its own), body (JSON edits, see `../transform/json`)
+ *             the proxy action renders its own), body (JSON edits, see `./json-edits`)
  *   response: body (JSON edits), status (code mapping), headers
  *
  * Bodies are edited only when JSON (`application/json` or `+json`), not content-encoded (request
