@@ -51,7 +51,7 @@ export async function signSession(token: string, expires: number): Promise<strin
 }
 
 /** True when `value` was signed with this token's key and has not expired. Never throws. */
-export async function verifySession(token: string, value: string | undefined, nowMs = Date.now()): Promise<boolean> {
+export async function verifySession(token: string, value: string | undefined, nowMs: number): Promise<boolean> {
   const m = value === undefined ? null : FORMAT.exec(value)
   if (!m) return false
   const expires = Number(m[1])

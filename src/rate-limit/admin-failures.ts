@@ -69,7 +69,7 @@ export function adminTokenGuard(env: Env): AdminTokenGuard {
     if (ok) {
       let state
       try {
-        state = await withTimeout(ns.get(ns.idFromName(key)).inspect(), TIMEOUT_MS)
+        state = await withTimeout(ns.get(ns.idFromName(key)).inspect(), TIMEOUT_MS, c.get('runtime'))
       } catch (err) {
         logEvent('admin_token_limit_unavailable', { requestId: c.get('requestId'), error: String((err as Error)?.message ?? err) })
         return
@@ -82,7 +82,7 @@ export function adminTokenGuard(env: Env): AdminTokenGuard {
       }
       return
     }
-    const [outcome] = await reserve(ns, [{ key, checks: [FAILURE_CHECK] }], TIMEOUT_MS, false)
+    const [outcome] = await reserve(ns, [{ key, checks: [FAILURE_CHECK] }], TIMEOUT_MS, false, c.get('runtime'), c)
     if (!outcome?.ok) {
       logEvent('admin_token_limit_unavailable', { requestId: c.get('requestId'), error: outcome?.error })
       return

@@ -20,7 +20,7 @@ import { registerAdminExtension } from '../gateway/admin'
 import { Milliseconds, Name } from '../core/schema'
 import type { ConsumeResult, LimitCheck, LimitDecision, RateLimiter } from './rate-limiter'
 import { GatewayError } from '../core/errors'
-import { editResponseHeaders, waitUntil } from '../core/http'
+import { editResponseHeaders } from '../core/http'
 import { logEvent } from '../core/logging'
 import { rateLimitAdmin } from './admin'
 import { policyItem, stateItem, toSeconds } from './fields'
@@ -228,7 +228,7 @@ export const rateLimitPolicy = definePolicy({
       if (!ns || typeof ns.idFromName !== 'function') {
         outcomes = [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
       } else {
-        outcomes = await reserve(ns, [...calls.values()], timeout, onError === 'deny', (promise) => waitUntil(c, promise))
+        outcomes = await reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c)
       }
 
       const decisions = new Map<string, LimitDecision>()

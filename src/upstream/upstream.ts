@@ -15,6 +15,7 @@ import { createPassiveHealth, type PassiveHealth } from './health'
 import { compileTargets, UpstreamConfigError, type Target } from './pool'
 import { createRetryPolicy, type RetryPolicy } from './retry'
 import { createSticky, type Sticky } from './sticky'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 export { interpolateVars, UpstreamConfigError } from './pool'
 export type { Target } from './pool'
@@ -40,11 +41,13 @@ export type CompiledUpstream = {
   failFast: boolean
   retry?: RetryPolicy | undefined
   fallback?: UpstreamConfig['fallback']
+  /** The gateway's runtime: the clock, random source and timers of every try and of the state above. */
+  runtime: Runtime
   /** The fallback upstream, linked after every upstream is compiled (`linkFallbacks`). */
   fallbackUpstream?: CompiledUpstream | undefined
 }
 
-export function compileUpstream(name: string, config: UpstreamConfig, env: Env, gatewayName = 'edgeway'): CompiledUpstream {
+export function compileUpstream(name: string, config: UpstreamConfig, env: Env, gatewayName = 'edgeway', runtime: Runtime = systemRuntime): CompiledUpstream {
   const targets = compileTargets(name, config, env)
   const first = targets[0]!
   let active: ActiveHealth | undefined
@@ -62,7 +65,7 @@ export function compileUpstream(name: string, config: UpstreamConfig, env: Env, 
       healthyThreshold: hc.healthyThreshold,
       unhealthyThreshold: hc.unhealthyThreshold,
     }
-    active = createActiveHealth(`${gatewayName}/${name}`, spec, hc.cacheMs, namespace)
+    active = createActiveHealth(`${gatewayName}/${name}`, spec, hc.cacheMs, namespace, runtime)
   }
   const cb = config.circuitBreaker
   return {
@@ -72,16 +75,17 @@ export function compileUpstream(name: string, config: UpstreamConfig, env: Env, 
     urlFor: first.urlFor,
     fetch: first.fetch,
     targets,
-    balancer: createBalancer(config.balance, targets),
+    balancer: createBalancer(config.balance, targets, runtime),
     hashKey: config.balance === 'hash' && config.hashOn ? keyReader(config.hashOn) : undefined,
     sticky: config.sticky ? createSticky(name, config.sticky, targets) : undefined,
-    passive: config.passive ? createPassiveHealth(config.passive, targets) : undefined,
+    passive: config.passive ? createPassiveHealth(config.passive, targets, runtime) : undefined,
     active,
-    breakers: cb ? targets.map(() => new CircuitBreaker(cb)) : undefined,
+    breakers: cb ? targets.map(() => new CircuitBreaker(cb, runtime)) : undefined,
     breakerStatuses: cb ? new Set(cb.statuses) : undefined,
     failFast: cb?.whenOpen === 'fail-fast',
-    retry: config.retries ? createRetryPolicy(config.retries) : undefined,
+    retry: config.retries ? createRetryPolicy(config.retries, runtime) : undefined,
     fallback: config.fallback,
+    runtime,
   }
 }
 
