@@ -43,8 +43,12 @@ type Row = { id: string; healthy: number; passes: number; fails: number; ok_at: 
 export class HealthChecker extends DurableObject<Env> {
   private readonly sql: SqlStorage
 
-  /** The object's own runtime: a Durable Object is not built by `createGateway`, so it holds the system's. */
-  private readonly runtime: Runtime = systemRuntime
+  /**
+   * The object's own runtime (clock and probe timeouts): a Durable Object is not built by
+   * `createGateway`, so it holds the system's. Tests may replace it (through `runInDurableObject`);
+   * RPC cannot reach an instance field.
+   */
+  runtime: Runtime = systemRuntime
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -102,7 +106,9 @@ export class HealthChecker extends DurableObject<Env> {
   }
 
   private async probeTarget(target: HealthSpec['targets'][number], spec: HealthSpec): Promise<true | number | string> {
-    const init: RequestInit = { signal: AbortSignal.timeout(spec.timeout), redirect: 'manual', headers: { 'user-agent': 'edgeway-health-check' } }
+    const controller = new AbortController()
+    const timer = this.runtime.setTimeout(() => controller.abort(), spec.timeout)
+    const init: RequestInit = { signal: controller.signal, redirect: 'manual', headers: { 'user-agent': 'edgeway-health-check' } }
     try {
       let res: Response
       if (target.service !== undefined) {
@@ -112,8 +118,10 @@ export class HealthChecker extends DurableObject<Env> {
       } else res = await fetch(`${target.url}${spec.path}`, init)
       await res.body?.cancel()
       return res.status >= 200 && res.status < 400 ? true : res.status
-    } catch (err) {
-      return (err as Error).name === 'TimeoutError' ? 'timeout' : 'unreachable'
+    } catch {
+      return controller.signal.aborted ? 'timeout' : 'unreachable'
+    } finally {
+      this.runtime.clearTimeout(timer)
     }
   }
 

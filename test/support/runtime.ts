@@ -8,7 +8,7 @@
  * `timers: 'real'` keeps the platform's timers and freezes only the clock: for tests of state
  * machines (breakers, ejection, budgets) whose requests still need real I/O timeouts.
  */
-import { keepAlive, sleepWith, type Runtime } from '../../src/core/runtime'
+import { keepAlive, sleepWith, systemRuntime, type Runtime } from '../../src/core/runtime'
 
 /** Mulberry32: a small, well-spread seeded generator, so "random" draws repeat run after run. */
 export function seededRandom(seed = 0x2f6b_3a1d): () => number {
@@ -34,6 +34,12 @@ export type ManualRuntime = Runtime & {
   setRandom(fn: () => number): void
   /** Timers scheduled and not yet fired or cleared. */
   pendingTimers(): number
+  /** Whether the timer with this handle is scheduled and not yet fired or cleared. */
+  isPending(timer: number): boolean
+  /** Milliseconds until the earliest pending timer falls due (undefined with none pending). */
+  nextTimerIn(): number | undefined
+  /** Timers ever scheduled (fired, cleared or pending): how far the code under test has got. */
+  scheduledTimers(): number
   /**
    * Resolves once `condition()` holds, yielding to real I/O in between (it never moves the clock);
    * fails after `limitMs` of real time so a broken test ends instead of hanging.
@@ -45,6 +51,18 @@ type Timer = { id: number; at: number; fn: () => void }
 
 /** Lets pending I/O callbacks and promise chains run: one real macrotask turn. */
 export const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
+
+/**
+ * Resolves once `condition()` holds, yielding to real I/O in between; fails after `limitMs` of
+ * real time so a broken test ends instead of hanging. A wait for a state, never a timed guess.
+ */
+export async function waitFor(condition: () => boolean, limitMs = 10_000): Promise<void> {
+  const giveUpAt = Date.now() + limitMs
+  while (!condition()) {
+    if (Date.now() > giveUpAt) throw new Error('waitFor: the condition never held')
+    await settle()
+  }
+}
 
 export function manualRuntime(options: { start?: number; seed?: number; timers?: 'manual' | 'real' } = {}): ManualRuntime {
   let now = options.start ?? Date.now()
@@ -97,15 +115,21 @@ export function manualRuntime(options: { start?: number; seed?: number; timers?:
       random = fn
     },
     pendingTimers: () => timers.size,
-    async until(condition, limitMs = 10_000) {
-      const giveUpAt = Date.now() + limitMs
-      while (!condition()) {
-        if (Date.now() > giveUpAt) throw new Error('manualRuntime.until: the condition never held')
-        await settle()
-      }
+    isPending: (timer) => timers.has(timer),
+    scheduledTimers: () => nextId - 1,
+    nextTimerIn() {
+      let at: number | undefined
+      for (const timer of timers.values()) if (at === undefined || timer.at < at) at = timer.at
+      return at === undefined ? undefined : at - now
     },
+    until: waitFor,
   }
   return runtime
+}
+
+/** The system's runtime with a seeded random source: real time, repeatable draws. */
+export function seededRuntime(seed?: number): Runtime {
+  return { ...systemRuntime, random: seededRandom(seed) }
 }
 
 /** A random source that returns `values` in turn, round and round. */

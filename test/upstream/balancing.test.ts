@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { sha256Hex, testGateway } from '../helpers'
 import { controlClock, spawn, setMode, stats, tally, who } from './fleet'
+import { seededRuntime } from '../support/runtime'
 
 const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
 
@@ -28,7 +29,7 @@ describe('load balancing over a pool', () => {
     const gw = testGateway({
       upstreams: { pool: { balance: 'weighted-random', targets: [{ url: a!.url, weight: 3 }, { url: b!.url, weight: 1 }] } },
       routes: route(),
-    })
+    }, {}, { runtime: seededRuntime() }) // seeded draws: the same 1,000 every run
     const counts = tally(await run(gw, 1000))
     expect(counts[a!.id]! + counts[b!.id]!).toBe(1000)
     // Expected 750; 5 standard deviations is about +-70.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { testGateway } from '../helpers'
 import { controlClock, setMode, spawn, stats, tally, who } from './fleet'
+import { seededRuntime } from '../support/runtime'
 
 describe('canary split', () => {
   it('sends the configured share to the canary within tolerance over 1,000 requests', async () => {
@@ -8,7 +9,7 @@ describe('canary split', () => {
     const gw = testGateway({
       upstreams: { users: { url: v1!.url }, 'users-v2': { url: v2!.url } },
       routes: [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy', upstream: 'users', split: [{ upstream: 'users-v2', weight: 10 }] } }],
-    })
+    }, {}, { runtime: seededRuntime() }) // seeded draws: the same 1,000 every run
     const seen: string[] = []
     for (let i = 0; i < 1000; i++) seen.push(await who(await gw.fetch('/x')))
     const counts = tally(seen)

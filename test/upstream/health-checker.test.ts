@@ -5,6 +5,7 @@ import type { HealthChecker, HealthSpec } from '../../src/upstream/health-checke
 import { testGateway } from '../helpers'
 import { controlClock, setMode, spawn, stats, tally, who } from './fleet'
 import type { Runtime } from '../../src/core/runtime'
+import { manualRuntime } from '../support/runtime'
 
 function pool(name: string, urls: string[], runtime?: Runtime) {
   return testGateway({
@@ -65,9 +66,19 @@ describe('active health checks (HealthChecker Durable Object)', () => {
     const gw = pool(name, [a!.url, b!.url])
     await gw.fetch('/x')
     const stub = env.HEALTH_CHECKER.get(env.HEALTH_CHECKER.idFromName(`hc-test/${name}`))
+    // The probes' timeout (1 s) runs on a clock the test moves: no real second passes.
+    const clock = manualRuntime()
+    await runInDurableObject(stub, (checker) => {
+      ;(checker as HealthChecker).runtime = clock
+    })
     await setMode(a!, 'hang')
     await setMode(b!, 'fail', { status: 503 })
-    await runDurableObjectAlarm(stub)
+    const alarm = runDurableObjectAlarm(stub)
+    // Both probes are out; the 503 comes back, the hanging one waits for its timeout.
+    await clock.until(() => clock.scheduledTimers() === 2 && clock.pendingTimers() === 1)
+    // Moved from inside the object: the timeout aborts the object's own fetch, an I/O object of its context.
+    await runInDurableObject(stub, () => clock.advance(1_000))
+    await alarm
     const state = await stub.read(await specOf(stub))
     expect(state.targets.t0!.last).toBe('timeout')
     expect(state.targets.t1!.last).toBe(503)
