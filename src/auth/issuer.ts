@@ -184,6 +184,8 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
     logEvent('auth_issuer_unusable', { at, error: setupError })
   }
 
+  // Per config (this verifier is built by the jwt policy's factory): keys from the config and the
+  // Worker's secrets, built on first use; remote keys are the isolate's (`remoteKeySet`).
   let hmacKey: Uint8Array | undefined
   let staticKeys: JWTVerifyGetKey | undefined
   const getKey = async (header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1], runtime: Runtime): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> => {

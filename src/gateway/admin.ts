@@ -24,6 +24,10 @@ export type AdminContext = {
 
 export type AdminExtension = (app: Hono<AppEnv>, ctx: AdminContext) => void
 
+/**
+ * Per isolate: filled once at module load, the same for every config; each config's `adminApi`
+ * mounts them on its own app. Holds functions only, no request state and no time.
+ */
 const extensions: AdminExtension[] = []
 const ownAuthExtensions: AdminExtension[] = []
 

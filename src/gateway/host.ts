@@ -5,6 +5,10 @@
  * replaces it without a redeploy: it is validated first, and a bad one is logged and ignored, so
  * the last good config keeps running. An invalid config never half-runs: every request then gets
  * a 500 problem+json with a safe message, and the problems go to the log.
+ *
+ * One host per isolate (`createWorker` builds it): its state (the active config, the last reload
+ * check) is the isolate's, and each config it builds gets the host's runtime (`options.runtime`,
+ * default the system's), so a test moves the reload clock instead of waiting.
  */
 import type { Hono } from 'hono'
 import { ConfigError, parseConfig } from '../config/parse'

@@ -38,6 +38,7 @@ const BINDING = 'RATE_LIMITER'
 const TIMEOUT_MS = 1000
 const ipKey = compileKey(['ip'])
 
+/** Per isolate: the missing binding is logged once, not once per config built by a hot reload. */
 let warnedOff = false
 
 function blocked(retryAfterMs: number): GatewayError {

@@ -48,7 +48,11 @@ export function withTimeout<T>(promise: PromiseLike<T>, ms: number, runtime: Run
 
 type Namespace = DurableObjectNamespace<RateLimiter>
 
-/** Hot keys' ids, per namespace and isolate: `idFromName` hashes the name on every call. Ids are plain values; stubs are not cached (a stub that saw an exception stays broken). */
+/**
+ * Hot keys' ids, per namespace and isolate (not per config: an id depends on the name alone, so it
+ * stays right across hot reloads): `idFromName` hashes the name on every call. Ids are plain
+ * values; stubs are not cached (a stub that saw an exception stays broken). No time involved.
+ */
 const ids = new WeakMap<Namespace, Map<string, DurableObjectId>>()
 const MAX_IDS = 1024
 

@@ -199,7 +199,11 @@ function chooseTarget(
   return upstream.balancer.pick(candidates, key)
 }
 
-/** When each call's first try started: the logged upstream time runs from there to the last try's end. */
+/**
+ * When each call's first try started: the logged upstream time runs from there to the last try's
+ * end. Per isolate, keyed weakly by a call's log: an entry lives as long as that one call (its
+ * fallback upstream included), on the clock of the upstream's runtime.
+ */
 const firstTry = new WeakMap<UpstreamLog, number>()
 
 async function tryTarget(upstream: CompiledUpstream, target: Target, call: UpstreamCall, body: UpstreamCall['body'], timeoutMs: number, log: UpstreamLog): Promise<Attempt> {

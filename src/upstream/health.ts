@@ -1,6 +1,7 @@
 /**
  * @module
- * Passive health, per isolate: a target that fails `failures` times in a row (connection error,
+ * Passive health, per isolate and per config (compiled with its upstream, on that config's
+ * runtime clock): a target that fails `failures` times in a row (connection error,
  * timeout, or one of `statuses`) is ejected for a cool-off. Each ejection that follows a return
  * without a success in between doubles the cool-off, up to `maxEjectMs`; a success resets it.
  * An ejected target comes back when the cool-off ends, or earlier when the shared active health

@@ -1,9 +1,11 @@
 /**
  * @module
- * Upstreams compiled once per isolate: their targets (one, or a weighted pool), and the
- * resilience machinery each one was configured with (balancer, sticky sessions, passive and
- * active health, circuit breakers, retries, fallback). Their per-isolate state lives here too, so
- * it lasts as long as the compiled config (a hot reload starts it afresh).
+ * Upstreams compiled by `createGateway`, once per config: their targets (one, or a weighted pool),
+ * and the resilience machinery each one was configured with (balancer, sticky sessions, passive
+ * and active health, circuit breakers, retries, fallback). Their state (counters, ejections,
+ * breaker windows, the cached shared health) is per config: it lives in these objects, not at
+ * module level, so it lasts as long as the compiled config (a hot reload starts it afresh) and
+ * reads the time and randomness of the runtime the config was compiled with.
  */
 import type { UpstreamConfig } from '../config/schema'
 import type { HealthChecker } from './health-checker'
