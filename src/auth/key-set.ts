@@ -110,14 +110,14 @@ export class RemoteKeySet {
     try {
       if ('discoveryUrl' in this.source && (!this.jwksUri || runtime.now() - this.discoveredAt > ttlMs)) {
         try {
-          this.jwksUri = await discoverJwksUri(this.source.issuer, this.source.discoveryUrl, maxBytes, timeoutMs)
+          this.jwksUri = await discoverJwksUri(this.source.issuer, this.source.discoveryUrl, maxBytes, timeoutMs, runtime)
           this.discoveredAt = runtime.now()
         } catch (err) {
           logEvent('oidc_discovery_failed', { issuer: this.source.issuer, error: String(err) })
           if (!this.jwksUri) return
         }
       }
-      const body = await fetchJson(this.jwksUri!, maxBytes, timeoutMs)
+      const body = await fetchJson(this.jwksUri!, maxBytes, timeoutMs, runtime)
       const keys = (body as Partial<JSONWebKeySet> | null)?.keys
       if (!Array.isArray(keys) || keys.length === 0) throw new Error('not a JWKS with at least one key')
       this.keys = createLocalJWKSet(body as JSONWebKeySet)
