@@ -12,7 +12,6 @@
 import type { Handler } from 'hono'
 import type { ConfigView, RouteView } from '../core/config-view'
 import type { AppEnv } from '../core/context'
-import { waitUntil } from '../core/http'
 import { GatewayError, type ErrorCode } from '../core/errors'
 import { requestScope } from '../template/scope'
 import type { CompiledUpstream } from '../upstream/upstream'
@@ -88,7 +87,8 @@ export function aggregateAction(
       clientSignal: c.req.raw.signal,
       beforeSend: c.get('upstreamRequest').beforeSend,
       logs,
-      waitUntil: (promise) => waitUntil(c, promise),
+      runtime: c.get('runtime'),
+      request: c,
       // Keyed on the client's request, as a proxy route would be: the calls' own headers are rendered.
       affinity: (upstream) => upstream.hashKey?.(c.req.raw.headers, c),
       cache: {
@@ -96,6 +96,7 @@ export function aggregateAction(
         routeId: route.id,
         env: c.env,
         generations: new Map(),
+        runtime: c.get('runtime'),
       },
     })
     if (outcome.fatal) throw failureError(outcome.fatal)

@@ -22,6 +22,7 @@ import { lookup, store } from '../http-cache/store'
 import type { Env } from '../core/env'
 import { logEvent } from '../core/logging'
 import { compileTemplate } from '../template/template'
+import type { Runtime } from '../core/runtime'
 
 /** The 2xx statuses of the cache policy's default list: any other answer fails the call anyway. */
 const STATUSES: ReadonlySet<number> = new Set([200, 203, 204])
@@ -46,6 +47,8 @@ export type CallCacheContext = {
    * admin purge answers 503 naming the binding).
    */
   generations: Map<string, Promise<string>>
+  /** The gateway's runtime: entries are judged and stored at its `now()`. */
+  runtime: Runtime
 }
 
 /** A call's outgoing request, as far as the key and `Vary` are concerned. */
@@ -74,7 +77,7 @@ export function compileCallCache(config: CallCacheConfig, call: string) {
     if (identified && !whose) return { detail: 'credentials' }
     let generation: string | Promise<string> | undefined = ctx.generations.get(kv)
     // No path generation: a URL purge names gateway paths, which call entries are not keyed by.
-    if (!generation) ctx.generations.set(kv, (generation = generationStore(ctx.env[kv] as KVNamespace | undefined, kv, cacheSeconds).read(ctx.routeId, '')))
+    if (!generation) ctx.generations.set(kv, (generation = generationStore(ctx.env[kv] as KVNamespace | undefined, kv, cacheSeconds).read(ctx.routeId, '', ctx.runtime)))
     try {
       generation = await generation
     } catch (err) {
@@ -91,12 +94,12 @@ export function compileCallCache(config: CallCacheConfig, call: string) {
     const cache = caches.default
     // A broken or unreadable entry is a miss, never a failure.
     const entry = (await lookup(cache, ctx.origin, primary, request.headers).catch(() => undefined))?.entry
-    if (entry && entryState(entry.freshness).state === 'fresh') return { hit: entry.response }
+    if (entry && entryState(entry.freshness, ctx.runtime.now()).state === 'fresh') return { hit: entry.response }
     entry?.response.body?.cancel().catch(() => {})
 
     return {
       keep(response, bytes) {
-        const decision = decideStore(response.status, response.headers, freshness, false)
+        const decision = decideStore(response.status, response.headers, freshness, false, ctx.runtime.now())
         if (!decision.store) return decision.reason
         // `bytes` are decoded: left with the origin's `Content-Encoding`, the Cache API would store
         // them re-encoded and a hit would read back gzip instead of JSON.
@@ -108,6 +111,7 @@ export function compileCallCache(config: CallCacheConfig, call: string) {
           origin: ctx.origin,
           primary,
           headers: request.headers,
+          now: ctx.runtime.now(),
           response: new Response(response.status === 204 ? null : bytes, { status: response.status, headers }),
           // An origin's own stale-* windows are of no use without a background refresh.
           freshness: { ...decision.freshness, swr: 0, sie: 0 },

@@ -17,6 +17,7 @@ import { compileCallCache, type CallCacheContext } from './cache'
 import { isRequestRoot } from './plan'
 import type { AggregateCallConfig } from './schema'
 import { compileShape, type Shaper } from './shape'
+import type { Runtime, WaitUntilTarget } from '../core/runtime'
 
 /** What later templates read of a finished call: `{user.status}`, `{user.headers.etag}`, `{user.body.id}`. */
 export type CallResult = { status: number; headers: Headers; body: unknown }
@@ -63,8 +64,10 @@ export type CallRun = {
   signal: AbortSignal
   deadline: number
   log: CallLog
-  /** Keeps work (a cache store) going after the response. */
-  waitUntil(promise: Promise<unknown>): void
+  /** The gateway's runtime: its clock and timers, and `waitUntil` for work (a cache store) that outlives the response. */
+  runtime: Runtime
+  /** The client's request, which background work belongs to. */
+  request: WaitUntilTarget
   cache: CallCacheContext
   affinity?: ((upstream: CompiledUpstream) => string | undefined) | undefined
   /** The route's `beforeSend` hooks, run before each try of the call (`origin-auth` signs there). */
@@ -131,13 +134,14 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
     }
 
     // The call's own timeout covers headers and body; the route's deadline caps it.
-    const started = Date.now()
+    const runtime = run.runtime
+    const started = runtime.now()
     const controller = new AbortController()
     let timedOut = false
-    const timer = setTimeout(() => {
+    const timer = runtime.setTimeout(() => {
       timedOut = true
       controller.abort(new Error('call timeout'))
-    }, Math.max(0, Math.min(timeoutMs, run.deadline - Date.now())))
+    }, Math.max(0, Math.min(timeoutMs, run.deadline - runtime.now())))
     const onRunAbort = () => controller.abort(run.signal.reason)
     if (run.signal.aborted) onRunAbort()
     run.signal.addEventListener('abort', onRunAbort)
@@ -158,7 +162,7 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
         try {
           response = await callUpstream(
             upstream,
-            { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(tryTimeoutMs, end - Date.now())), signal: controller.signal, deadline: end, affinityKey: run.affinity?.(upstream), beforeSend: run.beforeSend },
+            { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(tryTimeoutMs, end - runtime.now())), signal: controller.signal, deadline: end, affinityKey: run.affinity?.(upstream), beforeSend: run.beforeSend },
             run.log,
           )
         } catch (err) {
@@ -181,7 +185,7 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
         // Only an origin answer that read and decoded is kept: a broken one must not be served for a ttl.
         const kept = cached?.keep?.(response, bytes)
         if (typeof kept === 'string') run.log.cacheDetail = kept
-        else if (kept) run.waitUntil(kept)
+        else if (kept) runtime.waitUntil(run.request, kept)
         return { status: response.status, headers: response.headers, body: value }
       } catch (err) {
         if (err instanceof BodyError) {
@@ -191,7 +195,7 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
         return gaveUp()
       }
     } finally {
-      clearTimeout(timer)
+      runtime.clearTimeout(timer)
       run.signal.removeEventListener('abort', onRunAbort)
     }
   }

@@ -10,6 +10,7 @@
  */
 import type { CompiledUpstream } from '../upstream/upstream'
 import type { CallCacheContext } from './cache'
+import type { Runtime, WaitUntilTarget } from '../core/runtime'
 import { CallFailed, type CallFailure, type CallLog, type CallResult, type CallRun, type CompiledCall } from './call'
 
 export type RunOptions = {
@@ -21,7 +22,9 @@ export type RunOptions = {
   /** The client's request signal: when it goes away, so does the run. */
   clientSignal?: AbortSignal
   logs: (CallLog)[]
-  waitUntil(promise: Promise<unknown>): void
+  /** The gateway's runtime (clock, timers, `waitUntil`) and the request its background work belongs to. */
+  runtime: Runtime
+  request: WaitUntilTarget
   cache: CallCacheContext
   /** The client's key for an upstream balanced by `hash` (its `hashOn`: consumer, IP, header, cookie). */
   affinity?: ((upstream: CompiledUpstream) => string | undefined) | undefined
@@ -64,7 +67,8 @@ function slots(max: number, signal: AbortSignal) {
 export async function runCalls(calls: readonly CompiledCall[], order: readonly number[], options: RunOptions): Promise<RunOutcome> {
   const controller = new AbortController()
   const signal = controller.signal
-  const deadlineTimer = setTimeout(() => controller.abort(new Error('deadline')), Math.max(0, options.deadline - Date.now()))
+  const runtime = options.runtime
+  const deadlineTimer = runtime.setTimeout(() => controller.abort(new Error('deadline')), Math.max(0, options.deadline - runtime.now()))
   const onClientAbort = () => controller.abort(new Error('client gone'))
   options.clientSignal?.addEventListener('abort', onClientAbort)
   const limiter = slots(options.maxInFlight, signal)
@@ -100,7 +104,7 @@ export async function runCalls(calls: readonly CompiledCall[], order: readonly n
       const log = { call: call.name, name: '' }
       options.logs.push(log)
       try {
-        const result = await call.execute(options.scope, { baseHeaders: options.baseHeaders, signal, deadline: options.deadline, log, waitUntil: options.waitUntil, cache: options.cache, affinity: options.affinity, beforeSend: options.beforeSend })
+        const result = await call.execute(options.scope, { baseHeaders: options.baseHeaders, signal, deadline: options.deadline, log, runtime, request: options.request, cache: options.cache, affinity: options.affinity, beforeSend: options.beforeSend })
         results.set(call.name, result)
         options.scope[call.name] = result
         return true
@@ -117,7 +121,7 @@ export async function runCalls(calls: readonly CompiledCall[], order: readonly n
   try {
     await Promise.race([Promise.all(done), fatalReached])
   } finally {
-    clearTimeout(deadlineTimer)
+    runtime.clearTimeout(deadlineTimer)
     options.clientSignal?.removeEventListener('abort', onClientAbort)
     // Settles whatever is still running (after a required failure) without waiting for it.
     if (!signal.aborted) controller.abort(new Error('run finished'))

@@ -76,11 +76,11 @@ export function apiKeyAdmin(app: Hono<AppEnv>, ctx: AdminContext): void {
     if (!record) throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: `No API key "${id}".` })
     return record
   }
-  const issue = async (kv: KVNamespace, fields: Omit<ApiKeyRecord, 'id' | 'prefix' | 'hash' | 'createdAt'>) => {
+  const issue = async (kv: KVNamespace, fields: Omit<ApiKeyRecord, 'id' | 'prefix' | 'hash' | 'createdAt'>, now: number) => {
     const { id, key, prefix } = newApiKey()
-    const record: ApiKeyRecord = { id, prefix, ...fields, createdAt: new Date().toISOString(), hash: toHex(await sha256(key)) }
+    const record: ApiKeyRecord = { id, prefix, ...fields, createdAt: new Date(now).toISOString(), hash: toHex(await sha256(key)) }
     await saveRecord(kv, record)
-    return { ...publicView(record), key }
+    return { ...publicView(record, now), key }
   }
 
   app.post('/api-keys', async (c) => {
@@ -89,32 +89,33 @@ export function apiKeyAdmin(app: Hono<AppEnv>, ctx: AdminContext): void {
     if (!Object.hasOwn(ctx.config.consumers, input.consumer)) {
       throw badRequest(`consumer: unknown consumer "${input.consumer}" (known: ${Object.keys(ctx.config.consumers).join(', ') || 'none'})`)
     }
-    return c.json(await issue(kv, input), 201, { 'Cache-Control': 'no-store' })
+    return c.json(await issue(kv, input, c.get('runtime').now()), 201, { 'Cache-Control': 'no-store' })
   })
 
   app.get('/api-keys', async (c) => {
     const kv = store(c)
     const consumer = c.req.query('consumer')
     const page = await listRecords(kv, 100, c.req.query('cursor'))
-    const keys = page.records.filter((r) => consumer === undefined || r.consumer === consumer).map(publicView)
+    const keys = page.records.filter((r) => consumer === undefined || r.consumer === consumer).map((record) => publicView(record, c.get('runtime').now()))
     return c.json({ keys, ...(page.cursor !== undefined && { cursor: page.cursor }) })
   })
 
-  app.get('/api-keys/:id', async (c) => c.json(publicView(await existing(store(c), c.req.param('id')))))
+  app.get('/api-keys/:id', async (c) => c.json(publicView(await existing(store(c), c.req.param('id')), c.get('runtime').now())))
 
   app.post('/api-keys/:id/rotate', async (c) => {
     const kv = store(c)
     const old = await existing(kv, c.req.param('id'))
     if (old.revokedAt !== undefined) throw badRequest('A revoked key cannot be rotated.')
     // Its replacement would inherit the past expiry and be dead on arrival.
-    if (statusOf(old) === 'expired') throw badRequest('An expired key cannot be rotated; create a new key.')
+    const now = c.get('runtime').now()
+    if (statusOf(old, now) === 'expired') throw badRequest('An expired key cannot be rotated; create a new key.')
     const { overlapSeconds } = await body(c, RotateBody)
-    const fresh = await issue(kv, { consumer: old.consumer, name: old.name, metadata: old.metadata, expiresAt: old.expiresAt, rotatedFrom: old.id })
-    const overlapEnd = Date.now() + overlapSeconds * 1000
+    const fresh = await issue(kv, { consumer: old.consumer, name: old.name, metadata: old.metadata, expiresAt: old.expiresAt, rotatedFrom: old.id }, now)
+    const overlapEnd = now + overlapSeconds * 1000
     const expiresAt = old.expiresAt !== undefined && Date.parse(old.expiresAt) < overlapEnd ? old.expiresAt : new Date(overlapEnd).toISOString()
     const updated = { ...old, expiresAt, rotatedTo: fresh.id }
     await saveRecord(kv, updated)
-    return c.json({ ...fresh, previous: publicView(updated) }, 201, { 'Cache-Control': 'no-store' })
+    return c.json({ ...fresh, previous: publicView(updated, now) }, 201, { 'Cache-Control': 'no-store' })
   })
 
   app.post('/api-keys/:id/expire', async (c) => {
@@ -123,15 +124,16 @@ export function apiKeyAdmin(app: Hono<AppEnv>, ctx: AdminContext): void {
     const { at } = await body(c, ExpireBody)
     const updated = { ...record, expiresAt: new Date(at).toISOString() }
     await saveRecord(kv, updated)
-    return c.json(publicView(updated))
+    return c.json(publicView(updated, c.get('runtime').now()))
   })
 
   app.delete('/api-keys/:id', async (c) => {
     const kv = store(c)
     const record = await existing(kv, c.req.param('id'))
-    const updated = { ...record, revokedAt: record.revokedAt ?? new Date().toISOString() }
+    const now = c.get('runtime').now()
+    const updated = { ...record, revokedAt: record.revokedAt ?? new Date(now).toISOString() }
     await saveRecord(kv, updated)
-    return c.json(publicView(updated))
+    return c.json(publicView(updated, now))
   })
 }
 

@@ -107,7 +107,7 @@ export const apiKeyPolicy = definePolicy({
         logAuth(c, { via: 'api-key', outcome: 'ok' })
       } else {
         if (!record) return reject(c, 'ERR_API_KEY_UNKNOWN')
-        const status = statusOf(record)
+        const status = statusOf(record, c.get('runtime').now())
         if (status !== 'active') return reject(c, status === 'expired' ? 'ERR_API_KEY_EXPIRED' : 'ERR_API_KEY_REVOKED')
         // A consumer removed from the config loses its keys with it.
         if (!Object.hasOwn(config.consumers, record.consumer)) return reject(c, 'ERR_API_KEY_UNKNOWN_CONSUMER')

@@ -12,6 +12,7 @@
  * revocation reaches every location within about two minutes (the read cache plus propagation).
  */
 import { sha256, toHex } from '../core/encoding'
+import { systemRuntime } from '../core/runtime'
 
 export type ApiKeyRecord = {
   id: string
@@ -54,15 +55,16 @@ export function newApiKey(): { id: string; key: string; prefix: string } {
   return { id, key: `ewk_${id}_${secret}`, prefix: `ewk_${id}` }
 }
 
-export function statusOf(record: ApiKeyRecord, now = Date.now()): ApiKeyStatus {
+/** `now`: the caller's runtime's `now()` (the default is for callers outside a request). */
+export function statusOf(record: ApiKeyRecord, now = systemRuntime.now()): ApiKeyStatus {
   if (record.revokedAt !== undefined) return 'revoked'
   if (record.expiresAt !== undefined && Date.parse(record.expiresAt) <= now) return 'expired'
   return 'active'
 }
 
-export function publicView(record: ApiKeyRecord): PublicApiKey {
+export function publicView(record: ApiKeyRecord, now = systemRuntime.now()): PublicApiKey {
   const { hash: _hash, ...rest } = record
-  return { ...rest, status: statusOf(record) }
+  return { ...rest, status: statusOf(record, now) }
 }
 
 export async function findByHash(kv: KVNamespace, hash: Uint8Array): Promise<ApiKeyRecord | null> {

@@ -5,6 +5,7 @@
  * can't make the gateway buffer an unbounded body.
  */
 import { readUpTo } from '../core/body'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 export class FetchJsonError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -26,23 +27,32 @@ export async function readCapped(res: Response, maxBytes: number): Promise<strin
   return new TextDecoder().decode(bytes)
 }
 
-/** GETs `url` and parses its JSON body. Redirects are not followed: the configured URL is the one trusted. */
-export async function fetchJson(url: string, maxBytes: number, timeoutMs: number): Promise<unknown> {
-  let res: Response
+/**
+ * GETs `url` and parses its JSON body. Redirects are not followed: the configured URL is the one
+ * trusted. `timeoutMs` bounds the whole exchange, body included, on the caller's runtime timers.
+ */
+export async function fetchJson(url: string, maxBytes: number, timeoutMs: number, runtime: Runtime = systemRuntime): Promise<unknown> {
+  const controller = new AbortController()
+  const timer = runtime.setTimeout(() => controller.abort(new DOMException('The operation timed out.', 'TimeoutError')), timeoutMs)
   try {
-    res = await fetch(url, { headers: { accept: 'application/json' }, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) })
-  } catch (cause) {
-    throw new FetchJsonError('unreachable', { cause })
-  }
-  if (res.status !== 200) {
-    await res.body?.cancel()
-    throw new FetchJsonError(`HTTP ${res.status}`)
-  }
-  const text = await readCapped(res, maxBytes)
-  try {
-    return JSON.parse(text)
-  } catch (cause) {
-    throw new FetchJsonError('not JSON', { cause })
+    let res: Response
+    try {
+      res = await fetch(url, { headers: { accept: 'application/json' }, redirect: 'manual', signal: controller.signal })
+    } catch (cause) {
+      throw new FetchJsonError('unreachable', { cause })
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel()
+      throw new FetchJsonError(`HTTP ${res.status}`)
+    }
+    const text = await readCapped(res, maxBytes)
+    try {
+      return JSON.parse(text)
+    } catch (cause) {
+      throw new FetchJsonError('not JSON', { cause })
+    }
+  } finally {
+    runtime.clearTimeout(timer)
   }
 }
 

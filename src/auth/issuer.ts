@@ -21,6 +21,7 @@ import { getPath, parsePath } from '../template/path'
 import { interpolateVars } from '../upstream/upstream'
 import { discoveryUrlFor } from './oidc'
 import { KeysUnavailableError, remoteKeySet, type RemoteKeySet } from './key-set'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const
 export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const
@@ -121,7 +122,8 @@ export type IssuerVerifier = {
   unresolved?: string | undefined
   /** Seconds a client should wait after a 503 (the fetch cooldown). */
   retryAfter: number
-  verify(token: string): Promise<JWTPayload>
+  /** Verifies at the runtime's `now()` (`exp`, `nbf`, `iat`), with keys fetched on its clock. */
+  verify(token: string, runtime?: Runtime): Promise<JWTPayload>
   consumerOf(payload: JWTPayload): string | undefined
   remote: RemoteKeySet | undefined
 }
@@ -183,9 +185,11 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
     logEvent('auth_issuer_unusable', { at, error: setupError })
   }
 
+  // Per config (this verifier is built by the jwt policy's factory): keys from the config and the
+  // Worker's secrets, built on first use; remote keys are the isolate's (`remoteKeySet`).
   let hmacKey: Uint8Array | undefined
   let staticKeys: JWTVerifyGetKey | undefined
-  const getKey: JWTVerifyGetKey = async (header, token) => {
+  const getKey = async (header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1], runtime: Runtime): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> => {
     if (typeof header.alg === 'string' && header.alg.startsWith('HS')) {
       if (!hmacKey) {
         const bytes = new TextEncoder().encode(secretOf(env, issuer.secret!))
@@ -194,7 +198,7 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
       }
       return hmacKey
     }
-    if (remote) return remote.getKey(header, token)
+    if (remote) return remote.getKey(header, token, runtime)
     if (!staticKeys) {
       try {
         staticKeys = await staticKeySet(issuer, env, algorithms)
@@ -218,13 +222,14 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
     unresolved,
     retryAfter: issuer.cache.cooldown,
     remote,
-    async verify(token) {
+    async verify(token, runtime = systemRuntime) {
       if (setupError !== undefined) throw new KeysUnavailableError(setupError)
+      const options: JWTVerifyOptions = { ...verifyOptions, currentDate: new Date(runtime.now()) }
       try {
-        return (await jwtVerify(token, getKey, verifyOptions)).payload
+        return (await jwtVerify(token, (header, input) => getKey(header, input, runtime), options)).payload
       } catch (err) {
         // Both key sources (remote and static) end here: a set built by jose's createLocalJWKSet.
-        if (err instanceof errors.JWKSMultipleMatchingKeys) return verifyWithCandidates(token, err, verifyOptions)
+        if (err instanceof errors.JWKSMultipleMatchingKeys) return verifyWithCandidates(token, err, options)
         throw err
       }
     },

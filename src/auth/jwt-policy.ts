@@ -132,7 +132,7 @@ export const jwtPolicy = definePolicy({
         verifier = iss !== undefined ? verifiers.get(iss) : undefined
         if (!verifier && unresolved.length > 0) throw new KeysUnavailableError(unresolved.join('; '), UNRESOLVED_ISSUER)
         if (!verifier) throw Object.assign(new Error('untrusted issuer'), { code: UNKNOWN_ISSUER })
-        payload = await verifier.verify(extracted.token)
+        payload = await verifier.verify(extracted.token, c.get('runtime'))
       } catch (err) {
         if (err instanceof KeysUnavailableError) {
           logAuth(c, { via: 'jwt', outcome: 'unavailable', code: err.code, issuer: verifier?.issuer })

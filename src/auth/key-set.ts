@@ -18,6 +18,7 @@ import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, 
 import { logEvent } from '../core/logging'
 import { fetchJson } from './fetch-json'
 import { discoverJwksUri } from './oidc'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 export type KeySetOptions = {
   ttlMs: number
@@ -42,7 +43,6 @@ export class KeysUnavailableError extends Error {
 
 type LocalSet = ReturnType<typeof createLocalJWKSet>
 const POLL_MS = 20
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export class RemoteKeySet {
   private keys: LocalSet | undefined
@@ -61,72 +61,80 @@ export class RemoteKeySet {
     if ('jwksUrl' in source) this.jwksUri = source.jwksUrl
   }
 
-  /** A jose key resolver (`jwtVerify(token, keySet.getKey)`). */
-  readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
-    if (!this.keys || Date.now() - this.fetchedAt > this.options.ttlMs) await this.refreshOrWait()
-    const keys = this.usableKeys()
+  /**
+   * A jose key resolver (`jwtVerify(token, (h, t) => keySet.getKey(h, t, runtime))`). Time is the
+   * caller's runtime: the set is per isolate, shared by every config, and owns no clock.
+   */
+  readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput, runtime: Runtime = systemRuntime): Promise<CryptoKey> => {
+    if (!this.keys || runtime.now() - this.fetchedAt > this.options.ttlMs) await this.refreshOrWait(runtime)
+    const keys = this.usableKeys(runtime)
     if (!keys) throw new KeysUnavailableError('no usable keys (the key set endpoint failed and nothing usable is cached)')
     try {
       return await keys(header, token)
     } catch (err) {
       if (!(err instanceof errors.JWKSNoMatchingKey)) throw err
       // An unknown kid: the provider may have rotated. One refetch, then the cooldown holds.
-      if (!(await this.refreshOrWait())) throw err
-      const fresh = this.usableKeys()
+      if (!(await this.refreshOrWait(runtime))) throw err
+      const fresh = this.usableKeys(runtime)
       if (!fresh || fresh === keys) throw err
       return fresh(header, token)
     }
   }
 
   /** Starts a refresh if allowed, or waits for one already running. False when neither happened. */
-  private async refreshOrWait(): Promise<boolean> {
-    const now = Date.now()
+  private async refreshOrWait(runtime: Runtime): Promise<boolean> {
+    const now = runtime.now()
     if (now < this.fetchingUntil) {
       // Bounded by the fetch timeout: the running fetch clears `fetchingUntil`, or it lapses.
       const polls = Math.ceil(this.options.timeoutMs / POLL_MS) + 1
-      for (let i = 0; i < polls && Date.now() < this.fetchingUntil; i++) await sleep(POLL_MS)
+      for (let i = 0; i < polls && runtime.now() < this.fetchingUntil; i++) await runtime.sleep(POLL_MS)
       return true
     }
     if (now - this.lastAttempt < this.options.cooldownMs) return false
-    await this.refresh()
+    await this.refresh(runtime)
     return true
   }
 
-  private usableKeys(): LocalSet | undefined {
+  private usableKeys(runtime: Runtime): LocalSet | undefined {
     if (!this.keys) return undefined
-    if (Date.now() - this.fetchedAt > this.options.ttlMs + this.options.maxStaleMs) return undefined
+    if (runtime.now() - this.fetchedAt > this.options.ttlMs + this.options.maxStaleMs) return undefined
     return this.keys
   }
 
-  private async refresh(): Promise<void> {
+  private async refresh(runtime: Runtime): Promise<void> {
     const { maxBytes, timeoutMs, ttlMs } = this.options
     // Set before any await: concurrent requests see the fetch and the cooldown at once.
-    this.lastAttempt = Date.now()
+    this.lastAttempt = runtime.now()
     this.fetchingUntil = this.lastAttempt + 2 * timeoutMs
     this.attempts++
     try {
-      if ('discoveryUrl' in this.source && (!this.jwksUri || Date.now() - this.discoveredAt > ttlMs)) {
+      if ('discoveryUrl' in this.source && (!this.jwksUri || runtime.now() - this.discoveredAt > ttlMs)) {
         try {
-          this.jwksUri = await discoverJwksUri(this.source.issuer, this.source.discoveryUrl, maxBytes, timeoutMs)
-          this.discoveredAt = Date.now()
+          this.jwksUri = await discoverJwksUri(this.source.issuer, this.source.discoveryUrl, maxBytes, timeoutMs, runtime)
+          this.discoveredAt = runtime.now()
         } catch (err) {
           logEvent('oidc_discovery_failed', { issuer: this.source.issuer, error: String(err) })
           if (!this.jwksUri) return
         }
       }
-      const body = await fetchJson(this.jwksUri!, maxBytes, timeoutMs)
+      const body = await fetchJson(this.jwksUri!, maxBytes, timeoutMs, runtime)
       const keys = (body as Partial<JSONWebKeySet> | null)?.keys
       if (!Array.isArray(keys) || keys.length === 0) throw new Error('not a JWKS with at least one key')
       this.keys = createLocalJWKSet(body as JSONWebKeySet)
-      this.fetchedAt = Date.now()
+      this.fetchedAt = runtime.now()
     } catch (err) {
-      logEvent('jwks_fetch_failed', { url: this.jwksUri, error: String(err), keepingKeys: this.usableKeys() !== undefined })
+      logEvent('jwks_fetch_failed', { url: this.jwksUri, error: String(err), keepingKeys: this.usableKeys(runtime) !== undefined })
     } finally {
       this.fetchingUntil = 0
     }
   }
 }
 
+/**
+ * Per isolate, not per config: a hot reload keeps the keys and the cooldown (a reload must not
+ * let a flood of unknown kids refetch), and every route with the same source shares one fetch.
+ * Keyed by source and options; the sets hold timestamps only, read against the caller's runtime.
+ */
 const keySets = new Map<string, RemoteKeySet>()
 
 /** The isolate's key set for a source and options: built once, shared by every route. */

@@ -6,6 +6,7 @@
  * location could substitute keys of another issuer.
  */
 import { FetchJsonError, fetchJson, keyUrlProblem } from './fetch-json'
+import type { Runtime } from '../core/runtime'
 
 /** The discovery URL for an issuer: `<issuer>/.well-known/openid-configuration`. */
 export function discoveryUrlFor(issuer: string): string {
@@ -13,8 +14,8 @@ export function discoveryUrlFor(issuer: string): string {
 }
 
 /** Fetches the discovery document and returns its validated `jwks_uri`. */
-export async function discoverJwksUri(issuer: string, url: string, maxBytes: number, timeoutMs: number): Promise<string> {
-  const doc = await fetchJson(url, maxBytes, timeoutMs)
+export async function discoverJwksUri(issuer: string, url: string, maxBytes: number, timeoutMs: number, runtime?: Runtime): Promise<string> {
+  const doc = await fetchJson(url, maxBytes, timeoutMs, runtime)
   if (typeof doc !== 'object' || doc === null) throw new FetchJsonError('discovery document is not a JSON object')
   const { issuer: claimed, jwks_uri: jwksUri } = doc as Record<string, unknown>
   if (claimed !== issuer) throw new FetchJsonError(`discovery "issuer" ${JSON.stringify(claimed)} does not equal the configured issuer`)

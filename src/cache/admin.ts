@@ -64,7 +64,7 @@ export const cacheAdmin: AdminExtension = (app, { config, env }) => {
       if (!kv) {
         throw new GatewayError('ERR_CACHE_PURGE_UNAVAILABLE', { detail: `The KV binding "${binding}" that holds purge generations is not configured.` })
       }
-      generations[binding] = await purge(kv, binding, target, cacheSeconds)
+      generations[binding] = await purge(kv, binding, target, cacheSeconds, c.get('runtime'))
     }
     return c.json({ purged: 'path' in target ? { url: target.path } : target, generations })
   })

@@ -105,7 +105,7 @@ export const cachePolicy = definePolicy({
       }
       let generation: string
       try {
-        generation = await generations.read(route.id, draft.path)
+        generation = await generations.read(route.id, draft.path, c.get('runtime'))
       } catch (err) {
         // Without the generation a purged entry could be served: go to the origin instead.
         logEvent('cache_generation_unavailable', { reason: String(err) })
@@ -123,19 +123,20 @@ export const cachePolicy = definePolicy({
         return undefined
       })
       const entry = found?.entry
-      const state = entry ? entryState(entry.freshness) : undefined
+      const runtime = c.get('runtime')
+      const state = entry ? entryState(entry.freshness, runtime.now()) : undefined
       const storeFrom = (origin: Response): Stored => {
         // The gateway's own sticky cookie is not the origin's: off while judging and storing, back after.
         const res = pins.names.size > 0 ? new Response(origin.body, origin) : origin
         const { cookies, pinned } = pins.names.size > 0 ? pins.take(res.headers, reqHeaders) : { cookies: [], pinned: [] }
-        const decision = decideStore(res.status, res.headers, freshness, identified && partition === 'shared')
+        const decision = decideStore(res.status, res.headers, freshness, identified && partition === 'shared', runtime.now())
         const length = Number(res.headers.get('content-length') ?? 0)
         const transformedVary = decision.store && varyNames(res.headers.get('vary')).some((name) => transformed.has(name))
         const reason = !decision.store ? decision.reason : transformedVary ? 'vary-transformed' : length > maxBodyBytes ? 'too-large' : undefined
         const result: Stored =
           reason !== undefined || !decision.store
             ? { response: res, reason, done: undefined }
-            : { ...store({ cache: storage, origin: url.origin, primary, headers: varyOn, pins: pinned, response: res, freshness: decision.freshness, maxBodyBytes, strip }), reason }
+            : { ...store({ cache: storage, origin: url.origin, primary, headers: varyOn, now: runtime.now(), pins: pinned, response: res, freshness: decision.freshness, maxBodyBytes, strip }), reason }
         for (const line of cookies) result.response.headers.append('Set-Cookie', line)
         return result
       }
@@ -174,11 +175,11 @@ export const cachePolicy = definePolicy({
       c.res = undefined
       c.res = (conditional && notModified(reqHeaders, result.response)) || result.response
       if (result.done) {
-        c.executionCtx.waitUntil(result.done)
+        runtime.waitUntil(c, result.done)
         return setCacheStatus(c, `fwd=${fwd}; fwd-status=${status}; stored`)
       }
       // The origin now says this may not be kept: don't leave an older entry to be served stale.
-      if (entry && status !== 304) c.executionCtx.waitUntil(forget(storage, url.origin, found!.keyText))
+      if (entry && status !== 304) runtime.waitUntil(c, forget(storage, url.origin, found!.keyText))
       setCacheStatus(c, `fwd=${fwd}; fwd-status=${status}; detail=${result.reason}`)
     }
 
@@ -191,10 +192,12 @@ export const cachePolicy = definePolicy({
       drop: () => Promise<void>,
     ): void {
       const downstream = c.get('route').downstreamOf(self)
-      if (!downstream || !claimRefresh(keyText, refreshTimeoutMs)) return
+      const runtime = c.get('runtime')
+      if (!downstream || !claimRefresh(keyText, refreshTimeoutMs, runtime.now())) return
       const refreshed = runDetached(c, downstream)
       let holdMs = 0
-      c.executionCtx.waitUntil(
+      runtime.waitUntil(
+        c,
         refreshed
           .then(async (res) => {
             const result = storeFrom(res)
@@ -209,7 +212,7 @@ export const cachePolicy = definePolicy({
             }
           })
           .catch((err: unknown) => logEvent('cache_refresh_failed', { route: c.get('route').id, reason: String(err) }))
-          .finally(() => releaseRefresh(keyText, refreshTimeoutMs, holdMs)),
+          .finally(() => releaseRefresh(keyText, refreshTimeoutMs, holdMs, runtime.now())),
       )
     }
   },

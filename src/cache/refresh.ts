@@ -12,12 +12,15 @@ import { Context, type MiddlewareHandler } from 'hono'
 import type { AppEnv } from '../core/context'
 import { CONDITIONAL_HEADERS } from '../http-cache/entry'
 
+/**
+ * Per isolate, not per config: a refresh claimed before a hot reload is still running after it.
+ * Times are the caller's runtime's `now()`; bounded by `CLAIM_MAX`.
+ */
 const claims = new Map<string, number>()
 const CLAIM_MAX = 10_000
 
 /** Claims the refresh of `key`; false when another request of this isolate holds a recent claim. */
-export function claimRefresh(key: string, timeoutMs: number): boolean {
-  const now = Date.now()
+export function claimRefresh(key: string, timeoutMs: number, now: number): boolean {
   const since = claims.get(key)
   if (since !== undefined && now - since < timeoutMs) return false
   if (claims.size >= CLAIM_MAX) {
@@ -32,9 +35,9 @@ export function claimRefresh(key: string, timeoutMs: number): boolean {
  * Ends a claim. `holdMs` keeps it a little longer after a successful refresh: a request that read
  * the old entry just before the new one landed then doesn't start a second refresh.
  */
-export function releaseRefresh(key: string, timeoutMs: number, holdMs: number): void {
+export function releaseRefresh(key: string, timeoutMs: number, holdMs: number, now: number): void {
   if (holdMs <= 0) claims.delete(key)
-  else claims.set(key, Date.now() - timeoutMs + holdMs)
+  else claims.set(key, now - timeoutMs + holdMs)
 }
 
 /**

@@ -6,6 +6,7 @@
 import type { Env } from './env'
 import type { MiddlewareHandler } from 'hono'
 import type { RequestLog } from './logging'
+import type { Runtime } from './runtime'
 
 /** The request the upstream will receive. Request policies edit it; the action sends it. */
 export type UpstreamRequestDraft = {
@@ -74,6 +75,8 @@ declare module 'hono' {
     apiKeyHash: string | undefined
     claims: Record<string, unknown> | undefined
     log: RequestLog
+    /** The gateway's runtime (clock, random, timers, `waitUntil`): see `core/runtime.ts`. */
+    runtime: Runtime
   }
 }
 

@@ -20,18 +20,6 @@ export function editResponseHeaders(c: Context, edit: (headers: Headers) => void
   }
 }
 
-/**
- * Keeps `promise` running after the response. `c.executionCtx` throws where there is none (a bare
- * `app.fetch` in a test); then the work just runs, unawaited.
- */
-export function waitUntil(c: Context, promise: Promise<unknown>): void {
-  try {
-    c.executionCtx.waitUntil(promise)
-  } catch {
-    promise.catch(() => {})
-  }
-}
-
 export function setResponseHeader(c: Context, name: string, value: string): void {
   editResponseHeaders(c, (headers) => headers.set(name, value))
 }

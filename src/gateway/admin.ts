@@ -7,7 +7,6 @@
  */
 import { Hono } from 'hono'
 import type { AppEnv } from '../core/context'
-import type { Env } from '../core/env'
 import { GatewayError } from '../core/errors'
 import { secretsEqual, type AdminContext, type AdminExtension } from '../core/admin'
 import { apiKeyAdmin } from '../auth/api-key-admin'

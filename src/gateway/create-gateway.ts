@@ -27,6 +27,7 @@ import { createMatcher } from '../routing/matcher'
 import { normalizePath, rawPathOf } from '../routing/normalize'
 import { compileRoute } from './route'
 import { compileUpstream, linkFallbacks, UpstreamConfigError, type CompiledUpstream } from '../upstream/upstream'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 export type GatewayOptions = {
   writeLog?: LogWriter
@@ -36,14 +37,19 @@ export type GatewayOptions = {
   source?: unknown
   /** Metrics sinks used instead of the configured ones (tests inject recording or failing writers). */
   metricsSinks?: MetricsSink[]
+  /**
+   * The clock, random source, timers and `waitUntil` the gateway reads (default: `systemRuntime`).
+   * Tests hand in one they control; every request reaches it as `c.get('runtime')`.
+   */
+  runtime?: Runtime
 }
 
-function compileUpstreams(config: GatewayConfig, env: Env): Map<string, CompiledUpstream> {
+function compileUpstreams(config: GatewayConfig, env: Env, runtime: Runtime): Map<string, CompiledUpstream> {
   const problems: string[] = []
   const upstreams = new Map<string, CompiledUpstream>()
   for (const [name, upstream] of Object.entries(config.upstreams)) {
     try {
-      upstreams.set(name, compileUpstream(name, upstream, env, config.gateway.name))
+      upstreams.set(name, compileUpstream(name, upstream, env, config.gateway.name, runtime))
     } catch (err) {
       if (!(err instanceof UpstreamConfigError)) throw err
       problems.push(`${err.field}: ${err.message}`)
@@ -55,7 +61,8 @@ function compileUpstreams(config: GatewayConfig, env: Env): Map<string, Compiled
 }
 
 export function createGateway(config: GatewayConfig, env: Env, options: GatewayOptions = {}): Hono<AppEnv> {
-  const upstreams = compileUpstreams(config, env)
+  const runtime = options.runtime ?? systemRuntime
+  const upstreams = compileUpstreams(config, env, runtime)
   const pipeline = createPipeline(config, env)
   const routes = config.routes.map((route, index) => compileRoute(config, route, index, pipeline, upstreams))
   const match = createMatcher(routes, config.versioning)
@@ -64,13 +71,14 @@ export function createGateway(config: GatewayConfig, env: Env, options: GatewayO
   const metrics = metricsMiddleware(config.gateway.metrics, env, {
     sinks: options.metricsSinks,
     adminPrefix: admin ? config.gateway.admin.prefix : undefined,
+    runtime,
   })
 
   const app = new Hono<AppEnv>()
   app.onError(handleError)
   // Outermost, so it sees the finished response and log record.
   if (metrics) app.use(metrics)
-  app.use(requestContext({ logRequests: config.gateway.log.requests, writeLog: options.writeLog ?? consoleLogWriter }))
+  app.use(requestContext({ logRequests: config.gateway.log.requests, writeLog: options.writeLog ?? consoleLogWriter, runtime }))
   app.use(traceContext())
   for (const policy of pipeline.preRouting) app.use(policy)
 

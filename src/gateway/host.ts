@@ -5,6 +5,10 @@
  * replaces it without a redeploy: it is validated first, and a bad one is logged and ignored, so
  * the last good config keeps running. An invalid config never half-runs: every request then gets
  * a 500 problem+json with a safe message, and the problems go to the log.
+ *
+ * One host per isolate (`createWorker` builds it): its state (the active config, the last reload
+ * check) is the isolate's, and each config it builds gets the host's runtime (`options.runtime`,
+ * default the system's), so a test moves the reload clock instead of waiting.
  */
 import type { Hono } from 'hono'
 import { ConfigError } from '../core/errors'
@@ -16,6 +20,7 @@ import { GatewayError, problemResponse } from '../core/errors'
 import { createGateway, type GatewayOptions } from './create-gateway'
 import { consoleLogWriter, logEvent, type LogWriter } from '../core/logging'
 import { sha256Hex } from '../core/encoding'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 type Active = { app: Hono<AppEnv>; config: GatewayConfig; version: string; text: string }
 
@@ -36,8 +41,8 @@ async function build(source: unknown, text: string, env: Env, options: GatewayOp
  * What every request gets while no valid config runs: a safe 500 (the problems are in the log),
  * and still its request log line, so the outage shows in request logs and metrics pipelines too.
  */
-function brokenResponse(request: Request, writeLog: LogWriter): Response {
-  const requestId = crypto.randomUUID()
+function brokenResponse(request: Request, writeLog: LogWriter, runtime: Runtime): Response {
+  const requestId = runtime.randomId()
   const res = problemResponse(
     new GatewayError('ERR_CONFIG_INVALID', { detail: 'The gateway configuration is invalid; see the gateway logs.' }),
     requestId,
@@ -64,13 +69,19 @@ export class GatewayHost {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     if (!this.active && !this.broken) await this.start(env)
     const reload = this.reloadSettings
-    if (this.active && reload && Date.now() - this.lastReloadCheck > reload.refreshSeconds * 1000) {
+    const runtime = this.runtime
+    if (this.active && reload && runtime.now() - this.lastReloadCheck > reload.refreshSeconds * 1000) {
       // Set before the read starts, so concurrent requests don't each start one.
-      this.lastReloadCheck = Date.now()
-      ctx.waitUntil(this.reload(env))
+      this.lastReloadCheck = runtime.now()
+      runtime.waitUntil(ctx, this.reload(env))
     }
-    if (!this.active) return brokenResponse(request, this.options.writeLog ?? consoleLogWriter)
+    if (!this.active) return brokenResponse(request, this.options.writeLog ?? consoleLogWriter, runtime)
     return this.active.app.fetch(request, env, ctx)
+  }
+
+  /** The runtime every config this host builds is handed (`options.runtime`, default the system's). */
+  private get runtime(): Runtime {
+    return this.options.runtime ?? systemRuntime
   }
 
   /** The active config's version, or undefined while the gateway is broken. */
@@ -88,7 +99,7 @@ export class GatewayHost {
     }
     this.reloadSettings = this.active.config.gateway.reload
     if (this.reloadSettings) {
-      this.lastReloadCheck = Date.now()
+      this.lastReloadCheck = this.runtime.now()
       await this.reload(env)
     }
   }

@@ -7,6 +7,7 @@ import type { MiddlewareHandler } from 'hono'
 import type { AppEnv, UpstreamRequestDraft } from '../core/context'
 import { stripHopByHop } from '../core/http'
 import type { LogWriter, RequestLog } from '../core/logging'
+import type { Runtime } from '../core/runtime'
 
 /** Client-sent forwarding headers can't be trusted: the gateway sets its own. */
 const UNTRUSTED_FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip']
@@ -23,14 +24,15 @@ function draftFor(request: Request, url: URL): UpstreamRequestDraft {
   return { method: request.method, path: url.pathname, search: url.search, headers }
 }
 
-export function requestContext(options: { logRequests: boolean; writeLog: LogWriter }): MiddlewareHandler<AppEnv> {
-  const { logRequests, writeLog } = options
+export function requestContext(options: { logRequests: boolean; writeLog: LogWriter; runtime: Runtime }): MiddlewareHandler<AppEnv> {
+  const { logRequests, writeLog, runtime } = options
   return async function requestContext(c, next) {
-    const startedAt = Date.now()
-    const requestId = crypto.randomUUID()
+    const startedAt = runtime.now()
+    const requestId = runtime.randomId()
     const url = new URL(c.req.url)
     const log: RequestLog = { requestId, method: c.req.method, path: url.pathname }
     if (url.search.length > 1) log.queryKeys = [...new Set(url.searchParams.keys())]
+    c.set('runtime', runtime)
     c.set('requestId', requestId)
     c.set('startedAt', startedAt)
     c.set('url', url)
@@ -38,7 +40,7 @@ export function requestContext(options: { logRequests: boolean; writeLog: LogWri
     c.set('upstreamRequest', draftFor(c.req.raw, url))
     await next()
     log.status = c.res.status
-    log.durationMs = Date.now() - startedAt
+    log.durationMs = runtime.now() - startedAt
     if (logRequests) writeLog(log)
   }
 }

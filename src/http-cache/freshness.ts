@@ -1,16 +1,13 @@
 /**
  * @module
  * Freshness and storability of an origin response for a shared cache (RFC 9111 sections 3, 4.2 and
- * 5.2; RFC 5861 for the stale windows). Pure functions over headers and a clock, so each rule is
- * tested on its own.
+ * 5.2; RFC 5861 for the stale windows). Pure functions over headers and a time (`now`, from the
+ * caller's runtime), so each rule is tested on its own and tests move the clock instead of sleeping.
  *
  * Deliberately stricter than RFC 9111 where "never wrong" asks for it (as Hono's cache middleware
  * is): `no-cache` is not stored (we don't revalidate with the origin), and neither is `private`
  * (in any form), `no-store`, `Set-Cookie`, `Vary: *` or a `Content-Range`.
  */
-
-/** The clock the cache reads. Tests move it instead of sleeping. */
-export const cacheClock = { now: (): number => Date.now() }
 
 export type Directives = Map<string, string | true>
 
@@ -71,7 +68,7 @@ export type StoreDecision = { store: true; freshness: Freshness } | { store: fal
  * `s-maxage` or `must-revalidate`), so a response is shared only when both the route and the
  * origin say so.
  */
-export function decideStore(status: number, headers: Headers, options: FreshnessOptions, credentialed: boolean): StoreDecision {
+export function decideStore(status: number, headers: Headers, options: FreshnessOptions, credentialed: boolean, now: number): StoreDecision {
   if (!options.statuses.has(status)) return { store: false, reason: 'status' }
   const cc = parseCacheControl(headers.get('cache-control'))
   for (const name of ['no-store', 'private', 'no-cache'] as const) if (cc.has(name)) return { store: false, reason: name }
@@ -82,7 +79,6 @@ export function decideStore(status: number, headers: Headers, options: Freshness
   const mustRevalidate = cc.has('must-revalidate') || cc.has('proxy-revalidate')
   if (credentialed && !cc.has('public') && !cc.has('s-maxage') && !mustRevalidate) return { store: false, reason: 'credentials' }
 
-  const now = cacheClock.now()
   let ttl = seconds(cc, 's-maxage') ?? seconds(cc, 'max-age')
   if (ttl === undefined && headers.has('expires')) {
     const expires = Date.parse(headers.get('expires')!)
@@ -109,7 +105,7 @@ export function decideStore(status: number, headers: Headers, options: Freshness
 export type EntryState = 'fresh' | 'stale-while-revalidate' | 'stale-if-error' | 'expired'
 
 /** Where an entry stands now; `age` and `remaining` (ttl left, negative when stale) in seconds. */
-export function entryState(freshness: Freshness, now = cacheClock.now()): { state: EntryState; age: number; remaining: number } {
+export function entryState(freshness: Freshness, now: number): { state: EntryState; age: number; remaining: number } {
   const age = Math.max(0, Math.floor((now - freshness.storedAt) / 1000))
   const remaining = freshness.ttl - age
   if (remaining > 0) return { state: 'fresh', age, remaining }
@@ -120,7 +116,7 @@ export function entryState(freshness: Freshness, now = cacheClock.now()): { stat
 }
 
 /** How long the Cache API must keep an entry: its whole life, stale windows included (s). */
-export function storeSeconds(freshness: Freshness, now = cacheClock.now()): number {
+export function storeSeconds(freshness: Freshness, now: number): number {
   const lived = Math.floor((now - freshness.storedAt) / 1000)
   return Math.max(1, freshness.ttl + Math.max(freshness.swr, freshness.sie) - lived)
 }

@@ -13,6 +13,7 @@
 import * as v from 'valibot'
 import { Name } from '../core/schema'
 import { sha256Hex } from '../core/encoding'
+import type { Runtime } from '../core/runtime'
 
 /** Where generations live; the cache policy's `purge` and a cached aggregation call's `cache.purge`. */
 export const PurgeSchema = v.optional(
@@ -30,7 +31,11 @@ export type PurgeSettings = v.InferOutput<typeof PurgeSchema>
 
 export type PurgeTarget = { all: true } | { route: string } | { path: string }
 
-/** Per isolate, shared by every route: binding + KV key -> value and expiry (ms). */
+/**
+ * Per isolate, shared by every route and config: binding + KV key -> value and expiry (ms). Per
+ * isolate because a generation is the KV's, not a config's: a hot reload must not forget a purge.
+ * Expiry is read against the caller's runtime; bounded by `LOCAL_MAX`.
+ */
 const local = new Map<string, { value: string; until: number }>()
 const LOCAL_MAX = 10_000
 
@@ -40,26 +45,26 @@ async function kvKeyOf(target: PurgeTarget): Promise<string> {
   return `cache-gen:url:${(await sha256Hex(target.path)).slice(0, 32)}`
 }
 
-function remember(binding: string, key: string, value: string, ttlMs: number): void {
+function remember(binding: string, key: string, value: string, ttlMs: number, now: number): void {
   if (local.size >= LOCAL_MAX) local.clear()
-  local.set(`${binding}\n${key}`, { value, until: Date.now() + ttlMs })
+  local.set(`${binding}\n${key}`, { value, until: now + ttlMs })
 }
 
 export type GenerationStore = {
   /** Whether purges can reach this store (a KV binding is configured and present). */
   readonly enabled: boolean
   /** The generation part of a key: `<all>.<route>.<path>`. Rejects when KV can't be read. */
-  read(routeId: string, path: string): Promise<string>
+  read(routeId: string, path: string, runtime: Runtime): Promise<string>
 }
 
 export function generationStore(kv: KVNamespace | undefined, binding: string, cacheSeconds: number): GenerationStore {
   const ttlMs = cacheSeconds * 1000
   return {
     enabled: kv !== undefined,
-    async read(routeId, path) {
+    async read(routeId, path, runtime) {
       if (!kv) return '0.0.0'
       const keys = await Promise.all([kvKeyOf({ all: true }), kvKeyOf({ route: routeId }), kvKeyOf({ path })])
-      const now = Date.now()
+      const now = runtime.now()
       const values = keys.map((key) => {
         const hit = local.get(`${binding}\n${key}`)
         return hit && hit.until > now ? hit.value : undefined
@@ -69,7 +74,7 @@ export function generationStore(kv: KVNamespace | undefined, binding: string, ca
         const read = await kv.get(missing, 'text')
         for (const key of missing) {
           const value = read.get(key) ?? '0'
-          remember(binding, key, value, ttlMs)
+          remember(binding, key, value, ttlMs, runtime.now())
           values[keys.indexOf(key)] = value
         }
       }
@@ -79,10 +84,10 @@ export function generationStore(kv: KVNamespace | undefined, binding: string, ca
 }
 
 /** Bumps one generation; returns the new value. */
-export async function purge(kv: KVNamespace, binding: string, target: PurgeTarget, cacheSeconds: number): Promise<string> {
+export async function purge(kv: KVNamespace, binding: string, target: PurgeTarget, cacheSeconds: number, runtime: Runtime): Promise<string> {
   const key = await kvKeyOf(target)
-  const value = `${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`
+  const value = `${runtime.now().toString(36)}-${runtime.randomId().slice(0, 8)}`
   await kv.put(key, value)
-  remember(binding, key, value, cacheSeconds * 1000)
+  remember(binding, key, value, cacheSeconds * 1000, runtime.now())
   return value
 }

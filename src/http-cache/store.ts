@@ -36,6 +36,8 @@ export type StoreInput = {
   primary: string
   /** Request headers a variant is keyed on: the very ones the lookup used (see `lookup`). */
   headers: Headers
+  /** The time the entry is stored at (the runtime's `now()`). */
+  now: number
   /** Sticky targets that produced the response (`cache/pins`). */
   pins?: readonly string[]
   response: Response
@@ -52,7 +54,7 @@ export type StoreInput = {
 export function store(input: StoreInput): { response: Response; done: Promise<void> } {
   const { response, freshness } = input
   const names = varyNames(response.headers.get('vary'))
-  const keep = storeSeconds(freshness)
+  const keep = storeSeconds(freshness, input.now)
   let clientBody: ReadableStream | null = null
   let storeBody: ReadableStream | null = null
   if (response.body) [clientBody, storeBody] = response.body.tee()

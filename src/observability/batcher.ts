@@ -15,14 +15,19 @@ import { addRecord, type Group } from './metric-groups'
 import type { MetricsAggregatorSettings } from './schema'
 import type { MetricRecord } from './record'
 import { background, type MetricsSink, type WaitUntil } from './sink'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 export type AggregatorNamespace = DurableObjectNamespace<MetricsAggregator>
 
 export const shardName = (shard: number) => `shard-${shard}`
 
-export function aggregatorSink(namespace: AggregatorNamespace, settings: MetricsAggregatorSettings): MetricsSink {
+/**
+ * Built per config (by `createGateway`, through the metrics middleware) and dropped with it: the
+ * buffer and the schedule timestamp below are that config's, read against its runtime.
+ */
+export function aggregatorSink(namespace: AggregatorNamespace, settings: MetricsAggregatorSettings, runtime: Runtime = systemRuntime): MetricsSink {
   const { flushMs, flushRecords, retentionMinutes, shards } = settings
-  const shard = Math.floor(Math.random() * shards)
+  const shard = Math.floor(runtime.random() * shards)
   let pending = new Map<string, Group>()
   let pendingRecords = 0
   let scheduledAt = 0
@@ -41,7 +46,7 @@ export function aggregatorSink(namespace: AggregatorNamespace, settings: Metrics
     write(record: MetricRecord, waitUntil: WaitUntil) {
       addRecord(pending, record)
       pendingRecords++
-      const now = Date.now()
+      const now = runtime.now()
       if (pendingRecords >= flushRecords) {
         scheduledAt = 0
         return background('aggregator', waitUntil, send)
@@ -49,7 +54,7 @@ export function aggregatorSink(namespace: AggregatorNamespace, settings: Metrics
       if (now - scheduledAt < 2 * flushMs) return
       scheduledAt = now
       background('aggregator', waitUntil, async () => {
-        await new Promise((resolve) => setTimeout(resolve, flushMs))
+        await runtime.sleep(flushMs)
         scheduledAt = 0
         await send()
       })

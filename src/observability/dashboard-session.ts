@@ -14,7 +14,10 @@ export const SESSION_SECONDS = 8 * 60 * 60
 const encoder = new TextEncoder()
 const FORMAT = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/
 
-/** Keys by admin token (one, or two around a rotation); the key, never a pending promise, is kept. */
+/**
+ * Keys by admin token (one, or two around a rotation); the key, never a pending promise, is kept.
+ * Per isolate, not per config: a key depends on the token alone, so a reload changes nothing.
+ */
 const keys = new Map<string, CryptoKey>()
 
 async function keyFor(token: string): Promise<CryptoKey> {
@@ -51,7 +54,7 @@ export async function signSession(token: string, expires: number): Promise<strin
 }
 
 /** True when `value` was signed with this token's key and has not expired. Never throws. */
-export async function verifySession(token: string, value: string | undefined, nowMs = Date.now()): Promise<boolean> {
+export async function verifySession(token: string, value: string | undefined, nowMs: number): Promise<boolean> {
   const m = value === undefined ? null : FORMAT.exec(value)
   if (!m) return false
   const expires = Number(m[1])

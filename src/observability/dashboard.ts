@@ -63,7 +63,7 @@ export function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
     const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '')?.[1]
     if (bearer !== undefined) return tokenOk(c, bearer)
     // A session cookie is an HMAC nobody can guess: not counted, and no limiter round trip.
-    return verifySession(token, getCookie(c, SESSION_COOKIE))
+    return verifySession(token, getCookie(c, SESSION_COOKIE), c.get('runtime').now())
   }
   const login = (c: Context<AppEnv>, error?: string) => c.body(loginPage(`${prefix}/login`, error), 401, LOGIN_HEADERS)
 
@@ -81,7 +81,7 @@ export function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
       if (json) throw new GatewayError('ERR_UNAUTHORIZED', { detail: 'Wrong admin token.' })
       return login(c, 'Wrong admin token.')
     }
-    const cookie = sessionCookie(await signSession(token, Math.floor(Date.now() / 1000) + SESSION_SECONDS), c.get('url'), prefix, SESSION_SECONDS)
+    const cookie = sessionCookie(await signSession(token, Math.floor(c.get('runtime').now() / 1000) + SESSION_SECONDS), c.get('url'), prefix, SESSION_SECONDS)
     if (json) return c.body(null, 204, { 'Set-Cookie': cookie, 'Cache-Control': 'no-store' })
     return c.body(null, 303, { 'Set-Cookie': cookie, Location: `${prefix}/dashboard/`, 'Cache-Control': 'no-store' })
   })
@@ -126,7 +126,7 @@ export function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
         detail: aggregator ? `No Durable Object binding "${aggregator.binding}" for the metrics aggregator.` : 'The metrics aggregator is off (set gateway.metrics.aggregator).',
       })
     }
-    const result = await queryMetrics(namespace, aggregator, window as WindowName)
+    const result = await queryMetrics(namespace, aggregator, window as WindowName, c.get('runtime').now())
     return c.json(result, 200, { 'Cache-Control': 'no-store' })
   })
 }

@@ -12,6 +12,7 @@ import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../core/env'
 import { COUNT_FIELDS, type Group, newGroup, mergeGroup, summarize, type ShardSummary } from './metric-groups'
 import type { Histogram } from './histogram'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 /** How often the cleanup alarm runs while rows remain. */
 export const CLEANUP_INTERVAL_MS = 10 * 60_000
@@ -48,6 +49,9 @@ function validGroup(group: unknown): group is Group {
 export class MetricsAggregator extends DurableObject<Env> {
   private readonly sql: SqlStorage
   private alarmChecked = false
+
+  /** The object's own runtime: a Durable Object is not built by `createGateway`, so it holds the system's. */
+  private readonly runtime: Runtime = systemRuntime
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -86,7 +90,7 @@ export class MetricsAggregator extends DurableObject<Env> {
     })
     if (!this.alarmChecked) {
       this.alarmChecked = true
-      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + CLEANUP_INTERVAL_MS)
+      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(this.runtime.now() + CLEANUP_INTERVAL_MS)
     }
     return taken
   }
@@ -103,10 +107,10 @@ export class MetricsAggregator extends DurableObject<Env> {
   /** Deletes rows past the retention; comes back while rows remain. */
   override async alarm(): Promise<void> {
     const retention = this.sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'retentionMinutes'").toArray()[0]?.value ?? 1500
-    const oldest = Math.floor(Date.now() / 60_000) - retention
+    const oldest = Math.floor(this.runtime.now() / 60_000) - retention
     this.sql.exec('DELETE FROM buckets WHERE minute < ?', oldest)
     const left = this.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM buckets').one().n
-    if (left > 0) await this.ctx.storage.setAlarm(Date.now() + CLEANUP_INTERVAL_MS)
+    if (left > 0) await this.ctx.storage.setAlarm(this.runtime.now() + CLEANUP_INTERVAL_MS)
     else this.alarmChecked = false
   }
 

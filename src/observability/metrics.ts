@@ -15,9 +15,10 @@ import type { MetricsSettings } from './schema'
 import { recordFrom } from './record'
 import { analyticsEngineSink, reportSinkFailure, type MetricsSink, type WaitUntil } from './sink'
 import { serverTimingValue } from './stage-timing'
+import { executionContextOf, systemRuntime, type Runtime } from '../core/runtime'
 
 /** The sinks the settings ask for, given the bindings that exist. A missing binding is logged once, at build. */
-export function configuredSinks(settings: MetricsSettings, env: Env): MetricsSink[] {
+export function configuredSinks(settings: MetricsSettings, env: Env, runtime: Runtime = systemRuntime): MetricsSink[] {
   const sinks: MetricsSink[] = []
   if (settings.analyticsEngine !== undefined) {
     const dataset = env[settings.analyticsEngine] as AnalyticsEngineDataset | undefined
@@ -26,7 +27,7 @@ export function configuredSinks(settings: MetricsSettings, env: Env): MetricsSin
   }
   if (settings.aggregator) {
     const namespace = env[settings.aggregator.binding] as AggregatorNamespace | undefined
-    if (namespace && typeof namespace === 'object') sinks.push(aggregatorSink(namespace, settings.aggregator))
+    if (namespace && typeof namespace === 'object') sinks.push(aggregatorSink(namespace, settings.aggregator, runtime))
     else logEvent('metrics_binding_missing', { binding: settings.aggregator.binding, sink: 'aggregator' })
   }
   return sinks
@@ -37,11 +38,13 @@ export type MetricsOptions = {
   sinks?: MetricsSink[] | undefined
   /** The admin API's prefix while the admin API is on: its traffic is not counted. */
   adminPrefix?: string | undefined
+  /** The gateway's runtime, handed to the sinks it builds (default: the system's). */
+  runtime?: Runtime | undefined
 }
 
 /** Returns undefined when there is nothing to do (no sinks, no Server-Timing). */
 export function metricsMiddleware(settings: MetricsSettings, env: Env, options: MetricsOptions = {}): MiddlewareHandler<AppEnv> | undefined {
-  const sinks = options.sinks ?? configuredSinks(settings, env)
+  const sinks = options.sinks ?? configuredSinks(settings, env, options.runtime)
   const { serverTiming } = settings
   const admin = options.adminPrefix
   if (sinks.length === 0 && !serverTiming) return undefined
@@ -56,13 +59,10 @@ export function metricsMiddleware(settings: MetricsSettings, env: Env, options: 
       setResponseHeader(c, 'Server-Timing', serverTimingValue(c.get('stageTimings'), log.upstream?.durationMs, log.durationMs ?? 0))
     }
     if (sinks.length === 0 || isAdmin(c.get('url').pathname)) return
-    let waitUntil: WaitUntil
-    try {
-      const ctx = c.executionCtx
-      waitUntil = (promise) => ctx.waitUntil(promise)
-    } catch {
-      return // No execution context (a plain app.request call): nowhere to run background work.
-    }
+    // No execution context (a plain app.request call): nowhere to run background work.
+    if (!executionContextOf(c)) return
+    const runtime = c.get('runtime')
+    const waitUntil: WaitUntil = (promise) => runtime.waitUntil(c, promise)
     waitUntil(
       (async () => {
         const record = recordFrom(c)

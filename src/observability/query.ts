@@ -102,7 +102,7 @@ export function report(window: WindowName, now: number, answers: ShardSummary[],
 export type MetricsReport = ReturnType<typeof report>
 
 /** Asks every shard for the window and merges the answers. */
-export async function queryMetrics(namespace: AggregatorNamespace, settings: MetricsAggregatorSettings, window: WindowName, now = Date.now()): Promise<MetricsReport> {
+export async function queryMetrics(namespace: AggregatorNamespace, settings: MetricsAggregatorSettings, window: WindowName, now: number): Promise<MetricsReport> {
   const { minutes, step } = WINDOWS[window]
   const toMinute = minuteOf(now)
   const fromMinute = toMinute - minutes + 1

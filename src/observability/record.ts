@@ -8,6 +8,7 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../core/context'
 import type { RequestLog } from '../core/logging'
+import { systemRuntime } from '../core/runtime'
 
 export type CacheStatus = 'hit' | 'miss' | 'none'
 
@@ -53,7 +54,15 @@ function outcomeOf(value: unknown): string {
 }
 
 /** What `recordOf` needs besides the log record (all from the request's context). */
-export type RecordContext = { at: number; route: string | undefined; consumer: string | undefined; method: string; status: number }
+export type RecordContext = {
+  at: number
+  route: string | undefined
+  consumer: string | undefined
+  method: string
+  status: number
+  /** The runtime's `now()`, for a record whose log has no duration yet (default: the system clock). */
+  now?: number
+}
 
 export function recordOf(log: RequestLog, ctx: RecordContext): MetricRecord {
   const upstream = log.upstream
@@ -65,7 +74,7 @@ export function recordOf(log: RequestLog, ctx: RecordContext): MetricRecord {
     consumer: consumer ?? ANONYMOUS,
     method: ctx.method,
     status: ctx.status,
-    durationMs: log.durationMs ?? Date.now() - ctx.at,
+    durationMs: log.durationMs ?? (ctx.now ?? systemRuntime.now()) - ctx.at,
     upstream: upstream?.target,
     upstreamStatus: upstream?.status,
     upstreamMs: upstream?.durationMs,
@@ -84,5 +93,6 @@ export function recordFrom(c: Context<AppEnv>): MetricRecord {
     consumer: c.get('consumer')?.id,
     method: c.req.method,
     status: c.res.status,
+    now: c.get('runtime').now(),
   })
 }

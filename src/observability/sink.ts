@@ -7,6 +7,7 @@
  */
 import { logEvent } from '../core/logging'
 import type { MetricRecord } from './record'
+import { systemRuntime } from '../core/runtime'
 
 export type WaitUntil = (promise: Promise<unknown>) => void
 
@@ -15,11 +16,15 @@ export interface MetricsSink {
   write(record: MetricRecord, waitUntil: WaitUntil): void | Promise<void>
 }
 
+/**
+ * Per isolate: a log throttle, one timestamp per sink name (a handful), kept across configs so a
+ * hot reload can't turn a broken store into a flood. Read on the system clock: it only spaces out
+ * log lines, and no test waits on it.
+ */
 const lastReported = new Map<string, number>()
 
 /** Logs a sink failure, once a minute per sink at most. Never throws. */
-export function reportSinkFailure(sink: string, err: unknown): void {
-  const now = Date.now()
+export function reportSinkFailure(sink: string, err: unknown, now = systemRuntime.now()): void {
   if (now - (lastReported.get(sink) ?? 0) < 60_000) return
   lastReported.set(sink, now)
   try {

@@ -25,7 +25,12 @@ const ZERO_SPAN = '0'.repeat(16)
 const TRACESTATE_MEMBER = /^[a-z0-9][_0-9a-z\-*/@]{0,255}=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/
 
 const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
-/** One buffer, filled by one `getRandomValues` call per request (trace id and span id together). */
+/**
+ * One buffer, filled by one `getRandomValues` call per request (trace id and span id together).
+ * Per isolate, a scratch buffer only: filled and read synchronously, it carries nothing between
+ * requests. Web Crypto rather than the runtime's `random()`: W3C trace ids must be unpredictable
+ * and unique across the fleet, and no test depends on their values.
+ */
 const random = new Uint8Array(24)
 
 function hexOf(bytes: Uint8Array, from: number, to: number): string {

@@ -38,6 +38,7 @@ const BINDING = 'RATE_LIMITER'
 const TIMEOUT_MS = 1000
 const ipKey = compileKey(['ip'])
 
+/** Per isolate: the missing binding is logged once, not once per config built by a hot reload. */
 let warnedOff = false
 
 function blocked(retryAfterMs: number): GatewayError {
@@ -69,7 +70,7 @@ export function adminTokenGuard(env: Env): AdminTokenGuard {
     if (ok) {
       let state
       try {
-        state = await withTimeout(ns.get(ns.idFromName(key)).inspect(), TIMEOUT_MS)
+        state = await withTimeout(ns.get(ns.idFromName(key)).inspect(), TIMEOUT_MS, c.get('runtime'))
       } catch (err) {
         logEvent('admin_token_limit_unavailable', { requestId: c.get('requestId'), error: String((err as Error)?.message ?? err) })
         return
@@ -82,7 +83,7 @@ export function adminTokenGuard(env: Env): AdminTokenGuard {
       }
       return
     }
-    const [outcome] = await reserve(ns, [{ key, checks: [FAILURE_CHECK] }], TIMEOUT_MS, false)
+    const [outcome] = await reserve(ns, [{ key, checks: [FAILURE_CHECK] }], TIMEOUT_MS, false, c.get('runtime'), c)
     if (!outcome?.ok) {
       logEvent('admin_token_limit_unavailable', { requestId: c.get('requestId'), error: outcome?.error })
       return

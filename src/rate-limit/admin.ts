@@ -21,6 +21,7 @@ import type { RateLimiter } from './rate-limiter'
 import { GatewayError } from '../core/errors'
 import { compileKey } from './keys'
 import { withTimeout } from './reserve'
+import type { Runtime } from '../core/runtime'
 
 const consumerOnly = compileKey(['consumer'])
 const BINDING = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
@@ -48,9 +49,9 @@ async function target(c: Context<AppEnv>, ctx: AdminContext): Promise<{ key: str
   return { key, stub: ns.get(ns.idFromName(key)) }
 }
 
-async function call<T>(promise: Promise<T>): Promise<T> {
+async function call<T>(promise: Promise<T>, runtime: Runtime): Promise<T> {
   try {
-    return await withTimeout(promise, ADMIN_TIMEOUT_MS)
+    return await withTimeout(promise, ADMIN_TIMEOUT_MS, runtime)
   } catch (err) {
     throw new GatewayError('ERR_RATE_LIMIT_UNAVAILABLE', { detail: 'The rate limiter did not answer.', cause: err })
   }
@@ -59,12 +60,12 @@ async function call<T>(promise: Promise<T>): Promise<T> {
 export const rateLimitAdmin: AdminExtension = (app, ctx) => {
   app.get('/rate-limits', async (c) => {
     const { key, stub } = await target(c, ctx)
-    const state = await call(Promise.resolve(stub.inspect()))
+    const state = await call(Promise.resolve(stub.inspect()), c.get('runtime'))
     return c.json({ key, now: new Date(state.now).toISOString(), counters: state.counters })
   })
   app.delete('/rate-limits', async (c) => {
     const { key, stub } = await target(c, ctx)
-    await call(Promise.resolve(stub.reset()))
+    await call(Promise.resolve(stub.reset()), c.get('runtime'))
     return c.json({ key, reset: true })
   })
 }

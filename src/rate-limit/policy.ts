@@ -17,7 +17,7 @@
  */
 import type { ConsumeResult, LimitCheck, LimitDecision, RateLimiter } from './rate-limiter'
 import { GatewayError } from '../core/errors'
-import { editResponseHeaders, waitUntil } from '../core/http'
+import { editResponseHeaders } from '../core/http'
 import { logEvent } from '../core/logging'
 import { policyItem, stateItem, toSeconds } from './fields'
 import { compileKey, type KeyFunction, type KeyInput, type KeySpec } from './keys'
@@ -204,7 +204,7 @@ export const rateLimitPolicy = definePolicy({
       if (!ns || typeof ns.idFromName !== 'function') {
         outcomes = [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
       } else {
-        outcomes = await reserve(ns, [...calls.values()], timeout, onError === 'deny', (promise) => waitUntil(c, promise))
+        outcomes = await reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c)
       }
 
       const decisions = new Map<string, LimitDecision>()

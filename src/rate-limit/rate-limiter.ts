@@ -28,6 +28,7 @@ import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../core/env'
 import { MAX_CHECK_ID, MAX_CHECKS } from './schema'
 import { PRUNE_BATCH, WindowLog } from './window-log'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 export type WindowCheck = { id: string; kind: 'window'; limit: number; windowMs: number }
 export type QuotaCheck = { id: string; kind: 'quota'; limit: number; period: 'day' | 'month' }
@@ -97,8 +98,10 @@ function checkInput(checks: unknown, reservation: unknown): asserts checks is Li
 }
 
 export class RateLimiter extends DurableObject<Env> {
+  /** The object's own runtime: a Durable Object is not built by `createGateway`, so it holds the system's. */
+  private readonly runtime: Runtime = systemRuntime
   /** The object's clock. Tests may replace it (through `runInDurableObject`); RPC cannot. */
-  clock: () => number = () => Date.now()
+  clock: () => number = () => this.runtime.now()
   /** The alarm currently set (real epoch ms), mirrored to avoid a read per call. */
   private alarmAt: number | null = null
   private schemaReady = false
@@ -303,7 +306,7 @@ export class RateLimiter extends DurableObject<Env> {
    */
   private async scheduleCleanup(delayMs: number): Promise<void> {
     if (this.alarmAt !== null) return
-    const at = Date.now() + Math.max(delayMs, 1000)
+    const at = this.runtime.now() + Math.max(delayMs, 1000)
     this.alarmAt = at
     await this.ctx.storage.setAlarm(at)
   }

@@ -11,6 +11,7 @@
  * late call. If the refund still overtakes it, or fails, that unit stays used until its window passes.
  */
 import type { ConsumeResult, LimitCheck, RateLimiter } from './rate-limiter'
+import { systemRuntime, type Runtime, type WaitUntilTarget } from '../core/runtime'
 
 export type ObjectCall = { key: string; checks: LimitCheck[] }
 
@@ -29,16 +30,16 @@ export class RateLimiterTimeout extends Error {
 }
 
 /** One promise and one timer a call (no race, no deadline promise, no `finally` chain): it runs on every limited request. */
-export function withTimeout<T>(promise: PromiseLike<T>, ms: number): Promise<T> {
+export function withTimeout<T>(promise: PromiseLike<T>, ms: number, runtime: Runtime = systemRuntime): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new RateLimiterTimeout(ms)), ms)
+    const timer = runtime.setTimeout(() => reject(new RateLimiterTimeout(ms)), ms)
     promise.then(
       (value) => {
-        clearTimeout(timer)
+        runtime.clearTimeout(timer)
         resolve(value)
       },
       (err: unknown) => {
-        clearTimeout(timer)
+        runtime.clearTimeout(timer)
         reject(err)
       },
     )
@@ -47,7 +48,11 @@ export function withTimeout<T>(promise: PromiseLike<T>, ms: number): Promise<T> 
 
 type Namespace = DurableObjectNamespace<RateLimiter>
 
-/** Hot keys' ids, per namespace and isolate: `idFromName` hashes the name on every call. Ids are plain values; stubs are not cached (a stub that saw an exception stays broken). */
+/**
+ * Hot keys' ids, per namespace and isolate (not per config: an id depends on the name alone, so it
+ * stays right across hot reloads): `idFromName` hashes the name on every call. Ids are plain
+ * values; stubs are not cached (a stub that saw an exception stays broken). No time involved.
+ */
 const ids = new WeakMap<Namespace, Map<string, DurableObjectId>>()
 const MAX_IDS = 1024
 
@@ -73,15 +78,17 @@ export async function reserve(
   calls: ObjectCall[],
   timeoutMs: number,
   refundOnError: boolean,
-  waitUntil: (promise: Promise<unknown>) => void = () => {},
+  runtime: Runtime = systemRuntime,
+  /** The request late refunds belong to (`runtime.waitUntil`); without one they run unawaited. */
+  request?: WaitUntilTarget,
 ): Promise<ObjectOutcome[]> {
   // One object never refunds (a denial there consumed nothing), so it needs no reservation.
-  const reservation = calls.length > 1 ? crypto.randomUUID() : ''
+  const reservation = calls.length > 1 ? runtime.randomId() : ''
   const stubs = calls.map(({ key }) => stubFor(ns, key))
   const outcomes: ObjectOutcome[] = await Promise.all(
     calls.map(async ({ key, checks }, i): Promise<ObjectOutcome> => {
       try {
-        const result = (await withTimeout(stubs[i]!.consume(checks, reservation), timeoutMs)) as ConsumeResult
+        const result = (await withTimeout(stubs[i]!.consume(checks, reservation), timeoutMs, runtime)) as ConsumeResult
         if (result.error !== undefined) return { key, ok: false, error: result.error }
         return { key, ok: true, result, refunded: false }
       } catch (err) {
@@ -95,7 +102,7 @@ export async function reserve(
     outcomes.forEach((outcome, i) => {
       if (outcome.ok || !outcome.timedOut) return
       // Reservation ids are unique: refunding one the object never charged removes nothing.
-      waitUntil(withTimeout(stubs[i]!.refund(reservation), LATE_REFUND_MS).catch(() => -1))
+      runtime.waitUntil(request, withTimeout(stubs[i]!.refund(reservation), LATE_REFUND_MS, runtime).catch(() => -1))
     })
   }
   if (denied || (failed && refundOnError)) {
@@ -103,7 +110,7 @@ export async function reserve(
       outcomes.map(async (outcome, i) => {
         if (!outcome.ok || !outcome.result.allowed) return
         try {
-          const refunded = await withTimeout(stubs[i]!.refund(reservation), timeoutMs)
+          const refunded = await withTimeout(stubs[i]!.refund(reservation), timeoutMs, runtime)
           outcome.refunded = refunded >= 0
         } catch {
           // The unit stays used until its window passes: we over-count, never under-count.

@@ -21,6 +21,7 @@ export const MAX_ISSUES = 20
 /** Applicators whose own error only says that a subschema failed: the subschema's error is kept. */
 const WRAPPERS = new Set(['properties', 'items', 'prefixItems', 'additionalProperties', 'patternProperties', 'allOf', '$ref', '$dynamicRef', 'dependentSchemas', 'if', 'then', 'else', 'unevaluatedProperties', 'unevaluatedItems', 'propertyNames'])
 
+/** Per isolate: the validator library, imported on first use (a module, the same for every config). */
 let library: Promise<typeof import('@cfworker/json-schema')> | undefined
 
 /** A validator built on first use and kept (per policy, per isolate). */

@@ -53,7 +53,7 @@ export const originAuthPolicy = definePolicy({
       ;(draft.beforeSend ??= []).push(async (request) => {
         key ??= await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
         const url = new URL(request.url)
-        const t = Math.floor(Date.now() / 1000)
+        const t = Math.floor(c.get('runtime').now() / 1000)
         const nonce = `${rid}.${toHex(crypto.getRandomValues(new Uint8Array(8)))}`
         const mac = await crypto.subtle.sign('HMAC', key, encoder.encode(signaturePayload(t, nonce, request.method, url.pathname + url.search)))
         request.headers.set(header, `t=${t},rid=${nonce},v1=${toHex(mac)}`)

@@ -10,7 +10,7 @@
 import type { HealthSnapshot, HealthSpec } from './health-checker'
 import type { HealthChecker } from './health-checker'
 import { logEvent } from '../core/logging'
-import { clock } from '../core/runtime'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 export type ActiveHealth = {
   /** The latest shared state (undefined while none could be read). */
@@ -20,14 +20,14 @@ export type ActiveHealth = {
 /** A read slower than this is abandoned for this request (it still completes in the background). */
 const READ_WAIT_MS = 1_000
 
-export function createActiveHealth(key: string, spec: HealthSpec, cacheMs: number, namespace: DurableObjectNamespace<HealthChecker>): ActiveHealth {
+export function createActiveHealth(key: string, spec: HealthSpec, cacheMs: number, namespace: DurableObjectNamespace<HealthChecker>, runtime: Runtime = systemRuntime): ActiveHealth {
   const id = namespace.idFromName(key)
   let snapshot: HealthSnapshot | undefined
   let fetchedAt = 0
   let refreshingSince = 0
   return {
     async read(waitUntil) {
-      const now = clock.now()
+      const now = runtime.now()
       if (snapshot && now - fetchedAt < cacheMs) return snapshot
       if (refreshingSince !== 0 && now - refreshingSince < READ_WAIT_MS) return snapshot
       refreshingSince = now
@@ -36,7 +36,7 @@ export function createActiveHealth(key: string, spec: HealthSpec, cacheMs: numbe
         .read(spec)
         .then((s) => {
           snapshot = s as HealthSnapshot
-          fetchedAt = clock.now()
+          fetchedAt = runtime.now()
         })
         .catch((err: unknown) => logEvent('health_state_unavailable', { pool: key, error: String(err) }))
         .finally(() => (refreshingSince = 0))
@@ -44,9 +44,9 @@ export function createActiveHealth(key: string, spec: HealthSpec, cacheMs: numbe
         waitUntil(refresh)
         return snapshot
       }
-      let timer: ReturnType<typeof setTimeout> | undefined
-      await Promise.race([refresh, new Promise((resolve) => (timer = setTimeout(resolve, READ_WAIT_MS)))])
-      if (timer !== undefined) clearTimeout(timer)
+      let timer: number | undefined
+      await Promise.race([refresh, new Promise<void>((resolve) => (timer = runtime.setTimeout(resolve, READ_WAIT_MS)))])
+      runtime.clearTimeout(timer)
       return snapshot
     },
   }

@@ -16,7 +16,7 @@
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../core/context'
-import { clock, hash32 } from '../core/runtime'
+import { hash32, systemRuntime, type Runtime } from '../core/runtime'
 import type { Target } from './pool'
 
 export type BalanceKind = 'round-robin' | 'weighted-random' | 'least-requests' | 'hash'
@@ -46,11 +46,11 @@ function smoothRoundRobin(targets: Target[]) {
   }
 }
 
-function weightedRandom(candidates: Target[]): Target | undefined {
+function weightedRandom(candidates: Target[], random: () => number): Target | undefined {
   let total = 0
   for (const t of candidates) total += t.weight
   if (total <= 0) return undefined
-  let r = clock.random() * total
+  let r = random() * total
   for (const t of candidates) {
     r -= t.weight
     if (r < 0 && t.weight > 0) return t
@@ -91,7 +91,7 @@ function ringLookup(ring: { points: Uint32Array; owners: Uint16Array }, key: str
   return undefined
 }
 
-export function createBalancer(kind: BalanceKind, targets: Target[]): Balancer {
+export function createBalancer(kind: BalanceKind, targets: Target[], runtime: Runtime = systemRuntime): Balancer {
   const inFlight = new Int32Array(targets.length)
   const roundRobin = smoothRoundRobin(targets)
   const ring = kind === 'hash' ? buildRing(targets) : undefined
@@ -102,7 +102,7 @@ export function createBalancer(kind: BalanceKind, targets: Target[]): Balancer {
       if (candidates.length === 1) return candidates[0]!.weight > 0 ? candidates[0] : undefined
       switch (kind) {
         case 'weighted-random':
-          return weightedRandom(candidates)
+          return weightedRandom(candidates, runtime.random)
         case 'hash':
           return key !== undefined ? ringLookup(ring!, key, candidates) : roundRobin(candidates)
         case 'least-requests': {

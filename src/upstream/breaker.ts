@@ -17,7 +17,7 @@
  * failed requests, or `minRequests`), and a new isolate starts closed. Shared, edge-wide health is
  * what the active health check's Durable Object provides; the breaker is the fast, local reflex.
  */
-import { clock } from '../core/runtime'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 export type BreakerConfig = {
   failures?: number | undefined
@@ -46,7 +46,10 @@ export class CircuitBreaker {
   private readonly bucketMs: number
   private readonly failures: number | undefined
 
-  constructor(private readonly config: BreakerConfig) {
+  constructor(
+    private readonly config: BreakerConfig,
+    private readonly runtime: Runtime = systemRuntime,
+  ) {
     this.bucketMs = Math.max(1, Math.ceil(config.window / BUCKETS))
     // Neither threshold set: the common default of five failures in a row.
     this.failures = config.failures ?? (config.errorRatio === undefined ? 5 : undefined)
@@ -54,7 +57,7 @@ export class CircuitBreaker {
 
   /** The state now (open turns half-open once `openMs` has passed). */
   current(): BreakerState {
-    if (this.state === 'open' && clock.now() - this.openedAt >= this.config.openMs) {
+    if (this.state === 'open' && this.runtime.now() - this.openedAt >= this.config.openMs) {
       this.state = 'half-open'
       this.probesInFlight = 0
       this.probesPassed = 0
@@ -113,12 +116,12 @@ export class CircuitBreaker {
 
   /** Milliseconds until an open circuit half-opens (0 unless open). */
   reopensIn(): number {
-    return this.current() === 'open' ? this.openedAt + this.config.openMs - clock.now() : 0
+    return this.current() === 'open' ? this.openedAt + this.config.openMs - this.runtime.now() : 0
   }
 
   private open(): void {
     this.state = 'open'
-    this.openedAt = clock.now()
+    this.openedAt = this.runtime.now()
     this.consecutive = 0
     this.requests.fill(0)
     this.failed.fill(0)
@@ -129,12 +132,12 @@ export class CircuitBreaker {
     this.consecutive = 0
     this.requests.fill(0)
     this.failed.fill(0)
-    this.bucketStart = clock.now()
+    this.bucketStart = this.runtime.now()
   }
 
   /** Advances the window's ring to now, clearing buckets that fell out of it. */
   private roll(): void {
-    const now = clock.now()
+    const now = this.runtime.now()
     if (this.bucketStart === 0) this.bucketStart = now
     const steps = Math.floor((now - this.bucketStart) / this.bucketMs)
     if (steps <= 0) return

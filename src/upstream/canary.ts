@@ -18,7 +18,7 @@ import { logEvent } from '../core/logging'
 import type { UpstreamLog } from '../core/logging'
 import { keyReader } from './balancer'
 import { callUpstream, type UpstreamCall } from './client'
-import { clock, hash32 } from '../core/runtime'
+import { executionContextOf, hash32 } from '../core/runtime'
 import type { CompiledUpstream } from './upstream'
 
 export type Split = {
@@ -37,7 +37,7 @@ export function createSplit(main: CompiledUpstream, split: { upstream: string; w
     choose(c) {
       const key = readKey?.(c.get('upstreamRequest').headers, c)
       // A key of one route always lands in the same bucket: pinned per client.
-      const point = key !== undefined ? ((hash32(`split:${key}`) % BUCKETS) / BUCKETS) * 100 : clock.random() * 100
+      const point = key !== undefined ? ((hash32(`split:${key}`) % BUCKETS) / BUCKETS) * 100 : c.get('runtime').random() * 100
       for (const band of bands) if (point < band.until) return { upstream: band.upstream, canary: band.name }
       return { upstream: main }
     },
@@ -55,7 +55,7 @@ export function createMirror(config: { upstream: string; percent: number; bodyLi
   const upstream = upstreams.get(config.upstream)!
   return {
     wanted(c) {
-      if (config.percent < 100 && clock.random() * 100 >= config.percent) return false
+      if (config.percent < 100 && c.get('runtime').random() * 100 >= config.percent) return false
       if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.raw.body === null) return true
       const length = Number(c.req.header('content-length') ?? NaN)
       return Number.isFinite(length) && length <= config.bodyLimit
@@ -77,11 +77,8 @@ export function createMirror(config: { upstream: string; percent: number; bodyLi
       const done = callUpstream(upstream, copy, log)
         .then((res) => res.body?.cancel())
         .catch(() => {})
-      try {
-        c.executionCtx.waitUntil(done)
-      } catch {
-        logEvent('mirror_without_context', { upstream: upstream.name })
-      }
+      if (!executionContextOf(c)) logEvent('mirror_without_context', { upstream: upstream.name })
+      c.get('runtime').waitUntil(c, done)
     },
   }
 }

@@ -19,6 +19,7 @@ import type { UpstreamLog } from '../core/logging'
 import type { Target } from './pool'
 import { backoffDelay, bufferBody, type TryResult } from './retry'
 import type { CompiledUpstream } from './upstream'
+import { executionContextOf } from '../core/runtime'
 
 export type UpstreamCall = {
   method: string
@@ -33,7 +34,7 @@ export type UpstreamCall = {
   websocket?: boolean
   /** Aborts the call from outside (an aggregation deadline, a client that went away). */
   signal?: AbortSignal
-  /** Absolute time (`Date.now()` ms) by which the last try must have its headers: the route's deadline. */
+  /** Absolute time (the runtime's `now()`, ms) by which the last try must have its headers: the route's deadline. */
   deadline?: number | undefined
   /** The client's request: affinity keys (consumer, IP), the sticky cookie (set on the response), `waitUntil`. */
   context?: Context<AppEnv> | undefined
@@ -53,16 +54,10 @@ const FALLBACK_BODY_LIMIT = 65_536
 
 type Attempt = { response: Response; error?: undefined; result: TryResult } | { response?: undefined; error: GatewayError; result: TryResult }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-function waitUntilOf(c: Context<AppEnv> | undefined): ((p: Promise<unknown>) => void) | undefined {
-  if (!c) return undefined
-  try {
-    const ctx = c.executionCtx
-    return (p) => ctx.waitUntil(p)
-  } catch {
-    return undefined // no execution context (a unit test calling the app directly)
-  }
+/** The request's `waitUntil`, through the runtime; undefined without an execution context (a unit test calling the app directly). */
+function waitUntilOf(upstream: CompiledUpstream, c: Context<AppEnv> | undefined): ((p: Promise<unknown>) => void) | undefined {
+  if (!executionContextOf(c)) return undefined
+  return (p) => upstream.runtime.waitUntil(c, p)
 }
 
 /**
@@ -101,7 +96,8 @@ export async function callUpstream(upstream: CompiledUpstream, call: UpstreamCal
 }
 
 async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: UpstreamCall['body'], replayable: boolean, log: UpstreamLog): Promise<Response> {
-  const started = Date.now()
+  const runtime = upstream.runtime
+  const started = runtime.now()
   const end = Math.min(call.deadline ?? Infinity, upstream.timeouts.total !== undefined ? started + upstream.timeouts.total : Infinity)
   const retry = upstream.retry
   if (isPlain(upstream)) {
@@ -110,11 +106,11 @@ async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: Up
     if (target.weight <= 0) throw unavailable(upstream)
     log.tries = 1
     log.target = target.label
-    const attempt = await tryTarget(upstream, target, call, body, Math.max(0, Math.min(call.timeoutMs, end - Date.now())), log)
+    const attempt = await tryTarget(upstream, target, call, body, Math.max(0, Math.min(call.timeoutMs, end - runtime.now())), log)
     if (attempt.error) throw attempt.error
     return attempt.response
   }
-  const shared = upstream.active ? await upstream.active.read(waitUntilOf(call.context)) : undefined
+  const shared = upstream.active ? await upstream.active.read(waitUntilOf(upstream, call.context)) : undefined
   const maxRetries = retry && replayable && retry.allowsMethod(call.method) ? retry.config.attempts : 0
   retry?.budget.request()
   const key = call.affinityKey ?? upstream.hashKey?.(call.headers, call.context)
@@ -138,15 +134,15 @@ async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: Up
     log.target = target.label
     let outcome: Attempt | undefined
     try {
-      outcome = await tryTarget(upstream, target, call, body, Math.max(0, Math.min(call.timeoutMs, end - Date.now())), log)
+      outcome = await tryTarget(upstream, target, call, body, Math.max(0, Math.min(call.timeoutMs, end - runtime.now())), log)
     } finally {
       settle(upstream, target, outcome, call)
     }
     last = outcome!
     tried.add(target)
     if (attempt >= maxRetries || call.signal?.aborted || !retry!.retriable(last.result)) break
-    const delay = backoffDelay(attempt + 1, retry!.config.backoff)
-    if (Date.now() + delay >= end) break
+    const delay = backoffDelay(attempt + 1, retry!.config.backoff, runtime.random)
+    if (runtime.now() + delay >= end) break
     // Decide the next try before giving up this answer: with no target to retry on (none left, or
     // its circuit open), the client gets this answer intact, not a 503 of the gateway's making.
     const next = chooseTarget(upstream, shared, undefined, key, target, tried)
@@ -159,7 +155,7 @@ async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: Up
     }
     await last.response?.body?.cancel()
     log.retried = (log.retried ?? 0) + 1
-    await sleep(delay)
+    await runtime.sleep(delay)
     target = next
   }
   if (last.error) throw last.error
@@ -203,7 +199,11 @@ function chooseTarget(
   return upstream.balancer.pick(candidates, key)
 }
 
-/** When each call's first try started: the logged upstream time runs from there to the last try's end. */
+/**
+ * When each call's first try started: the logged upstream time runs from there to the last try's
+ * end. Per isolate, keyed weakly by a call's log: an entry lives as long as that one call (its
+ * fallback upstream included), on the clock of the upstream's runtime.
+ */
 const firstTry = new WeakMap<UpstreamLog, number>()
 
 async function tryTarget(upstream: CompiledUpstream, target: Target, call: UpstreamCall, body: UpstreamCall['body'], timeoutMs: number, log: UpstreamLog): Promise<Attempt> {
@@ -215,11 +215,12 @@ async function tryTarget(upstream: CompiledUpstream, target: Target, call: Upstr
     for (const hook of call.beforeSend) await hook({ method: call.method, url, headers })
   }
   const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(), timeoutMs)
+  const runtime = upstream.runtime
+  const timer = runtime.setTimeout(() => controller.abort(), timeoutMs)
   const onOuterAbort = () => controller.abort()
   if (call.signal?.aborted) controller.abort()
   call.signal?.addEventListener('abort', onOuterAbort)
-  const started = Date.now()
+  const started = runtime.now()
   if (!firstTry.has(log)) firstTry.set(log, started)
   upstream.balancer.started(target)
   try {
@@ -245,9 +246,9 @@ async function tryTarget(upstream: CompiledUpstream, target: Target, call: Upstr
     log.error = call.signal?.aborted ? 'aborted' : 'unreachable'
     return { error: new GatewayError('ERR_UPSTREAM_UNREACHABLE', { detail: 'The upstream could not be reached.', cause: err }), result: { kind: 'unreachable' } }
   } finally {
-    log.durationMs = Date.now() - firstTry.get(log)!
+    log.durationMs = runtime.now() - firstTry.get(log)!
     upstream.balancer.finished(target)
-    clearTimeout(timer)
+    runtime.clearTimeout(timer)
     call.signal?.removeEventListener('abort', onOuterAbort)
   }
 }

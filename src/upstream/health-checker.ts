@@ -16,6 +16,7 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../core/env'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 export type HealthSpec = {
   targets: { id: string; url?: string; service?: string }[]
@@ -42,6 +43,13 @@ type Row = { id: string; healthy: number; passes: number; fails: number; ok_at: 
 export class HealthChecker extends DurableObject<Env> {
   private readonly sql: SqlStorage
 
+  /**
+   * The object's own runtime (clock and probe timeouts): a Durable Object is not built by
+   * `createGateway`, so it holds the system's. Tests may replace it (through `runInDurableObject`);
+   * RPC cannot reach an instance field.
+   */
+  runtime: Runtime = systemRuntime
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
     this.sql = ctx.storage.sql
@@ -59,8 +67,8 @@ export class HealthChecker extends DurableObject<Env> {
       for (const row of this.rows()) if (!ids.has(row.id)) this.sql.exec('DELETE FROM targets WHERE id = ?', row.id)
       for (const id of ids) this.sql.exec('INSERT OR IGNORE INTO targets VALUES (?, 1, 0, 0, 0, 0, NULL)', id)
     }
-    this.setMeta('lastRead', String(Date.now()))
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + spec.interval)
+    this.setMeta('lastRead', String(this.runtime.now()))
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(this.runtime.now() + spec.interval)
     return this.snapshot()
   }
 
@@ -69,7 +77,7 @@ export class HealthChecker extends DurableObject<Env> {
     const spec = this.spec()
     if (!spec) return this.snapshot()
     const results = await Promise.all(spec.targets.map((t) => this.probeTarget(t, spec)))
-    const now = Date.now()
+    const now = this.runtime.now()
     for (const [i, result] of results.entries()) {
       const id = spec.targets[i]!.id
       const row = this.rows().find((r) => r.id === id)
@@ -93,12 +101,14 @@ export class HealthChecker extends DurableObject<Env> {
     const spec = this.spec()
     if (!spec) return
     await this.probe()
-    const idleFor = Date.now() - Number(this.meta('lastRead') ?? 0)
-    if (idleFor < Math.max(10 * spec.interval, 300_000)) await this.ctx.storage.setAlarm(Date.now() + spec.interval)
+    const idleFor = this.runtime.now() - Number(this.meta('lastRead') ?? 0)
+    if (idleFor < Math.max(10 * spec.interval, 300_000)) await this.ctx.storage.setAlarm(this.runtime.now() + spec.interval)
   }
 
   private async probeTarget(target: HealthSpec['targets'][number], spec: HealthSpec): Promise<true | number | string> {
-    const init: RequestInit = { signal: AbortSignal.timeout(spec.timeout), redirect: 'manual', headers: { 'user-agent': 'edgeway-health-check' } }
+    const controller = new AbortController()
+    const timer = this.runtime.setTimeout(() => controller.abort(), spec.timeout)
+    const init: RequestInit = { signal: controller.signal, redirect: 'manual', headers: { 'user-agent': 'edgeway-health-check' } }
     try {
       let res: Response
       if (target.service !== undefined) {
@@ -108,8 +118,10 @@ export class HealthChecker extends DurableObject<Env> {
       } else res = await fetch(`${target.url}${spec.path}`, init)
       await res.body?.cancel()
       return res.status >= 200 && res.status < 400 ? true : res.status
-    } catch (err) {
-      return (err as Error).name === 'TimeoutError' ? 'timeout' : 'unreachable'
+    } catch {
+      return controller.signal.aborted ? 'timeout' : 'unreachable'
+    } finally {
+      this.runtime.clearTimeout(timer)
     }
   }
 

@@ -1,12 +1,13 @@
 /**
  * @module
- * Passive health, per isolate: a target that fails `failures` times in a row (connection error,
+ * Passive health, per isolate and per config (compiled with its upstream, on that config's
+ * runtime clock): a target that fails `failures` times in a row (connection error,
  * timeout, or one of `statuses`) is ejected for a cool-off. Each ejection that follows a return
  * without a success in between doubles the cool-off, up to `maxEjectMs`; a success resets it.
  * An ejected target comes back when the cool-off ends, or earlier when the shared active health
  * state reports a probe that passed after the ejection (see `./active-health`).
  */
-import { clock } from '../core/runtime'
+import { systemRuntime, type Runtime } from '../core/runtime'
 import type { Target } from './pool'
 
 export type Outcome = 'ok' | 'failed'
@@ -31,14 +32,14 @@ export type PassiveHealth = {
   nextReturnIn(): number
 }
 
-export function createPassiveHealth(config: PassiveHealthConfig, targets: Target[]): PassiveHealth {
+export function createPassiveHealth(config: PassiveHealthConfig, targets: Target[], runtime: Runtime = systemRuntime): PassiveHealth {
   const state: TargetHealth[] = targets.map(() => ({ consecutiveFailures: 0, ejections: 0, ejectedAt: 0, ejectedUntil: 0 }))
   const failing = new Set(config.statuses)
   return {
     available(target, probedOkAt) {
       const s = state[target.index]!
       if (s.ejectedUntil === 0) return true
-      const now = clock.now()
+      const now = runtime.now()
       if (now >= s.ejectedUntil || (probedOkAt !== undefined && probedOkAt > s.ejectedAt)) {
         // Back on probation: one more failure ejects it again, for longer.
         s.ejectedUntil = 0
@@ -55,7 +56,7 @@ export function createPassiveHealth(config: PassiveHealthConfig, targets: Target
         return
       }
       if (++s.consecutiveFailures < config.failures || s.ejectedUntil !== 0) return
-      const now = clock.now()
+      const now = runtime.now()
       const coolOff = Math.min(config.maxEjectMs, config.ejectMs * 2 ** Math.min(s.ejections, 20))
       s.ejections++
       s.ejectedAt = now
@@ -63,7 +64,7 @@ export function createPassiveHealth(config: PassiveHealthConfig, targets: Target
     },
     isFailure: (status) => failing.has(status),
     nextReturnIn() {
-      const now = clock.now()
+      const now = runtime.now()
       let soonest = Infinity
       for (const s of state) if (s.ejectedUntil > now) soonest = Math.min(soonest, s.ejectedUntil - now)
       return soonest === Infinity ? 0 : soonest

@@ -18,6 +18,7 @@ import type { UpstreamLog } from '../core/logging'
 import type { Mirror } from './canary'
 import { callUpstream, type UpstreamCall } from './client'
 import type { CompiledUpstream } from './upstream'
+import type { Runtime } from '../core/runtime'
 
 export type ProxyOptions = {
   /** The path to send (after rewrites), percent-encoded. */
@@ -40,13 +41,13 @@ class IdleTimeoutError extends Error {
  * Re-emits a body, failing it when no chunk arrives for `idleMs`. The timer runs only while the
  * gateway is waiting on the upstream, never while the client is slow to read.
  */
-function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number): ReadableStream<Uint8Array> {
+function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, runtime: Runtime): ReadableStream<Uint8Array> {
   const reader = body.getReader()
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      let timer: ReturnType<typeof setTimeout> | undefined
+      let timer: number | undefined
       const idle = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new IdleTimeoutError(idleMs)), idleMs)
+        timer = runtime.setTimeout(() => reject(new IdleTimeoutError(idleMs)), idleMs)
       })
       try {
         const chunk = await Promise.race([reader.read(), idle])
@@ -56,7 +57,7 @@ function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number): Read
         reader.cancel(err).catch(() => {})
         controller.error(err)
       } finally {
-        if (timer !== undefined) clearTimeout(timer)
+        runtime.clearTimeout(timer)
       }
     },
     cancel(reason) {
@@ -77,10 +78,10 @@ const READ_WHOLE_UP_TO = 64 * 1024
  * Reads a small body natively under one timer of `idleMs`: taking longer than that for the whole
  * body is a stall, answered 504 before any byte reaches the client (rather than a cut stream).
  */
-async function readWhole(res: Response, idleMs: number, log: UpstreamLog): Promise<ArrayBuffer> {
-  let timer: ReturnType<typeof setTimeout> | undefined
+async function readWhole(res: Response, idleMs: number, log: UpstreamLog, runtime: Runtime): Promise<ArrayBuffer> {
+  let timer: number | undefined
   const idle = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new IdleTimeoutError(idleMs)), idleMs)
+    timer = runtime.setTimeout(() => reject(new IdleTimeoutError(idleMs)), idleMs)
   })
   try {
     return await Promise.race([res.arrayBuffer(), idle])
@@ -93,7 +94,7 @@ async function readWhole(res: Response, idleMs: number, log: UpstreamLog): Promi
       cause: err,
     })
   } finally {
-    if (timer !== undefined) clearTimeout(timer)
+    runtime.clearTimeout(timer)
   }
 }
 
@@ -110,8 +111,9 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
   }
   let timeoutMs = upstream.timeouts.headers
   // When the route's deadline is nearer than the header timeout, it bounds the wait; its 504 says so.
-  const byDeadline = options.deadline !== undefined && options.deadline - Date.now() < timeoutMs
-  if (byDeadline) timeoutMs = Math.max(0, options.deadline! - Date.now())
+  const now = upstream.runtime.now()
+  const byDeadline = options.deadline !== undefined && options.deadline - now < timeoutMs
+  if (byDeadline) timeoutMs = Math.max(0, options.deadline! - now)
   const log: UpstreamLog = { name: upstream.name }
   c.get('log').upstream = log
   const call: UpstreamCall = {
@@ -147,8 +149,8 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
   let out: Response
   if (!res.body) out = new Response(null, init)
   else if (Number(res.headers.get('content-length') ?? NaN) <= READ_WHOLE_UP_TO) {
-    out = new Response(await readWhole(res, upstream.timeouts.idle, log), init)
-  } else out = new Response(withIdleTimeout(res.body, upstream.timeouts.idle), init)
+    out = new Response(await readWhole(res, upstream.timeouts.idle, log, upstream.runtime), init)
+  } else out = new Response(withIdleTimeout(res.body, upstream.timeouts.idle, upstream.runtime), init)
   stripHopByHop(out.headers)
   return out
 }

@@ -14,7 +14,7 @@
  *   is not retried.
  * - The next try goes to another target when the pool has one (the caller excludes the last).
  */
-import { clock } from '../core/runtime'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 export type RetryConfig = {
   attempts: number
@@ -31,7 +31,7 @@ export type RetryConfig = {
 export type TryResult = { kind: 'response'; status: number } | { kind: 'timeout' } | { kind: 'unreachable' }
 
 /** The wait before retry `n` (1-based): uniform in [0, min(max, base * 2^(n-1))). */
-export function backoffDelay(retry: number, backoff: { base: number; max: number }, random = clock.random): number {
+export function backoffDelay(retry: number, backoff: { base: number; max: number }, random: () => number = systemRuntime.random): number {
   const ceiling = Math.min(backoff.max, backoff.base * 2 ** Math.min(retry - 1, 30))
   return Math.floor(random() * ceiling)
 }
@@ -44,7 +44,10 @@ export class RetryBudget {
   private bucketStart = 0
   private readonly bucketMs: number
 
-  constructor(private readonly config: { percent: number; minRetries: number; window: number }) {
+  constructor(
+    private readonly config: { percent: number; minRetries: number; window: number },
+    private readonly runtime: Runtime = systemRuntime,
+  ) {
     this.bucketMs = Math.max(1, Math.ceil(config.window / 10))
   }
 
@@ -66,7 +69,7 @@ export class RetryBudget {
   }
 
   private roll(): void {
-    const now = clock.now()
+    const now = this.runtime.now()
     if (this.bucketStart === 0) this.bucketStart = now
     const steps = Math.floor((now - this.bucketStart) / this.bucketMs)
     if (steps <= 0) return
@@ -88,12 +91,12 @@ export type RetryPolicy = {
   retriable(result: TryResult): boolean
 }
 
-export function createRetryPolicy(config: RetryConfig): RetryPolicy {
+export function createRetryPolicy(config: RetryConfig, runtime: Runtime = systemRuntime): RetryPolicy {
   const methods = new Set(config.methods)
   const statuses = new Set(config.statuses)
   return {
     config,
-    budget: new RetryBudget(config.budget),
+    budget: new RetryBudget(config.budget, runtime),
     allowsMethod: (method) => config.attempts > 0 && methods.has(method),
     retriable(result) {
       if (result.kind === 'response') return statuses.has(result.status)

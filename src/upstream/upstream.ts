@@ -1,9 +1,11 @@
 /**
  * @module
- * Upstreams compiled once per isolate: their targets (one, or a weighted pool), and the
- * resilience machinery each one was configured with (balancer, sticky sessions, passive and
- * active health, circuit breakers, retries, fallback). Their per-isolate state lives here too, so
- * it lasts as long as the compiled config (a hot reload starts it afresh).
+ * Upstreams compiled by `createGateway`, once per config: their targets (one, or a weighted pool),
+ * and the resilience machinery each one was configured with (balancer, sticky sessions, passive
+ * and active health, circuit breakers, retries, fallback). Their state (counters, ejections,
+ * breaker windows, the cached shared health) is per config: it lives in these objects, not at
+ * module level, so it lasts as long as the compiled config (a hot reload starts it afresh) and
+ * reads the time and randomness of the runtime the config was compiled with.
  */
 import type { UpstreamConfig } from './schema'
 import type { HealthChecker } from './health-checker'
@@ -15,6 +17,7 @@ import { createPassiveHealth, type PassiveHealth } from './health'
 import { compileTargets, UpstreamConfigError, type Target } from './pool'
 import { createRetryPolicy, type RetryPolicy } from './retry'
 import { createSticky, type Sticky } from './sticky'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 export { interpolateVars, UpstreamConfigError } from './pool'
 export type { Target } from './pool'
@@ -40,11 +43,13 @@ export type CompiledUpstream = {
   failFast: boolean
   retry?: RetryPolicy | undefined
   fallback?: UpstreamConfig['fallback']
+  /** The gateway's runtime: the clock, random source and timers of every try and of the state above. */
+  runtime: Runtime
   /** The fallback upstream, linked after every upstream is compiled (`linkFallbacks`). */
   fallbackUpstream?: CompiledUpstream | undefined
 }
 
-export function compileUpstream(name: string, config: UpstreamConfig, env: Env, gatewayName = 'edgeway'): CompiledUpstream {
+export function compileUpstream(name: string, config: UpstreamConfig, env: Env, gatewayName = 'edgeway', runtime: Runtime = systemRuntime): CompiledUpstream {
   const targets = compileTargets(name, config, env)
   const first = targets[0]!
   let active: ActiveHealth | undefined
@@ -62,7 +67,7 @@ export function compileUpstream(name: string, config: UpstreamConfig, env: Env, 
       healthyThreshold: hc.healthyThreshold,
       unhealthyThreshold: hc.unhealthyThreshold,
     }
-    active = createActiveHealth(`${gatewayName}/${name}`, spec, hc.cacheMs, namespace)
+    active = createActiveHealth(`${gatewayName}/${name}`, spec, hc.cacheMs, namespace, runtime)
   }
   const cb = config.circuitBreaker
   return {
@@ -72,16 +77,17 @@ export function compileUpstream(name: string, config: UpstreamConfig, env: Env, 
     urlFor: first.urlFor,
     fetch: first.fetch,
     targets,
-    balancer: createBalancer(config.balance, targets),
+    balancer: createBalancer(config.balance, targets, runtime),
     hashKey: config.balance === 'hash' && config.hashOn ? keyReader(config.hashOn) : undefined,
     sticky: config.sticky ? createSticky(name, config.sticky, targets) : undefined,
-    passive: config.passive ? createPassiveHealth(config.passive, targets) : undefined,
+    passive: config.passive ? createPassiveHealth(config.passive, targets, runtime) : undefined,
     active,
-    breakers: cb ? targets.map(() => new CircuitBreaker(cb)) : undefined,
+    breakers: cb ? targets.map(() => new CircuitBreaker(cb, runtime)) : undefined,
     breakerStatuses: cb ? new Set(cb.statuses) : undefined,
     failFast: cb?.whenOpen === 'fail-fast',
-    retry: config.retries ? createRetryPolicy(config.retries) : undefined,
+    retry: config.retries ? createRetryPolicy(config.retries, runtime) : undefined,
     fallback: config.fallback,
+    runtime,
   }
 }
 

@@ -5,7 +5,7 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/parse'
-import { advance } from '../cache/helpers'
+import { advance, cacheRuntime } from '../cache/helpers'
 import { newKey, sign, Tenant } from '../auth/tokens'
 import { newTag, originStats, sha256Hex, testGateway } from '../helpers'
 import { aggregateConfig, jsonCall, type CallInput } from './helpers'
@@ -108,7 +108,7 @@ describe('aggregate: per-call cache follows the cache policy rules', () => {
     ]
     for (const [query, ttl, later, reused] of cases) {
       const tag = newTag()
-      const gw = testGateway(aggregateConfig([{ name: 'a', upstream: 'origin', path: `/echo/life/${tag}`, query, cache: { ttl } }]))
+      const gw = testGateway(aggregateConfig([{ name: 'a', upstream: 'origin', path: `/echo/life/${tag}`, query, cache: { ttl } }]), {}, { runtime: cacheRuntime })
       await (await gw.fetch('/agg/42', { headers: { 'x-test-tag': tag } })).arrayBuffer()
       advance(later)
       await (await gw.fetch('/agg/42', { headers: { 'x-test-tag': tag } })).arrayBuffer()

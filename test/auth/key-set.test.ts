@@ -1,27 +1,39 @@
 /**
  * The key-set fetcher against a real issuer: rotation, the unknown-kid cooldown under a flood,
  * last good keys while the JWKS endpoint is down, fail-closed with no keys, the size cap.
+ * Cooldowns and TTLs pass on a runtime's clock the test moves (`advance`), never by sleeping; its
+ * timers stay real, as the issuer behind the key set is.
  */
 import { describe, expect, it } from 'vitest'
 import { testGateway } from '../helpers'
+import type { Runtime } from '../../src/core/runtime'
+import { manualRuntime } from '../support/runtime'
 import { bearer, newKey, sign, Tenant } from './tokens'
 
-function gateway(issuer: Record<string, unknown>) {
-  return testGateway({
-    routes: [{ id: 'me', match: { path: '/me' }, policies: [{ type: 'jwt', issuers: [issuer as never] }], action: { type: 'respond', body: 'ok' } }],
-  })
+function gateway(issuer: Record<string, unknown>, runtime?: Runtime) {
+  return testGateway(
+    {
+      routes: [{ id: 'me', match: { path: '/me' }, policies: [{ type: 'jwt', issuers: [issuer as never] }], action: { type: 'respond', body: 'ok' } }],
+    },
+    {},
+    { runtime },
+  )
 }
+
+/** The clock stands still unless the test moves it; timers (the polls for a running fetch) are real. */
+const movableClock = () => manualRuntime({ timers: 'real' })
 
 describe('key set', () => {
   it('rotation: a token with a new kid passes after one refetch; keys are cached in between', async () => {
     const tenant = new Tenant()
     const [k1, k2] = [await newKey('ES256'), await newKey('ES256')]
     await tenant.publish(k1)
-    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { cooldown: 1 } })
+    const clock = movableClock()
+    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { cooldown: 1 } }, clock)
     for (let i = 0; i < 3; i++) expect((await gw.fetch('/me', bearer(await sign(k1, tenant.issuer)))).status).toBe(200)
     expect((await tenant.stats()).jwksFetches).toBe(1)
     await tenant.publish(k1, k2)
-    await new Promise((resolve) => setTimeout(resolve, 1100)) // past the cooldown of the first fetch
+    await clock.advance(1100) // past the cooldown of the first fetch
     expect((await gw.fetch('/me', bearer(await sign(k2, tenant.issuer)))).status).toBe(200)
     expect((await gw.fetch('/me', bearer(await sign(k1, tenant.issuer)))).status).toBe(200)
     expect((await tenant.stats()).jwksFetches).toBe(2)
@@ -31,9 +43,10 @@ describe('key set', () => {
     const tenant = new Tenant()
     const known = await newKey('ES256')
     await tenant.publish(known)
-    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { cooldown: 2 } })
+    const clock = movableClock()
+    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { cooldown: 2 } }, clock)
     expect((await gw.fetch('/me', bearer(await sign(known, tenant.issuer)))).status).toBe(200)
-    await new Promise((resolve) => setTimeout(resolve, 2100)) // past the warm-up fetch's cooldown
+    await clock.advance(2100) // past the warm-up fetch's cooldown
     // The issuer answers slowly, so many requests find the refetch still running.
     await tenant.mode('ok', 200)
     const attackerKey = await newKey('ES256')
@@ -64,10 +77,11 @@ describe('key set', () => {
     const tenant = new Tenant()
     const key = await newKey('RS256')
     await tenant.publish(key)
-    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { ttl: 0, cooldown: 1, maxStale: 600 } })
+    const clock = movableClock()
+    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { ttl: 0, cooldown: 1, maxStale: 600 } }, clock)
     expect((await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))).status).toBe(200)
     await tenant.mode('down')
-    await new Promise((resolve) => setTimeout(resolve, 1100))
+    await clock.advance(1100) // past the TTL (0) and the first fetch's cooldown
     const res = await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))
     expect(res.status).toBe(200)
     expect((await tenant.stats()).jwksFetches).toBe(2) // it did try, and kept the last good keys

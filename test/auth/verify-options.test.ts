@@ -5,19 +5,25 @@
  */
 import { describe, expect, it } from 'vitest'
 import { testGateway } from '../helpers'
+import type { Runtime } from '../../src/core/runtime'
+import { manualRuntime } from '../support/runtime'
 import { bearer, newKey, sign, Tenant } from './tokens'
 
-function gateway(issuer: Record<string, unknown>) {
-  return testGateway({
-    routes: [
-      {
-        id: 'me',
-        match: { path: '/me' },
-        policies: [{ type: 'jwt', issuers: [issuer as never] }],
-        action: { type: 'respond', body: { consumer: '{consumer.id}' } },
-      },
-    ],
-  })
+function gateway(issuer: Record<string, unknown>, runtime?: Runtime) {
+  return testGateway(
+    {
+      routes: [
+        {
+          id: 'me',
+          match: { path: '/me' },
+          policies: [{ type: 'jwt', issuers: [issuer as never] }],
+          action: { type: 'respond', body: { consumer: '{consumer.id}' } },
+        },
+      ],
+    },
+    {},
+    { runtime },
+  )
 }
 
 async function tenantWithKey() {
@@ -78,11 +84,12 @@ describe('the consumer of a token', () => {
 describe('maxStale', () => {
   it('keys past ttl + maxStale are not used while the IdP is down: 503, not the stale keys', async () => {
     const { tenant, key, source } = await tenantWithKey()
-    const gw = gateway({ ...source, cache: { ttl: 0, cooldown: 1, maxStale: 1 } })
+    // The gateway's clock moves only when the test says (its timers stay real, as the IdP is).
+    const clock = manualRuntime({ timers: 'real' })
+    const gw = gateway({ ...source, cache: { ttl: 0, cooldown: 1, maxStale: 1 } }, clock)
     expect((await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))).status).toBe(200)
     await tenant.mode('down')
-    // Setup, not a timed assertion: wait past ttl (0) + maxStale (1 s) and the 1 s cooldown.
-    await new Promise((resolve) => setTimeout(resolve, 1200))
+    await clock.advance(1200) // past ttl (0) + maxStale (1 s) and the 1 s cooldown
     const res = await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))
     expect(res.status).toBe(503)
     expect(res.headers.get('content-type')).toBe('application/problem+json')

@@ -1,6 +1,6 @@
 /** Unit tests of the RFC 9111 / 5861 rules: parsing, storability and lifetimes, entry state. */
-import { afterEach, describe, expect, it } from 'vitest'
-import { cacheClock, decideStore, entryState, parseCacheControl, type FreshnessOptions } from '../../src/http-cache/freshness'
+import { describe, expect, it } from 'vitest'
+import { decideStore, entryState, parseCacheControl, type FreshnessOptions } from '../../src/http-cache/freshness'
 
 const NOW = Date.parse('2026-03-01T12:00:00Z')
 const options: FreshnessOptions = {
@@ -12,13 +12,8 @@ const options: FreshnessOptions = {
 }
 
 function decide(headers: Record<string, string>, opts: Partial<FreshnessOptions> = {}, status = 200, credentialed = false) {
-  cacheClock.now = () => NOW
-  return decideStore(status, new Headers(headers), { ...options, ...opts }, credentialed)
+  return decideStore(status, new Headers(headers), { ...options, ...opts }, credentialed, NOW)
 }
-
-afterEach(() => {
-  cacheClock.now = () => Date.now()
-})
 
 describe('parseCacheControl', () => {
   it('reads names case-insensitively, quoted values with commas, and flags conflicting repeats', () => {

@@ -1,21 +1,23 @@
 /** Shared setup of the cache tests: a gateway with a cached route in front of the test origin. */
 import { afterEach } from 'vitest'
-import { cacheClock } from '../../src/http-cache/freshness'
+import { systemRuntime, type Runtime } from '../../src/core/runtime'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { newTag, ORIGIN, originConfig, originStats, testGateway } from '../helpers'
 
 type RouteInput = GatewayConfigInput['routes'][number]
 type PolicyInput = NonNullable<RouteInput['policies']>[number]
 
-/** The cache clock, moved forward by tests instead of sleeping. */
+/**
+ * The cache tests' runtime: the system's, with a clock the tests move forward (`advance`) instead
+ * of sleeping. Timers stay real: the origins behind the cache are real.
+ */
 let offset = 0
+export const cacheRuntime: Runtime = { ...systemRuntime, now: () => systemRuntime.now() + offset }
 export function advance(seconds: number): void {
   offset += seconds * 1000
-  cacheClock.now = () => Date.now() + offset
 }
 afterEach(() => {
   offset = 0
-  cacheClock.now = () => Date.now()
 })
 
 /**
@@ -36,6 +38,8 @@ export function cachedGateway(cache: Record<string, unknown> = {}, more: { polic
         { id: 'all', match: { path: '/*' }, action: { type: 'proxy', upstream: 'origin' } },
       ],
     }),
+    {},
+    { runtime: cacheRuntime },
   )
 }
 

@@ -6,6 +6,7 @@ import type { GatewayConfigInput } from '../../src/config/schema'
 import type { Env } from '../../src/core/env'
 import { configVersion, GatewayHost } from '../../src/gateway/host'
 import type { RequestLog } from '../../src/core/logging'
+import { manualRuntime } from '../support/runtime'
 
 const env = poolEnv as unknown as Env & typeof poolEnv
 
@@ -109,10 +110,13 @@ describe('hot reload from KV', () => {
   it('requests pick up a KV change once refreshSeconds have passed', async () => {
     const key = 'reload-2.json'
     await kv.put(key, JSON.stringify(says('old')))
-    const host = new GatewayHost(says('bundled', { gateway: { reload: { key, refreshSeconds: 1 } } }))
+    const clock = manualRuntime()
+    const host = new GatewayHost(says('bundled', { gateway: { reload: { key, refreshSeconds: 1 } } }), { runtime: clock })
     expect(await (await call(host, '/says')).text()).toBe('old')
     await kv.put(key, JSON.stringify(says('new')))
-    await new Promise((resolve) => setTimeout(resolve, 1_100))
+    // Inside refreshSeconds: no re-read yet.
+    expect(await (await call(host, '/says')).text()).toBe('old')
+    await clock.advance(1_100)
     // This request starts the re-read (in waitUntil); the next one is served by the new config.
     await call(host, '/says')
     expect(await (await call(host, '/says')).text()).toBe('new')

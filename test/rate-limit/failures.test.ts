@@ -1,13 +1,17 @@
 /**
  * When the limiter can't answer — no binding, the object throws, the object hangs — `onError`
  * decides, the failure is logged, and the client gets a clear answer, never a crash or a hang.
+ * A slow object is one the test holds until it lets go, and the limiter's deadline passes on the
+ * gateway's clock, which the test moves: no real timer races another.
  */
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { testGateway } from '../helpers'
+import type { Runtime } from '../../src/core/runtime'
+import { manualRuntime, waitFor } from '../support/runtime'
 import { freshIp, inObject, used } from './helpers'
 
-function gateway(policy: Record<string, unknown>) {
+function gateway(policy: Record<string, unknown>, runtime?: Runtime) {
   const config: GatewayConfigInput = {
     routes: [
       {
@@ -18,7 +22,7 @@ function gateway(policy: Record<string, unknown>) {
       },
     ],
   }
-  return testGateway(config)
+  return testGateway(config, {}, { runtime })
 }
 
 const from = (ip: string) => ({ headers: { 'cf-connecting-ip': ip } })
@@ -31,11 +35,24 @@ async function breakObject(key: string) {
   })
 }
 
-/** Holds the object's input gate for `ms`: every call to it waits that long. */
-function stallObject(key: string, ms: number): Promise<void> {
-  return inObject(key, (_, state) => {
-    void state.blockConcurrencyWhile(() => new Promise((resolve) => setTimeout(resolve, ms)))
+/**
+ * Closes the object's input gate until the returned `release` is called: every call to it waits.
+ * Resolves once the gate is closed. Test and object share only plain flags (a promise resolved
+ * across the two contexts would not wake the object): the object checks its flag on a short poll.
+ */
+async function holdObject(key: string): Promise<() => Promise<void>> {
+  const flags = { closed: false, released: false }
+  const done = inObject(key, (_, state) => {
+    void state.blockConcurrencyWhile(async () => {
+      while (!flags.released) await new Promise((resolve) => setTimeout(resolve, 5))
+    })
+    flags.closed = true
   })
+  await waitFor(() => flags.closed)
+  return async () => {
+    flags.released = true
+    await done
+  }
 }
 
 describe('onError', () => {
@@ -67,17 +84,20 @@ describe('onError', () => {
 
   it('the object hangs: the wait is bounded by `timeout`, then onError applies', async () => {
     const ip = freshIp()
-    const stalled = stallObject(`ip=${ip}`, 3000)
-    // Setup, not an assertion: give the stall a head start so the requests can't reach the object
-    // before it blocks (a loaded machine can deliver them in either order).
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    const closedGw = gateway({ onError: 'deny', timeout: 100 })
-    const openGw = gateway({ onError: 'allow', timeout: 100 })
-    const [closed, open] = await Promise.all([closedGw.fetch('/limited', from(ip)), openGw.fetch('/limited', from(ip))])
+    const release = await holdObject(`ip=${ip}`)
+    const clock = manualRuntime()
+    const closedGw = gateway({ onError: 'deny', timeout: 100 }, clock)
+    const openGw = gateway({ onError: 'allow', timeout: 100 }, clock)
+    const answers = Promise.all([closedGw.fetch('/limited', from(ip)), openGw.fetch('/limited', from(ip))])
+    // Both calls are waiting on the held object, each with its 100 ms timeout: let it pass.
+    await clock.until(() => clock.pendingTimers() === 2)
+    expect(clock.nextTimerIn()).toBe(100)
+    await clock.advance(100)
+    const [closed, open] = await answers
     expect(closed.status).toBe(503)
     expect(open.status).toBe(200)
     expect(closedGw.logs[0]!.rateLimit).toMatchObject({ outcome: 'failed-closed', error: 'the rate limiter did not answer within 100 ms' })
-    await stalled
+    await release()
   })
 
   it('fail closed refunds what the healthy objects reserved', async () => {
@@ -107,15 +127,24 @@ describe('onError', () => {
     // Denied: the IP object (already at its limit) denies, the tenant's misses the deadline -> 429.
     for (const [onError, status] of [['deny', 503], ['allow', 429]] as const) {
       const [ip, tenant] = [freshIp(), `t-${crypto.randomUUID()}`]
-      const gw = gateway({ ...policy, onError })
+      const clock = manualRuntime()
+      const gw = gateway({ ...policy, onError }, clock)
       if (status === 429) expect((await gw.fetch('/limited', from(ip))).status).toBe(200)
-      const stalled = stallObject(`h.x-tenant=${tenant}`, 1500)
-      // Setup, not an assertion: let the stall take hold before the request reaches the object.
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      const release = await holdObject(`h.x-tenant=${tenant}`)
+      const [timersBefore, logsBefore] = [clock.scheduledTimers(), gw.logs.length]
       // testGateway waits for the response's waitUntil work: the late refund to the tenant's object.
-      const res = await gw.fetch('/limited', { headers: { 'cf-connecting-ip': ip, 'x-tenant': tenant } })
+      const answer = gw.fetch('/limited', { headers: { 'cf-connecting-ip': ip, 'x-tenant': tenant } })
+      // Both objects are asked (the IP's call first, then the tenant's, each with its timeout). The IP
+      // object has answered (its timeout cleared); the held tenant object has not: its deadline passes.
+      const [ipTimer, tenantTimer] = [timersBefore + 1, timersBefore + 2]
+      await clock.until(() => clock.scheduledTimers() === tenantTimer && !clock.isPending(ipTimer))
+      expect(clock.isPending(tenantTimer)).toBe(true)
+      await clock.advance(100)
+      // The request is refused (its log line is written); the late refund waits behind the held object.
+      await clock.until(() => gw.logs.length === logsBefore + 1)
+      await release()
+      const res = await answer
       expect(res.status).toBe(status)
-      await stalled
       // The late call ran in the object once the stall ended, and its unit was given back.
       expect(await used(`h.x-tenant=${tenant}`, 'route:limited/per-tenant')).toBe(0)
       expect(await used(`ip=${ip}`, 'route:limited/per-ip')).toBe(status === 429 ? 1 : 0)

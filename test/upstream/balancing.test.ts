@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { sha256Hex, testGateway } from '../helpers'
 import { controlClock, spawn, setMode, stats, tally, who } from './fleet'
+import { seededRuntime } from '../support/runtime'
 
 const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
 
@@ -9,12 +10,6 @@ async function run(gw: ReturnType<typeof testGateway>, n: number, init?: (i: num
   for (let i = 0; i < n; i++) out.push(await who(await gw.fetch('/x', init?.(i))))
   return out
 }
-
-let clock: ReturnType<typeof controlClock> | undefined
-afterEach(() => {
-  clock?.restore()
-  clock = undefined
-})
 
 describe('load balancing over a pool', () => {
   it('round robin honours weights exactly over 1,000 requests, interleaved', async () => {
@@ -34,7 +29,7 @@ describe('load balancing over a pool', () => {
     const gw = testGateway({
       upstreams: { pool: { balance: 'weighted-random', targets: [{ url: a!.url, weight: 3 }, { url: b!.url, weight: 1 }] } },
       routes: route(),
-    })
+    }, {}, { runtime: seededRuntime() }) // seeded draws: the same 1,000 every run
     const counts = tally(await run(gw, 1000))
     expect(counts[a!.id]! + counts[b!.id]!).toBe(1000)
     // Expected 750; 5 standard deviations is about +-70.
@@ -184,7 +179,7 @@ describe('sticky sessions', () => {
 
 describe('sticky sessions and ejection', () => {
   it('a sticky target already ejected is skipped without being tried, and the cookie is rewritten', async () => {
-    clock = controlClock() // no time passes: the ejection's cool-off does not run out mid-test
+    const clock = controlClock() // no time passes: the ejection's cool-off does not run out mid-test
     const [a, b] = await spawn(2)
     const gw = testGateway({
       upstreams: {
@@ -195,7 +190,7 @@ describe('sticky sessions and ejection', () => {
         },
       },
       routes: route(),
-    })
+    }, {}, { runtime: clock })
     await setMode(a!, 'fail', { status: 502, times: 1 })
     const failed = await gw.fetch('/x', { headers: { cookie: 'lb=alpha' } })
     expect(failed.status).toBe(502) // alpha's one failure ejects it

@@ -1,19 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { CircuitBreaker } from '../../src/upstream/breaker'
 import { controlClock } from './fleet'
 
 const base = { window: 10_000, minRequests: 10, openMs: 5_000, halfOpenRequests: 2 }
 
-let clock: ReturnType<typeof controlClock> | undefined
-afterEach(() => {
-  clock?.restore()
-  clock = undefined
-})
-
 describe('circuit breaker state machine (controllable clock)', () => {
   it('closed -> open on consecutive failures; a success in between resets the count', () => {
-    clock = controlClock()
-    const b = new CircuitBreaker({ ...base, failures: 3 })
+    const clock = controlClock()
+    const b = new CircuitBreaker({ ...base, failures: 3 }, clock)
     b.record(false), b.record(false), b.record(true), b.record(false), b.record(false)
     expect(b.current()).toBe('closed')
     b.record(false)
@@ -23,12 +17,12 @@ describe('circuit breaker state machine (controllable clock)', () => {
   })
 
   it('open -> half-open after openMs, admitting only halfOpenRequests probes; all passing closes it', () => {
-    clock = controlClock()
-    const b = new CircuitBreaker({ ...base, failures: 1 })
+    const clock = controlClock()
+    const b = new CircuitBreaker({ ...base, failures: 1 }, clock)
     b.record(false)
-    clock.advance(4_999)
+    clock.move(4_999)
     expect(b.current()).toBe('open')
-    clock.advance(1)
+    clock.move(1)
     expect(b.current()).toBe('half-open')
     expect([b.acquire(), b.acquire(), b.acquire()]).toEqual([true, true, false])
     b.record(true)
@@ -41,22 +35,22 @@ describe('circuit breaker state machine (controllable clock)', () => {
   })
 
   it('a failed half-open probe re-opens the circuit for another openMs', () => {
-    clock = controlClock()
-    const b = new CircuitBreaker({ ...base, failures: 1 })
+    const clock = controlClock()
+    const b = new CircuitBreaker({ ...base, failures: 1 }, clock)
     b.record(false)
-    clock.advance(5_000)
+    clock.move(5_000)
     expect(b.acquire()).toBe(true)
     b.record(false)
     expect(b.current()).toBe('open')
-    clock.advance(4_000)
+    clock.move(4_000)
     expect(b.current()).toBe('open')
-    clock.advance(1_000)
+    clock.move(1_000)
     expect(b.current()).toBe('half-open')
   })
 
   it('opens on an error ratio over the window, only once minRequests is reached', () => {
-    clock = controlClock()
-    const b = new CircuitBreaker({ ...base, errorRatio: 0.5, minRequests: 10 })
+    const clock = controlClock()
+    const b = new CircuitBreaker({ ...base, errorRatio: 0.5, minRequests: 10 }, clock)
     for (let i = 0; i < 4; i++) b.record(false), b.record(true) // 4 of 8 failed: too few requests
     expect(b.current()).toBe('closed')
     b.record(true) // 4 of 9
@@ -65,17 +59,17 @@ describe('circuit breaker state machine (controllable clock)', () => {
   })
 
   it('failures that fell out of the window no longer count', () => {
-    clock = controlClock()
-    const b = new CircuitBreaker({ ...base, errorRatio: 0.5, minRequests: 4 })
+    const clock = controlClock()
+    const b = new CircuitBreaker({ ...base, errorRatio: 0.5, minRequests: 4 }, clock)
     b.record(false), b.record(false), b.record(false)
-    clock.advance(10_001)
+    clock.move(10_001)
     b.record(true), b.record(true), b.record(true), b.record(false) // 1 of 4 in the window
     expect(b.current()).toBe('closed')
   })
 
   it('defaults to five consecutive failures when no threshold is set', () => {
-    clock = controlClock()
-    const b = new CircuitBreaker(base)
+    const clock = controlClock()
+    const b = new CircuitBreaker(base, clock)
     for (let i = 0; i < 4; i++) b.record(false)
     expect(b.current()).toBe('closed')
     b.record(false)

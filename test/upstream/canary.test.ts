@@ -1,12 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { testGateway } from '../helpers'
 import { controlClock, setMode, spawn, stats, tally, who } from './fleet'
-
-let clock: ReturnType<typeof controlClock> | undefined
-afterEach(() => {
-  clock?.restore()
-  clock = undefined
-})
+import { seededRuntime } from '../support/runtime'
 
 describe('canary split', () => {
   it('sends the configured share to the canary within tolerance over 1,000 requests', async () => {
@@ -14,7 +9,7 @@ describe('canary split', () => {
     const gw = testGateway({
       upstreams: { users: { url: v1!.url }, 'users-v2': { url: v2!.url } },
       routes: [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy', upstream: 'users', split: [{ upstream: 'users-v2', weight: 10 }] } }],
-    })
+    }, {}, { runtime: seededRuntime() }) // seeded draws: the same 1,000 every run
     const seen: string[] = []
     for (let i = 0; i < 1000; i++) seen.push(await who(await gw.fetch('/x')))
     const counts = tally(seen)
@@ -68,12 +63,12 @@ describe('mirroring', () => {
   })
 
   it('mirrors the configured percent, and never a body it cannot copy', async () => {
-    clock = controlClock()
+    const clock = controlClock()
     const [main, shadow] = await spawn(2)
     const gw = testGateway({
       upstreams: { main: { url: main!.url }, shadow: { url: shadow!.url } },
       routes: [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy', upstream: 'main', mirror: { upstream: 'shadow', percent: 25, bodyLimit: 4 } } }],
-    })
+    }, {}, { runtime: clock })
     const draws = [0.1, 0.3, 0.2, 0.9]
     let i = 0
     clock.setRandom(() => draws[i++ % draws.length]!)

@@ -92,18 +92,14 @@ describe('resilience config validation', () => {
 describe('passive health (unit)', () => {
   it('an ejected target returns early after a passed active probe', () => {
     const clock = controlClock()
-    try {
-      const t = { index: 0 } as Target
-      const health = createPassiveHealth({ failures: 1, statuses: [500], ejectMs: 10_000, maxEjectMs: 10_000 }, [t])
-      health.record(t, 'failed')
-      const ejectedAt = 1_700_000_000_000
-      expect(health.available(t, ejectedAt - 1)).toBe(false) // a probe from before the ejection says nothing
-      clock.advance(2_000)
-      expect(health.nextReturnIn()).toBe(8_000)
-      expect(health.available(t, ejectedAt + 1_000)).toBe(true)
-    } finally {
-      clock.restore()
-    }
+    const t = { index: 0 } as Target
+    const health = createPassiveHealth({ failures: 1, statuses: [500], ejectMs: 10_000, maxEjectMs: 10_000 }, [t], clock)
+    health.record(t, 'failed')
+    const ejectedAt = 1_700_000_000_000
+    expect(health.available(t, ejectedAt - 1)).toBe(false) // a probe from before the ejection says nothing
+    clock.move(2_000)
+    expect(health.nextReturnIn()).toBe(8_000)
+    expect(health.available(t, ejectedAt + 1_000)).toBe(true)
   })
 })
 

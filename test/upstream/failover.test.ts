@@ -1,18 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { testGateway } from '../helpers'
 import { controlClock, setMode, spawn, stats, tally, who } from './fleet'
 
 const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
 
-let clock: ReturnType<typeof controlClock> | undefined
-afterEach(() => {
-  clock?.restore()
-  clock = undefined
-})
-
 describe('failover', () => {
   it('a target killed mid-test is ejected, traffic fails over with zero client errors, and it comes back after its cool-off', async () => {
-    clock = controlClock()
+    const clock = controlClock()
     const [a, b, c] = await spawn(3)
     const gw = testGateway({
       upstreams: {
@@ -23,7 +17,7 @@ describe('failover', () => {
         },
       },
       routes: route(),
-    })
+    }, {}, { runtime: clock })
     const before: string[] = []
     for (let i = 0; i < 9; i++) before.push(await who(await gw.fetch('/x')))
     expect(tally(before)).toEqual({ [a!.id]: 3, [b!.id]: 3, [c!.id]: 3 })
@@ -39,19 +33,19 @@ describe('failover', () => {
 
     await setMode(b!, 'up')
     expect(new Set(await Promise.all(Array.from({ length: 6 }, async () => who(await gw.fetch('/x')))))).not.toContain(b!.id)
-    clock.advance(10_001) // cool-off over
+    await clock.advance(10_001) // cool-off over
     const after: string[] = []
     for (let i = 0; i < 9; i++) after.push(await who(await gw.fetch('/x')))
     expect(after).toContain(b!.id)
   })
 
   it('a target failing again is ejected for longer each time (cool-off doubles)', async () => {
-    clock = controlClock()
+    const clock = controlClock()
     const [a, b] = await spawn(2)
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], passive: { failures: 1, ejectMs: 1_000, maxEjectMs: 3_000, statuses: [500] } } },
       routes: route(),
-    })
+    }, {}, { runtime: clock })
     await setMode(b!, 'fail', { status: 500 })
     const hitB = async (n: number) => {
       const seen: string[] = []
@@ -62,29 +56,29 @@ describe('failover', () => {
       return seen.filter((w) => w === b!.id).length
     }
     expect(await hitB(4)).toBe(1) // ejected on its first 500 (1 s)
-    clock.advance(1_001)
+    await clock.advance(1_001)
     expect(await hitB(4)).toBe(1) // back, fails, ejected for 2 s
-    clock.advance(1_001)
+    await clock.advance(1_001)
     expect(await hitB(4)).toBe(0) // still out
-    clock.advance(1_000)
+    await clock.advance(1_000)
     expect(await hitB(4)).toBe(1) // back, fails, ejected for 3 s (the cap, not 4 s)
-    clock.advance(3_001)
+    await clock.advance(3_001)
     await setMode(b!, 'up')
     expect(await hitB(6)).toBeGreaterThan(0)
   })
 
   it('answers 503 problem+json with Retry-After when no target is healthy', async () => {
-    clock = controlClock()
+    const clock = controlClock()
     const [a, b] = await spawn(2)
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], passive: { failures: 1, ejectMs: 20_000 } } },
       routes: route(),
-    })
+    }, {}, { runtime: clock })
     await setMode(a!, 'down')
     await setMode(b!, 'down')
     expect((await gw.fetch('/x')).status).toBe(502)
     expect((await gw.fetch('/x')).status).toBe(502)
-    clock.advance(4_500)
+    await clock.advance(4_500)
     const res = await gw.fetch('/x')
     expect(res.status).toBe(503)
     expect(res.headers.get('content-type')).toBe('application/problem+json')
@@ -127,12 +121,12 @@ describe('failover', () => {
 
 describe('circuit breaker, end to end', () => {
   it('opens after consecutive failures, fails fast without touching the target, half-opens, then closes', async () => {
-    clock = controlClock()
+    const clock = controlClock()
     const [a] = await spawn(1)
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }], circuitBreaker: { failures: 3, openMs: 5_000, whenOpen: 'fail-fast' } } },
       routes: route(),
-    })
+    }, {}, { runtime: clock })
     await setMode(a!, 'fail', { status: 503 })
     for (let i = 0; i < 3; i++) expect((await gw.fetch('/x')).status).toBe(503)
     const seen = (await stats(a!)).count
@@ -141,7 +135,7 @@ describe('circuit breaker, end to end', () => {
     expect(open.headers.get('retry-after')).toBe('5')
     expect(((await open.json()) as { code: string }).code).toBe('ERR_CIRCUIT_OPEN')
     expect((await stats(a!)).count).toBe(seen) // failed fast: the target was not touched
-    clock.advance(5_000)
+    await clock.advance(5_000)
     await setMode(a!, 'up')
     expect((await gw.fetch('/x')).status).toBe(200) // the half-open probe passes: closed
     for (let i = 0; i < 3; i++) expect((await gw.fetch('/x')).status).toBe(200)
@@ -149,12 +143,12 @@ describe('circuit breaker, end to end', () => {
   })
 
   it('with failover, an open circuit sends traffic to the other targets', async () => {
-    clock = controlClock()
+    const clock = controlClock()
     const [a, b] = await spawn(2)
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], circuitBreaker: { failures: 2, openMs: 5_000 } } },
       routes: route(),
-    })
+    }, {}, { runtime: clock })
     await setMode(a!, 'fail', { status: 500 })
     for (let i = 0; i < 4; i++) await gw.fetch('/x')
     const next: string[] = []

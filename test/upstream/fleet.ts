@@ -1,6 +1,6 @@
 /** Test helpers for the resilience fleet (test/node/fleet.ts) and a controllable clock. */
+import { manualRuntime } from '../support/runtime'
 import { env } from 'cloudflare:workers'
-import { clock } from '../../src/core/runtime'
 
 export const FLEET = env.FLEET_URL
 
@@ -25,23 +25,14 @@ export async function stats(instance: Instance): Promise<InstanceStats> {
   return (await fetch(`${FLEET}/instances/${instance.id}/stats`)).json()
 }
 
-/** A clock the test moves by hand, and a random source it can fix. Call `restore` after. */
+/**
+ * A runtime whose clock the test moves by hand (`advance`) and whose random source it can fix
+ * (`setRandom`); hand it to the gateway (`testGateway(config, {}, { runtime })`) or to the state
+ * machine under test. Its timers stay real: the requests these tests send still need real I/O
+ * timeouts, only the state machines' clock is frozen.
+ */
 export function controlClock(start = 1_700_000_000_000) {
-  const real = { now: clock.now, random: clock.random }
-  let now = start
-  clock.now = () => now
-  return {
-    advance(ms: number) {
-      now += ms
-    },
-    setRandom(fn: () => number) {
-      clock.random = fn
-    },
-    restore() {
-      clock.now = real.now
-      clock.random = real.random
-    },
-  }
+  return manualRuntime({ start, timers: 'real' })
 }
 
 /** Which instance answered (the fleet's `x-instance` header), or the status for an error. */

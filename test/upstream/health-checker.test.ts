@@ -1,17 +1,13 @@
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { HealthChecker, HealthSpec } from '../../src/upstream/health-checker'
 import { testGateway } from '../helpers'
 import { controlClock, setMode, spawn, stats, tally, who } from './fleet'
+import type { Runtime } from '../../src/core/runtime'
+import { manualRuntime } from '../support/runtime'
 
-let clock: ReturnType<typeof controlClock> | undefined
-afterEach(() => {
-  clock?.restore()
-  clock = undefined
-})
-
-function pool(name: string, urls: string[]) {
+function pool(name: string, urls: string[], runtime?: Runtime) {
   return testGateway({
     gateway: { name: 'hc-test' },
     upstreams: {
@@ -21,15 +17,15 @@ function pool(name: string, urls: string[]) {
       },
     },
     routes: [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy', upstream: name } }],
-  })
+  }, {}, { runtime })
 }
 
 describe('active health checks (HealthChecker Durable Object)', () => {
   it('the alarm probes every target; shared state goes unhealthy and healthy by thresholds, and isolates route by it', async () => {
-    clock = controlClock()
+    const clock = controlClock()
     const name = `p-${crypto.randomUUID().slice(0, 8)}`
     const [a, b] = await spawn(2)
-    const gw = pool(name, [a!.url, b!.url])
+    const gw = pool(name, [a!.url, b!.url], clock)
     const stub = env.HEALTH_CHECKER.get(env.HEALTH_CHECKER.idFromName(`hc-test/${name}`))
 
     // The first request reads the state: targets start healthy, the alarm is scheduled.
@@ -45,7 +41,7 @@ describe('active health checks (HealthChecker Durable Object)', () => {
     expect(down.targets.t1!.healthy).toBe(false)
     expect((await stats(a!)).health).toBe(2)
 
-    clock.advance(5_001) // the isolate's cached copy is stale: the next request refreshes it after answering
+    await clock.advance(5_001) // the isolate's cached copy is stale: the next request refreshes it after answering
     await gw.fetch('/x')
     const during: string[] = []
     for (let i = 0; i < 6; i++) during.push(await who(await gw.fetch('/x')))
@@ -57,7 +53,7 @@ describe('active health checks (HealthChecker Durable Object)', () => {
     expect((await stub.read(await specOf(stub))).targets.t1!.healthy).toBe(false) // one pass < healthyThreshold
     await runDurableObjectAlarm(stub)
     expect((await stub.read(await specOf(stub))).targets.t1!.healthy).toBe(true)
-    clock.advance(5_001)
+    await clock.advance(5_001)
     await gw.fetch('/x') // this read refreshes in the background (waitUntil) with the stale copy in hand
     const after: string[] = []
     for (let i = 0; i < 6; i++) after.push(await who(await gw.fetch('/x')))
@@ -70,9 +66,19 @@ describe('active health checks (HealthChecker Durable Object)', () => {
     const gw = pool(name, [a!.url, b!.url])
     await gw.fetch('/x')
     const stub = env.HEALTH_CHECKER.get(env.HEALTH_CHECKER.idFromName(`hc-test/${name}`))
+    // The probes' timeout (1 s) runs on a clock the test moves: no real second passes.
+    const clock = manualRuntime()
+    await runInDurableObject(stub, (checker) => {
+      ;(checker as HealthChecker).runtime = clock
+    })
     await setMode(a!, 'hang')
     await setMode(b!, 'fail', { status: 503 })
-    await runDurableObjectAlarm(stub)
+    const alarm = runDurableObjectAlarm(stub)
+    // Both probes are out; the 503 comes back, the hanging one waits for its timeout.
+    await clock.until(() => clock.scheduledTimers() === 2 && clock.pendingTimers() === 1)
+    // Moved from inside the object: the timeout aborts the object's own fetch, an I/O object of its context.
+    await runInDurableObject(stub, () => clock.advance(1_000))
+    await alarm
     const state = await stub.read(await specOf(stub))
     expect(state.targets.t0!.last).toBe('timeout')
     expect(state.targets.t1!.last).toBe(503)

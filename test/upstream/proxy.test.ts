@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { newTag, ORIGIN, originConfig, originEvents, originLog, testGateway, type Echo } from '../helpers'
+import { manualRuntime } from '../support/runtime'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -204,7 +205,9 @@ describe('timeouts and failures', () => {
   it('a route deadline shortens the header timeout', async () => {
     // A transform reads the whole JSON body before the upstream call: the client holds the body
     // back for 400 ms, so at most 300 ms of the 700 ms deadline are left, less than the 600 ms
-    // header timeout. The 504 must name the deadline.
+    // header timeout. The 504 must name the deadline. The gateway's clock and timers are the
+    // test's: the 400 ms and the 300 ms pass when it says, while the origin really hangs.
+    const clock = manualRuntime()
     const tight = testGateway({
       upstreams: { origin: { url: ORIGIN, timeouts: { headers: 600 } } },
       routes: [
@@ -216,14 +219,22 @@ describe('timeouts and failures', () => {
           action: { type: 'proxy', upstream: 'origin' },
         },
       ],
-    })
+    }, {}, { runtime: clock })
+    let endBody!: () => void
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         controller.enqueue(new TextEncoder().encode('{"a":1}'))
-        setTimeout(() => controller.close(), 400)
+        endBody = () => controller.close()
       },
     })
-    const res = await tight.fetch('/hang', { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit)
+    const pending = tight.fetch('/hang', { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit)
+    await clock.advance(400)
+    endBody()
+    // The try is out, its header timeout set from what is left of the deadline: let that pass.
+    await clock.until(() => clock.pendingTimers() === 1)
+    expect(clock.nextTimerIn()).toBe(300)
+    await clock.advance(300)
+    const res = await pending
     const problem = await problemOf(res, 504)
     expect(problem).toMatchObject({ code: 'ERR_UPSTREAM_TIMEOUT', detail: "The route's deadline passed before the upstream answered." })
     expect(tight.logs.at(-1)?.upstream).toMatchObject({ name: 'origin', error: 'deadline' })

@@ -1,16 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { testGateway } from '../helpers'
 import { backoffDelay, RetryBudget } from '../../src/upstream/retry'
 import { controlClock, setMode, spawn, stats, who } from './fleet'
 
 const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
 const fast = { base: 1, max: 2 }
-
-let clock: ReturnType<typeof controlClock> | undefined
-afterEach(() => {
-  clock?.restore()
-  clock = undefined
-})
 
 describe('retries', () => {
   it('retries a GET on a configured status, up to the count, never the same target twice in a row', async () => {
@@ -85,13 +79,13 @@ describe('retries', () => {
   })
 
   it('stops retrying when the budget is spent', async () => {
-    clock = controlClock()
+    const clock = controlClock()
     const [a] = await spawn(1)
     await setMode(a!, 'fail', { status: 503 })
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }], retries: { attempts: 2, backoff: fast, budget: { percent: 20, minRetries: 2 } } } },
       routes: route(),
-    })
+    }, {}, { runtime: clock })
     const tries: number[] = []
     for (let i = 0; i < 10; i++) {
       await gw.fetch('/x')
@@ -100,7 +94,7 @@ describe('retries', () => {
     // 10 requests allow 2 + 20% of 10 = 4 retries in the window, then none.
     expect(tries.reduce((s, t) => s + t - 1, 0)).toBe(4)
     expect(tries.slice(-3)).toEqual([1, 1, 1])
-    clock.advance(10_001) // the window has passed: retries allowed again
+    await clock.advance(10_001) // the window has passed: retries allowed again
     await gw.fetch('/x')
     expect(gw.logs.at(-1)!.upstream!.tries).toBe(3)
     await setMode(a!, 'up')
@@ -131,11 +125,11 @@ describe('backoff and budget (unit)', () => {
   })
 
   it('the budget allows minRetries plus a percent of requests in the window', () => {
-    clock = controlClock()
-    const budget = new RetryBudget({ percent: 20, minRetries: 0, window: 1_000 })
+    const clock = controlClock()
+    const budget = new RetryBudget({ percent: 20, minRetries: 0, window: 1_000 }, clock)
     for (let i = 0; i < 10; i++) budget.request()
     expect([budget.tryRetry(), budget.tryRetry(), budget.tryRetry()]).toEqual([true, true, false])
-    clock.advance(1_100)
+    clock.move(1_100)
     expect(budget.tryRetry()).toBe(false) // the requests aged out too
     for (let i = 0; i < 5; i++) budget.request()
     expect([budget.tryRetry(), budget.tryRetry()]).toEqual([true, false])

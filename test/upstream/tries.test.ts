@@ -3,7 +3,7 @@
  * aborted, the answer a retry could not improve on, the backoff between tries, and the upstream
  * time logged for all tries together.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ORIGIN, testGateway } from '../helpers'
 import { controlClock, setMode, spawn, stats } from './fleet'
 
@@ -11,12 +11,6 @@ const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action
 const fast = { base: 1, max: 2 }
 type FleetBody = { instance: string }
 type Problem = { code: string }
-
-let clock: ReturnType<typeof controlClock> | undefined
-afterEach(() => {
-  clock?.restore()
-  clock = undefined
-})
 
 describe('a half-open probe that is aborted', () => {
   // Two ways a probe ends without an outcome: the client goes away, or a required sibling call of
@@ -35,7 +29,7 @@ describe('a half-open probe that is aborted', () => {
   }
   for (const [how, abort] of Object.entries(aborts)) {
     it(`gives its probe slot back when ${how}: once the target is up, requests pass instead of 503 ERR_CIRCUIT_OPEN forever`, async () => {
-      clock = controlClock()
+      const clock = controlClock()
       const [a] = await spawn(1)
       const gw = testGateway({
         upstreams: {
@@ -56,20 +50,20 @@ describe('a half-open probe that is aborted', () => {
           },
           ...route(),
         ],
-      })
+      }, {}, { runtime: clock })
       await setMode(a!, 'fail', { status: 503 })
       expect((await gw.fetch('/x')).status).toBe(503) // opens the circuit
       const open = await gw.fetch('/x')
       expect(((await open.json()) as Problem).code).toBe('ERR_CIRCUIT_OPEN')
 
-      clock.advance(1_000) // half-open: one probe may go
+      await clock.advance(1_000) // half-open: one probe may go
       await setMode(a!, 'hang')
       const before = (await stats(a!)).count
       await abort(gw)
       expect((await stats(a!)).count).toBe(before + 1) // the probe did go out, and was aborted
 
       await setMode(a!, 'up')
-      clock.advance(600_000)
+      await clock.advance(600_000)
       const res = await gw.fetch('/x')
       expect(res.status).toBe(200)
       expect(((await res.json()) as FleetBody).instance).toBe(a!.id)
@@ -79,13 +73,13 @@ describe('a half-open probe that is aborted', () => {
 
 describe('a retry that cannot be made', () => {
   it('returns the origin\'s own answer intact when no target is left to retry on', async () => {
-    clock = controlClock()
+    const clock = controlClock()
     const [a] = await spawn(1)
     // The 503 ejects the only target (passive health): the retry finds no target.
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }], passive: { failures: 1 }, retries: { attempts: 2, backoff: fast } } },
       routes: route(),
-    })
+    }, {}, { runtime: clock })
     await setMode(a!, 'fail', { status: 503 })
     const res = await gw.fetch('/x')
     expect(res.status).toBe(503)
@@ -98,12 +92,12 @@ describe('a retry that cannot be made', () => {
   })
 
   it('in fail-fast mode, a retry after the first try opened the circuit keeps the origin\'s answer, not ERR_CIRCUIT_OPEN', async () => {
-    clock = controlClock()
+    const clock = controlClock()
     const [a] = await spawn(1)
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }], circuitBreaker: { failures: 1, openMs: 5_000, whenOpen: 'fail-fast' }, retries: { attempts: 2, backoff: fast } } },
       routes: route(),
-    })
+    }, {}, { runtime: clock })
     await setMode(a!, 'fail', { status: 503 })
     const res = await gw.fetch('/x')
     expect(res.status).toBe(503)
@@ -119,12 +113,12 @@ describe('a retry that cannot be made', () => {
   })
 
   it('a retry skips a target whose circuit is open and goes to one that can take it', async () => {
-    clock = controlClock()
+    const clock = controlClock()
     const [a, b] = await spawn(2)
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], circuitBreaker: { failures: 1, whenOpen: 'fail-fast' }, retries: { attempts: 2, backoff: fast } } },
       routes: route(),
-    })
+    }, {}, { runtime: clock })
     await setMode(a!, 'fail', { status: 503, times: 1 })
     const res = await gw.fetch('/x') // round robin: a first, which opens its circuit; the retry goes to b
     expect(res.status).toBe(200)
@@ -135,13 +129,13 @@ describe('a retry that cannot be made', () => {
 
 describe('the backoff between tries', () => {
   it('waits the backoff delay before retrying (the second try arrives at least that much later)', async () => {
-    clock = controlClock()
+    const clock = controlClock()
     clock.setRandom(() => 0.99) // full jitter near its ceiling: a 396 ms wait before the retry
     const [a] = await spawn(1)
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }], retries: { attempts: 1, backoff: { base: 400, max: 400 } } } },
       routes: route(),
-    })
+    }, {}, { runtime: clock })
     await setMode(a!, 'fail', { status: 503, times: 1 })
     const res = await gw.fetch('/x')
     expect(res.status).toBe(200)
