@@ -7,14 +7,13 @@
  *
  * Nothing is parsed per request except the request itself.
  */
-import { Hono } from 'hono'
+import { Hono, type Context, type Handler } from 'hono'
 import { adminApi } from './admin'
-import { ConfigError } from '../core/errors'
 import type { GatewayConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
 import type { Env } from '../core/env'
 import { handleError } from './handle-error'
-import { GatewayError } from '../core/errors'
+import { ConfigError, GatewayError } from '../core/errors'
 import { editResponseHeaders } from '../core/http'
 import { consoleLogWriter, type LogWriter } from '../core/logging'
 import { metricsMiddleware } from '../observability/metrics'
@@ -23,9 +22,9 @@ import { traceContext } from '../observability/trace'
 import { developerPages } from '../openapi/serve'
 import { createPipeline } from './pipeline'
 import { requestContext } from './request-context'
-import { createMatcher } from '../routing/matcher'
+import { createMatcher, type Matcher } from '../routing/matcher'
 import { normalizePath, rawPathOf } from '../routing/normalize'
-import { compileRoute } from './route'
+import { compileRoute, type CompiledRoute } from './route'
 import { compileUpstream, linkFallbacks, UpstreamConfigError, type CompiledUpstream } from '../upstream/upstream'
 import { systemRuntime, type Runtime } from '../core/runtime'
 
@@ -85,44 +84,50 @@ export function createGateway(config: GatewayConfig, env: Env, options: GatewayO
   if (admin) app.route(config.gateway.admin.prefix, admin)
   developerPages(app, config, env, options.configVersion ?? 'unversioned')
 
-  // On the request path, `c.get(name)` rather than `c.var.name`: Hono's `c.var` copies every
-  // variable into a new object on each access (Object.fromEntries), ~13 times a request.
-  app.all('*', async function dispatch(c) {
-    const draft = c.get('upstreamRequest')
-    const url = c.get('url')
+  app.all('*', dispatch(match))
+  return app
+}
+
+/** The route a request matches, with its params: 405 with `Allow` or 404 when none does. */
+function matchRoute(c: Context<AppEnv>, match: Matcher<CompiledRoute>, path: string) {
+  const url = c.get('url')
+  const result = match({
+    method: c.req.method,
+    path,
+    headers: c.req.raw.headers,
+    // Read only by routes with host or query conditions.
+    get host() {
+      return url.hostname.toLowerCase()
+    },
+    get query() {
+      return url.searchParams
+    },
+  })
+  if (result.route) return result
+  if (result.allow.length > 0) {
+    throw new GatewayError('ERR_METHOD_NOT_ALLOWED', { detail: `${c.req.method} is not allowed here.`, headers: { Allow: result.allow.join(', ') } })
+  }
+  throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No route matches this request.' })
+}
+
+/**
+ * After the global request policies: normalise the path, match a route, run its pipeline and
+ * action, then add the headers its API version carries. On the request path, `c.get(name)` rather
+ * than `c.var.name`: Hono's `c.var` copies every variable into a new object on each access.
+ */
+function dispatch(match: Matcher<CompiledRoute>): Handler<AppEnv> {
+  return async function dispatch(c) {
     const path = normalizePath(rawPathOf(c.req.url))
-    draft.path = path
+    c.get('upstreamRequest').path = path
     c.get('log').path = path
-    const result = match({
-      method: c.req.method,
-      path,
-      headers: c.req.raw.headers,
-      // Read only by routes with host or query conditions.
-      get host() {
-        return url.hostname.toLowerCase()
-      },
-      get query() {
-        return url.searchParams
-      },
-    })
-    if (!result.route) {
-      if (result.allow.length > 0) {
-        throw new GatewayError('ERR_METHOD_NOT_ALLOWED', {
-          detail: `${c.req.method} is not allowed here.`,
-          headers: { Allow: result.allow.join(', ') },
-        })
-      }
-      throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No route matches this request.' })
-    }
-    const route = result.route
+    const { route, params } = matchRoute(c, match, path)
     c.set('route', route)
-    c.set('params', result.params)
+    c.set('params', params)
     c.get('log').routeId = route.id
     // The route's handler renders its own errors (see `composeOnce`), so its headers go on them too.
     await route.handler(c, async () => {})
     const headers = route.responseHeaders
     if (headers.length > 0) editResponseHeaders(c, (h) => headers.forEach(([name, value]) => h.set(name, value)))
     return c.res
-  })
-  return app
+  }
 }
