@@ -22,7 +22,8 @@ import { logEvent } from '../core/logging'
 import { policyItem, stateItem, toSeconds } from './fields'
 import { compileKey, type KeyFunction, type KeyInput, type KeySpec } from './keys'
 import { reserve, type ObjectCall } from './reserve'
-import { duplicateName, MAX_CHECK_ID, MAX_CHECKS, plansOf, RateLimitOptionsSchema, type RateLimitOptions } from './schema'
+import { plansOf, RateLimitOptionsSchema } from './schema'
+import { checkRateLimitOptions } from './checks'
 import { definePolicy } from '../core/policy'
 
 type CompiledLimit = { name: string; check: LimitCheck; key: KeyFunction; quota: boolean; describe: string }
@@ -68,32 +69,6 @@ function fieldItems(applied: CompiledLimit[], decisions: Map<string, LimitDecisi
   return { policy: policy.join(', '), state: state.join(', ') }
 }
 
-/**
- * Key parts that have no value where a `beforeAuth` limit runs: the consumer (not authenticated
- * yet), and for a global one the route (it runs before routing). Rather than let every request
- * share one `~` counter, the config is refused.
- */
-function checkBeforeAuth(
-  options: { by: KeySpec; fallback?: KeySpec | undefined; plans: boolean; limits: { by?: KeySpec | undefined; fallback?: KeySpec | undefined }[]; quotas: { by?: KeySpec | undefined; fallback?: KeySpec | undefined }[] },
-  global: boolean,
-  error: (field: string, message: string) => void,
-) {
-  const check = (spec: KeySpec | undefined, at: string) =>
-    spec?.forEach((part, i) => {
-      if (part === 'consumer' || part === 'apiKey') error(`${at}[${i}]`, `"${part}" has no value before authentication (beforeAuth: true); key by "ip" or a header`)
-      if (part === 'route' && global) error(`${at}[${i}]`, '"route" has no value in a global beforeAuth limit (it runs before routing); put the policy on the route instead')
-    })
-  check(options.by, '.by')
-  check(options.fallback, '.fallback')
-  for (const [list, name] of [[options.limits, 'limits'], [options.quotas, 'quotas']] as const) {
-    list.forEach((item, i) => {
-      check(item.by, `.${name}[${i}].by`)
-      check(item.fallback, `.${name}[${i}].fallback`)
-    })
-  }
-  if (options.plans) error('.plans', 'plans are per consumer, and there is no consumer before authentication (beforeAuth: true)')
-}
-
 export const rateLimitPolicy = definePolicy({
   type: 'rate-limit',
   phase: 'rate-limit',
@@ -101,56 +76,7 @@ export const rateLimitPolicy = definePolicy({
   // Before authentication, a limit also sees the requests that `jwt`/`api-key` would reject: the
   // only way to bound credential guessing per client.
   phaseOf: (options) => (options.beforeAuth ? 'request' : 'rate-limit'),
-  check(options, ctx) {
-    if (options.beforeAuth) checkBeforeAuth(options, ctx.route === undefined, ctx.error)
-    if (options.limits.length + options.quotas.length === 0 && !options.plans) {
-      ctx.error('', 'needs at least one of "limits", "quotas" or "plans": true')
-    }
-    const seen = new Map<string, string>()
-    const items = [...options.limits.map((l, i) => [l.name, `limits[${i}]`]), ...options.quotas.map((q, i) => [q.name, `quotas[${i}]`])]
-    for (const [name, at] of items as [string, string][]) {
-      const first = seen.get(name)
-      if (first) ctx.error(`.${at}.name`, `"${name}" is already the name of ${first}`)
-      else seen.set(name, at)
-    }
-    // Counters are named by scope and limit name (`global/<name>`, `route:<id>/<name>`): two
-    // rate-limit policies of one scope with a same-named limit would share a counter and charge
-    // each request twice.
-    const place = /^(.*)policies\[(\d+)\]$/.exec(ctx.at)
-    const siblings = ctx.route ? ctx.route.policies : ctx.config.policies
-    siblings.slice(0, Number(place?.[2] ?? 0)).forEach((other, j) => {
-      if (other.type !== 'rate-limit') return
-      const { limits, quotas } = other as RateLimitOptions
-      const taken = new Set([...limits, ...quotas].map((l) => l.name))
-      for (const [name, at] of items as [string, string][]) {
-        if (taken.has(name)) ctx.error(`.${at}.name`, `"${name}" is also a limit of ${place![1]}policies[${j}]; in one scope (global, or one route) they would share one counter`)
-      }
-    })
-    // Limits whose counter id the object would refuse: `route:<id>/<name>` must fit MAX_CHECK_ID.
-    if (ctx.route !== undefined) {
-      const scope = `route:${ctx.route.id}/`
-      for (const [name, at] of items as [string, string][]) {
-        const length = scope.length + name.length
-        if (length > MAX_CHECK_ID) ctx.error(`.${at}.name`, `the counter id "${scope}<name>" would be ${length} characters (at most ${MAX_CHECK_ID}): shorten the route id or the name`)
-      }
-    }
-    // Every check of one request may share one object, and an object takes at most MAX_CHECKS a call.
-    let most = 0
-    let largest = ''
-    if (options.plans) {
-      for (const [planName, plan] of Object.entries(plansOf(ctx.config))) {
-        const clash = duplicateName([...options.limits, ...options.quotas, ...plan.limits, ...plan.quotas])
-        if (clash !== undefined && seen.has(clash)) ctx.error('.plans', `plan "${planName}" also has a limit named "${clash}"; names must differ`)
-        const count = plan.limits.length + plan.quotas.length
-        if (count > most) [most, largest] = [count, planName]
-      }
-    }
-    const total = items.length + most
-    if (total > MAX_CHECKS) {
-      const detail = most > 0 ? `${items.length} here + ${most} in plan "${largest}"` : `${items.length} here`
-      ctx.error('', `at most ${MAX_CHECKS} limits and quotas can apply to one request (found ${total}: ${detail})`)
-    }
-  },
+  check: checkRateLimitOptions,
   subrequests(options) {
     // One RPC per distinct key; on a denial, a refund to each object but the one that denied.
     const keys = new Set([...options.limits, ...options.quotas].map((l) => compileKey(l.by ?? options.by, l.by ? l.fallback : (l.fallback ?? options.fallback)).signature))
