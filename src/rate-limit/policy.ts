@@ -22,11 +22,18 @@ import { logEvent } from '../core/logging'
 import { policyItem, stateItem, toSeconds } from './fields'
 import { compileKey, type KeyFunction, type KeyInput, type KeySpec } from './keys'
 import { reserve, type ObjectCall } from './reserve'
-import { plansOf, RateLimitOptionsSchema } from './schema'
+import { plansOf, RateLimitOptionsSchema, type RateLimitOptions } from './schema'
 import { checkRateLimitOptions } from './checks'
 import { definePolicy } from '../core/policy'
+import type { Context } from 'hono'
+import type { AppEnv } from '../core/context'
 
 type CompiledLimit = { name: string; check: LimitCheck; key: KeyFunction; quota: boolean; describe: string }
+
+/** What the middleware needs of its options to reach the objects, and what to do when they fail. */
+type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout'> & { ns: DurableObjectNamespace<RateLimiter> | undefined }
+
+type Outcomes = Awaited<ReturnType<typeof reserve>>
 
 const CONSUMER_KEY: KeySpec = ['consumer']
 
@@ -69,6 +76,94 @@ function fieldItems(applied: CompiledLimit[], decisions: Map<string, LimitDecisi
   return { policy: policy.join(', '), state: state.join(', ') }
 }
 
+/** What a limit key may be made of, read from the request and what earlier policies published. */
+function keyInput(c: Context<AppEnv>): KeyInput {
+  return {
+    consumer: c.get('consumer')?.key,
+    ip: c.req.header('cf-connecting-ip'),
+    route: c.get('route')?.id,
+    headers: c.req.raw.headers,
+    apiKey: c.get('apiKeyHash'),
+  }
+}
+
+/**
+ * Each limit's key (derived once per distinct key function), and the limits grouped by key: one
+ * object, and so one RPC, per key. `fallback` says whether any key fell back.
+ */
+async function callsPerObject(applied: CompiledLimit[], input: KeyInput) {
+  const derived = new Map<string, Promise<{ key: string; fallback: boolean }>>()
+  const keys = await Promise.all(
+    applied.map((limit) => {
+      let key = derived.get(limit.key.signature)
+      if (!key) derived.set(limit.key.signature, (key = limit.key.derive(input)))
+      return key
+    }),
+  )
+  const calls = new Map<string, ObjectCall>()
+  applied.forEach((limit, i) => {
+    const { key } = keys[i]!
+    const call = calls.get(key) ?? { key, checks: [] }
+    call.checks.push(limit.check)
+    calls.set(key, call)
+  })
+  return { calls, fallback: keys.some((k) => k.fallback) }
+}
+
+/** Reserves in every object at once; a missing binding fails every call, for `onError` to decide. */
+async function reserveAll(c: Context<AppEnv>, { ns, binding, timeout, onError }: Settings, calls: Map<string, ObjectCall>): Promise<Outcomes> {
+  if (!ns || typeof ns.idFromName !== 'function') {
+    return [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
+  }
+  return reserve(ns, [...calls.values()], timeout, onError === 'deny', (promise) => waitUntil(c, promise))
+}
+
+/**
+ * Every limit's decision by check id, the objects' errors, and whether any object denied. A
+ * refunded reservation gave its unit back, so its decisions show one more remaining.
+ */
+function collectDecisions(outcomes: Outcomes) {
+  const decisions = new Map<string, LimitDecision>()
+  const errors: string[] = []
+  let denied = false
+  for (const outcome of outcomes) {
+    if (!outcome.ok) {
+      errors.push(outcome.error)
+      continue
+    }
+    const result: ConsumeResult = outcome.result
+    if (!result.allowed) denied = true
+    for (const d of result.decisions) decisions.set(d.id, outcome.refunded ? { ...d, remaining: d.remaining + 1 } : d)
+  }
+  return { decisions, errors, denied }
+}
+
+/** Some object failed: logged, then `onError: "deny"` refuses with a 503 (unless a limit already denied), `allow` lets it through. */
+function applyOnError(c: Context<AppEnv>, { binding, onError }: Settings, log: Record<string, unknown>, errors: string[], denied: boolean) {
+  log.error = errors[0]
+  logEvent('rate_limit_unavailable', { requestId: c.get('requestId'), binding, onError, errors })
+  if (onError === 'deny' && !denied) {
+    log.outcome = 'failed-closed'
+    throw new GatewayError('ERR_RATE_LIMIT_UNAVAILABLE', { detail: 'Rate limiting is unavailable; try again shortly.', headers: { 'Retry-After': '1' } })
+  }
+  log.outcome = 'failed-open'
+}
+
+/** Refuses the request with a 429 naming the limits hit, its `RateLimit` fields and the longest `Retry-After`. */
+function deny(applied: CompiledLimit[], decisions: Map<string, LimitDecision>, fields: { policy: string; state: string }, log: Record<string, unknown>): never {
+  const hit = applied.filter((limit) => decisions.get(limit.check.id)?.allowed === false)
+  const first = hit[0]!
+  const retryAfter = Math.max(1, ...hit.map((limit) => toSeconds(decisions.get(limit.check.id)!.retryAfterMs)))
+  log.outcome = 'denied'
+  log.denied = hit.map((limit) => limit.name)
+  const quota = hit.some((limit) => limit.quota)
+  throw new GatewayError(quota ? 'ERR_QUOTA_EXCEEDED' : 'ERR_RATE_LIMITED', {
+    detail: `${quota ? 'Quota' : 'Rate limit'} "${first.name}" (${first.describe}) exceeded; retry in ${retryAfter} s.`,
+    headers: { 'RateLimit-Policy': fields.policy, RateLimit: fields.state, 'Retry-After': String(retryAfter) },
+    extensions: { limit: first.name, limits: hit.map((limit) => limit.name), retryAfter },
+  })
+}
+
 export const rateLimitPolicy = definePolicy({
   type: 'rate-limit',
   phase: 'rate-limit',
@@ -94,82 +189,24 @@ export const rateLimitPolicy = definePolicy({
     }
     const { binding, onError, timeout } = options
     const ns = env[binding] as DurableObjectNamespace<RateLimiter> | undefined
+    const settings: Settings = { ns, binding, onError, timeout }
 
     return async function rateLimit(c, next) {
       const plan = c.get('consumer')?.plan
       const applied = plan !== undefined && planLimits.has(plan) ? [...own, ...planLimits.get(plan)!] : own
       if (applied.length === 0) return next()
 
-      const input: KeyInput = {
-        consumer: c.get('consumer')?.key,
-        ip: c.req.header('cf-connecting-ip'),
-        route: c.get('route')?.id,
-        headers: c.req.raw.headers,
-        apiKey: c.get('apiKeyHash'),
-      }
-      const derived = new Map<string, Promise<{ key: string; fallback: boolean }>>()
-      const keys = await Promise.all(
-        applied.map((limit) => {
-          let key = derived.get(limit.key.signature)
-          if (!key) derived.set(limit.key.signature, (key = limit.key.derive(input)))
-          return key
-        }),
-      )
-      const calls = new Map<string, ObjectCall>()
-      applied.forEach((limit, i) => {
-        const { key } = keys[i]!
-        const call = calls.get(key) ?? { key, checks: [] }
-        call.checks.push(limit.check)
-        calls.set(key, call)
-      })
+      const { calls, fallback } = await callsPerObject(applied, keyInput(c))
       const log: Record<string, unknown> = { objects: calls.size, limits: applied.length }
-      if (keys.some((k) => k.fallback)) log.fallback = true
+      if (fallback) log.fallback = true
       c.get('log').rateLimit = log
 
-      let outcomes: Awaited<ReturnType<typeof reserve>>
-      if (!ns || typeof ns.idFromName !== 'function') {
-        outcomes = [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
-      } else {
-        outcomes = await reserve(ns, [...calls.values()], timeout, onError === 'deny', (promise) => waitUntil(c, promise))
-      }
-
-      const decisions = new Map<string, LimitDecision>()
-      const errors: string[] = []
-      let denied = false
-      for (const outcome of outcomes) {
-        if (!outcome.ok) {
-          errors.push(outcome.error)
-          continue
-        }
-        const result: ConsumeResult = outcome.result
-        if (!result.allowed) denied = true
-        for (const d of result.decisions) decisions.set(d.id, outcome.refunded ? { ...d, remaining: d.remaining + 1 } : d)
-      }
-
-      if (errors.length > 0) {
-        log.error = errors[0]
-        logEvent('rate_limit_unavailable', { requestId: c.get('requestId'), binding, onError, errors })
-        if (onError === 'deny' && !denied) {
-          log.outcome = 'failed-closed'
-          throw new GatewayError('ERR_RATE_LIMIT_UNAVAILABLE', { detail: 'Rate limiting is unavailable; try again shortly.', headers: { 'Retry-After': '1' } })
-        }
-        log.outcome = 'failed-open'
-      }
+      const outcomes = await reserveAll(c, settings, calls)
+      const { decisions, errors, denied } = collectDecisions(outcomes)
+      if (errors.length > 0) applyOnError(c, settings, log, errors, denied)
 
       const fields = fieldItems(applied, decisions)
-      if (denied) {
-        const hit = applied.filter((limit) => decisions.get(limit.check.id)?.allowed === false)
-        const first = hit[0]!
-        const retryAfter = Math.max(1, ...hit.map((limit) => toSeconds(decisions.get(limit.check.id)!.retryAfterMs)))
-        log.outcome = 'denied'
-        log.denied = hit.map((limit) => limit.name)
-        const quota = hit.some((limit) => limit.quota)
-        throw new GatewayError(quota ? 'ERR_QUOTA_EXCEEDED' : 'ERR_RATE_LIMITED', {
-          detail: `${quota ? 'Quota' : 'Rate limit'} "${first.name}" (${first.describe}) exceeded; retry in ${retryAfter} s.`,
-          headers: { 'RateLimit-Policy': fields.policy, RateLimit: fields.state, 'Retry-After': String(retryAfter) },
-          extensions: { limit: first.name, limits: hit.map((limit) => limit.name), retryAfter },
-        })
-      }
+      if (denied) deny(applied, decisions, fields, log)
       log.outcome ??= 'allowed'
       await next()
       if (fields.policy) {
