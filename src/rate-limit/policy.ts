@@ -15,7 +15,8 @@
  *   "limits": [{ "name": "burst", "limit": 20, "window": 1 }, { "name": "hourly", "limit": 1000, "window": 3600 }],
  *   "quotas": [{ "name": "monthly", "limit": 100000, "period": "month" }], "plans": true }
  */
-import type { ConsumeResult, LimitCheck, LimitDecision, RateLimiter } from './rate-limiter'
+import type { ConsumeResult, LimitCheck, LimitDecision } from './limiter-rpc'
+import type { RateLimiter } from './rate-limiter'
 import { GatewayError } from '../core/errors'
 import { editResponseHeaders, waitUntil } from '../core/http'
 import { logEvent } from '../core/logging'
