@@ -16,12 +16,10 @@
  *   "scopes": ["orders:read"], "forwardClaims": { "X-User-Id": "sub" }, "removeAuthorization": true }
  */
 import { decodeJwt, type JWTPayload } from 'jose'
-import * as v from 'valibot'
-import { HeaderName } from '../core/schema'
-import { PathString } from '../template/schema'
 import { authUnavailable, logAuth, publishConsumer, unauthorized } from './consumer'
 import { keyUrlProblem } from './fetch-json'
-import { checkIssuer, compileIssuer, issuerSubrequests, IssuerSchema, type IssuerVerifier } from './issuer'
+import { checkIssuer, compileIssuer, issuerSubrequests, type IssuerVerifier } from './issuer'
+import { JwtOptionsSchema } from './schema'
 import { KeysUnavailableError } from './key-set'
 import { extractToken, type TokenSource } from './token'
 import { GatewayError } from '../core/errors'
@@ -64,22 +62,7 @@ function issuerOf(token: string): string | undefined {
 export const jwtPolicy = definePolicy({
   type: 'jwt',
   phase: 'auth',
-  schema: v.strictObject({
-    type: v.literal('jwt'),
-    issuers: v.pipe(v.array(IssuerSchema), v.minLength(1, 'needs at least one issuer')),
-    token: v.optional(
-      v.strictObject({
-        header: v.pipe(v.optional(HeaderName, 'Authorization'), v.description(SCHEMA_DOCS ? 'Header carrying the token (`Authorization` means `Bearer <token>`).' : '')),
-        cookie: v.pipe(v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid cookie name'))), v.description(SCHEMA_DOCS ? 'Cookie carrying the token when the header is absent.' : '')),
-        maxBytes: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(256), v.maxValue(16_384)), 8_192), v.description(SCHEMA_DOCS ? 'Longer tokens are rejected before any crypto.' : '')),
-      }),
-      {},
-    ),
-    scopes: v.pipe(v.optional(v.array(v.pipe(v.string(), v.regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a valid scope token')))), v.description(SCHEMA_DOCS ? 'Scopes the token must carry (`scope` or `scp` claim).' : '')),
-    scopesMatch: v.pipe(v.optional(v.picklist(['all', 'any']), 'all'), v.description(SCHEMA_DOCS ? 'Whether every scope is needed, or any one.' : '')),
-    forwardClaims: v.pipe(v.optional(v.record(HeaderName, PathString), {}), v.description(SCHEMA_DOCS ? 'Header -> claim path, sent to the origin (`{ "X-User-Id": "sub" }`).' : '')),
-    removeAuthorization: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Do not send the `Authorization` header to the origin.' : '')),
-  }),
+  schema: JwtOptionsSchema,
   check(options, ctx) {
     const seen = new Map<string, number>()
     options.issuers.forEach((issuer, i) => {
