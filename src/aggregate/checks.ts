@@ -82,12 +82,9 @@ function checkCacheKeys(calls: readonly AggregateCallConfig[], deps: number[][],
   })
 }
 
-/** Checks the action; returns the subrequests it can make per request. */
-export function checkAggregate(route: RouteView, action: AggregateActionConfig, routeAt: string, config: Upstreams, params: string[], add: Add): number {
-  const at = `${routeAt}.action`
-  const calls = action.calls
+/** Each call on its own: a unique name that isn't a request variable, a known upstream, its shape. Returns the names. */
+function checkCalls(calls: readonly AggregateCallConfig[], at: string, config: Upstreams, add: Add): Map<string, number> {
   const names = new Map<string, number>()
-  let templatesOk = true
   calls.forEach((call, i) => {
     const callAt = `${at}.calls[${i}]`
     const first = names.get(call.name)
@@ -99,6 +96,16 @@ export function checkAggregate(route: RouteView, action: AggregateActionConfig, 
     }
     checkShape(call, callAt, add)
   })
+  return names
+}
+
+/**
+ * Every template reference of every call: request variables the route has, calls that exist, and
+ * a call's members rather than the call as a whole. False when the calls' dependencies can't be
+ * worked out (a template that doesn't parse, an unknown call).
+ */
+function checkReferences(calls: readonly AggregateCallConfig[], names: Map<string, number>, at: string, params: string[], add: Add): boolean {
+  let templatesOk = true
   calls.forEach((call, i) => {
     const callAt = `${at}.calls[${i}]`
     let sites
@@ -128,13 +135,11 @@ export function checkAggregate(route: RouteView, action: AggregateActionConfig, 
       }
     }
   })
-  if (!templatesOk || names.size !== calls.length) return calls.length
-  const deps = dependencies(calls)
-  const cycle = findCycle(deps)
-  if (cycle) {
-    add(`${at}.calls`, `cycle ${cycle.map((i) => calls[i]!.name).join(' -> ')}`)
-    return calls.length
-  }
+  return templatesOk
+}
+
+/** A required call can't wait on an optional one: when that one fails, the required one can't run. */
+function checkRequiredAfterOptional(calls: readonly AggregateCallConfig[], deps: number[][], at: string, add: Add): void {
   deps.forEach((own, i) => {
     const call = calls[i]!
     const optional = own.find((d) => !calls[d]!.required)
@@ -145,16 +150,36 @@ export function checkAggregate(route: RouteView, action: AggregateActionConfig, 
       )
     }
   })
-  checkCacheKeys(calls, deps, at, add)
-  if (route.deadline !== undefined) {
-    const longest = longestChain(deps, calls.map((call) => callTimeout(call, config)))
-    if (longest.ms > route.deadline) {
-      add(
-        `${routeAt}.deadline`,
-        `${route.deadline} ms does not cover the longest chain of calls ${longest.chain.map((i) => calls[i]!.name).join(' -> ')} (${longest.ms} ms of call timeouts); raise the deadline or lower the timeouts`,
-      )
-    }
+}
+
+/** The route's deadline must cover the longest chain of dependent calls' timeouts. */
+function checkDeadline(route: RouteView, routeAt: string, calls: readonly AggregateCallConfig[], deps: number[][], config: Upstreams, add: Add): void {
+  if (route.deadline === undefined) return
+  const longest = longestChain(deps, calls.map((call) => callTimeout(call, config)))
+  if (longest.ms > route.deadline) {
+    add(
+      `${routeAt}.deadline`,
+      `${route.deadline} ms does not cover the longest chain of calls ${longest.chain.map((i) => calls[i]!.name).join(' -> ')} (${longest.ms} ms of call timeouts); raise the deadline or lower the timeouts`,
+    )
   }
+}
+
+/** Checks the action; returns the subrequests it can make per request. */
+export function checkAggregate(route: RouteView, action: AggregateActionConfig, routeAt: string, config: Upstreams, params: string[], add: Add): number {
+  const at = `${routeAt}.action`
+  const calls = action.calls
+  const names = checkCalls(calls, at, config, add)
+  const templatesOk = checkReferences(calls, names, at, params, add)
+  if (!templatesOk || names.size !== calls.length) return calls.length
+  const deps = dependencies(calls)
+  const cycle = findCycle(deps)
+  if (cycle) {
+    add(`${at}.calls`, `cycle ${cycle.map((i) => calls[i]!.name).join(' -> ')}`)
+    return calls.length
+  }
+  checkRequiredAfterOptional(calls, deps, at, add)
+  checkCacheKeys(calls, deps, at, add)
+  checkDeadline(route, routeAt, calls, deps, config, add)
   // A cached call may also read and write the cache: two matches and two puts when the origin
   // sends Vary (as the cache policy counts), and the request reads the purge generation once.
   return calls.reduce((sum, call) => sum + upstreamAttempts(config, call.upstream) + (call.cache ? 4 : 0), calls.some((call) => call.cache) ? 1 : 0)

@@ -59,81 +59,93 @@ async function body<T extends v.GenericSchema>(c: Context<AppEnv>, schema: T, em
   return result.output
 }
 
-export function apiKeyAdmin(app: Hono<AppEnv>, ctx: AdminContext): void {
-  const stores = keyStores(ctx.config)
-  const store = (c: Context<AppEnv>): KVNamespace => {
-    const asked = c.req.query('store')
-    if (stores.length === 0) throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No api-key policy names a KV namespace ("kv").' })
-    if (asked === undefined && stores.length > 1) throw badRequest(`Several key stores are in use; add ?store= (one of: ${stores.join(', ')}).`)
-    const name = asked ?? stores[0]!
-    if (!stores.includes(name)) throw badRequest(`Unknown key store "${name}" (known: ${stores.join(', ')}).`)
-    const kv = ctx.env[name] as KVNamespace | undefined
-    if (!kv) throw new GatewayError('ERR_AUTH_UNAVAILABLE', { detail: `The KV binding "${name}" is not configured.` })
-    return kv
-  }
-  const existing = async (kv: KVNamespace, id: string): Promise<ApiKeyRecord> => {
-    const record = /^[0-9a-f]{12}$/.test(id) ? await findById(kv, id) : null
-    if (!record) throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: `No API key "${id}".` })
-    return record
-  }
-  const issue = async (kv: KVNamespace, fields: Omit<ApiKeyRecord, 'id' | 'prefix' | 'hash' | 'createdAt'>, now: number) => {
-    const { id, key, prefix } = newApiKey()
-    const record: ApiKeyRecord = { id, prefix, ...fields, createdAt: new Date(now).toISOString(), hash: toHex(await sha256(key)) }
-    await saveRecord(kv, record)
-    return { ...publicView(record, now), key }
-  }
-
-  app.post('/api-keys', async (c) => {
-    const kv = store(c)
-    const input = await body(c, CreateBody)
-    if (!Object.hasOwn(ctx.config.consumers, input.consumer)) {
-      throw badRequest(`consumer: unknown consumer "${input.consumer}" (known: ${Object.keys(ctx.config.consumers).join(', ') || 'none'})`)
-    }
-    return c.json(await issue(kv, input, c.get('runtime').now()), 201, { 'Cache-Control': 'no-store' })
-  })
-
-  app.get('/api-keys', async (c) => {
-    const kv = store(c)
-    const consumer = c.req.query('consumer')
-    const page = await listRecords(kv, 100, c.req.query('cursor'))
-    const keys = page.records.filter((r) => consumer === undefined || r.consumer === consumer).map((record) => publicView(record, c.get('runtime').now()))
-    return c.json({ keys, ...(page.cursor !== undefined && { cursor: page.cursor }) })
-  })
-
-  app.get('/api-keys/:id', async (c) => c.json(publicView(await existing(store(c), c.req.param('id')), c.get('runtime').now())))
-
-  app.post('/api-keys/:id/rotate', async (c) => {
-    const kv = store(c)
-    const old = await existing(kv, c.req.param('id'))
-    if (old.revokedAt !== undefined) throw badRequest('A revoked key cannot be rotated.')
-    // Its replacement would inherit the past expiry and be dead on arrival.
-    const now = c.get('runtime').now()
-    if (statusOf(old, now) === 'expired') throw badRequest('An expired key cannot be rotated; create a new key.')
-    const { overlapSeconds } = await body(c, RotateBody)
-    const fresh = await issue(kv, { consumer: old.consumer, name: old.name, metadata: old.metadata, expiresAt: old.expiresAt, rotatedFrom: old.id }, now)
-    const overlapEnd = now + overlapSeconds * 1000
-    const expiresAt = old.expiresAt !== undefined && Date.parse(old.expiresAt) < overlapEnd ? old.expiresAt : new Date(overlapEnd).toISOString()
-    const updated = { ...old, expiresAt, rotatedTo: fresh.id }
-    await saveRecord(kv, updated)
-    return c.json({ ...fresh, previous: publicView(updated, now) }, 201, { 'Cache-Control': 'no-store' })
-  })
-
-  app.post('/api-keys/:id/expire', async (c) => {
-    const kv = store(c)
-    const record = await existing(kv, c.req.param('id'))
-    const { at } = await body(c, ExpireBody)
-    const updated = { ...record, expiresAt: new Date(at).toISOString() }
-    await saveRecord(kv, updated)
-    return c.json(publicView(updated, c.get('runtime').now()))
-  })
-
-  app.delete('/api-keys/:id', async (c) => {
-    const kv = store(c)
-    const record = await existing(kv, c.req.param('id'))
-    const now = c.get('runtime').now()
-    const updated = { ...record, revokedAt: record.revokedAt ?? new Date(now).toISOString() }
-    await saveRecord(kv, updated)
-    return c.json(publicView(updated, now))
-  })
+/**
+ * The key store a request is about: the only KV namespace the config's api-key policies name, or
+ * the one `?store=` picks among several.
+ */
+function pickStore(c: Context<AppEnv>, stores: string[], env: AdminContext['env']): KVNamespace {
+  const asked = c.req.query('store')
+  if (stores.length === 0) throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No api-key policy names a KV namespace ("kv").' })
+  if (asked === undefined && stores.length > 1) throw badRequest(`Several key stores are in use; add ?store= (one of: ${stores.join(', ')}).`)
+  const name = asked ?? stores[0]!
+  if (!stores.includes(name)) throw badRequest(`Unknown key store "${name}" (known: ${stores.join(', ')}).`)
+  const kv = env[name] as KVNamespace | undefined
+  if (!kv) throw new GatewayError('ERR_AUTH_UNAVAILABLE', { detail: `The KV binding "${name}" is not configured.` })
+  return kv
 }
 
+async function existing(kv: KVNamespace, id: string): Promise<ApiKeyRecord> {
+  const record = /^[0-9a-f]{12}$/.test(id) ? await findById(kv, id) : null
+  if (!record) throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: `No API key "${id}".` })
+  return record
+}
+
+/** Creates and stores a new key; the key itself is in the answer, and nowhere else, once. */
+async function issue(kv: KVNamespace, fields: Omit<ApiKeyRecord, 'id' | 'prefix' | 'hash' | 'createdAt'>, now: number) {
+  const { id, key, prefix } = newApiKey()
+  const record: ApiKeyRecord = { id, prefix, ...fields, createdAt: new Date(now).toISOString(), hash: toHex(await sha256(key)) }
+  await saveRecord(kv, record)
+  return { ...publicView(record, now), key }
+}
+
+/** `POST /api-keys` */
+async function createKey(c: Context<AppEnv>, kv: KVNamespace, consumers: ConfigView['consumers']) {
+  const input = await body(c, CreateBody)
+  if (!Object.hasOwn(consumers, input.consumer)) {
+    throw badRequest(`consumer: unknown consumer "${input.consumer}" (known: ${Object.keys(consumers).join(', ') || 'none'})`)
+  }
+  return c.json(await issue(kv, input, c.get('runtime').now()), 201, { 'Cache-Control': 'no-store' })
+}
+
+/** `GET /api-keys?consumer=&cursor=` */
+async function listKeys(c: Context<AppEnv>, kv: KVNamespace) {
+  const consumer = c.req.query('consumer')
+  const page = await listRecords(kv, 100, c.req.query('cursor'))
+  const keys = page.records.filter((r) => consumer === undefined || r.consumer === consumer).map((record) => publicView(record, c.get('runtime').now()))
+  return c.json({ keys, ...(page.cursor !== undefined && { cursor: page.cursor }) })
+}
+
+/** `POST /api-keys/:id/rotate`: a new key with the same expiry; the old one expires after the overlap. */
+async function rotateKey(c: Context<AppEnv, '/api-keys/:id/rotate'>, kv: KVNamespace) {
+  const old = await existing(kv, c.req.param('id'))
+  if (old.revokedAt !== undefined) throw badRequest('A revoked key cannot be rotated.')
+  // Its replacement would inherit the past expiry and be dead on arrival.
+  const now = c.get('runtime').now()
+  if (statusOf(old, now) === 'expired') throw badRequest('An expired key cannot be rotated; create a new key.')
+  const { overlapSeconds } = await body(c, RotateBody)
+  const fresh = await issue(kv, { consumer: old.consumer, name: old.name, metadata: old.metadata, expiresAt: old.expiresAt, rotatedFrom: old.id }, now)
+  const overlapEnd = now + overlapSeconds * 1000
+  const expiresAt = old.expiresAt !== undefined && Date.parse(old.expiresAt) < overlapEnd ? old.expiresAt : new Date(overlapEnd).toISOString()
+  const updated = { ...old, expiresAt, rotatedTo: fresh.id }
+  await saveRecord(kv, updated)
+  return c.json({ ...fresh, previous: publicView(updated, now) }, 201, { 'Cache-Control': 'no-store' })
+}
+
+/** `POST /api-keys/:id/expire` */
+async function expireKey(c: Context<AppEnv, '/api-keys/:id/expire'>, kv: KVNamespace) {
+  const record = await existing(kv, c.req.param('id'))
+  const { at } = await body(c, ExpireBody)
+  const updated = { ...record, expiresAt: new Date(at).toISOString() }
+  await saveRecord(kv, updated)
+  return c.json(publicView(updated, c.get('runtime').now()))
+}
+
+/** `DELETE /api-keys/:id`: revoked now (or kept as revoked when it already was). */
+async function revokeKey(c: Context<AppEnv, '/api-keys/:id'>, kv: KVNamespace) {
+  const record = await existing(kv, c.req.param('id'))
+  const now = c.get('runtime').now()
+  const updated = { ...record, revokedAt: record.revokedAt ?? new Date(now).toISOString() }
+  await saveRecord(kv, updated)
+  return c.json(publicView(updated, now))
+}
+
+export function apiKeyAdmin(app: Hono<AppEnv>, ctx: AdminContext): void {
+  const stores = keyStores(ctx.config)
+  const store = (c: Context<AppEnv>) => pickStore(c, stores, ctx.env)
+  app.post('/api-keys', async (c) => createKey(c, store(c), ctx.config.consumers))
+  app.get('/api-keys', async (c) => listKeys(c, store(c)))
+  app.get('/api-keys/:id', async (c) => c.json(publicView(await existing(store(c), c.req.param('id')), c.get('runtime').now())))
+  app.post('/api-keys/:id/rotate', async (c) => rotateKey(c, store(c)))
+  app.post('/api-keys/:id/expire', async (c) => expireKey(c, store(c)))
+  app.delete('/api-keys/:id', async (c) => revokeKey(c, store(c)))
+}

@@ -154,9 +154,23 @@ async function staticKeySet(issuer: IssuerConfig, env: Env, algorithms: string[]
   return createLocalJWKSet({ keys: jwks })
 }
 
-export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): IssuerVerifier {
-  const algorithms = algorithmsOf(issuer)
-  const consumerPath = issuer.consumerClaim !== undefined ? parsePath(issuer.consumerClaim) : undefined
+/** What an issuer resolves to once the Worker's variables are known. */
+type IssuerSetup = {
+  /** The exact `iss` tokens must carry (`${VAR}`s replaced; the configured text if that failed). */
+  iss: string
+  /** Set when the issuer itself names an unset variable (see `IssuerVerifier.unresolved`). */
+  unresolved: string | undefined
+  /** Why no token can be verified with this issuer (logged once as `auth_issuer_unusable`). */
+  setupError: string | undefined
+  /** The key set fetched from `jwksUrl` or discovery, if the issuer has one. */
+  remote: RemoteKeySet | undefined
+}
+
+/**
+ * Resolves the issuer's `${VAR}`s and builds its remote key set. A failure doesn't throw: it is
+ * logged and kept, so the issuer answers every token with 503 instead of failing the config.
+ */
+function setUpIssuer(issuer: IssuerConfig, env: Env, at: string): IssuerSetup {
   let iss = issuer.issuer
   let setupError: string | undefined
   let unresolved: string | undefined
@@ -184,12 +198,21 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
     setupError = (err as Error).message
     logEvent('auth_issuer_unusable', { at, error: setupError })
   }
+  return { iss, unresolved, setupError, remote }
+}
 
+/**
+ * The key for a token's header: the HMAC secret for `HS*`, else the remote key set, else the
+ * static keys. Secrets and static keys are read on first use, so a missing one is a 503 then.
+ */
+type KeyResolver = (header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1], runtime: Runtime) => Promise<Awaited<ReturnType<JWTVerifyGetKey>>>
+
+function keyResolver(issuer: IssuerConfig, env: Env, algorithms: string[], remote: RemoteKeySet | undefined): KeyResolver {
   // Per config (this verifier is built by the jwt policy's factory): keys from the config and the
   // Worker's secrets, built on first use; remote keys are the isolate's (`remoteKeySet`).
   let hmacKey: Uint8Array | undefined
   let staticKeys: JWTVerifyGetKey | undefined
-  const getKey = async (header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1], runtime: Runtime): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> => {
+  return async (header, token, runtime) => {
     if (typeof header.alg === 'string' && header.alg.startsWith('HS')) {
       if (!hmacKey) {
         const bytes = new TextEncoder().encode(secretOf(env, issuer.secret!))
@@ -208,6 +231,13 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
     }
     return staticKeys(header, token)
   }
+}
+
+export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): IssuerVerifier {
+  const algorithms = algorithmsOf(issuer)
+  const consumerPath = issuer.consumerClaim !== undefined ? parsePath(issuer.consumerClaim) : undefined
+  const { iss, unresolved, setupError, remote } = setUpIssuer(issuer, env, at)
+  const getKey = keyResolver(issuer, env, algorithms, remote)
 
   const verifyOptions: JWTVerifyOptions = {
     algorithms,

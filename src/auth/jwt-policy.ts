@@ -16,16 +16,17 @@
  *   "scopes": ["orders:read"], "forwardClaims": { "X-User-Id": "sub" }, "removeAuthorization": true }
  */
 import { decodeJwt, type JWTPayload } from 'jose'
-import * as v from 'valibot'
-import { HeaderName } from '../core/schema'
-import { PathString } from '../template/schema'
 import { authUnavailable, logAuth, publishConsumer, unauthorized } from './consumer'
 import { keyUrlProblem } from './fetch-json'
-import { checkIssuer, compileIssuer, issuerSubrequests, IssuerSchema, type IssuerVerifier } from './issuer'
+import { checkIssuer, compileIssuer, issuerSubrequests, type IssuerVerifier } from './issuer'
+import { JwtOptionsSchema, type JwtOptions } from './schema'
+import type { Context } from 'hono'
+import type { AppEnv } from '../core/context'
+import type { Env } from '../core/env'
 import { KeysUnavailableError } from './key-set'
 import { extractToken, type TokenSource } from './token'
 import { GatewayError } from '../core/errors'
-import { getPath, parsePath } from '../template/path'
+import { getPath, parsePath, type ParsedPath } from '../template/path'
 import { stringifyValue } from '../template/template'
 import { definePolicy } from '../core/policy'
 import { percentEncodeUtf8 } from '../core/encoding'
@@ -61,25 +62,86 @@ function issuerOf(token: string): string | undefined {
   return typeof iss === 'string' ? iss : undefined
 }
 
+/** The route's issuers, by exact `iss`. */
+type Issuers = {
+  verifiers: Map<string, IssuerVerifier>
+  /**
+   * Issuers whose `${VAR}` isn't set (logged once as `auth_issuer_unusable`): a token from them
+   * can't be recognised, so an unmatched token is a 503 config problem, not a 401.
+   */
+  unresolved: string[]
+}
+
+/** A header to send the origin, and the claim path whose value it carries. */
+type ForwardedClaim = readonly [header: string, path: ParsedPath]
+
+function compileIssuers(options: JwtOptions, env: Env, at: string): Issuers {
+  const verifiers = new Map<string, IssuerVerifier>()
+  const unresolved: string[] = []
+  options.issuers.forEach((issuer, i) => {
+    const verifier = compileIssuer(issuer, env, `${at}.issuers[${i}]`)
+    if (verifier.unresolved !== undefined) unresolved.push(verifier.unresolved)
+    else verifiers.set(verifier.issuer, verifier)
+  })
+  return { verifiers, unresolved }
+}
+
+/** The request's token, or a 401: none (a bare `Bearer` challenge) or too large to verify. */
+function requireToken(c: Context<AppEnv>, source: TokenSource): string {
+  const extracted = extractToken(c.req.raw.headers, source)
+  if ('missing' in extracted) {
+    logAuth(c, { via: 'jwt', outcome: 'missing' })
+    throw unauthorized('A bearer token is required.', 'Bearer')
+  }
+  if ('tooLarge' in extracted) {
+    logAuth(c, { via: 'jwt', outcome: 'invalid', code: 'ERR_JWT_TOO_LARGE' })
+    throw unauthorized('The bearer token is invalid.', INVALID)
+  }
+  return extracted.token
+}
+
+/**
+ * Verifies the token with the keys of the issuer its (unverified) `iss` names. No keys to be had
+ * is a 503; every other failure, jose's or not, is the token's fault: 401, never a 500.
+ */
+async function verifyToken(c: Context<AppEnv>, token: string, { verifiers, unresolved }: Issuers): Promise<{ verifier: IssuerVerifier; payload: JWTPayload }> {
+  let verifier: IssuerVerifier | undefined
+  try {
+    const iss = issuerOf(token)
+    verifier = iss !== undefined ? verifiers.get(iss) : undefined
+    if (!verifier && unresolved.length > 0) throw new KeysUnavailableError(unresolved.join('; '), UNRESOLVED_ISSUER)
+    if (!verifier) throw Object.assign(new Error('untrusted issuer'), { code: UNKNOWN_ISSUER })
+    return { verifier, payload: await verifier.verify(token, c.get('runtime')) }
+  } catch (err) {
+    if (err instanceof KeysUnavailableError) {
+      logAuth(c, { via: 'jwt', outcome: 'unavailable', code: err.code, issuer: verifier?.issuer })
+      c.get('log').errorCause = err.message
+      throw authUnavailable('Tokens cannot be verified right now.', verifier?.retryAfter ?? 30)
+    }
+    const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'ERR_JWT_INVALID'
+    logAuth(c, { via: 'jwt', outcome: 'invalid', code, issuer: verifier?.issuer })
+    throw unauthorized('The bearer token is invalid.', INVALID)
+  }
+}
+
+/** Whether the token grants every required scope (`all`) or one of them (`any`). */
+function hasScopes(payload: JWTPayload, required: string[], needAll: boolean): boolean {
+  const granted = scopesOf(payload)
+  return needAll ? required.every((s) => granted.has(s)) : required.some((s) => granted.has(s))
+}
+
+/** Sets each configured claim the token has as its header on the upstream request. */
+function forwardClaims(draft: Headers, forward: ForwardedClaim[], payload: JWTPayload) {
+  for (const [header, path] of forward) {
+    const value = stringifyValue(getPath(payload, path))
+    if (value !== undefined) draft.set(header, headerValue(value))
+  }
+}
+
 export const jwtPolicy = definePolicy({
   type: 'jwt',
   phase: 'auth',
-  schema: v.strictObject({
-    type: v.literal('jwt'),
-    issuers: v.pipe(v.array(IssuerSchema), v.minLength(1, 'needs at least one issuer')),
-    token: v.optional(
-      v.strictObject({
-        header: v.pipe(v.optional(HeaderName, 'Authorization'), v.description(SCHEMA_DOCS ? 'Header carrying the token (`Authorization` means `Bearer <token>`).' : '')),
-        cookie: v.pipe(v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid cookie name'))), v.description(SCHEMA_DOCS ? 'Cookie carrying the token when the header is absent.' : '')),
-        maxBytes: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(256), v.maxValue(16_384)), 8_192), v.description(SCHEMA_DOCS ? 'Longer tokens are rejected before any crypto.' : '')),
-      }),
-      {},
-    ),
-    scopes: v.pipe(v.optional(v.array(v.pipe(v.string(), v.regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a valid scope token')))), v.description(SCHEMA_DOCS ? 'Scopes the token must carry (`scope` or `scp` claim).' : '')),
-    scopesMatch: v.pipe(v.optional(v.picklist(['all', 'any']), 'all'), v.description(SCHEMA_DOCS ? 'Whether every scope is needed, or any one.' : '')),
-    forwardClaims: v.pipe(v.optional(v.record(HeaderName, PathString), {}), v.description(SCHEMA_DOCS ? 'Header -> claim path, sent to the origin (`{ "X-User-Id": "sub" }`).' : '')),
-    removeAuthorization: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Do not send the `Authorization` header to the origin.' : '')),
-  }),
+  schema: JwtOptionsSchema,
   check(options, ctx) {
     const seen = new Map<string, number>()
     options.issuers.forEach((issuer, i) => {
@@ -97,17 +159,9 @@ export const jwtPolicy = definePolicy({
     return Math.max(0, ...options.issuers.map(issuerSubrequests))
   },
   create(options, { config, env, at }) {
-    const verifiers = new Map<string, IssuerVerifier>()
-    // Issuers whose `${VAR}` isn't set (logged once as `auth_issuer_unusable`): a token from them
-    // can't be recognised, so an unmatched token is a 503 config problem, not a 401.
-    const unresolved: string[] = []
-    options.issuers.forEach((issuer, i) => {
-      const verifier = compileIssuer(issuer, env, `${at}.issuers[${i}]`)
-      if (verifier.unresolved !== undefined) unresolved.push(verifier.unresolved)
-      else verifiers.set(verifier.issuer, verifier)
-    })
+    const issuers = compileIssuers(options, env, at)
     const source: TokenSource = { header: options.token.header, cookie: options.token.cookie, maxBytes: options.token.maxBytes }
-    const forward = Object.entries(options.forwardClaims).map(([header, path]) => [header, parsePath(path)] as const)
+    const forward: ForwardedClaim[] = Object.entries(options.forwardClaims).map(([header, path]) => [header, parsePath(path)] as const)
     const required = options.scopes ?? []
     const needAll = options.scopesMatch === 'all'
     const scopeChallenge = `Bearer error="insufficient_scope", scope="${required.join(' ')}"`
@@ -115,57 +169,22 @@ export const jwtPolicy = definePolicy({
     return async function jwt(c, next) {
       const draft = c.get('upstreamRequest').headers
       for (const [header] of forward) draft.delete(header)
-      const extracted = extractToken(c.req.raw.headers, source)
-      if ('missing' in extracted) {
-        logAuth(c, { via: 'jwt', outcome: 'missing' })
-        throw unauthorized('A bearer token is required.', 'Bearer')
-      }
-      if ('tooLarge' in extracted) {
-        logAuth(c, { via: 'jwt', outcome: 'invalid', code: 'ERR_JWT_TOO_LARGE' })
-        throw unauthorized('The bearer token is invalid.', INVALID)
-      }
-
-      let verifier: IssuerVerifier | undefined
-      let payload: JWTPayload
-      try {
-        const iss = issuerOf(extracted.token)
-        verifier = iss !== undefined ? verifiers.get(iss) : undefined
-        if (!verifier && unresolved.length > 0) throw new KeysUnavailableError(unresolved.join('; '), UNRESOLVED_ISSUER)
-        if (!verifier) throw Object.assign(new Error('untrusted issuer'), { code: UNKNOWN_ISSUER })
-        payload = await verifier.verify(extracted.token, c.get('runtime'))
-      } catch (err) {
-        if (err instanceof KeysUnavailableError) {
-          logAuth(c, { via: 'jwt', outcome: 'unavailable', code: err.code, issuer: verifier?.issuer })
-          c.get('log').errorCause = err.message
-          throw authUnavailable('Tokens cannot be verified right now.', verifier?.retryAfter ?? 30)
-        }
-        // Every other failure, jose's or not, is the token's fault: 401, never a 500.
-        const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'ERR_JWT_INVALID'
-        logAuth(c, { via: 'jwt', outcome: 'invalid', code, issuer: verifier?.issuer })
-        throw unauthorized('The bearer token is invalid.', INVALID)
-      }
-
-      if (required.length > 0) {
-        const granted = scopesOf(payload)
-        const ok = needAll ? required.every((s) => granted.has(s)) : required.some((s) => granted.has(s))
-        if (!ok) {
-          logAuth(c, { via: 'jwt', outcome: 'forbidden', code: 'ERR_INSUFFICIENT_SCOPE', issuer: verifier.issuer })
-          throw new GatewayError('ERR_INSUFFICIENT_SCOPE', {
-            detail: `The token lacks the required scope (${needAll ? 'all of' : 'one of'}: ${required.join(' ')}).`,
-            headers: { 'WWW-Authenticate': scopeChallenge },
-            extensions: { scopes: required },
-          })
-        }
+      const token = requireToken(c, source)
+      const { verifier, payload } = await verifyToken(c, token, issuers)
+      if (required.length > 0 && !hasScopes(payload, required, needAll)) {
+        logAuth(c, { via: 'jwt', outcome: 'forbidden', code: 'ERR_INSUFFICIENT_SCOPE', issuer: verifier.issuer })
+        throw new GatewayError('ERR_INSUFFICIENT_SCOPE', {
+          detail: `The token lacks the required scope (${needAll ? 'all of' : 'one of'}: ${required.join(' ')}).`,
+          headers: { 'WWW-Authenticate': scopeChallenge },
+          extensions: { scopes: required },
+        })
       }
 
       c.set('claims', payload as Record<string, unknown>)
       const id = verifier.consumerOf(payload)
       if (id !== undefined) publishConsumer(c, config, id, 'jwt', undefined, verifier.issuer)
       logAuth(c, { via: 'jwt', outcome: 'ok', issuer: verifier.issuer })
-      for (const [header, path] of forward) {
-        const value = stringifyValue(getPath(payload, path))
-        if (value !== undefined) draft.set(header, headerValue(value))
-      }
+      forwardClaims(draft, forward, payload)
       if (options.removeAuthorization) draft.delete('authorization')
       await next()
     }

@@ -18,7 +18,7 @@ import { secretsEqual, type AdminContext } from '../core/admin'
 import type { AppEnv } from '../core/context'
 import { GatewayError } from '../core/errors'
 import type { AggregatorNamespace } from './batcher'
-import { metricsSettingsOf } from './schema'
+import { metricsSettingsOf, type MetricsAggregatorSettings } from './schema'
 import { queryMetrics, WINDOWS, type WindowName } from './query'
 import { loginPage } from './dashboard-login-page'
 import { SESSION_COOKIE, SESSION_SECONDS, sessionCookie, signSession, verifySession } from './dashboard-session'
@@ -46,18 +46,27 @@ const unauthorized = () =>
     headers: { 'WWW-Authenticate': 'Bearer realm="edgeway-admin"' },
   })
 
-export function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
+/** What every dashboard endpoint shares: where it is mounted, the admin token, and the checks of a caller. */
+type Dashboard = {
+  prefix: string
+  token: string
+  /** Compares a presented token; counts it when wrong, and throws 429 while this IP is blocked. */
+  tokenOk(c: Context<AppEnv>, given: string): Promise<boolean>
+  /** Whether the caller has a session cookie or presents the admin token as a bearer token. */
+  authenticated(c: Context<AppEnv>): Promise<boolean>
+  /** The login form, with a 401 (and the reason a login failed). */
+  login(c: Context<AppEnv>, error?: string): Response
+}
+
+function dashboardOf(ctx: AdminContext): Dashboard {
   const { prefix, tokenSecret } = ctx.config.gateway.admin
   const token = ctx.env[tokenSecret] as string
-  const aggregator = metricsSettingsOf(ctx.config).aggregator
   const guard = ctx.guardToken
-  /** Compares a presented token; counts it when wrong, and throws 429 while this IP is blocked. */
   const tokenOk = async (c: Context<AppEnv>, given: string) => {
     const ok = given.length <= MAX_TOKEN && (await secretsEqual(given, token))
     await guard(c, ok)
     return ok
   }
-
   const authenticated = async (c: Context<AppEnv>): Promise<boolean> => {
     c.get('log').admin = true
     const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '')?.[1]
@@ -66,68 +75,78 @@ export function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
     return verifySession(token, getCookie(c, SESSION_COOKIE), c.get('runtime').now())
   }
   const login = (c: Context<AppEnv>, error?: string) => c.body(loginPage(`${prefix}/login`, error), 401, LOGIN_HEADERS)
+  return { prefix, token, tokenOk, authenticated, login }
+}
 
-  app.post('/login', async (c) => {
-    c.get('log').admin = true
-    const json = (c.req.header('content-type') ?? '').startsWith('application/json')
-    let given: unknown
-    try {
-      given = json ? ((await c.req.json()) as { token?: unknown }).token : (await c.req.parseBody()).token
-    } catch {
-      given = undefined
-    }
-    const ok = typeof given === 'string' && (await tokenOk(c, given))
-    if (!ok) {
-      if (json) throw new GatewayError('ERR_UNAUTHORIZED', { detail: 'Wrong admin token.' })
-      return login(c, 'Wrong admin token.')
-    }
-    const cookie = sessionCookie(await signSession(token, Math.floor(c.get('runtime').now() / 1000) + SESSION_SECONDS), c.get('url'), prefix, SESSION_SECONDS)
-    if (json) return c.body(null, 204, { 'Set-Cookie': cookie, 'Cache-Control': 'no-store' })
-    return c.body(null, 303, { 'Set-Cookie': cookie, Location: `${prefix}/dashboard/`, 'Cache-Control': 'no-store' })
-  })
+/** `POST {prefix}/login`: the admin token (form field or JSON) for a session cookie. */
+async function logIn(c: Context<AppEnv>, { prefix, token, tokenOk, login }: Dashboard) {
+  c.get('log').admin = true
+  const json = (c.req.header('content-type') ?? '').startsWith('application/json')
+  let given: unknown
+  try {
+    given = json ? ((await c.req.json()) as { token?: unknown }).token : (await c.req.parseBody()).token
+  } catch {
+    given = undefined
+  }
+  const ok = typeof given === 'string' && (await tokenOk(c, given))
+  if (!ok) {
+    if (json) throw new GatewayError('ERR_UNAUTHORIZED', { detail: 'Wrong admin token.' })
+    return login(c, 'Wrong admin token.')
+  }
+  const cookie = sessionCookie(await signSession(token, Math.floor(c.get('runtime').now() / 1000) + SESSION_SECONDS), c.get('url'), prefix, SESSION_SECONDS)
+  if (json) return c.body(null, 204, { 'Set-Cookie': cookie, 'Cache-Control': 'no-store' })
+  return c.body(null, 303, { 'Set-Cookie': cookie, Location: `${prefix}/dashboard/`, 'Cache-Control': 'no-store' })
+}
 
+/** `GET {prefix}/dashboard/*`: a file of the page, from the static assets, once the caller is authenticated. */
+async function serveFile(c: Context<AppEnv>, { prefix, authenticated, login }: Dashboard) {
+  const file = c.get('url').pathname.slice(`${prefix}/dashboard/`.length)
+  if (!(await authenticated(c))) {
+    if (file === '' || file === 'index.html') return login(c)
+    throw unauthorized()
+  }
+  const assets = c.env.ASSETS as Fetcher | undefined
+  if (!assets || typeof assets.fetch !== 'function') {
+    throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'The dashboard files are not deployed (no ASSETS binding; see [assets] in wrangler.toml).' })
+  }
+  if (!/^([A-Za-z0-9_-]+\.(html|js|css|svg))?$/.test(file)) throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No such dashboard file.' })
+  const res = await assets.fetch(new Request(new URL(ASSET_DIR + (file === 'index.html' ? '' : file), c.req.url)))
+  if (!res.ok) {
+    await res.body?.cancel()
+    throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No such dashboard file.' })
+  }
+  const headers = new Headers(res.headers)
+  for (const [name, value] of Object.entries(PAGE_HEADERS)) headers.set(name, value)
+  return new Response(res.body, { status: 200, headers })
+}
+
+/** `GET {prefix}/metrics?window=`: the numbers, from the metrics aggregator's shards. */
+async function metrics(c: Context<AppEnv>, env: AdminContext['env'], aggregator: MetricsAggregatorSettings | undefined, { authenticated }: Dashboard) {
+  if (!(await authenticated(c))) throw unauthorized()
+  const window = c.req.query('window') ?? '5m'
+  if (!Object.hasOwn(WINDOWS, window)) {
+    throw new GatewayError('ERR_BAD_REQUEST', { detail: `window must be one of ${Object.keys(WINDOWS).join(', ')}; got "${window.slice(0, 20)}".` })
+  }
+  const namespace = aggregator ? (env[aggregator.binding] as AggregatorNamespace | undefined) : undefined
+  if (!aggregator || !namespace) {
+    throw new GatewayError('ERR_METRICS_UNAVAILABLE', {
+      detail: aggregator ? `No Durable Object binding "${aggregator.binding}" for the metrics aggregator.` : 'The metrics aggregator is off (set gateway.metrics.aggregator).',
+    })
+  }
+  const result = await queryMetrics(namespace, aggregator, window as WindowName, c.get('runtime').now())
+  return c.json(result, 200, { 'Cache-Control': 'no-store' })
+}
+
+export function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
+  const board = dashboardOf(ctx)
+  const aggregator = metricsSettingsOf(ctx.config).aggregator
+  const { prefix, authenticated, login } = board
+  app.post('/login', async (c) => logIn(c, board))
   app.post('/logout', (c) => {
     c.get('log').admin = true
     return c.body(null, 303, { 'Set-Cookie': sessionCookie('', c.get('url'), prefix, 0), Location: `${prefix}/dashboard/` })
   })
-
   app.get('/dashboard', async (c) => ((await authenticated(c)) ? c.redirect(`${prefix}/dashboard/`, 302) : login(c)))
-
-  app.get('/dashboard/*', async (c) => {
-    const file = c.get('url').pathname.slice(`${prefix}/dashboard/`.length)
-    if (!(await authenticated(c))) {
-      if (file === '' || file === 'index.html') return login(c)
-      throw unauthorized()
-    }
-    const assets = c.env.ASSETS as Fetcher | undefined
-    if (!assets || typeof assets.fetch !== 'function') {
-      throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'The dashboard files are not deployed (no ASSETS binding; see [assets] in wrangler.toml).' })
-    }
-    if (!/^([A-Za-z0-9_-]+\.(html|js|css|svg))?$/.test(file)) throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No such dashboard file.' })
-    const res = await assets.fetch(new Request(new URL(ASSET_DIR + (file === 'index.html' ? '' : file), c.req.url)))
-    if (!res.ok) {
-      await res.body?.cancel()
-      throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No such dashboard file.' })
-    }
-    const headers = new Headers(res.headers)
-    for (const [name, value] of Object.entries(PAGE_HEADERS)) headers.set(name, value)
-    return new Response(res.body, { status: 200, headers })
-  })
-
-  app.get('/metrics', async (c) => {
-    if (!(await authenticated(c))) throw unauthorized()
-    const window = c.req.query('window') ?? '5m'
-    if (!Object.hasOwn(WINDOWS, window)) {
-      throw new GatewayError('ERR_BAD_REQUEST', { detail: `window must be one of ${Object.keys(WINDOWS).join(', ')}; got "${window.slice(0, 20)}".` })
-    }
-    const namespace = aggregator ? (ctx.env[aggregator.binding] as AggregatorNamespace | undefined) : undefined
-    if (!aggregator || !namespace) {
-      throw new GatewayError('ERR_METRICS_UNAVAILABLE', {
-        detail: aggregator ? `No Durable Object binding "${aggregator.binding}" for the metrics aggregator.` : 'The metrics aggregator is off (set gateway.metrics.aggregator).',
-      })
-    }
-    const result = await queryMetrics(namespace, aggregator, window as WindowName, c.get('runtime').now())
-    return c.json(result, 200, { 'Cache-Control': 'no-store' })
-  })
+  app.get('/dashboard/*', async (c) => serveFile(c, board))
+  app.get('/metrics', async (c) => metrics(c, ctx.env, aggregator, board))
 }
-

@@ -35,17 +35,8 @@ function mergeBy<K>(groups: Group[], key: (g: Group) => K, make: (g: Group) => G
   return out
 }
 
-export function report(window: WindowName, now: number, answers: ShardSummary[], shardCount: number) {
-  const { minutes, step } = WINDOWS[window]
-  const toMinute = minuteOf(now)
-  const fromMinute = toMinute - minutes + 1
-  const steps = mergeBy(answers.flatMap((a) => a.steps), (g) => g.minute, (g) => newGroup(g.minute, '*', '*'))
-  const routes = mergeBy(answers.flatMap((a) => a.routes), (g) => g.route, (g) => newGroup(0, g.route, '*'))
-  const consumers = mergeBy(answers.flatMap((a) => a.consumers), (g) => g.consumer, (g) => newGroup(0, '*', g.consumer))
-  const total = newGroup(0, '*', '*')
-  for (const g of steps.values()) mergeGroup(total, g)
-  const t = total.counts
-
+/** One point per `step` minutes of the window, oldest first; a step no shard saw counts zero. */
+function seriesOf(steps: Map<number, Group>, fromMinute: number, toMinute: number, step: number) {
   const series = []
   for (let m = Math.floor(fromMinute / step) * step; m <= toMinute; m += step) {
     const g = steps.get(m) ?? newGroup(m, '*', '*')
@@ -59,38 +50,61 @@ export function report(window: WindowName, now: number, answers: ShardSummary[],
       ...percentiles(g.latency),
     })
   }
-  const byRequests = (a: Group, b: Group) => b.counts.requests - a.counts.requests
+  return series
+}
+
+/** The window's totals, rates and latency percentiles. */
+function totalsOf(total: Group, minutes: number) {
+  const t = total.counts
+  return {
+    requests: t.requests,
+    ratePerSecond: Math.round((t.requests / (minutes * 60)) * 1000) / 1000,
+    errors: t.s5xx,
+    errorRate: ratio(t.s5xx, t.requests),
+    clientErrors: t.s4xx,
+    rateLimited: t.rateLimited,
+    authFailed: t.authFailed,
+    cacheHits: t.cacheHit,
+    cacheMisses: t.cacheMiss,
+    cacheHitRatio: ratio(t.cacheHit, t.cacheHit + t.cacheMiss),
+    upstreamErrors: t.upstreamErrors,
+    latencyMs: percentiles(total.latency),
+    upstreamLatencyMs: percentiles(total.upstreamLatency),
+  }
+}
+
+/** The TOP groups with the most requests. */
+function busiest(groups: Map<string, Group>): Group[] {
+  return [...groups.values()].sort((a, b) => b.counts.requests - a.counts.requests).slice(0, TOP)
+}
+
+export function report(window: WindowName, now: number, answers: ShardSummary[], shardCount: number) {
+  const { minutes, step } = WINDOWS[window]
+  const toMinute = minuteOf(now)
+  const fromMinute = toMinute - minutes + 1
+  const steps = mergeBy(answers.flatMap((a) => a.steps), (g) => g.minute, (g) => newGroup(g.minute, '*', '*'))
+  const routes = mergeBy(answers.flatMap((a) => a.routes), (g) => g.route, (g) => newGroup(0, g.route, '*'))
+  const consumers = mergeBy(answers.flatMap((a) => a.consumers), (g) => g.consumer, (g) => newGroup(0, '*', g.consumer))
+  const total = newGroup(0, '*', '*')
+  for (const g of steps.values()) mergeGroup(total, g)
+  const t = total.counts
   return {
     window,
     from: new Date(fromMinute * 60_000).toISOString(),
     to: new Date((toMinute + 1) * 60_000).toISOString(),
     stepMinutes: step,
     shards: { total: shardCount, failed: shardCount - answers.length },
-    totals: {
-      requests: t.requests,
-      ratePerSecond: Math.round((t.requests / (minutes * 60)) * 1000) / 1000,
-      errors: t.s5xx,
-      errorRate: ratio(t.s5xx, t.requests),
-      clientErrors: t.s4xx,
-      rateLimited: t.rateLimited,
-      authFailed: t.authFailed,
-      cacheHits: t.cacheHit,
-      cacheMisses: t.cacheMiss,
-      cacheHitRatio: ratio(t.cacheHit, t.cacheHit + t.cacheMiss),
-      upstreamErrors: t.upstreamErrors,
-      latencyMs: percentiles(total.latency),
-      upstreamLatencyMs: percentiles(total.upstreamLatency),
-    },
+    totals: totalsOf(total, minutes),
     statuses: { '2xx': t.s2xx, '3xx': t.s3xx, '4xx': t.s4xx, '5xx': t.s5xx },
-    series,
-    topRoutes: [...routes.values()].sort(byRequests).slice(0, TOP).map((g) => ({
+    series: seriesOf(steps, fromMinute, toMinute, step),
+    topRoutes: busiest(routes).map((g) => ({
       route: g.route,
       requests: g.counts.requests,
       errors: g.counts.s5xx,
       rateLimited: g.counts.rateLimited,
       p95: percentiles(g.latency).p95,
     })),
-    topConsumers: [...consumers.values()].sort(byRequests).slice(0, TOP).map((g) => ({
+    topConsumers: busiest(consumers).map((g) => ({
       consumer: g.consumer,
       requests: g.counts.requests,
       errors: g.counts.s5xx,

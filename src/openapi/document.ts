@@ -148,7 +148,77 @@ const PROBLEM = {
   content: { 'application/problem+json': { schema: { type: 'object', properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, code: { type: 'string' } } } } },
 }
 
-type Candidate = { route: OpenApiSource['routes'][number]; method: string; op: Obj; conditional: boolean; preferred: boolean }
+type Route = OpenApiSource['routes'][number]
+type Versioning = OpenApiSource['versioning']
+type Candidate = { route: Route; method: string; op: Obj; conditional: boolean; preferred: boolean }
+
+/** What every operation of one route shares. */
+type RouteDoc = {
+  route: Route
+  policies: Obj[]
+  validate: Obj | undefined
+  parameters: Obj[]
+  sec: Obj[] | undefined
+  version: NonNullable<Versioning>['versions'][string] | undefined
+}
+
+/**
+ * The route's path in the document (under `/<version>` with `versioning.prefix`), its parameters
+ * (path, match conditions, the version header, `validate`'s query and headers; each once), and
+ * whether it matches only some requests to that path (`conditional`).
+ */
+function routeParameters(route: Route, validate: Obj | undefined, versioning: Versioning): { path: string; parameters: Obj[]; conditional: boolean } {
+  const { path: own, params } = openApiPath(route.match.path)
+  const path = route.version !== undefined && versioning?.prefix ? `/${route.version}${own === '/' ? '' : own}` : own
+  const match = route.match
+  const conditions = [
+    ...Object.entries(match.headers ?? {}).map(([n, r]) => conditionParam(n, 'header', r)),
+    ...Object.entries(match.query ?? {}).map(([n, r]) => conditionParam(n, 'query', r)),
+  ].filter((p): p is Obj => p !== undefined)
+  const conditional = conditions.length > 0 || match.host !== undefined
+  if (route.version !== undefined && !versioning?.prefix && versioning?.headers[0]) {
+    conditions.push({ name: versioning.headers[0], in: 'header', required: route.version !== versioning.default, schema: { const: route.version } })
+  }
+  const parameters: Obj[] = []
+  for (const p of [...params, ...conditions, ...schemaParams(validate?.query, 'query'), ...schemaParams(validate?.headers, 'header')]) {
+    if (!parameters.some((q) => q.in === p.in && q.name.toLowerCase() === p.name.toLowerCase())) parameters.push(p)
+  }
+  return { path, parameters, conditional }
+}
+
+/** One method's operation of a route; `methods` is all of the route's, for its `operationId`. */
+function operationOf({ route, policies, validate, parameters, sec, version }: RouteDoc, method: string, methods: string[]): Obj {
+  const action = route.action as Obj
+  return {
+    tags: [route.id],
+    ...(route.description && { summary: route.description }),
+    operationId: methods.length === 1 ? route.id : `${route.id}-${method}`,
+    ...(parameters.length > 0 && { parameters }),
+    ...(validate?.body !== undefined && !NO_BODY.has(method) && { requestBody: { required: true, content: { 'application/json': { schema: validate.body } } } }),
+    responses: responsesOf(route, policies, validate, sec !== undefined),
+    ...(sec && { security: sec }),
+    ...(version?.deprecated && { deprecated: true, 'x-deprecated-at': version.deprecated }),
+    ...(version?.sunset && { 'x-sunset': version.sunset }),
+    ...(route.version !== undefined && { 'x-edgeway-version': route.version }),
+    ...(route.match.host !== undefined && { 'x-edgeway-host': route.match.host }),
+    ...(action.type === 'aggregate' && { 'x-edgeway-aggregate': { calls: (action.calls as Obj[]).map((c) => ({ name: c.name, upstream: c.upstream, required: c.required !== false })) } }),
+    ...limits(policies),
+    'x-edgeway-route': route.id,
+  }
+}
+
+/** One operation per path and method: the one most callers get, with the competing routes as variants. */
+function pathsOf(slots: Map<string, Candidate[]>): Obj {
+  const paths: Obj = {}
+  for (const [key, list] of slots) {
+    const [path, method] = key.split(' ') as [string, string]
+    // The operation most callers get: an unconditional route, of the default version, else the first.
+    const primary = list.find((c) => !c.conditional && c.preferred) ?? list.find((c) => !c.conditional) ?? list[0]!
+    const variants = list.filter((c) => c !== primary).map((c) => ({ route: c.route.id, when: { headers: c.route.match.headers, query: c.route.match.query, host: c.route.match.host, version: c.route.version } }))
+    ;(paths[path] ??= {})[method] = { ...primary.op, ...(variants.length > 0 && { 'x-edgeway-variants': variants }) }
+  }
+  return paths
+}
 
 export function buildOpenApi(config: OpenApiSource, env: Env): Obj {
   const settings = config.gateway.openapi ?? { path: '/openapi.json', version: '1.0.0', exclude: [] }
@@ -161,57 +231,20 @@ export function buildOpenApi(config: OpenApiSource, env: Env): Obj {
     const policies = [...config.policies, ...route.policies] as Obj[] as (PolicyView & Obj)[]
     const validate = policies.find((p) => p.type === 'validate') as Obj | undefined
     const version = route.version !== undefined ? versioning?.versions[route.version] : undefined
-    const { path: own, params } = openApiPath(route.match.path)
-    const path = route.version !== undefined && versioning?.prefix ? `/${route.version}${own === '/' ? '' : own}` : own
-    const match = route.match
-    const conditions = [
-      ...Object.entries(match.headers ?? {}).map(([n, r]) => conditionParam(n, 'header', r)),
-      ...Object.entries(match.query ?? {}).map(([n, r]) => conditionParam(n, 'query', r)),
-    ].filter((p): p is Obj => p !== undefined)
-    const conditional = conditions.length > 0 || match.host !== undefined
-    if (route.version !== undefined && !versioning?.prefix && versioning?.headers[0]) {
-      conditions.push({ name: versioning.headers[0], in: 'header', required: route.version !== versioning.default, schema: { const: route.version } })
-    }
-    const parameters: Obj[] = []
-    for (const p of [...params, ...conditions, ...schemaParams(validate?.query, 'query'), ...schemaParams(validate?.headers, 'header')]) {
-      if (!parameters.some((q) => q.in === p.in && q.name.toLowerCase() === p.name.toLowerCase())) parameters.push(p)
-    }
+    const { path, parameters, conditional } = routeParameters(route, validate, versioning)
     const sec = security(policies, env, add)
+    const match = route.match
     const methods = match.methods ? match.methods.filter((m) => m !== 'HEAD' || !match.methods!.includes('GET')).map((m) => m.toLowerCase()) : ANY_METHOD
     tags.push({ name: route.id, ...(route.description && { description: route.description }) })
-    const action = route.action as Obj
+    const doc: RouteDoc = { route, policies, validate, parameters, sec, version }
     for (const method of methods) {
-      const op: Obj = {
-        tags: [route.id],
-        ...(route.description && { summary: route.description }),
-        operationId: methods.length === 1 ? route.id : `${route.id}-${method}`,
-        ...(parameters.length > 0 && { parameters }),
-        ...(validate?.body !== undefined && !NO_BODY.has(method) && { requestBody: { required: true, content: { 'application/json': { schema: validate.body } } } }),
-        responses: responsesOf(route, policies, validate, sec !== undefined),
-        ...(sec && { security: sec }),
-        ...(version?.deprecated && { deprecated: true, 'x-deprecated-at': version.deprecated }),
-        ...(version?.sunset && { 'x-sunset': version.sunset }),
-        ...(route.version !== undefined && { 'x-edgeway-version': route.version }),
-        ...(match.host !== undefined && { 'x-edgeway-host': match.host }),
-        ...(action.type === 'aggregate' && { 'x-edgeway-aggregate': { calls: (action.calls as Obj[]).map((c) => ({ name: c.name, upstream: c.upstream, required: c.required !== false })) } }),
-        ...limits(policies),
-        'x-edgeway-route': route.id,
-      }
       const key = `${path} ${method}`
       const list = slots.get(key) ?? []
-      list.push({ route, method, op, conditional, preferred: route.version === undefined || route.version === versioning?.default })
+      list.push({ route, method, op: operationOf(doc, method, methods), conditional, preferred: route.version === undefined || route.version === versioning?.default })
       slots.set(key, list)
     }
   }
-
-  const paths: Obj = {}
-  for (const [key, list] of slots) {
-    const [path, method] = key.split(' ') as [string, string]
-    // The operation most callers get: an unconditional route, of the default version, else the first.
-    const primary = list.find((c) => !c.conditional && c.preferred) ?? list.find((c) => !c.conditional) ?? list[0]!
-    const variants = list.filter((c) => c !== primary).map((c) => ({ route: c.route.id, when: { headers: c.route.match.headers, query: c.route.match.query, host: c.route.match.host, version: c.route.version } }))
-    ;(paths[path] ??= {})[method] = { ...primary.op, ...(variants.length > 0 && { 'x-edgeway-variants': variants }) }
-  }
+  const paths = pathsOf(slots)
 
   return {
     openapi: '3.1.0',

@@ -18,7 +18,8 @@
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../core/context'
-import type { RateLimiter, WindowCheck } from './rate-limiter'
+import type { WindowCheck } from './limiter-rpc'
+import type { RateLimiter } from './rate-limiter'
 import type { Env } from '../core/env'
 import { GatewayError } from '../core/errors'
 import { logEvent } from '../core/logging'

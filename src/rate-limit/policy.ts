@@ -15,17 +15,26 @@
  *   "limits": [{ "name": "burst", "limit": 20, "window": 1 }, { "name": "hourly", "limit": 1000, "window": 3600 }],
  *   "quotas": [{ "name": "monthly", "limit": 100000, "period": "month" }], "plans": true }
  */
-import type { ConsumeResult, LimitCheck, LimitDecision, RateLimiter } from './rate-limiter'
+import type { ConsumeResult, LimitCheck, LimitDecision } from './limiter-rpc'
+import type { RateLimiter } from './rate-limiter'
 import { GatewayError } from '../core/errors'
 import { editResponseHeaders } from '../core/http'
 import { logEvent } from '../core/logging'
 import { policyItem, stateItem, toSeconds } from './fields'
 import { compileKey, type KeyFunction, type KeyInput, type KeySpec } from './keys'
 import { reserve, type ObjectCall } from './reserve'
-import { duplicateName, MAX_CHECK_ID, MAX_CHECKS, plansOf, RateLimitOptionsSchema, type RateLimitOptions } from './schema'
+import { plansOf, RateLimitOptionsSchema, type RateLimitOptions } from './schema'
+import { checkRateLimitOptions } from './checks'
 import { definePolicy } from '../core/policy'
+import type { Context } from 'hono'
+import type { AppEnv } from '../core/context'
 
 type CompiledLimit = { name: string; check: LimitCheck; key: KeyFunction; quota: boolean; describe: string }
+
+/** What the middleware needs of its options to reach the objects, and what to do when they fail. */
+type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout'> & { ns: DurableObjectNamespace<RateLimiter> | undefined }
+
+type Outcomes = Awaited<ReturnType<typeof reserve>>
 
 const CONSUMER_KEY: KeySpec = ['consumer']
 
@@ -68,30 +77,92 @@ function fieldItems(applied: CompiledLimit[], decisions: Map<string, LimitDecisi
   return { policy: policy.join(', '), state: state.join(', ') }
 }
 
-/**
- * Key parts that have no value where a `beforeAuth` limit runs: the consumer (not authenticated
- * yet), and for a global one the route (it runs before routing). Rather than let every request
- * share one `~` counter, the config is refused.
- */
-function checkBeforeAuth(
-  options: { by: KeySpec; fallback?: KeySpec | undefined; plans: boolean; limits: { by?: KeySpec | undefined; fallback?: KeySpec | undefined }[]; quotas: { by?: KeySpec | undefined; fallback?: KeySpec | undefined }[] },
-  global: boolean,
-  error: (field: string, message: string) => void,
-) {
-  const check = (spec: KeySpec | undefined, at: string) =>
-    spec?.forEach((part, i) => {
-      if (part === 'consumer' || part === 'apiKey') error(`${at}[${i}]`, `"${part}" has no value before authentication (beforeAuth: true); key by "ip" or a header`)
-      if (part === 'route' && global) error(`${at}[${i}]`, '"route" has no value in a global beforeAuth limit (it runs before routing); put the policy on the route instead')
-    })
-  check(options.by, '.by')
-  check(options.fallback, '.fallback')
-  for (const [list, name] of [[options.limits, 'limits'], [options.quotas, 'quotas']] as const) {
-    list.forEach((item, i) => {
-      check(item.by, `.${name}[${i}].by`)
-      check(item.fallback, `.${name}[${i}].fallback`)
-    })
+/** What a limit key may be made of, read from the request and what earlier policies published. */
+function keyInput(c: Context<AppEnv>): KeyInput {
+  return {
+    consumer: c.get('consumer')?.key,
+    ip: c.req.header('cf-connecting-ip'),
+    route: c.get('route')?.id,
+    headers: c.req.raw.headers,
+    apiKey: c.get('apiKeyHash'),
   }
-  if (options.plans) error('.plans', 'plans are per consumer, and there is no consumer before authentication (beforeAuth: true)')
+}
+
+/**
+ * Each limit's key (derived once per distinct key function), and the limits grouped by key: one
+ * object, and so one RPC, per key. `fallback` says whether any key fell back.
+ */
+async function callsPerObject(applied: CompiledLimit[], input: KeyInput) {
+  const derived = new Map<string, Promise<{ key: string; fallback: boolean }>>()
+  const keys = await Promise.all(
+    applied.map((limit) => {
+      let key = derived.get(limit.key.signature)
+      if (!key) derived.set(limit.key.signature, (key = limit.key.derive(input)))
+      return key
+    }),
+  )
+  const calls = new Map<string, ObjectCall>()
+  applied.forEach((limit, i) => {
+    const { key } = keys[i]!
+    const call = calls.get(key) ?? { key, checks: [] }
+    call.checks.push(limit.check)
+    calls.set(key, call)
+  })
+  return { calls, fallback: keys.some((k) => k.fallback) }
+}
+
+/** Reserves in every object at once; a missing binding fails every call, for `onError` to decide. */
+async function reserveAll(c: Context<AppEnv>, { ns, binding, timeout, onError }: Settings, calls: Map<string, ObjectCall>): Promise<Outcomes> {
+  if (!ns || typeof ns.idFromName !== 'function') {
+    return [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
+  }
+  return reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c)
+}
+
+/**
+ * Every limit's decision by check id, the objects' errors, and whether any object denied. A
+ * refunded reservation gave its unit back, so its decisions show one more remaining.
+ */
+function collectDecisions(outcomes: Outcomes) {
+  const decisions = new Map<string, LimitDecision>()
+  const errors: string[] = []
+  let denied = false
+  for (const outcome of outcomes) {
+    if (!outcome.ok) {
+      errors.push(outcome.error)
+      continue
+    }
+    const result: ConsumeResult = outcome.result
+    if (!result.allowed) denied = true
+    for (const d of result.decisions) decisions.set(d.id, outcome.refunded ? { ...d, remaining: d.remaining + 1 } : d)
+  }
+  return { decisions, errors, denied }
+}
+
+/** Some object failed: logged, then `onError: "deny"` refuses with a 503 (unless a limit already denied), `allow` lets it through. */
+function applyOnError(c: Context<AppEnv>, { binding, onError }: Settings, log: Record<string, unknown>, errors: string[], denied: boolean) {
+  log.error = errors[0]
+  logEvent('rate_limit_unavailable', { requestId: c.get('requestId'), binding, onError, errors })
+  if (onError === 'deny' && !denied) {
+    log.outcome = 'failed-closed'
+    throw new GatewayError('ERR_RATE_LIMIT_UNAVAILABLE', { detail: 'Rate limiting is unavailable; try again shortly.', headers: { 'Retry-After': '1' } })
+  }
+  log.outcome = 'failed-open'
+}
+
+/** Refuses the request with a 429 naming the limits hit, its `RateLimit` fields and the longest `Retry-After`. */
+function deny(applied: CompiledLimit[], decisions: Map<string, LimitDecision>, fields: { policy: string; state: string }, log: Record<string, unknown>): never {
+  const hit = applied.filter((limit) => decisions.get(limit.check.id)?.allowed === false)
+  const first = hit[0]!
+  const retryAfter = Math.max(1, ...hit.map((limit) => toSeconds(decisions.get(limit.check.id)!.retryAfterMs)))
+  log.outcome = 'denied'
+  log.denied = hit.map((limit) => limit.name)
+  const quota = hit.some((limit) => limit.quota)
+  throw new GatewayError(quota ? 'ERR_QUOTA_EXCEEDED' : 'ERR_RATE_LIMITED', {
+    detail: `${quota ? 'Quota' : 'Rate limit'} "${first.name}" (${first.describe}) exceeded; retry in ${retryAfter} s.`,
+    headers: { 'RateLimit-Policy': fields.policy, RateLimit: fields.state, 'Retry-After': String(retryAfter) },
+    extensions: { limit: first.name, limits: hit.map((limit) => limit.name), retryAfter },
+  })
 }
 
 export const rateLimitPolicy = definePolicy({
@@ -101,56 +172,7 @@ export const rateLimitPolicy = definePolicy({
   // Before authentication, a limit also sees the requests that `jwt`/`api-key` would reject: the
   // only way to bound credential guessing per client.
   phaseOf: (options) => (options.beforeAuth ? 'request' : 'rate-limit'),
-  check(options, ctx) {
-    if (options.beforeAuth) checkBeforeAuth(options, ctx.route === undefined, ctx.error)
-    if (options.limits.length + options.quotas.length === 0 && !options.plans) {
-      ctx.error('', 'needs at least one of "limits", "quotas" or "plans": true')
-    }
-    const seen = new Map<string, string>()
-    const items = [...options.limits.map((l, i) => [l.name, `limits[${i}]`]), ...options.quotas.map((q, i) => [q.name, `quotas[${i}]`])]
-    for (const [name, at] of items as [string, string][]) {
-      const first = seen.get(name)
-      if (first) ctx.error(`.${at}.name`, `"${name}" is already the name of ${first}`)
-      else seen.set(name, at)
-    }
-    // Counters are named by scope and limit name (`global/<name>`, `route:<id>/<name>`): two
-    // rate-limit policies of one scope with a same-named limit would share a counter and charge
-    // each request twice.
-    const place = /^(.*)policies\[(\d+)\]$/.exec(ctx.at)
-    const siblings = ctx.route ? ctx.route.policies : ctx.config.policies
-    siblings.slice(0, Number(place?.[2] ?? 0)).forEach((other, j) => {
-      if (other.type !== 'rate-limit') return
-      const { limits, quotas } = other as RateLimitOptions
-      const taken = new Set([...limits, ...quotas].map((l) => l.name))
-      for (const [name, at] of items as [string, string][]) {
-        if (taken.has(name)) ctx.error(`.${at}.name`, `"${name}" is also a limit of ${place![1]}policies[${j}]; in one scope (global, or one route) they would share one counter`)
-      }
-    })
-    // Limits whose counter id the object would refuse: `route:<id>/<name>` must fit MAX_CHECK_ID.
-    if (ctx.route !== undefined) {
-      const scope = `route:${ctx.route.id}/`
-      for (const [name, at] of items as [string, string][]) {
-        const length = scope.length + name.length
-        if (length > MAX_CHECK_ID) ctx.error(`.${at}.name`, `the counter id "${scope}<name>" would be ${length} characters (at most ${MAX_CHECK_ID}): shorten the route id or the name`)
-      }
-    }
-    // Every check of one request may share one object, and an object takes at most MAX_CHECKS a call.
-    let most = 0
-    let largest = ''
-    if (options.plans) {
-      for (const [planName, plan] of Object.entries(plansOf(ctx.config))) {
-        const clash = duplicateName([...options.limits, ...options.quotas, ...plan.limits, ...plan.quotas])
-        if (clash !== undefined && seen.has(clash)) ctx.error('.plans', `plan "${planName}" also has a limit named "${clash}"; names must differ`)
-        const count = plan.limits.length + plan.quotas.length
-        if (count > most) [most, largest] = [count, planName]
-      }
-    }
-    const total = items.length + most
-    if (total > MAX_CHECKS) {
-      const detail = most > 0 ? `${items.length} here + ${most} in plan "${largest}"` : `${items.length} here`
-      ctx.error('', `at most ${MAX_CHECKS} limits and quotas can apply to one request (found ${total}: ${detail})`)
-    }
-  },
+  check: checkRateLimitOptions,
   subrequests(options) {
     // One RPC per distinct key; on a denial, a refund to each object but the one that denied.
     const keys = new Set([...options.limits, ...options.quotas].map((l) => compileKey(l.by ?? options.by, l.by ? l.fallback : (l.fallback ?? options.fallback)).signature))
@@ -168,82 +190,24 @@ export const rateLimitPolicy = definePolicy({
     }
     const { binding, onError, timeout } = options
     const ns = env[binding] as DurableObjectNamespace<RateLimiter> | undefined
+    const settings: Settings = { ns, binding, onError, timeout }
 
     return async function rateLimit(c, next) {
       const plan = c.get('consumer')?.plan
       const applied = plan !== undefined && planLimits.has(plan) ? [...own, ...planLimits.get(plan)!] : own
       if (applied.length === 0) return next()
 
-      const input: KeyInput = {
-        consumer: c.get('consumer')?.key,
-        ip: c.req.header('cf-connecting-ip'),
-        route: c.get('route')?.id,
-        headers: c.req.raw.headers,
-        apiKey: c.get('apiKeyHash'),
-      }
-      const derived = new Map<string, Promise<{ key: string; fallback: boolean }>>()
-      const keys = await Promise.all(
-        applied.map((limit) => {
-          let key = derived.get(limit.key.signature)
-          if (!key) derived.set(limit.key.signature, (key = limit.key.derive(input)))
-          return key
-        }),
-      )
-      const calls = new Map<string, ObjectCall>()
-      applied.forEach((limit, i) => {
-        const { key } = keys[i]!
-        const call = calls.get(key) ?? { key, checks: [] }
-        call.checks.push(limit.check)
-        calls.set(key, call)
-      })
+      const { calls, fallback } = await callsPerObject(applied, keyInput(c))
       const log: Record<string, unknown> = { objects: calls.size, limits: applied.length }
-      if (keys.some((k) => k.fallback)) log.fallback = true
+      if (fallback) log.fallback = true
       c.get('log').rateLimit = log
 
-      let outcomes: Awaited<ReturnType<typeof reserve>>
-      if (!ns || typeof ns.idFromName !== 'function') {
-        outcomes = [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
-      } else {
-        outcomes = await reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c)
-      }
-
-      const decisions = new Map<string, LimitDecision>()
-      const errors: string[] = []
-      let denied = false
-      for (const outcome of outcomes) {
-        if (!outcome.ok) {
-          errors.push(outcome.error)
-          continue
-        }
-        const result: ConsumeResult = outcome.result
-        if (!result.allowed) denied = true
-        for (const d of result.decisions) decisions.set(d.id, outcome.refunded ? { ...d, remaining: d.remaining + 1 } : d)
-      }
-
-      if (errors.length > 0) {
-        log.error = errors[0]
-        logEvent('rate_limit_unavailable', { requestId: c.get('requestId'), binding, onError, errors })
-        if (onError === 'deny' && !denied) {
-          log.outcome = 'failed-closed'
-          throw new GatewayError('ERR_RATE_LIMIT_UNAVAILABLE', { detail: 'Rate limiting is unavailable; try again shortly.', headers: { 'Retry-After': '1' } })
-        }
-        log.outcome = 'failed-open'
-      }
+      const outcomes = await reserveAll(c, settings, calls)
+      const { decisions, errors, denied } = collectDecisions(outcomes)
+      if (errors.length > 0) applyOnError(c, settings, log, errors, denied)
 
       const fields = fieldItems(applied, decisions)
-      if (denied) {
-        const hit = applied.filter((limit) => decisions.get(limit.check.id)?.allowed === false)
-        const first = hit[0]!
-        const retryAfter = Math.max(1, ...hit.map((limit) => toSeconds(decisions.get(limit.check.id)!.retryAfterMs)))
-        log.outcome = 'denied'
-        log.denied = hit.map((limit) => limit.name)
-        const quota = hit.some((limit) => limit.quota)
-        throw new GatewayError(quota ? 'ERR_QUOTA_EXCEEDED' : 'ERR_RATE_LIMITED', {
-          detail: `${quota ? 'Quota' : 'Rate limit'} "${first.name}" (${first.describe}) exceeded; retry in ${retryAfter} s.`,
-          headers: { 'RateLimit-Policy': fields.policy, RateLimit: fields.state, 'Retry-After': String(retryAfter) },
-          extensions: { limit: first.name, limits: hit.map((limit) => limit.name), retryAfter },
-        })
-      }
+      if (denied) deny(applied, decisions, fields, log)
       log.outcome ??= 'allowed'
       await next()
       if (fields.policy) {

@@ -10,7 +10,8 @@
  * best effort and after the response (`waitUntil`), through the same stub so it queues behind the
  * late call. If the refund still overtakes it, or fails, that unit stays used until its window passes.
  */
-import type { ConsumeResult, LimitCheck, RateLimiter } from './rate-limiter'
+import type { ConsumeResult, LimitCheck } from './limiter-rpc'
+import type { RateLimiter } from './rate-limiter'
 import { systemRuntime, type Runtime, type WaitUntilTarget } from '../core/runtime'
 
 export type ObjectCall = { key: string; checks: LimitCheck[] }

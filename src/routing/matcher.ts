@@ -97,9 +97,9 @@ function decodeParam(value: string): string {
 
 export type Matcher<R extends Routable = Routable> = (input: MatchInput) => MatchResult<R>
 
-export function createMatcher<R extends Routable>(routes: R[], versioning: VersioningConfig | undefined): Matcher<R> {
+/** Every route under its pattern, in config order; a versioned route also under `/<version>` with `versioning.prefix`. */
+function routerOf<R extends Routable>(routes: R[], versioning: VersioningConfig | undefined): TrieRouter<Candidate<R>> {
   const router = new TrieRouter<Candidate<R>>()
-  const versionNames = new Set(Object.keys(versioning?.versions ?? {}))
   for (const route of routes) {
     const match = route.config.match
     const methods = match.methods && new Set<string>(match.methods.includes('GET') ? [...match.methods, 'HEAD'] : match.methods)
@@ -118,26 +118,65 @@ export function createMatcher<R extends Routable>(routes: R[], versioning: Versi
     }
     router.add('ALL', pattern, { ...base, tailAfter: tailSegments(pattern), viaPrefix: false })
   }
-  const versionHeaders = versioning?.headers ?? []
+  return router
+}
+
+/** The version a request asks for, and how. */
+type RequestedVersion = {
+  /** Chosen by a `/<version>` prefix (which wins over any header). */
+  pathVersion: string | undefined
+  /** The prefix's, else a version header's, else the default. */
+  requested: string | undefined
+  /**
+   * An unknown header version: only an error where a version is chosen, on a path that a
+   * versioned route matches (not on unversioned routes, nor under a `/v1` prefix, which wins).
+   */
+  unknownVersion: GatewayError | undefined
+}
+
+function versionOf(input: MatchInput, versioning: VersioningConfig | undefined, versionNames: ReadonlySet<string>): RequestedVersion {
+  const prefixVersion = versioning?.prefix ? input.path.split('/')[1] : undefined
+  const pathVersion = prefixVersion !== undefined && versionNames.has(prefixVersion) ? prefixVersion : undefined
+  let headerVersion: string | undefined
+  let unknownVersion: GatewayError | undefined
+  for (const name of versioning?.headers ?? []) {
+    const value = input.headers.get(name)
+    if (value === null) continue
+    if (!versionNames.has(value)) {
+      unknownVersion = new GatewayError('ERR_BAD_REQUEST', {
+        detail: `Unknown API version "${value.slice(0, 64)}" in ${name} (known: ${[...versionNames].join(', ')}).`,
+      })
+    } else headerVersion = value
+    break
+  }
+  return { pathVersion, requested: pathVersion ?? headerVersion ?? versioning?.default, unknownVersion }
+}
+
+/** Whether the candidate serves the requested version; throws the unknown-version 400 where a versioned route would choose. */
+function servesVersion(candidate: Candidate<Routable>, { pathVersion, requested, unknownVersion }: RequestedVersion): boolean {
+  const routeVersion = candidate.route.config.version
+  if (candidate.viaPrefix) return routeVersion === pathVersion
+  if (routeVersion === undefined) return true
+  if (pathVersion === undefined && unknownVersion) throw unknownVersion
+  return pathVersion === undefined && routeVersion === requested
+}
+
+/** The route's path parameters, decoded, and the tail after a trailing `/*` as `*`. */
+function paramsOf(candidate: Candidate<Routable>, rawParams: Record<string, string>, path: string): Record<string, string> {
+  const params: Record<string, string> = {}
+  for (const [name, value] of Object.entries(rawParams)) params[name] = decodeParam(value)
+  if (candidate.tailAfter !== undefined) {
+    params['*'] = decodeParam(path.split('/').slice(candidate.tailAfter + 1).join('/'))
+  }
+  return params
+}
+
+export function createMatcher<R extends Routable>(routes: R[], versioning: VersioningConfig | undefined): Matcher<R> {
+  const router = routerOf(routes, versioning)
+  const versionNames = new Set(Object.keys(versioning?.versions ?? {}))
 
   return function match(input) {
-    const prefixVersion = versioning?.prefix ? input.path.split('/')[1] : undefined
-    const pathVersion = prefixVersion !== undefined && versionNames.has(prefixVersion) ? prefixVersion : undefined
-    let headerVersion: string | undefined
-    // An unknown header version is only an error where a version is chosen: on a path that a
-    // versioned route matches (not on unversioned routes, nor under a `/v1` prefix, which wins).
-    let unknownVersion: GatewayError | undefined
-    for (const name of versionHeaders) {
-      const value = input.headers.get(name)
-      if (value === null) continue
-      if (!versionNames.has(value)) {
-        unknownVersion = new GatewayError('ERR_BAD_REQUEST', {
-          detail: `Unknown API version "${value.slice(0, 64)}" in ${name} (known: ${[...versionNames].join(', ')}).`,
-        })
-      } else headerVersion = value
-      break
-    }
-    const requestedVersion = pathVersion ?? headerVersion ?? versioning?.default
+    const version = versionOf(input, versioning, versionNames)
     // A CORS preflight asks about another method: a route whose own `cors` policy will answer it
     // matches by that method, so `match.methods` needn't list OPTIONS.
     const preflightFor =
@@ -146,25 +185,14 @@ export function createMatcher<R extends Routable>(routes: R[], versioning: Versi
     const [candidates] = router.match('ALL', input.path) as [[Candidate<R>, Record<string, string>][]]
     const allow = new Set<string>()
     for (const [candidate, rawParams] of candidates) {
-      const routeVersion = candidate.route.config.version
-      if (candidate.viaPrefix) {
-        if (routeVersion !== pathVersion) continue
-      } else if (routeVersion !== undefined) {
-        if (pathVersion === undefined && unknownVersion) throw unknownVersion
-        if (pathVersion !== undefined || routeVersion !== requestedVersion) continue
-      }
+      if (!servesVersion(candidate, version)) continue
       if (!candidate.conditions.every((condition) => condition(input))) continue
       const method = preflightFor !== undefined && candidate.answersPreflight ? preflightFor : input.method
       if (candidate.methods && !candidate.methods.has(method)) {
         for (const method of candidate.methods) allow.add(method)
         continue
       }
-      const params: Record<string, string> = {}
-      for (const [name, value] of Object.entries(rawParams)) params[name] = decodeParam(value)
-      if (candidate.tailAfter !== undefined) {
-        params['*'] = decodeParam(input.path.split('/').slice(candidate.tailAfter + 1).join('/'))
-      }
-      return { route: candidate.route, params, version: routeVersion }
+      return { route: candidate.route, params: paramsOf(candidate, rawParams, input.path), version: candidate.route.config.version }
     }
     return { route: undefined, allow: [...allow] }
   }

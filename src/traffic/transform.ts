@@ -57,6 +57,79 @@ function replaceResponse(c: Context<AppEnv>, res: Response): void {
   c.res = res
 }
 
+/** How large a body is edited, and what happens to a JSON request body over that. */
+type BodyLimits = { maxBodyBytes: number; oversizedRequest: 'pass' | 'reject' }
+
+/** The response side's body edits and status mapping. */
+type ResponseEdits = { body: CompiledJsonEdits | undefined; statusMap: Map<number, number> }
+
+function tooLarge(maxBodyBytes: number): GatewayError {
+  return new GatewayError('ERR_PAYLOAD_TOO_LARGE', {
+    detail: `The JSON request body is larger than the ${maxBodyBytes} bytes this route transforms.`,
+    extensions: { limit: maxBodyBytes },
+  })
+}
+
+/** Edits the upstream request's body when it is uncompressed JSON within the limit. */
+async function editRequestBody(c: Context<AppEnv>, edits: CompiledJsonEdits, scope: Record<string, unknown>, { maxBodyBytes, oversizedRequest }: BodyLimits) {
+  const draft = c.get('upstreamRequest')
+  if (draft.method === 'GET' || draft.method === 'HEAD') return
+  const encoding = draft.headers.get('content-encoding')
+  if (!isJsonType(draft.headers.get('content-type')) || (encoding !== null && encoding !== 'identity')) return
+  const stream = toStream(draft.body !== undefined ? draft.body : c.req.raw.body)
+  if (stream === null) return
+  const declared = Number(draft.headers.get('content-length') ?? NaN)
+  if (declared > maxBodyBytes) {
+    if (oversizedRequest === 'reject') throw tooLarge(maxBodyBytes)
+    return
+  }
+  const read = await readBounded(stream, maxBodyBytes)
+  if (!read.complete) {
+    if (oversizedRequest === 'reject') throw tooLarge(maxBodyBytes)
+    draft.body = read.stream
+    return
+  }
+  const edited = editJson(read.bytes, edits, scope)
+  draft.body = edited ?? (read.bytes.buffer as ArrayBuffer)
+  if (edited !== undefined) draft.headers.set('content-length', String(encoder.encode(edited).byteLength))
+}
+
+/** The response with its JSON body edited, when it is JSON within the limit; else `res` itself. */
+async function editResponseBody(res: Response, edits: CompiledJsonEdits, scope: Record<string, unknown>, maxBodyBytes: number): Promise<Response> {
+  if (!res.body || !isJsonType(res.headers.get('content-type'))) return res
+  const declared = Number(res.headers.get('content-length') ?? NaN)
+  if (declared > maxBodyBytes) return res
+  const read = await readBounded(res.body, maxBodyBytes)
+  let body: BodyInit = read.complete ? read.bytes : read.stream
+  const headers = new Headers(res.headers)
+  const edited = read.complete ? editJson(read.bytes, edits, scope) : undefined
+  if (edited !== undefined) {
+    body = edited
+    // The origin's validators and length describe the body it sent, not this one.
+    headers.delete('content-length')
+    headers.delete('etag')
+    headers.delete('content-md5')
+  }
+  return new Response(body, { status: res.status, statusText: res.statusText, headers })
+}
+
+/** The response under its mapped status, without a body where that status allows none; else `res` itself. */
+function mapStatus(res: Response, statusMap: Map<number, number>): Response {
+  const mapped = statusMap.get(res.status)
+  if (mapped === undefined) return res
+  const body = NULL_BODY.has(mapped) ? null : res.body
+  const headers = new Headers(res.headers)
+  if (body === null) headers.delete('content-length')
+  return new Response(body, { status: mapped, headers })
+}
+
+async function editResponse(c: Context<AppEnv>, scope: Record<string, unknown>, edits: ResponseEdits, maxBodyBytes: number) {
+  let res = c.res
+  if (edits.body) res = await editResponseBody(res, edits.body, scope, maxBodyBytes)
+  res = mapStatus(res, edits.statusMap)
+  if (res !== c.res) replaceResponse(c, res)
+}
+
 export const transformPolicy = definePolicy({
   type: 'transform',
   phase: 'transform',
@@ -109,63 +182,8 @@ export const transformPolicy = definePolicy({
     const responseBody = options.response?.body ? compileJsonEdits(options.response.body) : undefined
     const statusMap = new Map(Object.entries(options.response?.status ?? {}).map(([from, to]) => [Number(from), to]))
 
-    const tooLarge = () =>
-      new GatewayError('ERR_PAYLOAD_TOO_LARGE', {
-        detail: `The JSON request body is larger than the ${maxBodyBytes} bytes this route transforms.`,
-        extensions: { limit: maxBodyBytes },
-      })
-
-    async function editRequestBody(c: Context<AppEnv>, edits: CompiledJsonEdits, scope: Record<string, unknown>) {
-      const draft = c.get('upstreamRequest')
-      if (draft.method === 'GET' || draft.method === 'HEAD') return
-      const encoding = draft.headers.get('content-encoding')
-      if (!isJsonType(draft.headers.get('content-type')) || (encoding !== null && encoding !== 'identity')) return
-      const stream = toStream(draft.body !== undefined ? draft.body : c.req.raw.body)
-      if (stream === null) return
-      const declared = Number(draft.headers.get('content-length') ?? NaN)
-      if (declared > maxBodyBytes) {
-        if (oversizedRequest === 'reject') throw tooLarge()
-        return
-      }
-      const read = await readBounded(stream, maxBodyBytes)
-      if (!read.complete) {
-        if (oversizedRequest === 'reject') throw tooLarge()
-        draft.body = read.stream
-        return
-      }
-      const edited = editJson(read.bytes, edits, scope)
-      draft.body = edited ?? (read.bytes.buffer as ArrayBuffer)
-      if (edited !== undefined) draft.headers.set('content-length', String(encoder.encode(edited).byteLength))
-    }
-
-    async function editResponse(c: Context<AppEnv>, scope: Record<string, unknown>) {
-      let res = c.res
-      if (responseBody && res.body && isJsonType(res.headers.get('content-type'))) {
-        const declared = Number(res.headers.get('content-length') ?? NaN)
-        if (!(declared > maxBodyBytes)) {
-          const read = await readBounded(res.body, maxBodyBytes)
-          let body: BodyInit = read.complete ? read.bytes : read.stream
-          const headers = new Headers(res.headers)
-          const edited = read.complete ? editJson(read.bytes, responseBody, scope) : undefined
-          if (edited !== undefined) {
-            body = edited
-            // The origin's validators and length describe the body it sent, not this one.
-            headers.delete('content-length')
-            headers.delete('etag')
-            headers.delete('content-md5')
-          }
-          res = new Response(body, { status: res.status, statusText: res.statusText, headers })
-        }
-      }
-      const mapped = statusMap.get(res.status)
-      if (mapped !== undefined) {
-        const body = NULL_BODY.has(mapped) ? null : res.body
-        const headers = new Headers(res.headers)
-        if (body === null) headers.delete('content-length')
-        res = new Response(body, { status: mapped, headers })
-      }
-      if (res !== c.res) replaceResponse(c, res)
-    }
+    const limits: BodyLimits = { maxBodyBytes, oversizedRequest }
+    const responseEdits: ResponseEdits = { body: responseBody, statusMap }
 
     return async function transform(c, next) {
       const draft = c.get('upstreamRequest')
@@ -173,10 +191,10 @@ export const transformPolicy = definePolicy({
       if (requestHeaders) applyHeaderEdits(draft.headers, requestHeaders, scope)
       if (query) draft.search = applyQueryEdits(draft.search, query, scope)
       if (path) draft.path = rewritePath(path, c)
-      if (requestBody) await editRequestBody(c, requestBody, scope)
+      if (requestBody) await editRequestBody(c, requestBody, scope, limits)
       await next()
       // The gateway's own errors (problem+json) keep their status and body.
-      if (c.get('log').error === undefined && (responseBody || statusMap.size > 0)) await editResponse(c, scope)
+      if (c.get('log').error === undefined && (responseBody || statusMap.size > 0)) await editResponse(c, scope, responseEdits, maxBodyBytes)
       if (responseHeaders) editResponseHeaders(c, (headers) => applyHeaderEdits(headers, responseHeaders, scope))
     }
   },

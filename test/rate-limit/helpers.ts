@@ -1,7 +1,8 @@
 /** Helpers for the rate-limit tests: reach a key's object, move its clock, read its counters. */
 import { runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
-import type { InspectResult, RateLimiter } from '../../src/rate-limit/rate-limiter'
+import type { InspectResult } from '../../src/rate-limit/limiter-rpc'
+import type { RateLimiter } from '../../src/rate-limit/rate-limiter'
 
 export const limiterFor = (key: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key))
 

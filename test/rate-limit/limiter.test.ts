@@ -5,7 +5,7 @@
  */
 import { runDurableObjectAlarm } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import type { LimitCheck } from '../../src/rate-limit/rate-limiter'
+import type { LimitCheck } from '../../src/rate-limit/limiter-rpc'
 import { inObject, inspect, limiterFor, setClock, used } from './helpers'
 
 const T0 = Date.parse('2026-03-10T12:00:00Z')
