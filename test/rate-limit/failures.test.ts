@@ -145,8 +145,10 @@ describe('onError', () => {
       await release()
       const res = await answer
       expect(res.status).toBe(status)
-      // The late call ran in the object once the stall ended, and its unit was given back.
-      expect(await used(`h.x-tenant=${tenant}`, 'route:limited/per-tenant')).toBe(0)
+      // The late call ran in the object once the stall ended, and its unit was given back. Seen once
+      // beside `npm run bench`: the count still 1 just after the response's waitUntil settled; so this
+      // waits for the count to come back (bounded), rather than assuming when the late refund lands.
+      await expect.poll(() => used(`h.x-tenant=${tenant}`, 'route:limited/per-tenant'), { timeout: 10_000, interval: 20 }).toBe(0)
       expect(await used(`ip=${ip}`, 'route:limited/per-ip')).toBe(status === 429 ? 1 : 0)
     }
   })
