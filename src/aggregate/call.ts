@@ -9,7 +9,7 @@ import { GatewayError } from '../core/errors'
 import type { UpstreamLog } from '../core/logging'
 import { pathRoot, type ParsedPath } from '../template/path'
 import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue, type JsonTemplate, type Template } from '../template/template'
-import { callUpstream, type UpstreamCall } from '../upstream/client'
+import { callUpstream } from '../upstream/client'
 import { upstreamWorstMs } from '../upstream/checks'
 import type { CompiledUpstream } from '../upstream/upstream'
 import { BodyError, decodeBody, readBytes } from './body'
@@ -18,6 +18,7 @@ import { isRequestRoot } from './plan'
 import type { AggregateCallConfig } from './schema'
 import { compileShape, type Shaper } from './shape'
 import type { Runtime, WaitUntilTarget } from '../core/runtime'
+import type { UpstreamRequest } from '../core/context'
 
 /** What later templates read of a finished call: `{user.status}`, `{user.headers.etag}`, `{user.body.id}`. */
 export type CallResult = { status: number; headers: Headers; body: unknown }
@@ -71,7 +72,7 @@ export type CallRun = {
   cache: CallCacheContext
   affinity?: ((upstream: CompiledUpstream) => string | undefined) | undefined
   /** The route's `beforeSend` hooks, run before each try of the call (`origin-auth` signs there). */
-  beforeSend?: UpstreamCall['beforeSend']
+  beforeSend?: UpstreamRequest['beforeSend']
 }
 
 /** Conditional and body headers of the client's request mean nothing to a call. */
@@ -162,7 +163,8 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
         try {
           response = await callUpstream(
             upstream,
-            { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(tryTimeoutMs, end - runtime.now())), signal: controller.signal, deadline: end, affinityKey: run.affinity?.(upstream), beforeSend: run.beforeSend },
+            { method, path: target, search, headers: out, body: payload, beforeSend: run.beforeSend },
+            { timeoutMs: Math.max(1, Math.min(tryTimeoutMs, end - runtime.now())), signal: controller.signal, deadline: end, affinityKey: run.affinity?.(upstream) },
             run.log,
           )
         } catch (err) {

@@ -12,7 +12,7 @@
  * problem: 503 with `Retry-After` when no target is available, 502 / 504 when the tries failed.
  */
 import type { Context } from 'hono'
-import type { AppEnv, UpstreamRequestDraft } from '../core/context'
+import type { AppEnv, UpstreamBody, UpstreamRequest } from '../core/context'
 import type { HealthSnapshot } from './health-checker'
 import { GatewayError } from '../core/errors'
 import type { UpstreamLog } from '../core/logging'
@@ -21,30 +21,21 @@ import { backoffDelay, bufferBody, type TryResult } from './retry'
 import type { CompiledUpstream } from './upstream'
 import { executionContextOf } from '../core/runtime'
 
-export type UpstreamCall = {
-  method: string
-  /** Path (percent-encoded) and query string (`?a=1` or empty). */
-  path: string
-  search: string
-  headers: Headers
-  body: ReadableStream | ArrayBuffer | string | null
+/**
+ * How one call is sent, as opposed to what it sends (its `UpstreamRequest`): timing, the way to
+ * abort it, and what its choice of target may go by.
+ */
+export type CallOptions = {
   /** Longest wait for response headers, per try, already capped by any deadline. */
   timeoutMs: number
-  /** Let redirects and `101 Switching Protocols` through untouched. */
-  websocket?: boolean
   /** Aborts the call from outside (an aggregation deadline, a client that went away). */
-  signal?: AbortSignal
+  signal?: AbortSignal | undefined
   /** Absolute time (the runtime's `now()`, ms) by which the last try must have its headers: the route's deadline. */
   deadline?: number | undefined
   /** The client's request: affinity keys (consumer, IP), the sticky cookie (set on the response), `waitUntil`. */
   context?: Context<AppEnv> | undefined
   /** An explicit key for `balance: "hash"`, overriding `hashOn`. */
   affinityKey?: string | undefined
-  /**
-   * Run before each try on a copy of `headers`, with that try's method, target URL and headers
-   * (`origin-auth` signs here, so every try and every aggregation call carries its own signature).
-   */
-  beforeSend?: UpstreamRequestDraft['beforeSend'] | undefined
 }
 
 export type UpstreamResult = { response: Response; log: UpstreamLog }
@@ -65,26 +56,26 @@ function waitUntilOf(upstream: CompiledUpstream, c: Context<AppEnv> | undefined)
  * rejects with a 504 `GatewayError` when headers don't arrive in time, 502 when the upstream can't
  * be reached, 503 when no target is available. No error names a target's address; `log` does.
  */
-export async function callUpstream(upstream: CompiledUpstream, call: UpstreamCall, log: UpstreamLog): Promise<Response> {
+export async function callUpstream(upstream: CompiledUpstream, request: UpstreamRequest, options: CallOptions, log: UpstreamLog): Promise<Response> {
   log.name = upstream.name
   log.target = upstream.label
-  let body = call.body
+  let body = request.body ?? null
   let replayable = true
-  if (body instanceof ReadableStream && call.method !== 'GET' && call.method !== 'HEAD') {
-    const wantsReplay = upstream.retry?.allowsMethod(call.method) || upstream.fallback?.upstream !== undefined
-    const buffered = wantsReplay ? await bufferBody(body, call.headers, upstream.retry?.config.bodyLimit ?? FALLBACK_BODY_LIMIT) : undefined
+  if (body instanceof ReadableStream && request.method !== 'GET' && request.method !== 'HEAD') {
+    const wantsReplay = upstream.retry?.allowsMethod(request.method) || upstream.fallback?.upstream !== undefined
+    const buffered = wantsReplay ? await bufferBody(body, request.headers, upstream.retry?.config.bodyLimit ?? FALLBACK_BODY_LIMIT) : undefined
     if (buffered === undefined) replayable = false
     else body = buffered
   }
   try {
-    return await callPool(upstream, call, body, replayable, log)
+    return await callPool(upstream, request, options, body, replayable, log)
   } catch (err) {
     const fallback = upstream.fallback
-    if (!fallback || !(err instanceof GatewayError) || call.signal?.aborted) throw err
+    if (!fallback || !(err instanceof GatewayError) || options.signal?.aborted) throw err
     if (fallback.upstream !== undefined && upstream.fallbackUpstream && replayable) {
       log.fallback = fallback.upstream
-      const { context: _c, ...rest } = call
-      return callUpstream(upstream.fallbackUpstream, { ...rest, body }, log)
+      const { context: _c, ...rest } = options
+      return callUpstream(upstream.fallbackUpstream, { ...request, body }, rest, log)
     }
     if (fallback.status === undefined) throw err
     log.fallback = 'response'
@@ -95,10 +86,10 @@ export async function callUpstream(upstream: CompiledUpstream, call: UpstreamCal
   }
 }
 
-async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: UpstreamCall['body'], replayable: boolean, log: UpstreamLog): Promise<Response> {
+async function callPool(upstream: CompiledUpstream, request: UpstreamRequest, options: CallOptions, body: UpstreamBody, replayable: boolean, log: UpstreamLog): Promise<Response> {
   const runtime = upstream.runtime
   const started = runtime.now()
-  const end = Math.min(call.deadline ?? Infinity, upstream.timeouts.total !== undefined ? started + upstream.timeouts.total : Infinity)
+  const end = Math.min(options.deadline ?? Infinity, upstream.timeouts.total !== undefined ? started + upstream.timeouts.total : Infinity)
   const retry = upstream.retry
   if (isPlain(upstream)) {
     // One target and no resilience machinery: nothing to choose among, record, retry or make sticky.
@@ -106,15 +97,15 @@ async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: Up
     if (target.weight <= 0) throw unavailable(upstream)
     log.tries = 1
     log.target = target.label
-    const attempt = await tryTarget(upstream, target, call, body, Math.max(0, Math.min(call.timeoutMs, end - runtime.now())), log)
+    const attempt = await tryTarget(upstream, target, request, options.signal, body, Math.max(0, Math.min(options.timeoutMs, end - runtime.now())), log)
     if (attempt.error) throw attempt.error
     return attempt.response
   }
-  const shared = upstream.active ? await upstream.active.read(waitUntilOf(upstream, call.context)) : undefined
-  const maxRetries = retry && replayable && retry.allowsMethod(call.method) ? retry.config.attempts : 0
+  const shared = upstream.active ? await upstream.active.read(waitUntilOf(upstream, options.context)) : undefined
+  const maxRetries = retry && replayable && retry.allowsMethod(request.method) ? retry.config.attempts : 0
   retry?.budget.request()
-  const key = call.affinityKey ?? upstream.hashKey?.(call.headers, call.context)
-  const sticky = upstream.sticky && call.context ? upstream.sticky.fromCookie(call.headers.get('cookie')) : undefined
+  const key = options.affinityKey ?? upstream.hashKey?.(request.headers, options.context)
+  const sticky = upstream.sticky && options.context ? upstream.sticky.fromCookie(request.headers.get('cookie')) : undefined
   const tried = new Set<Target>()
 
   let target = chooseTarget(upstream, shared, sticky, key, undefined, tried)
@@ -134,13 +125,13 @@ async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: Up
     log.target = target.label
     let outcome: Attempt | undefined
     try {
-      outcome = await tryTarget(upstream, target, call, body, Math.max(0, Math.min(call.timeoutMs, end - runtime.now())), log)
+      outcome = await tryTarget(upstream, target, request, options.signal, body, Math.max(0, Math.min(options.timeoutMs, end - runtime.now())), log)
     } finally {
-      settle(upstream, target, outcome, call)
+      settle(upstream, target, outcome, options.signal)
     }
     last = outcome!
     tried.add(target)
-    if (attempt >= maxRetries || call.signal?.aborted || !retry!.retriable(last.result)) break
+    if (attempt >= maxRetries || options.signal?.aborted || !retry!.retriable(last.result)) break
     const delay = backoffDelay(attempt + 1, retry!.config.backoff, runtime.random)
     if (runtime.now() + delay >= end) break
     // Decide the next try before giving up this answer: with no target to retry on (none left, or
@@ -159,7 +150,7 @@ async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: Up
     target = next
   }
   if (last.error) throw last.error
-  if (upstream.sticky && call.context && target !== sticky) {
+  if (upstream.sticky && options.context && target !== sticky) {
     const response = new Response(last.response.body, last.response)
     response.headers.append('Set-Cookie', upstream.sticky.setCookie(target))
     return response
@@ -206,30 +197,38 @@ function chooseTarget(
  */
 const firstTry = new WeakMap<UpstreamLog, number>()
 
-async function tryTarget(upstream: CompiledUpstream, target: Target, call: UpstreamCall, body: UpstreamCall['body'], timeoutMs: number, log: UpstreamLog): Promise<Attempt> {
-  const url = target.urlFor(call.path, call.search)
-  let headers = call.headers
-  if (call.beforeSend?.length) {
+async function tryTarget(
+  upstream: CompiledUpstream,
+  target: Target,
+  request: UpstreamRequest,
+  signal: AbortSignal | undefined,
+  body: UpstreamBody,
+  timeoutMs: number,
+  log: UpstreamLog,
+): Promise<Attempt> {
+  const url = target.urlFor(request.path, request.search)
+  let headers = request.headers
+  if (request.beforeSend?.length) {
     // Per try, on a copy: each try is signed afresh (its own nonce and time) for its own target.
     headers = new Headers(headers)
-    for (const hook of call.beforeSend) await hook({ method: call.method, url, headers })
+    for (const hook of request.beforeSend) await hook({ method: request.method, url, headers })
   }
   const controller = new AbortController()
   const runtime = upstream.runtime
   const timer = runtime.setTimeout(() => controller.abort(), timeoutMs)
   const onOuterAbort = () => controller.abort()
-  if (call.signal?.aborted) controller.abort()
-  call.signal?.addEventListener('abort', onOuterAbort)
+  if (signal?.aborted) controller.abort()
+  signal?.addEventListener('abort', onOuterAbort)
   const started = runtime.now()
   if (!firstTry.has(log)) firstTry.set(log, started)
   upstream.balancer.started(target)
   try {
     const response = await target.fetch(
       new Request(url, {
-        method: call.method,
+        method: request.method,
         headers,
         // A buffered body is copied per try: a Request may take ownership of the bytes it is given.
-        body: call.method === 'GET' || call.method === 'HEAD' ? null : body instanceof ArrayBuffer ? body.slice(0) : body,
+        body: request.method === 'GET' || request.method === 'HEAD' ? null : body instanceof ArrayBuffer ? body.slice(0) : body,
         redirect: 'manual',
         signal: controller.signal,
       }),
@@ -239,17 +238,17 @@ async function tryTarget(upstream: CompiledUpstream, target: Target, call: Upstr
     return { response, result: { kind: 'response', status: response.status } }
   } catch (err) {
     delete log.status
-    if (controller.signal.aborted && !call.signal?.aborted) {
+    if (controller.signal.aborted && !signal?.aborted) {
       log.error = 'timeout'
       return { error: new GatewayError('ERR_UPSTREAM_TIMEOUT', { detail: 'The upstream did not answer in time.', cause: err }), result: { kind: 'timeout' } }
     }
-    log.error = call.signal?.aborted ? 'aborted' : 'unreachable'
+    log.error = signal?.aborted ? 'aborted' : 'unreachable'
     return { error: new GatewayError('ERR_UPSTREAM_UNREACHABLE', { detail: 'The upstream could not be reached.', cause: err }), result: { kind: 'unreachable' } }
   } finally {
     log.durationMs = runtime.now() - firstTry.get(log)!
     upstream.balancer.finished(target)
     runtime.clearTimeout(timer)
-    call.signal?.removeEventListener('abort', onOuterAbort)
+    signal?.removeEventListener('abort', onOuterAbort)
   }
 }
 
@@ -258,9 +257,9 @@ async function tryTarget(upstream: CompiledUpstream, target: Target, call: Upstr
  * aborted from outside (a client that left, an aggregation deadline) teaches nothing, but still
  * gives back the breaker slot it took: a half-open probe slot kept forever would fail every request.
  */
-function settle(upstream: CompiledUpstream, target: Target, attempt: Attempt | undefined, call: UpstreamCall): void {
+function settle(upstream: CompiledUpstream, target: Target, attempt: Attempt | undefined, signal: AbortSignal | undefined): void {
   const breaker = upstream.breakers?.[target.index]
-  if (!attempt || call.signal?.aborted) return breaker?.release()
+  if (!attempt || signal?.aborted) return breaker?.release()
   const status = attempt.result.kind === 'response' ? attempt.result.status : undefined
   if (upstream.passive) upstream.passive.record(target, status === undefined || upstream.passive.isFailure(status) ? 'failed' : 'ok')
   if (breaker) breaker.record(status !== undefined && !upstream.breakerStatuses!.has(status))

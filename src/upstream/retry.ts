@@ -16,6 +16,7 @@
  */
 import { systemRuntime, type Runtime } from '../core/runtime'
 import { RollingWindow } from './rolling-window'
+import type { UpstreamBody } from '../core/context'
 
 export type RetryConfig = {
   attempts: number
@@ -89,11 +90,7 @@ export function createRetryPolicy(config: RetryConfig, runtime: Runtime = system
  * Makes a body replayable when it is small enough: reads it into memory when its Content-Length is
  * at most `limit`. Returns undefined when it must stream through once (too big, or unsized).
  */
-export async function bufferBody(
-  body: ReadableStream | ArrayBuffer | string | null,
-  headers: Headers,
-  limit: number,
-): Promise<ArrayBuffer | string | null | undefined> {
+export async function bufferBody(body: UpstreamBody, headers: Headers, limit: number): Promise<Exclude<UpstreamBody, ReadableStream> | undefined> {
   if (body === null || typeof body === 'string' || body instanceof ArrayBuffer) return body
   const length = Number(headers.get('content-length') ?? NaN)
   if (!Number.isFinite(length) || length > limit) return undefined
