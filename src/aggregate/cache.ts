@@ -23,6 +23,7 @@ import type { Env } from '../core/env'
 import { logEvent } from '../core/logging'
 import { compileTemplate } from '../template/template'
 import type { Runtime } from '../core/runtime'
+import type { UpstreamRequest } from '../core/context'
 
 /** The 2xx statuses of the cache policy's default list: any other answer fails the call anyway. */
 const STATUSES: ReadonlySet<number> = new Set([200, 203, 204])
@@ -52,7 +53,7 @@ export type CallCacheContext = {
 }
 
 /** A call's outgoing request, as far as the key and `Vary` are concerned. */
-export type CallRequest = { path: string; search: string; headers: Headers }
+export type CallRequest = Pick<UpstreamRequest, 'path' | 'search' | 'headers'>
 
 /** Stores one call's answer: the reason it may not be stored, or the writes for `waitUntil`. */
 export type Keep = (response: Response, bytes: Uint8Array) => string | Promise<void>

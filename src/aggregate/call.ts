@@ -9,15 +9,16 @@ import { GatewayError } from '../core/errors'
 import type { UpstreamLog } from '../core/logging'
 import { pathRoot, type ParsedPath } from '../template/path'
 import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue, type JsonTemplate, type Template } from '../template/template'
-import { callUpstream, type UpstreamCall } from '../upstream/client'
+import { callUpstream } from '../upstream/client'
 import { upstreamWorstMs } from '../upstream/checks'
 import type { CompiledUpstream } from '../upstream/upstream'
 import { BodyError, decodeBody, readBytes } from './body'
-import { compileCallCache, type CallCacheContext } from './cache'
+import { compileCallCache, type CallCacheContext, type Keep } from './cache'
 import { isRequestRoot } from './plan'
 import type { AggregateCallConfig } from './schema'
 import { compileShape, type Shaper } from './shape'
 import type { Runtime, WaitUntilTarget } from '../core/runtime'
+import type { UpstreamRequest } from '../core/context'
 
 /** What later templates read of a finished call: `{user.status}`, `{user.headers.etag}`, `{user.body.id}`. */
 export type CallResult = { status: number; headers: Headers; body: unknown }
@@ -71,7 +72,7 @@ export type CallRun = {
   cache: CallCacheContext
   affinity?: ((upstream: CompiledUpstream) => string | undefined) | undefined
   /** The route's `beforeSend` hooks, run before each try of the call (`origin-auth` signs there). */
-  beforeSend?: UpstreamCall['beforeSend']
+  beforeSend?: UpstreamRequest['beforeSend']
 }
 
 /** Conditional and body headers of the client's request mean nothing to a call. */
@@ -93,29 +94,63 @@ export function defaultCallTimeout(upstream: CompiledUpstream): number {
   return upstreamWorstMs({ timeouts: upstream.timeouts, retries: upstream.retry?.config })
 }
 
+/** What a compiled call's steps read: its name, upstream and limits. */
+type CallSpec = {
+  name: string
+  upstream: CompiledUpstream
+  raw: boolean
+  maxBytes: number
+  /** The call's own timeout, for headers and body together. */
+  timeoutMs: number
+  /** Each try waits for headers as long as a proxy route would, so a hung target leaves time to retry. */
+  tryTimeoutMs: number
+}
+
+function failCall(name: string, error: FailureKind, status?: number): never {
+  throw new CallFailed({ call: name, error, ...(status !== undefined && { status }) })
+}
+
 export function compileCall(config: AggregateCallConfig, index: number, deps: number[], upstream: CompiledUpstream, defaultMaxBytes: number): CompiledCall {
-  const name = config.name
+  const { name, raw } = config
+  const maxBytes = config.maxBodyBytes ?? defaultMaxBytes
+  const spec: CallSpec = { name, upstream, raw, maxBytes, timeoutMs: config.timeout ?? defaultCallTimeout(upstream), tryTimeoutMs: upstream.timeouts.headers }
+  const render = compileCallRequest(config)
+  const openCache = config.cache && config.method === 'GET' ? compileCallCache(config.cache, `${upstream.name}:${name}:${raw}:${maxBytes}`) : undefined
+
+  async function execute(scope: Record<string, unknown>, run: CallRun): Promise<CallResult> {
+    const request = render(scope, run)
+    const clock = startCallClock(spec, run)
+    try {
+      const cached = openCache && (await openCache(scope, request, run.cache))
+      if (cached) {
+        run.log.cache = cached.hit ? 'HIT' : cached.keep ? 'MISS' : 'BYPASS'
+        run.log.cacheDetail = cached.detail
+      }
+      const response = cached?.hit ?? (await fetchAnswer(spec, request, run, clock))
+      return await readAnswer(spec, response, run, clock, cached?.keep)
+    } finally {
+      clock.stop()
+    }
+  }
+
+  return { name, index, required: config.required, output: config.output, deps, shape: compileShape(config), execute }
+}
+
+/**
+ * Compiles the call's request templates; what it returns renders the request for one run. An
+ * earlier call's value missing from the path or query would address something else
+ * (`/orders/{user.body.id}` -> `/orders/`, maybe "all orders"): the call is then not sent.
+ */
+function compileCallRequest(config: AggregateCallConfig): (scope: Record<string, unknown>, run: CallRun) => UpstreamRequest {
   const path = compileTemplate(config.path)
   const query = Object.entries(config.query ?? {}).map(([key, source]) => [key, compileTemplate(source)] as [string, Template])
   const headers = Object.entries(config.headers ?? {}).map(([key, source]) => [key, compileTemplate(source)] as [string, Template])
   const body: JsonTemplate | undefined = config.body !== undefined ? compileJsonTemplate(config.body) : undefined
-  const timeoutMs = config.timeout ?? defaultCallTimeout(upstream)
-  // Each try waits for headers as long as a proxy route would, so a hung target leaves time to retry.
-  const tryTimeoutMs = upstream.timeouts.headers
-  const maxBytes = config.maxBodyBytes ?? defaultMaxBytes
-  const { method, raw } = config
-  const openCache = config.cache && method === 'GET' ? compileCallCache(config.cache, `${upstream.name}:${name}:${raw}:${maxBytes}`) : undefined
-  const fail = (error: FailureKind, status?: number): never => {
-    throw new CallFailed({ call: name, error, ...(status !== undefined && { status }) })
-  }
-
-  async function execute(scope: Record<string, unknown>, run: CallRun): Promise<CallResult> {
-    // An earlier call's value missing from the path or query would address something else
-    // (`/orders/{user.body.id}` -> `/orders/`, maybe "all orders"): the call is not sent.
+  return (scope, run) => {
     const missing = (ref: ParsedPath) => {
       if (isRequestRoot(pathRoot(ref))) return
       run.log.error = 'missing-input'
-      throw new CallFailed({ call: name, error: 'missing-input', input: ref.source })
+      throw new CallFailed({ call: config.name, error: 'missing-input', input: ref.source })
     }
     let target = path.render(scope, encodeForPath, missing)
     if (!target.startsWith('/')) target = `/${target}`
@@ -124,7 +159,6 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
       const value = template.render(scope, undefined, missing)
       if (value !== '') params.append(key, value)
     }
-    const search = params.size > 0 ? `?${params}` : ''
     const out = new Headers(run.baseHeaders)
     for (const [key, template] of headers) out.set(key, encodeHeaderValue(template.render(scope)))
     let payload: string | null = null
@@ -132,73 +166,85 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
       payload = JSON.stringify(body.render(scope) ?? null)
       out.set('Content-Type', 'application/json')
     }
+    return { method: config.method, path: target, search: params.size > 0 ? `?${params}` : '', headers: out, body: payload, beforeSend: run.beforeSend }
+  }
+}
 
-    // The call's own timeout covers headers and body; the route's deadline caps it.
-    const runtime = run.runtime
-    const started = runtime.now()
-    const controller = new AbortController()
-    let timedOut = false
-    const timer = runtime.setTimeout(() => {
-      timedOut = true
-      controller.abort(new Error('call timeout'))
-    }, Math.max(0, Math.min(timeoutMs, run.deadline - runtime.now())))
-    const onRunAbort = () => controller.abort(run.signal.reason)
-    if (run.signal.aborted) onRunAbort()
-    run.signal.addEventListener('abort', onRunAbort)
-    const gaveUp = () => {
-      if (!timedOut && !run.signal.aborted) return fail('unreachable')
+/** One call's time: its own timeout (headers and body) capped by the route's deadline, and the run's abort, on one signal. */
+type CallClock = {
+  signal: AbortSignal
+  /** When the call must be done: its own timeout from its start, or the route's deadline if nearer. */
+  end: number
+  /** Fails a call that was given up: `timeout` when a clock (its own or the run's) ran out, else `unreachable`. */
+  gaveUp(): never
+  stop(): void
+}
+
+function startCallClock(spec: CallSpec, run: CallRun): CallClock {
+  const runtime = run.runtime
+  const started = runtime.now()
+  const controller = new AbortController()
+  let timedOut = false
+  const timer = runtime.setTimeout(() => {
+    timedOut = true
+    controller.abort(new Error('call timeout'))
+  }, Math.max(0, Math.min(spec.timeoutMs, run.deadline - runtime.now())))
+  const onRunAbort = () => controller.abort(run.signal.reason)
+  if (run.signal.aborted) onRunAbort()
+  run.signal.addEventListener('abort', onRunAbort)
+  return {
+    signal: controller.signal,
+    end: Math.min(started + spec.timeoutMs, run.deadline),
+    gaveUp() {
+      if (!timedOut && !run.signal.aborted) return failCall(spec.name, 'unreachable')
       run.log.error = 'timeout'
-      return fail('timeout')
-    }
-    try {
-      const cached = openCache && (await openCache(scope, { path: target, search, headers: out }, run.cache))
-      if (cached) {
-        run.log.cache = cached.hit ? 'HIT' : cached.keep ? 'MISS' : 'BYPASS'
-        run.log.cacheDetail = cached.detail
-      }
-      let response = cached?.hit
-      if (!response) {
-        const end = Math.min(started + timeoutMs, run.deadline)
-        try {
-          response = await callUpstream(
-            upstream,
-            { method, path: target, search, headers: out, body: payload, timeoutMs: Math.max(1, Math.min(tryTimeoutMs, end - runtime.now())), signal: controller.signal, deadline: end, affinityKey: run.affinity?.(upstream), beforeSend: run.beforeSend },
-            run.log,
-          )
-        } catch (err) {
-          if (err instanceof GatewayError && err.code === 'ERR_UPSTREAM_TIMEOUT') fail('timeout')
-          // No target may be tried (breaker open, none healthy): the upstream was not touched.
-          if (err instanceof GatewayError && (err.code === 'ERR_CIRCUIT_OPEN' || err.code === 'ERR_UPSTREAM_UNAVAILABLE') && !controller.signal.aborted) {
-            const retryAfter = Number(err.headers['Retry-After'])
-            throw new CallFailed({ call: name, error: 'unavailable', ...(retryAfter > 0 && { retryAfter }) })
-          }
-          return gaveUp()
-        }
-        if (response.status < 200 || response.status > 299) {
-          await response.body?.cancel().catch(() => {})
-          fail('status', response.status)
-        }
-      }
-      try {
-        const bytes = await readBytes(response, { maxBytes, raw, signal: controller.signal })
-        const value = decodeBody(bytes, raw)
-        // Only an origin answer that read and decoded is kept: a broken one must not be served for a ttl.
-        const kept = cached?.keep?.(response, bytes)
-        if (typeof kept === 'string') run.log.cacheDetail = kept
-        else if (kept) runtime.waitUntil(run.request, kept)
-        return { status: response.status, headers: response.headers, body: value }
-      } catch (err) {
-        if (err instanceof BodyError) {
-          run.log.error = err.problem
-          fail(err.problem)
-        }
-        return gaveUp()
-      }
-    } finally {
+      return failCall(spec.name, 'timeout')
+    },
+    stop() {
       runtime.clearTimeout(timer)
       run.signal.removeEventListener('abort', onRunAbort)
-    }
+    },
   }
+}
 
-  return { name, index, required: config.required, output: config.output, deps, shape: compileShape(config), execute }
+/** Sends the call through `callUpstream`; a 2xx answer, or the call fails with what went wrong. */
+async function fetchAnswer(spec: CallSpec, request: UpstreamRequest, run: CallRun, clock: CallClock): Promise<Response> {
+  const { upstream } = spec
+  let response: Response
+  try {
+    const timeoutMs = Math.max(1, Math.min(spec.tryTimeoutMs, clock.end - run.runtime.now()))
+    response = await callUpstream(upstream, request, { timeoutMs, signal: clock.signal, deadline: clock.end, affinityKey: run.affinity?.(upstream) }, run.log)
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === 'ERR_UPSTREAM_TIMEOUT') failCall(spec.name, 'timeout')
+    // No target may be tried (breaker open, none healthy): the upstream was not touched.
+    if (err instanceof GatewayError && (err.code === 'ERR_CIRCUIT_OPEN' || err.code === 'ERR_UPSTREAM_UNAVAILABLE') && !clock.signal.aborted) {
+      const retryAfter = Number(err.headers['Retry-After'])
+      throw new CallFailed({ call: spec.name, error: 'unavailable', ...(retryAfter > 0 && { retryAfter }) })
+    }
+    return clock.gaveUp()
+  }
+  if (response.status < 200 || response.status > 299) {
+    await response.body?.cancel().catch(() => {})
+    failCall(spec.name, 'status', response.status)
+  }
+  return response
+}
+
+/** Reads and decodes the answer's body under the size cap, and stores an origin answer when the call is cached. */
+async function readAnswer(spec: CallSpec, response: Response, run: CallRun, clock: CallClock, keep: Keep | undefined): Promise<CallResult> {
+  try {
+    const bytes = await readBytes(response, { maxBytes: spec.maxBytes, raw: spec.raw, signal: clock.signal })
+    const value = decodeBody(bytes, spec.raw)
+    // Only an origin answer that read and decoded is kept: a broken one must not be served for a ttl.
+    const kept = keep?.(response, bytes)
+    if (typeof kept === 'string') run.log.cacheDetail = kept
+    else if (kept) run.runtime.waitUntil(run.request, kept)
+    return { status: response.status, headers: response.headers, body: value }
+  } catch (err) {
+    if (err instanceof BodyError) {
+      run.log.error = err.problem
+      failCall(spec.name, err.problem)
+    }
+    return clock.gaveUp()
+  }
 }

@@ -64,68 +64,95 @@ function slots(max: number, signal: AbortSignal) {
   }
 }
 
+/** One run under way: its abort, its slots, what has answered and what has failed. */
+type Run = {
+  signal: AbortSignal
+  limiter: ReturnType<typeof slots>
+  results: Map<string, CallResult>
+  failures: Map<number, CallFailure>
+  fatal: CallFailure | undefined
+  /** Resolves when a required call fails: the run ends then, without waiting for the rest. */
+  fatalReached: Promise<void>
+  /** Records a failed or skipped call; a required one's failure aborts what is still in flight. */
+  record(call: CompiledCall, failure: CallFailure): void
+  /** Clears the deadline and the client's listener; aborts what is still running (after a required failure). */
+  finish(): void
+}
+
 export async function runCalls(calls: readonly CompiledCall[], order: readonly number[], options: RunOptions): Promise<RunOutcome> {
+  const run = startRun(options)
+  const done: Promise<boolean>[] = new Array(calls.length)
+  for (const index of order) done[index] = runCall(calls[index]!, calls, done, run, options)
+  try {
+    await Promise.race([Promise.all(done), run.fatalReached])
+  } finally {
+    run.finish()
+  }
+  const errors = [...run.failures.entries()].sort(([a], [b]) => a - b).map(([, failure]) => failure)
+  return { results: run.results, errors, ...(run.fatal && { fatal: run.fatal }) }
+}
+
+/** Starts the run's clock: aborted at the route's deadline, when the client goes away, or on a required call's failure. */
+function startRun(options: RunOptions): Run {
   const controller = new AbortController()
-  const signal = controller.signal
   const runtime = options.runtime
   const deadlineTimer = runtime.setTimeout(() => controller.abort(new Error('deadline')), Math.max(0, options.deadline - runtime.now()))
   const onClientAbort = () => controller.abort(new Error('client gone'))
   options.clientSignal?.addEventListener('abort', onClientAbort)
-  const limiter = slots(options.maxInFlight, signal)
-  const results = new Map<string, CallResult>()
-  const failures = new Map<number, CallFailure>()
-  let fatal: CallFailure | undefined
   let onFatal!: () => void
-  const fatalReached = new Promise<void>((resolve) => (onFatal = resolve))
-
-  const record = (call: CompiledCall, failure: CallFailure) => {
-    failures.set(call.index, failure)
-    if (call.required && !fatal) {
-      fatal = failure
-      controller.abort(new Error('a required call failed'))
-      onFatal()
-    }
+  const run: Run = {
+    signal: controller.signal,
+    limiter: slots(options.maxInFlight, controller.signal),
+    results: new Map(),
+    failures: new Map(),
+    fatal: undefined,
+    fatalReached: new Promise<void>((resolve) => (onFatal = resolve)),
+    record(call, failure) {
+      run.failures.set(call.index, failure)
+      if (call.required && !run.fatal) {
+        run.fatal = failure
+        controller.abort(new Error('a required call failed'))
+        onFatal()
+      }
+    },
+    finish() {
+      runtime.clearTimeout(deadlineTimer)
+      options.clientSignal?.removeEventListener('abort', onClientAbort)
+      // Settles whatever is still running (after a required failure) without waiting for it.
+      if (!controller.signal.aborted) controller.abort(new Error('run finished'))
+    },
   }
+  return run
+}
 
-  const done: Promise<boolean>[] = new Array(calls.length)
-  for (const index of order) {
-    const call = calls[index]!
-    done[index] = (async () => {
-      const inputs = await Promise.all(call.deps.map((d) => done[d]!))
-      const failedInput = call.deps.find((_, i) => !inputs[i])
-      if (failedInput !== undefined) {
-        record(call, { call: call.name, error: 'skipped', after: calls[failedInput]!.name })
-        return false
-      }
-      if (!(await limiter.acquire())) {
-        record(call, { call: call.name, error: 'timeout' })
-        return false
-      }
-      const log = { call: call.name, name: '' }
-      options.logs.push(log)
-      try {
-        const result = await call.execute(options.scope, { baseHeaders: options.baseHeaders, signal, deadline: options.deadline, log, runtime, request: options.request, cache: options.cache, affinity: options.affinity, beforeSend: options.beforeSend })
-        results.set(call.name, result)
-        options.scope[call.name] = result
-        return true
-      } catch (err) {
-        // Anything but a CallFailed is a bug; it must still not leave the run hanging.
-        record(call, err instanceof CallFailed ? err.failure : { call: call.name, error: 'unreachable' })
-        return false
-      } finally {
-        limiter.release()
-      }
-    })()
+/**
+ * Runs one call once the calls it reads have answered (skipped when one failed), within a slot;
+ * true when it answered. Never rejects: anything but a `CallFailed` is a bug, and must still not
+ * leave the run hanging.
+ */
+async function runCall(call: CompiledCall, calls: readonly CompiledCall[], done: Promise<boolean>[], run: Run, options: RunOptions): Promise<boolean> {
+  const inputs = await Promise.all(call.deps.map((d) => done[d]!))
+  const failedInput = call.deps.find((_, i) => !inputs[i])
+  if (failedInput !== undefined) {
+    run.record(call, { call: call.name, error: 'skipped', after: calls[failedInput]!.name })
+    return false
   }
-
+  if (!(await run.limiter.acquire())) {
+    run.record(call, { call: call.name, error: 'timeout' })
+    return false
+  }
+  const log = { call: call.name, name: '' }
+  options.logs.push(log)
   try {
-    await Promise.race([Promise.all(done), fatalReached])
+    const { baseHeaders, deadline, runtime, request, cache, affinity, beforeSend } = options
+    const result = await call.execute(options.scope, { baseHeaders, signal: run.signal, deadline, log, runtime, request, cache, affinity, beforeSend })
+    run.results.set(call.name, result)
+    options.scope[call.name] = result
+    return true
+  } catch (err) {
+    run.record(call, err instanceof CallFailed ? err.failure : { call: call.name, error: 'unreachable' })
+    return false
   } finally {
-    runtime.clearTimeout(deadlineTimer)
-    options.clientSignal?.removeEventListener('abort', onClientAbort)
-    // Settles whatever is still running (after a required failure) without waiting for it.
-    if (!signal.aborted) controller.abort(new Error('run finished'))
+    run.limiter.release()
   }
-  const errors = [...failures.entries()].sort(([a], [b]) => a - b).map(([, failure]) => failure)
-  return { results, errors, ...(fatal && { fatal }) }
 }

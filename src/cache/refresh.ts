@@ -6,11 +6,19 @@
  * per-isolate map of keys to the time their refresh started, set before the refresh begins; a
  * request that finds a recent claim serves stale and starts nothing. A claim is released once the
  * new entry is stored (so nobody refreshes again in between), or after a timeout should the
- * refresh never finish.
+ * refresh never finish. `startRefresh` is the whole of it: claim, run the rest of the pipeline
+ * detached, store or drop what comes back, release.
  */
 import { Context, type MiddlewareHandler } from 'hono'
 import type { AppEnv } from '../core/context'
 import { CONDITIONAL_HEADERS } from '../http-cache/entry'
+import { logEvent } from '../core/logging'
+
+/**
+ * Origin answers that count as errors: stale-if-error serves a stale entry instead (RFC 5861
+ * section 4), and a refresh that gets one keeps the stale entry.
+ */
+export const ERROR_STATUSES = new Set([500, 502, 503, 504])
 
 /**
  * Per isolate, not per config: a refresh claimed before a hot reload is still running after it.
@@ -58,4 +66,38 @@ export async function runDetached(c: Context<AppEnv>, downstream: MiddlewareHand
   ctx.set('log', { requestId: c.get('requestId'), method: 'GET', path: draft.path, cacheRefresh: true })
   await downstream(ctx, async () => {})
   return ctx.res
+}
+
+/** Serves stale now; refreshes in the background unless this isolate is refreshing the key already. */
+export function startRefresh(
+  c: Context<AppEnv>,
+  self: MiddlewareHandler<AppEnv>,
+  keyText: string,
+  timeoutMs: number,
+  storeFrom: (res: Response) => { done: Promise<void> | undefined; response: Response },
+  drop: () => Promise<void>,
+): void {
+  const downstream = c.get('route').downstreamOf(self)
+  const runtime = c.get('runtime')
+  if (!downstream || !claimRefresh(keyText, timeoutMs, runtime.now())) return
+  const refreshed = runDetached(c, downstream)
+  let holdMs = 0
+  runtime.waitUntil(
+    c,
+    refreshed
+      .then(async (res) => {
+        const result = storeFrom(res)
+        if (result.done) {
+          await result.response.body?.cancel().catch(() => {})
+          await result.done
+          holdMs = 1_000
+        } else {
+          res.body?.cancel().catch(() => {})
+          // An error keeps the stale entry; an answer that may not be stored replaces it with nothing.
+          if (!ERROR_STATUSES.has(res.status) && res.status !== 304) await drop()
+        }
+      })
+      .catch((err: unknown) => logEvent('cache_refresh_failed', { route: c.get('route').id, reason: String(err) }))
+      .finally(() => releaseRefresh(keyText, timeoutMs, holdMs, runtime.now())),
+  )
 }

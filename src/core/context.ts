@@ -8,25 +8,34 @@ import type { MiddlewareHandler } from 'hono'
 import type { RequestLog } from './logging'
 import type { Runtime } from './runtime'
 
-/** The request the upstream will receive. Request policies edit it; the action sends it. */
-export type UpstreamRequestDraft = {
+/** What a request to an upstream may carry as its body. */
+export type UpstreamBody = ReadableStream | ArrayBuffer | string | null
+
+/**
+ * A request to an upstream. The request's own (`c.get('upstreamRequest')`) is a draft: request
+ * policies edit it, and the action sends it. `callUpstream` (`upstream/client.ts`) sends one: the
+ * proxy action's, a mirror's copy, each aggregation call's; how it is sent (timeouts, deadline,
+ * target hints) is the call's, not the request's.
+ */
+export type UpstreamRequest = {
   method: string
-  /** Normalised, percent-encoded path (before any rewrite by the action). */
+  /** Percent-encoded path. In the draft: the normalised path, before any rewrite by the action. */
   path: string
   /** The query string as sent (`?a=1&b=2`, or empty); a policy that edits it re-serialises it. */
   search: string
   headers: Headers
   /**
-   * A replacement request body (a transformed or size-limited one); when undefined the action
-   * sends the client's body as it arrived.
+   * In the draft, a replacement request body (a transformed or size-limited one); undefined there
+   * means the client's body as it arrived, which the proxy action sends. `callUpstream` sends none
+   * for undefined.
    */
-  body?: ReadableStream | ArrayBuffer | string | null
+  body?: UpstreamBody | undefined
   /**
    * Run before each try leaves (proxy, mirror, fallback and aggregation calls alike), on a copy of
    * the headers, with that try's final method, target URL and headers (after every rewrite): for
    * edits that must see exactly what the origin receives and differ per try (signatures).
    */
-  beforeSend?: ((request: OutgoingRequest) => void | Promise<void>)[]
+  beforeSend?: ((request: OutgoingRequest) => void | Promise<void>)[] | undefined
 }
 
 /** The request as the upstream will receive it, handed to `beforeSend` hooks. */
@@ -69,7 +78,7 @@ declare module 'hono' {
     startedAt: number
     route: MatchedRoute
     params: Record<string, string>
-    upstreamRequest: UpstreamRequestDraft
+    upstreamRequest: UpstreamRequest
     consumer: Consumer | undefined
     /** The SHA-256 (hex) of the API key an `api-key` policy verified (never the key): the `apiKey` rate-limit key. */
     apiKeyHash: string | undefined

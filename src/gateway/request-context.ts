@@ -4,7 +4,7 @@
  * its log record, prepares the draft of the upstream request, and writes the log line at the end.
  */
 import type { MiddlewareHandler } from 'hono'
-import type { AppEnv, UpstreamRequestDraft } from '../core/context'
+import type { AppEnv, UpstreamRequest } from '../core/context'
 import { stripHopByHop } from '../core/http'
 import type { LogWriter, RequestLog } from '../core/logging'
 import type { Runtime } from '../core/runtime'
@@ -12,7 +12,7 @@ import type { Runtime } from '../core/runtime'
 /** Client-sent forwarding headers can't be trusted: the gateway sets its own. */
 const UNTRUSTED_FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip']
 
-function draftFor(request: Request, url: URL): UpstreamRequestDraft {
+function draftFor(request: Request, url: URL): UpstreamRequest {
   const headers = new Headers(request.headers)
   stripHopByHop(headers)
   headers.delete('host')

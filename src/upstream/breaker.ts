@@ -18,6 +18,7 @@
  * what the active health check's Durable Object provides; the breaker is the fast, local reflex.
  */
 import { systemRuntime, type Runtime } from '../core/runtime'
+import { RollingWindow } from './rolling-window'
 
 export type BreakerConfig = {
   failures?: number | undefined
@@ -30,27 +31,21 @@ export type BreakerConfig = {
 
 export type BreakerState = 'closed' | 'open' | 'half-open'
 
-const BUCKETS = 10
-
 export class CircuitBreaker {
   private state: BreakerState = 'closed'
   private openedAt = 0
   private consecutive = 0
   private probesInFlight = 0
   private probesPassed = 0
-  /** Ring of per-bucket counts over the window (requests, failures). */
-  private readonly requests = new Uint32Array(BUCKETS)
-  private readonly failed = new Uint32Array(BUCKETS)
-  private bucketStart = 0
-  private bucket = 0
-  private readonly bucketMs: number
+  /** Requests and failures over the last `window` ms, for the error ratio. */
+  private readonly counts: RollingWindow<'requests' | 'failed'>
   private readonly failures: number | undefined
 
   constructor(
     private readonly config: BreakerConfig,
     private readonly runtime: Runtime = systemRuntime,
   ) {
-    this.bucketMs = Math.max(1, Math.ceil(config.window / BUCKETS))
+    this.counts = new RollingWindow(['requests', 'failed'], config.window, runtime)
     // Neither threshold set: the common default of five failures in a row.
     this.failures = config.failures ?? (config.errorRatio === undefined ? 5 : undefined)
   }
@@ -97,19 +92,17 @@ export class CircuitBreaker {
       return
     }
     if (state === 'open') return // a late answer from before it opened
-    this.roll()
-    this.requests[this.bucket]!++
+    this.counts.add('requests')
     if (ok) {
       this.consecutive = 0
       return
     }
-    this.failed[this.bucket]!++
+    this.counts.add('failed')
     this.consecutive++
     if (this.failures !== undefined && this.consecutive >= this.failures) return this.open()
     if (this.config.errorRatio !== undefined) {
-      let total = 0
-      let bad = 0
-      for (let i = 0; i < BUCKETS; i++) (total += this.requests[i]!), (bad += this.failed[i]!)
+      const total = this.counts.total('requests')
+      const bad = this.counts.total('failed')
       if (total >= this.config.minRequests && bad / total >= this.config.errorRatio) this.open()
     }
   }
@@ -123,29 +116,12 @@ export class CircuitBreaker {
     this.state = 'open'
     this.openedAt = this.runtime.now()
     this.consecutive = 0
-    this.requests.fill(0)
-    this.failed.fill(0)
+    this.counts.clear()
   }
 
   private close(): void {
     this.state = 'closed'
     this.consecutive = 0
-    this.requests.fill(0)
-    this.failed.fill(0)
-    this.bucketStart = this.runtime.now()
-  }
-
-  /** Advances the window's ring to now, clearing buckets that fell out of it. */
-  private roll(): void {
-    const now = this.runtime.now()
-    if (this.bucketStart === 0) this.bucketStart = now
-    const steps = Math.floor((now - this.bucketStart) / this.bucketMs)
-    if (steps <= 0) return
-    for (let i = 0; i < Math.min(steps, BUCKETS); i++) {
-      this.bucket = (this.bucket + 1) % BUCKETS
-      this.requests[this.bucket] = 0
-      this.failed[this.bucket] = 0
-    }
-    this.bucketStart += steps * this.bucketMs
+    this.counts.clear()
   }
 }

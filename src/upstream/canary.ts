@@ -13,11 +13,11 @@
  *   (`bodyLimit`, with a Content-Length); otherwise the request is not mirrored.
  */
 import type { Context } from 'hono'
-import type { AppEnv } from '../core/context'
+import type { AppEnv, UpstreamRequest } from '../core/context'
 import { logEvent } from '../core/logging'
 import type { UpstreamLog } from '../core/logging'
 import { keyReader } from './balancer'
-import { callUpstream, type UpstreamCall } from './client'
+import { callUpstream } from './client'
 import { executionContextOf, hash32 } from '../core/runtime'
 import type { CompiledUpstream } from './upstream'
 
@@ -48,7 +48,7 @@ export type Mirror = {
   /** True when this request should be mirrored (and its body can be copied). */
   wanted(c: Context<AppEnv>): boolean
   /** Sends the copy in the background; never throws, never delays the caller. */
-  send(c: Context<AppEnv>, call: UpstreamCall): void
+  send(c: Context<AppEnv>, request: UpstreamRequest): void
 }
 
 export function createMirror(config: { upstream: string; percent: number; bodyLimit: number }, upstreams: Map<string, CompiledUpstream>): Mirror {
@@ -60,21 +60,20 @@ export function createMirror(config: { upstream: string; percent: number; bodyLi
       const length = Number(c.req.header('content-length') ?? NaN)
       return Number.isFinite(length) && length <= config.bodyLimit
     },
-    send(c, call) {
+    send(c, request) {
       const log: UpstreamLog = { name: upstream.name }
-      const headers = new Headers(call.headers)
+      const headers = new Headers(request.headers)
       headers.set('X-Edgeway-Mirror', '1')
-      const copy: UpstreamCall = {
-        method: call.method,
-        path: call.path,
-        search: call.search,
+      const copy: UpstreamRequest = {
+        method: request.method,
+        path: request.path,
+        search: request.search,
         headers,
-        body: call.body instanceof ArrayBuffer ? call.body.slice(0) : call.body,
-        timeoutMs: upstream.timeouts.headers,
-        beforeSend: call.beforeSend,
+        body: request.body instanceof ArrayBuffer ? request.body.slice(0) : request.body,
+        beforeSend: request.beforeSend,
       }
       c.get('log').mirror = upstream.name
-      const done = callUpstream(upstream, copy, log)
+      const done = callUpstream(upstream, copy, { timeoutMs: upstream.timeouts.headers }, log)
         .then((res) => res.body?.cancel())
         .catch(() => {})
       if (!executionContextOf(c)) logEvent('mirror_without_context', { upstream: upstream.name })

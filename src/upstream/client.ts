@@ -1,58 +1,50 @@
 /**
  * @module
- * The one way the gateway calls an upstream: the proxy action and every aggregation call go
- * through `callUpstream`, so timeouts, error mapping, balancing, health, circuit breaking, retries
- * and fallback are written once.
+ * The one way the gateway calls an upstream: the proxy action, its mirror and every aggregation
+ * call go through `callUpstream`, so timeouts, error mapping, balancing, health, circuit breaking,
+ * retries and fallback are written once. It sends an `UpstreamRequest` (`core/context.ts`); how it
+ * is sent is the call's `CallOptions`.
  *
  * A call: read the shared health state (if the pool has active checks; cached) -> choose a target
  * (sticky cookie, else the balancer, among targets that are healthy, not ejected and whose circuit
- * is not open) -> try it with the per-try timeout -> record the outcome (passive health, breaker)
+ * is not open) -> try it with the per-try timeout -> record the outcome (passive health, breaker;
+ * one try and its outcome are `attempt.ts`)
  * -> on a retriable failure, back off and try another target, within the retry count, the retry
  * budget and the total timeout -> on final failure (or no healthy target), the fallback, else a
  * problem: 503 with `Retry-After` when no target is available, 502 / 504 when the tries failed.
  */
 import type { Context } from 'hono'
-import type { AppEnv, UpstreamRequestDraft } from '../core/context'
+import type { AppEnv, UpstreamBody, UpstreamRequest } from '../core/context'
 import type { HealthSnapshot } from './health-checker'
 import { GatewayError } from '../core/errors'
 import type { UpstreamLog } from '../core/logging'
 import type { Target } from './pool'
-import { backoffDelay, bufferBody, type TryResult } from './retry'
+import { backoffDelay, bufferBody } from './retry'
+import { settle, tryTarget, type Attempt, type CallInFlight } from './attempt'
 import type { CompiledUpstream } from './upstream'
 import { executionContextOf } from '../core/runtime'
 
-export type UpstreamCall = {
-  method: string
-  /** Path (percent-encoded) and query string (`?a=1` or empty). */
-  path: string
-  search: string
-  headers: Headers
-  body: ReadableStream | ArrayBuffer | string | null
+/**
+ * How one call is sent, as opposed to what it sends (its `UpstreamRequest`): timing, the way to
+ * abort it, and what its choice of target may go by.
+ */
+export type CallOptions = {
   /** Longest wait for response headers, per try, already capped by any deadline. */
   timeoutMs: number
-  /** Let redirects and `101 Switching Protocols` through untouched. */
-  websocket?: boolean
   /** Aborts the call from outside (an aggregation deadline, a client that went away). */
-  signal?: AbortSignal
+  signal?: AbortSignal | undefined
   /** Absolute time (the runtime's `now()`, ms) by which the last try must have its headers: the route's deadline. */
   deadline?: number | undefined
   /** The client's request: affinity keys (consumer, IP), the sticky cookie (set on the response), `waitUntil`. */
   context?: Context<AppEnv> | undefined
   /** An explicit key for `balance: "hash"`, overriding `hashOn`. */
   affinityKey?: string | undefined
-  /**
-   * Run before each try on a copy of `headers`, with that try's method, target URL and headers
-   * (`origin-auth` signs here, so every try and every aggregation call carries its own signature).
-   */
-  beforeSend?: UpstreamRequestDraft['beforeSend'] | undefined
 }
 
 export type UpstreamResult = { response: Response; log: UpstreamLog }
 
 /** Bodies without a Content-Length are buffered for a fallback upstream up to this many bytes. */
 const FALLBACK_BODY_LIMIT = 65_536
-
-type Attempt = { response: Response; error?: undefined; result: TryResult } | { response?: undefined; error: GatewayError; result: TryResult }
 
 /** The request's `waitUntil`, through the runtime; undefined without an execution context (a unit test calling the app directly). */
 function waitUntilOf(upstream: CompiledUpstream, c: Context<AppEnv> | undefined): ((p: Promise<unknown>) => void) | undefined {
@@ -65,26 +57,26 @@ function waitUntilOf(upstream: CompiledUpstream, c: Context<AppEnv> | undefined)
  * rejects with a 504 `GatewayError` when headers don't arrive in time, 502 when the upstream can't
  * be reached, 503 when no target is available. No error names a target's address; `log` does.
  */
-export async function callUpstream(upstream: CompiledUpstream, call: UpstreamCall, log: UpstreamLog): Promise<Response> {
+export async function callUpstream(upstream: CompiledUpstream, request: UpstreamRequest, options: CallOptions, log: UpstreamLog): Promise<Response> {
   log.name = upstream.name
   log.target = upstream.label
-  let body = call.body
+  let body = request.body ?? null
   let replayable = true
-  if (body instanceof ReadableStream && call.method !== 'GET' && call.method !== 'HEAD') {
-    const wantsReplay = upstream.retry?.allowsMethod(call.method) || upstream.fallback?.upstream !== undefined
-    const buffered = wantsReplay ? await bufferBody(body, call.headers, upstream.retry?.config.bodyLimit ?? FALLBACK_BODY_LIMIT) : undefined
+  if (body instanceof ReadableStream && request.method !== 'GET' && request.method !== 'HEAD') {
+    const wantsReplay = upstream.retry?.allowsMethod(request.method) || upstream.fallback?.upstream !== undefined
+    const buffered = wantsReplay ? await bufferBody(body, request.headers, upstream.retry?.config.bodyLimit ?? FALLBACK_BODY_LIMIT) : undefined
     if (buffered === undefined) replayable = false
     else body = buffered
   }
   try {
-    return await callPool(upstream, call, body, replayable, log)
+    return await callPool(upstream, request, options, body, replayable, log)
   } catch (err) {
     const fallback = upstream.fallback
-    if (!fallback || !(err instanceof GatewayError) || call.signal?.aborted) throw err
+    if (!fallback || !(err instanceof GatewayError) || options.signal?.aborted) throw err
     if (fallback.upstream !== undefined && upstream.fallbackUpstream && replayable) {
       log.fallback = fallback.upstream
-      const { context: _c, ...rest } = call
-      return callUpstream(upstream.fallbackUpstream, { ...rest, body }, log)
+      const { context: _c, ...rest } = options
+      return callUpstream(upstream.fallbackUpstream, { ...request, body }, rest, log)
     }
     if (fallback.status === undefined) throw err
     log.fallback = 'response'
@@ -95,29 +87,53 @@ export async function callUpstream(upstream: CompiledUpstream, call: UpstreamCal
   }
 }
 
-async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: UpstreamCall['body'], replayable: boolean, log: UpstreamLog): Promise<Response> {
-  const runtime = upstream.runtime
-  const started = runtime.now()
-  const end = Math.min(call.deadline ?? Infinity, upstream.timeouts.total !== undefined ? started + upstream.timeouts.total : Infinity)
-  const retry = upstream.retry
-  if (isPlain(upstream)) {
-    // One target and no resilience machinery: nothing to choose among, record, retry or make sticky.
-    const target = upstream.targets[0]!
-    if (target.weight <= 0) throw unavailable(upstream)
-    log.tries = 1
-    log.target = target.label
-    const attempt = await tryTarget(upstream, target, call, body, Math.max(0, Math.min(call.timeoutMs, end - runtime.now())), log)
-    if (attempt.error) throw attempt.error
-    return attempt.response
-  }
-  const shared = upstream.active ? await upstream.active.read(waitUntilOf(upstream, call.context)) : undefined
-  const maxRetries = retry && replayable && retry.allowsMethod(call.method) ? retry.config.attempts : 0
-  retry?.budget.request()
-  const key = call.affinityKey ?? upstream.hashKey?.(call.headers, call.context)
-  const sticky = upstream.sticky && call.context ? upstream.sticky.fromCookie(call.headers.get('cookie')) : undefined
-  const tried = new Set<Target>()
+/** One call on its way: what each try reads, and the time by which the last try must have its headers. */
+type Call = CallInFlight & { options: CallOptions; end: number }
 
-  let target = chooseTarget(upstream, shared, sticky, key, undefined, tried)
+/** What the tries of one call share: the health snapshot, how many retries, the affinity key, the sticky target, the targets tried. */
+type TryPlan = { shared: HealthSnapshot | undefined; maxRetries: number; key: string | undefined; sticky: Target | undefined; tried: Set<Target> }
+
+async function callPool(upstream: CompiledUpstream, request: UpstreamRequest, options: CallOptions, body: UpstreamBody, replayable: boolean, log: UpstreamLog): Promise<Response> {
+  const end = Math.min(options.deadline ?? Infinity, upstream.timeouts.total !== undefined ? upstream.runtime.now() + upstream.timeouts.total : Infinity)
+  const call: Call = { upstream, request, options, body, signal: options.signal, log, end }
+  // One target and no resilience machinery: nothing to choose among, record, retry or make sticky.
+  if (isPlain(upstream)) return callPlainTarget(call)
+  const plan = await planTries(call, replayable)
+  const { last, target } = await tryInTurn(call, plan, firstTarget(upstream, plan))
+  if (last.error) throw last.error
+  return withStickyCookie(call, plan, target, last.response)
+}
+
+/** The per-try timeout, cut short by what is left until the call's end. */
+function tryTimeout(call: Call): number {
+  return Math.max(0, Math.min(call.options.timeoutMs, call.end - call.upstream.runtime.now()))
+}
+
+async function callPlainTarget(call: Call): Promise<Response> {
+  const target = call.upstream.targets[0]!
+  if (target.weight <= 0) throw unavailable(call.upstream)
+  call.log.tries = 1
+  call.log.target = target.label
+  const attempt = await tryTarget(call, target, tryTimeout(call))
+  if (attempt.error) throw attempt.error
+  return attempt.response
+}
+
+/** Reads what the tries will choose by (shared health, affinity, the sticky cookie) and counts the request in the retry budget. */
+async function planTries(call: Call, replayable: boolean): Promise<TryPlan> {
+  const { upstream, request, options } = call
+  const retry = upstream.retry
+  const shared = upstream.active ? await upstream.active.read(waitUntilOf(upstream, options.context)) : undefined
+  const maxRetries = retry && replayable && retry.allowsMethod(request.method) ? retry.config.attempts : 0
+  retry?.budget.request()
+  const key = options.affinityKey ?? upstream.hashKey?.(request.headers, options.context)
+  const sticky = upstream.sticky && options.context ? upstream.sticky.fromCookie(request.headers.get('cookie')) : undefined
+  return { shared, maxRetries, key, sticky, tried: new Set() }
+}
+
+/** The first try's target, with its breaker slot taken: 503 when there is none, or when its circuit is open. */
+function firstTarget(upstream: CompiledUpstream, plan: TryPlan): Target {
+  const target = chooseTarget(upstream, plan.shared, plan.sticky, plan.key, undefined, plan.tried)
   if (!target) throw unavailable(upstream)
   const breaker = upstream.breakers?.[target.index]
   if (breaker && !breaker.acquire()) {
@@ -126,45 +142,63 @@ async function callPool(upstream: CompiledUpstream, call: UpstreamCall, body: Up
       headers: { 'Retry-After': String(Math.max(1, Math.ceil(breaker.reopensIn() / 1000))) },
     })
   }
-  let last!: Attempt
+  return target
+}
+
+/** Tries `target`, then retries on other targets while the outcome, the retry count, budget and time allow. */
+async function tryInTurn(call: Call, plan: TryPlan, target: Target): Promise<{ last: Attempt; target: Target }> {
   // Bounded: one pass per try, at most 1 + maxRetries (<= 6). Each pass holds the breaker slot of
   // `target` (taken before it); `settle` gives it back with an outcome, or without one.
   for (let attempt = 0; ; attempt++) {
-    log.tries = attempt + 1
-    log.target = target.label
+    call.log.tries = attempt + 1
+    call.log.target = target.label
     let outcome: Attempt | undefined
     try {
-      outcome = await tryTarget(upstream, target, call, body, Math.max(0, Math.min(call.timeoutMs, end - runtime.now())), log)
+      outcome = await tryTarget(call, target, tryTimeout(call))
     } finally {
-      settle(upstream, target, outcome, call)
+      settle(call.upstream, target, outcome, call.signal)
     }
-    last = outcome!
-    tried.add(target)
-    if (attempt >= maxRetries || call.signal?.aborted || !retry!.retriable(last.result)) break
-    const delay = backoffDelay(attempt + 1, retry!.config.backoff, runtime.random)
-    if (runtime.now() + delay >= end) break
-    // Decide the next try before giving up this answer: with no target to retry on (none left, or
-    // its circuit open), the client gets this answer intact, not a 503 of the gateway's making.
-    const next = chooseTarget(upstream, shared, undefined, key, target, tried)
-    if (!next) break
-    const nextBreaker = upstream.breakers?.[next.index]
-    if (nextBreaker && !nextBreaker.acquire()) break
-    if (!retry!.budget.tryRetry()) {
-      nextBreaker?.release()
-      break
-    }
-    await last.response?.body?.cancel()
-    log.retried = (log.retried ?? 0) + 1
-    await runtime.sleep(delay)
+    plan.tried.add(target)
+    const next = await retryTarget(call, plan, target, outcome, attempt)
+    if (!next) return { last: outcome, target }
     target = next
   }
-  if (last.error) throw last.error
-  if (upstream.sticky && call.context && target !== sticky) {
-    const response = new Response(last.response.body, last.response)
-    response.headers.append('Set-Cookie', upstream.sticky.setCookie(target))
-    return response
+}
+
+/**
+ * The target of the retry after try number `attempt` (0-based), its breaker slot and a retry of
+ * the budget taken, once the backoff has passed; undefined when this answer is the last.
+ */
+async function retryTarget(call: Call, plan: TryPlan, target: Target, last: Attempt, attempt: number): Promise<Target | undefined> {
+  const { upstream, log } = call
+  const retry = upstream.retry
+  if (attempt >= plan.maxRetries || call.signal?.aborted || !retry!.retriable(last.result)) return undefined
+  const runtime = upstream.runtime
+  const delay = backoffDelay(attempt + 1, retry!.config.backoff, runtime.random)
+  if (runtime.now() + delay >= call.end) return undefined
+  // Decide the next try before giving up this answer: with no target to retry on (none left, or
+  // its circuit open), the client gets this answer intact, not a 503 of the gateway's making.
+  const next = chooseTarget(upstream, plan.shared, undefined, plan.key, target, plan.tried)
+  if (!next) return undefined
+  const nextBreaker = upstream.breakers?.[next.index]
+  if (nextBreaker && !nextBreaker.acquire()) return undefined
+  if (!retry!.budget.tryRetry()) {
+    nextBreaker?.release()
+    return undefined
   }
-  return last.response
+  await last.response?.body?.cancel()
+  log.retried = (log.retried ?? 0) + 1
+  await runtime.sleep(delay)
+  return next
+}
+
+/** Pins the client to the target that answered, when the upstream is sticky and it was not the pinned one. */
+function withStickyCookie(call: Call, plan: TryPlan, target: Target, response: Response): Response {
+  const sticky = call.upstream.sticky
+  if (!sticky || !call.options.context || target === plan.sticky) return response
+  const pinned = new Response(response.body, response)
+  pinned.headers.append('Set-Cookie', sticky.setCookie(target))
+  return pinned
 }
 
 /** A single target with no health checks, retries, sticky sessions, passive health or breakers. */
@@ -197,73 +231,6 @@ function chooseTarget(
     else if (candidates.length > 1) candidates = candidates.filter((t) => t !== previous)
   }
   return upstream.balancer.pick(candidates, key)
-}
-
-/**
- * When each call's first try started: the logged upstream time runs from there to the last try's
- * end. Per isolate, keyed weakly by a call's log: an entry lives as long as that one call (its
- * fallback upstream included), on the clock of the upstream's runtime.
- */
-const firstTry = new WeakMap<UpstreamLog, number>()
-
-async function tryTarget(upstream: CompiledUpstream, target: Target, call: UpstreamCall, body: UpstreamCall['body'], timeoutMs: number, log: UpstreamLog): Promise<Attempt> {
-  const url = target.urlFor(call.path, call.search)
-  let headers = call.headers
-  if (call.beforeSend?.length) {
-    // Per try, on a copy: each try is signed afresh (its own nonce and time) for its own target.
-    headers = new Headers(headers)
-    for (const hook of call.beforeSend) await hook({ method: call.method, url, headers })
-  }
-  const controller = new AbortController()
-  const runtime = upstream.runtime
-  const timer = runtime.setTimeout(() => controller.abort(), timeoutMs)
-  const onOuterAbort = () => controller.abort()
-  if (call.signal?.aborted) controller.abort()
-  call.signal?.addEventListener('abort', onOuterAbort)
-  const started = runtime.now()
-  if (!firstTry.has(log)) firstTry.set(log, started)
-  upstream.balancer.started(target)
-  try {
-    const response = await target.fetch(
-      new Request(url, {
-        method: call.method,
-        headers,
-        // A buffered body is copied per try: a Request may take ownership of the bytes it is given.
-        body: call.method === 'GET' || call.method === 'HEAD' ? null : body instanceof ArrayBuffer ? body.slice(0) : body,
-        redirect: 'manual',
-        signal: controller.signal,
-      }),
-    )
-    log.status = response.status
-    delete log.error
-    return { response, result: { kind: 'response', status: response.status } }
-  } catch (err) {
-    delete log.status
-    if (controller.signal.aborted && !call.signal?.aborted) {
-      log.error = 'timeout'
-      return { error: new GatewayError('ERR_UPSTREAM_TIMEOUT', { detail: 'The upstream did not answer in time.', cause: err }), result: { kind: 'timeout' } }
-    }
-    log.error = call.signal?.aborted ? 'aborted' : 'unreachable'
-    return { error: new GatewayError('ERR_UPSTREAM_UNREACHABLE', { detail: 'The upstream could not be reached.', cause: err }), result: { kind: 'unreachable' } }
-  } finally {
-    log.durationMs = runtime.now() - firstTry.get(log)!
-    upstream.balancer.finished(target)
-    runtime.clearTimeout(timer)
-    call.signal?.removeEventListener('abort', onOuterAbort)
-  }
-}
-
-/**
- * Feeds a try's outcome to passive health and the breaker. A try with no outcome (it threw) or one
- * aborted from outside (a client that left, an aggregation deadline) teaches nothing, but still
- * gives back the breaker slot it took: a half-open probe slot kept forever would fail every request.
- */
-function settle(upstream: CompiledUpstream, target: Target, attempt: Attempt | undefined, call: UpstreamCall): void {
-  const breaker = upstream.breakers?.[target.index]
-  if (!attempt || call.signal?.aborted) return breaker?.release()
-  const status = attempt.result.kind === 'response' ? attempt.result.status : undefined
-  if (upstream.passive) upstream.passive.record(target, status === undefined || upstream.passive.isFailure(status) ? 'failed' : 'ok')
-  if (breaker) breaker.record(status !== undefined && !upstream.breakerStatuses!.has(status))
 }
 
 /** 503 when no target may be tried; `Retry-After` says when the first one may be back. */

@@ -11,12 +11,12 @@
  * - Hop-by-hop headers are removed both ways, except the `Upgrade` handshake on WebSocket routes.
  */
 import type { Context } from 'hono'
-import type { AppEnv } from '../core/context'
+import type { AppEnv, UpstreamRequest } from '../core/context'
 import { GatewayError } from '../core/errors'
 import { stripHopByHop } from '../core/http'
 import type { UpstreamLog } from '../core/logging'
 import type { Mirror } from './canary'
-import { callUpstream, type UpstreamCall } from './client'
+import { callUpstream, type CallOptions } from './client'
 import type { CompiledUpstream } from './upstream'
 import type { Runtime } from '../core/runtime'
 
@@ -116,27 +116,23 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
   if (byDeadline) timeoutMs = Math.max(0, options.deadline! - now)
   const log: UpstreamLog = { name: upstream.name }
   c.get('log').upstream = log
-  const call: UpstreamCall = {
+  const request: UpstreamRequest = {
     method: draft.method,
     path: options.path,
     search: draft.search,
     headers,
     body: draft.body !== undefined ? draft.body : c.req.raw.body,
-    timeoutMs,
-    websocket: options.websocket,
-    signal: c.req.raw.signal,
-    deadline: options.deadline,
-    context: c,
     beforeSend: draft.beforeSend,
   }
+  const call: CallOptions = { timeoutMs, signal: c.req.raw.signal, deadline: options.deadline, context: c }
   if (options.mirror) {
     // The copy needs the body too: read it once (the mirror only wants bodies it can hold).
-    if (call.body !== null) call.body = await new Response(call.body).arrayBuffer()
-    options.mirror.send(c, { ...call, headers: new Headers(headers) })
+    if (request.body !== null) request.body = await new Response(request.body).arrayBuffer()
+    options.mirror.send(c, { ...request, headers: new Headers(headers) })
   }
   let res: Response
   try {
-    res = await callUpstream(upstream, call, log)
+    res = await callUpstream(upstream, request, call, log)
   } catch (err) {
     if (!byDeadline || !(err instanceof GatewayError) || err.code !== 'ERR_UPSTREAM_TIMEOUT') throw err
     log.error = 'deadline'

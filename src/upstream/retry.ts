@@ -15,6 +15,8 @@
  * - The next try goes to another target when the pool has one (the caller excludes the last).
  */
 import { systemRuntime, type Runtime } from '../core/runtime'
+import { RollingWindow } from './rolling-window'
+import type { UpstreamBody } from '../core/context'
 
 export type RetryConfig = {
   attempts: number
@@ -36,49 +38,28 @@ export function backoffDelay(retry: number, backoff: { base: number; max: number
   return Math.floor(random() * ceiling)
 }
 
-/** Requests and retries over a sliding window of 10 buckets, per isolate. */
+/** Requests and retries over a rolling window, per isolate. */
 export class RetryBudget {
-  private readonly requests = new Uint32Array(10)
-  private readonly retries = new Uint32Array(10)
-  private bucket = 0
-  private bucketStart = 0
-  private readonly bucketMs: number
+  private readonly counts: RollingWindow<'requests' | 'retries'>
 
   constructor(
     private readonly config: { percent: number; minRetries: number; window: number },
-    private readonly runtime: Runtime = systemRuntime,
+    runtime: Runtime = systemRuntime,
   ) {
-    this.bucketMs = Math.max(1, Math.ceil(config.window / 10))
+    this.counts = new RollingWindow(['requests', 'retries'], config.window, runtime)
   }
 
   /** Counts a request (a first try). */
   request(): void {
-    this.roll()
-    this.requests[this.bucket]!++
+    this.counts.add('requests')
   }
 
   /** Takes one retry from the budget; false when the budget is spent. */
   tryRetry(): boolean {
-    this.roll()
-    let requests = 0
-    let retries = 0
-    for (let i = 0; i < 10; i++) (requests += this.requests[i]!), (retries += this.retries[i]!)
-    if (retries >= this.config.minRetries + (requests * this.config.percent) / 100) return false
-    this.retries[this.bucket]!++
+    const allowed = this.config.minRetries + (this.counts.total('requests') * this.config.percent) / 100
+    if (this.counts.total('retries') >= allowed) return false
+    this.counts.add('retries')
     return true
-  }
-
-  private roll(): void {
-    const now = this.runtime.now()
-    if (this.bucketStart === 0) this.bucketStart = now
-    const steps = Math.floor((now - this.bucketStart) / this.bucketMs)
-    if (steps <= 0) return
-    for (let i = 0; i < Math.min(steps, 10); i++) {
-      this.bucket = (this.bucket + 1) % 10
-      this.requests[this.bucket] = 0
-      this.retries[this.bucket] = 0
-    }
-    this.bucketStart += steps * this.bucketMs
   }
 }
 
@@ -109,11 +90,7 @@ export function createRetryPolicy(config: RetryConfig, runtime: Runtime = system
  * Makes a body replayable when it is small enough: reads it into memory when its Content-Length is
  * at most `limit`. Returns undefined when it must stream through once (too big, or unsized).
  */
-export async function bufferBody(
-  body: ReadableStream | ArrayBuffer | string | null,
-  headers: Headers,
-  limit: number,
-): Promise<ArrayBuffer | string | null | undefined> {
+export async function bufferBody(body: UpstreamBody, headers: Headers, limit: number): Promise<Exclude<UpstreamBody, ReadableStream> | undefined> {
   if (body === null || typeof body === 'string' || body instanceof ArrayBuffer) return body
   const length = Number(headers.get('content-length') ?? NaN)
   if (!Number.isFinite(length) || length > limit) return undefined

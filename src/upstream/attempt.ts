@@ -1,0 +1,95 @@
+/**
+ * @module
+ * One try of a call on one target (`client.ts` decides which targets, and how many tries): the
+ * `beforeSend` hooks on a copy of the headers, the per-try timeout and the outside abort, the
+ * fetch, and the outcome as retrying sees it; then what that outcome teaches passive health and
+ * the target's breaker.
+ */
+import type { UpstreamBody, UpstreamRequest } from '../core/context'
+import { GatewayError } from '../core/errors'
+import type { UpstreamLog } from '../core/logging'
+import type { Target } from './pool'
+import type { TryResult } from './retry'
+import type { CompiledUpstream } from './upstream'
+
+/** What every try of one call reads. */
+export type CallInFlight = {
+  upstream: CompiledUpstream
+  request: UpstreamRequest
+  /** The body each try sends: the request's, buffered when it may have to be sent again. */
+  body: UpstreamBody
+  /** Aborts the call from outside (an aggregation deadline, a client that went away). */
+  signal: AbortSignal | undefined
+  log: UpstreamLog
+}
+
+export type Attempt = { response: Response; error?: undefined; result: TryResult } | { response?: undefined; error: GatewayError; result: TryResult }
+
+/**
+ * When each call's first try started: the logged upstream time runs from there to the last try's
+ * end. Per isolate, keyed weakly by a call's log: an entry lives as long as that one call (its
+ * fallback upstream included), on the clock of the upstream's runtime.
+ */
+const firstTry = new WeakMap<UpstreamLog, number>()
+
+/** Sends one try to `target`, waiting at most `timeoutMs` for its headers. Never throws a gateway error: it returns it. */
+export async function tryTarget(call: CallInFlight, target: Target, timeoutMs: number): Promise<Attempt> {
+  const { upstream, request, body, signal, log } = call
+  const url = target.urlFor(request.path, request.search)
+  let headers = request.headers
+  if (request.beforeSend?.length) {
+    // Per try, on a copy: each try is signed afresh (its own nonce and time) for its own target.
+    headers = new Headers(headers)
+    for (const hook of request.beforeSend) await hook({ method: request.method, url, headers })
+  }
+  const controller = new AbortController()
+  const runtime = upstream.runtime
+  const timer = runtime.setTimeout(() => controller.abort(), timeoutMs)
+  const onOuterAbort = () => controller.abort()
+  if (signal?.aborted) controller.abort()
+  signal?.addEventListener('abort', onOuterAbort)
+  const started = runtime.now()
+  if (!firstTry.has(log)) firstTry.set(log, started)
+  upstream.balancer.started(target)
+  try {
+    const response = await target.fetch(
+      new Request(url, {
+        method: request.method,
+        headers,
+        // A buffered body is copied per try: a Request may take ownership of the bytes it is given.
+        body: request.method === 'GET' || request.method === 'HEAD' ? null : body instanceof ArrayBuffer ? body.slice(0) : body,
+        redirect: 'manual',
+        signal: controller.signal,
+      }),
+    )
+    log.status = response.status
+    delete log.error
+    return { response, result: { kind: 'response', status: response.status } }
+  } catch (err) {
+    delete log.status
+    if (controller.signal.aborted && !signal?.aborted) {
+      log.error = 'timeout'
+      return { error: new GatewayError('ERR_UPSTREAM_TIMEOUT', { detail: 'The upstream did not answer in time.', cause: err }), result: { kind: 'timeout' } }
+    }
+    log.error = signal?.aborted ? 'aborted' : 'unreachable'
+    return { error: new GatewayError('ERR_UPSTREAM_UNREACHABLE', { detail: 'The upstream could not be reached.', cause: err }), result: { kind: 'unreachable' } }
+  } finally {
+    log.durationMs = runtime.now() - firstTry.get(log)!
+    upstream.balancer.finished(target)
+    runtime.clearTimeout(timer)
+    signal?.removeEventListener('abort', onOuterAbort)
+  }
+}
+
+/**
+ * Feeds a try's outcome to passive health and the breaker. A try with no outcome (it threw) or one
+ * aborted from outside (a client that left, an aggregation deadline) teaches nothing, but still
+ * gives back the breaker slot it took: a half-open probe slot kept forever would fail every request.
+ */
+export function settle(upstream: CompiledUpstream, target: Target, attempt: Attempt | undefined, signal: AbortSignal | undefined): void {
+  const breaker = upstream.breakers?.[target.index]
+  if (!attempt || signal?.aborted) return breaker?.release()
+  const status = attempt.result.kind === 'response' ? attempt.result.status : undefined
+  if (upstream.passive) upstream.passive.record(target, status === undefined || upstream.passive.isFailure(status) ? 'failed' : 'ok')
+  if (breaker) breaker.record(status !== undefined && !upstream.breakerStatuses!.has(status))
+}
