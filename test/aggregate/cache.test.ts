@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/parse'
 import { advance, cacheRuntime } from '../cache/helpers'
 import { newKey, sign, Tenant } from '../auth/tokens'
-import { newTag, originStats, sha256Hex, testGateway } from '../helpers'
+import { newTag, originStats, sha256Hex, testGateway } from '../support/gateway'
 import { aggregateConfig, jsonCall, type CallInput } from './helpers'
 
 async function twice(tag: string, calls: CallInput[], headers: Record<string, string>[] = [{}, {}]) {

@@ -1,6 +1,6 @@
 /** Shared by the aggregation tests: a config with one aggregate route over the test origin. */
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { ORIGIN, testGateway, type Echo } from '../helpers'
+import { ORIGIN, testGateway, type Echo } from '../support/gateway'
 
 type ActionInput = Extract<GatewayConfigInput['routes'][number]['action'], { type: 'aggregate' }>
 export type CallInput = ActionInput['calls'][number]

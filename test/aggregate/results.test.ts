@@ -3,7 +3,7 @@
  * the body limits (size cap, non-JSON, raw), against the real test origin.
  */
 import { describe, expect, it } from 'vitest'
-import { newTag, originEvents, originStats } from '../helpers'
+import { newTag, originEvents, originStats } from '../support/gateway'
 import { aggregate, jsonCall, literal, until, type CallInput } from './helpers'
 
 const SHOP = {
@@ -98,7 +98,7 @@ describe('aggregate: partial results and failures', () => {
   })
 
   it('bounds the whole run by the route deadline, queueing included', async () => {
-    const { testGateway } = await import('../helpers')
+    const { testGateway } = await import('../support/gateway')
     const { aggregateConfig } = await import('./helpers')
     // Alone, "late" answers in time; queued behind "first" (cap 1), the 400 ms deadline leaves it too little.
     const config = aggregateConfig(
@@ -146,7 +146,7 @@ describe('aggregate: partial results and failures', () => {
 
   it('fails with 504 when a required call times out, without waiting for the rest', async () => {
     const tag = newTag()
-    const { testGateway, ORIGIN } = await import('../helpers')
+    const { testGateway, ORIGIN } = await import('../support/gateway')
     const { aggregateConfig } = await import('./helpers')
     // "other" may wait 60 s (its try too), past this test's 20 s timeout: waiting for it fails the test.
     const config = aggregateConfig([

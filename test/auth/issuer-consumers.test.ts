@@ -11,7 +11,7 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { parseConfig } from '../../src/config/parse'
-import { sha256Hex, testGateway } from '../helpers'
+import { sha256Hex, testGateway } from '../support/gateway'
 import { tokenConsumerKey, used } from '../rate-limit/helpers'
 import { bearer, newKey, sign, Tenant, type TestKey } from './tokens'
 

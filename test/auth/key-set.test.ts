@@ -5,20 +5,12 @@
  * timers stay real, as the issuer behind the key set is.
  */
 import { describe, expect, it } from 'vitest'
-import { testGateway } from '../helpers'
 import type { Runtime } from '../../src/core/runtime'
 import { manualRuntime } from '../support/runtime'
+import { issuerGateway } from './helpers'
 import { bearer, newKey, sign, Tenant } from './tokens'
 
-function gateway(issuer: Record<string, unknown>, runtime?: Runtime) {
-  return testGateway(
-    {
-      routes: [{ id: 'me', match: { path: '/me' }, policies: [{ type: 'jwt', issuers: [issuer as never] }], action: { type: 'respond', body: 'ok' } }],
-    },
-    {},
-    { runtime },
-  )
-}
+const gateway = (issuer: Record<string, unknown>, runtime?: Runtime) => issuerGateway(issuer, { runtime })
 
 /** The clock stands still unless the test moves it; timers (the polls for a running fetch) are real. */
 const movableClock = () => manualRuntime({ timers: 'real' })

@@ -4,27 +4,13 @@
  * the identity provider is down. Real tokens, real JWKS from the test issuer.
  */
 import { describe, expect, it } from 'vitest'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 import type { Runtime } from '../../src/core/runtime'
 import { manualRuntime } from '../support/runtime'
+import { issuerGateway } from './helpers'
 import { bearer, newKey, sign, Tenant } from './tokens'
 
-function gateway(issuer: Record<string, unknown>, runtime?: Runtime) {
-  return testGateway(
-    {
-      routes: [
-        {
-          id: 'me',
-          match: { path: '/me' },
-          policies: [{ type: 'jwt', issuers: [issuer as never] }],
-          action: { type: 'respond', body: { consumer: '{consumer.id}' } },
-        },
-      ],
-    },
-    {},
-    { runtime },
-  )
-}
+const gateway = (issuer: Record<string, unknown>, runtime?: Runtime) => issuerGateway(issuer, { runtime }, { consumer: '{consumer.id}' })
 
 async function tenantWithKey() {
   const tenant = new Tenant()

@@ -1,6 +1,6 @@
 /** The cache policy end to end: freshness, Age, Cache-Status, conditional requests, Vary, keys. */
 import { describe, expect, it } from 'vitest'
-import { originConfig, testGateway } from '../helpers'
+import { originConfig, testGateway } from '../support/gateway'
 import { advance, cachedGateway, cacheStatus, seq, tagged } from './helpers'
 
 const cc = (value: string) => `cc=${encodeURIComponent(value)}`

@@ -4,7 +4,7 @@
  * storable nor a reason to drop an entry), and answers 304 only for a 2xx entry.
  */
 import { describe, expect, it } from 'vitest'
-import { originLog } from '../helpers'
+import { originLog } from '../support/gateway'
 import { advance, cachedGateway, cacheStatus, seq, tagged } from './helpers'
 
 const cc = (value: string) => `cc=${encodeURIComponent(value)}`

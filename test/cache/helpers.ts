@@ -2,7 +2,7 @@
 import { afterEach } from 'vitest'
 import { systemRuntime, type Runtime } from '../../src/core/runtime'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { newTag, ORIGIN, originConfig, originStats, testGateway } from '../helpers'
+import { newTag, ORIGIN, originConfig, originStats, testGateway } from '../support/gateway'
 
 type RouteInput = GatewayConfigInput['routes'][number]
 type PolicyInput = NonNullable<RouteInput['policies']>[number]

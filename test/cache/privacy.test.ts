@@ -21,7 +21,7 @@ import { createGateway } from '../../src/gateway/create-gateway'
 import type { RequestLog } from '../../src/core/logging'
 import { POLICY_DEFINITIONS } from '../../src/config/policies'
 import { configKeys, consumerId, kvKey, newIssuer, type Issuer } from '../integration/identity'
-import { originConfig, testGateway, type Echo } from '../helpers'
+import { originConfig, testGateway, type Echo } from '../support/gateway'
 import { setClock, tokenConsumerKey, used } from '../rate-limit/helpers'
 import { cacheStatus, seq, tagged } from './helpers'
 

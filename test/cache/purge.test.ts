@@ -2,7 +2,7 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/parse'
-import { originConfig, testGateway } from '../helpers'
+import { originConfig, testGateway } from '../support/gateway'
 import { cachedGateway, cacheStatus, tagged } from './helpers'
 
 const ADMIN = { Authorization: 'Bearer test-admin-token', 'Content-Type': 'application/json' }

@@ -7,7 +7,7 @@
  */
 import { exports } from 'cloudflare:workers'
 import { beforeAll, describe, expect, it } from 'vitest'
-import type { Echo } from '../helpers'
+import type { Echo } from '../support/gateway'
 import { newKey, sign, Tenant, type TestKey } from '../auth/tokens'
 import { parseList } from '../rate-limit/sf'
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import openapiSchema from '../fixtures/openapi-3.1.schema.json'
 import { loadConfig, parseConfig } from '../../src/config/parse'
 import { buildOpenApi, openApiPath } from '../../src/openapi/document'
-import { originConfig, testGateway } from '../helpers'
+import { originConfig, testGateway } from '../support/gateway'
 
 const oas = new Validator(openapiSchema as never, '2020-12', false)
 

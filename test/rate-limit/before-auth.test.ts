@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { parseConfig } from '../../src/config/parse'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 import { configKeys, consumerId } from '../integration/identity'
 import { freshIp, used } from './helpers'
 

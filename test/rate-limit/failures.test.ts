@@ -5,25 +5,11 @@
  * gateway's clock, which the test moves: no real timer races another.
  */
 import { describe, expect, it } from 'vitest'
-import type { GatewayConfigInput } from '../../src/config/schema'
-import { testGateway } from '../helpers'
 import type { Runtime } from '../../src/core/runtime'
 import { manualRuntime, waitFor } from '../support/runtime'
-import { freshIp, inObject, used } from './helpers'
+import { freshIp, inObject, limitedGateway, used } from './helpers'
 
-function gateway(policy: Record<string, unknown>, runtime?: Runtime) {
-  const config: GatewayConfigInput = {
-    routes: [
-      {
-        id: 'limited',
-        match: { path: '/limited' },
-        policies: [{ type: 'rate-limit', limits: [{ name: 'burst', limit: 5, window: 60 }], ...policy } as never],
-        action: { type: 'respond', body: { ok: true } },
-      },
-    ],
-  }
-  return testGateway(config, {}, { runtime })
-}
+const gateway = (policy: Record<string, unknown>, runtime?: Runtime) => limitedGateway({ limits: [{ name: 'burst', limit: 5, window: 60 }], ...policy }, { runtime })
 
 const from = (ip: string) => ({ headers: { 'cf-connecting-ip': ip } })
 

@@ -1,7 +1,13 @@
-/** Helpers for the rate-limit tests: reach a key's object, move its clock, read its counters. */
+/** Helpers for the rate-limit tests: a limited route, reach a key's object, move its clock, read its counters. */
 import { runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import type { InspectResult, RateLimiter } from '../../src/rate-limit/rate-limiter'
+import { policyGateway, type RouteGatewayExtras, type TestGateway } from '../support/gateway'
+
+/** A gateway whose route `limited` (`/limited`) answers `{ ok: true }` behind a `rate-limit` policy with `options`. */
+export function limitedGateway(options: Record<string, unknown>, extras: RouteGatewayExtras = {}): TestGateway {
+  return policyGateway('rate-limit', options, { id: 'limited', match: { path: '/limited' }, action: { type: 'respond', body: { ok: true } } }, extras)
+}
 
 export const limiterFor = (key: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key))
 

@@ -2,26 +2,8 @@
  * The rate-limit policy end to end: requests through the gateway's fetch, real RateLimiter objects.
  */
 import { describe, expect, it } from 'vitest'
-import type { GatewayConfigInput } from '../../src/config/schema'
-import { testGateway } from '../helpers'
-import { freshIp, inspect, setClock, used } from './helpers'
+import { freshIp, inspect, limitedGateway, setClock, used } from './helpers'
 import { parseList } from './sf'
-
-type Policy = Record<string, unknown>
-
-function limitedGateway(policy: Policy, extraEnv: Record<string, unknown> = {}) {
-  const config: GatewayConfigInput = {
-    routes: [
-      {
-        id: 'limited',
-        match: { path: '/limited' },
-        policies: [{ type: 'rate-limit', ...policy } as never],
-        action: { type: 'respond', body: { ok: true } },
-      },
-    ],
-  }
-  return testGateway(config, extraEnv)
-}
 
 const from = (ip: string, headers: Record<string, string> = {}) => ({ headers: { 'cf-connecting-ip': ip, ...headers } })
 

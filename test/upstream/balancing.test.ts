@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { sha256Hex, testGateway } from '../helpers'
+import { sha256Hex, testGateway } from '../support/gateway'
 import { controlClock, spawn, setMode, stats, tally, who } from './fleet'
 import { seededRuntime } from '../support/runtime'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 import { controlClock, setMode, spawn, stats, tally, who } from './fleet'
 
 const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]

@@ -1,7 +1,7 @@
 /** Proxying end to end against the real test origin: headers, bodies, streaming, timeouts, failures. */
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { newTag, ORIGIN, originConfig, originEvents, originLog, testGateway, type Echo } from '../helpers'
+import { newTag, ORIGIN, originConfig, originEvents, originLog, testGateway, type Echo } from '../support/gateway'
 import { manualRuntime } from '../support/runtime'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

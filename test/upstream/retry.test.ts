@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 import { backoffDelay, RetryBudget } from '../../src/upstream/retry'
 import { controlClock, setMode, spawn, stats, who } from './fleet'
 

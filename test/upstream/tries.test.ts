@@ -4,7 +4,7 @@
  * time logged for all tries together.
  */
 import { describe, expect, it } from 'vitest'
-import { ORIGIN, testGateway } from '../helpers'
+import { ORIGIN, testGateway } from '../support/gateway'
 import { controlClock, setMode, spawn, stats } from './fleet'
 
 const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]

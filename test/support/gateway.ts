@@ -1,14 +1,15 @@
 /**
- * Test helpers, run inside workerd: build a gateway from a config object and call it; talk to the
- * controllable test origin's control API.
+ * Gateways for tests, run inside workerd: build one from a config object (or from one route around
+ * a policy, `routeGateway` / `policyGateway`) and call it; talk to the controllable test origin's
+ * control API.
  */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
-import type { GatewayConfigInput } from '../src/config/schema'
-import { loadConfig } from '../src/config/parse'
-import type { Env } from '../src/core/env'
-import { createGateway, type GatewayOptions } from '../src/gateway/create-gateway'
-import type { RequestLog } from '../src/core/logging'
+import type { GatewayConfigInput } from '../../src/config/schema'
+import { loadConfig } from '../../src/config/parse'
+import type { Env } from '../../src/core/env'
+import { createGateway, type GatewayOptions } from '../../src/gateway/create-gateway'
+import type { RequestLog } from '../../src/core/logging'
 
 export const ORIGIN = env.ORIGIN_URL
 
@@ -67,11 +68,43 @@ export type Echo = {
 
 /** A minimal valid config proxying everything to the test origin; override what a test needs. */
 export function originConfig(overrides: Partial<GatewayConfigInput> = {}): GatewayConfigInput {
+  return { ...routeConfig({ id: 'all' }), ...overrides }
+}
+
+export type RouteInput = GatewayConfigInput['routes'][number]
+export type PolicyInput = NonNullable<RouteInput['policies']>[number]
+
+/** The action most tests end in: proxy to the test origin (upstream `origin`). */
+export const TO_ORIGIN = { type: 'proxy', upstream: 'origin' } as const
+
+/**
+ * A config with the test origin as upstream `origin` and one route: `route` overrides its defaults
+ * (id `r`, every path, a proxy to the origin), `overrides` the rest of the config.
+ */
+export function routeConfig(route: Partial<RouteInput> = {}, overrides: Partial<GatewayConfigInput> = {}): GatewayConfigInput {
   return {
     upstreams: { origin: { url: ORIGIN } },
-    routes: [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy', upstream: 'origin' } }],
     ...overrides,
+    routes: [{ id: 'r', match: { path: '/*' }, action: TO_ORIGIN, ...route }],
   }
+}
+
+/** What else a one-route test gateway gets: the rest of its config, extra bindings, gateway options. */
+export type RouteGatewayExtras = { config?: Partial<GatewayConfigInput>; env?: Record<string, unknown> } & GatewayOptions
+
+/** A gateway with one route (see `routeConfig`) in front of the test origin. */
+export function routeGateway(route: Partial<RouteInput> = {}, { config, env: extraEnv, ...options }: RouteGatewayExtras = {}): TestGateway {
+  return testGateway(routeConfig(route, config), extraEnv, options)
+}
+
+/**
+ * A gateway with one route around one policy: `{ type, ...options }` is the policy, `route`
+ * overrides the route's defaults (id `r`, every path, a proxy to the origin).
+ *
+ * @example policyGateway('ip-rules', { deny: ['192.0.2.0/24'] })
+ */
+export function policyGateway(type: string, options: Record<string, unknown> = {}, route: Partial<RouteInput> = {}, extras: RouteGatewayExtras = {}): TestGateway {
+  return routeGateway({ policies: [{ type, ...options } as PolicyInput], ...route }, extras)
 }
 
 /** SHA-256 hex of a text, written independently of the gateway's own (tests compare against it). */
