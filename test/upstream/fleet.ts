@@ -1,5 +1,6 @@
-/** Test helpers for the resilience fleet (test/node/fleet.ts) and a controllable clock. */
+/** Test helpers for the resilience fleet (test/node/fleet.ts), routes to a pool, and a controllable clock. */
 import { manualRuntime } from '../support/runtime'
+import type { TestGateway } from '../support/gateway'
 import { env } from 'cloudflare:workers'
 
 export const FLEET = env.FLEET_URL
@@ -44,5 +45,15 @@ export async function who(res: Response): Promise<string> {
 export function tally(values: string[]): Record<string, number> {
   const out: Record<string, number> = {}
   for (const v of values) out[v] = (out[v] ?? 0) + 1
+  return out
+}
+
+/** The routes of a pool test: every path proxied to `upstream` (the pool by default). */
+export const poolRoutes = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
+
+/** Asks `/x` `n` times, one after another (`init` gives each request's options): who answered each. */
+export async function answers(gw: TestGateway, n: number, init?: (i: number) => RequestInit): Promise<string[]> {
+  const out: string[] = []
+  for (let i = 0; i < n; i++) out.push(await who(await gw.fetch('/x', init?.(i))))
   return out
 }

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { testGateway } from '../support/gateway'
 import { backoffDelay, RetryBudget } from '../../src/upstream/retry'
-import { controlClock, setMode, spawn, stats, who } from './fleet'
+import { controlClock, poolRoutes, setMode, spawn, stats, who } from './fleet'
 
-const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
 const fast = { base: 1, max: 2 }
 
 describe('retries', () => {
@@ -11,7 +10,7 @@ describe('retries', () => {
     const [a, b] = await spawn(2)
     await setMode(a!, 'fail', { status: 503 })
     await setMode(b!, 'fail', { status: 503 })
-    const gw = testGateway({ upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 3, backoff: fast } } }, routes: route() })
+    const gw = testGateway({ upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 3, backoff: fast } } }, routes: poolRoutes() })
     const res = await gw.fetch('/x')
     expect(res.status).toBe(503) // the last answer, after 1 + 3 tries
     expect(gw.logs[0]!.upstream).toMatchObject({ tries: 4, retried: 3, status: 503 })
@@ -28,7 +27,7 @@ describe('retries', () => {
       // A fresh gateway each time, so round robin tries `a` first.
       const gw = testGateway({
         upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 1, backoff: fast }, timeouts: { headers: 300 } } },
-        routes: route(),
+        routes: poolRoutes(),
       })
       await setMode(a!, mode, { status, times: 1 })
       const res = await gw.fetch('/x')
@@ -45,12 +44,12 @@ describe('retries', () => {
       pool: { targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 1, backoff: fast, ...(methods && { methods }) } },
     })
     await setMode(a!, 'fail', { status: 502 })
-    const byDefault = testGateway({ upstreams: upstreams(), routes: route() })
+    const byDefault = testGateway({ upstreams: upstreams(), routes: poolRoutes() })
     const res = await byDefault.fetch('/x', { method: 'POST', body: 'payload', headers: { 'content-length': '7' } })
     expect(res.status).toBe(502)
     expect(byDefault.logs[0]!.upstream?.tries).toBe(1)
 
-    const configured = testGateway({ upstreams: upstreams(['POST']), routes: route() })
+    const configured = testGateway({ upstreams: upstreams(['POST']), routes: poolRoutes() })
     const ok = await configured.fetch('/x', { method: 'POST', body: 'payload', headers: { 'content-length': '7' } })
     expect(ok.status).toBe(200)
     expect(((await ok.json()) as { body: string }).body).toBe('payload')
@@ -62,7 +61,7 @@ describe('retries', () => {
     const [a] = await spawn(1)
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }], retries: { attempts: 1, backoff: fast, methods: ['PUT'], bodyLimit: 8 } } },
-      routes: route(),
+      routes: poolRoutes(),
     })
     await setMode(a!, 'fail', { status: 502, times: 1 })
     const big = await gw.fetch('/x', { method: 'PUT', body: 'x'.repeat(9), headers: { 'content-length': '9' } })
@@ -84,7 +83,7 @@ describe('retries', () => {
     await setMode(a!, 'fail', { status: 503 })
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }], retries: { attempts: 2, backoff: fast, budget: { percent: 20, minRetries: 2 } } } },
-      routes: route(),
+      routes: poolRoutes(),
     }, {}, { runtime: clock })
     const tries: number[] = []
     for (let i = 0; i < 10; i++) {
@@ -106,7 +105,7 @@ describe('retries', () => {
     await setMode(b!, 'hang')
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 5, backoff: fast }, timeouts: { headers: 150, total: 400 } } },
-      routes: route(),
+      routes: poolRoutes(),
     })
     const res = await gw.fetch('/x')
     expect(res.status).toBe(504)

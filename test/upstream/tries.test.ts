@@ -5,9 +5,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { ORIGIN, testGateway } from '../support/gateway'
-import { controlClock, setMode, spawn, stats } from './fleet'
+import { controlClock, poolRoutes, setMode, spawn, stats } from './fleet'
 
-const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
 const fast = { base: 1, max: 2 }
 type FleetBody = { instance: string }
 type Problem = { code: string }
@@ -48,7 +47,7 @@ describe('a half-open probe that is aborted', () => {
               ],
             },
           },
-          ...route(),
+          ...poolRoutes(),
         ],
       }, {}, { runtime: clock })
       await setMode(a!, 'fail', { status: 503 })
@@ -78,7 +77,7 @@ describe('a retry that cannot be made', () => {
     // The 503 ejects the only target (passive health): the retry finds no target.
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }], passive: { failures: 1 }, retries: { attempts: 2, backoff: fast } } },
-      routes: route(),
+      routes: poolRoutes(),
     }, {}, { runtime: clock })
     await setMode(a!, 'fail', { status: 503 })
     const res = await gw.fetch('/x')
@@ -96,7 +95,7 @@ describe('a retry that cannot be made', () => {
     const [a] = await spawn(1)
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }], circuitBreaker: { failures: 1, openMs: 5_000, whenOpen: 'fail-fast' }, retries: { attempts: 2, backoff: fast } } },
-      routes: route(),
+      routes: poolRoutes(),
     }, {}, { runtime: clock })
     await setMode(a!, 'fail', { status: 503 })
     const res = await gw.fetch('/x')
@@ -117,7 +116,7 @@ describe('a retry that cannot be made', () => {
     const [a, b] = await spawn(2)
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], circuitBreaker: { failures: 1, whenOpen: 'fail-fast' }, retries: { attempts: 2, backoff: fast } } },
-      routes: route(),
+      routes: poolRoutes(),
     }, {}, { runtime: clock })
     await setMode(a!, 'fail', { status: 503, times: 1 })
     const res = await gw.fetch('/x') // round robin: a first, which opens its circuit; the retry goes to b
@@ -134,7 +133,7 @@ describe('the backoff between tries', () => {
     const [a] = await spawn(1)
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }], retries: { attempts: 1, backoff: { base: 400, max: 400 } } } },
-      routes: route(),
+      routes: poolRoutes(),
     }, {}, { runtime: clock })
     await setMode(a!, 'fail', { status: 503, times: 1 })
     const res = await gw.fetch('/x')
@@ -150,7 +149,7 @@ describe('the upstream time logged for a call', () => {
     const [a, b] = await spawn(2)
     const gw = testGateway({
       upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 1, backoff: fast }, timeouts: { headers: 300 } } },
-      routes: route(),
+      routes: poolRoutes(),
     })
     await setMode(a!, 'hang', { times: 1 }) // the first try waits out its 300 ms timeout
     const res = await gw.fetch('/x')
