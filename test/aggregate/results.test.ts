@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { newTag, originEvents, originStats } from '../support/gateway'
-import { aggregate, jsonCall, literal, until, type CallInput } from './helpers'
+import { pollUntil } from '../support/runtime'
+import { aggregate, jsonCall, literal, type CallInput } from './helpers'
 
 const SHOP = {
   data: {
@@ -159,7 +160,7 @@ describe('aggregate: partial results and failures', () => {
     expect(res.status).toBe(504)
     expect(body).toMatchObject({ code: 'ERR_UPSTREAM_TIMEOUT', call: 'slow', reason: 'timeout' })
     // Both reached the origin, and both requests were aborted, "other" included.
-    const stats = await until(() => originStats(tag), (s) => s.inFlight === 0)
+    const stats = await pollUntil(() => originStats(tag), (s) => s.inFlight === 0)
     expect(stats).toMatchObject({ count: 2, inFlight: 0 })
   })
 
@@ -180,7 +181,7 @@ describe('aggregate: body limits', () => {
     expect(body).toMatchObject({ call: 'big', reason: 'too-large' })
     // The read stopped at the cap and cancelled the stream: the origin sent a small part of its
     // 32 MB (the cap plus what socket buffers held), where reading it all first would take it all.
-    const events = await until(() => originEvents(tag), (list) => list.some((e) => e.startsWith('big-')))
+    const events = await pollUntil(() => originEvents(tag), (list) => list.some((e) => e.startsWith('big-')))
     const end = events.find((e) => e.startsWith('big-')) ?? ''
     expect(end).toMatch(/^big-aborted:\d+$/)
     expect(Number(end.split(':')[1])).toBeLessThan(8_000_000)

@@ -24,13 +24,13 @@ async function breakObject(key: string) {
 /**
  * Closes the object's input gate until the returned `release` is called: every call to it waits.
  * Resolves once the gate is closed. Test and object share only plain flags (a promise resolved
- * across the two contexts would not wake the object): the object checks its flag on a short poll.
+ * across the two contexts would not wake the object): the object waits for its flag (`waitFor`).
  */
 async function holdObject(key: string): Promise<() => Promise<void>> {
   const flags = { closed: false, released: false }
   const done = inObject(key, (_, state) => {
     void state.blockConcurrencyWhile(async () => {
-      while (!flags.released) await new Promise((resolve) => setTimeout(resolve, 5))
+      await waitFor(() => flags.released)
     })
     flags.closed = true
   })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { sha256Hex, testGateway } from '../support/gateway'
 import { answers, controlClock, poolRoutes, setMode, spawn, stats, tally, who } from './fleet'
-import { seededRuntime } from '../support/runtime'
+import { pollUntil, seededRuntime } from '../support/runtime'
 
 
 describe('load balancing over a pool', () => {
@@ -116,7 +116,7 @@ describe('load balancing over a pool', () => {
     const controller = new AbortController()
     const pending = gw.fetch('/x', { signal: controller.signal }).catch(() => undefined)
     // Wait (bounded) until the hanging request has reached `slow`.
-    for (let i = 0; i < 200 && (await stats(slow!)).count === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    await pollUntil(() => stats(slow!), (s) => s.count > 0)
     expect((await stats(slow!)).count).toBe(1)
     expect(new Set(await answers(gw, 10))).toEqual(new Set([fast!.id]))
     controller.abort()
