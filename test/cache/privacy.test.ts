@@ -9,19 +9,14 @@
  * thing the real policies can't do: let an anonymous request through to the same route (optional
  * authentication), to show anonymous and consumer entries never mix.
  */
-import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
-import { env } from 'cloudflare:workers'
 import * as v from 'valibot'
 import { describe, expect, it } from 'vitest'
 import { cacheRequest, compileKey, consumerPartition } from '../../src/http-cache/key'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { loadConfig } from '../../src/config/parse'
-import type { Env } from '../../src/core/env'
-import { createGateway } from '../../src/gateway/create-gateway'
-import type { RequestLog } from '../../src/core/logging'
 import { POLICY_DEFINITIONS } from '../../src/config/policies'
 import { configKeys, consumerId, kvKey, newIssuer, type Issuer } from '../integration/identity'
-import { originConfig, testGateway, type Echo } from '../support/gateway'
+import { originConfig, parsedGateway, testGateway, type Echo } from '../support/gateway'
 import { setClock, tokenConsumerKey, used } from '../rate-limit/helpers'
 import { cacheStatus, seq, tagged } from './helpers'
 
@@ -37,6 +32,9 @@ const ORIGIN_SENDS: Record<OriginSends, string> = { nothing: '', private: 'priva
 /** One issuer tenant for the whole file (each gateway still fetches its keys itself). */
 let sharedIssuer: Promise<Issuer> | undefined
 const issuer = () => (sharedIssuer ??= newIssuer())
+
+/** A response with its body read as text. */
+const withBody = async (res: Response) => ({ res, body: await res.text() })
 
 const cachedRoute = (policies: PolicyInput[]) => ({ id: 'cached', match: { path: '/c/*' }, policies, action: { type: 'proxy' as const, upstream: 'origin', stripPrefix: '/c' } })
 /** The origin sees who is calling (scope "consumer" only: validation refuses consumer templates on a shared cache). */
@@ -73,10 +71,7 @@ async function realGateway(scope: Scope, placement: Placement) {
         return { query: `&api_key=${keyed.keys[ids[who]]}`, headers: {} }
     }
   }
-  const send = async (path: string, headers: Record<string, string>) => {
-    const res = await gw.fetch(path, { headers })
-    return { res, body: await res.text() }
-  }
+  const send = async (path: string, headers: Record<string, string>) => withBody(await gw.fetch(path, { headers }))
   return { secretOf, credential, send }
 }
 
@@ -137,10 +132,8 @@ describe('privacy matrix, through the real jwt and api-key policies', () => {
     const t = tagged()
     const url = `/c/echo/${t.tag}?x=1`
     const [alice, bob] = [consumerId('alice'), consumerId('bob')]
-    const as = async (sub: string, claims = {}) => {
-      const res = await gw.fetch(url, { headers: t.headers({ authorization: `Bearer ${await iss.token(sub, { jti: crypto.randomUUID(), ...claims })}` }) })
-      return { res, body: await res.text() }
-    }
+    const as = async (sub: string, claims = {}) =>
+      withBody(await gw.fetch(url, { headers: t.headers({ authorization: `Bearer ${await iss.token(sub, { jti: crypto.randomUUID(), ...claims })}` }) }))
     const first = await as(alice)
     expect(cacheStatus(first.res)).toBe('edgeway; fwd=uri-miss; fwd-status=200; stored')
     // Another token of the same subject (other jti, other scopes): the same consumer, the same entry.
@@ -187,14 +180,8 @@ describe('privacy matrix, through the real jwt and api-key policies', () => {
     const [acmeKey1, acmeKey2, globexKey] = [await kvKey(gw, acme), await kvKey(gw, acme), await kvKey(gw, globex)]
     const t = tagged()
     const path = `/c/echo/${t.tag}?x=1`
-    const viaHeader = async (key: string) => {
-      const res = await gw.fetch(path, { headers: t.headers({ 'x-api-key': key }) })
-      return { res, body: await res.text() }
-    }
-    const viaQuery = async (key: string) => {
-      const res = await gw.fetch(`${path}&api_key=${encodeURIComponent(key)}`, { headers: t.headers() })
-      return { res, body: await res.text() }
-    }
+    const viaHeader = async (key: string) => withBody(await gw.fetch(path, { headers: t.headers({ 'x-api-key': key }) }))
+    const viaQuery = async (key: string) => withBody(await gw.fetch(`${path}&api_key=${encodeURIComponent(key)}`, { headers: t.headers() }))
     const first = await viaHeader(acmeKey1)
     expect(first.body).toContain(acme)
     // Acme's other key, in the query: the same owner, the same entry.
@@ -407,13 +394,8 @@ function standInGateway(scope: 'unset' | 'consumer') {
   })
   const parsed = loadConfig(config)
   if (scope === 'consumer') parsed.routes[0]!.policies.unshift({ type: 'test-consumer' } as never)
-  const app = createGateway(parsed, { ...env } as Env)
-  return async (path: string, headers: Record<string, string>) => {
-    const ctx = createExecutionContext()
-    const res = await app.fetch(new Request(`http://gateway.test${path}`, { headers }), env, ctx)
-    await waitOnExecutionContext(ctx)
-    return { res, body: await res.text() }
-  }
+  const gw = parsedGateway(parsed)
+  return async (path: string, headers: Record<string, string>) => withBody(await gw.fetch(path, { headers }))
 }
 
 describe('keys hold no credential', () => {
@@ -499,12 +481,6 @@ describe('stored entries hold no per-client header', () => {
 })
 
 function gatewayFrom(config: GatewayConfigInput) {
-  const logs: RequestLog[] = []
-  const app = createGateway(loadConfig(config), { ...env } as Env, { writeLog: (line) => logs.push(line) })
-  return async (path: string, headers: Record<string, string>) => {
-    const ctx = createExecutionContext()
-    const res = await app.fetch(new Request(`http://gateway.test${path}`, { headers }), env, ctx)
-    await waitOnExecutionContext(ctx)
-    return { res, body: await res.text(), log: logs.at(-1)! }
-  }
+  const gw = testGateway(config)
+  return async (path: string, headers: Record<string, string>) => ({ ...(await withBody(await gw.fetch(path, { headers }))), log: gw.logs.at(-1)! })
 }

@@ -5,7 +5,7 @@
  */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
-import type { GatewayConfigInput } from '../../src/config/schema'
+import type { GatewayConfig, GatewayConfigInput } from '../../src/config/schema'
 import { loadConfig } from '../../src/config/parse'
 import type { Env } from '../../src/core/env'
 import { createGateway, type GatewayOptions } from '../../src/gateway/create-gateway'
@@ -22,9 +22,14 @@ export type TestGateway = {
 
 /** A gateway built from `config` (validated), with the pool's bindings plus `extraEnv`. */
 export function testGateway(config: GatewayConfigInput, extraEnv: Record<string, unknown> = {}, options: GatewayOptions = {}): TestGateway {
+  return parsedGateway(loadConfig(config), extraEnv, options)
+}
+
+/** A gateway built from a config already parsed (a test may change it first), as `testGateway`. */
+export function parsedGateway(config: GatewayConfig, extraEnv: Record<string, unknown> = {}, options: GatewayOptions = {}): TestGateway {
   const logs: RequestLog[] = []
   const gatewayEnv = { ...env, ...extraEnv } as Env
-  const app = createGateway(loadConfig(config), gatewayEnv, { writeLog: (line) => logs.push(line), ...options })
+  const app = createGateway(config, gatewayEnv, { writeLog: (line) => logs.push(line), ...options })
   return {
     logs,
     async fetch(input, init) {
