@@ -33,6 +33,19 @@ const ORIGIN_SENDS: Record<OriginSends, string> = { nothing: '', private: 'priva
 let sharedIssuer: Promise<Issuer> | undefined
 const issuer = () => (sharedIssuer ??= newIssuer())
 
+/** A hit on the entry the first request stored (the origin's first answer). */
+function expectFirstEntry(res: Response): void {
+  expect(cacheStatus(res)).toMatch(/^edgeway; hit/)
+  expect(seq(res)).toBe(1)
+}
+
+/** The origin's second answer, showing `own` and never `other` (whose request came first). */
+function expectOwnAnswer(answer: { res: Response; body: string }, own: string, other: string): void {
+  expect(seq(answer.res)).toBe(2)
+  expect(answer.body).toContain(own)
+  expect(answer.body).not.toContain(other)
+}
+
 /** A response with its body read as text. */
 const withBody = async (res: Response) => ({ res, body: await res.text() })
 
@@ -105,17 +118,13 @@ describe('privacy matrix, through the real jwt and api-key policies', () => {
           const b = await ask('B')
           expect(b.res.status).toBe(200)
           if (shares) {
-            expect(cacheStatus(b.res)).toMatch(/^edgeway; hit/)
-            expect(seq(b.res)).toBe(1)
+            expectFirstEntry(b.res)
           } else {
-            expect(seq(b.res)).toBe(2)
-            expect(b.body).toContain(ids.B)
-            expect(b.body).not.toContain(ids.A)
+            expectOwnAnswer(b, ids.B, ids.A)
           }
           const a2 = await ask('A')
           if (aHitsAgain(scope, origin)) {
-            expect(cacheStatus(a2.res)).toMatch(/^edgeway; hit/)
-            expect(seq(a2.res)).toBe(1)
+            expectFirstEntry(a2.res)
           } else {
             expect(cacheStatus(a2.res)).not.toMatch(/hit/)
             expect(a2.body).toContain(ids.A)
@@ -138,12 +147,9 @@ describe('privacy matrix, through the real jwt and api-key policies', () => {
     expect(cacheStatus(first.res)).toBe('edgeway; fwd=uri-miss; fwd-status=200; stored')
     // Another token of the same subject (other jti, other scopes): the same consumer, the same entry.
     const again = await as(alice, { scope: 'orders:read' })
-    expect(cacheStatus(again.res)).toMatch(/^edgeway; hit/)
-    expect(seq(again.res)).toBe(1)
+    expectFirstEntry(again.res)
     const other = await as(bob)
-    expect(seq(other.res)).toBe(2)
-    expect(other.body).toContain(bob)
-    expect(other.body).not.toContain(alice)
+    expectOwnAnswer(other, bob, alice)
     expect(cacheStatus((await as(bob)).res)).toMatch(/^edgeway; hit/)
     expect(await t.count()).toBe(2)
   })
@@ -186,12 +192,9 @@ describe('privacy matrix, through the real jwt and api-key policies', () => {
     expect(first.body).toContain(acme)
     // Acme's other key, in the query: the same owner, the same entry.
     const second = await viaQuery(acmeKey2)
-    expect(cacheStatus(second.res)).toMatch(/^edgeway; hit/)
-    expect(seq(second.res)).toBe(1)
+    expectFirstEntry(second.res)
     const other = await viaQuery(globexKey)
-    expect(seq(other.res)).toBe(2)
-    expect(other.body).toContain(globex)
-    expect(other.body).not.toContain(acme)
+    expectOwnAnswer(other, globex, acme)
     const otherAgain = await viaHeader(globexKey)
     expect(cacheStatus(otherAgain.res)).toMatch(/^edgeway; hit/)
     expect(otherAgain.body).toContain(globex)
@@ -329,8 +332,7 @@ describe('privacy matrix, through the real jwt and api-key policies', () => {
     await setClock(aliceKey, Date.now() + 3_601_000)
     const later = await as(alice)
     expect(later.status).toBe(200)
-    expect(cacheStatus(later)).toMatch(/^edgeway; hit/)
-    expect(seq(later)).toBe(1)
+    expectFirstEntry(later)
     await later.body?.cancel()
 
     // An origin's own 429 (even marked public) is not stored.
