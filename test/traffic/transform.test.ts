@@ -1,6 +1,6 @@
 /** `transform` (and the shared header edits of `headers`) against the real echo origin. */
 import { describe, expect, it } from 'vitest'
-import { ORIGIN, policyGateway, testGateway, TO_ORIGIN, type Echo } from '../support/gateway'
+import { policyGateway, testGateway, TO_ORIGIN, type Echo } from '../support/gateway'
 
 /** Route `r` (`/items/:id`) with the `transform` policy, proxying to the origin's `/echo/items/{id}`. */
 const gateway = (transform: Record<string, unknown>) =>
@@ -93,17 +93,7 @@ describe('transform: query and path', () => {
   })
 
   it('rewrites the path with the proxy action\'s template engine and encoding', async () => {
-    const gw = testGateway({
-      upstreams: { origin: { url: ORIGIN } },
-      routes: [
-        {
-          id: 'r',
-          match: { path: '/api/:name' },
-          policies: [{ type: 'transform', request: { path: '/echo/v2/{params.name}/{query.kind|all}' } }],
-          action: { type: 'proxy', upstream: 'origin' },
-        },
-      ],
-    })
+    const gw = policyGateway('transform', { request: { path: '/echo/v2/{params.name}/{query.kind|all}' } }, { match: { path: '/api/:name' } })
     const echo = (await (await gw.fetch('/api/caf%C3%A9?kind=a/b')).json()) as Echo
     // The query value is one segment: its "/" can't add one.
     expect(echo.path).toBe('/echo/v2/caf%C3%A9/a%2Fb')
@@ -207,17 +197,7 @@ describe('transform: response', () => {
   })
 
   it('maps status codes, and to 204 without a body', async () => {
-    const gw = testGateway({
-      upstreams: { origin: { url: ORIGIN } },
-      routes: [
-        {
-          id: 'r',
-          match: { path: '/*' },
-          policies: [{ type: 'transform', response: { status: { '404': 200, '201': 204 } } }],
-          action: { type: 'proxy', upstream: 'origin' },
-        },
-      ],
-    })
+    const gw = policyGateway('transform', { response: { status: { '404': 200, '201': 204 } } })
     const mapped = await gw.fetch('/status/404')
     expect(mapped.status).toBe(200)
     expect(await mapped.json()).toEqual({ status: 404 })

@@ -1,16 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { sha256Hex, testGateway } from '../support/gateway'
-import { answers, controlClock, poolRoutes, setMode, spawn, stats, tally, who } from './fleet'
+import { answers, controlClock, poolGateway, setMode, spawn, stats, tally, who } from './fleet'
 import { pollUntil, seededRuntime } from '../support/runtime'
 
 
 describe('load balancing over a pool', () => {
   it('round robin honours weights exactly over 1,000 requests, interleaved', async () => {
     const [a, b, c] = await spawn(3)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url, weight: 5 }, { url: b!.url, weight: 3 }, { url: c!.url, weight: 2 }] } },
-      routes: poolRoutes(),
-    })
+    const gw = poolGateway({ targets: [{ url: a!.url, weight: 5 }, { url: b!.url, weight: 3 }, { url: c!.url, weight: 2 }] })
     const seen = await answers(gw, 1000)
     expect(tally(seen)).toEqual({ [a!.id]: 500, [b!.id]: 300, [c!.id]: 200 })
     // Smooth: the heaviest target never gets more than 2 in a row with 5:3:2.
@@ -19,10 +16,7 @@ describe('load balancing over a pool', () => {
 
   it('weighted random matches weights within tolerance over 1,000 requests', async () => {
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: { pool: { balance: 'weighted-random', targets: [{ url: a!.url, weight: 3 }, { url: b!.url, weight: 1 }] } },
-      routes: poolRoutes(),
-    }, {}, { runtime: seededRuntime() }) // seeded draws: the same 1,000 every run
+    const gw = poolGateway({ balance: 'weighted-random', targets: [{ url: a!.url, weight: 3 }, { url: b!.url, weight: 1 }] }, seededRuntime()) // seeded draws: the same 1,000 every run
     const counts = tally(await answers(gw, 1000))
     expect(counts[a!.id]! + counts[b!.id]!).toBe(1000)
     // Expected 750; 5 standard deviations is about +-70.
@@ -32,24 +26,21 @@ describe('load balancing over a pool', () => {
 
   it('a target with weight 0 is drained', async () => {
     const [a, b] = await spawn(2)
-    const gw = testGateway({ upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url, weight: 0 }] } }, routes: poolRoutes() })
+    const gw = poolGateway({ targets: [{ url: a!.url }, { url: b!.url, weight: 0 }] })
     expect(new Set(await answers(gw, 20))).toEqual(new Set([a!.id]))
   })
 
   it('consistent hashing keeps a key on one target, spreads keys, and moves only the keys of a target that is out', async () => {
     const fleet = await spawn(3)
-    const gw = testGateway({
-      upstreams: {
-        pool: {
-          balance: 'hash',
-          hashOn: 'header:x-tenant',
-          passive: { failures: 1, ejectMs: 60_000 },
-          retries: { attempts: 2, backoff: { base: 1, max: 1 } },
-          targets: fleet.map((i) => ({ url: i.url })),
-        },
+    const gw = poolGateway(
+      {
+        balance: 'hash',
+        hashOn: 'header:x-tenant',
+        passive: { failures: 1, ejectMs: 60_000 },
+        retries: { attempts: 2, backoff: { base: 1, max: 1 } },
+        targets: fleet.map((i) => ({ url: i.url })),
       },
-      routes: poolRoutes(),
-    })
+    )
     const placement = new Map<string, string>()
     for (let k = 0; k < 30; k++) {
       const seen = await answers(gw, 3, () => ({ headers: { 'x-tenant': `tenant-${k}` } }))
@@ -69,7 +60,7 @@ describe('load balancing over a pool', () => {
 
   it('hashing on the client IP, and round robin when the key is missing', async () => {
     const fleet = await spawn(2)
-    const gw = testGateway({ upstreams: { pool: { balance: 'hash', hashOn: 'ip', targets: fleet.map((i) => ({ url: i.url })) } }, routes: poolRoutes() })
+    const gw = poolGateway({ balance: 'hash', hashOn: 'ip', targets: fleet.map((i) => ({ url: i.url })) })
     const seen = await answers(gw, 5, () => ({ headers: { 'cf-connecting-ip': '203.0.113.7' } }))
     expect(new Set(seen).size).toBe(1)
     expect(new Set(await answers(gw, 4)).size).toBe(2)
@@ -107,10 +98,7 @@ describe('load balancing over a pool', () => {
 
   it('least outstanding requests sends new requests away from a target still busy', async () => {
     const [slow, fast] = await spawn(2)
-    const gw = testGateway({
-      upstreams: { pool: { balance: 'least-requests', targets: [{ url: slow!.url }, { url: fast!.url }], timeouts: { headers: 3_000 } } },
-      routes: poolRoutes(),
-    })
+    const gw = poolGateway({ balance: 'least-requests', targets: [{ url: slow!.url }, { url: fast!.url }], timeouts: { headers: 3_000 } })
     await setMode(slow!, 'hang')
     // The first request goes to `slow` (round robin tie-break) and hangs there, outstanding.
     const controller = new AbortController()
@@ -128,17 +116,14 @@ describe('load balancing over a pool', () => {
 describe('sticky sessions', () => {
   it('sets a cookie naming the target, honours it, and replaces it when its target is down', async () => {
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: {
-        pool: {
-          sticky: { cookie: 'lb', duration: 600 },
-          passive: { failures: 1 },
-          retries: { attempts: 1, backoff: { base: 1, max: 1 } },
-          targets: [{ url: a!.url, id: 'alpha' }, { url: b!.url, id: 'beta' }],
-        },
+    const gw = poolGateway(
+      {
+        sticky: { cookie: 'lb', duration: 600 },
+        passive: { failures: 1 },
+        retries: { attempts: 1, backoff: { base: 1, max: 1 } },
+        targets: [{ url: a!.url, id: 'alpha' }, { url: b!.url, id: 'beta' }],
       },
-      routes: poolRoutes(),
-    })
+    )
     const first = await gw.fetch('/x')
     const cookie = first.headers.get('set-cookie')!
     expect(cookie).toMatch(/^lb=(alpha|beta); Max-Age=600; Path=\/; HttpOnly; Secure; SameSite=Lax$/)
@@ -161,7 +146,7 @@ describe('sticky sessions', () => {
 
   it('ignores a cookie naming an unknown or malformed target', async () => {
     const [a] = await spawn(1)
-    const gw = testGateway({ upstreams: { pool: { sticky: {}, targets: [{ url: a!.url }] } }, routes: poolRoutes() })
+    const gw = poolGateway({ sticky: {}, targets: [{ url: a!.url }] })
     for (const cookie of ['edgeway-pool=nope', 'edgeway-pool=%E0%A4%A', 'edgeway-pool=']) {
       const res = await gw.fetch('/x', { headers: { cookie } })
       expect(res.status).toBe(200)
@@ -174,16 +159,14 @@ describe('sticky sessions and ejection', () => {
   it('a sticky target already ejected is skipped without being tried, and the cookie is rewritten', async () => {
     const clock = controlClock() // no time passes: the ejection's cool-off does not run out mid-test
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: {
-        pool: {
-          sticky: { cookie: 'lb', duration: 600 },
-          passive: { failures: 1, ejectMs: 60_000 },
-          targets: [{ url: a!.url, id: 'alpha' }, { url: b!.url, id: 'beta' }],
-        },
+    const gw = poolGateway(
+      {
+        sticky: { cookie: 'lb', duration: 600 },
+        passive: { failures: 1, ejectMs: 60_000 },
+        targets: [{ url: a!.url, id: 'alpha' }, { url: b!.url, id: 'beta' }],
       },
-      routes: poolRoutes(),
-    }, {}, { runtime: clock })
+      clock,
+    )
     await setMode(a!, 'fail', { status: 502, times: 1 })
     const failed = await gw.fetch('/x', { headers: { cookie: 'lb=alpha' } })
     expect(failed.status).toBe(502) // alpha's one failure ejects it

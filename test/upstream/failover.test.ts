@@ -1,22 +1,20 @@
 import { describe, expect, it } from 'vitest'
 import { testGateway } from '../support/gateway'
-import { answers, controlClock, poolRoutes, setMode, spawn, stats, tally, who } from './fleet'
+import { answers, controlClock, poolGateway, poolRoutes, setMode, spawn, stats, tally, who } from './fleet'
 
 
 describe('failover', () => {
   it('a target killed mid-test is ejected, traffic fails over with zero client errors, and it comes back after its cool-off', async () => {
     const clock = controlClock()
     const [a, b, c] = await spawn(3)
-    const gw = testGateway({
-      upstreams: {
-        pool: {
-          targets: [a, b, c].map((i) => ({ url: i!.url })),
-          passive: { failures: 2, ejectMs: 10_000 },
-          retries: { attempts: 2, backoff: { base: 1, max: 2 }, budget: { minRetries: 10 } },
-        },
+    const gw = poolGateway(
+      {
+        targets: [a, b, c].map((i) => ({ url: i!.url })),
+        passive: { failures: 2, ejectMs: 10_000 },
+        retries: { attempts: 2, backoff: { base: 1, max: 2 }, budget: { minRetries: 10 } },
       },
-      routes: poolRoutes(),
-    }, {}, { runtime: clock })
+      clock,
+    )
     const before = await answers(gw, 9)
     expect(tally(before)).toEqual({ [a!.id]: 3, [b!.id]: 3, [c!.id]: 3 })
 
@@ -38,10 +36,7 @@ describe('failover', () => {
   it('a target failing again is ejected for longer each time (cool-off doubles)', async () => {
     const clock = controlClock()
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], passive: { failures: 1, ejectMs: 1_000, maxEjectMs: 3_000, statuses: [500] } } },
-      routes: poolRoutes(),
-    }, {}, { runtime: clock })
+    const gw = poolGateway({ targets: [{ url: a!.url }, { url: b!.url }], passive: { failures: 1, ejectMs: 1_000, maxEjectMs: 3_000, statuses: [500] } }, clock)
     await setMode(b!, 'fail', { status: 500 })
     const hitB = async (n: number) => {
       const seen: string[] = []
@@ -66,10 +61,7 @@ describe('failover', () => {
   it('answers 503 problem+json with Retry-After when no target is healthy', async () => {
     const clock = controlClock()
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], passive: { failures: 1, ejectMs: 20_000 } } },
-      routes: poolRoutes(),
-    }, {}, { runtime: clock })
+    const gw = poolGateway({ targets: [{ url: a!.url }, { url: b!.url }], passive: { failures: 1, ejectMs: 20_000 } }, clock)
     await setMode(a!, 'down')
     await setMode(b!, 'down')
     expect((await gw.fetch('/x')).status).toBe(502)
@@ -119,10 +111,7 @@ describe('circuit breaker, end to end', () => {
   it('opens after consecutive failures, fails fast without touching the target, half-opens, then closes', async () => {
     const clock = controlClock()
     const [a] = await spawn(1)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }], circuitBreaker: { failures: 3, openMs: 5_000, whenOpen: 'fail-fast' } } },
-      routes: poolRoutes(),
-    }, {}, { runtime: clock })
+    const gw = poolGateway({ targets: [{ url: a!.url }], circuitBreaker: { failures: 3, openMs: 5_000, whenOpen: 'fail-fast' } }, clock)
     await setMode(a!, 'fail', { status: 503 })
     for (let i = 0; i < 3; i++) expect((await gw.fetch('/x')).status).toBe(503)
     const seen = (await stats(a!)).count
@@ -141,10 +130,7 @@ describe('circuit breaker, end to end', () => {
   it('with failover, an open circuit sends traffic to the other targets', async () => {
     const clock = controlClock()
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], circuitBreaker: { failures: 2, openMs: 5_000 } } },
-      routes: poolRoutes(),
-    }, {}, { runtime: clock })
+    const gw = poolGateway({ targets: [{ url: a!.url }, { url: b!.url }], circuitBreaker: { failures: 2, openMs: 5_000 } }, clock)
     await setMode(a!, 'fail', { status: 500 })
     for (let i = 0; i < 4; i++) await gw.fetch('/x')
     const next = await answers(gw, 6)

@@ -1,6 +1,8 @@
 /** Test helpers for the resilience fleet (test/node/fleet.ts), routes to a pool, and a controllable clock. */
 import { manualRuntime } from '../support/runtime'
-import type { TestGateway } from '../support/gateway'
+import { testGateway, type TestGateway } from '../support/gateway'
+import type { Runtime } from '../../src/core/runtime'
+import type { GatewayConfigInput } from '../../src/config/schema'
 import { env } from 'cloudflare:workers'
 
 export const FLEET = env.FLEET_URL
@@ -50,6 +52,11 @@ export function tally(values: string[]): Record<string, number> {
 
 /** The routes of a pool test: every path proxied to `upstream` (the pool by default). */
 export const poolRoutes = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
+
+/** A gateway proxying every path to upstream `pool` (its config), on `runtime` when given. */
+export function poolGateway(pool: NonNullable<GatewayConfigInput['upstreams']>[string], runtime?: Runtime): TestGateway {
+  return testGateway({ upstreams: { pool }, routes: poolRoutes() }, {}, { runtime })
+}
 
 /** Asks `/x` `n` times, one after another (`init` gives each request's options): who answered each. */
 export async function answers(gw: TestGateway, n: number, init?: (i: number) => RequestInit): Promise<string[]> {
