@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { testGateway } from '../support/gateway'
 import type { Runtime } from '../../src/core/runtime'
-import { manualRuntime } from '../support/runtime'
+import { stoppedClock } from '../support/runtime'
 import { issuerGateway } from './helpers'
 import { bearer, newKey, sign, Tenant } from './tokens'
 
@@ -71,7 +71,7 @@ describe('maxStale', () => {
   it('keys past ttl + maxStale are not used while the IdP is down: 503, not the stale keys', async () => {
     const { tenant, key, source } = await tenantWithKey()
     // The gateway's clock moves only when the test says (its timers stay real, as the IdP is).
-    const clock = manualRuntime({ timers: 'real' })
+    const clock = stoppedClock()
     const gw = gateway({ ...source, cache: { ttl: 0, cooldown: 1, maxStale: 1 } }, clock)
     expect((await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))).status).toBe(200)
     await tenant.mode('down')

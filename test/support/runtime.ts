@@ -143,6 +143,15 @@ export function manualRuntime(options: { start?: number; seed?: number; timers?:
   return runtime
 }
 
+/**
+ * A runtime whose clock stands still until the test moves it (`advance`), and whose timers are
+ * real: for state machines (breakers, ejection, key-set cooldowns) whose requests still need real
+ * I/O timeouts. Starts at the real time unless `start` says otherwise.
+ */
+export function stoppedClock(start?: number): ManualRuntime {
+  return manualRuntime({ ...(start !== undefined && { start }), timers: 'real' })
+}
+
 /** The system's runtime with a seeded random source: real time, repeatable draws. */
 export function seededRuntime(seed?: number): Runtime {
   return { ...systemRuntime, random: seededRandom(seed) }

@@ -1,5 +1,5 @@
 /** Test helpers for the resilience fleet (test/node/fleet.ts), routes to a pool, and a controllable clock. */
-import { manualRuntime } from '../support/runtime'
+import { stoppedClock } from '../support/runtime'
 import { testGateway, type TestGateway } from '../support/gateway'
 import type { Runtime } from '../../src/core/runtime'
 import type { GatewayConfigInput } from '../../src/config/schema'
@@ -29,13 +29,12 @@ export async function stats(instance: Instance): Promise<InstanceStats> {
 }
 
 /**
- * A runtime whose clock the test moves by hand (`advance`) and whose random source it can fix
- * (`setRandom`); hand it to the gateway (`testGateway(config, {}, { runtime })`) or to the state
- * machine under test. Its timers stay real: the requests these tests send still need real I/O
- * timeouts, only the state machines' clock is frozen.
+ * The fleet tests' clock (`stoppedClock` at a fixed start): the test moves it by hand (`advance`)
+ * and can fix its random source (`setRandom`); hand it to the gateway (`poolGateway(pool, clock)`)
+ * or to the state machine under test. Its timers stay real: the requests still need real I/O timeouts.
  */
 export function controlClock(start = 1_700_000_000_000) {
-  return manualRuntime({ start, timers: 'real' })
+  return stoppedClock(start)
 }
 
 /** Which instance answered (the fleet's `x-instance` header), or the status for an error. */
