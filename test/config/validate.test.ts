@@ -2,9 +2,10 @@
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { ConfigError } from '../../src/core/errors'
-import { loadConfig, parseConfig } from '../../src/config/parse'
+import { loadConfig } from '../../src/config/parse'
 import type { Env } from '../../src/core/env'
 import { createGateway } from '../../src/gateway/create-gateway'
+import { configProblems } from '../support/config'
 
 type Config = Record<string, any>
 
@@ -30,10 +31,7 @@ function withDeadline(headerTimeouts: Record<string, number>, more: (config: Con
   })
 }
 
-const problemsOf = (config: unknown) => {
-  const result = parseConfig(config)
-  return result.ok ? [] : result.problems
-}
+const problemsOf = configProblems
 
 const CASES: [string, Config | unknown, unknown[]][] = [
   ['not an object', 'routes', ['(root): expected Object, received "routes"']],
