@@ -4,11 +4,11 @@
  */
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/parse'
 import { advance, cacheRuntime } from '../cache/helpers'
 import { newKey, sign, Tenant } from '../auth/tokens'
-import { newTag, originStats, sha256Hex, testGateway } from '../helpers'
+import { newTag, originStats, sha256Hex, testGateway } from '../support/gateway'
 import { aggregateConfig, jsonCall, type CallInput } from './helpers'
+import { configProblems } from '../support/config'
 
 async function twice(tag: string, calls: CallInput[], headers: Record<string, string>[] = [{}, {}]) {
   const gw = testGateway(aggregateConfig(calls))
@@ -268,10 +268,7 @@ describe('aggregate: per-call cache and whose answer it is', () => {
 
 describe('aggregate: per-call cache config', () => {
   it('requires a key when a cached call\'s headers read the request, directly or through a call', () => {
-    const problems = (calls: CallInput[]) => {
-      const result = parseConfig(aggregateConfig(calls))
-      return result.ok ? [] : result.problems
-    }
+    const problems = (calls: CallInput[]) => configProblems(aggregateConfig(calls))
     const cache = { ttl: 60 }
     const tenant = (more: Partial<CallInput> = {}): CallInput => ({ name: 't', upstream: 'origin', path: '/t', headers: { 'X-Tenant': '{headers.x-tenant}' }, cache, ...more })
     expect(problems([jsonCall('a', {}), tenant()])).toEqual([
@@ -296,10 +293,7 @@ describe('aggregate: per-call cache config', () => {
   })
 
   it('names a bad cache option by its path', () => {
-    const problems = (cache: unknown) => {
-      const result = parseConfig(aggregateConfig([{ name: 'a', upstream: 'origin', path: '/a', cache } as CallInput]))
-      return result.ok ? [] : result.problems
-    }
+    const problems = (cache: unknown) => configProblems(aggregateConfig([{ name: 'a', upstream: 'origin', path: '/a', cache } as CallInput]))
     expect(problems({ ttl: 60, scope: 'public' })).toEqual(['routes[0].action.calls[0].cache.scope: unknown key (allowed: ttl, key, purge)'])
     expect(problems({ ttl: 60, purge: { kv: 'bad name' } })).toEqual(['routes[0].action.calls[0].cache.purge.kv: must be letters, digits, "_", "-" or "." (at most 128)'])
     expect(problems({ ttl: 0 })[0]).toMatch(/^routes\[0\]\.action\.calls\[0\]\.cache\.ttl: /)

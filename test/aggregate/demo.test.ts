@@ -1,7 +1,7 @@
 /** The bundled test config's aggregate route (the demo's `profile`), through the worker's fetch handler. */
 import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { newTag, originLog } from '../helpers'
+import { newTag, originLog } from '../support/gateway'
 
 describe('aggregate: demo route', () => {
   it('answers one JSON document from three calls; the second, chained on the first, is not sent without its input', async () => {

@@ -3,7 +3,7 @@
  * paths, templated POST bodies, header propagation, and the in-flight cap.
  */
 import { describe, expect, it } from 'vitest'
-import { newTag, originLog, originStats } from '../helpers'
+import { newTag, originLog, originStats } from '../support/gateway'
 import { aggregate, jsonCall, type CallInput, type Echo } from './helpers'
 
 const A_BODY = { id: 7, name: 'ada', items: [{ id: 'x1' }, { id: 'x2' }] }
@@ -110,7 +110,7 @@ describe('aggregate: scheduling', () => {
       { name: 'b', upstream: 'origin', path: '/echo/b', headers: { 'X-Item': '{a.body.items[1].id}', 'X-Etag': '{a.headers.content-type}' }, group: 'b' },
       { name: 'c', upstream: 'origin', path: '/echo/c', group: 'c' },
     ]
-    const { testGateway, ORIGIN } = await import('../helpers')
+    const { testGateway, ORIGIN } = await import('../support/gateway')
     const gw = testGateway({
       upstreams: { origin: { url: ORIGIN } },
       routes: [

@@ -1,6 +1,6 @@
 /** Shared by the aggregation tests: a config with one aggregate route over the test origin. */
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { ORIGIN, testGateway, type Echo } from '../helpers'
+import { ORIGIN, testGateway, type Echo } from '../support/gateway'
 
 type ActionInput = Extract<GatewayConfigInput['routes'][number]['action'], { type: 'aggregate' }>
 export type CallInput = ActionInput['calls'][number]
@@ -29,17 +29,3 @@ export function jsonCall(name: string, value: unknown, more: Partial<CallInput> 
 }
 
 export type { Echo }
-
-/**
- * Reads `read` until `done` holds, at most `tries` times 50 ms apart; returns the last reading
- * (the test's own assertion then says what was expected). For events that follow a response,
- * such as the origin seeing a connection close.
- */
-export async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, tries = 100): Promise<T> {
-  let value = await read()
-  for (let i = 1; i < tries && !done(value); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    value = await read()
-  }
-  return value
-}

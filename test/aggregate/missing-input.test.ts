@@ -3,7 +3,7 @@
  * call is not sent, since `/orders/{user.body.id}` would go out as `/orders/` (maybe "all orders").
  */
 import { describe, expect, it } from 'vitest'
-import { newTag, originLog } from '../helpers'
+import { newTag, originLog } from '../support/gateway'
 import { aggregate, jsonCall } from './helpers'
 
 const USER = { name: 'ada', nothing: null, empty: '', none: [], secret: 's3cr3t-value' }

@@ -3,8 +3,9 @@
  * the body limits (size cap, non-JSON, raw), against the real test origin.
  */
 import { describe, expect, it } from 'vitest'
-import { newTag, originEvents, originStats } from '../helpers'
-import { aggregate, jsonCall, literal, until, type CallInput } from './helpers'
+import { newTag, originEvents, originStats } from '../support/gateway'
+import { pollUntil } from '../support/runtime'
+import { aggregate, jsonCall, literal, type CallInput } from './helpers'
 
 const SHOP = {
   data: {
@@ -98,7 +99,7 @@ describe('aggregate: partial results and failures', () => {
   })
 
   it('bounds the whole run by the route deadline, queueing included', async () => {
-    const { testGateway } = await import('../helpers')
+    const { testGateway } = await import('../support/gateway')
     const { aggregateConfig } = await import('./helpers')
     // Alone, "late" answers in time; queued behind "first" (cap 1), the 400 ms deadline leaves it too little.
     const config = aggregateConfig(
@@ -146,7 +147,7 @@ describe('aggregate: partial results and failures', () => {
 
   it('fails with 504 when a required call times out, without waiting for the rest', async () => {
     const tag = newTag()
-    const { testGateway, ORIGIN } = await import('../helpers')
+    const { testGateway, ORIGIN } = await import('../support/gateway')
     const { aggregateConfig } = await import('./helpers')
     // "other" may wait 60 s (its try too), past this test's 20 s timeout: waiting for it fails the test.
     const config = aggregateConfig([
@@ -159,7 +160,7 @@ describe('aggregate: partial results and failures', () => {
     expect(res.status).toBe(504)
     expect(body).toMatchObject({ code: 'ERR_UPSTREAM_TIMEOUT', call: 'slow', reason: 'timeout' })
     // Both reached the origin, and both requests were aborted, "other" included.
-    const stats = await until(() => originStats(tag), (s) => s.inFlight === 0)
+    const stats = await pollUntil(() => originStats(tag), (s) => s.inFlight === 0)
     expect(stats).toMatchObject({ count: 2, inFlight: 0 })
   })
 
@@ -180,7 +181,7 @@ describe('aggregate: body limits', () => {
     expect(body).toMatchObject({ call: 'big', reason: 'too-large' })
     // The read stopped at the cap and cancelled the stream: the origin sent a small part of its
     // 32 MB (the cap plus what socket buffers held), where reading it all first would take it all.
-    const events = await until(() => originEvents(tag), (list) => list.some((e) => e.startsWith('big-')))
+    const events = await pollUntil(() => originEvents(tag), (list) => list.some((e) => e.startsWith('big-')))
     const end = events.find((e) => e.startsWith('big-')) ?? ''
     expect(end).toMatch(/^big-aborted:\d+$/)
     expect(Number(end.split(':')[1])).toBeLessThan(8_000_000)

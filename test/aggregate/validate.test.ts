@@ -1,11 +1,10 @@
 /** Config validation of the `aggregate` action: each problem with its exact message and path. */
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/parse'
 import { aggregateConfig, type CallInput } from './helpers'
+import { configProblems } from '../support/config'
 
 function problems(calls: CallInput[], route: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): string[] {
-  const result = parseConfig({ ...aggregateConfig(calls, {}, route), ...extra })
-  return result.ok ? [] : result.problems
+  return configProblems({ ...aggregateConfig(calls, {}, route), ...extra })
 }
 
 const call = (name: string, path: string, more: Partial<CallInput> = {}): CallInput => ({ name, upstream: 'origin', path, ...more })
@@ -145,8 +144,7 @@ describe('aggregate: config validation', () => {
   })
 
   it('rejects a bad structure with exact paths', () => {
-    const result = parseConfig(aggregateConfig([], { maxInFlight: 0 }))
-    expect(result.ok ? [] : result.problems).toEqual([
+    expect(configProblems(aggregateConfig([], { maxInFlight: 0 }))).toEqual([
       'routes[0].action.calls: needs at least one call',
       'routes[0].action.maxInFlight: Invalid value: Expected >=1 but received 0',
     ])

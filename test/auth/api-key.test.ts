@@ -5,7 +5,7 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { ORIGIN, sha256Hex, testGateway, type Echo } from '../helpers'
+import { ORIGIN, sha256Hex, testGateway, type Echo } from '../support/gateway'
 
 const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' }
 

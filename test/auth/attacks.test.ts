@@ -4,7 +4,7 @@
  */
 import { exportSPKI } from 'jose'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { testGateway, type TestGateway } from '../helpers'
+import { testGateway, type TestGateway } from '../support/gateway'
 import { b64url, bearer, newKey, sign, Tenant, unsecured, type TestKey } from './tokens'
 
 const HMAC_SECRET = 'another-long-hmac-secret-for-the-mixed-issuer'

@@ -1,10 +1,10 @@
 /** Invalid auth config: every problem named by its exact config path. */
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/parse'
+import { configProblems } from '../support/config'
 
 function problems(policy: Record<string, unknown>, extra: Record<string, unknown> = {}): string[] {
-  const result = parseConfig({ routes: [{ id: 'r', match: { path: '/' }, policies: [policy], action: { type: 'respond' } }], ...extra })
-  return result.ok ? [] : result.problems
+  return configProblems({ routes: [{ id: 'r', match: { path: '/' }, policies: [policy], action: { type: 'respond' } }], ...extra })
 }
 
 describe('auth config validation', () => {

@@ -1,7 +1,7 @@
 /** The demo routes of the bundled test config (same as config/demo.json), through the worker itself. */
 import { env, exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import type { Echo } from '../helpers'
+import type { Echo } from '../support/gateway'
 import { newKey, sign, Tenant } from './tokens'
 
 describe('demo routes', () => {

@@ -10,10 +10,10 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { parseConfig } from '../../src/config/parse'
-import { sha256Hex, testGateway } from '../helpers'
+import { sha256Hex, testGateway } from '../support/gateway'
 import { tokenConsumerKey, used } from '../rate-limit/helpers'
 import { bearer, newKey, sign, Tenant, type TestKey } from './tokens'
+import { configProblems } from '../support/config'
 
 const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}` }
 
@@ -186,10 +186,7 @@ describe('a configured consumer without an issuer', () => {
 })
 
 describe('consumers.<id>.issuer validation', () => {
-  const problems = (consumers: GatewayConfigInput['consumers']) => {
-    const result = parseConfig({ consumers, routes: [{ id: 'r', match: { path: '/' }, action: { type: 'respond' } }] })
-    return result.ok ? [] : result.problems
-  }
+  const problems = (consumers: GatewayConfigInput['consumers']) => configProblems({ consumers, routes: [{ id: 'r', match: { path: '/' }, action: { type: 'respond' } }] })
 
   it('accepts an issuer URL, and names the field of a bad one', () => {
     expect(problems({ acme: { issuer: 'https://login.example.com/' } })).toEqual([])

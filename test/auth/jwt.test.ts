@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { ORIGIN, testGateway, type Echo } from '../helpers'
+import { ORIGIN, testGateway, type Echo } from '../support/gateway'
 import { bearer, newKey, sign, Tenant } from './tokens'
 
 type JwtOptions = Record<string, unknown>

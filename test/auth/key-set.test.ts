@@ -5,30 +5,19 @@
  * timers stay real, as the issuer behind the key set is.
  */
 import { describe, expect, it } from 'vitest'
-import { testGateway } from '../helpers'
 import type { Runtime } from '../../src/core/runtime'
-import { manualRuntime } from '../support/runtime'
+import { stoppedClock } from '../support/runtime'
+import { issuerGateway } from './helpers'
 import { bearer, newKey, sign, Tenant } from './tokens'
 
-function gateway(issuer: Record<string, unknown>, runtime?: Runtime) {
-  return testGateway(
-    {
-      routes: [{ id: 'me', match: { path: '/me' }, policies: [{ type: 'jwt', issuers: [issuer as never] }], action: { type: 'respond', body: 'ok' } }],
-    },
-    {},
-    { runtime },
-  )
-}
-
-/** The clock stands still unless the test moves it; timers (the polls for a running fetch) are real. */
-const movableClock = () => manualRuntime({ timers: 'real' })
+const gateway = (issuer: Record<string, unknown>, runtime?: Runtime) => issuerGateway(issuer, { runtime })
 
 describe('key set', () => {
   it('rotation: a token with a new kid passes after one refetch; keys are cached in between', async () => {
     const tenant = new Tenant()
     const [k1, k2] = [await newKey('ES256'), await newKey('ES256')]
     await tenant.publish(k1)
-    const clock = movableClock()
+    const clock = stoppedClock()
     const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { cooldown: 1 } }, clock)
     for (let i = 0; i < 3; i++) expect((await gw.fetch('/me', bearer(await sign(k1, tenant.issuer)))).status).toBe(200)
     expect((await tenant.stats()).jwksFetches).toBe(1)
@@ -43,7 +32,7 @@ describe('key set', () => {
     const tenant = new Tenant()
     const known = await newKey('ES256')
     await tenant.publish(known)
-    const clock = movableClock()
+    const clock = stoppedClock()
     const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { cooldown: 2 } }, clock)
     expect((await gw.fetch('/me', bearer(await sign(known, tenant.issuer)))).status).toBe(200)
     await clock.advance(2100) // past the warm-up fetch's cooldown
@@ -77,7 +66,7 @@ describe('key set', () => {
     const tenant = new Tenant()
     const key = await newKey('RS256')
     await tenant.publish(key)
-    const clock = movableClock()
+    const clock = stoppedClock()
     const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { ttl: 0, cooldown: 1, maxStale: 600 } }, clock)
     expect((await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))).status).toBe(200)
     await tenant.mode('down')

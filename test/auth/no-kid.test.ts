@@ -3,15 +3,10 @@
  * `JWKSMultipleMatchingKeys` and the gateway tries each candidate, for remote and static keys.
  */
 import { describe, expect, it } from 'vitest'
-import { testGateway } from '../helpers'
+import { issuerGateway } from './helpers'
 import { bearer, newKey, sign, Tenant, type TestKey } from './tokens'
 
-function gateway(issuer: Record<string, unknown>, extraEnv: Record<string, unknown> = {}) {
-  return testGateway(
-    { routes: [{ id: 'me', match: { path: '/me' }, policies: [{ type: 'jwt', issuers: [issuer as never] }], action: { type: 'respond', body: 'ok' } }] },
-    extraEnv,
-  )
-}
+const gateway = (issuer: Record<string, unknown>, env: Record<string, unknown> = {}) => issuerGateway(issuer, { env })
 
 /** A key published and used without a `kid`. */
 async function keyWithoutKid(alg: string): Promise<TestKey> {

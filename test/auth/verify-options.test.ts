@@ -4,27 +4,13 @@
  * the identity provider is down. Real tokens, real JWKS from the test issuer.
  */
 import { describe, expect, it } from 'vitest'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 import type { Runtime } from '../../src/core/runtime'
-import { manualRuntime } from '../support/runtime'
+import { stoppedClock } from '../support/runtime'
+import { issuerGateway } from './helpers'
 import { bearer, newKey, sign, Tenant } from './tokens'
 
-function gateway(issuer: Record<string, unknown>, runtime?: Runtime) {
-  return testGateway(
-    {
-      routes: [
-        {
-          id: 'me',
-          match: { path: '/me' },
-          policies: [{ type: 'jwt', issuers: [issuer as never] }],
-          action: { type: 'respond', body: { consumer: '{consumer.id}' } },
-        },
-      ],
-    },
-    {},
-    { runtime },
-  )
-}
+const gateway = (issuer: Record<string, unknown>, runtime?: Runtime) => issuerGateway(issuer, { runtime }, { consumer: '{consumer.id}' })
 
 async function tenantWithKey() {
   const tenant = new Tenant()
@@ -85,7 +71,7 @@ describe('maxStale', () => {
   it('keys past ttl + maxStale are not used while the IdP is down: 503, not the stale keys', async () => {
     const { tenant, key, source } = await tenantWithKey()
     // The gateway's clock moves only when the test says (its timers stay real, as the IdP is).
-    const clock = manualRuntime({ timers: 'real' })
+    const clock = stoppedClock()
     const gw = gateway({ ...source, cache: { ttl: 0, cooldown: 1, maxStale: 1 } }, clock)
     expect((await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))).status).toBe(200)
     await tenant.mode('down')

@@ -1,10 +1,7 @@
 /** The cache policy end to end: freshness, Age, Cache-Status, conditional requests, Vary, keys. */
 import { describe, expect, it } from 'vitest'
-import { originConfig, testGateway } from '../helpers'
-import { advance, cachedGateway, cacheStatus, seq, tagged } from './helpers'
-
-const cc = (value: string) => `cc=${encodeURIComponent(value)}`
-const h = (name: string, value: string) => `h=${encodeURIComponent(`${name}:${value}`)}`
+import { originConfig, testGateway } from '../support/gateway'
+import { advance, cachedGateway, cacheStatus, cc, h, seq, storedEntry, tagged } from './helpers'
 
 describe('freshness, end to end', () => {
   // [origin query, route options, stored?, seconds later, refetched then?]
@@ -59,16 +56,13 @@ describe('freshness, end to end', () => {
 
 describe('Age and Cache-Status', () => {
   it('Age counts from storage (plus the origin Age) and ttl counts down, then goes negative when served stale', async () => {
-    const gw = cachedGateway()
-    const t = tagged()
-    const url = `/c/echo/${t.tag}?${cc('max-age=60, stale-while-revalidate=30')}&${h('Age', '5')}`
-    await (await gw.fetch(url, { headers: t.headers() })).arrayBuffer()
+    const { send } = await storedEntry((tag) => `/c/echo/${tag}?${cc('max-age=60, stale-while-revalidate=30')}&${h('Age', '5')}`)
     advance(20)
-    const hit = await gw.fetch(url, { headers: t.headers() })
+    const hit = await send()
     expect(hit.headers.get('age')).toBe('25')
     expect(cacheStatus(hit)).toBe('edgeway; hit; ttl=35')
     advance(45) // 70 s old: stale, inside stale-while-revalidate
-    const stale = await gw.fetch(url, { headers: t.headers() })
+    const stale = await send()
     expect(stale.headers.get('age')).toBe('70')
     expect(cacheStatus(stale)).toBe('edgeway; hit; ttl=-10')
     expect(stale.headers.get('cache-control')).toBe('max-age=60, stale-while-revalidate=30')
@@ -125,12 +119,9 @@ describe('conditional requests', () => {
   })
 
   it('a stale entry does not answer 304: the request goes to the origin', async () => {
-    const gw = cachedGateway()
-    const t = tagged()
-    const url = `/c/echo/${t.tag}?${cc('max-age=10')}&${h('ETag', '"v1"')}`
-    await (await gw.fetch(url, { headers: t.headers() })).arrayBuffer()
+    const { t, send } = await storedEntry((tag) => `/c/echo/${tag}?${cc('max-age=10')}&${h('ETag', '"v1"')}`)
     advance(11)
-    const res = await gw.fetch(url, { headers: t.headers({ 'If-None-Match': '"v1"' }) })
+    const res = await send({ 'If-None-Match': '"v1"' })
     expect(cacheStatus(res)).toMatch(/^edgeway; fwd=stale/)
     expect(await t.count()).toBe(2)
   })

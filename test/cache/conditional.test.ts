@@ -4,11 +4,8 @@
  * storable nor a reason to drop an entry), and answers 304 only for a 2xx entry.
  */
 import { describe, expect, it } from 'vitest'
-import { originLog } from '../helpers'
-import { advance, cachedGateway, cacheStatus, seq, tagged } from './helpers'
-
-const cc = (value: string) => `cc=${encodeURIComponent(value)}`
-const h = (name: string, value: string) => `h=${encodeURIComponent(`${name}:${value}`)}`
+import { originLog } from '../support/gateway'
+import { advance, cachedGateway, cacheStatus, cc, h, seq, storedEntry, tagged } from './helpers'
 
 describe('conditional requests never cost an entry', () => {
   // The origin answers a matching If-None-Match with 304 (`conditional=1`), as real ones do.
@@ -30,53 +27,41 @@ describe('conditional requests never cost an entry', () => {
   })
 
   it('a conditional request on a stale entry: refetched in full and stored again, not dropped', async () => {
-    const gw = cachedGateway()
-    const t = tagged()
-    const url = path(t.tag, 'max-age=10')
-    await (await gw.fetch(url, { headers: t.headers() })).arrayBuffer()
+    const { t, send } = await storedEntry((tag) => path(tag, 'max-age=10'))
     advance(11)
-    const res = await gw.fetch(url, { headers: t.headers({ 'If-None-Match': '"v1"' }) })
+    const res = await send({ 'If-None-Match': '"v1"' })
     expect(res.status).toBe(304)
     expect(cacheStatus(res)).toBe('edgeway; fwd=stale; fwd-status=200; stored')
-    const after = await gw.fetch(url, { headers: t.headers() })
+    const after = await send()
     expect(cacheStatus(after)).toMatch(/^edgeway; hit; ttl=\d+$/)
     expect(seq(after)).toBe(2)
     expect(await t.count()).toBe(2)
   })
 
   it("a stale-while-revalidate refresh started by a conditional request refreshes the entry; the origin never sees the client's validators", async () => {
-    const gw = cachedGateway()
-    const t = tagged()
-    const url = path(t.tag, 'max-age=10, stale-while-revalidate=60')
-    await (await gw.fetch(url, { headers: t.headers() })).arrayBuffer()
+    const { t, send } = await storedEntry((tag) => path(tag, 'max-age=10, stale-while-revalidate=60'))
     advance(15)
-    const stale = await gw.fetch(url, { headers: t.headers({ 'If-None-Match': '"v1"' }) })
+    const stale = await send({ 'If-None-Match': '"v1"' })
     expect(cacheStatus(stale)).toBe('edgeway; hit; ttl=-5')
     await stale.arrayBuffer()
-    const after = await gw.fetch(url, { headers: t.headers() })
+    const after = await send()
     expect(cacheStatus(after)).toMatch(/^edgeway; hit; ttl=\d+$/)
     expect(seq(after)).toBe(2)
     expect((await originLog(t.tag)).map((r) => r.headers['if-none-match'])).toEqual([undefined, undefined])
   })
 
   it('If-Match and If-Unmodified-Since go to the origin untouched, past the cache', async () => {
-    const gw = cachedGateway()
-    const t = tagged()
-    const url = path(t.tag, 'max-age=60')
-    await (await gw.fetch(url, { headers: t.headers() })).arrayBuffer()
-    const res = await gw.fetch(url, { headers: t.headers({ 'If-Match': '"v0"' }) })
+    const { t, send } = await storedEntry((tag) => path(tag, 'max-age=60'))
+    const res = await send({ 'If-Match': '"v0"' })
     expect(cacheStatus(res)).toBe('edgeway; fwd=bypass; detail=precondition')
     expect((await originLog(t.tag))[1]!.headers['if-match']).toBe('"v0"')
-    expect(cacheStatus(await gw.fetch(url, { headers: t.headers() }))).toMatch(/^edgeway; hit/)
+    expect(cacheStatus(await send())).toMatch(/^edgeway; hit/)
   })
 })
 
 describe('304 only from a 2xx entry (RFC 9110 section 13.2.1)', () => {
   it('a cached 404 with an ETag is answered in full, whatever the validators', async () => {
-    const gw = cachedGateway()
-    const t = tagged()
-    const url = `/c/status/404?${cc('max-age=60')}&${h('ETag', '"gone"')}&${h('Last-Modified', 'Sun, 01 Feb 2026 10:00:00 GMT')}`
-    await (await gw.fetch(url, { headers: t.headers() })).arrayBuffer()
+    const { gw, t, url } = await storedEntry(() => `/c/status/404?${cc('max-age=60')}&${h('ETag', '"gone"')}&${h('Last-Modified', 'Sun, 01 Feb 2026 10:00:00 GMT')}`)
     const conditionals: Record<string, string>[] = [{ 'If-None-Match': '"gone"' }, { 'If-Modified-Since': 'Mon, 02 Feb 2026 10:00:00 GMT' }]
     for (const conditional of conditionals) {
       const res = await gw.fetch(url, { headers: t.headers(conditional) })

@@ -2,7 +2,7 @@
 import { afterEach } from 'vitest'
 import { systemRuntime, type Runtime } from '../../src/core/runtime'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { newTag, ORIGIN, originConfig, originStats, testGateway } from '../helpers'
+import { newTag, ORIGIN, originConfig, originStats, testGateway } from '../support/gateway'
 
 type RouteInput = GatewayConfigInput['routes'][number]
 type PolicyInput = NonNullable<RouteInput['policies']>[number]
@@ -61,4 +61,23 @@ export function cacheStatus(res: Response): string | null {
 /** The origin's per-tag sequence number of the request that produced this response. */
 export function seq(res: Response): number {
   return Number(res.headers.get('x-origin-seq'))
+}
+
+/** The test origin's `cc` query parameter: the Cache-Control it answers with. */
+export const cc = (value: string) => `cc=${encodeURIComponent(value)}`
+
+/** The test origin's `h` query parameter: one more response header it sends. */
+export const h = (name: string, value: string) => `h=${encodeURIComponent(`${name}:${value}`)}`
+
+/**
+ * A cached gateway (options `cache`) whose entry for `url(tag)` is already stored: a fresh tag, the
+ * request sent once and its body read. `send(headers)` asks for the same URL again, with the tag.
+ */
+export async function storedEntry(url: (tag: string) => string, cache: Record<string, unknown> = {}) {
+  const gw = cachedGateway(cache)
+  const t = tagged()
+  const path = url(t.tag)
+  const send = (headers: Record<string, string> = {}) => gw.fetch(path, { headers: t.headers(headers) })
+  await (await send()).arrayBuffer()
+  return { gw, t, url: path, send }
 }

@@ -9,19 +9,14 @@
  * thing the real policies can't do: let an anonymous request through to the same route (optional
  * authentication), to show anonymous and consumer entries never mix.
  */
-import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
-import { env } from 'cloudflare:workers'
 import * as v from 'valibot'
 import { describe, expect, it } from 'vitest'
 import { cacheRequest, compileKey, consumerPartition } from '../../src/http-cache/key'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { loadConfig } from '../../src/config/parse'
-import type { Env } from '../../src/core/env'
-import { createGateway } from '../../src/gateway/create-gateway'
-import type { RequestLog } from '../../src/core/logging'
 import { POLICY_DEFINITIONS } from '../../src/config/policies'
 import { configKeys, consumerId, kvKey, newIssuer, type Issuer } from '../integration/identity'
-import { originConfig, testGateway, type Echo } from '../helpers'
+import { originConfig, parsedGateway, testGateway, type Echo } from '../support/gateway'
 import { setClock, tokenConsumerKey, used } from '../rate-limit/helpers'
 import { cacheStatus, seq, tagged } from './helpers'
 
@@ -37,6 +32,22 @@ const ORIGIN_SENDS: Record<OriginSends, string> = { nothing: '', private: 'priva
 /** One issuer tenant for the whole file (each gateway still fetches its keys itself). */
 let sharedIssuer: Promise<Issuer> | undefined
 const issuer = () => (sharedIssuer ??= newIssuer())
+
+/** A hit on the entry the first request stored (the origin's first answer). */
+function expectFirstEntry(res: Response): void {
+  expect(cacheStatus(res)).toMatch(/^edgeway; hit/)
+  expect(seq(res)).toBe(1)
+}
+
+/** The origin's second answer, showing `own` and never `other` (whose request came first). */
+function expectOwnAnswer(answer: { res: Response; body: string }, own: string, other: string): void {
+  expect(seq(answer.res)).toBe(2)
+  expect(answer.body).toContain(own)
+  expect(answer.body).not.toContain(other)
+}
+
+/** A response with its body read as text. */
+const withBody = async (res: Response) => ({ res, body: await res.text() })
 
 const cachedRoute = (policies: PolicyInput[]) => ({ id: 'cached', match: { path: '/c/*' }, policies, action: { type: 'proxy' as const, upstream: 'origin', stripPrefix: '/c' } })
 /** The origin sees who is calling (scope "consumer" only: validation refuses consumer templates on a shared cache). */
@@ -73,10 +84,7 @@ async function realGateway(scope: Scope, placement: Placement) {
         return { query: `&api_key=${keyed.keys[ids[who]]}`, headers: {} }
     }
   }
-  const send = async (path: string, headers: Record<string, string>) => {
-    const res = await gw.fetch(path, { headers })
-    return { res, body: await res.text() }
-  }
+  const send = async (path: string, headers: Record<string, string>) => withBody(await gw.fetch(path, { headers }))
   return { secretOf, credential, send }
 }
 
@@ -110,17 +118,13 @@ describe('privacy matrix, through the real jwt and api-key policies', () => {
           const b = await ask('B')
           expect(b.res.status).toBe(200)
           if (shares) {
-            expect(cacheStatus(b.res)).toMatch(/^edgeway; hit/)
-            expect(seq(b.res)).toBe(1)
+            expectFirstEntry(b.res)
           } else {
-            expect(seq(b.res)).toBe(2)
-            expect(b.body).toContain(ids.B)
-            expect(b.body).not.toContain(ids.A)
+            expectOwnAnswer(b, ids.B, ids.A)
           }
           const a2 = await ask('A')
           if (aHitsAgain(scope, origin)) {
-            expect(cacheStatus(a2.res)).toMatch(/^edgeway; hit/)
-            expect(seq(a2.res)).toBe(1)
+            expectFirstEntry(a2.res)
           } else {
             expect(cacheStatus(a2.res)).not.toMatch(/hit/)
             expect(a2.body).toContain(ids.A)
@@ -137,20 +141,15 @@ describe('privacy matrix, through the real jwt and api-key policies', () => {
     const t = tagged()
     const url = `/c/echo/${t.tag}?x=1`
     const [alice, bob] = [consumerId('alice'), consumerId('bob')]
-    const as = async (sub: string, claims = {}) => {
-      const res = await gw.fetch(url, { headers: t.headers({ authorization: `Bearer ${await iss.token(sub, { jti: crypto.randomUUID(), ...claims })}` }) })
-      return { res, body: await res.text() }
-    }
+    const as = async (sub: string, claims = {}) =>
+      withBody(await gw.fetch(url, { headers: t.headers({ authorization: `Bearer ${await iss.token(sub, { jti: crypto.randomUUID(), ...claims })}` }) }))
     const first = await as(alice)
     expect(cacheStatus(first.res)).toBe('edgeway; fwd=uri-miss; fwd-status=200; stored')
     // Another token of the same subject (other jti, other scopes): the same consumer, the same entry.
     const again = await as(alice, { scope: 'orders:read' })
-    expect(cacheStatus(again.res)).toMatch(/^edgeway; hit/)
-    expect(seq(again.res)).toBe(1)
+    expectFirstEntry(again.res)
     const other = await as(bob)
-    expect(seq(other.res)).toBe(2)
-    expect(other.body).toContain(bob)
-    expect(other.body).not.toContain(alice)
+    expectOwnAnswer(other, bob, alice)
     expect(cacheStatus((await as(bob)).res)).toMatch(/^edgeway; hit/)
     expect(await t.count()).toBe(2)
   })
@@ -187,24 +186,15 @@ describe('privacy matrix, through the real jwt and api-key policies', () => {
     const [acmeKey1, acmeKey2, globexKey] = [await kvKey(gw, acme), await kvKey(gw, acme), await kvKey(gw, globex)]
     const t = tagged()
     const path = `/c/echo/${t.tag}?x=1`
-    const viaHeader = async (key: string) => {
-      const res = await gw.fetch(path, { headers: t.headers({ 'x-api-key': key }) })
-      return { res, body: await res.text() }
-    }
-    const viaQuery = async (key: string) => {
-      const res = await gw.fetch(`${path}&api_key=${encodeURIComponent(key)}`, { headers: t.headers() })
-      return { res, body: await res.text() }
-    }
+    const viaHeader = async (key: string) => withBody(await gw.fetch(path, { headers: t.headers({ 'x-api-key': key }) }))
+    const viaQuery = async (key: string) => withBody(await gw.fetch(`${path}&api_key=${encodeURIComponent(key)}`, { headers: t.headers() }))
     const first = await viaHeader(acmeKey1)
     expect(first.body).toContain(acme)
     // Acme's other key, in the query: the same owner, the same entry.
     const second = await viaQuery(acmeKey2)
-    expect(cacheStatus(second.res)).toMatch(/^edgeway; hit/)
-    expect(seq(second.res)).toBe(1)
+    expectFirstEntry(second.res)
     const other = await viaQuery(globexKey)
-    expect(seq(other.res)).toBe(2)
-    expect(other.body).toContain(globex)
-    expect(other.body).not.toContain(acme)
+    expectOwnAnswer(other, globex, acme)
     const otherAgain = await viaHeader(globexKey)
     expect(cacheStatus(otherAgain.res)).toMatch(/^edgeway; hit/)
     expect(otherAgain.body).toContain(globex)
@@ -342,8 +332,7 @@ describe('privacy matrix, through the real jwt and api-key policies', () => {
     await setClock(aliceKey, Date.now() + 3_601_000)
     const later = await as(alice)
     expect(later.status).toBe(200)
-    expect(cacheStatus(later)).toMatch(/^edgeway; hit/)
-    expect(seq(later)).toBe(1)
+    expectFirstEntry(later)
     await later.body?.cancel()
 
     // An origin's own 429 (even marked public) is not stored.
@@ -407,13 +396,8 @@ function standInGateway(scope: 'unset' | 'consumer') {
   })
   const parsed = loadConfig(config)
   if (scope === 'consumer') parsed.routes[0]!.policies.unshift({ type: 'test-consumer' } as never)
-  const app = createGateway(parsed, { ...env } as Env)
-  return async (path: string, headers: Record<string, string>) => {
-    const ctx = createExecutionContext()
-    const res = await app.fetch(new Request(`http://gateway.test${path}`, { headers }), env, ctx)
-    await waitOnExecutionContext(ctx)
-    return { res, body: await res.text() }
-  }
+  const gw = parsedGateway(parsed)
+  return async (path: string, headers: Record<string, string>) => withBody(await gw.fetch(path, { headers }))
 }
 
 describe('keys hold no credential', () => {
@@ -499,12 +483,6 @@ describe('stored entries hold no per-client header', () => {
 })
 
 function gatewayFrom(config: GatewayConfigInput) {
-  const logs: RequestLog[] = []
-  const app = createGateway(loadConfig(config), { ...env } as Env, { writeLog: (line) => logs.push(line) })
-  return async (path: string, headers: Record<string, string>) => {
-    const ctx = createExecutionContext()
-    const res = await app.fetch(new Request(`http://gateway.test${path}`, { headers }), env, ctx)
-    await waitOnExecutionContext(ctx)
-    return { res, body: await res.text(), log: logs.at(-1)! }
-  }
+  const gw = testGateway(config)
+  return async (path: string, headers: Record<string, string>) => ({ ...(await withBody(await gw.fetch(path, { headers }))), log: gw.logs.at(-1)! })
 }

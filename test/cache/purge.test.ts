@@ -1,9 +1,9 @@
 /** Purging through the admin API (generations in KV) and the config checks of the cache policy. */
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/parse'
-import { originConfig, testGateway } from '../helpers'
+import { originConfig, testGateway } from '../support/gateway'
 import { cachedGateway, cacheStatus, tagged } from './helpers'
+import { configProblems } from '../support/config'
 
 const ADMIN = { Authorization: 'Bearer test-admin-token', 'Content-Type': 'application/json' }
 
@@ -90,10 +90,7 @@ describe('when generations cannot be read', () => {
 describe('config validation', () => {
   const route = (cache: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
     originConfig({ routes: [{ id: 'r', match: { path: '/users/:id' }, policies: [{ type: 'cache', ...cache } as never], action: { type: 'proxy', upstream: 'origin' }, ...extra }] })
-  const problems = (config: unknown) => {
-    const result = parseConfig(config)
-    return result.ok ? [] : result.problems
-  }
+  const problems = configProblems
 
   it('names each bad option by its path', () => {
     expect(problems(route({ query: { include: ['a'], exclude: ['b'] } }))).toEqual(['routes[0].policies[0].query: set "include" or "exclude", not both'])

@@ -4,7 +4,7 @@
  * pins a client that isn't pinned yet to the target that produced the entry, as the proxy would.
  */
 import { describe, expect, it } from 'vitest'
-import { ORIGIN, testGateway } from '../helpers'
+import { ORIGIN, testGateway } from '../support/gateway'
 import { cacheStatus, seq, tagged } from './helpers'
 
 const COOKIE = /^lb=(alpha|beta); Max-Age=600; Path=\/; HttpOnly; Secure; SameSite=Lax$/

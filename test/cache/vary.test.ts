@@ -4,10 +4,8 @@
  * header a transform writes is not stored, since the key can't see the value the origin got.
  */
 import { describe, expect, it } from 'vitest'
-import { advance, cachedGateway, cacheStatus, seq, tagged } from './helpers'
+import { advance, cachedGateway, cacheStatus, cc, h, seq, tagged } from './helpers'
 
-const cc = (value: string) => `cc=${encodeURIComponent(value)}`
-const h = (name: string, value: string) => `h=${encodeURIComponent(`${name}:${value}`)}`
 type Echo = { headers: Record<string, string> }
 
 describe('Vary and transforms', () => {

@@ -2,9 +2,10 @@
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { ConfigError } from '../../src/core/errors'
-import { loadConfig, parseConfig } from '../../src/config/parse'
+import { loadConfig } from '../../src/config/parse'
 import type { Env } from '../../src/core/env'
 import { createGateway } from '../../src/gateway/create-gateway'
+import { configProblems } from '../support/config'
 
 type Config = Record<string, any>
 
@@ -21,10 +22,16 @@ function edit(change: (config: Config) => void): Config {
   return config
 }
 
-const problemsOf = (config: unknown) => {
-  const result = parseConfig(config)
-  return result.ok ? [] : result.problems
+/** The base config with route 0's deadline at 5 s over upstreams with these header timeouts, then `more`. */
+function withDeadline(headerTimeouts: Record<string, number>, more: (config: Config) => void = () => {}): Config {
+  return edit((c) => {
+    for (const [upstream, headers] of Object.entries(headerTimeouts)) c.upstreams[upstream].timeouts = { headers }
+    c.routes[0].deadline = 5_000
+    more(c)
+  })
 }
+
+const problemsOf = configProblems
 
 const CASES: [string, Config | unknown, unknown[]][] = [
   ['not an object', 'routes', ['(root): expected Object, received "routes"']],
@@ -145,40 +152,22 @@ const CASES: [string, Config | unknown, unknown[]][] = [
   ],
   [
     'deadline not covering the upstream timeout',
-    edit((c) => {
-      c.upstreams.orders.timeouts = { headers: 10_000 }
-      c.routes[0].deadline = 5_000
-    }),
+    withDeadline({ orders: 10_000 }),
     ['routes[0].deadline: 5000 ms does not cover its upstream "orders" (timeouts.headers 10000 ms); raise the deadline or lower the upstream timeout'],
   ],
   [
     'deadline not covering a split (canary) upstream',
-    edit((c) => {
-      c.upstreams.billing.timeouts = { headers: 10_000 }
-      c.upstreams.orders.timeouts = { headers: 1_000 }
-      c.routes[0].deadline = 5_000
-      c.routes[0].action.split = [{ upstream: 'billing', weight: 5 }]
-    }),
+    withDeadline({ billing: 10_000, orders: 1_000 }, (c) => (c.routes[0].action.split = [{ upstream: 'billing', weight: 5 }])),
     ['routes[0].deadline: 5000 ms does not cover its split upstream "billing" (timeouts.headers 10000 ms); raise the deadline or lower the upstream timeout'],
   ],
   [
     'deadline not covering the fallback upstream after the main one',
-    edit((c) => {
-      c.upstreams.orders.timeouts = { headers: 3_000 }
-      c.upstreams.orders.fallback = { upstream: 'billing' }
-      c.upstreams.billing.timeouts = { headers: 3_000 }
-      c.routes[0].deadline = 5_000
-    }),
+    withDeadline({ orders: 3_000, billing: 3_000 }, (c) => (c.upstreams.orders.fallback = { upstream: 'billing' })),
     ['routes[0].deadline: 5000 ms does not cover its upstream "orders" and its fallback "billing" (3000 + 3000 ms); raise the deadline or lower the upstream timeouts'],
   ],
   [
     'a mirror is outside the deadline (fire-and-forget)',
-    edit((c) => {
-      c.upstreams.orders.timeouts = { headers: 1_000 }
-      c.upstreams.billing.timeouts = { headers: 10_000 }
-      c.routes[0].deadline = 5_000
-      c.routes[0].action.mirror = { upstream: 'billing' }
-    }),
+    withDeadline({ orders: 1_000, billing: 10_000 }, (c) => (c.routes[0].action.mirror = { upstream: 'billing' })),
     [],
   ],
   [

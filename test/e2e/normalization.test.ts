@@ -5,7 +5,7 @@
  */
 import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { newTag, ORIGIN, originLog, testGateway, type Echo } from '../helpers'
+import { newTag, ORIGIN, originLog, testGateway, type Echo } from '../support/gateway'
 
 const gateway = testGateway({
   upstreams: { origin: { url: ORIGIN } },

@@ -7,9 +7,10 @@
  */
 import { exports } from 'cloudflare:workers'
 import { beforeAll, describe, expect, it } from 'vitest'
-import type { Echo } from '../helpers'
+import type { Echo } from '../support/gateway'
 import { newKey, sign, Tenant, type TestKey } from '../auth/tokens'
 import { parseList } from '../rate-limit/sf'
+import { settle } from '../support/runtime'
 
 const LIMIT = 20
 // The fixture's issuer is `${ISSUER_URL}/t/edgeway-pipeline`: this file's own tenant of the test issuer.
@@ -80,7 +81,7 @@ describe('full pipeline through the worker entry', () => {
       if (again.cacheStatus?.includes('hit')) hit = again
       else {
         await again.res.body?.cancel()
-        await new Promise((resolve) => setTimeout(resolve, 20))
+        await settle()
       }
     }
     expect(hit?.cacheStatus).toMatch(/^edgeway; hit; ttl=(60|5\d)$/)

@@ -3,7 +3,7 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { redactConfig } from '../../src/gateway/admin'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 
 const config: GatewayConfigInput = {
   upstreams: { api: { url: 'http://127.0.0.1:9' } },

@@ -4,7 +4,7 @@ import { env as poolEnv } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { GatewayHost } from '../../src/gateway/host'
 import type { Env } from '../../src/core/env'
-import { ORIGIN, originConfig } from '../helpers'
+import { ORIGIN, originConfig } from '../support/gateway'
 
 const env = poolEnv as unknown as Env
 

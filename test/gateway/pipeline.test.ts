@@ -1,6 +1,6 @@
 /** The policy pipeline: fixed phases, then global before route and config order within a phase. */
 import { describe, expect, it } from 'vitest'
-import { ORIGIN, testGateway, type Echo } from '../helpers'
+import { ORIGIN, testGateway, type Echo } from '../support/gateway'
 
 describe('policy pipeline order', () => {
   const gw = testGateway({

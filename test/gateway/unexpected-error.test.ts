@@ -5,7 +5,7 @@
  * throws, as a broken binding would.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { originConfig, testGateway } from '../helpers'
+import { originConfig, testGateway } from '../support/gateway'
 
 afterEach(() => {
   vi.restoreAllMocks()

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { ORIGIN, originLog, testGateway } from '../helpers'
+import { ORIGIN, originLog, testGateway } from '../support/gateway'
 import { literal } from '../aggregate/helpers'
 import { configKeys, consumerId, newIssuer } from './identity'
 

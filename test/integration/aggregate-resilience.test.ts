@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 import { setMode, spawn, stats, type Instance } from '../upstream/fleet'
 
 type UpstreamInput = NonNullable<GatewayConfigInput['upstreams']>[string]

@@ -4,7 +4,7 @@
  * pool's consistent hashing (`hashOn: "consumer"`). Real fleet origins on 127.0.0.1.
  */
 import { describe, expect, it } from 'vitest'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 import { spawn, who } from '../upstream/fleet'
 import { configKeys, consumerId } from './identity'
 

@@ -7,8 +7,8 @@
 import { env } from 'cloudflare:workers'
 import type { JWTPayload } from 'jose'
 import { newKey, sign, Tenant } from '../auth/tokens'
-import type { TestGateway } from '../helpers'
-import { sha256Hex } from '../helpers'
+import type { TestGateway } from '../support/gateway'
+import { sha256Hex } from '../support/gateway'
 
 /** A fresh consumer id with a readable prefix. */
 export const consumerId = (prefix: string) => `${prefix}-${crypto.randomUUID().slice(0, 13)}`

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 import { freshIp, setClock, tokenConsumerKey, used } from '../rate-limit/helpers'
 import { parseList } from '../rate-limit/sf'
 import { configKeys, consumerId, kvKey, newIssuer, type Issuer } from './identity'

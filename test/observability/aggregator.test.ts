@@ -5,7 +5,7 @@ import { addRecord, type Group } from '../../src/observability/metric-groups'
 import { aggregatorSink } from '../../src/observability/batcher'
 import { recordOf, type MetricRecord } from '../../src/observability/record'
 import { queryMetrics, type MetricsReport } from '../../src/observability/query'
-import { ORIGIN } from '../helpers'
+import { ORIGIN } from '../support/gateway'
 import { ADMIN, aggregatorNamespace, metricsGateway } from './helpers'
 
 const record = (over: Partial<MetricRecord>): MetricRecord => ({

@@ -1,12 +1,12 @@
 /** `gateway.metrics` config: exact validation messages naming the path. */
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/parse'
+import { configProblems } from '../support/config'
 
 const withMetrics = (metrics: unknown) => ({ gateway: { metrics }, routes: [{ id: 'x', match: { path: '/x' }, action: { type: 'respond' } }] })
 
 function problems(metrics: unknown): string[] {
-  const result = parseConfig(withMetrics(metrics))
-  return result.ok ? [] : result.problems
+  return configProblems(withMetrics(metrics))
 }
 
 describe('gateway.metrics config', () => {

@@ -3,19 +3,15 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { signSession, SESSION_SECONDS } from '../../src/observability/dashboard-session'
 import type { MetricsReport } from '../../src/observability/query'
-import { ORIGIN } from '../helpers'
+import { routeConfig } from '../support/gateway'
 import { ADMIN, metricsGateway } from './helpers'
 
 const TOKEN = env.ADMIN_TOKEN
 const now = () => Math.floor(Date.now() / 1000)
 
-function gateway(prefix?: string) {
-  return metricsGateway({
-    gateway: { metrics: { aggregator: { flushMs: 1 } }, ...(prefix && { admin: { prefix } }) },
-    upstreams: { origin: { url: ORIGIN } },
-    routes: [{ id: 'echo', match: { path: '/echo/*' }, action: { type: 'proxy', upstream: 'origin' } }],
-  })
-}
+/** Route `echo` (`/echo/*`) to the origin, metrics through the aggregator, the admin API under `prefix`. */
+const gateway = (prefix?: string) =>
+  metricsGateway(routeConfig({ id: 'echo', match: { path: '/echo/*' } }, { gateway: { metrics: { aggregator: { flushMs: 1 } }, ...(prefix && { admin: { prefix } }) } }))
 
 const withCookie = (value: string) => ({ headers: { Cookie: `edgeway_session=${value}` } })
 

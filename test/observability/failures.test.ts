@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import type { MetricRecord } from '../../src/observability/record'
 import { recordOf } from '../../src/observability/record'
 import type { MetricsSink } from '../../src/observability/sink'
-import { ORIGIN, type Echo } from '../helpers'
+import { ORIGIN, type Echo } from '../support/gateway'
 import { metricsGateway } from './helpers'
 
 const config = (metrics: Record<string, unknown>) => ({

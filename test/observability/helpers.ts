@@ -1,7 +1,7 @@
 /** Helpers for the metrics tests: a gateway with injectable sinks, and the aggregator's shards. */
 import { env } from 'cloudflare:workers'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { testGateway, type TestGateway } from '../helpers'
+import { testGateway, type TestGateway } from '../support/gateway'
 import type { AggregatorNamespace } from '../../src/observability/batcher'
 import type { MetricsSink } from '../../src/observability/sink'
 

@@ -1,24 +1,13 @@
 /** W3C trace context to origins, ids in the log line, and Server-Timing on and off. */
 import { describe, expect, it } from 'vitest'
-import { newTag, ORIGIN, sha256Hex, type Echo } from '../helpers'
+import { newTag, ORIGIN, routeConfig, sha256Hex, type Echo } from '../support/gateway'
 import { metricsGateway } from './helpers'
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/
 
-function gateway(metrics: Record<string, unknown> = {}) {
-  return metricsGateway({
-    gateway: { metrics },
-    upstreams: { origin: { url: ORIGIN } },
-    routes: [
-      {
-        id: 'echo',
-        match: { path: '/echo/*' },
-        policies: [{ type: 'headers', response: { set: { 'X-Seen': 'yes' } } }],
-        action: { type: 'proxy', upstream: 'origin' },
-      },
-    ],
-  })
-}
+/** Route `echo` (`/echo/*`, marking its responses `X-Seen`) to the origin, with these metrics options. */
+const gateway = (metrics: Record<string, unknown> = {}) =>
+  metricsGateway(routeConfig({ id: 'echo', match: { path: '/echo/*' }, policies: [{ type: 'headers', response: { set: { 'X-Seen': 'yes' } } }] }, { gateway: { metrics } }))
 
 async function received(res: Response): Promise<Record<string, string>> {
   expect(res.status).toBe(200)

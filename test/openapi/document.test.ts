@@ -6,9 +6,10 @@ import { Validator } from '@cfworker/json-schema'
 import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import openapiSchema from '../fixtures/openapi-3.1.schema.json'
-import { loadConfig, parseConfig } from '../../src/config/parse'
+import { loadConfig } from '../../src/config/parse'
 import { buildOpenApi, openApiPath } from '../../src/openapi/document'
-import { originConfig, testGateway } from '../helpers'
+import { originConfig, testGateway } from '../support/gateway'
+import { configProblems } from '../support/config'
 
 const oas = new Validator(openapiSchema as never, '2020-12', false)
 
@@ -217,14 +218,11 @@ describe('OpenAPI document', () => {
   })
 
   it('config errors name the path', () => {
-    const result = parseConfig(originConfig({ gateway: { openapi: { path: '/_edgeway/openapi.json', exclude: ['nope'] }, portal: { path: 'portal' } } }))
-    expect(result.ok ? [] : result.problems).toEqual(['gateway.portal.path: must be a path like "/openapi.json" (letters, digits, "_", "-", ".", "~")'])
-    const second = parseConfig(originConfig({ gateway: { openapi: { path: '/_edgeway/openapi.json', exclude: ['nope'] }, portal: {} } }))
-    expect(second.ok ? [] : second.problems).toEqual([
+    expect(configProblems(originConfig({ gateway: { openapi: { path: '/_edgeway/openapi.json', exclude: ['nope'] }, portal: { path: 'portal' } } }))).toEqual(['gateway.portal.path: must be a path like "/openapi.json" (letters, digits, "_", "-", ".", "~")'])
+    expect(configProblems(originConfig({ gateway: { openapi: { path: '/_edgeway/openapi.json', exclude: ['nope'] }, portal: {} } }))).toEqual([
       'gateway.openapi.path: "/_edgeway/openapi.json" is under the admin prefix "/_edgeway"',
       'gateway.openapi.exclude[0]: unknown route "nope"',
     ])
-    const third = parseConfig(originConfig({ gateway: { portal: { path: '/dev' } } }))
-    expect(third.ok ? [] : third.problems).toEqual(['gateway.portal: the portal renders the OpenAPI document: set "gateway.openapi" too'])
+    expect(configProblems(originConfig({ gateway: { portal: { path: '/dev' } } }))).toEqual(['gateway.portal: the portal renders the OpenAPI document: set "gateway.openapi" too'])
   })
 })

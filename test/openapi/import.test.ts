@@ -7,7 +7,7 @@ import { parse } from 'yaml'
 import petstore from '../fixtures/petstore.yaml?raw'
 import { importOpenApi } from '../../scripts/openapi/convert'
 import { parseConfig } from '../../src/config/parse'
-import { newTag, ORIGIN, originLog, testGateway, type Echo } from '../helpers'
+import { newTag, ORIGIN, originLog, testGateway, type Echo } from '../support/gateway'
 
 const doc = parse(petstore)
 

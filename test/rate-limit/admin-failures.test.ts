@@ -9,7 +9,7 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { FAILURE_CHECK, FAILURE_WINDOW_MS, MAX_FAILURES } from '../../src/rate-limit/admin-failures'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 import { manualRuntime } from '../support/runtime'
 import { freshIp, inObject, setClock, used } from './helpers'
 

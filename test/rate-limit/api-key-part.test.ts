@@ -5,7 +5,7 @@
  * secrets), real RateLimiter objects.
  */
 import { describe, expect, it } from 'vitest'
-import { sha256Hex, testGateway } from '../helpers'
+import { sha256Hex, testGateway } from '../support/gateway'
 import { configKeys, consumerId } from '../integration/identity'
 import { freshIp, used } from './helpers'
 

@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { parseConfig } from '../../src/config/parse'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 import { configKeys, consumerId } from '../integration/identity'
 import { freshIp, used } from './helpers'
+import { configProblems } from '../support/config'
 
 type PolicyInput = NonNullable<GatewayConfigInput['policies']>[number]
 
@@ -95,12 +95,11 @@ describe('beforeAuth rate limits count requests with bad credentials', () => {
 
 function problemsOf(policy: Record<string, unknown>, where: 'route' | 'global' = 'route', extra: Partial<GatewayConfigInput> = {}): string[] {
   const limit = { type: 'rate-limit', beforeAuth: true, limits: [{ name: 'a', limit: 1, window: 1 }], ...policy } as PolicyInput
-  const result = parseConfig({
+  return configProblems({
     policies: where === 'global' ? [limit] : [],
     routes: [{ id: 'r', match: { path: '/r' }, policies: where === 'route' ? [{ type: 'api-key', kv: 'API_KEYS' }, limit] : [], action: { type: 'respond' } }],
     ...extra,
   })
-  return result.ok ? [] : result.problems
 }
 
 describe('beforeAuth config', () => {

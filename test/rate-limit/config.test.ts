@@ -8,20 +8,19 @@ import type { GatewayConfigInput } from '../../src/config/schema'
 import { parseConfig } from '../../src/config/parse'
 import { rateLimitPolicy } from '../../src/rate-limit/policy'
 import { compileKey, type KeyInput } from '../../src/rate-limit/keys'
+import { configProblems } from '../support/config'
 
 function problemsOf(policy: Record<string, unknown>, extra: Partial<GatewayConfigInput> = {}): string[] {
-  const result = parseConfig({
+  return configProblems({
     routes: [{ id: 'r', match: { path: '/r' }, policies: [{ type: 'rate-limit', ...policy }], action: { type: 'respond' } }],
     ...extra,
   })
-  return result.ok ? [] : result.problems
 }
 
 describe('validation', () => {
   it('refuses two rate-limit policies of one scope with a same-named limit (they would share one counter)', () => {
     const limit = (name: string) => ({ type: 'rate-limit', by: ['ip'], limits: [{ name, limit: 5, window: 60 }] })
-    const onRoute = parseConfig({ routes: [{ id: 'r', match: { path: '/r' }, policies: [limit('burst'), { ...limit('other'), quotas: [{ name: 'burst', limit: 9, period: 'day' }] }], action: { type: 'respond' } }] })
-    expect(onRoute.ok ? [] : onRoute.problems).toEqual([
+    expect(configProblems({ routes: [{ id: 'r', match: { path: '/r' }, policies: [limit('burst'), { ...limit('other'), quotas: [{ name: 'burst', limit: 9, period: 'day' }] }], action: { type: 'respond' } }] })).toEqual([
       'routes[0].policies[1].quotas[0].name: "burst" is also a limit of routes[0].policies[0]; in one scope (global, or one route) they would share one counter',
     ])
     const global = parseConfig({ policies: [limit('burst'), { ...limit('burst'), beforeAuth: true }], routes: [{ id: 'r', match: { path: '/r' }, action: { type: 'respond' } }] })

@@ -5,25 +5,11 @@
  * gateway's clock, which the test moves: no real timer races another.
  */
 import { describe, expect, it } from 'vitest'
-import type { GatewayConfigInput } from '../../src/config/schema'
-import { testGateway } from '../helpers'
 import type { Runtime } from '../../src/core/runtime'
 import { manualRuntime, waitFor } from '../support/runtime'
-import { freshIp, inObject, used } from './helpers'
+import { freshIp, inObject, limitedGateway, used } from './helpers'
 
-function gateway(policy: Record<string, unknown>, runtime?: Runtime) {
-  const config: GatewayConfigInput = {
-    routes: [
-      {
-        id: 'limited',
-        match: { path: '/limited' },
-        policies: [{ type: 'rate-limit', limits: [{ name: 'burst', limit: 5, window: 60 }], ...policy } as never],
-        action: { type: 'respond', body: { ok: true } },
-      },
-    ],
-  }
-  return testGateway(config, {}, { runtime })
-}
+const gateway = (policy: Record<string, unknown>, runtime?: Runtime) => limitedGateway({ limits: [{ name: 'burst', limit: 5, window: 60 }], ...policy }, { runtime })
 
 const from = (ip: string) => ({ headers: { 'cf-connecting-ip': ip } })
 
@@ -38,13 +24,13 @@ async function breakObject(key: string) {
 /**
  * Closes the object's input gate until the returned `release` is called: every call to it waits.
  * Resolves once the gate is closed. Test and object share only plain flags (a promise resolved
- * across the two contexts would not wake the object): the object checks its flag on a short poll.
+ * across the two contexts would not wake the object): the object waits for its flag (`waitFor`).
  */
 async function holdObject(key: string): Promise<() => Promise<void>> {
   const flags = { closed: false, released: false }
   const done = inObject(key, (_, state) => {
     void state.blockConcurrencyWhile(async () => {
-      while (!flags.released) await new Promise((resolve) => setTimeout(resolve, 5))
+      await waitFor(() => flags.released)
     })
     flags.closed = true
   })

@@ -1,8 +1,20 @@
-/** Helpers for the rate-limit tests: reach a key's object, move its clock, read its counters. */
+/** Helpers for the rate-limit tests: a limited route, reach a key's object, move its clock, read its counters. */
 import { runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import type { InspectResult } from '../../src/rate-limit/limiter-rpc'
 import type { RateLimiter } from '../../src/rate-limit/rate-limiter'
+import { policyGateway, type RouteGatewayExtras, type TestGateway } from '../support/gateway'
+import { manualRuntime } from '../support/runtime'
+
+/**
+ * A gateway whose route `limited` (`/limited`) answers `{ ok: true }` behind a `rate-limit` policy
+ * with `options`. Its runtime is a manual one unless the test brings its own: the limiter's timeout
+ * is a runtime timer that never fires until the test moves the clock, so a loaded machine can't
+ * turn a slow object into an uncounted (fail-open) request.
+ */
+export function limitedGateway(options: Record<string, unknown>, extras: RouteGatewayExtras = {}): TestGateway {
+  return policyGateway('rate-limit', options, { id: 'limited', match: { path: '/limited' }, action: { type: 'respond', body: { ok: true } } }, { ...extras, runtime: extras.runtime ?? manualRuntime() })
+}
 
 export const limiterFor = (key: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key))
 

@@ -12,7 +12,7 @@ import type { AppEnv, Consumer } from '../../src/core/context'
 import type { Env } from '../../src/core/env'
 import { handleError } from '../../src/gateway/handle-error'
 import { rateLimitPolicy } from '../../src/rate-limit/policy'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 import { freshIp, used } from './helpers'
 import { parseList } from './sf'
 

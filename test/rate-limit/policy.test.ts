@@ -2,29 +2,8 @@
  * The rate-limit policy end to end: requests through the gateway's fetch, real RateLimiter objects.
  */
 import { describe, expect, it } from 'vitest'
-import type { GatewayConfigInput } from '../../src/config/schema'
-import { testGateway } from '../helpers'
-import { manualRuntime } from '../support/runtime'
-import { freshIp, inspect, setClock, used } from './helpers'
+import { freshIp, inspect, limitedGateway, setClock, used } from './helpers'
 import { parseList } from './sf'
-
-type Policy = Record<string, unknown>
-
-function limitedGateway(policy: Policy, extraEnv: Record<string, unknown> = {}) {
-  const config: GatewayConfigInput = {
-    routes: [
-      {
-        id: 'limited',
-        match: { path: '/limited' },
-        policies: [{ type: 'rate-limit', ...policy } as never],
-        action: { type: 'respond', body: { ok: true } },
-      },
-    ],
-  }
-  // The limiter's timeout is a runtime timer that never fires here: each request is decided by the
-  // object's answer alone, however slow a loaded machine makes it (failures.test.ts moves the clock).
-  return testGateway(config, extraEnv, { runtime: manualRuntime() })
-}
 
 const from = (ip: string, headers: Record<string, string> = {}) => ({ headers: { 'cf-connecting-ip': ip, ...headers } })
 

@@ -1,7 +1,7 @@
 /** Route matching end to end through a gateway: each match type, precedence, versions, actions, 404/405. */
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 
 const text = (body: string) => ({ type: 'respond' as const, body })
 

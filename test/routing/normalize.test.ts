@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { GatewayError } from '../../src/core/errors'
 import { canonicalPattern, normalizePath, rawPathOf } from '../../src/routing/normalize'
-import { newTag, ORIGIN, originLog, testGateway } from '../helpers'
+import { newTag, ORIGIN, originLog, testGateway } from '../support/gateway'
 
 function rejection(raw: string): { status: number; code: string; detail: string | undefined } {
   try {

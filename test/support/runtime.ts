@@ -64,6 +64,22 @@ export async function waitFor(condition: () => boolean, limitMs = 10_000): Promi
   }
 }
 
+/**
+ * Reads `read` until `done(value)` holds and returns the last reading, yielding one real macrotask
+ * turn between readings (each reading is real I/O; nothing sleeps). Bounded by `tries` readings and
+ * `limitMs` of real time: then it returns the last reading, and the test's own assertion on it says
+ * what was expected. For state outside the test's clock: what an origin saw, a store in `waitUntil`.
+ */
+export async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, { tries = Infinity, limitMs = 5_000 } = {}): Promise<T> {
+  const giveUpAt = Date.now() + limitMs
+  let value = await read()
+  for (let i = 1; i < tries && !done(value) && Date.now() <= giveUpAt; i++) {
+    await settle()
+    value = await read()
+  }
+  return value
+}
+
 export function manualRuntime(options: { start?: number; seed?: number; timers?: 'manual' | 'real' } = {}): ManualRuntime {
   let now = options.start ?? Date.now()
   let random = seededRandom(options.seed)
@@ -125,6 +141,15 @@ export function manualRuntime(options: { start?: number; seed?: number; timers?:
     until: waitFor,
   }
   return runtime
+}
+
+/**
+ * A runtime whose clock stands still until the test moves it (`advance`), and whose timers are
+ * real: for state machines (breakers, ejection, key-set cooldowns) whose requests still need real
+ * I/O timeouts. Starts at the real time unless `start` says otherwise.
+ */
+export function stoppedClock(start?: number): ManualRuntime {
+  return manualRuntime({ ...(start !== undefined && { start }), timers: 'real' })
 }
 
 /** The system's runtime with a seeded random source: real time, repeatable draws. */

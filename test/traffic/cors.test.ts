@@ -1,22 +1,11 @@
 /** `cors`: preflights and actual requests, judged by the Fetch standard's own checks. */
 import { describe, expect, it } from 'vitest'
-import type { GatewayConfigInput } from '../../src/config/schema'
-import { newTag, ORIGIN, originLog, testGateway } from '../helpers'
+import { newTag, ORIGIN, originLog, policyGateway, testGateway, type RouteInput } from '../support/gateway'
 import { corsCheck, preflightAllows, varies } from './fetch-cors'
 
-function routeGateway(cors: Record<string, unknown>, methods?: GatewayConfigInput['routes'][number]['match']['methods']) {
-  return testGateway({
-    upstreams: { origin: { url: ORIGIN } },
-    routes: [
-      {
-        id: 'api',
-        match: { path: '/echo/*', ...(methods && { methods }) },
-        policies: [{ type: 'cors', ...cors } as never],
-        action: { type: 'proxy', upstream: 'origin' },
-      },
-    ],
-  })
-}
+/** Route `api` (`/echo/*`, these `methods` only when given) with the `cors` policy, proxying to the origin. */
+const routeGateway = (cors: Record<string, unknown>, methods?: RouteInput['match']['methods']) =>
+  policyGateway('cors', cors, { id: 'api', match: { path: '/echo/*', ...(methods && { methods }) } })
 
 const preflight = (origin: string, method: string, headers?: string, tag = newTag()) => ({
   method: 'OPTIONS',

@@ -1,7 +1,7 @@
 /** The traffic demo routes of the bundled test config, through the worker's own fetch handler. */
 import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import type { Echo } from '../helpers'
+import type { Echo } from '../support/gateway'
 
 const call = (path: string, init?: RequestInit) => exports.default.fetch(`http://gw.test${path}`, init)
 

@@ -1,7 +1,7 @@
 /** `ip-rules`: IPv4, IPv6, CIDR edges, deny over allow, countries; the parser on its own too. */
 import { describe, expect, it } from 'vitest'
 import { inRange, parseIp, parseRange } from '../../src/traffic/ip-address'
-import { originConfig, testGateway } from '../helpers'
+import { originConfig, testGateway } from '../support/gateway'
 
 function gateway(rules: Record<string, unknown>) {
   return testGateway(originConfig({ policies: [{ type: 'ip-rules', ...rules } as never] }))
@@ -16,6 +16,13 @@ async function statusFor(gw: ReturnType<typeof gateway>, ip: string | undefined,
     expect(((await res.json()) as { code: string }).code).toBe('ERR_FORBIDDEN')
   } else await res.body?.cancel()
   return res.status
+}
+
+/** Each row is an address (undefined: none), the status it must get, and optionally its country. */
+type Row = [ip: string | undefined, status: number, country?: string]
+
+async function expectStatuses(gw: ReturnType<typeof gateway>, rows: Row[]): Promise<void> {
+  for (const [ip, status, country] of rows) expect(await statusFor(gw, ip, country), `${ip ?? 'no address'} ${country ?? ''}`).toBe(status)
 }
 
 describe('ip parsing', () => {
@@ -52,42 +59,46 @@ describe('ip parsing', () => {
 
 describe('ip-rules policy', () => {
   it('allow list: IPv4 CIDR edges, IPv4-mapped IPv6, IPv6 compressed forms', async () => {
-    const gw = gateway({ allow: ['198.51.100.0/24', '2001:db8::/32'] })
-    expect(await statusFor(gw, '198.51.100.0')).toBe(200)
-    expect(await statusFor(gw, '198.51.100.255')).toBe(200)
-    expect(await statusFor(gw, '198.51.101.0')).toBe(403)
-    expect(await statusFor(gw, '198.51.99.255')).toBe(403)
-    expect(await statusFor(gw, '::ffff:198.51.100.7')).toBe(200)
-    expect(await statusFor(gw, '2001:db8::1')).toBe(200)
-    expect(await statusFor(gw, '2001:0DB8:ffff:ffff:ffff:ffff:ffff:ffff')).toBe(200)
-    expect(await statusFor(gw, '2001:db9::')).toBe(403)
-    expect(await statusFor(gw, undefined)).toBe(403)
-    expect(await statusFor(gw, 'not-an-ip')).toBe(403)
+    await expectStatuses(gateway({ allow: ['198.51.100.0/24', '2001:db8::/32'] }), [
+      ['198.51.100.0', 200],
+      ['198.51.100.255', 200],
+      ['198.51.101.0', 403],
+      ['198.51.99.255', 403],
+      ['::ffff:198.51.100.7', 200],
+      ['2001:db8::1', 200],
+      ['2001:0DB8:ffff:ffff:ffff:ffff:ffff:ffff', 200],
+      ['2001:db9::', 403],
+      [undefined, 403],
+      ['not-an-ip', 403],
+    ])
   })
 
   it('deny wins over allow', async () => {
-    const gw = gateway({ allow: ['10.0.0.0/8', '::/0'], deny: ['10.6.6.0/24', '2001:db8:bad::/48'] })
-    expect(await statusFor(gw, '10.6.5.255')).toBe(200)
-    expect(await statusFor(gw, '10.6.6.0')).toBe(403)
-    expect(await statusFor(gw, '10.6.6.255')).toBe(403)
-    expect(await statusFor(gw, '::ffff:10.6.6.1')).toBe(403)
-    expect(await statusFor(gw, '2001:db8:bad:1::')).toBe(403)
-    expect(await statusFor(gw, '2001:db8:bae::')).toBe(200)
+    await expectStatuses(gateway({ allow: ['10.0.0.0/8', '::/0'], deny: ['10.6.6.0/24', '2001:db8:bad::/48'] }), [
+      ['10.6.5.255', 200],
+      ['10.6.6.0', 403],
+      ['10.6.6.255', 403],
+      ['::ffff:10.6.6.1', 403],
+      ['2001:db8:bad:1::', 403],
+      ['2001:db8:bae::', 200],
+    ])
   })
 
   it('deny list alone lets unknown and other addresses through', async () => {
-    const gw = gateway({ deny: ['203.0.113.5'] })
-    expect(await statusFor(gw, '203.0.113.5')).toBe(403)
-    expect(await statusFor(gw, '203.0.113.6')).toBe(200)
-    expect(await statusFor(gw, undefined)).toBe(200)
+    await expectStatuses(gateway({ deny: ['203.0.113.5'] }), [
+      ['203.0.113.5', 403],
+      ['203.0.113.6', 200],
+      [undefined, 200],
+    ])
   })
 
   it('countries from request.cf.country: deny over allow, unknown fails an allow list', async () => {
-    const gw = gateway({ countries: { allow: ['DE', 'FR'], deny: ['FR'] } })
-    expect(await statusFor(gw, undefined, 'DE')).toBe(200)
-    expect(await statusFor(gw, undefined, 'FR')).toBe(403)
-    expect(await statusFor(gw, undefined, 'US')).toBe(403)
-    expect(await statusFor(gw, undefined)).toBe(403)
+    await expectStatuses(gateway({ countries: { allow: ['DE', 'FR'], deny: ['FR'] } }), [
+      [undefined, 200, 'DE'],
+      [undefined, 403, 'FR'],
+      [undefined, 403, 'US'],
+      [undefined, 403],
+    ])
   })
 
   it('runs before routing as a global policy, so it covers 404s', async () => {

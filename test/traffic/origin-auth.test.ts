@@ -5,25 +5,20 @@
  */
 import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/core/errors'
-import { newTag, ORIGIN, originConfig, originLog, testGateway, type Echo } from '../helpers'
+import { newTag, ORIGIN, originConfig, originLog, routeGateway, testGateway, TO_ORIGIN, type Echo } from '../support/gateway'
 
 /** The same secret the test origin verifies with (test/node/origin.ts `SIGNING_SECRET`). */
 const SECRET = 'test-origin-signing-secret'
 
+/** Route `r` (`/api/*`) signing what it proxies to the origin's `/signed` (with the secret bound, or not). */
 function gateway(withSecret = true) {
-  return testGateway(
+  return routeGateway(
     {
-      upstreams: { origin: { url: `${ORIGIN}/signed` } },
-      routes: [
-        {
-          id: 'r',
-          match: { path: '/api/*' },
-          policies: [{ type: 'origin-auth', secret: 'ORIGIN_SIGNING_SECRET' }, { type: 'transform', request: { query: { add: { via: 'gw' } } } }],
-          action: { type: 'proxy', upstream: 'origin', stripPrefix: '/api' },
-        },
-      ],
+      match: { path: '/api/*' },
+      policies: [{ type: 'origin-auth', secret: 'ORIGIN_SIGNING_SECRET' }, { type: 'transform', request: { query: { add: { via: 'gw' } } } }],
+      action: { ...TO_ORIGIN, stripPrefix: '/api' },
     },
-    withSecret ? { ORIGIN_SIGNING_SECRET: SECRET } : {},
+    { config: { upstreams: { origin: { url: `${ORIGIN}/signed` } } }, env: withSecret ? { ORIGIN_SIGNING_SECRET: SECRET } : {} },
   )
 }
 

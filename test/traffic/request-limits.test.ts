@@ -1,6 +1,6 @@
 /** `request-limits`: every limit at exactly the limit and one above. */
 import { describe, expect, it } from 'vitest'
-import { newTag, originConfig, originLog, testGateway, type Echo } from '../helpers'
+import { newTag, originConfig, originLog, testGateway, type Echo } from '../support/gateway'
 
 function gateway(limits: Record<string, unknown>) {
   return testGateway(originConfig({ policies: [{ type: 'request-limits', ...limits } as never] }))

@@ -1,24 +1,10 @@
 /** `transform` (and the shared header edits of `headers`) against the real echo origin. */
 import { describe, expect, it } from 'vitest'
-import type { GatewayConfigInput } from '../../src/config/schema'
-import { ORIGIN, testGateway, type Echo } from '../helpers'
+import { policyGateway, testGateway, TO_ORIGIN, type Echo } from '../support/gateway'
 
-type Transform = Record<string, unknown>
-
-function gateway(transform: Transform, route: Partial<GatewayConfigInput['routes'][number]> = {}) {
-  return testGateway({
-    upstreams: { origin: { url: ORIGIN } },
-    routes: [
-      {
-        id: 'r',
-        match: { path: '/items/:id' },
-        policies: [{ type: 'transform', ...transform } as never],
-        action: { type: 'proxy', upstream: 'origin', path: '/echo/items/{params.id}' },
-        ...route,
-      },
-    ],
-  })
-}
+/** Route `r` (`/items/:id`) with the `transform` policy, proxying to the origin's `/echo/items/{id}`. */
+const gateway = (transform: Record<string, unknown>) =>
+  policyGateway('transform', transform, { match: { path: '/items/:id' }, action: { ...TO_ORIGIN, path: '/echo/items/{params.id}' } })
 
 const json = (body: unknown, headers: Record<string, string> = {}) => ({
   method: 'POST',
@@ -64,17 +50,7 @@ describe('transform: headers', () => {
   })
 
   it('edits response headers, including renaming every Set-Cookie', async () => {
-    const gw = testGateway({
-      upstreams: { origin: { url: ORIGIN } },
-      routes: [
-        {
-          id: 'r',
-          match: { path: '/*' },
-          policies: [{ type: 'headers', response: { rename: { 'Content-Type': 'X-Origin-Type' }, set: { 'X-Served-By': 'edgeway' } } }],
-          action: { type: 'proxy', upstream: 'origin' },
-        },
-      ],
-    })
+    const gw = policyGateway('headers', { response: { rename: { 'Content-Type': 'X-Origin-Type' }, set: { 'X-Served-By': 'edgeway' } } })
     const res = await gw.fetch('/echo/x')
     expect(res.headers.get('x-origin-type')).toBe('application/json')
     expect(res.headers.get('content-type')).toBeNull()
@@ -117,17 +93,7 @@ describe('transform: query and path', () => {
   })
 
   it('rewrites the path with the proxy action\'s template engine and encoding', async () => {
-    const gw = testGateway({
-      upstreams: { origin: { url: ORIGIN } },
-      routes: [
-        {
-          id: 'r',
-          match: { path: '/api/:name' },
-          policies: [{ type: 'transform', request: { path: '/echo/v2/{params.name}/{query.kind|all}' } }],
-          action: { type: 'proxy', upstream: 'origin' },
-        },
-      ],
-    })
+    const gw = policyGateway('transform', { request: { path: '/echo/v2/{params.name}/{query.kind|all}' } }, { match: { path: '/api/:name' } })
     const echo = (await (await gw.fetch('/api/caf%C3%A9?kind=a/b')).json()) as Echo
     // The query value is one segment: its "/" can't add one.
     expect(echo.path).toBe('/echo/v2/caf%C3%A9/a%2Fb')
@@ -231,17 +197,7 @@ describe('transform: response', () => {
   })
 
   it('maps status codes, and to 204 without a body', async () => {
-    const gw = testGateway({
-      upstreams: { origin: { url: ORIGIN } },
-      routes: [
-        {
-          id: 'r',
-          match: { path: '/*' },
-          policies: [{ type: 'transform', response: { status: { '404': 200, '201': 204 } } }],
-          action: { type: 'proxy', upstream: 'origin' },
-        },
-      ],
-    })
+    const gw = policyGateway('transform', { response: { status: { '404': 200, '201': 204 } } })
     const mapped = await gw.fetch('/status/404')
     expect(mapped.status).toBe(200)
     expect(await mapped.json()).toEqual({ status: 404 })

@@ -1,24 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { sha256Hex, testGateway } from '../helpers'
-import { controlClock, spawn, setMode, stats, tally, who } from './fleet'
-import { seededRuntime } from '../support/runtime'
+import { sha256Hex, testGateway } from '../support/gateway'
+import { answers, controlClock, poolGateway, setMode, spawn, stats, tally, who } from './fleet'
+import { pollUntil, seededRuntime } from '../support/runtime'
 
-const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
-
-async function run(gw: ReturnType<typeof testGateway>, n: number, init?: (i: number) => RequestInit): Promise<string[]> {
-  const out: string[] = []
-  for (let i = 0; i < n; i++) out.push(await who(await gw.fetch('/x', init?.(i))))
-  return out
-}
 
 describe('load balancing over a pool', () => {
   it('round robin honours weights exactly over 1,000 requests, interleaved', async () => {
     const [a, b, c] = await spawn(3)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url, weight: 5 }, { url: b!.url, weight: 3 }, { url: c!.url, weight: 2 }] } },
-      routes: route(),
-    })
-    const seen = await run(gw, 1000)
+    const gw = poolGateway({ targets: [{ url: a!.url, weight: 5 }, { url: b!.url, weight: 3 }, { url: c!.url, weight: 2 }] })
+    const seen = await answers(gw, 1000)
     expect(tally(seen)).toEqual({ [a!.id]: 500, [b!.id]: 300, [c!.id]: 200 })
     // Smooth: the heaviest target never gets more than 2 in a row with 5:3:2.
     expect(seen.slice(0, 10).join(',')).not.toContain(`${a!.id},${a!.id},${a!.id}`)
@@ -26,11 +16,8 @@ describe('load balancing over a pool', () => {
 
   it('weighted random matches weights within tolerance over 1,000 requests', async () => {
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: { pool: { balance: 'weighted-random', targets: [{ url: a!.url, weight: 3 }, { url: b!.url, weight: 1 }] } },
-      routes: route(),
-    }, {}, { runtime: seededRuntime() }) // seeded draws: the same 1,000 every run
-    const counts = tally(await run(gw, 1000))
+    const gw = poolGateway({ balance: 'weighted-random', targets: [{ url: a!.url, weight: 3 }, { url: b!.url, weight: 1 }] }, seededRuntime()) // seeded draws: the same 1,000 every run
+    const counts = tally(await answers(gw, 1000))
     expect(counts[a!.id]! + counts[b!.id]!).toBe(1000)
     // Expected 750; 5 standard deviations is about +-70.
     expect(counts[a!.id]).toBeGreaterThan(680)
@@ -39,27 +26,24 @@ describe('load balancing over a pool', () => {
 
   it('a target with weight 0 is drained', async () => {
     const [a, b] = await spawn(2)
-    const gw = testGateway({ upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url, weight: 0 }] } }, routes: route() })
-    expect(new Set(await run(gw, 20))).toEqual(new Set([a!.id]))
+    const gw = poolGateway({ targets: [{ url: a!.url }, { url: b!.url, weight: 0 }] })
+    expect(new Set(await answers(gw, 20))).toEqual(new Set([a!.id]))
   })
 
   it('consistent hashing keeps a key on one target, spreads keys, and moves only the keys of a target that is out', async () => {
     const fleet = await spawn(3)
-    const gw = testGateway({
-      upstreams: {
-        pool: {
-          balance: 'hash',
-          hashOn: 'header:x-tenant',
-          passive: { failures: 1, ejectMs: 60_000 },
-          retries: { attempts: 2, backoff: { base: 1, max: 1 } },
-          targets: fleet.map((i) => ({ url: i.url })),
-        },
+    const gw = poolGateway(
+      {
+        balance: 'hash',
+        hashOn: 'header:x-tenant',
+        passive: { failures: 1, ejectMs: 60_000 },
+        retries: { attempts: 2, backoff: { base: 1, max: 1 } },
+        targets: fleet.map((i) => ({ url: i.url })),
       },
-      routes: route(),
-    })
+    )
     const placement = new Map<string, string>()
     for (let k = 0; k < 30; k++) {
-      const seen = await run(gw, 3, () => ({ headers: { 'x-tenant': `tenant-${k}` } }))
+      const seen = await answers(gw, 3, () => ({ headers: { 'x-tenant': `tenant-${k}` } }))
       expect(new Set(seen).size).toBe(1) // one key, one target
       placement.set(`tenant-${k}`, seen[0]!)
     }
@@ -76,10 +60,10 @@ describe('load balancing over a pool', () => {
 
   it('hashing on the client IP, and round robin when the key is missing', async () => {
     const fleet = await spawn(2)
-    const gw = testGateway({ upstreams: { pool: { balance: 'hash', hashOn: 'ip', targets: fleet.map((i) => ({ url: i.url })) } }, routes: route() })
-    const seen = await run(gw, 5, () => ({ headers: { 'cf-connecting-ip': '203.0.113.7' } }))
+    const gw = poolGateway({ balance: 'hash', hashOn: 'ip', targets: fleet.map((i) => ({ url: i.url })) })
+    const seen = await answers(gw, 5, () => ({ headers: { 'cf-connecting-ip': '203.0.113.7' } }))
     expect(new Set(seen).size).toBe(1)
-    expect(new Set(await run(gw, 4)).size).toBe(2)
+    expect(new Set(await answers(gw, 4)).size).toBe(2)
   })
 
   it('aggregation calls to a hash pool follow the consumer, as a proxy route does', async () => {
@@ -114,18 +98,15 @@ describe('load balancing over a pool', () => {
 
   it('least outstanding requests sends new requests away from a target still busy', async () => {
     const [slow, fast] = await spawn(2)
-    const gw = testGateway({
-      upstreams: { pool: { balance: 'least-requests', targets: [{ url: slow!.url }, { url: fast!.url }], timeouts: { headers: 3_000 } } },
-      routes: route(),
-    })
+    const gw = poolGateway({ balance: 'least-requests', targets: [{ url: slow!.url }, { url: fast!.url }], timeouts: { headers: 3_000 } })
     await setMode(slow!, 'hang')
     // The first request goes to `slow` (round robin tie-break) and hangs there, outstanding.
     const controller = new AbortController()
     const pending = gw.fetch('/x', { signal: controller.signal }).catch(() => undefined)
     // Wait (bounded) until the hanging request has reached `slow`.
-    for (let i = 0; i < 200 && (await stats(slow!)).count === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    await pollUntil(() => stats(slow!), (s) => s.count > 0)
     expect((await stats(slow!)).count).toBe(1)
-    expect(new Set(await run(gw, 10))).toEqual(new Set([fast!.id]))
+    expect(new Set(await answers(gw, 10))).toEqual(new Set([fast!.id]))
     controller.abort()
     await setMode(slow!, 'up')
     await pending
@@ -135,23 +116,20 @@ describe('load balancing over a pool', () => {
 describe('sticky sessions', () => {
   it('sets a cookie naming the target, honours it, and replaces it when its target is down', async () => {
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: {
-        pool: {
-          sticky: { cookie: 'lb', duration: 600 },
-          passive: { failures: 1 },
-          retries: { attempts: 1, backoff: { base: 1, max: 1 } },
-          targets: [{ url: a!.url, id: 'alpha' }, { url: b!.url, id: 'beta' }],
-        },
+    const gw = poolGateway(
+      {
+        sticky: { cookie: 'lb', duration: 600 },
+        passive: { failures: 1 },
+        retries: { attempts: 1, backoff: { base: 1, max: 1 } },
+        targets: [{ url: a!.url, id: 'alpha' }, { url: b!.url, id: 'beta' }],
       },
-      routes: route(),
-    })
+    )
     const first = await gw.fetch('/x')
     const cookie = first.headers.get('set-cookie')!
     expect(cookie).toMatch(/^lb=(alpha|beta); Max-Age=600; Path=\/; HttpOnly; Secure; SameSite=Lax$/)
     const pinned = await who(first)
     const value = cookie.split(';')[0]!
-    const again = await run(gw, 10, () => ({ headers: { cookie: `other=1; ${value}` } }))
+    const again = await answers(gw, 10, () => ({ headers: { cookie: `other=1; ${value}` } }))
     expect(new Set(again)).toEqual(new Set([pinned])) // round robin would have alternated
     const res = await gw.fetch('/x', { headers: { cookie: value } })
     expect(res.headers.get('set-cookie')).toBeNull() // already pinned: no new cookie
@@ -168,7 +146,7 @@ describe('sticky sessions', () => {
 
   it('ignores a cookie naming an unknown or malformed target', async () => {
     const [a] = await spawn(1)
-    const gw = testGateway({ upstreams: { pool: { sticky: {}, targets: [{ url: a!.url }] } }, routes: route() })
+    const gw = poolGateway({ sticky: {}, targets: [{ url: a!.url }] })
     for (const cookie of ['edgeway-pool=nope', 'edgeway-pool=%E0%A4%A', 'edgeway-pool=']) {
       const res = await gw.fetch('/x', { headers: { cookie } })
       expect(res.status).toBe(200)
@@ -181,16 +159,14 @@ describe('sticky sessions and ejection', () => {
   it('a sticky target already ejected is skipped without being tried, and the cookie is rewritten', async () => {
     const clock = controlClock() // no time passes: the ejection's cool-off does not run out mid-test
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: {
-        pool: {
-          sticky: { cookie: 'lb', duration: 600 },
-          passive: { failures: 1, ejectMs: 60_000 },
-          targets: [{ url: a!.url, id: 'alpha' }, { url: b!.url, id: 'beta' }],
-        },
+    const gw = poolGateway(
+      {
+        sticky: { cookie: 'lb', duration: 600 },
+        passive: { failures: 1, ejectMs: 60_000 },
+        targets: [{ url: a!.url, id: 'alpha' }, { url: b!.url, id: 'beta' }],
       },
-      routes: route(),
-    }, {}, { runtime: clock })
+      clock,
+    )
     await setMode(a!, 'fail', { status: 502, times: 1 })
     const failed = await gw.fetch('/x', { headers: { cookie: 'lb=alpha' } })
     expect(failed.status).toBe(502) // alpha's one failure ejects it

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { testGateway } from '../helpers'
-import { controlClock, setMode, spawn, stats, tally, who } from './fleet'
+import { testGateway } from '../support/gateway'
+import { answers, controlClock, setMode, spawn, stats, tally, who } from './fleet'
 import { seededRuntime } from '../support/runtime'
 
 describe('canary split', () => {
@@ -10,8 +10,7 @@ describe('canary split', () => {
       upstreams: { users: { url: v1!.url }, 'users-v2': { url: v2!.url } },
       routes: [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy', upstream: 'users', split: [{ upstream: 'users-v2', weight: 10 }] } }],
     }, {}, { runtime: seededRuntime() }) // seeded draws: the same 1,000 every run
-    const seen: string[] = []
-    for (let i = 0; i < 1000; i++) seen.push(await who(await gw.fetch('/x')))
+    const seen = await answers(gw, 1000)
     const counts = tally(seen)
     expect(counts[v1!.id]! + counts[v2!.id]!).toBe(1000)
     // Expected 100; about 5 standard deviations is +-47.

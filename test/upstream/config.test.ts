@@ -1,13 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/parse'
 import { createPassiveHealth } from '../../src/upstream/health'
 import type { Target } from '../../src/upstream/pool'
 import { controlClock } from './fleet'
+import { configProblems } from '../support/config'
 
-const problems = (config: unknown) => {
-  const r = parseConfig(config)
-  return r.ok ? [] : r.problems
-}
+const problems = configProblems
 const proxy = (extra: Record<string, unknown> = {}, upstream = 'a') => [{ id: 'r', match: { path: '/*' }, action: { type: 'proxy', upstream, ...extra } }]
 
 describe('resilience config validation', () => {

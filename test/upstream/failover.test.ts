@@ -1,30 +1,25 @@
 import { describe, expect, it } from 'vitest'
-import { testGateway } from '../helpers'
-import { controlClock, setMode, spawn, stats, tally, who } from './fleet'
+import { testGateway } from '../support/gateway'
+import { answers, controlClock, poolGateway, poolRoutes, setMode, spawn, stats, tally, who } from './fleet'
 
-const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
 
 describe('failover', () => {
   it('a target killed mid-test is ejected, traffic fails over with zero client errors, and it comes back after its cool-off', async () => {
     const clock = controlClock()
     const [a, b, c] = await spawn(3)
-    const gw = testGateway({
-      upstreams: {
-        pool: {
-          targets: [a, b, c].map((i) => ({ url: i!.url })),
-          passive: { failures: 2, ejectMs: 10_000 },
-          retries: { attempts: 2, backoff: { base: 1, max: 2 }, budget: { minRetries: 10 } },
-        },
+    const gw = poolGateway(
+      {
+        targets: [a, b, c].map((i) => ({ url: i!.url })),
+        passive: { failures: 2, ejectMs: 10_000 },
+        retries: { attempts: 2, backoff: { base: 1, max: 2 }, budget: { minRetries: 10 } },
       },
-      routes: route(),
-    }, {}, { runtime: clock })
-    const before: string[] = []
-    for (let i = 0; i < 9; i++) before.push(await who(await gw.fetch('/x')))
+      clock,
+    )
+    const before = await answers(gw, 9)
     expect(tally(before)).toEqual({ [a!.id]: 3, [b!.id]: 3, [c!.id]: 3 })
 
     await setMode(b!, 'down')
-    const during: string[] = []
-    for (let i = 0; i < 30; i++) during.push(await who(await gw.fetch('/x')))
+    const during = await answers(gw, 30)
     expect(during.filter((w) => w.startsWith('status:'))).toEqual([]) // zero client errors
     expect(new Set(during)).toEqual(new Set([a!.id, c!.id]))
     // Ejected after two failed tries: the rest of the requests never went to it.
@@ -34,18 +29,14 @@ describe('failover', () => {
     await setMode(b!, 'up')
     expect(new Set(await Promise.all(Array.from({ length: 6 }, async () => who(await gw.fetch('/x')))))).not.toContain(b!.id)
     await clock.advance(10_001) // cool-off over
-    const after: string[] = []
-    for (let i = 0; i < 9; i++) after.push(await who(await gw.fetch('/x')))
+    const after = await answers(gw, 9)
     expect(after).toContain(b!.id)
   })
 
   it('a target failing again is ejected for longer each time (cool-off doubles)', async () => {
     const clock = controlClock()
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], passive: { failures: 1, ejectMs: 1_000, maxEjectMs: 3_000, statuses: [500] } } },
-      routes: route(),
-    }, {}, { runtime: clock })
+    const gw = poolGateway({ targets: [{ url: a!.url }, { url: b!.url }], passive: { failures: 1, ejectMs: 1_000, maxEjectMs: 3_000, statuses: [500] } }, clock)
     await setMode(b!, 'fail', { status: 500 })
     const hitB = async (n: number) => {
       const seen: string[] = []
@@ -70,10 +61,7 @@ describe('failover', () => {
   it('answers 503 problem+json with Retry-After when no target is healthy', async () => {
     const clock = controlClock()
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], passive: { failures: 1, ejectMs: 20_000 } } },
-      routes: route(),
-    }, {}, { runtime: clock })
+    const gw = poolGateway({ targets: [{ url: a!.url }, { url: b!.url }], passive: { failures: 1, ejectMs: 20_000 } }, clock)
     await setMode(a!, 'down')
     await setMode(b!, 'down')
     expect((await gw.fetch('/x')).status).toBe(502)
@@ -102,7 +90,7 @@ describe('failover', () => {
       routes: [
         { id: 'fixed', match: { path: '/fixed' }, action: { type: 'proxy', upstream: 'fixed' } },
         { id: 'post', match: { path: '/post' }, action: { type: 'proxy', upstream: 'pool' } },
-        ...route(),
+        ...poolRoutes(),
       ],
     })
     const res = await gw.fetch('/x')
@@ -123,10 +111,7 @@ describe('circuit breaker, end to end', () => {
   it('opens after consecutive failures, fails fast without touching the target, half-opens, then closes', async () => {
     const clock = controlClock()
     const [a] = await spawn(1)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }], circuitBreaker: { failures: 3, openMs: 5_000, whenOpen: 'fail-fast' } } },
-      routes: route(),
-    }, {}, { runtime: clock })
+    const gw = poolGateway({ targets: [{ url: a!.url }], circuitBreaker: { failures: 3, openMs: 5_000, whenOpen: 'fail-fast' } }, clock)
     await setMode(a!, 'fail', { status: 503 })
     for (let i = 0; i < 3; i++) expect((await gw.fetch('/x')).status).toBe(503)
     const seen = (await stats(a!)).count
@@ -145,14 +130,10 @@ describe('circuit breaker, end to end', () => {
   it('with failover, an open circuit sends traffic to the other targets', async () => {
     const clock = controlClock()
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], circuitBreaker: { failures: 2, openMs: 5_000 } } },
-      routes: route(),
-    }, {}, { runtime: clock })
+    const gw = poolGateway({ targets: [{ url: a!.url }, { url: b!.url }], circuitBreaker: { failures: 2, openMs: 5_000 } }, clock)
     await setMode(a!, 'fail', { status: 500 })
     for (let i = 0; i < 4; i++) await gw.fetch('/x')
-    const next: string[] = []
-    for (let i = 0; i < 6; i++) next.push(await who(await gw.fetch('/x')))
+    const next = await answers(gw, 6)
     expect(new Set(next)).toEqual(new Set([b!.id]))
     await setMode(a!, 'up')
   })

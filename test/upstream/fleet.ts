@@ -1,5 +1,8 @@
-/** Test helpers for the resilience fleet (test/node/fleet.ts) and a controllable clock. */
-import { manualRuntime } from '../support/runtime'
+/** Test helpers for the resilience fleet (test/node/fleet.ts), routes to a pool, and a controllable clock. */
+import { stoppedClock } from '../support/runtime'
+import { testGateway, type TestGateway } from '../support/gateway'
+import type { Runtime } from '../../src/core/runtime'
+import type { GatewayConfigInput } from '../../src/config/schema'
 import { env } from 'cloudflare:workers'
 
 export const FLEET = env.FLEET_URL
@@ -26,13 +29,12 @@ export async function stats(instance: Instance): Promise<InstanceStats> {
 }
 
 /**
- * A runtime whose clock the test moves by hand (`advance`) and whose random source it can fix
- * (`setRandom`); hand it to the gateway (`testGateway(config, {}, { runtime })`) or to the state
- * machine under test. Its timers stay real: the requests these tests send still need real I/O
- * timeouts, only the state machines' clock is frozen.
+ * The fleet tests' clock (`stoppedClock` at a fixed start): the test moves it by hand (`advance`)
+ * and can fix its random source (`setRandom`); hand it to the gateway (`poolGateway(pool, clock)`)
+ * or to the state machine under test. Its timers stay real: the requests still need real I/O timeouts.
  */
 export function controlClock(start = 1_700_000_000_000) {
-  return manualRuntime({ start, timers: 'real' })
+  return stoppedClock(start)
 }
 
 /** Which instance answered (the fleet's `x-instance` header), or the status for an error. */
@@ -44,5 +46,20 @@ export async function who(res: Response): Promise<string> {
 export function tally(values: string[]): Record<string, number> {
   const out: Record<string, number> = {}
   for (const v of values) out[v] = (out[v] ?? 0) + 1
+  return out
+}
+
+/** The routes of a pool test: every path proxied to `upstream` (the pool by default). */
+export const poolRoutes = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
+
+/** A gateway proxying every path to upstream `pool` (its config), on `runtime` when given. */
+export function poolGateway(pool: NonNullable<GatewayConfigInput['upstreams']>[string], runtime?: Runtime): TestGateway {
+  return testGateway({ upstreams: { pool }, routes: poolRoutes() }, {}, { runtime })
+}
+
+/** Asks `/x` `n` times, one after another (`init` gives each request's options): who answered each. */
+export async function answers(gw: TestGateway, n: number, init?: (i: number) => RequestInit): Promise<string[]> {
+  const out: string[] = []
+  for (let i = 0; i < n; i++) out.push(await who(await gw.fetch('/x', init?.(i))))
   return out
 }

@@ -2,8 +2,8 @@ import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import type { HealthChecker, HealthSpec } from '../../src/upstream/health-checker'
-import { testGateway } from '../helpers'
-import { controlClock, setMode, spawn, stats, tally, who } from './fleet'
+import { testGateway } from '../support/gateway'
+import { answers, controlClock, setMode, spawn, stats, tally, who } from './fleet'
 import type { Runtime } from '../../src/core/runtime'
 import { manualRuntime } from '../support/runtime'
 
@@ -43,8 +43,7 @@ describe('active health checks (HealthChecker Durable Object)', () => {
 
     await clock.advance(5_001) // the isolate's cached copy is stale: the next request refreshes it after answering
     await gw.fetch('/x')
-    const during: string[] = []
-    for (let i = 0; i < 6; i++) during.push(await who(await gw.fetch('/x')))
+    const during = await answers(gw, 6)
     expect(tally(during)).toEqual({ [a!.id]: 6 })
     expect(gw.logs.slice(2).every((l) => l.upstream?.tries === 1 && l.status === 200)).toBe(true) // no failed try at all
 
@@ -55,8 +54,7 @@ describe('active health checks (HealthChecker Durable Object)', () => {
     expect((await stub.read(await specOf(stub))).targets.t1!.healthy).toBe(true)
     await clock.advance(5_001)
     await gw.fetch('/x') // this read refreshes in the background (waitUntil) with the stale copy in hand
-    const after: string[] = []
-    for (let i = 0; i < 6; i++) after.push(await who(await gw.fetch('/x')))
+    const after = await answers(gw, 6)
     expect(after).toContain(b!.id)
   })
 

@@ -1,19 +1,8 @@
 /** Proxying end to end against the real test origin: headers, bodies, streaming, timeouts, failures. */
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
-import { newTag, ORIGIN, originConfig, originEvents, originLog, testGateway, type Echo } from '../helpers'
-import { manualRuntime } from '../support/runtime'
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Polls until `check` holds (bounded: about 5 s), for events that happen on the origin. */
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 250; i++) {
-    if (await check()) return
-    await sleep(20)
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+import { newTag, ORIGIN, originConfig, originEvents, originLog, testGateway, type Echo } from '../support/gateway'
+import { manualRuntime, pollUntil } from '../support/runtime'
 
 const gateway = testGateway(originConfig())
 
@@ -138,7 +127,8 @@ describe('streaming', () => {
     await writer.write(encoder.encode('first|'))
     const res = await resPromise
     expect(res.status).toBe(200)
-    await until(async () => (await originEvents(tag)).includes('received-first'), 'the origin to receive the first chunk')
+    // Wait for the origin to receive the first chunk.
+    expect(await pollUntil(() => originEvents(tag), (events) => events.includes('received-first'))).toContain('received-first')
     // The client has not sent its last chunk yet, and the origin has not ended its answer.
     expect(await originEvents(tag)).toEqual(['received-first'])
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader()

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 import { backoffDelay, RetryBudget } from '../../src/upstream/retry'
-import { controlClock, setMode, spawn, stats, who } from './fleet'
+import { controlClock, poolGateway, poolRoutes, setMode, spawn, stats, who } from './fleet'
 
-const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
 const fast = { base: 1, max: 2 }
 
 describe('retries', () => {
@@ -11,7 +10,7 @@ describe('retries', () => {
     const [a, b] = await spawn(2)
     await setMode(a!, 'fail', { status: 503 })
     await setMode(b!, 'fail', { status: 503 })
-    const gw = testGateway({ upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 3, backoff: fast } } }, routes: route() })
+    const gw = poolGateway({ targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 3, backoff: fast } })
     const res = await gw.fetch('/x')
     expect(res.status).toBe(503) // the last answer, after 1 + 3 tries
     expect(gw.logs[0]!.upstream).toMatchObject({ tries: 4, retried: 3, status: 503 })
@@ -26,10 +25,7 @@ describe('retries', () => {
     const [a, b] = await spawn(2)
     for (const [mode, status] of [['reset', 500], ['hang', 500], ['fail', 502]] as const) {
       // A fresh gateway each time, so round robin tries `a` first.
-      const gw = testGateway({
-        upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 1, backoff: fast }, timeouts: { headers: 300 } } },
-        routes: route(),
-      })
+      const gw = poolGateway({ targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 1, backoff: fast }, timeouts: { headers: 300 } })
       await setMode(a!, mode, { status, times: 1 })
       const res = await gw.fetch('/x')
       expect(res.status).toBe(200)
@@ -45,12 +41,12 @@ describe('retries', () => {
       pool: { targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 1, backoff: fast, ...(methods && { methods }) } },
     })
     await setMode(a!, 'fail', { status: 502 })
-    const byDefault = testGateway({ upstreams: upstreams(), routes: route() })
+    const byDefault = testGateway({ upstreams: upstreams(), routes: poolRoutes() })
     const res = await byDefault.fetch('/x', { method: 'POST', body: 'payload', headers: { 'content-length': '7' } })
     expect(res.status).toBe(502)
     expect(byDefault.logs[0]!.upstream?.tries).toBe(1)
 
-    const configured = testGateway({ upstreams: upstreams(['POST']), routes: route() })
+    const configured = testGateway({ upstreams: upstreams(['POST']), routes: poolRoutes() })
     const ok = await configured.fetch('/x', { method: 'POST', body: 'payload', headers: { 'content-length': '7' } })
     expect(ok.status).toBe(200)
     expect(((await ok.json()) as { body: string }).body).toBe('payload')
@@ -60,10 +56,7 @@ describe('retries', () => {
 
   it('does not retry a body too big to buffer, or one without a Content-Length', async () => {
     const [a] = await spawn(1)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }], retries: { attempts: 1, backoff: fast, methods: ['PUT'], bodyLimit: 8 } } },
-      routes: route(),
-    })
+    const gw = poolGateway({ targets: [{ url: a!.url }], retries: { attempts: 1, backoff: fast, methods: ['PUT'], bodyLimit: 8 } })
     await setMode(a!, 'fail', { status: 502, times: 1 })
     const big = await gw.fetch('/x', { method: 'PUT', body: 'x'.repeat(9), headers: { 'content-length': '9' } })
     expect(big.status).toBe(502)
@@ -82,10 +75,7 @@ describe('retries', () => {
     const clock = controlClock()
     const [a] = await spawn(1)
     await setMode(a!, 'fail', { status: 503 })
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }], retries: { attempts: 2, backoff: fast, budget: { percent: 20, minRetries: 2 } } } },
-      routes: route(),
-    }, {}, { runtime: clock })
+    const gw = poolGateway({ targets: [{ url: a!.url }], retries: { attempts: 2, backoff: fast, budget: { percent: 20, minRetries: 2 } } }, clock)
     const tries: number[] = []
     for (let i = 0; i < 10; i++) {
       await gw.fetch('/x')
@@ -104,10 +94,7 @@ describe('retries', () => {
     const [a, b] = await spawn(2)
     await setMode(a!, 'hang')
     await setMode(b!, 'hang')
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 5, backoff: fast }, timeouts: { headers: 150, total: 400 } } },
-      routes: route(),
-    })
+    const gw = poolGateway({ targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 5, backoff: fast }, timeouts: { headers: 150, total: 400 } })
     const res = await gw.fetch('/x')
     expect(res.status).toBe(504)
     expect(gw.logs[0]!.upstream!.tries).toBeLessThanOrEqual(3)

@@ -1,13 +1,9 @@
 // Small declared-length bodies are read whole (cheaper than the streaming wrapper, see
 // docs/benchmarks.md); a stall inside one is a 504 problem, and streams keep streaming.
 import { describe, expect, it } from 'vitest'
-import { ORIGIN, testGateway } from '../helpers'
+import { ORIGIN, originConfig, testGateway } from '../support/gateway'
 
-const gateway = (idle = 300) =>
-  testGateway({
-    upstreams: { origin: { url: ORIGIN, timeouts: { idle } } },
-    routes: [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy', upstream: 'origin' } }],
-  })
+const gateway = (idle = 300) => testGateway(originConfig({ upstreams: { origin: { url: ORIGIN, timeouts: { idle } } } }))
 
 describe('proxy: small bodies with a declared length', () => {
   it('passes the body whole, with its Content-Length', async () => {

@@ -4,10 +4,9 @@
  * time logged for all tries together.
  */
 import { describe, expect, it } from 'vitest'
-import { ORIGIN, testGateway } from '../helpers'
-import { controlClock, setMode, spawn, stats } from './fleet'
+import { ORIGIN, testGateway } from '../support/gateway'
+import { controlClock, poolGateway, poolRoutes, setMode, spawn, stats } from './fleet'
 
-const route = (upstream = 'pool') => [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy' as const, upstream } }]
 const fast = { base: 1, max: 2 }
 type FleetBody = { instance: string }
 type Problem = { code: string }
@@ -48,7 +47,7 @@ describe('a half-open probe that is aborted', () => {
               ],
             },
           },
-          ...route(),
+          ...poolRoutes(),
         ],
       }, {}, { runtime: clock })
       await setMode(a!, 'fail', { status: 503 })
@@ -76,10 +75,7 @@ describe('a retry that cannot be made', () => {
     const clock = controlClock()
     const [a] = await spawn(1)
     // The 503 ejects the only target (passive health): the retry finds no target.
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }], passive: { failures: 1 }, retries: { attempts: 2, backoff: fast } } },
-      routes: route(),
-    }, {}, { runtime: clock })
+    const gw = poolGateway({ targets: [{ url: a!.url }], passive: { failures: 1 }, retries: { attempts: 2, backoff: fast } }, clock)
     await setMode(a!, 'fail', { status: 503 })
     const res = await gw.fetch('/x')
     expect(res.status).toBe(503)
@@ -94,10 +90,7 @@ describe('a retry that cannot be made', () => {
   it('in fail-fast mode, a retry after the first try opened the circuit keeps the origin\'s answer, not ERR_CIRCUIT_OPEN', async () => {
     const clock = controlClock()
     const [a] = await spawn(1)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }], circuitBreaker: { failures: 1, openMs: 5_000, whenOpen: 'fail-fast' }, retries: { attempts: 2, backoff: fast } } },
-      routes: route(),
-    }, {}, { runtime: clock })
+    const gw = poolGateway({ targets: [{ url: a!.url }], circuitBreaker: { failures: 1, openMs: 5_000, whenOpen: 'fail-fast' }, retries: { attempts: 2, backoff: fast } }, clock)
     await setMode(a!, 'fail', { status: 503 })
     const res = await gw.fetch('/x')
     expect(res.status).toBe(503)
@@ -115,10 +108,7 @@ describe('a retry that cannot be made', () => {
   it('a retry skips a target whose circuit is open and goes to one that can take it', async () => {
     const clock = controlClock()
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], circuitBreaker: { failures: 1, whenOpen: 'fail-fast' }, retries: { attempts: 2, backoff: fast } } },
-      routes: route(),
-    }, {}, { runtime: clock })
+    const gw = poolGateway({ targets: [{ url: a!.url }, { url: b!.url }], circuitBreaker: { failures: 1, whenOpen: 'fail-fast' }, retries: { attempts: 2, backoff: fast } }, clock)
     await setMode(a!, 'fail', { status: 503, times: 1 })
     const res = await gw.fetch('/x') // round robin: a first, which opens its circuit; the retry goes to b
     expect(res.status).toBe(200)
@@ -132,10 +122,7 @@ describe('the backoff between tries', () => {
     const clock = controlClock()
     clock.setRandom(() => 0.99) // full jitter near its ceiling: a 396 ms wait before the retry
     const [a] = await spawn(1)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }], retries: { attempts: 1, backoff: { base: 400, max: 400 } } } },
-      routes: route(),
-    }, {}, { runtime: clock })
+    const gw = poolGateway({ targets: [{ url: a!.url }], retries: { attempts: 1, backoff: { base: 400, max: 400 } } }, clock)
     await setMode(a!, 'fail', { status: 503, times: 1 })
     const res = await gw.fetch('/x')
     expect(res.status).toBe(200)
@@ -148,10 +135,7 @@ describe('the backoff between tries', () => {
 describe('the upstream time logged for a call', () => {
   it('runs from the first try\'s start to the last try\'s end, not just the last try', async () => {
     const [a, b] = await spawn(2)
-    const gw = testGateway({
-      upstreams: { pool: { targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 1, backoff: fast }, timeouts: { headers: 300 } } },
-      routes: route(),
-    })
+    const gw = poolGateway({ targets: [{ url: a!.url }, { url: b!.url }], retries: { attempts: 1, backoff: fast }, timeouts: { headers: 300 } })
     await setMode(a!, 'hang', { times: 1 }) // the first try waits out its 300 ms timeout
     const res = await gw.fetch('/x')
     expect(((await res.json()) as FleetBody).instance).toBe(b!.id)

@@ -1,6 +1,6 @@
 /** Upstream kinds and path rewriting: base paths, `${VAR}`, service bindings, strip-prefix, templates. */
 import { describe, expect, it } from 'vitest'
-import { ORIGIN, testGateway, type Echo } from '../helpers'
+import { ORIGIN, testGateway, type Echo } from '../support/gateway'
 
 describe('upstream targets', () => {
   it('a URL with a base path and a ${VAR} from the Worker environment', async () => {

@@ -1,6 +1,6 @@
 /** Config validation of the traffic policies: exact messages naming the config path. */
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/parse'
+import { configProblems } from '../support/config'
 
 const base = (policies: unknown[]) => ({
   upstreams: { o: { url: 'http://127.0.0.1:1' } },
@@ -8,8 +8,7 @@ const base = (policies: unknown[]) => ({
 })
 
 function problems(policies: unknown[]): string[] {
-  const result = parseConfig(base(policies))
-  return result.ok ? [] : result.problems
+  return configProblems(base(policies))
 }
 
 describe('traffic policy validation', () => {
@@ -75,7 +74,6 @@ describe('traffic policy validation', () => {
     expect(problems([{ type: 'origin-auth', secret: 'not a name!' }])).toEqual([
       'routes[0].policies[0].secret: must be letters, digits, "_", "-" or "." (at most 128)',
     ])
-    const result = parseConfig({ upstreams: { o: { service: 'X', mtls: 'CERT' } }, routes: [] })
-    expect(result.ok ? [] : result.problems).toEqual(['upstreams.o: "mtls" applies to URL targets, not a service binding'])
+    expect(configProblems({ upstreams: { o: { service: 'X', mtls: 'CERT' } }, routes: [] })).toEqual(['upstreams.o: "mtls" applies to URL targets, not a service binding'])
   })
 })

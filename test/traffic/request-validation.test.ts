@@ -1,7 +1,7 @@
 /** The `validate` policy: good and bad requests against JSON Schemas, with exact error paths. */
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/parse'
-import { newTag, originConfig, originLog, testGateway, type Echo } from '../helpers'
+import { newTag, originConfig, originLog, policyGateway, testGateway, TO_ORIGIN, type Echo } from '../support/gateway'
+import { configProblems } from '../support/config'
 
 const ORDER = {
   type: 'object',
@@ -17,13 +17,9 @@ const ORDER = {
   },
 }
 
-function gateway(policy: Record<string, unknown>, path = '/echo/orders') {
-  return testGateway(
-    originConfig({
-      routes: [{ id: 'orders', match: { path: '/orders', methods: ['GET', 'POST'] }, policies: [{ type: 'validate', ...policy }], action: { type: 'proxy', upstream: 'origin', path } }],
-    }),
-  )
-}
+/** Route `orders` (GET and POST `/orders`) with the `validate` policy, proxying to the origin's `path`. */
+const gateway = (policy: Record<string, unknown>, path = '/echo/orders') =>
+  policyGateway('validate', policy, { id: 'orders', match: { path: '/orders', methods: ['GET', 'POST'] }, action: { ...TO_ORIGIN, path } })
 
 const post = (body: string, headers: Record<string, string> = {}) => ({
   method: 'POST',
@@ -158,10 +154,7 @@ describe('validate policy', () => {
   })
 
   it('config errors name the path', () => {
-    const problems = (policy: Record<string, unknown>) => {
-      const result = parseConfig(originConfig({ routes: [{ id: 'r', match: { path: '/r' }, policies: [{ type: 'validate', ...policy }], action: { type: 'proxy', upstream: 'origin' } }] }))
-      return result.ok ? [] : result.problems
-    }
+    const problems = (policy: Record<string, unknown>) => configProblems(originConfig({ routes: [{ id: 'r', match: { path: '/r' }, policies: [{ type: 'validate', ...policy }], action: { type: 'proxy', upstream: 'origin' } }] }))
     expect(problems({})).toEqual(['routes[0].policies[0]: set at least one of "body", "query", "headers" or "responses"'])
     expect(
       problems({
