@@ -14,7 +14,9 @@
  *   are capped (see the schema) and very large counts belong in quotas. Decisions read an
  *   in-memory mirror of the rows (`./window-log`), so a call costs one INSERT, not a scan.
  * - Quotas ("10,000 per month"): one counter per calendar period (UTC day or month); O(1) state.
- * - A refund is exact in both: the reservation's own rows are removed, whatever came after.
+ * - A refund is exact in both: the reservation's own rows are removed, whatever came after. A
+ *   refund that reaches the object before its call (a late refund can overtake the call it gives
+ *   back) is remembered for as long as a hold, and that call is then charged nothing.
  *
  * All checks in one call are decided together and consumed all-or-nothing: a denied request is
  * charged nowhere in this object. State lives in SQLite (`ctx.storage.sql`), so eviction or a
@@ -43,6 +45,7 @@ CREATE TABLE IF NOT EXISTS quotas (counter TEXT NOT NULL, period INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS holds (reservation TEXT NOT NULL, counter TEXT NOT NULL, period INTEGER NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS holds_by_reservation ON holds (reservation);
 CREATE INDEX IF NOT EXISTS holds_by_at ON holds (at);
+CREATE TABLE IF NOT EXISTS refunded (reservation TEXT PRIMARY KEY, at INTEGER NOT NULL);
 `
 
 /** The UTC calendar period containing `now`: [start, end). */
@@ -109,6 +112,11 @@ export class RateLimiter extends DurableObject<Env> {
     this.ensureSchema()
     const now = this.clock()
     const sql = this.ctx.storage.sql
+    // A late refund can reach the object before the call it gives back (the caller stopped waiting
+    // for it): that reservation was refused already, so the call is charged nothing.
+    if (reservation !== '' && this.one('SELECT 1 AS x FROM refunded WHERE reservation = ?', reservation)) {
+      return { allowed: false, decisions: [], error: 'the reservation was refunded before it arrived' }
+    }
     // Decided and written with no await in between: nothing can interleave, so counts are exact.
     const admitted: [string, number][] = []
     const result = this.ctx.storage.transactionSync(() => {
@@ -201,6 +209,8 @@ export class RateLimiter extends DurableObject<Env> {
         refunded += sql.exec('UPDATE quotas SET used = used - 1 WHERE counter = ? AND period = ? AND used > 0', hold.counter, hold.period).rowsWritten
       }
       if (holds.length > 0) sql.exec('DELETE FROM holds WHERE reservation = ?', reservation)
+      // Nothing held under it yet: remember it, so the call it refunds is charged nothing if it comes.
+      if (removed.length === 0 && holds.length === 0) sql.exec('INSERT OR IGNORE INTO refunded (reservation, at) VALUES (?, ?)', reservation, this.clock())
       return refunded
     })
     for (const row of removed) this.log.remove(row.counter, row.at)
@@ -246,6 +256,7 @@ export class RateLimiter extends DurableObject<Env> {
     sql.exec('DELETE FROM hits WHERE expires <= ?', now)
     sql.exec('DELETE FROM quotas WHERE expires <= ?', now)
     sql.exec('DELETE FROM holds WHERE at < ?', now - HOLD_MS)
+    sql.exec('DELETE FROM refunded WHERE at < ?', now - HOLD_MS)
     this.alarmAt = null
     const left = this.one<{ idleAt: number | null }>(
       'SELECT max(e) AS idleAt FROM (SELECT max(expires) AS e FROM hits UNION ALL SELECT max(expires) FROM quotas)',

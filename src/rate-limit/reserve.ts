@@ -102,7 +102,8 @@ export async function reserve(
   if (reservation !== '' && (denied || (failed && refundOnError))) {
     outcomes.forEach((outcome, i) => {
       if (outcome.ok || !outcome.timedOut) return
-      // Reservation ids are unique: refunding one the object never charged removes nothing.
+      // Reservation ids are unique: refunding one the object has not charged yet removes nothing, and
+      // the object remembers it, so the late call is charged nothing if it still arrives.
       runtime.waitUntil(request, withTimeout(stubs[i]!.refund(reservation), LATE_REFUND_MS, runtime).catch(() => -1))
     })
   }

@@ -66,6 +66,21 @@ describe('sliding window log', () => {
     expect(await used(key, 'w')).toBe(2)
     expect(await used(key, 'q')).toBe(2)
   })
+
+  it('a refund that overtakes its call: the call, when it comes, is charged nothing', async () => {
+    const key = 'unit:refund-first'
+    const stub = limiterFor(key)
+    await setClock(key, T0)
+    const checks = [win('w', 10, 60), quota('q', 10, 'month')]
+    expect(await stub.refund('overtaken')).toBe(0)
+    const late = await stub.consume(checks, 'overtaken')
+    expect(late).toMatchObject({ allowed: false, decisions: [], error: 'the reservation was refunded before it arrived' })
+    expect(await used(key, 'w')).toBe(0)
+    expect(await used(key, 'q')).toBe(0)
+    // Other reservations are charged as usual.
+    expect((await stub.consume(checks, 'next')).allowed).toBe(true)
+    expect(await used(key, 'w')).toBe(1)
+  })
 })
 
 describe('sliding window across a restart', () => {
