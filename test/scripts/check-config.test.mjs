@@ -95,7 +95,7 @@ describe('check:config', () => {
     writeFileSync(join(dir, 'config/structural.json'), JSON.stringify({ rotues: [] }))
     const { status, out } = run('check-config.mjs', ['config/structural.json'])
     assert.equal(status, 1)
-    assert.match(out, /config\/structural\.json: 2 problem\(s\)\n {2}- rotues: unknown key.*\n {2}- routes: required\n {2}\(cross-field checks — references, budgets, deadlines — run once these are fixed\)\n/)
+    assert.match(out, /config\/structural\.json: 2 problem\(s\)\n {2}- routes: required\n {2}- rotues: unknown key.*\n {2}\(cross-field checks — references, budgets, deadlines — run once these are fixed\)\n/)
     // A config whose structure is fine gets no such line.
     assert.doesNotMatch(run('check-config.mjs', ['config/literal.json']).out, /cross-field checks/)
   })
