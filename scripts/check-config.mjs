@@ -87,6 +87,8 @@ for (const [file, env] of await plan()) {
     failed = true
     console.error(`${label}: ${problems.length} problem(s)`)
     for (const problem of problems) console.error(`  - ${problem}`)
+    // Structural problems stop the checks that span fields: say so, or fixing these looks like the end.
+    if (!result.ok && result.pending) console.error(`  ${result.pending}`)
   }
 }
 process.exit(failed ? 1 : 0)

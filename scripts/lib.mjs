@@ -19,7 +19,7 @@ export async function importTs(entry) {
   const dir = mkdtempSync(join(tmpdir(), 'edgeway-'))
   const outfile = join(dir, 'module.mjs')
   try {
-    await build({ entryPoints: [entry], bundle: true, format: 'esm', platform: 'neutral', outfile, logLevel: 'error', define: { SCHEMA_DOCS: 'true' } })
+    await build({ entryPoints: [entry], bundle: true, format: 'esm', platform: 'neutral', mainFields: ['module', 'main'], outfile, logLevel: 'error', define: { SCHEMA_DOCS: 'true' } })
     return await import(pathToFileURL(outfile).href)
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -28,7 +28,7 @@ export async function loadFeatures(workDir) {
   const outfile = join(workDir, `features-${process.pid}.mjs`)
   await build({
     stdin: { contents, resolveDir: ROOT, loader: 'ts' },
-    bundle: true, format: 'esm', platform: 'neutral', outfile, logLevel: 'error', plugins: [cloudflareStub],
+    bundle: true, format: 'esm', platform: 'neutral', mainFields: ['module', 'main'], outfile, logLevel: 'error', plugins: [cloudflareStub],
     define: { SCHEMA_DOCS: 'false' },
   })
   try {

@@ -5,6 +5,7 @@
  * the deadline against the longest chain of call timeouts, and the subrequests it costs.
  */
 import type { RouteView } from '../core/config-view'
+import { own } from '../core/record'
 import type { UpstreamConfig } from '../upstream/schema'
 import { checkTemplateRefs } from '../template/check'
 import { parsePath, pathRoot } from '../template/path'
@@ -29,7 +30,7 @@ export function upstreamAttempts(config: Upstreams, upstream: string): number {
 
 /** The time a call runs under: its own, else what a proxy route waits for its upstream (tries and backoff). */
 export function callTimeout(call: AggregateCallConfig, config: Upstreams): number {
-  const upstream = config.upstreams[call.upstream]
+  const upstream = own(config.upstreams, call.upstream)
   return call.timeout ?? (upstream ? upstreamWorstMs(upstream) : 15_000)
 }
 
@@ -91,7 +92,7 @@ function checkCalls(calls: readonly AggregateCallConfig[], at: string, config: U
     if (first !== undefined) add(`${callAt}.name`, `duplicate call name "${call.name}" (also calls[${first}])`)
     else names.set(call.name, i)
     if (isRequestRoot(call.name)) add(`${callAt}.name`, `"${call.name}" is a request template variable; pick another name`)
-    if (!config.upstreams[call.upstream]) {
+    if (!own(config.upstreams, call.upstream)) {
       add(`${callAt}.upstream`, `unknown upstream "${call.upstream}" (known: ${listOf(Object.keys(config.upstreams))})`)
     }
     checkShape(call, callAt, add)

@@ -11,6 +11,7 @@
 import { cookieValue } from '../upstream/balancer'
 import { targetId } from '../upstream/pool'
 import { decodeTargetId, stickyCookie, stickyCookieName } from '../upstream/sticky'
+import { own } from '../core/record'
 
 type Pool = { cookie: string; duration: number; ids: Set<string> }
 /** The parts of the config read here (structural: the config's type depends on the policies). */
@@ -49,7 +50,7 @@ export function compilePins(upstreams: UpstreamsConfig, route: { action: unknown
   }
   const names = new Set([...pools.values()].map((p) => p.cookie))
   const used = route ? upstreamsOf(route.action, new Set()) : new Set(pools.keys())
-  for (const name of [...used]) upstreamsOf(upstreams[name]?.fallback, used)
+  for (const name of [...used]) upstreamsOf(own(upstreams, name)?.fallback, used)
   const mine = [...used].flatMap((name) => (pools.has(name) ? [pools.get(name)!] : []))
   const known = (pool: Pool, value: string | undefined) => {
     const id = decodeTargetId(value)

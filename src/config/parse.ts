@@ -6,6 +6,9 @@
  */
 import * as v from 'valibot'
 import { ConfigError } from '../core/errors'
+import { MAX_CONFIG_DEPTH, tooDeepAt } from '../core/json-depth'
+import { own } from '../core/record'
+import { pathPatternProblem } from '../routing/matcher'
 import { checkAggregate } from '../aggregate/checks'
 import { checkDeveloperSettings } from '../openapi/schema'
 import { phaseOf, POLICY_DEFINITIONS } from './policies'
@@ -125,10 +128,12 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
     problems.add(`${at}.match.path`, 'a wildcard "*" may only end the pattern ("/files/*")')
   }
   if (new Set(params).size !== params.length) problems.add(`${at}.match.path`, 'a parameter name is used twice')
+  const patternProblem = pathPatternProblem(path)
+  if (patternProblem) problems.add(`${at}.match.path`, patternProblem)
   for (const host of [route.match.host ?? []].flat()) {
     if (!/^(\*\.)?[A-Za-z0-9.-]+$/.test(host)) problems.add(`${at}.match.host`, `"${host}" is not a host name or "*.example.com"`)
   }
-  if (route.version !== undefined && !config.versioning?.versions[route.version]) {
+  if (route.version !== undefined && !own(config.versioning?.versions, route.version)) {
     problems.add(`${at}.version`, `unknown version "${route.version}" (known: ${listOf(Object.keys(config.versioning?.versions ?? {}))})`)
   }
 
@@ -139,7 +144,7 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
   }
   let actionSubrequests = 0
   if (action.type === 'proxy') {
-    const upstream = config.upstreams[action.upstream]
+    const upstream = own(config.upstreams, action.upstream)
     if (!upstream) {
       problems.add(`${at}.action.upstream`, `unknown upstream "${action.upstream}" (known: ${listOf(Object.keys(config.upstreams))})`)
     } else if (route.deadline !== undefined) {
@@ -177,9 +182,22 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
   }
 }
 
-function checkSemantics(config: GatewayConfig): string[] {
+/** Keys valibot leaves out of a record (its guard against prototype pollution): a name that would vanish. */
+const DROPPED_KEYS = ['__proto__', 'constructor', 'prototype']
+
+/** Named sections whose keys are names the config refers to. */
+function droppedNames(input: unknown, add: (path: string, message: string) => void): void {
+  const config = input as { upstreams?: object; consumers?: object; plans?: object; versioning?: { versions?: object } }
+  const sections = { upstreams: config.upstreams, consumers: config.consumers, plans: config.plans, 'versioning.versions': config.versioning?.versions }
+  for (const [section, record] of Object.entries(sections)) {
+    for (const key of DROPPED_KEYS) if (record && Object.hasOwn(record, key)) add(`${section}`, `"${key}" cannot be a name (it is every object's); choose another`)
+  }
+}
+
+function checkSemantics(config: GatewayConfig, input: unknown): string[] {
   const problems: string[] = []
   const add = (path: string, message: string) => problems.push(`${path}: ${message}`)
+  droppedNames(input, add)
   const seen = new Map<string, number>()
   config.routes.forEach((route, i) => {
     const first = seen.get(route.id)
@@ -191,24 +209,36 @@ function checkSemantics(config: GatewayConfig): string[] {
   checkUpstreams(config, add)
   checkDeveloperSettings(config, add)
   for (const [id, consumer] of Object.entries(config.consumers)) {
-    if (consumer.plan !== undefined && !config.plans[consumer.plan]) {
+    if (consumer.plan !== undefined && !own(config.plans, consumer.plan)) {
       add(`consumers.${id}.plan`, `unknown plan "${consumer.plan}" (known: ${listOf(Object.keys(config.plans))})`)
     }
   }
   const versioning = config.versioning
-  if (versioning?.default !== undefined && !versioning.versions[versioning.default]) {
+  if (versioning?.default !== undefined && !own(versioning.versions, versioning.default)) {
     add('versioning.default', `unknown version "${versioning.default}" (known: ${listOf(Object.keys(versioning.versions))})`)
   }
   return problems
 }
 
-export type ParseResult = { ok: true; config: GatewayConfig } | { ok: false; problems: string[] }
+/** Said after structural problems: the checks that span fields ran on nothing yet. */
+export const PENDING_CHECKS = '(cross-field checks — references, budgets, deadlines — run once these are fixed)'
+
+export type ParseResult =
+  | { ok: true; config: GatewayConfig }
+  /** `pending`: what was not checked yet, when the config's structure stopped the checks early. */
+  | { ok: false; problems: string[]; pending?: string }
 
 /** Validates a config (as parsed JSON). Never throws. */
 export function parseConfig(input: unknown): ParseResult {
+  // Before anything recursive walks it: a value nested thousands of levels deep overflows the stack.
+  const deep = tooDeepAt(input, MAX_CONFIG_DEPTH)
+  if (deep) {
+    const at = formatPath(deep.map((key) => ({ key }) as v.IssuePathItem))
+    return { ok: false, problems: [`${at}: nested too deeply (at most ${MAX_CONFIG_DEPTH} levels of objects and arrays)`], pending: PENDING_CHECKS }
+  }
   const result = v.safeParse(GatewayConfigSchema, input)
-  if (!result.success) return { ok: false, problems: result.issues.map((issue) => formatIssue(issue, input)) }
-  const problems = checkSemantics(result.output)
+  if (!result.success) return { ok: false, problems: result.issues.map((issue) => formatIssue(issue, input)), pending: PENDING_CHECKS }
+  const problems = checkSemantics(result.output, input)
   return problems.length > 0 ? { ok: false, problems } : { ok: true, config: result.output }
 }
 

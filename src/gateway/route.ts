@@ -9,6 +9,7 @@ import { aggregateAction } from '../aggregate/action'
 import { redirectAction, respondAction } from '../routing/respond'
 import type { GatewayConfig, RouteConfig } from '../config/schema'
 import type { AppEnv, MatchedRoute } from '../core/context'
+import { own } from '../core/record'
 import { handleError } from './handle-error'
 import type { Pipeline } from './pipeline'
 import type { CompiledUpstream } from '../upstream/upstream'
@@ -22,7 +23,7 @@ export type CompiledRoute = MatchedRoute & {
 }
 
 function versionHeaders(config: GatewayConfig, route: RouteConfig): [string, string][] {
-  const version = route.version !== undefined ? config.versioning?.versions[route.version] : undefined
+  const version = route.version !== undefined ? own(config.versioning?.versions, route.version) : undefined
   if (!version) return []
   const headers: [string, string][] = []
   if (version.deprecated) headers.push(['Deprecation', `@${Math.floor(Date.parse(version.deprecated) / 1000)}`])

@@ -14,6 +14,7 @@
 import type { PolicyView } from '../core/config-view'
 import type { OpenApiSource } from './schema'
 import type { Env } from '../core/env'
+import { own } from '../core/record'
 
 type Obj = Record<string, any>
 const ANY_METHOD = ['get', 'post', 'put', 'patch', 'delete']
@@ -230,7 +231,7 @@ export function buildOpenApi(config: OpenApiSource, env: Env): Obj {
     if (settings.exclude.includes(route.id)) continue
     const policies = [...config.policies, ...route.policies] as Obj[] as (PolicyView & Obj)[]
     const validate = policies.find((p) => p.type === 'validate') as Obj | undefined
-    const version = route.version !== undefined ? versioning?.versions[route.version] : undefined
+    const version = route.version !== undefined ? own(versioning?.versions, route.version) : undefined
     const { path, parameters, conditional } = routeParameters(route, validate, versioning)
     const sec = security(policies, env, add)
     const match = route.match

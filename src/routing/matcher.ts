@@ -13,8 +13,10 @@
  * header version is a 400 only on a path that a versioned route matches.
  */
 import { TrieRouter } from 'hono/router/trie-router'
+import { splitRoutingPath } from 'hono/utils/url'
 import type { PolicyView } from '../core/config-view'
 import { GatewayError } from '../core/errors'
+import { regexProblem, testBounded } from '../core/regex'
 import { canonicalPattern } from './normalize'
 import type { MatchConfig, VersioningConfig } from './schema'
 
@@ -64,7 +66,7 @@ function headerConditions(headers: NonNullable<MatchConfig['headers']>): Conditi
       if (rule.present === false) return value === null
       if (value === null) return false
       if (rule.equals !== undefined && value !== rule.equals) return false
-      return regex === undefined || regex.test(value)
+      return regex === undefined || testBounded(regex, value)
     }
   })
 }
@@ -119,6 +121,27 @@ function routerOf<R extends Routable>(routes: R[], versioning: VersioningConfig 
     router.add('ALL', pattern, { ...base, tailAfter: tailSegments(pattern), viaPrefix: false })
   }
   return router
+}
+
+/**
+ * Why the router would refuse the route's path pattern, or undefined: the pattern is added to a
+ * router as `createMatcher` adds it (Hono compiles a parameter's `{regex}` when it is added), and
+ * each parameter's regex must be safe to run on request paths (`core/regex.ts`).
+ */
+export function pathPatternProblem(path: string): string | undefined {
+  const pattern = canonicalPattern(path)
+  try {
+    new TrieRouter<true>().add('ALL', pattern, true)
+  } catch (err) {
+    return `invalid pattern: ${(err as Error).message}`
+  }
+  for (const label of splitRoutingPath(pattern)) {
+    // Hono's own reading of a `:name{regex}` segment (`getPattern` in hono/utils/url).
+    const regex = /^:([^{}]+)(?:\{(.+)\})?$/.exec(label)?.[2]
+    const problem = regex !== undefined ? regexProblem(regex) : undefined
+    if (problem) return `the pattern of ${label.slice(0, label.indexOf('{'))}: ${problem}`
+  }
+  return undefined
 }
 
 /** The version a request asks for, and how. */

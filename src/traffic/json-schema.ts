@@ -10,6 +10,7 @@
  * entries that lead to it.
  */
 import type { Validator } from '@cfworker/json-schema'
+import { regexProblem } from '../core/regex'
 
 export type JsonSchema = Record<string, unknown> | boolean
 
@@ -76,11 +77,15 @@ export function checkJsonSchema(schema: unknown, at: string, error: (field: stri
     error(`${at}.$ref`, 'only references inside the schema ("#/$defs/item") are supported: the gateway fetches no schemas')
   }
   if (s.required !== undefined && !(Array.isArray(s.required) && s.required.every((r) => typeof r === 'string'))) error(`${at}.required`, 'must be a list of property names')
+  // Patterns run on request values: they must compile (as the validator compiles them, with `u`) and be safe.
   if (s.pattern !== undefined) {
-    try {
-      new RegExp(s.pattern as string, 'u')
-    } catch (err) {
-      error(`${at}.pattern`, `invalid regular expression: ${(err as Error).message}`)
+    const problem = typeof s.pattern === 'string' ? regexProblem(s.pattern, 'u') : 'must be a string'
+    if (problem) error(`${at}.pattern`, problem)
+  }
+  if (s.patternProperties !== null && typeof s.patternProperties === 'object') {
+    for (const key of Object.keys(s.patternProperties)) {
+      const problem = regexProblem(key, 'u')
+      if (problem) error(`${at}.patternProperties`, problem)
     }
   }
   for (const key of SUBSCHEMA) if (s[key] !== undefined) checkJsonSchema(s[key], `${at}.${key}`, error, depth + 1)

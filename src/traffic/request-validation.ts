@@ -26,7 +26,7 @@ import type { Context } from 'hono'
 import * as v from 'valibot'
 import type { AppEnv } from '../core/context'
 import { GatewayError } from '../core/errors'
-import { isJsonType, readBounded } from './bounded-body'
+import { isJsonType, readBounded, refuseTooDeep } from './bounded-body'
 import { checkJsonSchema, issuesOf, lazyValidator, MAX_ISSUES, type JsonSchema, type ValidationIssue } from './json-schema'
 import { definePolicy } from '../core/policy'
 
@@ -135,6 +135,7 @@ export const validatePolicy = definePolicy({
         } catch (err) {
           throw new GatewayError('ERR_BAD_REQUEST', { detail: 'The body is not valid JSON.', extensions: { errors: [{ in: 'body', path: '', message: (err as Error).message }] } })
         }
+        refuseTooDeep(value)
         issues.push(...issuesOf(await body(), value, 'body'))
       }
       if (issues.length > 0) throw invalid(issues)

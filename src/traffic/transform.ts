@@ -27,7 +27,8 @@ import { editResponseHeaders } from '../core/http'
 import { checkTemplate, patternParams } from '../template/check'
 import { REQUEST_TEMPLATE_ROOTS, requestScope } from '../template/scope'
 import { compileTemplate } from '../template/template'
-import { isJsonType, readBounded, toStream } from './bounded-body'
+import { isJsonType, readBounded, refuseTooDeep, toStream } from './bounded-body'
+import { MAX_BODY_DEPTH, tooDeepAt } from '../core/json-depth'
 import { applyHeaderEdits, checkHeaderEdits, compileHeaderEdits, HeaderEditsSchema } from './header-edits'
 import { applyJsonEdits, checkJsonEdits, compileJsonEdits, JsonEditsSchema, type CompiledJsonEdits } from './json-edits'
 import { applyQueryEdits, checkQueryEdits, compileQueryEdits, QueryEditsSchema } from './query-edits'
@@ -40,14 +41,20 @@ const NULL_BODY = new Set([204, 205, 304])
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-/** Parses, edits and re-serialises a JSON body; undefined when it isn't valid JSON. */
-function editJson(bytes: Uint8Array, edits: CompiledJsonEdits, scope: Record<string, unknown>): string | undefined {
+/**
+ * Parses, edits and re-serialises a JSON body; undefined when it isn't valid JSON. A body nested
+ * deeper than `MAX_BODY_DEPTH` is refused (400) on the request side and left as it is on the
+ * response side (`side`).
+ */
+function editJson(bytes: Uint8Array, edits: CompiledJsonEdits, scope: Record<string, unknown>, side: 'request' | 'response'): string | undefined {
   let parsed: unknown
   try {
     parsed = JSON.parse(decoder.decode(bytes))
   } catch {
     return undefined
   }
+  if (side === 'request') refuseTooDeep(parsed)
+  else if (tooDeepAt(parsed, MAX_BODY_DEPTH)) return undefined
   return JSON.stringify(applyJsonEdits(parsed, edits, scope)) ?? 'null'
 }
 
@@ -89,7 +96,7 @@ async function editRequestBody(c: Context<AppEnv>, edits: CompiledJsonEdits, sco
     draft.body = read.stream
     return
   }
-  const edited = editJson(read.bytes, edits, scope)
+  const edited = editJson(read.bytes, edits, scope, 'request')
   draft.body = edited ?? (read.bytes.buffer as ArrayBuffer)
   if (edited !== undefined) draft.headers.set('content-length', String(encoder.encode(edited).byteLength))
 }
@@ -102,7 +109,7 @@ async function editResponseBody(res: Response, edits: CompiledJsonEdits, scope: 
   const read = await readBounded(res.body, maxBodyBytes)
   let body: BodyInit = read.complete ? read.bytes : read.stream
   const headers = new Headers(res.headers)
-  const edited = read.complete ? editJson(read.bytes, edits, scope) : undefined
+  const edited = read.complete ? editJson(read.bytes, edits, scope, 'response') : undefined
   if (edited !== undefined) {
     body = edited
     // The origin's validators and length describe the body it sent, not this one.

@@ -5,6 +5,7 @@
  * and worst-case time (every try's header timeout, plus backoff), unless `timeouts.total` caps it.
  */
 import type { ProxyActionConfig, UpstreamConfig } from './schema'
+import { own } from '../core/record'
 
 type Add = (path: string, message: string) => void
 type ProxyAction = ProxyActionConfig
@@ -38,7 +39,7 @@ export function checkUpstreams(config: Upstreams, add: Add): void {
     }
     const fallback = u.fallback?.upstream
     if (fallback !== undefined) {
-      const target = config.upstreams[fallback]
+      const target = own(config.upstreams, fallback)
       if (!target) add(`${at}.fallback.upstream`, `unknown upstream "${fallback}" (known: ${known()})`)
       else if (fallback === name) add(`${at}.fallback.upstream`, 'an upstream cannot fall back to itself')
       else if (target.fallback?.upstream !== undefined) {
@@ -53,13 +54,13 @@ export function checkProxyAction(action: ProxyAction, at: string, config: Upstre
   let sum = 0
   action.split?.forEach((s, i) => {
     sum += s.weight
-    if (!config.upstreams[s.upstream]) add(`${at}.split[${i}].upstream`, `unknown upstream "${s.upstream}" (known: ${known()})`)
+    if (!own(config.upstreams, s.upstream)) add(`${at}.split[${i}].upstream`, `unknown upstream "${s.upstream}" (known: ${known()})`)
     else if (s.upstream === action.upstream) add(`${at}.split[${i}].upstream`, 'is the action\'s own upstream; a split names the other versions')
   })
   if (sum > 100) add(`${at}.split`, `weights add up to ${sum}, over 100 (they are percents)`)
   if (action.pinBy !== undefined && !action.split?.length) add(`${at}.pinBy`, 'only used with "split"')
   if (action.mirror) {
-    if (!config.upstreams[action.mirror.upstream]) add(`${at}.mirror.upstream`, `unknown upstream "${action.mirror.upstream}" (known: ${known()})`)
+    if (!own(config.upstreams, action.mirror.upstream)) add(`${at}.mirror.upstream`, `unknown upstream "${action.mirror.upstream}" (known: ${known()})`)
     else if (action.mirror.upstream === action.upstream) add(`${at}.mirror.upstream`, 'must differ from the action\'s upstream')
   }
 }
@@ -71,9 +72,9 @@ const tries = (u: Pick<Worst, 'retries'>) => 1 + (u.retries?.attempts ?? 0)
 
 /** Worst-case subrequests of one call to the upstream: tries, the health read, the fallback. */
 export function upstreamSubrequests(config: Upstreams, name: string): number {
-  const u = config.upstreams[name]
+  const u = own(config.upstreams, name)
   if (!u) return 1
-  const fallback = u.fallback?.upstream !== undefined && u.fallback.upstream !== name ? config.upstreams[u.fallback.upstream] : undefined
+  const fallback = u.fallback?.upstream !== undefined && u.fallback.upstream !== name ? own(config.upstreams, u.fallback.upstream) : undefined
   const fallbackCost = fallback ? tries(fallback) + (fallback.healthCheck ? 1 : 0) : 0
   return tries(u) + (u.healthCheck ? 1 : 0) + fallbackCost
 }
@@ -89,7 +90,7 @@ export function upstreamWorstMs(u: Worst): number {
 export function proxySubrequests(action: ProxyAction, config: Upstreams): number {
   const sides = [action.upstream, ...(action.split ?? []).map((s) => s.upstream)]
   const main = Math.max(...sides.map((name) => upstreamSubrequests(config, name)))
-  return main + (action.mirror ? 1 + (config.upstreams[action.mirror.upstream]?.healthCheck ? 1 : 0) : 0)
+  return main + (action.mirror ? 1 + (own(config.upstreams, action.mirror.upstream)?.healthCheck ? 1 : 0) : 0)
 }
 
 /**
@@ -100,11 +101,11 @@ export function proxySubrequests(action: ProxyAction, config: Upstreams): number
 export function proxyDeadlineProblem(action: ProxyAction, deadline: number, config: Upstreams): string | undefined {
   const sides = [action.upstream, ...(action.split ?? []).map((s) => s.upstream)]
   for (const name of sides) {
-    const u = config.upstreams[name]
+    const u = own(config.upstreams, name)
     if (!u) continue
     const worst = upstreamWorstMs(u)
     const fallbackName = u.fallback?.upstream
-    const fallback = fallbackName !== undefined && fallbackName !== name ? config.upstreams[fallbackName] : undefined
+    const fallback = fallbackName !== undefined && fallbackName !== name ? own(config.upstreams, fallbackName) : undefined
     // The fallback's tries run under the same per-try timeout as the call (at most this upstream's).
     const fallbackMs = fallback ? upstreamWorstMs({ ...fallback, timeouts: { ...fallback.timeouts, headers: Math.min(fallback.timeouts.headers, u.timeouts.headers) } }) : 0
     const total = worst + fallbackMs

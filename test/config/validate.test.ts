@@ -327,3 +327,13 @@ describe('problems found when the config meets the Worker environment', () => {
     ])
   })
 })
+
+describe('structural problems say that more checks follow', () => {
+  it('a structural failure carries the pending note; a cross-field one does not', () => {
+    const structural = parseConfig(edit((c) => (c.rotues = [])))
+    expect(structural).toMatchObject({ ok: false, pending: '(cross-field checks — references, budgets, deadlines — run once these are fixed)' })
+    const crossField = parseConfig(edit((c) => (c.routes[0].action.upstream = 'users')))
+    expect(crossField.ok).toBe(false)
+    expect(crossField).not.toHaveProperty('pending')
+  })
+})

@@ -90,6 +90,15 @@ describe('check:config', () => {
     assert.equal(status, 1)
     assert.match(out, /config\/literal\.json: 1 problem\(s\)\n {2}- upstreams\.api\.url: must not hold credentials \(use a policy that reads a secret\)/)
   })
+
+  it('structural problems end with a line saying the cross-field checks are still to run', () => {
+    writeFileSync(join(dir, 'config/structural.json'), JSON.stringify({ rotues: [] }))
+    const { status, out } = run('check-config.mjs', ['config/structural.json'])
+    assert.equal(status, 1)
+    assert.match(out, /config\/structural\.json: 2 problem\(s\)\n {2}- routes: required\n {2}- rotues: unknown key.*\n {2}\(cross-field checks — references, budgets, deadlines — run once these are fixed\)\n/)
+    // A config whose structure is fine gets no such line.
+    assert.doesNotMatch(run('check-config.mjs', ['config/literal.json']).out, /cross-field checks/)
+  })
 })
 
 describe('deploy', () => {

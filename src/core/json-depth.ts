@@ -1,0 +1,38 @@
+/**
+ * @module
+ * A bound on how deeply a JSON value nests. Everything that walks a value (the config schema,
+ * template compilation, JSON Schema validation, body edits, `JSON.stringify`) recurses, so a value
+ * nested thousands of levels deep overflows the stack. This check is a loop, not a recursion: it is
+ * safe on any value `JSON.parse` returns, and runs before anything recursive sees the value.
+ */
+
+/** Deepest nesting of a config value: far beyond any real config, far below the stack's limit. */
+export const MAX_CONFIG_DEPTH = 64
+
+/** Deepest nesting of a JSON request body the gateway parses (transform, validate). */
+export const MAX_BODY_DEPTH = 128
+
+/**
+ * The path (keys and indexes) to the first object or array nested deeper than `max` levels, or
+ * undefined when the value is within the bound. The root object is level 1.
+ */
+export function tooDeepAt(value: unknown, max: number): (string | number)[] | undefined {
+  type Entry = { value: unknown; depth: number; key: string | number; parent: Entry | undefined }
+  const stack: Entry[] = [{ value, depth: 0, key: '', parent: undefined }]
+  while (stack.length > 0) {
+    const entry = stack.pop()!
+    const current = entry.value
+    if (current === null || typeof current !== 'object') continue
+    if (entry.depth >= max) return pathOf(entry)
+    const depth = entry.depth + 1
+    if (Array.isArray(current)) current.forEach((item, key) => stack.push({ value: item, depth, key, parent: entry }))
+    else for (const [key, item] of Object.entries(current)) stack.push({ value: item, depth, key, parent: entry })
+  }
+  return undefined
+}
+
+function pathOf(entry: { key: string | number; parent: typeof entry | undefined }): (string | number)[] {
+  const path: (string | number)[] = []
+  for (let at: typeof entry | undefined = entry; at?.parent; at = at.parent) path.unshift(at.key)
+  return path
+}
