@@ -53,10 +53,13 @@ export const IssuerSchema = v.strictObject({
   cache: v.optional(
     v.strictObject({
       ttl: v.pipe(v.optional(Seconds(86_400), 600), v.description(SCHEMA_DOCS ? 'Seconds keys are used before a refresh.' : '')),
-      cooldown: v.pipe(v.optional(v.pipe(Seconds(3_600), v.minValue(1)), 30), v.description(SCHEMA_DOCS ? 'Least seconds between two fetches.' : '')),
+      cooldown: v.pipe(
+        v.optional(v.pipe(Seconds(3_600), v.minValue(1)), 5),
+        v.description(SCHEMA_DOCS ? 'Least seconds between two fetches: how long an unknown `kid` waits for the next refetch (single-flight per isolate).' : ''),
+      ),
       maxStale: v.pipe(v.optional(Seconds(604_800), 3_600), v.description(SCHEMA_DOCS ? 'Seconds expired keys are still used while the endpoint fails.' : '')),
       maxBytes: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1_024), v.maxValue(1_048_576)), 65_536), v.description(SCHEMA_DOCS ? 'Size cap of a JWKS or discovery response.' : '')),
-      timeout: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(30_000)), 5_000), v.description(SCHEMA_DOCS ? 'Milliseconds to wait for the identity provider.' : '')),
+      timeout: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(30_000)), 2_000), v.description(SCHEMA_DOCS ? 'Milliseconds to wait for the identity provider.' : '')),
     }),
     {},
   ),
