@@ -43,17 +43,23 @@ export const IssuerSchema = v.strictObject({
     v.description(SCHEMA_DOCS ? 'Allowed `alg` values (default: the asymmetric ones; HS256 for a secret-only issuer). `none` is never allowed.' : ''),
   ),
   audience: v.pipe(v.optional(v.union([v.string(), v.pipe(v.array(v.string()), v.minLength(1))])), v.description(SCHEMA_DOCS ? 'Accepted `aud` values (one must match).' : '')),
-  clockTolerance: v.pipe(v.optional(Seconds(300), 30), v.description(SCHEMA_DOCS ? 'Seconds of clock skew allowed for `exp`, `nbf` and `iat`.' : '')),
+  clockTolerance: v.pipe(v.optional(Seconds(300), 30), v.description(SCHEMA_DOCS ? 'Seconds of clock skew allowed for `exp`, `nbf` and `iat` (an `iat` further in the future is refused).' : '')),
   maxTokenAge: v.pipe(v.optional(Seconds(31_536_000)), v.description(SCHEMA_DOCS ? 'Reject tokens whose `iat` is older than this many seconds.' : '')),
   requiredClaims: v.pipe(v.optional(v.array(v.string()), ['exp']), v.description(SCHEMA_DOCS ? 'Claims that must be present (default: `exp`).' : '')),
-  consumerClaim: v.pipe(v.optional(PathString), v.description(SCHEMA_DOCS ? 'Claim naming the consumer (default: `sub`, else `client_id`).' : '')),
+  consumerClaim: v.pipe(
+    v.optional(PathString),
+    v.description(SCHEMA_DOCS ? 'Claim naming the consumer (default: `sub`, else `client_id`); a token without it is refused unless the policy sets `requireConsumer: false`.' : ''),
+  ),
   cache: v.optional(
     v.strictObject({
       ttl: v.pipe(v.optional(Seconds(86_400), 600), v.description(SCHEMA_DOCS ? 'Seconds keys are used before a refresh.' : '')),
-      cooldown: v.pipe(v.optional(v.pipe(Seconds(3_600), v.minValue(1)), 30), v.description(SCHEMA_DOCS ? 'Least seconds between two fetches.' : '')),
+      cooldown: v.pipe(
+        v.optional(v.pipe(Seconds(3_600), v.minValue(1)), 5),
+        v.description(SCHEMA_DOCS ? 'Least seconds between two fetches: how long an unknown `kid` waits for the next refetch (single-flight per isolate).' : ''),
+      ),
       maxStale: v.pipe(v.optional(Seconds(604_800), 3_600), v.description(SCHEMA_DOCS ? 'Seconds expired keys are still used while the endpoint fails.' : '')),
       maxBytes: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1_024), v.maxValue(1_048_576)), 65_536), v.description(SCHEMA_DOCS ? 'Size cap of a JWKS or discovery response.' : '')),
-      timeout: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(30_000)), 5_000), v.description(SCHEMA_DOCS ? 'Milliseconds to wait for the identity provider.' : '')),
+      timeout: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(30_000)), 2_000), v.description(SCHEMA_DOCS ? 'Milliseconds to wait for the identity provider.' : '')),
     }),
     {},
   ),
@@ -125,6 +131,8 @@ export type IssuerVerifier = {
   /** Verifies at the runtime's `now()` (`exp`, `nbf`, `iat`), with keys fetched on its clock. */
   verify(token: string, runtime?: Runtime): Promise<JWTPayload>
   consumerOf(payload: JWTPayload): string | undefined
+  /** The claim `consumerOf` reads, as a client is told when it is missing (`"sub" or "client_id"`). */
+  consumerClaim: string
   remote: RemoteKeySet | undefined
 }
 
@@ -233,6 +241,16 @@ function keyResolver(issuer: IssuerConfig, env: Env, algorithms: string[], remot
   }
 }
 
+/**
+ * jose checks `iat` against the clock only with `maxTokenAge`; a token "issued" far in the future
+ * would otherwise outlive every age limit set later. Beyond the clock tolerance it is refused.
+ */
+function rejectFutureIat(payload: JWTPayload, nowMs: number, toleranceSeconds: number): void {
+  if (typeof payload.iat === 'number' && payload.iat > Math.floor(nowMs / 1000) + toleranceSeconds) {
+    throw new errors.JWTClaimValidationFailed('"iat" claim timestamp check failed (it should be in the past)', payload, 'iat', 'check_failed')
+  }
+}
+
 export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): IssuerVerifier {
   const algorithms = algorithmsOf(issuer)
   const consumerPath = issuer.consumerClaim !== undefined ? parsePath(issuer.consumerClaim) : undefined
@@ -255,14 +273,18 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
     async verify(token, runtime = systemRuntime) {
       if (setupError !== undefined) throw new KeysUnavailableError(setupError)
       const options: JWTVerifyOptions = { ...verifyOptions, currentDate: new Date(runtime.now()) }
+      let payload: JWTPayload
       try {
-        return (await jwtVerify(token, (header, input) => getKey(header, input, runtime), options)).payload
+        payload = (await jwtVerify(token, (header, input) => getKey(header, input, runtime), options)).payload
       } catch (err) {
         // Both key sources (remote and static) end here: a set built by jose's createLocalJWKSet.
-        if (err instanceof errors.JWKSMultipleMatchingKeys) return verifyWithCandidates(token, err, options)
-        throw err
+        if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err
+        payload = await verifyWithCandidates(token, err, options)
       }
+      rejectFutureIat(payload, runtime.now(), issuer.clockTolerance)
+      return payload
     },
+    consumerClaim: issuer.consumerClaim !== undefined ? `"${issuer.consumerClaim}"` : '"sub" or "client_id"',
     consumerOf(payload) {
       const value = consumerPath ? getPath(payload, consumerPath) : (payload.sub ?? payload.client_id)
       return typeof value === 'string' && value !== '' ? value : typeof value === 'number' ? String(value) : undefined

@@ -7,8 +7,9 @@
  * client's request so they can't be spoofed.
  *
  * Failures: 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750; no error when the
- * token is missing); 403 `insufficient_scope` when a scope is missing; 503 when no keys can be had.
- * The client gets a generic reason, the log line jose's error code. Never a 500.
+ * token is missing; with an `error_description` when a valid token names no consumer); 403
+ * `insufficient_scope` when a scope is missing; 503 when no keys can be had. The client gets a
+ * generic reason, the log line jose's error code. Never a 500.
  *
  * @example
  * { "type": "jwt",
@@ -138,6 +139,18 @@ function forwardClaims(draft: Headers, forward: ForwardedClaim[], payload: JWTPa
   }
 }
 
+/**
+ * A valid token naming no consumer. Required by default (`requireConsumer`): the identity feeds
+ * rate-limit keys and plans, cache scope, forwarded claims, templates, canary splits, metrics and
+ * the log line, too many readers to prove at build time that none of them is configured.
+ */
+function noConsumer(c: Context<AppEnv>, verifier: IssuerVerifier): GatewayError {
+  logAuth(c, { via: 'jwt', outcome: 'invalid', code: 'ERR_JWT_NO_CONSUMER', issuer: verifier.issuer })
+  // RFC 6750: error_description is printable ASCII without `"` and `\`.
+  const description = `the token has no ${verifier.consumerClaim} claim naming its consumer`.replaceAll('"', "'").replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '')
+  return unauthorized('The bearer token names no consumer.', `${INVALID}, error_description="${description}"`)
+}
+
 export const jwtPolicy = definePolicy({
   type: 'jwt',
   phase: 'auth',
@@ -180,8 +193,9 @@ export const jwtPolicy = definePolicy({
         })
       }
 
-      c.set('claims', payload as Record<string, unknown>)
       const id = verifier.consumerOf(payload)
+      if (id === undefined && options.requireConsumer) throw noConsumer(c, verifier)
+      c.set('claims', payload as Record<string, unknown>)
       if (id !== undefined) publishConsumer(c, config, id, 'jwt', undefined, verifier.issuer)
       logAuth(c, { via: 'jwt', outcome: 'ok', issuer: verifier.issuer })
       forwardClaims(draft, forward, payload)

@@ -7,7 +7,10 @@
  *
  * - one key set per isolate and source (module level), shared by every route and config reload;
  * - keys are refreshed after `ttl`; a token with an unknown `kid` triggers one refetch, then a
- *   cooldown, so random kids can't make us hammer the identity provider;
+ *   cooldown (default 5 s), so random kids can't make us hammer the identity provider, and a key
+ *   published and used at once is refused for at most the cooldown;
+ * - while the last fetch failed, an unknown `kid` is `KeysUnavailableError` (503), not a bad token
+ *   (401): the key may well be new, and we couldn't ask;
  * - "one fetch at a time" is a timestamp set *before* the fetch starts (a request can't await
  *   another request's I/O on Workers); a request that finds a fetch running polls for its result;
  * - a failing endpoint keeps the last good keys for `maxStale` after they expire; with no usable
@@ -49,6 +52,8 @@ export class RemoteKeySet {
   private fetchedAt = 0
   private lastAttempt = Number.NEGATIVE_INFINITY
   private fetchingUntil = 0
+  /** Whether the last fetch attempt failed (timeout, HTTP error, not a JWKS). */
+  private lastFailed = false
   private jwksUri: string | undefined
   private discoveredAt = 0
   /** Fetch attempts of the key set (for tests and logs). */
@@ -74,7 +79,9 @@ export class RemoteKeySet {
     } catch (err) {
       if (!(err instanceof errors.JWKSNoMatchingKey)) throw err
       // An unknown kid: the provider may have rotated. One refetch, then the cooldown holds.
-      if (!(await this.refreshOrWait(runtime))) throw err
+      const refreshed = await this.refreshOrWait(runtime)
+      if (this.lastFailed) throw new KeysUnavailableError('unknown kid while the key set endpoint is failing', 'ERR_AUTH_KEYS_REFRESH_FAILED')
+      if (!refreshed) throw err
       const fresh = this.usableKeys(runtime)
       if (!fresh || fresh === keys) throw err
       return fresh(header, token)
@@ -114,7 +121,10 @@ export class RemoteKeySet {
           this.discoveredAt = runtime.now()
         } catch (err) {
           logEvent('oidc_discovery_failed', { issuer: this.source.issuer, error: String(err) })
-          if (!this.jwksUri) return
+          if (!this.jwksUri) {
+            this.lastFailed = true
+            return
+          }
         }
       }
       const body = await fetchJson(this.jwksUri!, maxBytes, timeoutMs, runtime)
@@ -122,7 +132,9 @@ export class RemoteKeySet {
       if (!Array.isArray(keys) || keys.length === 0) throw new Error('not a JWKS with at least one key')
       this.keys = createLocalJWKSet(body as JSONWebKeySet)
       this.fetchedAt = runtime.now()
+      this.lastFailed = false
     } catch (err) {
+      this.lastFailed = true
       logEvent('jwks_fetch_failed', { url: this.jwksUri, error: String(err), keepingKeys: this.usableKeys(runtime) !== undefined })
     } finally {
       this.fetchingUntil = 0

@@ -50,6 +50,12 @@ export const JwtOptionsSchema = v.strictObject({
   scopesMatch: v.pipe(v.optional(v.picklist(['all', 'any']), 'all'), v.description(SCHEMA_DOCS ? 'Whether every scope is needed, or any one.' : '')),
   forwardClaims: v.pipe(v.optional(v.record(HeaderName, PathString), {}), v.description(SCHEMA_DOCS ? 'Header -> claim path, sent to the origin (`{ "X-User-Id": "sub" }`).' : '')),
   removeAuthorization: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Do not send the `Authorization` header to the origin.' : '')),
+  requireConsumer: v.pipe(
+    v.optional(v.boolean(), true),
+    v.description(
+      SCHEMA_DOCS ? 'Refuse (401) a token without the claim naming its consumer (`consumerClaim`, else `sub`, else `client_id`); false lets it through with no consumer.' : '',
+    ),
+  ),
 })
 
 export type JwtOptions = v.InferOutput<typeof JwtOptionsSchema>

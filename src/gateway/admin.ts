@@ -14,6 +14,8 @@ import { cacheAdmin } from '../cache/admin'
 import { dashboard } from '../observability/dashboard'
 import { adminTokenGuard } from '../rate-limit/admin-failures'
 import { rateLimitAdmin } from '../rate-limit/admin'
+import { redactBySchema } from '../config/redact'
+import { GatewayConfigSchema } from '../config/schema'
 
 /**
  * Every feature's admin endpoints, in one explicit list. Those with their own authentication are
@@ -23,21 +25,12 @@ import { rateLimitAdmin } from '../rate-limit/admin'
 const ENDPOINTS: AdminExtension[] = [apiKeyAdmin, cacheAdmin, rateLimitAdmin]
 const OWN_AUTH_ENDPOINTS: AdminExtension[] = [dashboard]
 
-// Header names too: a `headers` policy may set a static `Authorization` or `X-Api-Key`.
-const SECRET_KEY = /(secret|token|password|passphrase|credential|private|authorization|api[-_]?key|cookie|signature)/i
-
 /**
- * A copy of the config with every value under a secret-sounding key replaced, whole: a list or an
- * object there (`credentials: { user, pass }`) may hold secrets under any key. Only a boolean
- * (`cors.credentials: true`) or null stays visible.
+ * The config as written, for display: the fields its schema marks secret are redacted (see
+ * `config/redact.ts`), and free-form parts by their keys' names.
  */
-export function redactConfig(value: unknown, key = ''): unknown {
-  if (SECRET_KEY.test(key) && value !== null && typeof value !== 'boolean') return '[redacted]'
-  if (Array.isArray(value)) return value.map((item) => redactConfig(item))
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, item]) => [k, redactConfig(item, k)]))
-  }
-  return value
+export function redactConfig(value: unknown): unknown {
+  return redactBySchema(GatewayConfigSchema, value)
 }
 
 /** Returns the admin app, or undefined when the token secret is not set (the API is off). */

@@ -14,6 +14,10 @@
  * - With `credentials`, `*` is never sent: the allowed origin is reflected. `"*"` with credentials
  *   is a config error, since it would let every site read responses with the user's cookies.
  * - The gateway owns CORS on these routes: `Access-Control-*` headers from the origin are dropped.
+ * - Never on the admin API or dashboard (`gateway.admin.prefix`, read from the config view): they
+ *   keep their own same-origin rules, so no origin a global `cors` allows can read them with an
+ *   operator's session cookie. Their preflights pass through unanswered (the admin API refuses
+ *   them). The prefix is tested against the path Hono routes by (`c.req.path`), as the mount is.
  *
  * Not built on `hono/cors`: it sends `Access-Control-Allow-Credentials` and expose headers to
  * disallowed origins, treats every `OPTIONS` as a preflight, allows `*` with credentials, has no
@@ -66,6 +70,12 @@ function originTest(patterns: string[]): OriginTest {
   }
 }
 
+/** Whether a path is `prefix` or below it, as Hono's `app.route(prefix, ...)` mount sees it. */
+function underPrefix(prefix: string): (path: string) => boolean {
+  const base = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix
+  return (path) => path === base || path.startsWith(`${base}/`)
+}
+
 function addVary(headers: Headers, names: string[]): void {
   const current = (headers.get('vary') ?? '').split(',').map((s) => s.trim().toLowerCase())
   if (current.includes('*')) return
@@ -110,7 +120,8 @@ export const corsPolicy = definePolicy({
     }
     if (options.allowHeaders.includes('*') && options.allowHeaders.length > 1) ctx.error('.allowHeaders', '"*" already allows every header; list it alone')
   },
-  create(options) {
+  create(options, { config }) {
+    const isAdminPath = underPrefix(config.gateway.admin.prefix)
     const origins = [options.origins].flat()
     const any = origins.includes('*')
     const allowed: OriginTest = any ? () => true : originTest(origins)
@@ -123,6 +134,7 @@ export const corsPolicy = definePolicy({
     const allowOriginFor = (origin: string) => (any && !options.credentials ? '*' : origin)
 
     return async function cors(c, next) {
+      if (isAdminPath(c.req.path)) return next()
       const origin = c.req.header('origin')
       const ok = origin !== undefined && allowed(origin)
       if (isPreflight(c.req.method, c.req.raw.headers)) {

@@ -7,6 +7,7 @@
  */
 import * as v from 'valibot'
 import { HeaderName } from '../core/schema'
+import { Secret } from '../core/secret'
 import { TemplateString } from '../template/schema'
 import { encodeHeaderValue } from '../template/template'
 import { applyEdits, type CompiledEdits, type Multimap } from './edits'
@@ -16,8 +17,9 @@ export { checkEdits as checkHeaderEdits, compileEdits as compileHeaderEdits } fr
 export const HeaderEditsSchema = v.strictObject({
   rename: v.pipe(v.optional(v.record(HeaderName, HeaderName)), v.description(SCHEMA_DOCS ? 'Old name -> new name; values move, all of them.' : '')),
   remove: v.optional(v.array(HeaderName)),
-  set: v.optional(v.record(HeaderName, TemplateString)),
-  add: v.optional(v.record(HeaderName, TemplateString)),
+  // Values may be literal credentials (`Authorization: Bearer ...`): redacted by the admin API.
+  set: v.optional(v.record(HeaderName, Secret(TemplateString))),
+  add: v.optional(v.record(HeaderName, Secret(TemplateString))),
 })
 export type HeaderEditsConfig = v.InferOutput<typeof HeaderEditsSchema>
 

@@ -85,7 +85,7 @@ describe('key set', () => {
     const res = await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))
     expect(res.status).toBe(503)
     expect(res.headers.get('content-type')).toBe('application/problem+json')
-    expect(res.headers.get('retry-after')).toBe('30')
+    expect(res.headers.get('retry-after')).toBe('5') // the cooldown (default 5 s since issue 14; was 30)
     expect(await res.json()).toMatchObject({ code: 'ERR_AUTH_UNAVAILABLE', detail: 'Tokens cannot be verified right now.' })
     expect(gw.logs[0]!.auth).toMatchObject({ outcome: 'unavailable', code: 'ERR_AUTH_NO_KEYS' })
     // Within the cooldown the issuer is not asked again.
@@ -104,6 +104,62 @@ describe('key set', () => {
       const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { maxBytes: 16_384 } })
       expect((await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))).status).toBe(503)
     }
+  })
+
+  it('a hanging JWKS endpoint: 503 once the default 2 s timeout passes on the gateway\'s clock', async () => {
+    const tenant = new Tenant()
+    const key = await newKey('ES256')
+    await tenant.publish(key)
+    await tenant.mode('ok', 10_000) // the issuer holds the answer back (real time, cut short by the abort)
+    const clock = manualRuntime() // its timers fire only when the test moves the clock
+    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl }, clock)
+    const pending = gw.fetch('/me', bearer(await sign(key, tenant.issuer)))
+    await clock.until(() => clock.pendingTimers() > 0) // the fetch's timeout timer is set
+    expect(clock.nextTimerIn()).toBe(2_000)
+    await clock.advance(2_000)
+    const res = await pending
+    expect(res.status).toBe(503)
+    expect(res.headers.get('retry-after')).toBe('5')
+  })
+
+  it('a key published and used at once is accepted after the short default cooldown (5 s, not 30)', async () => {
+    const tenant = new Tenant()
+    const [k1, k2] = [await newKey('ES256'), await newKey('ES256')]
+    await tenant.publish(k1)
+    const clock = movableClock()
+    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl }, clock)
+    expect((await gw.fetch('/me', bearer(await sign(k1, tenant.issuer)))).status).toBe(200)
+    await tenant.publish(k1, k2)
+    // Inside the cooldown of the first fetch the new kid can't trigger another: 401.
+    await clock.advance(1_000)
+    expect((await gw.fetch('/me', bearer(await sign(k2, tenant.issuer)))).status).toBe(401)
+    await clock.advance(4_000) // 5 s after the first fetch
+    expect((await gw.fetch('/me', bearer(await sign(k2, tenant.issuer)))).status).toBe(200)
+    expect((await tenant.stats()).jwksFetches).toBe(2)
+  })
+
+  it('an unknown kid while the refetch fails is 503 with Retry-After, not 401; known keys keep working', async () => {
+    const tenant = new Tenant()
+    const [k1, k2] = [await newKey('ES256'), await newKey('ES256')]
+    await tenant.publish(k1)
+    const clock = movableClock()
+    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl }, clock)
+    expect((await gw.fetch('/me', bearer(await sign(k1, tenant.issuer)))).status).toBe(200)
+    await tenant.mode('down')
+    await clock.advance(5_000)
+    const res = await gw.fetch('/me', bearer(await sign(k2, tenant.issuer)))
+    expect(res.status).toBe(503)
+    expect(res.headers.get('retry-after')).toBe('5')
+    expect(gw.logs[1]!.auth).toMatchObject({ outcome: 'unavailable', code: 'ERR_AUTH_KEYS_REFRESH_FAILED' })
+    // Within the cooldown: no new fetch, still 503 for the unknown kid; the cached key still passes.
+    expect((await gw.fetch('/me', bearer(await sign(k2, tenant.issuer)))).status).toBe(503)
+    expect((await gw.fetch('/me', bearer(await sign(k1, tenant.issuer)))).status).toBe(200)
+    expect((await tenant.stats()).jwksFetches).toBe(2)
+    // The IdP recovers with the new key: after the cooldown it is accepted.
+    await tenant.publish(k1, k2)
+    await tenant.mode('ok')
+    await clock.advance(5_000)
+    expect((await gw.fetch('/me', bearer(await sign(k2, tenant.issuer)))).status).toBe(200)
   })
 
   it('an unreachable issuer: 503, never a 500', async () => {

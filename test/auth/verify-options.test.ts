@@ -36,6 +36,20 @@ describe('token age and clock tolerance', () => {
     expect(gw.logs[2]!.auth).toMatchObject({ outcome: 'invalid', code: 'ERR_JWT_CLAIM_VALIDATION_FAILED' })
   })
 
+  it('an iat in the future beyond clockTolerance is 401 without maxTokenAge; within it, 200', async () => {
+    const { tenant, key, source } = await tenantWithKey()
+    const gw = gateway(source)
+    const future = await gw.fetch('/me', bearer(await sign(key, tenant.issuer, { iat: now() + 3600, exp: now() + 7200 })))
+    expect(future.status).toBe(401)
+    expect(future.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
+    expect(gw.logs[0]!.auth).toMatchObject({ outcome: 'invalid', code: 'ERR_JWT_CLAIM_VALIDATION_FAILED' })
+    expect((await gw.fetch('/me', bearer(await sign(key, tenant.issuer, { iat: now() + 10 })))).status).toBe(200)
+    // On the gateway's clock, not the machine's: the same token is fine once the clock catches up.
+    const clock = manualRuntime({ timers: 'real', start: Date.now() + 3_600_000 })
+    const later = gateway(source, clock)
+    expect((await later.fetch('/me', bearer(await sign(key, tenant.issuer, { iat: now() + 3600, exp: now() + 7200 })))).status).toBe(200)
+  })
+
   it('clockTolerance 0: a token that expired 5 s ago is 401 (the default 30 s tolerance would take it)', async () => {
     const { tenant, key, source } = await tenantWithKey()
     const token = await sign(key, tenant.issuer, { iat: now() - 60, exp: now() - 5 })
@@ -60,10 +74,26 @@ describe('the consumer of a token', () => {
     const res = await gw.fetch('/me', bearer(await sign(key, tenant.issuer, { sub: 'user-1', org: { id: 'acme-corp' } })))
     expect(await res.json()).toEqual({ consumer: 'acme-corp' })
     expect(gw.logs[0]!.consumer).toBe('acme-corp')
-    // Without the claim the token is still valid, but names no consumer.
+    // Without the claim the token names no consumer: refused by default (see the next test).
     const none = await gw.fetch('/me', bearer(await sign(key, tenant.issuer, { sub: 'user-1' })))
-    expect(none.status).toBe(200)
-    expect(gw.logs[1]!.consumer).toBeUndefined()
+    expect(none.status).toBe(401)
+    expect(none.headers.get('www-authenticate')).toBe(`Bearer error="invalid_token", error_description="the token has no 'org.id' claim naming its consumer"`)
+  })
+
+  it('a token naming no consumer is 401 by default; requireConsumer: false lets it through with none', async () => {
+    const { tenant, key, source } = await tenantWithKey()
+    const token = await sign(key, tenant.issuer, { sub: undefined })
+    const gw = gateway(source)
+    const res = await gw.fetch('/me', bearer(token))
+    expect(res.status).toBe(401)
+    expect(res.headers.get('www-authenticate')).toBe(`Bearer error="invalid_token", error_description="the token has no 'sub' or 'client_id' claim naming its consumer"`)
+    expect(gw.logs[0]!.auth).toMatchObject({ outcome: 'invalid', code: 'ERR_JWT_NO_CONSUMER', issuer: tenant.issuer })
+    expect(gw.logs[0]!.consumer).toBeUndefined()
+    const lenient = testGateway({
+      routes: [{ id: 'me', match: { path: '/me' }, policies: [{ type: 'jwt', issuers: [source], requireConsumer: false }], action: { type: 'respond', body: 'ok' } }],
+    })
+    expect((await lenient.fetch('/me', bearer(token))).status).toBe(200)
+    expect(lenient.logs[0]!.consumer).toBeUndefined()
   })
 })
 

@@ -53,7 +53,8 @@ describe('admin API', () => {
     const body = JSON.parse(text) as { version: string; config: any }
     expect(body.version).toBe('unversioned')
     expect(body.config.consumers.acme.metadata).toEqual({ password: '[redacted]', tier: 'gold', credentials: '[redacted]' })
-    expect(body.config.routes[0].policies[0].request.set).toEqual({ Authorization: '[redacted]', 'X-Api-Key': '[redacted]', 'X-Plain': 'visible' })
+    // Every header value a `headers` policy sets is marked secret in its schema (was: by name only, so 'X-Plain' showed).
+    expect(body.config.routes[0].policies[0].request.set).toEqual({ Authorization: '[redacted]', 'X-Api-Key': '[redacted]', 'X-Plain': '[redacted]' })
     expect(gw.logs.at(-1)).toMatchObject({ admin: true, status: 200 })
   })
 
@@ -68,6 +69,41 @@ describe('admin API', () => {
     expect((await gw.fetch('/ops/admin/health', { headers: { authorization: 'Bearer ops-secret' } })).status).toBe(200)
     expect((await gw.fetch('/ops/admin/health', { headers: auth })).status).toBe(401)
     expect((await gw.fetch('/_edgeway/health', { headers: auth })).status).toBe(404)
+  })
+
+  it('redacts by schema: secret header values of any name are hidden, maxTokenAge and names of Worker secrets shown', () => {
+    const source = {
+      upstreams: { api: { url: 'http://127.0.0.1:9' } },
+      routes: [
+        {
+          id: 'r',
+          match: { path: '/r' },
+          policies: [
+            { type: 'jwt', issuers: [{ issuer: 'https://idp.example', secret: 'JWT_HMAC', algorithms: ['HS256'], maxTokenAge: 600, clockTolerance: 5 }] },
+            { type: 'headers', request: { set: { 'X-Auth': 'literal-auth-1' }, add: { 'X-Upstream-Key': 'literal-key-2' }, remove: ['Cookie'] } },
+            { type: 'transform', request: { headers: { set: { 'X-Upstream-Key': 'literal-key-3' } } } },
+            { type: 'origin-auth', secret: 'ORIGIN_HMAC' },
+          ],
+          action: { type: 'proxy', upstream: 'api' },
+        },
+        {
+          id: 'agg',
+          match: { path: '/agg' },
+          action: { type: 'aggregate', calls: [{ name: 'a', upstream: 'api', path: '/a', headers: { 'X-Call-Key': 'literal-key-4' } }] },
+        },
+      ],
+      gateway: { admin: { tokenSecret: 'ADMIN_TOKEN' } },
+    }
+    const shown = redactConfig(source) as any
+    const text = JSON.stringify(shown)
+    for (const secret of ['literal-auth-1', 'literal-key-2', 'literal-key-3', 'literal-key-4']) expect(text).not.toContain(secret)
+    const [jwt, headers, transform, originAuth] = shown.routes[0].policies
+    expect(jwt.issuers[0]).toEqual({ issuer: 'https://idp.example', secret: 'JWT_HMAC', algorithms: ['HS256'], maxTokenAge: 600, clockTolerance: 5 })
+    expect(headers.request).toEqual({ set: { 'X-Auth': '[redacted]' }, add: { 'X-Upstream-Key': '[redacted]' }, remove: ['Cookie'] })
+    expect(transform.request.headers.set).toEqual({ 'X-Upstream-Key': '[redacted]' })
+    expect(originAuth).toEqual({ type: 'origin-auth', secret: 'ORIGIN_HMAC' })
+    expect(shown.routes[1].action.calls[0].headers).toEqual({ 'X-Call-Key': '[redacted]' })
+    expect(shown.gateway).toEqual({ admin: { tokenSecret: 'ADMIN_TOKEN' } })
   })
 
   it('redactConfig hides whole objects and lists under a secret-sounding key', () => {

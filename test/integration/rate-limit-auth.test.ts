@@ -81,19 +81,21 @@ describe('limits by consumer, with real authentication', () => {
     expect(gw.logs.every((line) => line.rateLimit === undefined)).toBe(true)
   })
 
-  it('without a consumer (a public route, or a token with no subject) the fallback key (IP) counts', async () => {
+  it('without a consumer (a public route) the fallback key (IP) counts; a token with no subject is refused, uncounted', async () => {
     const iss = await newIssuer()
     const gw = gateway(iss, { type: 'rate-limit', by: ['consumer'], fallback: ['ip'], limits: [{ name: 'fb', limit: 2, window: 3600 }] })
     const ip = freshIp()
     const noSubject = await iss.token(undefined)
     const statuses = [
       await status(gw.fetch('/open', { headers: { 'cf-connecting-ip': ip } })),
+      // Issue 14: a token naming no consumer is a 401 (jwt `requireConsumer`, default true).
       await status(gw.fetch('/j', { headers: { authorization: `Bearer ${noSubject}`, 'cf-connecting-ip': ip } })),
       await status(gw.fetch('/open', { headers: { 'cf-connecting-ip': ip } })),
+      await status(gw.fetch('/open', { headers: { 'cf-connecting-ip': ip } })),
     ]
-    expect(statuses).toEqual([200, 200, 429])
+    expect(statuses).toEqual([200, 401, 200, 429])
     expect(await used(`ip=${ip}`, 'global/fb')).toBe(2)
-    expect(gw.logs.map((line) => (line.rateLimit as { fallback?: boolean }).fallback)).toEqual([true, true, true])
+    expect(gw.logs.map((line) => (line.rateLimit as { fallback?: boolean } | undefined)?.fallback)).toEqual([true, undefined, true, true])
     // A subject from the same address has its own counter.
     expect(await status(gw.fetch('/j', { headers: { authorization: `Bearer ${await iss.token(consumerId('carol'))}`, 'cf-connecting-ip': ip } }))).toBe(200)
   })

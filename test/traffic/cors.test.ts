@@ -1,4 +1,5 @@
 /** `cors`: preflights and actual requests, judged by the Fetch standard's own checks. */
+import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { newTag, ORIGIN, originLog, policyGateway, testGateway, type RouteInput } from '../support/gateway'
 import { corsCheck, preflightAllows, varies } from './fetch-cors'
@@ -131,5 +132,48 @@ describe('cors: actual requests', () => {
     const missing = await gw.fetch('/nope', { headers: { origin: 'https://app.example.com' } })
     expect(missing.status).toBe(404)
     expect(corsCheck(missing, 'https://app.example.com', false)).toBe(true)
+  })
+})
+
+describe('cors: never on the admin API', () => {
+  const app = 'https://app.example.com'
+  const adminAuth = { authorization: `Bearer ${env.ADMIN_TOKEN}` }
+  const gateway = () =>
+    testGateway({
+      upstreams: { origin: { url: ORIGIN } },
+      policies: [{ type: 'cors', origins: [app], credentials: true, allowHeaders: ['Authorization'] }],
+      routes: [{ id: 'api', match: { path: '/echo/*' }, action: { type: 'proxy', upstream: 'origin' } }],
+    })
+
+  it('an allowed origin with credentials gets no CORS headers from the admin API or dashboard', async () => {
+    const gw = gateway()
+    const health = await gw.fetch('/_edgeway/health', { headers: { origin: app, ...adminAuth } })
+    expect(health.status).toBe(200)
+    expect(corsCheck(health, app, true)).toBe(false)
+    const metrics = await gw.fetch('/_edgeway/metrics', { headers: { origin: app, ...adminAuth } })
+    expect(metrics.headers.get('access-control-allow-origin')).toBeNull()
+    expect(metrics.headers.get('access-control-allow-credentials')).toBeNull()
+    // Also when Hono decodes the path into the admin mount.
+    const encoded = await gw.fetch('/%5Fedgeway/health', { headers: { origin: app, ...adminAuth } })
+    expect(encoded.status).toBe(200)
+    expect(encoded.headers.get('access-control-allow-origin')).toBeNull()
+  })
+
+  it('a preflight to an admin path is not allowed', async () => {
+    const gw = gateway()
+    for (const path of ['/_edgeway/metrics', '/_edgeway/config', '/_edgeway']) {
+      const res = await gw.fetch(path, preflight(app, 'GET', 'authorization'))
+      expect(preflightAllows(res, app, true, 'GET', ['authorization'])).toBe(false)
+      expect(res.headers.get('access-control-allow-origin')).toBeNull()
+    }
+  })
+
+  it('ordinary routes keep their CORS', async () => {
+    const gw = gateway()
+    const res = await gw.fetch('/echo/x', { headers: { origin: app, 'x-test-tag': newTag() } })
+    expect(corsCheck(res, app, true)).toBe(true)
+    expect(preflightAllows(await gw.fetch('/echo/x', preflight(app, 'GET', 'authorization')), app, true, 'GET', ['authorization'])).toBe(true)
+    // A path that only starts like the prefix is not the admin API.
+    expect(corsCheck(await gw.fetch('/_edgewayx', { headers: { origin: app } }), app, true)).toBe(true)
   })
 })
