@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { Runtime } from '../../src/core/runtime'
-import { stoppedClock } from '../support/runtime'
+import { manualRuntime, stoppedClock } from '../support/runtime'
 import { issuerGateway } from './helpers'
 import { bearer, newKey, sign, Tenant } from './tokens'
 
@@ -126,7 +126,7 @@ describe('key set', () => {
     const tenant = new Tenant()
     const [k1, k2] = [await newKey('ES256'), await newKey('ES256')]
     await tenant.publish(k1)
-    const clock = movableClock()
+    const clock = stoppedClock()
     const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl }, clock)
     expect((await gw.fetch('/me', bearer(await sign(k1, tenant.issuer)))).status).toBe(200)
     await tenant.publish(k1, k2)
@@ -142,7 +142,7 @@ describe('key set', () => {
     const tenant = new Tenant()
     const [k1, k2] = [await newKey('ES256'), await newKey('ES256')]
     await tenant.publish(k1)
-    const clock = movableClock()
+    const clock = stoppedClock()
     const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl }, clock)
     expect((await gw.fetch('/me', bearer(await sign(k1, tenant.issuer)))).status).toBe(200)
     await tenant.mode('down')

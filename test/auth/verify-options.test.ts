@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { testGateway } from '../support/gateway'
 import type { Runtime } from '../../src/core/runtime'
-import { stoppedClock } from '../support/runtime'
+import { manualRuntime, stoppedClock } from '../support/runtime'
 import { issuerGateway } from './helpers'
 import { bearer, newKey, sign, Tenant } from './tokens'
 

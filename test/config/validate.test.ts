@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { ConfigError } from '../../src/core/errors'
-import { loadConfig } from '../../src/config/parse'
+import { loadConfig, parseConfig } from '../../src/config/parse'
 import type { Env } from '../../src/core/env'
 import { createGateway } from '../../src/gateway/create-gateway'
 import { configProblems } from '../support/config'

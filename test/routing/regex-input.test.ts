@@ -1,7 +1,7 @@
 /** A config regex runs only on values up to `MAX_REGEX_INPUT` characters: a longer one does not match. */
 import { describe, expect, it } from 'vitest'
 import { MAX_REGEX_INPUT } from '../../src/core/regex'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 
 describe('header regex input is capped', () => {
   const gw = testGateway({

@@ -1,7 +1,7 @@
 /** A JSON request body nested deeper than `MAX_BODY_DEPTH` is a 400 problem+json for `transform` and `validate`, not a 500. */
 import { describe, expect, it } from 'vitest'
 import { MAX_BODY_DEPTH } from '../../src/core/json-depth'
-import { originConfig, testGateway } from '../helpers'
+import { originConfig, testGateway } from '../support/gateway'
 
 const post = (body: string) => ({ method: 'POST', body, headers: { 'content-type': 'application/json' } })
 const arrays = (levels: number) => '['.repeat(levels) + ']'.repeat(levels)
