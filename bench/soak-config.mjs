@@ -2,6 +2,23 @@
 // failing on bench/soak-servers.mjs's schedule. `ctx` is what bench/soak.mjs started: origin URLs,
 // the JWKS and its issuer. Validated with src/config/parse.ts before the soak starts.
 
+/**
+ * The flaky target's schedule (phase, seconds), repeated from the start: ok, fail (500 from the
+ * origin), hang (never answers), reset (destroys the socket), down (connection refused).
+ */
+export const SCHEDULE = [['ok', 20], ['fail', 8], ['ok', 10], ['hang', 8], ['ok', 10], ['reset', 8], ['ok', 10], ['down', 8]]
+
+/** The phase `ms` after the start, with every phase `scale` times as long. */
+export function phaseAt(ms, scale = 1) {
+  const cycle = SCHEDULE.reduce((sum, [, s]) => sum + s * scale, 0)
+  let t = (ms / 1000) % cycle
+  for (const [name, s] of SCHEDULE) {
+    if (t < s * scale) return name
+    t -= s * scale
+  }
+  return 'ok'
+}
+
 /** Client IPs the load rotates through (raw workerd has no edge: the soak says who the client is). */
 export const CLIENT_IPS = Array.from({ length: 8 }, (_, i) => `203.0.113.${i + 1}`)
 /** Requests per client IP and second on the limited route: the load goes over it now and then. */
@@ -10,7 +27,6 @@ export const LIMIT_PER_SECOND = 3
 export function soakConfig(ctx) {
   const jwt = { type: 'jwt', issuers: [{ issuer: ctx.jwks.issuer, jwksUrl: ctx.jwks.url, audience: ctx.jwks.audience }] }
   return {
-    gateway: { log: { requests: false } },
     upstreams: {
       main: { url: ctx.origins.main, timeouts: { headers: 2000, total: 4000 } },
       pool: {

@@ -1,9 +1,9 @@
 // The soak's back end, in its own Node process (it never shares an event loop with the load):
 //   main    any path: a small JSON body; under /cacheable/ `Cache-Control: public, max-age=<n>`
 //   steady  the pool's healthy target: always a small JSON body
-//   flaky   the pool's other target, which goes through SCHEDULE again and again (phase lengths in
-//           seconds): ok, fail (500 from the origin), hang (never answers), reset (destroys the
-//           socket), down (stops listening: connection refused), then back to ok
+//   flaky   the pool's other target, which goes through SCHEDULE (soak-config.mjs) again and again:
+//           ok, fail (500 from the origin), hang (never answers), reset (destroys the socket),
+//           down (stops listening: connection refused), then back to ok
 //   jwks    GET /.well-known/jwks.json: the public keys given in argv
 //   cache   workerd's cache protocol (lib/cache-server.mjs)
 // Every origin response carries `X-Soak-Origin: <name>`, so the soak can tell an origin's own 5xx
@@ -11,23 +11,13 @@
 // flaky target's phase, and exits when the parent's channel closes.
 import http from 'node:http'
 import { startCacheServer } from './lib/cache-server.mjs'
+import { phaseAt } from './soak-config.mjs'
 
 const { jwks, cacheSeconds = 5, cycleScale = 1 } = JSON.parse(process.argv[2] ?? '{}')
-export const SCHEDULE = [['ok', 20], ['fail', 8], ['ok', 10], ['hang', 8], ['ok', 10], ['reset', 8], ['ok', 10], ['down', 8]]
 const counts = {}
 const count = (name) => { counts[name] = (counts[name] ?? 0) + 1 }
 const started = Date.now()
-
-/** The flaky target's phase now: the schedule repeats from the soak's start. */
-function phase() {
-  const cycle = SCHEDULE.reduce((sum, [, s]) => sum + s * cycleScale, 0)
-  let t = ((Date.now() - started) / 1000) % cycle
-  for (const [name, s] of SCHEDULE) {
-    if (t < s * cycleScale) return name
-    t -= s * cycleScale
-  }
-  return 'ok'
-}
+const phase = () => phaseAt(Date.now() - started, cycleScale)
 
 function json(res, name, body, headers = {}) {
   const text = JSON.stringify(body)
@@ -115,4 +105,4 @@ process.on('disconnect', () => {
   for (const res of hanging) res.destroy()
   process.exit(0)
 })
-process.send({ type: 'ready', ports })
+process.send({ type: 'ready', ports, startedAt: started })

@@ -5,6 +5,9 @@
 // caused (target 0), p50/p99, and workerd's resident memory (target: RSS at the end <= RSS at
 // 1 minute + 20 MiB, checked for runs of 10 minutes or more). Exits 1 when a target is missed.
 //   --rate R   requests a second (default 40)     --keep   keep bench/work/soak-* afterwards
+//   --heap     also open workerd's inspector and, every 30 s, collect garbage and read the isolate's
+//              live JS heap: tells a leak in the gateway's JS from workerd's own memory (the
+//              inspector costs a little; off by default)
 import { SignJWT, exportJWK, generateKeyPair } from 'jose'
 import http from 'node:http'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -13,11 +16,12 @@ import { parseArgs } from 'node:util'
 import { firstMessage, startProcess, stopAll } from './lib/procs.mjs'
 import { percentile } from './lib/load.mjs'
 import { ROOT, bundleGateway, startWorkerd } from './lib/workerd.mjs'
-import { importTs } from '../scripts/lib.mjs'
-import { CLIENT_IPS, ROUTES_TOUCHING_FLAKY, UPSTREAM_CODES, soakConfig } from './soak-config.mjs'
+import { freePort, importTs } from '../scripts/lib.mjs'
+import { openInspector } from './lib/inspector.mjs'
+import { CLIENT_IPS, ROUTES_TOUCHING_FLAKY, UPSTREAM_CODES, phaseAt, soakConfig } from './soak-config.mjs'
 
 const { values: args } = parseArgs({
-  options: { minutes: { type: 'string' }, seconds: { type: 'string' }, rate: { type: 'string', default: '40' }, keep: { type: 'boolean', default: false } },
+  options: { minutes: { type: 'string' }, seconds: { type: 'string' }, rate: { type: 'string', default: '40' }, keep: { type: 'boolean', default: false }, heap: { type: 'boolean', default: false } },
 })
 const SECONDS = args.seconds ? Number(args.seconds) : Number(args.minutes ?? 1) * 60
 const RATE = Number(args.rate)
@@ -47,14 +51,14 @@ async function startBackEnd() {
   const { publicKey, privateKey } = await generateKeyPair('ES256')
   const jwk = { ...(await exportJWK(publicKey)), kid: 'soak-1', alg: 'ES256', use: 'sig' }
   const servers = startProcess(process.execPath, [join(ROOT, 'bench/soak-servers.mjs'), JSON.stringify({ jwks: { keys: [jwk] }, cycleScale: CYCLE_SCALE })], { ipc: true, logFile: join(WORK, 'servers.log') })
-  const { ports } = await firstMessage(servers)
+  const { ports, startedAt } = await firstMessage(servers)
   const u = (p) => `http://127.0.0.1:${p}`
   const jwks = { url: `${u(ports.jwks)}/.well-known/jwks.json`, issuer: 'https://issuer.soak.local', audience: 'edgeway-soak' }
   const token = await new SignJWT({ scope: 'read' })
     .setProtectedHeader({ alg: 'ES256', kid: 'soak-1' })
     .setIssuer(jwks.issuer).setAudience(jwks.audience).setSubject('soak-user')
     .setIssuedAt().setExpirationTime(`${SECONDS + 3600}s`).sign(privateKey)
-  return { servers, ctx: { ports, origins: { main: u(ports.main), steady: u(ports.steady), flaky: u(ports.flaky) }, jwks, token } }
+  return { servers, ctx: { startedAt, ports, origins: { main: u(ports.main), steady: u(ports.steady), flaky: u(ports.flaky) }, jwks, token } }
 }
 
 /** The request mix, in turn: one request a route, a bad token now and then, two IPs over the limit. */
@@ -72,7 +76,7 @@ function requestFor(i, ctx) {
 }
 
 const stats = {
-  sent: 0, answered: 0, skipped: 0, cacheHits: 0, noAnswer: {}, byStatus: {}, byRoute: {}, upstream5xx: {}, origin5xx: 0, gateway5xx: [], samples: [],
+  sent: 0, answered: 0, skipped: 0, keepAliveRetries: 0, cacheHits: 0, noAnswer: {}, byStatus: {}, byRoute: {}, upstream5xx: {}, upstream5xxByPhase: {}, origin5xx: 0, gateway5xx: [], samples: [],
 }
 const bump = (map, key) => { map[key] = (map[key] ?? 0) + 1 }
 
@@ -90,12 +94,15 @@ function record(req, status, headers, body, ms) {
     try { code = JSON.parse(body).code } catch {}
   }
   if (headers['x-soak-origin']) return void stats.origin5xx++
-  if (code && UPSTREAM_CODES.has(code) && ROUTES_TOUCHING_FLAKY.has(req.route)) return void bump(stats.upstream5xx, code)
+  if (code && UPSTREAM_CODES.has(code) && ROUTES_TOUCHING_FLAKY.has(req.route)) {
+    bump(stats.upstream5xx, code)
+    return void bump(stats.upstream5xxByPhase, req.phase)
+  }
   if (stats.gateway5xx.length < 1000) stats.gateway5xx.push({ route: req.route, status, code: code ?? null, body: body.slice(0, 300) })
   else stats.gateway5xx.overflow = (stats.gateway5xx.overflow ?? 0) + 1
 }
 
-function send(agent, port, req) {
+function send(agent, port, req, retried = false) {
   const started = process.hrtime.bigint()
   return new Promise((resolve) => {
     const r = http.get({ host: '127.0.0.1', port, path: req.path, headers: req.headers, agent, timeout: REQUEST_TIMEOUT_MS }, (res) => {
@@ -105,10 +112,22 @@ function send(agent, port, req) {
         record(req, res.statusCode, res.headers, Buffer.concat(chunks).toString('utf8'), Number(process.hrtime.bigint() - started) / 1e6)
         resolve()
       })
-      res.on('error', () => { bump(stats.noAnswer, 'body-error'); resolve() })
+      res.on('error', () => { bump(stats.noAnswer, `${req.route}: body-error`); resolve() })
     })
     r.on('timeout', () => r.destroy(new Error('timeout')))
-    r.on('error', (err) => { bump(stats.noAnswer, err.message === 'timeout' ? 'timeout' : err.code ?? 'error'); resolve() })
+    // A reset of a reused keep-alive socket before any answer is the server closing an idle
+    // connection as the request went out: HTTP clients retry such an idempotent request once on a
+    // new connection (RFC 9112 section 9.3.1), and so does the soak, counting it. A reset of the
+    // retry, or of a fresh connection, is a failure.
+    r.on('error', (err) => {
+      if (r.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+        stats.keepAliveRetries++
+        return resolve(send(false, port, req, true)) // a connection of its own
+      }
+      const why = err.message === 'timeout' ? 'timeout' : err.code ?? 'error'
+      bump(stats.noAnswer, `${req.route}: ${why}${r.reusedSocket ? ' (reused keep-alive socket)' : ''}`)
+      resolve()
+    })
   })
 }
 
@@ -122,9 +141,25 @@ function rssKiB(pid) {
   }
 }
 
-async function drive(gateway, ctx) {
+/** The isolate's JS heap after a forced collection: { used, total } in MiB (NaN when unread). Bounded in time. */
+async function heapAfterGc(inspector) {
+  const mib = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10
+  try {
+    const read = async () => {
+      await inspector.send('HeapProfiler.collectGarbage')
+      const { usedSize, totalSize } = await inspector.send('Runtime.getHeapUsage')
+      return { used: mib(usedSize), total: mib(totalSize) }
+    }
+    return await Promise.race([read(), new Promise((r) => setTimeout(() => r({ used: NaN, total: NaN }), 5000))])
+  } catch {
+    return { used: NaN, total: NaN }
+  }
+}
+
+async function drive(gateway, ctx, inspector) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
   const rss = []
+  const heap = []
   const start = Date.now()
   const end = start + SECONDS * 1000
   const inFlight = new Set()
@@ -137,7 +172,7 @@ async function drive(gateway, ctx) {
     for (; i < due; i++) {
       if (inFlight.size >= MAX_IN_FLIGHT) { stats.skipped++; continue }
       stats.sent++
-      const p = send(agent, gateway.port, requestFor(i, ctx))
+      const p = send(agent, gateway.port, { ...requestFor(i, ctx), phase: phaseAt(now - ctx.startedAt, CYCLE_SCALE) })
       inFlight.add(p)
       p.finally(() => inFlight.delete(p))
     }
@@ -147,18 +182,22 @@ async function drive(gateway, ctx) {
     }
     if (now >= nextReport) {
       const last = rss.at(-1)
-      log(`  ${Math.round((now - start) / 1000)} s: ${stats.answered} answered, gateway 5xx ${stats.gateway5xx.length}, RSS ${(last.kib / 1024).toFixed(1)} MiB`)
+      const atS = Math.round((now - start) / 1000)
+      if (inspector) heap.push({ atS, ...(await heapAfterGc(inspector)) })
+      const heapNow = inspector ? `, JS heap ${heap.at(-1).used} MiB live of ${heap.at(-1).total} MiB` : ''
+      log(`  ${atS} s: ${stats.answered} answered, gateway 5xx ${stats.gateway5xx.length}, RSS ${(last.kib / 1024).toFixed(1)} MiB${heapNow}`)
       nextReport += 30_000
     }
     await new Promise((r) => setTimeout(r, 10))
   }
   await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, REQUEST_TIMEOUT_MS + 1000))])
   rss.push({ atS: Math.round((Date.now() - start) / 1000), kib: rssKiB(gateway.pid) })
+  if (inspector) heap.push({ atS: Math.round((Date.now() - start) / 1000), ...(await heapAfterGc(inspector)) })
   agent.destroy()
-  return { rss, elapsedS: (Date.now() - start) / 1000 }
+  return { rss, heap, elapsedS: (Date.now() - start) / 1000 }
 }
 
-function summarise({ rss, elapsedS }, originStats) {
+function summarise({ rss, heap, elapsedS }, originStats) {
   stats.samples.sort((a, b) => a - b)
   const mib = (kib) => Math.round((kib / 1024) * 10) / 10
   const atMinute = rss.find((s) => s.atS >= 60) ?? rss[1] ?? rss[0]
@@ -168,11 +207,12 @@ function summarise({ rss, elapsedS }, originStats) {
   const noAnswer = Object.values(stats.noAnswer).reduce((a, b) => a + b, 0)
   const result = {
     seconds: SECONDS, rate: RATE, elapsedS: Math.round(elapsedS),
-    sent: stats.sent, answered: stats.answered, skipped: stats.skipped, noAnswer: stats.noAnswer,
+    sent: stats.sent, answered: stats.answered, skipped: stats.skipped, keepAliveRetries: stats.keepAliveRetries, noAnswer: stats.noAnswer,
     byStatus: stats.byStatus, byRoute: stats.byRoute, cacheHits: stats.cacheHits,
-    upstream5xx: stats.upstream5xx, origin5xxPassedOn: stats.origin5xx,
+    upstream5xx: stats.upstream5xx, upstream5xxByPhase: stats.upstream5xxByPhase, origin5xxPassedOn: stats.origin5xx,
     gateway5xx: stats.gateway5xx.length + (stats.gateway5xx.overflow ?? 0), gateway5xxExamples: stats.gateway5xx.slice(0, 10),
     p50Ms: Math.round(percentile(stats.samples, 50) * 100) / 100, p99Ms: Math.round(percentile(stats.samples, 99) * 100) / 100,
+    ...(heap.length > 0 && { jsHeapMiB: heap }),
     rss: { atMiB: { [`${atMinute.atS}s`]: mib(atMinute.kib), [`${final.atS}s (end)`]: mib(final.kib) }, growthMiB, targetMiB: RSS_TARGET_MIB, checked: rssChecked, samples: rss },
     origins: originStats,
   }
@@ -187,7 +227,7 @@ function print({ result, failures }) {
   const codes = Object.entries(result.upstream5xx).map(([c, n]) => `${c} ${n}`).join(', ') || 'none'
   const [[rssAt1Label, rssAt1], [rssEndLabel, rssEnd]] = Object.entries(result.rss.atMiB)
   log(`\nsoak: ${result.elapsedS} s at ${result.rate} req/s`)
-  log(`  requests       ${result.sent} sent, ${result.answered} answered, ${result.skipped} skipped (over ${MAX_IN_FLIGHT} in flight), ${Object.values(result.noAnswer).reduce((a, b) => a + b, 0)} unanswered`)
+  log(`  requests       ${result.sent} sent, ${result.answered} answered, ${result.skipped} skipped (over ${MAX_IN_FLIGHT} in flight), ${Object.values(result.noAnswer).reduce((a, b) => a + b, 0)} unanswered; ${result.keepAliveRetries} retried after an idle keep-alive connection was closed`)
   log(`  statuses       ${Object.entries(result.byStatus).map(([s, n]) => `${s}: ${n}`).join(', ')}`)
   for (const [route, counts] of Object.entries(result.byRoute)) {
     const hits = route === 'cached' ? ` (cache HIT: ${result.cacheHits})` : ''
@@ -196,10 +236,13 @@ function print({ result, failures }) {
   const flaky = Object.entries(result.origins?.counts ?? {}).filter(([name]) => name.startsWith('flaky:'))
   log(`  flaky target   answered by phase: ${flaky.map(([name, n]) => `${name.slice(6)} ${n}`).join(', ') || 'unknown'}`)
   log(`  upstream 5xx   ${codes} (expected: the flaky target's schedule); origin 5xx passed on: ${result.origin5xxPassedOn}`)
+  log(`    by the flaky target's phase when sent: ${Object.entries(result.upstream5xxByPhase).map(([p, n]) => `${p} ${n}`).join(', ') || 'none'}`)
+  for (const [why, n] of Object.entries(result.noAnswer)) log(`  no answer      ${why}: ${n}`)
   log(`  gateway's own 5xx: ${result.gateway5xx} (target 0)`)
   for (const e of result.gateway5xxExamples) log(`    ${e.route} ${e.status} ${e.code ?? ''} ${e.body}`)
   log(`  latency        p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms (all answers)`)
   log(`  workerd RSS    ${rssAt1} MiB at ${rssAt1Label}, ${rssEnd} MiB at ${rssEndLabel}: growth ${result.rss.growthMiB} MiB (target <= ${RSS_TARGET_MIB}${result.rss.checked ? '' : `, checked on runs of ${RSS_CHECKED_FROM_S / 60} minutes or more`})`)
+  if (result.jsHeapMiB) log(`  JS heap        live/total MiB after a forced GC: ${result.jsHeapMiB.map((h) => `${h.used}/${h.total} at ${h.atS} s`).join(', ')}`)
   log(failures.length ? `\nFAILED: ${failures.join('; ')}` : '\nsoak: passed')
 }
 
@@ -211,13 +254,17 @@ async function main() {
   const parsed = parseConfig(config)
   if (!parsed.ok) throw new Error(`bench/soak-config.mjs does not validate: ${parsed.problems.join('; ')}`)
   const { code } = await bundleGateway(config)
+  const inspectorPort = args.heap ? await freePort() : undefined
   const gateway = await startWorkerd(join(WORK, 'gateway'), {
     source: code,
     durableObjects: [{ className: 'RateLimiter', binding: 'RATE_LIMITER' }],
     cachePort: ctx.ports.cache,
+    extraArgs: inspectorPort ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [],
   })
+  const inspector = inspectorPort ? await openInspector(inspectorPort) : undefined
   log(`soak: ${SECONDS} s at ${RATE} req/s against workerd pid ${gateway.pid} (work dir ${WORK})`)
-  const run = await drive(gateway, ctx)
+  const run = await drive(gateway, ctx, inspector)
+  inspector?.close()
   servers.send({ type: 'stats' })
   const originStats = await Promise.race([new Promise((r) => servers.once('message', (m) => r(m))), new Promise((r) => setTimeout(() => r(null), 2000))])
   await gateway.stop()
