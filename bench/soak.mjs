@@ -5,6 +5,8 @@
 // caused (target 0), p50/p99, and workerd's resident memory (target: RSS at the end <= RSS at
 // 1 minute + 20 MiB, checked for runs of 10 minutes or more). Exits 1 when a target is missed.
 //   --rate R   requests a second (default 40)     --keep   keep bench/work/soak-* afterwards
+//   --routes a,b  only these routes of the mix (jwt, limited, cached, aggregate, pool), to find
+//              which one a problem comes with
 //   --heap     also open workerd's inspector and, every 30 s, collect garbage and read the isolate's
 //              live JS heap: tells a leak in the gateway's JS from workerd's own memory (the
 //              inspector costs a little; off by default)
@@ -21,7 +23,7 @@ import { openInspector } from './lib/inspector.mjs'
 import { CLIENT_IPS, ROUTES_TOUCHING_FLAKY, UPSTREAM_CODES, phaseAt, soakConfig } from './soak-config.mjs'
 
 const { values: args } = parseArgs({
-  options: { minutes: { type: 'string' }, seconds: { type: 'string' }, rate: { type: 'string', default: '40' }, keep: { type: 'boolean', default: false }, heap: { type: 'boolean', default: false } },
+  options: { minutes: { type: 'string' }, seconds: { type: 'string' }, rate: { type: 'string', default: '40' }, keep: { type: 'boolean', default: false }, heap: { type: 'boolean', default: false }, routes: { type: 'string' } },
 })
 const SECONDS = args.seconds ? Number(args.seconds) : Number(args.minutes ?? 1) * 60
 const RATE = Number(args.rate)
@@ -61,9 +63,16 @@ async function startBackEnd() {
   return { servers, ctx: { startedAt, ports, origins: { main: u(ports.main), steady: u(ports.steady), flaky: u(ports.flaky) }, jwks, token } }
 }
 
+const ROUTES = ['jwt', 'limited', 'cached', 'aggregate', 'pool']
+const MIX = args.routes ? args.routes.split(',').map((r) => ROUTES.indexOf(r.trim())) : ROUTES.map((_, n) => n)
+if (MIX.length === 0 || MIX.some((n) => n < 0)) {
+  console.error(`--routes takes some of: ${ROUTES.join(', ')}`)
+  process.exit(2)
+}
+
 /** The request mix, in turn: one request a route, a bad token now and then, two IPs over the limit. */
 function requestFor(i, ctx) {
-  const turn = i % 5
+  const turn = MIX[i % MIX.length]
   const headers = { 'cf-connecting-ip': CLIENT_IPS[i % CLIENT_IPS.length] }
   if (turn === 0) {
     const bad = i % 50 === 0
@@ -226,7 +235,7 @@ function summarise({ rss, heap, elapsedS }, originStats) {
 function print({ result, failures }) {
   const codes = Object.entries(result.upstream5xx).map(([c, n]) => `${c} ${n}`).join(', ') || 'none'
   const [[rssAt1Label, rssAt1], [rssEndLabel, rssEnd]] = Object.entries(result.rss.atMiB)
-  log(`\nsoak: ${result.elapsedS} s at ${result.rate} req/s`)
+  log(`\nsoak: ${result.elapsedS} s at ${result.rate} req/s${args.routes ? ` (routes: ${args.routes})` : ''}`)
   log(`  requests       ${result.sent} sent, ${result.answered} answered, ${result.skipped} skipped (over ${MAX_IN_FLIGHT} in flight), ${Object.values(result.noAnswer).reduce((a, b) => a + b, 0)} unanswered; ${result.keepAliveRetries} retried after an idle keep-alive connection was closed`)
   log(`  statuses       ${Object.entries(result.byStatus).map(([s, n]) => `${s}: ${n}`).join(', ')}`)
   for (const [route, counts] of Object.entries(result.byRoute)) {
