@@ -18,6 +18,9 @@ export default defineConfig({
           DEMO_ISSUER: `${inject('issuerUrl')}/t/demo`,
           FLEET_URL: inject('fleetUrl'),
           DEMO_ORIGIN_FLAKY: inject('originUrl'),
+          // Property tests (test/support/fuzz.ts): `npm run fuzz` sets these; `npm test` leaves them empty.
+          FUZZ_RUNS: process.env.FUZZ_RUNS ?? '',
+          FUZZ_SEED: process.env.FUZZ_SEED ?? '',
         },
         // API keys, cache purge generations, and hot reload (CONFIG_KV: test-only, not in wrangler.toml).
         kvNamespaces: ['API_KEYS', 'CACHE_KV', 'CONFIG_KV'],

@@ -6,8 +6,8 @@
 // Everything runs on 127.0.0.1; every process started is ended on exit.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import WebSocket from 'ws'
 import { startScenarioContext } from './lib/context.mjs'
+import { openInspector } from './lib/inspector.mjs'
 import { measure, probe } from './lib/load.mjs'
 import { freePort, stopAll } from './lib/procs.mjs'
 import { ROOT, bundleGateway, startWorkerd } from './lib/workerd.mjs'
@@ -26,28 +26,6 @@ if (!scenario) {
 }
 const WORK = join(ROOT, 'bench/work')
 mkdirSync(WORK, { recursive: true })
-
-/** One DevTools protocol session over the inspector's WebSocket. */
-async function inspect(port) {
-  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()
-  const ws = new WebSocket(targets[0].webSocketDebuggerUrl)
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
-  let id = 0
-  const pending = new Map()
-  ws.on('message', (data) => {
-    const msg = JSON.parse(data)
-    if (msg.id && pending.has(msg.id)) {
-      pending.get(msg.id)(msg)
-      pending.delete(msg.id)
-    }
-  })
-  const send = (method, params = {}) => new Promise((resolve, reject) => {
-    const n = ++id
-    pending.set(n, (msg) => (msg.error ? reject(new Error(`${method}: ${msg.error.message}`)) : resolve(msg.result)))
-    ws.send(JSON.stringify({ id: n, method, params }))
-  })
-  return { send, close: () => ws.close() }
-}
 
 /** Self time per node, summed by a key (function name + place, or source area). */
 function summarize(profile, keyOf) {
@@ -96,7 +74,7 @@ async function main() {
   if (check.status !== (scenario.expect?.status ?? 200)) throw new Error(`gateway answered ${check.status}: ${check.body.slice(0, 300)}`)
   await measure(gateway.url, request, { connections, seconds: 1 }) // warm-up: JIT and caches
 
-  const inspector = await inspect(inspectorPort)
+  const inspector = await openInspector(inspectorPort)
   await inspector.send('Profiler.enable')
   await inspector.send('Profiler.setSamplingInterval', { interval: 100 })
   await inspector.send('Profiler.start')

@@ -16,6 +16,9 @@ declare namespace Cloudflare {
     HEALTH_CHECKER: DurableObjectNamespace<import('../src/upstream/health-checker').HealthChecker>
     /** Purge generations of the cache policy. */
     CACHE_KV: KVNamespace
+    /** Property tests: cases per property and seed (test/support/fuzz.ts); empty under `npm test`. */
+    FUZZ_RUNS: string
+    FUZZ_SEED: string
     RATE_LIMITER: DurableObjectNamespace<import('../src/rate-limit/rate-limiter').RateLimiter>
   }
 }
