@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { testGateway, type TestGateway } from '../helpers'
+import { testGateway, type TestGateway } from '../support/gateway'
 import { fuzzOptions } from '../support/fuzz'
 import { b64url, newKey, sign, Tenant, type TestKey } from './tokens'
 

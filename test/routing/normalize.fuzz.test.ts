@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { GatewayError } from '../../src/core/errors'
 import { normalizePath } from '../../src/routing/normalize'
-import { testGateway } from '../helpers'
+import { testGateway } from '../support/gateway'
 import { fuzzOptions } from '../support/fuzz'
 
 /** Segments chosen to hit the rules: dot segments in every spelling, escapes good and bad, raw bytes. */
