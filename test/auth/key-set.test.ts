@@ -12,6 +12,15 @@ import { bearer, newKey, sign, Tenant } from './tokens'
 
 const gateway = (issuer: Record<string, unknown>, runtime?: Runtime) => issuerGateway(issuer, { runtime })
 
+/** A tenant publishing one new key, and a gateway that trusts it, on a clock the test moves. */
+async function trustedTenant(alg: 'ES256' | 'RS256', cache: Record<string, unknown>) {
+  const tenant = new Tenant()
+  const key = await newKey(alg)
+  await tenant.publish(key)
+  const clock = stoppedClock()
+  return { tenant, key, clock, gw: gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache }, clock) }
+}
+
 describe('key set', () => {
   it('rotation: a token with a new kid passes after one refetch; keys are cached in between', async () => {
     const tenant = new Tenant()
@@ -29,11 +38,7 @@ describe('key set', () => {
   })
 
   it('100 concurrent requests with random unknown kids cause at most one fetch per cooldown', async () => {
-    const tenant = new Tenant()
-    const known = await newKey('ES256')
-    await tenant.publish(known)
-    const clock = stoppedClock()
-    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { cooldown: 2 } }, clock)
+    const { tenant, key: known, clock, gw } = await trustedTenant('ES256', { cooldown: 2 })
     expect((await gw.fetch('/me', bearer(await sign(known, tenant.issuer)))).status).toBe(200)
     await clock.advance(2100) // past the warm-up fetch's cooldown
     // The issuer answers slowly, so many requests find the refetch still running.
@@ -63,11 +68,7 @@ describe('key set', () => {
   })
 
   it('JWKS endpoint down: cached keys keep working past their TTL', async () => {
-    const tenant = new Tenant()
-    const key = await newKey('RS256')
-    await tenant.publish(key)
-    const clock = stoppedClock()
-    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { ttl: 0, cooldown: 1, maxStale: 600 } }, clock)
+    const { tenant, key, clock, gw } = await trustedTenant('RS256', { ttl: 0, cooldown: 1, maxStale: 600 })
     expect((await gw.fetch('/me', bearer(await sign(key, tenant.issuer)))).status).toBe(200)
     await tenant.mode('down')
     await clock.advance(1100) // past the TTL (0) and the first fetch's cooldown
@@ -123,11 +124,8 @@ describe('key set', () => {
   })
 
   it('a key published and used at once is accepted after the short default cooldown (5 s, not 30)', async () => {
-    const tenant = new Tenant()
-    const [k1, k2] = [await newKey('ES256'), await newKey('ES256')]
-    await tenant.publish(k1)
-    const clock = stoppedClock()
-    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl }, clock)
+    const { tenant, key: k1, clock, gw } = await trustedTenant('ES256', {})
+    const k2 = await newKey('ES256')
     expect((await gw.fetch('/me', bearer(await sign(k1, tenant.issuer)))).status).toBe(200)
     await tenant.publish(k1, k2)
     // Inside the cooldown of the first fetch the new kid can't trigger another: 401.
@@ -139,11 +137,8 @@ describe('key set', () => {
   })
 
   it('an unknown kid while the refetch fails is 503 with Retry-After, not 401; known keys keep working', async () => {
-    const tenant = new Tenant()
-    const [k1, k2] = [await newKey('ES256'), await newKey('ES256')]
-    await tenant.publish(k1)
-    const clock = stoppedClock()
-    const gw = gateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl }, clock)
+    const { tenant, key: k1, clock, gw } = await trustedTenant('ES256', {})
+    const k2 = await newKey('ES256')
     expect((await gw.fetch('/me', bearer(await sign(k1, tenant.issuer)))).status).toBe(200)
     await tenant.mode('down')
     await clock.advance(5_000)

@@ -4,27 +4,12 @@
  * of reference has its case; each used to pass the check and then fail at run time.
  */
 import { describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config/parse'
+import { baseConfig, configProblems, editedConfig } from '../support/config'
 
-type Config = Record<string, any>
+const base = baseConfig
+const edit = editedConfig
 
-function base(): Config {
-  return {
-    upstreams: { orders: { url: 'http://127.0.0.1:9' }, billing: { url: 'http://127.0.0.1:9' } },
-    routes: [{ id: 'orders', match: { path: '/orders/:id' }, action: { type: 'proxy', upstream: 'orders' } }],
-  }
-}
-
-function edit(change: (config: Config) => void): Config {
-  const config = base()
-  change(config)
-  return config
-}
-
-const problemsOf = (config: unknown) => {
-  const result = parseConfig(config)
-  return result.ok ? [] : result.problems
-}
+const problemsOf = configProblems
 
 const known = '(known: orders, billing)'
 

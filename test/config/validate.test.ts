@@ -5,22 +5,10 @@ import { ConfigError } from '../../src/core/errors'
 import { loadConfig, parseConfig } from '../../src/config/parse'
 import type { Env } from '../../src/core/env'
 import { createGateway } from '../../src/gateway/create-gateway'
-import { configProblems } from '../support/config'
+import { baseConfig, configProblems, editedConfig, type Config } from '../support/config'
 
-type Config = Record<string, any>
-
-function base(): Config {
-  return {
-    upstreams: { orders: { url: 'http://127.0.0.1:9' }, billing: { url: 'http://127.0.0.1:9' } },
-    routes: [{ id: 'orders', match: { path: '/orders/:id' }, action: { type: 'proxy', upstream: 'orders' } }],
-  }
-}
-
-function edit(change: (config: Config) => void): Config {
-  const config = base()
-  change(config)
-  return config
-}
+const base = baseConfig
+const edit = editedConfig
 
 /** The base config with route 0's deadline at 5 s over upstreams with these header timeouts, then `more`. */
 function withDeadline(headerTimeouts: Record<string, number>, more: (config: Config) => void = () => {}): Config {

@@ -6,3 +6,20 @@ export function configProblems(config: unknown): string[] {
   const result = parseConfig(config)
   return result.ok ? [] : result.problems
 }
+
+export type Config = Record<string, any>
+
+/** A small valid config to edit: two upstreams (`orders`, `billing`) and one proxy route. */
+export function baseConfig(): Config {
+  return {
+    upstreams: { orders: { url: 'http://127.0.0.1:9' }, billing: { url: 'http://127.0.0.1:9' } },
+    routes: [{ id: 'orders', match: { path: '/orders/:id' }, action: { type: 'proxy', upstream: 'orders' } }],
+  }
+}
+
+/** `baseConfig()` with `change` applied. */
+export function editedConfig(change: (config: Config) => void): Config {
+  const config = baseConfig()
+  change(config)
+  return config
+}
