@@ -24,15 +24,23 @@ export function errorOf(run: () => unknown): string | undefined {
   }
 }
 
+/**
+ * A string the config only accepts when `problemOf` finds nothing wrong with it (a regex, a
+ * template, a path expression): the problem is reported at the field it sits in.
+ */
+export function checkedString(problemOf: (value: string) => string | undefined) {
+  return v.pipe(
+    v.string(),
+    v.rawCheck<string>(({ dataset, addIssue }) => {
+      if (!dataset.typed) return
+      const problem = problemOf(dataset.value)
+      if (problem) addIssue({ message: problem })
+    }),
+  )
+}
+
 /** A regex the config runs on request data: it compiles, and cannot backtrack catastrophically (`core/regex.ts`). */
-export const RegexString = v.pipe(
-  v.string(),
-  v.rawCheck(({ dataset, addIssue }) => {
-    if (!dataset.typed) return
-    const problem = regexProblem(dataset.value)
-    if (problem) addIssue({ message: problem })
-  }),
-)
+export const RegexString = checkedString((source) => regexProblem(source))
 
 /** An HTTP header name (RFC 9110 token). */
 export const HeaderName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid header name'))
