@@ -9,7 +9,7 @@ import type { AppEnv } from '../core/context'
 import { HeaderName } from '../core/schema'
 import { requestScope } from '../template/scope'
 import { TemplateString } from '../template/schema'
-import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue } from '../template/template'
+import { compileJsonTemplate, compileTemplate, encodeForPath, checkHeaderValue } from '../template/template'
 
 export const RespondActionSchema = v.strictObject({
   type: v.literal('respond'),
@@ -37,7 +37,7 @@ export function respondAction(action: RespondActionConfig): Handler<AppEnv> {
   return function respond(c) {
     const scope = requestScope(c)
     const out = new Headers()
-    for (const [name, template] of headers) out.set(name, encodeHeaderValue(template.render(scope)))
+    for (const [name, template] of headers) out.set(name, checkHeaderValue(template.render(scope)))
     let body: string | null = null
     if (!bodyless && text) body = text.render(scope)
     else if (!bodyless && json) body = JSON.stringify(json.render(scope))
