@@ -99,6 +99,14 @@ describe('check:config', () => {
     // A config whose structure is fine gets no such line.
     assert.doesNotMatch(run('check-config.mjs', ['config/literal.json']).out, /cross-field checks/)
   })
+
+  it('a valid config with an aggregation whose calls may queue past the deadline: ok, with a notice naming the call', () => {
+    const calls = Array.from({ length: 8 }, (_, i) => ({ name: `c${i}`, upstream: 'api', path: `/${i}`, timeout: 1000 }))
+    writeFileSync(join(dir, 'config/waves.json'), JSON.stringify({ upstreams: { api: { url: 'http://127.0.0.1:9' } }, routes: [{ id: 'agg', match: { path: '/agg' }, deadline: 1500, action: { type: 'aggregate', calls } }] }))
+    const { status, out } = run('check-config.mjs', ['config/waves.json'])
+    assert.equal(status, 0, out)
+    assert.match(out, /config\/waves\.json: ok \(1 routes\)\n {2}notice: routes\[0\]\.deadline: 8 calls run at most 6 at once \(maxInFlight 6\): in the worst case call "c6" waits in the queue until 1000 ms/)
+  })
 })
 
 describe('deploy', () => {
