@@ -4,12 +4,12 @@
  * stream and the read is cancelled the moment the cap is passed (a declared `Content-Length` over
  * the cap is refused before reading). The body is then JSON (an empty body is `null`), or a string
  * for a call declared `raw`. A body that isn't JSON (by its type or its text) is an error, and so is
- * one nested deeper than `MAX_BODY_DEPTH` (checked on the text, before anything recurses over it).
+ * one nested deeper than `MAX_BODY_DEPTH` (checked before anything recursive walks the value).
  * Numbers keep their exact value (`../core/exact-json`).
  */
 
 import { isJsonType, readUpTo } from '../core/body'
-import { parseExactJson } from '../core/exact-json'
+import { parseJson } from '../core/exact-json'
 import { MAX_BODY_DEPTH, textTooDeep } from '../core/json-depth'
 
 export type BodyProblem = 'too-large' | 'not-json' | 'too-deep'
@@ -66,10 +66,13 @@ export function decodeBody(bytes: Uint8Array, raw: boolean): unknown {
   }
   if (raw) return text
   if (text.trim() === '') return null
-  if (textTooDeep(text, MAX_BODY_DEPTH)) throw new BodyError('too-deep')
+  let parsed
   try {
-    return parseExactJson(text)
+    parsed = parseJson(text, MAX_BODY_DEPTH)
   } catch {
-    throw new BodyError('not-json')
+    // Deep nesting that never closes (`[` x 1 MiB) is refused for its depth, not its syntax.
+    throw new BodyError(textTooDeep(text, MAX_BODY_DEPTH) ? 'too-deep' : 'not-json')
   }
+  if (parsed === 'too-deep') throw new BodyError('too-deep')
+  return parsed.value
 }

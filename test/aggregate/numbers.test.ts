@@ -54,6 +54,11 @@ describe('aggregate: exact numbers', () => {
     expect(gw.text).toBe(`{"user":{"userId":${BIG},"name":"Ada"},"allIds":[${BIG},7],"total":{"n":1}}`)
   })
 
+  it('a large number written short (1e21) and an ordinary fraction stay numbers; in a body with a big integer, a long fraction keeps its digits too', async () => {
+    const { gw } = await aggregateText(newTag(), [textCall('a', `{"y": 0.30000000000000004, "big": 1e21, "id": ${BIG}, "x": 0.12345678901234567890}`)])
+    expect(gw.text).toBe(`{"y":0.30000000000000004,"big":1e+21,"id":${BIG},"x":0.12345678901234567890}`)
+  })
+
   it('keeps as raw only numbers that do not survive the round trip', () => {
     const value = parseExactJson(`{"a": 1234567890123456, "b": ${BIG}, "c": 0.1, "s": "${BIG}"}`) as Record<string, unknown>
     expect(value.a).toBe(1234567890123456)
