@@ -14,7 +14,7 @@ import * as v from 'valibot'
 import { PurgeSchema } from '../http-cache/generation'
 import { HeaderName, Milliseconds, Name } from '../core/schema'
 import { Secret } from '../core/secret'
-import { PathString, TemplateString } from '../template/schema'
+import { HeaderTemplateString, PathString, TemplateString } from '../template/schema'
 import { HTTP_METHODS } from '../routing/methods'
 
 /** A call's name is a template root (`{user.body.id}`), so it follows the path grammar's names. */
@@ -34,7 +34,7 @@ export const AggregateCallSchema = v.strictObject({
     v.optional(v.record(v.string(), TemplateString)),
     v.description(SCHEMA_DOCS ? 'Query parameters (templates); one that renders empty is left out. A value from an earlier call that is missing fails the call (`missing-input`) unless the template gives a fallback.' : ''),
   ),
-  headers: v.pipe(v.optional(v.record(HeaderName, Secret(TemplateString))), v.description(SCHEMA_DOCS ? 'Extra request headers (templates).' : '')),
+  headers: v.pipe(v.optional(v.record(HeaderName, Secret(HeaderTemplateString))), v.description(SCHEMA_DOCS ? 'Extra request headers (templates).' : '')),
   body: v.pipe(
     v.optional(v.unknown()),
     v.description(SCHEMA_DOCS ? 'A JSON body: any JSON value whose strings are templates; `"{user.body}"` inserts a whole value.' : ''),

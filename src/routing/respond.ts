@@ -8,13 +8,13 @@ import * as v from 'valibot'
 import type { AppEnv } from '../core/context'
 import { HeaderName } from '../core/schema'
 import { requestScope } from '../template/scope'
-import { TemplateString } from '../template/schema'
+import { HeaderTemplateString, TemplateString } from '../template/schema'
 import { compileJsonTemplate, compileTemplate, encodeForPath, checkHeaderValue } from '../template/template'
 
 export const RespondActionSchema = v.strictObject({
   type: v.literal('respond'),
   status: v.optional(v.pipe(v.number(), v.integer(), v.minValue(200), v.maxValue(599)), 200),
-  headers: v.optional(v.record(HeaderName, TemplateString), {}),
+  headers: v.optional(v.record(HeaderName, HeaderTemplateString), {}),
   body: v.pipe(v.optional(v.unknown()), v.description(SCHEMA_DOCS ? 'A string (a template) or any JSON value (sent as JSON).' : '')),
 })
 

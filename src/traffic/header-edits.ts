@@ -9,7 +9,7 @@
 import * as v from 'valibot'
 import { HeaderName } from '../core/schema'
 import { Secret } from '../core/secret'
-import { TemplateString } from '../template/schema'
+import { HeaderTemplateString } from '../template/schema'
 import { checkHeaderValue } from '../template/template'
 import { applyEdits, type CompiledEdits, type Multimap } from './edits'
 
@@ -19,8 +19,8 @@ export const HeaderEditsSchema = v.strictObject({
   rename: v.pipe(v.optional(v.record(HeaderName, HeaderName)), v.description(SCHEMA_DOCS ? 'Old name -> new name; values move, all of them.' : '')),
   remove: v.optional(v.array(HeaderName)),
   // Values may be literal credentials (`Authorization: Bearer ...`): redacted by the admin API.
-  set: v.optional(v.record(HeaderName, Secret(TemplateString))),
-  add: v.optional(v.record(HeaderName, Secret(TemplateString))),
+  set: v.optional(v.record(HeaderName, Secret(HeaderTemplateString))),
+  add: v.optional(v.record(HeaderName, Secret(HeaderTemplateString))),
 })
 export type HeaderEditsConfig = v.InferOutput<typeof HeaderEditsSchema>
 

@@ -4,7 +4,8 @@
  * sides, the `respond` action), instead of going out as raw UTF-8 bytes or injecting a header.
  */
 import { describe, expect, it } from 'vitest'
-import { newTag, originLog, policyGateway, routeGateway } from '../support/gateway'
+import { configProblems } from '../support/config'
+import { newTag, originLog, policyGateway, routeConfig, routeGateway } from '../support/gateway'
 
 const NAMES = ['Zo%C3%AB', '%E2%9C%93', 'a%0D%0AInjected:%201', 'tab%09ok']
 
@@ -37,3 +38,15 @@ describe('templated header values', () => {
     })
   }
 })
+
+describe('header value templates at validation', () => {
+  it('literal text (or a fallback) outside visible ASCII is refused, naming the field; values read at run time are not', () => {
+    const message = 'a header value may hold only visible ASCII, space and tab (outside its {...} values)'
+    expect(configProblems(routeConfig({ policies: [{ type: 'headers', request: { set: { 'x-name': 'Zoë {query.name}' } } }] }))).toEqual([
+      `routes[0].policies[0].request.set.x-name: ${message}`,
+    ])
+    expect(configProblems(routeConfig({ action: { type: 'respond', headers: { 'x-name': '{query.name|naïve}' } } }))).toEqual([`routes[0].action.headers.x-name: ${message}`])
+    expect(configProblems(routeConfig({ action: { type: 'respond', headers: { 'x-name': 'a\tb {query.name|none}' } } }))).toEqual([])
+  })
+})
+
