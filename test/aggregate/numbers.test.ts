@@ -13,6 +13,16 @@ const NEGATIVE = '-98765432109876543210'
 const textCall = (name: string, text: string, more: Partial<CallInput> = {}): CallInput => ({ name, upstream: 'origin', path: '/json', query: { value: literal(text) }, ...more })
 
 describe('aggregate: exact numbers', () => {
+  it('workerd at our compatibility date has JSON.parse with source text and JSON.rawJSON', () => {
+    let source: string | undefined
+    const reviver = (_key: string, value: unknown, context?: { source?: string }) => ((source ??= context?.source), value)
+    ;(JSON.parse as (text: string, reviver: unknown) => unknown)(BIG, reviver)
+    expect(source).toBe(BIG)
+    const json = JSON as unknown as { rawJSON(text: string): unknown; isRawJSON(value: unknown): boolean }
+    expect(JSON.stringify({ id: json.rawJSON(BIG) })).toBe(`{"id":${BIG}}`)
+    expect(json.isRawJSON(parseExactJson(BIG))).toBe(true)
+  })
+
   it('answers a big integer with its exact digits, beside ordinary numbers', async () => {
     const { res, gw } = await aggregateText(newTag(), [textCall('a', `{"id": ${BIG}, "neg": ${NEGATIVE}, "small": 42, "pi": 3.14159, "safe": 9007199254740991, "list": [${BIG}, 1]}`)])
     expect(res.status).toBe(200)
