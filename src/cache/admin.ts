@@ -8,7 +8,7 @@
  * `all` and `route` also reach cached aggregation calls; `url` does not (their entries are keyed
  * by upstream paths, not gateway URLs).
  */
-import type { AdminExtension } from '../core/admin'
+import { boundedBodyText, type AdminExtension } from '../core/admin'
 import type { ActionView } from '../core/config-view'
 import type { CacheOptions } from './schema'
 import { GatewayError } from '../core/errors'
@@ -16,6 +16,9 @@ import { normalizePath, rawPathOf } from '../routing/normalize'
 import { purge, type PurgeSettings, type PurgeTarget } from '../http-cache/generation'
 
 type PurgeBody = { all?: unknown; route?: unknown; url?: unknown }
+const PURGE_FIELDS: string[] = ['all', 'route', 'url']
+/** Room for the longest `url` (16 KiB) and the JSON around it. */
+const MAX_BODY_BYTES = 20_480
 
 function badRequest(detail: string): GatewayError {
   return new GatewayError('ERR_BAD_REQUEST', { detail })
@@ -32,16 +35,27 @@ export const cacheAdmin: AdminExtension = (app, { config, env }) => {
   for (const { action } of config.routes) if (action.type === 'aggregate') for (const { cache } of (action as AggregateView).calls) if (cache) purges.push(cache.purge)
   for (const { kv, cacheSeconds } of purges) stores.set(kv, Math.max(stores.get(kv) ?? 0, cacheSeconds))
   const routeIds = config.routes.map((r) => r.id)
+  // A route whose purge can reach something: it has (or inherits) a cache policy, or caches an aggregation call.
+  const globalCache = config.policies.some((p) => p.type === 'cache')
+  const cachedRoutes = new Set(
+    config.routes
+      .filter((r) => globalCache || r.policies.some((p) => p.type === 'cache') || (r.action.type === 'aggregate' && (r.action as AggregateView).calls.some((call) => call.cache)))
+      .map((r) => r.id),
+  )
 
   app.post('/cache/purge', async (c) => {
     let body: PurgeBody
     try {
-      body = (await c.req.json()) as PurgeBody
-    } catch {
+      body = JSON.parse(await boundedBodyText(c, MAX_BODY_BYTES)) as PurgeBody
+    } catch (err) {
+      if (err instanceof GatewayError) throw err
       throw badRequest('The body must be JSON: {"all": true}, {"route": "<id>"} or {"url": "/path"}.')
     }
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('The body must be a JSON object.')
-    const given = (['all', 'route', 'url'] as const).filter((k) => body[k] !== undefined)
+    // An unknown field may be an option this gateway doesn't have ("dryRun"): refused, never ignored.
+    const unknown = Object.keys(body).filter((k) => !PURGE_FIELDS.includes(k))
+    if (unknown.length > 0) throw badRequest(`Unknown field ${JSON.stringify(unknown[0])}: give exactly one of "all", "route" or "url".`)
+    const given = (PURGE_FIELDS as (keyof PurgeBody)[]).filter((k) => body[k] !== undefined)
     if (given.length !== 1) throw badRequest('Give exactly one of "all", "route" or "url".')
     let target: PurgeTarget
     if (body.all !== undefined) {
@@ -50,6 +64,9 @@ export const cacheAdmin: AdminExtension = (app, { config, env }) => {
     } else if (body.route !== undefined) {
       if (typeof body.route !== 'string' || !routeIds.includes(body.route)) {
         throw badRequest(`Unknown route ${JSON.stringify(body.route)} (known: ${routeIds.join(', ')}).`)
+      }
+      if (!cachedRoutes.has(body.route)) {
+        throw badRequest(`Route "${body.route}" has no cache policy (of its own or global) and no cached aggregation call: nothing to purge.`)
       }
       target = { route: body.route }
     } else {
