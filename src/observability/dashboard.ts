@@ -80,8 +80,12 @@ function dashboardOf(ctx: AdminContext): Dashboard {
     // A session cookie is an HMAC nobody can guess: not counted, and no limiter round trip.
     return verifySession(token, getCookie(c, SESSION_COOKIE), c.get('runtime').now())
   }
-  const login = (c: Context<AppEnv>, message?: string, refusal?: GatewayError) =>
-    c.body(loginPage(`${prefix}/login`, message), (refusal?.status ?? 401) as ContentfulStatusCode, { ...LOGIN_HEADERS, ...refusal?.headers })
+  const login = (c: Context<AppEnv>, message?: string, refusal?: GatewayError) => {
+    const status = (refusal?.status ?? 401) as ContentfulStatusCode
+    // The challenge belongs to a 401 only; a 429 carries its Retry-After instead.
+    const { 'WWW-Authenticate': challenge, ...headers } = LOGIN_HEADERS
+    return c.body(loginPage(`${prefix}/login`, message), status, { ...headers, ...(status === 401 && { 'WWW-Authenticate': challenge }), ...refusal?.headers })
+  }
   return { prefix, token, tokenOk, guard, authenticated, login }
 }
 

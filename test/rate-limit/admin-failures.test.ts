@@ -133,6 +133,7 @@ describe('dashboard: login and bearer tokens', () => {
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8')
     expect(Number(page.headers.get('retry-after'))).toBeGreaterThanOrEqual(299)
     expect(page.headers.get('set-cookie')).toBeNull()
+    expect(page.headers.get('www-authenticate')).toBeNull()
     const html = await page.text()
     expect(html).toContain('<form method="post" action="/_edgeway/login"')
     expect(html).toMatch(/role="alert">Too many wrong admin tokens from this address; retry in \d+ s\.</)
