@@ -77,16 +77,20 @@ function exampleValue(schema) {
   return 'value'
 }
 
-function exampleBody(schema, defs, depth = 0) {
+// The document's schemas reference `#/components/schemas/...`: a JSON pointer from the document's root.
+const resolveRef = (doc, ref) =>
+  ref.startsWith('#/') ? ref.slice(2).split('/').reduce((node, key) => node && node[decodeURIComponent(key).replace(/~1/g, '/').replace(/~0/g, '~')], doc) : undefined
+
+function exampleBody(schema, doc, depth = 0) {
   if (!schema || typeof schema !== 'object' || depth > 6) return null
-  if (schema.$ref && defs) return exampleBody(defs[schema.$ref.replace('#/$defs/', '')], defs, depth + 1)
+  if (typeof schema.$ref === 'string') return exampleBody(resolveRef(doc, schema.$ref), doc, depth + 1)
   const type = [].concat(schema.type || (schema.properties ? 'object' : 'string'))[0]
   if (type === 'object') {
     const out = {}
-    for (const [name, prop] of Object.entries(schema.properties || {})) if ((schema.required || []).includes(name) || depth === 0) out[name] = exampleBody(prop, defs || schema.$defs, depth + 1)
+    for (const [name, prop] of Object.entries(schema.properties || {})) if ((schema.required || []).includes(name) || depth === 0) out[name] = exampleBody(prop, doc, depth + 1)
     return out
   }
-  if (type === 'array') return [exampleBody(schema.items, defs, depth + 1)]
+  if (type === 'array') return [exampleBody(schema.items, doc, depth + 1)]
   return exampleValue(schema)
 }
 
@@ -189,7 +193,7 @@ function tryIt(doc, method, path, op, body) {
 function operation(doc, base, path, method, op, shared) {
   const ways = securityOf(doc, op)
   const schema = op.requestBody && op.requestBody.content && op.requestBody.content['application/json'] && op.requestBody.content['application/json'].schema
-  const body = schema ? exampleBody(schema, schema.$defs) : undefined
+  const body = schema ? exampleBody(schema, doc) : undefined
   const facts = limitFacts(op)
   const variants = op['x-edgeway-variants'] || []
   const details = el('details', { class: 'op', 'data-op': op.operationId || `${method} ${path}`, 'data-search': `${method} ${path} ${op.summary || ''} ${(op.tags || []).join(' ')}`.toLowerCase() },

@@ -16,6 +16,7 @@ export const PROBLEMS = {
   ERR_INSUFFICIENT_SCOPE: { status: 403, title: 'Insufficient scope' },
   ERR_ROUTE_NOT_FOUND: { status: 404, title: 'Not found' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  ERR_CONFLICT: { status: 409, title: 'Conflict' },
   ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   ERR_URI_TOO_LONG: { status: 414, title: 'URI too long' },
