@@ -11,7 +11,7 @@
  * its `forwardHeaders` names (`./forward`). The merged response says how long it may be cached and
  * what it varies on (`./cacheability`), so the route's `cache` policy stores it safely.
  */
-import type { Handler } from 'hono'
+import type { Context, Handler } from 'hono'
 import type { ConfigView, RouteView } from '../core/config-view'
 import type { AppEnv } from '../core/context'
 import { GatewayError, type ErrorCode } from '../core/errors'
@@ -47,6 +47,12 @@ const FAILURE_DETAILS: Record<CallFailure['error'], string> = {
   'not-json': 'answered with a body that is not JSON',
   skipped: 'could not run: a call it depends on failed',
   'missing-input': 'was not sent: a value its path or query reads from an earlier call is missing',
+}
+
+/** The required call's error answer, as the backend gave it (`errors: "passthrough"`). */
+function passthrough(c: Context<AppEnv>, reply: Response): Response {
+  c.get('log').aggregate = 'passthrough'
+  return c.req.method === 'HEAD' ? new Response(null, reply) : reply
 }
 
 /** Every call the response merges failed or was skipped: nothing of what the route promises arrived. */
@@ -134,14 +140,14 @@ export function aggregateAction(
         defaultTtl,
       },
     })
-    if (outcome.fatal?.reply) return outcome.fatal.reply
+    if (outcome.fatal?.reply) return passthrough(c, outcome.fatal.reply)
     if (outcome.fatal) throw failureError(outcome.fatal)
     if (onAllFailed === 'error' && everyOutputFailed(calls, outcome)) throw allFailedError(outcome.errors)
     const merged = mergeResults(
       calls.filter((call) => call.output && outcome.results.has(call.name)).map((call) => [call.name, call.shape(outcome.results.get(call.name)!.body), appends[call.index]]),
     )
     if (outcome.errors.length > 0) setOwn(merged, errorsKey, listedFailures(outcome.errors))
-    const headers = answerHeaders(outcome)
+    const headers = answerHeaders(outcome, c.get('log'))
     c.get('log').aggregate = outcome.errors.length > 0 ? 'partial' : 'complete'
     return new Response(c.req.method === 'HEAD' ? null : JSON.stringify(merged), { status: 200, headers })
   }

@@ -3,12 +3,17 @@
  * What the merged response says besides its body: whether it is whole (`Gateway-Aggregate`), how
  * long it may be cached and what it varies on (`./cacheability`), and how failed calls are listed.
  */
+import type { RequestLog } from '../core/logging'
 import { aggregateCacheHeaders } from './cacheability'
 import type { CallFailure, CompiledCall } from './call'
 import type { RunOutcome } from './run'
 
-/** The response's headers: `complete` with the calls' cacheability, or `partial` and never stored. */
-export function answerHeaders(outcome: RunOutcome): Headers {
+/**
+ * The response's headers: `complete` with the calls' cacheability, or `partial` and never stored.
+ * Why a complete one may not be stored goes to the log line (`aggregateNoStore`: `me: private`,
+ * `cart: set-cookie`, `no-ttl`, ...), so an operator can tell which answer made it so.
+ */
+export function answerHeaders(outcome: RunOutcome, log: RequestLog): Headers {
   const headers = new Headers({ 'Content-Type': 'application/json' })
   if (outcome.errors.length > 0) {
     headers.set('Gateway-Aggregate', 'partial')
@@ -17,8 +22,13 @@ export function answerHeaders(outcome: RunOutcome): Headers {
     return headers
   }
   headers.set('Gateway-Aggregate', 'complete')
-  const cache = aggregateCacheHeaders([...outcome.results.values()].map((result) => result.cacheability ?? { uncacheable: 'unknown' }))
+  const calls = [...outcome.results].map(([name, result]) => {
+    const say = result.cacheability ?? { uncacheable: 'unknown' }
+    return 'uncacheable' in say ? { uncacheable: `${name}: ${say.uncacheable}` } : say
+  })
+  const cache = aggregateCacheHeaders(calls)
   headers.set('Cache-Control', cache.cacheControl)
+  if (cache.reason !== undefined) log.aggregateNoStore = cache.reason
   if (cache.vary !== undefined) headers.set('Vary', cache.vary)
   return headers
 }

@@ -58,8 +58,9 @@ describe('aggregate: every merged call failed', () => {
 
 describe('aggregate: errors "passthrough"', () => {
   it('answers with the required call\'s status, type, Retry-After and body as they are', async () => {
-    const { res } = await aggregate(newTag(), [
-      failing('user', 429, '{"error":"slow down","limit":10}', { query: { value: literal('{"error":"slow down","limit":10}'), status: '429', h: 'Retry-After: 7' } }),
+    const answer = '{"error":"slow down","limit":10}'
+    const { res, body } = await aggregate(newTag(), [
+      failing('user', 429, answer, { query: { value: literal(answer), status: '429', h: 'Retry-After: 7' } }),
       jsonCall('other', { x: 1 }, { required: false }),
     ], { errors: 'passthrough' })
     expect(res.status).toBe(429)
@@ -67,7 +68,7 @@ describe('aggregate: errors "passthrough"', () => {
     expect(res.headers.get('retry-after')).toBe('7')
     expect(res.headers.get('cache-control')).toBe('no-store')
     expect(res.headers.get('x-origin-seq')).toBeNull()
-    // Already read by `aggregate` as JSON: the backend's body, byte for byte.
+    expect(body).toEqual({ error: 'slow down', limit: 10 })
   })
 
   it('passes the body byte for byte, and a text one with its own type', async () => {
@@ -76,6 +77,9 @@ describe('aggregate: errors "passthrough"', () => {
     const gw = testGateway(aggregateConfig([{ name: 'user', upstream: 'origin', path: '/echo/u', query: { status: '404', body: 'no such user {42}'.replace('{', '{{').replace('}', '}}') } }], { errors: 'passthrough' }))
     const res = await gw.fetch('/agg/42', { headers: { 'x-test-tag': tag } })
     expect([res.status, res.headers.get('content-type'), await res.text()]).toEqual([404, 'text/plain', 'no such user {42}'])
+    expect(gw.logs[0]).toMatchObject({ status: 404, aggregate: 'passthrough' })
+    const head = await gw.fetch('/agg/42', { method: 'HEAD', headers: { 'x-test-tag': tag } })
+    expect([head.status, await head.text()]).toEqual([404, ''])
   })
 
   it('answers the usual problem when the body is over the call\'s maxBodyBytes, or the call did not answer', async () => {

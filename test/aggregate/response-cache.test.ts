@@ -63,6 +63,8 @@ describe('aggregate: the merged response under the route cache', () => {
       expect(status).toContain('detail=no-store')
     }
     expect((await originStats(tag)).count).toBe(4)
+    // The log line says which call made it so.
+    expect(gw.logs.map((line) => line.aggregateNoStore)).toEqual(['me: private', 'me: private'])
   })
 
   it('is uncacheable when any call says private, no-store, no-cache, must-revalidate, Set-Cookie or Vary: *', async () => {
