@@ -82,8 +82,10 @@ for (const [file, env] of await plan()) {
   }
   const result = parseConfig(input)
   const problems = result.ok ? checkEnvironment(result.config, env) : result.problems
-  if (problems.length === 0) console.log(`${label}: ok (${result.config.routes.length} routes)`)
-  else {
+  if (problems.length === 0) {
+    console.log(`${label}: ok (${result.config.routes.length} routes)`)
+    for (const notice of result.notices) console.log(`  notice: ${notice}`)
+  } else {
     failed = true
     console.error(`${label}: ${problems.length} problem(s)`)
     for (const problem of problems) console.error(`  - ${problem}`)

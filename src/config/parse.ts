@@ -106,7 +106,11 @@ function formatIssue(issue: v.BaseIssue<unknown>, input: unknown): string {
 
 const listOf = (names: Iterable<string>) => [...names].join(', ') || 'none'
 
-type Problems = { add(path: string, message: string): void }
+type Problems = {
+  add(path: string, message: string): void
+  /** Worth saying, but the config stands (`check:config` prints these). */
+  notice(path: string, message: string): void
+}
 
 function checkPolicies(policies: PolicyConfig[], base: string, config: GatewayConfig, route: RouteConfig | undefined, problems: Problems) {
   policies.forEach((policy, i) => {
@@ -155,7 +159,8 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
     checkProxyAction(action, `${at}.action`, config, problems.add)
     actionSubrequests = proxySubrequests(action, config)
   } else if (action.type === 'aggregate') {
-    actionSubrequests = checkAggregate(route, action, at, config, params, problems.add)
+    const auth = [...route.policies, ...config.policies].filter((policy) => phaseOf(policy) === 'auth').map((policy) => policy.type)
+    actionSubrequests = checkAggregate(route, action, at, config, params, problems.add, { auth, notice: problems.notice })
   } else if (action.type === 'redirect') {
     template('location', action.location)
   } else {
@@ -194,18 +199,19 @@ function droppedNames(input: unknown, add: (path: string, message: string) => vo
   }
 }
 
-function checkSemantics(config: GatewayConfig, input: unknown): string[] {
+function checkSemantics(config: GatewayConfig, input: unknown, notices: string[]): string[] {
   const problems: string[] = []
   const add = (path: string, message: string) => problems.push(`${path}: ${message}`)
+  const notice = (path: string, message: string) => notices.push(`${path}: ${message}`)
   droppedNames(input, add)
   const seen = new Map<string, number>()
   config.routes.forEach((route, i) => {
     const first = seen.get(route.id)
     if (first !== undefined) add(`routes[${i}].id`, `duplicate route id "${route.id}" (also routes[${first}])`)
     else seen.set(route.id, i)
-    checkRoute(route, `routes[${i}]`, config, { add })
+    checkRoute(route, `routes[${i}]`, config, { add, notice })
   })
-  checkPolicies(config.policies, 'policies', config, undefined, { add })
+  checkPolicies(config.policies, 'policies', config, undefined, { add, notice })
   checkUpstreams(config, add)
   checkDeveloperSettings(config, add)
   for (const [id, consumer] of Object.entries(config.consumers)) {
@@ -224,7 +230,8 @@ function checkSemantics(config: GatewayConfig, input: unknown): string[] {
 export const PENDING_CHECKS = '(cross-field checks — references, budgets, deadlines — run once these are fixed)'
 
 export type ParseResult =
-  | { ok: true; config: GatewayConfig }
+  /** `notices`: worth saying about a valid config (`check:config` prints them). */
+  | { ok: true; config: GatewayConfig; notices: string[] }
   /** `pending`: what was not checked yet, when the config's structure stopped the checks early. */
   | { ok: false; problems: string[]; pending?: string }
 
@@ -238,8 +245,9 @@ export function parseConfig(input: unknown): ParseResult {
   }
   const result = v.safeParse(GatewayConfigSchema, input)
   if (!result.success) return { ok: false, problems: result.issues.map((issue) => formatIssue(issue, input)), pending: PENDING_CHECKS }
-  const problems = checkSemantics(result.output, input)
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: result.output }
+  const notices: string[] = []
+  const problems = checkSemantics(result.output, input, notices)
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: result.output, notices }
 }
 
 /** Like `parseConfig`, but throws a `ConfigError` listing every problem. */
