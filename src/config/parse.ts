@@ -17,7 +17,8 @@ import { checkTemplate, checkTemplateRefs, patternParams } from '../template/che
 import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
 import { compileJsonTemplate } from '../template/template'
 import { checkProxyAction, checkUpstreams, proxyDeadlineProblem, proxySubrequests } from '../upstream/checks'
-import { GatewayConfigSchema, type GatewayConfig, type PolicyConfig, type RouteConfig } from './schema'
+import { runSteps, slices, type Steps } from '../core/steps'
+import { GatewayConfigSchema, RouteSchema, type GatewayConfig, type PolicyConfig, type RouteConfig } from './schema'
 
 /** Subrequests a request may make, per Workers plan (Cloudflare's limits page). */
 export const PLAN_SUBREQUESTS = { free: 50, paid: 10_000 } as const
@@ -194,17 +195,22 @@ function droppedNames(input: unknown, add: (path: string, message: string) => vo
   }
 }
 
-function checkSemantics(config: GatewayConfig, input: unknown): string[] {
+/** The checks that span fields; routes a slice at a time. */
+function* checkSemantics(config: GatewayConfig, input: unknown): Steps<string[]> {
   const problems: string[] = []
   const add = (path: string, message: string) => problems.push(`${path}: ${message}`)
   droppedNames(input, add)
   const seen = new Map<string, number>()
-  config.routes.forEach((route, i) => {
-    const first = seen.get(route.id)
-    if (first !== undefined) add(`routes[${i}].id`, `duplicate route id "${route.id}" (also routes[${first}])`)
-    else seen.set(route.id, i)
-    checkRoute(route, `routes[${i}]`, config, { add })
-  })
+  for (const [routes, start] of slices(config.routes)) {
+    routes.forEach((route, j) => {
+      const i = start + j
+      const first = seen.get(route.id)
+      if (first !== undefined) add(`routes[${i}].id`, `duplicate route id "${route.id}" (also routes[${first}])`)
+      else seen.set(route.id, i)
+      checkRoute(route, `routes[${i}]`, config, { add })
+    })
+    yield
+  }
   checkPolicies(config.policies, 'policies', config, undefined, { add })
   checkUpstreams(config, add)
   checkDeveloperSettings(config, add)
@@ -230,16 +236,83 @@ export type ParseResult =
 
 /** Validates a config (as parsed JSON). Never throws. */
 export function parseConfig(input: unknown): ParseResult {
+  return runSteps(parseConfigSteps(input))
+}
+
+const RoutesSchema = v.array(RouteSchema)
+type Issue = v.BaseIssue<unknown>
+
+/** Whether the config's routes can be checked apart from the rest: an object whose `routes` is an array. */
+function routesOf(input: unknown): unknown[] | undefined {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return undefined
+  const routes = (input as { routes?: unknown }).routes
+  return Array.isArray(routes) ? routes : undefined
+}
+
+/** `tooDeepAt` for the whole config, its routes a slice at a time. */
+function* tooDeepSteps(input: unknown, routes: unknown[]): Steps<(string | number)[] | undefined> {
+  const shell = tooDeepAt({ ...(input as object), routes: [] }, MAX_CONFIG_DEPTH)
+  if (shell) return shell
+  for (const [slice, start] of slices(routes)) {
+    // The slice stands for `routes`, one level below the root.
+    const deep = tooDeepAt(slice, MAX_CONFIG_DEPTH - 1)
+    if (deep) return ['routes', start + (deep[0] as number), ...deep.slice(1)]
+    yield
+  }
+  return undefined
+}
+
+/** An issue found in a slice of the routes, with its path from the config's root. */
+function fromRoot(issue: Issue, start: number, routes: unknown[]): Issue {
+  const [first, ...rest] = issue.path ?? []
+  const item = { ...first!, input: routes, key: start + (first!.key as number) } as v.IssuePathItem
+  const routesItem = { type: 'object', origin: 'value', input: undefined, key: 'routes', value: routes } as unknown as v.IssuePathItem
+  return { ...issue, path: [routesItem, item, ...rest] as Issue['path'] }
+}
+
+/**
+ * `safeParse` of the config schema, the routes a slice at a time. The issues come in the order
+ * one `safeParse` gives them: the sections, then the routes, then unknown keys at the root.
+ */
+function* structureSteps(input: unknown, routes: unknown[]): Steps<{ output?: GatewayConfig; issues: Issue[] }> {
+  const shell = v.safeParse(GatewayConfigSchema, { ...(input as object), routes: [] })
+  const shellIssues: Issue[] = shell.issues ?? []
+  const unknownAtRoot = (issue: Issue) => issue.path?.length === 1 && issue.type === 'strict_object' && issue.expected === 'never'
+  const issues = shellIssues.filter((issue) => !unknownAtRoot(issue))
+  const parsedRoutes: RouteConfig[] = []
+  for (const [slice, start] of slices(routes)) {
+    const result = v.safeParse(RoutesSchema, slice)
+    if (result.success) parsedRoutes.push(...result.output)
+    else issues.push(...result.issues.map((issue) => fromRoot(issue, start, routes)))
+    yield
+  }
+  issues.push(...shellIssues.filter(unknownAtRoot))
+  if (issues.length > 0 || !shell.success) return { issues }
+  return { output: { ...shell.output, routes: parsedRoutes }, issues }
+}
+
+/**
+ * `parseConfig` as steps that yield between slices of the routes, so a hot reload of a large
+ * config never holds the isolate's thread for long. The result is the same as `parseConfig`'s.
+ */
+export function* parseConfigSteps(input: unknown): Steps<ParseResult> {
+  const routes = routesOf(input)
   // Before anything recursive walks it: a value nested thousands of levels deep overflows the stack.
-  const deep = tooDeepAt(input, MAX_CONFIG_DEPTH)
+  const deep = routes ? yield* tooDeepSteps(input, routes) : tooDeepAt(input, MAX_CONFIG_DEPTH)
   if (deep) {
     const at = formatPath(deep.map((key) => ({ key }) as v.IssuePathItem))
     return { ok: false, problems: [`${at}: nested too deeply (at most ${MAX_CONFIG_DEPTH} levels of objects and arrays)`], pending: PENDING_CHECKS }
   }
-  const result = v.safeParse(GatewayConfigSchema, input)
-  if (!result.success) return { ok: false, problems: result.issues.map((issue) => formatIssue(issue, input)), pending: PENDING_CHECKS }
-  const problems = checkSemantics(result.output, input)
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: result.output }
+  let output: GatewayConfig | undefined
+  let issues: Issue[]
+  if (routes) ({ output, issues } = yield* structureSteps(input, routes))
+  else {
+    const result = v.safeParse(GatewayConfigSchema, input)
+    ;({ output, issues } = result.success ? { output: result.output, issues: [] } : { output: undefined, issues: result.issues })
+  }
+  if (!output) return { ok: false, problems: issues.map((issue) => formatIssue(issue, input)), pending: PENDING_CHECKS }
+  const problems = yield* checkSemantics(output, input)
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: output }
 }
 
 /** Like `parseConfig`, but throws a `ConfigError` listing every problem. */

@@ -22,11 +22,12 @@ import { traceContext } from '../observability/trace'
 import { developerPages } from '../openapi/serve'
 import { createPipeline } from './pipeline'
 import { requestContext } from './request-context'
-import { createMatcher, type Matcher } from '../routing/matcher'
+import { createMatcherSteps, type Matcher } from '../routing/matcher'
 import { normalizePath, rawPathOf } from '../routing/normalize'
 import { compileRoute, type CompiledRoute } from './route'
 import { compileUpstream, linkFallbacks, UpstreamConfigError, type CompiledUpstream } from '../upstream/upstream'
 import { systemRuntime, type Runtime } from '../core/runtime'
+import { runSteps, slices, type Steps } from '../core/steps'
 
 export type GatewayOptions = {
   writeLog?: LogWriter
@@ -60,11 +61,23 @@ function compileUpstreams(config: GatewayConfig, env: Env, runtime: Runtime): Ma
 }
 
 export function createGateway(config: GatewayConfig, env: Env, options: GatewayOptions = {}): Hono<AppEnv> {
+  return runSteps(createGatewaySteps(config, env, options))
+}
+
+/**
+ * `createGateway` as steps that yield between slices of the routes (`core/steps.ts`), so a hot
+ * reload of a large config compiles between the requests the running config serves.
+ */
+export function* createGatewaySteps(config: GatewayConfig, env: Env, options: GatewayOptions = {}): Steps<Hono<AppEnv>> {
   const runtime = options.runtime ?? systemRuntime
   const upstreams = compileUpstreams(config, env, runtime)
   const pipeline = createPipeline(config, env)
-  const routes = config.routes.map((route, index) => compileRoute(config, route, index, pipeline, upstreams))
-  const match = createMatcher(routes, config.versioning)
+  const routes: CompiledRoute[] = []
+  for (const [slice, start] of slices(config.routes)) {
+    slice.forEach((route, j) => routes.push(compileRoute(config, route, start + j, pipeline, upstreams)))
+    yield
+  }
+  const match = yield* createMatcherSteps(routes, config.versioning)
 
   const admin = adminApi({ config, env, configVersion: options.configVersion ?? 'unversioned', source: options.source ?? config })
   const metrics = metricsMiddleware(config.gateway.metrics, env, {
