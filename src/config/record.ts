@@ -17,7 +17,7 @@
  * A deletion is a record too, one line with `"deleted":true` and the next version: every isolate
  * then runs its bundled config, and says so in the log. Nothing ever depends on the key vanishing.
  */
-import type { Steps } from '../core/steps'
+import { runSteps, type Steps } from '../core/steps'
 
 export const RECORD_KIND = 'config-record'
 /** Routes per line of a record. */
@@ -93,4 +93,17 @@ export function* configOfRecord(header: RecordHeader, lines: string[]): Steps<un
   }
   if (routes.length !== header.routes) throw new Error(`record: the header says ${header.routes} routes, the lines hold ${routes.length} (cut off?)`)
   return { ...config, routes }
+}
+
+/** A whole record read at once (scripts, the deploy check): its header and config, or what is wrong with it. */
+export function readRecordText(text: string): { header: RecordHeader; config?: unknown } | { problem: string; header?: RecordHeader } {
+  const end = text.indexOf('\n')
+  const header = readRecordHeader(end < 0 ? text : text.slice(0, end))
+  if ('problem' in header) return header
+  if (header.deleted) return { header }
+  try {
+    return { header, config: runSteps(configOfRecord(header, end < 0 ? [] : text.slice(end + 1).split('\n'))) }
+  } catch (err) {
+    return { header, problem: (err as Error).message }
+  }
 }

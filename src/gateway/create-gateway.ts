@@ -24,7 +24,7 @@ import { createPipeline } from './pipeline'
 import { requestContext } from './request-context'
 import { createMatcherSteps, type Matcher } from '../routing/matcher'
 import { normalizePath, rawPathOf } from '../routing/normalize'
-import { compileRoute, type CompiledRoute } from './route'
+import { compileOnFirstMatch, compileRoute, type CompiledRoute } from './route'
 import { compileUpstream, linkFallbacks, UpstreamConfigError, type CompiledUpstream } from '../upstream/upstream'
 import { systemRuntime, type Runtime } from '../core/runtime'
 import { runSteps, slices, type Steps } from '../core/steps'
@@ -60,6 +60,12 @@ function compileUpstreams(config: GatewayConfig, env: Env, runtime: Runtime): Ma
   return upstreams
 }
 
+/**
+ * Above this many routes, each route is compiled on its first match (`compileOnFirstMatch`): a
+ * large config's compiled routes would take tens of MB. Below it, all are compiled up front.
+ */
+export const COMPILE_ON_FIRST_MATCH_ABOVE = 1000
+
 export function createGateway(config: GatewayConfig, env: Env, options: GatewayOptions = {}): Hono<AppEnv> {
   return runSteps(createGatewaySteps(config, env, options))
 }
@@ -73,8 +79,13 @@ export function* createGatewaySteps(config: GatewayConfig, env: Env, options: Ga
   const upstreams = compileUpstreams(config, env, runtime)
   const pipeline = createPipeline(config, env)
   const routes: CompiledRoute[] = []
+  const onFirstMatch = config.routes.length > COMPILE_ON_FIRST_MATCH_ABOVE
   for (const [slice, start] of slices(config.routes)) {
-    slice.forEach((route, j) => routes.push(compileRoute(config, route, start + j, pipeline, upstreams)))
+    slice.forEach((route, j) => {
+      const compile = () => compileRoute(config, route, start + j, pipeline, upstreams)
+      const compiled = compile()
+      routes.push(onFirstMatch ? compileOnFirstMatch(route, start + j, compile) : compiled)
+    })
     yield
   }
   const match = yield* createMatcherSteps(routes, config.versioning)

@@ -182,3 +182,49 @@ describe('reading the record', () => {
     expect(events()).toEqual([{ event: 'config_reload_failed', key: 'any.json', reason: 'no answer from KV within 1000 ms', running: 'none' }])
   })
 })
+
+describe('a large config', () => {
+  /** `count` routes `/n/<i>` answering `<i>`; `extra` policies on the route at `at`. */
+  const many = (count: number, at = -1, policies: unknown[] = []): GatewayConfigInput => ({
+    routes: Array.from({ length: count }, (_, i) => ({
+      id: `n${i}`,
+      match: { path: `/n/${i}` },
+      ...(i === at ? { policies: policies as never } : {}),
+      action: { type: 'respond', body: `${i}` },
+    })),
+  })
+
+  it('is validated and compiled in slices, its routes compiled on first match, all of them answering', async () => {
+    const key = 'large-1.json'
+    await writeRecord(key, many(2_500))
+    const host = isolate(key)
+    for (const i of [0, 1_234, 2_499]) expect(await (await call(host, `/n/${i}`)).text()).toBe(`${i}`)
+  })
+
+  it('what only compiling finds (an unset Worker secret) still refuses the whole config up front', async () => {
+    const key = 'large-2.json'
+    const events = captureEvents()
+    const version = await writeRecord(key, many(2_500, 2_000, [{ type: 'origin-auth', secret: 'NO_SUCH_SECRET' }]))
+    expect((await call(isolate(key), '/n/1')).status).toBe(503)
+    expect(events()).toEqual([
+      { event: 'config_reload_rejected', key, version, problems: ['routes[2000].policies[0].secret: Worker secret "NO_SUCH_SECRET" is not set'], running: 'none' },
+    ])
+  })
+
+  it('a reload yields the thread between slices: parse and compile each take many turns', async () => {
+    const { parseConfigSteps } = await import('../../src/config/parse')
+    const { createGatewaySteps } = await import('../../src/gateway/create-gateway')
+    const { runStepsYielding } = await import('../../src/core/steps')
+    let turns = 0
+    const count = () => {
+      turns++
+      return Promise.resolve()
+    }
+    const parsed = await runStepsYielding(parseConfigSteps(many(2_500)), count)
+    expect(turns).toBeGreaterThanOrEqual(3 * 25)
+    if (!parsed.ok) throw new Error(parsed.problems.join('\n'))
+    turns = 0
+    await runStepsYielding(createGatewaySteps(parsed.config, env), count)
+    expect(turns).toBeGreaterThanOrEqual(2 * 25)
+  })
+})
