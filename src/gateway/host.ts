@@ -134,7 +134,10 @@ export class GatewayHost {
       const app = createGateway(this.bundledConfig!, env, { ...this.options, configVersion: version, source })
       this.active = { app, version, record, bundled: true }
     } catch (err) {
-      this.bundledInvalid(err instanceof ConfigError ? err.problems : [String(err)])
+      const problems = err instanceof ConfigError ? err.problems : [String(err)]
+      // With reload, a good record may still come: keep what runs (or the 503) and keep reading.
+      if (this.reloadSettings) logEvent('config_invalid', { source: 'bundled', problems })
+      else this.bundledInvalid(problems)
     }
   }
 
