@@ -42,7 +42,7 @@ type Condition = (input: MatchInput) => boolean
 type Candidate<R extends Routable> = {
   route: R
   methods: ReadonlySet<string> | undefined
-  conditions: Condition[]
+  conditions: readonly Condition[]
   /** Segments before a trailing `/*`, to expose the tail as `params['*']`. */
   tailAfter: number | undefined
   /** Registered under `/<version>` for prefix selection. */
@@ -106,21 +106,38 @@ export type Matcher<R extends Routable = Routable> = (input: MatchInput) => Matc
  */
 function* routerOf<R extends Routable>(routes: R[], versioning: VersioningConfig | undefined): Steps<TrieRouter<Candidate<R>>> {
   const router = new TrieRouter<Candidate<R>>()
+  const methodSets: MethodSets = new Map()
   for (const [slice] of slices(routes)) {
-    for (const route of slice) addRoute(router, route, versioning)
+    for (const route of slice) addRoute(router, route, versioning, methodSets)
     yield
   }
   return router
 }
 
-function addRoute<R extends Routable>(router: TrieRouter<Candidate<R>>, route: R, versioning: VersioningConfig | undefined): void {
+/** No conditions: one shared array, not one per route (a config may have tens of thousands). */
+const NO_CONDITIONS: readonly Condition[] = []
+
+/** One set of methods per distinct list, shared by the routes that list the same methods. */
+type MethodSets = Map<string, ReadonlySet<string>>
+
+function methodSet(methods: readonly string[], shared: MethodSets): ReadonlySet<string> {
+  const key = methods.join(' ')
+  let set = shared.get(key)
+  if (!set) shared.set(key, (set = new Set<string>(methods.includes('GET') ? [...methods, 'HEAD'] : methods)))
+  return set
+}
+
+function addRoute<R extends Routable>(router: TrieRouter<Candidate<R>>, route: R, versioning: VersioningConfig | undefined, methodSets: MethodSets): void {
   const match = route.config.match
-  const methods = match.methods && new Set<string>(match.methods.includes('GET') ? [...match.methods, 'HEAD'] : match.methods)
-  const conditions: Condition[] = [
-    ...(match.host !== undefined ? [hostCondition(match.host)] : []),
-    ...(match.headers ? headerConditions(match.headers) : []),
-    ...(match.query ? queryConditions(match.query) : []),
-  ]
+  const methods = match.methods && methodSet(match.methods, methodSets)
+  const conditions: readonly Condition[] =
+    match.host === undefined && !match.headers && !match.query
+      ? NO_CONDITIONS
+      : [
+          ...(match.host !== undefined ? [hostCondition(match.host)] : []),
+          ...(match.headers ? headerConditions(match.headers) : []),
+          ...(match.query ? queryConditions(match.query) : []),
+        ]
   const answersPreflight = route.config.policies.some((policy) => policy.type === 'cors')
   const base = { route, methods, conditions, answersPreflight }
   const pattern = canonicalPattern(match.path)
