@@ -228,3 +228,32 @@ describe('a large config', () => {
     expect(turns).toBeGreaterThanOrEqual(2 * 25)
   })
 })
+
+describe('a refused version is not fetched again', () => {
+  it('later refreshes read the header, not the rest of a large record', async () => {
+    const key = 'refetch-1.json'
+    captureEvents()
+    const bytes: number[] = []
+    // The real namespace, with the bytes each read takes counted.
+    const counting = {
+      get: async (k: string, type: 'stream') => {
+        const stream = await env.CONFIG_KV.get(k, type)
+        if (!stream) return stream
+        let read = 0
+        bytes.push(0)
+        const at = bytes.length - 1
+        return stream.pipeThrough(new TransformStream({ transform: (chunk: Uint8Array, out) => void ((bytes[at] = read += chunk.byteLength), out.enqueue(chunk)) }))
+      },
+    } as unknown as KVNamespace
+    const routes = Array.from({ length: 3_000 }, (_, i) => ({ id: `n${i}`, match: { path: `/n/${i}` }, action: { type: 'respond' as const, body: `${i}` } }))
+    await writeRecord(key, { routes, rotues: [] } as never)
+    const total = (await env.CONFIG_KV.get(key))!.length
+    const host = isolate(key)
+    const hostEnv = { ...env, CONFIG_KV: counting } as Env
+    expect((await call(host, '/n/1', {}, hostEnv)).status).toBe(503)
+    await host.reload(hostEnv)
+    await host.reload(hostEnv)
+    expect(bytes[0]).toBe(total)
+    expect(bytes.slice(1).every((n) => n < total / 4)).toBe(true)
+  })
+})
