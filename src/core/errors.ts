@@ -24,6 +24,7 @@ export const PROBLEMS = {
   ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   ERR_QUOTA_EXCEEDED: { status: 429, title: 'Quota exceeded' },
   ERR_CONFIG_INVALID: { status: 500, title: 'Gateway misconfigured' },
+  ERR_CONFIG_UNAVAILABLE: { status: 503, title: 'Gateway configuration unavailable' },
   ERR_INTERNAL: { status: 500, title: 'Internal gateway error' },
   ERR_UPSTREAM_UNREACHABLE: { status: 502, title: 'Bad gateway' },
   ERR_UPSTREAM_BAD_RESPONSE: { status: 502, title: 'Bad gateway' },
