@@ -79,9 +79,10 @@ const q = (s) => JSON.stringify(String(s)) // a capnp text literal
 
 /**
  * Writes `dir/config.capnp` for a worker module. `bindings` are text bindings (vars and secrets),
- * `durableObjects` [{ className, binding }], `cachePort` the cache service's port.
+ * `durableObjects` [{ className, binding }], `cachePort` the cache service's port, `kvNamespaces`
+ * [{ binding, port }]: KV bindings served over workerd's KV protocol by a local HTTP server.
  */
-export function writeCapnp(dir, { port, bindings = {}, durableObjects = [], cachePort }) {
+export function writeCapnp(dir, { port, bindings = {}, durableObjects = [], cachePort, kvNamespaces = [] }) {
   const services = [
     '(name = "main", worker = .worker)',
     '(name = "internet", network = (allow = ["public", "private", "local"]))',
@@ -92,6 +93,10 @@ export function writeCapnp(dir, { port, bindings = {}, durableObjects = [], cach
   ]
   const bindingList = Object.entries(bindings).map(([name, value]) => `(name = ${q(name)}, text = ${q(value)})`)
   for (const d of durableObjects) bindingList.push(`(name = ${q(d.binding)}, durableObjectNamespace = ${q(d.className)})`)
+  for (const kv of kvNamespaces) {
+    services.push(`(name = ${q(`kv-${kv.binding}`)}, external = (address = ${q(`127.0.0.1:${kv.port}`)}, http = ()))`)
+    bindingList.push(`(name = ${q(kv.binding)}, kvNamespace = ${q(`kv-${kv.binding}`)})`)
+  }
   lines.push(`  bindings = [ ${bindingList.join(', ')} ],`)
   if (durableObjects.length > 0) {
     mkdirSync(join(dir, 'do'), { recursive: true })
@@ -141,11 +146,11 @@ export async function waitUntilAnswering(port, { timeoutMs = 15_000, intervalMs 
  * Starts workerd on a module in its own directory. Returns { port, url, child, stop() }.
  * Its output (console.log lines included) goes to `dir/workerd.log`.
  */
-export async function startWorkerd(dir, { source, bindings, durableObjects, cachePort, extraArgs = [] }) {
+export async function startWorkerd(dir, { source, bindings, durableObjects, cachePort, kvNamespaces, extraArgs = [] }) {
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'worker.js'), source)
   const port = await freePort()
-  writeCapnp(dir, { port, bindings, durableObjects, cachePort })
+  writeCapnp(dir, { port, bindings, durableObjects, cachePort, kvNamespaces })
   const started = process.hrtime.bigint()
   const child = startProcess(WORKERD, ['serve', join(dir, 'config.capnp'), '--experimental', ...extraArgs], { logFile: join(dir, 'workerd.log') })
   await waitUntilAnswering(port, { child, intervalMs: 2 })

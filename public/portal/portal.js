@@ -77,16 +77,20 @@ function exampleValue(schema) {
   return 'value'
 }
 
-function exampleBody(schema, defs, depth = 0) {
+// The document's schemas reference `#/components/schemas/...`: a JSON pointer from the document's root.
+const resolveRef = (doc, ref) =>
+  ref.startsWith('#/') ? ref.slice(2).split('/').reduce((node, key) => node && node[decodeURIComponent(key).replace(/~1/g, '/').replace(/~0/g, '~')], doc) : undefined
+
+function exampleBody(schema, doc, depth = 0) {
   if (!schema || typeof schema !== 'object' || depth > 6) return null
-  if (schema.$ref && defs) return exampleBody(defs[schema.$ref.replace('#/$defs/', '')], defs, depth + 1)
+  if (typeof schema.$ref === 'string') return exampleBody(resolveRef(doc, schema.$ref), doc, depth + 1)
   const type = [].concat(schema.type || (schema.properties ? 'object' : 'string'))[0]
   if (type === 'object') {
     const out = {}
-    for (const [name, prop] of Object.entries(schema.properties || {})) if ((schema.required || []).includes(name) || depth === 0) out[name] = exampleBody(prop, defs || schema.$defs, depth + 1)
+    for (const [name, prop] of Object.entries(schema.properties || {})) if ((schema.required || []).includes(name) || depth === 0) out[name] = exampleBody(prop, doc, depth + 1)
     return out
   }
-  if (type === 'array') return [exampleBody(schema.items, defs, depth + 1)]
+  if (type === 'array') return [exampleBody(schema.items, doc, depth + 1)]
   return exampleValue(schema)
 }
 
@@ -105,13 +109,13 @@ function curlFor(doc, base, method, path, op, body) {
 }
 
 function paramTable(params) {
-  return el('div', { class: 'table-wrap' }, el('table', {},
+  return el('table', {},
     el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'In'), el('th', {}, 'Required'), el('th', {}, 'Schema'))),
     el('tbody', {}, params.map((p) => el('tr', {},
       el('td', {}, el('code', {}, p.name)), el('td', {}, p.in), el('td', {}, p.required ? 'yes' : 'no'),
       el('td', {}, el('code', {}, JSON.stringify(p.schema || {})), p.description ? ` ${p.description}` : ''),
     ))),
-  ))
+  )
 }
 
 /** The try-it console: fills the path, query and headers, sends the request, shows the response. */
@@ -182,17 +186,21 @@ function tryIt(doc, method, path, op, body) {
   return form
 }
 
-function operation(doc, base, path, method, op) {
+/**
+ * One operation. `shared` is its API's description, shown once under the API's heading: the
+ * document repeats a route's description as the summary of each of its operations.
+ */
+function operation(doc, base, path, method, op, shared) {
   const ways = securityOf(doc, op)
   const schema = op.requestBody && op.requestBody.content && op.requestBody.content['application/json'] && op.requestBody.content['application/json'].schema
-  const body = schema ? exampleBody(schema, schema.$defs) : undefined
+  const body = schema ? exampleBody(schema, doc) : undefined
   const facts = limitFacts(op)
   const variants = op['x-edgeway-variants'] || []
   const details = el('details', { class: 'op', 'data-op': op.operationId || `${method} ${path}`, 'data-search': `${method} ${path} ${op.summary || ''} ${(op.tags || []).join(' ')}`.toLowerCase() },
     el('summary', {},
       el('span', { class: `method ${method}` }, method),
       el('span', { class: 'path' }, path),
-      el('span', { class: 'summary' }, op.summary || ''),
+      el('span', { class: 'summary' }, op.summary && op.summary !== shared ? op.summary : ''),
       op.deprecated && el('span', { class: 'badge deprecated' }, 'deprecated'),
       ways.length > 0 && el('span', { class: 'badge auth' }, 'auth'),
       facts.length > 0 && el('span', { class: 'badge' }, 'limits'),
@@ -203,7 +211,7 @@ function operation(doc, base, path, method, op) {
     if (!details.open || built) return
     built = true
     details.append(el('div', { class: 'body' },
-      op.description && el('p', {}, op.description),
+      op.description && op.description !== op.summary && op.description !== shared && el('p', {}, op.description),
       op.deprecated && el('p', { class: 'badge deprecated' }, `Deprecated${op['x-sunset'] ? `; removed after ${op['x-sunset']}` : ''}`),
       el('h3', {}, 'Authentication'),
       ways.length === 0 ? el('p', {}, 'None') : el('ul', { class: 'facts', 'data-role': 'auth' }, ways.map((all) => el('li', {}, all.map(describeScheme).join(' and ')))),
@@ -230,7 +238,8 @@ function render(doc) {
       if (!op) continue
       const tag = (op.tags && op.tags[0]) || 'default'
       if (!groups.has(tag)) groups.set(tag, { tag: { name: tag }, ops: [] })
-      groups.get(tag).ops.push(operation(doc, base, path, method, op))
+      const group = groups.get(tag)
+      group.ops.push(operation(doc, base, path, method, op, group.tag.description))
     }
   }
   const apis = document.getElementById('apis')
@@ -238,7 +247,7 @@ function render(doc) {
   for (const { tag, ops } of groups.values()) {
     if (ops.length === 0) continue
     const id = `api-${tag.name.replace(/[^A-Za-z0-9_-]/g, '-')}`
-    toc.append(el('a', { href: `#${id}` }, tag.name))
+    toc.append(el('a', { href: `#${id}`, 'data-toc': tag.name }, tag.name))
     apis.append(el('section', { class: 'api', id, 'data-api': tag.name }, el('h2', {}, tag.name), tag.description && el('p', {}, tag.description), ops))
   }
 }
@@ -263,7 +272,15 @@ async function start() {
   document.getElementById('filter').addEventListener('input', (event) => {
     const q = event.target.value.trim().toLowerCase()
     for (const op of document.querySelectorAll('.op')) op.classList.toggle('hidden', q !== '' && !op.dataset.search.includes(q))
-    for (const api of document.querySelectorAll('.api')) api.classList.toggle('hidden', !api.querySelector('.op:not(.hidden)'))
+    let shown = 0
+    for (const api of document.querySelectorAll('.api')) {
+      const empty = !api.querySelector('.op:not(.hidden)')
+      api.classList.toggle('hidden', empty)
+      document.querySelector(`[data-toc="${CSS.escape(api.dataset.api)}"]`)?.classList.toggle('hidden', empty)
+      if (!empty) shown++
+    }
+    // Said, not just an empty page (a role="status" region: screen readers announce it too).
+    document.getElementById('no-match').textContent = shown === 0 && q !== '' ? `No operations match "${event.target.value.trim()}".` : ''
   })
 }
 

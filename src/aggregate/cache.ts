@@ -50,6 +50,11 @@ export type CallCacheContext = {
   generations: Map<string, Promise<string>>
   /** The gateway's runtime: entries are judged and stored at its `now()`. */
   runtime: Runtime
+  /**
+   * The route `cache` policy's `defaultTtl` (0 without one): how long an answer without freshness
+   * counts towards the merged response's own lifetime (`./cacheability`).
+   */
+  defaultTtl: number
 }
 
 /** A call's outgoing request, as far as the key and `Vary` are concerned. */
@@ -58,8 +63,11 @@ export type CallRequest = Pick<UpstreamRequest, 'path' | 'search' | 'headers'>
 /** Stores one call's answer: the reason it may not be stored, or the writes for `waitUntil`. */
 export type Keep = (response: Response, bytes: Uint8Array) => string | Promise<void>
 
-/** A fresh entry (`hit`), or how to store the origin's answer (`keep`), or neither (`detail` says why). */
-export type Opened = { hit?: Response; keep?: Keep; detail?: string }
+/**
+ * A fresh entry (`hit`, with its `remaining` lifetime in seconds), or how to store the origin's
+ * answer (`keep`), or neither (`detail` says why).
+ */
+export type Opened = { hit?: Response; remaining?: number; keep?: Keep; detail?: string }
 
 /**
  * `call` names the call's entries apart from every other call's: its upstream, name, and what its
@@ -95,7 +103,8 @@ export function compileCallCache(config: CallCacheConfig, call: string) {
     const cache = caches.default
     // A broken or unreadable entry is a miss, never a failure.
     const entry = (await lookup(cache, ctx.origin, primary, request.headers).catch(() => undefined))?.entry
-    if (entry && entryState(entry.freshness, ctx.runtime.now()).state === 'fresh') return { hit: entry.response }
+    const state = entry && entryState(entry.freshness, ctx.runtime.now())
+    if (entry && state?.state === 'fresh') return { hit: entry.response, remaining: state.remaining }
     entry?.response.body?.cancel().catch(() => {})
 
     return {

@@ -17,11 +17,17 @@ import { compileCallCache, type CallCacheContext, type Keep } from './cache'
 import { isRequestRoot } from './plan'
 import type { AggregateCallConfig } from './schema'
 import { compileShape, type Shaper } from './shape'
+import { callCacheability, type CallCacheability } from './cacheability'
+import { callHeaders, compileForward, type CallHeaderSources, type HeaderSource } from './forward'
+import { keepErrorAnswer, type ErrorKeeping, type KeptError } from './error-answer'
 import type { Runtime, WaitUntilTarget } from '../core/runtime'
 import type { UpstreamRequest } from '../core/context'
 
-/** What later templates read of a finished call: `{user.status}`, `{user.headers.etag}`, `{user.body.id}`. */
-export type CallResult = { status: number; headers: Headers; body: unknown }
+/**
+ * What later templates read of a finished call: `{user.status}`, `{user.headers.etag}`,
+ * `{user.body.id}`; and its say in whether the merged response may be cached (not a template member).
+ */
+export type CallResult = { status: number; headers: Headers; body: unknown; cacheability?: CallCacheability }
 
 export type FailureKind =
   | 'timeout'
@@ -40,9 +46,10 @@ export type FailureKind =
  * `unavailable` upstream (no healthy target, or its circuit open) may take calls again. `input`:
  * the reference (`user.body.id`, never its value) a `missing-input` call found empty, or whose
  * value an `invalid-input` call could not send (`.` or `..` in its path, a header value outside
- * visible ASCII).
+ * visible ASCII). `body`, `bodyTruncated`: an excerpt of an error answer (`errorDetails`); `reply`:
+ * the error answer to pass through (`errors: "passthrough"`), never listed.
  */
-export type CallFailure = { call: string; error: FailureKind; status?: number; after?: string; retryAfter?: number; input?: string }
+export type CallFailure = { call: string; error: FailureKind; status?: number; after?: string; retryAfter?: number; input?: string } & KeptError
 
 export class CallFailed extends Error {
   constructor(readonly failure: CallFailure) {
@@ -77,7 +84,8 @@ export type CallLog = UpstreamLog & {
 
 /** What a call gets from the run it belongs to. */
 export type CallRun = {
-  baseHeaders: Headers
+  /** The request's headers for calls, by who set them: each call picks the client's it forwards. */
+  baseHeaders: CallHeaderSources
   /** Aborted when the route's deadline passes or the run is given up. */
   signal: AbortSignal
   deadline: number
@@ -90,16 +98,6 @@ export type CallRun = {
   affinity?: ((upstream: CompiledUpstream) => string | undefined) | undefined
   /** The route's `beforeSend` hooks, run before each try of the call (`origin-auth` signs there). */
   beforeSend?: UpstreamRequest['beforeSend']
-}
-
-/** Conditional and body headers of the client's request mean nothing to a call. */
-const CLIENT_ONLY_HEADERS = ['content-length', 'content-type', 'content-encoding', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range', 'expect']
-
-export function callRequestHeaders(draft: Headers, requestId: { header: string; value: string } | undefined): Headers {
-  const headers = new Headers(draft)
-  for (const name of CLIENT_ONLY_HEADERS) headers.delete(name)
-  if (requestId) headers.set(requestId.header, requestId.value)
-  return headers
 }
 
 /**
@@ -121,16 +119,26 @@ type CallSpec = {
   timeoutMs: number
   /** Each try waits for headers as long as a proxy route would, so a hung target leaves time to retry. */
   tryTimeoutMs: number
+  /** What to keep of an error answer (`errors: "passthrough"`, `errorDetails`). */
+  keepErrors: ErrorKeeping
 }
 
 function failCall(name: string, error: FailureKind, status?: number): never {
   throw new CallFailed({ call: name, error, ...(status !== undefined && { status }) })
 }
 
-export function compileCall(config: AggregateCallConfig, index: number, deps: number[], upstream: CompiledUpstream, defaultMaxBytes: number): CompiledCall {
+export function compileCall(
+  config: AggregateCallConfig,
+  index: number,
+  deps: number[],
+  upstream: CompiledUpstream,
+  defaultMaxBytes: number,
+  errors: { passthrough: boolean; details: boolean } = { passthrough: false, details: false },
+): CompiledCall {
   const { name, raw } = config
   const maxBytes = config.maxBodyBytes ?? defaultMaxBytes
-  const spec: CallSpec = { name, upstream, raw, maxBytes, timeoutMs: config.timeout ?? defaultCallTimeout(upstream), tryTimeoutMs: upstream.timeouts.headers }
+  const keepErrors: ErrorKeeping = { passthroughBytes: errors.passthrough && config.required ? maxBytes : undefined, details: errors.details }
+  const spec: CallSpec = { name, upstream, raw, maxBytes, timeoutMs: config.timeout ?? defaultCallTimeout(upstream), tryTimeoutMs: upstream.timeouts.headers, keepErrors }
   const render = compileCallRequest(config)
   const openCache = config.cache && config.method === 'GET' ? compileCallCache(config.cache, `${upstream.name}:${name}:${raw}:${maxBytes}`) : undefined
 
@@ -139,7 +147,7 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
     run.log.name = upstream.name
     let clock: CallClock | undefined
     try {
-      const request = render(scope, run)
+      const { request, from } = render(scope, run)
       clock = startCallClock(spec, run)
       const cached = openCache && (await openCache(scope, request, run.cache))
       if (cached) {
@@ -148,8 +156,9 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
       }
       const response = cached?.hit ?? (await fetchAnswer(spec, request, run, clock))
       const result = await readAnswer(spec, response, run, clock, cached?.keep)
+      const facts = { status: result.status, headers: result.headers, sent: request.headers, from, defaultTtl: run.cache.defaultTtl, cap: config.cache?.ttl, remaining: cached?.remaining }
       run.log.outcome = 'ok'
-      return result
+      return { ...result, cacheability: callCacheability({ ...facts, now: run.runtime.now() }) }
     } catch (err) {
       // A request the gateway refuses (a client's `..` in the path) is logged as this call's input.
       run.log.outcome = err instanceof CallFailed ? err.failure.error : 'invalid-input'
@@ -169,10 +178,13 @@ export function compileCall(config: AggregateCallConfig, index: number, deps: nu
  * earlier call's value missing from the path or query would address something else
  * (`/orders/{user.body.id}` -> `/orders/`, maybe "all orders"): the call is then not sent.
  */
-function compileCallRequest(config: AggregateCallConfig): (scope: Record<string, unknown>, run: CallRun) => UpstreamRequest {
+function compileCallRequest(config: AggregateCallConfig): (scope: Record<string, unknown>, run: CallRun) => { request: UpstreamRequest; from: Map<string, HeaderSource> } {
   const path = compileTemplate(config.path)
   const query = Object.entries(config.query ?? {}).map(([key, source]) => [key, compileTemplate(source)] as [string, Template])
   const headers = Object.entries(config.headers ?? {}).map(([key, source]) => [key, compileTemplate(source)] as [string, Template])
+  const forward = compileForward(config.forwardHeaders ?? [])
+  // A header template without references is the same on every request: a `Vary` on it varies nothing.
+  const ownHeaders = headers.map(([key, template]) => [key.toLowerCase(), template.refs.length === 0] as const)
   const body: JsonTemplate | undefined = config.body !== undefined ? compileJsonTemplate(config.body) : undefined
   const invalid = (input: string): never => {
     throw new CallFailed({ call: config.name, error: 'invalid-input', input })
@@ -207,14 +219,16 @@ function compileCallRequest(config: AggregateCallConfig): (scope: Record<string,
       const value = template.render(scope, undefined, missing)
       if (value !== '') params.append(key, value)
     }
-    const out = new Headers(run.baseHeaders)
+    const { headers: out, from } = callHeaders(run.baseHeaders, forward)
     for (const [key, template] of headers) out.set(key, headerValue(key, template, scope))
+    for (const [name, fixed] of ownHeaders) fixed ? from.set(name, 'fixed') : from.delete(name)
     let payload: string | null = null
     if (body) {
       payload = JSON.stringify(body.render(scope) ?? null)
       out.set('Content-Type', 'application/json')
+      from.set('content-type', 'fixed')
     }
-    return { method: config.method, path: target, search: params.size > 0 ? `?${params}` : '', headers: out, body: payload, beforeSend: run.beforeSend }
+    return { request: { method: config.method, path: target, search: params.size > 0 ? `?${params}` : '', headers: out, body: payload, beforeSend: run.beforeSend }, from }
   }
 }
 
@@ -272,8 +286,9 @@ async function fetchAnswer(spec: CallSpec, request: UpstreamRequest, run: CallRu
     return clock.gaveUp()
   }
   if (response.status < 200 || response.status > 299) {
+    const kept = await keepErrorAnswer(response, spec.keepErrors, clock.signal)
     await response.body?.cancel().catch(() => {})
-    failCall(spec.name, 'status', response.status)
+    throw new CallFailed({ call: spec.name, error: 'status', status: response.status, ...kept })
   }
   return response
 }

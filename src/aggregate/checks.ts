@@ -53,6 +53,31 @@ function checkShape(call: AggregateCallConfig, at: string, add: Add): void {
   }
   if (call.body !== undefined && (call.method === 'GET' || call.method === 'HEAD')) add(`${at}.body`, `a ${call.method} call sends no body; set "method"`)
   if (call.cache && call.method !== 'GET') add(`${at}.cache`, `only GET calls are cached (this one is ${call.method})`)
+  for (const [i, source] of (call.append ?? []).entries()) {
+    if (parsePath(source).steps.some((step) => step.kind !== 'key')) add(`${at}.append[${i}]`, `"${source}": append paths name fields (\`items\`, \`data.items\`), not "[]" or indexes`)
+  }
+}
+
+/** `errors: "passthrough"` answers with the required call's error: there must be exactly one. */
+function checkErrorOptions(action: AggregateActionConfig, at: string, add: Add): void {
+  if (action.errors !== 'passthrough') return
+  const required = action.calls.filter((call) => call.required).map((call) => call.name)
+  if (required.length !== 1) {
+    add(`${at}.errors`, `"passthrough" answers with the one required call's error, but ${required.length === 0 ? 'no call is required' : `${required.length} calls are (${required.join(', ')})`}; make exactly one call required`)
+  }
+}
+
+/**
+ * Calls get none of the client's headers unless `forwardHeaders` names them (since the change that
+ * stopped forwarding `Authorization` and `Cookie` to every call): behind an auth policy, a route
+ * that relied on calls receiving the client's token now sends none. Said, not refused.
+ */
+function noticeForwarding(action: AggregateActionConfig, at: string, authPolicies: readonly string[], notice: Add): void {
+  if (authPolicies.length === 0 || action.forwardHeaders !== undefined || action.calls.some((call) => call.forwardHeaders !== undefined)) return
+  notice(
+    `${at}.forwardHeaders`,
+    `the route has an auth policy (${[...new Set(authPolicies)].join(', ')}) and its calls get none of the client's headers, Authorization and Cookie included; if a backend needs the client's credentials, name them (e.g. "forwardHeaders": ["Authorization"]), or set "forwardHeaders": [] to say none is needed`,
+  )
 }
 
 /**
@@ -189,10 +214,23 @@ function checkQueueing(route: RouteView, action: AggregateActionConfig, routeAt:
   )
 }
 
-/** Checks the action; returns the subrequests it can make per request. `notice` reports what may go wrong without making the config invalid. */
-export function checkAggregate(route: RouteView, action: AggregateActionConfig, routeAt: string, config: Upstreams, params: string[], add: Add, notice: Add = () => {}): number {
+/**
+ * Checks the action; returns the subrequests it can make per request. `auth`: the types of the
+ * auth-phase policies the route runs (its own and global), for `notice`s: said, not refused.
+ */
+export function checkAggregate(
+  route: RouteView,
+  action: AggregateActionConfig,
+  routeAt: string,
+  config: Upstreams,
+  params: string[],
+  add: Add,
+  notices: { auth: readonly string[]; notice: Add } = { auth: [], notice: () => {} },
+): number {
   const at = `${routeAt}.action`
   const calls = action.calls
+  checkErrorOptions(action, at, add)
+  noticeForwarding(action, at, notices.auth, notices.notice)
   const names = checkCalls(calls, at, config, add)
   const templatesOk = checkReferences(calls, names, at, params, add)
   if (!templatesOk || names.size !== calls.length) return calls.length
@@ -205,7 +243,7 @@ export function checkAggregate(route: RouteView, action: AggregateActionConfig, 
   checkRequiredAfterOptional(calls, deps, at, add)
   checkCacheKeys(calls, deps, at, add)
   checkDeadline(route, routeAt, calls, deps, config, add)
-  checkQueueing(route, action, routeAt, deps, config, notice)
+  checkQueueing(route, action, routeAt, deps, config, notices.notice)
   // A cached call may also read and write the cache: two matches and two puts when the origin
   // sends Vary (as the cache policy counts), and the request reads the purge generation once.
   return calls.reduce((sum, call) => sum + upstreamAttempts(config, call.upstream) + (call.cache ? 4 : 0), calls.some((call) => call.cache) ? 1 : 0)

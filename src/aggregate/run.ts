@@ -20,7 +20,7 @@ import { CallFailed, type CallFailure, type CallLog, type CallResult, type CallR
 
 export type RunOptions = {
   scope: Record<string, unknown>
-  baseHeaders: Headers
+  baseHeaders: CallRun['baseHeaders']
   maxInFlight: number
   /** Absolute time (ms) by which everything must be done. */
   deadline: number

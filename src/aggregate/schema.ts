@@ -25,6 +25,11 @@ export const CallName = v.pipe(
 
 const Bytes = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(32 * 1024 * 1024))
 
+/** Client header names a call receives as the client sent them; `"*"` (a valid header name) is every one but credentials. */
+const ForwardHeaders = v.array(HeaderName)
+const FORWARD_DOCS =
+  'Client headers this call receives as the client sent them (default: none). "*" is every client header but Authorization, Cookie and API-key headers, which must be named. Headers the gateway and its policies set or change (X-Forwarded-*, traceparent, the request id, forwarded claims, `headers` edits) always pass.'
+
 export const AggregateCallSchema = v.strictObject({
   name: v.pipe(CallName, v.description(SCHEMA_DOCS ? 'How later calls and the response refer to this call: `{user.body.id}`.' : '')),
   upstream: Name,
@@ -34,7 +39,11 @@ export const AggregateCallSchema = v.strictObject({
     v.optional(v.record(v.string(), TemplateString)),
     v.description(SCHEMA_DOCS ? 'Query parameters (templates); one that renders empty is left out. A value from an earlier call that is missing fails the call (`missing-input`) unless the template gives a fallback.' : ''),
   ),
-  headers: v.pipe(v.optional(v.record(HeaderName, Secret(HeaderTemplateString))), v.description(SCHEMA_DOCS ? 'Extra request headers (templates).' : '')),
+  headers: v.pipe(
+    v.optional(v.record(HeaderName, Secret(HeaderTemplateString))),
+    v.description(SCHEMA_DOCS ? 'Extra request headers (templates). A call sends `Accept: application/json` unless it sets Accept here or forwards the client\'s.' : ''),
+  ),
+  forwardHeaders: v.pipe(v.optional(ForwardHeaders), v.description(SCHEMA_DOCS ? `${FORWARD_DOCS} Default: the action's \`forwardHeaders\`.` : '')),
   body: v.pipe(
     v.optional(v.unknown()),
     v.description(SCHEMA_DOCS ? 'A JSON body: any JSON value whose strings are templates; `"{user.body}"` inserts a whole value.' : ''),
@@ -62,6 +71,10 @@ export const AggregateCallSchema = v.strictObject({
     v.description(SCHEMA_DOCS ? 'Rename fields in place: `{ "full_name": "name", "items[].sku": "productId" }`.' : ''),
   ),
   group: v.pipe(v.optional(v.pipe(v.string(), v.minLength(1))), v.description(SCHEMA_DOCS ? 'Put the shaped result under this key.' : '')),
+  append: v.pipe(
+    v.optional(v.pipe(v.array(PathString), v.minLength(1))),
+    v.description(SCHEMA_DOCS ? 'Response paths (`items`, `data.items`) where this call\'s list is appended to the list earlier calls put there, instead of replacing it.' : ''),
+  ),
   cache: v.pipe(
     v.optional(
       v.strictObject({
@@ -89,6 +102,19 @@ export const AggregateActionSchema = v.strictObject({
   ),
   maxBodyBytes: v.pipe(v.optional(Bytes, 1024 * 1024), v.description(SCHEMA_DOCS ? 'Largest body accepted from a call (default 1 MiB).' : '')),
   errorsKey: v.pipe(v.optional(v.pipe(v.string(), v.minLength(1)), 'errors'), v.description(SCHEMA_DOCS ? 'Member listing failed optional calls; in a partial answer it replaces a backend member of that name.' : '')),
+  forwardHeaders: v.pipe(v.optional(ForwardHeaders), v.description(SCHEMA_DOCS ? `${FORWARD_DOCS} A call's own \`forwardHeaders\` replaces this.` : '')),
+  onAllFailed: v.pipe(
+    v.optional(v.picklist(['error', 'empty']), 'error'),
+    v.description(SCHEMA_DOCS ? 'When every call merged into the response failed or was skipped: "error" = 502 problem+json naming the calls; "empty" = 200 with only the errors member.' : ''),
+  ),
+  errors: v.pipe(
+    v.optional(v.picklist(['problem', 'passthrough']), 'problem'),
+    v.description(SCHEMA_DOCS ? 'When the required call answers 4xx/5xx: "problem" = 502 problem+json naming it; "passthrough" = its status, Content-Type and body (up to its maxBodyBytes) as they are. "passthrough" needs exactly one required call.' : ''),
+  ),
+  errorDetails: v.pipe(
+    v.optional(v.boolean(), false),
+    v.description(SCHEMA_DOCS ? 'A failed call\'s entry in errors carries its answer\'s body (`body`: JSON, or text cut at 1 KiB with `bodyTruncated`).' : ''),
+  ),
 })
 
 export type AggregateActionConfig = v.InferOutput<typeof AggregateActionSchema>

@@ -13,19 +13,29 @@
  */
 import type { Context, Hono } from 'hono'
 import * as v from 'valibot'
-import type { AdminContext } from '../core/admin'
+import { boundedBodyText, type AdminContext } from '../core/admin'
 import type { ConfigView } from '../core/config-view'
 import type { ApiKeyOptions } from './schema'
 import type { AppEnv } from '../core/context'
 import { GatewayError } from '../core/errors'
 import { findById, listRecords, newApiKey, publicView, saveRecord, sha256, statusOf, toHex, type ApiKeyRecord } from './api-key-store'
 
+/** Key metadata is returned by every list of keys: a few KiB each keeps a page of 100 small. */
+export const MAX_METADATA_BYTES = 4096
+/** A request body: the metadata's cap, plus room for the other fields. */
+const MAX_BODY_BYTES = 8192
+
 const IsoTime = v.pipe(v.string(), v.isoTimestamp('must be an ISO 8601 time with a zone, like 2027-01-01T00:00:00Z'))
 const CreateBody = v.strictObject({
   consumer: v.string(),
   name: v.optional(v.pipe(v.string(), v.maxLength(200))),
   expiresAt: v.optional(IsoTime),
-  metadata: v.optional(v.record(v.string(), v.unknown())),
+  metadata: v.optional(
+    v.pipe(
+      v.record(v.string(), v.unknown()),
+      v.check((m) => new TextEncoder().encode(JSON.stringify(m)).byteLength <= MAX_METADATA_BYTES, `must be at most ${MAX_METADATA_BYTES} bytes as JSON`),
+    ),
+  ),
 })
 const RotateBody = v.strictObject({ overlapSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(2_592_000)), 86_400) })
 const ExpireBody = v.strictObject({ at: IsoTime })
@@ -42,7 +52,7 @@ function badRequest(detail: string): GatewayError {
 
 async function body<T extends v.GenericSchema>(c: Context<AppEnv>, schema: T, empty: unknown = undefined): Promise<v.InferOutput<T>> {
   let input: unknown = empty
-  const text = await c.req.text()
+  const text = await boundedBodyText(c, MAX_BODY_BYTES)
   if (text.trim() !== '') {
     try {
       input = JSON.parse(text)
@@ -94,7 +104,10 @@ async function createKey(c: Context<AppEnv>, kv: KVNamespace, consumers: ConfigV
   if (!Object.hasOwn(consumers, input.consumer)) {
     throw badRequest(`consumer: unknown consumer "${input.consumer}" (known: ${Object.keys(consumers).join(', ') || 'none'})`)
   }
-  return c.json(await issue(kv, input, c.get('runtime').now()), 201, { 'Cache-Control': 'no-store' })
+  const now = c.get('runtime').now()
+  // A key created expired would be a credential that never works: surely not what was meant.
+  if (input.expiresAt !== undefined && Date.parse(input.expiresAt) <= now) throw badRequest(`expiresAt: ${input.expiresAt} is not in the future.`)
+  return c.json(await issue(kv, input, now), 201, { 'Cache-Control': 'no-store' })
 }
 
 /** `GET /api-keys?consumer=&cursor=` */
@@ -124,6 +137,8 @@ async function rotateKey(c: Context<AppEnv, '/api-keys/:id/rotate'>, kv: KVNames
 /** `POST /api-keys/:id/expire` */
 async function expireKey(c: Context<AppEnv, '/api-keys/:id/expire'>, kv: KVNamespace) {
   const record = await existing(kv, c.req.param('id'))
+  // A revoked key stays revoked: an expiry would change its record and say nothing true.
+  if (record.revokedAt !== undefined) throw new GatewayError('ERR_CONFLICT', { detail: `API key "${record.id}" is revoked; it cannot be given an expiry.` })
   const { at } = await body(c, ExpireBody)
   const updated = { ...record, expiresAt: new Date(at).toISOString() }
   await saveRecord(kv, updated)

@@ -17,97 +17,20 @@ import { checkTemplate, checkTemplateRefs, patternParams } from '../template/che
 import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
 import { compileJsonTemplate } from '../template/template'
 import { checkProxyAction, checkUpstreams, proxyDeadlineProblem, proxySubrequests } from '../upstream/checks'
-import { GatewayConfigSchema, type GatewayConfig, type PolicyConfig, type RouteConfig } from './schema'
+import { runSteps, slices, type Steps } from '../core/steps'
+import { formatIssue, formatPath } from './issues'
+import { GatewayConfigSchema, RouteSchema, type GatewayConfig, type PolicyConfig, type RouteConfig } from './schema'
 
 /** Subrequests a request may make, per Workers plan (Cloudflare's limits page). */
 export const PLAN_SUBREQUESTS = { free: 50, paid: 10_000 } as const
 
-function formatPath(path: v.IssuePathItem[] | undefined): string {
-  let out = ''
-  for (const item of path ?? []) {
-    const key = item.key
-    if (typeof key === 'number') out += `[${key}]`
-    else if (typeof key === 'string' && /^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(key)) out += out ? `.${key}` : key
-    else out += `[${JSON.stringify(key)}]`
-  }
-  return out || '(root)'
-}
-
-type AnySchema = { type: string; [key: string]: unknown }
-
-/** The schema that validates the value at `path` (pipes are transparent: they keep their schema's fields). */
-function schemaAt(root: AnySchema, path: v.IssuePathItem[], rootInput: unknown): AnySchema | undefined {
-  let schema: AnySchema | undefined = root
-  let value = rootInput
-  const resolve = (s: AnySchema | undefined): AnySchema | undefined => {
-    while (s && (s.type === 'optional' || s.type === 'nullable' || s.type === 'nullish')) s = s.wrapped as AnySchema
-    if (s?.type === 'variant' && value && typeof value === 'object') {
-      const key = s.key as string
-      const options = s.options as AnySchema[]
-      return options.find((o) => ((o.entries as Record<string, AnySchema>)[key] as AnySchema & { literal?: unknown })?.literal === (value as Record<string, unknown>)[key])
-    }
-    return s
-  }
-  for (const item of path) {
-    schema = resolve(schema)
-    if (!schema) return undefined
-    if (schema.type === 'strict_object' || schema.type === 'object') schema = (schema.entries as Record<string, AnySchema>)[String(item.key)]
-    else if (schema.type === 'record') schema = schema.value as AnySchema
-    else if (schema.type === 'array') schema = schema.item as AnySchema
-    else return undefined
-    value = item.value
-  }
-  return resolve(schema)
-}
-
-/** Edit distance, for "did you mean" on a misspelt key. */
-function distance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    previous = current
-  }
-  return previous[b.length]!
-}
-
-function unknownKeyMessage(issue: v.BaseIssue<unknown>, input: unknown): string {
-  const path = issue.path ?? []
-  const key = String(path[path.length - 1]?.key)
-  const parent = schemaAt(GatewayConfigSchema as unknown as AnySchema, path.slice(0, -1), input)
-  const allowed = parent?.entries ? Object.keys(parent.entries as object) : []
-  if (allowed.length === 0) return 'unknown key'
-  const close = allowed.filter((name) => distance(name.toLowerCase(), key.toLowerCase()) <= 2).sort((a, b) => distance(a, key) - distance(b, key))
-  const hint = close.length > 0 ? `, did you mean "${close[0]}"?` : ''
-  return `unknown key${hint} (allowed: ${allowed.join(', ')})`
-}
-
-/** Valibot writes alternatives as `("a" | "b")`; the parentheses only add noise to a single list. */
-const bare = (expected: string | null) => (expected ?? '').replace(/^\((.*)\)$/, '$1')
-
-function formatIssue(issue: v.BaseIssue<unknown>, input: unknown): string {
-  const at = formatPath(issue.path)
-  if (issue.type === 'strict_object' && issue.expected === 'never') return `${at}: ${unknownKeyMessage(issue, input)}`
-  if ((issue.type === 'strict_object' || issue.type === 'object') && issue.kind === 'schema' && issue.received === 'undefined' && issue.expected?.startsWith('"')) {
-    return `${at}: required`
-  }
-  if (issue.type === 'variant' && issue.expected) return `${at}: expected one of ${bare(issue.expected)}, received ${issue.received}`
-  // A union reports only its own issue; its members' issues say which part failed.
-  // Its members' paths are relative to the union, so they get the union's path in front.
-  if (issue.type === 'union' && issue.issues?.length) {
-    const last = issue.issues[issue.issues.length - 1]!
-    return formatIssue({ ...last, path: [...(issue.path ?? []), ...(last.path ?? [])] as v.IssuePathItem[] } as v.BaseIssue<unknown>, input)
-  }
-  if (issue.kind === 'schema' && issue.message.startsWith('Invalid type:')) return `${at}: expected ${bare(issue.expected)}, received ${issue.received}`
-  return `${at}: ${issue.message}`
-}
-
 const listOf = (names: Iterable<string>) => [...names].join(', ') || 'none'
 
-/** `add` makes the config invalid; `notice` reports what may go wrong at run time (the config stays valid). */
-type Problems = { add(path: string, message: string): void; notice(path: string, message: string): void }
+type Problems = {
+  add(path: string, message: string): void
+  /** Worth saying, but the config stands (`check:config` prints these). */
+  notice(path: string, message: string): void
+}
 
 function checkPolicies(policies: PolicyConfig[], base: string, config: GatewayConfig, route: RouteConfig | undefined, problems: Problems) {
   policies.forEach((policy, i) => {
@@ -156,7 +79,8 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
     checkProxyAction(action, `${at}.action`, config, problems.add)
     actionSubrequests = proxySubrequests(action, config)
   } else if (action.type === 'aggregate') {
-    actionSubrequests = checkAggregate(route, action, at, config, params, problems.add, problems.notice)
+    const auth = [...route.policies, ...config.policies].filter((policy) => phaseOf(policy) === 'auth').map((policy) => policy.type)
+    actionSubrequests = checkAggregate(route, action, at, config, params, problems.add, { auth, notice: problems.notice })
   } else if (action.type === 'redirect') {
     template('location', action.location)
   } else {
@@ -195,18 +119,23 @@ function droppedNames(input: unknown, add: (path: string, message: string) => vo
   }
 }
 
-function checkSemantics(config: GatewayConfig, input: unknown, notices: string[]): string[] {
+/** The checks that span fields; routes a slice at a time. */
+function* checkSemantics(config: GatewayConfig, input: unknown, notices: string[]): Steps<string[]> {
   const problems: string[] = []
   const add = (path: string, message: string) => problems.push(`${path}: ${message}`)
   const notice = (path: string, message: string) => notices.push(`${path}: ${message}`)
   droppedNames(input, add)
   const seen = new Map<string, number>()
-  config.routes.forEach((route, i) => {
-    const first = seen.get(route.id)
-    if (first !== undefined) add(`routes[${i}].id`, `duplicate route id "${route.id}" (also routes[${first}])`)
-    else seen.set(route.id, i)
-    checkRoute(route, `routes[${i}]`, config, { add, notice })
-  })
+  for (const [routes, start] of slices(config.routes)) {
+    routes.forEach((route, j) => {
+      const i = start + j
+      const first = seen.get(route.id)
+      if (first !== undefined) add(`routes[${i}].id`, `duplicate route id "${route.id}" (also routes[${first}])`)
+      else seen.set(route.id, i)
+      checkRoute(route, `routes[${i}]`, config, { add, notice })
+    })
+    yield
+  }
   checkPolicies(config.policies, 'policies', config, undefined, { add, notice })
   checkUpstreams(config, add)
   checkDeveloperSettings(config, add)
@@ -226,24 +155,91 @@ function checkSemantics(config: GatewayConfig, input: unknown, notices: string[]
 export const PENDING_CHECKS = '(cross-field checks — references, budgets, deadlines — run once these are fixed)'
 
 export type ParseResult =
-  /** `notices`: what may go wrong at run time in a valid config (`check:config` prints them). */
+  /** `notices`: worth saying about a valid config (`check:config` prints them). */
   | { ok: true; config: GatewayConfig; notices: string[] }
   /** `pending`: what was not checked yet, when the config's structure stopped the checks early. */
   | { ok: false; problems: string[]; pending?: string }
 
 /** Validates a config (as parsed JSON). Never throws. */
 export function parseConfig(input: unknown): ParseResult {
+  return runSteps(parseConfigSteps(input))
+}
+
+const RoutesSchema = v.array(RouteSchema)
+type Issue = v.BaseIssue<unknown>
+
+/** Whether the config's routes can be checked apart from the rest: an object whose `routes` is an array. */
+function routesOf(input: unknown): unknown[] | undefined {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return undefined
+  const routes = (input as { routes?: unknown }).routes
+  return Array.isArray(routes) ? routes : undefined
+}
+
+/** `tooDeepAt` for the whole config, its routes a slice at a time. */
+function* tooDeepSteps(input: unknown, routes: unknown[]): Steps<(string | number)[] | undefined> {
+  const shell = tooDeepAt({ ...(input as object), routes: [] }, MAX_CONFIG_DEPTH)
+  if (shell) return shell
+  for (const [slice, start] of slices(routes)) {
+    // The slice stands for `routes`, one level below the root.
+    const deep = tooDeepAt(slice, MAX_CONFIG_DEPTH - 1)
+    if (deep) return ['routes', start + (deep[0] as number), ...deep.slice(1)]
+    yield
+  }
+  return undefined
+}
+
+/** An issue found in a slice of the routes, with its path from the config's root. */
+function fromRoot(issue: Issue, start: number, routes: unknown[]): Issue {
+  const [first, ...rest] = issue.path ?? []
+  const item = { ...first!, input: routes, key: start + (first!.key as number) } as v.IssuePathItem
+  const routesItem = { type: 'object', origin: 'value', input: undefined, key: 'routes', value: routes } as unknown as v.IssuePathItem
+  return { ...issue, path: [routesItem, item, ...rest] as Issue['path'] }
+}
+
+/**
+ * `safeParse` of the config schema, the routes a slice at a time. The issues come in the order
+ * one `safeParse` gives them: the sections, then the routes, then unknown keys at the root.
+ */
+function* structureSteps(input: unknown, routes: unknown[]): Steps<{ output?: GatewayConfig; issues: Issue[] }> {
+  const shell = v.safeParse(GatewayConfigSchema, { ...(input as object), routes: [] })
+  const shellIssues: Issue[] = shell.issues ?? []
+  const unknownAtRoot = (issue: Issue) => issue.path?.length === 1 && issue.type === 'strict_object' && issue.expected === 'never'
+  const issues = shellIssues.filter((issue) => !unknownAtRoot(issue))
+  const parsedRoutes: RouteConfig[] = []
+  for (const [slice, start] of slices(routes)) {
+    const result = v.safeParse(RoutesSchema, slice)
+    if (result.success) parsedRoutes.push(...result.output)
+    else issues.push(...result.issues.map((issue) => fromRoot(issue, start, routes)))
+    yield
+  }
+  issues.push(...shellIssues.filter(unknownAtRoot))
+  if (issues.length > 0 || !shell.success) return { issues }
+  return { output: { ...shell.output, routes: parsedRoutes }, issues }
+}
+
+/**
+ * `parseConfig` as steps that yield between slices of the routes, so a hot reload of a large
+ * config never holds the isolate's thread for long. The result is the same as `parseConfig`'s.
+ */
+export function* parseConfigSteps(input: unknown): Steps<ParseResult> {
+  const routes = routesOf(input)
   // Before anything recursive walks it: a value nested thousands of levels deep overflows the stack.
-  const deep = tooDeepAt(input, MAX_CONFIG_DEPTH)
+  const deep = routes ? yield* tooDeepSteps(input, routes) : tooDeepAt(input, MAX_CONFIG_DEPTH)
   if (deep) {
     const at = formatPath(deep.map((key) => ({ key }) as v.IssuePathItem))
     return { ok: false, problems: [`${at}: nested too deeply (at most ${MAX_CONFIG_DEPTH} levels of objects and arrays)`], pending: PENDING_CHECKS }
   }
-  const result = v.safeParse(GatewayConfigSchema, input)
-  if (!result.success) return { ok: false, problems: result.issues.map((issue) => formatIssue(issue, input)), pending: PENDING_CHECKS }
+  let output: GatewayConfig | undefined
+  let issues: Issue[]
+  if (routes) ({ output, issues } = yield* structureSteps(input, routes))
+  else {
+    const result = v.safeParse(GatewayConfigSchema, input)
+    ;({ output, issues } = result.success ? { output: result.output, issues: [] } : { output: undefined, issues: result.issues })
+  }
+  if (!output) return { ok: false, problems: issues.map((issue) => formatIssue(issue, input)), pending: PENDING_CHECKS }
   const notices: string[] = []
-  const problems = checkSemantics(result.output, input, notices)
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: result.output, notices }
+  const problems = yield* checkSemantics(output, input, notices)
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: output, notices }
 }
 
 /** Like `parseConfig`, but throws a `ConfigError` listing every problem. */

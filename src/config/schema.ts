@@ -52,9 +52,19 @@ export const GatewaySettingsSchema = v.strictObject({
         kv: v.optional(Name, 'CONFIG_KV'),
         key: v.optional(v.string(), 'gateway.json'),
         refreshSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 30),
+        fallback: v.pipe(
+          v.optional(v.picklist(['unavailable', 'bundled']), 'unavailable'),
+          v.description(
+            SCHEMA_DOCS
+              ? 'What an isolate that has no good config from KV does (no record, an unreadable or invalid one): answer 503 ERR_CONFIG_UNAVAILABLE, or run the bundled config.'
+              : '',
+          ),
+        ),
       }),
     ),
-    v.description(SCHEMA_DOCS ? 'Hot reload: read a config from a KV key; a bad one is logged and the last good one kept.' : ''),
+    v.description(
+      SCHEMA_DOCS ? 'Hot reload: run the config record `npm run reload` writes to a KV key; a bad one is logged and the last good one kept.' : '',
+    ),
   ),
   metrics: v.optional(MetricsSettingsSchema, {}),
   openapi: v.pipe(v.optional(OpenApiSettingsSchema), v.description(SCHEMA_DOCS ? 'Serve an OpenAPI 3.1 document generated from the routes.' : '')),

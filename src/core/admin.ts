@@ -6,8 +6,10 @@
 import type { Context, Hono } from 'hono'
 import type { ConfigView } from './config-view'
 import type { AppEnv } from './context'
+import { readUpTo } from './body'
 import { sha256 } from './encoding'
 import type { Env } from './env'
+import { GatewayError } from './errors'
 
 /**
  * Call after comparing a presented admin token: `ok` false counts a failure. Throws a 429
@@ -33,4 +35,20 @@ export type AdminExtension = (app: Hono<AppEnv>, ctx: AdminContext) => void
 export async function secretsEqual(given: string, expected: string): Promise<boolean> {
   const [a, b] = await Promise.all([sha256(given), sha256(expected)])
   return crypto.subtle.timingSafeEqual(a, b)
+}
+
+/**
+ * An admin request's body as text, at most `max` bytes: refused with 413 before anything is read
+ * when `Content-Length` says more, and as soon as a body without one passes the cap. An admin
+ * endpoint is reachable by anyone who can reach the gateway, so no body of any size is buffered.
+ */
+export async function boundedBodyText(c: Context<AppEnv>, max: number): Promise<string> {
+  const tooLarge = () => new GatewayError('ERR_PAYLOAD_TOO_LARGE', { detail: `The body is over ${max} bytes.` })
+  const declared = Number(c.req.header('content-length') ?? '0')
+  if (declared > max) throw tooLarge()
+  const stream = c.req.raw.body
+  if (!stream) return ''
+  const bytes = await readUpTo(stream, max)
+  if (!bytes) throw tooLarge()
+  return new TextDecoder().decode(bytes)
 }

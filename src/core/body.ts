@@ -27,6 +27,21 @@ export function concatChunks(chunks: Uint8Array[], total: number): Uint8Array {
  * that a cancel ended quietly must not pass for a complete body.
  */
 export async function readUpTo(stream: ReadableStream<Uint8Array>, max: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+  const read = await readChunks(stream, max, signal)
+  return read.complete ? concatChunks(read.chunks, read.size) : undefined
+}
+
+/**
+ * The first `max` bytes of a stream, and whether that was all of it (the rest is cancelled): for
+ * an excerpt of a body. A `signal` works as for `readUpTo`.
+ */
+export async function readPrefix(stream: ReadableStream<Uint8Array>, max: number, signal?: AbortSignal): Promise<{ bytes: Uint8Array; complete: boolean }> {
+  const read = await readChunks(stream, max, signal)
+  return { bytes: concatChunks(read.chunks, read.size), complete: read.complete }
+}
+
+/** Reads at most `max` bytes (the last chunk cut to fit), cancelling the stream when there is more. */
+async function readChunks(stream: ReadableStream<Uint8Array>, max: number, signal?: AbortSignal): Promise<{ chunks: Uint8Array[]; size: number; complete: boolean }> {
   const reader = stream.getReader()
   const onAbort = () => void reader.cancel(signal?.reason).catch(() => {})
   signal?.addEventListener('abort', onAbort)
@@ -38,16 +53,17 @@ export async function readUpTo(stream: ReadableStream<Uint8Array>, max: number, 
       if (signal?.aborted) throw signal.reason ?? new Error('aborted')
       const { done, value } = await reader.read()
       if (done) break
-      size += value.byteLength
-      if (size > max) {
+      if (size + value.byteLength > max) {
+        chunks.push(value.subarray(0, max - size))
         await reader.cancel('over the size cap').catch(() => {})
-        return undefined
+        return { chunks, size: max, complete: false }
       }
+      size += value.byteLength
       chunks.push(value)
     }
     if (signal?.aborted) throw signal.reason ?? new Error('aborted')
   } finally {
     signal?.removeEventListener('abort', onAbort)
   }
-  return concatChunks(chunks, size)
+  return { chunks, size, complete: true }
 }

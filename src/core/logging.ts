@@ -51,3 +51,8 @@ export const consoleLogWriter: LogWriter = (line) => {
 export function logEvent(event: string, fields: Record<string, unknown> = {}): void {
   console.error(JSON.stringify({ event, ...fields }))
 }
+
+/** Logs an operator event that is not a problem (a config reloaded), so log views don't show it as an error. */
+export function logInfo(event: string, fields: Record<string, unknown> = {}): void {
+  console.log(JSON.stringify({ event, ...fields }))
+}

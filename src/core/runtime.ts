@@ -84,6 +84,14 @@ export const systemRuntime: Runtime = {
   waitUntil: keepAlive,
 }
 
+/**
+ * One real turn of the event loop: requests waiting for this isolate's thread run before it
+ * resolves. Not time (it waits for nothing but the queue), so tests need not control it.
+ */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0))
+}
+
 /** 32-bit FNV-1a: a fast, well-spread hash for affinity keys (not for security). */
 export function hash32(text: string): number {
   let h = 0x811c9dc5

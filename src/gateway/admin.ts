@@ -5,7 +5,7 @@
  * constant time. Wrong tokens are counted per client IP; too many block that IP for a while
  * (`rate-limit/admin-failures`). Each feature's endpoints are listed in `ENDPOINTS` below.
  */
-import { Hono } from 'hono'
+import { Hono, type MiddlewareHandler } from 'hono'
 import type { AppEnv } from '../core/context'
 import { GatewayError } from '../core/errors'
 import { secretsEqual, type AdminContext, type AdminExtension } from '../core/admin'
@@ -33,6 +33,31 @@ export function redactConfig(value: unknown): unknown {
   return redactBySchema(GatewayConfigSchema, value)
 }
 
+/** A Hono path (`/api-keys/:id`, `/dashboard/*`) as a regex over the path below the prefix. */
+function pathPattern(path: string): RegExp {
+  const source = path
+    .split(/(:[A-Za-z0-9_]+|\*)/)
+    .map((part) => (part === '*' ? '.*' : part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('')
+  return new RegExp(`^${source}$`)
+}
+
+/**
+ * 405 with `Allow` for a path the admin app answers with other methods (as public routes do), from
+ * the endpoints registered so far; any other path goes on (to the 404).
+ */
+function wrongMethod(app: Hono<AppEnv>, prefix: string): MiddlewareHandler<AppEnv> {
+  const endpoints = app.routes.filter((r) => r.method !== 'ALL').map((r) => ({ method: r.method, pattern: pathPattern(r.path) }))
+  return async function adminMethodNotAllowed(c, next) {
+    const path = c.req.path.slice(prefix.length) || '/'
+    const allow = [...new Set(endpoints.filter((e) => e.pattern.test(path)).map((e) => e.method))]
+    if (allow.length === 0) return next()
+    // A GET endpoint answers HEAD too (Hono routes HEAD to it).
+    const methods = allow.flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]))
+    throw new GatewayError('ERR_METHOD_NOT_ALLOWED', { detail: `${c.req.method} is not allowed here.`, headers: { Allow: methods.join(', ') } })
+  }
+}
+
 /** Returns the admin app, or undefined when the token secret is not set (the API is off). */
 export function adminApi(options: Omit<AdminContext, 'guardToken'>): Hono<AppEnv> | undefined {
   const ctx: AdminContext = { ...options, guardToken: adminTokenGuard(options.env) }
@@ -40,6 +65,8 @@ export function adminApi(options: Omit<AdminContext, 'guardToken'>): Hono<AppEnv
   if (typeof token !== 'string' || token.length === 0) return undefined
   const app = new Hono<AppEnv>()
   for (const extend of OWN_AUTH_ENDPOINTS) extend(app, ctx)
+  // Their wrong methods are answered before the bearer check: a browser's GET of the login URL has no token.
+  app.all('*', wrongMethod(app, ctx.config.gateway.admin.prefix))
   const guard = ctx.guardToken
   app.use(async function adminAuth(c, next) {
     const header = c.req.header('authorization') ?? ''
@@ -61,6 +88,7 @@ export function adminApi(options: Omit<AdminContext, 'guardToken'>): Hono<AppEnv
   )
   app.get('/config', (c) => c.json({ version: ctx.configVersion, config: redactConfig(ctx.source) }))
   for (const extend of ENDPOINTS) extend(app, ctx)
+  app.all('*', wrongMethod(app, ctx.config.gateway.admin.prefix))
   app.all('*', () => {
     throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No such admin endpoint.' })
   })

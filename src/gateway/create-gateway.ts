@@ -22,11 +22,12 @@ import { traceContext } from '../observability/trace'
 import { developerPages } from '../openapi/serve'
 import { createPipeline } from './pipeline'
 import { requestContext } from './request-context'
-import { createMatcher, type Matcher } from '../routing/matcher'
+import { createMatcherSteps, type Matcher } from '../routing/matcher'
 import { normalizePath, rawPathOf } from '../routing/normalize'
-import { compileRoute, type CompiledRoute } from './route'
+import { compileOnFirstMatch, compileRoute, type CompiledRoute } from './route'
 import { compileUpstream, linkFallbacks, UpstreamConfigError, type CompiledUpstream } from '../upstream/upstream'
 import { systemRuntime, type Runtime } from '../core/runtime'
+import { runSteps, slices, type Steps } from '../core/steps'
 
 export type GatewayOptions = {
   writeLog?: LogWriter
@@ -59,12 +60,35 @@ function compileUpstreams(config: GatewayConfig, env: Env, runtime: Runtime): Ma
   return upstreams
 }
 
+/**
+ * Above this many routes, each route is compiled on its first match (`compileOnFirstMatch`): a
+ * large config's compiled routes would take tens of MB. Below it, all are compiled up front.
+ */
+export const COMPILE_ON_FIRST_MATCH_ABOVE = 1000
+
 export function createGateway(config: GatewayConfig, env: Env, options: GatewayOptions = {}): Hono<AppEnv> {
+  return runSteps(createGatewaySteps(config, env, options))
+}
+
+/**
+ * `createGateway` as steps that yield between slices of the routes (`core/steps.ts`), so a hot
+ * reload of a large config compiles between the requests the running config serves.
+ */
+export function* createGatewaySteps(config: GatewayConfig, env: Env, options: GatewayOptions = {}): Steps<Hono<AppEnv>> {
   const runtime = options.runtime ?? systemRuntime
   const upstreams = compileUpstreams(config, env, runtime)
   const pipeline = createPipeline(config, env)
-  const routes = config.routes.map((route, index) => compileRoute(config, route, index, pipeline, upstreams))
-  const match = createMatcher(routes, config.versioning)
+  const routes: CompiledRoute[] = []
+  const onFirstMatch = config.routes.length > COMPILE_ON_FIRST_MATCH_ABOVE
+  for (const [slice, start] of slices(config.routes)) {
+    slice.forEach((route, j) => {
+      const compile = () => compileRoute(config, route, start + j, pipeline, upstreams)
+      const compiled = compile()
+      routes.push(onFirstMatch ? compileOnFirstMatch(route, start + j, compile) : compiled)
+    })
+    yield
+  }
+  const match = yield* createMatcherSteps(routes, config.versioning)
 
   const admin = adminApi({ config, env, configVersion: options.configVersion ?? 'unversioned', source: options.source ?? config })
   const metrics = metricsMiddleware(config.gateway.metrics, env, {

@@ -14,7 +14,9 @@
  */
 import type { Context, Hono } from 'hono'
 import { getCookie } from 'hono/cookie'
-import { secretsEqual, type AdminContext } from '../core/admin'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { boundedBodyText, secretsEqual, type AdminContext } from '../core/admin'
+import { isJsonType } from '../core/body'
 import type { AppEnv } from '../core/context'
 import { GatewayError } from '../core/errors'
 import type { AggregatorNamespace } from './batcher'
@@ -26,6 +28,8 @@ import { SESSION_COOKIE, SESSION_SECONDS, sessionCookie, signSession, verifySess
 /** Where the dashboard's files live in the static assets (whatever the admin prefix is). */
 const ASSET_DIR = '/_edgeway/dashboard/'
 const MAX_TOKEN = 4096
+/** A login body: room for the longest token and the JSON or form around it. */
+const MAX_LOGIN_BODY = 4096
 
 const PAGE_HEADERS = {
   'Cache-Control': 'no-store',
@@ -54,8 +58,10 @@ type Dashboard = {
   tokenOk(c: Context<AppEnv>, given: string): Promise<boolean>
   /** Whether the caller has a session cookie or presents the admin token as a bearer token. */
   authenticated(c: Context<AppEnv>): Promise<boolean>
-  /** The login form, with a 401 (and the reason a login failed). */
-  login(c: Context<AppEnv>, error?: string): Response
+  /** Counts a wrong token (`ok` false); throws 429 while this IP is blocked. */
+  guard: AdminContext['guardToken']
+  /** The login form: a 401, or the status (and headers, `Retry-After`) of the error that refused a login, with its reason. */
+  login(c: Context<AppEnv>, message?: string, refusal?: GatewayError): Response
 }
 
 function dashboardOf(ctx: AdminContext): Dashboard {
@@ -74,24 +80,50 @@ function dashboardOf(ctx: AdminContext): Dashboard {
     // A session cookie is an HMAC nobody can guess: not counted, and no limiter round trip.
     return verifySession(token, getCookie(c, SESSION_COOKIE), c.get('runtime').now())
   }
-  const login = (c: Context<AppEnv>, error?: string) => c.body(loginPage(`${prefix}/login`, error), 401, LOGIN_HEADERS)
-  return { prefix, token, tokenOk, authenticated, login }
+  const login = (c: Context<AppEnv>, message?: string, refusal?: GatewayError) => {
+    const status = (refusal?.status ?? 401) as ContentfulStatusCode
+    // The challenge belongs to a 401 only; a 429 carries its Retry-After instead.
+    const { 'WWW-Authenticate': challenge, ...headers } = LOGIN_HEADERS
+    return c.body(loginPage(`${prefix}/login`, message), status, { ...headers, ...(status === 401 && { 'WWW-Authenticate': challenge }), ...refusal?.headers })
+  }
+  return { prefix, token, tokenOk, guard, authenticated, login }
 }
 
-/** `POST {prefix}/login`: the admin token (form field or JSON) for a session cookie. */
-async function logIn(c: Context<AppEnv>, { prefix, token, tokenOk, login }: Dashboard) {
-  c.get('log').admin = true
-  const json = (c.req.header('content-type') ?? '').startsWith('application/json')
+/** The token a login presents: a JSON `token` or a form field, from a body of at most `MAX_LOGIN_BODY` bytes. */
+async function presentedToken(c: Context<AppEnv>, json: boolean): Promise<string> {
+  const text = await boundedBodyText(c, MAX_LOGIN_BODY)
   let given: unknown
   try {
-    given = json ? ((await c.req.json()) as { token?: unknown }).token : (await c.req.parseBody()).token
+    given = json ? (JSON.parse(text) as { token?: unknown } | null)?.token : (await new Response(text, { headers: { 'Content-Type': c.req.header('content-type') ?? '' } }).formData()).get('token')
   } catch {
-    given = undefined
+    throw new GatewayError('ERR_BAD_REQUEST', { detail: json ? 'The body is not valid JSON.' : 'The body is not a form.' })
   }
-  const ok = typeof given === 'string' && (await tokenOk(c, given))
-  if (!ok) {
-    if (json) throw new GatewayError('ERR_UNAUTHORIZED', { detail: 'Wrong admin token.' })
-    return login(c, 'Wrong admin token.')
+  if (typeof given !== 'string' || given === '') {
+    throw new GatewayError('ERR_BAD_REQUEST', { detail: json ? 'Give the admin token as {"token": "..."}.' : 'Enter the admin token.' })
+  }
+  return given
+}
+
+/**
+ * `POST {prefix}/login`: the admin token (form field or JSON) for a session cookie. A blocked
+ * address is refused before its body is read, and the body is capped, so a locked-out guesser
+ * costs one counter read. A browser (a form post) gets every refusal as the form with the reason.
+ */
+async function logIn(c: Context<AppEnv>, { prefix, token, guard, login }: Dashboard) {
+  c.get('log').admin = true
+  const json = isJsonType(c.req.header('content-type') ?? null)
+  try {
+    // `ok` true only asks whether this address is blocked: nothing is counted.
+    await guard(c, true)
+    const given = await presentedToken(c, json)
+    if (!(given.length <= MAX_TOKEN && (await secretsEqual(given, token)))) {
+      await guard(c, false)
+      throw new GatewayError('ERR_UNAUTHORIZED', { detail: 'Wrong admin token.' })
+    }
+  } catch (err) {
+    if (json || !(err instanceof GatewayError)) throw err
+    c.get('log').error = err.code
+    return login(c, err.detail, err)
   }
   const cookie = sessionCookie(await signSession(token, Math.floor(c.get('runtime').now() / 1000) + SESSION_SECONDS), c.get('url'), prefix, SESSION_SECONDS)
   if (json) return c.body(null, 204, { 'Set-Cookie': cookie, 'Cache-Control': 'no-store' })

@@ -15,7 +15,11 @@ export type CacheStatus = 'hit' | 'miss' | 'none'
 export type MetricRecord = {
   /** Milliseconds since the epoch, when the request arrived. */
   at: number
-  /** Route id, or `(none)` when no route matched (404 / 405). */
+  /**
+   * Route id; for the gateway's own pages the name they log (`(openapi)`, `(portal)`); `(favicon)`
+   * for a `/favicon.ico` no route answers (browsers ask for it on every page); else `(none)`: no
+   * route matched (404 / 405).
+   */
   route: string
   /** Consumer id, or `(anonymous)`. */
   consumer: string
@@ -36,6 +40,7 @@ export type MetricRecord = {
 }
 
 export const NO_ROUTE = '(none)'
+export const FAVICON = '(favicon)'
 export const ANONYMOUS = '(anonymous)'
 
 /** Cache-Status parameters (RFC 9211) as the cache policy logs them: `hit; ttl=30`, `fwd=miss; stored`. */
@@ -51,6 +56,12 @@ function outcomeOf(value: unknown): string {
     return (value as { outcome: string }).outcome.slice(0, 32)
   }
   return 'none'
+}
+
+/** The name of a request no route answered: what the gateway's own pages logged, else by its path. */
+function unroutedName(log: RequestLog): string {
+  if (typeof log.routeId === 'string') return log.routeId
+  return log.path === '/favicon.ico' ? FAVICON : NO_ROUTE
 }
 
 /** What `recordOf` needs besides the log record (all from the request's context). */
@@ -70,7 +81,7 @@ export function recordOf(log: RequestLog, ctx: RecordContext): MetricRecord {
   const rateLimit = outcomeOf(log.rateLimit)
   return {
     at: ctx.at,
-    route: ctx.route ?? NO_ROUTE,
+    route: ctx.route ?? unroutedName(log),
     consumer: consumer ?? ANONYMOUS,
     method: ctx.method,
     status: ctx.status,

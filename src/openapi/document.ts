@@ -3,9 +3,12 @@
  * The OpenAPI 3.1 document, generated from the config: every route (but `gateway.openapi.exclude`)
  * becomes one operation per method, with its path parameters (`/users/:id` -> `/users/{id}`, a
  * trailing `*` -> `{tail}`), its match conditions as parameters, its security (`jwt`, `api-key`
- * policies, global ones included), its limits as extension fields (`x-ratelimit`, `x-quota`), and
- * the schemas of its `validate` policy. An `aggregate` route is one operation. Versioned routes
- * sit under `/<version>` with `versioning.prefix`; a deprecated version marks them `deprecated`.
+ * policies, global ones included: `./security`; `[]` when none), its limits as extension fields
+ * (`x-ratelimit`, `x-quota`), the schemas of its `validate` policy (their definitions under
+ * `components/schemas`: `./components`), and the refusals its policies and action can give (401,
+ * 403, 429, 413, 400; 502 and 504 for an aggregate). An `aggregate` route is one operation.
+ * Versioned routes sit under `/<version>` with `versioning.prefix`; a deprecated version marks
+ * them `deprecated`.
  *
  * Policies are read as plain config here, defensively, so a policy type that grows new options
  * never breaks the document. Routes that compete for one path and method (a header-matched beta
@@ -15,6 +18,8 @@ import type { PolicyView } from '../core/config-view'
 import type { OpenApiSource } from './schema'
 import type { Env } from '../core/env'
 import { own } from '../core/record'
+import { schemaComponents } from './components'
+import { canForbid, schemeRegistry, securityOf } from './security'
 
 type Obj = Record<string, any>
 const ANY_METHOD = ['get', 'post', 'put', 'patch', 'delete']
@@ -48,52 +53,6 @@ function schemaParams(schema: unknown, where: 'header' | 'query'): Obj[] {
   if (!schema || typeof schema !== 'object') return []
   const { properties = {}, required = [] } = schema as Obj
   return Object.entries(properties as Obj).map(([name, s]) => ({ name, in: where, required: required.includes(name), schema: s }))
-}
-
-const substitute = (text: string, env: Env) => text.replace(/\$\{(\w+)\}/g, (m, name: string) => (typeof env[name] === 'string' ? (env[name] as string) : m))
-
-/** Security schemes, named by content so routes sharing one policy share one scheme. */
-function schemeRegistry() {
-  const schemes: Obj = {}
-  const names = new Map<string, string>()
-  const add = (base: string, scheme: Obj) => {
-    const key = JSON.stringify(scheme)
-    let name = names.get(key)
-    if (!name) {
-      name = base
-      for (let n = 2; schemes[name]; n++) name = `${base}${n}`
-      schemes[name] = scheme
-      names.set(key, name)
-    }
-    return name
-  }
-  return { schemes, add }
-}
-
-/** The operation's security alternatives: one requirement object per way in. */
-function security(policies: Obj[], env: Env, add: (base: string, scheme: Obj) => string): Obj[] | undefined {
-  let requirements: Obj[] = [{}]
-  let any = false
-  for (const p of policies) {
-    const ways: [string, string[]][] = []
-    if (p.type === 'jwt') {
-      const issuers = ((p.issuers ?? []) as Obj[]).map((i) => substitute(String(i.issuer), env))
-      const description = `A JWT from ${issuers.join(' or ')}`
-      const header = p.token?.header ?? 'Authorization'
-      const scopes = (p.scopes ?? []) as string[]
-      const scheme = header.toLowerCase() === 'authorization'
-        ? { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description, 'x-issuers': issuers }
-        : { type: 'apiKey', in: 'header', name: header, description, 'x-issuers': issuers }
-      ways.push([add('jwt', scheme), scopes])
-      if (p.token?.cookie) ways.push([add('jwtCookie', { type: 'apiKey', in: 'cookie', name: p.token.cookie, description, 'x-issuers': issuers }), scopes])
-    } else if (p.type === 'api-key') {
-      ways.push([add('apiKey', { type: 'apiKey', in: 'header', name: p.header ?? 'X-API-Key', description: 'An API key' }), []])
-      if (p.query) ways.push([add('apiKeyQuery', { type: 'apiKey', in: 'query', name: p.query, description: 'An API key' }), []])
-    } else continue
-    any = true
-    requirements = requirements.flatMap((req) => ways.map(([name, scopes]) => ({ ...req, [name]: scopes })))
-  }
-  return any ? requirements : undefined
 }
 
 /**
@@ -138,7 +97,13 @@ function responsesOf(route: OpenApiSource['routes'][number], policies: Obj[], va
   const problem = PROBLEM
   if (validate) responses['400'] ??= problem
   if (secured) responses['401'] ??= problem
+  if (canForbid(policies)) responses['403'] ??= problem
   if (policies.some((p) => p.type === 'rate-limit')) responses['429'] ??= problem
+  // A required call that fails or misses the deadline fails the whole aggregate.
+  if (a.type === 'aggregate') {
+    responses['502'] ??= problem
+    responses['504'] ??= problem
+  }
   if (policies.some((p) => p.type === 'validate' || (p.type === 'request-limits' && p.maxBodyBytes !== undefined))) responses['413'] ??= problem
   return responses
 }
@@ -147,6 +112,22 @@ function responsesOf(route: OpenApiSource['routes'][number], policies: Obj[], va
 const PROBLEM = {
   description: 'An error, as RFC 9457 problem details (`code`, and `errors` for a failed validation)',
   content: { 'application/problem+json': { schema: { type: 'object', properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, code: { type: 'string' } } } } },
+}
+
+/**
+ * The `validate` policy's options with its schemas as the document publishes them (`./components`):
+ * query and header schemas by their properties (their parameters), the others whole.
+ */
+function publishedValidate(validate: Obj | undefined, routeId: string, publish: ReturnType<typeof schemaComponents>['publish']): Obj | undefined {
+  if (!validate) return undefined
+  const out: Obj = { ...validate }
+  if (validate.body !== undefined) out.body = publish(validate.body, `${routeId}.body`).schema
+  if (validate.query !== undefined) out.query = publish(validate.query, `${routeId}.query`).inline
+  if (validate.headers !== undefined) out.headers = publish(validate.headers, `${routeId}.headers`).inline
+  if (validate.responses !== undefined) {
+    out.responses = Object.fromEntries(Object.entries(validate.responses as Obj).map(([status, schema]) => [status, publish(schema, `${routeId}.response.${status}`).schema]))
+  }
+  return out
 }
 
 type Route = OpenApiSource['routes'][number]
@@ -159,7 +140,8 @@ type RouteDoc = {
   policies: Obj[]
   validate: Obj | undefined
   parameters: Obj[]
-  sec: Obj[] | undefined
+  /** The security requirements; `[]` for a public operation. */
+  sec: Obj[]
   version: NonNullable<Versioning>['versions'][string] | undefined
 }
 
@@ -196,8 +178,9 @@ function operationOf({ route, policies, validate, parameters, sec, version }: Ro
     operationId: methods.length === 1 ? route.id : `${route.id}-${method}`,
     ...(parameters.length > 0 && { parameters }),
     ...(validate?.body !== undefined && !NO_BODY.has(method) && { requestBody: { required: true, content: { 'application/json': { schema: validate.body } } } }),
-    responses: responsesOf(route, policies, validate, sec !== undefined),
-    ...(sec && { security: sec }),
+    responses: responsesOf(route, policies, validate, sec.length > 0),
+    // `[]` says "no authentication" outright, whatever a reader assumes for an operation without `security`.
+    security: sec,
     ...(version?.deprecated && { deprecated: true, 'x-deprecated-at': version.deprecated }),
     ...(version?.sunset && { 'x-sunset': version.sunset }),
     ...(route.version !== undefined && { 'x-edgeway-version': route.version }),
@@ -225,15 +208,16 @@ export function buildOpenApi(config: OpenApiSource, env: Env): Obj {
   const settings = config.gateway.openapi ?? { path: '/openapi.json', version: '1.0.0', exclude: [] }
   const versioning = config.versioning
   const { schemes, add } = schemeRegistry()
+  const { schemas, publish } = schemaComponents()
   const slots = new Map<string, Candidate[]>()
   const tags: Obj[] = []
   for (const route of config.routes) {
     if (settings.exclude.includes(route.id)) continue
     const policies = [...config.policies, ...route.policies] as Obj[] as (PolicyView & Obj)[]
-    const validate = policies.find((p) => p.type === 'validate') as Obj | undefined
+    const validate = publishedValidate(policies.find((p) => p.type === 'validate') as Obj | undefined, route.id, publish)
     const version = route.version !== undefined ? own(versioning?.versions, route.version) : undefined
     const { path, parameters, conditional } = routeParameters(route, validate, versioning)
-    const sec = security(policies, env, add)
+    const sec = securityOf(policies, env, add)
     const match = route.match
     const methods = match.methods ? match.methods.filter((m) => m !== 'HEAD' || !match.methods!.includes('GET')).map((m) => m.toLowerCase()) : ANY_METHOD
     tags.push({ name: route.id, ...(route.description && { description: route.description }) })
@@ -255,6 +239,7 @@ export function buildOpenApi(config: OpenApiSource, env: Env): Obj {
     tags,
     paths,
     components: {
+      ...(Object.keys(schemas).length > 0 && { schemas }),
       securitySchemes: schemes,
     },
     ...(versioning && { 'x-edgeway-versions': versioning.versions }),

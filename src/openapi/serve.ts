@@ -17,6 +17,13 @@ import { GatewayError } from '../core/errors'
 import { normalizePath, rawPathOf } from '../routing/normalize'
 import { buildOpenApi } from './document'
 
+/**
+ * What the log line and the metrics name these requests by, in place of a route id: they matched
+ * no route, but they are not "no route matched" (`(none)`) either.
+ */
+export const OPENAPI_ROUTE = '(openapi)'
+export const PORTAL_ROUTE = '(portal)'
+
 /** The folder under the assets directory that holds the portal. */
 const ASSET_DIR = '/portal'
 
@@ -33,6 +40,7 @@ export function developerPages(app: Hono<AppEnv>, config: OpenApiSource, env: En
     let text: string | undefined
     const etag = `"${version}"`
     app.get(openapi.path, (c) => {
+      c.get('log').routeId = OPENAPI_ROUTE
       const headers = { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=60', ETag: etag, 'Access-Control-Allow-Origin': '*' }
       if (c.req.header('if-none-match') === etag) return c.body(null, 304, headers)
       return c.body((text ??= JSON.stringify(buildOpenApi(config, env))), 200, headers)
@@ -41,8 +49,14 @@ export function developerPages(app: Hono<AppEnv>, config: OpenApiSource, env: En
   if (portal) {
     const base = portal.path
     const settings = JSON.stringify({ title: portal.title ?? `${config.gateway.name} developer portal`, openapi: openapi?.path })
-    app.get(base, (c) => c.redirect(`${base}/`, 301))
-    app.get(`${base}/portal.json`, (c) => c.body(settings, 200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' }))
+    app.get(base, (c) => {
+      c.get('log').routeId = PORTAL_ROUTE
+      return c.redirect(`${base}/`, 301)
+    })
+    app.get(`${base}/portal.json`, (c) => {
+      c.get('log').routeId = PORTAL_ROUTE
+      return c.body(settings, 200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' })
+    })
     app.get(`${base}/*`, (c, next) => servePortalAsset(c, next, base))
   }
 }
@@ -51,6 +65,7 @@ async function servePortalAsset(c: Context<AppEnv>, next: () => Promise<void>, b
   const path = normalizePath(rawPathOf(c.req.url))
   // A path that `..` took out of the portal is not the portal's to answer.
   if (!path.startsWith(`${base}/`)) return next()
+  c.get('log').routeId = PORTAL_ROUTE
   const assets = c.env.ASSETS as Fetcher | undefined
   if (!assets) throw new GatewayError('ERR_UPSTREAM_UNAVAILABLE', { detail: 'The portal\'s pages are not deployed with this Worker (no ASSETS binding).' })
   const url = new URL(c.req.url)

@@ -18,13 +18,15 @@ import type { AdminContext, AdminExtension } from '../core/admin'
 import { consumerKey } from '../core/consumer'
 import type { AppEnv } from '../core/context'
 import type { RateLimiter } from './rate-limiter'
+import type { RateLimitOptions } from './schema'
 import { GatewayError } from '../core/errors'
 import { compileKey } from './keys'
 import { withTimeout } from './reserve'
 import type { Runtime } from '../core/runtime'
 
 const consumerOnly = compileKey(['consumer'])
-const BINDING = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
+/** The binding the admin token counter uses, and the default of every `rate-limit` policy. */
+const DEFAULT_BINDING = 'RATE_LIMITER'
 const ADMIN_TIMEOUT_MS = 5000
 
 async function keyOf(c: Context<AppEnv>, ctx: AdminContext): Promise<string | undefined> {
@@ -36,13 +38,26 @@ async function keyOf(c: Context<AppEnv>, ctx: AdminContext): Promise<string | un
   return (await consumerOnly.derive(input)).key
 }
 
-async function target(c: Context<AppEnv>, ctx: AdminContext): Promise<{ key: string; stub: DurableObjectStub<RateLimiter> }> {
+/**
+ * The `RateLimiter` bindings: the default and those the config's `rate-limit` policies name. Any
+ * other Durable Object binding (the metrics aggregator's) holds another class, which has no
+ * counters to show: asking it is the caller's mistake, not an outage.
+ */
+function limiterBindings(config: AdminContext['config']): string[] {
+  const policies = [...config.policies, ...config.routes.flatMap((r) => r.policies)].filter((p) => p.type === 'rate-limit') as RateLimitOptions[]
+  return [...new Set([DEFAULT_BINDING, ...policies.map((p) => p.binding)])]
+}
+
+async function target(c: Context<AppEnv>, ctx: AdminContext, bindings: string[]): Promise<{ key: string; stub: DurableObjectStub<RateLimiter> }> {
   const key = await keyOf(c, ctx)
   if (!key || key.length > 1024) {
     throw new GatewayError('ERR_BAD_REQUEST', { detail: 'Give the limit key as ?key=, e.g. ?key=ip%3D203.0.113.7, or a consumer as ?consumer=alice (&issuer= for a token\'s subject)' })
   }
-  const binding = c.req.query('binding') ?? 'RATE_LIMITER'
-  const ns = BINDING.test(binding) ? (c.env[binding] as DurableObjectNamespace<RateLimiter> | undefined) : undefined
+  const binding = c.req.query('binding') ?? DEFAULT_BINDING
+  if (!bindings.includes(binding)) {
+    throw new GatewayError('ERR_BAD_REQUEST', { detail: `${JSON.stringify(binding.slice(0, 128))} is not a rate limiter binding of this config (known: ${bindings.join(', ')}).` })
+  }
+  const ns = c.env[binding] as DurableObjectNamespace<RateLimiter> | undefined
   if (!ns || typeof ns.idFromName !== 'function') {
     throw new GatewayError('ERR_BAD_REQUEST', { detail: `"${binding}" is not a Durable Object binding of this Worker.` })
   }
@@ -58,13 +73,14 @@ async function call<T>(promise: Promise<T>, runtime: Runtime): Promise<T> {
 }
 
 export const rateLimitAdmin: AdminExtension = (app, ctx) => {
+  const bindings = limiterBindings(ctx.config)
   app.get('/rate-limits', async (c) => {
-    const { key, stub } = await target(c, ctx)
+    const { key, stub } = await target(c, ctx, bindings)
     const state = await call(Promise.resolve(stub.inspect()), c.get('runtime'))
     return c.json({ key, now: new Date(state.now).toISOString(), counters: state.counters })
   })
   app.delete('/rate-limits', async (c) => {
-    const { key, stub } = await target(c, ctx)
+    const { key, stub } = await target(c, ctx, bindings)
     await call(Promise.resolve(stub.reset()), c.get('runtime'))
     return c.json({ key, reset: true })
   })

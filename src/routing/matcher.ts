@@ -17,6 +17,7 @@ import { splitRoutingPath } from 'hono/utils/url'
 import type { PolicyView } from '../core/config-view'
 import { GatewayError } from '../core/errors'
 import { regexProblem, testBounded } from '../core/regex'
+import { runSteps, slices, type Steps } from '../core/steps'
 import { canonicalPattern } from './normalize'
 import type { MatchConfig, VersioningConfig } from './schema'
 
@@ -41,7 +42,7 @@ type Condition = (input: MatchInput) => boolean
 type Candidate<R extends Routable> = {
   route: R
   methods: ReadonlySet<string> | undefined
-  conditions: Condition[]
+  conditions: readonly Condition[]
   /** Segments before a trailing `/*`, to expose the tail as `params['*']`. */
   tailAfter: number | undefined
   /** Registered under `/<version>` for prefix selection. */
@@ -99,28 +100,53 @@ function decodeParam(value: string): string {
 
 export type Matcher<R extends Routable = Routable> = (input: MatchInput) => MatchResult<R>
 
-/** Every route under its pattern, in config order; a versioned route also under `/<version>` with `versioning.prefix`. */
-function routerOf<R extends Routable>(routes: R[], versioning: VersioningConfig | undefined): TrieRouter<Candidate<R>> {
+/**
+ * Every route under its pattern, in config order; a versioned route also under `/<version>` with
+ * `versioning.prefix`. A slice of routes at a time (see `core/steps.ts`).
+ */
+function* routerOf<R extends Routable>(routes: R[], versioning: VersioningConfig | undefined): Steps<TrieRouter<Candidate<R>>> {
   const router = new TrieRouter<Candidate<R>>()
-  for (const route of routes) {
-    const match = route.config.match
-    const methods = match.methods && new Set<string>(match.methods.includes('GET') ? [...match.methods, 'HEAD'] : match.methods)
-    const conditions: Condition[] = [
-      ...(match.host !== undefined ? [hostCondition(match.host)] : []),
-      ...(match.headers ? headerConditions(match.headers) : []),
-      ...(match.query ? queryConditions(match.query) : []),
-    ]
-    const answersPreflight = route.config.policies.some((policy) => policy.type === 'cors')
-    const base = { route, methods, conditions, answersPreflight }
-    const pattern = canonicalPattern(match.path)
-    if (route.config.version !== undefined && versioning?.prefix) {
-      const prefixed = `/${route.config.version}${pattern === '/' ? '' : pattern}`
-      const tail = tailSegments(pattern)
-      router.add('ALL', prefixed, { ...base, tailAfter: tail === undefined ? undefined : tail + 1, viaPrefix: true })
-    }
-    router.add('ALL', pattern, { ...base, tailAfter: tailSegments(pattern), viaPrefix: false })
+  const methodSets: MethodSets = new Map()
+  for (const [slice] of slices(routes)) {
+    for (const route of slice) addRoute(router, route, versioning, methodSets)
+    yield
   }
   return router
+}
+
+/** No conditions: one shared array, not one per route (a config may have tens of thousands). */
+const NO_CONDITIONS: readonly Condition[] = []
+
+/** One set of methods per distinct list, shared by the routes that list the same methods. */
+type MethodSets = Map<string, ReadonlySet<string>>
+
+function methodSet(methods: readonly string[], shared: MethodSets): ReadonlySet<string> {
+  const key = methods.join(' ')
+  let set = shared.get(key)
+  if (!set) shared.set(key, (set = new Set<string>(methods.includes('GET') ? [...methods, 'HEAD'] : methods)))
+  return set
+}
+
+function addRoute<R extends Routable>(router: TrieRouter<Candidate<R>>, route: R, versioning: VersioningConfig | undefined, methodSets: MethodSets): void {
+  const match = route.config.match
+  const methods = match.methods && methodSet(match.methods, methodSets)
+  const conditions: readonly Condition[] =
+    match.host === undefined && !match.headers && !match.query
+      ? NO_CONDITIONS
+      : [
+          ...(match.host !== undefined ? [hostCondition(match.host)] : []),
+          ...(match.headers ? headerConditions(match.headers) : []),
+          ...(match.query ? queryConditions(match.query) : []),
+        ]
+  const answersPreflight = route.config.policies.some((policy) => policy.type === 'cors')
+  const base = { route, methods, conditions, answersPreflight }
+  const pattern = canonicalPattern(match.path)
+  if (route.config.version !== undefined && versioning?.prefix) {
+    const prefixed = `/${route.config.version}${pattern === '/' ? '' : pattern}`
+    const tail = tailSegments(pattern)
+    router.add('ALL', prefixed, { ...base, tailAfter: tail === undefined ? undefined : tail + 1, viaPrefix: true })
+  }
+  router.add('ALL', pattern, { ...base, tailAfter: tailSegments(pattern), viaPrefix: false })
 }
 
 /**
@@ -195,7 +221,12 @@ function paramsOf(candidate: Candidate<Routable>, rawParams: Record<string, stri
 }
 
 export function createMatcher<R extends Routable>(routes: R[], versioning: VersioningConfig | undefined): Matcher<R> {
-  const router = routerOf(routes, versioning)
+  return runSteps(createMatcherSteps(routes, versioning))
+}
+
+/** `createMatcher` as steps that yield between slices of the routes. */
+export function* createMatcherSteps<R extends Routable>(routes: R[], versioning: VersioningConfig | undefined): Steps<Matcher<R>> {
+  const router = yield* routerOf(routes, versioning)
   const versionNames = new Set(Object.keys(versioning?.versions ?? {}))
 
   return function match(input) {

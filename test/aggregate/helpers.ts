@@ -5,10 +5,14 @@ import { ORIGIN, testGateway, type Echo } from '../support/gateway'
 type ActionInput = Extract<GatewayConfigInput['routes'][number]['action'], { type: 'aggregate' }>
 export type CallInput = ActionInput['calls'][number]
 
+/**
+ * One aggregate route over the test origin. Its calls forward the client's `x-test-tag` (the
+ * origin's log and stats are per tag), and no other client header unless `extra` says so.
+ */
 export function aggregateConfig(calls: CallInput[], extra: Partial<ActionInput> = {}, route: Record<string, unknown> = {}): GatewayConfigInput {
   return {
     upstreams: { origin: { url: ORIGIN } },
-    routes: [{ id: 'agg', match: { path: '/agg/:id' }, ...route, action: { type: 'aggregate', calls, ...extra } }],
+    routes: [{ id: 'agg', match: { path: '/agg/:id' }, ...route, action: { type: 'aggregate', calls, forwardHeaders: ['x-test-tag'], ...extra } }],
   }
 }
 

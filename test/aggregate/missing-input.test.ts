@@ -20,7 +20,7 @@ describe('aggregate: missing chained values', () => {
       { name: 'byQuery', upstream: 'origin', path: '/echo/q', query: { user: '{user.body.empty}' }, required: false },
       { name: 'byList', upstream: 'origin', path: '/echo/l', query: { ids: '{user.body.none[].id}' }, required: false },
       { name: 'after', upstream: 'origin', path: '/echo/after/{orders.status}', required: false },
-    ])
+    ], { onAllFailed: 'empty' })
     expect(res.status).toBe(200)
     expect(res.headers.get('gateway-aggregate')).toBe('partial')
     expect(body).toEqual({

@@ -65,6 +65,18 @@ describe('aggregate: shaping', () => {
     expect(body).toEqual({ x: 2, obj: { p: 1, q: 2, r: 2, deep: { a: 1, b: 2 } }, list: [3], kind: 'flat' })
   })
 
+  it('appends lists where a call\'s append names the place, in config order, whatever order the calls answer in', async () => {
+    const first = { items: [1, 2], data: { rows: ['a'] }, other: [9] }
+    const { body } = await aggregate(newTag(), [
+      jsonCall('first', first, { query: { value: literal(JSON.stringify(first)), delay: '50' } }),
+      jsonCall('second', { items: [3], data: { rows: ['b', 'c'] }, other: [10] }, { append: ['items', 'data.rows'] }),
+      // A list result goes under its group (or name): append names that place.
+      jsonCall('third', { found: [4, 5] }, { select: 'found', group: 'items', append: ['items'] }),
+      jsonCall('fourth', { items: 'not a list' }, { append: ['items'], group: 'late' }),
+    ])
+    expect(body).toEqual({ items: [1, 2, 3, 4, 5], data: { rows: ['a', 'b', 'c'] }, other: [10], late: { items: 'not a list' } })
+  })
+
   it('keeps a "__proto__" member as data, without touching prototypes', async () => {
     const res = await aggregate(newTag(), [
       { name: 'a', upstream: 'origin', path: '/json', query: { value: '{{"__proto__":{{"polluted":true}},"ok":1}}' } },

@@ -141,6 +141,14 @@ describe('aggregate: config validation', () => {
       'routes[0].action.calls[0]: a raw call is passed as a string: select, collect, allow, deny and rename need JSON',
     ])
     expect(problems([call('a', '/a', { select: 'x[' })])).toEqual(['routes[0].action.calls[0].select: invalid path "x[": missing "]"'])
+    expect(problems([call('a', '/a', { append: ['items', 'data[].rows', 'x[0]'] })])).toEqual([
+      'routes[0].action.calls[0].append[1]: "data[].rows": append paths name fields (`items`, `data.items`), not "[]" or indexes',
+      'routes[0].action.calls[0].append[2]: "x[0]": append paths name fields (`items`, `data.items`), not "[]" or indexes',
+    ])
+    expect(problems([call('a', '/a', { forwardHeaders: ['Accept', 'bad name'] })])).toEqual(['routes[0].action.calls[0].forwardHeaders[1]: must be a valid header name'])
+    expect(configProblems(aggregateConfig([call('a', '/a')], { onAllFailed: 'never' as 'empty' }))).toEqual([
+      'routes[0].action.onAllFailed: expected "error" | "empty", received "never"',
+    ])
   })
 
   it('rejects a bad structure with exact paths', () => {

@@ -147,7 +147,8 @@ describe('api-key: KV keys through the admin API', () => {
   it('an expired key cannot be rotated (its replacement would be dead); a live one passes its expiry on', async () => {
     const gw = gateway({ kv: 'API_KEYS' })
     const create = async (expiresAt: string) => (await (await admin(gw, '/api-keys', 'POST', { consumer: 'acme', expiresAt })).json()) as { id: string; key: string }
-    const dead = await create(new Date(Date.now() - 1000).toISOString())
+    const dead = await create(new Date(Date.now() + 600_000).toISOString())
+    expect((await admin(gw, `/api-keys/${dead.id}/expire`, 'POST', { at: new Date(Date.now() - 1000).toISOString() })).status).toBe(200)
     const res = await admin(gw, `/api-keys/${dead.id}/rotate`, 'POST', {})
     expect(res.status).toBe(400)
     expect(res.headers.get('content-type')).toBe('application/problem+json')
@@ -175,6 +176,31 @@ describe('api-key: KV keys through the admin API', () => {
     expect((await admin(gw, '/api-keys/0123456789ab/rotate', 'POST', {})).status).toBe(404)
     expect((await admin(gw, '/api-keys/../../x')).status).toBe(404)
     expect((await gw.fetch('/_edgeway/api-keys', { method: 'POST', body: '{}' })).status).toBe(401)
+  })
+
+  it('contradictions and oversized input: 400, 409, 413', async () => {
+    const gw = gateway({ kv: 'API_KEYS' })
+    // A key created already expired would never work (was: created, status "expired").
+    const past = await admin(gw, '/api-keys', 'POST', { consumer: 'acme', expiresAt: new Date(Date.now() - 1000).toISOString() })
+    expect(past.status).toBe(400)
+    expect(((await past.json()) as { detail: string }).detail).toMatch(/^expiresAt: .* is not in the future\.$/)
+    // A revoked key is not given an expiry (was: its record changed).
+    const { id } = (await (await admin(gw, '/api-keys', 'POST', { consumer: 'acme' })).json()) as { id: string }
+    await (await admin(gw, `/api-keys/${id}`, 'DELETE')).arrayBuffer()
+    const expire = await admin(gw, `/api-keys/${id}/expire`, 'POST', { at: new Date(Date.now() + 60_000).toISOString() })
+    expect(expire.status).toBe(409)
+    expect(await expire.json()).toMatchObject({ code: 'ERR_CONFLICT', detail: `API key "${id}" is revoked; it cannot be given an expiry.` })
+    const after = (await (await admin(gw, `/api-keys/${id}`)).json()) as Record<string, unknown>
+    expect([after.status, 'expiresAt' in after]).toEqual(['revoked', false])
+    // Metadata is at most 4 KiB (every list returns it); a body over 8 KiB is not read at all.
+    const big = await admin(gw, '/api-keys', 'POST', { consumer: 'acme', metadata: { note: 'x'.repeat(4100) } })
+    expect(big.status).toBe(400)
+    expect(((await big.json()) as { detail: string }).detail).toBe('metadata: must be at most 4096 bytes as JSON')
+    const huge = await admin(gw, '/api-keys', 'POST', { consumer: 'acme', metadata: { note: 'x'.repeat(5_000_000) } })
+    expect(huge.status).toBe(413)
+    expect(await huge.json()).toMatchObject({ code: 'ERR_PAYLOAD_TOO_LARGE' })
+    const fits = await admin(gw, '/api-keys', 'POST', { consumer: 'acme', metadata: { note: 'x'.repeat(4000) } })
+    expect(fits.status).toBe(201)
   })
 
   it('a key whose consumer left the config no longer works', async () => {

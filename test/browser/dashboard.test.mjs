@@ -6,29 +6,18 @@
 //                                        uses a gateway that is already running (npm run dev)
 //
 // Needs /usr/bin/chromium (apt-get install chromium). Screenshots go to test-artifacts/ (ignored by git).
-import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { ARTIFACTS, launchChromium, startDemoGateway } from './support.mjs'
+import { ARTIFACTS, dashboardGateway, launchChromium } from './support.mjs'
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** The demo gateway with a random admin token; ready once the admin API answers. */
-async function startDashboardGateway() {
-  const token = randomBytes(24).toString('base64url')
-  const started = await startDemoGateway({ ready: '/_edgeway/health', headers: { Authorization: `Bearer ${token}` }, vars: { ADMIN_TOKEN: token } })
-  return { ...started, token }
-}
 
 let gateway
 let browser
 
 before(async () => {
-  gateway = process.env.EDGEWAY_URL
-    ? { url: process.env.EDGEWAY_URL.replace(/\/$/, ''), token: process.env.EDGEWAY_ADMIN_TOKEN ?? '', stop() {} }
-    : await startDashboardGateway()
-  assert.ok(gateway.token, 'EDGEWAY_ADMIN_TOKEN must be set with EDGEWAY_URL')
+  gateway = await dashboardGateway()
   browser = await launchChromium()
 })
 

@@ -1,9 +1,11 @@
 // Shared by the browser tests: a gateway the way a user runs it (wrangler dev with the demo config,
 // fresh local state, the demo origins on free ports) and Debian's Chromium driven by playwright-core.
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { after, before } from 'node:test'
 import { chromium } from 'playwright-core'
 import { startDemoOrigins } from '../../demo/origins.mjs'
 import { freePort, OFFLINE_ENV } from '../../scripts/lib.mjs'
@@ -47,6 +49,44 @@ export async function startDemoGateway({ ready, headers = {}, vars = {} }) {
   }
   stop()
   throw new Error('wrangler dev did not start within 60 s')
+}
+
+/** The demo gateway with a random admin token; ready once the admin API answers. */
+async function startDashboardGateway() {
+  const token = randomBytes(24).toString('base64url')
+  const started = await startDemoGateway({ ready: '/_edgeway/health', headers: { Authorization: `Bearer ${token}` }, vars: { ADMIN_TOKEN: token } })
+  return { ...started, token }
+}
+
+/** EDGEWAY_URL (and EDGEWAY_ADMIN_TOKEN) when set: a gateway already running; else a fresh one. */
+export async function dashboardGateway() {
+  if (!process.env.EDGEWAY_URL) return startDashboardGateway()
+  const token = process.env.EDGEWAY_ADMIN_TOKEN ?? ''
+  if (!token) throw new Error('EDGEWAY_ADMIN_TOKEN must be set with EDGEWAY_URL')
+  return { url: process.env.EDGEWAY_URL.replace(/\/$/, ''), token, stop() {} }
+}
+
+/** EDGEWAY_URL when set: a gateway already running; else a fresh one, ready once the portal is. */
+export async function portalGateway() {
+  if (process.env.EDGEWAY_URL) return { url: process.env.EDGEWAY_URL.replace(/\/$/, ''), stop() {} }
+  return startDemoGateway({ ready: '/portal/portal.json' })
+}
+
+/**
+ * For a test file: a gateway (`start`: portalGateway or dashboardGateway) and Chromium, started
+ * before its tests and stopped after them. Read `.gateway` and `.browser` inside the tests.
+ */
+export function gatewayAndBrowser(start) {
+  const session = { gateway: undefined, browser: undefined }
+  before(async () => {
+    session.gateway = await start()
+    session.browser = await launchChromium()
+  })
+  after(async () => {
+    await session.browser?.close()
+    session.gateway?.stop()
+  })
+  return session
 }
 
 export async function launchChromium() {

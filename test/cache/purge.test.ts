@@ -53,6 +53,10 @@ describe('purge', () => {
       [{ all: 'yes' }, '"all" must be true.'],
       [{ route: 'nope' }, 'Unknown route "nope" (known: cached, all).'],
       [{ url: 'users/1' }, '"url" must be a path ("/users/1") or an http(s) URL.'],
+      // An option this gateway doesn't have is refused, never ignored (was: purged everything).
+      [{ all: true, dryRun: true }, 'Unknown field "dryRun": give exactly one of "all", "route" or "url".'],
+      // The route exists, but its purge could reach nothing.
+      [{ route: 'all' }, 'Route "all" has no cache policy (of its own or global) and no cached aggregation call: nothing to purge.'],
     ]
     for (const [body, detail] of cases) {
       const res = await purge(gw, body)
@@ -64,6 +68,15 @@ describe('purge', () => {
     expect(badPath.status).toBe(400)
     const anonymous = await purge(gw, { all: true }, { 'Content-Type': 'application/json' })
     expect(anonymous.status).toBe(401)
+  })
+
+  it('a route purge is accepted for a route that inherits a global cache policy', async () => {
+    const gw = testGateway(
+      originConfig({ policies: [{ type: 'cache', defaultTtl: 60 }], routes: [{ id: 'plain', match: { path: '/*' }, action: { type: 'proxy', upstream: 'origin' } }] }),
+    )
+    const res = await gw.fetch('/_edgeway/cache/purge', { method: 'POST', headers: ADMIN, body: '{"route":"plain"}' })
+    expect(res.status).toBe(200)
+    expect(await res.json()).toMatchObject({ purged: { route: 'plain' } })
   })
 
   it('answers 503 when the KV binding for generations is missing', async () => {

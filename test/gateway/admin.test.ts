@@ -64,6 +64,27 @@ describe('admin API', () => {
     expect((await gw.fetch('/_edgeway/nope')).status).toBe(401)
   })
 
+  it('a wrong method on a known endpoint is a 405 with Allow, as on public routes (was: 404)', async () => {
+    const gw = testGateway(config)
+    const cases: [string, string, string][] = [
+      ['DELETE', '/_edgeway/health', 'GET, HEAD'],
+      ['PUT', '/_edgeway/api-keys', 'POST, GET, HEAD'],
+      ['PATCH', '/_edgeway/api-keys/0123456789ab', 'GET, HEAD, DELETE'],
+      ['GET', '/_edgeway/cache/purge', 'POST'],
+      ['POST', '/_edgeway/rate-limits', 'GET, HEAD, DELETE'],
+      ['DELETE', '/_edgeway/metrics', 'GET, HEAD'],
+    ]
+    for (const [method, path, allow] of cases) {
+      const res = await gw.fetch(path, { method, headers: auth })
+      expect([method, path, res.status, res.headers.get('allow')]).toEqual([method, path, 405, allow])
+      expect(await res.json()).toMatchObject({ code: 'ERR_METHOD_NOT_ALLOWED', detail: `${method} is not allowed here.` })
+    }
+    // Bearer endpoints still want the token first; the login (its own auth) answers a browser's GET at once.
+    expect((await gw.fetch('/_edgeway/health', { method: 'DELETE' })).status).toBe(401)
+    const login = await gw.fetch('/_edgeway/login')
+    expect([login.status, login.headers.get('allow')]).toEqual([405, 'POST'])
+  })
+
   it('a configured prefix and secret name', async () => {
     const gw = testGateway({ ...config, gateway: { admin: { prefix: '/ops/admin', tokenSecret: 'OPS_TOKEN' } } }, { OPS_TOKEN: 'ops-secret' })
     expect((await gw.fetch('/ops/admin/health', { headers: { authorization: 'Bearer ops-secret' } })).status).toBe(200)

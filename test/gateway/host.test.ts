@@ -1,32 +1,9 @@
-/** GatewayHost: an invalid bundled config, and hot reload from a KV key (the CONFIG_KV binding). */
-import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
-import { env as poolEnv } from 'cloudflare:workers'
+/** GatewayHost: an invalid bundled config, and hot reload from the config record in a KV key (the CONFIG_KV binding). */
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { GatewayConfigInput } from '../../src/config/schema'
-import type { Env } from '../../src/core/env'
-import { configVersion, GatewayHost } from '../../src/gateway/host'
 import type { RequestLog } from '../../src/core/logging'
+import { configVersion, GatewayHost } from '../../src/gateway/host'
 import { manualRuntime } from '../support/runtime'
-
-const env = poolEnv as unknown as Env & typeof poolEnv
-
-async function call(host: GatewayHost, path: string, init: RequestInit = {}, hostEnv: Env = env): Promise<Response> {
-  const ctx = createExecutionContext()
-  const res = await host.fetch(new Request(`http://gw.test${path}`, init), hostEnv, ctx)
-  await waitOnExecutionContext(ctx)
-  return res
-}
-
-const says = (word: string, extra: Partial<GatewayConfigInput> = {}): GatewayConfigInput => ({
-  ...extra,
-  routes: [{ id: 'says', match: { path: '/says' }, action: { type: 'respond', body: word } }],
-})
-
-/** Captures the operator events (`logEvent` writes them to console.error as JSON). */
-function captureEvents() {
-  const spy = vi.spyOn(console, 'error').mockImplementation(() => {})
-  return () => spy.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>)
-}
+import { call, captureEvents, env, says, writeRecord, WRITTEN_AT } from './helpers'
 
 afterEach(() => {
   vi.restoreAllMocks()
@@ -67,53 +44,58 @@ describe('an invalid bundled config', () => {
 describe('hot reload from KV', () => {
   const kv = env.CONFIG_KV
 
-  it('without a KV config, the bundled one runs', async () => {
-    const host = new GatewayHost(says('bundled', { gateway: { reload: { key: 'absent-key' } } }))
-    expect(await (await call(host, '/says')).text()).toBe('bundled')
-  })
-
-  it('a valid KV config replaces the bundled one; a bad one is logged and the last good one kept', async () => {
+  it('a record replaces the bundled config; a bad one is logged and the last good one kept', async () => {
     const key = 'reload-1.json'
     const bundled = says('bundled', { gateway: { reload: { key, refreshSeconds: 3600 } } })
-    const first = JSON.stringify(says('from-kv-1'))
-    await kv.put(key, first)
+    await writeRecord(key, says('from-kv-1'))
     const events = captureEvents()
     const host = new GatewayHost(bundled)
     expect(await (await call(host, '/says')).text()).toBe('from-kv-1')
-    expect(host.version).toBe(await configVersion(first))
-    expect(host.version).toMatch(/^[0-9a-f]{16}$/)
+    expect(host.recordVersion).toBe(1)
+    const first = host.version
+    expect(first).toMatch(/^[0-9a-f]{16}$/)
 
     for (const [bad, problems] of [
-      [JSON.stringify(says('x', { rotues: [] } as never)), ['rotues: unknown key, did you mean "routes"? (allowed: $schema, gateway, versioning, upstreams, consumers, plans, policies, routes)']],
-      ['{ not json', [expect.stringMatching(/^not valid JSON: /)]],
-      [JSON.stringify({ upstreams: { u: { url: '${NOT_SET}' } }, routes: [] }), ['upstreams.u.url: Worker variable "NOT_SET" is not set']],
+      [says('x', { rotues: [] } as never), ['rotues: unknown key, did you mean "routes"? (allowed: $schema, gateway, versioning, upstreams, consumers, plans, policies, routes)']],
+      [{ upstreams: { u: { url: '${NOT_SET}' } }, routes: [] }, ['upstreams.u.url: Worker variable "NOT_SET" is not set']],
     ] as const) {
-      await kv.put(key, bad)
+      const version = await writeRecord(key, bad as never)
       await host.reload(env)
       expect(await (await call(host, '/says')).text()).toBe('from-kv-1')
-      expect(host.version).toBe(await configVersion(first))
-      expect(events().at(-1)).toEqual({ event: 'config_reload_rejected', key, problems, keeping: await configVersion(first) })
+      expect(host.version).toBe(first)
+      expect(events().at(-1)).toEqual({ event: 'config_reload_rejected', key, version, problems, running: 1 })
     }
 
-    const second = JSON.stringify(says('from-kv-2'))
-    await kv.put(key, second)
+    const second = await writeRecord(key, says('from-kv-2'))
     await host.reload(env)
     expect(await (await call(host, '/says')).text()).toBe('from-kv-2')
-    expect(events().at(-1)).toEqual({ event: 'config_reloaded', version: await configVersion(second), previous: await configVersion(first) })
+    expect(events().at(-1)).toEqual({ event: 'config_reloaded', key, version: second, writtenAt: WRITTEN_AT, configVersion: host.version, previous: 1 })
     // The reload settings stay those of the bundled config, though the KV config has none.
-    const third = JSON.stringify(says('from-kv-3'))
-    await kv.put(key, third)
+    await writeRecord(key, says('from-kv-3'))
     await host.reload(env)
     expect(await (await call(host, '/says')).text()).toBe('from-kv-3')
   })
 
-  it('requests pick up a KV change once refreshSeconds have passed', async () => {
+  it('a reloaded config is logged as information (console.log), a refused one as an error', async () => {
+    const key = 'reload-levels.json'
+    await writeRecord(key, says('good'))
+    const spy = { log: vi.spyOn(console, 'log').mockImplementation(() => {}), error: vi.spyOn(console, 'error').mockImplementation(() => {}) }
+    const host = new GatewayHost(says('bundled', { gateway: { reload: { key, refreshSeconds: 3600 } } }), { writeLog: () => {} })
+    await call(host, '/says')
+    await writeRecord(key, says('bad', { rotues: [] } as never))
+    await host.reload(env)
+    const events = (calls: unknown[][]) => calls.map(([line]) => JSON.parse(String(line)).event)
+    expect(events(spy.log.mock.calls)).toEqual(['config_reloaded'])
+    expect(events(spy.error.mock.calls)).toEqual(['config_reload_rejected'])
+  })
+
+  it('requests pick up a new record once refreshSeconds have passed', async () => {
     const key = 'reload-2.json'
-    await kv.put(key, JSON.stringify(says('old')))
+    await writeRecord(key, says('old'))
     const clock = manualRuntime()
     const host = new GatewayHost(says('bundled', { gateway: { reload: { key, refreshSeconds: 1 } } }), { runtime: clock })
     expect(await (await call(host, '/says')).text()).toBe('old')
-    await kv.put(key, JSON.stringify(says('new')))
+    await writeRecord(key, says('new'))
     // Inside refreshSeconds: no re-read yet.
     expect(await (await call(host, '/says')).text()).toBe('old')
     await clock.advance(1_100)
@@ -122,20 +104,25 @@ describe('hot reload from KV', () => {
     expect(await (await call(host, '/says')).text()).toBe('new')
   })
 
-  it('a missing KV binding is logged and the bundled config keeps running', async () => {
+  it('a missing KV binding is logged; the isolate answers 503, or runs the bundled config with fallback "bundled"', async () => {
     const events = captureEvents()
-    const host = new GatewayHost(says('bundled', { gateway: { reload: { kv: 'NO_SUCH_KV' } } }))
-    expect(await (await call(host, '/says')).text()).toBe('bundled')
-    expect(events()).toEqual([{ event: 'config_reload_failed', reason: 'no KV binding "NO_SUCH_KV"' }])
+    const strict = new GatewayHost(says('bundled', { gateway: { reload: { kv: 'NO_SUCH_KV' } } }), { writeLog: () => {} })
+    const res = await call(strict, '/says')
+    expect(res.status).toBe(503)
+    expect(res.headers.get('retry-after')).toBe('30')
+    expect(events()).toEqual([{ event: 'config_reload_failed', key: 'gateway.json', reason: 'no KV binding "NO_SUCH_KV"', running: 'none' }])
+    const lenient = new GatewayHost(says('bundled', { gateway: { reload: { kv: 'NO_SUCH_KV', fallback: 'bundled' } } }))
+    expect(await (await call(lenient, '/says')).text()).toBe('bundled')
+    expect(events().at(-1)).toEqual({ event: 'config_reload_failed', key: 'gateway.json', reason: 'no KV binding "NO_SUCH_KV"', running: 'bundled' })
   })
 
   it('the admin API shows the active version', async () => {
     const key = 'reload-3.json'
-    const text = JSON.stringify(says('kv'))
-    await kv.put(key, text)
+    await writeRecord(key, says('kv'))
     const host = new GatewayHost(says('bundled', { gateway: { reload: { key } } }))
     const res = await call(host, '/_edgeway/health', { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } })
     expect(res.status).toBe(200)
-    expect(await res.json()).toEqual({ status: 'ok', configVersion: await configVersion(text), routes: 1, upstreams: 0 })
+    expect(await res.json()).toEqual({ status: 'ok', configVersion: host.version, routes: 1, upstreams: 0 })
+    expect(host.version).toBe(await configVersion((await kv.get(key))!.split('\n').slice(1).join('\n')))
   })
 })

@@ -21,12 +21,12 @@ const CALLS = [
   { name: 'post', upstream: 'origin', method: 'POST' as const, path: '/echo/post', body: { user: '{claims.sub}', note: literal('{not a template}') }, select: 'headers', group: 'post' },
 ]
 
-function gateway(auth: PolicyInput, more: Partial<GatewayConfigInput> = {}, env: Record<string, unknown> = {}) {
+function gateway(auth: PolicyInput, more: Partial<GatewayConfigInput> = {}, env: Record<string, unknown> = {}, forwardHeaders = ['x-test-tag']) {
   return testGateway(
     {
       upstreams: { origin: { url: ORIGIN } },
       ...more,
-      routes: [{ id: 'agg', match: { path: '/agg/:id' }, policies: [auth], action: { type: 'aggregate', calls: CALLS } }],
+      routes: [{ id: 'agg', match: { path: '/agg/:id' }, policies: [auth], action: { type: 'aggregate', forwardHeaders, calls: CALLS } }],
     },
     env,
   )
@@ -72,15 +72,26 @@ describe('identity forwarding through aggregation', () => {
     expect(gw.logs[0]).toMatchObject({ requestId, consumer: sub, aggregate: 'complete' })
   })
 
-  it('a claim the token lacks: the client\'s header of that name is still removed from every call', async () => {
+  it('a claim the token lacks: the client\'s header of that name is still removed from every call, even with forwardHeaders "*"', async () => {
     const iss = await newIssuer()
-    const gw = gateway({ type: 'jwt', issuers: [iss.config], forwardClaims: { 'X-User-Id': 'sub', 'X-Org': 'org.id' } })
-    const res = await gw.fetch('/agg/7', { headers: { authorization: `Bearer ${await iss.token(consumerId('bo'))}`, 'x-org': 'acme-admins' } })
+    const gw = gateway({ type: 'jwt', issuers: [iss.config], forwardClaims: { 'X-User-Id': 'sub', 'X-Org': 'org.id' } }, {}, {}, ['*'])
+    const res = await gw.fetch('/agg/7', { headers: { authorization: `Bearer ${await iss.token(consumerId('bo'))}`, 'x-org': 'acme-admins', 'x-other': 'kept' } })
     const body = (await res.json()) as Record<string, Headers>
     for (const [call, headers] of Object.entries(body)) {
       expect(headers['x-org'], call).toBeUndefined()
-      // Kept by default (removeAuthorization: false): the calls may need it.
-      expect(headers.authorization, call).toMatch(/^Bearer /)
+      expect(headers['x-other'], call).toBe('kept')
+      // "*" leaves credentials out, though the jwt policy kept the token on the draft (removeAuthorization: false).
+      expect(headers.authorization, call).toBeUndefined()
+    }
+  })
+
+  it('the client\'s token reaches a call only when forwardHeaders names Authorization', async () => {
+    const iss = await newIssuer()
+    const token = `Bearer ${await iss.token(consumerId('cy'))}`
+    for (const [forward, expected] of [[[], undefined], [['*'], undefined], [['*', 'Authorization'], token], [['authorization'], token]] as const) {
+      const gw = gateway({ type: 'jwt', issuers: [iss.config] }, {}, {}, [...forward])
+      const body = (await (await gw.fetch('/agg/7', { headers: { authorization: token } })).json()) as Record<string, Headers>
+      for (const [call, headers] of Object.entries(body)) expect({ forward, call, authorization: headers.authorization }).toEqual({ forward, call, authorization: expected })
     }
   })
 

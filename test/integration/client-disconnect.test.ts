@@ -69,7 +69,7 @@ describe('client disconnect', () => {
 
   it('an aggregation gives back its call\'s probe slot too', async () => {
     const clock = stoppedClock()
-    const aggregate = { id: 'agg', match: { path: '/agg' }, action: { type: 'aggregate' as const, calls: [{ name: 'slow', upstream: 'origin', path: '/hang' }] } }
+    const aggregate = { id: 'agg', match: { path: '/agg' }, action: { type: 'aggregate' as const, forwardHeaders: ['x-test-tag'], calls: [{ name: 'slow', upstream: 'origin', path: '/hang' }] } }
     const config = breakerConfig()
     const gw = servedGateway({ ...config, routes: [aggregate, ...config.routes] }, { runtime: clock })
     const tag = newTag()

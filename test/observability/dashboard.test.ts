@@ -57,12 +57,34 @@ describe('dashboard login', () => {
     expect(bad.status).toBe(401)
     expect(bad.headers.get('content-type')).toBe('application/problem+json')
     expect(bad.headers.get('set-cookie')).toBeNull()
+    // Malformed JSON is a bad request, not a wrong token (was: 401).
     const badJson = await gw.fetch('/_edgeway/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{not json' })
-    expect(badJson.status).toBe(401)
+    expect(badJson.status).toBe(400)
+    expect(await badJson.json()).toMatchObject({ code: 'ERR_BAD_REQUEST', detail: 'The body is not valid JSON.' })
+    const noToken = await gw.fetch('/_edgeway/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
+    expect(noToken.status).toBe(400)
     const form = await gw.fetch('/_edgeway/login', { method: 'POST', body: new URLSearchParams({ token: 'wrong' }) })
     expect(form.status).toBe(401)
     expect(form.headers.get('set-cookie')).toBeNull()
     expect(await form.text()).toContain('Wrong admin token.')
+  })
+
+  it('a login body is at most 4 KiB: refused before reading when declared, after 4 KiB when streamed', async () => {
+    const gw = gateway()
+    const declared = await gw.fetch('/_edgeway/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token: 'x'.repeat(5000) }) })
+    expect(declared.status).toBe(413)
+    expect(declared.headers.get('content-type')).toBe('application/problem+json')
+    expect(await declared.json()).toMatchObject({ code: 'ERR_PAYLOAD_TOO_LARGE', detail: 'The body is over 4096 bytes.' })
+    // No Content-Length: read until the cap, not to the end (90 KiB on offer).
+    let pulled = 0
+    const body = new ReadableStream<Uint8Array>({ pull(controller) { if (pulled++ < 90) controller.enqueue(new Uint8Array(1024).fill(0x61)); else controller.close() } }, { highWaterMark: 0 })
+    const streamed = await gw.fetch('/_edgeway/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, duplex: 'half' } as RequestInit)
+    expect(streamed.status).toBe(413)
+    expect(pulled).toBeLessThan(10)
+    // A browser gets the form with the reason.
+    const form = await gw.fetch('/_edgeway/login', { method: 'POST', body: new URLSearchParams({ token: 'x'.repeat(5000) }) })
+    expect(form.status).toBe(413)
+    expect(await form.text()).toContain('role="alert">The body is over 4096 bytes.<')
   })
 
   it('logout clears the cookie', async () => {

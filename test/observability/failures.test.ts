@@ -52,6 +52,29 @@ describe('metrics never fail a request', () => {
     expect(seen[0]!.upstream).toBe(new URL(ORIGIN).origin)
   })
 
+  it("the gateway's own pages are counted under their own names, not as (none): no route matched", async () => {
+    const seen: MetricRecord[] = []
+    const gw = metricsGateway(
+      {
+        gateway: { metrics: {}, openapi: {}, portal: {} },
+        upstreams: { origin: { url: ORIGIN } },
+        routes: [{ id: 'echo', match: { path: '/echo/*' }, action: { type: 'proxy' as const, upstream: 'origin' } }],
+      },
+      {},
+      [{ name: 'records', write: (r) => void seen.push(r) }],
+    )
+    for (const path of ['/openapi.json', '/portal', '/portal/portal.json', '/favicon.ico', '/nowhere']) await (await gw.fetch(path, { redirect: 'manual' })).arrayBuffer()
+    expect(seen.map((r) => [r.route, r.status])).toEqual([
+      ['(openapi)', 200],
+      ['(portal)', 301],
+      ['(portal)', 200],
+      ['(favicon)', 404],
+      ['(none)', 404],
+    ])
+    // The log line names them the same way.
+    expect(gw.logs.map((line) => line.routeId)).toEqual(['(openapi)', '(portal)', '(portal)', undefined, undefined])
+  })
+
   it('a missing binding is logged at build and the gateway runs without that sink', async () => {
     const gw = metricsGateway(config({ aggregator: { binding: 'NOT_BOUND' }, analyticsEngine: 'NOT_BOUND_AE' }))
     await expectEcho(await gw.fetch('/echo/m'))

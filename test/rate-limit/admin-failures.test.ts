@@ -117,6 +117,29 @@ describe('dashboard: login and bearer tokens', () => {
     expect(elsewhere.headers.get('set-cookie')).toMatch(/^edgeway_session=/)
   })
 
+  it('a locked-out address is refused before its body is read; a browser gets the form with the reason', async () => {
+    const gw = gateway()
+    const ip = freshIp()
+    for (let i = 0; i < MAX_FAILURES; i++) expect(await status(health(gw, ip, `guess-${i}`))).toBe(401)
+    // 64 KiB offered a KiB at a time: a blocked login reads none of it (was: all of it, then 429).
+    let pulled = 0
+    const body = new ReadableStream<Uint8Array>({ pull(controller) { if (pulled++ < 64) controller.enqueue(new Uint8Array(1024).fill(0x61)); else controller.close() } }, { highWaterMark: 0 })
+    const blocked = await gw.fetch('/_edgeway/login', { method: 'POST', headers: { 'cf-connecting-ip': ip, 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit)
+    await expectBlocked(blocked, Number(blocked.headers.get('retry-after')))
+    expect(pulled).toBeLessThanOrEqual(1)
+    // The form login: the page again, with the reason and when to retry (was: the raw problem JSON).
+    const page = await formLogin(gw, ip, TOKEN)
+    expect(page.status).toBe(429)
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8')
+    expect(Number(page.headers.get('retry-after'))).toBeGreaterThanOrEqual(299)
+    expect(page.headers.get('set-cookie')).toBeNull()
+    expect(page.headers.get('www-authenticate')).toBeNull()
+    const html = await page.text()
+    expect(html).toContain('<form method="post" action="/_edgeway/login"')
+    expect(html).toMatch(/role="alert">Too many wrong admin tokens from this address; retry in \d+ s\.</)
+    expect(await failures(ip)).toBe(MAX_FAILURES)
+  })
+
   it('the admin API, the login and the dashboard bearer token share one counter; a session cookie is not a guess and keeps working', async () => {
     const gw = gateway()
     const ip = freshIp()

@@ -125,7 +125,7 @@ describe('admin API', () => {
     expect(await used(`ip=${ip}`, 'route:limited/small')).toBe(1)
   })
 
-  it('needs the admin token, a key and a real binding', async () => {
+  it('needs the admin token, a key and a rate limiter binding', async () => {
     const gw = testGateway(config)
     const noToken = await gw.fetch('/_edgeway/rate-limits?key=ip%3D1.2.3.4')
     expect(noToken.status).toBe(401)
@@ -136,7 +136,11 @@ describe('admin API', () => {
     expect(await noKey.json()).toMatchObject({ code: 'ERR_BAD_REQUEST', detail: expect.stringContaining('Give the limit key as ?key=, e.g. ?key=ip%3D203.0.113.7') })
     const badBinding = await gw.fetch('/_edgeway/rate-limits?key=a&binding=ORIGIN_URL', { headers: admin })
     expect(badBinding.status).toBe(400)
-    expect(await badBinding.json()).toMatchObject({ detail: '"ORIGIN_URL" is not a Durable Object binding of this Worker.' })
+    expect(await badBinding.json()).toMatchObject({ detail: '"ORIGIN_URL" is not a rate limiter binding of this config (known: RATE_LIMITER).' })
+    // Another class's Durable Object binding is the caller's mistake (400), not an outage (was 503).
+    const otherObject = await gw.fetch('/_edgeway/rate-limits?key=a&binding=METRICS_AGGREGATOR', { headers: admin })
+    expect(otherObject.status).toBe(400)
+    expect(await otherObject.json()).toMatchObject({ code: 'ERR_BAD_REQUEST', detail: '"METRICS_AGGREGATOR" is not a rate limiter binding of this config (known: RATE_LIMITER).' })
   })
 })
 

@@ -107,6 +107,16 @@ describe('check:config', () => {
     assert.equal(status, 0, out)
     assert.match(out, /config\/waves\.json: ok \(1 routes\)\n {2}notice: routes\[0\]\.deadline: 8 calls run at most 6 at once \(maxInFlight 6\): in the worst case call "c6" waits in the queue until 1000 ms/)
   })
+
+  it('prints a notice for an aggregate route behind an auth policy with no forwardHeaders; the config passes', () => {
+    const route = (action) => ({ id: 'agg', match: { path: '/agg' }, policies: [{ type: 'api-key', kv: 'API_KEYS' }], action: { type: 'aggregate', calls: [{ name: 'a', upstream: 'api', path: '/a' }], ...action } })
+    writeFileSync(join(dir, 'config/agg.json'), JSON.stringify({ upstreams: { api: { url: 'http://127.0.0.1:9' } }, routes: [route({})] }))
+    const { status, out } = run('check-config.mjs', ['config/agg.json'])
+    assert.equal(status, 0)
+    assert.match(out, /config\/agg\.json: ok \(1 routes\)\n {2}notice: routes\[0\]\.action\.forwardHeaders: the route has an auth policy \(api-key\) and its calls get none of the client's headers/)
+    writeFileSync(join(dir, 'config/agg.json'), JSON.stringify({ upstreams: { api: { url: 'http://127.0.0.1:9' } }, routes: [route({ forwardHeaders: [] })] }))
+    assert.doesNotMatch(run('check-config.mjs', ['config/agg.json']).out, /notice/)
+  })
 })
 
 describe('deploy', () => {

@@ -132,6 +132,7 @@ describe('origin-auth', () => {
             policies: [{ type: 'origin-auth', secret: 'ORIGIN_SIGNING_SECRET' }],
             action: {
               type: 'aggregate',
+              forwardHeaders: ['x-test-tag'],
               calls: [
                 { name: 'user', upstream: 'origin', path: '/signed/user', query: { 'fail-first': '1' }, group: 'user' },
                 { name: 'orders', upstream: 'origin', path: '/signed/orders/{user.body.path}', group: 'orders' },

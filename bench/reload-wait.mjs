@@ -1,0 +1,123 @@
+// How long requests wait while an isolate hot-reloads a large config: the gateway under raw
+// workerd, its CONFIG_KV served by a local HTTP server (workerd's KV protocol), a 26,619-route
+// config record, and a steady stream of requests while the next version replaces it.
+// Prints the plain latency (no reload going on) beside the worst wait of a request in flight
+// during the reload, for the gateway as built and with slicing off (the whole config validated
+// and compiled in one go, as before slices), so the two are measured on the same machine.
+//
+//   node bench/reload-wait.mjs [--routes 26619] [--concurrency 4]
+import { mkdtempSync, rmSync } from 'node:fs'
+import http from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { importTs } from '../scripts/lib.mjs'
+import { bundleGateway, ROOT, startWorkerd } from './lib/workerd.mjs'
+import { freePort } from './lib/procs.mjs'
+
+const { values } = parseArgs({ options: { routes: { type: 'string', default: '26619' }, concurrency: { type: 'string', default: '4' } } })
+const ROUTES = Number(values.routes)
+const CONCURRENCY = Number(values.concurrency)
+const KEY = 'gateway.json'
+const { formatRecord } = await importTs(join(ROOT, 'src/config/record.ts'))
+
+/** A large config: `/ping` answers `word`; the other routes proxy, some with header and CORS policies. */
+function bigConfig(word) {
+  const routes = [{ id: 'ping', match: { path: '/ping' }, action: { type: 'respond', body: word } }]
+  for (let i = 1; i < ROUTES; i++) {
+    const route = { id: `r${i}`, match: { path: `/svc${i % 97}/items${i}/:id`, methods: ['GET', 'POST'] }, action: { type: 'proxy', upstream: `u${i % 50}`, path: '/x/{params.id}' } }
+    if (i % 3 === 0) route.policies = [{ type: 'headers', request: { set: { 'x-route': `r${i}` } } }]
+    if (i % 5 === 0) route.policies = [...(route.policies ?? []), { type: 'cors', origins: ['https://app.example.com'] }]
+    routes.push(route)
+  }
+  const upstreams = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`u${i}`, { url: `http://127.0.0.1:${9000 + i}` }]))
+  return { upstreams, routes }
+}
+
+/** workerd's KV protocol, the part a `get` uses: GET /<key> answers the value or 404. */
+async function startKv(store) {
+  const port = await freePort()
+  const server = http.createServer((req, res) => {
+    const key = decodeURIComponent(new URL(req.url, 'http://kv').pathname.slice(1))
+    const value = store.get(key)
+    if (req.method !== 'GET' || value === undefined) return res.writeHead(404).end()
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(value)
+  })
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve))
+  return { port, close: () => server.close() }
+}
+
+function get(url) {
+  const started = process.hrtime.bigint()
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        let body = ''
+        res.on('data', (chunk) => (body += chunk))
+        res.on('end', () => resolve({ body, ms: Number(process.hrtime.bigint() - started) / 1e6 }))
+      })
+      .on('error', reject)
+  })
+}
+
+const percentile = (list, p) => [...list].sort((a, b) => a - b)[Math.min(list.length - 1, Math.floor((list.length * p) / 100))]
+
+async function measure(label, patches) {
+  const store = new Map([[KEY, formatRecord(1, new Date().toISOString(), bigConfig('v1'))]])
+  const kv = await startKv(store)
+  const bundled = { gateway: { reload: { key: KEY, refreshSeconds: 1 } }, routes: [{ id: 'ping', match: { path: '/ping' }, action: { type: 'respond', body: 'bundled' } }] }
+  const dir = mkdtempSync(join(tmpdir(), 'edgeway-reload-bench-'))
+  const { code } = await bundleGateway(bundled, patches)
+  const worker = await startWorkerd(dir, { source: code, kvNamespaces: [{ binding: 'CONFIG_KV', port: kv.port }] })
+  try {
+    const url = `${worker.url}/ping`
+    const first = await get(url) // reads and compiles v1
+    if (first.body !== 'v1') throw new Error(`the first answer was ${JSON.stringify(first.body)}, not v1`)
+    const plain = []
+    for (let i = 0; i < 200; i++) plain.push((await get(url)).ms)
+
+    store.set(KEY, formatRecord(2, new Date().toISOString(), bigConfig('v2')))
+    const during = []
+    let switched = false
+    const startedAt = Date.now()
+    const client = async () => {
+      while (!switched && Date.now() - startedAt < 120_000) {
+        const { body, ms } = await get(url)
+        during.push(ms)
+        if (body === 'v2') switched = true
+      }
+    }
+    await Promise.all(Array.from({ length: CONCURRENCY }, client))
+    if (!switched) throw new Error('v2 never became active')
+    const row = {
+      label,
+      plainMedianMs: percentile(plain, 50),
+      plainMaxMs: Math.max(...plain),
+      duringRequests: during.length,
+      duringMaxMs: Math.max(...during),
+      duringP99Ms: percentile(during, 99),
+      over50: during.filter((ms) => ms > 50).length,
+      worst: [...during].sort((a, b) => b - a).slice(0, 5),
+      reloadSeconds: (Date.now() - startedAt) / 1000,
+    }
+    return row
+  } finally {
+    worker.stop()
+    kv.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const rows = [
+  await measure('sliced (as built)'),
+  // The same code with one slice holding every route: validation and compilation in one go.
+  await measure('one slice (no yielding)', { 'src/core/steps.ts': [['export const ROUTES_PER_STEP = 100', 'export const ROUTES_PER_STEP = 1e9']] }),
+]
+console.log(`reload of a ${ROUTES.toLocaleString('en')}-route config record, ${CONCURRENCY} clients in a loop (ms)`)
+console.log('| build | plain median | plain max | requests during reload | max wait during reload | p99 during reload | over 50 ms | reload took (s) |')
+console.log('|---|---|---|---|---|---|---|---|')
+for (const r of rows) {
+  const f = (n) => n.toFixed(1)
+  console.log(`| ${r.label} | ${f(r.plainMedianMs)} | ${f(r.plainMaxMs)} | ${r.duringRequests} | ${f(r.duringMaxMs)} | ${f(r.duringP99Ms)} | ${r.over50} | ${r.reloadSeconds.toFixed(1)} |`)
+  console.log(`  ${r.label}: the five longest waits during the reload: ${r.worst.map(f).join(', ')} ms`)
+}

@@ -1,0 +1,74 @@
+/**
+ * @module
+ * The document's security: the schemes of the `jwt` and `api-key` policies (named by content, so
+ * routes sharing one policy share one scheme) and each operation's requirements, read from the
+ * policies as plain config (see `./document`).
+ */
+import type { Env } from '../core/env'
+
+type Obj = Record<string, any>
+
+const substitute = (text: string, env: Env) => text.replace(/\$\{(\w+)\}/g, (m, name: string) => (typeof env[name] === 'string' ? (env[name] as string) : m))
+
+/** Security schemes, named by content so routes sharing one policy share one scheme. */
+export function schemeRegistry() {
+  const schemes: Obj = {}
+  const names = new Map<string, string>()
+  const add = (base: string, scheme: Obj) => {
+    const key = JSON.stringify(scheme)
+    let name = names.get(key)
+    if (!name) {
+      name = base
+      for (let n = 2; schemes[name]; n++) name = `${base}${n}`
+      schemes[name] = scheme
+      names.set(key, name)
+    }
+    return name
+  }
+  return { schemes, add }
+}
+
+type Way = [scheme: string, scopes: string[]]
+
+/**
+ * A `jwt` policy's ways in. OpenAPI reads the scopes of one requirement as "all of them", so
+ * `scopesMatch: "any"` is one requirement per scope.
+ */
+function jwtWays(p: Obj, env: Env, add: (base: string, scheme: Obj) => string): Way[] {
+  const issuers = ((p.issuers ?? []) as Obj[]).map((i) => substitute(String(i.issuer), env))
+  const description = `A JWT from ${issuers.join(' or ')}`
+  const header = p.token?.header ?? 'Authorization'
+  const scopes = (p.scopes ?? []) as string[]
+  const alternatives = p.scopesMatch === 'any' && scopes.length > 1 ? scopes.map((s) => [s]) : [scopes]
+  const scheme = header.toLowerCase() === 'authorization'
+    ? { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description, 'x-issuers': issuers }
+    : { type: 'apiKey', in: 'header', name: header, description, 'x-issuers': issuers }
+  const names = [add('jwt', scheme)]
+  if (p.token?.cookie) names.push(add('jwtCookie', { type: 'apiKey', in: 'cookie', name: p.token.cookie, description, 'x-issuers': issuers }))
+  return names.flatMap((name) => alternatives.map((s): Way => [name, s]))
+}
+
+/**
+ * The operation's security alternatives: one requirement object per way in; `[]` (explicitly
+ * none) when no policy authenticates callers.
+ */
+export function securityOf(policies: Obj[], env: Env, add: (base: string, scheme: Obj) => string): Obj[] {
+  let requirements: Obj[] = [{}]
+  let any = false
+  for (const p of policies) {
+    const ways: Way[] = []
+    if (p.type === 'jwt') ways.push(...jwtWays(p, env, add))
+    else if (p.type === 'api-key') {
+      ways.push([add('apiKey', { type: 'apiKey', in: 'header', name: p.header ?? 'X-API-Key', description: 'An API key' }), []])
+      if (p.query) ways.push([add('apiKeyQuery', { type: 'apiKey', in: 'query', name: p.query, description: 'An API key' }), []])
+    } else continue
+    any = true
+    requirements = requirements.flatMap((req) => ways.map(([name, scopes]) => ({ ...req, [name]: scopes })))
+  }
+  return any ? requirements : []
+}
+
+/** Whether a policy can refuse an authenticated or allowed caller with 403 (missing scopes, IP rules). */
+export function canForbid(policies: Obj[]): boolean {
+  return policies.some((p) => (p.type === 'jwt' && Array.isArray(p.scopes) && p.scopes.length > 0) || p.type === 'ip-rules')
+}
