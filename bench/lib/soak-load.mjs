@@ -1,0 +1,147 @@
+// The soak's load and its bookkeeping (bench/soak.mjs): an open-loop request stream at a fixed rate,
+// each request sent to every target (the gateway, and with --baseline the hand-written worker) on
+// its own keep-alive agent, each answer classified into that target's stats, and each target's
+// workerd RSS read from /proc every 5 s.
+import http from 'node:http'
+import { readFileSync } from 'node:fs'
+import { ROUTES_TOUCHING_FLAKY, UPSTREAM_CODES } from '../soak-config.mjs'
+
+const REQUEST_TIMEOUT_MS = 10_000
+export const MAX_IN_FLIGHT = 256 // per target
+const MAX_SAMPLES = 2_000_000
+const RSS_EVERY_MS = 5000
+
+export function newStats() {
+  return {
+    sent: 0, answered: 0, skipped: 0, keepAliveRetries: 0, cacheHits: 0, noAnswer: {}, byStatus: {}, byRoute: {}, upstream5xx: {}, upstream5xxByPhase: {}, origin5xx: 0, gateway5xx: [], samples: [],
+  }
+}
+const bump = (map, key) => { map[key] = (map[key] ?? 0) + 1 }
+
+/** Classifies an answer: the target's own 5xx are what the soak is for. */
+function record(stats, req, status, headers, body, ms) {
+  stats.answered++
+  bump(stats.byStatus, status)
+  const route = (stats.byRoute[req.route] ??= {})
+  bump(route, status)
+  if (stats.samples.length < MAX_SAMPLES) stats.samples.push(ms)
+  if (/\bhit\b/i.test(headers['cache-status'] ?? headers['cf-cache-status'] ?? '')) stats.cacheHits++
+  if (status < 500) return
+  let code
+  if (String(headers['content-type']).startsWith('application/problem+json')) {
+    try { code = JSON.parse(body).code } catch {}
+  }
+  if (headers['x-soak-origin']) return void stats.origin5xx++
+  if (code && UPSTREAM_CODES.has(code) && ROUTES_TOUCHING_FLAKY.has(req.route)) {
+    bump(stats.upstream5xx, code)
+    return void bump(stats.upstream5xxByPhase, req.phase)
+  }
+  if (stats.gateway5xx.length < 1000) stats.gateway5xx.push({ route: req.route, status, code: code ?? null, body: body.slice(0, 300) })
+  else stats.gateway5xx.overflow = (stats.gateway5xx.overflow ?? 0) + 1
+}
+
+function send(stats, agent, port, req, retried = false) {
+  const started = process.hrtime.bigint()
+  return new Promise((resolve) => {
+    const r = http.get({ host: '127.0.0.1', port, path: req.path, headers: req.headers, agent, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+      const chunks = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('end', () => {
+        record(stats, req, res.statusCode, res.headers, Buffer.concat(chunks).toString('utf8'), Number(process.hrtime.bigint() - started) / 1e6)
+        resolve()
+      })
+      res.on('error', () => { bump(stats.noAnswer, `${req.route}: body-error`); resolve() })
+    })
+    r.on('timeout', () => r.destroy(new Error('timeout')))
+    // A reset of a reused keep-alive socket before any answer is the server closing an idle
+    // connection as the request went out: HTTP clients retry such an idempotent request once on a
+    // new connection (RFC 9112 section 9.3.1), and so does the soak, counting it. A reset of the
+    // retry, or of a fresh connection, is a failure.
+    r.on('error', (err) => {
+      if (r.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+        stats.keepAliveRetries++
+        return resolve(send(stats, false, port, req, true)) // a connection of its own
+      }
+      const why = err.message === 'timeout' ? 'timeout' : err.code ?? 'error'
+      bump(stats.noAnswer, `${req.route}: ${why}${r.reusedSocket ? ' (reused keep-alive socket)' : ''}`)
+      resolve()
+    })
+  })
+}
+
+/** VmRSS of a process in KiB, from /proc. */
+export function rssKiB(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) : NaN
+  } catch {
+    return NaN
+  }
+}
+
+/** The isolate's JS heap after a forced collection: { used, total } in MiB (NaN when unread). Bounded in time. */
+async function heapAfterGc(inspector) {
+  const mib = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10
+  try {
+    const read = async () => {
+      await inspector.send('HeapProfiler.collectGarbage')
+      const { usedSize, totalSize } = await inspector.send('Runtime.getHeapUsage')
+      return { used: mib(usedSize), total: mib(totalSize) }
+    }
+    return await Promise.race([read(), new Promise((r) => setTimeout(() => r({ used: NaN, total: NaN }), 5000))])
+  } catch {
+    return { used: NaN, total: NaN }
+  }
+}
+
+/**
+ * Runs the load for `seconds` at `rate` against every target ({ name, port, pid, stats }, the
+ * first being the gateway), `requestFor(i)` giving the i-th request and `phase()` the flaky
+ * target's phase. Returns { rss: { [name]: samples }, heap, elapsedS }.
+ */
+export async function drive(targets, { seconds, rate, requestFor, phase, inspector, log }) {
+  for (const t of targets) t.agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
+  const inFlight = new Map(targets.map((t) => [t.name, new Set()]))
+  const rss = Object.fromEntries(targets.map((t) => [t.name, []]))
+  const sampleRss = (atS) => { for (const t of targets) rss[t.name].push({ atS, kib: rssKiB(t.pid) }) }
+  const heap = []
+  const start = Date.now()
+  const end = start + seconds * 1000
+  let i = 0
+  let nextReport = start + 30_000
+  let nextRss = start
+  while (Date.now() < end) {
+    const now = Date.now()
+    const due = Math.floor(((now - start) / 1000) * rate)
+    for (; i < due; i++) {
+      const req = { ...requestFor(i), phase: phase(now) }
+      for (const t of targets) {
+        const pending = inFlight.get(t.name)
+        if (pending.size >= MAX_IN_FLIGHT) { t.stats.skipped++; continue }
+        t.stats.sent++
+        const p = send(t.stats, t.agent, t.port, req)
+        pending.add(p)
+        p.finally(() => pending.delete(p))
+      }
+    }
+    if (now >= nextRss) {
+      sampleRss(Math.round((now - start) / 1000))
+      nextRss += RSS_EVERY_MS
+    }
+    if (now >= nextReport) {
+      const atS = Math.round((now - start) / 1000)
+      if (inspector) heap.push({ atS, ...(await heapAfterGc(inspector)) })
+      const heapNow = inspector ? `, JS heap ${heap.at(-1).used} MiB live of ${heap.at(-1).total} MiB` : ''
+      const each = targets.map((t) => `${t.name} ${t.stats.answered} answered, 5xx of its own ${t.stats.gateway5xx.length}, RSS ${(rss[t.name].at(-1).kib / 1024).toFixed(1)} MiB`)
+      log(`  ${atS} s: ${each.join('; ')}${heapNow}`)
+      nextReport += 30_000
+    }
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  const all = [...inFlight.values()].flatMap((s) => [...s])
+  await Promise.race([Promise.allSettled(all), new Promise((r) => setTimeout(r, REQUEST_TIMEOUT_MS + 1000))])
+  sampleRss(Math.round((Date.now() - start) / 1000))
+  if (inspector) heap.push({ atS: Math.round((Date.now() - start) / 1000), ...(await heapAfterGc(inspector)) })
+  for (const t of targets) t.agent.destroy()
+  return { rss, heap, elapsedS: (Date.now() - start) / 1000 }
+}
