@@ -69,14 +69,54 @@ function send(stats, agent, port, req, retried = false) {
   })
 }
 
-/** VmRSS of a process in KiB, from /proc. */
+/**
+ * A process's resident memory in KiB, from /proc: `kib` (VmRSS) and its two parts, `anonKiB`
+ * (RssAnon: heaps, the allocator's and V8's) and `fileKiB` (RssFile: pages of mapped files, mostly
+ * the 120 MB workerd binary's code, resident once first run and dropped again under memory pressure).
+ */
 export function rssKiB(pid) {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Number(m[1]) : NaN
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const field = (name) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN)
+    return { kib: field('VmRSS'), anonKiB: field('RssAnon'), fileKiB: field('RssFile') }
   } catch {
-    return NaN
+    return { kib: NaN, anonKiB: NaN, fileKiB: NaN }
   }
+}
+
+/**
+ * Where a workerd's anonymous resident memory is, from /proc/<pid>/smaps, in MiB: `v8` (inside
+ * V8's 4 GiB pointer-compression cage, a reservation of 3 GiB or more: the JS heaps), `malloc`
+ * (inside tcmalloc's 1 GiB hugepage regions, reservations of 0.9-3 GiB: workerd's native memory,
+ * connections, buffers, SQLite, BoringSSL) and `other` anonymous mappings. Told apart by the
+ * reservations' sizes, which is how V8 and tcmalloc lay out memory on x86-64 Linux; a heuristic,
+ * read every 30 s (smaps is too slow to read every 5 s).
+ */
+export function anonParts(pid) {
+  let text
+  try { text = readFileSync(`/proc/${pid}/smaps`, 'utf8') } catch { return undefined }
+  const maps = []
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \d+\s*(.*)$/.exec(line)
+    if (m) maps.push({ from: BigInt(`0x${m[1]}`), to: BigInt(`0x${m[2]}`), perm: m[3], path: m[4].trim(), rss: 0 })
+    else if (line.startsWith('Rss:') && maps.length > 0) maps.at(-1).rss = Number(line.split(/\s+/)[1])
+  }
+  const GiB = 2n ** 30n
+  const cages = new Set()
+  const regions = new Set()
+  for (const m of maps) {
+    if (m.path !== '' || m.perm !== '---p') continue
+    if (m.to - m.from >= 3n * GiB) cages.add(m.from >> 32n)
+    else if (m.to - m.from >= (9n * GiB) / 10n) regions.add(m.from >> 30n)
+  }
+  const parts = { v8: 0, malloc: 0, other: 0 }
+  for (const m of maps) {
+    if (m.path !== '' && !m.path.startsWith('[')) continue
+    const part = cages.has(m.from >> 32n) ? 'v8' : regions.has(m.from >> 30n) ? 'malloc' : 'other'
+    parts[part] += m.rss
+  }
+  for (const k of Object.keys(parts)) parts[k] = Math.round((parts[k] / 1024) * 10) / 10
+  return parts
 }
 
 /** The isolate's JS heap after a forced collection: { used, total } in MiB (NaN when unread). Bounded in time. */
@@ -97,13 +137,15 @@ async function heapAfterGc(inspector) {
 /**
  * Runs the load for `seconds` at `rate` against every target ({ name, port, pid, stats }, the
  * first being the gateway), `requestFor(i)` giving the i-th request and `phase()` the flaky
- * target's phase. Returns { rss: { [name]: samples }, heap, elapsedS }.
+ * target's phase. Returns { rss: { [name]: samples }, parts: { [name]: samples of anonParts }, heap, elapsedS }.
  */
 export async function drive(targets, { seconds, rate, requestFor, phase, inspector, log }) {
   for (const t of targets) t.agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
   const inFlight = new Map(targets.map((t) => [t.name, new Set()]))
   const rss = Object.fromEntries(targets.map((t) => [t.name, []]))
-  const sampleRss = (atS) => { for (const t of targets) rss[t.name].push({ atS, kib: rssKiB(t.pid) }) }
+  const parts = Object.fromEntries(targets.map((t) => [t.name, []]))
+  const sampleParts = (atS) => { for (const t of targets) parts[t.name].push({ atS, ...anonParts(t.pid) }) }
+  const sampleRss = (atS) => { for (const t of targets) rss[t.name].push({ atS, ...rssKiB(t.pid) }) }
   const heap = []
   const start = Date.now()
   const end = start + seconds * 1000
@@ -130,9 +172,13 @@ export async function drive(targets, { seconds, rate, requestFor, phase, inspect
     }
     if (now >= nextReport) {
       const atS = Math.round((now - start) / 1000)
+      sampleParts(atS)
       if (inspector) heap.push({ atS, ...(await heapAfterGc(inspector)) })
       const heapNow = inspector ? `, JS heap ${heap.at(-1).used} MiB live of ${heap.at(-1).total} MiB` : ''
-      const each = targets.map((t) => `${t.name} ${t.stats.answered} answered, 5xx of its own ${t.stats.gateway5xx.length}, RSS ${(rss[t.name].at(-1).kib / 1024).toFixed(1)} MiB`)
+      const each = targets.map((t) => {
+        const p = parts[t.name].at(-1)
+        return `${t.name} ${t.stats.answered} answered, 5xx of its own ${t.stats.gateway5xx.length}, RSS ${(rss[t.name].at(-1).kib / 1024).toFixed(1)} MiB (V8 ${p.v8}, malloc ${p.malloc})`
+      })
       log(`  ${atS} s: ${each.join('; ')}${heapNow}`)
       nextReport += 30_000
     }
@@ -141,7 +187,8 @@ export async function drive(targets, { seconds, rate, requestFor, phase, inspect
   const all = [...inFlight.values()].flatMap((s) => [...s])
   await Promise.race([Promise.allSettled(all), new Promise((r) => setTimeout(r, REQUEST_TIMEOUT_MS + 1000))])
   sampleRss(Math.round((Date.now() - start) / 1000))
+  sampleParts(Math.round((Date.now() - start) / 1000))
   if (inspector) heap.push({ atS: Math.round((Date.now() - start) / 1000), ...(await heapAfterGc(inspector)) })
   for (const t of targets) t.agent.destroy()
-  return { rss, heap, elapsedS: (Date.now() - start) / 1000 }
+  return { rss, parts, heap, elapsedS: (Date.now() - start) / 1000 }
 }
