@@ -12,9 +12,10 @@
 //   --rate R   requests a second (default 40)     --keep   keep bench/work/soak-* afterwards
 //   --routes a,b  only these routes of the mix (jwt, limited, cached, aggregate, pool), to find
 //              which one a problem comes with
-//   --heap     also open workerd's inspector and, every 30 s, collect garbage and read the isolate's
-//              live JS heap: tells a leak in the gateway's JS from workerd's own memory (the
-//              inspector costs a little; off by default)
+//   --heap     also open each workerd's inspector and, every 30 s, force a full GC and read the
+//              isolate's live JS heap and the process's RSS right after it: memory that a GC gives
+//              back is garbage not yet collected, not a leak (the inspector and the GCs change
+//              what the plain RSS curve measures; off by default)
 //   --baseline also run the baseline on shorter runs (it is sent every request the gateway is
 //              sent, on its own connections), and report both RSS curves side by side
 //   --v8-flags "--a --b"  V8 flags for both workerds (workerd's config field `v8Flags`), to see
@@ -117,7 +118,18 @@ function rssCurve(samples, parts) {
   }
 }
 
-function summariseTarget(stats, rss, parts) {
+/** With --heap: RSS and its parts right after a forced GC, at 1 minute and at the end, and the JS heap. */
+function afterGcCurve(samples) {
+  if (samples.length === 0) return undefined
+  const [a, b] = [fromMinute(samples), samples.at(-1)]
+  return {
+    fromS: a.atS, toS: b.atS, fromMiB: mib(a.kib), toMiB: mib(b.kib), growthMiB: mib(b.kib - a.kib),
+    v8GrowthMiB: tenth(b.parts.v8 - a.parts.v8), mallocGrowthMiB: tenth(b.parts.malloc - a.parts.malloc),
+    jsHeapLiveMiB: samples.map((h) => h.used), samples,
+  }
+}
+
+function summariseTarget(stats, rss, parts, heap) {
   stats.samples.sort((a, b) => a - b)
   return {
     sent: stats.sent, answered: stats.answered, skipped: stats.skipped, keepAliveRetries: stats.keepAliveRetries, noAnswer: stats.noAnswer,
@@ -126,17 +138,17 @@ function summariseTarget(stats, rss, parts) {
     ownFivexx: stats.gateway5xx.length + (stats.gateway5xx.overflow ?? 0), ownFivexxExamples: stats.gateway5xx.slice(0, 10),
     p50Ms: Math.round(percentile(stats.samples, 50) * 100) / 100, p99Ms: Math.round(percentile(stats.samples, 99) * 100) / 100,
     rss: rssCurve(rss, parts),
+    ...(heap.length > 0 && { afterGc: afterGcCurve(heap) }),
   }
 }
 
 function summarise(targets, { rss, parts, heap, elapsedS }, originStats) {
-  const [gateway, baseline] = targets.map((t) => summariseTarget(t.stats, rss[t.name], parts[t.name]))
+  const [gateway, baseline] = targets.map((t) => summariseTarget(t.stats, rss[t.name], parts[t.name], heap[t.name]))
   const rssChecked = SECONDS >= RSS_CHECKED_FROM_S
   const result = {
     seconds: SECONDS, rate: RATE, elapsedS: Math.round(elapsedS), routes: args.routes ?? 'all',
     gateway, ...(baseline && { baseline }),
     rssTarget: { growthAtMostMiB: baseline ? tenth(baseline.rss.growthMiB + RSS_MARGIN_MIB) : null, overBaselineAtMostMiB: RSS_MARGIN_MIB, absoluteMiB: RSS_ABSOLUTE_MIB, checked: rssChecked },
-    ...(heap.length > 0 && { jsHeapMiB: heap }),
     origins: originStats,
   }
   const failures = []
@@ -189,18 +201,30 @@ function print({ result, failures }) {
   const over = baseline ? `, ${signed(tenth(gateway.rss.growthMiB - baseline.rss.growthMiB))} MiB over the baseline's` : ''
   log(`    target: the gateway's growth <= the baseline's + ${RSS_MARGIN_MIB} MiB${baseline ? ` = ${growthAtMostMiB} MiB` : ' (needs --baseline)'}${over}${checked ? '' : ` (checked on runs of ${RSS_CHECKED_FROM_S / 60} minutes or more)`}`)
   log(`    issue 14's absolute target, growth <= ${RSS_ABSOLUTE_MIB} MiB: gateway ${gateway.rss.growthMiB > RSS_ABSOLUTE_MIB ? 'over' : 'within'}${baseline ? `, baseline ${baseline.rss.growthMiB > RSS_ABSOLUTE_MIB ? 'over' : 'within'}` : ''}`)
-  if (result.jsHeapMiB) log(`  JS heap        live/total MiB after a forced GC: ${result.jsHeapMiB.map((h) => `${h.used}/${h.total} at ${h.atS} s`).join(', ')}`)
+  if (gateway.afterGc) {
+    log(`  right after a forced GC (--heap), MiB   at ${gateway.afterGc.fromS} s   at ${gateway.afterGc.toS} s   growth   (V8 heaps, tcmalloc); live JS heap every 30 s`)
+    for (const [name, t] of Object.entries({ gateway, baseline })) {
+      const g = t?.afterGc
+      if (g) log(`    ${name.padEnd(16)}${String(g.fromMiB).padStart(8)}${String(g.toMiB).padStart(12)}${signed(g.growthMiB).padStart(10)}   (${signed(g.v8GrowthMiB)}, ${signed(g.mallocGrowthMiB)}); ${g.jsHeapLiveMiB.join(' ')}`)
+    }
+  }
   log(failures.length ? `\nFAILED: ${failures.join('; ')}` : '\nsoak: passed')
 }
 
-async function startBaseline(ctx) {
-  return startWorkerd(join(WORK, 'baseline'), {
+function baselineWorker(ctx) {
+  return {
     source: readFileSync(join(ROOT, 'bench/soak-baseline-worker.js'), 'utf8'),
     bindings: { MAIN_URL: ctx.origins.main, STEADY_URL: ctx.origins.steady, FLAKY_URL: ctx.origins.flaky, JWKS_URL: ctx.jwks.url, ISSUER: ctx.jwks.issuer, AUDIENCE: ctx.jwks.audience },
     durableObjects: [{ className: 'Limiter', binding: 'LIMITER' }],
     cachePort: ctx.ports.cache,
-    v8Flags: V8_FLAGS,
-  })
+  }
+}
+
+/** Starts one target's workerd (with --heap, with its inspector open): { name, port, pid, stop, stats, inspector? }. */
+async function startWithInspector(name, worker) {
+  const inspectorPort = args.heap ? await freePort() : undefined
+  const w = await startWorkerd(join(WORK, name), { ...worker, v8Flags: V8_FLAGS, extraArgs: inspectorPort ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [] })
+  return { name, ...w, stats: newStats(), inspector: inspectorPort ? await openInspector(inspectorPort) : undefined }
 }
 
 async function main() {
@@ -211,25 +235,20 @@ async function main() {
   const parsed = parseConfig(config)
   if (!parsed.ok) throw new Error(`bench/soak-config.mjs does not validate: ${parsed.problems.join('; ')}`)
   const { code } = await bundleGateway(config)
-  const inspectorPort = args.heap ? await freePort() : undefined
-  const gateway = await startWorkerd(join(WORK, 'gateway'), {
+  const gateway = await startWithInspector('gateway', {
     source: code,
     durableObjects: [{ className: 'RateLimiter', binding: 'RATE_LIMITER' }],
     cachePort: ctx.ports.cache,
-    v8Flags: V8_FLAGS,
-    extraArgs: inspectorPort ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [],
   })
-  const baseline = WITH_BASELINE ? await startBaseline(ctx) : undefined
-  const inspector = inspectorPort ? await openInspector(inspectorPort) : undefined
-  const targets = [{ name: 'gateway', ...gateway, stats: newStats() }]
-  if (baseline) targets.push({ name: 'baseline', ...baseline, stats: newStats() })
+  const targets = [gateway]
+  if (WITH_BASELINE) targets.push(await startWithInspector('baseline', baselineWorker(ctx)))
   log(`soak: ${SECONDS} s at ${RATE} req/s against workerd pid ${targets.map((t) => `${t.pid} (${t.name})`).join(', ')} (work dir ${WORK})`)
   const run = await drive(targets, {
-    seconds: SECONDS, rate: RATE, inspector, log,
+    seconds: SECONDS, rate: RATE, log,
     requestFor: (i) => requestFor(i, ctx),
     phase: (now) => phaseAt(now - ctx.startedAt, CYCLE_SCALE),
   })
-  inspector?.close()
+  for (const t of targets) t.inspector?.close()
   servers.send({ type: 'stats' })
   const originStats = await Promise.race([new Promise((r) => servers.once('message', (m) => r(m))), new Promise((r) => setTimeout(() => r(null), 2000))])
   await Promise.all(targets.map((t) => t.stop()))

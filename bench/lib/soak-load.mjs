@@ -119,34 +119,48 @@ export function anonParts(pid) {
   return parts
 }
 
-/** The isolate's JS heap after a forced collection: { used, total } in MiB (NaN when unread). Bounded in time. */
-async function heapAfterGc(inspector) {
+/**
+ * The isolate's JS heap after a forced collection: { used, total } in MiB (NaN when unread), bounded
+ * in time. workerd's inspector may leave a command waiting while the isolate is idle, so the
+ * target is sent a request every 500 ms until the answer is in.
+ */
+async function heapAfterGc(target) {
   const mib = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10
+  const poke = setInterval(() => http.get({ host: '127.0.0.1', port: target.port, path: '/__soak_poke', agent: false }, (res) => res.resume()).on('error', () => {}), 500)
   try {
     const read = async () => {
-      await inspector.send('HeapProfiler.collectGarbage')
-      const { usedSize, totalSize } = await inspector.send('Runtime.getHeapUsage')
+      await target.inspector.send('HeapProfiler.collectGarbage')
+      const { usedSize, totalSize } = await target.inspector.send('Runtime.getHeapUsage')
       return { used: mib(usedSize), total: mib(totalSize) }
     }
-    return await Promise.race([read(), new Promise((r) => setTimeout(() => r({ used: NaN, total: NaN }), 5000))])
+    return await Promise.race([read(), new Promise((r) => setTimeout(() => r({ used: NaN, total: NaN }), 10_000))])
   } catch {
     return { used: NaN, total: NaN }
+  } finally {
+    clearInterval(poke)
   }
 }
 
 /**
- * Runs the load for `seconds` at `rate` against every target ({ name, port, pid, stats }, the
- * first being the gateway), `requestFor(i)` giving the i-th request and `phase()` the flaky
- * target's phase. Returns { rss: { [name]: samples }, parts: { [name]: samples of anonParts }, heap, elapsedS }.
+ * Runs the load for `seconds` at `rate` against every target ({ name, port, pid, stats, inspector? },
+ * the first being the gateway), `requestFor(i)` giving the i-th request and `phase()` the flaky
+ * target's phase. Every 30 s it reads where each workerd's memory is; a target with an inspector
+ * then also gets a forced GC, and its JS heap and memory are read once more right after it.
+ * Returns { rss, parts, heap: { [name]: [{ atS, used, total, kib, anonKiB, fileKiB, parts }] }, elapsedS }.
  */
-export async function drive(targets, { seconds, rate, requestFor, phase, inspector, log }) {
+export async function drive(targets, { seconds, rate, requestFor, phase, log }) {
   for (const t of targets) t.agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
   const inFlight = new Map(targets.map((t) => [t.name, new Set()]))
-  const rss = Object.fromEntries(targets.map((t) => [t.name, []]))
-  const parts = Object.fromEntries(targets.map((t) => [t.name, []]))
-  const sampleParts = (atS) => { for (const t of targets) parts[t.name].push({ atS, ...anonParts(t.pid) }) }
+  const perTarget = () => Object.fromEntries(targets.map((t) => [t.name, []]))
+  const [rss, parts, heap] = [perTarget(), perTarget(), perTarget()]
   const sampleRss = (atS) => { for (const t of targets) rss[t.name].push({ atS, ...rssKiB(t.pid) }) }
-  const heap = []
+  const sampleMemory = async (atS) => {
+    for (const t of targets) parts[t.name].push({ atS, ...anonParts(t.pid) })
+    await Promise.all(targets.filter((t) => t.inspector).map(async (t) => {
+      const js = await heapAfterGc(t)
+      heap[t.name].push({ atS, ...js, ...rssKiB(t.pid), parts: anonParts(t.pid) })
+    }))
+  }
   const start = Date.now()
   const end = start + seconds * 1000
   let i = 0
@@ -172,14 +186,14 @@ export async function drive(targets, { seconds, rate, requestFor, phase, inspect
     }
     if (now >= nextReport) {
       const atS = Math.round((now - start) / 1000)
-      sampleParts(atS)
-      if (inspector) heap.push({ atS, ...(await heapAfterGc(inspector)) })
-      const heapNow = inspector ? `, JS heap ${heap.at(-1).used} MiB live of ${heap.at(-1).total} MiB` : ''
+      await sampleMemory(atS)
       const each = targets.map((t) => {
         const p = parts[t.name].at(-1)
-        return `${t.name} ${t.stats.answered} answered, 5xx of its own ${t.stats.gateway5xx.length}, RSS ${(rss[t.name].at(-1).kib / 1024).toFixed(1)} MiB (V8 ${p.v8}, malloc ${p.malloc})`
+        const h = heap[t.name].at(-1)
+        const afterGc = h ? `; after a forced GC: JS heap ${h.used} live of ${h.total}, RSS ${(h.kib / 1024).toFixed(1)}` : ''
+        return `${t.name} ${t.stats.answered} answered, 5xx of its own ${t.stats.gateway5xx.length}, RSS ${(rss[t.name].at(-1).kib / 1024).toFixed(1)} MiB (V8 ${p.v8}, malloc ${p.malloc})${afterGc}`
       })
-      log(`  ${atS} s: ${each.join('; ')}${heapNow}`)
+      log(`  ${atS} s: ${each.join('; ')}`)
       nextReport += 30_000
     }
     await new Promise((r) => setTimeout(r, 10))
@@ -187,8 +201,7 @@ export async function drive(targets, { seconds, rate, requestFor, phase, inspect
   const all = [...inFlight.values()].flatMap((s) => [...s])
   await Promise.race([Promise.allSettled(all), new Promise((r) => setTimeout(r, REQUEST_TIMEOUT_MS + 1000))])
   sampleRss(Math.round((Date.now() - start) / 1000))
-  sampleParts(Math.round((Date.now() - start) / 1000))
-  if (inspector) heap.push({ atS: Math.round((Date.now() - start) / 1000), ...(await heapAfterGc(inspector)) })
+  await sampleMemory(Math.round((Date.now() - start) / 1000))
   for (const t of targets) t.agent.destroy()
   return { rss, parts, heap, elapsedS: (Date.now() - start) / 1000 }
 }
