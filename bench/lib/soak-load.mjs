@@ -161,6 +161,7 @@ export async function drive(targets, { seconds, rate, requestFor, phase, log }) 
       heap[t.name].push({ atS, ...js, ...rssKiB(t.pid), parts: anonParts(t.pid) })
     }))
   }
+  for (const t of targets) parts[t.name].push({ atS: 0, ...anonParts(t.pid) }) // for runs under a minute
   const start = Date.now()
   const end = start + seconds * 1000
   let i = 0
