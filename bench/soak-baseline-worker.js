@@ -10,10 +10,10 @@
 //                 left out for 5 s after 3 failures in a row
 // Every request writes one JSON log line, as the gateway's request log does. Upstream failures are
 // answered as problem+json with the gateway's codes, so the soak classifies both alike.
-// Bindings (text): MAIN_URL, STEADY_URL, FLAKY_URL, JWKS_URL, ISSUER, AUDIENCE; LIMITER (the DO).
+// Bindings (text): MAIN_URL, STEADY_URL, FLAKY_URL, JWKS_URL, ISSUER, AUDIENCE, LIMIT_PER_SECOND
+// (soak-config.mjs's); LIMITER (the Durable Object).
 import { DurableObject } from 'cloudflare:workers'
 
-const LIMIT = 3 // per IP and second, as LIMIT_PER_SECOND in soak-config.mjs
 const WINDOW_MS = 1000
 
 export class Limiter extends DurableObject {
@@ -22,13 +22,14 @@ export class Limiter extends DurableObject {
     ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS hits (at INTEGER NOT NULL)')
   }
 
-  /** Counts a hit in a sliding window kept in SQLite; true when allowed. */
+  /** Counts a hit in a sliding window of 1 s kept in SQLite; true when allowed. */
   hit() {
+    const limit = Number(this.env.LIMIT_PER_SECOND)
     const sql = this.ctx.storage.sql
     const now = Date.now()
     sql.exec('DELETE FROM hits WHERE at <= ?', now - WINDOW_MS)
     const count = sql.exec('SELECT count(*) AS n FROM hits').one().n
-    if (count >= LIMIT) return false
+    if (count >= limit) return false
     sql.exec('INSERT INTO hits (at) VALUES (?)', now)
     return true
   }

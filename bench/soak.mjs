@@ -19,7 +19,7 @@
 //              what the plain RSS curve measures; off by default)
 //   --baseline also run the baseline on shorter runs (it is sent every request the gateway is
 //              sent, on its own connections), and report both RSS curves side by side
-//   --v8-flags "--a --b"  V8 flags for both workerds (workerd's config field `v8Flags`), to see
+//   --v8-flags="--a --b"  V8 flags for both workerds (workerd's config field `v8Flags`), to see
 //              what V8's own settings do to memory
 import { SignJWT, exportJWK, generateKeyPair } from 'jose'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -31,7 +31,7 @@ import { ROOT, bundleGateway, startWorkerd } from './lib/workerd.mjs'
 import { freePort, importTs } from '../scripts/lib.mjs'
 import { openInspector } from './lib/inspector.mjs'
 import { MAX_IN_FLIGHT, drive, newStats } from './lib/soak-load.mjs'
-import { CLIENT_IPS, phaseAt, soakConfig } from './soak-config.mjs'
+import { CLIENT_IPS, LIMIT_PER_SECOND, phaseAt, soakConfig } from './soak-config.mjs'
 
 const { values: args } = parseArgs({
   options: { minutes: { type: 'string' }, seconds: { type: 'string' }, rate: { type: 'string', default: '40' }, keep: { type: 'boolean', default: false }, heap: { type: 'boolean', default: false }, routes: { type: 'string' }, baseline: { type: 'boolean', default: false }, 'v8-flags': { type: 'string' } },
@@ -220,7 +220,7 @@ function print({ result, failures }) {
 function baselineWorker(ctx) {
   return {
     source: readFileSync(join(ROOT, 'bench/soak-baseline-worker.js'), 'utf8'),
-    bindings: { MAIN_URL: ctx.origins.main, STEADY_URL: ctx.origins.steady, FLAKY_URL: ctx.origins.flaky, JWKS_URL: ctx.jwks.url, ISSUER: ctx.jwks.issuer, AUDIENCE: ctx.jwks.audience },
+    bindings: { MAIN_URL: ctx.origins.main, STEADY_URL: ctx.origins.steady, FLAKY_URL: ctx.origins.flaky, JWKS_URL: ctx.jwks.url, ISSUER: ctx.jwks.issuer, AUDIENCE: ctx.jwks.audience, LIMIT_PER_SECOND: String(LIMIT_PER_SECOND) },
     durableObjects: [{ className: 'Limiter', binding: 'LIMITER' }],
     cachePort: ctx.ports.cache,
   }
