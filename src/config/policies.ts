@@ -7,6 +7,7 @@
  */
 import * as v from 'valibot'
 import { apiKeyPolicy } from '../auth/api-key-policy'
+import { basicAuthPolicy } from '../auth/basic-auth'
 import { cachePolicy } from '../cache/policy'
 import { corsPolicy } from '../traffic/cors'
 import { headersPolicy } from '../traffic/headers'
@@ -32,6 +33,7 @@ const POLICIES = [
   originAuthPolicy,
   jwtPolicy,
   apiKeyPolicy,
+  basicAuthPolicy,
   cachePolicy,
   rateLimitPolicy,
   validatePolicy,
