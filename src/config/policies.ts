@@ -13,6 +13,7 @@ import { corsPolicy } from '../traffic/cors'
 import { headersPolicy } from '../traffic/headers'
 import { ipRulesPolicy } from '../traffic/ip-rules'
 import { jwtPolicy } from '../auth/jwt-policy'
+import { mtlsPolicy } from '../auth/mtls'
 import { originAuthPolicy } from '../traffic/origin-auth'
 import { rateLimitPolicy } from '../rate-limit/policy'
 import { requestIdPolicy } from '../traffic/request-id'
@@ -34,6 +35,7 @@ const POLICIES = [
   jwtPolicy,
   apiKeyPolicy,
   basicAuthPolicy,
+  mtlsPolicy,
   cachePolicy,
   rateLimitPolicy,
   validatePolicy,

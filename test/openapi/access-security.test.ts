@@ -20,4 +20,25 @@ describe('OpenAPI security of access policies', () => {
     expect(doc.paths['/p'].get.security).toEqual([{ basicAuth: [] }])
     expect(JSON.stringify(doc)).not.toContain(HASH)
   })
+
+  it('mtls is a mutualTLS scheme; with basic-auth on the same route both are required', () => {
+    const config = loadConfig({
+      consumers: { acme: {} },
+      routes: [
+        {
+          id: 'm',
+          match: { path: '/m', methods: ['GET'] },
+          policies: [
+            { type: 'mtls', certificates: [{ subject: 'CN=ci.acme.example', consumer: 'acme' }] },
+            { type: 'basic-auth', credentials: [{ username: 'a', passwordHash: HASH, consumer: 'acme' }] },
+          ],
+          action: { type: 'respond' },
+        },
+      ],
+    })
+    const doc = buildOpenApi(config, {})
+    expectValid(doc)
+    expect(doc.components.securitySchemes.mutualTLS).toEqual({ type: 'mutualTLS', description: 'A client certificate (TLS), verified by Cloudflare' })
+    expect(doc.paths['/m'].get.security).toEqual([{ mutualTLS: [], basicAuth: [] }])
+  })
 })
