@@ -126,8 +126,8 @@ export const basicAuthPolicy = definePolicy({
     })
   },
   subrequests() {
-    // The failure counter: the client IP's object and the user name's.
-    return 2
+    // The failure counter: the client IP's object and the user name's, and a refund of one when the other refuses.
+    return 3
   },
   create(options, { config, failures }) {
     const users = new Map<string, User>(options.credentials.map((c) => [c.username, { consumer: c.consumer, stored: parsePasswordHash(c.passwordHash) }]))
