@@ -41,4 +41,20 @@ describe('OpenAPI security of access policies', () => {
     expect(doc.components.securitySchemes.mutualTLS).toEqual({ type: 'mutualTLS', description: 'A client certificate (TLS), verified by Cloudflare' })
     expect(doc.paths['/m'].get.security).toEqual([{ mutualTLS: [], basicAuth: [] }])
   })
+
+  it('a route selected by client address or country is a variant of the route everyone else gets', () => {
+    const config = loadConfig({
+      routes: [
+        { id: 'office', match: { path: '/app', methods: ['GET'], sourceIp: ['203.0.113.0/24'] }, action: { type: 'respond', body: 'office' } },
+        { id: 'eu', match: { path: '/app', methods: ['GET'], country: ['DE'] }, action: { type: 'respond', body: 'eu' } },
+        { id: 'everyone', match: { path: '/app', methods: ['GET'] }, action: { type: 'respond', body: 'public' } },
+      ],
+    })
+    const op = buildOpenApi(config, {}).paths['/app'].get
+    expect(op['x-edgeway-route']).toBe('everyone')
+    expect(JSON.parse(JSON.stringify(op['x-edgeway-variants']))).toEqual([
+      { route: 'office', when: { sourceIp: ['203.0.113.0/24'] } },
+      { route: 'eu', when: { country: ['DE'] } },
+    ])
+  })
 })
