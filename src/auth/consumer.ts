@@ -14,7 +14,7 @@ export function publishConsumer(
   c: Context<AppEnv>,
   config: Pick<ConfigView, 'consumers'>,
   id: string,
-  via: 'jwt' | 'api-key',
+  via: 'jwt' | 'api-key' | 'basic-auth' | 'mtls',
   metadata?: Record<string, unknown>,
   issuer?: string,
 ): Consumer {
@@ -27,7 +27,7 @@ export function publishConsumer(
   return consumer
 }
 
-export type AuthLog = { via: 'jwt' | 'api-key'; outcome: 'ok' | 'missing' | 'invalid' | 'forbidden' | 'unavailable'; code?: string; issuer?: string; keyId?: string }
+export type AuthLog = { via: 'jwt' | 'api-key' | 'basic-auth' | 'mtls'; outcome: 'ok' | 'missing' | 'invalid' | 'forbidden' | 'unavailable'; code?: string; issuer?: string; keyId?: string }
 
 /** Records the outcome in the log line (never the credential itself). */
 export function logAuth(c: Context<AppEnv>, entry: AuthLog): void {

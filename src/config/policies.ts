@@ -7,11 +7,13 @@
  */
 import * as v from 'valibot'
 import { apiKeyPolicy } from '../auth/api-key-policy'
+import { basicAuthPolicy } from '../auth/basic-auth'
 import { cachePolicy } from '../cache/policy'
 import { corsPolicy } from '../traffic/cors'
 import { headersPolicy } from '../traffic/headers'
 import { ipRulesPolicy } from '../traffic/ip-rules'
 import { jwtPolicy } from '../auth/jwt-policy'
+import { mtlsPolicy } from '../auth/mtls'
 import { originAuthPolicy } from '../traffic/origin-auth'
 import { rateLimitPolicy } from '../rate-limit/policy'
 import { requestIdPolicy } from '../traffic/request-id'
@@ -32,6 +34,8 @@ const POLICIES = [
   originAuthPolicy,
   jwtPolicy,
   apiKeyPolicy,
+  basicAuthPolicy,
+  mtlsPolicy,
   cachePolicy,
   rateLimitPolicy,
   validatePolicy,

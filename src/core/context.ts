@@ -56,7 +56,7 @@ export type MatchedRoute = {
 export type Consumer = {
   id: string
   plan?: string | undefined
-  /** How the consumer was identified: `jwt`, `api-key`. */
+  /** How the consumer was identified: `jwt`, `api-key`, `basic-auth`, `mtls`. */
   via: string
   metadata?: Record<string, unknown> | undefined
   /** The `iss` of the token that identified the consumer (set by the `jwt` policy). */

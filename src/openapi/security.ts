@@ -1,6 +1,6 @@
 /**
  * @module
- * The document's security: the schemes of the `jwt` and `api-key` policies (named by content, so
+ * The document's security: the schemes of the `jwt`, `api-key`, `basic-auth` and `mtls` policies (named by content, so
  * routes sharing one policy share one scheme) and each operation's requirements, read from the
  * policies as plain config (see `./document`).
  */
@@ -61,6 +61,10 @@ export function securityOf(policies: Obj[], env: Env, add: (base: string, scheme
     else if (p.type === 'api-key') {
       ways.push([add('apiKey', { type: 'apiKey', in: 'header', name: p.header ?? 'X-API-Key', description: 'An API key' }), []])
       if (p.query) ways.push([add('apiKeyQuery', { type: 'apiKey', in: 'query', name: p.query, description: 'An API key' }), []])
+    } else if (p.type === 'basic-auth') {
+      ways.push([add('basicAuth', { type: 'http', scheme: 'basic', description: `HTTP Basic, realm "${p.realm ?? 'api'}"` }), []])
+    } else if (p.type === 'mtls') {
+      ways.push([add('mutualTLS', { type: 'mutualTLS', description: 'A client certificate (TLS), verified by Cloudflare' }), []])
     } else continue
     any = true
     requirements = requirements.flatMap((req) => ways.map(([name, scopes]) => ({ ...req, [name]: scopes })))
