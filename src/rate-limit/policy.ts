@@ -22,17 +22,26 @@ import { editResponseHeaders } from '../core/http'
 import { logEvent } from '../core/logging'
 import { policyItem, stateItem, toSeconds } from './fields'
 import { compileKey, type KeyFunction, type KeyInput, type KeySpec } from './keys'
-import { reserve, type ObjectCall } from './reserve'
+import { RateLimiterTimeout, reserve, stubFor, withTimeout, type LeasedTake, type ObjectCall, type ObjectOutcome } from './reserve'
+import { LeaseCache, type LimiterLink } from './leases'
+import type { WindowCheck } from './limiter-rpc'
 import { plansOf, RateLimitOptionsSchema, type RateLimitOptions } from './schema'
 import { checkRateLimitOptions } from './checks'
 import { definePolicy } from '../core/policy'
+import { systemRuntime } from '../core/runtime'
 import type { Context } from 'hono'
 import type { AppEnv } from '../core/context'
 
 type CompiledLimit = { name: string; check: LimitCheck; key: KeyFunction; quota: boolean; describe: string }
 
 /** What the middleware needs of its options to reach the objects, and what to do when they fail. */
-type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout'> & { ns: DurableObjectNamespace<RateLimiter> | undefined }
+type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout'> & { ns: DurableObjectNamespace<RateLimiter> | undefined; leases: LeaseCache | undefined }
+
+/**
+ * Lease caches, one per gateway (per config object): per isolate and per config version, so every
+ * route of a gateway shares the leases of a key (plan counters), and a reload starts afresh.
+ */
+const leaseCaches = new WeakMap<object, LeaseCache>()
 
 type Outcomes = Awaited<ReturnType<typeof reserve>>
 
@@ -112,11 +121,37 @@ async function callsPerObject(applied: CompiledLimit[], input: KeyInput) {
 }
 
 /** Reserves in every object at once; a missing binding fails every call, for `onError` to decide. */
-async function reserveAll(c: Context<AppEnv>, { ns, binding, timeout, onError }: Settings, calls: Map<string, ObjectCall>): Promise<Outcomes> {
+async function reserveAll(c: Context<AppEnv>, settings: Settings, calls: Map<string, ObjectCall>): Promise<Outcomes> {
+  const { ns, binding, timeout, onError } = settings
   if (!ns || typeof ns.idFromName !== 'function') {
     return [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
   }
-  return reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c)
+  return reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c, settings.leases && leasedTake(c, settings, ns))
+}
+
+/**
+ * The lease path for a call whose checks are all window limits (a quota takes the exact path):
+ * a unit from the isolate's allowance for the key, topped up in `waitUntil`.
+ */
+function leasedTake(c: Context<AppEnv>, { leases, timeout }: Settings, ns: DurableObjectNamespace<RateLimiter>): LeasedTake {
+  // A bare policy (no request context in front of it) still has the system's clock.
+  const runtime = c.get('runtime') ?? systemRuntime
+  return (call) => {
+    if (!call.checks.every((check) => check.kind === 'window')) return undefined
+    const checks = call.checks as WindowCheck[]
+    const allowance = leases!.allowance(`${call.key}\n${checks.map((check) => `${check.id}:${check.limit}:${check.windowMs}`).join(',')}`)
+    const link: LimiterLink = {
+      lease: (ask) => withTimeout(stubFor(ns, call.key).lease(checks, ask), timeout, runtime) as Promise<never>,
+      refund: (id) => withTimeout(stubFor(ns, call.key).refund(id), timeout, runtime),
+    }
+    return allowance.take(runtime, link, (work) => runtime.waitUntil(c, work)).then((taken): ObjectOutcome => {
+      if ('failed' in taken) {
+        const err = taken.failed as Error
+        return { key: call.key, ok: false, error: String(err?.message ?? err), timedOut: err instanceof RateLimiterTimeout, lateRefund: taken.refund }
+      }
+      return { key: call.key, ok: true, result: { allowed: taken.allowed, decisions: taken.decisions }, refunded: false, ...(taken.allowed && { giveBack: taken.giveBack }) }
+    })
+  }
 }
 
 /**
@@ -190,7 +225,12 @@ export const rateLimitPolicy = definePolicy({
     }
     const { binding, onError, timeout } = options
     const ns = env[binding] as DurableObjectNamespace<RateLimiter> | undefined
-    const settings: Settings = { ns, binding, onError, timeout }
+    let leases: LeaseCache | undefined
+    if (options.mode === 'lease') {
+      leases = leaseCaches.get(config)
+      if (!leases) leaseCaches.set(config, (leases = new LeaseCache()))
+    }
+    const settings: Settings = { ns, binding, onError, timeout, leases }
 
     return async function rateLimit(c, next) {
       const plan = c.get('consumer')?.plan

@@ -28,7 +28,8 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../core/env'
-import { checkInput, type ConsumeResult, type InspectResult, type LimitCheck, type LimitDecision, type QuotaCheck, type WindowCheck } from './limiter-rpc'
+import { checkInput, checkLeaseAsk, type ConsumeResult, type InspectResult, type LeaseAsk, type LeaseResult, type LimitCheck, type LimitDecision, type QuotaCheck, type WindowCheck } from './limiter-rpc'
+import { extraUnits, leaseDuration, leaseTag, recordLease, settleReports } from './lease-ledger'
 import { PRUNE_BATCH, WindowLog } from './window-log'
 import { systemRuntime, type Runtime } from '../core/runtime'
 
@@ -37,7 +38,7 @@ const DAY_MS = 86_400_000
 const HOLD_MS = 300_000
 
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS hits (counter TEXT NOT NULL, at INTEGER NOT NULL, expires INTEGER NOT NULL, reservation TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS hits (counter TEXT NOT NULL, at INTEGER NOT NULL, expires INTEGER NOT NULL, reservation TEXT NOT NULL, weight INTEGER NOT NULL DEFAULT 1);
 DROP INDEX IF EXISTS hits_by_counter;
 DROP INDEX IF EXISTS hits_by_reservation;
 CREATE INDEX IF NOT EXISTS hits_held ON hits (reservation) WHERE reservation <> '';
@@ -46,6 +47,7 @@ CREATE TABLE IF NOT EXISTS holds (reservation TEXT NOT NULL, counter TEXT NOT NU
 CREATE INDEX IF NOT EXISTS holds_by_reservation ON holds (reservation);
 CREATE INDEX IF NOT EXISTS holds_by_at ON holds (at);
 CREATE TABLE IF NOT EXISTS refunded (reservation TEXT PRIMARY KEY, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, granted_at INTEGER NOT NULL, ends_at INTEGER NOT NULL, expires INTEGER NOT NULL);
 `
 
 /** The UTC calendar period containing `now`: [start, end). */
@@ -73,18 +75,28 @@ export class RateLimiter extends DurableObject<Env> {
     super(ctx, env)
     void ctx.blockConcurrencyWhile(async () => {
       this.ensureSchema()
-      // Expired rows come back too; each check drops them against its own window, as before.
-      for (const row of ctx.storage.sql.exec<{ counter: string; at: number }>('SELECT counter, at FROM hits ORDER BY counter, at')) {
-        this.log.add(row.counter, row.at)
-      }
+      this.loadLog()
       this.alarmAt = await ctx.storage.getAlarm()
     })
   }
 
   private ensureSchema(): void {
     if (this.schemaReady) return
-    this.ctx.storage.sql.exec(SCHEMA)
+    const sql = this.ctx.storage.sql
+    sql.exec(SCHEMA)
+    // Storage written before weighted entries (leases) has no weight column: every row was one unit.
+    if (!sql.exec<{ name: string }>('PRAGMA table_info(hits)').toArray().some((c) => c.name === 'weight')) {
+      sql.exec('ALTER TABLE hits ADD COLUMN weight INTEGER NOT NULL DEFAULT 1')
+    }
     this.schemaReady = true
+  }
+
+  /** (Re)builds the window mirror from SQLite: at start, and after a failed transaction. */
+  private loadLog(): void {
+    this.log.clear()
+    // Expired rows come back too; each check drops them against its own window, as before.
+    const rows = this.ctx.storage.sql.exec<{ counter: string; at: number; weight: number; reservation: string }>('SELECT counter, at, weight, reservation FROM hits ORDER BY counter, at')
+    for (const row of rows) this.log.add(row.counter, row.at, row.weight, row.reservation.startsWith('L:'))
   }
 
   private one<T>(query: string, ...params: SqlStorageValue[]): T | undefined {
@@ -153,7 +165,8 @@ export class RateLimiter extends DurableObject<Env> {
     return { allowed: result.allowed, decisions: result.decisions }
   }
 
-  private peekWindow(check: WindowCheck, now: number): LimitDecision {
+  /** Whether `need` more units fit in the window now, and if not, when they will. */
+  private peekWindow(check: WindowCheck, now: number, need = 1): LimitDecision {
     const since = now - check.windowMs
     const times = this.log.get(check.id)
     // Expired rows leave the mirror now and SQLite in batches (and in the alarm): one DELETE per
@@ -162,18 +175,70 @@ export class RateLimiter extends DurableObject<Env> {
       this.ctx.storage.sql.exec('DELETE FROM hits WHERE counter = ? AND at <= ?', check.id, since)
       times.compact()
     }
-    const count = times?.size ?? 0
-    const oldest = times?.nth(0)
+    const count = times?.units ?? 0
+    const oldest = times?.oldest()
     const base = { id: check.id, limit: check.limit, windowMs: check.windowMs }
-    if (count < check.limit) {
-      const resetMs = oldest !== undefined ? oldest + check.windowMs - now : 0
+    if (count + need <= check.limit) {
+      const resetMs = oldest !== undefined ? Math.max(0, oldest + check.windowMs - now) : 0
       return { ...base, allowed: true, remaining: check.limit - count, resetMs, retryAfterMs: 0 }
     }
-    // One more fits once all but limit-1 of the counted units have expired.
-    const freeing = times?.nth(count - check.limit)
+    // `need` more fit once all but limit-need of the counted units have expired.
+    const freeing = times?.freeingAt(check.limit - need)
     const retryAfterMs = Math.max(1, (freeing ?? now) + check.windowMs - now)
-    const resetMs = oldest !== undefined ? oldest + check.windowMs - now : retryAfterMs
-    return { ...base, allowed: false, remaining: 0, resetMs, retryAfterMs }
+    const resetMs = oldest !== undefined ? Math.max(1, oldest + check.windowMs - now) : retryAfterMs
+    return { ...base, allowed: false, remaining: Math.max(0, check.limit - count), resetMs, retryAfterMs }
+  }
+
+  /**
+   * Settles the caller's reports of its earlier leases, then grants a lease on window limits:
+   * `need` units or nothing (denied, with when they'll be back), plus what `extraUnits` allows
+   * of `want`. See `./lease-ledger` for how leased units are counted.
+   * Never rejects, like `consume`.
+   */
+  async lease(checks: WindowCheck[], ask: LeaseAsk): Promise<LeaseResult> {
+    try {
+      return await this.leaseChecked(checks, ask)
+    } catch (err) {
+      console.error(JSON.stringify({ event: 'rate_limiter_error', method: 'lease', error: String(err) }))
+      // The mirror may hold part of a transaction SQLite rolled back.
+      if (this.schemaReady) this.loadLog()
+      return { allowed: false, id: '', granted: 0, durationMs: 0, decisions: [], error: err instanceof TypeError ? err.message : 'the rate limiter failed' }
+    }
+  }
+
+  private async leaseChecked(checks: WindowCheck[], ask: LeaseAsk): Promise<LeaseResult> {
+    checkInput(checks, '')
+    checkLeaseAsk(ask)
+    if (checks.some((c) => c.kind !== 'window')) throw new TypeError('leases cover window limits only')
+    this.ensureSchema()
+    const now = this.clock()
+    const sql = this.ctx.storage.sql
+    const id = ask.id
+    if (this.one('SELECT 1 AS x FROM refunded WHERE reservation = ?', id)) {
+      return { allowed: false, id, granted: 0, durationMs: 0, decisions: [], error: 'the lease was refunded before it arrived' }
+    }
+    const result = this.ctx.storage.transactionSync(() => {
+      settleReports(sql, this.log, ask.reports, now)
+      const decisions = checks.map((check) => this.peekWindow(check, now, ask.need))
+      if (!decisions.every((d) => d.allowed)) return { allowed: false, id: '', granted: 0, durationMs: 0, decisions, idleAt: 0 }
+      const limits = checks.map((check, i) => ({ limit: check.limit, remaining: decisions[i]!.remaining, parked: this.log.get(check.id)?.leasedUnits ?? 0 }))
+      const extra = extraUnits(ask.want, ask.need, limits)
+      const granted = ask.need + extra
+      if (granted === 0) return { allowed: true, id: '', granted: 0, durationMs: 0, decisions, idleAt: 0 }
+      // Near the limit only the waiting request's unit: today's exact path, a hit at the decision
+      // (refundable under the lease id), no lease to report.
+      const durationMs = extra === 0 ? 0 : leaseDuration(checks)
+      const idleAt = extra === 0 ? this.recordHits(checks, id, now) : recordLease(sql, this.log, id, checks, granted, now, now + durationMs)
+      checks.forEach((check, i) => {
+        const decision = decisions[i]!
+        decision.remaining -= granted
+        if (decision.resetMs === 0) decision.resetMs = durationMs + check.windowMs
+      })
+      return { allowed: true, id, granted, durationMs, decisions, idleAt }
+    })
+    const { idleAt, ...answer } = result
+    if (idleAt > 0) await this.scheduleCleanup(idleAt - now)
+    return answer
   }
 
   private peekQuota(check: QuotaCheck, now: number): LimitDecision {
@@ -184,6 +249,17 @@ export class RateLimiter extends DurableObject<Env> {
     const allowed = used < check.limit
     const base = { id: check.id, limit: check.limit, windowMs: end - start, resetMs: end - now }
     return { ...base, allowed, remaining: Math.max(0, check.limit - used), retryAfterMs: allowed ? 0 : end - now }
+  }
+
+  /** One admitted request on every check, under `reservation`; returns when the last expires. */
+  private recordHits(checks: WindowCheck[], reservation: string, now: number): number {
+    let idleAt = now
+    for (const check of checks) {
+      this.ctx.storage.sql.exec('INSERT INTO hits (counter, at, expires, reservation) VALUES (?, ?, ?, ?)', check.id, now, now + check.windowMs, reservation)
+      this.log.add(check.id, now)
+      idleAt = Math.max(idleAt, now + check.windowMs)
+    }
+    return idleAt
   }
 
   /** Gives back every unit `reservation` took (the request was denied elsewhere). Returns how many, or -1 on failure. */
@@ -201,19 +277,24 @@ export class RateLimiter extends DurableObject<Env> {
     this.ensureSchema()
     const sql = this.ctx.storage.sql
     const removed: { counter: string; at: number }[] = []
+    const leased: { counter: string; at: number; weight: number }[] = []
     const refunded = this.ctx.storage.transactionSync(() => {
       removed.push(...sql.exec<{ counter: string; at: number }>("DELETE FROM hits WHERE reservation = ? AND reservation <> '' RETURNING counter, at", reservation))
-      let refunded = removed.length
+      // A lease whose answer never reached the isolate (it timed out): none of it was spent.
+      leased.push(...sql.exec<{ counter: string; at: number; weight: number }>('DELETE FROM hits WHERE reservation = ? RETURNING counter, at, weight', leaseTag(reservation)))
+      if (leased.length > 0) sql.exec('DELETE FROM leases WHERE id = ?', reservation)
+      let refunded = removed.length + leased.reduce((sum, row) => sum + row.weight, 0)
       const holds = sql.exec<{ counter: string; period: number }>('SELECT counter, period FROM holds WHERE reservation = ?', reservation).toArray()
       for (const hold of holds) {
         refunded += sql.exec('UPDATE quotas SET used = used - 1 WHERE counter = ? AND period = ? AND used > 0', hold.counter, hold.period).rowsWritten
       }
       if (holds.length > 0) sql.exec('DELETE FROM holds WHERE reservation = ?', reservation)
       // Nothing held under it yet: remember it, so the call it refunds is charged nothing if it comes.
-      if (removed.length === 0 && holds.length === 0) sql.exec('INSERT OR IGNORE INTO refunded (reservation, at) VALUES (?, ?)', reservation, this.clock())
+      if (removed.length === 0 && leased.length === 0 && holds.length === 0) sql.exec('INSERT OR IGNORE INTO refunded (reservation, at) VALUES (?, ?)', reservation, this.clock())
       return refunded
     })
     for (const row of removed) this.log.remove(row.counter, row.at)
+    for (const row of leased) this.log.remove(row.counter, row.at, row.weight, true)
     return refunded
   }
 
@@ -223,8 +304,8 @@ export class RateLimiter extends DurableObject<Env> {
     const now = this.clock()
     const sql = this.ctx.storage.sql
     const windows = sql
-      .exec<{ id: string; count: number; oldestAt: number; newestAt: number; expiresAt: number }>(
-        'SELECT counter AS id, count(*) AS count, min(at) AS oldestAt, max(at) AS newestAt, max(expires) AS expiresAt FROM hits WHERE expires > ? GROUP BY counter ORDER BY counter',
+      .exec<{ id: string; count: number; leased: number; oldestAt: number; newestAt: number; expiresAt: number }>(
+        "SELECT counter AS id, sum(weight) AS count, sum(CASE WHEN reservation LIKE 'L:%' THEN weight ELSE 0 END) AS leased, min(at) AS oldestAt, max(at) AS newestAt, max(expires) AS expiresAt FROM hits WHERE expires > ? GROUP BY counter ORDER BY counter",
         now,
       )
       .toArray()
@@ -257,6 +338,7 @@ export class RateLimiter extends DurableObject<Env> {
     sql.exec('DELETE FROM quotas WHERE expires <= ?', now)
     sql.exec('DELETE FROM holds WHERE at < ?', now - HOLD_MS)
     sql.exec('DELETE FROM refunded WHERE at < ?', now - HOLD_MS)
+    sql.exec('DELETE FROM leases WHERE expires <= ?', now)
     this.alarmAt = null
     const left = this.one<{ idleAt: number | null }>(
       'SELECT max(e) AS idleAt FROM (SELECT max(expires) AS e FROM hits UNION ALL SELECT max(expires) FROM quotas)',

@@ -93,6 +93,14 @@ export const RateLimitOptionsSchema = v.strictObject({
   binding: v.pipe(v.optional(Name, 'RATE_LIMITER'), v.description(SCHEMA_DOCS ? 'The `RateLimiter` Durable Object binding.' : '')),
   onError: v.pipe(v.optional(v.picklist(['allow', 'deny']), 'allow'), v.description(SCHEMA_DOCS ? 'When the limiter fails or times out: let requests through, or answer 503.' : '')),
   timeout: v.pipe(v.optional(Milliseconds, 1000), v.description(SCHEMA_DOCS ? 'Longest wait for the limiter, in ms.' : '')),
+  mode: v.pipe(
+    v.optional(v.picklist(['lease', 'exact']), 'lease'),
+    v.description(
+      SCHEMA_DOCS
+        ? '`lease`: window limits are spent from leases this isolate holds, with no round trip on most requests; `exact`: every request waits for the object (an RPC and a durable write each). Quotas use the exact path either way.'
+        : '',
+    ),
+  ),
   beforeAuth: v.pipe(
     v.optional(v.boolean(), false),
     v.description(SCHEMA_DOCS ? 'Run before authentication (request phase), so requests with bad credentials count too. Keys by `ip` or headers only.' : ''),

@@ -87,7 +87,8 @@ describe('per-plan limits', () => {
     const res = await call({ 'cf-connecting-ip': ip })
     expect(res.status).toBe(200)
     expect(parseList(res.headers.get('ratelimit-policy')!).map((i) => i.value)).toEqual(['everyone'])
-    expect(await used(`ip=${ip}`, 'route:r/everyone')).toBe(1)
+    // The IP's object counts it (with leases, the default, also the units leased beside it).
+    expect(await used(`ip=${ip}`, 'route:r/everyone')).toBeGreaterThanOrEqual(1)
   })
 })
 

@@ -36,9 +36,13 @@ describe('exactness', () => {
   })
 })
 
+// These move the object's clock alone, and read the object's counts as what was admitted: the
+// exact path's guarantees (`mode: "exact"`). Leases (the default) are tested in leases.test.ts.
+const EXACT = { mode: 'exact' } as const
+
 describe('windows, with the clock injected into the object', () => {
   it('recovers one unit exactly `window` seconds after the request that used it', async () => {
-    const gw = limitedGateway({ limits: [{ name: 'burst', limit: 2, window: 10 }] })
+    const gw = limitedGateway({ ...EXACT, limits: [{ name: 'burst', limit: 2, window: 10 }] })
     const ip = freshIp()
     const key = `ip=${ip}`
     const t0 = Date.parse('2026-03-10T12:00:00Z')
@@ -64,6 +68,7 @@ describe('windows, with the clock injected into the object', () => {
 
   it('a multi-limit route denies on whichever limit is hit first and names it', async () => {
     const gw = limitedGateway({
+      ...EXACT,
       limits: [
         { name: 'per-second', limit: 2, window: 1 },
         { name: 'per-minute', limit: 3, window: 60 },
@@ -100,6 +105,7 @@ describe('limits in several objects', () => {
   it('reserve and refund under concurrency: no limit admits more than its count, denied requests are charged nowhere', async () => {
     // Each IP may make 40 requests; the tenant (a header key, another object) 60 in all.
     const gw = limitedGateway({
+      ...EXACT,
       onError: 'deny',
       timeout: 60_000,
       limits: [
