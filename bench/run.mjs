@@ -163,6 +163,12 @@ async function main() {
     if (!peers.has(key)) peers.set(key, await startFastGateway(join(WORK, `fg-${peers.size}`), ctx, peer))
     return peers.get(key)
   }
+  // Gateways of other scenarios, as the baseline of a scenario with `versus` (e.g. pass-through).
+  const versusGateways = new Map()
+  const versusFor = async (name) => {
+    if (!versusGateways.has(name)) versusGateways.set(name, await startGateway(join(WORK, `versus-${name}`), SCENARIOS.find((s) => s.name === name), ctx))
+    return versusGateways.get(name)
+  }
   const rows = []
   const failures = []
   const plainRequest = { method: 'GET', path: '/api/items/1' }
@@ -206,10 +212,18 @@ async function main() {
       gateway = await startGateway(WORK, scenario, ctx)
       const request = scenario.request(ctx)
       await checkAnswers(gateway, request, scenario.expect, scenario.prime)
-      const bare = await bareFor(scenario.baseline)
+      if (scenario.measureOnly) {
+        // Its own measurement (e.g. 429s expected), reported as a line of text.
+        log(`\n${gateway.label}`)
+        const extra = await scenario.extra({ url: gateway.url, request, log })
+        rows.push({ ...base, b: '', status: 'measured', reason: extra.summary, extra })
+        continue
+      }
+      const bare = scenario.versus ? await versusFor(scenario.versus) : await bareFor(scenario.baseline)
       log(`\n${gateway.label} vs ${bare.label}`)
       const row = { ...base, a: gateway.label, b: bare.label, status: 'ok', levels: await comparePair(gateway, bare, request) }
       row.targetResults = evaluateTargets({ ...row, targets: { ...row.targets, vsPeer: undefined } })
+      if (scenario.extra) row.extra = await scenario.extra({ url: gateway.url, request, log })
       rows.push(row)
       if (scenario.peer && !args['no-peer']) {
         const peer = await peerFor(scenario.peer)
@@ -233,7 +247,7 @@ async function main() {
     }
   }
 
-  for (const t of [...bares.values(), ...peers.values()]) await t.stop()
+  for (const t of [...bares.values(), ...peers.values(), ...versusGateways.values()]) await t.stop()
   const run = {
     meta: {
       date: new Date().toISOString(),

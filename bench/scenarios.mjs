@@ -18,10 +18,16 @@
 //   metric          'rps' (default: req/s ratio, higher is better) or 'latency' (p50 ratio, lower is better)
 //   peer            compare with fast-gateway too, with these policies: { jwt?: true, rateLimit?: true }
 //   targets         the issue's targets for this row, checked in the report
+//   versus          compare with the gateway of another scenario (e.g. 'pass-through') instead of the bare worker
+//   extra({ url, request, log })  measured after the comparison; its `summary` is printed
+//   measureOnly     skip the comparison: only `extra` (for runs that expect 429s)
+//   patches         source edits applied while bundling (bench-only stand-ins, see `objectCalls`)
 //
 // Every config is validated with src/config/parse.ts before it runs: a renamed option fails the
 // smoke run in CI with the exact problem, so this file can't silently drift from the features.
 // ================================================================================================
+
+import { measure } from './lib/load.mjs'
 
 const HUGE_LIMIT = 100_000 // never reached: the scenario measures the Durable Object round trip
 
@@ -37,6 +43,67 @@ const rateLimitPolicy = () => ({ type: 'rate-limit', by: ['consumer'], fallback:
 // Per consumer, so requests with a token are cached too (a shared scope would bypass them).
 const cachePolicy = (scope = undefined) => ({ type: 'cache', defaultTtl: 300, ...(scope && { scope }) })
 const RATE_LIMITER = { className: 'RateLimiter', binding: 'RATE_LIMITER' }
+
+/**
+ * Bench-only stand-in for a RateLimiter object far away: every call to one (consume, lease,
+ * refund) waits `delayMs` first, and is counted; `GET /__bench/rate-limiter` answers the counts
+ * (object calls, admitted requests). src/ is untouched: the edits are applied while bundling.
+ */
+const objectCalls = (delayMs) => ({
+  'src/rate-limit/reserve.ts': [[
+    '  return ns.get(id)\n}',
+    `  const stub = ns.get(id)
+  const counts = (globalThis.__rateLimiter ??= { calls: 0, admitted: 0 })
+  const delayed = (target, method) => (...args) => {
+    counts.calls++
+    return ${delayMs > 0 ? `new Promise((r) => setTimeout(r, ${delayMs})).then(() => target[method](...args))` : 'target[method](...args)'}
+  }
+  return new Proxy(stub, { get: (target, method) => (['consume', 'lease', 'refund'].includes(method) ? delayed(target, method) : Reflect.get(target, method)) })
+}`,
+  ]],
+  'src/worker.ts': [[
+    'return host.fetch(request, env, ctx)',
+    `if (request.url.endsWith('/__bench/rate-limiter')) return Response.json(globalThis.__rateLimiter ?? { calls: 0, admitted: 0 })
+      return host.fetch(request, env, ctx).then((res) => {
+        if (res.status === 200) (globalThis.__rateLimiter ??= { calls: 0, admitted: 0 }).admitted++
+        return res
+      })`,
+  ]],
+})
+const OBJECT_DELAY_MS = 50
+
+/** Object calls over `seconds` of load at 32 connections: per second, and per 1,000 admitted. */
+async function objectCallRate({ url, request, log }, seconds = 5) {
+  const read = async () => (await fetch(`${url}/__bench/rate-limiter`)).json()
+  const before = await read()
+  const started = performance.now()
+  const run = await measure(url, request, { connections: 32, seconds })
+  const elapsed = (performance.now() - started) / 1000
+  const after = await read()
+  const calls = after.calls - before.calls
+  const admitted = after.admitted - before.admitted
+  const result = {
+    rps: run.rps,
+    callsPerSecond: calls / elapsed,
+    callsPer1000: (calls * 1000) / admitted,
+    wholeRunCallsPer1000: (after.calls * 1000) / after.admitted,
+  }
+  result.summary = `${Math.round(run.rps)} req/s on one key: ${result.callsPerSecond.toFixed(1)} object calls/s, ${result.callsPer1000.toFixed(2)} per 1,000 admitted (whole run: ${result.wholeRunCallsPer1000.toFixed(2)})`
+  log(`  ${result.summary}`)
+  return result
+}
+
+/** Excess demand on one key with a limit it reaches: admitted vs the most the limit allows. */
+const NEAR_LIMIT = { limit: 50, window: 1, seconds: 10 }
+async function underAdmission({ url, request, log }) {
+  const run = await measure(url, request, { connections: 32, seconds: NEAR_LIMIT.seconds })
+  const most = NEAR_LIMIT.limit * (NEAR_LIMIT.seconds / NEAR_LIMIT.window)
+  const result = { admitted: run.count, denied: run.non2xx, most, underAdmission: 1 - run.count / most }
+  result.summary = `limit ${NEAR_LIMIT.limit}/${NEAR_LIMIT.window} s, ${NEAR_LIMIT.seconds} s at 32 connections: ${run.count} admitted, ${run.non2xx} denied; at most ${most} allowed; under-admission ${(result.underAdmission * 100).toFixed(1)}%`
+  log(`  ${result.summary}`)
+  return result
+}
+const limitedPolicy = (mode, limit = HUGE_LIMIT, window = 1) => ({ type: 'rate-limit', mode, by: ['ip'], limits: [{ name: 'bench', limit, window }] })
 
 export const SCENARIOS = [
   {
@@ -86,6 +153,41 @@ export const SCENARIOS = [
     request: () => ({ method: 'GET', path: '/api/items/1', headers: CLIENT_IP }),
     peer: { rateLimit: true },
     targets: { vsPeer: 1.0 },
+  },
+  // Leases (issue 15): every object call delayed 50 ms, as an object far away; vs pass-through.
+  ...['lease', 'exact'].map((mode) => ({
+    name: `rate-limit-far-${mode}`,
+    title: `Rate limit, mode "${mode}", every object call delayed ${OBJECT_DELAY_MS} ms, vs pass-through`,
+    requires: ['policy:rate-limit'],
+    durableObjects: [RATE_LIMITER],
+    patches: objectCalls(OBJECT_DELAY_MS),
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([limitedPolicy(mode)])] }),
+    request: () => ({ method: 'GET', path: '/api/items/1', headers: CLIENT_IP }),
+    versus: 'pass-through',
+    extra: objectCallRate,
+    targets: mode === 'lease' ? { rpsRatio32: 0.85, p50DeltaMs1: 1 } : undefined,
+  })),
+  ...['lease', 'exact'].map((mode) => ({
+    name: `rate-limit-far-near-limit-${mode}`,
+    title: `Rate limit, mode "${mode}", objects ${OBJECT_DELAY_MS} ms away, excess demand on ${NEAR_LIMIT.limit} per ${NEAR_LIMIT.window} s`,
+    requires: ['policy:rate-limit'],
+    durableObjects: [RATE_LIMITER],
+    patches: objectCalls(OBJECT_DELAY_MS),
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([limitedPolicy(mode, NEAR_LIMIT.limit, NEAR_LIMIT.window)])] }),
+    request: () => ({ method: 'GET', path: '/api/items/1', headers: CLIENT_IP }),
+    measureOnly: true,
+    extra: underAdmission,
+  })),
+  {
+    name: 'rate-limit-hot-key',
+    title: 'Rate limit, leases, one key far beyond 1,000 req/s with a large limit: the object\'s call rate',
+    requires: ['policy:rate-limit'],
+    durableObjects: [RATE_LIMITER],
+    patches: objectCalls(0),
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([limitedPolicy('lease', HUGE_LIMIT, 60)])] }),
+    request: () => ({ method: 'GET', path: '/api/items/1', headers: CLIENT_IP }),
+    measureOnly: true,
+    extra: (args) => objectCallRate(args, 10),
   },
   {
     name: 'cache-hit',

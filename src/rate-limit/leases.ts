@@ -8,8 +8,8 @@
  * - tops up in the background (`waitUntil`) when what is left won't last at the recent rate,
  *   asking for about twice what it spent since its last ask, and reports what it spent (grouped
  *   by millisecond, as offsets from each lease's ask) on every ask;
- * - with nothing left, asks and waits: one ask in flight at a time, the others wait for its answer
- *   (one unit fetched per request near the limit: the exact path);
+ * - with nothing left, asks and waits: the others wait for that answer, unless the key is near its
+ *   limit: then each request asks for its own unit, in parallel (the exact path);
  * - after a denial, answers 429 itself until min(T, 5 s), T being when the object said units come
  *   back, so a reset or a plan upgrade is seen within 5 s;
  * - gives a unit back to its lease when another object denied the request.
@@ -60,6 +60,16 @@ export class Allowance {
   private spentSinceAsk = 0
   /** Requests waiting for the ask in flight: the next ask wants units for them too. */
   private waiting = 0
+  /**
+   * The last answer had no units to spare (one unit for its request, or none): near the limit,
+   * each request asks for itself, in parallel, as on the exact path, instead of queueing behind
+   * one ask a round trip at a time.
+   */
+  private nearLimit = false
+  /** A round trip to the object, smoothed: a locally denied request asks this much before units come back. */
+  private roundTrip = 0
+  /** An ask carrying reports is in flight: the next carries none, so a final report never overtakes a partial one. */
+  private reporting = false
   /** The object's last decisions, when they came, and the units it left others then. */
   private known: { decisions: LimitDecision[]; at: number } | undefined
   private denied: { until: number; freeAt: number } | undefined
@@ -74,12 +84,21 @@ export class Allowance {
         return local
       }
       if (this.denied && now < this.denied.until) return this.denial(now)
-      if (this.inFlight === undefined) break
+      if (this.inFlight === undefined || this.nearLimit) {
+        const asked = await this.askFor(clock, link)
+        // A lease came, but the requests woken before this one spent it: look again.
+        if (asked !== undefined) return asked
+        continue
+      }
       // Someone is asking already: its answer may have units for this request too.
       this.waiting++
       await this.inFlight.catch(() => undefined)
       this.waiting--
     }
+  }
+
+  /** Asks for this request's unit (and a lease beside it); undefined when the lease came but was spent by others first. */
+  private async askFor(clock: Clock, link: LimiterLink): Promise<Taken | undefined> {
     const id = clock.randomId()
     let answer: LeaseResult
     try {
@@ -94,8 +113,7 @@ export class Allowance {
       const refund = () => link.refund(answer.id).then((units) => units >= 0, () => false)
       return { allowed: true, decisions: this.estimate(now), giveBack: refund }
     }
-    // The ask's own unit: the lease is fresh, so it is there unless the lease came back unusable.
-    return this.spend(now) ?? { allowed: false, decisions: this.denialDecisions(now, 1) }
+    return this.spend(now)
   }
 
   /** Units left in usable leases. */
@@ -136,7 +154,8 @@ export class Allowance {
   /** One ask, carrying the reports; its answer's lease joins the others. */
   private ask(clock: Clock, link: LimiterLink, need: 0 | 1, id = clock.randomId()): Promise<LeaseResult> {
     const askedAt = clock.now()
-    const reports = this.takeReports(askedAt)
+    const reports = this.reporting ? [] : this.takeReports(askedAt)
+    if (reports.length > 0) this.reporting = true
     const want = Math.min(1e9, Math.max(1, 2 * this.spentSinceAsk) + need + this.waiting)
     this.spentSinceAsk = 0
     const work = link.lease({ id, need, want, reports }).then(
@@ -146,12 +165,15 @@ export class Allowance {
           throw new Error(answer.error)
         }
         const now = clock.now()
+        this.roundTrip = this.roundTrip === 0 ? now - askedAt : (this.roundTrip * 7 + (now - askedAt)) / 8
         this.known = { decisions: answer.decisions, at: now }
+        this.nearLimit = !(answer.allowed && answer.durationMs > 0)
         if (answer.allowed) this.denied = undefined
         else {
-          // Set here, before anyone waiting on this ask looks: they are denied locally too.
+          // Set here, before anyone waiting on this ask looks: they are denied locally too. Asking
+          // again a round trip early lands the ask at the object about when the units come back.
           const freeIn = Math.max(1, ...answer.decisions.filter((d) => !d.allowed).map((d) => d.retryAfterMs))
-          this.denied = { until: now + Math.min(freeIn, LOCAL_DENIAL_MS), freeAt: now + freeIn }
+          this.denied = { until: now + Math.min(freeIn - this.roundTrip, LOCAL_DENIAL_MS), freeAt: now + freeIn }
         }
         if (answer.granted > 0 && answer.durationMs > 0) {
           const margin = Math.max(1, Math.floor(answer.durationMs / 10))
@@ -168,6 +190,7 @@ export class Allowance {
     this.inFlight = settled
     void settled.finally(() => {
       if (this.inFlight === settled) this.inFlight = undefined
+      if (reports.length > 0) this.reporting = false
     })
     return work
   }
