@@ -172,6 +172,25 @@ describe('the hot path', () => {
     expect(jittered.callsOf('lease')).toBe(asked + 1)
     expect(answers.map((a) => [a.status, a.retryAfter])).toEqual([[200, null], [200, null], [429, '60'], [429, '59'], [429, '55']])
   })
+
+  it('an admin reset is seen within the local denial (5 s)', async () => {
+    const clock = manualRuntime({ start: T0 })
+    const jittered = jitteredNamespace(clock, { seed: 9, maxMs: 0 })
+    const { instances } = fleet(1, { limits: [{ name: 'small', limit: 1, window: 3600 }] }, clock, jittered)
+    const ip = freshIp()
+    const send = async () => {
+      const status = instances[0]!.send(ip)
+      await drive(clock, jittered, 1)
+      return status
+    }
+    expect(await send()).toBe(200)
+    expect(await send()).toBe(429)
+    await limiterFor(`ip=${ip}`).reset()
+    // Still denied here until the local denial ends; then the object is asked, and admits.
+    expect(await send()).toBe(429)
+    await clock.advance(LOCAL_DENIAL_MS)
+    expect(await send()).toBe(200)
+  })
 })
 
 describe('an allowance on its own', () => {

@@ -121,7 +121,12 @@ describe('admin API', () => {
     expect((await gw.fetch('/limited', { headers: { 'cf-connecting-ip': ip } })).status).toBe(429)
 
     const reset = await gw.fetch(`/_edgeway/rate-limits?key=${key}`, { method: 'DELETE', headers: admin })
-    expect(await reset.json()).toEqual({ key: `ip=${ip}`, reset: true })
+    expect(await reset.json()).toEqual({
+      key: `ip=${ip}`,
+      reset: true,
+      fullEffectWithinSeconds: 10,
+      detail: 'Counters cleared. Gateways may spend units leased before the reset, or answer 429 themselves, for up to 10 s.',
+    })
     expect((await gw.fetch('/limited', { headers: { 'cf-connecting-ip': ip } })).status).toBe(200)
     expect(await used(`ip=${ip}`, 'route:limited/small')).toBe(1)
   })
