@@ -107,9 +107,12 @@ export class Allowance {
       return { failed, refund: () => link.refund(id) }
     }
     const now = clock.now()
-    if (!answer.allowed) return { allowed: false, decisions: answer.decisions }
+    // Denied, but an ask that ran beside this one may have brought a lease: spend from it first,
+    // so units parked in this isolate's own leases are never what denies it.
+    if (!answer.allowed) return this.spend(now) ?? { allowed: false, decisions: answer.decisions }
     if (answer.durationMs === 0) {
       // The exact path: the object counted this request's unit already.
+      this.spentSinceAsk++
       const refund = () => link.refund(answer.id).then((units) => units >= 0, () => false)
       return { allowed: true, decisions: this.estimate(now), giveBack: refund }
     }
@@ -156,7 +159,8 @@ export class Allowance {
     const askedAt = clock.now()
     const reports = this.reporting ? [] : this.takeReports(askedAt)
     if (reports.length > 0) this.reporting = true
-    const want = Math.min(1e9, Math.max(1, 2 * this.spentSinceAsk) + need + this.waiting)
+    // No recent rate (a first request): only the unit needed, the exact path; then twice the rate.
+    const want = Math.min(1e9, Math.max(1, 2 * this.spentSinceAsk + need + this.waiting))
     this.spentSinceAsk = 0
     const work = link.lease({ id, need, want, reports }).then(
       (answer) => {
