@@ -55,6 +55,9 @@ export type LimiterLink = {
 type Clock = { now(): number; randomId(): string }
 
 export class Allowance {
+  /** @param cost units each request takes (`cost`): an allowance serves one policy's requests. */
+  constructor(private readonly cost = 1) {}
+
   private leases: Lease[] = []
   private inFlight: Promise<unknown> | undefined
   private spentSinceAsk = 0
@@ -102,7 +105,7 @@ export class Allowance {
     const id = clock.randomId()
     let answer: LeaseResult
     try {
-      answer = await this.ask(clock, link, 1, id)
+      answer = await this.ask(clock, link, this.cost, id)
     } catch (failed) {
       return { failed, refund: () => link.refund(id) }
     }
@@ -112,7 +115,7 @@ export class Allowance {
     if (!answer.allowed) return this.spend(now) ?? { allowed: false, decisions: answer.decisions }
     if (answer.durationMs === 0) {
       // The exact path: the object counted this request's unit already.
-      this.spentSinceAsk++
+      this.spentSinceAsk += this.cost
       const refund = () => link.refund(answer.id).then((units) => units >= 0, () => false)
       return { allowed: true, decisions: this.estimate(now), giveBack: refund }
     }
@@ -127,20 +130,21 @@ export class Allowance {
   }
 
   private spend(now: number): Taken | undefined {
-    const lease = this.leases.find((l) => now < l.usableUntil && l.spent < l.granted)
+    const cost = this.cost
+    const lease = this.leases.find((l) => now < l.usableUntil && l.granted - l.spent >= cost)
     if (!lease) return undefined
     const offset = Math.max(0, now - lease.askedAt)
-    lease.spent++
-    lease.unreported.set(offset, (lease.unreported.get(offset) ?? 0) + 1)
-    this.spentSinceAsk++
+    lease.spent += cost
+    lease.unreported.set(offset, (lease.unreported.get(offset) ?? 0) + cost)
+    this.spentSinceAsk += cost
     const giveBack = () => {
       const units = lease.unreported.get(offset) ?? 0
-      // Reported already (or the lease is gone): the unit stays counted, an over-count.
-      if (units === 0 || !this.leases.includes(lease)) return false
-      if (units === 1) lease.unreported.delete(offset)
-      else lease.unreported.set(offset, units - 1)
-      lease.spent--
-      this.spentSinceAsk = Math.max(0, this.spentSinceAsk - 1)
+      // Reported already (or the lease is gone): the units stay counted, an over-count.
+      if (units < cost || !this.leases.includes(lease)) return false
+      if (units === cost) lease.unreported.delete(offset)
+      else lease.unreported.set(offset, units - cost)
+      lease.spent -= cost
+      this.spentSinceAsk = Math.max(0, this.spentSinceAsk - cost)
       return true
     }
     return { allowed: true, decisions: this.estimate(now), giveBack }
@@ -150,17 +154,17 @@ export class Allowance {
   private runningLow(now: number): boolean {
     const left = this.unspent(now)
     if (left * 2 <= this.spentSinceAsk) return true
-    const current = this.leases.find((l) => now < l.usableUntil && l.spent < l.granted)
+    const current = this.leases.find((l) => now < l.usableUntil && l.granted - l.spent >= this.cost)
     return current !== undefined && this.spentSinceAsk >= 2 && (current.usableUntil - now) * 2 < current.usableUntil - current.askedAt
   }
 
   /** One ask, carrying the reports; its answer's lease joins the others. */
-  private ask(clock: Clock, link: LimiterLink, need: 0 | 1, id = clock.randomId()): Promise<LeaseResult> {
+  private ask(clock: Clock, link: LimiterLink, need: number, id = clock.randomId()): Promise<LeaseResult> {
     const askedAt = clock.now()
     const reports = this.reporting ? [] : this.takeReports(askedAt)
     if (reports.length > 0) this.reporting = true
     // No recent rate (a first request): only the unit needed, the exact path; then twice the rate.
-    const want = Math.min(1e9, Math.max(1, 2 * this.spentSinceAsk + need + this.waiting))
+    const want = Math.min(1e9, Math.max(1, 2 * this.spentSinceAsk + need + this.waiting * this.cost))
     this.spentSinceAsk = 0
     const work = link.lease({ id, need, want, reports }).then(
       (answer) => {
@@ -207,7 +211,7 @@ export class Allowance {
     const reports: LeaseReport[] = []
     const kept: Lease[] = []
     for (const lease of this.leases) {
-      const done = now >= lease.usableUntil || lease.spent >= lease.granted
+      const done = now >= lease.usableUntil || lease.granted - lease.spent < this.cost
       if (!lease.silent && (done || lease.unreported.size > 0)) {
         reports.push({ id: lease.id, spent: [...lease.unreported], final: done })
         lease.unreported = new Map()
@@ -253,11 +257,11 @@ export class Allowance {
 export class LeaseCache {
   private readonly allowances = new Map<string, Allowance>()
 
-  allowance(id: string): Allowance {
+  allowance(id: string, cost = 1): Allowance {
     let found = this.allowances.get(id)
     if (found === undefined) {
       if (this.allowances.size >= MAX_ALLOWANCES) this.allowances.delete(this.allowances.keys().next().value!)
-      this.allowances.set(id, (found = new Allowance()))
+      this.allowances.set(id, (found = new Allowance(cost)))
     }
     return found
   }

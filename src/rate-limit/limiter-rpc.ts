@@ -39,7 +39,7 @@ export type LeaseReport = { id: string; spent: [offsetMs: number, units: number]
  * `want` units in all (the isolate's recent rate), and the reports of its earlier leases. `id`
  * names the lease, chosen by the isolate so it can refund an answer it never got (a timeout).
  */
-export type LeaseAsk = { id: string; need: 0 | 1; want: number; reports: LeaseReport[] }
+export type LeaseAsk = { id: string; need: number; want: number; reports: LeaseReport[] }
 
 /**
  * A lease: `granted` units (need included) the isolate may spend for `durationMs` from when it
@@ -57,6 +57,10 @@ export type InspectResult = { now: number; counters: CounterState[] }
 
 /** The longest window a check may ask for: 31 days. */
 const MAX_WINDOW_MS = 31 * 86_400_000
+
+/** The most units one request may cost (`cost`). */
+export const MAX_COST = 1_000_000
+export const isCost = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_COST
 
 const isCount = (n: unknown, max: number): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= max
 
@@ -79,7 +83,7 @@ const isUnits = (n: unknown): n is number => typeof n === 'number' && Number.isI
 
 export function checkLeaseAsk(ask: unknown): asserts ask is LeaseAsk {
   const a = ask as LeaseAsk
-  if (typeof a !== 'object' || a === null || (a.need !== 0 && a.need !== 1) || !isUnits(a.want) || a.want < a.need) throw new TypeError('bad lease ask')
+  if (typeof a !== 'object' || a === null || (a.need !== 0 && !isCost(a.need)) || !isUnits(a.want) || a.want < a.need) throw new TypeError('bad lease ask')
   if (typeof a.id !== 'string' || a.id.length === 0 || a.id.length > 60 || a.id.startsWith('L:')) throw new TypeError('bad lease id')
   if (!Array.isArray(a.reports) || a.reports.length > MAX_REPORTS) throw new TypeError('bad lease reports')
   for (const r of a.reports) {

@@ -101,7 +101,7 @@ function keyInput(c: Context<AppEnv>): KeyInput {
  * Each limit's key (derived once per distinct key function), and the limits grouped by key: one
  * object, and so one RPC, per key. `fallback` says whether any key fell back.
  */
-async function callsPerObject(applied: CompiledLimit[], input: KeyInput) {
+async function callsPerObject(applied: CompiledLimit[], input: KeyInput, units: number) {
   const derived = new Map<string, Promise<{ key: string; fallback: boolean }>>()
   const keys = await Promise.all(
     applied.map((limit) => {
@@ -113,7 +113,7 @@ async function callsPerObject(applied: CompiledLimit[], input: KeyInput) {
   const calls = new Map<string, ObjectCall>()
   applied.forEach((limit, i) => {
     const { key } = keys[i]!
-    const call = calls.get(key) ?? { key, checks: [] }
+    const call = calls.get(key) ?? { key, checks: [], units }
     call.checks.push(limit.check)
     calls.set(key, call)
   })
@@ -139,7 +139,8 @@ function leasedTake(c: Context<AppEnv>, { leases, timeout }: Settings, ns: Durab
   return (call) => {
     if (!call.checks.every((check) => check.kind === 'window')) return undefined
     const checks = call.checks as WindowCheck[]
-    const allowance = leases!.allowance(`${call.key}\n${checks.map((check) => `${check.id}:${check.limit}:${check.windowMs}`).join(',')}`)
+    const units = call.units ?? 1
+    const allowance = leases!.allowance(`${call.key}\n${units}\n${checks.map((check) => `${check.id}:${check.limit}:${check.windowMs}`).join(',')}`, units)
     const link: LimiterLink = {
       lease: (ask) => withTimeout(stubFor(ns, call.key).lease(checks, ask), timeout, runtime) as Promise<never>,
       refund: (id) => withTimeout(stubFor(ns, call.key).refund(id), timeout, runtime),
@@ -158,7 +159,7 @@ function leasedTake(c: Context<AppEnv>, { leases, timeout }: Settings, ns: Durab
  * Every limit's decision by check id, the objects' errors, and whether any object denied. A
  * refunded reservation gave its unit back, so its decisions show one more remaining.
  */
-function collectDecisions(outcomes: Outcomes) {
+function collectDecisions(outcomes: Outcomes, cost: number) {
   const decisions = new Map<string, LimitDecision>()
   const errors: string[] = []
   let denied = false
@@ -169,7 +170,7 @@ function collectDecisions(outcomes: Outcomes) {
     }
     const result: ConsumeResult = outcome.result
     if (!result.allowed) denied = true
-    for (const d of result.decisions) decisions.set(d.id, outcome.refunded ? { ...d, remaining: d.remaining + 1 } : d)
+    for (const d of result.decisions) decisions.set(d.id, outcome.refunded ? { ...d, remaining: d.remaining + cost } : d)
   }
   return { decisions, errors, denied }
 }
@@ -237,13 +238,13 @@ export const rateLimitPolicy = definePolicy({
       const applied = plan !== undefined && planLimits.has(plan) ? [...own, ...planLimits.get(plan)!] : own
       if (applied.length === 0) return next()
 
-      const { calls, fallback } = await callsPerObject(applied, keyInput(c))
+      const { calls, fallback } = await callsPerObject(applied, keyInput(c), options.cost)
       const log: Record<string, unknown> = { objects: calls.size, limits: applied.length }
       if (fallback) log.fallback = true
       c.get('log').rateLimit = log
 
       const outcomes = await reserveAll(c, settings, calls)
-      const { decisions, errors, denied } = collectDecisions(outcomes)
+      const { decisions, errors, denied } = collectDecisions(outcomes, options.cost)
       if (errors.length > 0) applyOnError(c, settings, log, errors, denied)
 
       const fields = fieldItems(applied, decisions)

@@ -28,7 +28,7 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../core/env'
-import { checkInput, checkLeaseAsk, type ConsumeResult, type InspectResult, type LeaseAsk, type LeaseResult, type LimitCheck, type LimitDecision, type QuotaCheck, type WindowCheck } from './limiter-rpc'
+import { checkInput, checkLeaseAsk, isCost, type ConsumeResult, type InspectResult, type LeaseAsk, type LeaseResult, type LimitCheck, type LimitDecision, type QuotaCheck, type WindowCheck } from './limiter-rpc'
 import { extraUnits, leaseDuration, leaseTag, recordLease, settleReports } from './lease-ledger'
 import { PRUNE_BATCH, WindowLog } from './window-log'
 import { systemRuntime, type Runtime } from '../core/runtime'
@@ -43,7 +43,7 @@ DROP INDEX IF EXISTS hits_by_counter;
 DROP INDEX IF EXISTS hits_by_reservation;
 CREATE INDEX IF NOT EXISTS hits_held ON hits (reservation) WHERE reservation <> '';
 CREATE TABLE IF NOT EXISTS quotas (counter TEXT NOT NULL, period INTEGER NOT NULL, used INTEGER NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (counter, period));
-CREATE TABLE IF NOT EXISTS holds (reservation TEXT NOT NULL, counter TEXT NOT NULL, period INTEGER NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS holds (reservation TEXT NOT NULL, counter TEXT NOT NULL, period INTEGER NOT NULL, at INTEGER NOT NULL, units INTEGER NOT NULL DEFAULT 1);
 CREATE INDEX IF NOT EXISTS holds_by_reservation ON holds (reservation);
 CREATE INDEX IF NOT EXISTS holds_by_at ON holds (at);
 CREATE TABLE IF NOT EXISTS refunded (reservation TEXT PRIMARY KEY, at INTEGER NOT NULL);
@@ -84,9 +84,11 @@ export class RateLimiter extends DurableObject<Env> {
     if (this.schemaReady) return
     const sql = this.ctx.storage.sql
     sql.exec(SCHEMA)
-    // Storage written before weighted entries (leases) has no weight column: every row was one unit.
-    if (!sql.exec<{ name: string }>('PRAGMA table_info(hits)').toArray().some((c) => c.name === 'weight')) {
-      sql.exec('ALTER TABLE hits ADD COLUMN weight INTEGER NOT NULL DEFAULT 1')
+    // Storage written before weighted entries (leases, costs) lacks these columns: every row was one unit.
+    for (const [table, column] of [['hits', 'weight'], ['holds', 'units']] as const) {
+      if (!sql.exec<{ name: string }>(`PRAGMA table_info(${table})`).toArray().some((c) => c.name === column)) {
+        sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} INTEGER NOT NULL DEFAULT 1`)
+      }
     }
     this.schemaReady = true
   }
@@ -110,17 +112,18 @@ export class RateLimiter extends DurableObject<Env> {
    * so the commit writes fewer pages.
    * Never rejects: a failure comes back as `error`, so the caller applies its `onError` choice.
    */
-  async consume(checks: LimitCheck[], reservation = ''): Promise<ConsumeResult> {
+  async consume(checks: LimitCheck[], reservation = '', units = 1): Promise<ConsumeResult> {
     try {
-      return await this.consumeChecked(checks, reservation)
+      return await this.consumeChecked(checks, reservation, units)
     } catch (err) {
       console.error(JSON.stringify({ event: 'rate_limiter_error', method: 'consume', error: String(err) }))
       return { allowed: false, decisions: [], error: err instanceof TypeError ? err.message : 'the rate limiter failed' }
     }
   }
 
-  private async consumeChecked(checks: LimitCheck[], reservation: string): Promise<ConsumeResult> {
+  private async consumeChecked(checks: LimitCheck[], reservation: string, units: number): Promise<ConsumeResult> {
     checkInput(checks, reservation)
+    if (!isCost(units)) throw new TypeError('bad units')
     this.ensureSchema()
     const now = this.clock()
     const sql = this.ctx.storage.sql
@@ -132,15 +135,15 @@ export class RateLimiter extends DurableObject<Env> {
     // Decided and written with no await in between: nothing can interleave, so counts are exact.
     const admitted: [string, number][] = []
     const result = this.ctx.storage.transactionSync(() => {
-      const decisions = checks.map((check) => (check.kind === 'window' ? this.peekWindow(check, now) : this.peekQuota(check, now)))
+      const decisions = checks.map((check) => (check.kind === 'window' ? this.peekWindow(check, now, units) : this.peekQuota(check, now, units)))
       const allowed = decisions.every((d) => d.allowed)
       if (!allowed) return { allowed, decisions, idleAt: 0 }
       let idleAt = now
       checks.forEach((check, i) => {
         const decision = decisions[i]!
-        decision.remaining -= 1
+        decision.remaining -= units
         if (check.kind === 'window') {
-          sql.exec('INSERT INTO hits (counter, at, expires, reservation) VALUES (?, ?, ?, ?)', check.id, now, now + check.windowMs, reservation)
+          sql.exec('INSERT INTO hits (counter, at, expires, reservation, weight) VALUES (?, ?, ?, ?, ?)', check.id, now, now + check.windowMs, reservation, units)
           admitted.push([check.id, now])
           // With nothing counted before, the unit just used is the one that comes back first.
           if (decision.resetMs === 0) decision.resetMs = check.windowMs
@@ -148,19 +151,20 @@ export class RateLimiter extends DurableObject<Env> {
         } else {
           const [start, end] = periodBounds(check.period, now)
           sql.exec(
-            'INSERT INTO quotas (counter, period, used, expires) VALUES (?, ?, 1, ?) ON CONFLICT (counter, period) DO UPDATE SET used = used + 1',
+            'INSERT INTO quotas (counter, period, used, expires) VALUES (?, ?, ?, ?) ON CONFLICT (counter, period) DO UPDATE SET used = used + excluded.used',
             check.id,
             start,
+            units,
             end,
           )
-          if (reservation !== '') sql.exec('INSERT INTO holds (reservation, counter, period, at) VALUES (?, ?, ?, ?)', reservation, check.id, start, now)
+          if (reservation !== '') sql.exec('INSERT INTO holds (reservation, counter, period, at, units) VALUES (?, ?, ?, ?, ?)', reservation, check.id, start, now, units)
           idleAt = Math.max(idleAt, end)
         }
       })
       return { allowed, decisions, idleAt }
     })
     // Mirrored only once the rows are written: a failed transaction leaves the mirror as SQLite is.
-    for (const [counter, at] of admitted) this.log.add(counter, at)
+    for (const [counter, at] of admitted) this.log.add(counter, at, units)
     if (result.allowed) await this.scheduleCleanup(result.idleAt - now)
     return { allowed: result.allowed, decisions: result.decisions }
   }
@@ -222,13 +226,14 @@ export class RateLimiter extends DurableObject<Env> {
       const decisions = checks.map((check) => this.peekWindow(check, now, ask.need))
       if (!decisions.every((d) => d.allowed)) return { allowed: false, id: '', granted: 0, durationMs: 0, decisions, idleAt: 0 }
       const limits = checks.map((check, i) => ({ limit: check.limit, remaining: decisions[i]!.remaining, parked: this.log.get(check.id)?.leasedUnits ?? 0 }))
-      const extra = extraUnits(ask.want, ask.need, limits)
+      // Whole requests only: units a request of this cost can't use would just sit parked.
+      const extra = ask.need > 1 ? Math.floor(extraUnits(ask.want, ask.need, limits) / ask.need) * ask.need : extraUnits(ask.want, ask.need, limits)
       const granted = ask.need + extra
       if (granted === 0) return { allowed: true, id: '', granted: 0, durationMs: 0, decisions, idleAt: 0 }
       // Near the limit only the waiting request's unit: today's exact path, a hit at the decision
       // (refundable under the lease id), no lease to report.
       const durationMs = extra === 0 ? 0 : leaseDuration(checks)
-      const idleAt = extra === 0 ? this.recordHits(checks, id, now) : recordLease(sql, this.log, id, checks, granted, now, now + durationMs)
+      const idleAt = extra === 0 ? this.recordHits(checks, id, now, ask.need) : recordLease(sql, this.log, id, checks, granted, now, now + durationMs)
       checks.forEach((check, i) => {
         const decision = decisions[i]!
         decision.remaining -= granted
@@ -241,22 +246,22 @@ export class RateLimiter extends DurableObject<Env> {
     return answer
   }
 
-  private peekQuota(check: QuotaCheck, now: number): LimitDecision {
+  private peekQuota(check: QuotaCheck, now: number, need = 1): LimitDecision {
     const [start, end] = periodBounds(check.period, now)
     this.ctx.storage.sql.exec('DELETE FROM quotas WHERE counter = ? AND period < ?', check.id, start)
     this.ctx.storage.sql.exec('DELETE FROM holds WHERE at < ?', now - HOLD_MS)
     const used = this.one<{ used: number }>('SELECT used FROM quotas WHERE counter = ? AND period = ?', check.id, start)?.used ?? 0
-    const allowed = used < check.limit
+    const allowed = used + need <= check.limit
     const base = { id: check.id, limit: check.limit, windowMs: end - start, resetMs: end - now }
     return { ...base, allowed, remaining: Math.max(0, check.limit - used), retryAfterMs: allowed ? 0 : end - now }
   }
 
-  /** One admitted request on every check, under `reservation`; returns when the last expires. */
-  private recordHits(checks: WindowCheck[], reservation: string, now: number): number {
+  /** One admitted request (of `units`) on every check, under `reservation`; returns when the last expires. */
+  private recordHits(checks: WindowCheck[], reservation: string, now: number, units: number): number {
     let idleAt = now
     for (const check of checks) {
-      this.ctx.storage.sql.exec('INSERT INTO hits (counter, at, expires, reservation) VALUES (?, ?, ?, ?)', check.id, now, now + check.windowMs, reservation)
-      this.log.add(check.id, now)
+      this.ctx.storage.sql.exec('INSERT INTO hits (counter, at, expires, reservation, weight) VALUES (?, ?, ?, ?, ?)', check.id, now, now + check.windowMs, reservation, units)
+      this.log.add(check.id, now, units)
       idleAt = Math.max(idleAt, now + check.windowMs)
     }
     return idleAt
@@ -276,24 +281,25 @@ export class RateLimiter extends DurableObject<Env> {
     if (typeof reservation !== 'string' || reservation.length === 0 || reservation.length > 64) throw new TypeError('bad reservation id')
     this.ensureSchema()
     const sql = this.ctx.storage.sql
-    const removed: { counter: string; at: number }[] = []
+    const removed: { counter: string; at: number; weight: number }[] = []
     const leased: { counter: string; at: number; weight: number }[] = []
     const refunded = this.ctx.storage.transactionSync(() => {
-      removed.push(...sql.exec<{ counter: string; at: number }>("DELETE FROM hits WHERE reservation = ? AND reservation <> '' RETURNING counter, at", reservation))
+      removed.push(...sql.exec<{ counter: string; at: number; weight: number }>("DELETE FROM hits WHERE reservation = ? AND reservation <> '' RETURNING counter, at, weight", reservation))
       // A lease whose answer never reached the isolate (it timed out): none of it was spent.
       leased.push(...sql.exec<{ counter: string; at: number; weight: number }>('DELETE FROM hits WHERE reservation = ? RETURNING counter, at, weight', leaseTag(reservation)))
       if (leased.length > 0) sql.exec('DELETE FROM leases WHERE id = ?', reservation)
-      let refunded = removed.length + leased.reduce((sum, row) => sum + row.weight, 0)
-      const holds = sql.exec<{ counter: string; period: number }>('SELECT counter, period FROM holds WHERE reservation = ?', reservation).toArray()
+      let refunded = [...removed, ...leased].reduce((sum, row) => sum + row.weight, 0)
+      const holds = sql.exec<{ counter: string; period: number; units: number }>('SELECT counter, period, units FROM holds WHERE reservation = ?', reservation).toArray()
       for (const hold of holds) {
-        refunded += sql.exec('UPDATE quotas SET used = used - 1 WHERE counter = ? AND period = ? AND used > 0', hold.counter, hold.period).rowsWritten
+        const given = sql.exec('UPDATE quotas SET used = max(0, used - ?) WHERE counter = ? AND period = ? AND used > 0', hold.units, hold.counter, hold.period).rowsWritten
+        refunded += given * hold.units
       }
       if (holds.length > 0) sql.exec('DELETE FROM holds WHERE reservation = ?', reservation)
       // Nothing held under it yet: remember it, so the call it refunds is charged nothing if it comes.
       if (removed.length === 0 && leased.length === 0 && holds.length === 0) sql.exec('INSERT OR IGNORE INTO refunded (reservation, at) VALUES (?, ?)', reservation, this.clock())
       return refunded
     })
-    for (const row of removed) this.log.remove(row.counter, row.at)
+    for (const row of removed) this.log.remove(row.counter, row.at, row.weight)
     for (const row of leased) this.log.remove(row.counter, row.at, row.weight, true)
     return refunded
   }

@@ -14,7 +14,8 @@ import type { ConsumeResult, LimitCheck } from './limiter-rpc'
 import type { RateLimiter } from './rate-limiter'
 import { systemRuntime, type Runtime, type WaitUntilTarget } from '../core/runtime'
 
-export type ObjectCall = { key: string; checks: LimitCheck[] }
+/** `units`: what the request costs in each of the checks (the policy's `cost`; default 1). */
+export type ObjectCall = { key: string; checks: LimitCheck[]; units?: number }
 
 export type ObjectOutcome =
   /** `giveBack`: the unit came from a lease (`./leases`); a refund returns it there, no RPC. */
@@ -99,7 +100,7 @@ export async function reserve(
       const fromLease = leased?.(call)
       if (fromLease) return fromLease
       try {
-        const result = (await withTimeout(stub(i).consume(checks, reservation), timeoutMs, runtime)) as ConsumeResult
+        const result = (await withTimeout(stub(i).consume(checks, reservation, call.units ?? 1), timeoutMs, runtime)) as ConsumeResult
         if (result.error !== undefined) return { key, ok: false, error: result.error }
         return { key, ok: true, result, refunded: false }
       } catch (err) {

@@ -93,6 +93,10 @@ export const RateLimitOptionsSchema = v.strictObject({
   binding: v.pipe(v.optional(Name, 'RATE_LIMITER'), v.description(SCHEMA_DOCS ? 'The `RateLimiter` Durable Object binding.' : '')),
   onError: v.pipe(v.optional(v.picklist(['allow', 'deny']), 'allow'), v.description(SCHEMA_DOCS ? 'When the limiter fails or times out: let requests through, or answer 503.' : '')),
   timeout: v.pipe(v.optional(Milliseconds, 1000), v.description(SCHEMA_DOCS ? 'Longest wait for the limiter, in ms.' : '')),
+  cost: v.pipe(
+    v.optional(v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1), v.maxValue(1_000_000)), 1),
+    v.description(SCHEMA_DOCS ? 'Units each request takes from every limit and quota of the policy (and of the plan it applies).' : ''),
+  ),
   mode: v.pipe(
     v.optional(v.picklist(['lease', 'exact']), 'lease'),
     v.description(

@@ -249,4 +249,22 @@ describe('an allowance on its own', () => {
     expect(await taken.giveBack()).toBe(true)
     expect(allowance.unspent(clock.now())).toBe(3)
   })
+
+  it('a request costing 3 spends 3 units, asks for them, and gives 3 back', async () => {
+    const clock = manualRuntime({ start: T0 })
+    const { link, asks } = heldLink()
+    const allowance = new Allowance(3)
+    const first = allowance.take(clock, link, () => {})
+    await clock.until(() => asks.length === 1)
+    expect(asks[0]!.ask).toMatchObject({ need: 3, want: 3 })
+    asks[0]!.answer({ granted: 9, durationMs: 2000 })
+    const taken = await first
+    if (!('allowed' in taken) || !taken.allowed) throw new Error('expected units')
+    expect(allowance.unspent(clock.now())).toBe(6)
+    await allowance.take(clock, link, () => {})
+    await allowance.take(clock, link, () => {})
+    expect(allowance.unspent(clock.now())).toBe(0)
+    expect(await taken.giveBack()).toBe(true)
+    expect(allowance.unspent(clock.now())).toBe(3)
+  })
 })

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { freshIp, inspect, limitedGateway, setClock, used } from './helpers'
 import { parseList } from './sf'
+import { configProblems } from '../support/config'
 
 const from = (ip: string, headers: Record<string, string> = {}) => ({ headers: { 'cf-connecting-ip': ip, ...headers } })
 
@@ -138,6 +139,27 @@ describe('limits in several objects', () => {
     expect(await used(`ip=${ip}`, 'route:limited/tenant')).toBe(1)
     expect(await used('h.x-tenant=acme', 'route:limited/tenant')).toBe(1)
     expect(gw.logs[0]!.rateLimit).toMatchObject({ outcome: 'allowed', fallback: true, objects: 1 })
+  })
+})
+
+describe('cost', () => {
+  for (const mode of ['lease', 'exact'] as const) {
+    it(`mode "${mode}": a request costing 5 takes 5 units of a window limit and a quota; one that no longer fits is denied`, async () => {
+      const gw = limitedGateway({ mode, cost: 5, limits: [{ name: 'w', limit: 20, window: 60 }], quotas: [{ name: 'd', limit: 100, period: 'day' }] })
+      const wOnly = limitedGateway({ mode, cost: 5, limits: [{ name: 'w', limit: 20, window: 60 }] })
+      for (const [gateway, ids] of [[gw, ['route:limited/w', 'route:limited/d']], [wOnly, ['route:limited/w']]] as const) {
+        const ip = freshIp()
+        const statuses = []
+        for (let i = 0; i < 5; i++) statuses.push((await gateway.fetch('/limited', from(ip))).status)
+        expect(statuses).toEqual([200, 200, 200, 200, 429])
+        for (const id of ids) expect(await used(`ip=${ip}`, id)).toBe(20)
+      }
+    })
+  }
+
+  it('refuses a cost no request could ever pay, naming the field', async () => {
+    const problems = configProblems({ routes: [{ id: 'r', match: { path: '/' }, policies: [{ type: 'rate-limit', cost: 11, limits: [{ name: 'w', limit: 10, window: 1 }] }], action: { type: 'respond' } }] })
+    expect(problems).toEqual(['routes[0].policies[0].cost: 11 is more than the smallest limit (10): no request could ever be admitted'])
   })
 })
 
