@@ -12,7 +12,7 @@
  * A final report frees the units never spent. A lease never reported (isolate evicted) keeps all
  * its units until lease end + window.
  */
-import type { LeaseReport, WindowCheck } from './limiter-rpc'
+import type { LeaseAsk, LeaseReport, LeaseResult, LimitDecision, WindowCheck } from './limiter-rpc'
 import type { WindowLog } from './window-log'
 
 /** The longest lease: short enough that an admin reset or a plan change is seen soon. */
@@ -96,4 +96,41 @@ export function recordLease(sql: Sql, log: WindowLog, id: string, checks: Window
   }
   sql.exec('INSERT INTO leases (id, granted_at, ends_at, expires) VALUES (?, ?, ?, ?)', id, now, endsAt, idleAt)
   return idleAt
+}
+
+/** One admitted request (of `units`) on every check, under `reservation`; returns when the last expires. */
+export function recordHits(sql: Sql, log: WindowLog, checks: WindowCheck[], reservation: string, now: number, units: number): number {
+  let idleAt = now
+  for (const check of checks) {
+    sql.exec('INSERT INTO hits (counter, at, expires, reservation, weight) VALUES (?, ?, ?, ?, ?)', check.id, now, now + check.windowMs, reservation, units)
+    log.add(check.id, now, units)
+    idleAt = Math.max(idleAt, now + check.windowMs)
+  }
+  return idleAt
+}
+
+/**
+ * Grants `ask` on `checks` (reports settled already, inside the caller's transaction): `need`
+ * units or nothing (denied, with when they'll be back), plus what `extraUnits` allows of `want`.
+ * `idleAt`: when what it wrote expires (0: nothing written).
+ */
+export function grantLease(sql: Sql, log: WindowLog, checks: WindowCheck[], ask: LeaseAsk, now: number, peek: (check: WindowCheck) => LimitDecision): LeaseResult & { idleAt: number } {
+  const decisions = checks.map(peek)
+  if (!decisions.every((d) => d.allowed)) return { allowed: false, id: '', granted: 0, durationMs: 0, decisions, idleAt: 0 }
+  const limits = checks.map((check, i) => ({ limit: check.limit, remaining: decisions[i]!.remaining, parked: log.get(check.id)?.leasedUnits ?? 0 }))
+  const asked = extraUnits(ask.want, ask.need, limits)
+  // Whole requests only: units a request of this cost can't use would just sit parked.
+  const extra = ask.need > 1 ? Math.floor(asked / ask.need) * ask.need : asked
+  const granted = ask.need + extra
+  if (granted === 0) return { allowed: true, id: '', granted: 0, durationMs: 0, decisions, idleAt: 0 }
+  // Near the limit only the waiting request's units: the exact path, a hit at the decision
+  // (refundable under the lease id), no lease to report.
+  const durationMs = extra === 0 ? 0 : leaseDuration(checks)
+  const idleAt = extra === 0 ? recordHits(sql, log, checks, ask.id, now, ask.need) : recordLease(sql, log, ask.id, checks, granted, now, now + durationMs)
+  checks.forEach((check, i) => {
+    const decision = decisions[i]!
+    decision.remaining -= granted
+    if (decision.resetMs === 0) decision.resetMs = durationMs + check.windowMs
+  })
+  return { allowed: true, id: ask.id, granted, durationMs, decisions, idleAt }
 }

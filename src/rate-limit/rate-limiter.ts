@@ -5,14 +5,16 @@
  * bottleneck, and a single-threaded object makes every count exact: a limit of N admits N.
  *
  * Algorithm: a sliding-window LOG for rolling windows, a fixed calendar counter for quotas.
- * - Window limits ("100 per 60 s"): each admitted request is a row with its time. A request is
- *   admitted while fewer than N rows fall inside the last W ms, so ANY interval of W ms holds at
+ * - Window limits ("100 per 60 s"): each admitted request is a row with its time and weight (its
+ *   units: `cost`). A request is admitted while its units fit in the last W ms, so ANY interval of W ms holds at
  *   most N admissions — stricter than GCRA or a token bucket (which let 2N-1 through in a window
  *   after an idle period) and exact, unlike the sliding-window counter's interpolation. A unit
  *   comes back exactly W ms after the request that used it. Storage is at most N live rows per
  *   counter, plus expired ones deleted in batches (and by the alarm), which is why window limits
  *   are capped (see the schema) and very large counts belong in quotas. Decisions read an
  *   in-memory mirror of the rows (`./window-log`), so a call costs one INSERT, not a scan.
+ * - Leases (`lease`, see `./lease-ledger`): a block of units of window limits an isolate spends
+ *   without calling; counted as one row timed at the lease's end until reported.
  * - Quotas ("10,000 per month"): one counter per calendar period (UTC day or month); O(1) state.
  * - A refund is exact in both: the reservation's own rows are removed, whatever came after. A
  *   refund that reaches the object before its call (a late refund can overtake the call it gives
@@ -29,8 +31,8 @@
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../core/env'
 import { checkInput, checkLeaseAsk, isCost, type ConsumeResult, type InspectResult, type LeaseAsk, type LeaseResult, type LimitCheck, type LimitDecision, type QuotaCheck, type WindowCheck } from './limiter-rpc'
-import { extraUnits, leaseDuration, leaseTag, recordLease, settleReports } from './lease-ledger'
-import { PRUNE_BATCH, WindowLog } from './window-log'
+import { grantLease, leaseTag, settleReports } from './lease-ledger'
+import { decideWindow, PRUNE_BATCH, WindowLog } from './window-log'
 import { systemRuntime, type Runtime } from '../core/runtime'
 
 const DAY_MS = 86_400_000
@@ -179,18 +181,7 @@ export class RateLimiter extends DurableObject<Env> {
       this.ctx.storage.sql.exec('DELETE FROM hits WHERE counter = ? AND at <= ?', check.id, since)
       times.compact()
     }
-    const count = times?.units ?? 0
-    const oldest = times?.oldest()
-    const base = { id: check.id, limit: check.limit, windowMs: check.windowMs }
-    if (count + need <= check.limit) {
-      const resetMs = oldest !== undefined ? Math.max(0, oldest + check.windowMs - now) : 0
-      return { ...base, allowed: true, remaining: check.limit - count, resetMs, retryAfterMs: 0 }
-    }
-    // `need` more fit once all but limit-need of the counted units have expired.
-    const freeing = times?.freeingAt(check.limit - need)
-    const retryAfterMs = Math.max(1, (freeing ?? now) + check.windowMs - now)
-    const resetMs = oldest !== undefined ? Math.max(1, oldest + check.windowMs - now) : retryAfterMs
-    return { ...base, allowed: false, remaining: Math.max(0, check.limit - count), resetMs, retryAfterMs }
+    return decideWindow(times, check, now, need)
   }
 
   /**
@@ -223,23 +214,7 @@ export class RateLimiter extends DurableObject<Env> {
     }
     const result = this.ctx.storage.transactionSync(() => {
       settleReports(sql, this.log, ask.reports, now)
-      const decisions = checks.map((check) => this.peekWindow(check, now, ask.need))
-      if (!decisions.every((d) => d.allowed)) return { allowed: false, id: '', granted: 0, durationMs: 0, decisions, idleAt: 0 }
-      const limits = checks.map((check, i) => ({ limit: check.limit, remaining: decisions[i]!.remaining, parked: this.log.get(check.id)?.leasedUnits ?? 0 }))
-      // Whole requests only: units a request of this cost can't use would just sit parked.
-      const extra = ask.need > 1 ? Math.floor(extraUnits(ask.want, ask.need, limits) / ask.need) * ask.need : extraUnits(ask.want, ask.need, limits)
-      const granted = ask.need + extra
-      if (granted === 0) return { allowed: true, id: '', granted: 0, durationMs: 0, decisions, idleAt: 0 }
-      // Near the limit only the waiting request's unit: today's exact path, a hit at the decision
-      // (refundable under the lease id), no lease to report.
-      const durationMs = extra === 0 ? 0 : leaseDuration(checks)
-      const idleAt = extra === 0 ? this.recordHits(checks, id, now, ask.need) : recordLease(sql, this.log, id, checks, granted, now, now + durationMs)
-      checks.forEach((check, i) => {
-        const decision = decisions[i]!
-        decision.remaining -= granted
-        if (decision.resetMs === 0) decision.resetMs = durationMs + check.windowMs
-      })
-      return { allowed: true, id, granted, durationMs, decisions, idleAt }
+      return grantLease(sql, this.log, checks, ask, now, (check) => this.peekWindow(check, now, ask.need))
     })
     const { idleAt, ...answer } = result
     if (idleAt > 0) await this.scheduleCleanup(idleAt - now)
@@ -254,17 +229,6 @@ export class RateLimiter extends DurableObject<Env> {
     const allowed = used + need <= check.limit
     const base = { id: check.id, limit: check.limit, windowMs: end - start, resetMs: end - now }
     return { ...base, allowed, remaining: Math.max(0, check.limit - used), retryAfterMs: allowed ? 0 : end - now }
-  }
-
-  /** One admitted request (of `units`) on every check, under `reservation`; returns when the last expires. */
-  private recordHits(checks: WindowCheck[], reservation: string, now: number, units: number): number {
-    let idleAt = now
-    for (const check of checks) {
-      this.ctx.storage.sql.exec('INSERT INTO hits (counter, at, expires, reservation, weight) VALUES (?, ?, ?, ?, ?)', check.id, now, now + check.windowMs, reservation, units)
-      this.log.add(check.id, now, units)
-      idleAt = Math.max(idleAt, now + check.windowMs)
-    }
-    return idleAt
   }
 
   /** Gives back every unit `reservation` took (the request was denied elsewhere). Returns how many, or -1 on failure. */

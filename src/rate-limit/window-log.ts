@@ -13,6 +13,8 @@
  * like this" without the mirror having to remember reservation ids.
  */
 
+import type { LimitDecision, WindowCheck } from './limiter-rpc'
+
 /** Expired entries are dropped from SQLite in batches of at least this many, not one per call. */
 export const PRUNE_BATCH = 64
 
@@ -94,6 +96,22 @@ class Times {
     this.leased = this.leased.slice(this.head)
     this.head = 0
   }
+}
+
+/** Whether `need` more units fit in `check`'s window now (the mirror expired to it), and if not, when they will. */
+export function decideWindow(times: Times | undefined, check: WindowCheck, now: number, need: number): LimitDecision {
+  const count = times?.units ?? 0
+  const oldest = times?.oldest()
+  const base = { id: check.id, limit: check.limit, windowMs: check.windowMs }
+  if (count + need <= check.limit) {
+    const resetMs = oldest !== undefined ? Math.max(0, oldest + check.windowMs - now) : 0
+    return { ...base, allowed: true, remaining: check.limit - count, resetMs, retryAfterMs: 0 }
+  }
+  // `need` more fit once all but limit-need of the counted units have expired.
+  const freeing = times?.freeingAt(check.limit - need)
+  const retryAfterMs = Math.max(1, (freeing ?? now) + check.windowMs - now)
+  const resetMs = oldest !== undefined ? Math.max(1, oldest + check.windowMs - now) : retryAfterMs
+  return { ...base, allowed: false, remaining: Math.max(0, check.limit - count), resetMs, retryAfterMs }
 }
 
 export class WindowLog {
