@@ -35,7 +35,7 @@ import type { AppEnv } from '../core/context'
 type CompiledLimit = { name: string; check: LimitCheck; key: KeyFunction; quota: boolean; describe: string }
 
 /** What the middleware needs of its options to reach the objects, and what to do when they fail. */
-type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout'> & { ns: DurableObjectNamespace<RateLimiter> | undefined; leases: LeaseCache | undefined }
+type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout' | 'costHeader'> & { ns: DurableObjectNamespace<RateLimiter> | undefined; leases: LeaseCache | undefined }
 
 /**
  * Lease caches, one per gateway (per config object): per isolate and per config version, so every
@@ -126,7 +126,7 @@ async function reserveAll(c: Context<AppEnv>, settings: Settings, calls: Map<str
   if (!ns || typeof ns.idFromName !== 'function') {
     return [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
   }
-  return reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c, settings.leases && leasedTake(c, settings, ns))
+  return reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c, settings.leases && leasedTake(c, settings, ns), settings.costHeader !== undefined)
 }
 
 /**
@@ -186,6 +186,31 @@ function applyOnError(c: Context<AppEnv>, { binding, onError }: Settings, log: R
   log.outcome = 'failed-open'
 }
 
+/** The most a response may say it cost: beyond it (or not a whole number) the header is ignored. */
+const MAX_RESPONSE_COST = 1_000_000_000
+
+/**
+ * The cost the response reported (`costHeader`), settled after it, in `waitUntil`: more than
+ * admission took is charged in every object (the key may go into debt, delaying its next
+ * admissions); 0 gives back what admission took; no or a bad header leaves `minCost` charged.
+ */
+function settleCost(c: Context<AppEnv>, { ns, costHeader, timeout }: Settings, calls: Map<string, ObjectCall>, outcomes: Outcomes, taken: number, log: Record<string, unknown>) {
+  const text = c.res.headers.get(costHeader!)?.trim()
+  const cost = text !== undefined && /^\d{1,10}$/.test(text) ? Number(text) : undefined
+  if (cost === undefined || cost > MAX_RESPONSE_COST || cost === taken || !ns) return
+  log.cost = cost
+  const runtime = c.get('runtime') ?? systemRuntime
+  for (const outcome of outcomes) {
+    if (!outcome.ok || !outcome.result.allowed) continue
+    const call = calls.get(outcome.key)!
+    if (cost === 0) {
+      if (outcome.giveBack) runtime.waitUntil(c, Promise.resolve(outcome.giveBack()).catch(() => false))
+    } else if (cost > taken) {
+      runtime.waitUntil(c, withTimeout(stubFor(ns, call.key).charge(call.checks, Math.min(cost - taken, 1_000_000)), timeout, runtime).catch(() => -1))
+    }
+  }
+}
+
 /** Refuses the request with a 429 naming the limits hit, its `RateLimit` fields and the longest `Retry-After`. */
 function deny(applied: CompiledLimit[], decisions: Map<string, LimitDecision>, fields: { policy: string; state: string }, log: Record<string, unknown>): never {
   const hit = applied.filter((limit) => decisions.get(limit.check.id)?.allowed === false)
@@ -231,26 +256,29 @@ export const rateLimitPolicy = definePolicy({
       leases = leaseCaches.get(config)
       if (!leases) leaseCaches.set(config, (leases = new LeaseCache()))
     }
-    const settings: Settings = { ns, binding, onError, timeout, leases }
+    const settings: Settings = { ns, binding, onError, timeout, leases, costHeader: options.costHeader }
+    // With `costHeader`, admission takes `minCost`; the response says the rest.
+    const admissionCost = options.costHeader !== undefined ? options.minCost : options.cost
 
     return async function rateLimit(c, next) {
       const plan = c.get('consumer')?.plan
       const applied = plan !== undefined && planLimits.has(plan) ? [...own, ...planLimits.get(plan)!] : own
       if (applied.length === 0) return next()
 
-      const { calls, fallback } = await callsPerObject(applied, keyInput(c), options.cost)
+      const { calls, fallback } = await callsPerObject(applied, keyInput(c), admissionCost)
       const log: Record<string, unknown> = { objects: calls.size, limits: applied.length }
       if (fallback) log.fallback = true
       c.get('log').rateLimit = log
 
       const outcomes = await reserveAll(c, settings, calls)
-      const { decisions, errors, denied } = collectDecisions(outcomes, options.cost)
+      const { decisions, errors, denied } = collectDecisions(outcomes, admissionCost)
       if (errors.length > 0) applyOnError(c, settings, log, errors, denied)
 
       const fields = fieldItems(applied, decisions)
       if (denied) deny(applied, decisions, fields, log)
       log.outcome ??= 'allowed'
       await next()
+      if (settings.costHeader !== undefined) settleCost(c, settings, calls, outcomes, admissionCost, log)
       if (fields.policy) {
         editResponseHeaders(c, (headers) => {
           headers.append('RateLimit-Policy', fields.policy)

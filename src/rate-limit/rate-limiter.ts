@@ -31,7 +31,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../core/env'
 import { checkInput, checkLeaseAsk, isCost, type ConsumeResult, type InspectResult, type LeaseAsk, type LeaseResult, type LimitCheck, type LimitDecision, type QuotaCheck, type WindowCheck } from './limiter-rpc'
-import { grantLease, leaseTag, settleReports } from './lease-ledger'
+import { grantLease, leaseTag, recordHits, settleReports } from './lease-ledger'
 import { decideWindow, PRUNE_BATCH, WindowLog } from './window-log'
 import { systemRuntime, type Runtime } from '../core/runtime'
 
@@ -229,6 +229,40 @@ export class RateLimiter extends DurableObject<Env> {
     const allowed = used + need <= check.limit
     const base = { id: check.id, limit: check.limit, windowMs: end - start, resetMs: end - now }
     return { ...base, allowed, remaining: Math.max(0, check.limit - used), retryAfterMs: allowed ? 0 : end - now }
+  }
+
+  /**
+   * Charges `units` more on every check, whether they fit or not (a cost known only after the
+   * response): a key may go into debt, which delays its later admissions. Returns the units
+   * charged, or -1 on failure.
+   */
+  async charge(checks: LimitCheck[], units: number): Promise<number> {
+    try {
+      checkInput(checks, '')
+      if (!isCost(units)) throw new TypeError('bad units')
+      this.ensureSchema()
+      const now = this.clock()
+      const sql = this.ctx.storage.sql
+      const idleAt = this.ctx.storage.transactionSync(() => {
+        let idle = now
+        for (const check of checks) {
+          if (check.kind === 'window') {
+            idle = Math.max(idle, recordHits(sql, this.log, [check], '', now, units))
+            continue
+          }
+          const [start, end] = periodBounds(check.period, now)
+          sql.exec('INSERT INTO quotas (counter, period, used, expires) VALUES (?, ?, ?, ?) ON CONFLICT (counter, period) DO UPDATE SET used = used + excluded.used', check.id, start, units, end)
+          idle = Math.max(idle, end)
+        }
+        return idle
+      })
+      await this.scheduleCleanup(idleAt - now)
+      return units
+    } catch (err) {
+      console.error(JSON.stringify({ event: 'rate_limiter_error', method: 'charge', error: String(err) }))
+      if (this.schemaReady) this.loadLog()
+      return -1
+    }
   }
 
   /** Gives back every unit `reservation` took (the request was denied elsewhere). Returns how many, or -1 on failure. */

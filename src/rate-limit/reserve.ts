@@ -88,9 +88,11 @@ export async function reserve(
   /** The request late refunds belong to (`runtime.waitUntil`); without one they run unawaited. */
   request?: WaitUntilTarget,
   leased?: LeasedTake,
+  /** Every admitted unit must stay refundable after the request (a cost read from the response may be 0). */
+  refundable = false,
 ): Promise<ObjectOutcome[]> {
   // One object never refunds (a denial there consumed nothing), so it needs no reservation.
-  const reservation = calls.length > 1 ? runtime.randomId() : ''
+  const reservation = calls.length > 1 || refundable ? runtime.randomId() : ''
   // Made on first use: a call served from a lease never needs one.
   const made: (DurableObjectStub<RateLimiter> | undefined)[] = []
   const stub = (i: number) => (made[i] ??= stubFor(ns, calls[i]!.key))
@@ -102,7 +104,8 @@ export async function reserve(
       try {
         const result = (await withTimeout(stub(i).consume(checks, reservation, call.units ?? 1), timeoutMs, runtime)) as ConsumeResult
         if (result.error !== undefined) return { key, ok: false, error: result.error }
-        return { key, ok: true, result, refunded: false }
+        const giveBack = () => withTimeout(stub(i).refund(reservation), timeoutMs, runtime).then((units) => units >= 0, () => false)
+        return { key, ok: true, result, refunded: false, ...(refundable && { giveBack }) }
       } catch (err) {
         return { key, ok: false, error: String((err as Error)?.message ?? err), timedOut: err instanceof RateLimiterTimeout }
       }

@@ -4,7 +4,7 @@
  * `quotas` (`plans.<name>` in the gateway config).
  */
 import * as v from 'valibot'
-import { Milliseconds, Name } from '../core/schema'
+import { HeaderName, Milliseconds, Name } from '../core/schema'
 import { KeySpecSchema } from './keys'
 
 /** Checks one `RateLimiter` call may carry; the policy's validation keeps every request within it. */
@@ -96,6 +96,18 @@ export const RateLimitOptionsSchema = v.strictObject({
   cost: v.pipe(
     v.optional(v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1), v.maxValue(1_000_000)), 1),
     v.description(SCHEMA_DOCS ? 'Units each request takes from every limit and quota of the policy (and of the plan it applies).' : ''),
+  ),
+  costHeader: v.pipe(
+    v.optional(HeaderName),
+    v.description(
+      SCHEMA_DOCS
+        ? 'A response header carrying what the request cost (e.g. `X-Usage-Tokens`): admission takes `minCost` units, the rest is charged after the response (the key may go into debt); a response saying 0 is charged nothing.'
+        : '',
+    ),
+  ),
+  minCost: v.pipe(
+    v.optional(v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1), v.maxValue(1_000_000)), 1),
+    v.description(SCHEMA_DOCS ? 'With `costHeader`: the units admission takes before the cost is known.' : ''),
   ),
   mode: v.pipe(
     v.optional(v.picklist(['lease', 'exact']), 'lease'),

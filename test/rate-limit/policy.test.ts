@@ -3,6 +3,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { freshIp, inspect, limitedGateway, setClock, used } from './helpers'
+import { policyGateway } from '../support/gateway'
+import { manualRuntime } from '../support/runtime'
 import { parseList } from './sf'
 import { configProblems } from '../support/config'
 
@@ -157,9 +159,48 @@ describe('cost', () => {
     })
   }
 
+  /** A route whose answer says what it cost: `X-Usage-Tokens` echoes the request's `X-Tokens`. */
+  const tokenGateway = (mode: 'lease' | 'exact') =>
+    policyGateway(
+      'rate-limit',
+      { mode, costHeader: 'X-Usage-Tokens', limits: [{ name: 'tokens', limit: 100, window: 60 }] },
+      { id: 'limited', match: { path: '/limited' }, action: { type: 'respond', headers: { 'x-usage-tokens': '{headers.x-tokens}' }, body: { ok: true } } },
+      { runtime: manualRuntime() },
+    )
+  const spend = (gw: ReturnType<typeof tokenGateway>, ip: string, tokens: string) => gw.fetch('/limited', from(ip, { 'x-tokens': tokens }))
+
+  it('a response reporting 40 tokens charges 40; one reporting more than is left puts the key in debt, delaying the next admission', async () => {
+    const gw = tokenGateway('exact')
+    const ip = freshIp()
+    expect((await spend(gw, ip, '40')).status).toBe(200)
+    expect(await used(`ip=${ip}`, 'route:limited/tokens')).toBe(40)
+    // 1 unit is enough to be admitted; the answer then says 70: 110 of 100, in debt.
+    expect((await spend(gw, ip, '70')).status).toBe(200)
+    expect(await used(`ip=${ip}`, 'route:limited/tokens')).toBe(110)
+    const next = await spend(gw, ip, '1')
+    expect(next.status).toBe(429)
+    // Not until 11 units are back: the 70 charged with the second request (a minute after it).
+    expect(Number(next.headers.get('retry-after'))).toBeGreaterThan(55)
+  })
+
+  for (const mode of ['lease', 'exact'] as const) {
+    it(`mode "${mode}": 40 tokens charge 40, a 0-token answer charges none, no header charges minCost`, async () => {
+      const gw = tokenGateway(mode)
+      const [a, b, c] = [freshIp(), freshIp(), freshIp()]
+      expect((await spend(gw, a, '40')).status).toBe(200)
+      expect(await used(`ip=${a}`, 'route:limited/tokens')).toBe(40)
+      expect((await spend(gw, b, '0')).status).toBe(200)
+      expect(await used(`ip=${b}`, 'route:limited/tokens')).toBe(0)
+      expect((await spend(gw, c, 'many')).status).toBe(200)
+      expect(await used(`ip=${c}`, 'route:limited/tokens')).toBe(1)
+    })
+  }
+
   it('refuses a cost no request could ever pay, naming the field', async () => {
     const problems = configProblems({ routes: [{ id: 'r', match: { path: '/' }, policies: [{ type: 'rate-limit', cost: 11, limits: [{ name: 'w', limit: 10, window: 1 }] }], action: { type: 'respond' } }] })
     expect(problems).toEqual(['routes[0].policies[0].cost: 11 is more than the smallest limit (10): no request could ever be admitted'])
+    const both = configProblems({ routes: [{ id: 'r', match: { path: '/' }, policies: [{ type: 'rate-limit', cost: 2, costHeader: 'X-Usage-Tokens', limits: [{ name: 'w', limit: 10, window: 1 }] }], action: { type: 'respond' } }] })
+    expect(both).toEqual(['routes[0].policies[0].cost: give either "cost" (a fixed cost) or "costHeader" (the cost read from the response, "minCost" taken at admission), not both'])
   })
 })
 
