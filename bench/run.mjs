@@ -215,7 +215,7 @@ async function main() {
       if (scenario.measureOnly) {
         // Its own measurement (e.g. 429s expected), reported as a line of text.
         log(`\n${gateway.label}`)
-        const extra = await scenario.extra({ url: gateway.url, request, log })
+        const extra = await scenario.extra({ url: gateway.url, request, log, smoke: SMOKE })
         rows.push({ ...base, b: '', status: 'measured', reason: extra.summary, extra })
         continue
       }
@@ -223,7 +223,7 @@ async function main() {
       log(`\n${gateway.label} vs ${bare.label}`)
       const row = { ...base, a: gateway.label, b: bare.label, status: 'ok', levels: await comparePair(gateway, bare, request) }
       row.targetResults = evaluateTargets({ ...row, targets: { ...row.targets, vsPeer: undefined } })
-      if (scenario.extra) row.extra = await scenario.extra({ url: gateway.url, request, log })
+      if (scenario.extra) row.extra = await scenario.extra({ url: gateway.url, request, log, smoke: SMOKE })
       rows.push(row)
       if (scenario.peer && !args['no-peer']) {
         const peer = await peerFor(scenario.peer)

@@ -19,7 +19,7 @@
 //   peer            compare with fast-gateway too, with these policies: { jwt?: true, rateLimit?: true }
 //   targets         the issue's targets for this row, checked in the report
 //   versus          compare with the gateway of another scenario (e.g. 'pass-through') instead of the bare worker
-//   extra({ url, request, log })  measured after the comparison; its `summary` is printed
+//   extra({ url, request, log, smoke })  measured after the comparison; its `summary` is printed
 //   measureOnly     skip the comparison: only `extra` (for runs that expect 429s)
 //   patches         source edits applied while bundling (bench-only stand-ins, see `objectCalls`)
 //
@@ -73,7 +73,8 @@ const objectCalls = (delayMs) => ({
 const OBJECT_DELAY_MS = 50
 
 /** Object calls over `seconds` of load at 32 connections: per second, and per 1,000 admitted. */
-async function objectCallRate({ url, request, log }, seconds = 5) {
+async function objectCallRate({ url, request, log, smoke }, wanted = 5) {
+  const seconds = smoke ? 1 : wanted
   const read = async () => (await fetch(`${url}/__bench/rate-limiter`)).json()
   const before = await read()
   const started = performance.now()
@@ -93,13 +94,42 @@ async function objectCallRate({ url, request, log }, seconds = 5) {
   return result
 }
 
-/** Excess demand on one key with a limit it reaches: admitted vs the most the limit allows. */
+/**
+ * Excess demand on one key with a limit it reaches: 32 clients in a loop for `seconds`, each 200's
+ * time kept. After the first window (the start's burst), every window of `window` s should hold
+ * `limit` admissions: the fewest in any such window is the worst under-admission, the mean over
+ * them the usual one. The most in any window, as the client sees it (answers arrive a variable
+ * while after admission, so this can read a little high on either mode), checks the bound.
+ */
 const NEAR_LIMIT = { limit: 50, window: 1, seconds: 10 }
-async function underAdmission({ url, request, log }) {
-  const run = await measure(url, request, { connections: 32, seconds: NEAR_LIMIT.seconds })
-  const most = NEAR_LIMIT.limit * (NEAR_LIMIT.seconds / NEAR_LIMIT.window)
-  const result = { admitted: run.count, denied: run.non2xx, most, underAdmission: 1 - run.count / most }
-  result.summary = `limit ${NEAR_LIMIT.limit}/${NEAR_LIMIT.window} s, ${NEAR_LIMIT.seconds} s at 32 connections: ${run.count} admitted, ${run.non2xx} denied; at most ${most} allowed; under-admission ${(result.underAdmission * 100).toFixed(1)}%`
+async function underAdmission({ url, request, log, smoke }) {
+  const seconds = smoke ? 3 : NEAR_LIMIT.seconds
+  const W = NEAR_LIMIT.window * 1000
+  const times = []
+  let denied = 0
+  const started = performance.now()
+  const end = started + seconds * 1000
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (performance.now() < end) {
+      const res = await fetch(url + request.path, { headers: request.headers })
+      await res.arrayBuffer()
+      if (res.status === 200) times.push(performance.now())
+      else if (res.status === 429) denied++
+      else throw new Error(`near-limit run: status ${res.status}`)
+    }
+  }))
+  times.sort((a, b) => a - b)
+  const count = (from, to) => times.filter((t) => t >= from && t < to).length
+  let fewest = Infinity
+  let most = 0
+  for (let from = started; from + W <= end; from += 10) {
+    const n = count(from, from + W)
+    most = Math.max(most, n)
+    if (from >= started + W) fewest = Math.min(fewest, n)
+  }
+  const steady = count(started + W, end) / (NEAR_LIMIT.limit * ((end - started - W) / W))
+  const result = { admitted: times.length, denied, fewest, most, meanUnder: 1 - steady, worstUnder: 1 - fewest / NEAR_LIMIT.limit }
+  result.summary = `limit ${NEAR_LIMIT.limit}/${NEAR_LIMIT.window} s, ${seconds} s, 32 clients: ${times.length} admitted, ${denied} denied; after the first window, under-admission ${(result.meanUnder * 100).toFixed(1)}% on average, ${(result.worstUnder * 100).toFixed(0)}% in the worst window (${fewest}); most in any window as the client sees it: ${most}`
   log(`  ${result.summary}`)
   return result
 }
