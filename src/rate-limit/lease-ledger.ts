@@ -12,7 +12,9 @@
  * A final report frees the units never spent. A lease never reported (isolate evicted) keeps all
  * its units until lease end + window.
  */
-import type { LeaseAsk, LeaseReport, LeaseResult, LimitDecision, WindowCheck } from './limiter-rpc'
+import type { LeaseAsk, LeaseReport, LeaseResult, LimitCheck, LimitDecision, QuotaCheck, WindowCheck } from './limiter-rpc'
+import { periodBounds } from './periods'
+import { quotaLossBound, quotaParked, recordQuotaUnits, settleQuotaReport } from './quota-leases'
 import type { WindowLog } from './window-log'
 
 /** The longest lease: short enough that an admin reset or a plan change is seen soon. */
@@ -26,9 +28,10 @@ export const LEASE_SHARE = 0.1
 
 export const leaseTag = (id: string) => `L:${id}`
 
-/** A lease lasts at most a quarter of the shortest window it covers, and MAX_LEASE_MS. */
-export function leaseDuration(checks: WindowCheck[]): number {
-  return Math.max(1, Math.min(MAX_LEASE_MS, ...checks.map((c) => Math.floor(c.windowMs / 4))))
+/** A lease lasts at most a quarter of the shortest window it covers, and MAX_LEASE_MS; never past a quota's period. */
+export function leaseDuration(windows: WindowCheck[], quotas: QuotaCheck[] = [], now = 0): number {
+  const periodEnds = quotas.map((q) => periodBounds(q.period, now)[1] - now)
+  return Math.max(1, Math.min(MAX_LEASE_MS, ...windows.map((c) => Math.floor(c.windowMs / 4)), ...periodEnds))
 }
 
 /** B for one limit: the units that may be parked in leases. */
@@ -39,10 +42,10 @@ export const parkedBound = (limit: number) => Math.floor(limit * LEASE_SHARE)
  * key near its limit gets exactly `need`: one unit per request, the exact path), and only while
  * the units parked in leases stay within B.
  */
-export function extraUnits(want: number, need: number, limits: { limit: number; remaining: number; parked: number }[]): number {
+export function extraUnits(want: number, need: number, limits: { remaining: number; parked: number; bound: number }[]): number {
   let extra = want - need
-  for (const { limit, remaining, parked } of limits) {
-    extra = Math.min(extra, Math.floor((remaining - need) / 2), parkedBound(limit) - parked)
+  for (const { remaining, parked, bound } of limits) {
+    extra = Math.min(extra, Math.floor((remaining - need) / 2), bound - parked)
   }
   return Math.max(0, extra)
 }
@@ -82,19 +85,19 @@ export function settleReports(sql: Sql, log: WindowLog, reports: LeaseReport[], 
         log.add(row.counter, row.at, left, true)
       }
     }
+    settleQuotaReport(sql, report)
     if (report.final) sql.exec('DELETE FROM leases WHERE id = ?', report.id)
   }
 }
 
-/** Records a lease of `units` on every check: one row per counter, timed at the lease's end. */
-export function recordLease(sql: Sql, log: WindowLog, id: string, checks: WindowCheck[], units: number, now: number, endsAt: number): number {
+/** Records a lease of `units` on every window check: one row per counter, timed at the lease's end. */
+export function recordLease(sql: Sql, log: WindowLog, id: string, checks: WindowCheck[], units: number, endsAt: number): number {
   let idleAt = endsAt
   for (const check of checks) {
     sql.exec('INSERT INTO hits (counter, at, expires, reservation, weight) VALUES (?, ?, ?, ?, ?)', check.id, endsAt, endsAt + check.windowMs, leaseTag(id), units)
     log.add(check.id, endsAt, units, true)
     idleAt = Math.max(idleAt, endsAt + check.windowMs)
   }
-  sql.exec('INSERT INTO leases (id, granted_at, ends_at, expires) VALUES (?, ?, ?, ?)', id, now, endsAt, idleAt)
   return idleAt
 }
 
@@ -114,10 +117,17 @@ export function recordHits(sql: Sql, log: WindowLog, checks: WindowCheck[], rese
  * units or nothing (denied, with when they'll be back), plus what `extraUnits` allows of `want`.
  * `idleAt`: when what it wrote expires (0: nothing written).
  */
-export function grantLease(sql: Sql, log: WindowLog, checks: WindowCheck[], ask: LeaseAsk, now: number, peek: (check: WindowCheck) => LimitDecision): LeaseResult & { idleAt: number } {
+export function grantLease(sql: Sql, log: WindowLog, checks: LimitCheck[], ask: LeaseAsk, now: number, peek: (check: LimitCheck) => LimitDecision): LeaseResult & { idleAt: number } {
   const decisions = checks.map(peek)
   if (!decisions.every((d) => d.allowed)) return { allowed: false, id: '', granted: 0, durationMs: 0, decisions, idleAt: 0 }
-  const limits = checks.map((check, i) => ({ limit: check.limit, remaining: decisions[i]!.remaining, parked: log.get(check.id)?.leasedUnits ?? 0 }))
+  const windows = checks.filter((c): c is WindowCheck => c.kind === 'window')
+  const quotas = checks.filter((c): c is QuotaCheck => c.kind === 'quota')
+  const limits = checks.map((check, i) => ({
+    remaining: decisions[i]!.remaining,
+    ...(check.kind === 'window'
+      ? { parked: log.get(check.id)?.leasedUnits ?? 0, bound: parkedBound(check.limit) }
+      : { parked: quotaParked(sql, check, now), bound: quotaLossBound(check.limit) }),
+  }))
   const asked = extraUnits(ask.want, ask.need, limits)
   // Whole requests only: units a request of this cost can't use would just sit parked.
   const extra = ask.need > 1 ? Math.floor(asked / ask.need) * ask.need : asked
@@ -125,12 +135,18 @@ export function grantLease(sql: Sql, log: WindowLog, checks: WindowCheck[], ask:
   if (granted === 0) return { allowed: true, id: '', granted: 0, durationMs: 0, decisions, idleAt: 0 }
   // Near the limit only the waiting request's units: the exact path, a hit at the decision
   // (refundable under the lease id), no lease to report.
-  const durationMs = extra === 0 ? 0 : leaseDuration(checks)
-  const idleAt = extra === 0 ? recordHits(sql, log, checks, ask.id, now, ask.need) : recordLease(sql, log, ask.id, checks, granted, now, now + durationMs)
+  let idleAt: number
+  const durationMs = extra === 0 ? 0 : leaseDuration(windows, quotas, now)
+  if (extra === 0) {
+    idleAt = Math.max(recordHits(sql, log, windows, ask.id, now, ask.need), recordQuotaUnits(sql, quotas, ask.need, now, { reservation: ask.id }))
+  } else {
+    idleAt = Math.max(recordLease(sql, log, ask.id, windows, granted, now + durationMs), recordQuotaUnits(sql, quotas, granted, now, { lease: ask.id }))
+    sql.exec('INSERT INTO leases (id, granted_at, ends_at, expires) VALUES (?, ?, ?, ?)', ask.id, now, now + durationMs, idleAt)
+  }
   checks.forEach((check, i) => {
     const decision = decisions[i]!
     decision.remaining -= granted
-    if (decision.resetMs === 0) decision.resetMs = durationMs + check.windowMs
+    if (decision.resetMs === 0 && check.kind === 'window') decision.resetMs = durationMs + check.windowMs
   })
   return { allowed: true, id: ask.id, granted, durationMs, decisions, idleAt }
 }

@@ -1,7 +1,7 @@
 /**
  * @module
- * The isolate's side of leases (`mode: "lease"`, see `./lease-ledger` for the object's): a request
- * under window limits spends a unit of a lease this isolate holds for its key, with no round trip
+ * The isolate's side of leases (`mode: "lease"`, see `./lease-ledger` and `./quota-leases` for the
+ * object's): a request spends a unit of a lease this isolate holds for its key, with no round trip
  * to the `RateLimiter` object. Per key and set of checks, an `Allowance`:
  * - spends from its leases, each usable from when it was ASKED for (not answered) until a safety
  *   margin before its duration ends, so a slow answer or a drifting clock can't stretch it;

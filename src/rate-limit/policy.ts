@@ -24,7 +24,6 @@ import { policyItem, stateItem, toSeconds } from './fields'
 import { compileKey, type KeyFunction, type KeyInput, type KeySpec } from './keys'
 import { RateLimiterTimeout, reserve, stubFor, withTimeout, type LeasedTake, type ObjectCall, type ObjectOutcome } from './reserve'
 import { LeaseCache, type LimiterLink } from './leases'
-import type { WindowCheck } from './limiter-rpc'
 import { plansOf, RateLimitOptionsSchema, type RateLimitOptions } from './schema'
 import { checkRateLimitOptions } from './checks'
 import { definePolicy } from '../core/policy'
@@ -137,10 +136,9 @@ function leasedTake(c: Context<AppEnv>, { leases, timeout }: Settings, ns: Durab
   // A bare policy (no request context in front of it) still has the system's clock.
   const runtime = c.get('runtime') ?? systemRuntime
   return (call) => {
-    if (!call.checks.every((check) => check.kind === 'window')) return undefined
-    const checks = call.checks as WindowCheck[]
+    const checks = call.checks
     const units = call.units ?? 1
-    const allowance = leases!.allowance(`${call.key}\n${units}\n${checks.map((check) => `${check.id}:${check.limit}:${check.windowMs}`).join(',')}`, units)
+    const allowance = leases!.allowance(`${call.key}\n${units}\n${checks.map((check) => `${check.id}:${check.limit}:${check.kind === 'window' ? check.windowMs : check.period}`).join(',')}`, units)
     const link: LimiterLink = {
       lease: (ask) => withTimeout(stubFor(ns, call.key).lease(checks, ask), timeout, runtime) as Promise<never>,
       refund: (id) => withTimeout(stubFor(ns, call.key).refund(id), timeout, runtime),

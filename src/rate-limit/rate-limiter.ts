@@ -32,10 +32,10 @@ import { DurableObject } from 'cloudflare:workers'
 import type { Env } from '../core/env'
 import { checkInput, checkLeaseAsk, isCost, type ConsumeResult, type InspectResult, type LeaseAsk, type LeaseResult, type LimitCheck, type LimitDecision, type QuotaCheck, type WindowCheck } from './limiter-rpc'
 import { grantLease, leaseTag, recordHits, settleReports } from './lease-ledger'
+import { periodBounds } from './periods'
 import { decideWindow, PRUNE_BATCH, WindowLog } from './window-log'
 import { systemRuntime, type Runtime } from '../core/runtime'
 
-const DAY_MS = 86_400_000
 /** A reservation can be refunded for this long (far beyond the caller's RPC timeout). */
 const HOLD_MS = 300_000
 
@@ -50,17 +50,10 @@ CREATE INDEX IF NOT EXISTS holds_by_reservation ON holds (reservation);
 CREATE INDEX IF NOT EXISTS holds_by_at ON holds (at);
 CREATE TABLE IF NOT EXISTS refunded (reservation TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, granted_at INTEGER NOT NULL, ends_at INTEGER NOT NULL, expires INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS quota_leases (id TEXT NOT NULL, counter TEXT NOT NULL, period INTEGER NOT NULL, units INTEGER NOT NULL, expires INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS quota_leases_by_id ON quota_leases (id);
+CREATE INDEX IF NOT EXISTS quota_leases_by_counter ON quota_leases (counter, period);
 `
-
-/** The UTC calendar period containing `now`: [start, end). */
-export function periodBounds(period: 'day' | 'month', now: number): [number, number] {
-  if (period === 'day') {
-    const start = Math.floor(now / DAY_MS) * DAY_MS
-    return [start, start + DAY_MS]
-  }
-  const d = new Date(now)
-  return [Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1), Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)]
-}
 
 export class RateLimiter extends DurableObject<Env> {
   /** The object's own runtime: a Durable Object is not built by `createGateway`, so it holds the system's. */
@@ -190,7 +183,7 @@ export class RateLimiter extends DurableObject<Env> {
    * of `want`. See `./lease-ledger` for how leased units are counted.
    * Never rejects, like `consume`.
    */
-  async lease(checks: WindowCheck[], ask: LeaseAsk): Promise<LeaseResult> {
+  async lease(checks: LimitCheck[], ask: LeaseAsk): Promise<LeaseResult> {
     try {
       return await this.leaseChecked(checks, ask)
     } catch (err) {
@@ -201,10 +194,9 @@ export class RateLimiter extends DurableObject<Env> {
     }
   }
 
-  private async leaseChecked(checks: WindowCheck[], ask: LeaseAsk): Promise<LeaseResult> {
+  private async leaseChecked(checks: LimitCheck[], ask: LeaseAsk): Promise<LeaseResult> {
     checkInput(checks, '')
     checkLeaseAsk(ask)
-    if (checks.some((c) => c.kind !== 'window')) throw new TypeError('leases cover window limits only')
     this.ensureSchema()
     const now = this.clock()
     const sql = this.ctx.storage.sql
@@ -214,7 +206,7 @@ export class RateLimiter extends DurableObject<Env> {
     }
     const result = this.ctx.storage.transactionSync(() => {
       settleReports(sql, this.log, ask.reports, now)
-      return grantLease(sql, this.log, checks, ask, now, (check) => this.peekWindow(check, now, ask.need))
+      return grantLease(sql, this.log, checks, ask, now, (check) => (check.kind === 'window' ? this.peekWindow(check, now, ask.need) : this.peekQuota(check, now, ask.need)))
     })
     const { idleAt, ...answer } = result
     if (idleAt > 0) await this.scheduleCleanup(idleAt - now)
@@ -285,8 +277,11 @@ export class RateLimiter extends DurableObject<Env> {
       removed.push(...sql.exec<{ counter: string; at: number; weight: number }>("DELETE FROM hits WHERE reservation = ? AND reservation <> '' RETURNING counter, at, weight", reservation))
       // A lease whose answer never reached the isolate (it timed out): none of it was spent.
       leased.push(...sql.exec<{ counter: string; at: number; weight: number }>('DELETE FROM hits WHERE reservation = ? RETURNING counter, at, weight', leaseTag(reservation)))
-      if (leased.length > 0) sql.exec('DELETE FROM leases WHERE id = ?', reservation)
-      let refunded = [...removed, ...leased].reduce((sum, row) => sum + row.weight, 0)
+      // Its quota units too (counted in `used` from the grant).
+      const quotaLeased = sql.exec<{ counter: string; period: number; units: number }>('DELETE FROM quota_leases WHERE id = ? RETURNING counter, period, units', reservation).toArray()
+      for (const row of quotaLeased) sql.exec('UPDATE quotas SET used = max(0, used - ?) WHERE counter = ? AND period = ?', row.units, row.counter, row.period)
+      if (leased.length > 0 || quotaLeased.length > 0) sql.exec('DELETE FROM leases WHERE id = ?', reservation)
+      let refunded = [...removed, ...leased].reduce((sum, row) => sum + row.weight, 0) + quotaLeased.reduce((sum, row) => sum + row.units, 0)
       const holds = sql.exec<{ counter: string; period: number; units: number }>('SELECT counter, period, units FROM holds WHERE reservation = ?', reservation).toArray()
       for (const hold of holds) {
         const given = sql.exec('UPDATE quotas SET used = max(0, used - ?) WHERE counter = ? AND period = ? AND used > 0', hold.units, hold.counter, hold.period).rowsWritten
@@ -294,7 +289,7 @@ export class RateLimiter extends DurableObject<Env> {
       }
       if (holds.length > 0) sql.exec('DELETE FROM holds WHERE reservation = ?', reservation)
       // Nothing held under it yet: remember it, so the call it refunds is charged nothing if it comes.
-      if (removed.length === 0 && leased.length === 0 && holds.length === 0) sql.exec('INSERT OR IGNORE INTO refunded (reservation, at) VALUES (?, ?)', reservation, this.clock())
+      if (removed.length === 0 && leased.length === 0 && quotaLeased.length === 0 && holds.length === 0) sql.exec('INSERT OR IGNORE INTO refunded (reservation, at) VALUES (?, ?)', reservation, this.clock())
       return refunded
     })
     for (const row of removed) this.log.remove(row.counter, row.at, row.weight)
@@ -343,6 +338,7 @@ export class RateLimiter extends DurableObject<Env> {
     sql.exec('DELETE FROM holds WHERE at < ?', now - HOLD_MS)
     sql.exec('DELETE FROM refunded WHERE at < ?', now - HOLD_MS)
     sql.exec('DELETE FROM leases WHERE expires <= ?', now)
+    sql.exec('DELETE FROM quota_leases WHERE expires <= ?', now)
     this.alarmAt = null
     const left = this.one<{ idleAt: number | null }>(
       'SELECT max(e) AS idleAt FROM (SELECT max(expires) AS e FROM hits UNION ALL SELECT max(expires) FROM quotas)',

@@ -113,7 +113,7 @@ export const RateLimitOptionsSchema = v.strictObject({
     v.optional(v.picklist(['lease', 'exact']), 'lease'),
     v.description(
       SCHEMA_DOCS
-        ? '`lease`: window limits are spent from leases this isolate holds, with no round trip on most requests; `exact`: every request waits for the object (an RPC and a durable write each). Quotas use the exact path either way.'
+        ? '`lease`: limits and quotas are spent from leases this isolate holds, with no round trip on most requests (a quota may lose up to 1% a period to leases never returned); `exact`: every request waits for the object (an RPC and a durable write each).'
         : '',
     ),
   ),

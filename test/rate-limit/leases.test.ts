@@ -10,7 +10,7 @@ import { Allowance, LOCAL_DENIAL_MS, type LimiterLink } from '../../src/rate-lim
 import { LEASE_SHARE } from '../../src/rate-limit/lease-ledger'
 import type { LeaseAsk, LeaseResult } from '../../src/rate-limit/limiter-rpc'
 import { admittedBetween, drive, fleet, jitteredNamespace, manualRuntime, mostInAnyWindow, type Instance } from './fleet'
-import { freshIp, inspect, limiterFor, setClock } from './helpers'
+import { freshIp, inspect, limiterFor, setClock, used } from './helpers'
 
 const T0 = Date.parse('2026-03-10T12:00:00Z')
 
@@ -132,6 +132,48 @@ describe('the object counts leased units until it knows when they were spent, pl
     expect(await remaining(key, T0 + 9999)).toBe(96)
     expect(await remaining(key, T0 + 10_000)).toBe(100)
   })
+})
+
+describe('quota leases: what an isolate that never reports can lose is capped at 1% of the quota', () => {
+  const daily = [{ id: 'q', kind: 'quota' as const, limit: 10_000, period: 'day' as const }]
+
+  it('a lease counts its units at once; a final report gives back the unspent; the units out in leases stay within 1%', async () => {
+    const key = `unit:quota-lease:${crypto.randomUUID()}`
+    await setClock(key, T0)
+    const first = await limiterFor(key).lease(daily, { id: 'a', need: 1, want: 500, reports: [] })
+    // 1 for the waiting request, 100 beside it (1% of 10,000).
+    expect(first).toMatchObject({ allowed: true, granted: 101, durationMs: 10_000 })
+    expect(await used(key, 'q')).toBe(101)
+    await setClock(key, T0 + 5000)
+    const second = await limiterFor(key).lease(daily, { id: 'b', need: 1, want: 500, reports: [{ id: 'a', spent: [[0, 31]], final: true }] })
+    // The 70 never spent came back; 'b' may again have 100 out.
+    expect(second).toMatchObject({ granted: 101 })
+    expect(await used(key, 'q')).toBe(31 + 101)
+    // 'b' is never reported (its isolate is gone): with 101 out, the next asks get only their own unit.
+    const third = await limiterFor(key).lease(daily, { id: 'c', need: 1, want: 500, reports: [] })
+    expect(third).toMatchObject({ granted: 1, durationMs: 0 })
+    expect(await used(key, 'q')).toBe(31 + 101 + 1)
+  })
+
+  it('several instances, one dropped holding a lease: a quota of 1,000 admits at most 1,000 and at least 1,000 - 1% - 1', async () => {
+    const clock = manualRuntime({ start: T0 })
+    const jittered = jitteredNamespace(clock, { seed: 13 })
+    const ip = freshIp()
+    const { instances, answers } = fleet(3, { quotas: [{ name: 'daily', limit: 1000, period: 'day' }] }, clock, jittered)
+    const early = steadyLoad(clock, [instances[2]!], ip, 2)
+    await drive(clock, jittered, 100)
+    early.stop()
+    await drive(clock, jittered, 60)
+    const load = steadyLoad(clock, instances.slice(0, 2), ip, 2)
+    await drive(clock, jittered, 3000)
+    load.stop()
+    await drive(clock, jittered, 200)
+    const admitted = answers.filter((a) => a.status === 200).length
+    expect(answers.filter((a) => a.instance === 2 && a.status === 200).length).toBeGreaterThan(1)
+    expect(admitted).toBeLessThanOrEqual(1000)
+    expect(admitted).toBeGreaterThanOrEqual(1000 - 10 - 1)
+    expect(answers.filter((a) => a.status === 429).length).toBeGreaterThan(0)
+  }, 60_000)
 })
 
 describe('the hot path', () => {

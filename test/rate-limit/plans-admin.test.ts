@@ -98,7 +98,8 @@ describe('admin API', () => {
       {
         id: 'limited',
         match: { path: '/limited' },
-        policies: [{ type: 'rate-limit', limits: [{ name: 'small', limit: 2, window: 3600 }], quotas: [{ name: 'daily', limit: 10, period: 'day' }] }],
+        // Exact: a reset seen at once, and counters that read as requests.
+        policies: [{ type: 'rate-limit', mode: 'exact', limits: [{ name: 'small', limit: 2, window: 3600 }], quotas: [{ name: 'daily', limit: 10, period: 'day' }] }],
         action: { type: 'respond' },
       },
     ],

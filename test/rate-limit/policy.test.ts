@@ -206,7 +206,7 @@ describe('cost', () => {
 
 describe('quotas through the gateway', () => {
   it('a monthly quota answers ERR_QUOTA_EXCEEDED with Retry-After until the month ends (UTC)', async () => {
-    const gw = limitedGateway({ quotas: [{ name: 'monthly', limit: 2, period: 'month' }] })
+    const gw = limitedGateway({ ...EXACT, quotas: [{ name: 'monthly', limit: 2, period: 'month' }] })
     const ip = freshIp()
     await setClock(`ip=${ip}`, '2026-04-30T23:00:00Z')
     const ok = await gw.fetch('/limited', from(ip))
