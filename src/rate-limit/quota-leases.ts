@@ -23,12 +23,17 @@ export function quotaParked(sql: Sql, check: QuotaCheck, now: number): number {
   return sql.exec<{ units: number }>('SELECT coalesce(sum(units), 0) AS units FROM quota_leases WHERE counter = ? AND period = ?', check.id, start).one().units
 }
 
-/** Counts `units` in each quota's period; with `lease`, a row holding them until reported. Returns the latest period end. */
-export function recordQuotaUnits(sql: Sql, checks: QuotaCheck[], units: number, now: number, hold: { reservation: string } | { lease: string }): number {
+/**
+ * Counts `units` in each quota's period; with `lease`, a row holding them until reported; with
+ * `reservation`, a hold a refund can give back; with neither, a charge for good. Returns the
+ * latest period end.
+ */
+export function recordQuotaUnits(sql: Sql, checks: QuotaCheck[], units: number, now: number, hold?: { reservation: string } | { lease: string }): number {
   let idleAt = now
   for (const check of checks) {
     const [start, end] = periodBounds(check.period, now)
     sql.exec('INSERT INTO quotas (counter, period, used, expires) VALUES (?, ?, ?, ?) ON CONFLICT (counter, period) DO UPDATE SET used = used + excluded.used', check.id, start, units, end)
+    if (hold === undefined) continue
     if ('lease' in hold) sql.exec('INSERT INTO quota_leases (id, counter, period, units, expires) VALUES (?, ?, ?, ?, ?)', hold.lease, check.id, start, units, end)
     else sql.exec('INSERT INTO holds (reservation, counter, period, at, units) VALUES (?, ?, ?, ?, ?)', hold.reservation, check.id, start, now, units)
     idleAt = Math.max(idleAt, end)

@@ -33,6 +33,7 @@ import type { Env } from '../core/env'
 import { checkInput, checkLeaseAsk, isCost, type ConsumeResult, type InspectResult, type LeaseAsk, type LeaseResult, type LimitCheck, type LimitDecision, type QuotaCheck, type WindowCheck } from './limiter-rpc'
 import { grantLease, leaseTag, recordHits, settleReports } from './lease-ledger'
 import { periodBounds } from './periods'
+import { recordQuotaUnits } from './quota-leases'
 import { decideWindow, PRUNE_BATCH, WindowLog } from './window-log'
 import { systemRuntime, type Runtime } from '../core/runtime'
 
@@ -235,19 +236,9 @@ export class RateLimiter extends DurableObject<Env> {
       this.ensureSchema()
       const now = this.clock()
       const sql = this.ctx.storage.sql
-      const idleAt = this.ctx.storage.transactionSync(() => {
-        let idle = now
-        for (const check of checks) {
-          if (check.kind === 'window') {
-            idle = Math.max(idle, recordHits(sql, this.log, [check], '', now, units))
-            continue
-          }
-          const [start, end] = periodBounds(check.period, now)
-          sql.exec('INSERT INTO quotas (counter, period, used, expires) VALUES (?, ?, ?, ?) ON CONFLICT (counter, period) DO UPDATE SET used = used + excluded.used', check.id, start, units, end)
-          idle = Math.max(idle, end)
-        }
-        return idle
-      })
+      const windows = checks.filter((c): c is WindowCheck => c.kind === 'window')
+      const quotas = checks.filter((c): c is QuotaCheck => c.kind === 'quota')
+      const idleAt = this.ctx.storage.transactionSync(() => Math.max(recordHits(sql, this.log, windows, '', now, units), recordQuotaUnits(sql, quotas, units, now)))
       await this.scheduleCleanup(idleAt - now)
       return units
     } catch (err) {
