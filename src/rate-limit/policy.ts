@@ -236,7 +236,8 @@ export const rateLimitPolicy = definePolicy({
     // One RPC per distinct key; on a denial, a refund to each object but the one that denied.
     const keys = new Set([...options.limits, ...options.quotas].map((l) => compileKey(l.by ?? options.by, l.by ? l.fallback : (l.fallback ?? options.fallback)).signature))
     if (options.plans) keys.add(compileKey(CONSUMER_KEY).signature)
-    return keys.size === 0 ? 0 : 2 * keys.size - 1
+    // With `costHeader`, one more per key: the charge (or the give-back) after the response.
+    return keys.size === 0 ? 0 : 2 * keys.size - 1 + (options.costHeader !== undefined ? keys.size : 0)
   },
   create(options, { env, route, config }) {
     const own = compileLimits(route ? `route:${route.id}` : 'global', options.limits, options.quotas, options.by, options.fallback)
