@@ -163,6 +163,12 @@ async function main() {
     if (!peers.has(key)) peers.set(key, await startFastGateway(join(WORK, `fg-${peers.size}`), ctx, peer))
     return peers.get(key)
   }
+  // Gateways of other scenarios, as the baseline of a scenario with `versus` (e.g. pass-through).
+  const versusGateways = new Map()
+  const versusFor = async (name) => {
+    if (!versusGateways.has(name)) versusGateways.set(name, await startGateway(join(WORK, `versus-${name}`), SCENARIOS.find((s) => s.name === name), ctx))
+    return versusGateways.get(name)
+  }
   const rows = []
   const failures = []
   const plainRequest = { method: 'GET', path: '/api/items/1' }
@@ -207,12 +213,20 @@ async function main() {
       gateway = await startGateway(WORK, scenario, ctx)
       const request = scenario.request(ctx)
       await checkAnswers(gateway, request, scenario.expect, scenario.prime)
+      if (scenario.measureOnly) {
+        // Its own measurement (e.g. 429s expected), reported as a line of text.
+        log(`\n${gateway.label}`)
+        const extra = await scenario.extra({ url: gateway.url, request, log, smoke: SMOKE })
+        rows.push({ ...base, b: '', status: 'measured', reason: extra.summary, extra })
+        continue
+      }
       // `against`: the same config built from patched source (e.g. the code path before a change).
       against = scenario.against ? await startGateway(WORK, { ...scenario, name: `${scenario.name}-${scenario.against.name}`, patches: scenario.against.patches }, ctx) : undefined
-      const bare = against ?? (await bareFor(scenario.baseline))
+      const bare = against ?? (scenario.versus ? await versusFor(scenario.versus) : await bareFor(scenario.baseline))
       log(`\n${gateway.label} vs ${bare.label}`)
       const row = { ...base, a: gateway.label, b: bare.label, status: 'ok', levels: await comparePair(gateway, bare, request) }
       row.targetResults = evaluateTargets({ ...row, targets: { ...row.targets, vsPeer: undefined } })
+      if (scenario.extra) row.extra = await scenario.extra({ url: gateway.url, request, log, smoke: SMOKE })
       rows.push(row)
       if (scenario.peer && !args['no-peer']) {
         const peer = await peerFor(scenario.peer)
@@ -237,7 +251,7 @@ async function main() {
     }
   }
 
-  for (const t of [...bares.values(), ...peers.values()]) await t.stop()
+  for (const t of [...bares.values(), ...peers.values(), ...versusGateways.values()]) await t.stop()
   const run = {
     meta: {
       date: new Date().toISOString(),

@@ -20,10 +20,16 @@
 //   against         { name, patches }: compare with the same config bundled from patched source (the
 //                   code before a change) instead of the bare worker; `patches` as in PROFILE_SCENARIOS
 //   targets         the issue's targets for this row, checked in the report
+//   versus          compare with the gateway of another scenario (e.g. 'pass-through') instead of the bare worker
+//   extra({ url, request, log, smoke })  measured after the comparison; its `summary` is printed
+//   measureOnly     skip the comparison: only `extra` (for runs that expect 429s)
+//   patches         source edits applied while bundling (bench-only stand-ins, see `objectCalls`)
 //
 // Every config is validated with src/config/parse.ts before it runs: a renamed option fails the
 // smoke run in CI with the exact problem, so this file can't silently drift from the features.
 // ================================================================================================
+
+import { measure } from './lib/load.mjs'
 
 const HUGE_LIMIT = 100_000 // never reached: the scenario measures the Durable Object round trip
 
@@ -44,6 +50,97 @@ const rateLimitPolicy = () => ({ type: 'rate-limit', by: ['consumer'], fallback:
 // Per consumer, so requests with a token are cached too (a shared scope would bypass them).
 const cachePolicy = (scope = undefined) => ({ type: 'cache', defaultTtl: 300, ...(scope && { scope }) })
 const RATE_LIMITER = { className: 'RateLimiter', binding: 'RATE_LIMITER' }
+
+/**
+ * Bench-only stand-in for a RateLimiter object far away: every call to one (consume, lease,
+ * refund) waits `delayMs` first, and is counted; `GET /__bench/rate-limiter` answers the counts
+ * (object calls, admitted requests). src/ is untouched: the edits are applied while bundling.
+ */
+const objectCalls = (delayMs) => ({
+  'src/rate-limit/reserve.ts': [[
+    '  return ns.get(id)\n}',
+    `  const stub = ns.get(id)
+  const counts = (globalThis.__rateLimiter ??= { calls: 0, admitted: 0 })
+  const delayed = (target, method) => (...args) => {
+    counts.calls++
+    return ${delayMs > 0 ? `new Promise((r) => setTimeout(r, ${delayMs})).then(() => target[method](...args))` : 'target[method](...args)'}
+  }
+  return new Proxy(stub, { get: (target, method) => (['consume', 'lease', 'refund'].includes(method) ? delayed(target, method) : Reflect.get(target, method)) })
+}`,
+  ]],
+  'src/worker.ts': [[
+    'return host.fetch(request, env, ctx)',
+    `if (request.url.endsWith('/__bench/rate-limiter')) return Response.json(globalThis.__rateLimiter ?? { calls: 0, admitted: 0 })
+      return host.fetch(request, env, ctx).then((res) => {
+        if (res.status === 200) (globalThis.__rateLimiter ??= { calls: 0, admitted: 0 }).admitted++
+        return res
+      })`,
+  ]],
+})
+const OBJECT_DELAY_MS = 50
+
+/** Object calls over `seconds` of load at 32 connections: per second, and per 1,000 admitted. */
+async function objectCallRate({ url, request, log, smoke }, wanted = 5) {
+  const seconds = smoke ? 1 : wanted
+  const read = async () => (await fetch(`${url}/__bench/rate-limiter`)).json()
+  const before = await read()
+  const started = performance.now()
+  const run = await measure(url, request, { connections: 32, seconds })
+  const elapsed = (performance.now() - started) / 1000
+  const after = await read()
+  const calls = after.calls - before.calls
+  const admitted = after.admitted - before.admitted
+  const result = {
+    rps: run.rps,
+    callsPerSecond: calls / elapsed,
+    callsPer1000: (calls * 1000) / admitted,
+    wholeRunCallsPer1000: (after.calls * 1000) / after.admitted,
+  }
+  result.summary = `${Math.round(run.rps)} req/s on one key: ${result.callsPerSecond.toFixed(1)} object calls/s, ${result.callsPer1000.toFixed(2)} per 1,000 admitted (whole run: ${result.wholeRunCallsPer1000.toFixed(2)})`
+  log(`  ${result.summary}`)
+  return result
+}
+
+/**
+ * Excess demand on one key with a limit it reaches: 32 clients in a loop for `seconds`, each 200's
+ * time kept. After the first window (the start's burst), every window of `window` s should hold
+ * `limit` admissions: the fewest in any such window is the worst under-admission, the mean over
+ * them the usual one. The most in any window, as the client sees it (answers arrive a variable
+ * while after admission, so this can read a little high on either mode), checks the bound.
+ */
+const NEAR_LIMIT = { limit: 50, window: 1, seconds: 10 }
+async function underAdmission({ url, request, log, smoke }) {
+  const seconds = smoke ? 3 : NEAR_LIMIT.seconds
+  const W = NEAR_LIMIT.window * 1000
+  const times = []
+  let denied = 0
+  const started = performance.now()
+  const end = started + seconds * 1000
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (performance.now() < end) {
+      const res = await fetch(url + request.path, { headers: request.headers })
+      await res.arrayBuffer()
+      if (res.status === 200) times.push(performance.now())
+      else if (res.status === 429) denied++
+      else throw new Error(`near-limit run: status ${res.status}`)
+    }
+  }))
+  times.sort((a, b) => a - b)
+  const count = (from, to) => times.filter((t) => t >= from && t < to).length
+  let fewest = Infinity
+  let most = 0
+  for (let from = started; from + W <= end; from += 10) {
+    const n = count(from, from + W)
+    most = Math.max(most, n)
+    if (from >= started + W) fewest = Math.min(fewest, n)
+  }
+  const steady = count(started + W, end) / (NEAR_LIMIT.limit * ((end - started - W) / W))
+  const result = { admitted: times.length, denied, fewest, most, meanUnder: 1 - steady, worstUnder: 1 - fewest / NEAR_LIMIT.limit }
+  result.summary = `limit ${NEAR_LIMIT.limit}/${NEAR_LIMIT.window} s, ${seconds} s, 32 clients: ${times.length} admitted, ${denied} denied; after the first window, under-admission ${(result.meanUnder * 100).toFixed(1)}% on average, ${(result.worstUnder * 100).toFixed(0)}% in the worst window (${fewest}); most in any window as the client sees it: ${most}`
+  log(`  ${result.summary}`)
+  return result
+}
+const limitedPolicy = (mode, limit = HUGE_LIMIT, window = 1) => ({ type: 'rate-limit', mode, by: ['ip'], limits: [{ name: 'bench', limit, window }] })
 
 export const SCENARIOS = [
   {
@@ -93,6 +190,41 @@ export const SCENARIOS = [
     request: () => ({ method: 'GET', path: '/api/items/1', headers: CLIENT_IP }),
     peer: { rateLimit: true },
     targets: { vsPeer: 1.0 },
+  },
+  // Leases (issue 15): every object call delayed 50 ms, as an object far away; vs pass-through.
+  ...['lease', 'exact'].map((mode) => ({
+    name: `rate-limit-far-${mode}`,
+    title: `Rate limit, mode "${mode}", every object call delayed ${OBJECT_DELAY_MS} ms, vs pass-through`,
+    requires: ['policy:rate-limit'],
+    durableObjects: [RATE_LIMITER],
+    patches: objectCalls(OBJECT_DELAY_MS),
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([limitedPolicy(mode)])] }),
+    request: () => ({ method: 'GET', path: '/api/items/1', headers: CLIENT_IP }),
+    versus: 'pass-through',
+    extra: objectCallRate,
+    targets: mode === 'lease' ? { rpsRatio32: 0.85, p50DeltaMs1: 1 } : undefined,
+  })),
+  ...['lease', 'exact'].map((mode) => ({
+    name: `rate-limit-far-near-limit-${mode}`,
+    title: `Rate limit, mode "${mode}", objects ${OBJECT_DELAY_MS} ms away, excess demand on ${NEAR_LIMIT.limit} per ${NEAR_LIMIT.window} s`,
+    requires: ['policy:rate-limit'],
+    durableObjects: [RATE_LIMITER],
+    patches: objectCalls(OBJECT_DELAY_MS),
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([limitedPolicy(mode, NEAR_LIMIT.limit, NEAR_LIMIT.window)])] }),
+    request: () => ({ method: 'GET', path: '/api/items/1', headers: CLIENT_IP }),
+    measureOnly: true,
+    extra: underAdmission,
+  })),
+  {
+    name: 'rate-limit-hot-key',
+    title: 'Rate limit, leases, one key far beyond 1,000 req/s with a large limit: the object\'s call rate',
+    requires: ['policy:rate-limit'],
+    durableObjects: [RATE_LIMITER],
+    patches: objectCalls(0),
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([limitedPolicy('lease', HUGE_LIMIT, 60)])] }),
+    request: () => ({ method: 'GET', path: '/api/items/1', headers: CLIENT_IP }),
+    measureOnly: true,
+    extra: (args) => objectCallRate(args, 10),
   },
   {
     name: 'cache-hit',

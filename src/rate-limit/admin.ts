@@ -11,7 +11,8 @@
  * see `./keys`); `binding` picks the Durable Object binding (default `RATE_LIMITER`). `consumer`
  * (with `issuer` for a token's subject) renders the `["consumer"]` key, which plan limits and
  * quotas use, the way a request would: the operator needn't know how an issuer-qualified key
- * looks, or that a long one is hashed. The answer names the key either way.
+ * looks, or that a long one is hashed. The answer names the key either way. A reset takes full
+ * effect within one lease duration (10 s): the object cannot reach the isolates holding leases.
  */
 import type { Context } from 'hono'
 import type { AdminContext, AdminExtension } from '../core/admin'
@@ -22,12 +23,16 @@ import type { RateLimitOptions } from './schema'
 import { GatewayError } from '../core/errors'
 import { compileKey } from './keys'
 import { withTimeout } from './reserve'
+import { MAX_LEASE_MS } from './lease-ledger'
+import { LOCAL_DENIAL_MS } from './leases'
 import type { Runtime } from '../core/runtime'
 
 const consumerOnly = compileKey(['consumer'])
 /** The binding the admin token counter uses, and the default of every `rate-limit` policy. */
 const DEFAULT_BINDING = 'RATE_LIMITER'
 const ADMIN_TIMEOUT_MS = 5000
+/** A reset is seen everywhere within the longest lease, and the longest local denial. */
+const FULL_EFFECT_S = Math.max(MAX_LEASE_MS, LOCAL_DENIAL_MS) / 1000
 
 async function keyOf(c: Context<AppEnv>, ctx: AdminContext): Promise<string | undefined> {
   const consumer = c.req.query('consumer')
@@ -82,6 +87,13 @@ export const rateLimitAdmin: AdminExtension = (app, ctx) => {
   app.delete('/rate-limits', async (c) => {
     const { key, stub } = await target(c, ctx, bindings)
     await call(Promise.resolve(stub.reset()), c.get('runtime'))
-    return c.json({ key, reset: true })
+    // The object can't reach the isolates: units they hold in leases, and 429s they answer
+    // themselves, last until their lease or local denial ends.
+    return c.json({
+      key,
+      reset: true,
+      fullEffectWithinSeconds: FULL_EFFECT_S,
+      detail: `Counters cleared. Gateways may spend units leased before the reset, or answer 429 themselves, for up to ${FULL_EFFECT_S} s.`,
+    })
   })
 }

@@ -103,6 +103,10 @@ export function checkRateLimitOptions(options: RateLimitOptions, ctx: Validation
   }
   const items: NamedItem[] = [...options.limits.map((l, i): NamedItem => [l.name, `limits[${i}]`]), ...options.quotas.map((q, i): NamedItem => [q.name, `quotas[${i}]`])]
   checkOwnNames(items, ctx.error)
+  const smallest = [...options.limits, ...options.quotas].reduce((least, l) => Math.min(least, l.limit), Infinity)
+  if (options.cost > smallest) ctx.error('.cost', `${options.cost} is more than the smallest limit (${smallest}): no request could ever be admitted`)
+  if (options.costHeader !== undefined && options.cost !== 1) ctx.error('.cost', 'give either "cost" (a fixed cost) or "costHeader" (the cost read from the response, "minCost" taken at admission), not both')
+  if (options.costHeader !== undefined && options.minCost > smallest) ctx.error('.minCost', `${options.minCost} is more than the smallest limit (${smallest}): no request could ever be admitted`)
   checkSiblingNames(items, ctx)
   checkCounterIds(items, ctx)
   checkPlansAndBudget(options, items, ctx)

@@ -27,14 +27,40 @@ export type LimitDecision = {
 /** `error` is set (and nothing counted) when the call was malformed or the object failed. */
 export type ConsumeResult = { allowed: boolean; decisions: LimitDecision[]; error?: string }
 
+/**
+ * What an isolate spent of one lease: `[offsetMs, units]` pairs, the offset measured on the
+ * isolate's clock from when it asked for the lease. `final`: the isolate will spend no more of it,
+ * so the object frees what was not spent.
+ */
+export type LeaseReport = { id: string; spent: [offsetMs: number, units: number][]; final: boolean }
+
+/**
+ * A lease request: `need` units for the request waiting on the answer (0 for a background top-up),
+ * `want` units in all (the isolate's recent rate), and the reports of its earlier leases. `id`
+ * names the lease, chosen by the isolate so it can refund an answer it never got (a timeout).
+ */
+export type LeaseAsk = { id: string; need: number; want: number; reports: LeaseReport[] }
+
+/**
+ * A lease: `granted` units (need included) the isolate may spend for `durationMs` from when it
+ * asked. `durationMs: 0`: near the limit, only the waiting request's unit, counted at once as on
+ * the exact path (a refund of `id` gives it back). Not `allowed`: `need` units are not available; nothing was granted, and the decisions say
+ * when they will be. `error` as in `ConsumeResult`.
+ */
+export type LeaseResult = { allowed: boolean; id: string; granted: number; durationMs: number; decisions: LimitDecision[]; error?: string }
+
 export type CounterState =
-  | { id: string; kind: 'window'; count: number; oldestAt: number; newestAt: number; expiresAt: number }
+  | { id: string; kind: 'window'; count: number; leased: number; oldestAt: number; newestAt: number; expiresAt: number }
   | { id: string; kind: 'quota'; periodStart: number; used: number; expiresAt: number }
 
 export type InspectResult = { now: number; counters: CounterState[] }
 
 /** The longest window a check may ask for: 31 days. */
 const MAX_WINDOW_MS = 31 * 86_400_000
+
+/** The most units one request may cost (`cost`). */
+export const MAX_COST = 1_000_000
+export const isCost = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_COST
 
 const isCount = (n: unknown, max: number): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= max
 
@@ -47,5 +73,22 @@ export function checkInput(checks: unknown, reservation: unknown): asserts check
     if (check.kind === 'window' ? !isCount(check.windowMs, MAX_WINDOW_MS) : check.period !== 'day' && check.period !== 'month') {
       throw new TypeError(`bad window or period for "${check.id}"`)
     }
+  }
+}
+
+/** Reports one call may carry, and `[offset, units]` pairs per report (an isolate groups spends by millisecond). */
+export const MAX_REPORTS = 64
+export const MAX_SPENT_PAIRS = 4096
+const isUnits = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 1e9
+
+export function checkLeaseAsk(ask: unknown): asserts ask is LeaseAsk {
+  const a = ask as LeaseAsk
+  if (typeof a !== 'object' || a === null || (a.need !== 0 && !isCost(a.need)) || !isUnits(a.want) || a.want < a.need) throw new TypeError('bad lease ask')
+  if (typeof a.id !== 'string' || a.id.length === 0 || a.id.length > 60 || a.id.startsWith('L:')) throw new TypeError('bad lease id')
+  if (!Array.isArray(a.reports) || a.reports.length > MAX_REPORTS) throw new TypeError('bad lease reports')
+  for (const r of a.reports) {
+    if (typeof r?.id !== 'string' || r.id.length === 0 || r.id.length > 64 || typeof r.final !== 'boolean') throw new TypeError('bad lease report')
+    if (!Array.isArray(r.spent) || r.spent.length > MAX_SPENT_PAIRS) throw new TypeError('bad lease report')
+    for (const pair of r.spent) if (!Array.isArray(pair) || !isUnits(pair[0]) || !isUnits(pair[1])) throw new TypeError('bad lease report')
   }
 }

@@ -22,17 +22,25 @@ import { editResponseHeaders } from '../core/http'
 import { logEvent } from '../core/logging'
 import { policyItem, stateItem, toSeconds } from './fields'
 import { compileKey, type KeyFunction, type KeyInput, type KeySpec } from './keys'
-import { reserve, type ObjectCall } from './reserve'
+import { RateLimiterTimeout, reserve, stubFor, withTimeout, type LeasedTake, type ObjectCall, type ObjectOutcome } from './reserve'
+import { LeaseCache, type LimiterLink } from './leases'
 import { plansOf, RateLimitOptionsSchema, type RateLimitOptions } from './schema'
 import { checkRateLimitOptions } from './checks'
 import { definePolicy } from '../core/policy'
+import { systemRuntime } from '../core/runtime'
 import type { Context } from 'hono'
 import type { AppEnv } from '../core/context'
 
 type CompiledLimit = { name: string; check: LimitCheck; key: KeyFunction; quota: boolean; describe: string }
 
 /** What the middleware needs of its options to reach the objects, and what to do when they fail. */
-type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout'> & { ns: DurableObjectNamespace<RateLimiter> | undefined }
+type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout' | 'costHeader'> & { ns: DurableObjectNamespace<RateLimiter> | undefined; leases: LeaseCache | undefined }
+
+/**
+ * Lease caches, one per gateway (per config object): per isolate and per config version, so every
+ * route of a gateway shares the leases of a key (plan counters), and a reload starts afresh.
+ */
+const leaseCaches = new WeakMap<object, LeaseCache>()
 
 type Outcomes = Awaited<ReturnType<typeof reserve>>
 
@@ -92,7 +100,7 @@ function keyInput(c: Context<AppEnv>): KeyInput {
  * Each limit's key (derived once per distinct key function), and the limits grouped by key: one
  * object, and so one RPC, per key. `fallback` says whether any key fell back.
  */
-async function callsPerObject(applied: CompiledLimit[], input: KeyInput) {
+async function callsPerObject(applied: CompiledLimit[], input: KeyInput, units: number) {
   const derived = new Map<string, Promise<{ key: string; fallback: boolean }>>()
   const keys = await Promise.all(
     applied.map((limit) => {
@@ -104,7 +112,7 @@ async function callsPerObject(applied: CompiledLimit[], input: KeyInput) {
   const calls = new Map<string, ObjectCall>()
   applied.forEach((limit, i) => {
     const { key } = keys[i]!
-    const call = calls.get(key) ?? { key, checks: [] }
+    const call = calls.get(key) ?? { key, checks: [], units }
     call.checks.push(limit.check)
     calls.set(key, call)
   })
@@ -112,18 +120,44 @@ async function callsPerObject(applied: CompiledLimit[], input: KeyInput) {
 }
 
 /** Reserves in every object at once; a missing binding fails every call, for `onError` to decide. */
-async function reserveAll(c: Context<AppEnv>, { ns, binding, timeout, onError }: Settings, calls: Map<string, ObjectCall>): Promise<Outcomes> {
+async function reserveAll(c: Context<AppEnv>, settings: Settings, calls: Map<string, ObjectCall>): Promise<Outcomes> {
+  const { ns, binding, timeout, onError } = settings
   if (!ns || typeof ns.idFromName !== 'function') {
     return [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
   }
-  return reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c)
+  return reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c, settings.leases && leasedTake(c, settings, ns), settings.costHeader !== undefined)
+}
+
+/**
+ * The lease path for a call whose checks are all window limits (a quota takes the exact path):
+ * a unit from the isolate's allowance for the key, topped up in `waitUntil`.
+ */
+function leasedTake(c: Context<AppEnv>, { leases, timeout }: Settings, ns: DurableObjectNamespace<RateLimiter>): LeasedTake {
+  // A bare policy (no request context in front of it) still has the system's clock.
+  const runtime = c.get('runtime') ?? systemRuntime
+  return (call) => {
+    const checks = call.checks
+    const units = call.units ?? 1
+    const allowance = leases!.allowance(`${call.key}\n${units}\n${checks.map((check) => `${check.id}:${check.limit}:${check.kind === 'window' ? check.windowMs : check.period}`).join(',')}`, units)
+    const link: LimiterLink = {
+      lease: (ask) => withTimeout(stubFor(ns, call.key).lease(checks, ask), timeout, runtime) as Promise<never>,
+      refund: (id) => withTimeout(stubFor(ns, call.key).refund(id), timeout, runtime),
+    }
+    return allowance.take(runtime, link, (work) => runtime.waitUntil(c, work)).then((taken): ObjectOutcome => {
+      if ('failed' in taken) {
+        const err = taken.failed as Error
+        return { key: call.key, ok: false, error: String(err?.message ?? err), timedOut: err instanceof RateLimiterTimeout, lateRefund: taken.refund }
+      }
+      return { key: call.key, ok: true, result: { allowed: taken.allowed, decisions: taken.decisions }, refunded: false, ...(taken.allowed && { giveBack: taken.giveBack }) }
+    })
+  }
 }
 
 /**
  * Every limit's decision by check id, the objects' errors, and whether any object denied. A
  * refunded reservation gave its unit back, so its decisions show one more remaining.
  */
-function collectDecisions(outcomes: Outcomes) {
+function collectDecisions(outcomes: Outcomes, cost: number) {
   const decisions = new Map<string, LimitDecision>()
   const errors: string[] = []
   let denied = false
@@ -134,7 +168,7 @@ function collectDecisions(outcomes: Outcomes) {
     }
     const result: ConsumeResult = outcome.result
     if (!result.allowed) denied = true
-    for (const d of result.decisions) decisions.set(d.id, outcome.refunded ? { ...d, remaining: d.remaining + 1 } : d)
+    for (const d of result.decisions) decisions.set(d.id, outcome.refunded ? { ...d, remaining: d.remaining + cost } : d)
   }
   return { decisions, errors, denied }
 }
@@ -148,6 +182,31 @@ function applyOnError(c: Context<AppEnv>, { binding, onError }: Settings, log: R
     throw new GatewayError('ERR_RATE_LIMIT_UNAVAILABLE', { detail: 'Rate limiting is unavailable; try again shortly.', headers: { 'Retry-After': '1' } })
   }
   log.outcome = 'failed-open'
+}
+
+/** The most a response may say it cost: beyond it (or not a whole number) the header is ignored. */
+const MAX_RESPONSE_COST = 1_000_000_000
+
+/**
+ * The cost the response reported (`costHeader`), settled after it, in `waitUntil`: more than
+ * admission took is charged in every object (the key may go into debt, delaying its next
+ * admissions); 0 gives back what admission took; no or a bad header leaves `minCost` charged.
+ */
+function settleCost(c: Context<AppEnv>, { ns, costHeader, timeout }: Settings, calls: Map<string, ObjectCall>, outcomes: Outcomes, taken: number, log: Record<string, unknown>) {
+  const text = c.res.headers.get(costHeader!)?.trim()
+  const cost = text !== undefined && /^\d{1,10}$/.test(text) ? Number(text) : undefined
+  if (cost === undefined || cost > MAX_RESPONSE_COST || cost === taken || !ns) return
+  log.cost = cost
+  const runtime = c.get('runtime') ?? systemRuntime
+  for (const outcome of outcomes) {
+    if (!outcome.ok || !outcome.result.allowed) continue
+    const call = calls.get(outcome.key)!
+    if (cost === 0) {
+      if (outcome.giveBack) runtime.waitUntil(c, Promise.resolve(outcome.giveBack()).catch(() => false))
+    } else if (cost > taken) {
+      runtime.waitUntil(c, withTimeout(stubFor(ns, call.key).charge(call.checks, Math.min(cost - taken, 1_000_000)), timeout, runtime).catch(() => -1))
+    }
+  }
 }
 
 /** Refuses the request with a 429 naming the limits hit, its `RateLimit` fields and the longest `Retry-After`. */
@@ -177,7 +236,8 @@ export const rateLimitPolicy = definePolicy({
     // One RPC per distinct key; on a denial, a refund to each object but the one that denied.
     const keys = new Set([...options.limits, ...options.quotas].map((l) => compileKey(l.by ?? options.by, l.by ? l.fallback : (l.fallback ?? options.fallback)).signature))
     if (options.plans) keys.add(compileKey(CONSUMER_KEY).signature)
-    return keys.size === 0 ? 0 : 2 * keys.size - 1
+    // With `costHeader`, one more per key: the charge (or the give-back) after the response.
+    return keys.size === 0 ? 0 : 2 * keys.size - 1 + (options.costHeader !== undefined ? keys.size : 0)
   },
   create(options, { env, route, config }) {
     const own = compileLimits(route ? `route:${route.id}` : 'global', options.limits, options.quotas, options.by, options.fallback)
@@ -190,26 +250,34 @@ export const rateLimitPolicy = definePolicy({
     }
     const { binding, onError, timeout } = options
     const ns = env[binding] as DurableObjectNamespace<RateLimiter> | undefined
-    const settings: Settings = { ns, binding, onError, timeout }
+    let leases: LeaseCache | undefined
+    if (options.mode === 'lease') {
+      leases = leaseCaches.get(config)
+      if (!leases) leaseCaches.set(config, (leases = new LeaseCache()))
+    }
+    const settings: Settings = { ns, binding, onError, timeout, leases, costHeader: options.costHeader }
+    // With `costHeader`, admission takes `minCost`; the response says the rest.
+    const admissionCost = options.costHeader !== undefined ? options.minCost : options.cost
 
     return async function rateLimit(c, next) {
       const plan = c.get('consumer')?.plan
       const applied = plan !== undefined && planLimits.has(plan) ? [...own, ...planLimits.get(plan)!] : own
       if (applied.length === 0) return next()
 
-      const { calls, fallback } = await callsPerObject(applied, keyInput(c))
+      const { calls, fallback } = await callsPerObject(applied, keyInput(c), admissionCost)
       const log: Record<string, unknown> = { objects: calls.size, limits: applied.length }
       if (fallback) log.fallback = true
       c.get('log').rateLimit = log
 
       const outcomes = await reserveAll(c, settings, calls)
-      const { decisions, errors, denied } = collectDecisions(outcomes)
+      const { decisions, errors, denied } = collectDecisions(outcomes, admissionCost)
       if (errors.length > 0) applyOnError(c, settings, log, errors, denied)
 
       const fields = fieldItems(applied, decisions)
       if (denied) deny(applied, decisions, fields, log)
       log.outcome ??= 'allowed'
       await next()
+      if (settings.costHeader !== undefined) settleCost(c, settings, calls, outcomes, admissionCost, log)
       if (fields.policy) {
         editResponseHeaders(c, (headers) => {
           headers.append('RateLimit-Policy', fields.policy)

@@ -14,11 +14,13 @@ import type { ConsumeResult, LimitCheck } from './limiter-rpc'
 import type { RateLimiter } from './rate-limiter'
 import { systemRuntime, type Runtime, type WaitUntilTarget } from '../core/runtime'
 
-export type ObjectCall = { key: string; checks: LimitCheck[] }
+/** `units`: what the request costs in each of the checks (the policy's `cost`; default 1). */
+export type ObjectCall = { key: string; checks: LimitCheck[]; units?: number }
 
 export type ObjectOutcome =
-  | { key: string; ok: true; result: ConsumeResult; refunded: boolean }
-  | { key: string; ok: false; error: string; timedOut?: boolean }
+  /** `giveBack`: the unit came from a lease (`./leases`); a refund returns it there, no RPC. */
+  | { key: string; ok: true; result: ConsumeResult; refunded: boolean; giveBack?: () => boolean | Promise<boolean> }
+  | { key: string; ok: false; error: string; timedOut?: boolean; lateRefund?: () => Promise<number> }
 
 /** How long a late refund (to an object that missed the deadline) may take, after the response. */
 const LATE_REFUND_MS = 30_000
@@ -57,7 +59,7 @@ type Namespace = DurableObjectNamespace<RateLimiter>
 const ids = new WeakMap<Namespace, Map<string, DurableObjectId>>()
 const MAX_IDS = 1024
 
-function stubFor(ns: Namespace, key: string) {
+export function stubFor(ns: Namespace, key: string) {
   let known = ids.get(ns)
   if (known === undefined) ids.set(ns, (known = new Map()))
   let id = known.get(key)
@@ -70,8 +72,11 @@ function stubFor(ns: Namespace, key: string) {
   return ns.get(id)
 }
 
+/** The leased path of a call, when it has one: the outcome of taking a unit from a lease. */
+export type LeasedTake = (call: ObjectCall) => Promise<ObjectOutcome> | undefined
+
 /**
- * Asks every object; refunds the admitting ones when any denied, or when any failed and
+ * Asks every object (or takes from its lease, through `leased`); refunds the admitting ones when any denied, or when any failed and
  * `refundOnError` (fail closed). Never throws: failures are returned per object.
  */
 export async function reserve(
@@ -82,16 +87,25 @@ export async function reserve(
   runtime: Runtime = systemRuntime,
   /** The request late refunds belong to (`runtime.waitUntil`); without one they run unawaited. */
   request?: WaitUntilTarget,
+  leased?: LeasedTake,
+  /** Every admitted unit must stay refundable after the request (a cost read from the response may be 0). */
+  refundable = false,
 ): Promise<ObjectOutcome[]> {
   // One object never refunds (a denial there consumed nothing), so it needs no reservation.
-  const reservation = calls.length > 1 ? runtime.randomId() : ''
-  const stubs = calls.map(({ key }) => stubFor(ns, key))
+  const reservation = calls.length > 1 || refundable ? runtime.randomId() : ''
+  // Made on first use: a call served from a lease never needs one.
+  const made: (DurableObjectStub<RateLimiter> | undefined)[] = []
+  const stub = (i: number) => (made[i] ??= stubFor(ns, calls[i]!.key))
   const outcomes: ObjectOutcome[] = await Promise.all(
-    calls.map(async ({ key, checks }, i): Promise<ObjectOutcome> => {
+    calls.map(async (call, i): Promise<ObjectOutcome> => {
+      const { key, checks } = call
+      const fromLease = leased?.(call)
+      if (fromLease) return fromLease
       try {
-        const result = (await withTimeout(stubs[i]!.consume(checks, reservation), timeoutMs, runtime)) as ConsumeResult
+        const result = (await withTimeout(stub(i).consume(checks, reservation, call.units ?? 1), timeoutMs, runtime)) as ConsumeResult
         if (result.error !== undefined) return { key, ok: false, error: result.error }
-        return { key, ok: true, result, refunded: false }
+        const giveBack = () => withTimeout(stub(i).refund(reservation), timeoutMs, runtime).then((units) => units >= 0, () => false)
+        return { key, ok: true, result, refunded: false, ...(refundable && { giveBack }) }
       } catch (err) {
         return { key, ok: false, error: String((err as Error)?.message ?? err), timedOut: err instanceof RateLimiterTimeout }
       }
@@ -99,20 +113,24 @@ export async function reserve(
   )
   const denied = outcomes.some((o) => o.ok && !o.result.allowed)
   const failed = outcomes.some((o) => !o.ok)
-  if (reservation !== '' && (denied || (failed && refundOnError))) {
+  if (denied || (failed && refundOnError)) {
     outcomes.forEach((outcome, i) => {
-      if (outcome.ok || !outcome.timedOut) return
+      if (outcome.ok || !outcome.timedOut || reservation === '') return
       // Reservation ids are unique: refunding one the object has not charged yet removes nothing, and
       // the object remembers it, so the late call is charged nothing if it still arrives.
-      runtime.waitUntil(request, withTimeout(stubs[i]!.refund(reservation), LATE_REFUND_MS, runtime).catch(() => -1))
+      runtime.waitUntil(request, withTimeout(outcome.lateRefund?.() ?? stub(i).refund(reservation), LATE_REFUND_MS, runtime).catch(() => -1))
     })
   }
   if (denied || (failed && refundOnError)) {
     await Promise.all(
       outcomes.map(async (outcome, i) => {
         if (!outcome.ok || !outcome.result.allowed) return
+        if (outcome.giveBack) {
+          outcome.refunded = await outcome.giveBack()
+          return
+        }
         try {
-          const refunded = await withTimeout(stubs[i]!.refund(reservation), timeoutMs, runtime)
+          const refunded = await withTimeout(stub(i).refund(reservation), timeoutMs, runtime)
           outcome.refunded = refunded >= 0
         } catch {
           // The unit stays used until its window passes: we over-count, never under-count.

@@ -4,7 +4,7 @@
  * `quotas` (`plans.<name>` in the gateway config).
  */
 import * as v from 'valibot'
-import { Milliseconds, Name } from '../core/schema'
+import { HeaderName, Milliseconds, Name } from '../core/schema'
 import { KeySpecSchema } from './keys'
 
 /** Checks one `RateLimiter` call may carry; the policy's validation keeps every request within it. */
@@ -93,6 +93,30 @@ export const RateLimitOptionsSchema = v.strictObject({
   binding: v.pipe(v.optional(Name, 'RATE_LIMITER'), v.description(SCHEMA_DOCS ? 'The `RateLimiter` Durable Object binding.' : '')),
   onError: v.pipe(v.optional(v.picklist(['allow', 'deny']), 'allow'), v.description(SCHEMA_DOCS ? 'When the limiter fails or times out: let requests through, or answer 503.' : '')),
   timeout: v.pipe(v.optional(Milliseconds, 1000), v.description(SCHEMA_DOCS ? 'Longest wait for the limiter, in ms.' : '')),
+  cost: v.pipe(
+    v.optional(v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1), v.maxValue(1_000_000)), 1),
+    v.description(SCHEMA_DOCS ? 'Units each request takes from every limit and quota of the policy (and of the plan it applies).' : ''),
+  ),
+  costHeader: v.pipe(
+    v.optional(HeaderName),
+    v.description(
+      SCHEMA_DOCS
+        ? 'A response header carrying what the request cost (e.g. `X-Usage-Tokens`): admission takes `minCost` units, the rest is charged after the response (the key may go into debt); a response saying 0 is charged nothing.'
+        : '',
+    ),
+  ),
+  minCost: v.pipe(
+    v.optional(v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1), v.maxValue(1_000_000)), 1),
+    v.description(SCHEMA_DOCS ? 'With `costHeader`: the units admission takes before the cost is known.' : ''),
+  ),
+  mode: v.pipe(
+    v.optional(v.picklist(['lease', 'exact']), 'lease'),
+    v.description(
+      SCHEMA_DOCS
+        ? '`lease`: limits and quotas are spent from leases this isolate holds, with no round trip on most requests (a quota may lose up to 1% a period to leases never returned); `exact`: every request waits for the object (an RPC and a durable write each).'
+        : '',
+    ),
+  ),
   beforeAuth: v.pipe(
     v.optional(v.boolean(), false),
     v.description(SCHEMA_DOCS ? 'Run before authentication (request phase), so requests with bad credentials count too. Keys by `ip` or headers only.' : ''),

@@ -3,7 +3,10 @@
  */
 import { describe, expect, it } from 'vitest'
 import { freshIp, inspect, limitedGateway, setClock, used } from './helpers'
+import { policyGateway } from '../support/gateway'
+import { manualRuntime } from '../support/runtime'
 import { parseList } from './sf'
+import { configProblems } from '../support/config'
 
 const from = (ip: string, headers: Record<string, string> = {}) => ({ headers: { 'cf-connecting-ip': ip, ...headers } })
 
@@ -36,9 +39,13 @@ describe('exactness', () => {
   })
 })
 
+// These move the object's clock alone, and read the object's counts as what was admitted: the
+// exact path's guarantees (`mode: "exact"`). Leases (the default) are tested in leases.test.ts.
+const EXACT = { mode: 'exact' } as const
+
 describe('windows, with the clock injected into the object', () => {
   it('recovers one unit exactly `window` seconds after the request that used it', async () => {
-    const gw = limitedGateway({ limits: [{ name: 'burst', limit: 2, window: 10 }] })
+    const gw = limitedGateway({ ...EXACT, limits: [{ name: 'burst', limit: 2, window: 10 }] })
     const ip = freshIp()
     const key = `ip=${ip}`
     const t0 = Date.parse('2026-03-10T12:00:00Z')
@@ -64,6 +71,7 @@ describe('windows, with the clock injected into the object', () => {
 
   it('a multi-limit route denies on whichever limit is hit first and names it', async () => {
     const gw = limitedGateway({
+      ...EXACT,
       limits: [
         { name: 'per-second', limit: 2, window: 1 },
         { name: 'per-minute', limit: 3, window: 60 },
@@ -100,6 +108,7 @@ describe('limits in several objects', () => {
   it('reserve and refund under concurrency: no limit admits more than its count, denied requests are charged nowhere', async () => {
     // Each IP may make 40 requests; the tenant (a header key, another object) 60 in all.
     const gw = limitedGateway({
+      ...EXACT,
       onError: 'deny',
       timeout: 60_000,
       limits: [
@@ -135,9 +144,69 @@ describe('limits in several objects', () => {
   })
 })
 
+describe('cost', () => {
+  for (const mode of ['lease', 'exact'] as const) {
+    it(`mode "${mode}": a request costing 5 takes 5 units of a window limit and a quota; one that no longer fits is denied`, async () => {
+      const gw = limitedGateway({ mode, cost: 5, limits: [{ name: 'w', limit: 20, window: 60 }], quotas: [{ name: 'd', limit: 100, period: 'day' }] })
+      const wOnly = limitedGateway({ mode, cost: 5, limits: [{ name: 'w', limit: 20, window: 60 }] })
+      for (const [gateway, ids] of [[gw, ['route:limited/w', 'route:limited/d']], [wOnly, ['route:limited/w']]] as const) {
+        const ip = freshIp()
+        const statuses = []
+        for (let i = 0; i < 5; i++) statuses.push((await gateway.fetch('/limited', from(ip))).status)
+        expect(statuses).toEqual([200, 200, 200, 200, 429])
+        for (const id of ids) expect(await used(`ip=${ip}`, id)).toBe(20)
+      }
+    })
+  }
+
+  /** A route whose answer says what it cost: `X-Usage-Tokens` echoes the request's `X-Tokens`. */
+  const tokenGateway = (mode: 'lease' | 'exact') =>
+    policyGateway(
+      'rate-limit',
+      { mode, costHeader: 'X-Usage-Tokens', limits: [{ name: 'tokens', limit: 100, window: 60 }] },
+      { id: 'limited', match: { path: '/limited' }, action: { type: 'respond', headers: { 'x-usage-tokens': '{headers.x-tokens}' }, body: { ok: true } } },
+      { runtime: manualRuntime() },
+    )
+  const spend = (gw: ReturnType<typeof tokenGateway>, ip: string, tokens: string) => gw.fetch('/limited', from(ip, { 'x-tokens': tokens }))
+
+  it('a response reporting 40 tokens charges 40; one reporting more than is left puts the key in debt, delaying the next admission', async () => {
+    const gw = tokenGateway('exact')
+    const ip = freshIp()
+    expect((await spend(gw, ip, '40')).status).toBe(200)
+    expect(await used(`ip=${ip}`, 'route:limited/tokens')).toBe(40)
+    // 1 unit is enough to be admitted; the answer then says 70: 110 of 100, in debt.
+    expect((await spend(gw, ip, '70')).status).toBe(200)
+    expect(await used(`ip=${ip}`, 'route:limited/tokens')).toBe(110)
+    const next = await spend(gw, ip, '1')
+    expect(next.status).toBe(429)
+    // Not until 11 units are back: the 70 charged with the second request (a minute after it).
+    expect(Number(next.headers.get('retry-after'))).toBeGreaterThan(55)
+  })
+
+  for (const mode of ['lease', 'exact'] as const) {
+    it(`mode "${mode}": 40 tokens charge 40, a 0-token answer charges none, no header charges minCost`, async () => {
+      const gw = tokenGateway(mode)
+      const [a, b, c] = [freshIp(), freshIp(), freshIp()]
+      expect((await spend(gw, a, '40')).status).toBe(200)
+      expect(await used(`ip=${a}`, 'route:limited/tokens')).toBe(40)
+      expect((await spend(gw, b, '0')).status).toBe(200)
+      expect(await used(`ip=${b}`, 'route:limited/tokens')).toBe(0)
+      expect((await spend(gw, c, 'many')).status).toBe(200)
+      expect(await used(`ip=${c}`, 'route:limited/tokens')).toBe(1)
+    })
+  }
+
+  it('refuses a cost no request could ever pay, naming the field', async () => {
+    const problems = configProblems({ routes: [{ id: 'r', match: { path: '/' }, policies: [{ type: 'rate-limit', cost: 11, limits: [{ name: 'w', limit: 10, window: 1 }] }], action: { type: 'respond' } }] })
+    expect(problems).toEqual(['routes[0].policies[0].cost: 11 is more than the smallest limit (10): no request could ever be admitted'])
+    const both = configProblems({ routes: [{ id: 'r', match: { path: '/' }, policies: [{ type: 'rate-limit', cost: 2, costHeader: 'X-Usage-Tokens', limits: [{ name: 'w', limit: 10, window: 1 }] }], action: { type: 'respond' } }] })
+    expect(both).toEqual(['routes[0].policies[0].cost: give either "cost" (a fixed cost) or "costHeader" (the cost read from the response, "minCost" taken at admission), not both'])
+  })
+})
+
 describe('quotas through the gateway', () => {
   it('a monthly quota answers ERR_QUOTA_EXCEEDED with Retry-After until the month ends (UTC)', async () => {
-    const gw = limitedGateway({ quotas: [{ name: 'monthly', limit: 2, period: 'month' }] })
+    const gw = limitedGateway({ ...EXACT, quotas: [{ name: 'monthly', limit: 2, period: 'month' }] })
     const ip = freshIp()
     await setClock(`ip=${ip}`, '2026-04-30T23:00:00Z')
     const ok = await gw.fetch('/limited', from(ip))
