@@ -27,6 +27,7 @@ import { CONDITIONAL_HEADERS, notModified, type Entry } from '../http-cache/entr
 import { generationStore } from '../http-cache/generation'
 import { compileKey } from '../http-cache/key'
 import { forget } from '../http-cache/store'
+import { freshenedBy, validatorsOf } from '../http-cache/revalidation'
 import { compilePins, type Pins } from './pins'
 import { ERROR_STATUSES, startRefresh } from './refresh'
 import { bypassReason, storeFrom, visit, type CacheSetup, type Visit } from './lookup'
@@ -37,9 +38,11 @@ import { upstreamConfigs } from '../upstream/schema'
 import { definePolicy } from '../core/policy'
 
 /** Appends this gateway's member to `Cache-Status` (the last member is the cache nearest the client). */
-function setCacheStatus(c: Context<AppEnv>, params: string, age?: number): void {
+function setCacheStatus(c: Context<AppEnv>, setup: CacheSetup, params: string, age?: number): void {
   c.get('log').cache = params
   editResponseHeaders(c, (h) => {
+    // Targeted cache control speaks to this gateway; it never reaches the client (RFC 9213).
+    for (const name of setup.freshness.targeted ?? []) h.delete(name)
     const upstream = h.get('cache-status')
     h.set('Cache-Status', `${upstream ? `${upstream}, ` : ''}edgeway; ${params}`)
     if (age !== undefined) h.set('Age', String(age))
@@ -75,7 +78,13 @@ export const cachePolicy = definePolicy({
       pins,
       key: compileKey({ query: options.query, headers: options.keyHeaders, credentials: options.credentials, ownCookies: pins.names }),
       transformed: transformedHeaders(build.config.policies, build.route, build.phaseOf),
-      freshness: { ...options, statuses: new Set(options.statuses) },
+      freshness: {
+        ...options,
+        statuses: new Set(options.statuses),
+        anyStatusWhenExplicit: true,
+        revalidates: true,
+        targeted: [...(options.targetedField ? [options.targetedField.toLowerCase()] : []), 'cdn-cache-control'],
+      },
       generations: generationStore(kv, options.purge.kv, options.purge.cacheSeconds),
       // The request id header is per client, whatever it is named.
       strip: build.config.policies.flatMap((p) => (p.type === 'request-id' ? [(p as RequestIdView).header.toLowerCase()] : [])),
@@ -90,19 +99,20 @@ export const cachePolicy = definePolicy({
       if (c.req.raw.headers.get('upgrade')?.toLowerCase() === 'websocket') return next()
       const early = bypassReason(c)
       const at = early === undefined ? await visit(c, setup) : { bypass: early }
-      if ('bypass' in at) return bypass(c, next, at.bypass)
+      if ('bypass' in at) return bypass(c, setup, next, at.bypass)
       if (serveFromEntry(c, setup, at, cache)) return
-      const conditional = await forwardWithoutValidators(c, next)
+      const sent = await forward(c, next, at)
       if (serveStaleOnError(c, setup, at)) return
-      answerFromOrigin(c, setup, at, conditional)
+      if (sent.revalidating && c.res.status === 304) return answerRevalidated(c, setup, at, sent.conditional)
+      answerFromOrigin(c, setup, at, sent.conditional)
     }
   },
 })
 
 /** Lets the request through to the origin, saying why the cache stood aside. */
-async function bypass(c: Context<AppEnv>, next: Next, reason: string): Promise<void> {
+async function bypass(c: Context<AppEnv>, setup: CacheSetup, next: Next, reason: string): Promise<void> {
   await next()
-  setCacheStatus(c, `fwd=${reason === 'method' ? 'method' : 'bypass'}; detail=${reason}`)
+  setCacheStatus(c, setup, `fwd=${reason === 'method' ? 'method' : 'bypass'}; detail=${reason}`)
 }
 
 /** Answers from a fresh entry (a 304 when the client's validators match), or from a stale one while it is refreshed. */
@@ -116,21 +126,33 @@ function serveFromEntry(c: Context<AppEnv>, setup: CacheSetup, at: Visit, self: 
   const response = state.state === 'fresh' ? (notModified(c.req.raw.headers, entry.response) ?? entry.response) : entry.response
   serve(c, response)
   repin(c, setup.pins, entry)
-  setCacheStatus(c, `hit; ttl=${state.remaining}`, state.age)
+  setCacheStatus(c, setup, `hit; ttl=${state.remaining}`, state.age)
   return true
 }
 
 /**
- * Sends the request on to the origin without the client's validators; true when it had some.
- * The gateway answers conditionals itself, from what it stores: a 304 from the origin could be
- * neither stored nor served to another client, and must never replace a good entry.
+ * Sends the request on to the origin without the client's validators (`conditional`: it had some),
+ * with the entry's own instead when there is one to revalidate (`revalidating`). The gateway
+ * answers client conditionals itself, from what it stores: a 304 to the client's validators could
+ * be neither stored nor served to another client, and must never replace a good entry.
  */
-async function forwardWithoutValidators(c: Context<AppEnv>, next: Next): Promise<boolean> {
+async function forward(c: Context<AppEnv>, next: Next, at: Visit): Promise<{ conditional: boolean; revalidating: boolean }> {
   const draft = c.get('upstreamRequest')
   const conditional = CONDITIONAL_HEADERS.some((name) => draft.headers.has(name))
   for (const name of CONDITIONAL_HEADERS) draft.headers.delete(name)
+  const validators = at.entry && c.req.method === 'GET' ? validatorsOf(at.entry.response.headers) : []
+  for (const [name, value] of validators) draft.headers.set(name, value)
   await next()
-  return conditional
+  return { conditional, revalidating: validators.length > 0 }
+}
+
+/** The origin confirmed the entry (304): its headers are freshened, stored again, and it is served. */
+function answerRevalidated(c: Context<AppEnv>, setup: CacheSetup, at: Visit, conditional: boolean): void {
+  const freshened = freshenedBy(at.entry!.response, c.res.headers)
+  c.res.body?.cancel().catch(() => {})
+  c.res = undefined
+  c.res = freshened
+  answerFromOrigin(c, setup, { ...at, entry: undefined }, conditional, { fwd: 'stale', status: 304 })
 }
 
 /** Serves the stale entry in place of the origin's error, within its stale-if-error time. */
@@ -141,26 +163,26 @@ function serveStaleOnError(c: Context<AppEnv>, setup: CacheSetup, at: Visit): bo
   c.res.body?.cancel().catch(() => {})
   serve(c, entry.response)
   repin(c, setup.pins, entry)
-  setCacheStatus(c, `fwd=stale; fwd-status=${failed}; ttl=${state.remaining}; detail=stale-if-error`, state.age)
+  setCacheStatus(c, setup, `fwd=stale; fwd-status=${failed}; ttl=${state.remaining}; detail=stale-if-error`, state.age)
   return true
 }
 
 /** Answers with the origin's response, stored when it may be; an entry it may no longer replace is forgotten. */
-function answerFromOrigin(c: Context<AppEnv>, setup: CacheSetup, at: Visit, conditional: boolean): void {
+function answerFromOrigin(c: Context<AppEnv>, setup: CacheSetup, at: Visit, conditional: boolean, revalidated?: { fwd: 'stale'; status: 304 }): void {
   const { entry, found } = at
   const runtime = c.get('runtime')
-  const fwd = entry ? 'stale' : (found?.miss ?? 'uri-miss')
+  const fwd = revalidated?.fwd ?? (entry ? 'stale' : (found?.miss ?? 'uri-miss'))
   entry?.response.body?.cancel().catch(() => {})
-  if (c.req.method === 'HEAD') return setCacheStatus(c, `fwd=${fwd}; detail=head`)
+  if (c.req.method === 'HEAD') return setCacheStatus(c, setup, `fwd=${fwd}; detail=head`)
   const result = storeFrom(c, setup, at, c.res)
-  const status = result.response.status
+  const status = revalidated?.status ?? result.response.status
   c.res = undefined
   c.res = (conditional && notModified(c.req.raw.headers, result.response)) || result.response
   if (result.done) {
     runtime.waitUntil(c, result.done)
-    return setCacheStatus(c, `fwd=${fwd}; fwd-status=${status}; stored`)
+    return setCacheStatus(c, setup, `fwd=${fwd}; fwd-status=${status}; stored`)
   }
   // The origin now says this may not be kept: don't leave an older entry to be served stale.
-  if (entry && status !== 304) runtime.waitUntil(c, forget(at.storage, at.origin, found!.keyText))
-  setCacheStatus(c, `fwd=${fwd}; fwd-status=${status}; detail=${result.reason}`)
+  if ((entry && status !== 304) || revalidated) runtime.waitUntil(c, forget(at.storage, at.origin, found!.keyText))
+  setCacheStatus(c, setup, `fwd=${fwd}; fwd-status=${status}; detail=${result.reason}`)
 }

@@ -28,7 +28,7 @@ export const CacheOptionsSchema = v.strictObject({
   ),
   statuses: v.pipe(
     v.optional(v.pipe(v.array(v.picklist(STORABLE_STATUSES, `must be one of ${STORABLE_STATUSES.join(', ')}`)), v.minLength(1)), DEFAULT_STATUSES),
-    v.description(SCHEMA_DOCS ? 'Statuses that may be stored (default: RFC 9111 heuristically cacheable ones).' : ''),
+    v.description(SCHEMA_DOCS ? 'Statuses that may be stored without explicit freshness, under defaultTtl (default: RFC 9110 heuristically cacheable ones). With max-age, s-maxage or Expires any final status is stored.' : ''),
   ),
   query: v.optional(
     v.strictObject({
@@ -46,6 +46,10 @@ export const CacheOptionsSchema = v.strictObject({
       cookies: v.pipe(v.optional(v.boolean(), true), v.description(SCHEMA_DOCS ? 'A request with a Cookie header has credentials.' : '')),
     }),
     {},
+  ),
+  targetedField: v.pipe(
+    v.optional(HeaderName),
+    v.description(SCHEMA_DOCS ? 'A response header of the origin that speaks to this gateway only (RFC 9213), over CDN-Cache-Control and Cache-Control; removed before the response leaves.' : ''),
   ),
   cacheName: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'A named cache (caches.open) instead of caches.default.' : '')),
   purge: PurgeSchema,
