@@ -67,7 +67,7 @@ export function bypassReason(c: Context<AppEnv>): string | undefined {
 }
 
 /** The partition the request's entries live in; undefined when its credentials keep it out of the cache. */
-async function partitionOf(c: Context<AppEnv>, setup: CacheSetup): Promise<{ identified: boolean; partition: string } | undefined> {
+export async function partitionOf(c: Context<AppEnv>, setup: CacheSetup): Promise<{ identified: boolean; partition: string } | undefined> {
   const search = c.get('upstreamRequest').search
   const consumer = c.get('consumer')
   const identified = setup.key.credentialsOf(c.req.raw.headers, search) !== undefined || consumer !== undefined || c.get('claims') !== undefined

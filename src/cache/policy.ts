@@ -30,6 +30,7 @@ import { forget } from '../http-cache/store'
 import { freshenedBy, validatorsOf } from '../http-cache/revalidation'
 import { compilePins, type Pins } from './pins'
 import { ERROR_STATUSES, startRefresh } from './refresh'
+import { invalidate, isUnsafe } from './invalidate'
 import { bypassReason, storeFrom, visit, type CacheSetup, type Visit } from './lookup'
 import { checkCacheOptions, transformedHeaders } from './checks'
 import { CacheOptionsSchema } from './schema'
@@ -109,9 +110,12 @@ export const cachePolicy = definePolicy({
   },
 })
 
-/** Lets the request through to the origin, saying why the cache stood aside. */
+/** Lets the request through to the origin, saying why the cache stood aside; an unsafe method's answer invalidates. */
 async function bypass(c: Context<AppEnv>, setup: CacheSetup, next: Next, reason: string): Promise<void> {
+  const draft = c.get('upstreamRequest')
+  const own = { path: draft.path, search: draft.search }
   await next()
+  if (reason === 'method' && isUnsafe(c.req.method)) await invalidate(c, setup, own)
   setCacheStatus(c, setup, `fwd=${reason === 'method' ? 'method' : 'bypass'}; detail=${reason}`)
 }
 
