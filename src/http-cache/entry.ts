@@ -25,6 +25,8 @@ const SIE = `${P}sie`
  * statuses it deems cacheable, while RFC 9111 lets any final status with explicit freshness be stored.
  */
 const STATUS = `${P}status`
+/** The stored body's length: the Cache API gives the body back without a Content-Length. */
+const LENGTH = `${P}length`
 /** Stashed origin headers the Cache API would otherwise act on. */
 const STASHED = ['cache-control', 'expires', 'vary'] as const
 /** Marks the entry at a primary key of a `Vary`-ing response: its value lists the varied headers. */
@@ -85,6 +87,7 @@ export function storedResponse(
   }
   putHeaders(headers, freshness, keepSeconds)
   headers.set(STATUS, String(res.status))
+  headers.set(LENGTH, String(body?.byteLength ?? 0))
   return new Response(body, { status: 200, statusText: res.statusText, headers })
 }
 
@@ -130,7 +133,9 @@ export function readEntry(stored: Response): Entry | undefined {
   const headers = new Headers(h)
   const pins = (h.get(PINS) ?? '').split(';').map((p) => p.trim()).filter(Boolean)
   const status = count(h, STATUS) ?? stored.status
-  for (const name of [STORED_AT, TTL, SWR, SIE, PINS, STATUS, 'cache-control', 'age', 'cf-cache-status']) headers.delete(name)
+  const length = count(h, LENGTH)
+  for (const name of [STORED_AT, TTL, SWR, SIE, PINS, STATUS, LENGTH, 'cache-control', 'age', 'cf-cache-status']) headers.delete(name)
+  if (length !== undefined && status !== 204 && status !== 205) headers.set('content-length', String(length))
   for (const name of STASHED) {
     const value = h.get(`${P}${name}`)
     headers.delete(`${P}${name}`)

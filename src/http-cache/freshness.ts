@@ -5,8 +5,9 @@
  * caller's runtime), so each rule is tested on its own and tests move the clock instead of sleeping.
  *
  * Deliberately stricter than RFC 9111 where "never wrong" asks for it (as Hono's cache middleware
- * is): `no-cache` is not stored (we don't revalidate with the origin), and neither is `private`
- * (in any form), `no-store`, `Set-Cookie`, `Vary: *` or a `Content-Range`.
+ * is): never stored are `private` (in any form), `no-store`, `Set-Cookie`, `Vary: *`, answers about
+ * the caller (401, 407, 429), and a 206 (a part). `no-cache` is stored only when it carries a
+ * validator (so it can be revalidated) and the caller asks for that (`revalidates`).
  */
 
 import { parseHttpDate } from './http-date'
@@ -100,7 +101,6 @@ export function decideStore(status: number, headers: Headers, options: Freshness
   const noCache = cc.has('no-cache')
   if (noCache && !revalidatable) return { store: false, reason: 'no-cache' }
   if (headers.has('set-cookie')) return { store: false, reason: 'set-cookie' }
-  if (headers.has('content-range')) return { store: false, reason: 'partial' }
   const vary = headers.get('vary')
   if (vary !== null && vary.split(',').some((v) => v.trim() === '*')) return { store: false, reason: 'vary-star' }
   const mustRevalidate = cc.has('must-revalidate') || cc.has('proxy-revalidate')

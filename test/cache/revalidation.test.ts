@@ -19,6 +19,7 @@ describe('revalidation', () => {
     expect(cacheStatus(res)).toBe('edgeway; fwd=stale; fwd-status=304; stored')
     expect(await res.text()).toBe(original)
     expect(seq(res)).toBe(2) // the 304's own x-origin-seq replaced the stored one
+    expect(res.headers.get('content-length')).toBe(String(new TextEncoder().encode(original).length))
     const log = await originLog(t.tag)
     expect(log[1]!.headers['if-none-match']).toBe('"v1"')
     const after = await send()
