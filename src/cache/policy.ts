@@ -25,6 +25,7 @@ import { editResponseHeaders } from '../core/http'
 import { logEvent } from '../core/logging'
 import { CONDITIONAL_HEADERS, notModified, type Entry } from '../http-cache/entry'
 import { generationStore } from '../http-cache/generation'
+import { mayServeStale } from '../http-cache/freshness'
 import { compileKey } from '../http-cache/key'
 import { forget } from '../http-cache/store'
 import { freshenedBy, validatorsOf } from '../http-cache/revalidation'
@@ -159,15 +160,23 @@ function answerRevalidated(c: Context<AppEnv>, setup: CacheSetup, at: Visit, con
   answerFromOrigin(c, setup, { ...at, entry: undefined }, conditional, { fwd: 'stale', status: 304 })
 }
 
-/** Serves the stale entry in place of the origin's error, within its stale-if-error time. */
+/**
+ * Serves the stale entry in place of the origin's error: within its stale-if-error time (RFC 5861),
+ * or whenever the origin could not be reached at all and the entry's directives allow serving it
+ * stale (RFC 9111 section 4.2.4).
+ */
 function serveStaleOnError(c: Context<AppEnv>, setup: CacheSetup, at: Visit): boolean {
   const { entry, state } = at
-  if (!entry || state?.state !== 'stale-if-error' || !ERROR_STATUSES.has(c.res.status)) return false
+  if (!entry || !state || state.state === 'fresh' || !ERROR_STATUSES.has(c.res.status)) return false
+  const error = c.get('log').upstream?.error
+  const disconnected = (error === 'unreachable' || error === 'timeout') && mayServeStale(entry.response.headers, setup.freshness.targeted)
+  if (state.state !== 'stale-if-error' && !disconnected) return false
+  const detail = state.state === 'stale-if-error' ? 'stale-if-error' : 'origin-unreachable'
   const failed = c.res.status
   c.res.body?.cancel().catch(() => {})
   serve(c, entry.response)
   repin(c, setup.pins, entry)
-  setCacheStatus(c, setup, `fwd=stale; fwd-status=${failed}; ttl=${state.remaining}; detail=stale-if-error`, state.age)
+  setCacheStatus(c, setup, `fwd=stale; fwd-status=${failed}; ttl=${state.remaining}; detail=${detail}`, state.age)
   return true
 }
 

@@ -141,8 +141,11 @@ export function readEntry(stored: Response): Entry | undefined {
     headers.delete(`${P}${name}`)
     if (value !== null) headers.set(name, value)
   }
-  // A null-body status (204, 205) leaves the stored (empty) body behind.
-  const body = status === 204 || status === 205 ? (stored.body?.cancel().catch(() => {}), null) : stored.body
+  // A null-body status (204, 205) leaves the stored (empty) body behind. Other bodies are streamed
+  // with their length known, so the client gets the Content-Length the origin sent.
+  let body = stored.body
+  if (status === 204 || status === 205) body = (stored.body?.cancel().catch(() => {}), null)
+  else if (body && length !== undefined) body = body.pipeThrough(new FixedLengthStream(length))
   return { freshness, pins, response: new Response(body, { status, statusText: stored.statusText, headers }) }
 }
 

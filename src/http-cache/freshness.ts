@@ -143,6 +143,16 @@ export function ageOf(headers: Headers): number {
   return /^\d+$/.test(first) ? Math.min(Number(first), 2 ** 31) : 0
 }
 
+/**
+ * Whether a stored response may be served stale when the origin can't be reached (RFC 9111
+ * section 4.2.4): not with `must-revalidate`, `proxy-revalidate`, `no-cache` or `s-maxage`
+ * (section 5.2.2.10), read from the targeted field when one applies.
+ */
+export function mayServeStale(headers: Headers, targeted: readonly string[] = []): boolean {
+  const cc = targetedDirectives(headers, targeted) ?? parseCacheControl(headers.get('cache-control'))
+  return !['must-revalidate', 'proxy-revalidate', 'no-cache', 's-maxage'].some((name) => cc.has(name))
+}
+
 export type EntryState = 'fresh' | 'stale-while-revalidate' | 'stale-if-error' | 'expired'
 
 /** Where an entry stands now; `age` and `remaining` (ttl left, negative when stale) in seconds. */

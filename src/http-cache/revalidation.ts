@@ -7,8 +7,11 @@
  */
 import { HOP_BY_HOP_HEADERS } from '../core/http'
 
-/** How long (s) an entry with validators is kept past its lifetime, so that it can be revalidated. */
-export const KEEP_FOR_REVALIDATION = 3600
+/**
+ * How long (s) an entry is kept past its lifetime: to be revalidated (when it has validators), or
+ * served stale when the origin can't be reached and its directives allow it (RFC 9111 section 4.2.4).
+ */
+export const KEEP_PAST_LIFETIME = 3600
 
 export function hasValidators(headers: Headers): boolean {
   return headers.has('etag') || headers.has('last-modified')
