@@ -60,7 +60,8 @@ export function bypassReason(c: Context<AppEnv>): string | undefined {
   const headers = c.req.raw.headers
   if (method !== 'GET' && method !== 'HEAD') return 'method'
   if (!c.get('route')) return 'no-route'
-  if (headers.has('range')) return 'range'
+  // A Range is answered from a complete fresh entry (see the policy); If-Range is the origin's to judge.
+  if (headers.has('if-range')) return 'range'
   // Preconditions the gateway doesn't evaluate from an entry: the origin answers them.
   if (headers.has('if-match') || headers.has('if-unmodified-since')) return 'precondition'
   return undefined

@@ -29,6 +29,7 @@ import { mayServeStale } from '../http-cache/freshness'
 import { compileKey } from '../http-cache/key'
 import { forget } from '../http-cache/store'
 import { freshenedBy, validatorsOf } from '../http-cache/revalidation'
+import { partialFrom } from '../http-cache/range'
 import { compilePins, type Pins } from './pins'
 import { ERROR_STATUSES, startRefresh } from './refresh'
 import { invalidate, isUnsafe } from './invalidate'
@@ -102,6 +103,7 @@ export const cachePolicy = definePolicy({
       const early = bypassReason(c)
       const at = early === undefined ? await visit(c, setup) : { bypass: early }
       if ('bypass' in at) return bypass(c, setup, next, at.bypass)
+      if (await serveRangeFromEntry(c, setup, at)) return
       if (serveFromEntry(c, setup, at, cache)) return
       const sent = await forward(c, next, at)
       if (serveStaleOnError(c, setup, at)) return
@@ -136,6 +138,22 @@ function serveFromEntry(c: Context<AppEnv>, setup: CacheSetup, at: Visit, self: 
 }
 
 /**
+ * Answers a Range request from a fresh, complete (200) entry: a 206, or a 416 (RFC 9110 section
+ * 14). Without one, the request goes to the origin with its Range, and a 206 from there is passed
+ * through (never stored).
+ */
+async function serveRangeFromEntry(c: Context<AppEnv>, setup: CacheSetup, at: Visit): Promise<boolean> {
+  const range = c.req.raw.headers.get('range')
+  if (range === null) return false
+  const { entry, state } = at
+  if (!entry || state?.state !== 'fresh' || entry.response.status !== 200) return false
+  serve(c, await partialFrom(entry.response, range))
+  repin(c, setup.pins, entry)
+  setCacheStatus(c, setup, `hit; ttl=${state.remaining}`, state.age)
+  return true
+}
+
+/**
  * Sends the request on to the origin without the client's validators (`conditional`: it had some),
  * with the entry's own instead when there is one to revalidate (`revalidating`). The gateway
  * answers client conditionals itself, from what it stores: a 304 to the client's validators could
@@ -145,7 +163,8 @@ async function forward(c: Context<AppEnv>, next: Next, at: Visit): Promise<{ con
   const draft = c.get('upstreamRequest')
   const conditional = CONDITIONAL_HEADERS.some((name) => draft.headers.has(name))
   for (const name of CONDITIONAL_HEADERS) draft.headers.delete(name)
-  const validators = at.entry && c.req.method === 'GET' ? validatorsOf(at.entry.response.headers) : []
+  const partial = c.req.raw.headers.has('range')
+  const validators = at.entry && c.req.method === 'GET' && !partial ? validatorsOf(at.entry.response.headers) : []
   for (const [name, value] of validators) draft.headers.set(name, value)
   await next()
   return { conditional, revalidating: validators.length > 0 }
@@ -196,6 +215,6 @@ function answerFromOrigin(c: Context<AppEnv>, setup: CacheSetup, at: Visit, cond
     return setCacheStatus(c, setup, `fwd=${fwd}; fwd-status=${status}; stored`)
   }
   // The origin now says this may not be kept: don't leave an older entry to be served stale.
-  if ((entry && status !== 304) || revalidated) runtime.waitUntil(c, forget(at.storage, at.origin, found!.keyText))
+  if ((entry && status !== 304 && status !== 206) || revalidated) runtime.waitUntil(c, forget(at.storage, at.origin, found!.keyText))
   setCacheStatus(c, setup, `fwd=${fwd}; fwd-status=${status}; detail=${result.reason}`)
 }

@@ -252,10 +252,16 @@ describe('methods and sizes', () => {
     res.webSocket!.close()
   })
 
-  it('a Range request bypasses the cache', async () => {
+  it('a Range miss goes to the origin with its Range: a full 200 is stored, a 206 passed through; If-Range bypasses', async () => {
     const gw = cachedGateway({ defaultTtl: 60 })
     const t = tagged()
     const res = await gw.fetch(`/c/echo/${t.tag}`, { headers: t.headers({ Range: 'bytes=0-1' }) })
-    expect(cacheStatus(res)).toBe('edgeway; fwd=bypass; detail=range')
+    expect(cacheStatus(res)).toBe('edgeway; fwd=uri-miss; fwd-status=200; stored')
+    expect((await res.json()).headers.range).toBe('bytes=0-1')
+    const partial = await gw.fetch(`/c/status/206?t=${t.tag}&${cc('max-age=60')}`, { headers: t.headers({ Range: 'bytes=0-1' }) })
+    expect(partial.status).toBe(206)
+    expect(cacheStatus(partial)).toBe('edgeway; fwd=uri-miss; fwd-status=206; detail=status')
+    const ifRange = await gw.fetch(`/c/echo/${t.tag}`, { headers: t.headers({ Range: 'bytes=0-1', 'If-Range': '"x"' }) })
+    expect(cacheStatus(ifRange)).toBe('edgeway; fwd=bypass; detail=range')
   })
 })
