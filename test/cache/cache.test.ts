@@ -257,7 +257,7 @@ describe('methods and sizes', () => {
     const t = tagged()
     const res = await gw.fetch(`/c/echo/${t.tag}`, { headers: t.headers({ Range: 'bytes=0-1' }) })
     expect(cacheStatus(res)).toBe('edgeway; fwd=uri-miss; fwd-status=200; stored')
-    expect((await res.json()).headers.range).toBe('bytes=0-1')
+    expect(((await res.json()) as { headers: Record<string, string> }).headers.range).toBe('bytes=0-1')
     const partial = await gw.fetch(`/c/status/206?t=${t.tag}&${cc('max-age=60')}`, { headers: t.headers({ Range: 'bytes=0-1' }) })
     expect(partial.status).toBe(206)
     expect(cacheStatus(partial)).toBe('edgeway; fwd=uri-miss; fwd-status=206; detail=status')
