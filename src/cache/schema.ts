@@ -20,6 +20,10 @@ export const CacheOptionsSchema = v.strictObject({
   ),
   defaultTtl: v.pipe(v.optional(Seconds, 0), v.description(SCHEMA_DOCS ? 'Freshness (s) of a response without Cache-Control max-age/s-maxage or Expires; 0 = not stored.' : '')),
   maxTtl: v.pipe(v.optional(Seconds, 86_400), v.description(SCHEMA_DOCS ? 'Upper bound (s) on any freshness lifetime and stale window.' : '')),
+  heuristicFraction: v.pipe(
+    v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1)), 0),
+    v.description(SCHEMA_DOCS ? 'Heuristic freshness (RFC 9111 4.2.2) for `statuses` without explicit freshness: this fraction of the time since Last-Modified (0.1 is usual); 0 = off, defaultTtl applies.' : ''),
+  ),
   staleWhileRevalidate: v.pipe(v.optional(Seconds, 0), v.description(SCHEMA_DOCS ? 'Default stale-while-revalidate (s) when the origin gives none.' : '')),
   staleIfError: v.pipe(v.optional(Seconds, 0), v.description(SCHEMA_DOCS ? 'Default stale-if-error (s) when the origin gives none.' : '')),
   maxBodyBytes: v.pipe(

@@ -60,6 +60,8 @@ export type FreshnessOptions = {
   anyStatusWhenExplicit?: boolean
   /** Targeted fields (RFC 9213) that replace `Cache-Control` and `Expires` for this cache, first one wins. */
   targeted?: readonly string[]
+  /** Heuristic freshness for `statuses`: this fraction of `Date` minus `Last-Modified` (RFC 9111 4.2.2); 0 or unset = off. */
+  heuristicFraction?: number
   /**
    * Keep responses that can be revalidated (`ETag` / `Last-Modified`) although they can't be served
    * as they are: `no-cache`, or a lifetime already over (RFC 9111 sections 4.3 and 5.2.2.4).
@@ -118,7 +120,7 @@ export function decideStore(status: number, headers: Headers, options: Freshness
   if (noCache) ttl = 0
   const explicit = ttl !== undefined
   if (!options.statuses.has(status) && !(explicit && options.anyStatusWhenExplicit)) return { store: false, reason: 'status' }
-  ttl = Math.min(ttl ?? options.defaultTtl, options.maxTtl)
+  ttl = Math.min(ttl ?? heuristicTtl(headers, options, now) ?? options.defaultTtl, options.maxTtl)
 
   // s-maxage implies proxy-revalidate for a shared cache, but an explicit stale-* directive from
   // the origin is its own permission (RFC 5861); route defaults only fill in where nothing forbids.
@@ -132,6 +134,15 @@ export function decideStore(status: number, headers: Headers, options: Freshness
   const initialAge = ageOf(headers)
   if (ttl + Math.max(swr, sie) - initialAge <= 0 && !(explicit && revalidatable)) return { store: false, reason: ttl === 0 ? 'no-ttl' : 'expired' }
   return { store: true, freshness: { ttl, swr, sie, storedAt: now - initialAge * 1000 } }
+}
+
+/** The heuristic lifetime (s) a `Last-Modified` gives when configured; undefined otherwise. */
+function heuristicTtl(headers: Headers, options: FreshnessOptions, now: number): number | undefined {
+  if (!options.heuristicFraction) return undefined
+  const lastModified = parseHttpDate(headers.get('last-modified'), now)
+  if (lastModified === undefined) return undefined
+  const date = parseHttpDate(headers.get('date'), now) ?? now
+  return Math.max(0, Math.floor(((date - lastModified) / 1000) * options.heuristicFraction))
 }
 
 /**

@@ -59,6 +59,22 @@ describe('freshness as the RFCs read it', () => {
   })
 })
 
+describe('heuristic freshness (RFC 9111 4.2.2)', () => {
+  const lastModified = { 'last-modified': 'Sun, 01 Feb 2026 12:00:00 GMT', date: DATE } // 28 days before
+  const decide = (headers: Record<string, string>, status: number, heuristicFraction?: number) => {
+    const decision = decideStore(status, new Headers(headers), { ...policyOptions, heuristicFraction }, false, NOW)
+    return decision.store ? decision.freshness.ttl : decision.reason
+  }
+  it('only when configured, only for heuristically cacheable statuses, never over explicit freshness', () => {
+    expect(decide(lastModified, 200)).toBe('no-ttl')
+    expect(decide(lastModified, 200, 0.01)).toBe(Math.floor(28 * 86_400 * 0.01))
+    expect(decide(lastModified, 404, 0.01)).toBe(Math.floor(28 * 86_400 * 0.01))
+    expect(decide(lastModified, 500, 0.1)).toBe('status')
+    expect(decide({ ...lastModified, 'cache-control': 'max-age=5' }, 200, 0.1)).toBe(5)
+    expect(decide({ 'last-modified': 'yesterday' }, 200, 0.1)).toBe('no-ttl')
+  })
+})
+
 describe('targeted cache control (RFC 9213)', () => {
   it('CDN-Cache-Control replaces Cache-Control and Expires; the route field goes first', () => {
     expect(ttlOf({ 'cdn-cache-control': 'max-age=600', 'cache-control': 'no-store' })).toBe(600)
