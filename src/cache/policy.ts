@@ -3,10 +3,14 @@
  * `cache`: response caching through the Cache API, as a shared cache (RFC 9111) that is never
  * wrong about whom a response may go to.
  *
- * - GET and HEAD only (HEAD reads GET's entries). Freshness from the origin (`s-maxage` over
- *   `max-age`, then `Expires`), else `defaultTtl`; capped by `maxTtl`. Never stored: `no-store`,
- *   `private`, `no-cache`, `Set-Cookie`, `Vary: *`, statuses outside `statuses`, bodies over
- *   `maxBodyBytes`.
+ * - GET and HEAD only (HEAD reads GET's entries). Freshness from the origin (the targeted field or
+ *   `CDN-Cache-Control` over `Cache-Control`; `s-maxage` over `max-age`, then `Expires`), else the
+ *   heuristic or `defaultTtl` for `statuses`; capped by `maxTtl`. Never stored: `no-store`,
+ *   `private`, `Set-Cookie`, `Vary: *`, 206/401/407/429, bodies over `maxBodyBytes`; `no-cache`
+ *   only with a validator.
+ * - Stale entries are revalidated with their validators (a 304 freshens them, `../http-cache/revalidation`),
+ *   served stale when the origin can't be reached (unless their directives forbid it), and answer
+ *   Range requests when fresh. Unsafe methods invalidate (`./invalidate`).
  * - Requests with credentials (Authorization, Cookie, an API key header or query parameter, or an
  *   established consumer) bypass the cache unless `scope` says otherwise: `"public"` shares the
  *   anonymous entries (and stores a credentialed response only when the origin marks it shareable:
