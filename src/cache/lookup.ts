@@ -60,14 +60,15 @@ export function bypassReason(c: Context<AppEnv>): string | undefined {
   const headers = c.req.raw.headers
   if (method !== 'GET' && method !== 'HEAD') return 'method'
   if (!c.get('route')) return 'no-route'
-  if (headers.has('range')) return 'range'
+  // A Range is answered from a complete fresh entry (see the policy); If-Range is the origin's to judge.
+  if (headers.has('if-range')) return 'range'
   // Preconditions the gateway doesn't evaluate from an entry: the origin answers them.
   if (headers.has('if-match') || headers.has('if-unmodified-since')) return 'precondition'
   return undefined
 }
 
 /** The partition the request's entries live in; undefined when its credentials keep it out of the cache. */
-async function partitionOf(c: Context<AppEnv>, setup: CacheSetup): Promise<{ identified: boolean; partition: string } | undefined> {
+export async function partitionOf(c: Context<AppEnv>, setup: CacheSetup): Promise<{ identified: boolean; partition: string } | undefined> {
   const search = c.get('upstreamRequest').search
   const consumer = c.get('consumer')
   const identified = setup.key.credentialsOf(c.req.raw.headers, search) !== undefined || consumer !== undefined || c.get('claims') !== undefined

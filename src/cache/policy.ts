@@ -3,10 +3,14 @@
  * `cache`: response caching through the Cache API, as a shared cache (RFC 9111) that is never
  * wrong about whom a response may go to.
  *
- * - GET and HEAD only (HEAD reads GET's entries). Freshness from the origin (`s-maxage` over
- *   `max-age`, then `Expires`), else `defaultTtl`; capped by `maxTtl`. Never stored: `no-store`,
- *   `private`, `no-cache`, `Set-Cookie`, `Vary: *`, statuses outside `statuses`, bodies over
- *   `maxBodyBytes`.
+ * - GET and HEAD only (HEAD reads GET's entries). Freshness from the origin (the targeted field or
+ *   `CDN-Cache-Control` over `Cache-Control`; `s-maxage` over `max-age`, then `Expires`), else the
+ *   heuristic or `defaultTtl` for `statuses`; capped by `maxTtl`. Never stored: `no-store`,
+ *   `private`, `Set-Cookie`, `Vary: *`, 206/401/407/429, bodies over `maxBodyBytes`; `no-cache`
+ *   only with a validator.
+ * - Stale entries are revalidated with their validators (a 304 freshens them, `../http-cache/revalidation`),
+ *   served stale when the origin can't be reached (unless their directives forbid it), and answer
+ *   Range requests when fresh. Unsafe methods invalidate (`./invalidate`).
  * - Requests with credentials (Authorization, Cookie, an API key header or query parameter, or an
  *   established consumer) bypass the cache unless `scope` says otherwise: `"public"` shares the
  *   anonymous entries (and stores a credentialed response only when the origin marks it shareable:
@@ -25,10 +29,14 @@ import { editResponseHeaders } from '../core/http'
 import { logEvent } from '../core/logging'
 import { CONDITIONAL_HEADERS, notModified, type Entry } from '../http-cache/entry'
 import { generationStore } from '../http-cache/generation'
+import { mayServeStale } from '../http-cache/freshness'
 import { compileKey } from '../http-cache/key'
 import { forget } from '../http-cache/store'
+import { freshenedBy, validatorsOf } from '../http-cache/revalidation'
+import { partialFrom } from '../http-cache/range'
 import { compilePins, type Pins } from './pins'
 import { ERROR_STATUSES, startRefresh } from './refresh'
+import { invalidate, isUnsafe } from './invalidate'
 import { bypassReason, storeFrom, visit, type CacheSetup, type Visit } from './lookup'
 import { checkCacheOptions, transformedHeaders } from './checks'
 import { CacheOptionsSchema } from './schema'
@@ -37,9 +45,11 @@ import { upstreamConfigs } from '../upstream/schema'
 import { definePolicy } from '../core/policy'
 
 /** Appends this gateway's member to `Cache-Status` (the last member is the cache nearest the client). */
-function setCacheStatus(c: Context<AppEnv>, params: string, age?: number): void {
+function setCacheStatus(c: Context<AppEnv>, setup: CacheSetup, params: string, age?: number): void {
   c.get('log').cache = params
   editResponseHeaders(c, (h) => {
+    // Targeted cache control speaks to this gateway; it never reaches the client (RFC 9213).
+    for (const name of setup.freshness.targeted ?? []) h.delete(name)
     const upstream = h.get('cache-status')
     h.set('Cache-Status', `${upstream ? `${upstream}, ` : ''}edgeway; ${params}`)
     if (age !== undefined) h.set('Age', String(age))
@@ -75,7 +85,13 @@ export const cachePolicy = definePolicy({
       pins,
       key: compileKey({ query: options.query, headers: options.keyHeaders, credentials: options.credentials, ownCookies: pins.names }),
       transformed: transformedHeaders(build.config.policies, build.route, build.phaseOf),
-      freshness: { ...options, statuses: new Set(options.statuses) },
+      freshness: {
+        ...options,
+        statuses: new Set(options.statuses),
+        anyStatusWhenExplicit: true,
+        revalidates: true,
+        targeted: [...(options.targetedField ? [options.targetedField.toLowerCase()] : []), 'cdn-cache-control'],
+      },
       generations: generationStore(kv, options.purge.kv, options.purge.cacheSeconds),
       // The request id header is per client, whatever it is named.
       strip: build.config.policies.flatMap((p) => (p.type === 'request-id' ? [(p as RequestIdView).header.toLowerCase()] : [])),
@@ -90,19 +106,24 @@ export const cachePolicy = definePolicy({
       if (c.req.raw.headers.get('upgrade')?.toLowerCase() === 'websocket') return next()
       const early = bypassReason(c)
       const at = early === undefined ? await visit(c, setup) : { bypass: early }
-      if ('bypass' in at) return bypass(c, next, at.bypass)
+      if ('bypass' in at) return bypass(c, setup, next, at.bypass)
+      if (await serveRangeFromEntry(c, setup, at)) return
       if (serveFromEntry(c, setup, at, cache)) return
-      const conditional = await forwardWithoutValidators(c, next)
+      const sent = await forward(c, next, at)
       if (serveStaleOnError(c, setup, at)) return
-      answerFromOrigin(c, setup, at, conditional)
+      if (sent.revalidating && c.res.status === 304) return answerRevalidated(c, setup, at, sent.conditional)
+      answerFromOrigin(c, setup, at, sent.conditional)
     }
   },
 })
 
-/** Lets the request through to the origin, saying why the cache stood aside. */
-async function bypass(c: Context<AppEnv>, next: Next, reason: string): Promise<void> {
+/** Lets the request through to the origin, saying why the cache stood aside; an unsafe method's answer invalidates. */
+async function bypass(c: Context<AppEnv>, setup: CacheSetup, next: Next, reason: string): Promise<void> {
+  const draft = c.get('upstreamRequest')
+  const own = { path: draft.path, search: draft.search }
   await next()
-  setCacheStatus(c, `fwd=${reason === 'method' ? 'method' : 'bypass'}; detail=${reason}`)
+  if (reason === 'method' && isUnsafe(c.req.method)) await invalidate(c, setup, own)
+  setCacheStatus(c, setup, `fwd=${reason === 'method' ? 'method' : 'bypass'}; detail=${reason}`)
 }
 
 /** Answers from a fresh entry (a 304 when the client's validators match), or from a stale one while it is refreshed. */
@@ -116,51 +137,88 @@ function serveFromEntry(c: Context<AppEnv>, setup: CacheSetup, at: Visit, self: 
   const response = state.state === 'fresh' ? (notModified(c.req.raw.headers, entry.response) ?? entry.response) : entry.response
   serve(c, response)
   repin(c, setup.pins, entry)
-  setCacheStatus(c, `hit; ttl=${state.remaining}`, state.age)
+  setCacheStatus(c, setup, `hit; ttl=${state.remaining}`, state.age)
   return true
 }
 
 /**
- * Sends the request on to the origin without the client's validators; true when it had some.
- * The gateway answers conditionals itself, from what it stores: a 304 from the origin could be
- * neither stored nor served to another client, and must never replace a good entry.
+ * Answers a Range request from a fresh, complete (200) entry: a 206, or a 416 (RFC 9110 section
+ * 14). Without one, the request goes to the origin with its Range, and a 206 from there is passed
+ * through (never stored).
  */
-async function forwardWithoutValidators(c: Context<AppEnv>, next: Next): Promise<boolean> {
+async function serveRangeFromEntry(c: Context<AppEnv>, setup: CacheSetup, at: Visit): Promise<boolean> {
+  const range = c.req.raw.headers.get('range')
+  if (range === null) return false
+  const { entry, state } = at
+  if (!entry || state?.state !== 'fresh' || entry.response.status !== 200) return false
+  serve(c, await partialFrom(entry.response, range))
+  repin(c, setup.pins, entry)
+  setCacheStatus(c, setup, `hit; ttl=${state.remaining}`, state.age)
+  return true
+}
+
+/**
+ * Sends the request on to the origin without the client's validators (`conditional`: it had some),
+ * with the entry's own instead when there is one to revalidate (`revalidating`). The gateway
+ * answers client conditionals itself, from what it stores: a 304 to the client's validators could
+ * be neither stored nor served to another client, and must never replace a good entry.
+ */
+async function forward(c: Context<AppEnv>, next: Next, at: Visit): Promise<{ conditional: boolean; revalidating: boolean }> {
   const draft = c.get('upstreamRequest')
   const conditional = CONDITIONAL_HEADERS.some((name) => draft.headers.has(name))
   for (const name of CONDITIONAL_HEADERS) draft.headers.delete(name)
+  const partial = c.req.raw.headers.has('range')
+  const validators = at.entry && c.req.method === 'GET' && !partial ? validatorsOf(at.entry.response.headers) : []
+  for (const [name, value] of validators) draft.headers.set(name, value)
   await next()
-  return conditional
+  return { conditional, revalidating: validators.length > 0 }
 }
 
-/** Serves the stale entry in place of the origin's error, within its stale-if-error time. */
+/** The origin confirmed the entry (304): its headers are freshened, stored again, and it is served. */
+function answerRevalidated(c: Context<AppEnv>, setup: CacheSetup, at: Visit, conditional: boolean): void {
+  const freshened = freshenedBy(at.entry!.response, c.res.headers)
+  c.res.body?.cancel().catch(() => {})
+  c.res = undefined
+  c.res = freshened
+  answerFromOrigin(c, setup, { ...at, entry: undefined }, conditional, { fwd: 'stale', status: 304 })
+}
+
+/**
+ * Serves the stale entry in place of the origin's error: within its stale-if-error time (RFC 5861),
+ * or whenever the origin could not be reached at all and the entry's directives allow serving it
+ * stale (RFC 9111 section 4.2.4).
+ */
 function serveStaleOnError(c: Context<AppEnv>, setup: CacheSetup, at: Visit): boolean {
   const { entry, state } = at
-  if (!entry || state?.state !== 'stale-if-error' || !ERROR_STATUSES.has(c.res.status)) return false
+  if (!entry || !state || state.state === 'fresh' || !ERROR_STATUSES.has(c.res.status)) return false
+  const error = c.get('log').upstream?.error
+  const disconnected = (error === 'unreachable' || error === 'timeout') && mayServeStale(entry.response.headers, setup.freshness.targeted)
+  if (state.state !== 'stale-if-error' && !disconnected) return false
+  const detail = state.state === 'stale-if-error' ? 'stale-if-error' : 'origin-unreachable'
   const failed = c.res.status
   c.res.body?.cancel().catch(() => {})
   serve(c, entry.response)
   repin(c, setup.pins, entry)
-  setCacheStatus(c, `fwd=stale; fwd-status=${failed}; ttl=${state.remaining}; detail=stale-if-error`, state.age)
+  setCacheStatus(c, setup, `fwd=stale; fwd-status=${failed}; ttl=${state.remaining}; detail=${detail}`, state.age)
   return true
 }
 
 /** Answers with the origin's response, stored when it may be; an entry it may no longer replace is forgotten. */
-function answerFromOrigin(c: Context<AppEnv>, setup: CacheSetup, at: Visit, conditional: boolean): void {
+function answerFromOrigin(c: Context<AppEnv>, setup: CacheSetup, at: Visit, conditional: boolean, revalidated?: { fwd: 'stale'; status: 304 }): void {
   const { entry, found } = at
   const runtime = c.get('runtime')
-  const fwd = entry ? 'stale' : (found?.miss ?? 'uri-miss')
+  const fwd = revalidated?.fwd ?? (entry ? 'stale' : (found?.miss ?? 'uri-miss'))
   entry?.response.body?.cancel().catch(() => {})
-  if (c.req.method === 'HEAD') return setCacheStatus(c, `fwd=${fwd}; detail=head`)
+  if (c.req.method === 'HEAD') return setCacheStatus(c, setup, `fwd=${fwd}; detail=head`)
   const result = storeFrom(c, setup, at, c.res)
-  const status = result.response.status
+  const status = revalidated?.status ?? result.response.status
   c.res = undefined
   c.res = (conditional && notModified(c.req.raw.headers, result.response)) || result.response
   if (result.done) {
     runtime.waitUntil(c, result.done)
-    return setCacheStatus(c, `fwd=${fwd}; fwd-status=${status}; stored`)
+    return setCacheStatus(c, setup, `fwd=${fwd}; fwd-status=${status}; stored`)
   }
   // The origin now says this may not be kept: don't leave an older entry to be served stale.
-  if (entry && status !== 304) runtime.waitUntil(c, forget(at.storage, at.origin, found!.keyText))
-  setCacheStatus(c, `fwd=${fwd}; fwd-status=${status}; detail=${result.reason}`)
+  if ((entry && status !== 304 && status !== 206) || revalidated) runtime.waitUntil(c, forget(at.storage, at.origin, found!.keyText))
+  setCacheStatus(c, setup, `fwd=${fwd}; fwd-status=${status}; detail=${result.reason}`)
 }

@@ -20,6 +20,10 @@ export const CacheOptionsSchema = v.strictObject({
   ),
   defaultTtl: v.pipe(v.optional(Seconds, 0), v.description(SCHEMA_DOCS ? 'Freshness (s) of a response without Cache-Control max-age/s-maxage or Expires; 0 = not stored.' : '')),
   maxTtl: v.pipe(v.optional(Seconds, 86_400), v.description(SCHEMA_DOCS ? 'Upper bound (s) on any freshness lifetime and stale window.' : '')),
+  heuristicFraction: v.pipe(
+    v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1)), 0),
+    v.description(SCHEMA_DOCS ? 'Heuristic freshness (RFC 9111 4.2.2) for `statuses` without explicit freshness: this fraction of the time since Last-Modified (0.1 is usual); 0 = off, defaultTtl applies.' : ''),
+  ),
   staleWhileRevalidate: v.pipe(v.optional(Seconds, 0), v.description(SCHEMA_DOCS ? 'Default stale-while-revalidate (s) when the origin gives none.' : '')),
   staleIfError: v.pipe(v.optional(Seconds, 0), v.description(SCHEMA_DOCS ? 'Default stale-if-error (s) when the origin gives none.' : '')),
   maxBodyBytes: v.pipe(
@@ -28,7 +32,7 @@ export const CacheOptionsSchema = v.strictObject({
   ),
   statuses: v.pipe(
     v.optional(v.pipe(v.array(v.picklist(STORABLE_STATUSES, `must be one of ${STORABLE_STATUSES.join(', ')}`)), v.minLength(1)), DEFAULT_STATUSES),
-    v.description(SCHEMA_DOCS ? 'Statuses that may be stored (default: RFC 9111 heuristically cacheable ones).' : ''),
+    v.description(SCHEMA_DOCS ? 'Statuses that may be stored without explicit freshness, under defaultTtl (default: RFC 9110 heuristically cacheable ones). With max-age, s-maxage or Expires any final status is stored.' : ''),
   ),
   query: v.optional(
     v.strictObject({
@@ -46,6 +50,10 @@ export const CacheOptionsSchema = v.strictObject({
       cookies: v.pipe(v.optional(v.boolean(), true), v.description(SCHEMA_DOCS ? 'A request with a Cookie header has credentials.' : '')),
     }),
     {},
+  ),
+  targetedField: v.pipe(
+    v.optional(HeaderName),
+    v.description(SCHEMA_DOCS ? 'A response header of the origin that speaks to this gateway only (RFC 9213), over CDN-Cache-Control and Cache-Control; removed before the response leaves.' : ''),
   ),
   cacheName: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'A named cache (caches.open) instead of caches.default.' : '')),
   purge: PurgeSchema,

@@ -28,6 +28,7 @@ export const PROBLEMS = {
   ERR_INTERNAL: { status: 500, title: 'Internal gateway error' },
   ERR_UPSTREAM_UNREACHABLE: { status: 502, title: 'Bad gateway' },
   ERR_UPSTREAM_BAD_RESPONSE: { status: 502, title: 'Bad gateway' },
+  ERR_UPSTREAM_INVALID_RESPONSE: { status: 502, title: 'Bad gateway' },
   ERR_UPSTREAM_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
   ERR_CIRCUIT_OPEN: { status: 503, title: 'Service unavailable' },
   ERR_AUTH_UNAVAILABLE: { status: 503, title: 'Authentication unavailable' },

@@ -13,12 +13,20 @@
  */
 import { HOP_BY_HOP_HEADERS } from '../core/http'
 import type { Freshness } from './freshness'
+import { parseHttpDate } from './http-date'
 
 const P = 'x-edgeway-cache-'
 const STORED_AT = `${P}stored-at`
 const TTL = `${P}ttl`
 const SWR = `${P}swr`
 const SIE = `${P}sie`
+/**
+ * The origin's status. Entries are put as 200: the Cache API (locally, miniflare) only keeps the
+ * statuses it deems cacheable, while RFC 9111 lets any final status with explicit freshness be stored.
+ */
+const STATUS = `${P}status`
+/** The stored body's length: the Cache API gives the body back without a Content-Length. */
+const LENGTH = `${P}length`
 /** Stashed origin headers the Cache API would otherwise act on. */
 const STASHED = ['cache-control', 'expires', 'vary'] as const
 /** Marks the entry at a primary key of a `Vary`-ing response: its value lists the varied headers. */
@@ -78,7 +86,9 @@ export function storedResponse(
     if (value !== null) headers.set(`${P}${name}`, value)
   }
   putHeaders(headers, freshness, keepSeconds)
-  return new Response(body, { status: res.status, statusText: res.statusText, headers })
+  headers.set(STATUS, String(res.status))
+  headers.set(LENGTH, String(body?.byteLength ?? 0))
+  return new Response(body, { status: 200, statusText: res.statusText, headers })
 }
 
 /** The entry at the primary key of a `Vary`-ing response: it only names the varied headers. */
@@ -122,13 +132,21 @@ export function readEntry(stored: Response): Entry | undefined {
   }
   const headers = new Headers(h)
   const pins = (h.get(PINS) ?? '').split(';').map((p) => p.trim()).filter(Boolean)
-  for (const name of [STORED_AT, TTL, SWR, SIE, PINS, 'cache-control', 'age', 'cf-cache-status']) headers.delete(name)
+  const status = count(h, STATUS) ?? stored.status
+  const length = count(h, LENGTH)
+  for (const name of [STORED_AT, TTL, SWR, SIE, PINS, STATUS, LENGTH, 'cache-control', 'age', 'cf-cache-status']) headers.delete(name)
+  if (length !== undefined && status !== 204 && status !== 205) headers.set('content-length', String(length))
   for (const name of STASHED) {
     const value = h.get(`${P}${name}`)
     headers.delete(`${P}${name}`)
     if (value !== null) headers.set(name, value)
   }
-  return { freshness, pins, response: new Response(stored.body, { status: stored.status, statusText: stored.statusText, headers }) }
+  // A null-body status (204, 205) leaves the stored (empty) body behind. Other bodies are streamed
+  // with their length known, so the client gets the Content-Length the origin sent.
+  let body = stored.body
+  if (status === 204 || status === 205) body = (stored.body?.cancel().catch(() => {}), null)
+  else if (body && length !== undefined) body = body.pipeThrough(new FixedLengthStream(length))
+  return { freshness, pins, response: new Response(body, { status, statusText: stored.statusText, headers }) }
 }
 
 /** Request preconditions: stripped from the cache's own requests to the origin (it answers them itself). */
@@ -155,9 +173,9 @@ export function notModified(request: Headers, entry: Response): Response | undef
   if (inm !== null) {
     match = inm.trim() === '*' || (etag !== null && inm.split(',').some((tag) => weakTag(tag) === weakTag(etag)))
   } else {
-    const ims = Date.parse(request.get('if-modified-since') ?? '')
-    const lastModified = Date.parse(entry.headers.get('last-modified') ?? '')
-    match = !Number.isNaN(ims) && !Number.isNaN(lastModified) && lastModified <= ims
+    const ims = parseHttpDate(request.get('if-modified-since'), Date.now())
+    const lastModified = parseHttpDate(entry.headers.get('last-modified'), Date.now())
+    match = ims !== undefined && lastModified !== undefined && lastModified <= ims
   }
   if (!match) return undefined
   const headers = new Headers()

@@ -5,9 +5,14 @@
  * caller's runtime), so each rule is tested on its own and tests move the clock instead of sleeping.
  *
  * Deliberately stricter than RFC 9111 where "never wrong" asks for it (as Hono's cache middleware
- * is): `no-cache` is not stored (we don't revalidate with the origin), and neither is `private`
- * (in any form), `no-store`, `Set-Cookie`, `Vary: *` or a `Content-Range`.
+ * is): never stored are `private` (in any form), `no-store`, `Set-Cookie`, `Vary: *`, answers about
+ * the caller (401, 407, 429), and a 206 (a part). `no-cache` is stored only when it carries a
+ * validator (so it can be revalidated) and the caller asks for that (`revalidates`).
  */
+
+import { parseHttpDate } from './http-date'
+import { targetedDirectives } from './targeted'
+import { hasValidators } from './revalidation'
 
 export type Directives = Map<string, string | true>
 
@@ -48,6 +53,20 @@ export type FreshnessOptions = {
   staleWhileRevalidate: number
   staleIfError: number
   statuses: ReadonlySet<number>
+  /**
+   * With explicit freshness (`max-age`, `s-maxage`, `Expires`), any final status may be stored
+   * (RFC 9111 section 3); `statuses` then bounds only what `defaultTtl` applies to.
+   */
+  anyStatusWhenExplicit?: boolean
+  /** Targeted fields (RFC 9213) that replace `Cache-Control` and `Expires` for this cache, first one wins. */
+  targeted?: readonly string[]
+  /** Heuristic freshness for `statuses`: this fraction of `Date` minus `Last-Modified` (RFC 9111 4.2.2); 0 or unset = off. */
+  heuristicFraction?: number
+  /**
+   * Keep responses that can be revalidated (`ETag` / `Last-Modified`) although they can't be served
+   * as they are: `no-cache`, or a lifetime already over (RFC 9111 sections 4.3 and 5.2.2.4).
+   */
+  revalidates?: boolean
 }
 
 export type Freshness = {
@@ -59,6 +78,12 @@ export type Freshness = {
   storedAt: number
 }
 
+/**
+ * Answers about the caller, never about the resource (a failed authentication, a proxy's, a rate
+ * limit): never stored, whatever their freshness. A deliberate difference from RFC 9111.
+ */
+const PER_CALLER_STATUSES = new Set([401, 407, 429])
+
 export type StoreDecision = { store: true; freshness: Freshness } | { store: false; reason: string }
 
 /**
@@ -69,37 +94,74 @@ export type StoreDecision = { store: true; freshness: Freshness } | { store: fal
  * origin say so.
  */
 export function decideStore(status: number, headers: Headers, options: FreshnessOptions, credentialed: boolean, now: number): StoreDecision {
-  if (!options.statuses.has(status)) return { store: false, reason: 'status' }
-  const cc = parseCacheControl(headers.get('cache-control'))
-  for (const name of ['no-store', 'private', 'no-cache'] as const) if (cc.has(name)) return { store: false, reason: name }
+  // 206 is a part, 304 a validation: neither is a response to store as an entry (1xx never gets here).
+  if (status < 200 || status > 599 || status === 206 || status === 304 || PER_CALLER_STATUSES.has(status)) return { store: false, reason: 'status' }
+  const targeted = options.targeted ? targetedDirectives(headers, options.targeted) : undefined
+  const cc = targeted ?? parseCacheControl(headers.get('cache-control'))
+  for (const name of ['no-store', 'private'] as const) if (cc.has(name)) return { store: false, reason: name }
+  const revalidatable = options.revalidates === true && hasValidators(headers)
+  const noCache = cc.has('no-cache')
+  if (noCache && !revalidatable) return { store: false, reason: 'no-cache' }
   if (headers.has('set-cookie')) return { store: false, reason: 'set-cookie' }
-  if (headers.has('content-range')) return { store: false, reason: 'partial' }
   const vary = headers.get('vary')
   if (vary !== null && vary.split(',').some((v) => v.trim() === '*')) return { store: false, reason: 'vary-star' }
   const mustRevalidate = cc.has('must-revalidate') || cc.has('proxy-revalidate')
   if (credentialed && !cc.has('public') && !cc.has('s-maxage') && !mustRevalidate) return { store: false, reason: 'credentials' }
 
   let ttl = seconds(cc, 's-maxage') ?? seconds(cc, 'max-age')
-  if (ttl === undefined && headers.has('expires')) {
-    const expires = Date.parse(headers.get('expires')!)
-    const date = Date.parse(headers.get('date') ?? '')
-    // An invalid Expires (`0`, garbage) means "already expired" (RFC 9111 section 5.3).
-    ttl = Number.isNaN(expires) ? 0 : Math.max(0, Math.floor((expires - (Number.isNaN(date) ? now : date)) / 1000))
+  // A targeted field replaces Expires too (RFC 9213 section 2.1).
+  if (ttl === undefined && !targeted && headers.has('expires')) {
+    // An Expires that is not an HTTP-date (`0`, garbage) means "already expired" (RFC 9111 section 5.3).
+    const expires = parseHttpDate(headers.get('expires'), now)
+    const date = parseHttpDate(headers.get('date'), now) ?? now
+    ttl = expires === undefined ? 0 : Math.max(0, Math.floor((expires - date) / 1000))
   }
-  ttl = Math.min(ttl ?? options.defaultTtl, options.maxTtl)
+  // no-cache: stored, but never served without revalidating (RFC 9111 section 5.2.2.4).
+  if (noCache) ttl = 0
+  const explicit = ttl !== undefined
+  if (!options.statuses.has(status) && !(explicit && options.anyStatusWhenExplicit)) return { store: false, reason: 'status' }
+  ttl = Math.min(ttl ?? heuristicTtl(headers, options, now) ?? options.defaultTtl, options.maxTtl)
 
   // s-maxage implies proxy-revalidate for a shared cache, but an explicit stale-* directive from
   // the origin is its own permission (RFC 5861); route defaults only fill in where nothing forbids.
   const defaultsAllowed = !mustRevalidate && !cc.has('s-maxage')
+  // no-cache forbids serving stale as much as must-revalidate does.
   const window = (name: string, fallback: number) =>
-    mustRevalidate ? 0 : Math.min(seconds(cc, name) ?? (defaultsAllowed ? fallback : 0), options.maxTtl)
+    mustRevalidate || noCache ? 0 : Math.min(seconds(cc, name) ?? (defaultsAllowed ? fallback : 0), options.maxTtl)
   const swr = window('stale-while-revalidate', options.staleWhileRevalidate)
   const sie = window('stale-if-error', options.staleIfError)
 
-  const age = Number(headers.get('age'))
-  const initialAge = Number.isFinite(age) && age > 0 ? Math.floor(age) : 0
-  if (ttl + Math.max(swr, sie) - initialAge <= 0) return { store: false, reason: ttl === 0 ? 'no-ttl' : 'expired' }
+  const initialAge = ageOf(headers)
+  if (ttl + Math.max(swr, sie) - initialAge <= 0 && !(explicit && revalidatable)) return { store: false, reason: ttl === 0 ? 'no-ttl' : 'expired' }
   return { store: true, freshness: { ttl, swr, sie, storedAt: now - initialAge * 1000 } }
+}
+
+/** The heuristic lifetime (s) a `Last-Modified` gives when configured; undefined otherwise. */
+function heuristicTtl(headers: Headers, options: FreshnessOptions, now: number): number | undefined {
+  if (!options.heuristicFraction) return undefined
+  const lastModified = parseHttpDate(headers.get('last-modified'), now)
+  if (lastModified === undefined) return undefined
+  const date = parseHttpDate(headers.get('date'), now) ?? now
+  return Math.max(0, Math.floor(((date - lastModified) / 1000) * options.heuristicFraction))
+}
+
+/**
+ * The origin's `Age` in seconds: delta-seconds, digits only; of several values (or lines) the
+ * first counts. Anything else (`7200.0`, `-1`) is ignored as RFC 9111 section 5.1 says.
+ */
+export function ageOf(headers: Headers): number {
+  const first = (headers.get('age') ?? '').split(',')[0]!.trim()
+  return /^\d+$/.test(first) ? Math.min(Number(first), 2 ** 31) : 0
+}
+
+/**
+ * Whether a stored response may be served stale when the origin can't be reached (RFC 9111
+ * section 4.2.4): not with `must-revalidate`, `proxy-revalidate`, `no-cache` or `s-maxage`
+ * (section 5.2.2.10), read from the targeted field when one applies.
+ */
+export function mayServeStale(headers: Headers, targeted: readonly string[] = []): boolean {
+  const cc = targetedDirectives(headers, targeted) ?? parseCacheControl(headers.get('cache-control'))
+  return !['must-revalidate', 'proxy-revalidate', 'no-cache', 's-maxage'].some((name) => cc.has(name))
 }
 
 export type EntryState = 'fresh' | 'stale-while-revalidate' | 'stale-if-error' | 'expired'

@@ -55,7 +55,18 @@ export type GenerationStore = {
   readonly enabled: boolean
   /** The generation part of a key: `<all>.<route>.<path>`. Rejects when KV can't be read. */
   read(routeId: string, path: string, runtime: Runtime): Promise<string>
+  /**
+   * Bumps a path's generation so that every location forgets it (an unsafe method changed it).
+   * KV takes about one write a second per key: bumps of one path are coalesced, at most one a
+   * second; one asked for sooner waits for the second to end, and those asked for meanwhile ride on it.
+   */
+  bumpPath(path: string, runtime: Runtime): Promise<void>
 }
+
+/** Per isolate: binding + KV key -> when its last bump was written, and the keys with one waiting. */
+const lastBump = new Map<string, number>()
+const waitingBump = new Set<string>()
+const BUMP_INTERVAL_MS = 1_000
 
 export function generationStore(kv: KVNamespace | undefined, binding: string, cacheSeconds: number): GenerationStore {
   const ttlMs = cacheSeconds * 1000
@@ -79,6 +90,23 @@ export function generationStore(kv: KVNamespace | undefined, binding: string, ca
         }
       }
       return values.join('.')
+    },
+    async bumpPath(path, runtime) {
+      if (!kv) return
+      const id = `${binding}\n${await kvKeyOf({ path })}`
+      if (waitingBump.has(id)) return
+      const wait = (lastBump.get(id) ?? -Infinity) + BUMP_INTERVAL_MS - runtime.now()
+      if (wait > 0) {
+        waitingBump.add(id)
+        try {
+          await runtime.sleep(wait)
+        } finally {
+          waitingBump.delete(id)
+        }
+      }
+      if (lastBump.size >= LOCAL_MAX) lastBump.clear()
+      lastBump.set(id, runtime.now())
+      await purge(kv, binding, { path }, cacheSeconds, runtime)
     },
   }
 }

@@ -9,6 +9,7 @@ import { logEvent } from '../core/logging'
 import { storeSeconds, type Freshness } from './freshness'
 import { readEntry, storedResponse, variantsMarker, type Entry } from './entry'
 import { cacheRequest, variantKey, varyNames } from './key'
+import { KEEP_PAST_LIFETIME } from './revalidation'
 
 export type Lookup = {
   entry: Entry | undefined
@@ -54,7 +55,7 @@ export type StoreInput = {
 export function store(input: StoreInput): { response: Response; done: Promise<void> } {
   const { response, freshness } = input
   const names = varyNames(response.headers.get('vary'))
-  const keep = storeSeconds(freshness, input.now)
+  const keep = storeSeconds(freshness, input.now) + KEEP_PAST_LIFETIME
   let clientBody: ReadableStream | null = null
   let storeBody: ReadableStream | null = null
   if (response.body) [clientBody, storeBody] = response.body.tee()

@@ -32,6 +32,11 @@ export type Attempt = { response: Response; error?: undefined; result: TryResult
  */
 const firstTry = new WeakMap<UpstreamLog, number>()
 
+/** A final status a Response may carry (200-599), or a WebSocket's 101. */
+function validFinalStatus(response: Response): boolean {
+  return (response.status >= 200 && response.status <= 599) || (response.status === 101 && response.webSocket !== null)
+}
+
 /** Sends one try to `target`, waiting at most `timeoutMs` for its headers. Never throws a gateway error: it returns it. */
 export async function tryTarget(call: CallInFlight, target: Target, timeoutMs: number): Promise<Attempt> {
   const { upstream, request, body, signal, log } = call
@@ -75,6 +80,17 @@ export async function tryTarget(call: CallInFlight, target: Target, timeoutMs: n
         signal: controller.signal,
       }),
     )
+    if (!validFinalStatus(response)) {
+      // An interim 1xx handed over as final carries the real answer as a body that only ends with
+      // the connection: cancel it at once, never read it.
+      response.body?.cancel().catch(() => {})
+      delete log.status
+      log.error = `invalid-status-${response.status}`
+      return {
+        error: new GatewayError('ERR_UPSTREAM_INVALID_RESPONSE', { detail: 'The upstream answered with a status that is not a valid final HTTP status.' }),
+        result: { kind: 'unreachable' },
+      }
+    }
     log.status = response.status
     delete log.error
     return { response, result: { kind: 'response', status: response.status } }

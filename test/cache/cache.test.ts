@@ -40,17 +40,35 @@ describe('freshness, end to end', () => {
     })
   }
 
-  it('a 500 is not stored; a 404 is', async () => {
+  it('a 500 without explicit freshness is not stored; with max-age it is, as a 404 and a 204 are', async () => {
+    const gw = cachedGateway({ defaultTtl: 60 })
+    const t = tagged()
+    for (const _ of [1, 2]) await (await gw.fetch(`/c/status/500?t=${t.tag}`, { headers: t.headers() })).arrayBuffer()
+    expect(await t.count()).toBe(2)
+    for (const status of [500, 404, 204]) {
+      const url = `/c/status/${status}?${cc('max-age=60')}&t=${t.tag}`
+      await (await gw.fetch(url, { headers: t.headers() })).arrayBuffer()
+      const again = await gw.fetch(url, { headers: t.headers() })
+      expect(again.status).toBe(status)
+      expect(cacheStatus(again)).toMatch(/hit/)
+      if (status === 204) expect(again.body).toBeNull()
+      else expect(await again.json()).toEqual({ status })
+    }
+    expect(await t.count()).toBe(5)
+  })
+
+  it('CDN-Cache-Control decides for the gateway and never reaches the client', async () => {
     const gw = cachedGateway()
     const t = tagged()
-    for (const status of [500, 500]) await (await gw.fetch(`/c/status/500?${cc('max-age=60')}&t=${t.tag}`, { headers: t.headers() })).arrayBuffer()
-    expect(await t.count()).toBe(2)
-    const r404 = `/c/status/404?${cc('max-age=60')}&t=${t.tag}`
-    await (await gw.fetch(r404, { headers: t.headers() })).arrayBuffer()
-    const again = await gw.fetch(r404, { headers: t.headers() })
-    expect(again.status).toBe(404)
-    expect(cacheStatus(again)).toMatch(/hit/)
-    expect(await t.count()).toBe(3)
+    const url = `/c/echo/${t.tag}?${cc('no-store')}&${h('CDN-Cache-Control', 'max-age=60')}`
+    const first = await gw.fetch(url, { headers: t.headers() })
+    expect(first.headers.get('cdn-cache-control')).toBeNull()
+    expect(first.headers.get('cache-control')).toBe('no-store')
+    await first.arrayBuffer()
+    const second = await gw.fetch(url, { headers: t.headers() })
+    expect(cacheStatus(second)).toMatch(/hit/)
+    expect(second.headers.get('cdn-cache-control')).toBeNull()
+    expect(await t.count()).toBe(1)
   })
 })
 
@@ -234,10 +252,16 @@ describe('methods and sizes', () => {
     res.webSocket!.close()
   })
 
-  it('a Range request bypasses the cache', async () => {
+  it('a Range miss goes to the origin with its Range: a full 200 is stored, a 206 passed through; If-Range bypasses', async () => {
     const gw = cachedGateway({ defaultTtl: 60 })
     const t = tagged()
     const res = await gw.fetch(`/c/echo/${t.tag}`, { headers: t.headers({ Range: 'bytes=0-1' }) })
-    expect(cacheStatus(res)).toBe('edgeway; fwd=bypass; detail=range')
+    expect(cacheStatus(res)).toBe('edgeway; fwd=uri-miss; fwd-status=200; stored')
+    expect(((await res.json()) as { headers: Record<string, string> }).headers.range).toBe('bytes=0-1')
+    const partial = await gw.fetch(`/c/status/206?t=${t.tag}&${cc('max-age=60')}`, { headers: t.headers({ Range: 'bytes=0-1' }) })
+    expect(partial.status).toBe(206)
+    expect(cacheStatus(partial)).toBe('edgeway; fwd=uri-miss; fwd-status=206; detail=status')
+    const ifRange = await gw.fetch(`/c/echo/${t.tag}`, { headers: t.headers({ Range: 'bytes=0-1', 'If-Range': '"x"' }) })
+    expect(cacheStatus(ifRange)).toBe('edgeway; fwd=bypass; detail=range')
   })
 })

@@ -26,12 +26,13 @@ describe('conditional requests never cost an entry', () => {
     expect(await t.count()).toBe(1)
   })
 
-  it('a conditional request on a stale entry: refetched in full and stored again, not dropped', async () => {
+  it('a conditional request on a stale entry: revalidated with the entry\'s own validators and stored again, not dropped', async () => {
     const { t, send } = await storedEntry((tag) => path(tag, 'max-age=10'))
     advance(11)
     const res = await send({ 'If-None-Match': '"v1"' })
     expect(res.status).toBe(304)
-    expect(cacheStatus(res)).toBe('edgeway; fwd=stale; fwd-status=200; stored')
+    expect(cacheStatus(res)).toBe('edgeway; fwd=stale; fwd-status=304; stored')
+    expect((await originLog(t.tag))[1]!.headers['if-none-match']).toBe('"v1"')
     const after = await send()
     expect(cacheStatus(after)).toMatch(/^edgeway; hit; ttl=\d+$/)
     expect(seq(after)).toBe(2)

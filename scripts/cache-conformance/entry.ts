@@ -1,0 +1,6 @@
+/** Worker entry for `npm run test:cache-conformance`: one cached route in front of the suite's origin. */
+import config from './config.json'
+import { createWorker } from '../../src/worker'
+
+export * from '../../src/worker'
+export default createWorker(config)
