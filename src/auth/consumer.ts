@@ -20,7 +20,7 @@ export function publishConsumer(
 ): Consumer {
   const known = configuredConsumer(config, id, via, issuer)
   const merged = known?.metadata || metadata ? { ...known?.metadata, ...metadata } : undefined
-  const consumer: Consumer = { id, plan: known?.plan, via, metadata: merged, issuer, key: keyOf(id, via, issuer, known !== undefined) }
+  const consumer: Consumer = { id, plan: known?.plan, groups: known?.groups, via, metadata: merged, issuer, key: keyOf(id, via, issuer, known !== undefined) }
   c.set('consumer', consumer)
   // The plain id, as templates show it; a token's issuer is in the line's `auth.issuer`.
   c.get('log').consumer = id

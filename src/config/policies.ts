@@ -6,6 +6,7 @@
  * pipeline builds their middleware. Nothing registers itself by being imported.
  */
 import * as v from 'valibot'
+import { aclPolicy } from '../auth/acl-policy'
 import { apiKeyPolicy } from '../auth/api-key-policy'
 import { cachePolicy } from '../cache/policy'
 import { corsPolicy } from '../traffic/cors'
@@ -32,6 +33,7 @@ const POLICIES = [
   originAuthPolicy,
   jwtPolicy,
   apiKeyPolicy,
+  aclPolicy,
   cachePolicy,
   rateLimitPolicy,
   validatePolicy,

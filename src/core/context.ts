@@ -56,6 +56,8 @@ export type MatchedRoute = {
 export type Consumer = {
   id: string
   plan?: string | undefined
+  /** Groups the consumer belongs to (`acl` policies read them). */
+  groups?: readonly string[] | undefined
   /** How the consumer was identified: `jwt`, `api-key`. */
   via: string
   metadata?: Record<string, unknown> | undefined

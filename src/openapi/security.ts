@@ -70,5 +70,17 @@ export function securityOf(policies: Obj[], env: Env, add: (base: string, scheme
 
 /** Whether a policy can refuse an authenticated or allowed caller with 403 (missing scopes, IP rules). */
 export function canForbid(policies: Obj[]): boolean {
-  return policies.some((p) => (p.type === 'jwt' && Array.isArray(p.scopes) && p.scopes.length > 0) || p.type === 'ip-rules')
+  return policies.some((p) => (p.type === 'jwt' && Array.isArray(p.scopes) && p.scopes.length > 0) || p.type === 'ip-rules' || p.type === 'acl')
+}
+
+/**
+ * The groups and plans `acl` policies let in, as `x-edgeway-access` (the portal shows them).
+ * Consumer ids, claims and deny lists stay out: they may name people or internal roles.
+ */
+export function accessOf(policies: Obj[]): Obj {
+  const allows = policies.filter((p) => p.type === 'acl' && p.allow).map((p) => p.allow as Obj)
+  const groups = [...new Set(allows.flatMap((a) => (a.groups ?? []) as string[]))]
+  const plans = [...new Set(allows.flatMap((a) => (a.plans ?? []) as string[]))]
+  if (groups.length === 0 && plans.length === 0) return {}
+  return { 'x-edgeway-access': { ...(groups.length > 0 && { groups }), ...(plans.length > 0 && { plans }) } }
 }
