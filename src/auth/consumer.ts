@@ -5,10 +5,11 @@
  * caching, templates and the log line read them from the context.
  */
 import type { Context } from 'hono'
-import type { ConfigView } from '../core/config-view'
+import type { ConfigView, ConsumerView } from '../core/config-view'
 import { configuredConsumer, keyOf } from '../core/consumer'
 import type { AppEnv, Consumer } from '../core/context'
 import { GatewayError } from '../core/errors'
+import type { ConsumerLookup } from './consumer-store'
 
 export function publishConsumer(
   c: Context<AppEnv>,
@@ -17,14 +18,41 @@ export function publishConsumer(
   via: 'jwt' | 'api-key',
   metadata?: Record<string, unknown>,
   issuer?: string,
+  stored?: ConsumerView,
 ): Consumer {
-  const known = configuredConsumer(config, id, via, issuer)
+  const known = configuredConsumer(config, id, via, issuer) ?? stored
   const merged = known?.metadata || metadata ? { ...known?.metadata, ...metadata } : undefined
   const consumer: Consumer = { id, plan: known?.plan, groups: known?.groups, via, metadata: merged, issuer, key: keyOf(id, via, issuer, known !== undefined) }
   c.set('consumer', consumer)
   // The plain id, as templates show it; a token's issuer is in the line's `auth.issuer`.
   c.get('log').consumer = id
   return consumer
+}
+
+/**
+ * The entry an identity is: the config's, else the consumer store's (`./consumer-store`), each
+ * pinned to its `issuer` when it has one. The config wins: an id it lists is never looked up.
+ * The store failing is a 503 (logged `ERR_CONSUMER_STORE`): without the entry, the plan, groups
+ * and limits that apply are unknown.
+ */
+export async function knownConsumer(
+  c: Context<AppEnv>,
+  config: Pick<ConfigView, 'consumers'>,
+  lookup: ConsumerLookup | undefined,
+  id: string,
+  via: 'jwt' | 'api-key',
+  issuer?: string,
+): Promise<ConsumerView | undefined> {
+  if (Object.hasOwn(config.consumers, id) || lookup === undefined) return configuredConsumer(config, id, via, issuer)
+  let stored: ConsumerView | undefined
+  try {
+    stored = await lookup(id, c.get('runtime'))
+  } catch (err) {
+    logAuth(c, { via, outcome: 'unavailable', code: 'ERR_CONSUMER_STORE', ...(issuer !== undefined && { issuer }) })
+    c.get('log').errorCause = String(err)
+    throw authUnavailable('Consumers cannot be looked up right now.', 5)
+  }
+  return stored?.issuer !== undefined && via === 'jwt' && stored.issuer !== issuer ? undefined : stored
 }
 
 export type AuthLog = { via: 'jwt' | 'api-key'; outcome: 'ok' | 'missing' | 'invalid' | 'forbidden' | 'unavailable'; code?: string; issuer?: string; keyId?: string }
