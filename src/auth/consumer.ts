@@ -6,16 +6,19 @@
  */
 import type { Context } from 'hono'
 import type { ConfigView, ConsumerView } from '../core/config-view'
-import { configuredConsumer, keyOf } from '../core/consumer'
+import { configuredConsumer, fromToken, keyOf } from '../core/consumer'
 import type { AppEnv, Consumer } from '../core/context'
 import { GatewayError } from '../core/errors'
 import type { ConsumerLookup } from './consumer-store'
+
+/** The policies that establish a consumer. */
+export type AuthVia = 'jwt' | 'api-key' | 'oauth'
 
 export function publishConsumer(
   c: Context<AppEnv>,
   config: Pick<ConfigView, 'consumers'>,
   id: string,
-  via: 'jwt' | 'api-key',
+  via: AuthVia,
   metadata?: Record<string, unknown>,
   issuer?: string,
   stored?: ConsumerView,
@@ -40,7 +43,7 @@ export async function knownConsumer(
   config: Pick<ConfigView, 'consumers'>,
   lookup: ConsumerLookup | undefined,
   id: string,
-  via: 'jwt' | 'api-key',
+  via: AuthVia,
   issuer?: string,
 ): Promise<ConsumerView | undefined> {
   if (Object.hasOwn(config.consumers, id) || lookup === undefined) return configuredConsumer(config, id, via, issuer)
@@ -52,10 +55,10 @@ export async function knownConsumer(
     c.get('log').errorCause = String(err)
     throw authUnavailable('Consumers cannot be looked up right now.', 5)
   }
-  return stored?.issuer !== undefined && via === 'jwt' && stored.issuer !== issuer ? undefined : stored
+  return stored?.issuer !== undefined && fromToken(via) && stored.issuer !== issuer ? undefined : stored
 }
 
-export type AuthLog = { via: 'jwt' | 'api-key'; outcome: 'ok' | 'missing' | 'invalid' | 'forbidden' | 'unavailable'; code?: string; issuer?: string; keyId?: string }
+export type AuthLog = { via: AuthVia; outcome: 'ok' | 'missing' | 'invalid' | 'forbidden' | 'unavailable'; code?: string; issuer?: string; keyId?: string }
 
 /** Records the outcome in the log line (never the credential itself). */
 export function logAuth(c: Context<AppEnv>, entry: AuthLog): void {

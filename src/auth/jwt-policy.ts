@@ -127,7 +127,7 @@ async function verifyToken(c: Context<AppEnv>, token: string, { verifiers, unres
 }
 
 /** Whether the token grants every required scope (`all`) or one of them (`any`). */
-function hasScopes(payload: JWTPayload, required: string[], needAll: boolean): boolean {
+export function hasScopes(payload: JWTPayload, required: string[], needAll: boolean): boolean {
   const granted = scopesOf(payload)
   return needAll ? required.every((s) => granted.has(s)) : required.some((s) => granted.has(s))
 }

@@ -7,6 +7,7 @@
  */
 import * as v from 'valibot'
 import { aclPolicy } from '../auth/acl-policy'
+import { oauthPolicy } from '../auth/introspection-policy'
 import { apiKeyPolicy } from '../auth/api-key-policy'
 import { cachePolicy } from '../cache/policy'
 import { corsPolicy } from '../traffic/cors'
@@ -33,6 +34,7 @@ const POLICIES = [
   originAuthPolicy,
   jwtPolicy,
   apiKeyPolicy,
+  oauthPolicy,
   aclPolicy,
   cachePolicy,
   rateLimitPolicy,

@@ -61,6 +61,8 @@ export function securityOf(policies: Obj[], env: Env, add: (base: string, scheme
     else if (p.type === 'api-key') {
       ways.push([add('apiKey', { type: 'apiKey', in: 'header', name: p.header ?? 'X-API-Key', description: 'An API key' }), []])
       if (p.query) ways.push([add('apiKeyQuery', { type: 'apiKey', in: 'query', name: p.query, description: 'An API key' }), []])
+    } else if (p.type === 'oauth') {
+      ways.push([add('oauth', { type: 'http', scheme: 'bearer', description: 'An OAuth 2.0 access token, checked by token introspection' }), (p.scopes ?? []) as string[]])
     } else continue
     any = true
     requirements = requirements.flatMap((req) => ways.map(([name, scopes]) => ({ ...req, [name]: scopes })))
@@ -70,7 +72,7 @@ export function securityOf(policies: Obj[], env: Env, add: (base: string, scheme
 
 /** Whether a policy can refuse an authenticated or allowed caller with 403 (missing scopes, IP rules). */
 export function canForbid(policies: Obj[]): boolean {
-  return policies.some((p) => (p.type === 'jwt' && Array.isArray(p.scopes) && p.scopes.length > 0) || p.type === 'ip-rules' || p.type === 'acl')
+  return policies.some((p) => ((p.type === 'jwt' || p.type === 'oauth') && Array.isArray(p.scopes) && p.scopes.length > 0) || p.type === 'ip-rules' || p.type === 'acl')
 }
 
 /**
