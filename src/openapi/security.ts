@@ -30,6 +30,12 @@ export function schemeRegistry() {
 
 type Way = [scheme: string, scopes: string[]]
 
+/** OpenAPI reads the scopes of one requirement as "all of them": `scopesMatch: "any"` is one requirement per scope. */
+function scopeAlternatives(p: Obj): string[][] {
+  const scopes = (p.scopes ?? []) as string[]
+  return p.scopesMatch === 'any' && scopes.length > 1 ? scopes.map((s) => [s]) : [scopes]
+}
+
 /**
  * A `jwt` policy's ways in. OpenAPI reads the scopes of one requirement as "all of them", so
  * `scopesMatch: "any"` is one requirement per scope.
@@ -38,8 +44,7 @@ function jwtWays(p: Obj, env: Env, add: (base: string, scheme: Obj) => string): 
   const issuers = ((p.issuers ?? []) as Obj[]).map((i) => substitute(String(i.issuer), env))
   const description = `A JWT from ${issuers.join(' or ')}`
   const header = p.token?.header ?? 'Authorization'
-  const scopes = (p.scopes ?? []) as string[]
-  const alternatives = p.scopesMatch === 'any' && scopes.length > 1 ? scopes.map((s) => [s]) : [scopes]
+  const alternatives = scopeAlternatives(p)
   const scheme = header.toLowerCase() === 'authorization'
     ? { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description, 'x-issuers': issuers }
     : { type: 'apiKey', in: 'header', name: header, description, 'x-issuers': issuers }
@@ -62,7 +67,10 @@ export function securityOf(policies: Obj[], env: Env, add: (base: string, scheme
       ways.push([add('apiKey', { type: 'apiKey', in: 'header', name: p.header ?? 'X-API-Key', description: 'An API key' }), []])
       if (p.query) ways.push([add('apiKeyQuery', { type: 'apiKey', in: 'query', name: p.query, description: 'An API key' }), []])
     } else if (p.type === 'oauth') {
-      ways.push([add('oauth', { type: 'http', scheme: 'bearer', description: 'An OAuth 2.0 access token, checked by token introspection' }), (p.scopes ?? []) as string[]])
+      const description = 'An OAuth 2.0 access token, checked by token introspection'
+      const header = p.token?.header ?? 'Authorization'
+      const name = add('oauth', header.toLowerCase() === 'authorization' ? { type: 'http', scheme: 'bearer', description } : { type: 'apiKey', in: 'header', name: header, description })
+      ways.push(...scopeAlternatives(p).map((scopes): Way => [name, scopes]))
     } else continue
     any = true
     requirements = requirements.flatMap((req) => ways.map(([name, scopes]) => ({ ...req, [name]: scopes })))

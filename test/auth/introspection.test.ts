@@ -198,5 +198,7 @@ describe('oauth in the OpenAPI document', () => {
     expect(op.security).toEqual([{ oauth: ['orders:read'] }])
     expect(doc.components.securitySchemes.oauth).toMatchObject({ type: 'http', scheme: 'bearer' })
     expect(Object.keys(op.responses).sort()).toEqual(['200', '401', '403'])
+    const any = buildOpenApi(loadConfig({ routes: [{ id: 'r', match: { path: '/r', methods: ['GET'] }, policies: [{ ...policy, scopes: ['a', 'b'], scopesMatch: 'any' }], action: { type: 'respond' } }] }), {})
+    expect(any.paths['/r'].get.security).toEqual([{ oauth: ['a'] }, { oauth: ['b'] }])
   })
 })
