@@ -14,7 +14,7 @@
  * that handled the admin call forgets its cached copy at once.
  */
 import * as v from 'valibot'
-import type { ConfigView, ConsumerView } from '../core/config-view'
+import type { ConfigView, ConsumerView, PolicyView } from '../core/config-view'
 import type { Env } from '../core/env'
 import type { Runtime } from '../core/runtime'
 import { Name } from '../core/schema'
@@ -46,6 +46,14 @@ export type StoredConsumer = {
 const PREFIX = 'consumer:'
 /** Entries an isolate keeps at most: random token subjects can't grow the cache without bound. */
 const MAX_CACHED = 10_000
+
+/** Policies that look an unconfigured consumer up in the store (one KV read each, at most). */
+const STORE_READERS = new Set(['jwt', 'api-key', 'oauth'])
+
+/** The subrequests store lookups add to a route whose policies (global ones included) are `policies`. */
+export function consumerStoreSubrequests(config: Pick<ConfigView, 'gateway'>, policies: readonly PolicyView[]): number {
+  return consumerStoreOf(config) === undefined ? 0 : policies.filter((p) => STORE_READERS.has(p.type)).length
+}
 
 /** `gateway.consumerStore`, narrowed from the view (this feature owns the section). */
 export function consumerStoreOf(config: Pick<ConfigView, 'gateway'>): ConsumerStoreSettings | undefined {

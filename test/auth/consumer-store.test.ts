@@ -203,4 +203,15 @@ describe('consumer store config', () => {
     expect(configProblems(config({ kv: 'API_KEYS', groups: ['beta'], cacheSeconds: 600 }))[0]).toMatch(/^gateway\.consumerStore\.cacheSeconds: /)
     expect(configProblems(config({ groups: ['beta'] }))[0]).toMatch(/^gateway\.consumerStore\.kv: /)
   })
+
+  it('a store lookup counts in the subrequest budget', () => {
+    const config = (consumerStore?: unknown) => ({
+      gateway: { maxSubrequests: 1, ...(consumerStore !== undefined && { consumerStore }) },
+      routes: [{ id: 'r', match: { path: '/' }, policies: [{ type: 'api-key', kv: 'API_KEYS' }], action: { type: 'respond' } }],
+    })
+    expect(configProblems(config())).toEqual([])
+    expect(configProblems(config({ kv: 'API_KEYS' }))).toEqual([
+      'routes[0]: needs up to 2 subrequests per request (action 0, policies 2), over the limit of 1 (gateway.plan "free")',
+    ])
+  })
 })
