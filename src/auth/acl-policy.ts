@@ -23,7 +23,10 @@ import { knownGroups } from './consumer-groups'
 const ClaimValue = v.union([v.string(), v.number(), v.boolean()])
 
 const AclRuleSchema = v.strictObject({
-  consumers: v.pipe(v.optional(v.array(v.pipe(v.string(), v.minLength(1)))), v.description(SCHEMA_DOCS ? 'Consumer ids (a token\'s subject need not be configured).' : '')),
+  consumers: v.pipe(
+    v.optional(v.array(v.pipe(v.string(), v.minLength(1)))),
+    v.description(SCHEMA_DOCS ? 'Consumer ids; a token subject that no config or store entry lists is `<sub>@<iss>` (its consumer key).' : ''),
+  ),
   groups: v.pipe(v.optional(v.array(Name)), v.description(SCHEMA_DOCS ? 'Groups, as consumers (configured or stored) declare them.' : '')),
   plans: v.pipe(v.optional(v.array(Name)), v.description(SCHEMA_DOCS ? 'Plans (names in `plans`).' : '')),
   claims: v.pipe(
@@ -64,10 +67,15 @@ function claimMatches(actual: unknown, values: (string | number | boolean)[]): b
   return present.some((item) => values.includes(item as string))
 }
 
-/** Which entry of `rule` the consumer matches (for the log), or undefined. */
-function matchRule(rule: CompiledRule, consumer: Consumer | undefined, claims: Record<string, unknown> | undefined): string | undefined {
+/**
+ * Which entry of `rule` the consumer matches (for the log), or undefined. A consumer id in `allow`
+ * must equal the consumer's key: its plain id when the config or the store lists it (or for an API
+ * key), `<sub>@<iss>` for a token subject they don't, since another trusted issuer may issue the
+ * same `sub` to someone else. `deny` also matches the plain id: refusing too many is the safe side.
+ */
+function matchRule(rule: CompiledRule, consumer: Consumer | undefined, claims: Record<string, unknown> | undefined, side: 'allow' | 'deny'): string | undefined {
   if (consumer === undefined) return undefined
-  if (rule.consumers.has(consumer.id)) return 'consumers'
+  if (rule.consumers.has(consumer.key) || (side === 'deny' && rule.consumers.has(consumer.id))) return 'consumers'
   if (consumer.groups?.some((group) => rule.groups.has(group))) return 'groups'
   if (consumer.plan !== undefined && rule.plans.has(consumer.plan)) return 'plans'
   if (claims !== undefined && rule.claims.some(([path, values]) => claimMatches(getPath(claims, path), values))) return 'claims'
@@ -121,11 +129,11 @@ export const aclPolicy = definePolicy({
     return async function acl(c, next) {
       const consumer = c.get('consumer')
       const claims = c.get('claims')
-      const denied = deny && matchRule(deny, consumer, claims)
+      const denied = deny && matchRule(deny, consumer, claims, 'deny')
       if (denied !== undefined) throw forbidden(c, 'denied', denied)
       if (allow) {
         if (consumer === undefined) throw forbidden(c, 'anonymous')
-        const allowed = matchRule(allow, consumer, claims)
+        const allowed = matchRule(allow, consumer, claims, 'allow')
         if (allowed === undefined) throw forbidden(c, 'not-allowed')
         c.get('log').acl = { outcome: 'allowed', rule: allowed }
       }

@@ -108,6 +108,19 @@ describe('acl with token consumers', () => {
     await expectForbidden(await gw.fetch('/r', bearer(await token({ sub: 'stranger', groups: ['ops'] }))))
   })
 
+  it('an unlisted subject is allowed by id only with its issuer (another issuer may issue the same sub); deny takes the plain id too', async () => {
+    const tenant = new Tenant()
+    const key = await newKey('ES256')
+    await tenant.publish(key)
+    const jwt = { type: 'jwt', issuers: [{ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, audience: 'api' }] }
+    const token = await sign(key, tenant.issuer, { sub: 'stranger' })
+    await expectForbidden(await testGateway(aclConfig({ allow: { consumers: ['stranger'] } }, jwt)).fetch('/r', bearer(token)))
+    expect((await testGateway(aclConfig({ allow: { consumers: [`stranger@${tenant.issuer}`] } }, jwt)).fetch('/r', bearer(token))).status).toBe(200)
+    await expectForbidden(await testGateway(aclConfig({ deny: { consumers: ['stranger'] } }, jwt)).fetch('/r', bearer(token)))
+    // A listed consumer is one identity whichever issuer: its plain id.
+    expect((await testGateway(aclConfig({ allow: { consumers: ['ada'] } }, jwt)).fetch('/r', bearer(await sign(key, tenant.issuer, { sub: 'ada' })))).status).toBe(200)
+  })
+
   it('a token without a consumer (requireConsumer false) is refused by an allow list', async () => {
     const tenant = new Tenant()
     const key = await newKey('ES256')
