@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/parse'
 import { buildOpenApi } from '../../src/openapi/document'
 import { configProblems } from '../support/config'
-import { policyGateway, type RouteGatewayExtras } from '../support/gateway'
+import { aggregateConfig } from '../aggregate/helpers'
+import { newTag, policyGateway, testGateway, type RouteGatewayExtras } from '../support/gateway'
 import { manualRuntime } from '../support/runtime'
 import { bearer, Tenant } from './tokens'
 
@@ -95,6 +96,19 @@ describe('oauth: introspected tokens', () => {
     const acl = oauthGateway(url, {}, {}, [{ type: 'acl', allow: { claims: { roles: 'admin' } } }])
     expect((await acl.fetch('/me', bearer('admin'))).status).toBe(200)
     expect((await acl.fetch('/me', bearer('reader'))).status).toBe(403)
+  })
+})
+
+describe('oauth: the token stays with the gateway', () => {
+  it('a token in a custom header is not forwarded to aggregation calls by forwardHeaders "*"', async () => {
+    const { url } = await introspectingTenant({ live: { active: true, sub: 'ada' } })
+    const oauth = { type: 'oauth', introspection: { url, clientId: CLIENT[0], clientSecret: '${INTROSPECTION_SECRET}' }, token: { header: 'X-Access-Token' } }
+    const config = aggregateConfig([{ name: 'a', upstream: 'origin', path: '/echo/a', select: 'headers', group: 'a' }], { forwardHeaders: ['*'] }, { policies: [oauth] })
+    const res = await testGateway(config, { INTROSPECTION_SECRET: CLIENT[1] }).fetch('/agg/1', { headers: { 'x-access-token': 'live', 'x-other': 'kept', 'x-test-tag': newTag() } })
+    expect(res.status).toBe(200)
+    const sent = ((await res.json()) as Record<string, Record<string, string>>).a!
+    expect(sent['x-other']).toBe('kept')
+    expect(sent['x-access-token']).toBeUndefined()
   })
 })
 
