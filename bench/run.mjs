@@ -202,11 +202,14 @@ async function main() {
       continue
     }
     let gateway
+    let against
     try {
       gateway = await startGateway(WORK, scenario, ctx)
       const request = scenario.request(ctx)
       await checkAnswers(gateway, request, scenario.expect, scenario.prime)
-      const bare = await bareFor(scenario.baseline)
+      // `against`: the same config built from patched source (e.g. the code path before a change).
+      against = scenario.against ? await startGateway(WORK, { ...scenario, name: `${scenario.name}-${scenario.against.name}`, patches: scenario.against.patches }, ctx) : undefined
+      const bare = against ?? (await bareFor(scenario.baseline))
       log(`\n${gateway.label} vs ${bare.label}`)
       const row = { ...base, a: gateway.label, b: bare.label, status: 'ok', levels: await comparePair(gateway, bare, request) }
       row.targetResults = evaluateTargets({ ...row, targets: { ...row.targets, vsPeer: undefined } })
@@ -230,6 +233,7 @@ async function main() {
       }
     } finally {
       await gateway?.stop()
+      await against?.stop()
     }
   }
 

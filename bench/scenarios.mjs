@@ -17,6 +17,8 @@
 //   baseline        the bare worker's origin: 'main' (default) or e.g. 'slow60'
 //   metric          'rps' (default: req/s ratio, higher is better) or 'latency' (p50 ratio, lower is better)
 //   peer            compare with fast-gateway too, with these policies: { jwt?: true, rateLimit?: true }
+//   against         { name, patches }: compare with the same config bundled from patched source (the
+//                   code before a change) instead of the bare worker; `patches` as in PROFILE_SCENARIOS
 //   targets         the issue's targets for this row, checked in the report
 //
 // Every config is validated with src/config/parse.ts before it runs: a renamed option fails the
@@ -30,6 +32,11 @@ const origin = (ctx) => ({ origin: { url: ctx.origins.main } })
 const bearer = (ctx) => ({ authorization: `Bearer ${ctx.token}` })
 // Raw workerd has no edge in front of it: the harness plays the edge and says who the client is.
 const CLIENT_IP = { 'cf-connecting-ip': '203.0.113.7' }
+
+// The aggregation's body parsing before exact numbers and the depth bound (issue 21).
+const OLD_PARSE = {
+  'src/aggregate/body.ts': [['parsed = parseJson(text, MAX_BODY_DEPTH)', 'parsed = { value: JSON.parse(text) }']],
+}
 
 const jwtPolicy = (ctx) => ({ type: 'jwt', issuers: [{ issuer: ctx.jwks.issuer, jwksUrl: ctx.jwks.url, audience: ctx.jwks.audience }] })
 // A one-second sliding window at the largest count a window allows: never reached at these rates.
@@ -130,6 +137,27 @@ export const SCENARIOS = [
     baseline: 'slow60',
     metric: 'latency',
     targets: { latencyRatio: 1.05 },
+  },
+  {
+    // Issue 21: exact numbers cost at most +10% CPU on bodies without them. The old parse path
+    // (plain JSON.parse, no walk for depth and inexact numbers) is the same config bundled with OLD_PARSE.
+    name: 'aggregate-parse',
+    title: 'Aggregate of 3 calls, 16 KB API-like JSON each (no 16-digit numbers) vs the old parse path',
+    requires: ['action:aggregate'],
+    config: (ctx) => ({
+      upstreams: origin(ctx),
+      routes: [{
+        id: 'catalog',
+        match: { path: '/*' },
+        action: {
+          type: 'aggregate',
+          calls: ['a', 'b', 'c'].map((name) => ({ name, upstream: 'origin', path: `/catalog/${name}`, group: name })),
+        },
+      }],
+    }),
+    request: () => ({ method: 'GET', path: '/catalog' }),
+    against: { name: 'old-parse', patches: OLD_PARSE },
+    targets: { cpuRatio32: 1.1 },
   },
   {
     name: 'full-pipeline',

@@ -1,6 +1,8 @@
 // The bench's back end, in its own Node process so it never shares an event loop with the load
 // generator: the origins, the JWKS server and the cache service, all on 127.0.0.1.
-//   main    any path: a 1 KB JSON body; paths under /cacheable/ are `Cache-Control: public, max-age=300`
+//   main    any path: a 1 KB JSON body; paths under /cacheable/ are `Cache-Control: public, max-age=300`;
+//           paths under /catalog/ a 16 KB API-like JSON body (100 items: ids, prices, nested objects,
+//           no number of 16 digits), for the aggregation's parse cost
 //   slow20, slow40, slow60   answer after 20, 40, 60 ms with a small JSON body (the fan-out origins)
 //   jwks    GET /.well-known/jwks.json: the public keys given in argv
 //   cache   workerd's cache protocol (see lib/cache-server.mjs)
@@ -19,6 +21,20 @@ const payload = Buffer.from(JSON.stringify({
   filler: 'x'.repeat(1024 - 70),
 }))
 
+// Ids up to 15 digits (a double holds them exactly), prices, flags, nested objects and lists.
+const catalog = Buffer.from(JSON.stringify({
+  page: 1,
+  total: 100,
+  items: Array.from({ length: 100 }, (_, i) => ({
+    id: 100_000_000_000_000 + i * 7919,
+    sku: `SKU-${String(i).padStart(5, '0')}`,
+    price: Math.round((i * 13.37) % 500 * 100) / 100,
+    inStock: i % 3 !== 0,
+    dims: { w: i % 40, h: (i * 3) % 25, d: 1.5 },
+    tags: ['new', 'sale', `t${i % 7}`],
+  })),
+}))
+
 function listen(server) {
   server.keepAliveTimeout = 120_000
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)))
@@ -26,10 +42,11 @@ function listen(server) {
 
 const main = http.createServer((req, res) => {
   count('main')
-  const headers = { 'content-type': 'application/json', 'content-length': payload.length }
+  const body = req.url.startsWith('/catalog/') ? catalog : payload
+  const headers = { 'content-type': 'application/json', 'content-length': body.length }
   if (req.url.startsWith('/cacheable/')) headers['cache-control'] = 'public, max-age=300'
   res.writeHead(200, headers)
-  res.end(payload)
+  res.end(body)
 })
 
 const slow = (name, ms) => http.createServer((req, res) => {

@@ -12,6 +12,7 @@ export function evaluateTargets(row) {
   if (t.rpsRatio32 !== undefined && c32) out.push({ what: `${row.name}: req/s ratio at 32 connections`, value: c32.ratio, target: `>= ${t.rpsRatio32}`, pass: c32.ratio >= t.rpsRatio32 })
   if (t.p50DeltaMs1 !== undefined && c1) out.push({ what: `${row.name}: p50 added at 1 connection (ms)`, value: c1.p50DeltaMs, target: `<= ${t.p50DeltaMs1}`, pass: c1.p50DeltaMs <= t.p50DeltaMs1 })
   if (t.latencyRatio !== undefined && c1) out.push({ what: `${row.name}: p50 ratio at 1 connection`, value: c1.latencyRatio, target: `<= ${t.latencyRatio}`, pass: c1.latencyRatio <= t.latencyRatio })
+  if (t.cpuRatio32 !== undefined && c32) out.push({ what: `${row.name}: CPU per request ratio at 32 connections`, value: c32.cpuRatio, target: `<= ${t.cpuRatio32}`, pass: c32.cpuRatio <= t.cpuRatio32 })
   if (t.vsPeer !== undefined && c32) out.push({ what: `${row.name}: req/s ratio at 32 connections`, value: c32.ratio, target: `>= ${t.vsPeer}`, pass: c32.ratio >= t.vsPeer })
   return out
 }

@@ -80,9 +80,11 @@ const q = (s) => JSON.stringify(String(s)) // a capnp text literal
 /**
  * Writes `dir/config.capnp` for a worker module. `bindings` are text bindings (vars and secrets),
  * `durableObjects` [{ className, binding }], `cachePort` the cache service's port, `kvNamespaces`
- * [{ binding, port }]: KV bindings served over workerd's KV protocol by a local HTTP server.
+ * [{ binding, port }]: KV bindings served over workerd's KV protocol by a local HTTP server,
+ * `v8Flags` flags for V8 (workerd's config has no other memory settings: the cache lives in the
+ * cache service, and Durable Object SQLite on disk).
  */
-export function writeCapnp(dir, { port, bindings = {}, durableObjects = [], cachePort, kvNamespaces = [] }) {
+export function writeCapnp(dir, { port, bindings = {}, durableObjects = [], cachePort, kvNamespaces = [], v8Flags = [] }) {
   const services = [
     '(name = "main", worker = .worker)',
     '(name = "internet", network = (allow = ["public", "private", "local"]))',
@@ -114,7 +116,7 @@ const config :Workerd.Config = (
   services = [
     ${services.join(',\n    ')},
   ],
-  sockets = [ (name = "http", address = ${q(`127.0.0.1:${port}`)}, http = (), service = "main") ],
+  sockets = [ (name = "http", address = ${q(`127.0.0.1:${port}`)}, http = (), service = "main") ],${v8Flags.length > 0 ? `\n  v8Flags = [ ${v8Flags.map(q).join(', ')} ],` : ''}
 );
 const worker :Workerd.Worker = (
 ${lines.join('\n')}
@@ -146,11 +148,11 @@ export async function waitUntilAnswering(port, { timeoutMs = 15_000, intervalMs 
  * Starts workerd on a module in its own directory. Returns { port, url, child, stop() }.
  * Its output (console.log lines included) goes to `dir/workerd.log`.
  */
-export async function startWorkerd(dir, { source, bindings, durableObjects, cachePort, kvNamespaces, extraArgs = [] }) {
+export async function startWorkerd(dir, { source, bindings, durableObjects, cachePort, kvNamespaces, v8Flags, extraArgs = [] }) {
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'worker.js'), source)
   const port = await freePort()
-  writeCapnp(dir, { port, bindings, durableObjects, cachePort, kvNamespaces })
+  writeCapnp(dir, { port, bindings, durableObjects, cachePort, kvNamespaces, v8Flags })
   const started = process.hrtime.bigint()
   const child = startProcess(WORKERD, ['serve', join(dir, 'config.capnp'), '--experimental', ...extraArgs], { logFile: join(dir, 'workerd.log') })
   await waitUntilAnswering(port, { child, intervalMs: 2 })

@@ -34,6 +34,8 @@ const FAILURE_CODES: Record<CallFailure['error'], ErrorCode> = {
   status: 'ERR_UPSTREAM_BAD_RESPONSE',
   'too-large': 'ERR_UPSTREAM_BAD_RESPONSE',
   'not-json': 'ERR_UPSTREAM_BAD_RESPONSE',
+  'too-deep': 'ERR_UPSTREAM_BAD_RESPONSE',
+  'invalid-input': 'ERR_UPSTREAM_BAD_RESPONSE',
   skipped: 'ERR_UPSTREAM_BAD_RESPONSE',
   'missing-input': 'ERR_UPSTREAM_BAD_RESPONSE',
 }
@@ -45,6 +47,8 @@ const FAILURE_DETAILS: Record<CallFailure['error'], string> = {
   status: 'answered with an error status',
   'too-large': 'answered with a body over the size limit',
   'not-json': 'answered with a body that is not JSON',
+  'too-deep': 'answered with a body nested too deeply',
+  'invalid-input': 'was not sent: a value it places in its path or headers is not allowed there',
   skipped: 'could not run: a call it depends on failed',
   'missing-input': 'was not sent: a value its path or query reads from an earlier call is missing',
 }
@@ -140,6 +144,7 @@ export function aggregateAction(
         defaultTtl,
       },
     })
+    if (outcome.refused) throw outcome.refused
     if (outcome.fatal?.reply) return passthrough(c, outcome.fatal.reply)
     if (outcome.fatal) throw failureError(outcome.fatal)
     if (onAllFailed === 'error' && everyOutputFailed(calls, outcome)) throw allFailedError(outcome.errors)

@@ -3,16 +3,26 @@
  * Reads one backend's body for an aggregation, in bounded memory: chunks are counted as they
  * stream and the read is cancelled the moment the cap is passed (a declared `Content-Length` over
  * the cap is refused before reading). The body is then JSON (an empty body is `null`), or a string
- * for a call declared `raw`. A body that isn't JSON (by its type or its text) is an error.
+ * for a call declared `raw`. A body that isn't JSON (by its type or its text) is an error, and so is
+ * one nested deeper than `MAX_BODY_DEPTH` (checked before anything recursive walks the value).
+ * Numbers keep their exact value (`../core/exact-json`).
  */
 
 import { isJsonType, readUpTo } from '../core/body'
+import { parseJson } from '../core/exact-json'
+import { MAX_BODY_DEPTH, textTooDeep } from '../core/json-depth'
 
-export type BodyProblem = 'too-large' | 'not-json'
+export type BodyProblem = 'too-large' | 'not-json' | 'too-deep'
+
+const PROBLEM_TEXT: Record<BodyProblem, string> = {
+  'too-large': 'body over the size cap',
+  'not-json': 'body is not JSON',
+  'too-deep': `body nests deeper than ${MAX_BODY_DEPTH} levels`,
+}
 
 export class BodyError extends Error {
   constructor(readonly problem: BodyProblem) {
-    super(problem === 'too-large' ? 'body over the size cap' : 'body is not JSON')
+    super(PROBLEM_TEXT[problem])
     this.name = 'BodyError'
   }
 }
@@ -45,7 +55,7 @@ export async function readBytes(response: Response, options: ReadOptions): Promi
   return bytes
 }
 
-/** JSON (an empty body is `null`), or a string when `raw`. Throws `BodyError('not-json')`. */
+/** JSON (an empty body is `null`), or a string when `raw`. Throws `BodyError('not-json' | 'too-deep')`. */
 export function decodeBody(bytes: Uint8Array, raw: boolean): unknown {
   let text: string
   try {
@@ -56,9 +66,13 @@ export function decodeBody(bytes: Uint8Array, raw: boolean): unknown {
   }
   if (raw) return text
   if (text.trim() === '') return null
+  let parsed
   try {
-    return JSON.parse(text)
+    parsed = parseJson(text, MAX_BODY_DEPTH)
   } catch {
-    throw new BodyError('not-json')
+    // Deep nesting that never closes (`[` x 1 MiB) is refused for its depth, not its syntax.
+    throw new BodyError(textTooDeep(text, MAX_BODY_DEPTH) ? 'too-deep' : 'not-json')
   }
+  if (parsed === 'too-deep') throw new BodyError('too-deep')
+  return parsed.value
 }

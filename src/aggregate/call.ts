@@ -8,7 +8,7 @@
 import { GatewayError } from '../core/errors'
 import type { UpstreamLog } from '../core/logging'
 import { pathRoot, type ParsedPath } from '../template/path'
-import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue, type JsonTemplate, type Template } from '../template/template'
+import { compileJsonTemplate, compileTemplate, encodeForPath, checkHeaderValue, type JsonTemplate, type Template } from '../template/template'
 import { callUpstream } from '../upstream/client'
 import { upstreamWorstMs } from '../upstream/checks'
 import type { CompiledUpstream } from '../upstream/upstream'
@@ -29,14 +29,25 @@ import type { UpstreamRequest } from '../core/context'
  */
 export type CallResult = { status: number; headers: Headers; body: unknown; cacheability?: CallCacheability }
 
-export type FailureKind = 'timeout' | 'status' | 'unreachable' | 'unavailable' | 'too-large' | 'not-json' | 'skipped' | 'missing-input'
+export type FailureKind =
+  | 'timeout'
+  | 'status'
+  | 'unreachable'
+  | 'unavailable'
+  | 'too-large'
+  | 'not-json'
+  | 'too-deep'
+  | 'skipped'
+  | 'missing-input'
+  | 'invalid-input'
 
 /**
  * One failed call, as reported in the response's `errors` member. `retryAfter` (seconds): when an
  * `unavailable` upstream (no healthy target, or its circuit open) may take calls again. `input`:
- * the reference (`user.body.id`, never its value) a `missing-input` call found empty. `body`,
- * `bodyTruncated`: an excerpt of an error answer (`errorDetails`); `reply`: the error answer to
- * pass through (`errors: "passthrough"`), never listed.
+ * the reference (`user.body.id`, never its value) a `missing-input` call found empty, or whose
+ * value an `invalid-input` call could not send (`.` or `..` in its path, a header value outside
+ * visible ASCII). `body`, `bodyTruncated`: an excerpt of an error answer (`errorDetails`); `reply`:
+ * the error answer to pass through (`errors: "passthrough"`), never listed.
  */
 export type CallFailure = { call: string; error: FailureKind; status?: number; after?: string; retryAfter?: number; input?: string } & KeptError
 
@@ -58,9 +69,14 @@ export type CompiledCall = {
   execute(scope: Record<string, unknown>, run: CallRun): Promise<CallResult>
 }
 
-/** A call's part of the request's log line (`calls`). */
+/**
+ * A call's part of the request's log line (`calls`): `outcome` is `ok` or what `errors` reports
+ * (`error` says more: `queued` for a call that never left the queue, `body-interrupted` for an
+ * answer whose body broke off); `durationMs` runs from the call's start to its body's end.
+ */
 export type CallLog = UpstreamLog & {
   call: string
+  outcome?: 'ok' | FailureKind
   cache?: 'HIT' | 'MISS' | 'BYPASS'
   /** Why a cached call skipped the cache (`credentials`), or why its answer was not stored (`private`, `set-cookie`). */
   cacheDetail?: string
@@ -127,9 +143,12 @@ export function compileCall(
   const openCache = config.cache && config.method === 'GET' ? compileCallCache(config.cache, `${upstream.name}:${name}:${raw}:${maxBytes}`) : undefined
 
   async function execute(scope: Record<string, unknown>, run: CallRun): Promise<CallResult> {
-    const { request, from } = render(scope, run)
-    const clock = startCallClock(spec, run)
+    const started = run.runtime.now()
+    run.log.name = upstream.name
+    let clock: CallClock | undefined
     try {
+      const { request, from } = render(scope, run)
+      clock = startCallClock(spec, run)
       const cached = openCache && (await openCache(scope, request, run.cache))
       if (cached) {
         run.log.cache = cached.hit ? 'HIT' : cached.keep ? 'MISS' : 'BYPASS'
@@ -138,9 +157,16 @@ export function compileCall(
       const response = cached?.hit ?? (await fetchAnswer(spec, request, run, clock))
       const result = await readAnswer(spec, response, run, clock, cached?.keep)
       const facts = { status: result.status, headers: result.headers, sent: request.headers, from, defaultTtl: run.cache.defaultTtl, cap: config.cache?.ttl, remaining: cached?.remaining }
+      run.log.outcome = 'ok'
       return { ...result, cacheability: callCacheability({ ...facts, now: run.runtime.now() }) }
+    } catch (err) {
+      // A request the gateway refuses (a client's `..` in the path) is logged as this call's input.
+      run.log.outcome = err instanceof CallFailed ? err.failure.error : 'invalid-input'
+      throw err
     } finally {
-      clock.stop()
+      clock?.stop()
+      // The whole call, body included (the upstream log's own duration stops at the headers).
+      run.log.durationMs = run.runtime.now() - started
     }
   }
 
@@ -160,13 +186,33 @@ function compileCallRequest(config: AggregateCallConfig): (scope: Record<string,
   // A header template without references is the same on every request: a `Vary` on it varies nothing.
   const ownHeaders = headers.map(([key, template]) => [key.toLowerCase(), template.refs.length === 0] as const)
   const body: JsonTemplate | undefined = config.body !== undefined ? compileJsonTemplate(config.body) : undefined
+  const invalid = (input: string): never => {
+    throw new CallFailed({ call: config.name, error: 'invalid-input', input })
+  }
+  // `.` or `..` from the client is refused as a proxy route refuses it (400); from an earlier
+  // call's answer it is that answer's fault, and this call can't be sent.
+  const pathValue = (value: string, ref: ParsedPath): string => {
+    try {
+      return encodeForPath(value, ref)
+    } catch (err) {
+      if (isRequestRoot(pathRoot(ref))) throw err
+      return invalid(ref.source)
+    }
+  }
+  const headerValue = (name: string, template: Template, scope: Record<string, unknown>): string => {
+    try {
+      return checkHeaderValue(template.render(scope))
+    } catch {
+      return invalid(template.refs.map((ref) => ref.source).join(', ') || `headers.${name}`)
+    }
+  }
   return (scope, run) => {
     const missing = (ref: ParsedPath) => {
       if (isRequestRoot(pathRoot(ref))) return
       run.log.error = 'missing-input'
       throw new CallFailed({ call: config.name, error: 'missing-input', input: ref.source })
     }
-    let target = path.render(scope, encodeForPath, missing)
+    let target = path.render(scope, pathValue, missing)
     if (!target.startsWith('/')) target = `/${target}`
     const params = new URLSearchParams()
     for (const [key, template] of query) {
@@ -174,7 +220,7 @@ function compileCallRequest(config: AggregateCallConfig): (scope: Record<string,
       if (value !== '') params.append(key, value)
     }
     const { headers: out, from } = callHeaders(run.baseHeaders, forward)
-    for (const [key, template] of headers) out.set(key, encodeHeaderValue(template.render(scope)))
+    for (const [key, template] of headers) out.set(key, headerValue(key, template, scope))
     for (const [name, fixed] of ownHeaders) fixed ? from.set(name, 'fixed') : from.delete(name)
     let payload: string | null = null
     if (body) {
@@ -262,6 +308,8 @@ async function readAnswer(spec: CallSpec, response: Response, run: CallRun, cloc
       run.log.error = err.problem
       failCall(spec.name, err.problem)
     }
+    // The headers came (`status` is logged), then the body broke off or ran out of time.
+    run.log.error = 'body-interrupted'
     return clock.gaveUp()
   }
 }

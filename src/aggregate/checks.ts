@@ -11,7 +11,7 @@ import { checkTemplateRefs } from '../template/check'
 import { parsePath, pathRoot } from '../template/path'
 import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
 import { upstreamSubrequests, upstreamWorstMs } from '../upstream/checks'
-import { CALL_MEMBERS, dependencies, findCycle, isRequestRoot, longestChain, templateSites, topologicalOrder } from './plan'
+import { CALL_MEMBERS, dependencies, findCycle, isRequestRoot, longestChain, PLATFORM_OPEN_CONNECTIONS, templateSites, topologicalOrder, worstCaseWaves } from './plan'
 import type { AggregateActionConfig, AggregateCallConfig } from './schema'
 
 type Add = (path: string, message: string) => void
@@ -191,6 +191,30 @@ function checkDeadline(route: RouteView, routeAt: string, calls: readonly Aggreg
 }
 
 /**
+ * A notice (the config stays valid) when queueing can push a call past the deadline: calls run at
+ * most `maxInFlight` at once, and in production at most 6 wait for headers at once whatever
+ * `maxInFlight` says, so 20 calls run in waves. A call still queued at the deadline fails as
+ * `timeout`. Worst case: every call takes its whole timeout. The deadline is the route's, else
+ * the longest chain of call timeouts (what the action runs under without one).
+ */
+function checkQueueing(route: RouteView, action: AggregateActionConfig, routeAt: string, deps: number[][], config: Upstreams, notice: Add): void {
+  const calls = action.calls
+  const timeouts = calls.map((call) => callTimeout(call, config))
+  const deadline = route.deadline ?? longestChain(deps, timeouts).ms
+  const slots = Math.min(action.maxInFlight, PLATFORM_OPEN_CONNECTIONS)
+  const { start, end } = worstCaseWaves(deps, timeouts, topologicalOrder(deps), slots)
+  const late = calls.map((_, i) => i).filter((i) => end[i]! > deadline && start[i]! > 0)
+  if (late.length === 0) return
+  const first = late.reduce((a, b) => (start[b]! < start[a]! ? b : a))
+  const whose = route.deadline !== undefined ? `the deadline of ${deadline} ms` : `the run's ${deadline} ms (the longest chain of call timeouts; the route sets no deadline)`
+  const cap = action.maxInFlight > PLATFORM_OPEN_CONNECTIONS ? ` (maxInFlight ${action.maxInFlight}, but production lets ${PLATFORM_OPEN_CONNECTIONS} wait for headers at once)` : ` (maxInFlight ${action.maxInFlight})`
+  notice(
+    `${routeAt}.deadline`,
+    `${calls.length} calls run at most ${slots} at once${cap}: in the worst case call "${calls[first]!.name}" waits in the queue until ${start[first]} ms and ends at ${end[first]} ms, past ${whose}; ${late.length} call(s) may fail as "timeout" without being sent. Raise the deadline, lower the call timeouts, or chain fewer calls behind each other`,
+  )
+}
+
+/**
  * Checks the action; returns the subrequests it can make per request. `auth`: the types of the
  * auth-phase policies the route runs (its own and global), for `notice`s: said, not refused.
  */
@@ -219,6 +243,7 @@ export function checkAggregate(
   checkRequiredAfterOptional(calls, deps, at, add)
   checkCacheKeys(calls, deps, at, add)
   checkDeadline(route, routeAt, calls, deps, config, add)
+  checkQueueing(route, action, routeAt, deps, config, notices.notice)
   // A cached call may also read and write the cache: two matches and two puts when the origin
   // sends Vary (as the cache policy counts), and the request reads the purge generation once.
   return calls.reduce((sum, call) => sum + upstreamAttempts(config, call.upstream) + (call.cache ? 4 : 0), calls.some((call) => call.cache) ? 1 : 0)

@@ -103,3 +103,42 @@ export function longestChain(deps: readonly number[][], timeouts: readonly numbe
   for (const entry of best.values()) if (entry.ms > longest.ms) longest = entry
   return longest
 }
+
+/**
+ * Requests a Worker may have waiting for response headers at once, per request, in production
+ * (Cloudflare's limit on simultaneous open connections; more fetches queue). Local workerd does
+ * not enforce it.
+ */
+export const PLATFORM_OPEN_CONNECTIONS = 6
+
+/**
+ * When each call starts and ends in the worst case: every call takes its whole timeout, at most
+ * `slots` run at once, and the rest queue in the order they became ready (ties in `order`), as
+ * the executor (`./run`) queues them. So 20 calls of 1 s on 6 slots end at 4 s: four waves.
+ * Assumes no cycle.
+ */
+export function worstCaseWaves(deps: readonly number[][], timeouts: readonly number[], order: readonly number[], slots: number): { start: number[]; end: number[] } {
+  const start = new Array<number>(deps.length)
+  const end = new Array<number>(deps.length)
+  const free = new Array<number>(Math.max(1, slots)).fill(0)
+  const rank = new Map(order.map((call, i) => [call, i]))
+  const waiting = new Set(order)
+  // Each pass schedules the earliest-ready call whose inputs are scheduled: ready times never go
+  // down (a call is ready when an input ends, after that input was ready), so this is FIFO.
+  while (waiting.size > 0) {
+    let next: number | undefined
+    let nextReady = Infinity
+    for (const call of waiting) {
+      if (!deps[call]!.every((d) => end[d] !== undefined)) continue
+      const ready = Math.max(0, ...deps[call]!.map((d) => end[d]!))
+      if (ready < nextReady || (ready === nextReady && rank.get(call)! < rank.get(next!)!)) [next, nextReady] = [call, ready]
+    }
+    if (next === undefined) break
+    waiting.delete(next)
+    const slot = free.indexOf(Math.min(...free))
+    start[next] = Math.max(nextReady, free[slot]!)
+    end[next] = start[next]! + timeouts[next]!
+    free[slot] = end[next]!
+  }
+  return { start, end }
+}

@@ -6,8 +6,13 @@
  * waiting for inputs, so a queue can't deadlock); the route's deadline bounds the whole run.
  *
  * A required call's failure ends the run at once (what is still in flight is aborted). An optional
- * call's failure is recorded, and the calls that read it are skipped and recorded too.
+ * call's failure is recorded, and the calls that read it are skipped and recorded too. A call still
+ * queued when the deadline passes fails as `timeout` (logged as `queued`). A request the gateway
+ * refuses (a client's `..` placed in a call's path: 400, as a proxy route answers) ends the run too.
+ *
+ * Every call that the run reaches gets its entry in the log line, with its outcome.
  */
+import { GatewayError } from '../core/errors'
 import type { CompiledUpstream } from '../upstream/upstream'
 import type { CallCacheContext } from './cache'
 import type { Runtime, WaitUntilTarget } from '../core/runtime'
@@ -38,6 +43,8 @@ export type RunOutcome = {
   errors: CallFailure[]
   /** The required call whose failure fails the request. */
   fatal?: CallFailure
+  /** The client's request is refused (its value can't be sent): the request fails with this error. */
+  refused?: GatewayError
 }
 
 /** A FIFO counting semaphore whose waiters leave the queue when the run is aborted. */
@@ -71,10 +78,13 @@ type Run = {
   results: Map<string, CallResult>
   failures: Map<number, CallFailure>
   fatal: CallFailure | undefined
+  refused: GatewayError | undefined
   /** Resolves when a required call fails: the run ends then, without waiting for the rest. */
   fatalReached: Promise<void>
   /** Records a failed or skipped call; a required one's failure aborts what is still in flight. */
   record(call: CompiledCall, failure: CallFailure): void
+  /** Ends the run with the request refused. */
+  refuse(error: GatewayError): void
   /** Clears the deadline and the client's listener; aborts what is still running (after a required failure). */
   finish(): void
 }
@@ -89,7 +99,7 @@ export async function runCalls(calls: readonly CompiledCall[], order: readonly n
     run.finish()
   }
   const errors = [...run.failures.entries()].sort(([a], [b]) => a - b).map(([, failure]) => failure)
-  return { results: run.results, errors, ...(run.fatal && { fatal: run.fatal }) }
+  return { results: run.results, errors, ...(run.fatal && { fatal: run.fatal }), ...(run.refused && { refused: run.refused }) }
 }
 
 /** Starts the run's clock: aborted at the route's deadline, when the client goes away, or on a required call's failure. */
@@ -106,6 +116,7 @@ function startRun(options: RunOptions): Run {
     results: new Map(),
     failures: new Map(),
     fatal: undefined,
+    refused: undefined,
     fatalReached: new Promise<void>((resolve) => (onFatal = resolve)),
     record(call, failure) {
       run.failures.set(call.index, failure)
@@ -114,6 +125,12 @@ function startRun(options: RunOptions): Run {
         controller.abort(new Error('a required call failed'))
         onFatal()
       }
+    },
+    refuse(error) {
+      if (run.refused || run.fatal) return
+      run.refused = error
+      controller.abort(new Error('the request was refused'))
+      onFatal()
     },
     finish() {
       runtime.clearTimeout(deadlineTimer)
@@ -133,16 +150,25 @@ function startRun(options: RunOptions): Run {
 async function runCall(call: CompiledCall, calls: readonly CompiledCall[], done: Promise<boolean>[], run: Run, options: RunOptions): Promise<boolean> {
   const inputs = await Promise.all(call.deps.map((d) => done[d]!))
   const failedInput = call.deps.find((_, i) => !inputs[i])
+  if (run.signal.aborted && (run.fatal || run.refused)) return false
+  const log: CallLog = { call: call.name, name: '' }
+  options.logs.push(log)
   if (failedInput !== undefined) {
+    log.outcome = 'skipped'
     run.record(call, { call: call.name, error: 'skipped', after: calls[failedInput]!.name })
     return false
   }
+  const queuedAt = options.runtime.now()
   if (!(await run.limiter.acquire())) {
+    if (run.fatal || run.refused) {
+      Object.assign(log, { outcome: 'skipped', after: run.fatal?.call })
+      return false
+    }
+    // Never sent: the deadline passed (or the client left) while the call waited for a slot.
+    Object.assign(log, { outcome: 'timeout', error: 'queued', durationMs: options.runtime.now() - queuedAt })
     run.record(call, { call: call.name, error: 'timeout' })
     return false
   }
-  const log = { call: call.name, name: '' }
-  options.logs.push(log)
   try {
     const { baseHeaders, deadline, runtime, request, cache, affinity, beforeSend } = options
     const result = await call.execute(options.scope, { baseHeaders, signal: run.signal, deadline, log, runtime, request, cache, affinity, beforeSend })
@@ -150,7 +176,8 @@ async function runCall(call: CompiledCall, calls: readonly CompiledCall[], done:
     options.scope[call.name] = result
     return true
   } catch (err) {
-    run.record(call, err instanceof CallFailed ? err.failure : { call: call.name, error: 'unreachable' })
+    if (err instanceof GatewayError) run.refuse(err)
+    else run.record(call, err instanceof CallFailed ? err.failure : { call: call.name, error: 'unreachable' })
     return false
   } finally {
     run.limiter.release()

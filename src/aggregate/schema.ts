@@ -14,7 +14,7 @@ import * as v from 'valibot'
 import { PurgeSchema } from '../http-cache/generation'
 import { HeaderName, Milliseconds, Name } from '../core/schema'
 import { Secret } from '../core/secret'
-import { PathString, TemplateString } from '../template/schema'
+import { HeaderTemplateString, PathString, TemplateString } from '../template/schema'
 import { HTTP_METHODS } from '../routing/methods'
 
 /** A call's name is a template root (`{user.body.id}`), so it follows the path grammar's names. */
@@ -40,7 +40,7 @@ export const AggregateCallSchema = v.strictObject({
     v.description(SCHEMA_DOCS ? 'Query parameters (templates); one that renders empty is left out. A value from an earlier call that is missing fails the call (`missing-input`) unless the template gives a fallback.' : ''),
   ),
   headers: v.pipe(
-    v.optional(v.record(HeaderName, Secret(TemplateString))),
+    v.optional(v.record(HeaderName, Secret(HeaderTemplateString))),
     v.description(SCHEMA_DOCS ? 'Extra request headers (templates). A call sends `Accept: application/json` unless it sets Accept here or forwards the client\'s.' : ''),
   ),
   forwardHeaders: v.pipe(v.optional(ForwardHeaders), v.description(SCHEMA_DOCS ? `${FORWARD_DOCS} Default: the action's \`forwardHeaders\`.` : '')),

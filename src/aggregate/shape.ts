@@ -12,13 +12,15 @@
  *
  * Every path uses the one path grammar (`../template/path`).
  */
+import { isRawNumber } from '../core/exact-json'
 import { deletePath, getPath, parsePath, type ParsedPath } from '../template/path'
 import type { AggregateCallConfig } from './schema'
 
 export type Shaper = (body: unknown) => unknown
 
+/** An object to shape or merge into; an exact number (`../core/exact-json`) is a leaf, not an object. */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !isRawNumber(value)
 }
 
 /** Sets an own member, also one named `__proto__` (which plain assignment would treat as the prototype). */

@@ -12,7 +12,7 @@ import { GatewayError } from '../core/errors'
 import type { ConsumerLookup } from './consumer-store'
 
 /** The policies that establish a consumer. */
-export type AuthVia = 'jwt' | 'api-key' | 'oauth'
+export type AuthVia = 'jwt' | 'api-key' | 'oauth' | 'basic-auth' | 'mtls'
 
 export function publishConsumer(
   c: Context<AppEnv>,

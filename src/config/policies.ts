@@ -9,11 +9,13 @@ import * as v from 'valibot'
 import { aclPolicy } from '../auth/acl-policy'
 import { oauthPolicy } from '../auth/introspection-policy'
 import { apiKeyPolicy } from '../auth/api-key-policy'
+import { basicAuthPolicy } from '../auth/basic-auth'
 import { cachePolicy } from '../cache/policy'
 import { corsPolicy } from '../traffic/cors'
 import { headersPolicy } from '../traffic/headers'
 import { ipRulesPolicy } from '../traffic/ip-rules'
 import { jwtPolicy } from '../auth/jwt-policy'
+import { mtlsPolicy } from '../auth/mtls'
 import { originAuthPolicy } from '../traffic/origin-auth'
 import { rateLimitPolicy } from '../rate-limit/policy'
 import { requestIdPolicy } from '../traffic/request-id'
@@ -34,6 +36,8 @@ const POLICIES = [
   originAuthPolicy,
   jwtPolicy,
   apiKeyPolicy,
+  basicAuthPolicy,
+  mtlsPolicy,
   oauthPolicy,
   aclPolicy,
   cachePolicy,

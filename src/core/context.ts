@@ -58,7 +58,7 @@ export type Consumer = {
   plan?: string | undefined
   /** Groups the consumer belongs to (`acl` policies read them). */
   groups?: readonly string[] | undefined
-  /** How the consumer was identified: `jwt`, `api-key`. */
+  /** How the consumer was identified: `jwt`, `api-key`, `oauth`, `basic-auth`, `mtls`. */
   via: string
   metadata?: Record<string, unknown> | undefined
   /** The `iss` of the token that identified the consumer (set by the `jwt` policy). */

@@ -4,12 +4,13 @@
  * template compilation, JSON Schema validation, body edits, `JSON.stringify`) recurses, so a value
  * nested thousands of levels deep overflows the stack. This check is a loop, not a recursion: it is
  * safe on any value `JSON.parse` returns, and runs before anything recursive sees the value.
+ * `textTooDeep` does the same on JSON text, before it is parsed.
  */
 
 /** Deepest nesting of a config value: far beyond any real config, far below the stack's limit. */
 export const MAX_CONFIG_DEPTH = 64
 
-/** Deepest nesting of a JSON request body the gateway parses (transform, validate). */
+/** Deepest nesting of a JSON body the gateway parses: requests (transform, validate) and aggregation calls' answers. */
 export const MAX_BODY_DEPTH = 128
 
 /**
@@ -35,4 +36,36 @@ function pathOf(entry: { key: string | number; parent: typeof entry | undefined 
   const path: (string | number)[] = []
   for (let at: typeof entry | undefined = entry; at?.parent; at = at.parent) path.unshift(at.key)
   return path
+}
+
+const OPEN_BRACKET = 0x5b
+const CLOSE_BRACKET = 0x5d
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACE = 0x7d
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+
+/**
+ * Whether JSON text nests objects and arrays deeper than `max` levels, read from the text itself
+ * (brackets outside strings), so a body nested 5,000 levels deep is refused before anything
+ * (a reviver, a merge, `JSON.stringify`) recurses over it. One pass over the characters, no
+ * allocation; on text that isn't JSON the answer only decides which error it gets.
+ */
+export function textTooDeep(text: string, max: number): boolean {
+  let depth = 0
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i)
+    if (ch === OPEN_BRACKET || ch === OPEN_BRACE) {
+      if (++depth > max) return true
+    } else if (ch === CLOSE_BRACKET || ch === CLOSE_BRACE) depth--
+    else if (ch === QUOTE) {
+      // Skip the string: brackets inside it are text.
+      for (i++; i < text.length; i++) {
+        const c = text.charCodeAt(i)
+        if (c === BACKSLASH) i++
+        else if (c === QUOTE) break
+      }
+    }
+  }
+  return false
 }

@@ -36,6 +36,13 @@ export type RequestLog = {
 
 export type LogWriter = (line: RequestLog) => void
 
+/**
+ * The status logged (and counted in metrics) for a request whose client went away before its
+ * response was ready, as nginx logs it; the client never sees it.
+ */
+export const CLIENT_CLOSED_STATUS = 499
+export const CLIENT_CLOSED_ERROR = 'ERR_CLIENT_CLOSED'
+
 export const consoleLogWriter: LogWriter = (line) => {
   console.log(JSON.stringify(line))
 }

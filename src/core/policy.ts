@@ -8,6 +8,7 @@ import type * as v from 'valibot'
 import type { ConfigView, PolicyView, RouteView } from './config-view'
 import type { AppEnv } from './context'
 import type { Env } from './env'
+import type { FailureCounter } from './failures'
 
 /**
  * The fixed order a request runs through. Policies cannot be configured into an unsafe order
@@ -29,7 +30,11 @@ export type PolicyContext = {
   phaseOf(policy: PolicyView): Phase | undefined
 }
 
-export type BuildContext = PolicyContext & { env: Env }
+export type BuildContext = PolicyContext & {
+  env: Env
+  /** Counts wrong credentials across isolates (`core/failures.ts`); absent where nothing counts them. */
+  failures?: FailureCounter | undefined
+}
 
 export type ValidationContext = PolicyContext & {
   /** Reports a problem at `at` + `field` (e.g. `.request.set.X-User`). */

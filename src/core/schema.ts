@@ -3,6 +3,7 @@
  * Small schema pieces shared by the gateway schema and every policy's schema.
  */
 import * as v from 'valibot'
+import { parseRange } from './ip-address'
 import { regexProblem } from './regex'
 
 /** Names of routes, upstreams, versions, bindings and secrets. */
@@ -44,3 +45,12 @@ export const RegexString = checkedString((source) => regexProblem(source))
 
 /** An HTTP header name (RFC 9110 token). */
 export const HeaderName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid header name'))
+
+/** An IP address or CIDR range, IPv4 or IPv6 (`203.0.113.0/24`, `2001:db8::/32`, `192.0.2.7`). */
+export const IpRangeString = checkedString((source) => errorOf(() => parseRange(source)))
+
+/** ISO 3166-1 alpha-2 as Cloudflare reports it in `request.cf.country`, plus its `XX` (unknown) and `T1` (Tor). */
+export const CountryCode = v.pipe(
+  v.string(),
+  v.check((code) => /^([A-Z]{2}|T1)$/.test(code), (issue) => `"${issue.input}" is not a country code: use ISO 3166-1 alpha-2 in capitals ("DE"), "XX" (unknown) or "T1" (Tor)`),
+)

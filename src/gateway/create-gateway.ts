@@ -15,6 +15,7 @@ import type { Env } from '../core/env'
 import { handleError } from './handle-error'
 import { ConfigError, GatewayError } from '../core/errors'
 import { editResponseHeaders } from '../core/http'
+import { clientCountry, clientIp } from '../core/ip-address'
 import { consoleLogWriter, type LogWriter } from '../core/logging'
 import { metricsMiddleware } from '../observability/metrics'
 import type { MetricsSink } from '../observability/sink'
@@ -125,6 +126,13 @@ function matchRoute(c: Context<AppEnv>, match: Matcher<CompiledRoute>, path: str
     },
     get query() {
       return url.searchParams
+    },
+    // Read only by routes with `sourceIp` or `country` conditions.
+    get clientIp() {
+      return clientIp(c.req.raw.headers)
+    },
+    get country() {
+      return clientCountry(c.req.raw)
     },
   })
   if (result.route) return result

@@ -21,16 +21,18 @@ import type { AppEnv } from '../core/context'
 import type { Env } from '../core/env'
 import { phaseOf, POLICY_DEFINITIONS } from '../config/policies'
 import { PHASES, type Phase } from '../core/policy'
+import type { FailureCounter } from '../core/failures'
+import { credentialFailures } from '../rate-limit/credential-failures'
 import { timedPolicy } from '../observability/stage-timing'
 
 type BuiltPolicy = { phase: Phase; handler: MiddlewareHandler<AppEnv> }
 
-function buildPolicies(policies: PolicyConfig[], base: string, route: RouteConfig | undefined, config: GatewayConfig, env: Env): BuiltPolicy[] {
+function buildPolicies(policies: PolicyConfig[], base: string, route: RouteConfig | undefined, config: GatewayConfig, env: Env, failures: FailureCounter): BuiltPolicy[] {
   // Server-Timing wraps each policy to time its phase; without it, nothing is added.
   const timed = config.gateway.metrics.serverTiming
   return policies.map((policy, i) => {
     const definition = POLICY_DEFINITIONS[policy.type]!
-    const handler = definition.create(policy as never, { config, env, route, at: `${base}[${i}]`, phaseOf })
+    const handler = definition.create(policy as never, { config, env, route, at: `${base}[${i}]`, phaseOf, failures })
     const phase = phaseOf(policy)!
     return { phase, handler: timed ? timedPolicy(phase, handler) : handler }
   })
@@ -46,11 +48,12 @@ export type Pipeline = {
 }
 
 export function createPipeline(config: GatewayConfig, env: Env): Pipeline {
-  const global = buildPolicies(config.policies, 'policies', undefined, config, env)
+  const failures = credentialFailures(env)
+  const global = buildPolicies(config.policies, 'policies', undefined, config, env, failures)
   return {
     preRouting: global.filter((p) => p.phase === 'request').map((p) => p.handler),
     forRoute(route, index) {
-      const own = buildPolicies(route.policies, `routes[${index}].policies`, route, config, env)
+      const own = buildPolicies(route.policies, `routes[${index}].policies`, route, config, env, failures)
       const later = global.filter((p) => p.phase !== 'request')
       // Array.prototype.sort is stable: global before route, config order, within each phase.
       return [...later, ...own].sort(byPhase).map((p) => p.handler)

@@ -2,11 +2,15 @@
  * @module
  * The first middleware every request passes: it gives the request an id and a start time, opens
  * its log record, prepares the draft of the upstream request, and writes the log line at the end.
+ *
+ * A client that goes away first still gets its line, with status 499: workerd aborts the request's
+ * signal (the `enable_request_signal` flag) and drops the rest of the request's work at its next
+ * `await`, so the line is written from the abort listener, never after `next()`.
  */
 import type { MiddlewareHandler } from 'hono'
 import type { AppEnv, UpstreamRequest } from '../core/context'
 import { stripHopByHop } from '../core/http'
-import type { LogWriter, RequestLog } from '../core/logging'
+import { CLIENT_CLOSED_ERROR, CLIENT_CLOSED_STATUS, type LogWriter, type RequestLog } from '../core/logging'
 import type { Runtime } from '../core/runtime'
 
 /** Client-sent forwarding headers can't be trusted: the gateway sets its own. */
@@ -38,7 +42,25 @@ export function requestContext(options: { logRequests: boolean; writeLog: LogWri
     c.set('url', url)
     c.set('log', log)
     c.set('upstreamRequest', draftFor(c.req.raw, url))
-    await next()
+    let written = false
+    const signal = c.req.raw.signal
+    const onClientGone = () => {
+      if (written) return
+      written = true
+      log.status = CLIENT_CLOSED_STATUS
+      log.error = CLIENT_CLOSED_ERROR
+      log.durationMs = runtime.now() - startedAt
+      // Once the listeners further in (an upstream call's) have noted their part in the record.
+      if (logRequests) queueMicrotask(() => writeLog(log))
+    }
+    signal.addEventListener('abort', onClientGone)
+    try {
+      await next()
+    } finally {
+      signal.removeEventListener('abort', onClientGone)
+    }
+    if (written) return
+    written = true
     log.status = c.res.status
     log.durationMs = runtime.now() - startedAt
     if (logRequests) writeLog(log)

@@ -3,16 +3,17 @@
  * The outermost middleware: once the response is ready (and the log record complete), it adds
  * `Server-Timing` when configured, then hands the request's metrics to each sink inside
  * `waitUntil`, so recording never delays or fails the response. Admin and dashboard traffic is
- * not counted (the dashboard's own polling would drown the numbers it shows).
+ * not counted (the dashboard's own polling would drown the numbers it shows). A request whose
+ * client went away is recorded from the abort listener, with status 499 (see `request-context`).
  */
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import type { AppEnv } from '../core/context'
 import type { Env } from '../core/env'
 import { setResponseHeader } from '../core/http'
-import { logEvent } from '../core/logging'
+import { CLIENT_CLOSED_STATUS, logEvent } from '../core/logging'
 import { aggregatorSink, type AggregatorNamespace } from './batcher'
 import type { MetricsSettings } from './schema'
-import { recordFrom } from './record'
+import { recordFrom, type MetricRecord } from './record'
 import { analyticsEngineSink, reportSinkFailure, type MetricsSink, type WaitUntil } from './sink'
 import { serverTimingValue } from './stage-timing'
 import { executionContextOf, systemRuntime, type Runtime } from '../core/runtime'
@@ -51,29 +52,48 @@ export function metricsMiddleware(settings: MetricsSettings, env: Env, options: 
 
   const isAdmin = (path: string) => admin !== undefined && (path === admin || path.startsWith(`${admin}/`))
 
-  return async function metrics(c, next) {
-    await next()
-    if (c.get('log') === undefined) return
-    if (serverTiming && c.res.status !== 101) {
-      const log = c.get('log')
-      setResponseHeader(c, 'Server-Timing', serverTimingValue(c.get('stageTimings'), log.upstream?.durationMs, log.durationMs ?? 0))
-    }
-    if (sinks.length === 0 || isAdmin(c.get('url').pathname)) return
+  /** Hands the record to each sink inside `waitUntil`. */
+  function write(c: Context<AppEnv>, record: () => MetricRecord): void {
     // No execution context (a plain app.request call): nowhere to run background work.
     if (!executionContextOf(c)) return
     const runtime = c.get('runtime')
     const waitUntil: WaitUntil = (promise) => runtime.waitUntil(c, promise)
     waitUntil(
       (async () => {
-        const record = recordFrom(c)
+        const written = record()
         for (const sink of sinks) {
           try {
-            await sink.write(record, waitUntil)
+            await sink.write(written, waitUntil)
           } catch (err) {
             reportSinkFailure(sink.name, err)
           }
         }
       })().catch((err) => reportSinkFailure('metrics', err)),
     )
+  }
+
+  return async function metrics(c, next) {
+    let recorded = false
+    const signal = c.req.raw.signal
+    const onClientGone = () => {
+      if (recorded || sinks.length === 0 || c.get('log') === undefined || isAdmin(c.get('url').pathname)) return
+      recorded = true
+      // After the request context's listener has marked the log record (it registered later).
+      queueMicrotask(() => write(c, () => ({ ...recordFrom(c), status: CLIENT_CLOSED_STATUS })))
+    }
+    signal.addEventListener('abort', onClientGone)
+    try {
+      await next()
+    } finally {
+      signal.removeEventListener('abort', onClientGone)
+    }
+    if (recorded || c.get('log') === undefined) return
+    recorded = true
+    if (serverTiming && c.res.status !== 101) {
+      const log = c.get('log')
+      setResponseHeader(c, 'Server-Timing', serverTimingValue(c.get('stageTimings'), log.upstream?.durationMs, log.durationMs ?? 0))
+    }
+    if (sinks.length === 0 || isAdmin(c.get('url').pathname)) return
+    write(c, () => recordFrom(c))
   }
 }

@@ -158,7 +158,7 @@ function routeParameters(route: Route, validate: Obj | undefined, versioning: Ve
     ...Object.entries(match.headers ?? {}).map(([n, r]) => conditionParam(n, 'header', r)),
     ...Object.entries(match.query ?? {}).map(([n, r]) => conditionParam(n, 'query', r)),
   ].filter((p): p is Obj => p !== undefined)
-  const conditional = conditions.length > 0 || match.host !== undefined
+  const conditional = conditions.length > 0 || match.host !== undefined || match.sourceIp !== undefined || match.country !== undefined
   if (route.version !== undefined && !versioning?.prefix && versioning?.headers[0]) {
     conditions.push({ name: versioning.headers[0], in: 'header', required: route.version !== versioning.default, schema: { const: route.version } })
   }
@@ -199,7 +199,7 @@ function pathsOf(slots: Map<string, Candidate[]>): Obj {
     const [path, method] = key.split(' ') as [string, string]
     // The operation most callers get: an unconditional route, of the default version, else the first.
     const primary = list.find((c) => !c.conditional && c.preferred) ?? list.find((c) => !c.conditional) ?? list[0]!
-    const variants = list.filter((c) => c !== primary).map((c) => ({ route: c.route.id, when: { headers: c.route.match.headers, query: c.route.match.query, host: c.route.match.host, version: c.route.version } }))
+    const variants = list.filter((c) => c !== primary).map((c) => ({ route: c.route.id, when: { headers: c.route.match.headers, query: c.route.match.query, host: c.route.match.host, sourceIp: c.route.match.sourceIp, country: c.route.match.country, version: c.route.version } }))
     ;(paths[path] ??= {})[method] = { ...primary.op, ...(variants.length > 0 && { 'x-edgeway-variants': variants }) }
   }
   return paths

@@ -1,6 +1,6 @@
 /**
  * @module
- * The document's security: the schemes of the `jwt` and `api-key` policies (named by content, so
+ * The document's security: the schemes of the `jwt`, `api-key`, `basic-auth` and `mtls` policies (named by content, so
  * routes sharing one policy share one scheme) and each operation's requirements, read from the
  * policies as plain config (see `./document`).
  */
@@ -71,6 +71,10 @@ export function securityOf(policies: Obj[], env: Env, add: (base: string, scheme
       const header = p.token?.header ?? 'Authorization'
       const name = add('oauth', header.toLowerCase() === 'authorization' ? { type: 'http', scheme: 'bearer', description } : { type: 'apiKey', in: 'header', name: header, description })
       ways.push(...scopeAlternatives(p).map((scopes): Way => [name, scopes]))
+    } else if (p.type === 'basic-auth') {
+      ways.push([add('basicAuth', { type: 'http', scheme: 'basic', description: `HTTP Basic, realm "${p.realm ?? 'api'}"` }), []])
+    } else if (p.type === 'mtls') {
+      ways.push([add('mutualTLS', { type: 'mutualTLS', description: 'A client certificate (TLS), verified by Cloudflare' }), []])
     } else continue
     any = true
     requirements = requirements.flatMap((req) => ways.map(([name, scopes]) => ({ ...req, [name]: scopes })))

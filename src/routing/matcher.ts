@@ -1,7 +1,8 @@
 /**
  * @module
  * Route matching, ALB-listener style: path pattern (through Hono's TrieRouter), method, host,
- * headers and query, plus the API version.
+ * headers, query, the client's address (`sourceIp`) and country, plus the API version. A request
+ * with no (or an unparsable) client address, or no country, matches no `sourceIp`/`country` list.
  *
  * Precedence: the first route in config order whose every condition holds wins (Hono's router
  * returns candidates in registration order). A request whose path, host, headers and query match
@@ -16,6 +17,7 @@ import { TrieRouter } from 'hono/router/trie-router'
 import { splitRoutingPath } from 'hono/utils/url'
 import type { PolicyView } from '../core/config-view'
 import { GatewayError } from '../core/errors'
+import { inAnyRange } from '../core/ip-address'
 import { regexProblem, testBounded } from '../core/regex'
 import { runSteps, slices, type Steps } from '../core/steps'
 import { canonicalPattern } from './normalize'
@@ -28,6 +30,10 @@ export type MatchInput = {
   host: string
   headers: Headers
   query: URLSearchParams
+  /** The client's address (`clientIp` in `core/ip-address.ts`), read only by `sourceIp` conditions. */
+  clientIp: Uint8Array | undefined
+  /** `request.cf.country`, read only by `country` conditions. */
+  country: string | undefined
 }
 
 /** What the matcher needs of a route: its config's conditions, version and policies. */
@@ -83,6 +89,16 @@ function queryConditions(query: NonNullable<MatchConfig['query']>): Condition[] 
   })
 }
 
+function sourceIpCondition(list: readonly string[]): Condition {
+  const inList = inAnyRange(list)
+  return (input) => inList(input.clientIp)
+}
+
+function countryCondition(list: readonly string[]): Condition {
+  const countries = new Set(list)
+  return ({ country }) => country !== undefined && countries.has(country)
+}
+
 /** How many segments precede a trailing `/*` (undefined when the pattern has none). */
 function tailSegments(pattern: string): number | undefined {
   if (pattern === '*' || pattern === '/*') return 0
@@ -131,12 +147,14 @@ function addRoute<R extends Routable>(router: TrieRouter<Candidate<R>>, route: R
   const match = route.config.match
   const methods = match.methods && methodSet(match.methods, methodSets)
   const conditions: readonly Condition[] =
-    match.host === undefined && !match.headers && !match.query
+    match.host === undefined && !match.headers && !match.query && !match.sourceIp && !match.country
       ? NO_CONDITIONS
       : [
           ...(match.host !== undefined ? [hostCondition(match.host)] : []),
           ...(match.headers ? headerConditions(match.headers) : []),
           ...(match.query ? queryConditions(match.query) : []),
+          ...(match.sourceIp ? [sourceIpCondition(match.sourceIp)] : []),
+          ...(match.country ? [countryCondition(match.country)] : []),
         ]
   const answersPreflight = route.config.policies.some((policy) => policy.type === 'cors')
   const base = { route, methods, conditions, answersPreflight }

@@ -8,13 +8,13 @@ import * as v from 'valibot'
 import type { AppEnv } from '../core/context'
 import { HeaderName } from '../core/schema'
 import { requestScope } from '../template/scope'
-import { TemplateString } from '../template/schema'
-import { compileJsonTemplate, compileTemplate, encodeForPath, encodeHeaderValue } from '../template/template'
+import { HeaderTemplateString, TemplateString } from '../template/schema'
+import { compileJsonTemplate, compileTemplate, encodeForPath, checkHeaderValue } from '../template/template'
 
 export const RespondActionSchema = v.strictObject({
   type: v.literal('respond'),
   status: v.optional(v.pipe(v.number(), v.integer(), v.minValue(200), v.maxValue(599)), 200),
-  headers: v.optional(v.record(HeaderName, TemplateString), {}),
+  headers: v.optional(v.record(HeaderName, HeaderTemplateString), {}),
   body: v.pipe(v.optional(v.unknown()), v.description(SCHEMA_DOCS ? 'A string (a template) or any JSON value (sent as JSON).' : '')),
 })
 
@@ -37,7 +37,7 @@ export function respondAction(action: RespondActionConfig): Handler<AppEnv> {
   return function respond(c) {
     const scope = requestScope(c)
     const out = new Headers()
-    for (const [name, template] of headers) out.set(name, encodeHeaderValue(template.render(scope)))
+    for (const [name, template] of headers) out.set(name, checkHeaderValue(template.render(scope)))
     let body: string | null = null
     if (!bodyless && text) body = text.render(scope)
     else if (!bodyless && json) body = JSON.stringify(json.render(scope))

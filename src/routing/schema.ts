@@ -1,10 +1,10 @@
 /**
  * @module
  * Config schema of what routing owns: a route's `match` conditions (path, methods, host, headers,
- * query) and API versioning (`versioning`, a route's `version`).
+ * query, client address and country) and API versioning (`versioning`, a route's `version`).
  */
 import * as v from 'valibot'
-import { HeaderName, Name, RegexString } from '../core/schema'
+import { CountryCode, HeaderName, IpRangeString, Name, RegexString } from '../core/schema'
 import { HTTP_METHODS } from './methods'
 
 // A condition object must test something, and "absent" cannot also test a value (it could never match).
@@ -47,6 +47,14 @@ export const MatchSchema = v.strictObject({
   query: v.pipe(
     v.optional(v.record(v.string(), QueryConditionSchema)),
     v.description(SCHEMA_DOCS ? 'Query parameter -> exact value, or `{ "equals" | "present" }`.' : ''),
+  ),
+  sourceIp: v.pipe(
+    v.optional(v.pipe(v.array(IpRangeString), v.minLength(1, 'list at least one address or range'))),
+    v.description(SCHEMA_DOCS ? 'Client addresses (`CF-Connecting-IP`) or CIDR ranges, IPv4 or IPv6; any one matches.' : ''),
+  ),
+  country: v.pipe(
+    v.optional(v.pipe(v.array(CountryCode), v.minLength(1, 'list at least one country code'))),
+    v.description(SCHEMA_DOCS ? 'Client countries (`request.cf.country`, ISO 3166-1 alpha-2, `XX`, `T1`); any one matches.' : ''),
   ),
 })
 

@@ -8,8 +8,10 @@
  *   headers["x-user id"]    quoted segment for names with other characters
  *
  * Paths are parsed once (at config time) into steps; reading, writing and deleting walk the steps.
- * `Headers` and `URLSearchParams` are read by name, so request data needs no copying.
+ * `Headers` and `URLSearchParams` are read by name, so request data needs no copying. An exact
+ * number (`../core/exact-json`) is a leaf: nothing is read, written or deleted inside it.
  */
+import { isRawNumber } from '../core/exact-json'
 
 export type PathStep =
   | { kind: 'key'; name: string }
@@ -80,8 +82,9 @@ function readKey(value: unknown, name: string): unknown {
   if (value instanceof Headers) return value.get(name) ?? undefined
   if (value instanceof URLSearchParams) return value.get(name) ?? undefined
   if (value instanceof Map) return value.get(name)
-  // JSON semantics: arrays are read by index only (no `length` or other own properties).
-  if (typeof value !== 'object' || Array.isArray(value)) return undefined
+  // JSON semantics: arrays are read by index only (no `length` or other own properties); an exact
+  // number is a leaf.
+  if (typeof value !== 'object' || Array.isArray(value) || isRawNumber(value)) return undefined
   return Object.prototype.hasOwnProperty.call(value, name) ? (value as Record<string, unknown>)[name] : undefined
 }
 
@@ -118,7 +121,7 @@ export function getPath(value: unknown, path: ParsedPath): unknown {
 }
 
 function isContainer(value: unknown): value is Record<string, unknown> | unknown[] {
-  return typeof value === 'object' && value !== null
+  return typeof value === 'object' && value !== null && !isRawNumber(value)
 }
 
 /**

@@ -10,6 +10,7 @@
  * `value()` (so a JSON body template can insert a whole object or a number).
  */
 import { GatewayError } from '../core/errors'
+import { isRawNumber } from '../core/exact-json'
 import { getPath, parsePath, pathRoot, type ParsedPath } from './path'
 
 type Part = string | { path: ParsedPath; fallback: string | undefined }
@@ -41,6 +42,8 @@ export function stringifyValue(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined
   if (typeof value === 'string') return value
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value)
+  // An exact number (`../core/exact-json`) renders as its digits, so a chained call gets the right id.
+  if (isRawNumber(value)) return value.rawJSON
   if (Array.isArray(value)) return value.map((item) => stringifyValue(item) ?? '').join(',')
   return JSON.stringify(value)
 }
@@ -171,9 +174,18 @@ export function templateRoots(refs: readonly ParsedPath[]): string[] {
   return [...new Set(refs.map(pathRoot))]
 }
 
-/** Header values must not carry CR, LF or NUL (header injection); replace them. */
-export function encodeHeaderValue(value: string): string {
-  return value.replace(/[\r\n\0]/g, ' ')
+/** What a rendered header value may hold: visible ASCII, space and tab. */
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/
+
+/**
+ * A rendered header value, refused (400) when it holds anything but visible ASCII, space and tab:
+ * CR, LF or NUL would inject a header, and other characters would go out as raw UTF-8 bytes that
+ * HTTP does not define (RFC 9110 5.5), read differently by each server. An aggregation call turns
+ * the refusal into its own `invalid-input` failure.
+ */
+export function checkHeaderValue(value: string): string {
+  if (HEADER_VALUE.test(value)) return value
+  throw new GatewayError('ERR_BAD_REQUEST', { detail: 'A value placed in a header holds characters other than visible ASCII, space and tab.' })
 }
 
 /**

@@ -1,15 +1,16 @@
 /**
  * @module
  * Header edits, behind the `headers` policy and the `transform` policy's header steps (see
- * `./edits`). CR, LF and NUL in rendered values are replaced, so a template can't inject a header.
+ * `./edits`). A rendered value holding anything but visible ASCII, space and tab is refused (400):
+ * a template can't inject a header, nor send bytes HTTP does not define.
  * A value whose template reads nothing present renders as its fallback or as an empty string (the
  * template engine's rule), never an error.
  */
 import * as v from 'valibot'
 import { HeaderName } from '../core/schema'
 import { Secret } from '../core/secret'
-import { TemplateString } from '../template/schema'
-import { encodeHeaderValue } from '../template/template'
+import { HeaderTemplateString } from '../template/schema'
+import { checkHeaderValue } from '../template/template'
 import { applyEdits, type CompiledEdits, type Multimap } from './edits'
 
 export { checkEdits as checkHeaderEdits, compileEdits as compileHeaderEdits } from './edits'
@@ -18,8 +19,8 @@ export const HeaderEditsSchema = v.strictObject({
   rename: v.pipe(v.optional(v.record(HeaderName, HeaderName)), v.description(SCHEMA_DOCS ? 'Old name -> new name; values move, all of them.' : '')),
   remove: v.optional(v.array(HeaderName)),
   // Values may be literal credentials (`Authorization: Bearer ...`): redacted by the admin API.
-  set: v.optional(v.record(HeaderName, Secret(TemplateString))),
-  add: v.optional(v.record(HeaderName, Secret(TemplateString))),
+  set: v.optional(v.record(HeaderName, Secret(HeaderTemplateString))),
+  add: v.optional(v.record(HeaderName, Secret(HeaderTemplateString))),
 })
 export type HeaderEditsConfig = v.InferOutput<typeof HeaderEditsSchema>
 
@@ -35,5 +36,5 @@ function headerMultimap(headers: Headers): Multimap {
 }
 
 export function applyHeaderEdits(headers: Headers, edits: CompiledEdits, scope: unknown): void {
-  applyEdits(headerMultimap(headers), edits, scope, encodeHeaderValue)
+  applyEdits(headerMultimap(headers), edits, scope, checkHeaderValue)
 }

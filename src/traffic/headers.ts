@@ -2,8 +2,8 @@
  * @module
  * `headers`: rename, remove, set or add headers on the request to the origin and on the response
  * to the client (the edits themselves live in `./header-edits`, shared with `transform`).
- * Values are templates (`{params.id}`, `{claims.sub}`, `{request.id}`); CR and LF are replaced in
- * rendered values so a template can't inject a header.
+ * Values are templates (`{params.id}`, `{claims.sub}`, `{request.id}`); a rendered value holding
+ * anything but visible ASCII, space and tab is refused (400), so a template can't inject a header.
  *
  * @example
  * { "type": "headers", "request": { "set": { "X-User": "{claims.sub}" }, "remove": ["Cookie"] },

@@ -15,33 +15,14 @@
  */
 import * as v from 'valibot'
 import { GatewayError } from '../core/errors'
-import { inRange, parseIp, parseRange, type IpRange } from './ip-address'
+import { clientCountry, clientIp, inAnyRange } from '../core/ip-address'
+import { CountryCode, IpRangeString } from '../core/schema'
 import { definePolicy } from '../core/policy'
 
-const Cidr = v.pipe(
-  v.string(),
-  v.rawCheck(({ dataset, addIssue }) => {
-    if (!dataset.typed) return
-    try {
-      parseRange(dataset.value)
-    } catch (err) {
-      addIssue({ message: (err as Error).message })
-    }
-  }),
-)
-
-/** ISO 3166-1 alpha-2 as Cloudflare reports it, plus its `XX` (unknown) and `T1` (Tor). */
-const Country = v.pipe(
-  v.string(),
-  v.check((code) => /^([A-Z]{2}|T1)$/.test(code), (issue) => `"${issue.input}" is not a country code: use ISO 3166-1 alpha-2 in capitals ("DE"), "XX" (unknown) or "T1" (Tor)`),
-)
-
-const CountryLists = v.strictObject({ allow: v.optional(v.array(Country)), deny: v.optional(v.array(Country)) })
+const CountryLists = v.strictObject({ allow: v.optional(v.array(CountryCode)), deny: v.optional(v.array(CountryCode)) })
 
 function matcher(list: string[] | undefined): ((ip: Uint8Array | undefined) => boolean) | undefined {
-  if (!list || list.length === 0) return undefined
-  const ranges: IpRange[] = list.map(parseRange)
-  return (ip) => ip !== undefined && ranges.some((range) => inRange(ip, range))
+  return list && list.length > 0 ? inAnyRange(list) : undefined
 }
 
 const forbidden = (detail: string, reason: string) => new GatewayError('ERR_FORBIDDEN', { detail, extensions: { reason } })
@@ -51,8 +32,8 @@ export const ipRulesPolicy = definePolicy({
   phase: 'request',
   schema: v.strictObject({
     type: v.literal('ip-rules'),
-    allow: v.pipe(v.optional(v.array(Cidr)), v.description(SCHEMA_DOCS ? 'Only these addresses/ranges may call (`10.0.0.0/8`, `2001:db8::/32`).' : '')),
-    deny: v.pipe(v.optional(v.array(Cidr)), v.description(SCHEMA_DOCS ? 'These may not, even when also allowed.' : '')),
+    allow: v.pipe(v.optional(v.array(IpRangeString)), v.description(SCHEMA_DOCS ? 'Only these addresses/ranges may call (`10.0.0.0/8`, `2001:db8::/32`).' : '')),
+    deny: v.pipe(v.optional(v.array(IpRangeString)), v.description(SCHEMA_DOCS ? 'These may not, even when also allowed.' : '')),
     countries: v.pipe(v.optional(CountryLists), v.description(SCHEMA_DOCS ? 'Country codes from `request.cf.country`.' : '')),
   }),
   check(options, ctx) {
@@ -67,14 +48,12 @@ export const ipRulesPolicy = definePolicy({
     const countryDeny = options.countries?.deny?.length ? new Set(options.countries.deny) : undefined
     return async function ipRules(c, next) {
       if (allowed || denied) {
-        const header = c.req.header('cf-connecting-ip')
-        const ip = header !== undefined ? parseIp(header.trim()) : undefined
+        const ip = clientIp(c.req.raw.headers)
         if (denied?.(ip)) throw forbidden('Requests from this address are not allowed.', 'ip-denied')
         if (allowed && !allowed(ip)) throw forbidden('Requests from this address are not allowed.', 'ip-not-allowed')
       }
       if (countryAllow || countryDeny) {
-        const country = (c.req.raw.cf as { country?: unknown } | undefined)?.country
-        const code = typeof country === 'string' ? country : undefined
+        const code = clientCountry(c.req.raw)
         if (code !== undefined && countryDeny?.has(code)) throw forbidden('Requests from this country are not allowed.', 'country-denied')
         if (countryAllow && (code === undefined || !countryAllow.has(code))) {
           throw forbidden('Requests from this country are not allowed.', 'country-not-allowed')

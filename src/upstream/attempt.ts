@@ -45,12 +45,25 @@ export async function tryTarget(call: CallInFlight, target: Target, timeoutMs: n
   const controller = new AbortController()
   const runtime = upstream.runtime
   const timer = runtime.setTimeout(() => controller.abort(), timeoutMs)
-  const onOuterAbort = () => controller.abort()
-  if (signal?.aborted) controller.abort()
-  signal?.addEventListener('abort', onOuterAbort)
   const started = runtime.now()
   if (!firstTry.has(log)) firstTry.set(log, started)
   upstream.balancer.started(target)
+  let counted = true
+  // Once: from the abort listener when the call is aborted from outside (a client that went away
+  // may end the request's work at the next `await`, so `finally` may never run), else from `finally`.
+  const finished = () => {
+    if (!counted) return
+    counted = false
+    upstream.balancer.finished(target)
+    log.durationMs = runtime.now() - firstTry.get(log)!
+  }
+  const onOuterAbort = () => {
+    finished()
+    log.error = 'aborted'
+    controller.abort()
+  }
+  if (signal?.aborted) controller.abort()
+  signal?.addEventListener('abort', onOuterAbort)
   try {
     const response = await target.fetch(
       new Request(url, {
@@ -74,8 +87,7 @@ export async function tryTarget(call: CallInFlight, target: Target, timeoutMs: n
     log.error = signal?.aborted ? 'aborted' : 'unreachable'
     return { error: new GatewayError('ERR_UPSTREAM_UNREACHABLE', { detail: 'The upstream could not be reached.', cause: err }), result: { kind: 'unreachable' } }
   } finally {
-    log.durationMs = runtime.now() - firstTry.get(log)!
-    upstream.balancer.finished(target)
+    finished()
     runtime.clearTimeout(timer)
     signal?.removeEventListener('abort', onOuterAbort)
   }

@@ -87,8 +87,12 @@ export async function callUpstream(upstream: CompiledUpstream, request: Upstream
   }
 }
 
-/** One call on its way: what each try reads, and the time by which the last try must have its headers. */
-type Call = CallInFlight & { options: CallOptions; end: number }
+/**
+ * One call on its way: what each try reads, and the time by which the last try must have its
+ * headers. `held`: the target whose breaker slot the call holds now (taken for a try, not yet
+ * settled), so that an abort can give it back.
+ */
+type Call = CallInFlight & { options: CallOptions; end: number; held?: Target | undefined }
 
 /** What the tries of one call share: the health snapshot, how many retries, the affinity key, the sticky target, the targets tried. */
 type TryPlan = { shared: HealthSnapshot | undefined; maxRetries: number; key: string | undefined; sticky: Target | undefined; tried: Set<Target> }
@@ -98,10 +102,34 @@ async function callPool(upstream: CompiledUpstream, request: UpstreamRequest, op
   const call: Call = { upstream, request, options, body, signal: options.signal, log, end }
   // One target and no resilience machinery: nothing to choose among, record, retry or make sticky.
   if (isPlain(upstream)) return callPlainTarget(call)
-  const plan = await planTries(call, replayable)
-  const { last, target } = await tryInTurn(call, plan, firstTarget(upstream, plan))
-  if (last.error) throw last.error
-  return withStickyCookie(call, plan, target, last.response)
+  // A client that goes away ends the request's work at its next `await` (workerd), so a `finally`
+  // after one may never run: the abort listener itself gives back the breaker slot a try holds.
+  // A half-open slot kept forever would refuse every later request to the target.
+  const giveBack = () => releaseHeld(call)
+  call.signal?.addEventListener('abort', giveBack)
+  try {
+    const plan = await planTries(call, replayable)
+    const { last, target } = await tryInTurn(call, plan, hold(call, firstTarget(upstream, plan)))
+    if (last.error) throw last.error
+    return withStickyCookie(call, plan, target, last.response)
+  } finally {
+    call.signal?.removeEventListener('abort', giveBack)
+  }
+}
+
+/** Notes that the call holds `target`'s breaker slot (just taken). */
+function hold(call: Call, target: Target): Target {
+  call.held = target
+  return target
+}
+
+/** Gives back the breaker slot the call holds, without an outcome; true when it held one. */
+function releaseHeld(call: Call): boolean {
+  const held = call.held
+  if (!held) return false
+  call.held = undefined
+  call.upstream.breakers?.[held.index]?.release()
+  return true
 }
 
 /** The per-try timeout, cut short by what is left until the call's end. */
@@ -156,7 +184,11 @@ async function tryInTurn(call: Call, plan: TryPlan, target: Target): Promise<{ l
     try {
       outcome = await tryTarget(call, target, tryTimeout(call))
     } finally {
-      settle(call.upstream, target, outcome, call.signal)
+      // Unless an abort already gave the slot back.
+      if (call.held === target) {
+        call.held = undefined
+        settle(call.upstream, target, outcome, call.signal)
+      }
     }
     plan.tried.add(target)
     const next = await retryTarget(call, plan, target, outcome, attempt)
@@ -182,8 +214,9 @@ async function retryTarget(call: Call, plan: TryPlan, target: Target, last: Atte
   if (!next) return undefined
   const nextBreaker = upstream.breakers?.[next.index]
   if (nextBreaker && !nextBreaker.acquire()) return undefined
+  hold(call, next)
   if (!retry!.budget.tryRetry()) {
-    nextBreaker?.release()
+    releaseHeld(call)
     return undefined
   }
   await last.response?.body?.cancel()

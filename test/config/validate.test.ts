@@ -26,7 +26,7 @@ const CASES: [string, Config | unknown, unknown[]][] = [
   ['routes missing', {}, ['routes: required']],
   ['unknown top-level key', edit((c) => (c.rotues = [])), ['rotues: unknown key, did you mean "routes"? (allowed: $schema, gateway, versioning, upstreams, consumers, plans, policies, routes)']],
   ['unknown key in a route', edit((c) => (c.routes[0].mathc = {})), ['routes[0].mathc: unknown key, did you mean "match"? (allowed: id, description, version, match, policies, deadline, action)']],
-  ['unknown key in a match', edit((c) => (c.routes[0].match.method = ['GET'])), ['routes[0].match.method: unknown key, did you mean "methods"? (allowed: path, methods, host, headers, query)']],
+  ['unknown key in a match', edit((c) => (c.routes[0].match.method = ['GET'])), ['routes[0].match.method: unknown key, did you mean "methods"? (allowed: path, methods, host, headers, query, sourceIp, country)']],
   ['unknown key in an action', edit((c) => (c.routes[0].action.upsteam = 'x')), ['routes[0].action.upsteam: unknown key, did you mean "upstream"? (allowed: type, upstream, path, stripPrefix, websocket, split, pinBy, mirror)']],
   ['unknown key in a policy', edit((c) => (c.routes[0].policies = [{ type: 'headers', reqest: {} }])), ['routes[0].policies[0].reqest: unknown key, did you mean "request"? (allowed: type, request, response)']],
   [
@@ -118,6 +118,12 @@ const CASES: [string, Config | unknown, unknown[]][] = [
     ['routes[0].match.path: a wildcard "*" may only end the pattern ("/files/*")'],
   ],
   ['path not starting with /', edit((c) => (c.routes[0].match.path = 'orders/:id')), ['routes[0].match.path: must start with "/"']],
+  ['bad source CIDR', edit((c) => (c.routes[0].match.sourceIp = ['10.0.0.0/33'])), ['routes[0].match.sourceIp[0]: "10.0.0.0/33": the prefix length must be 0-32 for IPv4']],
+  ['source CIDR with host bits', edit((c) => (c.routes[0].match.sourceIp = ['2001:db8::1/32'])), ['routes[0].match.sourceIp[0]: "2001:db8::1/32" has bits set after the /32 prefix (did you mean "2001:db8::/32"?)']],
+  ['source that is no address', edit((c) => (c.routes[0].match.sourceIp = ['10.0.0.0', 'intranet'])), ['routes[0].match.sourceIp[1]: "intranet" is not an IP address or CIDR range ("203.0.113.0/24", "2001:db8::/32")']],
+  ['empty source list', edit((c) => (c.routes[0].match.sourceIp = [])), ['routes[0].match.sourceIp: list at least one address or range']],
+  ['lower-case country', edit((c) => (c.routes[0].match.country = ['de'])), ['routes[0].match.country[0]: "de" is not a country code: use ISO 3166-1 alpha-2 in capitals ("DE"), "XX" (unknown) or "T1" (Tor)']],
+  ['empty country list', edit((c) => (c.routes[0].match.country = [])), ['routes[0].match.country: list at least one country code']],
   ['bad host', edit((c) => (c.routes[0].match.host = 'api.example.com/x')), ['routes[0].match.host: "api.example.com/x" is not a host name or "*.example.com"']],
   ['unknown method', edit((c) => (c.routes[0].match.methods = ['FETCH'])), ['routes[0].match.methods[0]: expected "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS", received "FETCH"']],
   [

@@ -15,6 +15,8 @@
  *   /barrier/<name>?count=N   holds each request until N have arrived at <name>
  *   /ws                  WebSocket echo
  *   /json?value=TEXT     200 with TEXT as the body, typed application/json (valid JSON or not)
+ *   /repeat?unit=U&count=N&tail=T   a JSON-typed body: U repeated N times, then T (`[` x 1 MiB);
+ *                        with &cut=K it sends K bytes of it and drops the connection (&stall=1: stays silent)
  *   /big?bytes=N         a JSON string body of about N bytes, chunked (no Content-Length); records the
  *                        event `big-done:N` or, when the client went away first, `big-aborted:<bytes sent>`
  *   any path, ?delay=MS  waits before answering; ?status=N sets the status; ?body=... sets the text
@@ -247,6 +249,19 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     if (path === '/json') {
       res.writeHead(Number(url.searchParams.get('status') ?? 200), { 'content-type': 'application/json', ...extra })
       return res.end(url.searchParams.get('value') ?? 'null')
+    }
+    if (path === '/repeat') {
+      // A JSON body of `unit` repeated `count` times, then `tail`: deep nesting (`[` x 1 MiB) without
+      // a URL that long. `cut=N`: declares the whole length, sends N bytes, then drops the
+      // connection (with `stall=1`, keeps it open and silent instead).
+      const text = (url.searchParams.get('unit') ?? ' ').repeat(Math.min(Number(url.searchParams.get('count') ?? 1), 32 * 1024 * 1024)) + (url.searchParams.get('tail') ?? '')
+      const cut = url.searchParams.get('cut')
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra })
+      if (cut === null) return res.end(text)
+      res.write(text.slice(0, Number(cut)))
+      event(tag, 'repeat-cut')
+      if (url.searchParams.get('stall') !== '1') setTimeout(() => req.socket.destroy(), 20)
+      return
     }
     if (path === '/big') {
       const bytes = Math.min(Number(url.searchParams.get('bytes') ?? 1024), 64 * 1024 * 1024)

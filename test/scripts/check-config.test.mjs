@@ -100,6 +100,14 @@ describe('check:config', () => {
     assert.doesNotMatch(run('check-config.mjs', ['config/literal.json']).out, /cross-field checks/)
   })
 
+  it('a valid config with an aggregation whose calls may queue past the deadline: ok, with a notice naming the call', () => {
+    const calls = Array.from({ length: 8 }, (_, i) => ({ name: `c${i}`, upstream: 'api', path: `/${i}`, timeout: 1000 }))
+    writeFileSync(join(dir, 'config/waves.json'), JSON.stringify({ upstreams: { api: { url: 'http://127.0.0.1:9' } }, routes: [{ id: 'agg', match: { path: '/agg' }, deadline: 1500, action: { type: 'aggregate', calls } }] }))
+    const { status, out } = run('check-config.mjs', ['config/waves.json'])
+    assert.equal(status, 0, out)
+    assert.match(out, /config\/waves\.json: ok \(1 routes\)\n {2}notice: routes\[0\]\.deadline: 8 calls run at most 6 at once \(maxInFlight 6\): in the worst case call "c6" waits in the queue until 1000 ms/)
+  })
+
   it('prints a notice for an aggregate route behind an auth policy with no forwardHeaders; the config passes', () => {
     const route = (action) => ({ id: 'agg', match: { path: '/agg' }, policies: [{ type: 'api-key', kv: 'API_KEYS' }], action: { type: 'aggregate', calls: [{ name: 'a', upstream: 'api', path: '/a' }], ...action } })
     writeFileSync(join(dir, 'config/agg.json'), JSON.stringify({ upstreams: { api: { url: 'http://127.0.0.1:9' } }, routes: [route({})] }))

@@ -1,6 +1,6 @@
 /** `ip-rules`: IPv4, IPv6, CIDR edges, deny over allow, countries; the parser on its own too. */
 import { describe, expect, it } from 'vitest'
-import { inRange, parseIp, parseRange } from '../../src/traffic/ip-address'
+import { inRange, parseIp, parseRange } from '../../src/core/ip-address'
 import { originConfig, testGateway } from '../support/gateway'
 
 function gateway(rules: Record<string, unknown>) {

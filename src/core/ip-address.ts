@@ -111,3 +111,27 @@ export function inRange(ip: Uint8Array, range: IpRange): boolean {
   const mask = (0xff << (8 - bits)) & 0xff
   return (ip[whole]! & mask) === (range.bytes[whole]! & mask)
 }
+
+/**
+ * The client's address: `CF-Connecting-IP`, which Cloudflare's edge sets (and overwrites) on every
+ * request, so a client cannot choose it. Undefined when absent or unparsable.
+ */
+export function clientIp(headers: Headers): Uint8Array | undefined {
+  const header = headers.get('cf-connecting-ip')
+  return header !== null ? parseIp(header.trim()) : undefined
+}
+
+/** The client's country as Cloudflare reports it (`request.cf.country`), if any. */
+export function clientCountry(request: Request): string | undefined {
+  const country = (request.cf as { country?: unknown } | undefined)?.country
+  return typeof country === 'string' ? country : undefined
+}
+
+/**
+ * Whether an address is in any of `list` (addresses and CIDR ranges, already validated). No
+ * address is in no list.
+ */
+export function inAnyRange(list: readonly string[]): (ip: Uint8Array | undefined) => boolean {
+  const ranges: IpRange[] = list.map(parseRange)
+  return (ip) => ip !== undefined && ranges.some((range) => inRange(ip, range))
+}
