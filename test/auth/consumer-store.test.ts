@@ -7,7 +7,8 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { configProblems } from '../support/config'
-import { testGateway, type TestGateway } from '../support/gateway'
+import { originConfig, testGateway, type TestGateway } from '../support/gateway'
+import { cacheStatus, seq, tagged } from '../cache/helpers'
 import { stoppedClock } from '../support/runtime'
 import { bearer, newKey, sign, Tenant } from './tokens'
 
@@ -133,6 +134,38 @@ describe('stored consumers authenticate like configured ones', () => {
     const statuses = []
     for (let i = 0; i < 3; i++) statuses.push((await gw.fetch('/limited', { headers: { 'x-api-key': key } })).status)
     expect(statuses).toEqual([200, 200, 429])
+  })
+
+  it('cache scope "consumer": two stored consumers never share an entry; one consumer\'s keys do', async () => {
+    const gw = testGateway(
+      originConfig({
+        gateway: { consumerStore: { kv: 'API_KEYS' } },
+        routes: [
+          {
+            id: 'cached',
+            match: { path: '/c/*' },
+            policies: [{ type: 'api-key', kv: 'API_KEYS' }, { type: 'cache', scope: 'consumer', defaultTtl: 60 }, { type: 'headers', request: { set: { 'X-Consumer-Id': '{consumer.id}' } } }],
+            action: { type: 'proxy', upstream: 'origin', stripPrefix: '/c' },
+          },
+        ],
+      }),
+    )
+    const [one, two] = [fresh('one'), fresh('two')]
+    await admin(gw, 'POST', '/consumers', { id: one })
+    await admin(gw, 'POST', '/consumers', { id: two })
+    const [oneKey, oneOtherKey, twoKey] = [await newKeyFor(gw, one), await newKeyFor(gw, one), await newKeyFor(gw, two)]
+    const t = tagged()
+    const get = (key: string) => gw.fetch(`/c/echo/${t.tag}`, { headers: t.headers({ 'x-api-key': key }) })
+    const first = await get(oneKey)
+    expect(await first.text()).toContain(one)
+    const again = await get(oneOtherKey)
+    expect(cacheStatus(again)).toMatch(/^edgeway; hit/)
+    expect(seq(again)).toBe(1)
+    const other = await get(twoKey)
+    expect(seq(other)).toBe(2)
+    const body = await other.text()
+    expect(body).toContain(two)
+    expect(body).not.toContain(one)
   })
 
   it('jwt: a token whose subject is stored gets its plan and groups; a pinned issuer is respected', async () => {
