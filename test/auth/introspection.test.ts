@@ -14,7 +14,7 @@ import { manualRuntime } from '../support/runtime'
 import { bearer, Tenant } from './tokens'
 
 const CLIENT = ['edgeway', 'introspection secret & more'] as const
-const WHO = { id: '{consumer.id}', via: '{consumer.via}', issuer: '{consumer.issuer}', scope: '{claims.scope}' }
+const WHO = { id: '{consumer.id}', via: '{consumer.via}', issuer: '{consumer.issuer}', scope: '{claims.scope}', plan: '{consumer.plan}' }
 
 /** A tenant whose introspection endpoint knows `tokens` (token -> answer), and how to change it. */
 async function introspectingTenant(tokens: Record<string, unknown>, more: Record<string, unknown> = {}) {
@@ -48,6 +48,20 @@ describe('oauth: introspected tokens', () => {
     expect(await res.json()).toEqual({ id: 'ada', via: 'oauth', issuer: 'ignored-unless-configured', scope: 'orders:read' })
     expect(gw.logs.at(-1)).toMatchObject({ consumer: 'ada', auth: { via: 'oauth', outcome: 'ok' } })
     expect(JSON.stringify(gw.logs)).not.toContain('opaque-1')
+  })
+
+  it('the subject\'s plan comes from the config or the consumer store, never from the answer', async () => {
+    const stored = `stored-${crypto.randomUUID().slice(0, 8)}`
+    await env.API_KEYS.put(`consumer:${stored}`, JSON.stringify({ id: stored, plan: 'gold', createdAt: '', updatedAt: '' }))
+    const { url } = await introspectingTenant({
+      a: { active: true, sub: 'acme', plan: 'gold' },
+      b: { active: true, sub: stored },
+      c: { active: true, sub: 'stranger', plan: 'gold' },
+    })
+    const config = { gateway: { consumerStore: { kv: 'API_KEYS' } }, plans: { gold: {}, free: {} }, consumers: { acme: { plan: 'free' } } }
+    const gw = oauthGateway(url, {}, { config })
+    const planOf = async (token: string) => ((await (await gw.fetch('/me', bearer(token))).json()) as { plan?: string }).plan
+    expect([await planOf('a'), await planOf('b'), await planOf('c')]).toEqual(['free', 'gold', undefined])
   })
 
   it('no token, an unknown or inactive token: 401 with the Bearer challenges', async () => {
