@@ -1,7 +1,8 @@
 /**
  * @module
- * Publishing who is calling, whichever policy established it: the consumer (with its plan and
- * metadata from `consumers` in the config) and, for tokens, the verified claims. Rate limiting,
+ * Publishing who is calling, whichever policy established it: the consumer (with its plan, groups
+ * and metadata from `consumers` in the config or from the consumer store) and, for tokens, the
+ * verified claims. Rate limiting,
  * caching, templates and the log line read them from the context.
  */
 import type { Context } from 'hono'
@@ -14,6 +15,7 @@ import type { ConsumerLookup } from './consumer-store'
 /** The policies that establish a consumer. */
 export type AuthVia = 'jwt' | 'api-key' | 'oauth' | 'basic-auth' | 'mtls'
 
+/** `stored`: the identity's entry in the consumer store (`knownConsumer`), used when the config has none. */
 export function publishConsumer(
   c: Context<AppEnv>,
   config: Pick<ConfigView, 'consumers'>,
