@@ -62,6 +62,8 @@ function limitFacts(op) {
   for (const l of op['x-ratelimit'] || []) facts.push(`Rate limit${l.name ? ` "${l.name}"` : ''}: ${l.limit} requests per ${l.window} s${perKey(l)}`)
   for (const q of op['x-quota'] || []) facts.push(`Quota${q.name ? ` "${q.name}"` : ''}: ${q.limit} requests per ${q.period}${perKey(q)}`)
   if (op['x-ratelimit-plans']) facts.push('Plus the limits of your plan')
+  const access = op['x-edgeway-access']
+  if (access) facts.push(`Only for ${[access.groups && `groups ${access.groups.join(', ')}`, access.plans && `plans ${access.plans.join(', ')}`].filter(Boolean).join(' or ')}`)
   if (op['x-max-body-bytes'] !== undefined) facts.push(`Request body up to ${op['x-max-body-bytes']} bytes`)
   return facts
 }

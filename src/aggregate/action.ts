@@ -85,7 +85,7 @@ function policiesOf<T>(config: ConfigView, route: RouteView, type: string): (T &
 function credentialHeaders(config: ConfigView, route: RouteView): string[] {
   return [
     ...policiesOf<{ header: string }>(config, route, 'api-key').map((p) => p.header),
-    ...policiesOf<{ token: { header: string } }>(config, route, 'jwt').map((p) => p.token.header),
+    ...['jwt', 'oauth'].flatMap((type) => policiesOf<{ token: { header: string } }>(config, route, type).map((p) => p.token.header)),
   ]
 }
 

@@ -15,9 +15,11 @@ import type { Context, Hono } from 'hono'
 import * as v from 'valibot'
 import { boundedBodyText, type AdminContext } from '../core/admin'
 import type { ConfigView } from '../core/config-view'
+import { Name } from '../core/schema'
 import type { ApiKeyOptions } from './schema'
 import type { AppEnv } from '../core/context'
 import { GatewayError } from '../core/errors'
+import { consumerStoreOf, readConsumer, storeNamespace } from './consumer-store'
 import { findById, listRecords, newApiKey, publicView, saveRecord, sha256, statusOf, toHex, type ApiKeyRecord } from './api-key-store'
 
 /** Key metadata is returned by every list of keys: a few KiB each keeps a page of 100 small. */
@@ -46,11 +48,12 @@ function keyStores(config: ConfigView): string[] {
   return [...new Set(policies.flatMap((p) => (p.kv !== undefined ? [p.kv] : [])))]
 }
 
-function badRequest(detail: string): GatewayError {
+export function badRequest(detail: string): GatewayError {
   return new GatewayError('ERR_BAD_REQUEST', { detail })
 }
 
-async function body<T extends v.GenericSchema>(c: Context<AppEnv>, schema: T, empty: unknown = undefined): Promise<v.InferOutput<T>> {
+/** An admin request's JSON body, bounded and checked by `schema` (strict: unknown fields are a 400 naming them). */
+export async function body<T extends v.GenericSchema>(c: Context<AppEnv>, schema: T, empty: unknown = undefined): Promise<v.InferOutput<T>> {
   let input: unknown = empty
   const text = await boundedBodyText(c, MAX_BODY_BYTES)
   if (text.trim() !== '') {
@@ -98,11 +101,24 @@ async function issue(kv: KVNamespace, fields: Omit<ApiKeyRecord, 'id' | 'prefix'
   return { ...publicView(record, now), key }
 }
 
+/** Whether `id` is a configured consumer or one in the consumer store (read directly, not cached). */
+async function consumerExists(ctx: AdminContext, id: string): Promise<boolean> {
+  if (Object.hasOwn(ctx.config.consumers, id)) return true
+  const settings = consumerStoreOf(ctx.config)
+  if (settings === undefined || !v.is(Name, id)) return false
+  try {
+    return (await readConsumer(storeNamespace(settings, ctx.env), id)) !== null
+  } catch {
+    throw new GatewayError('ERR_AUTH_UNAVAILABLE', { detail: 'The consumer store cannot be read right now.' })
+  }
+}
+
 /** `POST /api-keys` */
-async function createKey(c: Context<AppEnv>, kv: KVNamespace, consumers: ConfigView['consumers']) {
+async function createKey(c: Context<AppEnv>, kv: KVNamespace, ctx: AdminContext) {
   const input = await body(c, CreateBody)
-  if (!Object.hasOwn(consumers, input.consumer)) {
-    throw badRequest(`consumer: unknown consumer "${input.consumer}" (known: ${Object.keys(consumers).join(', ') || 'none'})`)
+  if (!(await consumerExists(ctx, input.consumer))) {
+    const stored = consumerStoreOf(ctx.config) ? ', or one in the consumer store' : ''
+    throw badRequest(`consumer: unknown consumer "${input.consumer}" (known: ${Object.keys(ctx.config.consumers).join(', ') || 'none'}${stored})`)
   }
   const now = c.get('runtime').now()
   // A key created expired would be a credential that never works: surely not what was meant.
@@ -157,7 +173,7 @@ async function revokeKey(c: Context<AppEnv, '/api-keys/:id'>, kv: KVNamespace) {
 export function apiKeyAdmin(app: Hono<AppEnv>, ctx: AdminContext): void {
   const stores = keyStores(ctx.config)
   const store = (c: Context<AppEnv>) => pickStore(c, stores, ctx.env)
-  app.post('/api-keys', async (c) => createKey(c, store(c), ctx.config.consumers))
+  app.post('/api-keys', async (c) => createKey(c, store(c), ctx))
   app.get('/api-keys', async (c) => listKeys(c, store(c)))
   app.get('/api-keys/:id', async (c) => c.json(publicView(await existing(store(c), c.req.param('id')), c.get('runtime').now())))
   app.post('/api-keys/:id/rotate', async (c) => rotateKey(c, store(c)))

@@ -14,7 +14,8 @@ import type { Context } from 'hono'
 import * as v from 'valibot'
 import { HeaderName, Name } from '../core/schema'
 import type { AppEnv } from '../core/context'
-import { authUnavailable, logAuth, publishConsumer, unauthorized } from './consumer'
+import { authUnavailable, knownConsumer, logAuth, publishConsumer, unauthorized } from './consumer'
+import { consumerLookup } from './consumer-store'
 import { findByHash, fromHex, sha256, statusOf, toHex, type ApiKeyRecord } from './api-key-store'
 import { logEvent } from '../core/logging'
 import { definePolicy } from '../core/policy'
@@ -71,6 +72,7 @@ export const apiKeyPolicy = definePolicy({
     }
     const { header, query, kv: binding, hideCredentials, maxBytes } = options
     const challenge = `ApiKey header="${header}"`
+    const lookup = consumerLookup(config, env)
 
     const reject = (c: Context<AppEnv>, code: string | undefined): never => {
       logAuth(c, { via: 'api-key', outcome: code ? 'invalid' : 'missing', ...(code && { code }) })
@@ -109,9 +111,10 @@ export const apiKeyPolicy = definePolicy({
         if (!record) return reject(c, 'ERR_API_KEY_UNKNOWN')
         const status = statusOf(record, c.get('runtime').now())
         if (status !== 'active') return reject(c, status === 'expired' ? 'ERR_API_KEY_EXPIRED' : 'ERR_API_KEY_REVOKED')
-        // A consumer removed from the config loses its keys with it.
-        if (!Object.hasOwn(config.consumers, record.consumer)) return reject(c, 'ERR_API_KEY_UNKNOWN_CONSUMER')
-        publishConsumer(c, config, record.consumer, 'api-key', record.metadata)
+        // A consumer removed from the config (or the consumer store) loses its keys with it.
+        const known = await knownConsumer(c, config, lookup, record.consumer, 'api-key')
+        if (known === undefined) return reject(c, 'ERR_API_KEY_UNKNOWN_CONSUMER')
+        publishConsumer(c, config, record.consumer, 'api-key', record.metadata, undefined, known)
         logAuth(c, { via: 'api-key', outcome: 'ok', keyId: record.id })
       }
       c.set('apiKeyHash', toHex(hash))

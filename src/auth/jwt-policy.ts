@@ -17,7 +17,8 @@
  *   "scopes": ["orders:read"], "forwardClaims": { "X-User-Id": "sub" }, "removeAuthorization": true }
  */
 import { decodeJwt, type JWTPayload } from 'jose'
-import { authUnavailable, logAuth, publishConsumer, unauthorized } from './consumer'
+import { authUnavailable, knownConsumer, logAuth, publishConsumer, unauthorized } from './consumer'
+import { consumerLookup } from './consumer-store'
 import { keyUrlProblem } from './fetch-json'
 import { checkIssuer, compileIssuer, issuerSubrequests, type IssuerVerifier } from './issuer'
 import { JwtOptionsSchema, type JwtOptions } from './schema'
@@ -126,7 +127,7 @@ async function verifyToken(c: Context<AppEnv>, token: string, { verifiers, unres
 }
 
 /** Whether the token grants every required scope (`all`) or one of them (`any`). */
-function hasScopes(payload: JWTPayload, required: string[], needAll: boolean): boolean {
+export function hasScopes(payload: JWTPayload, required: string[], needAll: boolean): boolean {
   const granted = scopesOf(payload)
   return needAll ? required.every((s) => granted.has(s)) : required.some((s) => granted.has(s))
 }
@@ -178,6 +179,7 @@ export const jwtPolicy = definePolicy({
     const required = options.scopes ?? []
     const needAll = options.scopesMatch === 'all'
     const scopeChallenge = `Bearer error="insufficient_scope", scope="${required.join(' ')}"`
+    const lookup = consumerLookup(config, env)
 
     return async function jwt(c, next) {
       const draft = c.get('upstreamRequest').headers
@@ -196,7 +198,7 @@ export const jwtPolicy = definePolicy({
       const id = verifier.consumerOf(payload)
       if (id === undefined && options.requireConsumer) throw noConsumer(c, verifier)
       c.set('claims', payload as Record<string, unknown>)
-      if (id !== undefined) publishConsumer(c, config, id, 'jwt', undefined, verifier.issuer)
+      if (id !== undefined) publishConsumer(c, config, id, 'jwt', undefined, verifier.issuer, await knownConsumer(c, config, lookup, id, 'jwt', verifier.issuer))
       logAuth(c, { via: 'jwt', outcome: 'ok', issuer: verifier.issuer })
       forwardClaims(draft, forward, payload)
       if (options.removeAuthorization) draft.delete('authorization')

@@ -12,6 +12,7 @@ import { IssuerSchema } from './issuer'
 export const ConsumerSchema = v.strictObject({
   plan: v.optional(Name),
   metadata: v.pipe(v.optional(v.record(v.string(), v.unknown())), v.description(SCHEMA_DOCS ? 'Free-form; readable in templates as `consumer.metadata`.' : '')),
+  groups: v.pipe(v.optional(v.array(Name)), v.description(SCHEMA_DOCS ? 'Groups the consumer belongs to, for `acl` policies.' : '')),
   apiKeySecrets: v.pipe(
     v.optional(v.array(Name)),
     v.description(SCHEMA_DOCS ? 'Names of Worker secrets, each holding the hex SHA-256 of one of this consumer\'s API keys (for the `api-key` policy).' : ''),

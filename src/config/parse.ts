@@ -10,6 +10,7 @@ import { MAX_CONFIG_DEPTH, tooDeepAt } from '../core/json-depth'
 import { own } from '../core/record'
 import { pathPatternProblem } from '../routing/matcher'
 import { checkAggregate } from '../aggregate/checks'
+import { consumerStoreSubrequests } from '../auth/consumer-store'
 import { checkDeveloperSettings } from '../openapi/schema'
 import { phaseOf, POLICY_DEFINITIONS } from './policies'
 import type { PolicyContext } from '../core/policy'
@@ -94,7 +95,7 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
 
   checkPolicies(route.policies, `${at}.policies`, config, route, problems)
   const budget = config.gateway.maxSubrequests ?? PLAN_SUBREQUESTS[config.gateway.plan]
-  const policyCost = policySubrequests(config.policies) + policySubrequests(route.policies)
+  const policyCost = policySubrequests(config.policies) + policySubrequests(route.policies) + consumerStoreSubrequests(config, [...config.policies, ...route.policies])
   // The metrics aggregator's flush is one Durable Object call inside some request's waitUntil.
   const metricsCost = config.gateway.metrics.aggregator ? 1 : 0
   const total = actionSubrequests + policyCost + metricsCost

@@ -6,6 +6,8 @@
  * pipeline builds their middleware. Nothing registers itself by being imported.
  */
 import * as v from 'valibot'
+import { aclPolicy } from '../auth/acl-policy'
+import { oauthPolicy } from '../auth/introspection-policy'
 import { apiKeyPolicy } from '../auth/api-key-policy'
 import { basicAuthPolicy } from '../auth/basic-auth'
 import { cachePolicy } from '../cache/policy'
@@ -36,6 +38,8 @@ const POLICIES = [
   apiKeyPolicy,
   basicAuthPolicy,
   mtlsPolicy,
+  oauthPolicy,
+  aclPolicy,
   cachePolicy,
   rateLimitPolicy,
   validatePolicy,

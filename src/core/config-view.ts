@@ -27,6 +27,8 @@ export type RouteView = {
 export type ConsumerView = {
   readonly plan?: string | undefined
   readonly metadata?: Record<string, unknown> | undefined
+  /** Groups the consumer belongs to (`acl` policies allow or deny by them). */
+  readonly groups?: readonly string[] | undefined
   /** Names of Worker secrets holding the hex SHA-256 of the consumer's API keys. */
   readonly apiKeySecrets?: readonly string[] | undefined
   /** When set, only tokens from this issuer (exact `iss`) are this consumer. */

@@ -10,6 +10,11 @@ import type { Consumer } from './context'
 
 type Consumers = Pick<ConfigView, 'consumers'>
 
+/** Whether a consumer came from a token (`jwt`, or `oauth` introspection): its subject is unique only within its issuer. */
+export function fromToken(via: Consumer['via']): boolean {
+  return via === 'jwt' || via === 'oauth'
+}
+
 /**
  * The config entry this identity is, if any (an own-property lookup: `constructor` is no
  * consumer). An entry with `issuer` is that consumer only for tokens from that issuer: a token's
@@ -17,7 +22,7 @@ type Consumers = Pick<ConfigView, 'consumers'>
  */
 export function configuredConsumer(config: Consumers, id: string, via: Consumer['via'], issuer: string | undefined): ConsumerView | undefined {
   const known = Object.hasOwn(config.consumers, id) ? config.consumers[id] : undefined
-  return known?.issuer !== undefined && via === 'jwt' && known.issuer !== issuer ? undefined : known
+  return known?.issuer !== undefined && fromToken(via) && known.issuer !== issuer ? undefined : known
 }
 
 /**
@@ -33,6 +38,6 @@ export function consumerKey(config: Consumers, id: string, via: Consumer['via'],
 }
 
 export function keyOf(id: string, via: Consumer['via'], issuer: string | undefined, configured: boolean): string {
-  if (via !== 'jwt' || issuer === undefined || configured) return id
+  if (!fromToken(via) || issuer === undefined || configured) return id
   return `${id.replace(/[%@]/g, encodeURIComponent)}@${issuer}`
 }

@@ -56,7 +56,9 @@ export type MatchedRoute = {
 export type Consumer = {
   id: string
   plan?: string | undefined
-  /** How the consumer was identified: `jwt`, `api-key`, `basic-auth`, `mtls`. */
+  /** Groups the consumer belongs to (`acl` policies read them). */
+  groups?: readonly string[] | undefined
+  /** How the consumer was identified: `jwt`, `api-key`, `oauth`, `basic-auth`, `mtls`. */
   via: string
   metadata?: Record<string, unknown> | undefined
   /** The `iss` of the token that identified the consumer (set by the `jwt` policy). */

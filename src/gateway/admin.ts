@@ -10,6 +10,7 @@ import type { AppEnv } from '../core/context'
 import { GatewayError } from '../core/errors'
 import { secretsEqual, type AdminContext, type AdminExtension } from '../core/admin'
 import { apiKeyAdmin } from '../auth/api-key-admin'
+import { consumerStoreAdmin } from '../auth/consumer-store-admin'
 import { cacheAdmin } from '../cache/admin'
 import { dashboard } from '../observability/dashboard'
 import { adminTokenGuard } from '../rate-limit/admin-failures'
@@ -22,7 +23,7 @@ import { GatewayConfigSchema } from '../config/schema'
  * mounted before the bearer check and must authenticate callers themselves (the dashboard accepts
  * a session cookie as well as the bearer token).
  */
-const ENDPOINTS: AdminExtension[] = [apiKeyAdmin, cacheAdmin, rateLimitAdmin]
+const ENDPOINTS: AdminExtension[] = [apiKeyAdmin, consumerStoreAdmin, cacheAdmin, rateLimitAdmin]
 const OWN_AUTH_ENDPOINTS: AdminExtension[] = [dashboard]
 
 /**

@@ -19,7 +19,7 @@ import type { OpenApiSource } from './schema'
 import type { Env } from '../core/env'
 import { own } from '../core/record'
 import { schemaComponents } from './components'
-import { canForbid, schemeRegistry, securityOf } from './security'
+import { accessOf, canForbid, schemeRegistry, securityOf } from './security'
 
 type Obj = Record<string, any>
 const ANY_METHOD = ['get', 'post', 'put', 'patch', 'delete']
@@ -187,6 +187,7 @@ function operationOf({ route, policies, validate, parameters, sec, version }: Ro
     ...(route.match.host !== undefined && { 'x-edgeway-host': route.match.host }),
     ...(action.type === 'aggregate' && { 'x-edgeway-aggregate': { calls: (action.calls as Obj[]).map((c) => ({ name: c.name, upstream: c.upstream, required: c.required !== false })) } }),
     ...limits(policies),
+    ...accessOf(policies),
     'x-edgeway-route': route.id,
   }
 }

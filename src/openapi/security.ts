@@ -30,6 +30,12 @@ export function schemeRegistry() {
 
 type Way = [scheme: string, scopes: string[]]
 
+/** OpenAPI reads the scopes of one requirement as "all of them": `scopesMatch: "any"` is one requirement per scope. */
+function scopeAlternatives(p: Obj): string[][] {
+  const scopes = (p.scopes ?? []) as string[]
+  return p.scopesMatch === 'any' && scopes.length > 1 ? scopes.map((s) => [s]) : [scopes]
+}
+
 /**
  * A `jwt` policy's ways in. OpenAPI reads the scopes of one requirement as "all of them", so
  * `scopesMatch: "any"` is one requirement per scope.
@@ -38,8 +44,7 @@ function jwtWays(p: Obj, env: Env, add: (base: string, scheme: Obj) => string): 
   const issuers = ((p.issuers ?? []) as Obj[]).map((i) => substitute(String(i.issuer), env))
   const description = `A JWT from ${issuers.join(' or ')}`
   const header = p.token?.header ?? 'Authorization'
-  const scopes = (p.scopes ?? []) as string[]
-  const alternatives = p.scopesMatch === 'any' && scopes.length > 1 ? scopes.map((s) => [s]) : [scopes]
+  const alternatives = scopeAlternatives(p)
   const scheme = header.toLowerCase() === 'authorization'
     ? { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description, 'x-issuers': issuers }
     : { type: 'apiKey', in: 'header', name: header, description, 'x-issuers': issuers }
@@ -61,6 +66,11 @@ export function securityOf(policies: Obj[], env: Env, add: (base: string, scheme
     else if (p.type === 'api-key') {
       ways.push([add('apiKey', { type: 'apiKey', in: 'header', name: p.header ?? 'X-API-Key', description: 'An API key' }), []])
       if (p.query) ways.push([add('apiKeyQuery', { type: 'apiKey', in: 'query', name: p.query, description: 'An API key' }), []])
+    } else if (p.type === 'oauth') {
+      const description = 'An OAuth 2.0 access token, checked by token introspection'
+      const header = p.token?.header ?? 'Authorization'
+      const name = add('oauth', header.toLowerCase() === 'authorization' ? { type: 'http', scheme: 'bearer', description } : { type: 'apiKey', in: 'header', name: header, description })
+      ways.push(...scopeAlternatives(p).map((scopes): Way => [name, scopes]))
     } else if (p.type === 'basic-auth') {
       ways.push([add('basicAuth', { type: 'http', scheme: 'basic', description: `HTTP Basic, realm "${p.realm ?? 'api'}"` }), []])
     } else if (p.type === 'mtls') {
@@ -74,5 +84,17 @@ export function securityOf(policies: Obj[], env: Env, add: (base: string, scheme
 
 /** Whether a policy can refuse an authenticated or allowed caller with 403 (missing scopes, IP rules). */
 export function canForbid(policies: Obj[]): boolean {
-  return policies.some((p) => (p.type === 'jwt' && Array.isArray(p.scopes) && p.scopes.length > 0) || p.type === 'ip-rules')
+  return policies.some((p) => ((p.type === 'jwt' || p.type === 'oauth') && Array.isArray(p.scopes) && p.scopes.length > 0) || p.type === 'ip-rules' || p.type === 'acl')
+}
+
+/**
+ * The groups and plans `acl` policies let in, as `x-edgeway-access` (the portal shows them).
+ * Consumer ids, claims and deny lists stay out: they may name people or internal roles.
+ */
+export function accessOf(policies: Obj[]): Obj {
+  const allows = policies.filter((p) => p.type === 'acl' && p.allow).map((p) => p.allow as Obj)
+  const groups = [...new Set(allows.flatMap((a) => (a.groups ?? []) as string[]))]
+  const plans = [...new Set(allows.flatMap((a) => (a.plans ?? []) as string[]))]
+  if (groups.length === 0 && plans.length === 0) return {}
+  return { 'x-edgeway-access': { ...(groups.length > 0 && { groups }), ...(plans.length > 0 && { plans }) } }
 }

@@ -6,18 +6,24 @@
  * Each test uses its own tenant, created on first use, whose issuer is `<url>/t/<tenant>`:
  *   GET /t/T/.well-known/openid-configuration   { issuer, jwks_uri } (or the override below)
  *   GET /t/T/jwks                               the published JWKS, per the tenant's mode
+ *   POST /t/T/introspect                        RFC 7662 token introspection (form body `token=`),
+ *                                               client credentials by HTTP Basic; per the tenant's
+ *                                               introspection mode; an unknown token is inactive
  *
  * Control (per tenant):
  *   PUT /t/T/_control/keys        body: a JWKS of public keys to publish (rotation)
  *   PUT /t/T/_control/mode        body: { jwks: "ok" | "down" | "huge" | "garbage", delayMs?: n }
  *   PUT /t/T/_control/discovery   body: the discovery document to serve instead (e.g. a wrong issuer)
- *   GET /t/T/_control/stats       { jwksFetches, discoveryFetches }
+ *   PUT /t/T/_control/introspection  body: { client: [id, secret], tokens: { <token>: response },
+ *                                   mode?: "ok" | "down" | "garbage", delayMs?: n }
+ *   GET /t/T/_control/stats       { jwksFetches, discoveryFetches, introspections (once set up) }
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 type Mode = { jwks: 'ok' | 'down' | 'huge' | 'garbage'; delayMs?: number }
-type Tenant = { keys: unknown[]; mode: Mode; discovery?: unknown; jwksFetches: number; discoveryFetches: number }
+type Introspection = { client: [string, string]; tokens: Record<string, unknown>; mode?: 'ok' | 'down' | 'garbage'; delayMs?: number }
+type Tenant = { keys: unknown[]; mode: Mode; discovery?: unknown; jwksFetches: number; discoveryFetches: number; introspection?: Introspection; introspections: number }
 
 export type TestIssuer = { url: string; close(): Promise<void> }
 
@@ -27,27 +33,22 @@ export async function startIssuer(port = 0): Promise<TestIssuer> {
   const tenants = new Map<string, Tenant>()
   const tenant = (name: string) => {
     let t = tenants.get(name)
-    if (!t) tenants.set(name, (t = { keys: [], mode: { jwks: 'ok' }, jwksFetches: 0, discoveryFetches: 0 }))
+    if (!t) tenants.set(name, (t = { keys: [], mode: { jwks: 'ok' }, jwksFetches: 0, discoveryFetches: 0, introspections: 0 }))
     return t
   }
   const send = (res: http.ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' })
     res.end(typeof body === 'string' ? body : JSON.stringify(body))
   }
-  const readJson = (req: http.IncomingMessage) =>
-    new Promise<unknown>((resolve, reject) => {
+  const readJson = async (req: http.IncomingMessage) => JSON.parse((await readText(req)) || '{}') as unknown
+  const readText = (req: http.IncomingMessage) =>
+    new Promise<string>((resolve, reject) => {
       let text = ''
       req.on('data', (chunk: Buffer) => {
         text += chunk.toString('utf8')
         if (text.length > MAX_BODY) req.destroy()
       })
-      req.on('end', () => {
-        try {
-          resolve(JSON.parse(text || '{}'))
-        } catch (err) {
-          reject(err)
-        }
-      })
+      req.on('end', () => resolve(text))
       req.on('error', reject)
     })
 
@@ -79,6 +80,26 @@ export async function startIssuer(port = 0): Promise<TestIssuer> {
             return send(res, 200, { keys: t.keys })
         }
       }
+      if (rest === '/introspect' && req.method === 'POST') {
+        t.introspections++
+        const config = t.introspection
+        if (config?.delayMs) await new Promise((resolve) => setTimeout(resolve, Math.min(config.delayMs!, 10_000)))
+        // RFC 6749 2.3.1: id and secret are form-encoded, joined by ":", then Base64.
+        const pair = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString('utf8').split(':')
+        const formDecode = (text = '') => decodeURIComponent(text.replaceAll('+', ' '))
+        if (!config || pair.length !== 2 || formDecode(pair[0]) !== config.client[0] || formDecode(pair[1]) !== config.client[1]) {
+          return send(res, 401, { error: 'invalid_client' })
+        }
+        if (config!.mode === 'down') return send(res, 503, { error: 'down' })
+        if (config!.mode === 'garbage') return send(res, 200, '{"active": ')
+        if (!String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded')) return send(res, 400, { error: 'invalid_request' })
+        const token = new URLSearchParams(await readText(req)).get('token') ?? ''
+        return send(res, 200, Object.hasOwn(config!.tokens, token) ? config!.tokens[token] : { active: false })
+      }
+      if (rest === '/_control/introspection' && req.method === 'PUT') {
+        t.introspection = (await readJson(req)) as Introspection
+        return send(res, 200, { ok: true })
+      }
       if (rest === '/_control/keys' && req.method === 'PUT') {
         t.keys = ((await readJson(req)) as { keys: unknown[] }).keys
         return send(res, 200, { ok: true })
@@ -92,7 +113,8 @@ export async function startIssuer(port = 0): Promise<TestIssuer> {
         return send(res, 200, { ok: true })
       }
       if (rest === '/_control/stats' && req.method === 'GET') {
-        return send(res, 200, { jwksFetches: t.jwksFetches, discoveryFetches: t.discoveryFetches })
+        // `introspections` only for a tenant set up for introspection: the JWKS tests compare the whole object.
+        return send(res, 200, { jwksFetches: t.jwksFetches, discoveryFetches: t.discoveryFetches, ...(t.introspection && { introspections: t.introspections }) })
       }
       return send(res, 404, { error: 'unknown endpoint' })
     } catch (err) {
