@@ -13,7 +13,10 @@ const TARGET_GZIP = 60 * 1024
 // named steps, own-property lookups, depth and regex checks, the refund tombstone. Nothing was
 // added by a dependency (the regex check is hand-written so as not to bundle a regex parser).
 // Startup and size are issue 16's: it should bring this back down.
-const BUDGET_GZIP = 106 * 1024
+// Raised from 106 to 128 KiB when leases, cache revalidation and invalidation, basic-auth, mtls, acl,
+// oauth introspection, the consumer store, exact JSON numbers and aggregate cacheability landed
+// (issues 15, 17, 19, 21, 22) at 124.3 KiB: features, none of it a new dependency.
+const BUDGET_GZIP = 128 * 1024
 rmSync('dist', { recursive: true, force: true })
 const args = ['wrangler', 'deploy', '--dry-run', '--outdir', 'dist', ...process.argv.slice(2)]
 execFileSync('npx', ['--no-install', ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...OFFLINE_ENV } })
