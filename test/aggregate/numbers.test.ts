@@ -3,7 +3,7 @@
  * templates (a chained call fetches the right resource) and the response's text.
  */
 import { describe, expect, it } from 'vitest'
-import { parseExactJson } from '../../src/core/exact-json'
+import { hasLongDigitRun, parseExactJson } from '../../src/core/exact-json'
 import { newTag, originLog, testGateway } from '../support/gateway'
 import { aggregate, aggregateConfig, literal, type CallInput } from './helpers'
 
@@ -67,6 +67,18 @@ describe('aggregate: exact numbers', () => {
   it('a large number written short (1e21) and an ordinary fraction stay numbers; in a body with a big integer, a long fraction keeps its digits too', async () => {
     const { gw } = await aggregateText(newTag(), [textCall('a', `{"y": 0.30000000000000004, "big": 1e21, "id": ${BIG}, "x": 0.12345678901234567890}`)])
     expect(gw.text).toBe(`{"y":0.30000000000000004,"big":1e+21,"id":${BIG},"x":0.12345678901234567890}`)
+  })
+
+  it('a long fraction keeps its digits in a body without a big integer too', async () => {
+    const { gw } = await aggregateText(newTag(), [textCall('a', `{"x": 0.12345678901234567890, "price": 19.99}`)])
+    expect(gw.text).toBe(`{"x":0.12345678901234567890,"price":19.99}`)
+  })
+
+  it('reads number sources only when the text has a run of 16 digits (a decimal point inside a number does not break it)', () => {
+    expect(hasLongDigitRun('{"a": 123456789012345, "b": "2026-12-04T10:00:00Z", "c": 1.5}')).toBe(false)
+    expect(hasLongDigitRun('{"x": 0.1234567890123456}')).toBe(true)
+    expect(hasLongDigitRun('{"x": 1234567.123456789}')).toBe(true)
+    expect(hasLongDigitRun(`{"id": ${BIG}}`)).toBe(true)
   })
 
   it('keeps as raw only numbers that do not survive the round trip', () => {
