@@ -26,6 +26,8 @@ import { RateLimiterTimeout, reserve, stubFor, withTimeout, type LeasedTake, typ
 import { LeaseCache, type LimiterLink } from './leases'
 import { plansOf, RateLimitOptionsSchema, type RateLimitOptions } from './schema'
 import { checkRateLimitOptions } from './checks'
+import { costFromHeader, teeBodyCost } from './response-cost'
+import { parsePath, type ParsedPath } from '../template/path'
 import { definePolicy } from '../core/policy'
 import { systemRuntime } from '../core/runtime'
 import type { Context } from 'hono'
@@ -34,7 +36,12 @@ import type { AppEnv } from '../core/context'
 type CompiledLimit = { name: string; check: LimitCheck; key: KeyFunction; quota: boolean; describe: string }
 
 /** What the middleware needs of its options to reach the objects, and what to do when they fail. */
-type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout' | 'costHeader'> & { ns: DurableObjectNamespace<RateLimiter> | undefined; leases: LeaseCache | undefined }
+type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout'> & {
+  ns: DurableObjectNamespace<RateLimiter> | undefined
+  leases: LeaseCache | undefined
+  /** Where the response says what it cost (`costHeader` or `costPath`), if it does. */
+  costFrom: { header: string } | { path: ParsedPath; maxBytes: number } | undefined
+}
 
 /**
  * Lease caches, one per gateway (per config object): per isolate and per config version, so every
@@ -125,7 +132,7 @@ async function reserveAll(c: Context<AppEnv>, settings: Settings, calls: Map<str
   if (!ns || typeof ns.idFromName !== 'function') {
     return [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
   }
-  return reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c, settings.leases && leasedTake(c, settings, ns), settings.costHeader !== undefined)
+  return reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c, settings.leases && leasedTake(c, settings, ns), settings.costFrom !== undefined)
 }
 
 /**
@@ -184,29 +191,51 @@ function applyOnError(c: Context<AppEnv>, { binding, onError }: Settings, log: R
   log.outcome = 'failed-open'
 }
 
-/** The most a response may say it cost: beyond it (or not a whole number) the header is ignored. */
-const MAX_RESPONSE_COST = 1_000_000_000
-
 /**
- * The cost the response reported (`costHeader`), settled after it, in `waitUntil`: more than
- * admission took is charged in every object (the key may go into debt, delaying its next
- * admissions); 0 gives back what admission took; no or a bad header leaves `minCost` charged.
+ * Charges what the response reported, in every object that admitted: more than admission took is
+ * charged (the key may go into debt, delaying its next admissions); 0 gives back what admission
+ * took; between them, admission's units stand. Resolves when every call is done (or failed).
  */
-function settleCost(c: Context<AppEnv>, { ns, costHeader, timeout }: Settings, calls: Map<string, ObjectCall>, outcomes: Outcomes, taken: number, log: Record<string, unknown>) {
-  const text = c.res.headers.get(costHeader!)?.trim()
-  const cost = text !== undefined && /^\d{1,10}$/.test(text) ? Number(text) : undefined
-  if (cost === undefined || cost > MAX_RESPONSE_COST || cost === taken || !ns) return
-  log.cost = cost
+function chargeCost({ ns, timeout }: Settings, c: Context<AppEnv>, calls: Map<string, ObjectCall>, outcomes: Outcomes, taken: number, cost: number): Promise<unknown> {
+  if (cost === taken || !ns) return Promise.resolve()
   const runtime = c.get('runtime') ?? systemRuntime
+  const work: Promise<unknown>[] = []
   for (const outcome of outcomes) {
     if (!outcome.ok || !outcome.result.allowed) continue
     const call = calls.get(outcome.key)!
     if (cost === 0) {
-      if (outcome.giveBack) runtime.waitUntil(c, Promise.resolve(outcome.giveBack()).catch(() => false))
+      if (outcome.giveBack) work.push(Promise.resolve(outcome.giveBack()).catch(() => false))
     } else if (cost > taken) {
-      runtime.waitUntil(c, withTimeout(stubFor(ns, call.key).charge(call.checks, Math.min(cost - taken, 1_000_000)), timeout, runtime).catch(() => -1))
+      work.push(withTimeout(stubFor(ns, call.key).charge(call.checks, Math.min(cost - taken, 1_000_000)), timeout, runtime).catch(() => -1))
     }
   }
+  return Promise.all(work)
+}
+
+/**
+ * The cost the response reports, settled after it in `waitUntil`: from `costHeader` at once, or
+ * from `costPath` once a tee of the body has been read (the client's branch replaces `c.res`, so
+ * it flows as the origin sends it). Unread, `minCost` stays charged and the reason is logged.
+ */
+function settleCost(c: Context<AppEnv>, settings: Settings, calls: Map<string, ObjectCall>, outcomes: Outcomes, taken: number, log: Record<string, unknown>) {
+  const { costFrom } = settings
+  if (!costFrom || outcomes.every((o) => !o.ok || !o.result.allowed)) return
+  const runtime = c.get('runtime') ?? systemRuntime
+  const unread = (reason: string) => logEvent('rate_limit_cost_unread', { requestId: c.get('requestId'), reason, charged: taken })
+  if ('header' in costFrom) {
+    const reading = costFromHeader(c.res.headers, costFrom.header)
+    // A missing header is the usual way to say "the minimum": logged only when it is malformed.
+    if ('unread' in reading) return c.res.headers.has(costFrom.header) ? unread(reading.unread) : undefined
+    log.cost = reading.cost
+    return runtime.waitUntil(c, chargeCost(settings, c, calls, outcomes, taken, reading.cost))
+  }
+  const { response, reading } = teeBodyCost(c.res, costFrom.path, costFrom.maxBytes)
+  if (response !== c.res) {
+    c.res = undefined
+    c.res = response
+  }
+  log.cost = 'body'
+  runtime.waitUntil(c, reading.then((read) => ('cost' in read ? chargeCost(settings, c, calls, outcomes, taken, read.cost) : unread(read.unread))))
 }
 
 /** Refuses the request with a 429 naming the limits hit, its `RateLimit` fields and the longest `Retry-After`. */
@@ -236,8 +265,9 @@ export const rateLimitPolicy = definePolicy({
     // One RPC per distinct key; on a denial, a refund to each object but the one that denied.
     const keys = new Set([...options.limits, ...options.quotas].map((l) => compileKey(l.by ?? options.by, l.by ? l.fallback : (l.fallback ?? options.fallback)).signature))
     if (options.plans) keys.add(compileKey(CONSUMER_KEY).signature)
-    // With `costHeader`, one more per key: the charge (or the give-back) after the response.
-    return keys.size === 0 ? 0 : 2 * keys.size - 1 + (options.costHeader !== undefined ? keys.size : 0)
+    // With a cost from the response, one more per key: the charge (or the give-back) after it.
+    const fromResponse = options.costHeader !== undefined || options.costPath !== undefined
+    return keys.size === 0 ? 0 : 2 * keys.size - 1 + (fromResponse ? keys.size : 0)
   },
   create(options, { env, route, config }) {
     const own = compileLimits(route ? `route:${route.id}` : 'global', options.limits, options.quotas, options.by, options.fallback)
@@ -255,9 +285,11 @@ export const rateLimitPolicy = definePolicy({
       leases = leaseCaches.get(config)
       if (!leases) leaseCaches.set(config, (leases = new LeaseCache()))
     }
-    const settings: Settings = { ns, binding, onError, timeout, leases, costHeader: options.costHeader }
-    // With `costHeader`, admission takes `minCost`; the response says the rest.
-    const admissionCost = options.costHeader !== undefined ? options.minCost : options.cost
+    const costFrom: Settings['costFrom'] =
+      options.costHeader !== undefined ? { header: options.costHeader } : options.costPath !== undefined ? { path: parsePath(options.costPath), maxBytes: options.costMaxBytes } : undefined
+    const settings: Settings = { ns, binding, onError, timeout, leases, costFrom }
+    // With a cost from the response, admission takes `minCost`; the response says the rest.
+    const admissionCost = costFrom ? options.minCost : options.cost
 
     return async function rateLimit(c, next) {
       const plan = c.get('consumer')?.plan
@@ -277,7 +309,7 @@ export const rateLimitPolicy = definePolicy({
       if (denied) deny(applied, decisions, fields, log)
       log.outcome ??= 'allowed'
       await next()
-      if (settings.costHeader !== undefined) settleCost(c, settings, calls, outcomes, admissionCost, log)
+      settleCost(c, settings, calls, outcomes, admissionCost, log)
       if (fields.policy) {
         editResponseHeaders(c, (headers) => {
           headers.append('RateLimit-Policy', fields.policy)
