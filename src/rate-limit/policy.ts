@@ -9,6 +9,8 @@
  * When the limiter fails or is slow, `onError` decides: `allow` (fail open) or `deny` (503).
  * With `"beforeAuth": true` the policy runs in the request phase, before `jwt`/`api-key`, so a
  * request with a bad credential is counted before it gets its 401 (keys: `ip`, headers).
+ * A request costs `cost` units, or what its response or action reports (`costHeader`, `costPath`,
+ * `actionCost`: `minCost` at admission, the rest settled after the response, `./settle-cost`).
  *
  * @example
  * { "type": "rate-limit", "by": ["consumer"], "fallback": ["ip"],
@@ -26,8 +28,8 @@ import { RateLimiterTimeout, reserve, stubFor, withTimeout, type LeasedTake, typ
 import { LeaseCache, type LimiterLink } from './leases'
 import { plansOf, RateLimitOptionsSchema, type RateLimitOptions } from './schema'
 import { checkRateLimitOptions } from './checks'
-import { costFromHeader, teeBodyCost } from './response-cost'
-import { parsePath, type ParsedPath } from '../template/path'
+import { settleCost, type CostSource } from './settle-cost'
+import { parsePath } from '../template/path'
 import { definePolicy } from '../core/policy'
 import { systemRuntime } from '../core/runtime'
 import type { Context } from 'hono'
@@ -39,8 +41,7 @@ type CompiledLimit = { name: string; check: LimitCheck; key: KeyFunction; quota:
 type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout'> & {
   ns: DurableObjectNamespace<RateLimiter> | undefined
   leases: LeaseCache | undefined
-  /** Where the response says what it cost (`costHeader` or `costPath`), if it does. */
-  costFrom: { header: string } | { path: ParsedPath; maxBytes: number } | undefined
+  costFrom: CostSource | undefined
 }
 
 /**
@@ -49,7 +50,7 @@ type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout'> & {
  */
 const leaseCaches = new WeakMap<object, LeaseCache>()
 
-type Outcomes = Awaited<ReturnType<typeof reserve>>
+type Outcomes = ObjectOutcome[]
 
 const CONSUMER_KEY: KeySpec = ['consumer']
 
@@ -191,53 +192,6 @@ function applyOnError(c: Context<AppEnv>, { binding, onError }: Settings, log: R
   log.outcome = 'failed-open'
 }
 
-/**
- * Charges what the response reported, in every object that admitted: more than admission took is
- * charged (the key may go into debt, delaying its next admissions); 0 gives back what admission
- * took; between them, admission's units stand. Resolves when every call is done (or failed).
- */
-function chargeCost({ ns, timeout }: Settings, c: Context<AppEnv>, calls: Map<string, ObjectCall>, outcomes: Outcomes, taken: number, cost: number): Promise<unknown> {
-  if (cost === taken || !ns) return Promise.resolve()
-  const runtime = c.get('runtime') ?? systemRuntime
-  const work: Promise<unknown>[] = []
-  for (const outcome of outcomes) {
-    if (!outcome.ok || !outcome.result.allowed) continue
-    const call = calls.get(outcome.key)!
-    if (cost === 0) {
-      if (outcome.giveBack) work.push(Promise.resolve(outcome.giveBack()).catch(() => false))
-    } else if (cost > taken) {
-      work.push(withTimeout(stubFor(ns, call.key).charge(call.checks, Math.min(cost - taken, 1_000_000)), timeout, runtime).catch(() => -1))
-    }
-  }
-  return Promise.all(work)
-}
-
-/**
- * The cost the response reports, settled after it in `waitUntil`: from `costHeader` at once, or
- * from `costPath` once a tee of the body has been read (the client's branch replaces `c.res`, so
- * it flows as the origin sends it). Unread, `minCost` stays charged and the reason is logged.
- */
-function settleCost(c: Context<AppEnv>, settings: Settings, calls: Map<string, ObjectCall>, outcomes: Outcomes, taken: number, log: Record<string, unknown>) {
-  const { costFrom } = settings
-  if (!costFrom || outcomes.every((o) => !o.ok || !o.result.allowed)) return
-  const runtime = c.get('runtime') ?? systemRuntime
-  const unread = (reason: string) => logEvent('rate_limit_cost_unread', { requestId: c.get('requestId'), reason, charged: taken })
-  if ('header' in costFrom) {
-    const reading = costFromHeader(c.res.headers, costFrom.header)
-    // A missing header is the usual way to say "the minimum": logged only when it is malformed.
-    if ('unread' in reading) return c.res.headers.has(costFrom.header) ? unread(reading.unread) : undefined
-    log.cost = reading.cost
-    return runtime.waitUntil(c, chargeCost(settings, c, calls, outcomes, taken, reading.cost))
-  }
-  const { response, reading } = teeBodyCost(c.res, costFrom.path, costFrom.maxBytes)
-  if (response !== c.res) {
-    c.res = undefined
-    c.res = response
-  }
-  log.cost = 'body'
-  runtime.waitUntil(c, reading.then((read) => ('cost' in read ? chargeCost(settings, c, calls, outcomes, taken, read.cost) : unread(read.unread))))
-}
-
 /** Refuses the request with a 429 naming the limits hit, its `RateLimit` fields and the longest `Retry-After`. */
 function deny(applied: CompiledLimit[], decisions: Map<string, LimitDecision>, fields: { policy: string; state: string }, log: Record<string, unknown>): never {
   const hit = applied.filter((limit) => decisions.get(limit.check.id)?.allowed === false)
@@ -266,7 +220,7 @@ export const rateLimitPolicy = definePolicy({
     const keys = new Set([...options.limits, ...options.quotas].map((l) => compileKey(l.by ?? options.by, l.by ? l.fallback : (l.fallback ?? options.fallback)).signature))
     if (options.plans) keys.add(compileKey(CONSUMER_KEY).signature)
     // With a cost from the response, one more per key: the charge (or the give-back) after it.
-    const fromResponse = options.costHeader !== undefined || options.costPath !== undefined
+    const fromResponse = options.costHeader !== undefined || options.costPath !== undefined || options.actionCost
     return keys.size === 0 ? 0 : 2 * keys.size - 1 + (fromResponse ? keys.size : 0)
   },
   create(options, { env, route, config }) {
@@ -285,8 +239,13 @@ export const rateLimitPolicy = definePolicy({
       leases = leaseCaches.get(config)
       if (!leases) leaseCaches.set(config, (leases = new LeaseCache()))
     }
-    const costFrom: Settings['costFrom'] =
-      options.costHeader !== undefined ? { header: options.costHeader } : options.costPath !== undefined ? { path: parsePath(options.costPath), maxBytes: options.costMaxBytes } : undefined
+    const costFrom: Settings['costFrom'] = options.actionCost
+      ? { action: true }
+      : options.costHeader !== undefined
+        ? { header: options.costHeader }
+        : options.costPath !== undefined
+          ? { path: parsePath(options.costPath), maxBytes: options.costMaxBytes }
+          : undefined
     const settings: Settings = { ns, binding, onError, timeout, leases, costFrom }
     // With a cost from the response, admission takes `minCost`; the response says the rest.
     const admissionCost = costFrom ? options.minCost : options.cost

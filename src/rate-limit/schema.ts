@@ -118,9 +118,17 @@ export const RateLimitOptionsSchema = v.strictObject({
     v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(32 * 1024 * 1024)), 1024 * 1024),
     v.description(SCHEMA_DOCS ? 'With `costPath`: the most bytes of a JSON body read for its cost (of an event stream: of one event). Default 1 MiB.' : ''),
   ),
+  actionCost: v.pipe(
+    v.optional(v.boolean(), false),
+    v.description(
+      SCHEMA_DOCS
+        ? 'Charge what the route\'s action reports the request cost: an `aggregate` action\'s sum of its answered calls\' `cost` / `costPath`. Admission takes `minCost`, the rest is charged after the response.'
+        : '',
+    ),
+  ),
   minCost: v.pipe(
     v.optional(v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1), v.maxValue(1_000_000)), 1),
-    v.description(SCHEMA_DOCS ? 'With `costHeader` or `costPath`: the units admission takes before the cost is known.' : ''),
+    v.description(SCHEMA_DOCS ? 'With `costHeader`, `costPath` or `actionCost`: the units admission takes before the cost is known.' : ''),
   ),
   mode: v.pipe(
     v.optional(v.picklist(['lease', 'exact']), 'lease'),
