@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/parse'
 import type { Env } from '../../src/core/env'
 import { createGateway } from '../../src/gateway/create-gateway'
+import { teeBodyCost } from '../../src/rate-limit/response-cost'
+import { parsePath } from '../../src/template/path'
 import { ORIGIN, newTag, originEvents, policyGateway, routeConfig } from '../support/gateway'
 import { configProblems } from '../support/config'
 import { manualRuntime, pollUntil } from '../support/runtime'
@@ -112,5 +114,41 @@ describe('costPath: a server-sent event stream', () => {
     const res = await pending
     expect(await res.text()).toBe('id: 0\nevent: tick\ndata: {"n":0}\n\nid: 1\nevent: tick\ndata: {"n":1}\n\n')
     expect(await used(`ip=${ip}`, ID)).toBe(1)
+  })
+})
+
+describe('reading an event stream', () => {
+  /** A text/event-stream response whose body arrives in exactly these chunks. */
+  const streamOf = (chunks: string[]) => {
+    const encoder = new TextEncoder()
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const chunk of chunks) controller.enqueue(encoder.encode(chunk))
+        controller.close()
+      },
+    })
+    return new Response(body, { headers: { 'content-type': 'text/event-stream; charset=utf-8' } })
+  }
+  const read = async (chunks: string[], maxBytes = 1024) => {
+    const { response, reading } = teeBodyCost(streamOf(chunks), parsePath('usage.total_tokens'), maxBytes)
+    expect(await response.text()).toBe(chunks.join(''))
+    return reading
+  }
+
+  it('the last event carrying the path wins; [DONE], comments and other events are skipped; lines may end in CRLF split across chunks', async () => {
+    const chunks = [
+      ': keep-alive\r\n\r\ndata: {"usage":{"total_tokens":5}}\r',
+      '\n\r\ndata: {"choices":[{"delta":"hi"}]}\n\n',
+      'event: usage\ndata: {"usage":\ndata: {"total_tokens":40}}\n\n',
+      'data: [DONE]\n\n',
+    ]
+    expect(await read(chunks)).toEqual({ cost: 40 })
+  })
+
+  it('an event over maxBytes is skipped, the one before it stands; a stream ending without a blank line still counts its last event', async () => {
+    const big = `data: {"usage":{"total_tokens":99},"pad":"${'x'.repeat(200)}"}\n\n`
+    expect(await read(['data: {"usage":{"total_tokens":7}}\n\n', big.slice(0, 100), big.slice(100)], 64)).toEqual({ cost: 7 })
+    expect(await read(['data: {"usage":{"total_tokens":8}}'])).toEqual({ cost: 8 })
+    expect(await read(['data: {"usage":{"total_tokens":-1}}\n\n'])).toEqual({ unread: 'no event carried usage.total_tokens' })
   })
 })
