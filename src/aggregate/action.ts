@@ -17,6 +17,7 @@ import type { AppEnv } from '../core/context'
 import { GatewayError, type ErrorCode } from '../core/errors'
 import { requestScope } from '../template/scope'
 import type { CompiledUpstream } from '../upstream/upstream'
+import { compileActionCost } from './cost'
 import { compileCall, defaultCallTimeout, type CallFailure } from './call'
 import { answerHeaders, everyOutputFailed, listedFailures } from './answer'
 import { splitCallHeaders } from './forward'
@@ -119,6 +120,7 @@ export function aggregateAction(
   const deadlineMs = route.deadline ?? longestChain(deps, action.calls.map((call) => call.timeout ?? defaultCallTimeout(upstreams.get(call.upstream)!))).ms
   const idHeader = requestIdHeader(config, route)
   const { maxInFlight, errorsKey, onAllFailed } = action
+  const costOf = compileActionCost(action.calls)
 
   return async function aggregate(c) {
     const logs: RunOptions['logs'] = []
@@ -144,6 +146,8 @@ export function aggregateAction(
         defaultTtl,
       },
     })
+    // Before any failure is thrown: the calls that were answered cost what they cost.
+    if (costOf) c.set('actionCost', costOf(logs, outcome.results))
     if (outcome.refused) throw outcome.refused
     if (outcome.fatal?.reply) return passthrough(c, outcome.fatal.reply)
     if (outcome.fatal) throw failureError(outcome.fatal)

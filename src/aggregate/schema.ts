@@ -75,6 +75,18 @@ export const AggregateCallSchema = v.strictObject({
     v.optional(v.pipe(v.array(PathString), v.minLength(1))),
     v.description(SCHEMA_DOCS ? 'Response paths (`items`, `data.items`) where this call\'s list is appended to the list earlier calls put there, instead of replacing it.' : ''),
   ),
+  cost: v.pipe(
+    v.optional(v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(0), v.maxValue(1_000_000))),
+    v.description(
+      SCHEMA_DOCS
+        ? 'Rate-limit units this call costs when its upstream answers it (not from the call cache): a `rate-limit` policy with `actionCost` charges the sum over the calls. Default 0.'
+        : '',
+    ),
+  ),
+  costPath: v.pipe(
+    v.optional(PathString),
+    v.description(SCHEMA_DOCS ? 'A JSON path in this call\'s answer carrying what it cost (`usage.total_tokens`); when it holds no whole number, the call costs its `cost`.' : ''),
+  ),
   cache: v.pipe(
     v.optional(
       v.strictObject({

@@ -88,6 +88,11 @@ declare module 'hono' {
     log: RequestLog
     /** The gateway's runtime (clock, random, timers, `waitUntil`): see `core/runtime.ts`. */
     runtime: Runtime
+    /**
+     * Rate-limit units the action says this request cost, when it says (an `aggregate` action: the
+     * sum of its answered calls' `cost`); a `rate-limit` policy with `actionCost` charges it.
+     */
+    actionCost: number | undefined
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import type { ValidationContext } from '../core/policy'
 import type { KeySpec } from './keys'
+import { parsePath } from '../template/path'
 import { duplicateName, MAX_CHECK_ID, MAX_CHECKS, plansOf, type RateLimitOptions } from './schema'
 
 /** A limit or quota of the policy by name, with where it sits (`limits[0]`, `quotas[1]`). */
@@ -96,6 +97,27 @@ function checkPlansAndBudget(options: RateLimitOptions, items: NamedItem[], ctx:
   }
 }
 
+/** `costPath` names one value, and is the policy's only source of cost. */
+function checkCostPath(options: RateLimitOptions, error: Report) {
+  if (options.cost !== 1) error('.cost', 'give either "cost" (a fixed cost) or "costPath" (the cost read from the response body, "minCost" taken at admission), not both')
+  if (options.costHeader !== undefined) error('.costPath', 'give either "costHeader" or "costPath" (where the response says its cost), not both')
+  if (parsePath(options.costPath!).steps.some((step) => step.kind === 'each')) error('.costPath', 'must name one value: "[]" (every element) is not allowed here')
+}
+
+/**
+ * `actionCost` is the policy's only source of cost, and on a route its action must report one: an
+ * `aggregate` whose calls carry a `cost` or `costPath` (read by the action's shape).
+ */
+function checkActionCost(options: RateLimitOptions, ctx: ValidationContext) {
+  if (options.cost !== 1 || options.costHeader !== undefined || options.costPath !== undefined) {
+    ctx.error('.actionCost', 'give one source of cost: "actionCost" (what the action reports) or "cost", "costHeader", "costPath", not several')
+  }
+  const action = ctx.route?.action as { type: string; calls?: { cost?: number; costPath?: string }[] } | undefined
+  if (action && !(action.type === 'aggregate' && action.calls?.some((call) => call.cost !== undefined || call.costPath !== undefined))) {
+    ctx.error('.actionCost', 'the route\'s action reports no cost: only an "aggregate" action whose calls have a "cost" or "costPath" does')
+  }
+}
+
 export function checkRateLimitOptions(options: RateLimitOptions, ctx: ValidationContext): void {
   if (options.beforeAuth) checkBeforeAuth(options, ctx.route === undefined, ctx.error)
   if (options.limits.length + options.quotas.length === 0 && !options.plans) {
@@ -106,7 +128,9 @@ export function checkRateLimitOptions(options: RateLimitOptions, ctx: Validation
   const smallest = [...options.limits, ...options.quotas].reduce((least, l) => Math.min(least, l.limit), Infinity)
   if (options.cost > smallest) ctx.error('.cost', `${options.cost} is more than the smallest limit (${smallest}): no request could ever be admitted`)
   if (options.costHeader !== undefined && options.cost !== 1) ctx.error('.cost', 'give either "cost" (a fixed cost) or "costHeader" (the cost read from the response, "minCost" taken at admission), not both')
-  if (options.costHeader !== undefined && options.minCost > smallest) ctx.error('.minCost', `${options.minCost} is more than the smallest limit (${smallest}): no request could ever be admitted`)
+  if (options.costPath !== undefined) checkCostPath(options, ctx.error)
+  if (options.actionCost) checkActionCost(options, ctx)
+  if ((options.costHeader !== undefined || options.costPath !== undefined || options.actionCost) && options.minCost > smallest) ctx.error('.minCost', `${options.minCost} is more than the smallest limit (${smallest}): no request could ever be admitted`)
   checkSiblingNames(items, ctx)
   checkCounterIds(items, ctx)
   checkPlansAndBudget(options, items, ctx)

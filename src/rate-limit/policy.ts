@@ -9,6 +9,8 @@
  * When the limiter fails or is slow, `onError` decides: `allow` (fail open) or `deny` (503).
  * With `"beforeAuth": true` the policy runs in the request phase, before `jwt`/`api-key`, so a
  * request with a bad credential is counted before it gets its 401 (keys: `ip`, headers).
+ * A request costs `cost` units, or what its response or action reports (`costHeader`, `costPath`,
+ * `actionCost`: `minCost` at admission, the rest settled after the response, `./settle-cost`).
  *
  * @example
  * { "type": "rate-limit", "by": ["consumer"], "fallback": ["ip"],
@@ -26,6 +28,8 @@ import { RateLimiterTimeout, reserve, stubFor, withTimeout, type LeasedTake, typ
 import { LeaseCache, type LimiterLink } from './leases'
 import { plansOf, RateLimitOptionsSchema, type RateLimitOptions } from './schema'
 import { checkRateLimitOptions } from './checks'
+import { settleCost, type CostSource } from './settle-cost'
+import { parsePath } from '../template/path'
 import { definePolicy } from '../core/policy'
 import { systemRuntime } from '../core/runtime'
 import type { Context } from 'hono'
@@ -34,7 +38,11 @@ import type { AppEnv } from '../core/context'
 type CompiledLimit = { name: string; check: LimitCheck; key: KeyFunction; quota: boolean; describe: string }
 
 /** What the middleware needs of its options to reach the objects, and what to do when they fail. */
-type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout' | 'costHeader'> & { ns: DurableObjectNamespace<RateLimiter> | undefined; leases: LeaseCache | undefined }
+type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout'> & {
+  ns: DurableObjectNamespace<RateLimiter> | undefined
+  leases: LeaseCache | undefined
+  costFrom: CostSource | undefined
+}
 
 /**
  * Lease caches, one per gateway (per config object): per isolate and per config version, so every
@@ -42,7 +50,7 @@ type Settings = Pick<RateLimitOptions, 'binding' | 'onError' | 'timeout' | 'cost
  */
 const leaseCaches = new WeakMap<object, LeaseCache>()
 
-type Outcomes = Awaited<ReturnType<typeof reserve>>
+type Outcomes = ObjectOutcome[]
 
 const CONSUMER_KEY: KeySpec = ['consumer']
 
@@ -125,7 +133,7 @@ async function reserveAll(c: Context<AppEnv>, settings: Settings, calls: Map<str
   if (!ns || typeof ns.idFromName !== 'function') {
     return [...calls.keys()].map((key) => ({ key, ok: false, error: `no Durable Object binding "${binding}"` }))
   }
-  return reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c, settings.leases && leasedTake(c, settings, ns), settings.costHeader !== undefined)
+  return reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c, settings.leases && leasedTake(c, settings, ns), settings.costFrom !== undefined)
 }
 
 /**
@@ -184,31 +192,6 @@ function applyOnError(c: Context<AppEnv>, { binding, onError }: Settings, log: R
   log.outcome = 'failed-open'
 }
 
-/** The most a response may say it cost: beyond it (or not a whole number) the header is ignored. */
-const MAX_RESPONSE_COST = 1_000_000_000
-
-/**
- * The cost the response reported (`costHeader`), settled after it, in `waitUntil`: more than
- * admission took is charged in every object (the key may go into debt, delaying its next
- * admissions); 0 gives back what admission took; no or a bad header leaves `minCost` charged.
- */
-function settleCost(c: Context<AppEnv>, { ns, costHeader, timeout }: Settings, calls: Map<string, ObjectCall>, outcomes: Outcomes, taken: number, log: Record<string, unknown>) {
-  const text = c.res.headers.get(costHeader!)?.trim()
-  const cost = text !== undefined && /^\d{1,10}$/.test(text) ? Number(text) : undefined
-  if (cost === undefined || cost > MAX_RESPONSE_COST || cost === taken || !ns) return
-  log.cost = cost
-  const runtime = c.get('runtime') ?? systemRuntime
-  for (const outcome of outcomes) {
-    if (!outcome.ok || !outcome.result.allowed) continue
-    const call = calls.get(outcome.key)!
-    if (cost === 0) {
-      if (outcome.giveBack) runtime.waitUntil(c, Promise.resolve(outcome.giveBack()).catch(() => false))
-    } else if (cost > taken) {
-      runtime.waitUntil(c, withTimeout(stubFor(ns, call.key).charge(call.checks, Math.min(cost - taken, 1_000_000)), timeout, runtime).catch(() => -1))
-    }
-  }
-}
-
 /** Refuses the request with a 429 naming the limits hit, its `RateLimit` fields and the longest `Retry-After`. */
 function deny(applied: CompiledLimit[], decisions: Map<string, LimitDecision>, fields: { policy: string; state: string }, log: Record<string, unknown>): never {
   const hit = applied.filter((limit) => decisions.get(limit.check.id)?.allowed === false)
@@ -236,8 +219,9 @@ export const rateLimitPolicy = definePolicy({
     // One RPC per distinct key; on a denial, a refund to each object but the one that denied.
     const keys = new Set([...options.limits, ...options.quotas].map((l) => compileKey(l.by ?? options.by, l.by ? l.fallback : (l.fallback ?? options.fallback)).signature))
     if (options.plans) keys.add(compileKey(CONSUMER_KEY).signature)
-    // With `costHeader`, one more per key: the charge (or the give-back) after the response.
-    return keys.size === 0 ? 0 : 2 * keys.size - 1 + (options.costHeader !== undefined ? keys.size : 0)
+    // With a cost from the response, one more per key: the charge (or the give-back) after it.
+    const fromResponse = options.costHeader !== undefined || options.costPath !== undefined || options.actionCost
+    return keys.size === 0 ? 0 : 2 * keys.size - 1 + (fromResponse ? keys.size : 0)
   },
   create(options, { env, route, config }) {
     const own = compileLimits(route ? `route:${route.id}` : 'global', options.limits, options.quotas, options.by, options.fallback)
@@ -255,9 +239,16 @@ export const rateLimitPolicy = definePolicy({
       leases = leaseCaches.get(config)
       if (!leases) leaseCaches.set(config, (leases = new LeaseCache()))
     }
-    const settings: Settings = { ns, binding, onError, timeout, leases, costHeader: options.costHeader }
-    // With `costHeader`, admission takes `minCost`; the response says the rest.
-    const admissionCost = options.costHeader !== undefined ? options.minCost : options.cost
+    const costFrom: Settings['costFrom'] = options.actionCost
+      ? { action: true }
+      : options.costHeader !== undefined
+        ? { header: options.costHeader }
+        : options.costPath !== undefined
+          ? { path: parsePath(options.costPath), maxBytes: options.costMaxBytes }
+          : undefined
+    const settings: Settings = { ns, binding, onError, timeout, leases, costFrom }
+    // With a cost from the response, admission takes `minCost`; the response says the rest.
+    const admissionCost = costFrom ? options.minCost : options.cost
 
     return async function rateLimit(c, next) {
       const plan = c.get('consumer')?.plan
@@ -277,7 +268,7 @@ export const rateLimitPolicy = definePolicy({
       if (denied) deny(applied, decisions, fields, log)
       log.outcome ??= 'allowed'
       await next()
-      if (settings.costHeader !== undefined) settleCost(c, settings, calls, outcomes, admissionCost, log)
+      settleCost(c, settings, calls, outcomes, admissionCost, log)
       if (fields.policy) {
         editResponseHeaders(c, (headers) => {
           headers.append('RateLimit-Policy', fields.policy)

@@ -5,6 +5,7 @@
  */
 import * as v from 'valibot'
 import { HeaderName, Milliseconds, Name } from '../core/schema'
+import { PathString } from '../template/schema'
 import { KeySpecSchema } from './keys'
 
 /** Checks one `RateLimiter` call may carry; the policy's validation keeps every request within it. */
@@ -105,9 +106,29 @@ export const RateLimitOptionsSchema = v.strictObject({
         : '',
     ),
   ),
+  costPath: v.pipe(
+    v.optional(PathString),
+    v.description(
+      SCHEMA_DOCS
+        ? 'A JSON path in the response body carrying what the request cost (e.g. `usage.total_tokens`), read from a tee of the body so the client\'s answer is never delayed; in a `text/event-stream` answer, from the last `data:` event that carries it, once the stream ends. Admission takes `minCost`, the rest is charged after; unreadable, `minCost` stays charged.'
+        : '',
+    ),
+  ),
+  costMaxBytes: v.pipe(
+    v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(32 * 1024 * 1024)), 1024 * 1024),
+    v.description(SCHEMA_DOCS ? 'With `costPath`: the most bytes of a JSON body read for its cost (of an event stream: of one event). Default 1 MiB.' : ''),
+  ),
+  actionCost: v.pipe(
+    v.optional(v.boolean(), false),
+    v.description(
+      SCHEMA_DOCS
+        ? 'Charge what the route\'s action reports the request cost: an `aggregate` action\'s sum of its answered calls\' `cost` / `costPath`. Admission takes `minCost`, the rest is charged after the response.'
+        : '',
+    ),
+  ),
   minCost: v.pipe(
     v.optional(v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1), v.maxValue(1_000_000)), 1),
-    v.description(SCHEMA_DOCS ? 'With `costHeader`: the units admission takes before the cost is known.' : ''),
+    v.description(SCHEMA_DOCS ? 'With `costHeader`, `costPath` or `actionCost`: the units admission takes before the cost is known.' : ''),
   ),
   mode: v.pipe(
     v.optional(v.picklist(['lease', 'exact']), 'lease'),

@@ -12,6 +12,7 @@
  *   /duplex              answers at once and echoes each request chunk as it arrives
  *   /sse                 text/event-stream: sends event 0, then holds the stream open until
  *                        POST /_control/release?tag=T (at most 10 s), then sends event 1 and ends
+ *                        (its data: `?last=TEXT`, default {"n":1})
  *   /barrier/<name>?count=N   holds each request until N have arrived at <name>
  *   /ws                  WebSocket echo
  *   /json?value=TEXT     200 with TEXT as the body, typed application/json (valid JSON or not)
@@ -206,7 +207,7 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
         setTimeout(resolve, 10_000)
       })
       if (res.destroyed) return
-      res.write('id: 1\nevent: tick\ndata: {"n":1}\n\n')
+      res.write(`id: 1\nevent: tick\ndata: ${url.searchParams.get('last') ?? '{"n":1}'}\n\n`)
       event(tag, 'sse-end')
       return res.end()
     }
