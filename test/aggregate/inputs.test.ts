@@ -112,6 +112,10 @@ describe('aggregate: the log line has each call\'s outcome and whole duration', 
     const gw = testGateway(aggregateConfig([jsonCall('ok', { ok: true }), deepCall('slow', { unit: ' ', count: '1000', tail: '1', cut: '10', stall: '1' }, { timeout: 5_000 })]), {}, { runtime: clock })
     const answer = gw.fetch('/agg/42', { headers: { 'x-test-tag': tag } })
     await pollUntil(() => originEvents(tag), (events) => events.includes('repeat-cut'))
+    // The origin has sent its headers, but the gateway may not have read them yet: wait until the
+    // slow call's header timer is cleared (two timers left: the call's own timeout and the run's),
+    // or the clock would time the call out while it still waits for headers (no status logged).
+    await clock.until(() => clock.pendingTimers() === 2)
     await clock.advance(5_000)
     const res = await answer
     expect(await res.json()).toEqual({ ok: true, errors: [{ call: 'slow', error: 'timeout' }] })
