@@ -58,8 +58,11 @@ export type InspectResult = { now: number; counters: CounterState[] }
 /** The longest window a check may ask for: 31 days. */
 const MAX_WINDOW_MS = 31 * 86_400_000
 
-/** The most units one request may cost (`cost`). */
-export const MAX_COST = 1_000_000
+/**
+ * The most units one call may take or charge: a request's `cost`, or what its response reported
+ * (a token count). Counters hold weighted rows, so a large charge is one row, not one per unit.
+ */
+export const MAX_COST = 1_000_000_000
 export const isCost = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_COST
 
 const isCount = (n: unknown, max: number): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= max

@@ -13,8 +13,15 @@ export const MAX_CHECKS = 32
 /** Longest check id (`route:<route id>/<name>`) the object takes; validation keeps every id within it. */
 export const MAX_CHECK_ID = 256
 
-/** Window limits keep one row per admitted request (a sliding log), so their count is capped. */
-export const MAX_WINDOW_LIMIT = 100_000
+/**
+ * Window limits keep a weighted row per admission, lease or cost report, not one per unit. A
+ * window's rows are bounded by its admissions (at most `limit`) and by its milliseconds (reports
+ * are one row per millisecond): so a limit may go up to a billion units (tokens) when its window
+ * is a minute or less, and to 100,000 for longer windows (larger counts belong in quotas).
+ */
+export const MAX_WINDOW_LIMIT = 1_000_000_000
+export const MAX_LONG_WINDOW_LIMIT = 100_000
+export const LONG_WINDOW_SECONDS = 60
 const MAX_WINDOW_SECONDS = 31 * 86_400
 
 export const WindowLimitEntries = {
@@ -41,7 +48,19 @@ export const QuotaEntries = {
   period: v.pipe(v.picklist(['day', 'month']), v.description(SCHEMA_DOCS ? 'Calendar period in UTC; the count restarts at its first millisecond.' : '')),
 }
 
-export const WindowLimitSchema = v.strictObject(WindowLimitEntries)
+/** Keeps a long window's log small (see `MAX_WINDOW_LIMIT`). */
+function boundedRows<T extends { limit: number; window: number }>() {
+  return v.forward<T, v.CheckIssue<T>, ['limit']>(
+    v.check(
+      (limit) => limit.limit <= MAX_LONG_WINDOW_LIMIT || limit.window <= LONG_WINDOW_SECONDS,
+      `must be at most ${MAX_LONG_WINDOW_LIMIT} for a window over ${LONG_WINDOW_SECONDS} seconds (use a quota for larger counts)`,
+    ),
+    // A generic `T` can't prove `limit` is a key of it to valibot's path type; it is, by the bound.
+    ['limit'] as never,
+  )
+}
+
+export const WindowLimitSchema = v.pipe(v.strictObject(WindowLimitEntries), boundedRows<v.InferOutput<v.StrictObjectSchema<typeof WindowLimitEntries, undefined>>>())
 export const QuotaSchema = v.strictObject(QuotaEntries)
 
 /** The first name used twice in a list of limits and quotas, if any. */
@@ -88,7 +107,7 @@ export const RateLimitOptionsSchema = v.strictObject({
   type: v.literal('rate-limit'),
   by: v.pipe(v.optional(KeySpecSchema, ['ip']), v.description(SCHEMA_DOCS ? 'Who shares a counter: parts of `consumer`, `ip`, `route`, `apiKey`, `{ "header": name }`.' : '')),
   fallback: v.pipe(v.optional(KeySpecSchema), v.description(SCHEMA_DOCS ? 'Key used when a part of `by` has no value (e.g. `["ip"]` for `["consumer"]`).' : '')),
-  limits: v.optional(v.array(v.strictObject({ ...WindowLimitEntries, ...KeyOverrides })), []),
+  limits: v.optional(v.array(v.pipe(v.strictObject({ ...WindowLimitEntries, ...KeyOverrides }), boundedRows())), []),
   quotas: v.optional(v.array(v.strictObject({ ...QuotaEntries, ...KeyOverrides })), []),
   plans: v.pipe(v.optional(v.boolean(), false), v.description(SCHEMA_DOCS ? 'Also apply the limits and quotas of the consumer\'s plan, per consumer.' : '')),
   binding: v.pipe(v.optional(Name, 'RATE_LIMITER'), v.description(SCHEMA_DOCS ? 'The `RateLimiter` Durable Object binding.' : '')),

@@ -12,6 +12,7 @@ import type { ParsedPath } from '../template/path'
 import type { RateLimiter } from './rate-limiter'
 import { stubFor, withTimeout, type ObjectCall, type ObjectOutcome } from './reserve'
 import { costFromHeader, teeBodyCost } from './response-cost'
+import { MAX_COST } from './limiter-rpc'
 
 /** Where the request's cost is read: a response header, a JSON path of its body, or what the action reports. */
 export type CostSource = { header: string } | { path: ParsedPath; maxBytes: number } | { action: true }
@@ -36,7 +37,7 @@ function chargeCost({ ns, timeout }: CostSettings, c: Context<AppEnv>, calls: Ma
     if (cost === 0) {
       if (outcome.giveBack) work.push(Promise.resolve(outcome.giveBack()).catch(() => false))
     } else if (cost > taken) {
-      work.push(withTimeout(stubFor(ns, call.key).charge(call.checks, Math.min(cost - taken, 1_000_000)), timeout, runtime).catch(() => -1))
+      work.push(withTimeout(stubFor(ns, call.key).charge(call.checks, Math.min(cost - taken, MAX_COST)), timeout, runtime).catch(() => -1))
     }
   }
   return Promise.all(work)

@@ -36,9 +36,13 @@ describe('validation', () => {
     expect(problemsOf({ limits: [{ name: 'a', limit: 1, window: 1 }], quotas: [{ name: 'a', limit: 1, period: 'day' }] })).toEqual([
       'routes[0].policies[0].quotas[0].name: "a" is already the name of limits[0]',
     ])
-    expect(problemsOf({ limits: [{ name: 'a', limit: 100_001, window: 1 }] })).toEqual([
-      'routes[0].policies[0].limits[0].limit: must be at most 100000 (use a quota for larger counts)',
+    expect(problemsOf({ limits: [{ name: 'a', limit: 100_001, window: 61 }] })).toEqual([
+      'routes[0].policies[0].limits[0].limit: must be at most 100000 for a window over 60 seconds (use a quota for larger counts)',
     ])
+    expect(problemsOf({ limits: [{ name: 'a', limit: 1_000_000_001, window: 60 }] })).toEqual([
+      'routes[0].policies[0].limits[0].limit: must be at most 1000000000 (use a quota for larger counts)',
+    ])
+    expect(problemsOf({ limits: [{ name: 'a', limit: 5_000_000, window: 60 }] })).toEqual([])
     expect(problemsOf({ limits: [{ name: 'a', limit: 1.5, window: 1 }] })).toEqual(['routes[0].policies[0].limits[0].limit: must be a whole number'])
     expect(problemsOf({ limits: [{ name: 'a', limit: 1, window: 3_000_000 }] })).toEqual([
       'routes[0].policies[0].limits[0].window: must be at most 31 days (2678400 seconds)',

@@ -196,6 +196,30 @@ describe('cost', () => {
     })
   }
 
+  for (const mode of ['lease', 'exact'] as const) {
+    it(`mode "${mode}": a token-scale limit (5 million a minute) counts millions of units by weight`, async () => {
+      const gw = policyGateway(
+        'rate-limit',
+        { mode, costHeader: 'X-Usage-Tokens', limits: [{ name: 'tokens', limit: 5_000_000, window: 60 }] },
+        { id: 'limited', match: { path: '/limited' }, action: { type: 'respond', headers: { 'x-usage-tokens': '{headers.x-tokens}' }, body: { ok: true } } },
+        { runtime: manualRuntime() },
+      )
+      const ip = freshIp()
+      for (let i = 0; i < 3; i++) expect((await spend(gw, ip, '2000000')).status).toBe(200)
+      // Charged in full (one call, one weighted row), not capped; under leases the count also holds
+      // the few units this isolate has leased and not spent yet.
+      const count = await used(`ip=${ip}`, 'route:limited/tokens')
+      const leased = count - 6_000_000
+      if (mode === 'exact') expect(leased).toBe(0)
+      else expect(leased).toBeGreaterThanOrEqual(0), expect(leased).toBeLessThan(100)
+      // In debt: denied, once this isolate's leased units (leased before the debt) are spent.
+      const after: number[] = []
+      for (let i = 0; i <= leased; i++) after.push((await spend(gw, ip, '1')).status)
+      expect(after.filter((s) => s === 200).length).toBeLessThanOrEqual(leased)
+      expect(after.at(-1)).toBe(429)
+    })
+  }
+
   it('refuses a cost no request could ever pay, naming the field', async () => {
     const problems = configProblems({ routes: [{ id: 'r', match: { path: '/' }, policies: [{ type: 'rate-limit', cost: 11, limits: [{ name: 'w', limit: 10, window: 1 }] }], action: { type: 'respond' } }] })
     expect(problems).toEqual(['routes[0].policies[0].cost: 11 is more than the smallest limit (10): no request could ever be admitted'])
