@@ -36,7 +36,7 @@ import { freshenedBy, validatorsOf } from '../http-cache/revalidation'
 import { partialFrom } from '../http-cache/range'
 import { compilePins, type Pins } from './pins'
 import { ERROR_STATUSES, startRefresh } from './refresh'
-import { invalidate, isUnsafe } from './invalidate'
+import { invalidate, invalidationSubrequests, isUnsafe } from './invalidate'
 import { bypassReason, storeFrom, visit, type CacheSetup, type Visit } from './lookup'
 import { checkCacheOptions, transformedHeaders } from './checks'
 import { CacheOptionsSchema } from './schema'
@@ -75,8 +75,9 @@ export const cachePolicy = definePolicy({
   phase: 'cache',
   schema: CacheOptionsSchema,
   check: checkCacheOptions,
-  // Up to two matches (Vary), two puts (variant + marker) and one KV read of generations.
-  subrequests: () => 5,
+  // A safe request: one KV read of generations, up to two matches (Vary), two puts (variant +
+  // marker) or a delete. An unsafe one: its invalidation, which costs more.
+  subrequests: (options) => Math.max(5, invalidationSubrequests(options.scope)),
   create(options, build) {
     const pins: Pins = compilePins(upstreamConfigs(build.config), build.route)
     const kv = build.env[options.purge.kv] as KVNamespace | undefined
