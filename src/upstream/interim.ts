@@ -1,0 +1,114 @@
+/**
+ * @module
+ * The final response behind an interim one. workerd's HTTP client (locally, `wrangler dev` and the
+ * test pool) hands a `103 Early Hints` (or any 1xx but 101) over as if it were final, and the rest
+ * of the connection, the real response's head and body, arrives as its body: a body that ends
+ * only when the origin closes the connection. This reads that head (bounded), and gives the final
+ * response with its body framed by its own `Content-Length` (the connection's remainder is then
+ * cancelled, never waited for). Anything it can't read with certainty (no `HTTP/1.x` head, an
+ * invalid header, `Transfer-Encoding`, `Content-Encoding`) is undefined: the caller answers 502.
+ */
+import { concatChunks } from '../core/body'
+import { HOP_BY_HOP_HEADERS } from '../core/http'
+
+/** The most a head (and the interim ones before it) may take before the final status. */
+const MAX_HEAD_BYTES = 64 * 1024
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const STATUS_LINE = /^HTTP\/1\.[01] ([1-5]\d\d)(?: ([^\r\n]*))?$/
+const PREFIX = 'HTTP/1.'
+
+type Head = { status: number; statusText: string; headers: Headers }
+
+function parseHead(text: string): Head | undefined {
+  const [statusLine = '', ...lines] = text.split('\r\n')
+  const status = STATUS_LINE.exec(statusLine)
+  if (!status) return undefined
+  const headers = new Headers()
+  for (const line of lines) {
+    const colon = line.indexOf(':')
+    // No obsolete line folding, no whitespace before the colon (RFC 9112 section 5).
+    if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) return undefined
+    try {
+      headers.append(line.slice(0, colon), line.slice(colon + 1).trim())
+    } catch {
+      return undefined
+    }
+  }
+  return { status: Number(status[1]), statusText: status[2] ?? '', headers }
+}
+
+/** Where the head ends (after its blank line), or -1. */
+function headEnd(bytes: Uint8Array): number {
+  for (let i = 3; i < bytes.length; i++) {
+    if (bytes[i] === 10 && bytes[i - 1] === 13 && bytes[i - 2] === 10 && bytes[i - 3] === 13) return i + 1
+  }
+  return -1
+}
+
+const latin1 = (bytes: Uint8Array) => String.fromCharCode(...bytes)
+
+/** The final response in an interim response's body, or undefined when it can't be read with certainty. */
+export async function finalAfterInterim(interim: Response, method: string): Promise<Response | undefined> {
+  if (!interim.body) return undefined
+  const reader = interim.body.getReader()
+  const give = (response: Response | undefined) => {
+    if (!response) reader.cancel().catch(() => {})
+    return response
+  }
+  let buffered: Uint8Array = new Uint8Array(0)
+  for (;;) {
+    const end = headEnd(buffered)
+    if (end < 0) {
+      // Refuse at once what can't be a status line: the body of a plain 1xx from a broken origin.
+      const start = latin1(buffered.subarray(0, PREFIX.length))
+      if (!PREFIX.startsWith(start) || buffered.length > MAX_HEAD_BYTES) return give(undefined)
+      const { done, value } = await reader.read()
+      if (done) return give(undefined)
+      buffered = concatChunks([buffered, value], buffered.length + value.byteLength)
+      continue
+    }
+    const head = parseHead(latin1(buffered.subarray(0, end - 4)))
+    buffered = buffered.subarray(end)
+    if (!head || head.status === 101) return give(undefined)
+    // Another interim response (a 100 before the 103, say): the final one follows it.
+    if (head.status < 200) continue
+    return give(framed(head, buffered, reader, method))
+  }
+}
+
+/** The final response with the body its `Content-Length` frames (none for HEAD, 204, 304). */
+function framed(head: Head, buffered: Uint8Array, reader: ReadableStreamDefaultReader<Uint8Array>, method: string): Response | undefined {
+  const { status, statusText, headers } = head
+  const encoding = headers.get('content-encoding')
+  if (headers.has('transfer-encoding') || (encoding !== null && encoding.trim().toLowerCase() !== 'identity')) return undefined
+  const lengths = [...new Set((headers.get('content-length') ?? '').split(',').map((v) => v.trim()).filter(Boolean))]
+  if (lengths.length > 1 || (lengths.length === 1 && !/^\d+$/.test(lengths[0]!))) return undefined
+  for (const name of HOP_BY_HOP_HEADERS) headers.delete(name)
+  if (method === 'HEAD' || status === 204 || status === 304 || lengths[0] === '0') {
+    reader.cancel().catch(() => {})
+    return new Response(null, { status, statusText, headers })
+  }
+  // Without a length the body would run to the connection's end: never certain, never used.
+  if (lengths.length === 0) return undefined
+  let left = Number(lengths[0])
+  let first: Uint8Array | undefined = buffered.subarray(0, left)
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let chunk = first
+      first = undefined
+      if (!chunk?.byteLength) {
+        const { done, value } = await reader.read()
+        if (done) return controller.error(new Error('the origin closed the connection before the declared length'))
+        chunk = value.subarray(0, left)
+      }
+      left -= chunk.byteLength
+      controller.enqueue(chunk)
+      if (left === 0) {
+        controller.close()
+        reader.cancel().catch(() => {})
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  })
+  return new Response(body.pipeThrough(new FixedLengthStream(Number(lengths[0]))), { status, statusText, headers })
+}
