@@ -52,8 +52,14 @@ describe('an interim 1xx before the real answer (workerd hands it over as final)
     expect(await second.text()).toBe('x'.repeat(20))
   })
 
-  it('a real answer without Content-Length (chunked) can\'t be framed with certainty: 502, at once', async () => {
-    const res = await gateway().fetch(`/bytes?size=300&chunked=1&early-hints=1`, { headers: { 'x-test-tag': newTag() } })
+  it('a chunked real answer is decoded: the client gets the whole body', async () => {
+    const res = await gateway().fetch(`/bytes?size=40000&chunked=1&early-hints=1`, { headers: { 'x-test-tag': newTag() } })
+    expect(res.status).toBe(200)
+    expect(await res.text()).toBe('x'.repeat(40_000))
+  })
+
+  it("a content-encoded real answer can't be read with certainty (its bytes are raw): 502, at once", async () => {
+    const res = await gateway().fetch(`/echo/${newTag()}?gzip=1&early-hints=1`)
     expect(res.status).toBe(502)
     expect(await res.json()).toMatchObject({ code: 'ERR_UPSTREAM_INVALID_RESPONSE' })
   })
