@@ -61,7 +61,7 @@ export type CallCacheContext = {
 export type CallRequest = Pick<UpstreamRequest, 'path' | 'search' | 'headers'>
 
 /** Stores one call's answer: the reason it may not be stored, or the writes for `waitUntil`. */
-export type Keep = (response: Response, bytes: Uint8Array) => string | Promise<void>
+export type Keep = (response: Response, bytes: Uint8Array) => string | Promise<unknown>
 
 /**
  * A fresh entry (`hit`, with its `remaining` lifetime in seconds), or how to store the origin's

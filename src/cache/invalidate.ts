@@ -22,6 +22,19 @@ export function isUnsafe(method: string): boolean {
 
 type Target = { path: string; search: string }
 
+/** The URIs one answer can invalidate: the request's own, its `Location` and its `Content-Location`. */
+const MOST_TARGETS = 3
+
+/**
+ * Worst-case subrequests of one invalidation, per target URI: a KV read of its generations, a
+ * delete per partition (the shared one, and the consumer's under `scope: "consumer"`), and the
+ * background KV write of the bumped generation.
+ */
+export function invalidationSubrequests(scope: CacheSetup['scope']): number {
+  const partitions = scope === 'consumer' ? 2 : 1
+  return MOST_TARGETS * (1 + partitions + 1)
+}
+
 /** The request's own target (as the cache keys it), and the same-origin URIs its answer names. */
 function targetsOf(c: Context<AppEnv>, own: Target): Target[] {
   const targets = [own]

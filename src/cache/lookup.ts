@@ -11,7 +11,7 @@ import type { Entry } from '../http-cache/entry'
 import { decideStore, entryState, type FreshnessOptions } from '../http-cache/freshness'
 import type { GenerationStore } from '../http-cache/generation'
 import { consumerPartition, varyNames, type CompiledKey } from '../http-cache/key'
-import { lookup, store, type Lookup } from '../http-cache/store'
+import { lookup, storeBeforeAnswer, type Lookup, type StoreOutcome } from '../http-cache/store'
 import type { Pins } from './pins'
 import type { CacheOptions } from './schema'
 
@@ -52,7 +52,18 @@ export type Visit = {
   state: ReturnType<typeof entryState> | undefined
 }
 
-export type Stored = { response: Response; reason: string | undefined; done: Promise<void> | undefined }
+/**
+ * What storing the origin's answer came to: `reason` why it was not stored (decided at once, or the
+ * write failed before the answer); `stored` when the write ended before the answer; neither while
+ * it goes on in the background (`done`, for `waitUntil`).
+ */
+export type Stored = { response: Response; reason: string | undefined; stored: boolean; done: Promise<StoreOutcome> | undefined }
+
+/**
+ * Bodies up to this size are stored before the answer leaves (a small complete body costs the
+ * client one Cache API write); larger ones stream at once and are stored in the background.
+ */
+export const AWAITED_BODY_BYTES = 64 * 1024
 
 /** Why a request skips the cache before any lookup (its `Cache-Status` detail), or undefined. */
 export function bypassReason(c: Context<AppEnv>): string | undefined {
@@ -110,7 +121,7 @@ export async function visit(c: Context<AppEnv>, setup: CacheSetup): Promise<Visi
  * Stores the origin's answer when the store decision allows it, and says why not otherwise. The
  * gateway's own sticky cookie is not the origin's: off while judging and storing, back after.
  */
-export function storeFrom(c: Context<AppEnv>, setup: CacheSetup, at: Visit, origin: Response): Stored {
+export async function storeFrom(c: Context<AppEnv>, setup: CacheSetup, at: Visit, origin: Response): Promise<Stored> {
   const { pins, maxBodyBytes } = setup
   const reqHeaders = c.req.raw.headers
   const runtime = c.get('runtime')
@@ -120,13 +131,13 @@ export function storeFrom(c: Context<AppEnv>, setup: CacheSetup, at: Visit, orig
   const length = Number(res.headers.get('content-length') ?? 0)
   const transformedVary = decision.store && varyNames(res.headers.get('vary')).some((name) => setup.transformed.has(name))
   const reason = !decision.store ? decision.reason : transformedVary ? 'vary-transformed' : length > maxBodyBytes ? 'too-large' : undefined
-  const result: Stored =
-    reason !== undefined || !decision.store
-      ? { response: res, reason, done: undefined }
-      : {
-          ...store({ cache: at.storage, origin: at.origin, primary: at.primary, headers: at.varyOn, now: runtime.now(), pins: pinned, response: res, freshness: decision.freshness, maxBodyBytes, strip: setup.strip }),
-          reason,
-        }
+  let result: Stored = { response: res, reason, stored: false, done: undefined }
+  if (reason === undefined && decision.store) {
+    const input = { cache: at.storage, origin: at.origin, primary: at.primary, headers: at.varyOn, now: runtime.now(), pins: pinned, response: res, freshness: decision.freshness, maxBodyBytes, strip: setup.strip }
+    const written = await storeBeforeAnswer(input, AWAITED_BODY_BYTES)
+    const outcome = written.outcome
+    result = { response: written.response, reason: outcome && !outcome.stored ? outcome.reason : undefined, stored: outcome?.stored ?? false, done: written.done }
+  }
   for (const line of cookies) result.response.headers.append('Set-Cookie', line)
   return result
 }

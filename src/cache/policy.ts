@@ -26,17 +26,17 @@
 import type { Context, MiddlewareHandler, Next } from 'hono'
 import type { AppEnv } from '../core/context'
 import { editResponseHeaders } from '../core/http'
-import { logEvent } from '../core/logging'
+import { logEvent, logInfo } from '../core/logging'
 import { CONDITIONAL_HEADERS, notModified, type Entry } from '../http-cache/entry'
 import { generationStore } from '../http-cache/generation'
 import { mayServeStale } from '../http-cache/freshness'
 import { compileKey } from '../http-cache/key'
-import { forget } from '../http-cache/store'
+import { forget, type StoreOutcome } from '../http-cache/store'
 import { freshenedBy, validatorsOf } from '../http-cache/revalidation'
 import { partialFrom } from '../http-cache/range'
 import { compilePins, type Pins } from './pins'
 import { ERROR_STATUSES, startRefresh } from './refresh'
-import { invalidate, isUnsafe } from './invalidate'
+import { invalidate, invalidationSubrequests, isUnsafe } from './invalidate'
 import { bypassReason, storeFrom, visit, type CacheSetup, type Visit } from './lookup'
 import { checkCacheOptions, transformedHeaders } from './checks'
 import { CacheOptionsSchema } from './schema'
@@ -75,8 +75,9 @@ export const cachePolicy = definePolicy({
   phase: 'cache',
   schema: CacheOptionsSchema,
   check: checkCacheOptions,
-  // Up to two matches (Vary), two puts (variant + marker) and one KV read of generations.
-  subrequests: () => 5,
+  // A safe request: one KV read of generations, up to two matches (Vary), two puts (variant +
+  // marker) or a delete. An unsafe one: its invalidation, which costs more.
+  subrequests: (options) => Math.max(5, invalidationSubrequests(options.scope)),
   create(options, build) {
     const pins: Pins = compilePins(upstreamConfigs(build.config), build.route)
     const kv = build.env[options.purge.kv] as KVNamespace | undefined
@@ -112,7 +113,7 @@ export const cachePolicy = definePolicy({
       const sent = await forward(c, next, at)
       if (serveStaleOnError(c, setup, at)) return
       if (sent.revalidating && c.res.status === 304) return answerRevalidated(c, setup, at, sent.conditional)
-      answerFromOrigin(c, setup, at, sent.conditional)
+      await answerFromOrigin(c, setup, at, sent.conditional)
     }
   },
 })
@@ -175,12 +176,12 @@ async function forward(c: Context<AppEnv>, next: Next, at: Visit): Promise<{ con
 }
 
 /** The origin confirmed the entry (304): its headers are freshened, stored again, and it is served. */
-function answerRevalidated(c: Context<AppEnv>, setup: CacheSetup, at: Visit, conditional: boolean): void {
+async function answerRevalidated(c: Context<AppEnv>, setup: CacheSetup, at: Visit, conditional: boolean): Promise<void> {
   const freshened = freshenedBy(at.entry!.response, c.res.headers)
   c.res.body?.cancel().catch(() => {})
   c.res = undefined
   c.res = freshened
-  answerFromOrigin(c, setup, { ...at, entry: undefined }, conditional, { fwd: 'stale', status: 304 })
+  return answerFromOrigin(c, setup, { ...at, entry: undefined }, conditional, { fwd: 'stale', status: 304 })
 }
 
 /**
@@ -203,22 +204,34 @@ function serveStaleOnError(c: Context<AppEnv>, setup: CacheSetup, at: Visit): bo
   return true
 }
 
-/** Answers with the origin's response, stored when it may be; an entry it may no longer replace is forgotten. */
-function answerFromOrigin(c: Context<AppEnv>, setup: CacheSetup, at: Visit, conditional: boolean, revalidated?: { fwd: 'stale'; status: 304 }): void {
+/**
+ * Answers with the origin's response, stored when it may be; an entry it may no longer replace is
+ * forgotten. `stored` is said only of a write that ended before the answer; one still going on
+ * (a large body) is reported by its own log event when it ends.
+ */
+async function answerFromOrigin(c: Context<AppEnv>, setup: CacheSetup, at: Visit, conditional: boolean, revalidated?: { fwd: 'stale'; status: 304 }): Promise<void> {
   const { entry, found } = at
   const runtime = c.get('runtime')
   const fwd = revalidated?.fwd ?? (entry ? 'stale' : (found?.miss ?? 'uri-miss'))
   entry?.response.body?.cancel().catch(() => {})
   if (c.req.method === 'HEAD') return setCacheStatus(c, setup, `fwd=${fwd}; detail=head`)
-  const result = storeFrom(c, setup, at, c.res)
+  const result = await storeFrom(c, setup, at, c.res)
   const status = revalidated?.status ?? result.response.status
   c.res = undefined
   c.res = (conditional && notModified(c.req.raw.headers, result.response)) || result.response
-  if (result.done) {
-    runtime.waitUntil(c, result.done)
-    return setCacheStatus(c, setup, `fwd=${fwd}; fwd-status=${status}; stored`)
+  if (result.stored) return setCacheStatus(c, setup, `fwd=${fwd}; fwd-status=${status}; stored`)
+  if (result.done && result.reason === undefined) {
+    runtime.waitUntil(c, result.done.then((outcome) => reportBackgroundStore(c, outcome)))
+    return setCacheStatus(c, setup, `fwd=${fwd}; fwd-status=${status}`)
   }
   // The origin now says this may not be kept: don't leave an older entry to be served stale.
   if ((entry && status !== 304 && status !== 206) || revalidated) runtime.waitUntil(c, forget(at.storage, at.origin, found!.keyText))
   setCacheStatus(c, setup, `fwd=${fwd}; fwd-status=${status}; detail=${result.reason}`)
+}
+
+/** The request's line is written by now: a background write's outcome gets a line of its own. */
+function reportBackgroundStore(c: Context<AppEnv>, outcome: StoreOutcome): void {
+  const fields = { requestId: c.get('requestId'), route: c.get('route')?.id }
+  if (outcome.stored) logInfo('cache_stored_in_background', fields)
+  else logEvent('cache_not_stored_in_background', { ...fields, reason: outcome.reason })
 }

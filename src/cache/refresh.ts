@@ -13,6 +13,7 @@ import { Context, type MiddlewareHandler } from 'hono'
 import type { AppEnv } from '../core/context'
 import { CONDITIONAL_HEADERS } from '../http-cache/entry'
 import { logEvent } from '../core/logging'
+import type { Stored } from './lookup'
 
 /**
  * Origin answers that count as errors: stale-if-error serves a stale entry instead (RFC 5861
@@ -74,7 +75,7 @@ export function startRefresh(
   self: MiddlewareHandler<AppEnv>,
   keyText: string,
   timeoutMs: number,
-  storeFrom: (res: Response) => { done: Promise<void> | undefined; response: Response },
+  storeFrom: (res: Response) => Promise<Stored>,
   drop: () => Promise<void>,
 ): void {
   const downstream = c.get('route').downstreamOf(self)
@@ -86,16 +87,12 @@ export function startRefresh(
     c,
     refreshed
       .then(async (res) => {
-        const result = storeFrom(res)
-        if (result.done) {
-          await result.response.body?.cancel().catch(() => {})
-          await result.done
-          holdMs = 1_000
-        } else {
-          res.body?.cancel().catch(() => {})
-          // An error keeps the stale entry; an answer that may not be stored replaces it with nothing.
-          if (!ERROR_STATUSES.has(res.status) && res.status !== 304) await drop()
-        }
+        const result = await storeFrom(res)
+        await result.response.body?.cancel().catch(() => {})
+        const outcome = result.done ? await result.done : undefined
+        if (outcome?.stored) holdMs = 1_000
+        // An error keeps the stale entry; an answer that may not be stored replaces it with nothing.
+        else if (!ERROR_STATUSES.has(res.status) && res.status !== 304) await drop()
       })
       .catch((err: unknown) => logEvent('cache_refresh_failed', { route: c.get('route').id, reason: String(err) }))
       .finally(() => releaseRefresh(keyText, timeoutMs, holdMs, runtime.now())),

@@ -67,3 +67,33 @@ async function readChunks(stream: ReadableStream<Uint8Array>, max: number, signa
   }
   return { chunks, size, complete: true }
 }
+
+/**
+ * Reads a stream until it ends or passes `max` bytes, never cancelling it: the whole body when it
+ * ended within `max`, else a stream that gives the bytes read so far and then the rest, for a
+ * caller that wanted the body whole only when it is small.
+ */
+export async function readAhead(stream: ReadableStream<Uint8Array>, max: number): Promise<{ bytes: Uint8Array } | { stream: ReadableStream<Uint8Array> }> {
+  const reader = stream.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  // Bounded: every pass adds bytes towards the cap or ends the stream.
+  while (size <= max) {
+    const { done, value } = await reader.read()
+    if (done) return { bytes: concatChunks(chunks, size) }
+    size += value.byteLength
+    chunks.push(value)
+  }
+  return {
+    stream: new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const next = chunks.shift()
+        if (next) return controller.enqueue(next)
+        const { done, value } = await reader.read()
+        if (done) controller.close()
+        else controller.enqueue(value)
+      },
+      cancel: (reason) => reader.cancel(reason),
+    }),
+  }
+}

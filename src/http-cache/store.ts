@@ -4,7 +4,7 @@
  * stored under its variant key, and its primary key holds a marker naming the varied headers, so a
  * lookup is one `match`, or two for a `Vary`-ing resource.
  */
-import { readUpTo } from '../core/body'
+import { readAhead, readUpTo } from '../core/body'
 import { logEvent } from '../core/logging'
 import { storeSeconds, type Freshness } from './freshness'
 import { readEntry, storedResponse, variantsMarker, type Entry } from './entry'
@@ -47,34 +47,76 @@ export type StoreInput = {
   strip: readonly string[]
 }
 
-/**
- * Starts storing `response` and returns the response for the client (its body is teed: the client
- * streams while the store's copy is read, at most `maxBodyBytes` of it) plus the promise of the
- * writes, for `waitUntil`. A body over the limit is not stored; the client's copy is unaffected.
- */
-export function store(input: StoreInput): { response: Response; done: Promise<void> } {
+/** What became of a write: stored, or why not (`too-large`, `store-failed`). */
+export type StoreOutcome = { stored: true } | { stored: false; reason: string }
+
+/** Puts the entry (and, for a `Vary`-ing response, its marker) with this body. */
+async function write(input: StoreInput, bytes: Uint8Array | null): Promise<void> {
   const { response, freshness } = input
   const names = varyNames(response.headers.get('vary'))
   const keep = storeSeconds(freshness, input.now) + KEEP_PAST_LIFETIME
+  const stored = storedResponse(response, bytes, freshness, keep, { strip: input.strip, varyNames: names, pins: input.pins })
+  if (names.length === 0) {
+    await input.cache.put(await cacheRequest(input.origin, input.primary), stored)
+    return
+  }
+  const variant = variantKey(input.primary, names, input.headers)
+  // The variant first: a marker must never point at nothing for long.
+  await input.cache.put(await cacheRequest(input.origin, variant), stored)
+  await input.cache.put(await cacheRequest(input.origin, input.primary), variantsMarker(names, freshness, keep))
+}
+
+async function outcomeOf(writing: Promise<void>): Promise<StoreOutcome> {
+  try {
+    await writing
+    return { stored: true }
+  } catch (err) {
+    logEvent('cache_store_failed', { reason: String(err) })
+    return { stored: false, reason: 'store-failed' }
+  }
+}
+
+/**
+ * Starts storing `response` and returns the response for the client (its body is teed: the client
+ * streams while the store's copy is read, at most `maxBodyBytes` of it) plus the promise of the
+ * write's outcome, for `waitUntil`. A body over the limit is not stored; the client's copy is unaffected.
+ */
+export function store(input: StoreInput): { response: Response; done: Promise<StoreOutcome> } {
+  const { response } = input
   let clientBody: ReadableStream | null = null
   let storeBody: ReadableStream | null = null
   if (response.body) [clientBody, storeBody] = response.body.tee()
-  const done = (async () => {
+  const done = (async (): Promise<StoreOutcome> => {
     const bytes = storeBody ? await readUpTo(storeBody, input.maxBodyBytes) : null
-    if (bytes === undefined) return
-    const stored = storedResponse(response, bytes, freshness, keep, { strip: input.strip, varyNames: names, pins: input.pins })
-    if (names.length === 0) {
-      await input.cache.put(await cacheRequest(input.origin, input.primary), stored)
-      return
-    }
-    const variant = variantKey(input.primary, names, input.headers)
-    // The variant first: a marker must never point at nothing for long.
-    await input.cache.put(await cacheRequest(input.origin, variant), stored)
-    await input.cache.put(await cacheRequest(input.origin, input.primary), variantsMarker(names, freshness, keep))
-  })().catch((err: unknown) => {
+    if (bytes === undefined) return { stored: false, reason: 'too-large' }
+    return outcomeOf(write(input, bytes))
+  })().catch((err: unknown): StoreOutcome => {
     logEvent('cache_store_failed', { reason: String(err) })
+    return { stored: false, reason: 'store-failed' }
   })
   return { response: new Response(clientBody, response), done }
+}
+
+/**
+ * Stores `response` before it is answered when its whole body arrives within `awaitBytes` (and
+ * `maxBodyBytes`): the write's `outcome` is then known, and `Cache-Status` can say `stored` only
+ * when it is true. A larger body (declared or found so) streams to the client at once and is
+ * stored in the background (`done`), with no outcome to tell it yet; one over `maxBodyBytes` is
+ * not stored (`too-large`).
+ */
+export async function storeBeforeAnswer(input: StoreInput, awaitBytes: number): Promise<{ response: Response; outcome?: StoreOutcome; done: Promise<StoreOutcome> }> {
+  const { response, maxBodyBytes } = input
+  const limit = Math.min(awaitBytes, maxBodyBytes)
+  const declared = Number(response.headers.get('content-length') ?? 0)
+  if (response.body && declared > limit) return store(input)
+  const read = response.body ? await readAhead(response.body, limit) : { bytes: null }
+  if ('stream' in read) {
+    const streaming = new Response(read.stream, response)
+    if (limit >= maxBodyBytes) return { response: streaming, outcome: { stored: false, reason: 'too-large' }, done: Promise.resolve({ stored: false, reason: 'too-large' }) }
+    return store({ ...input, response: streaming })
+  }
+  const done = outcomeOf(write(input, read.bytes))
+  return { response: new Response(read.bytes && response.body ? read.bytes : null, response), outcome: await done, done }
 }
 
 /** Forgets an entry in this data centre (the origin has since said it may not be stored). */

@@ -8,6 +8,7 @@
 import type { UpstreamBody, UpstreamRequest } from '../core/context'
 import { GatewayError } from '../core/errors'
 import type { UpstreamLog } from '../core/logging'
+import { finalAfterInterim } from './interim'
 import type { Target } from './pool'
 import type { TryResult } from './retry'
 import type { CompiledUpstream } from './upstream'
@@ -35,6 +36,10 @@ const firstTry = new WeakMap<UpstreamLog, number>()
 /** A final status a Response may carry (200-599), or a WebSocket's 101. */
 function validFinalStatus(response: Response): boolean {
   return (response.status >= 200 && response.status <= 599) || (response.status === 101 && response.webSocket !== null)
+}
+
+function isInterim(response: Response): boolean {
+  return response.status >= 100 && response.status <= 199 && response.status !== 101
 }
 
 /** Sends one try to `target`, waiting at most `timeoutMs` for its headers. Never throws a gateway error: it returns it. */
@@ -70,7 +75,7 @@ export async function tryTarget(call: CallInFlight, target: Target, timeoutMs: n
   if (signal?.aborted) controller.abort()
   signal?.addEventListener('abort', onOuterAbort)
   try {
-    const response = await target.fetch(
+    let response = await target.fetch(
       new Request(url, {
         method: request.method,
         headers,
@@ -80,9 +85,11 @@ export async function tryTarget(call: CallInFlight, target: Target, timeoutMs: n
         signal: controller.signal,
       }),
     )
-    if (!validFinalStatus(response)) {
-      // An interim 1xx handed over as final carries the real answer as a body that only ends with
-      // the connection: cancel it at once, never read it.
+    // An interim 1xx handed over as final: the final response is in its body (`./interim`).
+    const final = isInterim(response) ? await finalAfterInterim(response, request.method) : response
+    if (final) response = final
+    if (!final || !validFinalStatus(response)) {
+      // What remains of the connection is not a response to read: cancel it at once.
       response.body?.cancel().catch(() => {})
       delete log.status
       log.error = `invalid-status-${response.status}`

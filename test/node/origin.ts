@@ -21,6 +21,7 @@
  *   /big?bytes=N         a JSON string body of about N bytes, chunked (no Content-Length); records the
  *                        event `big-done:N` or, when the client went away first, `big-aborted:<bytes sent>`
  *   any path, ?delay=MS  waits before answering; ?status=N sets the status; ?body=... sets the text
+ *   any path, ?early-hints=1  a 103 Early Hints before the answer
  *   ?cc=...              sets Cache-Control on the answer
  *   /echo/...?gzip=1     the echo gzip-compressed, with Content-Encoding: gzip and its Content-Length
  *   /signed/...          checks the gateway's X-Edgeway-Signature (secret SIGNING_SECRET, 300 s window,
@@ -151,6 +152,8 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
       extra[name] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [String(seen)]), value]
     }
     res.setHeader('x-origin-seq', String(s.count))
+    // An interim answer before the real one (workerd hands it over as final: src/upstream/interim.ts).
+    if (url.searchParams.get('early-hints') === '1') res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' })
     const path = url.pathname
     const override = overrides.get(tag)
     if (override?.reset) return req.socket.destroy()
@@ -292,6 +295,8 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     const text = url.searchParams.get('body')
     if (text !== null) {
       res.writeHead(status, { 'content-type': 'text/plain', ...extra })
+      // A lone interim status is a broken origin: it hangs up instead of ever answering.
+      if (status < 200) return res.end(text, () => req.socket.end())
       return res.end(text)
     }
     const echo = { method: req.method, url: req.url, path, query: Object.fromEntries(url.searchParams), headers: req.headers, body }
