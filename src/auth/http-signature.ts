@@ -189,7 +189,8 @@ async function checkDigest(c: Context<AppEnv>, maxBodyBytes: number): Promise<vo
   const stream = draft.body !== undefined ? new Response(draft.body).body : c.req.raw.body
   const bytes = stream === null ? new Uint8Array() : await readUpTo(stream, maxBodyBytes)
   if (bytes === undefined) throw tooLarge()
-  draft.body = bytes.buffer as ArrayBuffer
+  // The origin gets the bytes read; a bodiless request keeps none, so a GET stays a GET.
+  if (stream !== null) draft.body = bytes.buffer as ArrayBuffer
   const problem = await contentDigestProblem(c.req.header('content-digest') ?? null, bytes)
   if (problem) refuse(problem)
 }

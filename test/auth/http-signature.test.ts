@@ -86,6 +86,11 @@ describe('http-signature', () => {
       expect(res.status).toBe(200)
       expect(((await res.json()) as Echo).body).toBe(body)
     }
+    const url = 'http://gateway.test/echo/empty'
+    const headers = await sign(ed, 'GET', url, { 'content-digest': await contentDigest(''), 'x-test-tag': newTag() }, { components: ['@method', '@authority', '@path', 'content-digest'] })
+    const res = await gw.fetch(url, { headers })
+    expect(res.status).toBe(200)
+    expect(((await res.json()) as Echo).method).toBe('GET')
   })
 
   it('refuses a body that does not match its digest, a body not covered by content-digest, and a body over maxBodyBytes (413)', async () => {
