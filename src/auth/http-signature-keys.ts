@@ -22,13 +22,11 @@ function hmacSecretProblem(text: string): string | undefined {
   })
 }
 
-const Ed25519Jwk = v.strictObject({
+/** Other JWK members (`kid`, `use`, `alg`) are allowed and ignored: only `x` is the key. */
+const Ed25519Jwk = v.looseObject({
   kty: v.literal('OKP'),
   crv: v.literal('Ed25519'),
   x: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes in base64url')),
-  kid: v.optional(v.string()),
-  alg: v.optional(v.string()),
-  use: v.optional(v.string()),
 })
 
 const Ed25519Raw = checkedString((text) =>
