@@ -78,6 +78,8 @@ export function keyVerifiers(keys: SigningKey[]): Map<string, KeyVerifier> {
         consumer: key.consumer,
         algorithm: key.algorithm,
         async verify(signature, base) {
+          // Both algorithms make fixed-size signatures; workerd throws on a wrong-size Ed25519 one.
+          if (signature.length !== (key.algorithm === 'ed25519' ? 64 : 32)) return false
           imported ??= importKey(key)
           return crypto.subtle.verify(algorithm, await imported, signature, new TextEncoder().encode(base))
         },

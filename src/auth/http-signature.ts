@@ -29,7 +29,7 @@ import { ConfigError, GatewayError } from '../core/errors'
 import { definePolicy } from '../core/policy'
 import { authUnavailable, logAuth, publishConsumer } from './consumer'
 import { contentDigestProblem } from './content-digest'
-import { keyVerifiers, SigningKeySchema } from './http-signature-keys'
+import { keyVerifiers, SigningKeySchema, type KeyVerifier } from './http-signature-keys'
 import { coveredNames, DERIVED_COMPONENTS, SignatureBaseError, signatureBase } from './signature-base'
 import type { SignatureNonces } from './signature-nonces'
 import { isInnerList, parseDictionary, serializeBareItem, StructuredFieldError, type InnerList } from './structured-fields'
@@ -155,7 +155,7 @@ export const httpSignaturePolicy = definePolicy({
         const required = body && options.contentDigest ? [...options.components, 'content-digest'] : options.components
         if (required.some((name) => !covered.includes(name))) return refuse('ERR_SIGNATURE_NOT_COVERED')
         const base = signatureBase(list, { method: c.req.method, url: new URL(c.req.raw.url), headers: c.req.raw.headers })
-        if (!(await key.verify(bytes, base))) return refuse('ERR_SIGNATURE_INVALID')
+        if (!(await verifyWith(c, key, bytes, base))) return refuse('ERR_SIGNATURE_INVALID')
         if (covered.includes('content-digest')) await checkDigest(c, options.maxBodyBytes)
 
         if (options.requireNonce && !(await claimNonce(c, nonces!, keyId!, nonce as string, expiresAt, now))) return refuse('ERR_SIGNATURE_REPLAYED')
@@ -169,6 +169,16 @@ export const httpSignaturePolicy = definePolicy({
     }
   },
 })
+
+/** Whether `bytes` sign `base`; a key Web Crypto won't import, or bytes it won't take, are a refusal with the cause logged, never a 500. */
+async function verifyWith(c: Context<AppEnv>, key: KeyVerifier, bytes: Uint8Array, base: string): Promise<boolean> {
+  try {
+    return await key.verify(bytes, base)
+  } catch (err) {
+    c.get('log').errorCause = String(err)
+    return refuse('ERR_SIGNATURE_KEY_UNUSABLE')
+  }
+}
 
 /** Checks `created`/`expires` (seconds) against `now` (ms); returns until when (ms) the signature is acceptable. */
 function checkTime(options: Options, created: unknown, expires: unknown, now: number): number {

@@ -191,7 +191,7 @@ describe('http-signature', () => {
   })
 
   it('answers huge and malformed Signature-Input and Signature fields with 401, never a 500', async () => {
-    const { hmac, gw, sign } = await setup()
+    const { hmac, ed: edKey, gw, sign } = await setup()
     const good = await sign(hmac, 'GET', URL_WHO, {})
     const inputs = [
       `sig1=(${'"@method" '.repeat(600)})`,
@@ -201,6 +201,12 @@ describe('http-signature', () => {
       `sig1=("@method");created=${NOW_S};keyid="${hmac.keyId}";nonce=""`, `sig1=("@method");created=9999999999999999;keyid="${hmac.keyId}"`,
     ]
     for (const input of inputs) await expect401(await gw.fetch(URL_WHO, { headers: { ...good, 'signature-input': input } }))
+    // Ed25519 signatures of the wrong length, under the right key: refused, not a 500.
+    const ed = await sign(edKey, 'GET', URL_WHO, {})
+    for (const signature of ['sig1=:YWJj:', `sig1=:${btoa('x'.repeat(65))}:`]) {
+      await expect401(await gw.fetch(URL_WHO, { headers: { ...ed, signature } }))
+      expect(lastCode(gw)).toBe('ERR_SIGNATURE_INVALID')
+    }
     for (const signature of ['sig1=:not base64!:', 'sig1=("a")', 'sig1=:YQ:', `sig1=:${'A'.repeat(5000)}:`, 'other=:YWJj:']) {
       await expect401(await gw.fetch(URL_WHO, { headers: { ...good, signature } }))
     }
