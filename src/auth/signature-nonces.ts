@@ -23,7 +23,9 @@ export class SignatureNonces extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
     this.sql = ctx.storage.sql
-    this.sql.exec('CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)')
+    // The index keeps the expiry sweep on each claim from scanning every nonce of a busy key.
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at)`)
   }
 
   /** True when `nonce` was unseen (now kept until `expiresAt`, ms); false for a replay. */
