@@ -127,7 +127,8 @@ export const httpSignaturePolicy = definePolicy({
       `sig=(${[...options.components, ...(body && options.contentDigest && !options.components.includes('content-digest') ? ['content-digest'] : [])].map((n) => serializeBareItem(n)).join(' ')});${wanted}`
 
     const reject = (c: Context<AppEnv>, code: string, missing: boolean, keyId?: string): never => {
-      logAuth(c, { via: 'http-signature', outcome: missing ? 'missing' : 'invalid', code, ...(keyId !== undefined && { keyId }) })
+      // Only a configured key id is logged: an unknown one is whatever text the client chose.
+      logAuth(c, { via: 'http-signature', outcome: missing ? 'missing' : 'invalid', code, ...(keyId !== undefined && keys.has(keyId) && { keyId }) })
       throw new GatewayError('ERR_UNAUTHORIZED', {
         detail: missing ? 'This request must be signed (RFC 9421).' : 'The request signature is not valid.',
         headers: { 'WWW-Authenticate': 'Signature', 'Accept-Signature': acceptSignature(hasBody(c.req.raw)) },
