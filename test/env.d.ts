@@ -19,6 +19,7 @@ declare namespace Cloudflare {
     /** Property tests: cases per property and seed (test/support/fuzz.ts); empty under `npm test`. */
     FUZZ_RUNS: string
     FUZZ_SEED: string
+    SIGNATURE_NONCES: DurableObjectNamespace<import('../src/auth/signature-nonces').SignatureNonces>
     RATE_LIMITER: DurableObjectNamespace<import('../src/rate-limit/rate-limiter').RateLimiter>
   }
 }

@@ -13,7 +13,7 @@ import { GatewayError } from '../core/errors'
 import type { ConsumerLookup } from './consumer-store'
 
 /** The policies that establish a consumer. */
-export type AuthVia = 'jwt' | 'api-key' | 'oauth' | 'basic-auth' | 'mtls'
+export type AuthVia = 'jwt' | 'api-key' | 'oauth' | 'basic-auth' | 'mtls' | 'http-signature'
 
 /** `stored`: the identity's entry in the consumer store (`knownConsumer`), used when the config has none. */
 export function publishConsumer(

@@ -79,6 +79,7 @@ export function checkEnvironment(config: GatewayConfig, env?: DeployEnvironment)
   const rateLimits = (policies: PolicyConfig[], base: string) =>
     policies.forEach((policy, i) => {
       if (policy.type === 'rate-limit') durableObject?.(policy.binding, `${base}[${i}].binding`)
+      if (policy.type === 'http-signature' && policy.requireNonce) durableObject?.(policy.binding, `${base}[${i}].binding`)
     })
   rateLimits(config.policies, 'policies')
   config.routes.forEach((route, i) => rateLimits(route.policies, `routes[${i}].policies`))

@@ -10,6 +10,7 @@ import { aclPolicy } from '../auth/acl-policy'
 import { oauthPolicy } from '../auth/introspection-policy'
 import { apiKeyPolicy } from '../auth/api-key-policy'
 import { basicAuthPolicy } from '../auth/basic-auth'
+import { httpSignaturePolicy } from '../auth/http-signature'
 import { cachePolicy } from '../cache/policy'
 import { corsPolicy } from '../traffic/cors'
 import { headersPolicy } from '../traffic/headers'
@@ -38,6 +39,7 @@ const POLICIES = [
   apiKeyPolicy,
   basicAuthPolicy,
   mtlsPolicy,
+  httpSignaturePolicy,
   oauthPolicy,
   aclPolicy,
   cachePolicy,

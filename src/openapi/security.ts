@@ -1,6 +1,6 @@
 /**
  * @module
- * The document's security: the schemes of the `jwt`, `api-key`, `basic-auth` and `mtls` policies (named by content, so
+ * The document's security: the schemes of the `jwt`, `api-key`, `basic-auth`, `http-signature` and `mtls` policies (named by content, so
  * routes sharing one policy share one scheme) and each operation's requirements, read from the
  * policies as plain config (see `./document`).
  */
@@ -73,6 +73,13 @@ export function securityOf(policies: Obj[], env: Env, add: (base: string, scheme
       ways.push(...scopeAlternatives(p).map((scopes): Way => [name, scopes]))
     } else if (p.type === 'basic-auth') {
       ways.push([add('basicAuth', { type: 'http', scheme: 'basic', description: `HTTP Basic, realm "${p.realm ?? 'api'}"` }), []])
+    } else if (p.type === 'http-signature') {
+      // OpenAPI has no scheme for RFC 9421: the `Signature` header as an apiKey, with what it must cover.
+      const components = (p.components ?? ['@method', '@authority', '@path']) as string[]
+      const digest = p.contentDigest === false ? '' : ', and content-digest (RFC 9530) when there is a body'
+      const description = `An HTTP message signature (RFC 9421: Signature-Input and Signature) covering ${components.join(', ')}${digest}`
+      const scheme = { type: 'apiKey', in: 'header', name: 'Signature', description, 'x-covered-components': components }
+      ways.push([add('httpSignature', scheme), []])
     } else if (p.type === 'mtls') {
       ways.push([add('mutualTLS', { type: 'mutualTLS', description: 'A client certificate (TLS), verified by Cloudflare' }), []])
     } else continue
