@@ -16,9 +16,11 @@ const TARGET_GZIP = 60 * 1024
 // Raised from 106 to 128 KiB when leases, cache revalidation and invalidation, basic-auth, mtls, acl,
 // oauth introspection, the consumer store, exact JSON numbers and aggregate cacheability landed
 // (issues 15, 17, 19, 21, 22) at 124.3 KiB: features, none of it a new dependency.
-// Raised from 128 to 130 KiB for issue 19's signed requests (`http-signature`: RFC 8941 parsing,
-// the signature base, Content-Digest, the nonce object; ~4 KiB gzip, at 128.3 KiB), no dependency.
-const BUDGET_GZIP = 130 * 1024
+// Raised from 128 to 136 KiB for issue 19's signed requests (`http-signature`: RFC 8941 parsing,
+// the signature base, Content-Digest, the nonce object; ~4 KiB gzip) and issue 17's interim
+// responses and stored-before-answer path, at 132.0 KiB; no dependency. A Worker may be 3 MiB
+// (free) or 10 MiB (paid) gzip: this budget only makes growth a decision.
+const BUDGET_GZIP = 136 * 1024
 rmSync('dist', { recursive: true, force: true })
 const args = ['wrangler', 'deploy', '--dry-run', '--outdir', 'dist', ...process.argv.slice(2)]
 execFileSync('npx', ['--no-install', ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...OFFLINE_ENV } })
