@@ -46,7 +46,10 @@ function securityOf(doc, op) {
 function describeScheme({ scheme, scopes }) {
   let text
   if (scheme.type === 'http' && scheme.scheme === 'bearer') text = `Bearer ${scheme.bearerFormat || 'token'} (Authorization header)`
+  else if (scheme.type === 'http' && scheme.scheme === 'basic') text = 'HTTP Basic: user name and password (Authorization header)'
+  else if (scheme.type === 'apiKey' && scheme['x-covered-components']) text = 'HTTP message signature (Signature-Input and Signature headers)'
   else if (scheme.type === 'apiKey') text = `API key in ${scheme.in} "${scheme.name}"`
+  else if (scheme.type === 'mutualTLS') text = 'Client certificate (mutual TLS)'
   else text = scheme.type || 'unknown'
   if (scheme.description) text += ` — ${scheme.description}`
   if (scopes && scopes.length) text += `; scopes: ${scopes.join(', ')}`
@@ -104,8 +107,11 @@ function curlFor(doc, base, method, path, op, body) {
   const ways = op.security || []
   const first = ways[0] && Object.keys(ways[0])[0]
   const scheme = first !== undefined && ((doc.components || {}).securitySchemes || {})[first]
-  if (scheme && scheme.type === 'apiKey' && scheme.in === 'header') lines.push(`-H "${scheme.name}: $API_KEY"`)
+  if (scheme && scheme['x-covered-components']) lines.push('-H "Signature-Input: $SIGNATURE_INPUT"', '-H "Signature: $SIGNATURE"')
+  else if (scheme && scheme.type === 'apiKey' && scheme.in === 'header') lines.push(`-H "${scheme.name}: $API_KEY"`)
+  else if (scheme && scheme.type === 'http' && scheme.scheme === 'basic') lines.push('-u "$USER:$PASSWORD"')
   else if (scheme && scheme.type === 'http') lines.push('-H "Authorization: Bearer $TOKEN"')
+  else if (scheme && scheme.type === 'mutualTLS') lines.push('--cert client.pem --key client-key.pem')
   if (body !== undefined) lines.push(`-H 'Content-Type: application/json'`, `--data ${shellQuote(JSON.stringify(body))}`)
   return lines.join(' \\\n  ')
 }
@@ -131,7 +137,7 @@ function tryIt(doc, method, path, op, body) {
   })
   const ways = securityOf(doc, op)
   const first = ways[0] && ways[0][0]
-  const credential = first ? el('input', { name: 'credential', placeholder: first.scheme.type === 'apiKey' ? 'API key' : 'token', autocomplete: 'off' }) : undefined
+  const credential = first ? el('input', { name: 'credential', placeholder: first.scheme.type === 'apiKey' ? 'API key' : first.scheme.scheme === 'basic' ? 'user:password' : 'token', autocomplete: 'off' }) : undefined
   const textarea = body !== undefined ? el('textarea', { name: 'body', spellcheck: 'false' }, JSON.stringify(body, null, 2)) : undefined
   const status = el('strong', { class: 'result-status', 'data-role': 'status' })
   const headersOut = el('pre', { 'data-role': 'headers', class: 'hidden' })
@@ -158,6 +164,8 @@ function tryIt(doc, method, path, op, body) {
       const s = first.scheme
       if (s.type === 'apiKey' && s.in === 'query') query.set(s.name, credential.value)
       else if (s.type === 'apiKey') headers.set(s.name, credential.value)
+      // Typed as user:password, sent as UTF-8 (the gateway's challenge says charset="UTF-8").
+      else if (s.type === 'http' && s.scheme === 'basic') headers.set('Authorization', `Basic ${btoa(String.fromCharCode(...new TextEncoder().encode(credential.value)))}`)
       else headers.set('Authorization', `Bearer ${credential.value}`)
     }
     if (textarea) headers.set('Content-Type', 'application/json')
