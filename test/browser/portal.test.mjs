@@ -52,6 +52,10 @@ describe('developer portal', () => {
     const auth = await page.locator('[data-op="me"] [data-role="auth"]').textContent()
     assert.match(auth, /Bearer JWT \(Authorization header\) — A JWT from http:\/\/127\.0\.0\.1:9103; scopes: profile/)
     assert.match(await page.locator('[data-op="me"] [data-role="curl"]').textContent(), /^curl -i -X GET 'http:\/\/127\.0\.0\.1:\d+\/me'/)
+    // Basic (the demo's `team` route): named as such, and its curl sends a user and password.
+    await page.locator('[data-op="team"] summary').click()
+    assert.match(await page.locator('[data-op="team"] [data-role="auth"]').textContent(), /^HTTP Basic: user name and password \(Authorization header\) — HTTP Basic, realm "demo"/)
+    assert.match(await page.locator('[data-op="team"] [data-role="curl"]').textContent(), /-u "\$USER:\$PASSWORD"/)
     await page.screenshot({ path: join(ARTIFACTS, 'portal-list.png'), fullPage: true })
     assert.deepEqual(requested.filter((u) => !u.startsWith(`${gateway.url}/`)), [])
     assert.deepEqual(errors, [])
