@@ -29,7 +29,7 @@ import { definePolicy } from '../core/policy'
 import { checkedString, errorOf, Name } from '../core/schema'
 import { Secret } from '../core/secret'
 import { passwordMatches, parsePasswordHash, type PasswordHash } from './basic-auth-hash'
-import { logAuth, publishConsumer, unauthorized } from './consumer'
+import { checkNamedConsumer, logAuth, publishConsumer, unauthorized } from './consumer'
 
 /** Longer `Authorization` values are refused undecoded: no real user name and password need more. */
 const MAX_HEADER_CHARS = 1024
@@ -120,9 +120,7 @@ export const basicAuthPolicy = definePolicy({
     options.credentials.forEach((credential, i) => {
       if (seen.has(credential.username)) ctx.error(`.credentials[${i}].username`, `"${credential.username}" is listed twice`)
       seen.add(credential.username)
-      if (!Object.hasOwn(ctx.config.consumers, credential.consumer)) {
-        ctx.error(`.credentials[${i}].consumer`, `unknown consumer "${credential.consumer}" (add it under "consumers")`)
-      }
+      checkNamedConsumer(ctx, `.credentials[${i}].consumer`, credential.consumer)
     })
   },
   subrequests() {

@@ -10,6 +10,8 @@ import type { ConfigView, ConsumerView } from '../core/config-view'
 import { configuredConsumer, fromToken, keyOf } from '../core/consumer'
 import type { AppEnv, Consumer } from '../core/context'
 import { GatewayError } from '../core/errors'
+import type { ValidationContext } from '../core/policy'
+import { own } from '../core/record'
 import type { ConsumerLookup } from './consumer-store'
 
 /** The policies that establish a consumer. */
@@ -58,6 +60,14 @@ export async function knownConsumer(
     throw authUnavailable('Consumers cannot be looked up right now.', 5)
   }
   return stored?.issuer !== undefined && fromToken(via) && stored.issuer !== issuer ? undefined : stored
+}
+
+/**
+ * Config check for a credential that names the consumer it authenticates (`basic-auth`, `mtls`,
+ * `http-signature`): only a configured consumer, looked up as an own property.
+ */
+export function checkNamedConsumer(ctx: ValidationContext, field: string, consumer: string): void {
+  if (own(ctx.config.consumers, consumer) === undefined) ctx.error(field, `unknown consumer "${consumer}" (add it under "consumers")`)
 }
 
 export type AuthLog = { via: AuthVia; outcome: 'ok' | 'missing' | 'invalid' | 'forbidden' | 'unavailable'; code?: string; issuer?: string; keyId?: string }

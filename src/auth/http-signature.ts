@@ -27,7 +27,7 @@ import { readUpTo } from '../core/body'
 import type { AppEnv } from '../core/context'
 import { ConfigError, GatewayError } from '../core/errors'
 import { definePolicy } from '../core/policy'
-import { authUnavailable, logAuth, publishConsumer } from './consumer'
+import { authUnavailable, checkNamedConsumer, logAuth, publishConsumer } from './consumer'
 import { contentDigestProblem } from './content-digest'
 import { keyVerifiers, SigningKeySchema, type KeyVerifier } from './http-signature-keys'
 import { coveredNames, DERIVED_COMPONENTS, SignatureBaseError, signatureBase } from './signature-base'
@@ -107,7 +107,7 @@ export const httpSignaturePolicy = definePolicy({
     options.keys.forEach((key, i) => {
       if (seen.has(key.keyId)) ctx.error(`.keys[${i}].keyId`, `"${key.keyId}" is listed twice`)
       seen.add(key.keyId)
-      if (!Object.hasOwn(ctx.config.consumers, key.consumer)) ctx.error(`.keys[${i}].consumer`, `unknown consumer "${key.consumer}" (add it under "consumers")`)
+      checkNamedConsumer(ctx, `.keys[${i}].consumer`, key.consumer)
     })
     options.components.forEach((name, i) => {
       if (options.components.indexOf(name) !== i) ctx.error(`.components[${i}]`, `"${name}" is listed twice`)

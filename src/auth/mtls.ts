@@ -27,7 +27,7 @@ import type { AppEnv } from '../core/context'
 import { GatewayError } from '../core/errors'
 import { definePolicy } from '../core/policy'
 import { Name } from '../core/schema'
-import { logAuth, publishConsumer, unauthorized } from './consumer'
+import { checkNamedConsumer, logAuth, publishConsumer, unauthorized } from './consumer'
 
 const CHALLENGE = 'ClientCertificate'
 
@@ -78,9 +78,7 @@ export const mtlsPolicy = definePolicy({
       const key = entry.fingerprint !== undefined ? `fingerprint ${normalFingerprint(entry.fingerprint)}` : `subject ${entry.subject} issuer ${entry.issuer ?? '*'}`
       if (seen.has(key)) ctx.error(`.certificates[${i}]`, `the same ${entry.fingerprint !== undefined ? 'fingerprint' : 'subject and issuer'} is listed twice`)
       seen.add(key)
-      if (!Object.hasOwn(ctx.config.consumers, entry.consumer)) {
-        ctx.error(`.certificates[${i}].consumer`, `unknown consumer "${entry.consumer}" (add it under "consumers")`)
-      }
+      checkNamedConsumer(ctx, `.certificates[${i}].consumer`, entry.consumer)
     })
   },
   create(options, { config }) {
