@@ -28,6 +28,15 @@ function steadyLoad(clock: ReturnType<typeof manualRuntime>, instances: Instance
   return { stop: (i?: number) => (i === undefined ? instances.forEach((_, j) => stopped.add(j)) : stopped.add(i)) }
 }
 
+/** Sends one request at a time from `ip`, each answered while the clock moves 1 ms (the object calls wait on it). */
+function oneAtATime(instance: Instance, ip: string, clock: ReturnType<typeof manualRuntime>, jittered: Parameters<typeof drive>[1]) {
+  return async () => {
+    const status = instance.send(ip)
+    await drive(clock, jittered, 1)
+    return status
+  }
+}
+
 describe('the window bound across instances, with 0-50 ms jitter on every object call', () => {
   it('a limit of 50 per 10 s: never more than 50 in any 10 s, and at least 50 - B in every window under excess demand', async () => {
     const clock = manualRuntime({ start: T0 })
@@ -196,12 +205,7 @@ describe('the hot path', () => {
     const jittered = jitteredNamespace(clock, { seed: 9, maxMs: 0 })
     const { instances, answers } = fleet(1, { limits: [{ name: 'small', limit: 2, window: 60 }] }, clock, jittered)
     const ip = freshIp()
-    // Each request is answered while the clock moves 1 ms (the object calls wait on it).
-    const send = async () => {
-      const status = instances[0]!.send(ip)
-      await drive(clock, jittered, 1)
-      return status
-    }
+    const send = oneAtATime(instances[0]!, ip, clock, jittered)
     expect(await send()).toBe(200)
     expect(await send()).toBe(200)
     expect(await send()).toBe(429)
@@ -220,11 +224,7 @@ describe('the hot path', () => {
     const jittered = jitteredNamespace(clock, { seed: 9, maxMs: 0 })
     const { instances } = fleet(1, { limits: [{ name: 'small', limit: 1, window: 3600 }] }, clock, jittered)
     const ip = freshIp()
-    const send = async () => {
-      const status = instances[0]!.send(ip)
-      await drive(clock, jittered, 1)
-      return status
-    }
+    const send = oneAtATime(instances[0]!, ip, clock, jittered)
     expect(await send()).toBe(200)
     expect(await send()).toBe(429)
     await limiterFor(`ip=${ip}`).reset()
