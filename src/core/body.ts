@@ -68,32 +68,42 @@ async function readChunks(stream: ReadableStream<Uint8Array>, max: number, signa
   return { chunks, size, complete: true }
 }
 
+export type BoundedRead = { complete: true; bytes: Uint8Array } | { complete: false; stream: ReadableStream<Uint8Array> }
+
 /**
  * Reads a stream until it ends or passes `max` bytes, never cancelling it: the whole body when it
- * ended within `max`, else a stream that gives the bytes read so far and then the rest, for a
- * caller that wanted the body whole only when it is small.
+ * ended within `max`, else a stream that replays what was read and then the rest, so a caller that
+ * wanted the body whole only when it is small can still pass it on untouched.
  */
-export async function readAhead(stream: ReadableStream<Uint8Array>, max: number): Promise<{ bytes: Uint8Array } | { stream: ReadableStream<Uint8Array> }> {
+export async function readBounded(stream: ReadableStream<Uint8Array>, max: number): Promise<BoundedRead> {
   const reader = stream.getReader()
   const chunks: Uint8Array[] = []
-  let size = 0
-  // Bounded: every pass adds bytes towards the cap or ends the stream.
-  while (size <= max) {
+  let total = 0
+  // Bounded: every pass adds at least one byte or ends, and it stops once `max` is passed.
+  for (;;) {
     const { done, value } = await reader.read()
-    if (done) return { bytes: concatChunks(chunks, size) }
-    size += value.byteLength
+    if (done) return { complete: true, bytes: concatChunks(chunks, total) }
     chunks.push(value)
+    total += value.byteLength
+    if (total > max) break
   }
+  let replay = 0
   return {
+    complete: false,
     stream: new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const next = chunks.shift()
-        if (next) return controller.enqueue(next)
+        if (replay < chunks.length) {
+          controller.enqueue(chunks[replay]!)
+          chunks[replay++] = new Uint8Array(0)
+          return
+        }
         const { done, value } = await reader.read()
         if (done) controller.close()
         else controller.enqueue(value)
       },
-      cancel: (reason) => reader.cancel(reason),
+      cancel(reason) {
+        return reader.cancel(reason)
+      },
     }),
   }
 }

@@ -4,7 +4,7 @@
  * stored under its variant key, and its primary key holds a marker naming the varied headers, so a
  * lookup is one `match`, or two for a `Vary`-ing resource.
  */
-import { readAhead, readUpTo } from '../core/body'
+import { readBounded, readUpTo } from '../core/body'
 import { logEvent } from '../core/logging'
 import { storeSeconds, type Freshness } from './freshness'
 import { readEntry, storedResponse, variantsMarker, type Entry } from './entry'
@@ -109,8 +109,8 @@ export async function storeBeforeAnswer(input: StoreInput, awaitBytes: number): 
   const limit = Math.min(awaitBytes, maxBodyBytes)
   const declared = Number(response.headers.get('content-length') ?? 0)
   if (response.body && declared > limit) return store(input)
-  const read = response.body ? await readAhead(response.body, limit) : { bytes: null }
-  if ('stream' in read) {
+  const read = response.body ? await readBounded(response.body, limit) : { complete: true as const, bytes: null }
+  if (!read.complete) {
     const streaming = new Response(read.stream, response)
     if (limit >= maxBodyBytes) return { response: streaming, outcome: { stored: false, reason: 'too-large' }, done: Promise.resolve({ stored: false, reason: 'too-large' }) }
     return store({ ...input, response: streaming })
