@@ -11,11 +11,10 @@
  * await gateway.fetch('/orders', await issuer.bearer({ scope: 'orders:read' }))
  */
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose'
-import { inject } from 'vitest'
-import './provided'
+import { serverUrl } from './servers'
 
 /** Where the local issuer listens (the kit's global setup provides it). */
-export const ISSUER_URL = inject('issuerUrl')
+export const ISSUER_URL = serverUrl('issuerUrl')
 
 export type TestKey = { alg: string; kid: string; privateKey: CryptoKey; publicKey: CryptoKey; jwk: JWK }
 

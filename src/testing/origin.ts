@@ -11,11 +11,10 @@
  * const gateway = testGateway({ upstreams: { api: { url: origin.url } }, routes: [...] })
  * expect(await origin.requests()).toHaveLength(2)
  */
-import { inject } from 'vitest'
-import './provided'
+import { serverUrl } from './servers'
 
 /** Where the local origin listens (the kit's global setup provides it). */
-export const ORIGIN_URL = inject('originUrl')
+export const ORIGIN_URL = serverUrl('originUrl')
 
 /** What the origin answers by default: what it received. */
 export type Echo = {

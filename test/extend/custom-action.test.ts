@@ -5,10 +5,11 @@
 import { describe, expect, it } from 'vitest'
 import * as v from 'valibot'
 import { gatewayJsonSchema, projectJsonSchema } from '../../src/config/json-schema'
-import { loadConfig, parseConfig } from '../../src/config/parse'
+import { parseConfig } from '../../src/config/parse'
 import { defineCustomAction, defineCustomPolicy, type Extensions } from '../../src/core/custom'
 import { GatewayError } from '../../src/core/errors'
-import { parsedGateway, routeConfig, type RouteInput } from '../support/gateway'
+import { testGateway } from '../../src/testing/workerd'
+import { routeConfig, type RouteInput } from '../support/gateway'
 
 /** Answers with a greeting for the route's `name` param, in the configured language. */
 const greet = defineCustomAction({
@@ -24,7 +25,7 @@ const greet = defineCustomAction({
 
 const EXTENSIONS: Extensions = { actions: { greet } }
 const action = (options: Record<string, unknown> = {}) => ({ action: { type: 'custom:greet', ...options }, match: { path: '/hello/:name' } }) as Partial<RouteInput>
-const gateway = (route: Partial<RouteInput>) => parsedGateway(loadConfig(routeConfig(route), EXTENSIONS))
+const gateway = (route: Partial<RouteInput>) => testGateway(routeConfig(route), EXTENSIONS)
 const problems = (route: Partial<RouteInput>, extensions = EXTENSIONS) => {
   const result = parseConfig(routeConfig(route), extensions)
   return result.ok ? [] : result.problems
