@@ -48,6 +48,13 @@ describe('custom actions', () => {
     expect(await bug.json()).toMatchObject({ code: 'ERR_INTERNAL' })
   })
 
+  it("has the route's policies around it: a cache policy stores its answers", async () => {
+    const id = crypto.randomUUID()
+    const gw = gateway({ ...action(), match: { path: `/cached/${id}/:name` }, policies: [{ type: 'cache', defaultTtl: 60 }] as never })
+    expect((await gw.fetch(`/cached/${id}/ada`)).headers.get('cache-status')).toBe('edgeway; fwd=uri-miss; fwd-status=200; stored')
+    expect((await gw.fetch(`/cached/${id}/ada`)).headers.get('cache-status')).toMatch(/^edgeway; hit; ttl=\d+$/)
+  })
+
   it('names the exact field of a bad option, and an unknown action', () => {
     expect(problems(action({ language: 'de' }))).toEqual(['routes[0].action.language: expected "en" | "fr", received "de"'])
     expect(problems(action({ lang: 'fr' }))).toEqual(['routes[0].action.lang: unknown key (allowed: language, status)'])
