@@ -3,6 +3,7 @@
 import { el } from './dom.js'
 import { curlFor, exampleBody, securityOf, describeScheme } from './calls.js'
 import { tryIt } from './try-it.js'
+import { startAccount } from './keys.js'
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete', 'options', 'head']
 
@@ -157,6 +158,7 @@ async function start() {
     document.title = settings.title
     document.getElementById('title').textContent = settings.title
     document.getElementById('spec').href = settings.openapi
+    await startAccount(settings).catch((err) => { status.textContent = `Could not load your account: ${err.message}` })
     const res = await fetch(settings.openapi, { headers: { accept: 'application/json' } })
     if (!res.ok) throw new Error(`the OpenAPI document answered ${res.status}`)
     const doc = await res.json()
