@@ -6,6 +6,7 @@
 import { env } from 'cloudflare:workers'
 import { expect } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
+import type { GatewayOptions } from '../../src/gateway/create-gateway'
 import { testGateway, type TestGateway } from '../support/gateway'
 
 export const ORIGIN = 'http://gateway.test'
@@ -29,8 +30,8 @@ export function portalConfig(tenant: string, signIn: Record<string, unknown> = {
   }
 }
 
-export function portalGateway(tenant: string, signIn: Record<string, unknown> = {}): TestGateway {
-  return testGateway(portalConfig(tenant, signIn), { PORTAL_SESSION_SECRET: 'a-session-secret-of-at-least-32-bytes' })
+export function portalGateway(tenant: string, signIn: Record<string, unknown> = {}, options: GatewayOptions = {}): TestGateway {
+  return testGateway(portalConfig(tenant, signIn), { PORTAL_SESSION_SECRET: 'a-session-secret-of-at-least-32-bytes' }, options)
 }
 
 export const setCookies = (res: Response): string[] => (res.headers as Headers & { getSetCookie(): string[] }).getSetCookie()

@@ -6,6 +6,7 @@
  */
 import { base64url } from 'jose'
 import { describe, expect, it } from 'vitest'
+import { stoppedClock } from '../support/runtime'
 import { ADMIN, authorizeAt, callback, cookieOf, newTenant, portalGateway, setCookies, setUser, signIn, startSignIn } from './helpers'
 
 const payloadOf = (cookie: string) => JSON.parse(new TextDecoder().decode(base64url.decode(cookie.split('=')[1]!.split('.')[0]!)))
@@ -92,6 +93,29 @@ describe('portal sign-in', () => {
     // A login cookie is not a session cookie, though both are signed with the same secret.
     expect((await gw.fetch('/portal/keys', { headers: { cookie: `edgeway_portal=${value}` } })).status).toBe(401)
     expect((await gw.fetch('/portal/keys')).status).toBe(401)
+  })
+
+  it('a session ends after sessionHours, a sign-in left open after 10 minutes, and with its consumer', async () => {
+    const tenant = newTenant()
+    const clock = stoppedClock()
+    const gw = portalGateway(tenant, { sessionHours: 1 }, { runtime: clock })
+    const cookie = await signIn(gw, tenant)
+    const keys = () => gw.fetch('/portal/keys', { headers: { cookie } })
+    clock.move(3600_000 - 1000)
+    expect((await keys()).status).toBe(200)
+    clock.move(1000)
+    expect((await keys()).status).toBe(401)
+
+    const { authorize, loginCookie } = await startSignIn(gw)
+    const back = await authorizeAt(authorize)
+    clock.move(600_000)
+    expect((await callback(gw, back, loginCookie)).status).toBe(400)
+
+    const again = portalGateway(tenant)
+    const session = await signIn(again, tenant)
+    const { consumer } = (await (await again.fetch('/portal/auth/session', { headers: { cookie: session } })).json()) as { consumer: string }
+    expect((await again.fetch(`/_edgeway/consumers/${consumer}`, { method: 'DELETE', headers: ADMIN })).status).toBe(200)
+    expect((await again.fetch('/portal/keys', { headers: { cookie: session } })).status).toBe(401)
   })
 
   it('without its session secret, sign-in is a 503 naming the secret', async () => {
