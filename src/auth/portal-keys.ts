@@ -23,12 +23,10 @@ import { GatewayError } from '../core/errors'
 import { body, issue, revoke, rotate } from './api-key-admin'
 import { consumerRecords, findById, publicView, statusOf } from './api-key-store'
 import { consumerStoreOf, readConsumer, storeNamespace, type StoredConsumer } from './consumer-store'
-import { portalSignInOf } from './portal-schema'
+import { portalSignInOf, type PortalSignIn } from './portal-schema'
 import { portalSignIn, type PortalSignInFlow } from './portal-session'
 
 const CreateBody = v.strictObject({ name: v.optional(v.pipe(v.string(), v.maxLength(200))) })
-
-type Settings = NonNullable<ReturnType<typeof portalSignInOf>>['signIn']
 
 function namespace(env: Env, name: string): KVNamespace {
   const kv = env[name] as KVNamespace | undefined
@@ -60,7 +58,7 @@ async function ownKey(kv: KVNamespace, consumer: StoredConsumer, id: string) {
   return record
 }
 
-function mountKeys(app: Hono<AppEnv>, base: string, settings: Settings, flow: PortalSignInFlow, env: Env, consumers: () => KVNamespace): void {
+function mountKeys(app: Hono<AppEnv>, base: string, settings: PortalSignIn, flow: PortalSignInFlow, env: Env, consumers: () => KVNamespace): void {
   const keys = () => namespace(env, settings.kv)
   const noStore = { 'Cache-Control': 'no-store' }
   app.get(`${base}/auth/session`, async (c) => {
