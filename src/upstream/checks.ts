@@ -62,7 +62,7 @@ type HedgedRoute = { match: { methods?: readonly string[] | undefined }; deadlin
  */
 export function checkHedge(hedge: HedgeConfig, at: string, methods: readonly string[] | undefined, waitMs: { ms: number; what: string }, add: Add): void {
   if (methods !== undefined && !methods.some((m) => IDEMPOTENT_METHODS.has(m))) {
-    add(at, `only requests with an idempotent method (${[...IDEMPOTENT_METHODS].join(', ')}) are hedged, and this one is only ${methods.join(', ')}; remove "hedge"`)
+    add(at, `hedges go only with idempotent methods (${[...IDEMPOTENT_METHODS].join(', ')}), never with ${methods.join(', ')}, the only methods here; remove "hedge"`)
     return
   }
   const last = hedge.after * hedge.max

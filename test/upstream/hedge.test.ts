@@ -14,7 +14,7 @@ type UpstreamInput = NonNullable<GatewayConfigInput['upstreams']>[string]
 const HEDGE = { after: 50, max: 1 }
 
 /** A gateway on `clock` proxying every path to `pool`, hedged as `hedge` says; header timeout 1 s. */
-function hedgedGateway(clock: ManualRuntime, pool: Partial<UpstreamInput> & Pick<UpstreamInput, 'targets' | 'url'>, hedge: object = HEDGE): TestGateway {
+function hedgedGateway(clock: ManualRuntime, pool: Partial<UpstreamInput> & Pick<UpstreamInput, 'targets' | 'url'>, hedge: { after: number; max?: number } = HEDGE): TestGateway {
   const upstream = { timeouts: { headers: 1_000 }, ...pool } as UpstreamInput
   return testGateway({ upstreams: { pool: upstream }, routes: [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy', upstream: 'pool', hedge } }] }, {}, { runtime: clock })
 }
