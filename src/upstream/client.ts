@@ -6,9 +6,10 @@
  * is sent is the call's `CallOptions`.
  *
  * A call: read the shared health state (if the pool has active checks; cached) -> choose a target
- * (sticky cookie, else the balancer, among targets that are healthy, not ejected and whose circuit
- * is not open) -> try it with the per-try timeout -> record the outcome (passive health, breaker;
- * one try and its outcome are `attempt.ts`)
+ * (`choose.ts`: sticky cookie, else the balancer, among targets that are healthy, not ejected and
+ * whose circuit is not open) -> try it with the per-try timeout (with `hedge`, racing further tries
+ * when it is slow: `hedge.ts`) -> record the outcome (passive health, breaker; one try and its
+ * outcome are `attempt.ts`)
  * -> on a retriable failure, back off and try another target, within the retry count, the retry
  * budget and the total timeout -> on final failure (or no healthy target), the fallback, else a
  * problem: 503 with `Retry-After` when no target is available, 502 / 504 when the tries failed.
@@ -22,6 +23,7 @@ import type { Target } from './pool'
 import { backoffDelay, bufferBody } from './retry'
 import { settle, tryTarget, type Attempt, type CallInFlight } from './attempt'
 import { hedgeBudget, mayHedge, raceTries, type HedgeConfig } from './hedge'
+import { chooseTarget, hedgeTarget, unavailable } from './choose'
 import type { CompiledUpstream } from './upstream'
 import { executionContextOf } from '../core/runtime'
 
@@ -229,20 +231,8 @@ async function singleTry(call: Call, target: Target): Promise<Attempt> {
 function hedgedFirstTry(call: Call, plan: TryPlan, hedge: HedgeConfig, first: Target) {
   call.held = undefined
   call.log.target = first.label
-  const nextTarget = (racing: ReadonlySet<Target>) => hedgeTarget(call.upstream, plan, racing)
+  const nextTarget = (racing: ReadonlySet<Target>) => hedgeTarget(call.upstream, plan.shared, plan.key, racing)
   return raceTries({ call, hedge, budget: hedgeBudget(call.upstream), timeoutMs: tryTimeout(call), nextTarget }, first)
-}
-
-/**
- * A target for a hedge: available, its breaker closed (not open, nor half-open: a probe is not
- * doubled), and not already racing, unless the upstream is a single origin.
- */
-function hedgeTarget(upstream: CompiledUpstream, plan: TryPlan, racing: ReadonlySet<Target>): Target | undefined {
-  const single = upstream.targets.length === 1
-  const candidates = availableTargets(upstream, plan.shared, false).filter(
-    (t) => (single || !racing.has(t)) && (!upstream.breakers || upstream.breakers[t.index]!.current() === 'closed'),
-  )
-  return upstream.balancer.pick(candidates, plan.key)
 }
 
 /**
@@ -285,46 +275,4 @@ function withStickyCookie(call: Call, plan: TryPlan, target: Target, response: R
 /** A single target with no health checks, retries, sticky sessions, passive health or breakers. */
 function isPlain(upstream: CompiledUpstream): boolean {
   return upstream.targets.length === 1 && !upstream.active && !upstream.retry && !upstream.sticky && !upstream.passive && !upstream.breakers
-}
-
-/** The target for this try: the sticky one if still available, else the balancer's choice. */
-function chooseTarget(
-  upstream: CompiledUpstream,
-  shared: HealthSnapshot | undefined,
-  sticky: Target | undefined,
-  key: string | undefined,
-  previous: Target | undefined,
-  tried: Set<Target>,
-): Target | undefined {
-  // Fail-fast answers the first try 503 rather than skip an open target; a retry just skips it.
-  let candidates = availableTargets(upstream, shared, upstream.failFast && !previous)
-  if (sticky && candidates.includes(sticky)) return sticky
-  if (previous) {
-    // Prefer targets not tried yet; never the same one twice in a row while another exists.
-    const fresh = candidates.filter((t) => !tried.has(t))
-    if (fresh.length > 0) candidates = fresh
-    else if (candidates.length > 1) candidates = candidates.filter((t) => t !== previous)
-  }
-  return upstream.balancer.pick(candidates, key)
-}
-
-/** Targets that may be tried: weighted, healthy, not ejected, their circuit not open (unless `anyCircuit`). */
-function availableTargets(upstream: CompiledUpstream, shared: HealthSnapshot | undefined, anyCircuit: boolean): Target[] {
-  return upstream.targets.filter((t) => {
-    if (t.weight <= 0) return false
-    const state = shared?.targets[t.id]
-    if (state && !state.healthy) return false
-    if (upstream.passive && !upstream.passive.available(t, state?.okAt)) return false
-    return anyCircuit || !upstream.breakers || upstream.breakers[t.index]!.canPass()
-  })
-}
-
-/** 503 when no target may be tried; `Retry-After` says when the first one may be back. */
-function unavailable(upstream: CompiledUpstream): GatewayError {
-  const waits = [upstream.passive?.nextReturnIn() ?? 0, ...(upstream.breakers ?? []).map((b) => b.reopensIn())].filter((ms) => ms > 0)
-  const seconds = waits.length > 0 ? Math.ceil(Math.min(...waits) / 1000) : 5
-  return new GatewayError('ERR_UPSTREAM_UNAVAILABLE', {
-    detail: 'No healthy upstream target is available.',
-    headers: { 'Retry-After': String(Math.max(1, seconds)) },
-  })
 }
