@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { manualRuntime, pollUntil, type ManualRuntime } from '../support/runtime'
 import { testGateway, type TestGateway } from '../support/gateway'
 import type { GatewayConfigInput } from '../../src/config/schema'
+import { recordOf } from '../../src/observability/record'
 import { setMode, spawn, stats, who, type Instance } from './fleet'
 
 type UpstreamInput = NonNullable<GatewayConfigInput['upstreams']>[string]
@@ -55,6 +56,8 @@ describe('hedged requests', () => {
     expect(await who(await pending)).toBe(b.id)
     expect(gw.logs[0]!.upstream).toMatchObject({ tries: 2, hedges: 1, hedgeWon: true, status: 200, target: new URL(b.url).origin })
     expect(gw.logs[0]!.upstream!.error).toBeUndefined()
+    // The metrics count it: one hedge sent, and it won.
+    expect(recordOf(gw.logs[0]!, { at: 0, route: 'all', consumer: undefined, method: 'GET', status: 200 })).toMatchObject({ hedges: 1, hedgeWins: 1 })
     // The loser's connection is closed at once, not left to its timeout.
     expect((await pollUntil(() => stats(a), (s) => s.abandoned === 1)).abandoned).toBe(1)
     expect(clock.pendingTimers()).toBe(0)
