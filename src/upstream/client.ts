@@ -194,37 +194,32 @@ async function tryInTurn(call: Call, plan: TryPlan, target: Target): Promise<{ l
   // Bounded: one pass per try, at most 1 + maxRetries (<= 6); the first may be a race of 1 + max hedges (<= 4).
   let sent = 0
   for (let attempt = 0; ; attempt++) {
-    let outcome: Attempt
+    let outcome: Attempt | undefined
     if (attempt === 0 && plan.hedge) {
       const race = await hedgedFirstTry(call, plan, plan.hedge, target)
       ;({ outcome, target } = race)
       sent = race.targets.length
       for (const t of race.targets) plan.tried.add(t)
     } else {
+      // Inline, not a helper: an unhedged try pays for no extra await.
       call.log.tries = ++sent
-      outcome = await singleTry(call, target)
+      call.log.target = target.label
+      try {
+        outcome = await tryTarget(call, target, tryTimeout(call))
+      } finally {
+        // Each pass holds the breaker slot of `target` (taken before it); `settle` gives it back
+        // with an outcome, or without one, unless an abort already gave it back.
+        if (call.held === target) {
+          call.held = undefined
+          settle(call.upstream, target, outcome, call.signal)
+        }
+      }
       plan.tried.add(target)
     }
     const next = await retryTarget(call, plan, target, outcome, attempt)
     if (!next) return { last: outcome, target }
     target = next
   }
-}
-
-/** One try of `target`, holding its breaker slot (taken before it); `settle` gives it back with an outcome, or without one. */
-async function singleTry(call: Call, target: Target): Promise<Attempt> {
-  call.log.target = target.label
-  let outcome: Attempt | undefined
-  try {
-    outcome = await tryTarget(call, target, tryTimeout(call))
-  } finally {
-    // Unless an abort already gave the slot back.
-    if (call.held === target) {
-      call.held = undefined
-      settle(call.upstream, target, outcome, call.signal)
-    }
-  }
-  return outcome
 }
 
 /** The first try as a race (`./hedge`), which takes over the breaker slot the call holds for `first`. */
