@@ -4,8 +4,9 @@
  * real time. A `hang` instance never answers until the gateway gives its try up.
  */
 import { describe, expect, it } from 'vitest'
-import { manualRuntime, pollUntil, type ManualRuntime } from '../support/runtime'
+import { manualRuntime, pollUntil, stoppedClock, waitFor, type ManualRuntime } from '../support/runtime'
 import { testGateway, type TestGateway } from '../support/gateway'
+import { servedGateway } from '../support/served'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { recordOf } from '../../src/observability/record'
 import { setMode, spawn, stats, who, type Instance } from './fleet'
@@ -182,5 +183,33 @@ describe('hedged requests', () => {
     await clock.advance(50)
     expect(await who(await pending)).toBe(c.id)
     expect(gw.logs[0]!.upstream).toMatchObject({ tries: 3, hedges: 2, hedgeWon: true, status: 200 })
+  })
+
+  it('a client that leaves mid-race aborts every try and gives back their least-requests counts', async () => {
+    // The request runs in the pool's own worker (served), whose I/O a timer fired from the test's
+    // context may not touch: this clock keeps the platform's timers (the hedge's 50 ms is real),
+    // and the test waits for what the fleet sees, never for a time.
+    const clock = stoppedClock()
+    const fleet = await spawn(2)
+    const [a, b] = fleet as [Instance, Instance]
+    await setMode(a, 'hang', { times: 1 })
+    await setMode(b, 'hang', { times: 1 })
+    const gw = servedGateway(
+      { upstreams: { pool: { targets: targetsOf(fleet), balance: 'least-requests', timeouts: { headers: 1_000 } } }, routes: [{ id: 'all', match: { path: '/*' }, action: { type: 'proxy', upstream: 'pool', hedge: HEDGE } }] },
+      { runtime: clock },
+    )
+    const client = new AbortController()
+    const answer = gw.fetch('/x', { signal: client.signal }).catch((err: unknown) => err)
+    await received(a, 1)
+    await received(b, 1)
+    client.abort()
+    expect(await answer).toBeInstanceOf(Error)
+    await waitFor(() => gw.logs.length === 1)
+    expect(gw.logs[0]).toMatchObject({ status: 499 })
+    for (const instance of fleet) expect((await pollUntil(() => stats(instance), (s) => s.abandoned === 1)).abandoned).toBe(1)
+    // Both at 0 in flight take turns; a count left behind would send every request to the other.
+    const answered = []
+    for (let i = 0; i < 4; i++) answered.push(await who(await gw.fetch('/x')))
+    expect(new Set(answered)).toEqual(new Set([a.id, b.id]))
   })
 })
