@@ -82,7 +82,7 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
       if (problem) problems.add(`${at}.deadline`, problem)
     }
     if (action.path !== undefined) template('path', action.path)
-    checkProxyAction(action, `${at}.action`, config, problems.add)
+    checkProxyAction(action, `${at}.action`, config, problems.add, route)
     actionSubrequests = proxySubrequests(action, config)
   } else if (action.type === 'aggregate') {
     const auth = [...route.policies, ...config.policies].filter((policy) => phaseOf(policy) === 'auth').map((policy) => policy.type)
