@@ -12,7 +12,7 @@ import { ConsumerSchema } from '../auth/schema'
 import { ConsumerStoreSchema } from '../auth/consumer-store'
 import type { ConfigView } from '../core/config-view'
 import { Milliseconds, Name } from '../core/schema'
-import { MetricsSettingsSchema } from '../observability/schema'
+import { MetricsSettingsSchema, TelemetrySettingsSchema } from '../observability/schema'
 import { OpenApiSettingsSchema, PortalSettingsSchema } from '../openapi/schema'
 import { PlanSchema } from '../rate-limit/schema'
 import { RedirectActionSchema, RespondActionSchema } from '../routing/respond'
@@ -68,6 +68,7 @@ export const GatewaySettingsSchema = v.strictObject({
     ),
   ),
   metrics: v.optional(MetricsSettingsSchema, {}),
+  telemetry: v.optional(TelemetrySettingsSchema, {}),
   consumerStore: v.pipe(v.optional(ConsumerStoreSchema), v.description(SCHEMA_DOCS ? 'Consumers kept in KV and managed through the admin API (`/consumers`), beside `consumers`.' : '')),
   openapi: v.pipe(v.optional(OpenApiSettingsSchema), v.description(SCHEMA_DOCS ? 'Serve an OpenAPI 3.1 document generated from the routes.' : '')),
   portal: v.pipe(v.optional(PortalSettingsSchema), v.description(SCHEMA_DOCS ? 'Serve the developer portal (static assets) that renders the OpenAPI document.' : '')),

@@ -6,12 +6,14 @@ import type { TestProject } from 'vitest/node'
 import { startFleet } from './fleet.ts'
 import { startOrigin } from './origin.ts'
 import { startIssuer } from './issuer.ts'
+import { startCollector } from './collector.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
     originUrl: string
     issuerUrl: string
     fleetUrl: string
+    collectorUrl: string
   }
 }
 
@@ -22,9 +24,12 @@ export default async function setup(project: TestProject) {
   project.provide('issuerUrl', issuer.url)
   const fleet = await startFleet()
   project.provide('fleetUrl', fleet.url)
+  const collector = await startCollector()
+  project.provide('collectorUrl', collector.url)
   return async () => {
     await origin.close()
     await issuer.close()
     await fleet.close()
+    await collector.close()
   }
 }
