@@ -19,6 +19,11 @@ export const COUNT_FIELDS = [
   'cacheHit',
   'cacheMiss',
   'upstreamErrors',
+  /** Upstream tries (retries included; a proxy's and each aggregation call's). */
+  'upstreamTries',
+  /** Sums of the latencies, in whole microseconds: a Prometheus histogram's `_sum`. */
+  'latencyUs',
+  'upstreamUs',
 ] as const
 export type CountField = (typeof COUNT_FIELDS)[number]
 export type Counts = Record<CountField, number>
@@ -43,6 +48,9 @@ export function newGroup(minute: number, route: string, consumer: string): Group
   return { minute, route, consumer, counts: emptyCounts(), latency: {}, upstreamLatency: {} }
 }
 
+/** Whole microseconds of a duration: sums stay integers, so shards add them exactly. */
+const micros = (ms: number) => (Number.isFinite(ms) && ms > 0 ? Math.round(ms * 1000) : 0)
+
 /** Folds one record into `groups` (keyed by minute, route and consumer). */
 export function addRecord(groups: Map<string, Group>, record: MetricRecord): void {
   const minute = minuteOf(record.at)
@@ -61,8 +69,13 @@ export function addRecord(groups: Map<string, Group>, record: MetricRecord): voi
   if (record.cache === 'hit') c.cacheHit++
   else if (record.cache === 'miss') c.cacheMiss++
   if (record.upstream !== undefined && (record.upstreamStatus === undefined || record.upstreamStatus >= 500)) c.upstreamErrors++
+  c.upstreamTries += record.upstreamTries ?? 0
   observe(group.latency, record.durationMs)
-  if (record.upstreamMs !== undefined) observe(group.upstreamLatency, record.upstreamMs)
+  c.latencyUs += micros(record.durationMs)
+  if (record.upstreamMs !== undefined) {
+    observe(group.upstreamLatency, record.upstreamMs)
+    c.upstreamUs += micros(record.upstreamMs)
+  }
 }
 
 /** Adds `from`'s counts and histograms into `into`; fields that are not whole numbers are skipped. */

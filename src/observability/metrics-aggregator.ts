@@ -3,7 +3,9 @@
  * `MetricsAggregator`: one shard of the built-in metrics store. Isolates send it pre-folded groups
  * (per minute, route and consumer); it adds them into minute rows in its SQLite storage (heap
  * state would be lost on eviction), answers window queries with totals per time step, route and
- * consumer, and deletes rows past the retention from an alarm.
+ * consumer, and deletes rows past the retention from an alarm. Beside the minute rows it keeps a
+ * cumulative total per route and consumer that is never deleted: the counters of the Prometheus
+ * scrape (`./prometheus.ts`), which must never go down.
  *
  * Shards are `idFromName("shard-<n>")`; each isolate writes to one shard picked at random, a query
  * reads all of them and merges (histograms add, see `./histogram`).
@@ -13,6 +15,14 @@ import type { Env } from '../core/env'
 import { COUNT_FIELDS, type Group, newGroup, mergeGroup, summarize, type ShardSummary } from './metric-groups'
 import type { Histogram } from './histogram'
 import { systemRuntime, type Runtime } from '../core/runtime'
+
+/**
+ * Cumulative totals (route, consumer) a shard keeps at most, for Prometheus: a pair first seen
+ * once this many exist is counted under `(other)`/`(other)`, so the scrape's label sets stay bounded
+ * however many consumers call. Totals never expire: counters never go down.
+ */
+export const MAX_TOTAL_SERIES = 500
+export const OTHER = '(other)'
 
 /** How often the cleanup alarm runs while rows remain. */
 export const CLEANUP_INTERVAL_MS = 10 * 60_000
@@ -49,6 +59,8 @@ function validGroup(group: unknown): group is Group {
 export class MetricsAggregator extends DurableObject<Env> {
   private readonly sql: SqlStorage
   private alarmChecked = false
+  /** Rows in `totals` (read once at start; only this object adds to it). */
+  private totalSeries = 0
 
   /** The object's own runtime: a Durable Object is not built by `createGateway`, so it holds the system's. */
   private readonly runtime: Runtime = systemRuntime
@@ -60,6 +72,13 @@ export class MetricsAggregator extends DurableObject<Env> {
       minute INTEGER NOT NULL, route TEXT NOT NULL, consumer TEXT NOT NULL, ${COLUMNS},
       latency TEXT NOT NULL, upstream_latency TEXT NOT NULL, PRIMARY KEY (minute, route, consumer))`)
     this.sql.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)')
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS totals (
+      route TEXT NOT NULL, consumer TEXT NOT NULL, ${COLUMNS},
+      latency TEXT NOT NULL, upstream_latency TEXT NOT NULL, PRIMARY KEY (route, consumer))`)
+    // A shard made by an older version lacks the newer count columns.
+    const have = new Set(this.sql.exec<{ name: string }>('PRAGMA table_info(buckets)').toArray().map((c) => c.name))
+    for (const f of COUNT_FIELDS) if (!have.has(f)) this.sql.exec(`ALTER TABLE buckets ADD COLUMN ${f} INTEGER NOT NULL DEFAULT 0`)
+    this.totalSeries = this.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM totals').one().n
   }
 
   /** Adds groups into their minute rows. Returns how many groups were taken (malformed ones are skipped). */
@@ -72,16 +91,8 @@ export class MetricsAggregator extends DurableObject<Env> {
           .exec<Row>('SELECT * FROM buckets WHERE minute = ? AND route = ? AND consumer = ?', group.minute, group.route, group.consumer)
           .toArray()[0]
         const merged = mergeGroup(row ? this.groupOf(row) : newGroup(group.minute, group.route, group.consumer), group)
-        this.sql.exec(
-          `INSERT OR REPLACE INTO buckets (minute, route, consumer, ${COUNT_FIELDS.join(', ')}, latency, upstream_latency)
-           VALUES (?, ?, ?, ${COUNT_FIELDS.map(() => '?').join(', ')}, ?, ?)`,
-          merged.minute,
-          merged.route,
-          merged.consumer,
-          ...COUNT_FIELDS.map((f) => merged.counts[f]),
-          JSON.stringify(merged.latency),
-          JSON.stringify(merged.upstreamLatency),
-        )
+        this.write('buckets', merged, true)
+        this.addToTotals(group)
         taken++
       }
       if (Number.isInteger(retentionMinutes) && retentionMinutes > 0) {
@@ -101,6 +112,40 @@ export class MetricsAggregator extends DurableObject<Env> {
     return summarize(
       rows.map((row) => this.groupOf(row)),
       Math.max(1, Math.floor(stepMinutes)),
+    )
+  }
+
+  /** The cumulative totals per route and consumer since the shard began (never deleted). */
+  async totals(): Promise<Group[]> {
+    return this.sql.exec<Row>('SELECT * FROM totals').toArray().map((row) => this.groupOf({ ...row, minute: 0 }))
+  }
+
+  /** Adds a group into its (route, consumer) total, or `(other)` once `MAX_TOTAL_SERIES` pairs exist. */
+  private addToTotals(group: Group): void {
+    const find = (route: string, consumer: string) => this.sql.exec<Row>('SELECT * FROM totals WHERE route = ? AND consumer = ?', route, consumer).toArray()[0]
+    let route = group.route
+    let consumer = group.consumer
+    let row = find(route, consumer)
+    if (!row && this.totalSeries >= MAX_TOTAL_SERIES) {
+      route = consumer = OTHER
+      row = find(route, consumer)
+    }
+    if (!row) this.totalSeries++
+    this.write('totals', mergeGroup(row ? this.groupOf({ ...row, minute: 0 }) : newGroup(0, route, consumer), group), false)
+  }
+
+  /** Writes a row of `buckets` (keyed by minute, route and consumer) or `totals` (route and consumer). */
+  private write(table: 'buckets' | 'totals', group: Group, byMinute: boolean): void {
+    const keys = byMinute ? ['minute', 'route', 'consumer'] : ['route', 'consumer']
+    const columns = [...keys, ...COUNT_FIELDS, 'latency', 'upstream_latency']
+    this.sql.exec(
+      `INSERT OR REPLACE INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+      ...(byMinute ? [group.minute] : []),
+      group.route,
+      group.consumer,
+      ...COUNT_FIELDS.map((f) => group.counts[f]),
+      JSON.stringify(group.latency),
+      JSON.stringify(group.upstreamLatency),
     )
   }
 

@@ -30,6 +30,8 @@ export type MetricRecord = {
   upstream?: string | undefined
   upstreamStatus?: number | undefined
   upstreamMs?: number | undefined
+  /** Upstream tries made: the proxy's, plus each aggregation call's. */
+  upstreamTries?: number | undefined
   cache: CacheStatus
   /** Auth outcome as the auth policy logged it (`ok`, `missing`, `invalid`, ...), or `none`. */
   auth: string
@@ -56,6 +58,17 @@ function outcomeOf(value: unknown): string {
     return (value as { outcome: string }).outcome.slice(0, 32)
   }
   return 'none'
+}
+
+/** Tries of the proxy call and of each aggregation call (`calls`, the aggregate action's log entries). */
+function triesOf(log: RequestLog): number {
+  const count = (entry: unknown) => {
+    const tries = (entry as { tries?: unknown } | undefined)?.tries
+    return typeof tries === 'number' && Number.isSafeInteger(tries) && tries > 0 ? tries : 0
+  }
+  let tries = count(log.upstream)
+  if (Array.isArray(log.calls)) for (const call of log.calls) tries += count(call)
+  return tries
 }
 
 /** The name of a request no route answered: what the gateway's own pages logged, else by its path. */
@@ -89,6 +102,7 @@ export function recordOf(log: RequestLog, ctx: RecordContext): MetricRecord {
     upstream: upstream?.target,
     upstreamStatus: upstream?.status,
     upstreamMs: upstream?.durationMs,
+    upstreamTries: triesOf(log),
     cache: cacheStatusOf(log.cache),
     auth: outcomeOf(log.auth),
     // A 429 from a limiter that logged nothing (or from the origin) is not the gateway's limit.
