@@ -76,8 +76,8 @@ export function prometheusText(shardTotals: Group[]): string {
   const pairs = fold(shardTotals, (g) => g.route, (g) => g.consumer)
   const routes = fold(pairs, (g) => g.route, () => '*')
 
-  const requests = new Family('edgeway_requests_total', 'counter', 'Requests answered, by route, consumer and status class (499: the client went away).')
-  const rateLimited = new Family('edgeway_rate_limited_total', 'counter', 'Requests refused by a rate limit or quota, by route and consumer.')
+  const requests = new Family('edgeway_requests_total', 'counter', 'Requests by route, consumer and status class.')
+  const rateLimited = new Family('edgeway_rate_limited_total', 'counter', 'Requests refused by a rate limit or quota.')
   for (const g of pairs) {
     const labels = { route: g.route, consumer: g.consumer }
     const c = g.counts
@@ -91,13 +91,13 @@ export function prometheusText(shardTotals: Group[]): string {
   }
 
   const perRoute = {
-    cacheHits: new Family('edgeway_cache_hits_total', 'counter', 'Responses served from the cache, by route.'),
-    cacheMisses: new Family('edgeway_cache_misses_total', 'counter', 'Cache lookups that went to the upstream, by route.'),
-    authFailed: new Family('edgeway_auth_failures_total', 'counter', 'Requests refused for missing, invalid or forbidden credentials, by route.'),
-    tries: new Family('edgeway_upstream_tries_total', 'counter', 'Upstream tries (retries and aggregation calls included), by route.'),
-    upstreamErrors: new Family('edgeway_upstream_errors_total', 'counter', 'Requests whose upstream failed (unreachable, timed out, or 5xx), by route.'),
-    latency: new Family('edgeway_request_duration_seconds', 'histogram', 'Time from the request to its response headers, by route.'),
-    upstreamLatency: new Family('edgeway_upstream_duration_seconds', 'histogram', 'Time from the first upstream try to the last one\'s headers, by route.'),
+    cacheHits: new Family('edgeway_cache_hits_total', 'counter', 'Cache hits.'),
+    cacheMisses: new Family('edgeway_cache_misses_total', 'counter', 'Cache misses.'),
+    authFailed: new Family('edgeway_auth_failures_total', 'counter', 'Requests refused for their credentials.'),
+    tries: new Family('edgeway_upstream_tries_total', 'counter', 'Upstream tries, retries included.'),
+    upstreamErrors: new Family('edgeway_upstream_errors_total', 'counter', 'Requests whose upstream failed.'),
+    latency: new Family('edgeway_request_duration_seconds', 'histogram', 'Time to response headers.'),
+    upstreamLatency: new Family('edgeway_upstream_duration_seconds', 'histogram', 'Upstream time, all tries.'),
   }
   for (const g of routes) {
     const labels = { route: g.route }
@@ -120,7 +120,7 @@ export async function queryTotals(namespace: AggregatorNamespace, settings: Metr
   const failed = results.find((r) => r.status === 'rejected')
   if (failed) {
     throw new GatewayError('ERR_METRICS_UNAVAILABLE', {
-      detail: 'A metrics shard did not answer; the scrape is refused rather than report totals that look like a counter reset.',
+      detail: 'A metrics shard did not answer; try again shortly.',
       cause: (failed as PromiseRejectedResult).reason,
     })
   }
