@@ -17,11 +17,13 @@ import type { Histogram } from './histogram'
 import { systemRuntime, type Runtime } from '../core/runtime'
 
 /**
- * Cumulative totals (route, consumer) a shard keeps at most, for Prometheus: a pair first seen
- * once this many exist is counted under `(other)`/`(other)`, so the scrape's label sets stay bounded
- * however many consumers call. Totals never expire: counters never go down.
+ * The cumulative totals a shard keeps, for Prometheus, are bounded so the scrape's label sets stay
+ * bounded however many consumers call: at most `MAX_TOTAL_CONSUMERS` consumers per route (traffic
+ * of one first seen later counts under consumer `(other)` of that route) and `MAX_TOTAL_ROUTES`
+ * routes (later ones count under route `(other)`). Totals never expire: counters never go down.
  */
-export const MAX_TOTAL_SERIES = 500
+export const MAX_TOTAL_CONSUMERS = 50
+export const MAX_TOTAL_ROUTES = 1000
 export const OTHER = '(other)'
 
 /** How often the cleanup alarm runs while rows remain. */
@@ -59,8 +61,8 @@ function validGroup(group: unknown): group is Group {
 export class MetricsAggregator extends DurableObject<Env> {
   private readonly sql: SqlStorage
   private alarmChecked = false
-  /** Rows in `totals` (read once at start; only this object adds to it). */
-  private totalSeries = 0
+  /** Routes named in `totals` (counted on first need; only this object adds to it). */
+  private totalRoutes: number | undefined
 
   /** The object's own runtime: a Durable Object is not built by `createGateway`, so it holds the system's. */
   private readonly runtime: Runtime = systemRuntime
@@ -78,7 +80,6 @@ export class MetricsAggregator extends DurableObject<Env> {
     // A shard made by an older version lacks the newer count columns.
     const have = new Set(this.sql.exec<{ name: string }>('PRAGMA table_info(buckets)').toArray().map((c) => c.name))
     for (const f of COUNT_FIELDS) if (!have.has(f)) this.sql.exec(`ALTER TABLE buckets ADD COLUMN ${f} INTEGER NOT NULL DEFAULT 0`)
-    this.totalSeries = this.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM totals').one().n
   }
 
   /** Adds groups into their minute rows. Returns how many groups were taken (malformed ones are skipped). */
@@ -120,17 +121,22 @@ export class MetricsAggregator extends DurableObject<Env> {
     return this.sql.exec<Row>('SELECT * FROM totals').toArray().map((row) => this.groupOf({ ...row, minute: 0 }))
   }
 
-  /** Adds a group into its (route, consumer) total, or `(other)` once `MAX_TOTAL_SERIES` pairs exist. */
+  /** Adds a group into its (route, consumer) total, or an `(other)` one past the bounds (`MAX_TOTAL_CONSUMERS`, `MAX_TOTAL_ROUTES`). */
   private addToTotals(group: Group): void {
     const find = (route: string, consumer: string) => this.sql.exec<Row>('SELECT * FROM totals WHERE route = ? AND consumer = ?', route, consumer).toArray()[0]
-    let route = group.route
-    let consumer = group.consumer
+    const count = (query: string, ...args: string[]) => this.sql.exec<{ n: number }>(query, ...args).one().n
+    let { route, consumer } = group
     let row = find(route, consumer)
-    if (!row && this.totalSeries >= MAX_TOTAL_SERIES) {
-      route = consumer = OTHER
+    if (!row) {
+      // A new pair (rare once traffic has been seen): is its route known, and does it have room?
+      const consumers = count('SELECT COUNT(*) AS n FROM totals WHERE route = ?', route)
+      this.totalRoutes ??= count('SELECT COUNT(DISTINCT route) AS n FROM totals WHERE route != ?', OTHER)
+      if (consumers === 0 && route !== OTHER) {
+        if (this.totalRoutes >= MAX_TOTAL_ROUTES) route = consumer = OTHER
+        else this.totalRoutes++
+      } else if (consumers >= MAX_TOTAL_CONSUMERS) consumer = OTHER
       row = find(route, consumer)
     }
-    if (!row) this.totalSeries++
     this.write('totals', mergeGroup(row ? this.groupOf({ ...row, minute: 0 }) : newGroup(0, route, consumer), group), false)
   }
 

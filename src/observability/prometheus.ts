@@ -8,8 +8,8 @@
  * rather than report smaller sums, which Prometheus would take for a counter reset.
  *
  * Label sets are bounded: `route` by the config's routes (plus the gateway's own names such as
- * `(none)`), `consumer` by `MAX_TOTAL_SERIES` (route, consumer) pairs per shard, past which
- * traffic is counted under `(other)`. Latency histograms are per route only.
+ * `(none)`; at most `MAX_TOTAL_ROUTES` a shard), `consumer` by `MAX_TOTAL_CONSUMERS` per route and
+ * shard, past which traffic is counted under `(other)`. Latency histograms are per route only.
  *
  * Breaker state and per-target health are not here: they live in each isolate (breakers) or in
  * the health checker, not in the aggregated store.

@@ -10,14 +10,15 @@
  * Control:
  *   PUT  /t/T/_control/mode      body: { mode: "ok" | "hang" | "error" | "partial" }
  *                                hang: never answers; error: 503; partial: 200 rejecting 1 span
- *   GET  /t/T/_control/received  { exports, spans, problems, headers }: spans flattened with their
- *                                resource's attributes; `headers` of the last export
+ *   GET  /t/T/_control/received  { exports, hung, spans, problems, headers }: spans flattened with
+ *                                their resource's attributes; `hung`: exports left unanswered;
+ *                                `headers` of the last export
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 type Mode = 'ok' | 'hang' | 'error' | 'partial'
-type Tenant = { mode: Mode; exports: number; spans: unknown[]; problems: string[]; headers: Record<string, string> }
+type Tenant = { mode: Mode; exports: number; hung: number; spans: unknown[]; problems: string[]; headers: Record<string, string> }
 
 export type TestCollector = { url: string; close(): Promise<void> }
 
@@ -93,7 +94,7 @@ export async function startCollector(port = 0): Promise<TestCollector> {
   const tenants = new Map<string, Tenant>()
   const tenant = (name: string) => {
     let t = tenants.get(name)
-    if (!t) tenants.set(name, (t = { mode: 'ok', exports: 0, spans: [], problems: [], headers: {} }))
+    if (!t) tenants.set(name, (t = { mode: 'ok', exports: 0, hung: 0, spans: [], problems: [], headers: {} }))
     return t
   }
   const send = (res: http.ServerResponse, status: number, body: unknown) => {
@@ -117,9 +118,9 @@ export async function startCollector(port = 0): Promise<TestCollector> {
         t.mode = (JSON.parse(text) as { mode: Mode }).mode
         return send(res, 204, {})
       }
-      if (req.method === 'GET' && path === '/_control/received') return send(res, 200, { exports: t.exports, spans: t.spans, problems: t.problems, headers: t.headers })
+      if (req.method === 'GET' && path === '/_control/received') return send(res, 200, { exports: t.exports, hung: t.hung, spans: t.spans, problems: t.problems, headers: t.headers })
       if (req.method !== 'POST' || path !== '/v1/traces') return send(res, 404, { error: 'unknown path' })
-      if (t.mode === 'hang') return
+      if (t.mode === 'hang') return void t.hung++
       if (t.mode === 'error') return send(res, 503, { error: 'down' })
       t.headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]))
       if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) {

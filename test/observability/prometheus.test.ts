@@ -5,7 +5,7 @@
  */
 import { runDurableObjectAlarm } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { MAX_TOTAL_SERIES, OTHER } from '../../src/observability/metrics-aggregator'
+import { MAX_TOTAL_CONSUMERS, MAX_TOTAL_ROUTES, OTHER } from '../../src/observability/metrics-aggregator'
 import { prometheusText, queryTotals, PROMETHEUS_CONTENT_TYPE } from '../../src/observability/prometheus'
 import type { AggregatorNamespace } from '../../src/observability/batcher'
 import { newTag, ORIGIN, sha256Hex, testGateway } from '../support/gateway'
@@ -97,19 +97,24 @@ describe('Prometheus exposition', () => {
     expect(sampleValue(parsePrometheusText(prometheusText(await stub.totals())), 'edgeway_requests_total', { route: 'old', consumer: '(anonymous)', status_class: '2xx' })).toBe(2)
   })
 
-  it(`keeps at most ${MAX_TOTAL_SERIES} (route, consumer) series a shard; the rest count under (other)`, async () => {
+  it(`keeps at most ${MAX_TOTAL_CONSUMERS} consumers a route and ${MAX_TOTAL_ROUTES} routes a shard; the rest count under (other)`, async () => {
     const ns = aggregatorNamespace()
     const stub = ns.get(ns.idFromName(`prometheus-bound-${newTag()}`))
-    const records = Array.from({ length: MAX_TOTAL_SERIES + 5 }, (_, i) => record({ consumer: `c${i}` }))
-    await stub.ingest(groupsOf(records), 60)
-    const totals = await stub.totals()
-    expect(totals).toHaveLength(MAX_TOTAL_SERIES + 1)
-    expect(totals.find((g) => g.route === OTHER && g.consumer === OTHER)!.counts.requests).toBe(5)
-    const families = parsePrometheusText(prometheusText(totals))
-    expect(new Set(families.get('edgeway_requests_total')!.samples.map((s) => s.labels.consumer)).size).toBe(MAX_TOTAL_SERIES + 1)
+    await stub.ingest(groupsOf(Array.from({ length: MAX_TOTAL_CONSUMERS + 5 }, (_, i) => record({ route: 'busy', consumer: `c${i}` }))), 60)
+    let totals = await stub.totals()
+    expect(totals).toHaveLength(MAX_TOTAL_CONSUMERS + 1)
+    expect(totals.find((g) => g.route === 'busy' && g.consumer === OTHER)!.counts.requests).toBe(5)
     // A known series still counts under its own name.
-    await stub.ingest(groupsOf([record({ consumer: 'c0' })]), 60)
+    await stub.ingest(groupsOf([record({ route: 'busy', consumer: 'c0' })]), 60)
     expect((await stub.totals()).find((g) => g.consumer === 'c0')!.counts.requests).toBe(2)
+
+    await stub.ingest(groupsOf(Array.from({ length: MAX_TOTAL_ROUTES + 2 }, (_, i) => record({ route: `r${i}` }))), 60)
+    totals = await stub.totals()
+    const routes = new Set(totals.map((g) => g.route))
+    expect(routes.size).toBe(MAX_TOTAL_ROUTES + 1) // 'busy', r0..r998, and (other)
+    expect(totals.find((g) => g.route === OTHER)).toMatchObject({ consumer: OTHER, counts: { requests: 3 } })
+    const families = parsePrometheusText(prometheusText(totals))
+    expect(new Set(families.get('edgeway_requests_total')!.samples.map((s) => s.labels.route)).size).toBe(MAX_TOTAL_ROUTES + 1)
   })
 
   it('escapes label values: quotes, backslashes and newlines read back exactly', () => {
