@@ -45,7 +45,7 @@ export const OtlpSettingsSchema = v.strictObject({
   ),
   sampleRate: v.pipe(
     v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1)), 1),
-    v.description(SCHEMA_DOCS ? 'Share of traces exported (0-1); a caller whose `traceparent` says "not sampled" is never exported.' : ''),
+    v.description(SCHEMA_DOCS ? 'Share of the traces the gateway starts that are exported (0-1); a trace the caller started follows its sampled flag.' : ''),
   ),
   serviceName: v.pipe(v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128))), v.description(SCHEMA_DOCS ? 'The `service.name` resource attribute (default: `gateway.name`).' : '')),
   flushMs: v.pipe(v.optional(int(1, 60_000), 1000), v.description(SCHEMA_DOCS ? 'Longest time a span waits in the isolate before it is sent.' : '')),

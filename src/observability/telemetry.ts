@@ -5,10 +5,12 @@
  *
  * It sits right after the trace context (`./trace.ts`), so the server span is the gateway's hop of
  * the trace the caller started (or the gateway did), on the ids it propagates in `traceparent`.
- * Sampling is parent-based: a caller whose `traceparent` says "not sampled" is never exported;
- * the rest are exported at `sampleRate`, drawn from the runtime's random source. A request that is
- * not sampled costs one comparison (and one draw below a rate of 1); with no `otlp` settings the
- * middleware does not exist and policies are not wrapped (`gateway/pipeline.ts`).
+ * Sampling is parent-based: a trace the caller started (a valid `traceparent`) is exported when
+ * the caller sampled it, so the gateway's hop is in every trace the caller keeps; a trace the
+ * gateway starts is exported at `sampleRate`, drawn from the runtime's random source, and when it
+ * is not, the origin's `traceparent` says "not sampled". A request that is not sampled costs a
+ * comparison (and a draw below a rate of 1); with no `otlp` settings the middleware does not exist
+ * and policies are not wrapped (`gateway/pipeline.ts`).
  *
  * Admin and dashboard traffic is not traced, as it is not counted in metrics.
  */
@@ -22,6 +24,7 @@ import { attributesOf, encodeSpan, otlpExporter, type ExportStats, type OtlpExpo
 import { telemetrySettingsOf, type OtlpSettings } from './schema'
 import { reportSinkFailure } from './sink'
 import { requestSpans, type RequestSpans } from './spans'
+import type { TraceContext } from './trace'
 
 /**
  * The exporter of each config's `otlp` settings, for `otlpStats`. Per isolate, keyed weakly by the
@@ -90,10 +93,22 @@ export function telemetryMiddleware(config: ConfigView, env: Env, options: Telem
     )
   }
 
+  /**
+   * Parent-based: a trace the caller started is exported when the caller sampled it; one the
+   * gateway started, at `sampleRate`, and when it is not, the origin is told so (flags `00`).
+   */
+  function sampled(c: Parameters<MiddlewareHandler<AppEnv>>[0], trace: TraceContext): boolean {
+    if (trace.parentId !== undefined || trace.flags !== '01') return trace.flags === '01'
+    if (sampleRate >= 1 || runtime.random() < sampleRate) return true
+    trace.flags = '00'
+    c.get('upstreamRequest').headers.set('traceparent', `00-${trace.traceId}-${trace.spanId}-00`)
+    return false
+  }
+
   return async function telemetry(c, next) {
     const trace = c.get('trace')
     const url = c.get('url')
-    if (trace.flags !== '01' || (sampleRate < 1 && !(runtime.random() < sampleRate)) || isAdmin(url.pathname) || !executionContextOf(c)) return next()
+    if (isAdmin(url.pathname) || !executionContextOf(c) || !sampled(c, trace)) return next()
     const spans = requestSpans(trace, c.get('startedAt'), runtime, {
       'http.request.method': c.req.method,
       'url.scheme': url.protocol.slice(0, -1),

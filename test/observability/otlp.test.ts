@@ -195,18 +195,24 @@ describe('OTLP export', () => {
     expect(stats()).toMatchObject({ exported: 5, dropped: 1 })
   })
 
-  it('samples: an unsampled caller is never exported; sampleRate draws from the runtime', async () => {
+  it("samples by the caller's flag, and traces the gateway starts at sampleRate, drawn from the runtime", async () => {
     const tenant = newTag()
     const runtime = manualRuntime()
     // A route with no policy and one target: the sampler is the only one drawing.
     runtime.setRandom(sequence([0.3, 0.7]))
     const gw = parsedGateway(loadConfig(routeConfig({}, { gateway: { telemetry: { otlp: { endpoint: endpoint(tenant), sampleRate: 0.5, batchSpans: 1 } } } })), {}, { runtime })
-    for (const [path, flag] of [['/a', '00'], ['/b', '01'], ['/c', '01']] as const) {
-      expect((await gw.fetch(path, { headers: { 'x-test-tag': newTag(), traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-${flag}` } })).status).toBe(200)
+    const tags: Record<string, string> = {}
+    const cases = [['/a', '00'], ['/b', '01'], ['/c', undefined], ['/d', undefined]] as const
+    for (const [path, flag] of cases) {
+      tags[path] = newTag()
+      const traceparent = flag && { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-${flag}` }
+      expect((await gw.fetch(path, { headers: { 'x-test-tag': tags[path]!, ...traceparent } })).status).toBe(200)
     }
-    const spans = await spansAt(tenant, 3)
-    // /a said "not sampled"; /b drew 0.3 (< 0.5), /c drew 0.7.
-    expect(spans.filter((s) => s.kind === 2).map((s) => attr(s, 'url.path'))).toEqual(['/b'])
+    const spans = await spansAt(tenant, 6)
+    // /a: the caller did not sample; /b: it did (no draw); /c drew 0.3 (< 0.5); /d drew 0.7.
+    expect(spans.filter((s) => s.kind === 2).map((s) => attr(s, 'url.path'))).toEqual(['/b', '/c'])
+    const flagSeen = async (path: string) => (await originLog(tags[path]!))[0]!.headers.traceparent!.slice(-2)
+    expect([await flagSeen('/a'), await flagSeen('/b'), await flagSeen('/c'), await flagSeen('/d')]).toEqual(['00', '01', '01', '00'])
   })
 
   it('off: no spans, and the origin sees the gateway hop itself as its parent', async () => {

@@ -10,6 +10,7 @@ import { prometheusText, queryTotals, PROMETHEUS_CONTENT_TYPE } from '../../src/
 import type { AggregatorNamespace } from '../../src/observability/batcher'
 import { newTag, ORIGIN, sha256Hex, testGateway } from '../support/gateway'
 import { parsePrometheusText, sampleValue } from '../support/prometheus-text'
+import { stoppedClock } from '../support/runtime'
 import { ADMIN, aggregatorNamespace, groupsOf, record } from './helpers'
 
 const KEY = 'acme-prometheus-key-0123456789'
@@ -19,11 +20,12 @@ describe('Prometheus exposition', () => {
   it('serves requests by route, consumer and status class, latency histograms, cache, rate-limit and upstream counters', async () => {
     // Route ids of its own: the suite's files share the aggregator, and totals never expire.
     const id = `prom-${newTag().slice(0, 8)}`
+    // And a day of its own: other files read the minute rows of "now" whole.
     const gw = testGateway(
       {
         gateway: { metrics: { aggregator: { shards: 2, flushRecords: 1 } } },
         upstreams: { origin: { url: ORIGIN } },
-        consumers: { acme: { apiKeySecrets: ['PROM_KEY_HASH'] } },
+        consumers: { 'prom-acme': { apiKeySecrets: ['PROM_KEY_HASH'] } },
         routes: [
           {
             id,
@@ -39,6 +41,7 @@ describe('Prometheus exposition', () => {
         ],
       },
       { PROM_KEY_HASH: await sha256Hex(KEY) },
+      { runtime: stoppedClock(Date.now() + 131 * 86_400_000) },
     )
     const key = { 'x-api-key': KEY }
     const path = `/a/echo/${id}`
@@ -58,10 +61,10 @@ describe('Prometheus exposition', () => {
     const at = (name: string, labels: Record<string, string>) => sampleValue(families, name, labels)
 
     expect(families.get('edgeway_requests_total')!.type).toBe('counter')
-    expect(at('edgeway_requests_total', { route: id, consumer: 'acme', status_class: '2xx' })).toBe(2)
-    expect(at('edgeway_requests_total', { route: id, consumer: 'acme', status_class: '4xx' })).toBe(1)
+    expect(at('edgeway_requests_total', { route: id, consumer: 'prom-acme', status_class: '2xx' })).toBe(2)
+    expect(at('edgeway_requests_total', { route: id, consumer: 'prom-acme', status_class: '4xx' })).toBe(1)
     expect(at('edgeway_requests_total', { route: id, consumer: '(anonymous)', status_class: '4xx' })).toBe(1)
-    expect(at('edgeway_rate_limited_total', { route: id, consumer: 'acme' })).toBe(1)
+    expect(at('edgeway_rate_limited_total', { route: id, consumer: 'prom-acme' })).toBe(1)
     expect(at('edgeway_auth_failures_total', { route: id })).toBe(1)
     expect(at('edgeway_cache_hits_total', { route: `${id}-c` })).toBe(1)
     expect(at('edgeway_cache_misses_total', { route: `${id}-c` })).toBe(1)
