@@ -11,9 +11,11 @@ import type { GatewayConfigInput } from '../../src/config/schema'
 import type { Env } from '../../src/core/env'
 import { createGateway } from '../../src/gateway/create-gateway'
 import { otlpStats } from '../../src/observability/telemetry'
+import { unixNanos } from '../../src/observability/otlp'
 import { newTag, originLog, parsedGateway, routeConfig, sha256Hex, type Echo } from '../support/gateway'
 import { manualRuntime, pollUntil, sequence } from '../support/runtime'
 import { aggregateConfig, jsonCall } from '../aggregate/helpers'
+import { ADMIN } from './helpers'
 
 type Attribute = { key: string; value: Record<string, unknown> }
 type ReceivedSpan = { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: Attribute[]; status: { code: number; message?: string }; resource: { attributes: Attribute[] } }
@@ -213,6 +215,24 @@ describe('OTLP export', () => {
     expect(spans.filter((s) => s.kind === 2).map((s) => attr(s, 'url.path'))).toEqual(['/b', '/c'])
     const flagSeen = async (path: string) => (await originLog(tags[path]!))[0]!.headers.traceparent!.slice(-2)
     expect([await flagSeen('/a'), await flagSeen('/b'), await flagSeen('/c'), await flagSeen('/d')]).toEqual(['00', '01', '01', '00'])
+  })
+
+  it("an upstream's 5xx marks the try and the server span as errors; admin requests are not traced", async () => {
+    const tenant = newTag()
+    const gw = parsedGateway(loadConfig(routeConfig({}, { gateway: { telemetry: { otlp: { endpoint: endpoint(tenant), batchSpans: 1 } } } })))
+    expect((await gw.fetch('/_edgeway/config', { headers: ADMIN })).status).toBe(200)
+    expect((await gw.fetch('/status/503', { headers: { 'x-test-tag': newTag() } })).status).toBe(503)
+    const spans = await spansAt(tenant, 3)
+    expect(spans.map((s) => attr(s, 'url.path'))).not.toContain('/_edgeway/config')
+    const server = spans.find((s) => s.kind === 2)!
+    const upstreamTry = spans.find((s) => s.kind === 3)!
+    expect([server.status.code, attr(server, 'http.response.status_code'), attr(server, 'error.type')]).toEqual([2, '503', '503'])
+    expect([upstreamTry.status.code, attr(upstreamTry, 'http.response.status_code'), attr(upstreamTry, 'error.type')]).toEqual([2, '503', '503'])
+  })
+
+  it('times are exact nanoseconds past 2^53', () => {
+    expect(unixNanos(1_733_356_800_123)).toBe('1733356800123000000')
+    expect(unixNanos(1_733_356_800_123.25)).toBe('1733356800123250000')
   })
 
   it('off: no spans, and the origin sees the gateway hop itself as its parent', async () => {
