@@ -17,6 +17,7 @@ export default defineConfig({
           ISSUER_URL: inject('issuerUrl'),
           DEMO_ISSUER: `${inject('issuerUrl')}/t/demo`,
           FLEET_URL: inject('fleetUrl'),
+          COLLECTOR_URL: inject('collectorUrl'),
           DEMO_ORIGIN_FLAKY: inject('originUrl'),
           // Property tests (test/support/fuzz.ts): `npm run fuzz` sets these; `npm test` leaves them empty.
           FUZZ_RUNS: process.env.FUZZ_RUNS ?? '',

@@ -166,6 +166,14 @@ export const SCENARIOS = [
     request: () => ({ method: 'GET', path: '/api/items/1' }),
   },
   {
+    name: 'pass-through-telemetry',
+    title: 'Pass-through with OTLP spans on, every request sampled (batched exports to a local endpoint in waitUntil), vs pass-through',
+    requires: [],
+    config: (ctx) => ({ gateway: { telemetry: { otlp: { endpoint: `${ctx.origins.main}/v1/traces` } } }, upstreams: origin(ctx), routes: [proxyRoute()] }),
+    request: () => ({ method: 'GET', path: '/api/items/1' }),
+    versus: 'pass-through',
+  },
+  {
     name: 'jwt',
     title: 'JWT (ES256) with a cached JWKS',
     requires: ['policy:jwt'],

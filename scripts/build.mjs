@@ -20,7 +20,9 @@ const TARGET_GZIP = 60 * 1024
 // the signature base, Content-Digest, the nonce object; ~4 KiB gzip) and issue 17's interim
 // responses and stored-before-answer path, at 132.0 KiB; no dependency. A Worker may be 3 MiB
 // (free) or 10 MiB (paid) gzip: this budget only makes growth a decision.
-const BUDGET_GZIP = 136 * 1024
+// Raised from 136 to 140 KiB for issue 20's telemetry (OTLP spans and export, the Prometheus
+// exposition and cumulative totals; ~4 KiB gzip, at 136.1 KiB); no dependency.
+const BUDGET_GZIP = 140 * 1024
 rmSync('dist', { recursive: true, force: true })
 // wrangler warns when a config with environments is deployed without one: no `--env` means the
 // top-level (demo) Worker, and `--env=` says so.

@@ -13,6 +13,8 @@ declare namespace Cloudflare {
     CONFIG_KV: KVNamespace
     /** Control API of the resilience test fleet (test/node/fleet.ts). */
     FLEET_URL: string
+    /** The OTLP collector stand-in (test/node/collector.ts). */
+    COLLECTOR_URL: string
     HEALTH_CHECKER: DurableObjectNamespace<import('../src/upstream/health-checker').HealthChecker>
     /** Purge generations of the cache policy. */
     CACHE_KV: KVNamespace

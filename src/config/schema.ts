@@ -13,7 +13,7 @@ import { ConsumerStoreSchema } from '../auth/consumer-store'
 import type { ConfigView } from '../core/config-view'
 import { CustomActionEntrySchema } from '../core/custom'
 import { Milliseconds, Name } from '../core/schema'
-import { MetricsSettingsSchema } from '../observability/schema'
+import { MetricsSettingsSchema, TelemetrySettingsSchema } from '../observability/schema'
 import { OpenApiSettingsSchema, PortalSettingsSchema } from '../openapi/schema'
 import { PortalSignInSchema } from '../auth/portal-schema'
 import { PlanSchema } from '../rate-limit/schema'
@@ -70,6 +70,7 @@ export const GatewaySettingsSchema = v.strictObject({
     ),
   ),
   metrics: v.optional(MetricsSettingsSchema, {}),
+  telemetry: v.optional(TelemetrySettingsSchema, {}),
   consumerStore: v.pipe(v.optional(ConsumerStoreSchema), v.description(SCHEMA_DOCS ? 'Consumers kept in KV and managed through the admin API (`/consumers`), beside `consumers`.' : '')),
   openapi: v.pipe(v.optional(OpenApiSettingsSchema), v.description(SCHEMA_DOCS ? 'Serve an OpenAPI 3.1 document generated from the routes.' : '')),
   portal: v.pipe(

@@ -5,7 +5,7 @@
  */
 import type { Env } from './env'
 import type { MiddlewareHandler } from 'hono'
-import type { RequestLog } from './logging'
+import type { RequestLog, UpstreamLog } from './logging'
 import type { Runtime } from './runtime'
 
 /** What a request to an upstream may carry as its body. */
@@ -35,11 +35,20 @@ export type UpstreamRequest = {
    * the headers, with that try's final method, target URL and headers (after every rewrite): for
    * edits that must see exactly what the origin receives and differ per try (signatures).
    */
-  beforeSend?: ((request: OutgoingRequest) => void | Promise<void>)[] | undefined
+  beforeSend?: ((request: OutgoingRequest) => void | TryEnd | Promise<void | TryEnd>)[] | undefined
 }
 
-/** The request as the upstream will receive it, handed to `beforeSend` hooks. */
-export type OutgoingRequest = { method: string; url: string; headers: Headers }
+/**
+ * The request as the upstream will receive it, handed to `beforeSend` hooks; `call` is the log entry
+ * of the call the try belongs to (every try of one call shares it).
+ */
+export type OutgoingRequest = { method: string; url: string; headers: Headers; call?: UpstreamLog | undefined }
+
+/**
+ * What a `beforeSend` hook may return: run once when that try ends, with its outcome as logged (a
+ * span's end: `observability/spans.ts`).
+ */
+export type TryEnd = (outcome: { status?: number | undefined; error?: string | undefined }) => void
 
 /** The route a request matched, as policies see it (the gateway compiles it: `gateway/route.ts`). */
 export type MatchedRoute = {

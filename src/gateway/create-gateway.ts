@@ -20,6 +20,7 @@ import { consoleLogWriter, type LogWriter } from '../core/logging'
 import { metricsMiddleware } from '../observability/metrics'
 import type { MetricsSink } from '../observability/sink'
 import { traceContext } from '../observability/trace'
+import { telemetryMiddleware } from '../observability/telemetry'
 import { developerPages } from '../openapi/serve'
 import { developerAccounts } from '../auth/portal-keys'
 import { createPipeline } from './pipeline'
@@ -105,6 +106,8 @@ export function* createGatewaySteps(config: GatewayConfig, env: Env, options: Ga
   if (metrics) app.use(metrics)
   app.use(requestContext({ logRequests: config.gateway.log.requests, writeLog: options.writeLog ?? consoleLogWriter, runtime }))
   app.use(traceContext())
+  const telemetry = telemetryMiddleware(config, env, { runtime, adminPrefix: admin ? config.gateway.admin.prefix : undefined })
+  if (telemetry) app.use(telemetry)
   for (const policy of pipeline.preRouting) app.use(policy)
 
   if (admin) app.route(config.gateway.admin.prefix, admin)

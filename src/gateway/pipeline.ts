@@ -28,8 +28,8 @@ import { timedPolicy } from '../observability/stage-timing'
 type BuiltPolicy = { phase: Phase; handler: MiddlewareHandler<AppEnv> }
 
 function buildPolicies(policies: PolicyConfig[], base: string, route: RouteConfig | undefined, config: GatewayConfig, env: Env, failures: FailureCounter): BuiltPolicy[] {
-  // Server-Timing wraps each policy to time its phase; without it, nothing is added.
-  const timed = config.gateway.metrics.serverTiming
+  // Server-Timing and OTLP spans wrap each policy to time its phase; without them, nothing is added.
+  const timed = config.gateway.metrics.serverTiming || config.gateway.telemetry.otlp !== undefined
   return policies.map((policy, i) => {
     const definition = definitionOf(policy)!
     const handler = definition.create(policy as never, { config, env, route, at: `${base}[${i}]`, phaseOf, failures })

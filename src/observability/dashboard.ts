@@ -7,6 +7,7 @@
  *   GET  {prefix}/dashboard/     the page (static assets, read from the ASSETS binding only after
  *                                the caller is authenticated); without a session: the login form
  *   GET  {prefix}/metrics?window=5m|15m|1h|6h|24h   the numbers it shows (JSON)
+ *   GET  {prefix}/metrics?format=prometheus          the cumulative totals, for a Prometheus scrape
  *
  * Each accepts the session cookie or `Authorization: Bearer <admin token>`. An anonymous visitor
  * gets the login form or a 401 problem: never the page's files, never data. Wrong tokens (login or
@@ -22,6 +23,7 @@ import { GatewayError } from '../core/errors'
 import type { AggregatorNamespace } from './batcher'
 import { metricsSettingsOf, type MetricsAggregatorSettings } from './schema'
 import { queryMetrics, WINDOWS, type WindowName } from './query'
+import { PROMETHEUS_CONTENT_TYPE, prometheusText, queryTotals } from './prometheus'
 import { loginPage } from './dashboard-login-page'
 import { SESSION_COOKIE, SESSION_SECONDS, sessionCookie, signSession, verifySession } from './dashboard-session'
 
@@ -152,9 +154,16 @@ async function serveFile(c: Context<AppEnv>, { prefix, authenticated, login }: D
   return new Response(res.body, { status: 200, headers })
 }
 
-/** `GET {prefix}/metrics?window=`: the numbers, from the metrics aggregator's shards. */
+/**
+ * `GET {prefix}/metrics?window=`: the numbers, from the metrics aggregator's shards; with
+ * `format=prometheus`, the cumulative totals as the Prometheus text format (`./prometheus.ts`).
+ */
 async function metrics(c: Context<AppEnv>, env: AdminContext['env'], aggregator: MetricsAggregatorSettings | undefined, { authenticated }: Dashboard) {
   if (!(await authenticated(c))) throw unauthorized()
+  const format = c.req.query('format') ?? 'json'
+  if (format !== 'json' && format !== 'prometheus') {
+    throw new GatewayError('ERR_BAD_REQUEST', { detail: `format must be json or prometheus; got "${format.slice(0, 20)}".` })
+  }
   const window = c.req.query('window') ?? '5m'
   if (!Object.hasOwn(WINDOWS, window)) {
     throw new GatewayError('ERR_BAD_REQUEST', { detail: `window must be one of ${Object.keys(WINDOWS).join(', ')}; got "${window.slice(0, 20)}".` })
@@ -164,6 +173,10 @@ async function metrics(c: Context<AppEnv>, env: AdminContext['env'], aggregator:
     throw new GatewayError('ERR_METRICS_UNAVAILABLE', {
       detail: aggregator ? `No Durable Object binding "${aggregator.binding}" for the metrics aggregator.` : 'The metrics aggregator is off (set gateway.metrics.aggregator).',
     })
+  }
+  if (format === 'prometheus') {
+    const text = prometheusText(await queryTotals(namespace, aggregator))
+    return c.body(text, 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store' })
   }
   const result = await queryMetrics(namespace, aggregator, window as WindowName, c.get('runtime').now())
   return c.json(result, 200, { 'Cache-Control': 'no-store' })

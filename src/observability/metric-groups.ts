@@ -22,6 +22,11 @@ export const COUNT_FIELDS = [
   // Hedged tries sent (`hedge` on a route or call), and how many of them gave the answer.
   'hedges',
   'hedgeWins',
+  /** Upstream tries (retries included; a proxy's and each aggregation call's). */
+  'upstreamTries',
+  /** Sums of the latencies, in whole microseconds: a Prometheus histogram's `_sum`. */
+  'latencyUs',
+  'upstreamUs',
 ] as const
 export type CountField = (typeof COUNT_FIELDS)[number]
 export type Counts = Record<CountField, number>
@@ -46,6 +51,9 @@ export function newGroup(minute: number, route: string, consumer: string): Group
   return { minute, route, consumer, counts: emptyCounts(), latency: {}, upstreamLatency: {} }
 }
 
+/** Whole microseconds of a duration: sums stay integers, so shards add them exactly. */
+const micros = (ms: number) => (Number.isFinite(ms) && ms > 0 ? Math.round(ms * 1000) : 0)
+
 /** Folds one record into `groups` (keyed by minute, route and consumer). */
 export function addRecord(groups: Map<string, Group>, record: MetricRecord): void {
   const minute = minuteOf(record.at)
@@ -68,8 +76,13 @@ export function addRecord(groups: Map<string, Group>, record: MetricRecord): voi
     c.hedges += record.hedges
     c.hedgeWins += record.hedgeWins ?? 0
   }
+  c.upstreamTries += record.upstreamTries ?? 0
   observe(group.latency, record.durationMs)
-  if (record.upstreamMs !== undefined) observe(group.upstreamLatency, record.upstreamMs)
+  c.latencyUs += micros(record.durationMs)
+  if (record.upstreamMs !== undefined) {
+    observe(group.upstreamLatency, record.upstreamMs)
+    c.upstreamUs += micros(record.upstreamMs)
+  }
 }
 
 /** Adds `from`'s counts and histograms into `into`; fields that are not whole numbers are skipped. */

@@ -33,6 +33,8 @@ export type MetricRecord = {
   /** Hedged tries the request's upstream call (or aggregation calls) sent, and how many of them won. */
   hedges?: number | undefined
   hedgeWins?: number | undefined
+  /** Upstream tries made: the proxy's, plus each aggregation call's. */
+  upstreamTries?: number | undefined
   cache: CacheStatus
   /** Auth outcome as the auth policy logged it (`ok`, `missing`, `invalid`, ...), or `none`. */
   auth: string
@@ -59,6 +61,17 @@ function outcomeOf(value: unknown): string {
     return (value as { outcome: string }).outcome.slice(0, 32)
   }
   return 'none'
+}
+
+/** Tries of the proxy call and of each aggregation call (`calls`, the aggregate action's log entries). */
+function triesOf(log: RequestLog): number {
+  const count = (entry: unknown) => {
+    const tries = (entry as { tries?: unknown } | undefined)?.tries
+    return typeof tries === 'number' && Number.isSafeInteger(tries) && tries > 0 ? tries : 0
+  }
+  let tries = count(log.upstream)
+  if (Array.isArray(log.calls)) for (const call of log.calls) tries += count(call)
+  return tries
 }
 
 /** The name of a request no route answered: what the gateway's own pages logged, else by its path. */
@@ -106,6 +119,7 @@ export function recordOf(log: RequestLog, ctx: RecordContext): MetricRecord {
     upstreamStatus: upstream?.status,
     upstreamMs: upstream?.durationMs,
     ...hedgesOf(log),
+    upstreamTries: triesOf(log),
     cache: cacheStatusOf(log.cache),
     auth: outcomeOf(log.auth),
     // A 429 from a limiter that logged nothing (or from the origin) is not the gateway's limit.

@@ -51,6 +51,11 @@ function newIds(withTrace: boolean): { traceId: string; spanId: string } {
   return { spanId: hexOf(random, 0, 8), traceId: withTrace ? hexOf(random, 8, 24) : '' }
 }
 
+/** A new span id (for the gateway's own child spans): random, never all zeros. */
+export function newSpanId(): string {
+  return newIds(false).spanId
+}
+
 /** The parsed parent, or undefined when the header is absent or not valid. */
 export function parseTraceparent(header: string | undefined): { traceId: string; parentId: string; flags: string } | undefined {
   if (header === undefined || header.length > 512) return undefined

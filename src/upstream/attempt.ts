@@ -5,7 +5,7 @@
  * fetch, and the outcome as retrying sees it; then what that outcome teaches passive health and
  * the target's breaker.
  */
-import type { UpstreamBody, UpstreamRequest } from '../core/context'
+import type { TryEnd, UpstreamBody, UpstreamRequest } from '../core/context'
 import { GatewayError } from '../core/errors'
 import type { UpstreamLog } from '../core/logging'
 import { finalAfterInterim } from './interim'
@@ -56,10 +56,14 @@ export async function tryTarget(call: CallInFlight, target: Target, timeoutMs: n
   const { upstream, request, body, signal, log } = call
   const url = target.urlFor(request.path, request.search)
   let headers = request.headers
+  let ends: TryEnd[] | undefined
   if (request.beforeSend?.length) {
     // Per try, on a copy: each try is signed afresh (its own nonce and time) for its own target.
     headers = new Headers(headers)
-    for (const hook of request.beforeSend) await hook({ method: request.method, url, headers })
+    for (const hook of request.beforeSend) {
+      const end = await hook({ method: request.method, url, headers, call: log })
+      if (end) (ends ??= []).push(end)
+    }
   }
   const controller = new AbortController()
   const runtime = upstream.runtime
@@ -75,10 +79,11 @@ export async function tryTarget(call: CallInFlight, target: Target, timeoutMs: n
     counted = false
     upstream.balancer.finished(target)
     log.durationMs = runtime.now() - firstTry.get(log)!
+    if (ends) for (const end of ends) end({ status: log.status, error: log.error })
   }
   const onOuterAbort = () => {
-    finished()
     log.error = 'aborted'
+    finished()
     controller.abort()
   }
   if (signal?.aborted) controller.abort()

@@ -6,10 +6,12 @@
 import type { TestProject } from 'vitest/node'
 import kitSetup from '../../src/testing/global-setup.ts'
 import { startFleet } from './fleet.ts'
+import { startCollector } from './collector.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
     fleetUrl: string
+    collectorUrl: string
   }
 }
 
@@ -17,8 +19,11 @@ export default async function setup(project: TestProject) {
   const closeKit = await kitSetup(project)
   const fleet = await startFleet()
   project.provide('fleetUrl', fleet.url)
+  const collector = await startCollector()
+  project.provide('collectorUrl', collector.url)
   return async () => {
     await closeKit()
     await fleet.close()
+    await collector.close()
   }
 }

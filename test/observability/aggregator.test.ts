@@ -3,34 +3,16 @@ import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { MetricsAggregator } from '../../src/observability/metrics-aggregator'
 import { describe, expect, it } from 'vitest'
-import { addRecord, type Group } from '../../src/observability/metric-groups'
+import type { Group } from '../../src/observability/metric-groups'
 import { aggregatorSink } from '../../src/observability/batcher'
-import { recordOf, type MetricRecord } from '../../src/observability/record'
+import { recordOf } from '../../src/observability/record'
 import { queryMetrics, type MetricsReport } from '../../src/observability/query'
 import { ORIGIN, testGateway } from '../support/gateway'
 import { stoppedClock } from '../support/runtime'
 
+import { ADMIN, aggregatorNamespace, groupsOf, record } from './helpers'
+
 const DAY = 86_400_000
-import { ADMIN, aggregatorNamespace } from './helpers'
-
-const record = (over: Partial<MetricRecord>): MetricRecord => ({
-  at: Date.now(),
-  route: 'r',
-  consumer: '(anonymous)',
-  method: 'GET',
-  status: 200,
-  durationMs: 5,
-  cache: 'none',
-  auth: 'none',
-  rateLimit: 'none',
-  ...over,
-})
-
-const groupsOf = (records: MetricRecord[]): Group[] => {
-  const map = new Map<string, Group>()
-  records.forEach((r) => addRecord(map, r))
-  return [...map.values()]
-}
 
 const settings = (shards: number) => ({ binding: 'METRICS_AGGREGATOR', shards, retentionMinutes: 1500, flushMs: 5, flushRecords: 1000 })
 

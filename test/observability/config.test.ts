@@ -36,3 +36,33 @@ describe('gateway.metrics config', () => {
     expect(problems(metrics)).toEqual([message])
   })
 })
+
+describe('gateway.telemetry config', () => {
+  const withOtlp = (otlp: unknown) => configProblems({ gateway: { telemetry: { otlp } }, routes: [{ id: 'x', match: { path: '/x' }, action: { type: 'respond' } }] })
+
+  it('defaults: off; an endpoint alone gets the rest', () => {
+    const off = parseConfig(withMetrics(undefined))
+    expect(off.ok && off.config.gateway.telemetry).toEqual({})
+    const on = parseConfig({ gateway: { telemetry: { otlp: { endpoint: 'https://otlp.example.com/v1/traces' } } }, routes: [] })
+    expect(on.ok && on.config.gateway.telemetry.otlp).toEqual({
+      endpoint: 'https://otlp.example.com/v1/traces',
+      headers: {},
+      sampleRate: 1,
+      flushMs: 1000,
+      batchSpans: 256,
+      queueSpans: 2048,
+      timeoutMs: 5000,
+    })
+  })
+
+  it.each([
+    [{}, 'gateway.telemetry.otlp.endpoint: required'],
+    [{ endpoint: 'ftp://x/v1/traces' }, 'gateway.telemetry.otlp.endpoint: must be an http(s) URL, e.g. "https://otlp.example.com/v1/traces"'],
+    [{ endpoint: 'https://x/v1/traces', sampleRate: 1.5 }, 'gateway.telemetry.otlp.sampleRate: Invalid value: Expected <=1 but received 1.5'],
+    [{ endpoint: 'https://x/v1/traces', headers: { Authorization: 'Bearer abc' } }, 'gateway.telemetry.otlp.headers.Authorization: must be letters, digits, "_", "-" or "." (at most 128)'],
+    [{ endpoint: 'https://x/v1/traces', headers: { 'bad header': 'X' } }, 'gateway.telemetry.otlp.headers["bad header"]: must be a valid header name'],
+    [{ endpoint: 'https://x/v1/traces', queueSpans: 0 }, 'gateway.telemetry.otlp.queueSpans: Invalid value: Expected >=1 but received 0'],
+  ])('%j -> %s', (otlp, message) => {
+    expect(withOtlp(otlp)).toEqual([message])
+  })
+})
