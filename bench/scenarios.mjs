@@ -44,6 +44,11 @@ const OLD_PARSE = {
   'src/aggregate/body.ts': [['parsed = parseJson(text, MAX_BODY_DEPTH)', 'parsed = { value: JSON.parse(text) }']],
 }
 
+// Issue 16: the jwt policy as it was before remembered signatures (every token verified each time).
+const NO_SIGNATURE_MEMORY = {
+  'src/auth/issuer.ts': [['const scope = remote && issuer.secret !== undefined ? undefined : signatureScope(remote, algorithms)', 'const scope = undefined as string | undefined']],
+}
+const DISTINCT_TOKENS = 10_000
 const jwtPolicy = (ctx) => ({ type: 'jwt', issuers: [{ issuer: ctx.jwks.issuer, jwksUrl: ctx.jwks.url, audience: ctx.jwks.audience }] })
 // A one-second sliding window at the largest count a window allows: never reached at these rates.
 const rateLimitPolicy = () => ({ type: 'rate-limit', by: ['consumer'], fallback: ['ip'], limits: [{ name: 'bench', limit: HUGE_LIMIT, window: 1 }] })
@@ -181,6 +186,34 @@ export const SCENARIOS = [
     secrets: (ctx) => ({ BENCH_API_KEY_SHA256: ctx.apiKeyHash }),
     request: (ctx) => ({ method: 'GET', path: '/api/items/1', headers: { 'x-api-key': ctx.apiKey } }),
   },
+  // Issue 16: 10,000 distinct tokens in turn, more than the 4,096 signatures an isolate remembers,
+  // so every request misses: what remembering costs a token seen once, vs the code before it.
+  {
+    name: 'jwt-distinct',
+    title: `JWT (ES256), ${DISTINCT_TOKENS.toLocaleString('en')} distinct tokens in turn, vs the code before remembered signatures`,
+    requires: ['policy:jwt'],
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([jwtPolicy(ctx)])] }),
+    request: (ctx) => {
+      const tokens = ctx.distinctTokens(DISTINCT_TOKENS)
+      return { method: 'GET', path: '/api/items/1', headers: (i) => ({ authorization: `Bearer ${tokens[Number.isInteger(i) ? i % DISTINCT_TOKENS : 0]}` }) }
+    },
+    against: { name: 'before', patches: NO_SIGNATURE_MEMORY },
+    targets: { rpsRatio32: 1.0 },
+  },
+  {
+    name: 'api-key-vs-pass-through',
+    title: 'API key (header, hashed, from a Worker secret) vs pass-through',
+    requires: ['policy:api-key'],
+    config: (ctx) => ({
+      upstreams: origin(ctx),
+      consumers: { bench: { apiKeySecrets: ['BENCH_API_KEY_SHA256'] } },
+      routes: [proxyRoute([{ type: 'api-key', header: 'X-API-Key' }])],
+    }),
+    secrets: (ctx) => ({ BENCH_API_KEY_SHA256: ctx.apiKeyHash }),
+    request: (ctx) => ({ method: 'GET', path: '/api/items/1', headers: { 'x-api-key': ctx.apiKey } }),
+    versus: 'pass-through',
+    targets: { rpsRatio32: 0.9 },
+  },
   {
     name: 'rate-limit',
     title: 'Rate limit through the Durable Object (limit never reached)',
@@ -234,6 +267,19 @@ export const SCENARIOS = [
     request: () => ({ method: 'GET', path: '/cacheable/items/1' }),
     prime: 2,
     expect: { status: 200, header: ['cache-status', /hit/i] },
+  },
+  {
+    // Issue 16: the gateway's own CPU per request on a hit vs a pass-through (the stand-in cache
+    // service's req/s says nothing about the gateway).
+    name: 'cache-hit-cpu',
+    title: 'Cache hit vs pass-through: gateway CPU per request',
+    requires: ['policy:cache'],
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([cachePolicy()])] }),
+    request: () => ({ method: 'GET', path: '/cacheable/items/1' }),
+    prime: 2,
+    expect: { status: 200, header: ['cache-status', /hit/i] },
+    versus: 'pass-through',
+    targets: { cpuRatio32: 0.8 },
   },
   {
     name: 'cache-miss',

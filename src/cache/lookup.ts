@@ -107,13 +107,15 @@ export async function visit(c: Context<AppEnv>, setup: CacheSetup): Promise<Visi
   const input = { host: url.host, routeId: route.id, generation, partition: where.partition, path: draft.path, search: draft.search, headers: c.req.raw.headers }
   const primary = setup.key.primary(input)
   const storage = setup.cacheName ? await caches.open(setup.cacheName) : caches.default
-  const varyOn = new Headers(draft.headers)
-  const found = await lookup(storage, url.origin, primary, varyOn).catch((err: unknown) => {
+  // The draft is this request's alone and nothing edits it while the lookup runs.
+  const found = await lookup(storage, url.origin, primary, draft.headers).catch((err: unknown) => {
     logEvent('cache_lookup_failed', { reason: String(err) })
     return undefined
   })
   const entry = found?.entry
   const state = entry ? entryState(entry.freshness, c.get('runtime').now()) : undefined
+  // A fresh entry is always served (whole, partial or 304) and nothing is stored: no copy to keep.
+  const varyOn = state?.state === 'fresh' ? draft.headers : new Headers(draft.headers)
   return { ...where, storage, origin: url.origin, primary, varyOn, found, entry, state }
 }
 

@@ -168,12 +168,14 @@ function weakTag(tag: string): string {
 export function notModified(request: Headers, entry: Response): Response | undefined {
   if (entry.status < 200 || entry.status > 299) return undefined
   const inm = request.get('if-none-match')
+  const imsText = inm === null ? request.get('if-modified-since') : null
+  if (inm === null && imsText === null) return undefined
   const etag = entry.headers.get('etag')
   let match = false
   if (inm !== null) {
     match = inm.trim() === '*' || (etag !== null && inm.split(',').some((tag) => weakTag(tag) === weakTag(etag)))
   } else {
-    const ims = parseHttpDate(request.get('if-modified-since'), Date.now())
+    const ims = parseHttpDate(imsText, Date.now())
     const lastModified = parseHttpDate(entry.headers.get('last-modified'), Date.now())
     match = ims !== undefined && lastModified !== undefined && lastModified <= ims
   }
