@@ -147,6 +147,28 @@ async function underAdmission({ url, request, log, smoke }) {
 }
 const limitedPolicy = (mode, limit = HUGE_LIMIT, window = 1) => ({ type: 'rate-limit', mode, by: ['ip'], limits: [{ name: 'bench', limit, window }] })
 
+const API_KEY = {
+  name: 'api-key',
+  title: 'API key (header, hashed)',
+  requires: ['policy:api-key'],
+  config: (ctx) => ({
+    upstreams: origin(ctx),
+    consumers: { bench: { apiKeySecrets: ['BENCH_API_KEY_SHA256'] } },
+    routes: [proxyRoute([{ type: 'api-key', header: 'X-API-Key' }])],
+  }),
+  secrets: (ctx) => ({ BENCH_API_KEY_SHA256: ctx.apiKeyHash }),
+  request: (ctx) => ({ method: 'GET', path: '/api/items/1', headers: { 'x-api-key': ctx.apiKey } }),
+}
+const CACHE_HIT = {
+  name: 'cache-hit',
+  title: 'Cache hit (local stand-in cache service)',
+  requires: ['policy:cache'],
+  config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([cachePolicy()])] }),
+  request: () => ({ method: 'GET', path: '/cacheable/items/1' }),
+  prime: 2,
+  expect: { status: 200, header: ['cache-status', /hit/i] },
+}
+
 export const SCENARIOS = [
   {
     name: 'pass-through',
@@ -174,18 +196,7 @@ export const SCENARIOS = [
     peer: { jwt: true },
     targets: { vsPeer: 1.0 },
   },
-  {
-    name: 'api-key',
-    title: 'API key (header, hashed)',
-    requires: ['policy:api-key'],
-    config: (ctx) => ({
-      upstreams: origin(ctx),
-      consumers: { bench: { apiKeySecrets: ['BENCH_API_KEY_SHA256'] } },
-      routes: [proxyRoute([{ type: 'api-key', header: 'X-API-Key' }])],
-    }),
-    secrets: (ctx) => ({ BENCH_API_KEY_SHA256: ctx.apiKeyHash }),
-    request: (ctx) => ({ method: 'GET', path: '/api/items/1', headers: { 'x-api-key': ctx.apiKey } }),
-  },
+  API_KEY,
   // Issue 16: 10,000 distinct tokens in turn, more than the 4,096 signatures an isolate remembers,
   // so every request misses: what remembering costs a token seen once, vs the code before it.
   {
@@ -200,20 +211,7 @@ export const SCENARIOS = [
     against: { name: 'before', patches: NO_SIGNATURE_MEMORY },
     targets: { rpsRatio32: 1.0 },
   },
-  {
-    name: 'api-key-vs-pass-through',
-    title: 'API key (header, hashed, from a Worker secret) vs pass-through',
-    requires: ['policy:api-key'],
-    config: (ctx) => ({
-      upstreams: origin(ctx),
-      consumers: { bench: { apiKeySecrets: ['BENCH_API_KEY_SHA256'] } },
-      routes: [proxyRoute([{ type: 'api-key', header: 'X-API-Key' }])],
-    }),
-    secrets: (ctx) => ({ BENCH_API_KEY_SHA256: ctx.apiKeyHash }),
-    request: (ctx) => ({ method: 'GET', path: '/api/items/1', headers: { 'x-api-key': ctx.apiKey } }),
-    versus: 'pass-through',
-    targets: { rpsRatio32: 0.9 },
-  },
+  { ...API_KEY, name: 'api-key-vs-pass-through', title: 'API key (header, hashed, from a Worker secret) vs pass-through', versus: 'pass-through', targets: { rpsRatio32: 0.9 } },
   {
     name: 'rate-limit',
     title: 'Rate limit through the Durable Object (limit never reached)',
@@ -259,28 +257,10 @@ export const SCENARIOS = [
     measureOnly: true,
     extra: (args) => objectCallRate(args, 10),
   },
-  {
-    name: 'cache-hit',
-    title: 'Cache hit (local stand-in cache service)',
-    requires: ['policy:cache'],
-    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([cachePolicy()])] }),
-    request: () => ({ method: 'GET', path: '/cacheable/items/1' }),
-    prime: 2,
-    expect: { status: 200, header: ['cache-status', /hit/i] },
-  },
-  {
-    // Issue 16: the gateway's own CPU per request on a hit vs a pass-through (the stand-in cache
-    // service's req/s says nothing about the gateway).
-    name: 'cache-hit-cpu',
-    title: 'Cache hit vs pass-through: gateway CPU per request',
-    requires: ['policy:cache'],
-    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([cachePolicy()])] }),
-    request: () => ({ method: 'GET', path: '/cacheable/items/1' }),
-    prime: 2,
-    expect: { status: 200, header: ['cache-status', /hit/i] },
-    versus: 'pass-through',
-    targets: { cpuRatio32: 0.8 },
-  },
+  CACHE_HIT,
+  // Issue 16: the gateway's own CPU per request on a hit vs a pass-through (the stand-in cache
+  // service's req/s says nothing about the gateway).
+  { ...CACHE_HIT, name: 'cache-hit-cpu', title: 'Cache hit vs pass-through: gateway CPU per request', versus: 'pass-through', targets: { cpuRatio32: 0.8 } },
   {
     name: 'cache-miss',
     title: 'Cache miss (a new URL each request; lookup, origin, store)',
