@@ -28,6 +28,8 @@ export type CacheSetup = {
   scope: CacheOptions['scope']
   maxBodyBytes: number
   cacheName: string | undefined
+  /** How long a fresh entry read from the Cache API is kept in the isolate's memory (`../http-cache/memory`). */
+  memoryHoldMs: number
   /** How long a background refresh may hold its key. */
   refreshTimeoutMs: number
 }
@@ -108,7 +110,7 @@ export async function visit(c: Context<AppEnv>, setup: CacheSetup): Promise<Visi
   const primary = setup.key.primary(input)
   const storage = setup.cacheName ? await caches.open(setup.cacheName) : caches.default
   // The draft is this request's alone and nothing edits it while the lookup runs.
-  const found = await lookup(storage, url.origin, primary, draft.headers).catch((err: unknown) => {
+  const found = await lookup(storage, url.origin, primary, draft.headers, { now: c.get('runtime').now(), holdMs: setup.memoryHoldMs }).catch((err: unknown) => {
     logEvent('cache_lookup_failed', { reason: String(err) })
     return undefined
   })
