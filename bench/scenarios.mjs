@@ -147,6 +147,15 @@ async function underAdmission({ url, request, log, smoke }) {
 }
 const limitedPolicy = (mode, limit = HUGE_LIMIT, window = 1) => ({ type: 'rate-limit', mode, by: ['ip'], limits: [{ name: 'bench', limit, window }] })
 
+const JWT = {
+  name: 'jwt',
+  title: 'JWT (ES256) with a cached JWKS',
+  requires: ['policy:jwt'],
+  config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([jwtPolicy(ctx)])] }),
+  request: (ctx) => ({ method: 'GET', path: '/api/items/1', headers: bearer(ctx) }),
+  peer: { jwt: true },
+  targets: { vsPeer: 1.0 },
+}
 const API_KEY = {
   name: 'api-key',
   title: 'API key (header, hashed)',
@@ -187,15 +196,9 @@ export const SCENARIOS = [
     config: (ctx) => ({ gateway: { metrics: { aggregator: {} } }, upstreams: origin(ctx), routes: [proxyRoute()] }),
     request: () => ({ method: 'GET', path: '/api/items/1' }),
   },
-  {
-    name: 'jwt',
-    title: 'JWT (ES256) with a cached JWKS',
-    requires: ['policy:jwt'],
-    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([jwtPolicy(ctx)])] }),
-    request: (ctx) => ({ method: 'GET', path: '/api/items/1', headers: bearer(ctx) }),
-    peer: { jwt: true },
-    targets: { vsPeer: 1.0 },
-  },
+  JWT,
+  // Issue 16: the same repeated token vs the code before remembered signatures (each request verified).
+  { ...JWT, name: 'jwt-vs-before', title: 'JWT (ES256), one token repeated, vs the code before remembered signatures', peer: undefined, targets: undefined, against: { name: 'before', patches: NO_SIGNATURE_MEMORY } },
   API_KEY,
   // Issue 16: 10,000 distinct tokens in turn, more than the 4,096 signatures an isolate remembers,
   // so every request misses: what remembering costs a token seen once, vs the code before it.
@@ -203,7 +206,7 @@ export const SCENARIOS = [
     name: 'jwt-distinct',
     title: `JWT (ES256), ${DISTINCT_TOKENS.toLocaleString('en')} distinct tokens in turn, vs the code before remembered signatures`,
     requires: ['policy:jwt'],
-    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([jwtPolicy(ctx)])] }),
+    config: JWT.config,
     request: (ctx) => {
       const tokens = ctx.distinctTokens(DISTINCT_TOKENS)
       return { method: 'GET', path: '/api/items/1', headers: (i) => ({ authorization: `Bearer ${tokens[Number.isInteger(i) ? i % DISTINCT_TOKENS : 0]}` }) }

@@ -43,9 +43,11 @@ export function signatureScope(remote: { readonly id: number } | undefined, algo
   return remote ? `r${remote.id}:${algorithms.join(',')}|` : `v${++scopes}|`
 }
 
+const utf8 = new TextEncoder()
+
 /** The remembered signature's key: the scope and the token's SHA-256 (as 32 char codes, short and cheap to build). */
 export async function signatureKey(scope: string, token: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)))
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', utf8.encode(token)))
   return scope + String.fromCharCode(...digest)
 }
 
