@@ -21,7 +21,7 @@ import { getPath, parsePath } from '../template/path'
 import { interpolateVars } from '../upstream/upstream'
 import { discoveryUrlFor } from './oidc'
 import { KeysUnavailableError, remoteKeySet, type KeyVersionSeen, type RemoteKeySet } from './key-set'
-import { claimsOf, forget, remember, rememberedVersion, signatureKey, signatureScope } from './verified-signatures'
+import { signatureScope, verifiedClaims } from './verified-signatures'
 import { systemRuntime, type Runtime } from '../core/runtime'
 
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const
@@ -270,19 +270,15 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
   // such an issuer (rare) verifies every time rather than tie a secret's tokens to the JWKS.
   const scope = remote && issuer.secret !== undefined ? undefined : signatureScope(remote, algorithms)
 
-  /** The token's signature checked (by `jwtVerify`, with its claims); a good one is remembered under `key`. */
-  async function verifySignature(token: string, options: JWTVerifyOptions, runtime: Runtime, key: string | undefined): Promise<JWTPayload> {
-    const seen: KeyVersionSeen = {}
-    let payload: JWTPayload
+  /** The token's signature and claims checked by `jwtVerify`; `seen` gets the key set version used. */
+  async function verifySignature(token: string, options: JWTVerifyOptions, runtime: Runtime, seen: KeyVersionSeen): Promise<JWTPayload> {
     try {
-      payload = (await jwtVerify(token, (header, input) => getKey(header, input, runtime, seen), options)).payload
+      return (await jwtVerify(token, (header, input) => getKey(header, input, runtime, seen), options)).payload
     } catch (err) {
       // Both key sources (remote and static) end here: a set built by jose's createLocalJWKSet.
       if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err
-      payload = await verifyWithCandidates(token, err, options)
+      return verifyWithCandidates(token, err, options)
     }
-    if (key !== undefined) remember(key, seen.version ?? 0, payload, runtime.now())
-    return payload
   }
 
   return {
@@ -293,16 +289,7 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
     async verify(token, runtime = systemRuntime) {
       if (setupError !== undefined) throw new KeysUnavailableError(setupError)
       const options: JWTVerifyOptions = { ...verifyOptions, currentDate: new Date(runtime.now()) }
-      const key = scope !== undefined ? await signatureKey(scope, token) : undefined
-      const version = key !== undefined ? rememberedVersion(key, runtime.now()) : undefined
-      let payload: JWTPayload
-      // Only a remembered token touches the key set here (the refresh `getKey` would have made):
-      // any other token is refused, or fetches keys, exactly where `jwtVerify` would.
-      if (version !== undefined && version === (remote ? await remote.version(runtime) : 0)) payload = claimsOf(token, options)
-      else {
-        if (version !== undefined) forget(key!)
-        payload = await verifySignature(token, options, runtime, key)
-      }
+      const payload = await verifiedClaims(token, options, runtime, scope, remote, (seen) => verifySignature(token, options, runtime, seen))
       rejectFutureIat(payload, runtime.now(), issuer.clockTolerance)
       return payload
     },

@@ -18,6 +18,8 @@
  * the request's time (`claimsOf`); scopes and the consumer are the policy's, per request too.
  */
 import { UnsecuredJWT, type JWTPayload, type JWTVerifyOptions } from 'jose'
+import type { Runtime } from '../core/runtime'
+import type { KeyVersionSeen } from './key-set'
 import { LruMap } from './lru'
 
 /** Signatures remembered per isolate: about 200 bytes each, so under 1 MB in all. */
@@ -46,13 +48,13 @@ export function signatureScope(remote: { readonly id: number } | undefined, algo
 const utf8 = new TextEncoder()
 
 /** The remembered signature's key: the scope and the token's SHA-256 (as 32 char codes, short and cheap to build). */
-export async function signatureKey(scope: string, token: string): Promise<string> {
+async function signatureKey(scope: string, token: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', utf8.encode(token)))
   return scope + String.fromCharCode(...digest)
 }
 
 /** The key set version the token's signature was verified with, if it was and its `exp` hasn't come. */
-export function rememberedVersion(key: string, nowMs: number): number | undefined {
+function rememberedVersion(key: string, nowMs: number): number | undefined {
   const entry = verified.get(key)
   if (entry === undefined) return undefined
   if (nowMs < entry.expiresAtMs) return entry.version
@@ -61,13 +63,13 @@ export function rememberedVersion(key: string, nowMs: number): number | undefine
 }
 
 /** Remembers a verified signature until the token's `exp`; a token without a numeric `exp`, or past it, is not remembered. */
-export function remember(key: string, version: number, payload: JWTPayload, nowMs: number): void {
+function remember(key: string, version: number, payload: JWTPayload, nowMs: number): void {
   const exp = payload.exp
   if (typeof exp === 'number' && exp * 1000 > nowMs) verified.set(key, { version, expiresAtMs: exp * 1000 })
 }
 
 /** Forgets a signature (its key set has moved on). */
-export function forget(key: string): void {
+function forget(key: string): void {
   verified.delete(key)
 }
 
@@ -79,7 +81,32 @@ const UNSIGNED_HEADER = 'eyJhbGciOiJub25lIn0'
  * (the same jose function, `validateClaimsSet`, with the same options and time), so a remembered
  * token is refused for the same reasons, with the same error codes, as a verified one.
  */
-export function claimsOf(token: string, options: JWTVerifyOptions): JWTPayload {
+function claimsOf(token: string, options: JWTVerifyOptions): JWTPayload {
   const payload = token.slice(token.indexOf('.') + 1, token.lastIndexOf('.'))
   return UnsecuredJWT.decode(`${UNSIGNED_HEADER}.${payload}.`, options).payload
+}
+
+/**
+ * The token's claims, checked now with `options`. Its signature is checked by `verify` (which
+ * reports the key set version it used in `seen`) unless it is remembered for the key set's
+ * current version; a remote key set is asked for that version (refreshed past its TTL) only for a
+ * remembered token, so any other token reaches the keys exactly where `jwtVerify` would. `scope`
+ * undefined: nothing is remembered.
+ */
+export async function verifiedClaims(
+  token: string,
+  options: JWTVerifyOptions,
+  runtime: Runtime,
+  scope: string | undefined,
+  remote: { version(runtime: Runtime): Promise<number> } | undefined,
+  verify: (seen: KeyVersionSeen) => Promise<JWTPayload>,
+): Promise<JWTPayload> {
+  const key = scope !== undefined ? await signatureKey(scope, token) : undefined
+  const version = key !== undefined ? rememberedVersion(key, runtime.now()) : undefined
+  if (version !== undefined && version === (remote ? await remote.version(runtime) : 0)) return claimsOf(token, options)
+  if (version !== undefined) forget(key!)
+  const seen: KeyVersionSeen = {}
+  const payload = await verify(seen)
+  if (key !== undefined) remember(key, seen.version ?? 0, payload, runtime.now())
+  return payload
 }
