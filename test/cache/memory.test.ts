@@ -81,6 +81,21 @@ describe('entries kept in memory', () => {
     expect(await t.count()).toBe(2)
   })
 
+  it('a body over 64 KiB is not kept: each hit reads the Cache API, and answers the whole body', async () => {
+    const gw = cachedGateway({ maxBodyBytes: 1024 * 1024 })
+    const t = tagged()
+    const path = `/c/bytes?size=${64 * 1024 + 1}&${cc('max-age=60')}&t=${t.tag}`
+    await (await gw.fetch(path, { headers: t.headers() })).arrayBuffer()
+    matches.mockClear()
+    for (let i = 0; i < 2; i++) {
+      const hit = await gw.fetch(path, { headers: t.headers() })
+      expect(cacheStatus(hit)).toMatch(/^edgeway; hit/)
+      expect((await hit.arrayBuffer()).byteLength).toBe(64 * 1024 + 1)
+    }
+    expect(matches).toHaveBeenCalledTimes(2)
+    expect(await t.count()).toBe(1)
+  })
+
   it('what this isolate writes or deletes is never answered from memory', async () => {
     const { gw, send, path, t } = await keptEntry(cc('max-age=600'), { purge: { cacheSeconds: 60 } })
     // An unsafe request through this gateway deletes the entry: the next GET goes to the origin.
