@@ -10,7 +10,7 @@
  *   invalidation) reaches this one within the same seconds as a purge does; stale entries are
  *   always read from the Cache API, so revalidation sees another isolate's refresh.
  * - Every write and delete through this isolate (`store`, `forget`) drops its key first, and a
- *   read that overlapped one is not kept: this isolate never serves an entry it replaced.
+ *   read of that key that overlapped it is not kept: this isolate never serves an entry it replaced.
  * - Keys are the Cache API's (the cache, the origin, the key text: partition and generation
  *   included), so memory shares an entry with no one the Cache API wouldn't.
  * - Bounded by `MAX_BYTES` in all, least recently used dropped first.
@@ -40,8 +40,12 @@ type Slot = { entry: KeptEntry; until: number; bytes: number }
 
 const slots = new Map<string, Slot>()
 let keptBytes = 0
-/** Bumped by every write and delete: a read that overlapped one may hold what was replaced. */
+/** Counts writes and deletes through this isolate; `changedAt` says when each key last had one. */
 let changes = 0
+const changedAt = new Map<string, number>()
+const MAX_CHANGED = 10_000
+/** Reads marked before this can't be checked against `changedAt` (it was cleared): not kept. */
+let forgottenBefore = 0
 const cacheIds = new WeakMap<Cache, number>()
 let nextCacheId = 0
 
@@ -74,9 +78,9 @@ export function readMark(): number {
   return changes
 }
 
-/** Keeps `entry` until `until`, unless a write or delete happened since `mark`. */
+/** Keeps `entry` until `until`, unless its key was written or deleted since `mark`. */
 export function keep(key: string, entry: KeptEntry, until: number, mark: number): void {
-  if (mark !== changes) return
+  if (mark < forgottenBefore || (changedAt.get(key) ?? 0) > mark) return
   let bytes = key.length + 256 + (entry.body?.byteLength ?? 0)
   for (const [name, value] of entry.headers) bytes += name.length + value.length
   if (bytes > MAX_ENTRY_BYTES + 16 * 1024) return
@@ -86,8 +90,13 @@ export function keep(key: string, entry: KeptEntry, until: number, mark: number)
   keptBytes += bytes
 }
 
-/** Forgets `key` before it is written or deleted, and marks every read in flight as overlapping. */
+/** Forgets `key` before it is written or deleted; a read of it in flight is not kept. */
 export function drop(key: string): void {
   changes++
+  if (changedAt.size >= MAX_CHANGED) {
+    changedAt.clear()
+    forgottenBefore = changes
+  }
+  changedAt.set(key, changes)
   remove(key)
 }
