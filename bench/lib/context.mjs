@@ -1,7 +1,7 @@
 // What every scenario runs against: the back-end process (origins, JWKS, cache service) and the
 // credentials for the auth scenarios, made fresh each run.
 import { generateKeyPair, exportJWK, SignJWT } from 'jose'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, KeyObject, randomBytes, sign } from 'node:crypto'
 import { join } from 'node:path'
 import { firstMessage, startProcess } from './procs.mjs'
 import { ROOT } from './workerd.mjs'
@@ -18,11 +18,25 @@ export async function startScenarioContext(dir) {
     .setProtectedHeader({ alg: 'ES256', kid: 'bench-1' })
     .setIssuer(jwks.issuer).setAudience(jwks.audience).setSubject('bench-user')
     .setIssuedAt().setExpirationTime('2h').sign(privateKey)
+  // `distinctTokens(n)`: n tokens like `token`, each with its own `jti` (so its own signature),
+  // signed synchronously with node:crypto (a scenario's request is built synchronously); made once.
+  const signingKey = KeyObject.from(privateKey)
+  const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  const distinct = []
+  const distinctTokens = (n) => {
+    const now = Math.floor(Date.now() / 1000)
+    const header = b64({ alg: 'ES256', kid: 'bench-1' })
+    for (let i = distinct.length; i < n; i++) {
+      const input = `${header}.${b64({ scope: 'read', iss: jwks.issuer, aud: jwks.audience, sub: 'bench-user', jti: `bench-${i}`, iat: now, exp: now + 7200 })}`
+      distinct.push(`${input}.${sign('sha256', Buffer.from(input), { key: signingKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`)
+    }
+    return distinct.slice(0, n)
+  }
   const apiKey = `ek_${randomBytes(24).toString('base64url')}`
   const ctx = {
     ports,
     origins: { main: u(ports.main), slow20: u(ports.slow20), slow40: u(ports.slow40), slow60: u(ports.slow60), tail10: u(ports.tail10) },
-    jwks, token, apiKey, apiKeyHash: createHash('sha256').update(apiKey).digest('hex'),
+    jwks, token, distinctTokens, apiKey, apiKeyHash: createHash('sha256').update(apiKey).digest('hex'),
   }
   return { ctx, servers }
 }

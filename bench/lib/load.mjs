@@ -26,6 +26,8 @@ const MAX_SAMPLES = 400_000
  */
 export function measure(url, request, { connections, seconds, amount }) {
   const pathFor = typeof request.path === 'function' ? request.path : null
+  // `headers(i)`: headers of their own per request (e.g. a different token each).
+  const headersFor = typeof request.headers === 'function' ? request.headers : null
   let counter = 0
   const opts = {
     url,
@@ -33,12 +35,19 @@ export function measure(url, request, { connections, seconds, amount }) {
     ...(amount ? { amount } : { duration: seconds }),
     timeout: 10,
     method: request.method ?? 'GET',
-    headers: request.headers ?? {},
+    headers: headersFor ? {} : request.headers ?? {},
     body: request.body,
     pipelining: 1,
   }
-  if (pathFor) opts.requests = [{ setupRequest: (req) => ({ ...req, path: pathFor(counter++) }) }]
-  else opts.path = request.path ?? '/'
+  if (pathFor || headersFor) {
+    opts.requests = [{
+      setupRequest: (req) => {
+        const i = counter++
+        return { ...req, ...(pathFor && { path: pathFor(i) }), ...(headersFor && { headers: { ...req.headers, ...headersFor(i) } }) }
+      },
+    }]
+  }
+  if (!pathFor) opts.path = request.path ?? '/'
   const samples = []
   let ok = 0
   return new Promise((resolve, reject) => {
@@ -71,7 +80,8 @@ export function measure(url, request, { connections, seconds, amount }) {
 /** One request, to check a target answers the way the scenario expects before it is measured. */
 export async function probe(url, request, i = 0) {
   const path = typeof request.path === 'function' ? request.path(`probe-${i}`) : request.path ?? '/'
-  const res = await fetch(url + path, { method: request.method ?? 'GET', headers: request.headers ?? {}, body: request.body, signal: AbortSignal.timeout(10_000) })
+  const headers = typeof request.headers === 'function' ? request.headers(i) : request.headers ?? {}
+  const res = await fetch(url + path, { method: request.method ?? 'GET', headers, body: request.body, signal: AbortSignal.timeout(10_000) })
   const body = await res.text()
   return { status: res.status, headers: Object.fromEntries(res.headers), body }
 }

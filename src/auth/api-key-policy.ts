@@ -90,6 +90,7 @@ export const apiKeyPolicy = definePolicy({
       if (key === undefined || key === '') return reject(c, undefined)
       if (key.length > maxBytes) return reject(c, 'ERR_API_KEY_TOO_LARGE')
       const hash = await sha256(key)
+      const hashHex = toHex(hash)
 
       const configured = matchConfigKey(configKeys, hash)
       let record: ApiKeyRecord | null = null
@@ -97,7 +98,7 @@ export const apiKeyPolicy = definePolicy({
         const kv = env[binding] as KVNamespace | undefined
         try {
           if (!kv || typeof kv.get !== 'function') throw new Error(`no KV binding "${binding}"`)
-          record = await findByHash(kv, hash)
+          record = await findByHash(kv, hashHex, c.get('runtime'))
         } catch (err) {
           logAuth(c, { via: 'api-key', outcome: 'unavailable', code: 'ERR_API_KEY_STORE' })
           c.get('log').errorCause = String(err)
@@ -117,7 +118,7 @@ export const apiKeyPolicy = definePolicy({
         publishConsumer(c, config, record.consumer, 'api-key', record.metadata, undefined, known)
         logAuth(c, { via: 'api-key', outcome: 'ok', keyId: record.id })
       }
-      c.set('apiKeyHash', toHex(hash))
+      c.set('apiKeyHash', hashHex)
       await next()
     }
   },

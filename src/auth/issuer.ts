@@ -20,7 +20,8 @@ import { logEvent } from '../core/logging'
 import { getPath, parsePath } from '../template/path'
 import { interpolateVars } from '../upstream/upstream'
 import { discoveryUrlFor } from './oidc'
-import { KeysUnavailableError, remoteKeySet, type RemoteKeySet } from './key-set'
+import { KeysUnavailableError, remoteKeySet, type KeyVersionSeen, type RemoteKeySet } from './key-set'
+import { signatureScope, verifiedClaims } from './verified-signatures'
 import { systemRuntime, type Runtime } from '../core/runtime'
 
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const
@@ -213,14 +214,14 @@ function setUpIssuer(issuer: IssuerConfig, env: Env, at: string): IssuerSetup {
  * The key for a token's header: the HMAC secret for `HS*`, else the remote key set, else the
  * static keys. Secrets and static keys are read on first use, so a missing one is a 503 then.
  */
-type KeyResolver = (header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1], runtime: Runtime) => Promise<Awaited<ReturnType<JWTVerifyGetKey>>>
+type KeyResolver = (header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1], runtime: Runtime, seen: KeyVersionSeen) => Promise<Awaited<ReturnType<JWTVerifyGetKey>>>
 
 function keyResolver(issuer: IssuerConfig, env: Env, algorithms: string[], remote: RemoteKeySet | undefined): KeyResolver {
   // Per config (this verifier is built by the jwt policy's factory): keys from the config and the
   // Worker's secrets, built on first use; remote keys are the isolate's (`remoteKeySet`).
   let hmacKey: Uint8Array | undefined
   let staticKeys: JWTVerifyGetKey | undefined
-  return async (header, token, runtime) => {
+  return async (header, token, runtime, seen) => {
     if (typeof header.alg === 'string' && header.alg.startsWith('HS')) {
       if (!hmacKey) {
         const bytes = new TextEncoder().encode(secretOf(env, issuer.secret!))
@@ -229,7 +230,7 @@ function keyResolver(issuer: IssuerConfig, env: Env, algorithms: string[], remot
       }
       return hmacKey
     }
-    if (remote) return remote.getKey(header, token, runtime)
+    if (remote) return remote.getKey(header, token, runtime, seen)
     if (!staticKeys) {
       try {
         staticKeys = await staticKeySet(issuer, env, algorithms)
@@ -265,6 +266,21 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
     maxTokenAge: issuer.maxTokenAge,
     requiredClaims: issuer.requiredClaims,
   }
+  // A signature checked with a remote key set and an HMAC secret depends on the token's `alg`;
+  // such an issuer (rare) verifies every time rather than tie a secret's tokens to the JWKS.
+  const scope = remote && issuer.secret !== undefined ? undefined : signatureScope(remote, algorithms)
+
+  /** The token's signature and claims checked by `jwtVerify`; `seen` gets the key set version used. */
+  async function verifySignature(token: string, options: JWTVerifyOptions, runtime: Runtime, seen: KeyVersionSeen): Promise<JWTPayload> {
+    try {
+      return (await jwtVerify(token, (header, input) => getKey(header, input, runtime, seen), options)).payload
+    } catch (err) {
+      // Both key sources (remote and static) end here: a set built by jose's createLocalJWKSet.
+      if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err
+      return verifyWithCandidates(token, err, options)
+    }
+  }
+
   return {
     issuer: iss,
     unresolved,
@@ -273,14 +289,7 @@ export function compileIssuer(issuer: IssuerConfig, env: Env, at: string): Issue
     async verify(token, runtime = systemRuntime) {
       if (setupError !== undefined) throw new KeysUnavailableError(setupError)
       const options: JWTVerifyOptions = { ...verifyOptions, currentDate: new Date(runtime.now()) }
-      let payload: JWTPayload
-      try {
-        payload = (await jwtVerify(token, (header, input) => getKey(header, input, runtime), options)).payload
-      } catch (err) {
-        // Both key sources (remote and static) end here: a set built by jose's createLocalJWKSet.
-        if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err
-        payload = await verifyWithCandidates(token, err, options)
-      }
+      const payload = await verifiedClaims(token, options, runtime, scope, remote, (seen) => verifySignature(token, options, runtime, seen))
       rejectFutureIat(payload, runtime.now(), issuer.clockTolerance)
       return payload
     },

@@ -15,7 +15,9 @@
  *   another request's I/O on Workers); a request that finds a fetch running polls for its result;
  * - a failing endpoint keeps the last good keys for `maxStale` after they expire; with no usable
  *   keys at all the request fails closed with `KeysUnavailableError` (a 503, not a bad token);
- * - with OIDC discovery, `jwks_uri` is looked up first (and re-looked up with the keys).
+ * - with OIDC discovery, `jwks_uri` is looked up first (and re-looked up with the keys);
+ * - `version` changes whenever a fetch brings a different key set (a key added or removed), and only
+ *   then: a token signature remembered as verified (`./verified-signatures`) holds for one version.
  */
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters } from 'jose'
 import { logEvent } from '../core/logging'
@@ -46,9 +48,16 @@ export class KeysUnavailableError extends Error {
 
 type LocalSet = ReturnType<typeof createLocalJWKSet>
 const POLL_MS = 20
+let keySetIds = 0
+
+/** A request's view of which key set version resolved its key (see `RemoteKeySet.getKey`). */
+export type KeyVersionSeen = { version?: number }
 
 export class RemoteKeySet {
   private keys: LocalSet | undefined
+  /** The JWKS text `keys` was built from: a refresh bringing the same text keeps `keys` and `version`. */
+  private keysText = ''
+  private keysVersion = 0
   private fetchedAt = 0
   private lastAttempt = Number.NEGATIVE_INFINITY
   private fetchingUntil = 0
@@ -58,6 +67,8 @@ export class RemoteKeySet {
   private discoveredAt = 0
   /** Fetch attempts of the key set (for tests and logs). */
   attempts = 0
+  /** This set among the isolate's (a scope of remembered signatures, `./verified-signatures`). */
+  readonly id = ++keySetIds
 
   constructor(
     readonly source: KeySetSource,
@@ -68,12 +79,12 @@ export class RemoteKeySet {
 
   /**
    * A jose key resolver (`jwtVerify(token, (h, t) => keySet.getKey(h, t, runtime))`). Time is the
-   * caller's runtime: the set is per isolate, shared by every config, and owns no clock.
+   * caller's runtime: the set is per isolate, shared by every config, and owns no clock. `seen`
+   * gets the version of the key set the key came from, set before any other request can run.
    */
-  readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput, runtime: Runtime = systemRuntime): Promise<CryptoKey> => {
-    if (!this.keys || runtime.now() - this.fetchedAt > this.options.ttlMs) await this.refreshOrWait(runtime)
-    const keys = this.usableKeys(runtime)
-    if (!keys) throw new KeysUnavailableError('no usable keys (the key set endpoint failed and nothing usable is cached)')
+  readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput, runtime: Runtime = systemRuntime, seen?: KeyVersionSeen): Promise<CryptoKey> => {
+    const keys = await this.usable(runtime)
+    if (seen) seen.version = this.keysVersion
     try {
       return await keys(header, token)
     } catch (err) {
@@ -84,8 +95,27 @@ export class RemoteKeySet {
       if (!refreshed) throw err
       const fresh = this.usableKeys(runtime)
       if (!fresh || fresh === keys) throw err
+      if (seen) seen.version = this.keysVersion
       return fresh(header, token)
     }
+  }
+
+  /**
+   * The version of the keys a token would be verified with now, refreshing them first when their
+   * TTL has passed, exactly as `getKey` would: a remembered signature is checked against this, so a
+   * key removed from the JWKS stops its tokens at the same refresh that would have refused them.
+   */
+  async version(runtime: Runtime): Promise<number> {
+    await this.usable(runtime)
+    return this.keysVersion
+  }
+
+  /** The keys to verify with: refreshed when past their TTL; none usable is `KeysUnavailableError`. */
+  private async usable(runtime: Runtime): Promise<LocalSet> {
+    if (!this.keys || runtime.now() - this.fetchedAt > this.options.ttlMs) await this.refreshOrWait(runtime)
+    const keys = this.usableKeys(runtime)
+    if (!keys) throw new KeysUnavailableError('no usable keys (the key set endpoint failed and nothing usable is cached)')
+    return keys
   }
 
   /** Starts a refresh if allowed, or waits for one already running. False when neither happened. */
@@ -130,7 +160,12 @@ export class RemoteKeySet {
       const body = await fetchJson(this.jwksUri!, maxBytes, timeoutMs, runtime)
       const keys = (body as Partial<JSONWebKeySet> | null)?.keys
       if (!Array.isArray(keys) || keys.length === 0) throw new Error('not a JWKS with at least one key')
-      this.keys = createLocalJWKSet(body as JSONWebKeySet)
+      const text = JSON.stringify(keys)
+      if (text !== this.keysText) {
+        this.keys = createLocalJWKSet(body as JSONWebKeySet)
+        this.keysText = text
+        this.keysVersion++
+      }
       this.fetchedAt = runtime.now()
       this.lastFailed = false
     } catch (err) {

@@ -28,6 +28,8 @@ export type CacheSetup = {
   scope: CacheOptions['scope']
   maxBodyBytes: number
   cacheName: string | undefined
+  /** How long a fresh entry read from the Cache API is kept in the isolate's memory (`../http-cache/memory`). */
+  memoryHoldMs: number
   /** How long a background refresh may hold its key. */
   refreshTimeoutMs: number
 }
@@ -107,13 +109,15 @@ export async function visit(c: Context<AppEnv>, setup: CacheSetup): Promise<Visi
   const input = { host: url.host, routeId: route.id, generation, partition: where.partition, path: draft.path, search: draft.search, headers: c.req.raw.headers }
   const primary = setup.key.primary(input)
   const storage = setup.cacheName ? await caches.open(setup.cacheName) : caches.default
-  const varyOn = new Headers(draft.headers)
-  const found = await lookup(storage, url.origin, primary, varyOn).catch((err: unknown) => {
+  // The draft is this request's alone and nothing edits it while the lookup runs.
+  const found = await lookup(storage, url.origin, primary, draft.headers, { now: c.get('runtime').now(), holdMs: setup.memoryHoldMs }).catch((err: unknown) => {
     logEvent('cache_lookup_failed', { reason: String(err) })
     return undefined
   })
   const entry = found?.entry
   const state = entry ? entryState(entry.freshness, c.get('runtime').now()) : undefined
+  // A fresh entry is always served (whole, partial or 304) and nothing is stored: no copy to keep.
+  const varyOn = state?.state === 'fresh' ? draft.headers : new Headers(draft.headers)
   return { ...where, storage, origin: url.origin, primary, varyOn, found, entry, state }
 }
 

@@ -99,6 +99,8 @@ export const cachePolicy = definePolicy({
       scope: options.scope,
       maxBodyBytes: options.maxBodyBytes,
       cacheName: options.cacheName,
+      // As long as a purge generation is trusted: a deletion elsewhere reaches memory as fast as a purge.
+      memoryHoldMs: options.purge.cacheSeconds * 1000,
       refreshTimeoutMs: (build.route?.deadline ?? 60_000) + 5_000,
     }
 

@@ -113,23 +113,31 @@ function count(headers: Headers, name: string): number | undefined {
   return value !== null && /^\d+$/.test(value) ? Number(value) : undefined
 }
 
-/** Reads what `cache.match` returned; undefined when it is not one of our entries. */
-export function readEntry(stored: Response): Entry | undefined {
+/** What an entry's headers say: its freshness, and the response the client will see, but its body. */
+export type EntryHead = {
+  freshness: Freshness
+  /** Set on a `Vary` marker: the varied header names. */
+  variants?: string[]
+  status: number
+  statusText: string
+  /** The origin's headers restored, bookkeeping removed (a marker's are left as stored). */
+  headers: Headers
+  /** The stored body's length, when recorded. */
+  length: number | undefined
+  pins: string[]
+}
+
+/** Reads the headers of what `cache.match` returned; undefined when it is not one of our entries. */
+export function readEntryHead(stored: Response): EntryHead | undefined {
   const h = stored.headers
   const storedAt = count(h, STORED_AT)
   const ttl = count(h, TTL)
   const swr = count(h, SWR)
   const sie = count(h, SIE)
-  if (storedAt === undefined || ttl === undefined || swr === undefined || sie === undefined) {
-    stored.body?.cancel().catch(() => {})
-    return undefined
-  }
+  if (storedAt === undefined || ttl === undefined || swr === undefined || sie === undefined) return undefined
   const freshness = { storedAt, ttl, swr, sie }
   const variants = h.get(VARIANTS)
-  if (variants !== null) {
-    stored.body?.cancel().catch(() => {})
-    return { freshness, variants: variants.split(',').filter(Boolean), response: stored, pins: [] }
-  }
+  if (variants !== null) return { freshness, variants: variants.split(',').filter(Boolean), status: stored.status, statusText: stored.statusText, headers: h, length: undefined, pins: [] }
   const headers = new Headers(h)
   const pins = (h.get(PINS) ?? '').split(';').map((p) => p.trim()).filter(Boolean)
   const status = count(h, STATUS) ?? stored.status
@@ -141,12 +149,23 @@ export function readEntry(stored: Response): Entry | undefined {
     headers.delete(`${P}${name}`)
     if (value !== null) headers.set(name, value)
   }
-  // A null-body status (204, 205) leaves the stored (empty) body behind. Other bodies are streamed
-  // with their length known, so the client gets the Content-Length the origin sent.
+  return { freshness, status, statusText: stored.statusText, headers, length, pins }
+}
+
+/** A null-body status (RFC 9110): the stored (empty) body is left behind. */
+export const nullBodyStatus = (status: number) => status === 204 || status === 205
+
+/** Reads what `cache.match` returned; undefined when it is not one of our entries. */
+export function readEntry(stored: Response, head = readEntryHead(stored)): Entry | undefined {
+  if (!head || head.variants) stored.body?.cancel().catch(() => {})
+  if (!head) return undefined
+  const { freshness, variants, pins, status, length } = head
+  if (variants) return { freshness, variants, response: stored, pins }
+  // Other bodies are streamed with their length known, so the client gets the Content-Length the origin sent.
   let body = stored.body
-  if (status === 204 || status === 205) body = (stored.body?.cancel().catch(() => {}), null)
+  if (nullBodyStatus(status)) body = (stored.body?.cancel().catch(() => {}), null)
   else if (body && length !== undefined) body = body.pipeThrough(new FixedLengthStream(length))
-  return { freshness, pins, response: new Response(body, { status, statusText: stored.statusText, headers }) }
+  return { freshness, pins, response: new Response(body, { status, statusText: head.statusText, headers: head.headers }) }
 }
 
 /** Request preconditions: stripped from the cache's own requests to the origin (it answers them itself). */
@@ -168,12 +187,14 @@ function weakTag(tag: string): string {
 export function notModified(request: Headers, entry: Response): Response | undefined {
   if (entry.status < 200 || entry.status > 299) return undefined
   const inm = request.get('if-none-match')
+  const imsText = inm === null ? request.get('if-modified-since') : null
+  if (inm === null && imsText === null) return undefined
   const etag = entry.headers.get('etag')
   let match = false
   if (inm !== null) {
     match = inm.trim() === '*' || (etag !== null && inm.split(',').some((tag) => weakTag(tag) === weakTag(etag)))
   } else {
-    const ims = parseHttpDate(request.get('if-modified-since'), Date.now())
+    const ims = parseHttpDate(imsText, Date.now())
     const lastModified = parseHttpDate(entry.headers.get('last-modified'), Date.now())
     match = ims !== undefined && lastModified !== undefined && lastModified <= ims
   }

@@ -39,10 +39,22 @@ export type PurgeTarget = { all: true } | { route: string } | { path: string }
 const local = new Map<string, { value: string; until: number }>()
 const LOCAL_MAX = 10_000
 
+/** A path's KV key, by path: hashing it again on every lookup of the same path is wasted work. Bounded like `local`. */
+const pathKeys = new Map<string, string>()
+
+const ALL_KEY = 'cache-gen:all'
+const routeKey = (route: string) => `cache-gen:route:${route}`
+
 async function kvKeyOf(target: PurgeTarget): Promise<string> {
-  if ('all' in target) return 'cache-gen:all'
-  if ('route' in target) return `cache-gen:route:${target.route}`
-  return `cache-gen:url:${(await sha256Hex(target.path)).slice(0, 32)}`
+  if ('all' in target) return ALL_KEY
+  if ('route' in target) return routeKey(target.route)
+  let key = pathKeys.get(target.path)
+  if (key === undefined) {
+    key = `cache-gen:url:${(await sha256Hex(target.path)).slice(0, 32)}`
+    if (pathKeys.size >= LOCAL_MAX) pathKeys.clear()
+    pathKeys.set(target.path, key)
+  }
+  return key
 }
 
 function remember(binding: string, key: string, value: string, ttlMs: number, now: number): void {
@@ -74,7 +86,7 @@ export function generationStore(kv: KVNamespace | undefined, binding: string, ca
     enabled: kv !== undefined,
     async read(routeId, path, runtime) {
       if (!kv) return '0.0.0'
-      const keys = await Promise.all([kvKeyOf({ all: true }), kvKeyOf({ route: routeId }), kvKeyOf({ path })])
+      const keys = [ALL_KEY, routeKey(routeId), await kvKeyOf({ path })]
       const now = runtime.now()
       const values = keys.map((key) => {
         const hit = local.get(`${binding}\n${key}`)

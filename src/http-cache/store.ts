@@ -6,9 +6,10 @@
  */
 import { readBounded, readUpTo } from '../core/body'
 import { logEvent } from '../core/logging'
-import { storeSeconds, type Freshness } from './freshness'
-import { readEntry, storedResponse, variantsMarker, type Entry } from './entry'
+import { entryState, storeSeconds, type Freshness } from './freshness'
+import { nullBodyStatus, readEntry, readEntryHead, storedResponse, variantsMarker, type Entry } from './entry'
 import { cacheRequest, variantKey, varyNames } from './key'
+import { drop, keep, MAX_ENTRY_BYTES, readMark, recall, slotKey, type KeptEntry } from './memory'
 import { KEEP_PAST_LIFETIME } from './revalidation'
 
 export type Lookup = {
@@ -19,15 +20,58 @@ export type Lookup = {
   keyText: string
 }
 
+/** A lookup that may use the isolate's memory (`./memory`): its time, and how long a read may be kept. */
+export type MemoryUse = { now: number; holdMs: number }
+
+function fromKept(kept: KeptEntry): Entry {
+  const { freshness, variants, pins } = kept
+  if (variants) return { freshness, variants, pins, response: new Response(null) }
+  return { freshness, pins, response: new Response(kept.body, { status: kept.status, statusText: kept.statusText, headers: new Headers(kept.headers) }) }
+}
+
+/**
+ * Reads a Cache API answer; a fresh, small one whole, to keep it in memory. A body shorter or
+ * longer than recorded is no entry (the streamed path would fail the client mid-body instead).
+ */
+async function readAndKeep(stored: Response, key: string, mark: number, memory: MemoryUse): Promise<Entry | undefined> {
+  const head = readEntryHead(stored)
+  const fresh = head !== undefined && entryState(head.freshness, memory.now).state === 'fresh'
+  if (!head || !fresh || (!head.variants && (head.length === undefined || head.length > MAX_ENTRY_BYTES || nullBodyStatus(head.status)))) return readEntry(stored, head)
+  const { freshness, variants, status, statusText, pins } = head
+  let kept: KeptEntry
+  if (variants) {
+    stored.body?.cancel().catch(() => {})
+    kept = { freshness, variants, status, statusText, headers: [], body: null, pins }
+  } else {
+    const body = new Uint8Array(await stored.arrayBuffer())
+    if (body.byteLength !== head.length) return undefined
+    kept = { freshness, status, statusText, headers: [...head.headers], body, pins }
+  }
+  keep(key, kept, Math.min(memory.now + memory.holdMs, freshness.storedAt + freshness.ttl * 1000), mark)
+  return fromKept(kept)
+}
+
+/** The entry at `keyText`: from memory when `memory` allows and has it, else from the Cache API. */
+async function entryAt(cache: Cache, origin: string, keyText: string, memory: MemoryUse | undefined): Promise<Entry | undefined> {
+  if (!memory) {
+    const stored = await cache.match(await cacheRequest(origin, keyText))
+    return stored ? readEntry(stored) : undefined
+  }
+  const key = slotKey(cache, origin, keyText)
+  const kept = recall(key, memory.now)
+  if (kept) return fromKept(kept)
+  const mark = readMark()
+  const stored = await cache.match(await cacheRequest(origin, keyText))
+  return stored ? readAndKeep(stored, key, mark, memory) : undefined
+}
+
 /** Finds the entry for `primary`, following a `Vary` marker with the request's header values. */
-export async function lookup(cache: Cache, origin: string, primary: string, headers: Headers): Promise<Lookup> {
-  const first = await cache.match(await cacheRequest(origin, primary))
-  const entry = first ? readEntry(first) : undefined
+export async function lookup(cache: Cache, origin: string, primary: string, headers: Headers, memory?: MemoryUse): Promise<Lookup> {
+  const entry = await entryAt(cache, origin, primary, memory)
   if (!entry) return { entry: undefined, miss: 'uri-miss', keyText: primary }
   if (!entry.variants) return { entry, miss: 'uri-miss', keyText: primary }
   const keyText = variantKey(primary, entry.variants, headers)
-  const second = await cache.match(await cacheRequest(origin, keyText))
-  const variant = second ? readEntry(second) : undefined
+  const variant = await entryAt(cache, origin, keyText, memory)
   return { entry: variant?.variants ? undefined : variant, miss: 'vary-miss', keyText }
 }
 
@@ -56,11 +100,13 @@ async function write(input: StoreInput, bytes: Uint8Array | null): Promise<void>
   const names = varyNames(response.headers.get('vary'))
   const keep = storeSeconds(freshness, input.now) + KEEP_PAST_LIFETIME
   const stored = storedResponse(response, bytes, freshness, keep, { strip: input.strip, varyNames: names, pins: input.pins })
+  drop(slotKey(input.cache, input.origin, input.primary))
   if (names.length === 0) {
     await input.cache.put(await cacheRequest(input.origin, input.primary), stored)
     return
   }
   const variant = variantKey(input.primary, names, input.headers)
+  drop(slotKey(input.cache, input.origin, variant))
   // The variant first: a marker must never point at nothing for long.
   await input.cache.put(await cacheRequest(input.origin, variant), stored)
   await input.cache.put(await cacheRequest(input.origin, input.primary), variantsMarker(names, freshness, keep))
@@ -121,5 +167,6 @@ export async function storeBeforeAnswer(input: StoreInput, awaitBytes: number): 
 
 /** Forgets an entry in this data centre (the origin has since said it may not be stored). */
 export async function forget(cache: Cache, origin: string, keyText: string): Promise<void> {
+  drop(slotKey(cache, origin, keyText))
   await cache.delete(await cacheRequest(origin, keyText)).catch(() => false)
 }

@@ -5,11 +5,13 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
+import type { GatewayOptions } from '../../src/gateway/create-gateway'
 import { ORIGIN, sha256Hex, testGateway, type Echo } from '../support/gateway'
+import { manualRuntime } from '../support/runtime'
 
 const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' }
 
-function gateway(policy: Record<string, unknown>, extraEnv: Record<string, unknown> = {}, consumers: GatewayConfigInput['consumers'] = {}) {
+function gateway(policy: Record<string, unknown>, extraEnv: Record<string, unknown> = {}, consumers: GatewayConfigInput['consumers'] = {}, options: GatewayOptions = {}) {
   return testGateway(
     {
       upstreams: { origin: { url: ORIGIN } },
@@ -21,7 +23,22 @@ function gateway(policy: Record<string, unknown>, extraEnv: Record<string, unkno
       ],
     },
     extraEnv,
+    options,
   )
+}
+
+/** The pool's `API_KEYS` namespace, with the keys of every `get` it serves listed in `reads`. */
+function countedKv(): { kv: KVNamespace; reads: string[] } {
+  const reads: string[] = []
+  const kv = new Proxy(env.API_KEYS, {
+    get(target, name) {
+      const value = Reflect.get(target, name) as unknown
+      if (typeof value !== 'function') return value
+      if (name === 'get') return (key: string, ...rest: unknown[]) => (reads.push(key), (value as (...a: unknown[]) => unknown).call(target, key, ...rest))
+      return (value as (...a: unknown[]) => unknown).bind(target)
+    },
+  })
+  return { kv, reads }
 }
 
 describe('api-key: keys in config secrets', () => {
@@ -209,6 +226,33 @@ describe('api-key: KV keys through the admin API', () => {
     expect((await gw.fetch('/who', { headers: { 'x-api-key': key } })).status).toBe(200)
     const later = gateway({ kv: 'API_KEYS' })
     expect((await later.fetch('/who', { headers: { 'x-api-key': key } })).status).toBe(401)
+  })
+
+  it('a key costs one KV read per minute, not one a request; the admin API\'s changes apply at once', async () => {
+    const { kv, reads } = countedKv()
+    const clock = manualRuntime()
+    const gw = gateway({ kv: 'COUNTED_KV' }, { COUNTED_KV: kv }, {}, { runtime: clock })
+    const adminCounted = (path: string, method = 'GET', body?: unknown) =>
+      gw.fetch(`/_edgeway${path}`, { method, headers: ADMIN, ...(body !== undefined && { body: JSON.stringify(body) }) })
+    const { id, key } = (await (await adminCounted('/api-keys', 'POST', { consumer: 'acme' })).json()) as { id: string; key: string }
+    const hashReads = () => reads.filter((name) => name.startsWith('apikey:hash:')).length
+    const use = async (k: string) => (await gw.fetch('/who', { headers: { 'x-api-key': k } })).status
+
+    for (let i = 0; i < 5; i++) expect(await use(key)).toBe(200)
+    expect(hashReads()).toBe(1)
+    await clock.advance(59_000)
+    expect(await use(key)).toBe(200)
+    expect(hashReads()).toBe(1)
+    await clock.advance(1_000)
+    expect(await use(key)).toBe(200)
+    expect(hashReads()).toBe(2)
+    // A wrong key is read once a minute too, however often it is tried.
+    for (let i = 0; i < 3; i++) expect(await use('ewk_000000000000_wrong')).toBe(401)
+    expect(hashReads()).toBe(3)
+    // Revoking through this isolate's admin API is not held back by its cache.
+    expect((await adminCounted(`/api-keys/${id}`, 'DELETE')).status).toBe(200)
+    expect(await use(key)).toBe(401)
+    expect(gw.logs.at(-1)!.auth).toMatchObject({ code: 'ERR_API_KEY_REVOKED' })
   })
 
   it('a missing KV binding is a 503, not a 500', async () => {

@@ -1,0 +1,102 @@
+/**
+ * @module
+ * Fresh entries kept in the isolate's memory for a few seconds, in front of the Cache API. A hit
+ * read from the Cache API is a subrequest, its body a stream piped to set its length: about as
+ * much work as proxying the request. A hit from memory is a `Response` built from bytes.
+ *
+ * - Only what a lookup found fresh, whole and small (`MAX_ENTRY_BYTES`) is kept, and only until
+ *   the earlier of its freshness end and `holdMs` after it was read (the purge generation's
+ *   `cacheSeconds`): what another isolate deletes from the Cache API (an unsafe method's
+ *   invalidation) reaches this one within the same seconds as a purge does; stale entries are
+ *   always read from the Cache API, so revalidation sees another isolate's refresh.
+ * - Every write and delete through this isolate (`store`, `forget`) drops its key first, and a
+ *   read of that key that overlapped it is not kept: this isolate never serves an entry it replaced.
+ * - Keys are the Cache API's (the cache, the origin, the key text: partition and generation
+ *   included), so memory shares an entry with no one the Cache API wouldn't.
+ * - Bounded by `MAX_BYTES` in all, least recently used dropped first.
+ *
+ * Per isolate, not per config: the entries are the Cache API's, whatever config reads them.
+ */
+import type { Freshness } from './freshness'
+
+/** Largest body kept (the size a store awaits before answering: typical API responses). */
+export const MAX_ENTRY_BYTES = 64 * 1024
+/** All entries together, headers and keys counted too. */
+const MAX_BYTES = 8 * 1024 * 1024
+
+export type KeptEntry = {
+  freshness: Freshness
+  /** Set on a `Vary` marker: the varied header names. */
+  variants?: string[]
+  status: number
+  statusText: string
+  /** The headers as the client sees them (bookkeeping removed, origin headers restored). */
+  headers: [string, string][]
+  body: Uint8Array | null
+  pins: string[]
+}
+
+type Slot = { entry: KeptEntry; until: number; bytes: number }
+
+const slots = new Map<string, Slot>()
+let keptBytes = 0
+/** Counts writes and deletes through this isolate; `changedAt` says when each key last had one. */
+let changes = 0
+const changedAt = new Map<string, number>()
+const MAX_CHANGED = 10_000
+/** Reads marked before this can't be checked against `changedAt` (it was cleared): not kept. */
+let forgottenBefore = 0
+const cacheIds = new WeakMap<Cache, number>()
+let nextCacheId = 0
+
+export function slotKey(cache: Cache, origin: string, keyText: string): string {
+  let id = cacheIds.get(cache)
+  if (id === undefined) cacheIds.set(cache, (id = ++nextCacheId))
+  return `${id}\n${origin}\n${keyText}`
+}
+
+function remove(key: string): void {
+  const slot = slots.get(key)
+  if (slot === undefined) return
+  slots.delete(key)
+  keptBytes -= slot.bytes
+}
+
+/** The entry kept under `key` while `now` is before its end. */
+export function recall(key: string, now: number): KeptEntry | undefined {
+  const slot = slots.get(key)
+  if (slot === undefined) return undefined
+  remove(key)
+  if (now >= slot.until) return undefined
+  slots.set(key, slot)
+  keptBytes += slot.bytes
+  return slot.entry
+}
+
+/** A mark to pass to `keep`: taken before the read whose result may be kept. */
+export function readMark(): number {
+  return changes
+}
+
+/** Keeps `entry` until `until`, unless its key was written or deleted since `mark`. */
+export function keep(key: string, entry: KeptEntry, until: number, mark: number): void {
+  if (mark < forgottenBefore || (changedAt.get(key) ?? 0) > mark) return
+  let bytes = key.length + 256 + (entry.body?.byteLength ?? 0)
+  for (const [name, value] of entry.headers) bytes += name.length + value.length
+  if (bytes > MAX_ENTRY_BYTES + 16 * 1024) return
+  remove(key)
+  while (keptBytes + bytes > MAX_BYTES && slots.size > 0) remove(slots.keys().next().value as string)
+  slots.set(key, { entry, until, bytes })
+  keptBytes += bytes
+}
+
+/** Forgets `key` before it is written or deleted; a read of it in flight is not kept. */
+export function drop(key: string): void {
+  changes++
+  if (changedAt.size >= MAX_CHANGED) {
+    changedAt.clear()
+    forgottenBefore = changes
+  }
+  changedAt.set(key, changes)
+  remove(key)
+}

@@ -1,0 +1,94 @@
+/**
+ * The isolate's memory of fresh entries (src/http-cache/memory.ts) at the store's level: a Cache
+ * API read that overlapped a write of its own key is not kept (the next lookup reads the new
+ * entry), while a write of another key doesn't stop it being kept. The Cache API's `match` is
+ * held by the test, so the write really happens during the read.
+ */
+import { describe, expect, it } from 'vitest'
+import { lookup, store, type MemoryUse } from '../../src/http-cache/store'
+import { waitFor } from '../support/runtime'
+
+const ORIGIN = 'http://memory.test'
+const HEADERS = new Headers()
+
+/** A real named cache whose matches are counted, and held while `hold` is set. */
+async function heldCache() {
+  const real = await caches.open(`memory-test-${crypto.randomUUID()}`)
+  let gate: Promise<void> | undefined
+  let release = () => {}
+  let waiting = 0
+  let matches = 0
+  const cache = {
+    async match(request: RequestInfo, options?: CacheQueryOptions) {
+      matches++
+      const found = await real.match(request, options)
+      if (gate) {
+        waiting++
+        await gate
+      }
+      return found
+    },
+    delete: (request: RequestInfo, options?: CacheQueryOptions) => real.delete(request, options),
+    put: (request: RequestInfo, response: Response) => real.put(request, response),
+  } as unknown as Cache
+  return {
+    cache,
+    hold: () => (gate = new Promise<void>((resolve) => (release = () => ((gate = undefined), resolve())))),
+    release: () => release(),
+    waiting: () => waiting,
+    matches: () => matches,
+  }
+}
+
+async function write(cache: Cache, primary: string, body: string): Promise<void> {
+  const now = Date.now()
+  const { response, done } = store({
+    cache,
+    origin: ORIGIN,
+    primary,
+    headers: HEADERS,
+    now,
+    response: new Response(body),
+    freshness: { storedAt: now, ttl: 60, swr: 0, sie: 0 },
+    maxBodyBytes: 1024,
+    strip: [],
+  })
+  await response.body?.cancel()
+  expect(await done).toEqual({ stored: true })
+}
+
+const memory = (): MemoryUse => ({ now: Date.now(), holdMs: 60_000 })
+const bodyAt = async (cache: Cache, primary: string) => (await lookup(cache, ORIGIN, primary, HEADERS, memory())).entry?.response.text()
+
+/** Reads `primary`, the Cache API's answer held until `meanwhile` has run; the body read. */
+async function readDuring(held: Awaited<ReturnType<typeof heldCache>>, primary: string, meanwhile: () => Promise<void>) {
+  held.hold()
+  const reading = bodyAt(held.cache, primary)
+  await waitFor(() => held.waiting() === 1)
+  await meanwhile()
+  held.release()
+  return reading
+}
+
+describe('a read kept in memory', () => {
+  it('is not kept when its key was written while it was read: the next lookup reads the new entry', async () => {
+    const held = await heldCache()
+    const primary = `overlap-${crypto.randomUUID()}`
+    await write(held.cache, primary, 'old')
+    expect(await readDuring(held, primary, () => write(held.cache, primary, 'new'))).toBe('old')
+    expect(await bodyAt(held.cache, primary)).toBe('new')
+    expect(held.matches()).toBe(2)
+    // Now kept: no more reads.
+    expect(await bodyAt(held.cache, primary)).toBe('new')
+    expect(held.matches()).toBe(2)
+  })
+
+  it('is kept when another key was written meanwhile', async () => {
+    const held = await heldCache()
+    const primary = `kept-${crypto.randomUUID()}`
+    await write(held.cache, primary, 'mine')
+    expect(await readDuring(held, primary, () => write(held.cache, `other-${crypto.randomUUID()}`, 'theirs'))).toBe('mine')
+    expect(await bodyAt(held.cache, primary)).toBe('mine')
+    expect(held.matches()).toBe(1)
+  })
+})
