@@ -1,7 +1,7 @@
 // The things a bench measures, each started on demand and ended by the harness:
 // the gateway (one workerd per scenario), the bare worker (the baseline), fast-gateway, nginx.
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BARE_WORKER, bundleGateway, startWorkerd, waitUntilAnswering } from './workerd.mjs'
 import { firstMessage, freePort, startProcess, stopProcess } from './procs.mjs'
@@ -9,6 +9,14 @@ import { firstMessage, freePort, startProcess, stopProcess } from './procs.mjs'
 export async function startBareWorker(dir, ctx, originName = 'main') {
   const w = await startWorkerd(join(dir, `bare-${originName}`), { source: BARE_WORKER, bindings: { TARGET_URL: ctx.origins[originName] } })
   return { ...w, label: originName === 'main' ? 'bare worker' : `bare worker -> ${originName}` }
+}
+
+/** The lean baseline (`bench/lean-worker.js`): the promised minimum of a pass-through, hand-written. */
+export const LEAN_WORKER = readFileSync(join(import.meta.dirname, '../lean-worker.js'), 'utf8')
+
+export async function startLeanWorker(dir, ctx) {
+  const w = await startWorkerd(join(dir, 'lean'), { source: LEAN_WORKER, bindings: { TARGET_URL: ctx.origins.main } })
+  return { ...w, label: 'lean worker' }
 }
 
 /** Builds the scenario's bundle and runs it. Throws a FeatureMissing when a DO class isn't exported. */
