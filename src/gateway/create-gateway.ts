@@ -5,7 +5,8 @@
  *   request context (id, log) -> global request-phase policies -> admin API
  *     -> path normalisation -> route matching (404 / 405) -> the route's pipeline and action
  *
- * Nothing is parsed per request except the request itself.
+ * Nothing is parsed per request except the request itself. A route with no policies and a plain
+ * upstream is served in front of all this, by the compiled pass-through (`./fast-path.ts`).
  */
 import { Hono, type Context, type Handler } from 'hono'
 import { adminApi } from './admin'
@@ -21,6 +22,7 @@ import { metricsMiddleware } from '../observability/metrics'
 import type { MetricsSink } from '../observability/sink'
 import { traceContext } from '../observability/trace'
 import { developerPages } from '../openapi/serve'
+import { compileFastPath } from './fast-path'
 import { createPipeline } from './pipeline'
 import { requestContext } from './request-context'
 import { createMatcherSteps, type Matcher } from '../routing/matcher'
@@ -110,6 +112,9 @@ export function* createGatewaySteps(config: GatewayConfig, env: Env, options: Ga
   developerPages(app, config, env, options.configVersion ?? 'unversioned')
 
   app.all('*', dispatch(match))
+  const writeLog = options.writeLog ?? consoleLogWriter
+  const fast = compileFastPath({ config, match, runtime, writeLog, admin: admin !== undefined, metrics: metrics !== undefined }, app.fetch)
+  if (fast) app.fetch = fast
   return app
 }
 
