@@ -20,8 +20,8 @@ export async function startLeanWorker(dir, ctx) {
 }
 
 /** Builds the scenario's bundle and runs it. Throws a FeatureMissing when a DO class isn't exported. */
-export async function startGateway(dir, scenario, ctx) {
-  const { code, exports } = await bundleGateway(scenario.config(ctx), scenario.patches)
+export async function startGateway(dir, scenario, ctx, { prepare = true } = {}) {
+  const { code, exports } = await bundleGateway(scenario.config(ctx), scenario.patches, { prepare })
   for (const d of scenario.durableObjects ?? []) {
     if (!exports.includes(d.className)) throw new FeatureMissing(`Durable Object class "${d.className}" (not exported by src/worker.ts)`)
   }
