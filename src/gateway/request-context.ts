@@ -57,6 +57,7 @@ export function requestContext(options: { logRequests: boolean; writeLog: LogWri
       log.durationMs = runtime.now() - startedAt
       // Once the listeners further in (an upstream call's) have noted their part in the record.
       if (logRequests) queueMicrotask(() => writeLog(log))
+      c.get('onClientGone')?.()
     }
     signal.addEventListener('abort', onClientGone)
     try {

@@ -74,19 +74,14 @@ export function metricsMiddleware(settings: MetricsSettings, env: Env, options: 
 
   return async function metrics(c, next) {
     let recorded = false
-    const signal = c.req.raw.signal
-    const onClientGone = () => {
+    // Called by the request context's abort listener (one listener a request, not one each), once
+    // it has marked the log record. A span hook for a request cut short belongs beside this one.
+    c.set('onClientGone', () => {
       if (recorded || sinks.length === 0 || c.get('log') === undefined || isAdmin(c.get('url').pathname)) return
       recorded = true
-      // After the request context's listener has marked the log record (it registered later).
       queueMicrotask(() => write(c, () => ({ ...recordFrom(c), status: CLIENT_CLOSED_STATUS })))
-    }
-    signal.addEventListener('abort', onClientGone)
-    try {
-      await next()
-    } finally {
-      signal.removeEventListener('abort', onClientGone)
-    }
+    })
+    await next()
     if (recorded || c.get('log') === undefined) return
     recorded = true
     if (serverTiming && c.res.status !== 101) {
