@@ -143,20 +143,19 @@ const STARTUP_RATIO = 1.5
 /** Process start to first answer, gateway / bare worker / lean worker alternated, `settings.startups` times each. */
 async function startupTimes(scenario, ctx) {
   const gateway = [], unprepared = [], bare = [], lean = []
+  // CPU (ms, every thread of the workerd process) up to the first answer, beside the wall time.
+  const cpu = { gateway: [], unprepared: [], bare: [], lean: [] }
+  const keep = (list, cpuList, target) => {
+    list.push(target.startupMs)
+    cpuList.push(target.startupCpuMs)
+    return target.stop()
+  }
   for (let i = 0; i < settings.startups; i++) {
-    const g = await startGateway(join(WORK, `startup-${i}`), scenario, ctx)
-    gateway.push(g.startupMs)
-    await g.stop()
+    await keep(gateway, cpu.gateway, await startGateway(join(WORK, `startup-${i}`), scenario, ctx))
     // The same config as written: validated by the worker on its first request (as before issue 16).
-    const u = await startGateway(join(WORK, `startup-unprepared-${i}`), scenario, ctx, { prepare: false })
-    unprepared.push(u.startupMs)
-    await u.stop()
-    const b = await startWorkerd(join(WORK, `startup-bare-${i}`), { source: BARE_WORKER, bindings: { TARGET_URL: ctx.origins.main } })
-    bare.push(b.startupMs)
-    await b.stop()
-    const l = await startWorkerd(join(WORK, `startup-lean-${i}`), { source: LEAN_WORKER, bindings: { TARGET_URL: ctx.origins.main } })
-    lean.push(l.startupMs)
-    await l.stop()
+    await keep(unprepared, cpu.unprepared, await startGateway(join(WORK, `startup-unprepared-${i}`), scenario, ctx, { prepare: false }))
+    await keep(bare, cpu.bare, await startWorkerd(join(WORK, `startup-bare-${i}`), { source: BARE_WORKER, bindings: { TARGET_URL: ctx.origins.main } }))
+    await keep(lean, cpu.lean, await startWorkerd(join(WORK, `startup-lean-${i}`), { source: LEAN_WORKER, bindings: { TARGET_URL: ctx.origins.main } }))
   }
   const ratio = median(gateway.map((g, i) => g / bare[i]))
   return {
@@ -169,6 +168,7 @@ async function startupTimes(scenario, ctx) {
     bareMedianMs: median(bare),
     leanMedianMs: median(lean),
     ratio,
+    cpuMedianMs: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, median(v)])),
     target: { what: 'startup: process start to first answer, gateway / bare worker (median of per-round ratios)', value: ratio, target: `<= ${STARTUP_RATIO}`, pass: ratio <= STARTUP_RATIO },
   }
 }
@@ -185,7 +185,7 @@ async function main() {
   log(`bundle: ${(bundle.rawBytes / 1024).toFixed(1)} KiB raw, ${(bundle.gzipBytes / 1024).toFixed(1)} KiB gzip`)
   const passThrough = SCENARIOS.find((s) => s.name === 'pass-through')
   const startup = await startupTimes(passThrough, ctx)
-  log(`startup: gateway ${startup.gatewayMedianMs.toFixed(1)} ms (config validated at startup: ${startup.unpreparedMedianMs.toFixed(1)} ms), bare worker ${startup.bareMedianMs.toFixed(1)} ms, lean worker ${startup.leanMedianMs.toFixed(1)} ms (median of ${settings.startups}); gateway/bare ${startup.ratio.toFixed(2)}x`)
+  log(`startup: gateway ${startup.gatewayMedianMs.toFixed(1)} ms (config validated at startup: ${startup.unpreparedMedianMs.toFixed(1)} ms), bare worker ${startup.bareMedianMs.toFixed(1)} ms, lean worker ${startup.leanMedianMs.toFixed(1)} ms (median of ${settings.startups}); gateway/bare ${startup.ratio.toFixed(2)}x; CPU to the first answer ${Object.entries(startup.cpuMedianMs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')} ms`)
 
   const bares = new Map()
   const bareFor = async (name = 'main') => {

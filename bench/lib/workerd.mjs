@@ -7,7 +7,7 @@ import http from 'node:http'
 import { join, resolve } from 'node:path'
 import { startProcess, stopProcess, freePort } from './procs.mjs'
 import { importTs } from '../../scripts/lib.mjs'
-import { cpuMs } from './cpu.mjs'
+import { threadCpuMs } from './cpu.mjs'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
 export const WORKERD = join(ROOT, 'node_modules/@cloudflare/workerd-linux-64/bin/workerd')
@@ -170,7 +170,7 @@ export async function startWorkerd(dir, { source, bindings, durableObjects, cach
   const child = startProcess(WORKERD, ['serve', join(dir, 'config.capnp'), '--experimental', ...extraArgs], { logFile: join(dir, 'workerd.log') })
   await waitUntilAnswering(port, { child, intervalMs: 2 })
   const startupMs = Number(process.hrtime.bigint() - started) / 1e6
-  // The CPU it took (10 ms ticks): steadier than the wall time on a loaded machine.
-  const startupCpuMs = cpuMs(child.pid)
+  // The CPU it took, every thread: steadier than the wall time on a loaded machine.
+  const startupCpuMs = threadCpuMs(child.pid)
   return { port, url: `http://127.0.0.1:${port}`, child, pid: child.pid, startupMs, startupCpuMs, stop: () => stopProcess(child) }
 }
