@@ -174,6 +174,7 @@ function passThroughServer(settings: FastPathSettings, requestIdOptions: Request
     written = true
     log.status = res.status
     log.durationMs = runtime.now() - startedAt
+    // The request's span (telemetry) ends here, with the log line, as in `requestContext`.
     if (logRequests) writeLog(log)
     return res
   }
