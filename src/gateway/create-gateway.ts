@@ -18,7 +18,7 @@ import { ConfigError, GatewayError } from '../core/errors'
 import { editResponseHeaders } from '../core/http'
 import { clientCountry, clientIp } from '../core/ip-address'
 import { consoleLogWriter, type LogWriter } from '../core/logging'
-import { metricsMiddleware } from '../observability/metrics'
+import { createMetrics } from '../observability/metrics'
 import type { MetricsSink } from '../observability/sink'
 import { traceContext } from '../observability/trace'
 import { developerPages } from '../openapi/serve'
@@ -94,7 +94,7 @@ export function* createGatewaySteps(config: GatewayConfig, env: Env, options: Ga
   const match = yield* createMatcherSteps(routes, config.versioning)
 
   const admin = adminApi({ config, env, configVersion: options.configVersion ?? 'unversioned', source: options.source ?? config })
-  const metrics = metricsMiddleware(config.gateway.metrics, env, {
+  const metrics = createMetrics(config.gateway.metrics, env, {
     sinks: options.metricsSinks,
     adminPrefix: admin ? config.gateway.admin.prefix : undefined,
     runtime,
@@ -103,7 +103,7 @@ export function* createGatewaySteps(config: GatewayConfig, env: Env, options: Ga
   const app = new Hono<AppEnv>()
   app.onError(handleError)
   // Outermost, so it sees the finished response and log record.
-  if (metrics) app.use(metrics)
+  if (metrics) app.use(metrics.middleware)
   app.use(requestContext({ logRequests: config.gateway.log.requests, writeLog: options.writeLog ?? consoleLogWriter, runtime }))
   app.use(traceContext())
   for (const policy of pipeline.preRouting) app.use(policy)
@@ -113,7 +113,7 @@ export function* createGatewaySteps(config: GatewayConfig, env: Env, options: Ga
 
   app.all('*', dispatch(match))
   const writeLog = options.writeLog ?? consoleLogWriter
-  const fast = compileFastPath({ config, match, runtime, writeLog, admin: admin !== undefined, metrics: metrics !== undefined }, app.fetch)
+  const fast = compileFastPath({ config, match, runtime, writeLog, admin: admin !== undefined, metrics }, app.fetch)
   if (fast) app.fetch = fast
   return app
 }

@@ -11,8 +11,8 @@
  * `request-id` policy's options, the only global policy it serves), forwarding headers and
  * hop-by-hop stripping (`forwardedHeaders`), trace context (`continueTrace`), the header and idle
  * timeouts (`PassThroughCall`), problem+json errors (`renderError`), the API version's response
- * headers, and the log line: the same record, 499 when the client goes away first. A config with
- * metrics (sinks or Server-Timing) has no fast path: the metrics middleware sees every request.
+ * headers, the log line (the same record, 499 when the client goes away first), and metrics
+ * (`Server-Timing`, the record handed to the sinks), as the metrics middleware would.
  */
 import type { Hono } from 'hono'
 import type { GatewayConfig } from '../config/schema'
@@ -20,8 +20,11 @@ import type { AppEnv } from '../core/context'
 import type { Env } from '../core/env'
 import { clientCountry, clientIp } from '../core/ip-address'
 import { CLIENT_CLOSED_ERROR, CLIENT_CLOSED_STATUS, type LogWriter, type RequestLog, type UpstreamLog } from '../core/logging'
-import type { Runtime } from '../core/runtime'
-import { continueTrace } from '../observability/trace'
+import type { Runtime, WaitUntilTarget } from '../core/runtime'
+import type { Metrics } from '../observability/metrics'
+import { recordOf } from '../observability/record'
+import { serverTimingValue } from '../observability/stage-timing'
+import { continueTrace, type TraceContext } from '../observability/trace'
 import type { Matcher, MatchInput } from '../routing/matcher'
 import { normalizePath, rawPathOf } from '../routing/normalize'
 import { SAFE_ID } from '../traffic/request-id'
@@ -42,8 +45,8 @@ export type FastPathSettings = {
   writeLog: LogWriter
   /** The admin API is mounted (its prefix is then the Hono app's). */
   admin: boolean
-  /** Metrics are configured (sinks or Server-Timing): no fast path. */
-  metrics: boolean
+  /** The config's metrics, when configured (sinks or Server-Timing). */
+  metrics: Metrics | undefined
 }
 
 /** Paths the Hono app serves before routing: the admin API and the developer pages. */
@@ -54,12 +57,12 @@ function reservedPrefixes(config: GatewayConfig, admin: boolean): string[] {
 
 /**
  * The app's `fetch` with the compiled pass-through in front, or undefined when this config can't
- * have one (metrics on, or a global policy other than `request-id`).
+ * have one (a global policy other than `request-id`).
  */
 export function compileFastPath(settings: FastPathSettings, slow: Fetch): Fetch | undefined {
   const { config, match } = settings
   const globals = config.policies
-  if (settings.metrics || globals.length > 1 || globals.some((p) => p.type !== 'request-id')) return undefined
+  if (globals.length > 1 || globals.some((p) => p.type !== 'request-id')) return undefined
   const requestId = globals[0] as RequestIdOptions | undefined
   const reserved = reservedPrefixes(config, settings.admin)
   // Conservative: a path Hono might decode onto a reserved prefix, or that starts with one, is the app's.
@@ -82,7 +85,7 @@ export function compileFastPath(settings: FastPathSettings, slow: Fetch): Fetch 
     }
     const pass = route?.passThrough
     if (!pass) return slow(request, env, ctx)
-    return serve(request, url, path, route!, pass)
+    return serve(request, ctx, url, path, route!, pass)
   } as Fetch
 }
 
@@ -112,38 +115,52 @@ class MatchFacts implements MatchInput {
   }
 }
 
-function passThroughServer(settings: FastPathSettings, requestIdOptions: RequestIdOptions | undefined) {
-  const { runtime, writeLog } = settings
+function passThroughServer(settings: FastPathSettings, rid: RequestIdOptions | undefined) {
+  const { runtime, writeLog, metrics } = settings
   const logRequests = settings.config.gateway.log.requests
+  // With Server-Timing, the request-id policy's work is the `request` stage, as `timedPolicy` times it.
+  const timeRequestStage = metrics?.serverTiming === true && rid !== undefined
 
-  return async function passThrough(request: Request, url: URL, path: string, route: CompiledRoute, pass: PassThroughRoute): Promise<Response> {
-    // The request context (as `requestContext`): start time, id, the upstream draft's headers.
-    const startedAt = runtime.now()
-    let requestId = runtime.randomId()
-    const rid = requestIdOptions
+  /** The request id (as `requestIdPolicy`): a well-formed client id when trusted, else a new one. */
+  function requestIdOf(request: Request): string {
     if (rid?.trustIncoming) {
       const incoming = request.headers.get(rid.header)
-      if (incoming !== null && SAFE_ID.test(incoming)) requestId = incoming
+      if (incoming !== null && SAFE_ID.test(incoming)) return incoming
     }
-    const headers = forwardedHeaders(request, url)
-    // Trace context (as `traceContext`). A span hook for this request belongs here, beside the ids.
-    const trace = continueTrace(request.headers, headers)
-    if (rid) {
-      if (rid.forward) headers.set(rid.header, requestId)
-      else headers.delete(rid.header)
-    }
-    // The log record, built once, with the fields in the order the Hono path writes them.
+    return runtime.randomId()
+  }
+
+  /** The log record, built once, with its fields in the order the Hono path writes them. */
+  function logRecord(request: Request, url: URL, path: string, requestId: string, trace: TraceContext, routeId: string, upstream: UpstreamLog): RequestLog {
     const log: RequestLog = { requestId, method: request.method, path }
     if (url.search.length > 1) log.queryKeys = [...new Set(url.searchParams.keys())]
     log.traceId = trace.traceId
     log.spanId = trace.spanId
-    log.routeId = route.id
+    log.routeId = routeId
+    log.upstream = upstream
+    return log
+  }
+
+  /** The metrics record of this request (as `recordFrom`): no consumer on a route without policies. */
+  const record = (log: RequestLog, at: number, status: number) => () => recordOf(log, { at, route: log.routeId, consumer: undefined, method: log.method, status, now: runtime.now() })
+
+  return async function passThrough(request: Request, ctx: WaitUntilTarget | undefined, url: URL, path: string, route: CompiledRoute, pass: PassThroughRoute): Promise<Response> {
+    // The request context (as `requestContext`): start time, id, the upstream draft's headers.
+    const startedAt = runtime.now()
+    let stageStart = timeRequestStage ? performance.now() : 0
+    const requestId = requestIdOf(request)
+    const headers = forwardedHeaders(request, url)
+    if (rid?.forward) headers.set(rid.header, requestId)
+    else if (rid) headers.delete(rid.header)
+    let requestStageMs = timeRequestStage ? performance.now() - stageStart : 0
+    // Trace context (as `traceContext`). A span hook for this request belongs here, beside the ids.
+    const trace = continueTrace(request.headers, headers)
     const upstreamLog: UpstreamLog = { name: pass.upstream.name, target: pass.target.label, tries: 1 }
-    log.upstream = upstreamLog
+    const log = logRecord(request, url, path, requestId, trace, route.id, upstreamLog)
 
     const call = new PassThroughCall(pass.upstream, pass.target, upstreamLog)
     let written = false
-    // One listener for the whole request: the upstream call aborted, the 499 line written.
+    // One listener for the whole request: the upstream call aborted, the 499 line and record written.
     const onClientGone = () => {
       if (written) return
       written = true
@@ -152,6 +169,7 @@ function passThroughServer(settings: FastPathSettings, requestIdOptions: Request
       log.error = CLIENT_CLOSED_ERROR
       log.durationMs = runtime.now() - startedAt
       if (logRequests) queueMicrotask(() => writeLog(log))
+      if (metrics?.recording) queueMicrotask(() => metrics.write(ctx, runtime, record(log, startedAt, CLIENT_CLOSED_STATUS)))
     }
     const signal = request.signal
     if (signal.aborted) call.abort()
@@ -167,7 +185,9 @@ function passThroughServer(settings: FastPathSettings, requestIdOptions: Request
     }
     // The response's own copy (or a problem): edited in place, once.
     if (res.status !== 101) {
+      stageStart = timeRequestStage ? performance.now() : 0
       if (rid?.expose) res.headers.set(rid.header, requestId)
+      if (timeRequestStage) requestStageMs += performance.now() - stageStart
       for (const [name, value] of route.responseHeaders) res.headers.set(name, value)
     }
     if (written) return res
@@ -176,6 +196,12 @@ function passThroughServer(settings: FastPathSettings, requestIdOptions: Request
     log.durationMs = runtime.now() - startedAt
     // The request's span (telemetry) ends here, with the log line, as in `requestContext`.
     if (logRequests) writeLog(log)
+    if (metrics) {
+      // As the metrics middleware does, once the log record is final.
+      const stages = timeRequestStage ? { request: requestStageMs } : undefined
+      if (metrics.serverTiming && res.status !== 101) res.headers.set('Server-Timing', serverTimingValue(stages, upstreamLog.durationMs, log.durationMs))
+      if (metrics.recording) metrics.write(ctx, runtime, record(log, startedAt, res.status))
+    }
     return res
   }
 }

@@ -6,6 +6,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { RequestLog } from '../../src/core/logging'
+import type { MetricRecord } from '../../src/observability/record'
+import type { MetricsSink } from '../../src/observability/sink'
 import { manualRuntime } from '../support/runtime'
 import { newTag, ORIGIN, testGateway, type Echo } from '../support/gateway'
 
@@ -110,6 +112,30 @@ describe('compiled pass-through', () => {
     const slowBody = await gw.fetch('/fast/stream?chunks=3&interval=120&length=1')
     expect(slowBody.status).toBe(200)
     expect(await slowBody.text()).toBe('chunk-0\nchunk-1\nchunk-2\n')
+  })
+
+  it('records metrics as the Hono path does: Server-Timing, and the same record handed to the sinks', async () => {
+    const records: MetricRecord[] = []
+    const sink: MetricsSink = { name: 'recording', write: (record) => void records.push(record) }
+    const gw = testGateway(
+      {
+        gateway: { metrics: { serverTiming: true } },
+        upstreams: { origin: { url: ORIGIN } },
+        routes: [
+          { id: 'fast', match: { path: '/fast/*' }, action: { type: 'proxy', upstream: 'origin', stripPrefix: '/fast' } },
+          { id: 'slow', match: { path: '/slow/*' }, policies: [NO_OP], action: { type: 'proxy', upstream: 'origin', stripPrefix: '/slow' } },
+        ],
+      },
+      {},
+      { metricsSinks: [sink] },
+    )
+    const fast = await gw.fetch('/fast/echo/m', { headers: { 'x-test-tag': newTag() } })
+    const slow = await gw.fetch('/slow/echo/m', { headers: { 'x-test-tag': newTag() } })
+    expect(fast.headers.get('server-timing')).toMatch(/^request;dur=[\d.]+, upstream;dur=[\d.]+, total;dur=[\d.]+$/)
+    expect(slow.headers.get('server-timing')).toMatch(/^request;dur=[\d.]+, transform;dur=[\d.]+, upstream;dur=[\d.]+, total;dur=[\d.]+$/)
+    const shape = ({ at, durationMs, upstreamMs, route, ...rest }: MetricRecord) => ({ ...rest, types: [at, durationMs, upstreamMs].map((v) => typeof v) })
+    expect(records.map((record) => record.route)).toEqual(['fast', 'slow'])
+    expect(shape(records[0]!)).toEqual(shape(records[1]!))
   })
 
   it('leaves HEAD, unknown paths and bad paths to the Hono path', async () => {
