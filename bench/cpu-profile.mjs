@@ -45,7 +45,11 @@ function areaIndex(code) {
   const marks = []
   code.split('\n').forEach((line, n) => {
     const m = /^\/\/ (.+\.(?:ts|js|mjs))$/.exec(line)
-    if (m) marks.push([n, m[1].replace(/^node_modules\//, '').replace(/^(src\/[^/]+\/).*/, '$1').replace(/^(@[^/]+\/[^/]+|[^@/][^/]*)\/.*/, '$1')])
+    if (!m) return
+    // A package's area is its name (node_modules may be a link to another checkout's); src/'s is its folder.
+    const file = m[1]
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(file)
+    marks.push([n, pkg ? pkg[1] : file.replace(/^(src\/[^/]+\/).*/, '$1')])
   })
   return (line) => {
     let area = '(bundle)'

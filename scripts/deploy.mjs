@@ -1,7 +1,8 @@
 // `npm run deploy [-- --env staging]`: checks the config that environment bundles against its
 // vars and bindings (scripts/check-config.mjs); with `gateway.reload`, checks the config record
 // stored in KV with this code too (new isolates run it, not the bundled config); then runs
-// `wrangler deploy` with the same arguments.
+// `wrangler deploy` with the same arguments, on an entry whose config was validated and defaulted
+// here (`.edgeway/<env>/`, see preparedEntry in config-tools.mjs), so the worker skips its validator.
 // The environment is `--env`/`-e` as wrangler reads it, else CLOUDFLARE_ENV, else the top level.
 // `--record-local [--record-persist-to DIR]` reads the record from wrangler's local KV instead of
 // the deployed one (tests; no login); these two are not passed on to wrangler.
@@ -9,7 +10,7 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { checkRecord, configTools, environment, readStored } from './config-tools.mjs'
+import { checkRecord, configTools, environment, preparedEntry, readStored } from './config-tools.mjs'
 
 const args = []
 let env = process.env.CLOUDFLARE_ENV ?? ''
@@ -71,4 +72,6 @@ async function recordProblems() {
 
 const problems = await recordProblems()
 if (problems.length > 0) refuse(problems)
-process.exit(run('./wrangler.mjs', ['deploy', ...args]))
+// The bundled config goes up validated and defaulted (the worker skips its validator at startup).
+const entry = await preparedEntry(resolve('wrangler.toml'), env)
+process.exit(run('./wrangler.mjs', ['deploy', ...(entry ? [entry] : []), ...args]))

@@ -1,7 +1,7 @@
 // The things a bench measures, each started on demand and ended by the harness:
 // the gateway (one workerd per scenario), the bare worker (the baseline), fast-gateway, nginx.
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BARE_WORKER, bundleGateway, startWorkerd, waitUntilAnswering } from './workerd.mjs'
 import { firstMessage, freePort, startProcess, stopProcess } from './procs.mjs'
@@ -11,9 +11,17 @@ export async function startBareWorker(dir, ctx, originName = 'main') {
   return { ...w, label: originName === 'main' ? 'bare worker' : `bare worker -> ${originName}` }
 }
 
+/** The lean baseline (`bench/lean-worker.js`): the promised minimum of a pass-through, hand-written. */
+export const LEAN_WORKER = readFileSync(join(import.meta.dirname, '../lean-worker.js'), 'utf8')
+
+export async function startLeanWorker(dir, ctx) {
+  const w = await startWorkerd(join(dir, 'lean'), { source: LEAN_WORKER, bindings: { TARGET_URL: ctx.origins.main } })
+  return { ...w, label: 'lean worker' }
+}
+
 /** Builds the scenario's bundle and runs it. Throws a FeatureMissing when a DO class isn't exported. */
-export async function startGateway(dir, scenario, ctx) {
-  const { code, exports } = await bundleGateway(scenario.config(ctx), scenario.patches)
+export async function startGateway(dir, scenario, ctx, { prepare = true } = {}) {
+  const { code, exports } = await bundleGateway(scenario.config(ctx), scenario.patches, { prepare })
   for (const d of scenario.durableObjects ?? []) {
     if (!exports.includes(d.className)) throw new FeatureMissing(`Durable Object class "${d.className}" (not exported by src/worker.ts)`)
   }

@@ -6,20 +6,33 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { join, resolve } from 'node:path'
 import { startProcess, stopProcess, freePort } from './procs.mjs'
+import { importTs } from '../../scripts/lib.mjs'
+import { threadCpuMs } from './cpu.mjs'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
 export const WORKERD = join(ROOT, 'node_modules/@cloudflare/workerd-linux-64/bin/workerd')
 export const COMPATIBILITY_DATE = '2026-04-20' // as wrangler.toml
 
+let preparer
+/** The config as `npm run build`/`deploy` ship it: validated and defaulted in Node (src/config/prepared.ts). */
+export async function prepareConfig(config) {
+  preparer ??= importTs(join(ROOT, 'src/config/prepared.ts'))
+  const result = await (await preparer).prepareConfig(config)
+  if (!result.ok) throw new Error(`the config does not validate: ${result.problems.join('; ')}`)
+  return result.prepared
+}
+
 /**
  * Bundles the gateway with one scenario's config baked in, as the real entries do
- * (`src/index.ts`: `export default createWorker(config)`); an ES module, minified like wrangler's.
+ * (`export default createWorker(config)`), prepared at build time as `npm run build` ships it
+ * (`prepare: false`: as written, validated by the worker on its first request, as `wrangler dev`
+ * runs it); an ES module, minified like wrangler's.
  */
-export async function bundleGateway(config, patches, { minify = true } = {}) {
+export async function bundleGateway(config, patches, { minify = true, prepare = true } = {}) {
   const contents = [
     "import { createWorker } from './src/worker'",
     "export * from './src/worker'",
-    `export default createWorker(${JSON.stringify(config)})`,
+    `export default createWorker(${JSON.stringify(prepare ? await prepareConfig(config) : config)})`,
   ].join('\n')
   const result = await build({
     stdin: { contents, resolveDir: ROOT, loader: 'ts', sourcefile: 'bench-entry.ts' },
@@ -157,5 +170,7 @@ export async function startWorkerd(dir, { source, bindings, durableObjects, cach
   const child = startProcess(WORKERD, ['serve', join(dir, 'config.capnp'), '--experimental', ...extraArgs], { logFile: join(dir, 'workerd.log') })
   await waitUntilAnswering(port, { child, intervalMs: 2 })
   const startupMs = Number(process.hrtime.bigint() - started) / 1e6
-  return { port, url: `http://127.0.0.1:${port}`, child, pid: child.pid, startupMs, stop: () => stopProcess(child) }
+  // The CPU it took, every thread: steadier than the wall time on a loaded machine.
+  const startupCpuMs = threadCpuMs(child.pid)
+  return { port, url: `http://127.0.0.1:${port}`, child, pid: child.pid, startupMs, startupCpuMs, stop: () => stopProcess(child) }
 }

@@ -95,6 +95,12 @@ declare module 'hono' {
     apiKeyHash: string | undefined
     claims: Record<string, unknown> | undefined
     log: RequestLog
+    /**
+     * Called once when the client goes away first, after the request context has marked the log
+     * record 499 (`gateway/request-context.ts` holds the request's one abort listener): the
+     * metrics middleware records the request from here rather than with a listener of its own.
+     */
+    onClientGone: (() => void) | undefined
     /** The gateway's runtime (clock, random, timers, `waitUntil`): see `core/runtime.ts`. */
     runtime: Runtime
     /**

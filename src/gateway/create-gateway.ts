@@ -5,7 +5,8 @@
  *   request context (id, log) -> global request-phase policies -> admin API
  *     -> path normalisation -> route matching (404 / 405) -> the route's pipeline and action
  *
- * Nothing is parsed per request except the request itself.
+ * Nothing is parsed per request except the request itself. A route with no policies and a plain
+ * upstream is served in front of all this, by the compiled pass-through (`./fast-path.ts`).
  */
 import { Hono, type Context, type Handler } from 'hono'
 import { adminApi } from './admin'
@@ -17,12 +18,13 @@ import { ConfigError, GatewayError } from '../core/errors'
 import { editResponseHeaders } from '../core/http'
 import { clientCountry, clientIp } from '../core/ip-address'
 import { consoleLogWriter, type LogWriter } from '../core/logging'
-import { metricsMiddleware } from '../observability/metrics'
+import { createMetrics } from '../observability/metrics'
 import type { MetricsSink } from '../observability/sink'
 import { traceContext } from '../observability/trace'
 import { telemetryMiddleware } from '../observability/telemetry'
 import { developerPages } from '../openapi/serve'
 import { developerAccounts } from '../auth/portal-keys'
+import { compileFastPath } from './fast-path'
 import { createPipeline } from './pipeline'
 import { requestContext } from './request-context'
 import { createMatcherSteps, type Matcher } from '../routing/matcher'
@@ -94,7 +96,7 @@ export function* createGatewaySteps(config: GatewayConfig, env: Env, options: Ga
   const match = yield* createMatcherSteps(routes, config.versioning)
 
   const admin = adminApi({ config, env, configVersion: options.configVersion ?? 'unversioned', source: options.source ?? config })
-  const metrics = metricsMiddleware(config.gateway.metrics, env, {
+  const metrics = createMetrics(config.gateway.metrics, env, {
     sinks: options.metricsSinks,
     adminPrefix: admin ? config.gateway.admin.prefix : undefined,
     runtime,
@@ -103,7 +105,7 @@ export function* createGatewaySteps(config: GatewayConfig, env: Env, options: Ga
   const app = new Hono<AppEnv>()
   app.onError(handleError)
   // Outermost, so it sees the finished response and log record.
-  if (metrics) app.use(metrics)
+  if (metrics) app.use(metrics.middleware)
   app.use(requestContext({ logRequests: config.gateway.log.requests, writeLog: options.writeLog ?? consoleLogWriter, runtime }))
   app.use(traceContext())
   const telemetry = telemetryMiddleware(config, env, { runtime, adminPrefix: admin ? config.gateway.admin.prefix : undefined })
@@ -116,6 +118,9 @@ export function* createGatewaySteps(config: GatewayConfig, env: Env, options: Ga
   developerPages(app, config, env, options.configVersion ?? 'unversioned')
 
   app.all('*', dispatch(match))
+  const writeLog = options.writeLog ?? consoleLogWriter
+  const fast = compileFastPath({ config, match, runtime, writeLog, admin: admin !== undefined, metrics }, app.fetch)
+  if (fast) app.fetch = fast
   return app
 }
 

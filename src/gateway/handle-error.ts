@@ -9,7 +9,7 @@ import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { AppEnv } from '../core/context'
 import { GatewayError, problemResponse, type ErrorCode } from '../core/errors'
-import { logEvent } from '../core/logging'
+import { logEvent, type RequestLog } from '../core/logging'
 
 const STATUS_CODES: Partial<Record<number, ErrorCode>> = {
   400: 'ERR_BAD_REQUEST',
@@ -24,6 +24,11 @@ const STATUS_CODES: Partial<Record<number, ErrorCode>> = {
 
 /** Any error -> problem+json. Unexpected ones are logged in full and shown as a bare 500. */
 export function handleError(err: unknown, c: Context<AppEnv>): Response {
+  return renderError(err, c.get('log'), c.get('requestId'))
+}
+
+/** `handleError` without a Hono context: the compiled pass-through (`./fast-path.ts`) calls it directly. */
+export function renderError(err: unknown, log: RequestLog | undefined, requestId: string | undefined): Response {
   let error: GatewayError
   if (err instanceof GatewayError) error = err
   else if (err instanceof HTTPException && err.status < 500) {
@@ -33,12 +38,12 @@ export function handleError(err: unknown, c: Context<AppEnv>): Response {
     error = new GatewayError(STATUS_CODES[err.status] ?? 'ERR_BAD_REQUEST', { headers, cause: err })
   } else {
     error = new GatewayError('ERR_INTERNAL', { cause: err })
-    logEvent('unhandled_error', { requestId: c.get('requestId'), error: String(err), stack: (err as Error | undefined)?.stack })
+    logEvent('unhandled_error', { requestId, error: String(err), stack: (err as Error | undefined)?.stack })
   }
-  if (c.get('log')) {
-    c.get('log').error = error.code
-    if (error.cause !== undefined && error.code !== 'ERR_INTERNAL') c.get('log').errorCause = String(error.cause)
+  if (log) {
+    log.error = error.code
+    if (error.cause !== undefined && error.code !== 'ERR_INTERNAL') log.errorCause = String(error.cause)
   }
-  return problemResponse(error, c.get('requestId'))
+  return problemResponse(error, requestId)
 }
 

@@ -1,7 +1,8 @@
 /**
  * @module
  * Holds the active gateway for this isolate. The bundled config is validated on the first request
- * (Workers allow no I/O at startup, and bindings are only known then). An invalid bundled config
+ * (Workers allow no I/O at startup, and bindings are only known then), unless the build prepared
+ * it (`config/prepared.ts`: validated and defaulted at build time by this same code). An invalid bundled config
  * never half-runs: every request gets a 500 problem+json with a safe message, the problems go to
  * the log.
  *
@@ -24,11 +25,11 @@
  */
 import type { Hono } from 'hono'
 import { parseConfig, parseConfigSteps } from '../config/parse'
+import { configVersion, isPreparedConfig, type PreparedConfig } from '../config/prepared'
 import { configOfRecord, type RecordHeader } from '../config/record'
 import type { GatewayConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
 import type { Extensions } from '../core/custom'
-import { sha256Hex } from '../core/encoding'
 import type { Env } from '../core/env'
 import { ConfigError, GatewayError, PROBLEMS, problemResponse } from '../core/errors'
 import { consoleLogWriter, logEvent, logInfo } from '../core/logging'
@@ -51,10 +52,7 @@ export type HostOptions = GatewayOptions & { extensions?: Extensions | undefined
 /** What the log says runs after an event: a record version, the bundled config, or nothing (503). */
 type Running = number | 'bundled' | 'none'
 
-/** A short, stable version for a config: the first 16 hex digits of the SHA-256 of its JSON text. */
-export async function configVersion(text: string): Promise<string> {
-  return sha256Hex(text, 8)
-}
+export { configVersion }
 
 /** What a request gets while no config runs: the bundled one is invalid, or (with reload) no good one is at hand. */
 const REFUSALS = {
@@ -79,10 +77,17 @@ export class GatewayHost {
   private readonly logged = new Set<string>()
   private lastReadKind: RecordRead['kind'] | undefined
 
+  /** The bundled config as written; `prepared`: the same, made ready at build time (`config/prepared.ts`). */
+  private readonly bundled: unknown
+  private readonly prepared: PreparedConfig | undefined
+
   constructor(
-    private readonly bundled: unknown,
+    bundled: unknown,
     private readonly options: HostOptions = {},
-  ) {}
+  ) {
+    this.prepared = isPreparedConfig(bundled) ? bundled : undefined
+    this.bundled = this.prepared ? this.prepared.source : bundled
+  }
 
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     this.starting ??= this.start(env)
@@ -115,7 +120,11 @@ export class GatewayHost {
   }
 
   private async start(env: Env): Promise<void> {
-    const parsed = parseConfig(this.bundled, this.options.extensions)
+    // A config prepared at build time was validated there, by this code: the validator is skipped.
+    // Custom policies and actions are the project's, unknown to the build: such a config is checked here.
+    const extensions = this.options.extensions
+    const custom = extensions !== undefined && (Object.keys(extensions.policies ?? {}).length > 0 || Object.keys(extensions.actions ?? {}).length > 0)
+    const parsed = this.prepared && !custom ? { ok: true as const, config: this.prepared.config } : parseConfig(this.bundled, extensions)
     if (!parsed.ok) return this.bundledInvalid(parsed.problems)
     this.bundledConfig = parsed.config
     this.reloadSettings = parsed.config.gateway.reload
@@ -133,7 +142,7 @@ export class GatewayHost {
   /** Makes the bundled config the active one (`record`: the deletion record's version, or 0). */
   private async runBundled(env: Env, record: number): Promise<void> {
     const source = this.bundled
-    const version = await configVersion(JSON.stringify(source))
+    const version = this.prepared?.version ?? (await configVersion(JSON.stringify(source)))
     try {
       const app = createGateway(this.bundledConfig!, env, { ...this.options, configVersion: version, source })
       this.active = { app, version, record, bundled: true }

@@ -17,6 +17,11 @@ import type { Runtime } from '../core/runtime'
 const UNTRUSTED_FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip']
 
 function draftFor(request: Request, url: URL): UpstreamRequest {
+  return { method: request.method, path: url.pathname, search: url.search, headers: forwardedHeaders(request, url) }
+}
+
+/** The headers the origin gets: the client's, hop-by-hop and forwarding ones dropped, the gateway's forwarding set. */
+export function forwardedHeaders(request: Request, url: URL): Headers {
   const headers = new Headers(request.headers)
   stripHopByHop(headers)
   headers.delete('host')
@@ -25,7 +30,7 @@ function draftFor(request: Request, url: URL): UpstreamRequest {
   if (ip) headers.set('X-Forwarded-For', ip)
   headers.set('X-Forwarded-Proto', url.protocol.slice(0, -1))
   headers.set('X-Forwarded-Host', url.host)
-  return { method: request.method, path: url.pathname, search: url.search, headers }
+  return headers
 }
 
 export function requestContext(options: { logRequests: boolean; writeLog: LogWriter; runtime: Runtime }): MiddlewareHandler<AppEnv> {
@@ -52,6 +57,7 @@ export function requestContext(options: { logRequests: boolean; writeLog: LogWri
       log.durationMs = runtime.now() - startedAt
       // Once the listeners further in (an upstream call's) have noted their part in the record.
       if (logRequests) queueMicrotask(() => writeLog(log))
+      c.get('onClientGone')?.()
     }
     signal.addEventListener('abort', onClientGone)
     try {

@@ -13,7 +13,8 @@ import { customActionHandler } from '../core/custom'
 import { own } from '../core/record'
 import { handleError } from './handle-error'
 import type { Pipeline } from './pipeline'
-import type { CompiledUpstream } from '../upstream/upstream'
+import type { CompiledUpstream, Target } from '../upstream/upstream'
+import { plainTarget } from '../upstream/pass-through'
 
 export type CompiledRoute = MatchedRoute & {
   config: RouteConfig
@@ -21,6 +22,23 @@ export type CompiledRoute = MatchedRoute & {
   handler: MiddlewareHandler<AppEnv>
   /** Headers every response of this route carries (version deprecation). */
   responseHeaders: [string, string][]
+  /**
+   * Set when the route has no policies (its own or global ones after routing) and proxies to a
+   * plain upstream as is: the gateway's compiled pass-through serves it (`./fast-path.ts`).
+   */
+  passThrough?: PassThroughRoute | undefined
+}
+
+/** What the compiled pass-through needs of a route: its upstream, that upstream's one target, the prefix to strip. */
+export type PassThroughRoute = { upstream: CompiledUpstream; target: Target; stripPrefix: string | undefined }
+
+function passThroughOf(route: RouteConfig, policyCount: number, upstreams: Map<string, CompiledUpstream>): PassThroughRoute | undefined {
+  const action = route.action
+  if (policyCount > 0 || action.type !== 'proxy' || route.deadline !== undefined) return undefined
+  if (action.path !== undefined || action.split?.length || action.mirror || action.websocket || action.hedge) return undefined
+  const upstream = upstreams.get(action.upstream)!
+  const target = plainTarget(upstream)
+  return target && { upstream, target, stripPrefix: action.stripPrefix }
 }
 
 function versionHeaders(config: GatewayConfig, route: RouteConfig): [string, string][] {
@@ -106,6 +124,7 @@ export function compileRoute(
     config: route,
     handler: composeOnce([...policies, action]),
     responseHeaders: versionHeaders(config, route),
+    passThrough: passThroughOf(route, policies.length, upstreams),
     downstreamOf(policy) {
       const i = policies.indexOf(policy)
       if (i < 0) return undefined
@@ -135,6 +154,9 @@ export function compileOnFirstMatch(route: RouteConfig, index: number, compile: 
     },
     get responseHeaders() {
       return compiledRoute().responseHeaders
+    },
+    get passThrough() {
+      return compiledRoute().passThrough
     },
     downstreamOf: (policy) => compiledRoute().downstreamOf(policy),
   }

@@ -16,7 +16,7 @@ import type { MetricsSettings } from './schema'
 import { recordFrom, type MetricRecord } from './record'
 import { analyticsEngineSink, reportSinkFailure, type MetricsSink, type WaitUntil } from './sink'
 import { serverTimingValue } from './stage-timing'
-import { executionContextOf, systemRuntime, type Runtime } from '../core/runtime'
+import { executionContextOf, systemRuntime, type Runtime, type WaitUntilTarget } from '../core/runtime'
 
 /** The sinks the settings ask for, given the bindings that exist. A missing binding is logged once, at build. */
 export function configuredSinks(settings: MetricsSettings, env: Env, runtime: Runtime = systemRuntime): MetricsSink[] {
@@ -43,8 +43,22 @@ export type MetricsOptions = {
   runtime?: Runtime | undefined
 }
 
+/**
+ * A config's metrics, built once: the middleware below, and what the gateway's compiled
+ * pass-through (`gateway/fast-path.ts`) uses to do the same for the requests it serves.
+ */
+export type Metrics = {
+  middleware: MiddlewareHandler<AppEnv>
+  /** `Server-Timing` is added to responses. */
+  serverTiming: boolean
+  /** There are sinks to write records to. */
+  recording: boolean
+  /** Hands a record to each sink inside `waitUntil` (`where`: the request's context; nothing without one). */
+  write(where: WaitUntilTarget | undefined, runtime: Runtime, record: () => MetricRecord): void
+}
+
 /** Returns undefined when there is nothing to do (no sinks, no Server-Timing). */
-export function metricsMiddleware(settings: MetricsSettings, env: Env, options: MetricsOptions = {}): MiddlewareHandler<AppEnv> | undefined {
+export function createMetrics(settings: MetricsSettings, env: Env, options: MetricsOptions = {}): Metrics | undefined {
   const sinks = options.sinks ?? configuredSinks(settings, env, options.runtime)
   const { serverTiming } = settings
   const admin = options.adminPrefix
@@ -53,11 +67,10 @@ export function metricsMiddleware(settings: MetricsSettings, env: Env, options: 
   const isAdmin = (path: string) => admin !== undefined && (path === admin || path.startsWith(`${admin}/`))
 
   /** Hands the record to each sink inside `waitUntil`. */
-  function write(c: Context<AppEnv>, record: () => MetricRecord): void {
+  function write(where: WaitUntilTarget | undefined, runtime: Runtime, record: () => MetricRecord): void {
     // No execution context (a plain app.request call): nowhere to run background work.
-    if (!executionContextOf(c)) return
-    const runtime = c.get('runtime')
-    const waitUntil: WaitUntil = (promise) => runtime.waitUntil(c, promise)
+    if (!executionContextOf(where)) return
+    const waitUntil: WaitUntil = (promise) => runtime.waitUntil(where, promise)
     waitUntil(
       (async () => {
         const written = record()
@@ -72,21 +85,18 @@ export function metricsMiddleware(settings: MetricsSettings, env: Env, options: 
     )
   }
 
-  return async function metrics(c, next) {
+  const writeFrom = (c: Context<AppEnv>, record: () => MetricRecord) => write(c, c.get('runtime'), record)
+
+  const middleware: MiddlewareHandler<AppEnv> = async function metrics(c, next) {
     let recorded = false
-    const signal = c.req.raw.signal
-    const onClientGone = () => {
+    // Called by the request context's abort listener (one listener a request, not one each), once
+    // it has marked the log record. A span hook for a request cut short belongs beside this one.
+    c.set('onClientGone', () => {
       if (recorded || sinks.length === 0 || c.get('log') === undefined || isAdmin(c.get('url').pathname)) return
       recorded = true
-      // After the request context's listener has marked the log record (it registered later).
-      queueMicrotask(() => write(c, () => ({ ...recordFrom(c), status: CLIENT_CLOSED_STATUS })))
-    }
-    signal.addEventListener('abort', onClientGone)
-    try {
-      await next()
-    } finally {
-      signal.removeEventListener('abort', onClientGone)
-    }
+      queueMicrotask(() => writeFrom(c, () => ({ ...recordFrom(c), status: CLIENT_CLOSED_STATUS })))
+    })
+    await next()
     if (recorded || c.get('log') === undefined) return
     recorded = true
     if (serverTiming && c.res.status !== 101) {
@@ -94,6 +104,7 @@ export function metricsMiddleware(settings: MetricsSettings, env: Env, options: 
       setResponseHeader(c, 'Server-Timing', serverTimingValue(c.get('stageTimings'), log.upstream?.durationMs, log.durationMs ?? 0))
     }
     if (sinks.length === 0 || isAdmin(c.get('url').pathname)) return
-    write(c, () => recordFrom(c))
+    writeFrom(c, () => recordFrom(c))
   }
+  return { middleware, serverTiming, recording: sinks.length > 0, write }
 }

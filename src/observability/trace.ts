@@ -74,19 +74,28 @@ export function validTracestate(header: string | undefined): string | undefined 
   return members.every((m) => TRACESTATE_MEMBER.test(m)) ? members.join(',') : undefined
 }
 
+/**
+ * This hop's trace context for a request with `incoming` headers: the caller's trace continued (or
+ * a new one), and the `traceparent`/`tracestate` the origin gets set on `upstream` (the draft's
+ * headers). Shared by the middleware below and the gateway's compiled pass-through.
+ */
+export function continueTrace(incoming: Headers, upstream: Headers): TraceContext {
+  const parent = parseTraceparent(incoming.get('traceparent') ?? undefined)
+  const ids = newIds(parent === undefined)
+  const trace: TraceContext = parent
+    ? // Only the sampled bit is defined in version 00; the others are passed as zero.
+      { traceId: parent.traceId, parentId: parent.parentId, spanId: ids.spanId, flags: (parseInt(parent.flags, 16) & 1 ? '01' : '00') }
+    : { traceId: ids.traceId, spanId: ids.spanId, flags: '01' }
+  upstream.set('traceparent', `00-${trace.traceId}-${trace.spanId}-${trace.flags}`)
+  const state = parent ? validTracestate(incoming.get('tracestate') ?? undefined) : undefined
+  if (state !== undefined) upstream.set('tracestate', state)
+  else upstream.delete('tracestate')
+  return trace
+}
+
 export function traceContext(): MiddlewareHandler<AppEnv> {
   return async function traceContext(c, next) {
-    const parent = parseTraceparent(c.req.header('traceparent'))
-    const headers = c.get('upstreamRequest').headers
-    const ids = newIds(parent === undefined)
-    const trace: TraceContext = parent
-      ? // Only the sampled bit is defined in version 00; the others are passed as zero.
-        { traceId: parent.traceId, parentId: parent.parentId, spanId: ids.spanId, flags: (parseInt(parent.flags, 16) & 1 ? '01' : '00') }
-      : { traceId: ids.traceId, spanId: ids.spanId, flags: '01' }
-    headers.set('traceparent', `00-${trace.traceId}-${trace.spanId}-${trace.flags}`)
-    const state = parent ? validTracestate(c.req.header('tracestate')) : undefined
-    if (state !== undefined) headers.set('tracestate', state)
-    else headers.delete('tracestate')
+    const trace = continueTrace(c.req.raw.headers, c.get('upstreamRequest').headers)
     c.set('trace', trace)
     c.get('log').traceId = trace.traceId
     c.get('log').spanId = trace.spanId

@@ -13,7 +13,7 @@ import { setResponseHeader } from '../core/http'
 import { definePolicy } from '../core/policy'
 
 /** What a client-sent id may look like: ids are logged and echoed, so nothing else is kept. */
-const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/
+export const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 export const requestIdPolicy = definePolicy({
   type: 'request-id',

@@ -43,12 +43,32 @@ export function timeLike(log: UpstreamLog, call: UpstreamLog, now: number): void
 }
 
 /** A final status a Response may carry (200-599), or a WebSocket's 101. */
-function validFinalStatus(response: Response): boolean {
+export function validFinalStatus(response: Response): boolean {
   return (response.status >= 200 && response.status <= 599) || (response.status === 101 && response.webSocket !== null)
 }
 
-function isInterim(response: Response): boolean {
+export function isInterim(response: Response): boolean {
   return response.status >= 100 && response.status <= 199 && response.status !== 101
+}
+
+/** A try whose fetch failed: 504 when its header timer fired, else 502 (`aborted`: the call was aborted from outside). */
+export function fetchError(cause: unknown, timedOut: boolean, aborted: boolean, log: UpstreamLog): GatewayError {
+  delete log.status
+  if (timedOut) {
+    log.error = 'timeout'
+    return new GatewayError('ERR_UPSTREAM_TIMEOUT', { detail: 'The upstream did not answer in time.', cause })
+  }
+  log.error = aborted ? 'aborted' : 'unreachable'
+  return new GatewayError('ERR_UPSTREAM_UNREACHABLE', { detail: 'The upstream could not be reached.', cause })
+}
+
+/** A response that is not a final answer (no valid status): cancelled at once, logged, and a 502. */
+export function invalidResponse(response: Response, log: UpstreamLog): GatewayError {
+  // What remains of the connection is not a response to read: cancel it at once.
+  response.body?.cancel().catch(() => {})
+  delete log.status
+  log.error = `invalid-status-${response.status}`
+  return new GatewayError('ERR_UPSTREAM_INVALID_RESPONSE', { detail: 'The upstream answered with a status that is not a valid final HTTP status.' })
 }
 
 /** Sends one try to `target`, waiting at most `timeoutMs` for its headers. Never throws a gateway error: it returns it. */
@@ -102,27 +122,13 @@ export async function tryTarget(call: CallInFlight, target: Target, timeoutMs: n
     // An interim 1xx handed over as final: the final response is in its body (`./interim`).
     const final = isInterim(response) ? await finalAfterInterim(response, request.method) : response
     if (final) response = final
-    if (!final || !validFinalStatus(response)) {
-      // What remains of the connection is not a response to read: cancel it at once.
-      response.body?.cancel().catch(() => {})
-      delete log.status
-      log.error = `invalid-status-${response.status}`
-      return {
-        error: new GatewayError('ERR_UPSTREAM_INVALID_RESPONSE', { detail: 'The upstream answered with a status that is not a valid final HTTP status.' }),
-        result: { kind: 'unreachable' },
-      }
-    }
+    if (!final || !validFinalStatus(response)) return { error: invalidResponse(response, log), result: { kind: 'unreachable' } }
     log.status = response.status
     delete log.error
     return { response, result: { kind: 'response', status: response.status } }
   } catch (err) {
-    delete log.status
-    if (controller.signal.aborted && !signal?.aborted) {
-      log.error = 'timeout'
-      return { error: new GatewayError('ERR_UPSTREAM_TIMEOUT', { detail: 'The upstream did not answer in time.', cause: err }), result: { kind: 'timeout' } }
-    }
-    log.error = signal?.aborted ? 'aborted' : 'unreachable'
-    return { error: new GatewayError('ERR_UPSTREAM_UNREACHABLE', { detail: 'The upstream could not be reached.', cause: err }), result: { kind: 'unreachable' } }
+    const timedOut = controller.signal.aborted && !signal?.aborted
+    return { error: fetchError(err, timedOut, signal?.aborted === true, log), result: { kind: timedOut ? 'timeout' : 'unreachable' } }
   } finally {
     finished()
     runtime.clearTimeout(timer)

@@ -44,7 +44,7 @@ class IdleTimeoutError extends Error {
  * Re-emits a body, failing it when no chunk arrives for `idleMs`. The timer runs only while the
  * gateway is waiting on the upstream, never while the client is slow to read.
  */
-function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, runtime: Runtime): ReadableStream<Uint8Array> {
+export function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, runtime: Runtime): ReadableStream<Uint8Array> {
   const reader = body.getReader()
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -75,7 +75,16 @@ function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, runti
  * of the proxy (measured with `npm run bench -- --profile`, docs/benchmarks.md). 64 KiB is
  * small enough that holding it back until complete delays the client by nothing noticeable.
  */
-const READ_WHOLE_UP_TO = 64 * 1024
+export const READ_WHOLE_UP_TO = 64 * 1024
+
+/** A small body that could not be read whole: 504 when it stalled past the idle timeout, else 502. */
+export function bodyReadError(cause: unknown, stalled: boolean, log: UpstreamLog): GatewayError {
+  log.error = stalled ? 'idle-timeout' : 'body-error'
+  return new GatewayError(stalled ? 'ERR_UPSTREAM_TIMEOUT' : 'ERR_UPSTREAM_UNREACHABLE', {
+    detail: stalled ? 'The upstream stopped sending its response.' : 'The upstream response could not be read.',
+    cause,
+  })
+}
 
 /**
  * Reads a small body natively under one timer of `idleMs`: taking longer than that for the whole
@@ -90,12 +99,7 @@ async function readWhole(res: Response, idleMs: number, log: UpstreamLog, runtim
     return await Promise.race([res.arrayBuffer(), idle])
   } catch (err) {
     res.body?.cancel(err).catch(() => {})
-    const stalled = err instanceof IdleTimeoutError
-    log.error = stalled ? 'idle-timeout' : 'body-error'
-    throw new GatewayError(stalled ? 'ERR_UPSTREAM_TIMEOUT' : 'ERR_UPSTREAM_UNREACHABLE', {
-      detail: stalled ? 'The upstream stopped sending its response.' : 'The upstream response could not be read.',
-      cause: err,
-    })
+    throw bodyReadError(err, err instanceof IdleTimeoutError, log)
   } finally {
     runtime.clearTimeout(timer)
   }

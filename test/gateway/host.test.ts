@@ -1,12 +1,36 @@
 /** GatewayHost: an invalid bundled config, and hot reload from the config record in a KV key (the CONFIG_KV binding). */
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { RequestLog } from '../../src/core/logging'
+import { prepareConfig } from '../../src/config/prepared'
 import { configVersion, GatewayHost } from '../../src/gateway/host'
 import { manualRuntime } from '../support/runtime'
 import { call, captureEvents, env, says, writeRecord, WRITTEN_AT } from './helpers'
 
 afterEach(() => {
   vi.restoreAllMocks()
+})
+
+describe('a bundled config prepared at build time', () => {
+  it('runs without the validator, under the version of the config as written', async () => {
+    const source = says('prepared')
+    const result = await prepareConfig(source)
+    if (!result.ok) throw new Error(result.problems.join('; '))
+    const prepared = new GatewayHost(result.prepared)
+    const res = await call(prepared, '/says')
+    expect(await res.text()).toBe('prepared')
+    const plain = new GatewayHost(source)
+    await call(plain, '/says')
+    expect(prepared.version).toBe(plain.version)
+    // What it runs is the prepared config itself: a change made to it after the build is not validated again.
+    const edited = structuredClone(result.prepared)
+    edited.config.routes[0]!.id = ''
+    expect((await call(new GatewayHost(edited), '/says')).status).toBe(200)
+  })
+
+  it('is refused at build time with the problems, as the worker would refuse it', async () => {
+    const result = await prepareConfig({ routes: [{ id: 'r', match: { path: '/x' }, action: { type: 'proxy', upstream: 'users' } }] })
+    expect(result).toEqual({ ok: false, problems: ['routes[0].action.upstream: unknown upstream "users" (known: none)'] })
+  })
 })
 
 describe('an invalid bundled config', () => {
