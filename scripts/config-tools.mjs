@@ -4,17 +4,24 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { importTs, OFFLINE_ENV } from './lib.mjs'
+import { loadTools, OFFLINE_ENV, wranglerBin } from './lib.mjs'
 
-/** This project's wrangler, wherever the command runs from. */
-const WRANGLER = fileURLToPath(new URL('../node_modules/wrangler/bin/wrangler.js', import.meta.url))
-const src = (path) => fileURLToPath(new URL(`../src/${path}`, import.meta.url))
+/** Where a project keeps its custom policies and actions (`export const policies = {...}`, `actions`). */
+export const EXTENSIONS_FILE = 'src/extensions.ts'
 
-/** parseConfig, checkEnvironment and the record format, from src/config/. */
-export async function configTools() {
-  const [parse, environment, record] = await Promise.all(['config/parse.ts', 'config/environment.ts', 'config/record.ts'].map((path) => importTs(src(path))))
-  return { ...parse, ...environment, ...record }
+/** The project's extensions module, if it has one (`--extensions` names another). */
+export function extensionsFile(given) {
+  if (given) return resolve(given)
+  const file = resolve(EXTENSIONS_FILE)
+  return existsSync(file) ? file : undefined
+}
+
+/**
+ * parseConfig, checkEnvironment, the record format and the schema generators; with the project's
+ * custom policies and actions (`tools.extensions`) when it has an extensions module.
+ */
+export async function configTools(extensions = extensionsFile()) {
+  return loadTools({ extensions })
 }
 
 /** Secret names (`NAME=...` lines) of .dev.vars.example beside wrangler.toml. */
@@ -53,7 +60,7 @@ export async function environmentNames(tomlPath) {
 
 /** Problems of a config (parsed JSON) against an environment, as `path: reason`; `pending` when structure stopped the checks. */
 export function configProblems(tools, input, env) {
-  const result = tools.parseConfig(input)
+  const result = tools.parseConfig(input, tools.extensions)
   if (!result.ok) return { problems: result.problems, pending: result.pending }
   return { problems: tools.checkEnvironment(result.config, env), config: result.config, notices: result.notices }
 }
@@ -65,7 +72,7 @@ export function configProblems(tools, input, env) {
 function kvCommand(store, args, options = {}) {
   const where = store.local ? ['--local', ...(store.persistTo ? ['--persist-to', store.persistTo] : [])] : ['--remote']
   const envArgs = store.env ? ['--env', store.env] : []
-  const out = spawnSync(process.execPath, [WRANGLER, 'kv', 'key', ...args, '--binding', store.binding, '--config', store.config, ...envArgs, ...where], {
+  const out = spawnSync(process.execPath, [wranglerBin(), 'kv', 'key', ...args, '--binding', store.binding, '--config', store.config, ...envArgs, ...where], {
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
     env: { ...OFFLINE_ENV, ...process.env },

@@ -10,10 +10,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
+import { requirements } from '../../scripts/lib.mjs'
 
 const script = (name) => fileURLToPath(new URL(`../../scripts/${name}`, import.meta.url))
 let dir
 
+// Every Durable Object this version needs, bound at the top level and in staging (production lacks them).
+const { durableObjects } = await requirements()
+const bindings = (prefix) => durableObjects.map((d) => `[[${prefix}durable_objects.bindings]]\nname = "${d.binding}"\nclass_name = "${d.className}"\n`).join('\n')
 const WRANGLER_TOML = `
 name = "t"
 main = "src/index.ts"
@@ -21,13 +25,16 @@ compatibility_date = "2026-04-20"
 [vars]
 API_ORIGIN = "http://127.0.0.1:9"
 
-[[durable_objects.bindings]]
-name = "RATE_LIMITER"
-class_name = "RateLimiter"
+${bindings('')}
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = [${durableObjects.map((d) => `"${d.className}"`).join(', ')}]
 
 [env.staging]
 main = "src/entries/staging.ts"
 vars = { OTHER = "x" }
+
+${bindings('env.staging.')}
 
 [env.production]
 main = "src/entries/production.ts"
@@ -52,8 +59,9 @@ before(() => {
   mkdirSync(join(dir, 'src/entries'), { recursive: true })
   mkdirSync(join(dir, 'config'))
   writeFileSync(join(dir, 'wrangler.toml'), WRANGLER_TOML)
-  writeFileSync(join(dir, 'src/index.ts'), "import config from '../config/demo.json'\n")
-  for (const env of ['staging', 'production']) writeFileSync(join(dir, `src/entries/${env}.ts`), `import config from '../../config/${env}.json'\n`)
+  const entry = (config) => `import config from '${config}'\nexport * from 'edgeway/durable-objects'\n`
+  writeFileSync(join(dir, 'src/index.ts'), entry('../config/demo.json'))
+  for (const env of ['staging', 'production']) writeFileSync(join(dir, `src/entries/${env}.ts`), entry(`../../config/${env}.json`))
   // Valid at the top level; staging lacks API_ORIGIN; production lacks the DO binding the rate limit needs.
   writeFileSync(join(dir, 'config/demo.json'), upstreamConfig({ api: { url: '${API_ORIGIN}' } }, [limit]))
   writeFileSync(join(dir, 'config/staging.json'), upstreamConfig({ api: { url: '${API_ORIGIN}' } }))
@@ -72,6 +80,9 @@ describe('check:config', () => {
       /config\/staging\.json \(\[env\.staging\]\): 1 problem\(s\)\n {2}- upstreams\.api\.url: Worker variable "API_ORIGIN" is not set in \[env\.staging\] vars \(nor listed as a secret in \.dev\.vars\.example\)/,
     )
     assert.match(out, /- policies\[0\]\.binding: no Durable Object binding "RATE_LIMITER" declared in \[env\.production\] of wrangler\.toml/)
+    // The environments whose Durable Objects are all there say nothing about them (test/scripts/durable-objects-check.test.mjs).
+    assert.match(out, /wrangler\.toml \[env\.production\]: no Durable Object binding for RateLimiter, /)
+    assert.doesNotMatch(out, /wrangler\.toml (the top level|\[env\.staging\]):/)
   })
 
   it('a secret name listed in .dev.vars.example is accepted for ${VAR}', () => {
