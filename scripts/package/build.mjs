@@ -23,7 +23,7 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8'))
 // dist/worker/ is `npm run build`'s wrangler bundle, not part of the package.
 for (const entry of readdirSync('dist', { withFileTypes: true }).filter((e) => e.name !== 'worker')) rmSync(`dist/${entry.name}`, { recursive: true, force: true })
 
-const shared = { bundle: true, format: 'esm', target: 'es2022', packages: 'external', sourcemap: true, logLevel: 'warning' }
+const shared = { bundle: true, format: 'esm', target: 'es2022', packages: 'external', logLevel: 'warning' }
 
 // The workerd side. minifySyntax folds `SCHEMA_DOCS ? '...' : ''` to '' (names and layout stay readable).
 await build({
