@@ -26,7 +26,7 @@ const FLOORS = [['core'], ['template'], ['routing', 'http-cache'], ['upstream'],
 /** `^src/(a|b)/`: a path in one of these folders. */
 const inFolders = (folders) => `^src/(${folders.join('|')})/`
 /** The top-level entries, which may import anything. */
-const ENTRIES = '^src/(worker\\.ts|index\\.ts|entries/)'
+const ENTRIES = '^src/(worker\\.ts|index\\.ts|lib\\.ts|entries/)'
 /** Every folder on floors 0 to `floor`. */
 const upTo = (floor) => FLOORS.slice(0, floor + 1).flat()
 

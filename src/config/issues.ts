@@ -6,8 +6,9 @@
 import * as v from 'valibot'
 import { GatewayConfigSchema } from './schema'
 
-export function formatPath(path: v.IssuePathItem[] | undefined): string {
-  let out = ''
+/** `at`: where the value the path starts from sits in the config (a custom policy's, `routes[2].policies[1]`). */
+export function formatPath(path: v.IssuePathItem[] | undefined, at = ''): string {
+  let out = at
   for (const item of path ?? []) {
     const key = item.key
     if (typeof key === 'number') out += `[${key}]`
@@ -57,10 +58,10 @@ function distance(a: string, b: string): number {
   return previous[b.length]!
 }
 
-function unknownKeyMessage(issue: v.BaseIssue<unknown>, input: unknown): string {
+function unknownKeyMessage(issue: v.BaseIssue<unknown>, input: unknown, root: AnySchema): string {
   const path = issue.path ?? []
   const key = String(path[path.length - 1]?.key)
-  const parent = schemaAt(GatewayConfigSchema as unknown as AnySchema, path.slice(0, -1), input)
+  const parent = schemaAt(root, path.slice(0, -1), input)
   const allowed = parent?.entries ? Object.keys(parent.entries as object) : []
   if (allowed.length === 0) return 'unknown key'
   const close = allowed.filter((name) => distance(name.toLowerCase(), key.toLowerCase()) <= 2).sort((a, b) => distance(a, key) - distance(b, key))
@@ -71,9 +72,12 @@ function unknownKeyMessage(issue: v.BaseIssue<unknown>, input: unknown): string 
 /** Valibot writes alternatives as `("a" | "b")`; the parentheses only add noise to a single list. */
 const bare = (expected: string | null) => (expected ?? '').replace(/^\((.*)\)$/, '$1')
 
-export function formatIssue(issue: v.BaseIssue<unknown>, input: unknown): string {
-  const at = formatPath(issue.path)
-  if (issue.type === 'strict_object' && issue.expected === 'never') return `${at}: ${unknownKeyMessage(issue, input)}`
+/** Where an issue's path starts: the config's root, or a value checked by a schema of its own (a custom policy's options). */
+export type IssueOrigin = { root: v.GenericSchema; at: string }
+
+export function formatIssue(issue: v.BaseIssue<unknown>, input: unknown, origin: IssueOrigin = { root: GatewayConfigSchema, at: '' }): string {
+  const at = formatPath(issue.path, origin.at)
+  if (issue.type === 'strict_object' && issue.expected === 'never') return `${at}: ${unknownKeyMessage(issue, input, origin.root as unknown as AnySchema)}`
   if ((issue.type === 'strict_object' || issue.type === 'object') && issue.kind === 'schema' && issue.received === 'undefined' && issue.expected?.startsWith('"')) {
     return `${at}: required`
   }
@@ -82,7 +86,7 @@ export function formatIssue(issue: v.BaseIssue<unknown>, input: unknown): string
   // Its members' paths are relative to the union, so they get the union's path in front.
   if (issue.type === 'union' && issue.issues?.length) {
     const last = issue.issues[issue.issues.length - 1]!
-    return formatIssue({ ...last, path: [...(issue.path ?? []), ...(last.path ?? [])] as v.IssuePathItem[] } as v.BaseIssue<unknown>, input)
+    return formatIssue({ ...last, path: [...(issue.path ?? []), ...(last.path ?? [])] as v.IssuePathItem[] } as v.BaseIssue<unknown>, input, origin)
   }
   if (issue.kind === 'schema' && issue.message.startsWith('Invalid type:')) return `${at}: expected ${bare(issue.expected)}, received ${issue.received}`
   return `${at}: ${issue.message}`

@@ -12,7 +12,9 @@ import { pathPatternProblem } from '../routing/matcher'
 import { checkAggregate } from '../aggregate/checks'
 import { consumerStoreSubrequests } from '../auth/consumer-store'
 import { checkDeveloperSettings } from '../openapi/schema'
-import { phaseOf, POLICY_DEFINITIONS } from './policies'
+import { definitionOf, phaseOf } from './policies'
+import { checkCustomEntries } from './custom'
+import { customActionOf, customOptions, type Extensions } from '../core/custom'
 import type { PolicyContext } from '../core/policy'
 import { checkTemplate, checkTemplateRefs, patternParams } from '../template/check'
 import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
@@ -36,14 +38,16 @@ type Problems = {
 function checkPolicies(policies: PolicyConfig[], base: string, config: GatewayConfig, route: RouteConfig | undefined, problems: Problems) {
   policies.forEach((policy, i) => {
     const at = `${base}[${i}]`
-    const definition = POLICY_DEFINITIONS[policy.type]!
+    // An unknown custom policy has no definition: `checkCustomEntries` reported it.
+    const definition = definitionOf(policy)
+    if (!definition) return
     const ctx: PolicyContext = { config, route, at, phaseOf }
     definition.check?.(policy as never, { ...ctx, error: (field, message) => problems.add(`${at}${field}`, message) })
   })
 }
 
 function policySubrequests(policies: PolicyConfig[]): number {
-  return policies.reduce((sum, policy) => sum + (POLICY_DEFINITIONS[policy.type]!.subrequests?.(policy as never) ?? 0), 0)
+  return policies.reduce((sum, policy) => sum + (definitionOf(policy)?.subrequests?.(policy as never) ?? 0), 0)
 }
 
 function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, problems: Problems) {
@@ -84,6 +88,8 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
     actionSubrequests = checkAggregate(route, action, at, config, params, problems.add, { auth, notice: problems.notice })
   } else if (action.type === 'redirect') {
     template('location', action.location)
+  } else if (action.type !== 'respond') {
+    actionSubrequests = customActionOf(action)?.subrequests?.(customOptions(action)) ?? 0
   } else {
     for (const [name, source] of Object.entries(action.headers)) template(`headers.${name}`, source)
     if (typeof action.body === 'string') template('body', action.body)
@@ -161,9 +167,12 @@ export type ParseResult =
   /** `pending`: what was not checked yet, when the config's structure stopped the checks early. */
   | { ok: false; problems: string[]; pending?: string }
 
-/** Validates a config (as parsed JSON). Never throws. */
-export function parseConfig(input: unknown): ParseResult {
-  return runSteps(parseConfigSteps(input))
+/**
+ * Validates a config (as parsed JSON). Never throws. `extensions`: the project's custom policies
+ * and actions (`custom:<name>` in the config).
+ */
+export function parseConfig(input: unknown, extensions: Extensions = {}): ParseResult {
+  return runSteps(parseConfigSteps(input, extensions))
 }
 
 const RoutesSchema = v.array(RouteSchema)
@@ -222,7 +231,7 @@ function* structureSteps(input: unknown, routes: unknown[]): Steps<{ output?: Ga
  * `parseConfig` as steps that yield between slices of the routes, so a hot reload of a large
  * config never holds the isolate's thread for long. The result is the same as `parseConfig`'s.
  */
-export function* parseConfigSteps(input: unknown): Steps<ParseResult> {
+export function* parseConfigSteps(input: unknown, extensions: Extensions = {}): Steps<ParseResult> {
   const routes = routesOf(input)
   // Before anything recursive walks it: a value nested thousands of levels deep overflows the stack.
   const deep = routes ? yield* tooDeepSteps(input, routes) : tooDeepAt(input, MAX_CONFIG_DEPTH)
@@ -239,13 +248,13 @@ export function* parseConfigSteps(input: unknown): Steps<ParseResult> {
   }
   if (!output) return { ok: false, problems: issues.map((issue) => formatIssue(issue, input)), pending: PENDING_CHECKS }
   const notices: string[] = []
-  const problems = yield* checkSemantics(output, input, notices)
+  const problems = [...checkCustomEntries(output, extensions), ...(yield* checkSemantics(output, input, notices))]
   return problems.length > 0 ? { ok: false, problems } : { ok: true, config: output, notices }
 }
 
 /** Like `parseConfig`, but throws a `ConfigError` listing every problem. */
-export function loadConfig(input: unknown): GatewayConfig {
-  const result = parseConfig(input)
+export function loadConfig(input: unknown, extensions: Extensions = {}): GatewayConfig {
+  const result = parseConfig(input, extensions)
   if (!result.ok) throw new ConfigError(result.problems)
   return result.config
 }

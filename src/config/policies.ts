@@ -3,7 +3,9 @@
  * Every policy type the config can name, in one explicit list. Adding a policy: write it in its
  * feature's folder (schema, `check`, factory: one `definePolicy`), then list it in `POLICIES`. The
  * config's schema takes the union of their schemas; validation runs their checks; the gateway's
- * pipeline builds their middleware. Nothing registers itself by being imported.
+ * pipeline builds their middleware. Nothing registers itself by being imported. A project's own
+ * policies (`custom:<name>`, `core/custom.ts`) pass the union as any `custom:` object; validation
+ * checks them against the project's registry (`./custom.ts`) and marks each with its definition.
  */
 import * as v from 'valibot'
 import { aclPolicy } from '../auth/acl-policy'
@@ -23,6 +25,7 @@ import { requestIdPolicy } from '../traffic/request-id'
 import { requestLimitsPolicy } from '../traffic/request-limits'
 import { transformPolicy } from '../traffic/transform'
 import type { PolicyView } from '../core/config-view'
+import { CustomPolicyEntrySchema, customPolicyOf } from '../core/custom'
 import type { Phase, PolicyDefinition } from '../core/policy'
 import { validatePolicy } from '../traffic/request-validation'
 
@@ -51,15 +54,20 @@ type SchemasOf<T extends readonly { schema: unknown }[]> = { -readonly [K in key
 
 export const POLICY_DEFINITIONS: Record<string, PolicyDefinition> = Object.fromEntries(POLICIES.map((policy) => [policy.type, policy]))
 
-export const PolicySchema = v.variant('type', POLICIES.map((policy) => policy.schema) as SchemasOf<typeof POLICIES>)
+export const PolicySchema = v.variant('type', [...(POLICIES.map((policy) => policy.schema) as SchemasOf<typeof POLICIES>), CustomPolicyEntrySchema])
 
 /** A policy type's definition (an own-property lookup: `constructor` is no policy). */
 export function policyDefinition(type: string): PolicyDefinition | undefined {
   return Object.hasOwn(POLICY_DEFINITIONS, type) ? POLICY_DEFINITIONS[type] : undefined
 }
 
+/** A configured policy's definition: built-in by its type, custom by validation's mark (undefined for an unknown one). */
+export function definitionOf(policy: PolicyView): PolicyDefinition | undefined {
+  return customPolicyOf(policy) ?? policyDefinition(policy.type)
+}
+
 /** The phase a configured policy runs in (an option such as `beforeAuth` can move it). */
 export function phaseOf(policy: PolicyView): Phase | undefined {
-  const definition = policyDefinition(policy.type)
+  const definition = definitionOf(policy)
   return definition && (definition.phaseOf?.(policy as never) ?? definition.phase)
 }

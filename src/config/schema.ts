@@ -11,6 +11,7 @@ import { AggregateActionSchema } from '../aggregate/schema'
 import { ConsumerSchema } from '../auth/schema'
 import { ConsumerStoreSchema } from '../auth/consumer-store'
 import type { ConfigView } from '../core/config-view'
+import { CustomActionEntrySchema } from '../core/custom'
 import { Milliseconds, Name } from '../core/schema'
 import { MetricsSettingsSchema } from '../observability/schema'
 import { OpenApiSettingsSchema, PortalSettingsSchema } from '../openapi/schema'
@@ -20,7 +21,7 @@ import { MatchSchema, VersioningSchema } from '../routing/schema'
 import { ProxyActionSchema, UpstreamSchema } from '../upstream/schema'
 import { PolicySchema } from './policies'
 
-export const ActionSchema = v.variant('type', [ProxyActionSchema, RespondActionSchema, RedirectActionSchema, AggregateActionSchema])
+export const ActionSchema = v.variant('type', [ProxyActionSchema, RespondActionSchema, RedirectActionSchema, AggregateActionSchema, CustomActionEntrySchema])
 
 export const RouteSchema = v.strictObject({
   id: Name,

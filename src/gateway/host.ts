@@ -27,6 +27,7 @@ import { parseConfig, parseConfigSteps } from '../config/parse'
 import { configOfRecord, type RecordHeader } from '../config/record'
 import type { GatewayConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
+import type { Extensions } from '../core/custom'
 import { sha256Hex } from '../core/encoding'
 import type { Env } from '../core/env'
 import { ConfigError, GatewayError, PROBLEMS, problemResponse } from '../core/errors'
@@ -43,6 +44,9 @@ import { readRecord, type RecordRead } from './record-reader'
 type Active = { app: Hono<AppEnv>; version: string; record: number; bundled: boolean }
 
 type ReloadSettings = NonNullable<GatewayConfig['gateway']['reload']>
+
+/** `extensions`: the project's custom policies and actions, for the bundled config and every record alike. */
+export type HostOptions = GatewayOptions & { extensions?: Extensions | undefined }
 
 /** What the log says runs after an event: a record version, the bundled config, or nothing (503). */
 type Running = number | 'bundled' | 'none'
@@ -77,7 +81,7 @@ export class GatewayHost {
 
   constructor(
     private readonly bundled: unknown,
-    private readonly options: GatewayOptions = {},
+    private readonly options: HostOptions = {},
   ) {}
 
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
@@ -111,7 +115,7 @@ export class GatewayHost {
   }
 
   private async start(env: Env): Promise<void> {
-    const parsed = parseConfig(this.bundled)
+    const parsed = parseConfig(this.bundled, this.options.extensions)
     if (!parsed.ok) return this.bundledInvalid(parsed.problems)
     this.bundledConfig = parsed.config
     this.reloadSettings = parsed.config.gateway.reload
@@ -226,7 +230,7 @@ export class GatewayHost {
   /** Parses, validates and compiles a record's config, yielding the thread between slices of its routes. */
   private async build(header: RecordHeader, lines: string[], env: Env): Promise<Active> {
     const source = await runStepsYielding(configOfRecord(header, lines), nextTurn)
-    const parsed = await runStepsYielding(parseConfigSteps(source), nextTurn)
+    const parsed = await runStepsYielding(parseConfigSteps(source, this.options.extensions), nextTurn)
     if (!parsed.ok) throw new ConfigError(parsed.problems)
     const version = await configVersion(lines.join('\n'))
     const options = { ...this.options, configVersion: version, source }

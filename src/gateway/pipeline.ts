@@ -19,7 +19,7 @@ import type { MiddlewareHandler } from 'hono'
 import type { GatewayConfig, PolicyConfig, RouteConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
 import type { Env } from '../core/env'
-import { phaseOf, POLICY_DEFINITIONS } from '../config/policies'
+import { definitionOf, phaseOf } from '../config/policies'
 import { PHASES, type Phase } from '../core/policy'
 import type { FailureCounter } from '../core/failures'
 import { credentialFailures } from '../rate-limit/credential-failures'
@@ -31,7 +31,7 @@ function buildPolicies(policies: PolicyConfig[], base: string, route: RouteConfi
   // Server-Timing wraps each policy to time its phase; without it, nothing is added.
   const timed = config.gateway.metrics.serverTiming
   return policies.map((policy, i) => {
-    const definition = POLICY_DEFINITIONS[policy.type]!
+    const definition = definitionOf(policy)!
     const handler = definition.create(policy as never, { config, env, route, at: `${base}[${i}]`, phaseOf, failures })
     const phase = phaseOf(policy)!
     return { phase, handler: timed ? timedPolicy(phase, handler) : handler }

@@ -9,6 +9,7 @@ import { aggregateAction } from '../aggregate/action'
 import { redirectAction, respondAction } from '../routing/respond'
 import type { GatewayConfig, RouteConfig } from '../config/schema'
 import type { AppEnv, MatchedRoute } from '../core/context'
+import { customActionHandler } from '../core/custom'
 import { own } from '../core/record'
 import { handleError } from './handle-error'
 import type { Pipeline } from './pipeline'
@@ -32,7 +33,7 @@ function versionHeaders(config: GatewayConfig, route: RouteConfig): [string, str
   return headers
 }
 
-function actionHandler(route: RouteConfig, upstreams: Map<string, CompiledUpstream>, config: GatewayConfig): Handler<AppEnv> {
+function actionHandler(route: RouteConfig, index: number, upstreams: Map<string, CompiledUpstream>, config: GatewayConfig): Handler<AppEnv> {
   const action = route.action
   switch (action.type) {
     case 'proxy':
@@ -43,6 +44,8 @@ function actionHandler(route: RouteConfig, upstreams: Map<string, CompiledUpstre
       return redirectAction(action)
     case 'aggregate':
       return aggregateAction(action, route, config, upstreams)
+    default:
+      return customActionHandler(action, { config, route, at: `routes[${index}].action` })
   }
 }
 
@@ -95,7 +98,7 @@ export function compileRoute(
   upstreams: Map<string, CompiledUpstream>,
 ): CompiledRoute {
   const policies = pipeline.forRoute(route, index)
-  const action = actionHandler(route, upstreams, config) as MiddlewareHandler<AppEnv>
+  const action = actionHandler(route, index, upstreams, config) as MiddlewareHandler<AppEnv>
   const downstream = new Map<number, MiddlewareHandler<AppEnv>>()
   return {
     id: route.id,

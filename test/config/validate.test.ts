@@ -32,7 +32,7 @@ const CASES: [string, Config | unknown, unknown[]][] = [
   [
     'unknown action type',
     edit((c) => (c.routes[0].action = { type: 'forward' })),
-    ['routes[0].action.type: expected one of "proxy" | "respond" | "redirect" | "aggregate", received "forward"'],
+    ['routes[0].action.type: expected one of "proxy" | "respond" | "redirect" | "aggregate" | "custom:<name>", received "forward"'],
   ],
   [
     'unknown upstream, with the known list',
@@ -213,7 +213,7 @@ describe('bad configs', () => {
   it('an unknown policy type lists the known ones', () => {
     // Other features add policy types: the list grows, its start stays.
     expect(problemsOf(edit((c) => (c.routes[0].policies = [{ type: 'jwtt' }])))).toEqual([
-      expect.stringMatching(/^routes\[0\]\.policies\[0\]\.type: expected one of "request-id" \| "headers"( \| "[a-z-]+")*, received "jwtt"$/),
+      expect.stringMatching(/^routes\[0\]\.policies\[0\]\.type: expected one of "request-id" \| "headers"( \| "[a-z-]+")* \| "custom:<name>", received "jwtt"$/),
     ])
   })
 
