@@ -53,7 +53,8 @@ const packageJson = {
     schema: 'edgeway schema',
     deploy: 'edgeway deploy',
   },
-  dependencies: { edgeway: `^${PACKAGE.version}` },
+  // valibot: the schemas of the project's own policies, the same version Edgeway's use.
+  dependencies: { edgeway: `^${PACKAGE.version}`, valibot: tested('valibot') },
   devDependencies: Object.fromEntries(
     ['@cloudflare/vitest-pool-workers', '@cloudflare/workers-types', 'typescript', 'vitest', 'wrangler'].map((dep) => [dep, tested(dep)]),
   ),

@@ -17,8 +17,8 @@ export const COMPATIBILITY_DATE = '2026-04-20' // as wrangler.toml
  */
 export async function bundleGateway(config, patches, { minify = true } = {}) {
   const contents = [
-    "import { createWorker } from './src/worker'",
-    "export * from './src/worker'",
+    "import { createWorker } from './src/lib'",
+    "export * from './src/gateway/durable-objects'",
     `export default createWorker(${JSON.stringify(config)})`,
   ].join('\n')
   const result = await build({
