@@ -1,7 +1,6 @@
 // Shared by the project's scripts and the `edgeway` CLI: the env that keeps wrangler offline and
 // quiet, and the gateway's config code in Node — bundled on the fly from src/ in a source checkout,
 // or the package's prebuilt dist/node/tools.js where the package is installed (no src/ there).
-import { build } from 'esbuild'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -50,6 +49,7 @@ export const OFFLINE_ENV = {
 
 /** Imports a TypeScript module of src/ in Node. */
 export async function importTs(entry) {
+  const { build } = await import('esbuild')
   const dir = mkdtempSync(join(tmpdir(), 'edgeway-'))
   const outfile = join(dir, 'module.mjs')
   try {
@@ -83,6 +83,8 @@ const TOOLS = FROM_SOURCE ? join(PACKAGE_ROOT, 'scripts/package/node-tools.ts') 
  */
 export async function loadTools({ extensions } = {}) {
   if (!extensions) return FROM_SOURCE ? importTs(TOOLS) : import(pathToFileURL(TOOLS).href)
+  // Loaded here, not at the top: `edgeway init` runs before the project has its dependencies.
+  const { build } = await import('esbuild')
   const file = resolve(extensions)
   const dir = mkdtempSync(join(tmpdir(), 'edgeway-'))
   const outfile = join(dir, 'tools.mjs')
