@@ -12,7 +12,7 @@
 // Run: npm run test:scripts (or node --test test/scripts/package.test.mjs)
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -112,6 +112,29 @@ describe('the edgeway package, as a new user meets it', () => {
     assert.equal(status, 0, out)
     assert.match(out, /Tests {2}\d+ passed/)
     assert.doesNotMatch(out, /failed/)
+  })
+
+  it('tsc: the project type-checks against the package\'s declarations (createWorker, definePolicy, the test kit)', () => {
+    const { status, out } = run('npx', ['--no-install', 'tsc', '--noEmit', '-p', '.'], project)
+    assert.equal(status, 0, out)
+  })
+
+  it('edgeway import-openapi writes a config whose $schema is the installed package\'s; edgeway check takes it', () => {
+    const api = { openapi: '3.0.3', info: { title: 'pets', version: '1' }, servers: [{ url: 'https://pets.example.com' }], paths: { '/pets': { get: { operationId: 'listPets', responses: { 200: { description: 'ok' } } } } } }
+    writeFileSync(join(project, 'api.json'), JSON.stringify(api))
+    const imported = run('npx', ['--no-install', 'edgeway', 'import-openapi', 'api.json', '--out', 'imported.json'], project)
+    assert.equal(imported.status, 0, imported.out)
+    assert.equal(JSON.parse(readFileSync(join(project, 'imported.json'), 'utf8')).$schema, './node_modules/edgeway/dist/edgeway.schema.json')
+    const checked = run('npx', ['--no-install', 'edgeway', 'check', 'imported.json'], project)
+    assert.equal(checked.status, 0, checked.out)
+    assert.match(checked.out, /imported\.json: ok \(1 routes\)/)
+  })
+
+  it('npm run deploy (edgeway deploy) checks, then runs wrangler deploy with the arguments given', () => {
+    const { status, out } = run('npm', ['run', 'deploy', '--', '--dry-run', '--outdir', 'dist-deploy'], project)
+    assert.equal(status, 0, out)
+    assert.match(out, /gateway\.json \(the top level\): ok/)
+    assert.ok(existsSync(join(project, 'dist-deploy/index.js')), out)
   })
 
   it('wrangler deploy --dry-run bundles it, with no define of ours', () => {
