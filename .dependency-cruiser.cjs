@@ -15,8 +15,12 @@
  * another folder on its own floor. Type-only imports count (`tsPreCompilationDeps`): a type import
  * ties two folders together as much as a value import does, and it can close a cycle.
  *
- * Each bad import is reported by one rule only: imports of gateway/ and features' imports of
- * config/ have rules of their own, so the "floor" rules leave them out.
+ * Each bad import is reported by one rule only: imports of gateway/ and testing/ and features'
+ * imports of config/ have rules of their own, so the "floor" rules leave them out.
+ *
+ * testing/ is the test kit (`edgeway/testing`), beside the floors: it may import anything, and
+ * nothing but itself imports it. Its Node side (testing/node/, testing/global-setup.ts) runs in
+ * vitest's Node process, so it stays apart from the rest, which runs in workerd.
  */
 
 /** Folders by floor, bottom to top. */
@@ -27,13 +31,16 @@ const FLOORS = [['core'], ['template'], ['routing', 'http-cache'], ['upstream'],
 const inFolders = (folders) => `^src/(${folders.join('|')})/`
 /** The top-level entries, which may import anything. */
 const ENTRIES = '^src/(worker\\.ts|index\\.ts|lib\\.ts|entries/)'
+/** The test kit, and its Node side. */
+const TESTING = '^src/testing/'
+const TESTING_NODE = '^src/testing/(node/|global-setup\\.ts$)'
 /** Every folder on floors 0 to `floor`. */
 const upTo = (floor) => FLOORS.slice(0, floor + 1).flat()
 
 /** One rule per floor from 1 to 5: no import of a higher floor, nor of another folder on the same floor. */
 function floorRule(floor, name, comment) {
   // Features importing features, or config/, have rules of their own; gateway/ has its own rule.
-  const allowed = [...upTo(floor - 1), 'gateway', ...(floor === 4 ? [...FEATURES, 'config'] : [])]
+  const allowed = [...upTo(floor - 1), 'gateway', 'testing', ...(floor === 4 ? [...FEATURES, 'config'] : [])]
   return {
     name,
     comment,
@@ -65,7 +72,7 @@ module.exports = {
         'by the whole gateway. Move the shared piece into core/, or move this code up to the folder that needs it.',
       severity: 'error',
       from: { path: '^src/core/' },
-      to: { path: '^src/', pathNot: ['^src/core/', '^src/gateway/'] },
+      to: { path: '^src/', pathNot: ['^src/core/', '^src/gateway/', TESTING] },
     },
     floorRule(
       1,
@@ -125,7 +132,7 @@ module.exports = {
         'src/index.ts, src/entries/) may import it. A feature that needs something from gateway/ should get it ' +
         'from core/ (a contract such as AdminExtension or Policy) or as a parameter gateway/ passes in.',
       severity: 'error',
-      from: { path: '^src/', pathNot: ['^src/gateway/', ENTRIES] },
+      from: { path: '^src/', pathNot: ['^src/gateway/', ENTRIES, TESTING] },
       to: { path: '^src/gateway/' },
     },
     {
@@ -141,8 +148,34 @@ module.exports = {
         'This file sits in a folder of src/ that has no floor yet, so no other rule checks its imports. ' +
         'Put it in an existing folder, or give the new folder a floor in .dependency-cruiser.cjs and docs/architecture.md.',
       severity: 'error',
-      from: { path: '^src/', pathNot: [inFolders(upTo(6)), ENTRIES] },
+      from: { path: '^src/', pathNot: [inFolders(upTo(6)), ENTRIES, TESTING] },
       to: { path: '^src/' },
+    },
+    {
+      name: 'only-tests-import-testing',
+      comment:
+        'testing/ is the test kit (`edgeway/testing`): it imports `cloudflare:test`, `vitest` and Node servers, which ' +
+        'a deployed Worker must never bundle. Nothing in src/ outside testing/ may import it; tests import it.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: TESTING },
+      to: { path: TESTING },
+    },
+    {
+      name: 'testing-node-side-apart',
+      comment:
+        'The test kit\'s Node side (testing/node/, testing/global-setup.ts) runs in vitest\'s Node process; the rest of ' +
+        'testing/ runs in workerd. A workerd file importing the Node side would pull `node:http` into the pool, and the ' +
+        'Node side importing the gateway would load it in Node. Share only types (testing/provided.ts).',
+      severity: 'error',
+      from: { path: TESTING, pathNot: TESTING_NODE },
+      to: { path: TESTING_NODE },
+    },
+    {
+      name: 'testing-node-side-imports-node-side',
+      comment: 'The test kit\'s Node side may import only itself and testing/provided.ts (the types both sides share).',
+      severity: 'error',
+      from: { path: TESTING_NODE },
+      to: { path: '^src/', pathNot: [TESTING_NODE, '^src/testing/provided\\.ts$'] },
     },
   ],
   options: {

@@ -7,13 +7,13 @@ import { describe, expect, it } from 'vitest'
 import * as v from 'valibot'
 import { env } from 'cloudflare:workers'
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
-import { loadConfig, parseConfig } from '../../src/config/parse'
+import { parseConfig } from '../../src/config/parse'
 import { defineCustomPolicy, type Extensions } from '../../src/core/custom'
 import type { Env } from '../../src/core/env'
 import { GatewayError } from '../../src/core/errors'
 import { createWorker } from '../../src/worker'
-import { bearer, newKey, sign, Tenant } from '../auth/tokens'
-import { parsedGateway, routeConfig, type Echo, type PolicyInput, type RouteInput } from '../support/gateway'
+import { testGateway, testIssuer, type Echo } from '../../src/testing/workerd'
+import { routeConfig, type PolicyInput, type RouteInput } from '../support/gateway'
 
 /** Refuses a caller whose token's `tenant` claim differs from the tenant the request names. */
 const tenantCheck = defineCustomPolicy({
@@ -59,15 +59,12 @@ const EXTENSIONS: Extensions = {
 }
 
 function gateway(route: Partial<RouteInput>, extensions: Extensions = EXTENSIONS, config = {}) {
-  return parsedGateway(loadConfig(routeConfig(route, config), extensions))
+  return testGateway(routeConfig(route, config), extensions)
 }
 
 async function issuer() {
-  const tenant = new Tenant()
-  const key = await newKey('ES256')
-  await tenant.publish(key)
-  const jwt = { type: 'jwt', issuers: [{ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, audience: 'api' }] } as PolicyInput
-  return { jwt, token: (claims: Record<string, unknown>) => sign(key, tenant.issuer, claims) }
+  const issuer = await testIssuer()
+  return { jwt: { type: 'jwt', issuers: [issuer.config] } as PolicyInput, bearer: issuer.bearer }
 }
 
 const problems = (route: Partial<RouteInput>, extensions: Extensions = EXTENSIONS, config = {}) => {
@@ -130,17 +127,17 @@ async function workerFetch(worker: ExportedHandler<Env>, path: string, init?: Re
 
 describe('custom policies: in the pipeline', () => {
   it('reads the consumer, claims, route and params, and edits the upstream request', async () => {
-    const { jwt, token } = await issuer()
+    const { jwt, bearer } = await issuer()
     const gw = gateway({ id: 'orders', match: { path: '/echo/:id' }, policies: [jwt, { type: 'custom:tenant-check', tenantHeader: 'x-tenant' } as PolicyInput] })
-    const res = await gw.fetch('/echo/42', { headers: { ...bearer(await token({ tenant: 'acme' })).headers, 'x-tenant': 'acme' } })
+    const res = await gw.fetch('/echo/42', { headers: { ...(await bearer({ tenant: 'acme' })).headers, 'x-tenant': 'acme' } })
     expect(res.status).toBe(200)
     expect(((await res.json()) as Echo).headers['x-tenant-consumer']).toBe('user-1@orders/42')
   })
 
   it('answers a GatewayError it throws as problem+json', async () => {
-    const { jwt, token } = await issuer()
+    const { jwt, bearer } = await issuer()
     const gw = gateway({ match: { path: '/echo/:id' }, policies: [jwt, { type: 'custom:tenant-check', tenantHeader: 'x-tenant' } as PolicyInput] })
-    const res = await gw.fetch('/echo/1', { headers: { ...bearer(await token({ tenant: 'acme' })).headers, 'x-tenant': 'globex' } })
+    const res = await gw.fetch('/echo/1', { headers: { ...(await bearer({ tenant: 'acme' })).headers, 'x-tenant': 'globex' } })
     expect(res.status).toBe(403)
     expect(res.headers.get('content-type')).toBe('application/problem+json')
     expect(await res.json()).toMatchObject({ status: 403, code: 'ERR_FORBIDDEN', detail: 'not a member of tenant "globex"' })
@@ -154,7 +151,7 @@ describe('custom policies: in the pipeline', () => {
   })
 
   it('runs in its phase, whatever its place in the list: global first within a phase, then config order', async () => {
-    const { jwt, token } = await issuer()
+    const { jwt, bearer } = await issuer()
     const gw = gateway(
       {
         match: { path: '/echo/*' },
@@ -169,7 +166,7 @@ describe('custom policies: in the pipeline', () => {
       EXTENSIONS,
       { policies: [{ type: 'custom:trail-auth', name: 'global-auth' }] },
     )
-    const res = await gw.fetch('/echo/x', bearer(await token({})))
+    const res = await gw.fetch('/echo/x', await bearer())
     // `auth-after-jwt` is listed before `jwt` in the same phase, so it runs first and sees no claims yet.
     expect(((await res.json()) as Echo).headers['x-trail']).toBe('request,global-auth,auth-after-jwt,auth-last+claims,transform+claims')
   })

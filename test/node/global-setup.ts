@@ -1,30 +1,24 @@
 /**
- * Runs in Node before the workerd test pool starts: real origins on 127.0.0.1, whose addresses
- * become bindings of the worker under test (see vitest.config.ts).
+ * Runs in Node before the workerd test pool starts: the test kit's origin and issuer
+ * (src/testing/global-setup.ts) and this repository's fleet of origins, on 127.0.0.1, whose
+ * addresses become bindings of the worker under test (see vitest.config.ts).
  */
 import type { TestProject } from 'vitest/node'
+import kitSetup from '../../src/testing/global-setup.ts'
 import { startFleet } from './fleet.ts'
-import { startOrigin } from './origin.ts'
-import { startIssuer } from './issuer.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    originUrl: string
-    issuerUrl: string
     fleetUrl: string
   }
 }
 
 export default async function setup(project: TestProject) {
-  const origin = await startOrigin()
-  project.provide('originUrl', origin.url)
-  const issuer = await startIssuer()
-  project.provide('issuerUrl', issuer.url)
+  const closeKit = await kitSetup(project)
   const fleet = await startFleet()
   project.provide('fleetUrl', fleet.url)
   return async () => {
-    await origin.close()
-    await issuer.close()
+    await closeKit()
     await fleet.close()
   }
 }

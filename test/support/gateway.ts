@@ -1,53 +1,32 @@
 /**
  * Gateways for tests, run inside workerd: build one from a config object (or from one route around
  * a policy, `routeGateway` / `policyGateway`) and call it; talk to the controllable test origin's
- * control API.
+ * control API. Built on the test kit (src/testing, `edgeway/testing`), with this repository's
+ * shorthands for its own configs.
  */
-import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
-import { env } from 'cloudflare:workers'
 import type { GatewayConfig, GatewayConfigInput } from '../../src/config/schema'
-import { loadConfig } from '../../src/config/parse'
-import type { Env } from '../../src/core/env'
-import { createGateway, type GatewayOptions } from '../../src/gateway/create-gateway'
-import type { RequestLog } from '../../src/core/logging'
+import type { GatewayOptions } from '../../src/gateway/create-gateway'
+import { ORIGIN_URL, parsedTestGateway, testGateway as kitGateway, type OriginRequest, type TestGateway } from '../../src/testing/workerd'
 
-export const ORIGIN = env.ORIGIN_URL
+export type { Echo } from '../../src/testing/workerd'
+export type { OriginRequest, TestGateway }
 
-export type TestGateway = {
-  /** Calls the gateway like a client would; waits for its `waitUntil` work before returning. */
-  fetch(input: string, init?: RequestInit): Promise<Response>
-  /** Log lines written so far. */
-  logs: RequestLog[]
-}
+export const ORIGIN = ORIGIN_URL
 
-/** A gateway built from `config` (validated), with the pool's bindings plus `extraEnv`. */
+/** A gateway built from `config` (validated), with the pool's bindings plus `extraEnv` (the test kit's `testGateway`). */
 export function testGateway(config: GatewayConfigInput, extraEnv: Record<string, unknown> = {}, options: GatewayOptions = {}): TestGateway {
-  return parsedGateway(loadConfig(config), extraEnv, options)
+  return kitGateway(config, { env: extraEnv, ...options })
 }
 
 /** A gateway built from a config already parsed (a test may change it first), as `testGateway`. */
 export function parsedGateway(config: GatewayConfig, extraEnv: Record<string, unknown> = {}, options: GatewayOptions = {}): TestGateway {
-  const logs: RequestLog[] = []
-  const gatewayEnv = { ...env, ...extraEnv } as Env
-  const app = createGateway(config, gatewayEnv, { writeLog: (line) => logs.push(line), ...options })
-  return {
-    logs,
-    async fetch(input, init) {
-      const url = input.startsWith('http') ? input : `http://gateway.test${input}`
-      const ctx = createExecutionContext()
-      const res = await app.fetch(new Request(url, init), gatewayEnv, ctx)
-      await waitOnExecutionContext(ctx)
-      return res
-    },
-  }
+  return parsedTestGateway(config, { env: extraEnv, ...options })
 }
 
 /** A fresh tag: send it as `x-test-tag` so the origin's log and stats are this test's alone. */
 export function newTag(): string {
   return crypto.randomUUID()
 }
-
-export type OriginRequest = { method: string; url: string; headers: Record<string, string>; at: number }
 
 export async function originLog(tag: string): Promise<OriginRequest[]> {
   return (await fetch(`${ORIGIN}/_control/log?tag=${tag}`)).json()
@@ -59,16 +38,6 @@ export async function originStats(tag: string): Promise<{ inFlight: number; maxI
 
 export async function originEvents(tag: string): Promise<string[]> {
   return (await fetch(`${ORIGIN}/_control/events?tag=${tag}`)).json()
-}
-
-/** What `/echo` answers: what the origin received. */
-export type Echo = {
-  method: string
-  url: string
-  path: string
-  query: Record<string, string>
-  headers: Record<string, string>
-  body: string
 }
 
 /** A minimal valid config proxying everything to the test origin; override what a test needs. */

@@ -1,5 +1,7 @@
 /**
- * A controllable HTTP origin for tests and benchmarks, on 127.0.0.1. Every feature's tests reuse it.
+ * @module
+ * The test kit's origin (`edgeway/testing`, Node side): a controllable HTTP origin for tests and
+ * benchmarks, on 127.0.0.1, started by the kit's global setup. Every feature's tests reuse it.
  *
  * Behaviour is chosen per request, by path and query:
  *   /echo/...            200 JSON: method, raw url, path, query, headers, body (text)
@@ -32,6 +34,8 @@
  *   /bytes?size=N        N bytes of text; with &chunked=1 streamed without Content-Length
  *   ?conditional=1       with an ETag set by ?h=, a request whose If-None-Match is that ETag gets 304
  *   every answer carries `X-Origin-Seq`: how many requests its tag has made so far
+ *   /s/<id>/...          as the path without the prefix, logged under tag <id> (no `x-test-tag` needed):
+ *                        a base URL of its own for one test's upstream (`testOrigin()` in the kit)
  *
  * Control API (under /_control, also reachable from inside workerd):
  *   GET  /_control/log?tag=T     requests seen with header `x-test-tag: T` (method, url, headers)
@@ -39,6 +43,8 @@
  *   POST /_control/reset?tag=T   forget that tag's log and stats
  *   GET  /_control/events?tag=T  a tag's stream events (`first-chunk`, `last-chunk`, ...)
  *   POST /_control/release?tag=T lets that tag's held /sse stream go on
+ *   PUT  /_control/script?tag=T  body: [{ status?, headers?, body? }, ...]: the tag's requests get these
+ *        answers in order, the last one repeating ([]: normal answers again; `./scripted-answers.ts`)
  *   POST /_control/override?tag=T&status=N   from now on, that tag's requests get status N (JSON);
  *        &mode=reset: their connections are destroyed instead; &mode=off: normal answers again
  */
@@ -46,6 +52,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { gzipSync } from 'node:zlib'
 import { WebSocketServer } from 'ws'
+import { scriptedAnswers, type ScriptedAnswer } from './scripted-answers.ts'
 import { verifyEdgewaySignature } from './verify-signature.ts'
 
 /** The HMAC key `/signed/...` verifies with; tests give the gateway the same Worker secret. */
@@ -65,6 +72,7 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
   const barriers = new Map<string, { waiting: (() => void)[] }>()
   const seenSignatures = new Map<string, number>()
   const overrides = new Map<string, { status: number; reset: boolean }>()
+  const scripts = scriptedAnswers()
   const releases = new Map<string, () => void>()
 
   const statsFor = (tag: string) => {
@@ -101,6 +109,12 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
       releases.delete(tag)
       return json(res, 200, { ok: true })
     }
+    if (url.pathname === '/_control/script' && req.method === 'PUT') {
+      return readBody(req).then((text) => {
+        scripts.set(tag, JSON.parse(text || '[]') as ScriptedAnswer[])
+        json(res, 200, { ok: true })
+      })
+    }
     if (url.pathname === '/_control/override' && req.method === 'POST') {
       const mode = url.searchParams.get('mode')
       if (mode === 'off') overrides.delete(tag)
@@ -109,6 +123,7 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     }
     if (url.pathname === '/_control/reset' && req.method === 'POST') {
       overrides.delete(tag)
+      scripts.delete(tag)
       logs.delete(tag)
       stats.delete(tag)
       events.delete(tag)
@@ -120,7 +135,10 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://origin.test')
     if (url.pathname.startsWith('/_control/')) return control(req, res, url)
-    const tag = String(req.headers['x-test-tag'] ?? '')
+    // A test's own base URL: `/s/<id>` names the tag, and the rest is the path.
+    const scoped = /^\/s\/([A-Za-z0-9_-]{1,64})(\/.*)?$/.exec(url.pathname)
+    if (scoped) url.pathname = scoped[2] ?? '/'
+    const tag = scoped ? scoped[1]! : String(req.headers['x-test-tag'] ?? '')
     const list = logs.get(tag) ?? []
     list.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, at: Date.now() })
     logs.set(tag, list)
@@ -158,6 +176,7 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     const override = overrides.get(tag)
     if (override?.reset) return req.socket.destroy()
     if (override) return json(res, override.status, { status: override.status, overridden: true })
+    if (scripts.answer(tag, res, extra)) return
     if (url.searchParams.get('conditional') === '1' && extra.etag !== undefined && req.headers['if-none-match'] === String(extra.etag)) {
       res.writeHead(304, extra)
       return res.end()

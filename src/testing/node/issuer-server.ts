@@ -1,5 +1,7 @@
 /**
- * A controllable OpenID Connect identity provider for tests, on 127.0.0.1. It publishes keys; the
+ * @module
+ * The test kit's OIDC issuer (`edgeway/testing`, Node side), started by the kit's global setup:
+ * a controllable OpenID Connect identity provider for tests, on 127.0.0.1. It publishes keys; the
  * tests (inside workerd) generate the key pairs with jose, sign their own tokens and hand the
  * public halves over here, so every signature is real.
  *
