@@ -10,14 +10,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
-import { requirements } from '../../scripts/lib.mjs'
+import { durableObjectsToml, entry } from './projects.mjs'
 
 const script = (name) => fileURLToPath(new URL(`../../scripts/${name}`, import.meta.url))
 let dir
 
-// Every Durable Object this version needs, bound at the top level and in staging (production lacks them).
-const { durableObjects } = await requirements()
-const bindings = (prefix) => durableObjects.map((d) => `[[${prefix}durable_objects.bindings]]\nname = "${d.binding}"\nclass_name = "${d.className}"\n`).join('\n')
 const WRANGLER_TOML = `
 name = "t"
 main = "src/index.ts"
@@ -25,22 +22,17 @@ compatibility_date = "2026-04-20"
 [vars]
 API_ORIGIN = "http://127.0.0.1:9"
 
-${bindings('')}
-[[migrations]]
-tag = "v1"
-new_sqlite_classes = [${durableObjects.map((d) => `"${d.className}"`).join(', ')}]
-
 [env.staging]
 main = "src/entries/staging.ts"
 vars = { OTHER = "x" }
-
-${bindings('env.staging.')}
 
 [env.production]
 main = "src/entries/production.ts"
 vars = { API_ORIGIN = "https://api.example.com" }
 services = [{ binding = "BILLING", service = "billing" }]
-`
+
+# Every Durable Object this version needs, at the top level and in staging (production lacks them).
+${durableObjectsToml('staging')}`
 const upstreamConfig = (upstreams, policies = []) =>
   JSON.stringify({ upstreams, policies, routes: [{ id: 'api', match: { path: '/api/*' }, action: { type: 'proxy', upstream: 'api' } }] })
 const limit = { type: 'rate-limit', by: ['ip'], limits: [{ name: 'a', limit: 1, window: 1 }] }
@@ -59,7 +51,6 @@ before(() => {
   mkdirSync(join(dir, 'src/entries'), { recursive: true })
   mkdirSync(join(dir, 'config'))
   writeFileSync(join(dir, 'wrangler.toml'), WRANGLER_TOML)
-  const entry = (config) => `import config from '${config}'\nexport * from 'edgeway/durable-objects'\n`
   writeFileSync(join(dir, 'src/index.ts'), entry('../config/demo.json'))
   for (const env of ['staging', 'production']) writeFileSync(join(dir, `src/entries/${env}.ts`), entry(`../../config/${env}.json`))
   // Valid at the top level; staging lacks API_ORIGIN; production lacks the DO binding the rate limit needs.
