@@ -10,7 +10,7 @@
 // Edgeway has (scripts/durable-objects-check.mjs), and the problems say what TOML to add.
 // Custom policies and actions (`custom:<name>`) are those src/extensions.ts exports (--extensions FILE).
 import { existsSync, readFileSync } from 'node:fs'
-import { relative, resolve } from 'node:path'
+import { dirname, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { configProblems, configTools, environment as readEnvironment, environmentNames, extensionsFile } from './config-tools.mjs'
 import { durableObjectProblems } from './durable-objects-check.mjs'
@@ -41,6 +41,20 @@ async function plan() {
   return out
 }
 
+/** A `$schema` file written by another Edgeway version (`edgeway schema`) no longer describes what this one accepts. */
+function schemaNotices(file, input) {
+  if (typeof input.$schema !== 'string' || /^[a-z][a-z0-9+.-]*:/i.test(input.$schema)) return []
+  const schemaFile = resolve(dirname(file), input.$schema)
+  let written
+  try {
+    written = JSON.parse(readFileSync(schemaFile, 'utf8'))['x-edgeway-version']
+  } catch {
+    return [`$schema: cannot read ${show(schemaFile)}`]
+  }
+  if (written === undefined || written === PACKAGE.version) return []
+  return [`$schema: ${show(schemaFile)} was written by edgeway ${written}, this is ${PACKAGE.version}: run \`npx edgeway schema\` (CHANGELOG.md says what changed)`]
+}
+
 let failed = false
 for (const [file, env] of await plan()) {
   const label = env ? `${show(file)} (${env.label})` : show(file)
@@ -55,7 +69,7 @@ for (const [file, env] of await plan()) {
   const { problems, pending, config, notices } = configProblems(tools, input, env)
   if (problems.length === 0) {
     console.log(`${label}: ok (${config.routes.length} routes)`)
-    for (const notice of notices) console.log(`  notice: ${notice}`)
+    for (const notice of [...notices, ...schemaNotices(file, input)]) console.log(`  notice: ${notice}`)
   } else {
     failed = true
     console.error(`${label}: ${problems.length} problem(s)`)

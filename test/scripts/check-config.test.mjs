@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
+import { PACKAGE } from '../../scripts/lib.mjs'
 import { durableObjectsToml, entry } from './projects.mjs'
 
 const script = (name) => fileURLToPath(new URL(`../../scripts/${name}`, import.meta.url))
@@ -118,6 +119,18 @@ describe('check:config', () => {
     assert.match(out, /config\/agg\.json: ok \(1 routes\)\n {2}notice: routes\[0\]\.action\.forwardHeaders: the route has an auth policy \(api-key\) and its calls get none of the client's headers/)
     writeFileSync(join(dir, 'config/agg.json'), JSON.stringify({ upstreams: { api: { url: 'http://127.0.0.1:9' } }, routes: [route({ forwardHeaders: [] })] }))
     assert.doesNotMatch(run('check-config.mjs', ['config/agg.json']).out, /notice/)
+  })
+})
+
+describe('check:config and the version of $schema', () => {
+  it('notices a $schema file written by another Edgeway version (edgeway schema), and says how to renew it', () => {
+    writeFileSync(join(dir, 'config/old.schema.json'), JSON.stringify({ 'x-edgeway-version': '0.0.1' }))
+    writeFileSync(join(dir, 'config/versioned.json'), JSON.stringify({ $schema: './old.schema.json', ...JSON.parse(upstreamConfig({ api: { url: 'http://127.0.0.1:9' } })) }))
+    const { status, out } = run('check-config.mjs', ['config/versioned.json'])
+    assert.equal(status, 0, out)
+    assert.match(out, /notice: \$schema: config\/old\.schema\.json was written by edgeway 0\.0\.1, this is \d+\.\d+\.\d+: run `npx edgeway schema`/)
+    writeFileSync(join(dir, 'config/old.schema.json'), JSON.stringify({ 'x-edgeway-version': PACKAGE.version }))
+    assert.doesNotMatch(run('check-config.mjs', ['config/versioned.json']).out, /notice/)
   })
 })
 
