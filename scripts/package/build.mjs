@@ -13,7 +13,7 @@
 //   dist/requirements.json         compatibility date, flags and Durable Objects this version needs (from
 //                                  wrangler.toml), for `edgeway init` and `edgeway check`
 import { execFileSync } from 'node:child_process'
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { build } from 'esbuild'
 import { cloudflareStub, PACKAGE_ROOT, requirementsOf, versionedSchema } from '../lib.mjs'
 
@@ -21,6 +21,7 @@ process.chdir(PACKAGE_ROOT)
 const started = Date.now()
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'))
 // dist/worker/ is `npm run build`'s wrangler bundle, not part of the package.
+mkdirSync('dist', { recursive: true })
 for (const entry of readdirSync('dist', { withFileTypes: true }).filter((e) => e.name !== 'worker')) rmSync(`dist/${entry.name}`, { recursive: true, force: true })
 
 // testing/provided.ts holds only types: its bare imports are dropped, as `sideEffects: false` says they may be.
