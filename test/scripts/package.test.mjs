@@ -1,5 +1,5 @@
-// What a new user does with Edgeway as a package (issue 18's done-when): `npm pack` this
-// repository, `edgeway init` a project from the tarball in a temp folder, install the tarball
+// What a new user does with Edgeway as a package (issue 18's done-when): `npm pack` a clean
+// clone of this repository, `edgeway init` a project from the tarball in a temp folder, install the tarball
 // there, then in the project: `npm run check`, `npm run schema`, `npm test` (a built-in policy and
 // the example custom policy, with the test kit), `wrangler deploy --dry-run`, and `npm run dev`
 // answering a 200, a 404 problem+json and the custom policy's problem+json.
@@ -48,9 +48,25 @@ function install(dir) {
   symlinkSync('../edgeway/bin/edgeway.mjs', join(bin, 'edgeway'))
 }
 
+/**
+ * A clean clone of this repository: its tracked files as they are now (uncommitted edits
+ * included), no dist/ or other untracked files, the dependencies linked. Outside git: the repository itself.
+ */
+function cleanClone() {
+  const listed = spawnSync('git', ['ls-files', '-z'], { cwd: REPO, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 })
+  if (listed.status !== 0) return REPO
+  const clone = join(work, 'clone')
+  for (const file of listed.stdout.split('\0').filter(Boolean)) {
+    if (existsSync(join(REPO, file))) cpSync(join(REPO, file), join(clone, file))
+  }
+  symlinkSync(realpathSync(join(REPO, 'node_modules')), join(clone, 'node_modules'))
+  return clone
+}
+
 before(() => {
   work = mkdtempSync(join(tmpdir(), 'edgeway-package-'))
-  const packed = run('npm', ['pack', '--pack-destination', work], REPO)
+  // `npm pack` runs the package build (prepack) first.
+  const packed = run('npm', ['pack', '--pack-destination', work], cleanClone())
   assert.equal(packed.status, 0, packed.out)
   const tarball = join(work, `edgeway-${VERSION}.tgz`)
   assert.ok(existsSync(tarball), packed.out)
