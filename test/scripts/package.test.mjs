@@ -158,6 +158,8 @@ describe('the edgeway package, as a new user meets it', () => {
     assert.equal(status, 0, out)
     const bundle = readFileSync(join(project, 'dist/index.js'), 'utf8')
     assert.doesNotMatch(bundle, /SCHEMA_DOCS/)
+    // The config schema's descriptions (src/upstream/schema.ts: a target's `weight`) stay out of the Worker.
+    assert.doesNotMatch(bundle, /Relative share; 0 drains/)
     assert.match(out, /RATE_LIMITER/)
   })
 
