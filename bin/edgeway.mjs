@@ -2,6 +2,7 @@
 // `edgeway <command>`: the CLI of a project built on Edgeway (`npx edgeway ...`). Each command is
 // one of the package's scripts, which this repository also runs as npm scripts.
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
 const COMMANDS = {
   init: ['init.mjs', 'init <dir> [--name NAME]          write a new gateway project in <dir>'],
@@ -26,6 +27,6 @@ if (command === '--version' || command === '-v') {
 } else {
   // The script reads its arguments from process.argv, as when npm runs it.
   const script = new URL(`../scripts/${COMMANDS[command][0]}`, import.meta.url)
-  process.argv = [process.argv[0], script.pathname, ...rest]
+  process.argv = [process.argv[0], fileURLToPath(script), ...rest]
   await import(script.href)
 }
