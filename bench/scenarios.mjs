@@ -6,7 +6,7 @@
 //   name, title
 //   requires        features it needs (`policy:jwt`, `action:aggregate`); when the checkout lacks one
 //                   the scenario is skipped with "feature not present" (not failed)
-//   config(ctx)     the gateway config (JSON). ctx.origins.{main,slow20,slow40,slow60} are origin
+//   config(ctx)     the gateway config (JSON). ctx.origins.{main,slow20,slow40,slow60,tail10} are origin
 //                   URLs; ctx.jwks.{url,issuer,audience}, ctx.token (a signed ES256 JWT), ctx.apiKey
 //                   and ctx.apiKeyHash (hex SHA-256) are there for auth scenarios
 //   secrets(ctx)    optional Worker secrets/vars (text bindings) by name
@@ -42,6 +42,11 @@ const CLIENT_IP = { 'cf-connecting-ip': '203.0.113.7' }
 // The aggregation's body parsing before exact numbers and the depth bound (issue 21).
 const OLD_PARSE = {
   'src/aggregate/body.ts': [['parsed = parseJson(text, MAX_BODY_DEPTH)', 'parsed = { value: JSON.parse(text) }']],
+}
+
+// Hedging switched off in the source, the config unchanged: the baseline of `hedge-tail`.
+const NO_HEDGING = {
+  'src/upstream/client.ts': [['const hedge = options.hedge !== undefined && mayHedge(request, replayable) ? options.hedge : undefined', 'const hedge = undefined']],
 }
 
 const jwtPolicy = (ctx) => ({ type: 'jwt', issuers: [{ issuer: ctx.jwks.issuer, jwksUrl: ctx.jwks.url, audience: ctx.jwks.audience }] })
@@ -290,6 +295,21 @@ export const SCENARIOS = [
     request: () => ({ method: 'GET', path: '/catalog' }),
     against: { name: 'old-parse', patches: OLD_PARSE },
     targets: { cpuRatio32: 1.1 },
+  },
+  {
+    // Issue 20: hedged requests against a slow tail. Round robin over `main` and `tail10`, whose
+    // every 10th answer takes 200 ms; hedged after 20 ms to the other target. The baseline is the
+    // same config built with hedging switched off in the source (NO_HEDGING): p99 with and without.
+    name: 'hedge-tail',
+    title: 'Pool of 2, one target slow on every 10th answer (200 ms): hedge after 20 ms vs no hedging',
+    requires: [],
+    config: (ctx) => ({
+      upstreams: { pool: { targets: [{ url: ctx.origins.main }, { url: ctx.origins.tail10 }] } },
+      routes: [{ id: 'api', match: { path: '/*' }, action: { type: 'proxy', upstream: 'pool', hedge: { after: 20, max: 1 } } }],
+    }),
+    request: () => ({ method: 'GET', path: '/api/items/1' }),
+    against: { name: 'no-hedging', patches: NO_HEDGING },
+    metric: 'latency',
   },
   {
     name: 'full-pipeline',

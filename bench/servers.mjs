@@ -4,6 +4,7 @@
 //           paths under /catalog/ a 16 KB API-like JSON body (100 items: ids, prices, nested objects,
 //           no number of 16 digits), for the aggregation's parse cost
 //   slow20, slow40, slow60   answer after 20, 40, 60 ms with a small JSON body (the fan-out origins)
+//   tail10  like main, but every 10th answer comes after 200 ms: the slow target of the hedging pool
 //   jwks    GET /.well-known/jwks.json: the public keys given in argv
 //   cache   workerd's cache protocol (see lib/cache-server.mjs)
 // Reports its ports over IPC; exits when the parent's channel closes (the parent died or is done).
@@ -58,6 +59,17 @@ const slow = (name, ms) => http.createServer((req, res) => {
   }, ms)
 })
 
+let tailCount = 0
+const tail10 = http.createServer((req, res) => {
+  count('tail10')
+  const answer = () => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': payload.length })
+    res.end(payload)
+  }
+  if (++tailCount % 10 === 0) setTimeout(answer, 200)
+  else answer()
+})
+
 const jwksServer = http.createServer((req, res) => {
   count('jwks')
   if (req.url !== '/.well-known/jwks.json' || !jwks) return res.writeHead(404).end()
@@ -73,6 +85,7 @@ const ports = {
   slow20: await listen(slow('slow20', 20)),
   slow40: await listen(slow('slow40', 40)),
   slow60: await listen(slow('slow60', 60)),
+  tail10: await listen(tail10),
   jwks: await listen(jwksServer),
   cache: await listen(cache.server),
 }

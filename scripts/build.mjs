@@ -22,7 +22,11 @@ const TARGET_GZIP = 60 * 1024
 // (free) or 10 MiB (paid) gzip: this budget only makes growth a decision.
 const BUDGET_GZIP = 136 * 1024
 rmSync('dist/worker', { recursive: true, force: true })
-const args = ['wrangler', 'deploy', '--dry-run', '--outdir', 'dist/worker', ...process.argv.slice(2)]
+// wrangler warns when a config with environments is deployed without one: no `--env` means the
+// top-level (demo) Worker, and `--env=` says so.
+const given = process.argv.slice(2)
+const envArgs = given.some((a) => a === '-e' || a === '--env' || a.startsWith('--env=') || a.startsWith('-e=')) ? [] : ['--env=']
+const args = ['wrangler', 'deploy', '--dry-run', '--outdir', 'dist/worker', ...envArgs, ...given]
 execFileSync('npx', ['--no-install', ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...OFFLINE_ENV } })
 const js = readdirSync('dist/worker').filter((f) => f.endsWith('.js'))
 const raw = Buffer.concat(js.map((f) => readFileSync(`dist/worker/${f}`)))

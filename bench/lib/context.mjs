@@ -21,7 +21,7 @@ export async function startScenarioContext(dir) {
   const apiKey = `ek_${randomBytes(24).toString('base64url')}`
   const ctx = {
     ports,
-    origins: { main: u(ports.main), slow20: u(ports.slow20), slow40: u(ports.slow40), slow60: u(ports.slow60) },
+    origins: { main: u(ports.main), slow20: u(ports.slow20), slow40: u(ports.slow40), slow60: u(ports.slow60), tail10: u(ports.tail10) },
     jwks, token, apiKey, apiKeyHash: createHash('sha256').update(apiKey).digest('hex'),
   }
   return { ctx, servers }

@@ -12,6 +12,7 @@ import { compileJsonTemplate, compileTemplate, encodeForPath, checkHeaderValue, 
 import { callUpstream } from '../upstream/client'
 import { upstreamWorstMs } from '../upstream/checks'
 import type { CompiledUpstream } from '../upstream/upstream'
+import type { HedgeConfig } from '../upstream/hedge'
 import { BodyError, decodeBody, readBytes } from './body'
 import { compileCallCache, type CallCacheContext, type Keep } from './cache'
 import { isRequestRoot } from './plan'
@@ -121,6 +122,7 @@ type CallSpec = {
   tryTimeoutMs: number
   /** What to keep of an error answer (`errors: "passthrough"`, `errorDetails`). */
   keepErrors: ErrorKeeping
+  hedge: HedgeConfig | undefined
 }
 
 function failCall(name: string, error: FailureKind, status?: number): never {
@@ -138,7 +140,7 @@ export function compileCall(
   const { name, raw } = config
   const maxBytes = config.maxBodyBytes ?? defaultMaxBytes
   const keepErrors: ErrorKeeping = { passthroughBytes: errors.passthrough && config.required ? maxBytes : undefined, details: errors.details }
-  const spec: CallSpec = { name, upstream, raw, maxBytes, timeoutMs: config.timeout ?? defaultCallTimeout(upstream), tryTimeoutMs: upstream.timeouts.headers, keepErrors }
+  const spec: CallSpec = { name, upstream, raw, maxBytes, timeoutMs: config.timeout ?? defaultCallTimeout(upstream), tryTimeoutMs: upstream.timeouts.headers, keepErrors, hedge: config.hedge }
   const render = compileCallRequest(config)
   const openCache = config.cache && config.method === 'GET' ? compileCallCache(config.cache, `${upstream.name}:${name}:${raw}:${maxBytes}`) : undefined
 
@@ -275,7 +277,7 @@ async function fetchAnswer(spec: CallSpec, request: UpstreamRequest, run: CallRu
   let response: Response
   try {
     const timeoutMs = Math.max(1, Math.min(spec.tryTimeoutMs, clock.end - run.runtime.now()))
-    response = await callUpstream(upstream, request, { timeoutMs, signal: clock.signal, deadline: clock.end, affinityKey: run.affinity?.(upstream) }, run.log)
+    response = await callUpstream(upstream, request, { timeoutMs, signal: clock.signal, deadline: clock.end, affinityKey: run.affinity?.(upstream), hedge: spec.hedge }, run.log)
   } catch (err) {
     if (err instanceof GatewayError && err.code === 'ERR_UPSTREAM_TIMEOUT') failCall(spec.name, 'timeout')
     // No target may be tried (breaker open, none healthy): the upstream was not touched.

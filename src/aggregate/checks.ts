@@ -10,7 +10,7 @@ import type { UpstreamConfig } from '../upstream/schema'
 import { checkTemplateRefs } from '../template/check'
 import { parsePath, pathRoot } from '../template/path'
 import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
-import { upstreamSubrequests, upstreamWorstMs } from '../upstream/checks'
+import { checkHedge, upstreamSubrequests, upstreamWorstMs } from '../upstream/checks'
 import { CALL_MEMBERS, dependencies, findCycle, isRequestRoot, longestChain, PLATFORM_OPEN_CONNECTIONS, templateSites, topologicalOrder, worstCaseWaves } from './plan'
 import type { AggregateActionConfig, AggregateCallConfig } from './schema'
 
@@ -121,6 +121,12 @@ function checkCalls(calls: readonly AggregateCallConfig[], at: string, config: U
       add(`${callAt}.upstream`, `unknown upstream "${call.upstream}" (known: ${listOf(Object.keys(config.upstreams))})`)
     }
     checkShape(call, callAt, add)
+    const upstream = own(config.upstreams, call.upstream)
+    if (call.hedge && upstream) {
+      const headers = upstream.timeouts.headers
+      const wait = call.timeout !== undefined && call.timeout < headers ? { ms: call.timeout, what: 'the call\'s timeout' } : { ms: headers, what: `timeouts.headers of "${call.upstream}"` }
+      checkHedge(call.hedge, `${callAt}.hedge`, [call.method], wait, add)
+    }
   })
   return names
 }
@@ -246,5 +252,6 @@ export function checkAggregate(
   checkQueueing(route, action, routeAt, deps, config, notices.notice)
   // A cached call may also read and write the cache: two matches and two puts when the origin
   // sends Vary (as the cache policy counts), and the request reads the purge generation once.
-  return calls.reduce((sum, call) => sum + upstreamAttempts(config, call.upstream) + (call.cache ? 4 : 0), calls.some((call) => call.cache) ? 1 : 0)
+  // A hedged call may send `hedge.max` more tries.
+  return calls.reduce((sum, call) => sum + upstreamAttempts(config, call.upstream) + (call.hedge?.max ?? 0) + (call.cache ? 4 : 0), calls.some((call) => call.cache) ? 1 : 0)
 }

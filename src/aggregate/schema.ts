@@ -16,6 +16,7 @@ import { HeaderName, Milliseconds, Name } from '../core/schema'
 import { Secret } from '../core/secret'
 import { HeaderTemplateString, PathString, TemplateString } from '../template/schema'
 import { HTTP_METHODS } from '../routing/methods'
+import { HedgeSchema } from '../upstream/schema'
 
 /** A call's name is a template root (`{user.body.id}`), so it follows the path grammar's names. */
 export const CallName = v.pipe(
@@ -87,6 +88,7 @@ export const AggregateCallSchema = v.strictObject({
     v.optional(PathString),
     v.description(SCHEMA_DOCS ? 'A JSON path in this call\'s answer carrying what it cost (`usage.total_tokens`); when it holds no whole number, the call costs its `cost`.' : ''),
   ),
+  hedge: v.optional(HedgeSchema),
   cache: v.pipe(
     v.optional(
       v.strictObject({

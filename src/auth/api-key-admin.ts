@@ -43,7 +43,7 @@ const RotateBody = v.strictObject({ overlapSeconds: v.optional(v.pipe(v.number()
 const ExpireBody = v.strictObject({ at: IsoTime })
 
 /** KV bindings named by api-key policies anywhere in the config. */
-function keyStores(config: ConfigView): string[] {
+export function keyStores(config: ConfigView): string[] {
   const policies = [...config.policies, ...config.routes.flatMap((route) => route.policies)].filter((p) => p.type === 'api-key') as ApiKeyOptions[]
   return [...new Set(policies.flatMap((p) => (p.kv !== undefined ? [p.kv] : [])))]
 }
@@ -94,7 +94,7 @@ async function existing(kv: KVNamespace, id: string): Promise<ApiKeyRecord> {
 }
 
 /** Creates and stores a new key; the key itself is in the answer, and nowhere else, once. */
-async function issue(kv: KVNamespace, fields: Omit<ApiKeyRecord, 'id' | 'prefix' | 'hash' | 'createdAt'>, now: number) {
+export async function issue(kv: KVNamespace, fields: Omit<ApiKeyRecord, 'id' | 'prefix' | 'hash' | 'createdAt'>, now: number) {
   const { id, key, prefix } = newApiKey()
   const record: ApiKeyRecord = { id, prefix, ...fields, createdAt: new Date(now).toISOString(), hash: toHex(await sha256(key)) }
   await saveRecord(kv, record)
@@ -134,20 +134,27 @@ async function listKeys(c: Context<AppEnv>, kv: KVNamespace) {
   return c.json({ keys, ...(page.cursor !== undefined && { cursor: page.cursor }) })
 }
 
-/** `POST /api-keys/:id/rotate`: a new key with the same expiry; the old one expires after the overlap. */
-async function rotateKey(c: Context<AppEnv, '/api-keys/:id/rotate'>, kv: KVNamespace) {
-  const old = await existing(kv, c.req.param('id'))
+/**
+ * A new key with the same expiry; the old one expires after the overlap. Shared by the admin API
+ * and the portal's self-service keys.
+ */
+export async function rotate(kv: KVNamespace, old: ApiKeyRecord, overlapSeconds: number, now: number) {
   if (old.revokedAt !== undefined) throw badRequest('A revoked key cannot be rotated.')
   // Its replacement would inherit the past expiry and be dead on arrival.
-  const now = c.get('runtime').now()
   if (statusOf(old, now) === 'expired') throw badRequest('An expired key cannot be rotated; create a new key.')
-  const { overlapSeconds } = await body(c, RotateBody)
   const fresh = await issue(kv, { consumer: old.consumer, name: old.name, metadata: old.metadata, expiresAt: old.expiresAt, rotatedFrom: old.id }, now)
   const overlapEnd = now + overlapSeconds * 1000
   const expiresAt = old.expiresAt !== undefined && Date.parse(old.expiresAt) < overlapEnd ? old.expiresAt : new Date(overlapEnd).toISOString()
   const updated = { ...old, expiresAt, rotatedTo: fresh.id }
   await saveRecord(kv, updated)
-  return c.json({ ...fresh, previous: publicView(updated, now) }, 201, { 'Cache-Control': 'no-store' })
+  return { ...fresh, previous: publicView(updated, now) }
+}
+
+/** `POST /api-keys/:id/rotate` */
+async function rotateKey(c: Context<AppEnv, '/api-keys/:id/rotate'>, kv: KVNamespace) {
+  const old = await existing(kv, c.req.param('id'))
+  const { overlapSeconds } = await body(c, RotateBody)
+  return c.json(await rotate(kv, old, overlapSeconds, c.get('runtime').now()), 201, { 'Cache-Control': 'no-store' })
 }
 
 /** `POST /api-keys/:id/expire` */
@@ -161,13 +168,16 @@ async function expireKey(c: Context<AppEnv, '/api-keys/:id/expire'>, kv: KVNames
   return c.json(publicView(updated, c.get('runtime').now()))
 }
 
-/** `DELETE /api-keys/:id`: revoked now (or kept as revoked when it already was). */
-async function revokeKey(c: Context<AppEnv, '/api-keys/:id'>, kv: KVNamespace) {
-  const record = await existing(kv, c.req.param('id'))
-  const now = c.get('runtime').now()
+/** Revoked now (or kept as revoked when it already was). */
+export async function revoke(kv: KVNamespace, record: ApiKeyRecord, now: number) {
   const updated = { ...record, revokedAt: record.revokedAt ?? new Date(now).toISOString() }
   await saveRecord(kv, updated)
-  return c.json(publicView(updated, now))
+  return publicView(updated, now)
+}
+
+/** `DELETE /api-keys/:id` */
+async function revokeKey(c: Context<AppEnv, '/api-keys/:id'>, kv: KVNamespace) {
+  return c.json(await revoke(kv, await existing(kv, c.req.param('id')), c.get('runtime').now()))
 }
 
 export function apiKeyAdmin(app: Hono<AppEnv>, ctx: AdminContext): void {

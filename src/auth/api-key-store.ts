@@ -5,6 +5,8 @@
  *
  *   apikey:hash:<sha256 hex>   the record, read on every request (one KV read, by hash)
  *   apikey:id:<id>             the same record, for the admin API (list, rotate, expire, revoke)
+ *   apikey:consumer:<c>:<id>   empty: which keys consumer <c> has, for the portal's self-service
+ *                              keys (a list by prefix instead of reading every key)
  *
  * Looking a key up by its hash needs no constant-time compare: finding an entry means knowing a
  * SHA-256 preimage. Keys look like `ewk_<id>_<secret>`; `ewk_<id>` is the displayable prefix.
@@ -34,6 +36,7 @@ export type PublicApiKey = Omit<ApiKeyRecord, 'hash'> & { status: ApiKeyStatus }
 
 const HASH_PREFIX = 'apikey:hash:'
 const ID_PREFIX = 'apikey:id:'
+const CONSUMER_PREFIX = 'apikey:consumer:'
 /** How long a request's KV read may be served from the edge cache (KV's minimum). */
 const READ_CACHE_SECONDS = 60
 
@@ -77,7 +80,14 @@ export async function findById(kv: KVNamespace, id: string): Promise<ApiKeyRecor
 
 export async function saveRecord(kv: KVNamespace, record: ApiKeyRecord): Promise<void> {
   const text = JSON.stringify(record)
-  await Promise.all([kv.put(HASH_PREFIX + record.hash, text), kv.put(ID_PREFIX + record.id, text)])
+  await Promise.all([kv.put(HASH_PREFIX + record.hash, text), kv.put(ID_PREFIX + record.id, text), kv.put(`${CONSUMER_PREFIX}${record.consumer}:${record.id}`, '')])
+}
+
+/** The keys of one consumer (at most `limit`), through the consumer's index entries. */
+export async function consumerRecords(kv: KVNamespace, consumer: string, limit: number): Promise<ApiKeyRecord[]> {
+  const page = await kv.list({ prefix: `${CONSUMER_PREFIX}${consumer}:`, limit })
+  const records = await Promise.all(page.keys.map((key) => findById(kv, key.name.slice(key.name.lastIndexOf(':') + 1))))
+  return records.filter((r): r is ApiKeyRecord => r !== null && r.consumer === consumer)
 }
 
 /** One page of records (at most `limit`), and the cursor of the next page. */

@@ -28,16 +28,17 @@ export async function readCapped(res: Response, maxBytes: number): Promise<strin
 }
 
 /**
- * GETs `url` and parses its JSON body. Redirects are not followed: the configured URL is the one
- * trusted. `timeoutMs` bounds the whole exchange, body included, on the caller's runtime timers.
+ * GETs `url` (or sends `init`: the portal's token request) and parses its JSON body. Redirects are
+ * not followed: the configured URL is the one trusted. `timeoutMs` bounds the whole exchange, body
+ * included, on the caller's runtime timers.
  */
-export async function fetchJson(url: string, maxBytes: number, timeoutMs: number, runtime: Runtime = systemRuntime): Promise<unknown> {
+export async function fetchJson(url: string, maxBytes: number, timeoutMs: number, runtime: Runtime = systemRuntime, init: RequestInit = {}): Promise<unknown> {
   const controller = new AbortController()
   const timer = runtime.setTimeout(() => controller.abort(new DOMException('The operation timed out.', 'TimeoutError')), timeoutMs)
   try {
     let res: Response
     try {
-      res = await fetch(url, { headers: { accept: 'application/json' }, redirect: 'manual', signal: controller.signal })
+      res = await fetch(url, { ...init, headers: { accept: 'application/json', ...(init.headers as Record<string, string>) }, redirect: 'manual', signal: controller.signal })
     } catch (cause) {
       throw new FetchJsonError('unreachable', { cause })
     }

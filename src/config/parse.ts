@@ -12,6 +12,7 @@ import { pathPatternProblem } from '../routing/matcher'
 import { checkAggregate } from '../aggregate/checks'
 import { consumerStoreSubrequests } from '../auth/consumer-store'
 import { checkDeveloperSettings } from '../openapi/schema'
+import { checkPortalSignIn } from '../auth/portal-schema'
 import { definitionOf, phaseOf } from './policies'
 import { checkCustomEntries } from './custom'
 import { customActionOf, customOptions, type Extensions } from '../core/custom'
@@ -81,7 +82,7 @@ function checkRoute(route: RouteConfig, at: string, config: GatewayConfig, probl
       if (problem) problems.add(`${at}.deadline`, problem)
     }
     if (action.path !== undefined) template('path', action.path)
-    checkProxyAction(action, `${at}.action`, config, problems.add)
+    checkProxyAction(action, `${at}.action`, config, problems.add, route)
     actionSubrequests = proxySubrequests(action, config)
   } else if (action.type === 'aggregate') {
     const auth = [...route.policies, ...config.policies].filter((policy) => phaseOf(policy) === 'auth').map((policy) => policy.type)
@@ -146,6 +147,7 @@ function* checkSemantics(config: GatewayConfig, input: unknown, notices: string[
   checkPolicies(config.policies, 'policies', config, undefined, { add, notice })
   checkUpstreams(config, add)
   checkDeveloperSettings(config, add)
+  checkPortalSignIn(config, add)
   for (const [id, consumer] of Object.entries(config.consumers)) {
     if (consumer.plan !== undefined && !own(config.plans, consumer.plan)) {
       add(`consumers.${id}.plan`, `unknown plan "${consumer.plan}" (known: ${listOf(Object.keys(config.plans))})`)

@@ -15,6 +15,7 @@ import { CustomActionEntrySchema } from '../core/custom'
 import { Milliseconds, Name } from '../core/schema'
 import { MetricsSettingsSchema } from '../observability/schema'
 import { OpenApiSettingsSchema, PortalSettingsSchema } from '../openapi/schema'
+import { PortalSignInSchema } from '../auth/portal-schema'
 import { PlanSchema } from '../rate-limit/schema'
 import { RedirectActionSchema, RespondActionSchema } from '../routing/respond'
 import { MatchSchema, VersioningSchema } from '../routing/schema'
@@ -71,7 +72,10 @@ export const GatewaySettingsSchema = v.strictObject({
   metrics: v.optional(MetricsSettingsSchema, {}),
   consumerStore: v.pipe(v.optional(ConsumerStoreSchema), v.description(SCHEMA_DOCS ? 'Consumers kept in KV and managed through the admin API (`/consumers`), beside `consumers`.' : '')),
   openapi: v.pipe(v.optional(OpenApiSettingsSchema), v.description(SCHEMA_DOCS ? 'Serve an OpenAPI 3.1 document generated from the routes.' : '')),
-  portal: v.pipe(v.optional(PortalSettingsSchema), v.description(SCHEMA_DOCS ? 'Serve the developer portal (static assets) that renders the OpenAPI document.' : '')),
+  portal: v.pipe(
+    v.optional(v.strictObject({ ...PortalSettingsSchema.entries, signIn: v.pipe(v.optional(PortalSignInSchema), v.description(SCHEMA_DOCS ? 'Developers sign in (OpenID Connect) and manage their own API keys.' : '')) })),
+    v.description(SCHEMA_DOCS ? 'Serve the developer portal (static assets) that renders the OpenAPI document.' : ''),
+  ),
 })
 
 export const GatewayConfigSchema = v.strictObject({

@@ -15,6 +15,9 @@ export type UpstreamLog = {
   /** Tries made (a pool with retries); `target`, `status` and `error` describe the last. */
   tries?: number
   retried?: number
+  /** Hedged tries sent beside the first (`hedge` on the route or call), and whether one of them gave the answer. */
+  hedges?: number
+  hedgeWon?: boolean
   /** `response` or the name of the upstream that answered instead. */
   fallback?: string
 }

@@ -21,6 +21,7 @@ import { metricsMiddleware } from '../observability/metrics'
 import type { MetricsSink } from '../observability/sink'
 import { traceContext } from '../observability/trace'
 import { developerPages } from '../openapi/serve'
+import { developerAccounts } from '../auth/portal-keys'
 import { createPipeline } from './pipeline'
 import { requestContext } from './request-context'
 import { createMatcherSteps, type Matcher } from '../routing/matcher'
@@ -107,6 +108,8 @@ export function* createGatewaySteps(config: GatewayConfig, env: Env, options: Ga
   for (const policy of pipeline.preRouting) app.use(policy)
 
   if (admin) app.route(config.gateway.admin.prefix, admin)
+  // Sign-in and self-service keys first: the portal's pages answer everything else under its path.
+  developerAccounts(app, config, env)
   developerPages(app, config, env, options.configVersion ?? 'unversioned')
 
   app.all('*', dispatch(match))

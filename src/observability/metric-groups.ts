@@ -19,6 +19,9 @@ export const COUNT_FIELDS = [
   'cacheHit',
   'cacheMiss',
   'upstreamErrors',
+  // Hedged tries sent (`hedge` on a route or call), and how many of them gave the answer.
+  'hedges',
+  'hedgeWins',
 ] as const
 export type CountField = (typeof COUNT_FIELDS)[number]
 export type Counts = Record<CountField, number>
@@ -61,6 +64,10 @@ export function addRecord(groups: Map<string, Group>, record: MetricRecord): voi
   if (record.cache === 'hit') c.cacheHit++
   else if (record.cache === 'miss') c.cacheMiss++
   if (record.upstream !== undefined && (record.upstreamStatus === undefined || record.upstreamStatus >= 500)) c.upstreamErrors++
+  if (record.hedges) {
+    c.hedges += record.hedges
+    c.hedgeWins += record.hedgeWins ?? 0
+  }
   observe(group.latency, record.durationMs)
   if (record.upstreamMs !== undefined) observe(group.upstreamLatency, record.upstreamMs)
 }

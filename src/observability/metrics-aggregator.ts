@@ -60,6 +60,9 @@ export class MetricsAggregator extends DurableObject<Env> {
       minute INTEGER NOT NULL, route TEXT NOT NULL, consumer TEXT NOT NULL, ${COLUMNS},
       latency TEXT NOT NULL, upstream_latency TEXT NOT NULL, PRIMARY KEY (minute, route, consumer))`)
     this.sql.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)')
+    // A table made by an earlier version lacks the count fields added since (`hedges`, ...): added in place, zero for old rows.
+    const present = new Set(this.sql.exec('SELECT * FROM buckets LIMIT 0').columnNames)
+    for (const f of COUNT_FIELDS) if (!present.has(f)) this.sql.exec(`ALTER TABLE buckets ADD COLUMN ${f} INTEGER NOT NULL DEFAULT 0`)
   }
 
   /** Adds groups into their minute rows. Returns how many groups were taken (malformed ones are skipped). */

@@ -68,6 +68,8 @@ function totalsOf(total: Group, minutes: number) {
     cacheMisses: t.cacheMiss,
     cacheHitRatio: ratio(t.cacheHit, t.cacheHit + t.cacheMiss),
     upstreamErrors: t.upstreamErrors,
+    hedges: t.hedges,
+    hedgeWins: t.hedgeWins,
     latencyMs: percentiles(total.latency),
     upstreamLatencyMs: percentiles(total.upstreamLatency),
   }

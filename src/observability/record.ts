@@ -30,6 +30,9 @@ export type MetricRecord = {
   upstream?: string | undefined
   upstreamStatus?: number | undefined
   upstreamMs?: number | undefined
+  /** Hedged tries the request's upstream call (or aggregation calls) sent, and how many of them won. */
+  hedges?: number | undefined
+  hedgeWins?: number | undefined
   cache: CacheStatus
   /** Auth outcome as the auth policy logged it (`ok`, `missing`, `invalid`, ...), or `none`. */
   auth: string
@@ -75,6 +78,19 @@ export type RecordContext = {
   now?: number
 }
 
+/** Hedges the request's calls sent and won: its upstream call's, else its aggregation calls' (`calls`). */
+function hedgesOf(log: RequestLog): { hedges?: number; hedgeWins?: number } {
+  const calls = log.upstream ? [log.upstream] : Array.isArray(log.calls) ? (log.calls as { hedges?: unknown; hedgeWon?: unknown }[]) : []
+  let hedges = 0
+  let hedgeWins = 0
+  for (const call of calls) {
+    if (typeof call.hedges !== 'number') continue
+    hedges += call.hedges
+    if (call.hedgeWon === true) hedgeWins++
+  }
+  return hedges > 0 ? { hedges, hedgeWins } : {}
+}
+
 export function recordOf(log: RequestLog, ctx: RecordContext): MetricRecord {
   const upstream = log.upstream
   const consumer = ctx.consumer ?? (typeof log.consumer === 'string' ? log.consumer : undefined)
@@ -89,6 +105,7 @@ export function recordOf(log: RequestLog, ctx: RecordContext): MetricRecord {
     upstream: upstream?.target,
     upstreamStatus: upstream?.status,
     upstreamMs: upstream?.durationMs,
+    ...hedgesOf(log),
     cache: cacheStatusOf(log.cache),
     auth: outcomeOf(log.auth),
     // A 429 from a limiter that logged nothing (or from the origin) is not the gateway's limit.

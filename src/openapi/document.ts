@@ -10,6 +10,9 @@
  * Versioned routes sit under `/<version>` with `versioning.prefix`; a deprecated version marks
  * them `deprecated`.
  *
+ * A route that lists no methods answers any: it becomes the five usual operations, each marked
+ * `x-edgeway-any-method: true` (OpenAPI has no operation for "any method").
+ *
  * Policies are read as plain config here, defensively, so a policy type that grows new options
  * never breaks the document. Routes that compete for one path and method (a header-matched beta
  * route beside the main one) become one operation; the others are listed in `x-edgeway-variants`.
@@ -185,6 +188,9 @@ function operationOf({ route, policies, validate, parameters, sec, version }: Ro
     ...(version?.sunset && { 'x-sunset': version.sunset }),
     ...(route.version !== undefined && { 'x-edgeway-version': route.version }),
     ...(route.match.host !== undefined && { 'x-edgeway-host': route.match.host }),
+    // OpenAPI 3.1 has no "any method" operation: the route's five are marked as one, so a reader
+    // (the portal) can show them as one entry.
+    ...(route.match.methods === undefined && { 'x-edgeway-any-method': true }),
     ...(action.type === 'aggregate' && { 'x-edgeway-aggregate': { calls: (action.calls as Obj[]).map((c) => ({ name: c.name, upstream: c.upstream, required: c.required !== false })) } }),
     ...limits(policies),
     ...accessOf(policies),

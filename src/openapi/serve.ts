@@ -48,7 +48,10 @@ export function developerPages(app: Hono<AppEnv>, config: OpenApiSource, env: En
   }
   if (portal) {
     const base = portal.path
-    const settings = JSON.stringify({ title: portal.title ?? `${config.gateway.name} developer portal`, openapi: openapi?.path })
+    // `signIn` is auth's section of the portal's settings (`auth/portal-schema.ts`): the page only
+    // learns whether to offer signing in.
+    const signIn = (portal as { signIn?: unknown }).signIn !== undefined
+    const settings = JSON.stringify({ title: portal.title ?? `${config.gateway.name} developer portal`, openapi: openapi?.path, signIn })
     app.get(base, (c) => {
       c.get('log').routeId = PORTAL_ROUTE
       return c.redirect(`${base}/`, 301)

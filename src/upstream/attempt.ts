@@ -33,6 +33,15 @@ export type Attempt = { response: Response; error?: undefined; result: TryResult
  */
 const firstTry = new WeakMap<UpstreamLog, number>()
 
+/**
+ * Makes a try that writes its own `log` (a hedge, `./hedge`) time itself from `call`'s first try,
+ * as the call's log would; the call's first try starts `now` if none has yet.
+ */
+export function timeLike(log: UpstreamLog, call: UpstreamLog, now: number): void {
+  if (!firstTry.has(call)) firstTry.set(call, now)
+  firstTry.set(log, firstTry.get(call)!)
+}
+
 /** A final status a Response may carry (200-599), or a WebSocket's 101. */
 function validFinalStatus(response: Response): boolean {
   return (response.status >= 200 && response.status <= 599) || (response.status === 101 && response.webSocket !== null)

@@ -6,6 +6,8 @@
  */
 import type { ProxyActionConfig, UpstreamConfig } from './schema'
 import { own } from '../core/record'
+import { IDEMPOTENT_METHODS } from '../routing/methods'
+import type { HedgeConfig } from './hedge'
 
 type Add = (path: string, message: string) => void
 type ProxyAction = ProxyActionConfig
@@ -49,8 +51,35 @@ export function checkUpstreams(config: Upstreams, add: Add): void {
   }
 }
 
-export function checkProxyAction(action: ProxyAction, at: string, config: Upstreams, add: Add): void {
+/** What the hedge checks read of the route: the methods it matches and its deadline. */
+type HedgedRoute = { match: { methods?: readonly string[] | undefined }; deadline?: number | undefined }
+
+/**
+ * A `hedge` (`./hedge`) that could never send a hedge is refused: on methods that are never
+ * hedged, or with `after` (times `max`) reaching past the time the first try may wait.
+ * `methods`: what the requests may be sent with (a route's match, a call's method; undefined: any);
+ * `waitMs`: the first try's longest wait for headers (timeouts.headers, the deadline, a call's timeout).
+ */
+export function checkHedge(hedge: HedgeConfig, at: string, methods: readonly string[] | undefined, waitMs: { ms: number; what: string }, add: Add): void {
+  if (methods !== undefined && !methods.some((m) => IDEMPOTENT_METHODS.has(m))) {
+    add(at, `hedges go only with idempotent methods (${[...IDEMPOTENT_METHODS].join(', ')}), never with ${methods.join(', ')}, the only methods here; remove "hedge"`)
+    return
+  }
+  const last = hedge.after * hedge.max
+  if (last >= waitMs.ms) {
+    const which = hedge.max === 1 ? `after ${hedge.after} ms` : `after ${hedge.max} x ${hedge.after} = ${last} ms`
+    add(`${at}.after`, `the last hedge would go ${which}, when the first try has given up (${waitMs.what} ${waitMs.ms} ms); lower "after"${hedge.max > 1 ? ' or "max"' : ''}`)
+  }
+}
+
+export function checkProxyAction(action: ProxyAction, at: string, config: Upstreams, add: Add, route?: HedgedRoute): void {
   const known = () => listOf(Object.keys(config.upstreams))
+  const upstream = own(config.upstreams, action.upstream)
+  if (action.hedge && upstream && route) {
+    const headers = { ms: upstream.timeouts.headers, what: `timeouts.headers of "${action.upstream}"` }
+    const byDeadline = route.deadline !== undefined && route.deadline < headers.ms
+    checkHedge(action.hedge, `${at}.hedge`, route.match.methods, byDeadline ? { ms: route.deadline!, what: "the route's deadline" } : headers, add)
+  }
   let sum = 0
   action.split?.forEach((s, i) => {
     sum += s.weight
@@ -86,10 +115,10 @@ export function upstreamWorstMs(u: Worst): number {
   return Math.min(worst, u.timeouts.total ?? Infinity)
 }
 
-/** Worst-case subrequests of a proxy action: the costliest side of the split, plus the mirror. */
+/** Worst-case subrequests of a proxy action: the costliest side of the split and its hedges, plus the mirror. */
 export function proxySubrequests(action: ProxyAction, config: Upstreams): number {
   const sides = [action.upstream, ...(action.split ?? []).map((s) => s.upstream)]
-  const main = Math.max(...sides.map((name) => upstreamSubrequests(config, name)))
+  const main = Math.max(...sides.map((name) => upstreamSubrequests(config, name))) + (action.hedge?.max ?? 0)
   return main + (action.mirror ? 1 + (own(config.upstreams, action.mirror.upstream)?.healthCheck ? 1 : 0) : 0)
 }
 

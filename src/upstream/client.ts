@@ -6,9 +6,10 @@
  * is sent is the call's `CallOptions`.
  *
  * A call: read the shared health state (if the pool has active checks; cached) -> choose a target
- * (sticky cookie, else the balancer, among targets that are healthy, not ejected and whose circuit
- * is not open) -> try it with the per-try timeout -> record the outcome (passive health, breaker;
- * one try and its outcome are `attempt.ts`)
+ * (`choose.ts`: sticky cookie, else the balancer, among targets that are healthy, not ejected and
+ * whose circuit is not open) -> try it with the per-try timeout (with `hedge`, racing further tries
+ * when it is slow: `hedge.ts`) -> record the outcome (passive health, breaker; one try and its
+ * outcome are `attempt.ts`)
  * -> on a retriable failure, back off and try another target, within the retry count, the retry
  * budget and the total timeout -> on final failure (or no healthy target), the fallback, else a
  * problem: 503 with `Retry-After` when no target is available, 502 / 504 when the tries failed.
@@ -21,6 +22,8 @@ import type { UpstreamLog } from '../core/logging'
 import type { Target } from './pool'
 import { backoffDelay, bufferBody } from './retry'
 import { settle, tryTarget, type Attempt, type CallInFlight } from './attempt'
+import { hedgeBudget, mayHedge, raceTries, type HedgeConfig } from './hedge'
+import { chooseTarget, hedgeTarget, unavailable } from './choose'
 import type { CompiledUpstream } from './upstream'
 import { executionContextOf } from '../core/runtime'
 
@@ -39,6 +42,8 @@ export type CallOptions = {
   context?: Context<AppEnv> | undefined
   /** An explicit key for `balance: "hash"`, overriding `hashOn`. */
   affinityKey?: string | undefined
+  /** Hedges a slow first try (`./hedge`), when the request may be sent twice. */
+  hedge?: HedgeConfig | undefined
 }
 
 export type UpstreamResult = { response: Response; log: UpstreamLog }
@@ -63,7 +68,7 @@ export async function callUpstream(upstream: CompiledUpstream, request: Upstream
   let body = request.body ?? null
   let replayable = true
   if (body instanceof ReadableStream && request.method !== 'GET' && request.method !== 'HEAD') {
-    const wantsReplay = upstream.retry?.allowsMethod(request.method) || upstream.fallback?.upstream !== undefined
+    const wantsReplay = upstream.retry?.allowsMethod(request.method) || upstream.fallback?.upstream !== undefined || (options.hedge !== undefined && mayHedge(request, true))
     const buffered = wantsReplay ? await bufferBody(body, request.headers, upstream.retry?.config.bodyLimit ?? FALLBACK_BODY_LIMIT) : undefined
     if (buffered === undefined) replayable = false
     else body = buffered
@@ -75,7 +80,8 @@ export async function callUpstream(upstream: CompiledUpstream, request: Upstream
     if (!fallback || !(err instanceof GatewayError) || options.signal?.aborted) throw err
     if (fallback.upstream !== undefined && upstream.fallbackUpstream && replayable) {
       log.fallback = fallback.upstream
-      const { context: _c, ...rest } = options
+      // Not hedged: the route's hedge budget (subrequests) counts the hedges of its own upstream.
+      const { context: _c, hedge: _h, ...rest } = options
       return callUpstream(upstream.fallbackUpstream, { ...request, body }, rest, log)
     }
     if (fallback.status === undefined) throw err
@@ -95,13 +101,22 @@ export async function callUpstream(upstream: CompiledUpstream, request: Upstream
 type Call = CallInFlight & { options: CallOptions; end: number; held?: Target | undefined }
 
 /** What the tries of one call share: the health snapshot, how many retries, the affinity key, the sticky target, the targets tried. */
-type TryPlan = { shared: HealthSnapshot | undefined; maxRetries: number; key: string | undefined; sticky: Target | undefined; tried: Set<Target> }
+type TryPlan = {
+  shared: HealthSnapshot | undefined
+  maxRetries: number
+  key: string | undefined
+  sticky: Target | undefined
+  tried: Set<Target>
+  /** Set when the first try is hedged. */
+  hedge?: HedgeConfig | undefined
+}
 
 async function callPool(upstream: CompiledUpstream, request: UpstreamRequest, options: CallOptions, body: UpstreamBody, replayable: boolean, log: UpstreamLog): Promise<Response> {
   const end = Math.min(options.deadline ?? Infinity, upstream.timeouts.total !== undefined ? upstream.runtime.now() + upstream.timeouts.total : Infinity)
   const call: Call = { upstream, request, options, body, signal: options.signal, log, end }
+  const hedge = options.hedge !== undefined && mayHedge(request, replayable) ? options.hedge : undefined
   // One target and no resilience machinery: nothing to choose among, record, retry or make sticky.
-  if (isPlain(upstream)) return callPlainTarget(call)
+  if (isPlain(upstream) && !hedge) return callPlainTarget(call)
   // A client that goes away ends the request's work at its next `await` (workerd), so a `finally`
   // after one may never run: the abort listener itself gives back the breaker slot a try holds.
   // A half-open slot kept forever would refuse every later request to the target.
@@ -109,6 +124,7 @@ async function callPool(upstream: CompiledUpstream, request: UpstreamRequest, op
   call.signal?.addEventListener('abort', giveBack)
   try {
     const plan = await planTries(call, replayable)
+    plan.hedge = hedge
     const { last, target } = await tryInTurn(call, plan, hold(call, firstTarget(upstream, plan)))
     if (last.error) throw last.error
     return withStickyCookie(call, plan, target, last.response)
@@ -173,28 +189,45 @@ function firstTarget(upstream: CompiledUpstream, plan: TryPlan): Target {
   return target
 }
 
-/** Tries `target`, then retries on other targets while the outcome, the retry count, budget and time allow. */
+/** Tries `target` (hedged, when the plan says so), then retries on other targets while the outcome, the retry count, budget and time allow. */
 async function tryInTurn(call: Call, plan: TryPlan, target: Target): Promise<{ last: Attempt; target: Target }> {
-  // Bounded: one pass per try, at most 1 + maxRetries (<= 6). Each pass holds the breaker slot of
-  // `target` (taken before it); `settle` gives it back with an outcome, or without one.
+  // Bounded: one pass per try, at most 1 + maxRetries (<= 6); the first may be a race of 1 + max hedges (<= 4).
+  let sent = 0
   for (let attempt = 0; ; attempt++) {
-    call.log.tries = attempt + 1
-    call.log.target = target.label
     let outcome: Attempt | undefined
-    try {
-      outcome = await tryTarget(call, target, tryTimeout(call))
-    } finally {
-      // Unless an abort already gave the slot back.
-      if (call.held === target) {
-        call.held = undefined
-        settle(call.upstream, target, outcome, call.signal)
+    if (attempt === 0 && plan.hedge) {
+      const race = await hedgedFirstTry(call, plan, plan.hedge, target)
+      ;({ outcome, target } = race)
+      sent = race.targets.length
+      for (const t of race.targets) plan.tried.add(t)
+    } else {
+      // Inline, not a helper: an unhedged try pays for no extra await.
+      call.log.tries = ++sent
+      call.log.target = target.label
+      try {
+        outcome = await tryTarget(call, target, tryTimeout(call))
+      } finally {
+        // Each pass holds the breaker slot of `target` (taken before it); `settle` gives it back
+        // with an outcome, or without one, unless an abort already gave it back.
+        if (call.held === target) {
+          call.held = undefined
+          settle(call.upstream, target, outcome, call.signal)
+        }
       }
+      plan.tried.add(target)
     }
-    plan.tried.add(target)
     const next = await retryTarget(call, plan, target, outcome, attempt)
     if (!next) return { last: outcome, target }
     target = next
   }
+}
+
+/** The first try as a race (`./hedge`), which takes over the breaker slot the call holds for `first`. */
+function hedgedFirstTry(call: Call, plan: TryPlan, hedge: HedgeConfig, first: Target) {
+  call.held = undefined
+  call.log.target = first.label
+  const nextTarget = (racing: ReadonlySet<Target>) => hedgeTarget(call.upstream, plan.shared, plan.key, racing)
+  return raceTries({ call, hedge, budget: hedgeBudget(call.upstream), timeoutMs: tryTimeout(call), nextTarget }, first)
 }
 
 /**
@@ -237,41 +270,4 @@ function withStickyCookie(call: Call, plan: TryPlan, target: Target, response: R
 /** A single target with no health checks, retries, sticky sessions, passive health or breakers. */
 function isPlain(upstream: CompiledUpstream): boolean {
   return upstream.targets.length === 1 && !upstream.active && !upstream.retry && !upstream.sticky && !upstream.passive && !upstream.breakers
-}
-
-/** The target for this try: the sticky one if still available, else the balancer's choice. */
-function chooseTarget(
-  upstream: CompiledUpstream,
-  shared: HealthSnapshot | undefined,
-  sticky: Target | undefined,
-  key: string | undefined,
-  previous: Target | undefined,
-  tried: Set<Target>,
-): Target | undefined {
-  let candidates = upstream.targets.filter((t) => {
-    if (t.weight <= 0) return false
-    const state = shared?.targets[t.id]
-    if (state && !state.healthy) return false
-    if (upstream.passive && !upstream.passive.available(t, state?.okAt)) return false
-    // Fail-fast answers the first try 503 rather than skip an open target; a retry just skips it.
-    return (upstream.failFast && !previous) || !upstream.breakers || upstream.breakers[t.index]!.canPass()
-  })
-  if (sticky && candidates.includes(sticky)) return sticky
-  if (previous) {
-    // Prefer targets not tried yet; never the same one twice in a row while another exists.
-    const fresh = candidates.filter((t) => !tried.has(t))
-    if (fresh.length > 0) candidates = fresh
-    else if (candidates.length > 1) candidates = candidates.filter((t) => t !== previous)
-  }
-  return upstream.balancer.pick(candidates, key)
-}
-
-/** 503 when no target may be tried; `Retry-After` says when the first one may be back. */
-function unavailable(upstream: CompiledUpstream): GatewayError {
-  const waits = [upstream.passive?.nextReturnIn() ?? 0, ...(upstream.breakers ?? []).map((b) => b.reopensIn())].filter((ms) => ms > 0)
-  const seconds = waits.length > 0 ? Math.ceil(Math.min(...waits) / 1000) : 5
-  return new GatewayError('ERR_UPSTREAM_UNAVAILABLE', {
-    detail: 'No healthy upstream target is available.',
-    headers: { 'Retry-After': String(Math.max(1, seconds)) },
-  })
 }

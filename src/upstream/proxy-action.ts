@@ -38,7 +38,7 @@ export function proxyAction(
   upstreams: Map<string, CompiledUpstream> = new Map(),
 ): Handler<AppEnv> {
   const rewrite = action.path !== undefined ? compileTemplate(action.path) : undefined
-  const { stripPrefix, websocket } = action
+  const { stripPrefix, websocket, hedge } = action
   const split = action.split?.length ? createSplit(upstream, action.split, upstreams, action.pinBy) : undefined
   const mirror = action.mirror ? createMirror(action.mirror, upstreams) : undefined
   return function proxy(c) {
@@ -52,6 +52,6 @@ export function proxyAction(
       target = chosen.upstream
       if (chosen.canary !== undefined) c.get('log').canary = chosen.canary
     }
-    return proxyToUpstream(c, target, { path, websocket, deadline, mirror: mirror?.wanted(c) ? mirror : undefined })
+    return proxyToUpstream(c, target, { path, websocket, deadline, mirror: mirror?.wanted(c) ? mirror : undefined, hedge })
   }
 }

@@ -18,6 +18,7 @@ import type { UpstreamLog } from '../core/logging'
 import type { Mirror } from './canary'
 import { callUpstream, type CallOptions } from './client'
 import type { CompiledUpstream } from './upstream'
+import type { HedgeConfig } from './hedge'
 import type { Runtime } from '../core/runtime'
 
 export type ProxyOptions = {
@@ -28,6 +29,8 @@ export type ProxyOptions = {
   deadline?: number | undefined
   /** Shadow traffic for this request (the action decided it is wanted). */
   mirror?: Mirror | undefined
+  /** The route's `hedge` (`./hedge`). */
+  hedge?: HedgeConfig | undefined
 }
 
 class IdleTimeoutError extends Error {
@@ -124,7 +127,7 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
     body: draft.body !== undefined ? draft.body : c.req.raw.body,
     beforeSend: draft.beforeSend,
   }
-  const call: CallOptions = { timeoutMs, signal: c.req.raw.signal, deadline: options.deadline, context: c }
+  const call: CallOptions = { timeoutMs, signal: c.req.raw.signal, deadline: options.deadline, context: c, hedge: options.hedge }
   if (options.mirror) {
     // The copy needs the body too: read it once (the mirror only wants bodies it can hold).
     if (request.body !== null) request.body = await new Response(request.body).arrayBuffer()

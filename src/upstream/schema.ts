@@ -106,6 +106,24 @@ export const FallbackSchema = v.pipe(
   v.check((f) => (f.upstream === undefined) !== (f.status === undefined), 'set exactly one of "upstream" or "status"'),
 )
 
+/** Hedged requests on a proxy route or an aggregation call (`./hedge`). */
+export const HedgeSchema = v.pipe(
+  v.strictObject({
+    after: v.pipe(
+      v.number(),
+      v.integer('must be whole milliseconds'),
+      v.minValue(1, 'must be above 0 ms'),
+      v.maxValue(60_000, 'must be at most 60000 ms'),
+      v.description(SCHEMA_DOCS ? 'How long the first try may go unanswered before a hedge is sent (ms).' : ''),
+    ),
+    max: v.pipe(
+      v.optional(v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(1, 'must be at least 1'), v.maxValue(3, 'must be at most 3')), 1),
+      v.description(SCHEMA_DOCS ? 'Hedges per call (1-3), each `after` ms after the last; each is a subrequest and takes a retry from the budget.' : ''),
+    ),
+  }),
+  v.description(SCHEMA_DOCS ? 'Hedged requests: when the first try is slow, send another (idempotent methods only); the first good answer wins.' : ''),
+)
+
 /** Keys the proxy action gains: canary splits and mirroring. */
 export const SplitSchema = v.pipe(
   v.array(v.strictObject({ upstream: Name, weight: v.pipe(Percent, v.description(SCHEMA_DOCS ? 'Percent of requests sent to this upstream.' : '')) })),
@@ -162,6 +180,7 @@ export const ProxyActionSchema = v.strictObject({
   split: v.optional(SplitSchema),
   pinBy: v.pipe(v.optional(KeySource), v.description(SCHEMA_DOCS ? 'Pins a client to one side of `split`.' : '')),
   mirror: v.pipe(v.optional(MirrorSchema), v.description(SCHEMA_DOCS ? 'Shadow traffic, in waitUntil.' : '')),
+  hedge: v.optional(HedgeSchema),
 })
 
 export type UpstreamConfig = v.InferOutput<typeof UpstreamSchema>

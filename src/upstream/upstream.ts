@@ -15,7 +15,7 @@ import { createBalancer, keyReader, type Balancer } from './balancer'
 import { CircuitBreaker } from './breaker'
 import { createPassiveHealth, type PassiveHealth } from './health'
 import { compileTargets, UpstreamConfigError, type Target } from './pool'
-import { createRetryPolicy, type RetryPolicy } from './retry'
+import { createRetryPolicy, type RetryBudget, type RetryPolicy } from './retry'
 import { createSticky, type Sticky } from './sticky'
 import { systemRuntime, type Runtime } from '../core/runtime'
 
@@ -42,6 +42,8 @@ export type CompiledUpstream = {
   breakerStatuses?: Set<number> | undefined
   failFast: boolean
   retry?: RetryPolicy | undefined
+  /** The budget hedges take from when there is no `retry` (`./hedge`), made on the first hedged call. */
+  hedgeBudget?: RetryBudget | undefined
   fallback?: UpstreamConfig['fallback']
   /** The gateway's runtime: the clock, random source and timers of every try and of the state above. */
   runtime: Runtime

@@ -94,6 +94,22 @@ describe('aggregate: config validation', () => {
     ])
   })
 
+  it('checks a hedged call: idempotent methods only, hedges inside its timeout, counted as subrequests', () => {
+    const hedge = { after: 50 }
+    expect(problems([call('c', '/c', { method: 'POST', hedge })])).toEqual([
+      'routes[0].action.calls[0].hedge: hedges go only with idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE), never with POST, the only methods here; remove "hedge"',
+    ])
+    expect(problems([call('c', '/c', { timeout: 100, hedge: { after: 100 } })])).toEqual([
+      'routes[0].action.calls[0].hedge.after: the last hedge would go after 100 ms, when the first try has given up (the call\'s timeout 100 ms); lower "after"',
+    ])
+    expect(problems([call('c', '/c', { hedge: { after: 50, max: 0 } })])).toEqual(['routes[0].action.calls[0].hedge.max: must be at least 1'])
+    // 17 calls of one try and up to 2 hedges each: 51.
+    const hedged = Array.from({ length: 17 }, (_, i) => call(`c${i}`, '/x', { hedge: { after: 50, max: 2 } }))
+    expect(problems(hedged)).toEqual([
+      'routes[0]: needs up to 51 subrequests per request (action 51, policies 0), over the limit of 50 (gateway.plan "free")',
+    ])
+  })
+
   it('counts every try of a call to an upstream with retries (1 + retries.attempts), as for a proxy route', () => {
     const origin = { url: 'http://127.0.0.1:9' }
     const seventeen = Array.from({ length: 17 }, (_, i) => call(`c${i}`, '/x'))

@@ -30,7 +30,7 @@ describe('developer portal accessibility', () => {
     const { page, context } = await openPortal()
     await assertEveryLook(page, 'portal')
     // Operations with parameters (a path rest with a description, a query flag) and a body schema.
-    for (const op of ['create-order', 'partner-post', 'profile']) await page.locator(`[data-op="${op}"] summary`).click()
+    for (const op of ['create-order', 'partner', 'profile']) await page.locator(`[data-op="${op}"] summary`).click()
     await assertEveryLook(page, 'portal with operations open', async () => {
       assert.deepEqual(await cutOffCells(page), [], 'parameter table cells past the screen edge')
     })

@@ -87,6 +87,47 @@ describe('developer portal', () => {
     await context.close()
   })
 
+  it('a required field left empty blocks Send with a message; the example uses a sample value, not the name', async () => {
+    const { page, context, requested } = await openPortal()
+    const op = page.locator('[data-op="users"]')
+    await op.locator('summary').click()
+    // `/v2/users/{id}`: the schema gives no example, so the curl shows a sample id.
+    assert.match(await op.locator('[data-role="curl"]').textContent(), /^curl -i -X GET 'http:\/\/127\.0\.0\.1:\d+\/v2\/users\/1'/)
+    const id = op.locator('input[name="path:id"]')
+    assert.equal(await id.inputValue(), '')
+    assert.equal(await id.getAttribute('placeholder'), 'required, e.g. 1')
+    const sent = requested.length
+    await op.getByRole('button', { name: 'Send' }).click()
+    assert.equal(await op.locator('[data-role="status"]').textContent(), 'Fill in id (path): required before sending.')
+    assert.equal(await id.getAttribute('aria-invalid'), 'true')
+    assert.ok(await id.evaluate((node) => node === document.activeElement), 'the empty field has the focus')
+    assert.deepEqual(requested.slice(sent), [], 'nothing was sent')
+    await id.fill('1')
+    await op.getByRole('button', { name: 'Send' }).click()
+    await op.locator('[data-role="status"]', { hasText: '200' }).waitFor()
+    assert.equal(await id.getAttribute('aria-invalid'), 'false')
+    assert.ok(requested.slice(sent).some((u) => u.endsWith('/v2/users/1')))
+    await context.close()
+  })
+
+  it('a route that lists no methods is one "any method" entry, whose console picks the method', async () => {
+    const { page, context } = await openPortal()
+    assert.equal(await page.locator('[data-api="orders"] .op').count(), 1)
+    const op = page.locator('[data-op="orders"]')
+    assert.equal(await op.locator('.method').textContent(), 'any')
+    await op.locator('summary').click()
+    assert.match(await op.locator('[data-role="any-method"]').textContent(), /^Answers any method: GET, POST, PUT, PATCH, DELETE/)
+    const methods = await op.locator('select[name="method"] option').allTextContents()
+    assert.deepEqual(methods, ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'])
+    await op.locator('input[name="path:tail"]').fill('7')
+    await op.locator('select[name="method"]').selectOption('POST')
+    await op.getByRole('button', { name: 'Send' }).click()
+    await op.locator('[data-role="status"]').filter({ hasText: /^\d{3}/ }).waitFor()
+    // Variants stay with their route: the header-matched beta echo is listed under the echo entry.
+    assert.equal(await page.locator('[data-api="echo"] .op').count(), 1)
+    await context.close()
+  })
+
   it('dark by preference, switchable, and readable on a phone', async () => {
     const { page, context } = await openPortal({ colorScheme: 'dark', viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true })
     const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor)

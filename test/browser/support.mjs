@@ -19,16 +19,17 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
  * Starts wrangler dev with the demo config; resolves once `ready` (a path, with `headers`) answers
- * 2xx, within 60 s. `vars` are extra Worker variables (e.g. the admin token).
+ * 2xx, within 60 s. `vars` are extra Worker variables (e.g. the admin token); `script` another
+ * entry than wrangler.toml's `main` (a test's variant of the demo config).
  */
-export async function startDemoGateway({ ready, headers = {}, vars = {} }) {
+export async function startDemoGateway({ ready, headers = {}, vars = {}, script }) {
   const [port, usersPort, ordersPort] = [await freePort(), await freePort(), await freePort()]
   const stopOrigins = startDemoOrigins({ usersPort, ordersPort })
   const state = mkdtempSync(join(tmpdir(), 'edgeway-browser-'))
   const allVars = { ...vars, DEMO_ORIGIN: `http://127.0.0.1:${usersPort}`, DEMO_ORIGIN_B: `http://127.0.0.1:${ordersPort}` }
   const wrangler = spawn(
     'npx',
-    ['--no-install', 'wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false', '--log-level', 'error',
+    ['--no-install', 'wrangler', 'dev', ...(script ? [script] : []), '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false', '--log-level', 'error',
       '--persist-to', state, ...Object.entries(allVars).flatMap(([name, value]) => ['--var', `${name}:${value}`])],
     { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...OFFLINE_ENV }, detached: true },
   )

@@ -27,7 +27,7 @@ const CASES: [string, Config | unknown, unknown[]][] = [
   ['unknown top-level key', edit((c) => (c.rotues = [])), ['rotues: unknown key, did you mean "routes"? (allowed: $schema, gateway, versioning, upstreams, consumers, plans, policies, routes)']],
   ['unknown key in a route', edit((c) => (c.routes[0].mathc = {})), ['routes[0].mathc: unknown key, did you mean "match"? (allowed: id, description, version, match, policies, deadline, action)']],
   ['unknown key in a match', edit((c) => (c.routes[0].match.method = ['GET'])), ['routes[0].match.method: unknown key, did you mean "methods"? (allowed: path, methods, host, headers, query, sourceIp, country)']],
-  ['unknown key in an action', edit((c) => (c.routes[0].action.upsteam = 'x')), ['routes[0].action.upsteam: unknown key, did you mean "upstream"? (allowed: type, upstream, path, stripPrefix, websocket, split, pinBy, mirror)']],
+  ['unknown key in an action', edit((c) => (c.routes[0].action.upsteam = 'x')), ['routes[0].action.upsteam: unknown key, did you mean "upstream"? (allowed: type, upstream, path, stripPrefix, websocket, split, pinBy, mirror, hedge)']],
   ['unknown key in a policy', edit((c) => (c.routes[0].policies = [{ type: 'headers', reqest: {} }])), ['routes[0].policies[0].reqest: unknown key, did you mean "request"? (allowed: type, request, response)']],
   [
     'unknown action type',

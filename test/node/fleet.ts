@@ -8,8 +8,9 @@
  *   POST /instances/<id>/mode?mode=M      M = up | down | fail | hang | reset
  *        [&status=503]                    the status `fail` answers with (default 500)
  *        [&times=N]                       fail/hang/reset only the next N requests, then up again
- *   GET  /instances/<id>/stats            { count, health, requests: [{ method, path, body }], arrivals }
- *                                         (`arrivals`: each counted request's arrival, the fleet's Date.now())
+ *   GET  /instances/<id>/stats            { count, health, requests: [{ method, path, body }], arrivals, abandoned }
+ *                                         (`arrivals`: each counted request's arrival, the fleet's Date.now();
+ *                                         `abandoned`: counted requests whose client closed before the answer)
  *
  * An instance answers any path with 200 JSON `{ instance, method, path, body }` and an
  * `x-instance` header; `/health` answers the same way (and follows the mode), but is counted
@@ -34,6 +35,7 @@ type Instance = {
   health: number
   requests: Seen[]
   arrivals: number[]
+  abandoned: number
 }
 
 export type Fleet = { url: string; close(): Promise<void> }
@@ -75,6 +77,9 @@ function createInstanceServer(instance: () => Instance): http.Server {
       self.count++
       if (self.requests.length < MAX_LOGGED) self.requests.push({ method: req.method ?? '', path: url.pathname, body })
       if (self.arrivals.length < MAX_LOGGED) self.arrivals.push(Date.now())
+      res.on('close', () => {
+        if (!res.writableEnded) self.abandoned++
+      })
     }
     const mode = self.mode
     if (mode !== 'up' && self.times !== undefined && --self.times <= 0) {
@@ -97,7 +102,7 @@ async function spawn(instances: Map<string, Instance>): Promise<Instance> {
     s.on('close', () => sockets.delete(s))
   })
   const port = await listen(server, 0)
-  const instance: Instance = { id, port, server, sockets, mode: 'up', status: 500, times: undefined, count: 0, health: 0, requests: [], arrivals: [] }
+  const instance: Instance = { id, port, server, sockets, mode: 'up', status: 500, times: undefined, count: 0, health: 0, requests: [], arrivals: [], abandoned: 0 }
   instances.set(id, instance)
   return instance
 }
@@ -128,7 +133,7 @@ export async function startFleet(): Promise<Fleet> {
     const m = url.pathname.match(/^\/instances\/([^/]+)\/(mode|stats)$/)
     const instance = m ? instances.get(m[1]!) : undefined
     if (!m || !instance) return json(res, 404, { error: 'unknown instance or endpoint' })
-    if (m[2] === 'stats') return json(res, 200, { count: instance.count, health: instance.health, requests: instance.requests, arrivals: instance.arrivals })
+    if (m[2] === 'stats') return json(res, 200, { count: instance.count, health: instance.health, requests: instance.requests, arrivals: instance.arrivals, abandoned: instance.abandoned })
     const mode = url.searchParams.get('mode') as Mode
     if (!['up', 'down', 'fail', 'hang', 'reset'].includes(mode)) return json(res, 400, { error: 'unknown mode' })
     const wasDown = instance.mode === 'down'

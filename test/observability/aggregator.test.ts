@@ -1,5 +1,7 @@
 /** The built-in aggregator: counts after a burst, merged percentiles across shards, batching, retention. */
-import { runDurableObjectAlarm } from 'cloudflare:test'
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { MetricsAggregator } from '../../src/observability/metrics-aggregator'
 import { describe, expect, it } from 'vitest'
 import { addRecord, type Group } from '../../src/observability/metric-groups'
 import { aggregatorSink } from '../../src/observability/batcher'
@@ -120,6 +122,44 @@ describe('metrics aggregator', () => {
     ])
     expect(data.totals).toMatchObject({ cacheHits: 2, cacheMisses: 1, rateLimited: 1, authFailed: 1 })
     expect(data.totals.cacheHitRatio).toBeCloseTo(2 / 3, 3)
+  })
+
+  it('counts hedged tries and the hedges that won, from a proxied call and from aggregation calls', async () => {
+    const ns = aggregatorNamespace()
+    const sink = aggregatorSink(ns, { ...settings(1), flushRecords: 1000, flushMs: 1 })
+    // A day of its own: the totals are read whole.
+    const at = Date.now() + 151 * DAY
+    const base = { requestId: 'r', method: 'GET', path: '/p', durationMs: 3 }
+    const logs: Record<string, unknown>[] = [
+      { upstream: { name: 'pool', hedges: 1, hedgeWon: true } },
+      { upstream: { name: 'pool', hedges: 2, hedgeWon: false } },
+      { upstream: { name: 'pool' } },
+      { calls: [{ call: 'a', name: 'pool', hedges: 1, hedgeWon: true }, { call: 'b', name: 'pool' }] },
+    ]
+    const work: Promise<unknown>[] = []
+    for (const log of logs) sink.write(recordOf({ ...base, ...log }, { at, route: 'hedged', consumer: undefined, method: 'GET', status: 200 }), (p) => void work.push(p))
+    await Promise.all(work)
+    const data = await queryMetrics(ns, settings(1), '5m', at)
+    expect(data.totals).toMatchObject({ requests: 4, hedges: 4, hedgeWins: 2 })
+  })
+
+  it('a table made before a count field existed gains its column, old rows intact', async () => {
+    const ns = aggregatorNamespace()
+    const stub = ns.get(ns.idFromName(`old-table-${crypto.randomUUID()}`))
+    const at = Date.now() + 152 * DAY
+    const minute = Math.floor(at / 60_000)
+    const report = await runInDurableObject(stub as unknown as DurableObjectStub<MetricsAggregator>, async (_, state) => {
+      const sql = state.storage.sql
+      sql.exec('DROP TABLE buckets')
+      sql.exec(`CREATE TABLE buckets (minute INTEGER NOT NULL, route TEXT NOT NULL, consumer TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0,
+        s2xx INTEGER NOT NULL DEFAULT 0, latency TEXT NOT NULL, upstream_latency TEXT NOT NULL, PRIMARY KEY (minute, route, consumer))`)
+      sql.exec("INSERT INTO buckets (minute, route, consumer, requests, s2xx, latency, upstream_latency) VALUES (?, 'old', '(anonymous)', 7, 7, '{}', '{}')", minute)
+      // The next version of the object starts on that storage.
+      const upgraded = new MetricsAggregator(state, env as never)
+      await upgraded.ingest(groupsOf([record({ at, route: 'old', hedges: 1, hedgeWins: 1 })]), 1500)
+      return upgraded.query(minute, minute, 1)
+    })
+    expect(report.routes[0]!.counts).toMatchObject({ requests: 8, s2xx: 8, hedges: 1, hedgeWins: 1 })
   })
 
   it('an isolate batches: one call per flushRecords records, folded per minute, route and consumer', async () => {

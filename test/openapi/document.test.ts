@@ -35,6 +35,9 @@ describe('OpenAPI document', () => {
     expect(doc.paths['/orders/{tail}']!.get.parameters[0]).toMatchObject({ name: 'tail', in: 'path', required: true })
     // A route without `methods` answers any method.
     expect(Object.keys(doc.paths['/orders/{tail}']!)).toEqual(['get', 'post', 'put', 'patch', 'delete'])
+    // ... and is marked as one "any method" route (OpenAPI has no such operation); a route with methods is not.
+    for (const op of Object.values<Record<string, unknown>>(doc.paths['/orders/{tail}']!)) expect(op['x-edgeway-any-method']).toBe(true)
+    expect(doc.paths['/status']!.get['x-edgeway-any-method']).toBeUndefined()
     expect(doc.paths['/status']!.get.responses['200'].content['application/json'].example).toEqual({ status: 'ok', requestId: '{request.id}' })
   })
 

@@ -278,6 +278,40 @@ describe('an allowance on its own', () => {
     expect(await third).toMatchObject({ allowed: false })
   })
 
+  it('a lease spent by another request before its asker looks: the asker asks again, it is not denied', async () => {
+    const clock = manualRuntime({ start: T0 })
+    const asks: { ask: LeaseAsk; answered: Promise<LeaseResult>; answer(result: Partial<LeaseResult>): void }[] = []
+    const link: LimiterLink = {
+      lease: (ask) => {
+        let answer!: (result: Partial<LeaseResult>) => void
+        const answered = new Promise<LeaseResult>((resolve) => {
+          answer = (r) => resolve({ allowed: true, id: ask.id, granted: 0, durationMs: 0, decisions: [], ...r })
+        })
+        asks.push({ ask, answered, answer })
+        return answered
+      },
+      refund: async () => 1,
+    }
+    const allowance = new Allowance()
+    const asker = allowance.take(clock, link, () => {})
+    await clock.until(() => asks.length === 1)
+    // Handlers of one promise run in the order they were added: the allowance's (which adds the
+    // lease) first, then this one, which takes the lease's only unit before the asker's turn.
+    let other: Promise<unknown> | undefined
+    void asks[0]!.answered.then(() => {
+      other = allowance.take(clock, link, () => {})
+    })
+    asks[0]!.answer({ granted: 1, durationMs: 2000 })
+    await clock.until(() => other !== undefined)
+    expect(await other).toMatchObject({ allowed: true })
+    // The asker found the lease empty: it asks again (it was a 429 naming no limit, then a 500).
+    await clock.until(() => asks.length === 2)
+    expect(asks[1]!.ask).toMatchObject({ need: 1 })
+    asks[1]!.answer({ granted: 4, durationMs: 2000 })
+    expect(await asker).toMatchObject({ allowed: true })
+    expect(allowance.unspent(clock.now())).toBe(3)
+  })
+
   it('gives a unit back to its lease when another object denied the request', async () => {
     const clock = manualRuntime({ start: T0 })
     const { link, asks } = heldLink()

@@ -52,6 +52,34 @@ describe('resilience config validation', () => {
     expect(cfg({ a: { url: 'http://x', fallback: { upstream: 'a', status: 200 } } })).toEqual(['upstreams.a.fallback: set exactly one of "upstream" or "status"'])
   })
 
+  it('checks hedge on the proxy action, naming the field', () => {
+    const upstreams = { a: { url: 'http://x', timeouts: { headers: 1000 }, retries: { attempts: 1 } } }
+    const hedged = (hedge: unknown, route: Record<string, unknown> = {}, gateway?: Record<string, unknown>) =>
+      problems({ ...(gateway && { gateway }), upstreams, routes: [{ id: 'r', match: { path: '/*' }, ...route, action: { type: 'proxy', upstream: 'a', hedge } }] })
+    expect(hedged({ after: 50, max: 3 })).toEqual([])
+    expect(hedged({ after: 0 })).toEqual(['routes[0].action.hedge.after: must be above 0 ms'])
+    expect(hedged({ after: 2.5 })).toEqual(['routes[0].action.hedge.after: must be whole milliseconds'])
+    expect(hedged({ after: 50, max: 4 })).toEqual(['routes[0].action.hedge.max: must be at most 3'])
+    expect(hedged({ max: 1 })).toEqual(['routes[0].action.hedge.after: required'])
+    expect(hedged({ after: 50, mx: 1 })).toEqual(['routes[0].action.hedge.mx: unknown key, did you mean "max"? (allowed: after, max)'])
+    // A route that only takes non-idempotent methods would never hedge: refused rather than ignored.
+    expect(hedged({ after: 50 }, { match: { path: '/*', methods: ['POST', 'PATCH'] } })).toEqual([
+      'routes[0].action.hedge: hedges go only with idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE), never with POST, PATCH, the only methods here; remove "hedge"',
+    ])
+    expect(hedged({ after: 50 }, { match: { path: '/*', methods: ['GET', 'POST'] } })).toEqual([])
+    // A hedge sent when the first try has given up could never win.
+    expect(hedged({ after: 1000 })).toEqual([
+      'routes[0].action.hedge.after: the last hedge would go after 1000 ms, when the first try has given up (timeouts.headers of "a" 1000 ms); lower "after"',
+    ])
+    expect(hedged({ after: 50, max: 2 }, { deadline: 100 })).toContain(
+      'routes[0].action.hedge.after: the last hedge would go after 2 x 50 = 100 ms, when the first try has given up (the route\'s deadline 100 ms); lower "after" or "max"',
+    )
+    // Each hedge is a subrequest: 2 tries and 1 hedge.
+    expect(hedged({ after: 50 }, {}, { maxSubrequests: 2 })).toEqual([
+      'routes[0]: needs up to 3 subrequests per request (action 3, policies 0), over the limit of 2 (gateway.plan "free")',
+    ])
+  })
+
   it('checks split and mirror on the proxy action', () => {
     const upstreams = { a: { url: 'http://x' }, b: { url: 'http://y' } }
     expect(problems({ upstreams, routes: proxy({ split: [{ upstream: 'b', weight: 60 }, { upstream: 'b', weight: 50 }] }) })).toEqual([

@@ -21,8 +21,11 @@ export async function setMode(instance: Instance, mode: 'up' | 'down' | 'fail' |
   if (!res.ok) throw new Error(`fleet: ${await res.text()}`)
 }
 
-/** `arrivals`: when each counted request arrived (the fleet's clock), to compare them with each other. */
-export type InstanceStats = { count: number; health: number; requests: { method: string; path: string; body: string }[]; arrivals: number[] }
+/**
+ * `arrivals`: when each counted request arrived (the fleet's clock), to compare them with each other;
+ * `abandoned`: requests whose client closed the connection before the answer.
+ */
+export type InstanceStats = { count: number; health: number; requests: { method: string; path: string; body: string }[]; arrivals: number[]; abandoned: number }
 
 export async function stats(instance: Instance): Promise<InstanceStats> {
   return (await fetch(`${FLEET}/instances/${instance.id}/stats`)).json()

@@ -11,6 +11,14 @@
  *   POST /t/T/introspect                        RFC 7662 token introspection (form body `token=`),
  *                                               client credentials by HTTP Basic; per the tenant's
  *                                               introspection mode; an unknown token is inactive
+ *   GET  /t/T/authorize                         the authorization code flow: signs the tenant's user
+ *                                               in at once (no login page) and redirects to
+ *                                               `redirect_uri` with `code` and `state`; needs PKCE (S256)
+ *   POST /t/T/token                             `grant_type=authorization_code`: the code (once, within
+ *                                               60 s), `redirect_uri` and `client_id` as at authorize,
+ *                                               `code_verifier` against the challenge -> an ID token
+ *                                               (with the authorize `nonce`) signed by the tenant's own
+ *                                               RS256 key, published in its JWKS beside the test's keys
  *
  * Control (per tenant):
  *   PUT /t/T/_control/keys        body: a JWKS of public keys to publish (rotation)
@@ -18,18 +26,67 @@
  *   PUT /t/T/_control/discovery   body: the discovery document to serve instead (e.g. a wrong issuer)
  *   PUT /t/T/_control/introspection  body: { client: [id, secret], tokens: { <token>: response },
  *                                   mode?: "ok" | "down" | "garbage", delayMs?: n }
+ *   PUT /t/T/_control/user        body: { sub, email? }: who `authorize` signs in (default "developer-1")
  *   GET /t/T/_control/stats       { jwksFetches, discoveryFetches, introspections (once set up) }
  */
+import { createHash, randomBytes } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose'
 
 type Mode = { jwks: 'ok' | 'down' | 'huge' | 'garbage'; delayMs?: number }
 type Introspection = { client: [string, string]; tokens: Record<string, unknown>; mode?: 'ok' | 'down' | 'garbage'; delayMs?: number }
-type Tenant = { keys: unknown[]; mode: Mode; discovery?: unknown; jwksFetches: number; discoveryFetches: number; introspection?: Introspection; introspections: number }
+type Tenant = { keys: unknown[]; mode: Mode; discovery?: unknown; jwksFetches: number; discoveryFetches: number; introspection?: Introspection; introspections: number } & CodeFlow
+/** The authorization code flow's state: the signed-in user, codes not yet redeemed, the signing key. */
+type CodeFlow = { user?: { sub: string; email?: string }; codes?: Map<string, Grant>; signer?: { key: CryptoKey; kid: string } }
+type Grant = { clientId: string; redirectUri: string; nonce?: string; challenge: string; issuedAt: number }
 
 export type TestIssuer = { url: string; close(): Promise<void> }
 
 const MAX_BODY = 1_000_000
+
+/** `GET /authorize`: a code for the tenant's user, sent back to the client's `redirect_uri`. */
+function authorize(t: Tenant, url: URL, res: http.ServerResponse) {
+  const q = url.searchParams
+  const redirectUri = q.get('redirect_uri') ?? ''
+  if (!/^https?:\/\//.test(redirectUri) || !q.get('client_id')) return res.writeHead(400).end('bad redirect_uri or client_id')
+  const back = new URL(redirectUri)
+  if (q.get('state') !== null) back.searchParams.set('state', q.get('state')!)
+  if (q.get('response_type') !== 'code' || q.get('code_challenge_method') !== 'S256' || !q.get('code_challenge') || !(q.get('scope') ?? '').split(' ').includes('openid')) {
+    back.searchParams.set('error', 'invalid_request')
+  } else {
+    const code = randomBytes(16).toString('base64url')
+    ;(t.codes ??= new Map()).set(code, { clientId: q.get('client_id')!, redirectUri, nonce: q.get('nonce') ?? undefined, challenge: q.get('code_challenge')!, issuedAt: Date.now() })
+    back.searchParams.set('code', code)
+  }
+  res.writeHead(302, { location: back.href }).end()
+}
+
+/** `POST /token`: the ID token for a code, once, when the client proves it started the flow. */
+async function redeem(t: Tenant, issuer: string, form: URLSearchParams): Promise<[number, unknown]> {
+  const code = form.get('code') ?? ''
+  const grant = t.codes?.get(code)
+  t.codes?.delete(code)
+  const verifier = form.get('code_verifier') ?? ''
+  const challenge = createHash('sha256').update(verifier).digest('base64url')
+  if (form.get('grant_type') !== 'authorization_code' || !grant || Date.now() - grant.issuedAt > 60_000) return [400, { error: 'invalid_grant' }]
+  if (grant.redirectUri !== form.get('redirect_uri') || grant.clientId !== form.get('client_id') || grant.challenge !== challenge) return [400, { error: 'invalid_grant' }]
+  if (!t.signer) {
+    const { privateKey, publicKey } = await generateKeyPair('RS256')
+    t.signer = { key: privateKey, kid: `code-flow-${randomBytes(4).toString('hex')}` }
+    t.keys = [...t.keys, { ...(await exportJWK(publicKey)), kid: t.signer.kid, alg: 'RS256', use: 'sig' }]
+  }
+  const user = t.user ?? { sub: 'developer-1' }
+  const idToken = await new SignJWT({ ...(user.email !== undefined && { email: user.email }), ...(grant.nonce !== undefined && { nonce: grant.nonce }) })
+    .setProtectedHeader({ alg: 'RS256', kid: t.signer.kid })
+    .setIssuer(issuer)
+    .setAudience(grant.clientId)
+    .setSubject(user.sub)
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(t.signer.key)
+  return [200, { id_token: idToken, access_token: randomBytes(16).toString('base64url'), token_type: 'Bearer', expires_in: 300 }]
+}
 
 export async function startIssuer(port = 0): Promise<TestIssuer> {
   const tenants = new Map<string, Tenant>()
@@ -65,7 +122,17 @@ export async function startIssuer(port = 0): Promise<TestIssuer> {
     try {
       if (rest === '/.well-known/openid-configuration' && req.method === 'GET') {
         t.discoveryFetches++
-        return send(res, 200, t.discovery ?? { issuer, jwks_uri: `${issuer}/jwks`, id_token_signing_alg_values_supported: ['RS256'] })
+        return send(
+          res,
+          200,
+          t.discovery ?? { issuer, jwks_uri: `${issuer}/jwks`, authorization_endpoint: `${issuer}/authorize`, token_endpoint: `${issuer}/token`, id_token_signing_alg_values_supported: ['RS256'] },
+        )
+      }
+      if (rest === '/authorize' && req.method === 'GET') return authorize(t, url, res)
+      if (rest === '/token' && req.method === 'POST') return send(res, ...(await redeem(t, issuer, new URLSearchParams(await readText(req)))))
+      if (rest === '/_control/user' && req.method === 'PUT') {
+        t.user = (await readJson(req)) as CodeFlow['user']
+        return send(res, 200, { ok: true })
       }
       if (rest === '/jwks' && req.method === 'GET') {
         t.jwksFetches++
