@@ -112,6 +112,13 @@ describe('the edgeway package, as a new user meets it', () => {
     const { status, out } = run('npm', ['run', 'check'], project)
     assert.equal(status, 0, out)
     assert.match(out, /gateway\.json \(the top level\): ok \(2 routes\)/)
+    // The custom policy's options are checked by its own schema, at the exact field.
+    const config = JSON.parse(readFileSync(join(project, 'gateway.json'), 'utf8'))
+    config.routes[1].policies[0].allow = []
+    writeFileSync(join(project, 'bad.json'), JSON.stringify(config))
+    const bad = run('npx', ['--no-install', 'edgeway', 'check', 'bad.json'], project)
+    assert.equal(bad.status, 1, bad.out)
+    assert.match(bad.out, /routes\[1\]\.policies\[0\]\.allow: must list at least one tenant/)
   })
 
   it('npm run schema: the project schema knows custom:tenant-check and its options', () => {
