@@ -7,7 +7,7 @@
 // Offline and fast: "installing" is what npm would leave on disk, made by hand — the tarball
 // unpacked into node_modules/edgeway, every other package linked from this repository's
 // node_modules (the versions of package-lock.json, which the generated project pins too).
-// Only 127.0.0.1. About 2 minutes on 2 busy cores.
+// Only 127.0.0.1. About 2 minutes on 2 busy cores (each step is bounded at 10 minutes for a machine far busier).
 //
 // Run: npm run test:scripts (or node --test test/scripts/package.test.mjs)
 import assert from 'node:assert/strict'
@@ -27,7 +27,7 @@ let unpacked
 let project
 
 /** Runs a command to its end (bounded); `{ status, out }`. */
-function run(command, args, cwd, timeout = 240_000) {
+function run(command, args, cwd, timeout = 600_000) {
   const { status, stdout, stderr, error } = spawnSync(command, args, { cwd, env: ENV, encoding: 'utf8', timeout, maxBuffer: 64 * 1024 * 1024 })
   if (error) throw error
   return { status, out: stdout + stderr }
@@ -131,7 +131,7 @@ describe('the edgeway package, as a new user meets it', () => {
   })
 
   it('npm test: the generated tests pass in workerd', () => {
-    const { status, out } = run('npm', ['test'], project, 300_000)
+    const { status, out } = run('npm', ['test'], project)
     assert.equal(status, 0, out)
     assert.match(out, /Tests {2}\d+ passed/)
     assert.doesNotMatch(out, /failed/)
@@ -184,11 +184,11 @@ describe('the edgeway package, as a new user meets it', () => {
     const base = `http://127.0.0.1:${port}`
     try {
       let hello
-      for (let i = 0; i < 240 && !hello; i++) {
+      for (let i = 0; i < 480 && !hello; i++) {
         hello = await fetch(`${base}/hello`).catch(() => undefined)
         if (!hello) await new Promise((r) => setTimeout(r, 250))
       }
-      assert.ok(hello, `wrangler dev answered within 60 s:\n${log}`)
+      assert.ok(hello, `wrangler dev answered within 120 s:\n${log}`)
       assert.equal(hello.status, 200)
       assert.deepEqual(await hello.json(), { hello: 'from my-gateway' })
 
