@@ -1,5 +1,5 @@
 // `npm run build [-- --env production]`: bundles the worker offline (`wrangler deploy --dry-run`)
-// into dist/, with its config validated and defaulted now (preparedEntry: the worker skips its
+// into dist/worker/, with its config validated and defaulted now (preparedEntry: the worker skips its
 // validator for it), then prints what the upload weighs, by area, and what a cold start costs.
 //
 // Issue 16 replaced the old size budget (136 KiB gzip, raised five times as features landed) with
@@ -29,16 +29,16 @@ const envAt = argv.findIndex((a) => a === '--env' || a === '-e')
 const envName = envAt >= 0 ? (argv[envAt + 1] ?? '') : (argv.find((a) => a.startsWith('--env='))?.slice(6) ?? process.env.CLOUDFLARE_ENV ?? '')
 const toml = resolve('wrangler.toml')
 
-rmSync('dist', { recursive: true, force: true })
+rmSync('dist/worker', { recursive: true, force: true })
 const entry = await preparedEntry(toml, envName)
 // wrangler warns when a config with environments is deployed without one: no `--env` means the
 // top-level (demo) Worker, and `--env=` says so.
 const envArgs = argv.some((a) => a === '-e' || a === '--env' || a.startsWith('--env=') || a.startsWith('-e=')) ? [] : ['--env=']
-const args = ['wrangler', 'deploy', '--dry-run', '--outdir', 'dist', ...(entry ? [entry] : []), ...envArgs, ...argv]
+const args = ['wrangler', 'deploy', '--dry-run', '--outdir', 'dist/worker', ...(entry ? [entry] : []), ...envArgs, ...argv]
 execFileSync('npx', ['--no-install', ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...OFFLINE_ENV } })
-const files = readdirSync('dist')
+const files = readdirSync('dist/worker')
 const js = files.filter((f) => f.endsWith('.js'))
-const raw = Buffer.concat(js.map((f) => readFileSync(`dist/${f}`)))
+const raw = Buffer.concat(js.map((f) => readFileSync(`dist/worker/${f}`)))
 const gz = gzipSync(raw, { level: 9 }).length
 const kib = (n) => (n / 1024).toFixed(1)
 
@@ -71,7 +71,7 @@ console.log(`worker bundle by area (KiB gzip, by share of minified bytes): ${row
 
 // The rest of the upload: the source map (uploaded, not counted against the Worker's size limit)
 // and the static assets (Workers Static Assets, outside the Worker).
-const map = files.filter((f) => f.endsWith('.map')).reduce((sum, f) => sum + gzipSync(readFileSync(`dist/${f}`)).length, 0)
+const map = files.filter((f) => f.endsWith('.map')).reduce((sum, f) => sum + gzipSync(readFileSync(`dist/worker/${f}`)).length, 0)
 const assetFiles = (dir) => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? assetFiles(join(dir, f)) : [join(dir, f)]))
 const assets = assetFiles('public').reduce((sum, f) => sum + gzipSync(readFileSync(f)).length, 0)
 console.log(`upload: worker ${kib(raw.length)} KiB raw, ${kib(gz)} KiB gzip (cap ${CAP_GZIP / 1024} KiB); source map ${kib(map)} KiB gzip; static assets (public/) ${kib(assets)} KiB gzip`)

@@ -5,16 +5,26 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { importTs, OFFLINE_ENV } from './lib.mjs'
+import { FROM_SOURCE, importTs, loadTools, OFFLINE_ENV, wranglerBin } from './lib.mjs'
 
-/** This project's wrangler, wherever the command runs from. */
-const WRANGLER = fileURLToPath(new URL('../node_modules/wrangler/bin/wrangler.js', import.meta.url))
 const src = (path) => fileURLToPath(new URL(`../src/${path}`, import.meta.url))
 
-/** parseConfig, checkEnvironment and the record format, from src/config/. */
-export async function configTools() {
-  const [parse, environment, record] = await Promise.all(['config/parse.ts', 'config/environment.ts', 'config/record.ts'].map((path) => importTs(src(path))))
-  return { ...parse, ...environment, ...record }
+/** Where a project keeps its custom policies and actions (`export const policies = {...}`, `actions`). */
+export const EXTENSIONS_FILE = 'src/extensions.ts'
+
+/** The project's extensions module, if it has one (`--extensions` names another). */
+export function extensionsFile(given) {
+  if (given) return resolve(given)
+  const file = resolve(EXTENSIONS_FILE)
+  return existsSync(file) ? file : undefined
+}
+
+/**
+ * parseConfig, checkEnvironment, the record format and the schema generators; with the project's
+ * custom policies and actions (`tools.extensions`) when it has an extensions module.
+ */
+export async function configTools(extensions = extensionsFile()) {
+  return loadTools({ extensions })
 }
 
 /** Secret names (`NAME=...` lines) of .dev.vars.example beside wrangler.toml. */
@@ -50,9 +60,12 @@ export async function environment(tomlPath, name) {
  * (validated and defaulted in Node by src/config/prepared.ts, so the worker skips the validator for
  * it), written to `.edgeway/<env>/` (entry.ts + config.json); its path, handed to wrangler as the
  * script. Undefined when the entry bundles no JSON config (wrangler then bundles `main` as it is).
- * Throws with the problems when the config does not validate.
+ * Undefined too in a user's project (the installed package). Throws with the problems when the config does not validate.
  */
 export async function preparedEntry(tomlPath, name) {
+  // In a user's project (the installed package, no sources) the entry is bundled as written: its
+  // custom policies are the project's, and the worker validates the config on its first request.
+  if (!FROM_SOURCE) return undefined
   const { file } = await environment(tomlPath, name)
   if (!file) return undefined
   const { prepareConfig } = await importTs(src('config/prepared.ts'))
@@ -86,7 +99,7 @@ export async function environmentNames(tomlPath) {
 
 /** Problems of a config (parsed JSON) against an environment, as `path: reason`; `pending` when structure stopped the checks. */
 export function configProblems(tools, input, env) {
-  const result = tools.parseConfig(input)
+  const result = tools.parseConfig(input, tools.extensions)
   if (!result.ok) return { problems: result.problems, pending: result.pending }
   return { problems: tools.checkEnvironment(result.config, env), config: result.config, notices: result.notices }
 }
@@ -98,7 +111,7 @@ export function configProblems(tools, input, env) {
 function kvCommand(store, args, options = {}) {
   const where = store.local ? ['--local', ...(store.persistTo ? ['--persist-to', store.persistTo] : [])] : ['--remote']
   const envArgs = store.env ? ['--env', store.env] : []
-  const out = spawnSync(process.execPath, [WRANGLER, 'kv', 'key', ...args, '--binding', store.binding, '--config', store.config, ...envArgs, ...where], {
+  const out = spawnSync(process.execPath, [wranglerBin(), 'kv', 'key', ...args, '--binding', store.binding, '--config', store.config, ...envArgs, ...where], {
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
     env: { ...OFFLINE_ENV, ...process.env },

@@ -46,7 +46,7 @@ async function recordProblems() {
   const tools = await configTools()
   const tomlPath = resolve('wrangler.toml')
   const { env: target, file } = await environment(tomlPath, env)
-  const reload = file && tools.parseConfig(JSON.parse(readFileSync(file, 'utf8'))).config?.gateway.reload
+  const reload = file && tools.parseConfig(JSON.parse(readFileSync(file, 'utf8')), tools.extensions).config?.gateway.reload
   if (!reload) return []
   const where = `${reload.kv} "${reload.key}" (${target.label})`
   if (!target.kvNamespaces.has(reload.kv)) return [`gateway.reload.kv: no KV namespace binding "${reload.kv}" declared in ${target.label} of wrangler.toml`]

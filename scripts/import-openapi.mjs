@@ -1,29 +1,18 @@
-// `npm run import:openapi -- api.yaml [--upstream name=url] [--prefix /pets] [--out gateway.json]`:
+// `edgeway import-openapi api.yaml [--upstream name=url] [--prefix /pets] [--out gateway.json]`
+// (here: `npm run import:openapi -- ...`):
 // turns an OpenAPI 3.x document (YAML or JSON) into a gateway config, validates it, and prints it
 // (or writes it with --out). Notes (security schemes to map, bodies not validated) go to stderr.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, relative, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import { parse } from 'yaml'
-import { importTs } from './lib.mjs'
+import { commandArgs, FROM_SOURCE, loadTools, PACKAGE_ROOT } from './lib.mjs'
 
-const usage = 'usage: npm run import:openapi -- api.yaml [--upstream name=url] [--prefix /path] [--out gateway.json]'
-let args
-try {
-  args = parseArgs({ allowPositionals: true, options: { upstream: { type: 'string' }, prefix: { type: 'string' }, out: { type: 'string' } } })
-} catch (err) {
-  console.error(`${err.message}\n${usage}`)
-  process.exit(2)
-}
-if (args.positionals.length !== 1) {
-  console.error(usage)
-  process.exit(2)
-}
+const usage = 'usage: edgeway import-openapi api.yaml [--upstream name=url] [--prefix /path] [--out gateway.json]'
+const args = commandArgs({ upstream: { type: 'string' }, prefix: { type: 'string' }, out: { type: 'string' } }, usage)
 const [file] = args.positionals
-const [{ importOpenApi }, { parseConfig }] = await Promise.all([importTs('scripts/openapi/convert.ts'), importTs('src/config/parse.ts')])
-// `$schema` is resolved against the config file: point it at the repo's schema from where it lands.
-const schemaFile = fileURLToPath(new URL('../edgeway.schema.json', import.meta.url))
+const { importOpenApi, parseConfig } = await loadTools()
+// `$schema` is resolved against the config file: point it at the schema (the repo's, or the installed package's) from where it lands.
+const schemaFile = resolve(PACKAGE_ROOT, FROM_SOURCE ? 'edgeway.schema.json' : 'dist/edgeway.schema.json')
 const fromDir = args.values.out ? dirname(resolve(args.values.out)) : process.cwd()
 const schema = relative(fromDir, schemaFile).split('\\').join('/')
 let result
@@ -43,5 +32,5 @@ if (!checked.ok) {
 const text = JSON.stringify(result.config, null, 2) + '\n'
 if (args.values.out) {
   writeFileSync(args.values.out, text)
-  console.error(`wrote ${args.values.out} (${result.config.routes.length} routes); check it with: npm run check:config -- ${args.values.out}`)
+  console.error(`wrote ${args.values.out} (${result.config.routes.length} routes); check it with: ${FROM_SOURCE ? 'npm run check:config --' : 'npx edgeway check'} ${args.values.out}`)
 } else process.stdout.write(text)

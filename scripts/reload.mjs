@@ -39,7 +39,7 @@ const { env, file: bundledFile } = await environment(tomlPath, values.env)
 
 // Where the record goes comes from the config the environment bundles, as the isolates read it.
 if (!bundledFile) fail(`${env.label}: its entry bundles no config/*.json, so nothing names the reload key`)
-const bundled = tools.parseConfig(JSON.parse(readFileSync(bundledFile, 'utf8')))
+const bundled = tools.parseConfig(JSON.parse(readFileSync(bundledFile, 'utf8')), tools.extensions)
 if (!bundled.ok) fail(`the bundled ${relative(process.cwd(), bundledFile)} is invalid; run npm run check:config -- --env ${values.env}`)
 const reload = bundled.config.gateway.reload
 if (!reload) fail(`the config ${env.label} bundles has no gateway.reload: its isolates never read a record`)

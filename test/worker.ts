@@ -4,10 +4,10 @@
  */
 import config from './fixtures/gateway.json'
 import type { Env } from '../src/core/env'
-import { createWorker } from '../src/worker'
+import { createWorker } from '../src/lib'
 import { SERVED_HEADER, servedGateways } from './support/served'
 
-export * from '../src/worker'
+export * from '../src/gateway/durable-objects'
 
 const worker = createWorker(config)
 

@@ -5,18 +5,8 @@ import { build } from 'esbuild'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { cloudflareStub } from '../../scripts/lib.mjs'
 import { ROOT } from './workerd.mjs'
-
-const cloudflareStub = {
-  name: 'cloudflare-stub',
-  setup(b) {
-    b.onResolve({ filter: /^cloudflare:/ }, (args) => ({ path: args.path, namespace: 'cf-stub' }))
-    b.onLoad({ filter: /.*/, namespace: 'cf-stub' }, () => ({
-      contents: 'export class DurableObject {}; export class WorkerEntrypoint {}; export class RpcTarget {}; export const env = {};',
-      loader: 'js',
-    }))
-  },
-}
 
 export async function loadFeatures(workDir) {
   const contents = [

@@ -30,8 +30,8 @@ export async function prepareConfig(config) {
  */
 export async function bundleGateway(config, patches, { minify = true, prepare = true } = {}) {
   const contents = [
-    "import { createWorker } from './src/worker'",
-    "export * from './src/worker'",
+    "import { createWorker } from './src/lib'",
+    "export * from './src/gateway/durable-objects'",
     `export default createWorker(${JSON.stringify(prepare ? await prepareConfig(config) : config)})`,
   ].join('\n')
   const result = await build({

@@ -1,6 +1,6 @@
 /** Worker entry for `npm run test:cache-conformance`: one cached route in front of the suite's origin. */
 import config from './config.json'
-import { createWorker } from '../../src/worker'
+import { createWorker } from '../../src/lib'
 
-export * from '../../src/worker'
+export * from '../../src/gateway/durable-objects'
 export default createWorker(config)

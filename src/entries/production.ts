@@ -1,6 +1,6 @@
 /** Worker entry for `wrangler deploy --env production`: config/production.json. */
 import config from '../../config/production.json'
-import { createWorker } from '../worker'
+import { createWorker } from '../lib'
 
-export * from '../worker'
+export * from '../gateway/durable-objects'
 export default createWorker(config)

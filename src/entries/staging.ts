@@ -1,6 +1,6 @@
 /** Worker entry for `wrangler deploy --env staging`: config/staging.json. */
 import config from '../../config/staging.json'
-import { createWorker } from '../worker'
+import { createWorker } from '../lib'
 
-export * from '../worker'
+export * from '../gateway/durable-objects'
 export default createWorker(config)

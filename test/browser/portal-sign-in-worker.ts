@@ -4,9 +4,9 @@
  * keeps their consumers and keys in `API_KEYS`, the KV namespace the demo's `api-key` route reads.
  */
 import demo from '../../config/demo.json'
-import { createWorker } from '../../src/worker'
+import { createWorker } from '../../src/lib'
 
-export * from '../../src/worker'
+export * from '../../src/gateway/durable-objects'
 export default createWorker({
   ...demo,
   gateway: {

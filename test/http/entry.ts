@@ -3,7 +3,7 @@
  * `wrangler dev test/http/entry.ts`, which keeps wrangler.toml's bindings and swaps only the entry.
  */
 import config from './gateway.json'
-import { createWorker } from '../../src/worker'
+import { createWorker } from '../../src/lib'
 
-export * from '../../src/worker'
+export * from '../../src/gateway/durable-objects'
 export default createWorker(config)

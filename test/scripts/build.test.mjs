@@ -14,7 +14,7 @@ describe('build', () => {
   it('prints the bundle size and no warning', () => {
     const { status, stdout, stderr } = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: root, encoding: 'utf8', env: { ...process.env, ...OFFLINE_ENV, NO_COLOR: '1' } })
     assert.equal(status, 0, stderr)
-    assert.match(stdout, /^bundle: [\d.]+ KiB raw, [\d.]+ KiB gzip/m)
+    assert.match(stdout, /^upload: worker [\d.]+ KiB raw, [\d.]+ KiB gzip \(cap 250 KiB\)/m)
     assert.doesNotMatch(stdout + stderr, /WARNING|warn/i)
   })
 })

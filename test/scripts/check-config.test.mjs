@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
+import { PACKAGE } from '../../scripts/lib.mjs'
+import { durableObjectsToml, entry } from './projects.mjs'
 
 const script = (name) => fileURLToPath(new URL(`../../scripts/${name}`, import.meta.url))
 let dir
@@ -21,10 +23,6 @@ compatibility_date = "2026-04-20"
 [vars]
 API_ORIGIN = "http://127.0.0.1:9"
 
-[[durable_objects.bindings]]
-name = "RATE_LIMITER"
-class_name = "RateLimiter"
-
 [env.staging]
 main = "src/entries/staging.ts"
 vars = { OTHER = "x" }
@@ -33,7 +31,9 @@ vars = { OTHER = "x" }
 main = "src/entries/production.ts"
 vars = { API_ORIGIN = "https://api.example.com" }
 services = [{ binding = "BILLING", service = "billing" }]
-`
+
+# Every Durable Object this version needs, at the top level and in staging (production lacks them).
+${durableObjectsToml('staging')}`
 const upstreamConfig = (upstreams, policies = []) =>
   JSON.stringify({ upstreams, policies, routes: [{ id: 'api', match: { path: '/api/*' }, action: { type: 'proxy', upstream: 'api' } }] })
 const limit = { type: 'rate-limit', by: ['ip'], limits: [{ name: 'a', limit: 1, window: 1 }] }
@@ -52,8 +52,8 @@ before(() => {
   mkdirSync(join(dir, 'src/entries'), { recursive: true })
   mkdirSync(join(dir, 'config'))
   writeFileSync(join(dir, 'wrangler.toml'), WRANGLER_TOML)
-  writeFileSync(join(dir, 'src/index.ts'), "import config from '../config/demo.json'\n")
-  for (const env of ['staging', 'production']) writeFileSync(join(dir, `src/entries/${env}.ts`), `import config from '../../config/${env}.json'\n`)
+  writeFileSync(join(dir, 'src/index.ts'), entry('../config/demo.json'))
+  for (const env of ['staging', 'production']) writeFileSync(join(dir, `src/entries/${env}.ts`), entry(`../../config/${env}.json`))
   // Valid at the top level; staging lacks API_ORIGIN; production lacks the DO binding the rate limit needs.
   writeFileSync(join(dir, 'config/demo.json'), upstreamConfig({ api: { url: '${API_ORIGIN}' } }, [limit]))
   writeFileSync(join(dir, 'config/staging.json'), upstreamConfig({ api: { url: '${API_ORIGIN}' } }))
@@ -72,6 +72,9 @@ describe('check:config', () => {
       /config\/staging\.json \(\[env\.staging\]\): 1 problem\(s\)\n {2}- upstreams\.api\.url: Worker variable "API_ORIGIN" is not set in \[env\.staging\] vars \(nor listed as a secret in \.dev\.vars\.example\)/,
     )
     assert.match(out, /- policies\[0\]\.binding: no Durable Object binding "RATE_LIMITER" declared in \[env\.production\] of wrangler\.toml/)
+    // The environments whose Durable Objects are all there say nothing about them (test/scripts/durable-objects-check.test.mjs).
+    assert.match(out, /wrangler\.toml \[env\.production\]: no Durable Object binding for RateLimiter, /)
+    assert.doesNotMatch(out, /wrangler\.toml (the top level|\[env\.staging\]):/)
   })
 
   it('a secret name listed in .dev.vars.example is accepted for ${VAR}', () => {
@@ -116,6 +119,18 @@ describe('check:config', () => {
     assert.match(out, /config\/agg\.json: ok \(1 routes\)\n {2}notice: routes\[0\]\.action\.forwardHeaders: the route has an auth policy \(api-key\) and its calls get none of the client's headers/)
     writeFileSync(join(dir, 'config/agg.json'), JSON.stringify({ upstreams: { api: { url: 'http://127.0.0.1:9' } }, routes: [route({ forwardHeaders: [] })] }))
     assert.doesNotMatch(run('check-config.mjs', ['config/agg.json']).out, /notice/)
+  })
+})
+
+describe('check:config and the version of $schema', () => {
+  it('notices a $schema file written by another Edgeway version (edgeway schema), and says how to renew it', () => {
+    writeFileSync(join(dir, 'config/old.schema.json'), JSON.stringify({ 'x-edgeway-version': '0.0.1' }))
+    writeFileSync(join(dir, 'config/versioned.json'), JSON.stringify({ $schema: './old.schema.json', ...JSON.parse(upstreamConfig({ api: { url: 'http://127.0.0.1:9' } })) }))
+    const { status, out } = run('check-config.mjs', ['config/versioned.json'])
+    assert.equal(status, 0, out)
+    assert.match(out, /notice: \$schema: config\/old\.schema\.json was written by edgeway 0\.0\.1, this is \d+\.\d+\.\d+: run `npx edgeway schema`/)
+    writeFileSync(join(dir, 'config/old.schema.json'), JSON.stringify({ 'x-edgeway-version': PACKAGE.version }))
+    assert.doesNotMatch(run('check-config.mjs', ['config/versioned.json']).out, /notice/)
   })
 })
 

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import { OFFLINE_ENV } from '../../scripts/lib.mjs'
+import { durableObjectsToml, entry } from './projects.mjs'
 
 const script = (name) => fileURLToPath(new URL(`../../scripts/${name}`, import.meta.url))
 const WRANGLER = fileURLToPath(new URL('../../node_modules/wrangler/bin/wrangler.js', import.meta.url))
@@ -33,7 +34,8 @@ vars = { API_ORIGIN = "http://127.0.0.1:9" }
 [[env.staging.kv_namespaces]]
 binding = "CONFIG_KV"
 id = "config-kv-staging"
-`
+
+${durableObjectsToml('staging')}`
 const route = (id) => ({ id, match: { path: `/${id}` }, action: { type: 'proxy', upstream: 'api' } })
 const config = (routes, extra = {}) => JSON.stringify({ ...extra, upstreams: { api: { url: '${API_ORIGIN}' } }, routes })
 const reloadOn = { gateway: { reload: { refreshSeconds: 30 } } }
@@ -64,8 +66,8 @@ before(() => {
   mkdirSync(join(dir, 'src/entries'), { recursive: true })
   mkdirSync(join(dir, 'config'))
   writeFileSync(join(dir, 'wrangler.toml'), WRANGLER_TOML)
-  writeFileSync(join(dir, 'src/index.ts'), "import config from '../config/demo.json'\n")
-  writeFileSync(join(dir, 'src/entries/staging.ts'), "import config from '../../config/staging.json'\n")
+  writeFileSync(join(dir, 'src/index.ts'), entry('../config/demo.json'))
+  writeFileSync(join(dir, 'src/entries/staging.ts'), entry('../../config/staging.json'))
   writeFileSync(join(dir, 'config/demo.json'), config([route('bundled')], reloadOn))
   writeFileSync(join(dir, 'config/staging.json'), config([route('bundled')], reloadOn))
   writeFileSync(join(dir, 'config/good.json'), config([route('a'), route('b')]))
