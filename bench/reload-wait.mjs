@@ -5,8 +5,11 @@
 // during the reload, for the gateway as built and with slicing off (the whole config validated
 // and compiled in one go, as before slices), so the two are measured on the same machine.
 //
-//   node bench/reload-wait.mjs [--routes 26619] [--concurrency 4]
-import { mkdtempSync, rmSync } from 'node:fs'
+//   node bench/reload-wait.mjs [--routes 26619] [--concurrency 4] [--runs 1] [--sliced-only] [--trace-gc]
+//
+// --trace-gc runs workerd with V8's --trace-gc and prints the GC lines logged during the reload
+// (the pauses a request may wait behind).
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,7 +18,15 @@ import { importTs } from '../scripts/lib.mjs'
 import { bundleGateway, ROOT, startWorkerd } from './lib/workerd.mjs'
 import { freePort } from './lib/procs.mjs'
 
-const { values } = parseArgs({ options: { routes: { type: 'string', default: '26619' }, concurrency: { type: 'string', default: '4' } } })
+const { values } = parseArgs({
+  options: {
+    routes: { type: 'string', default: '26619' },
+    concurrency: { type: 'string', default: '4' },
+    runs: { type: 'string', default: '1' },
+    'sliced-only': { type: 'boolean', default: false },
+    'trace-gc': { type: 'boolean', default: false },
+  },
+})
 const ROUTES = Number(values.routes)
 const CONCURRENCY = Number(values.concurrency)
 const KEY = 'gateway.json'
@@ -68,7 +79,9 @@ async function measure(label, patches) {
   const bundled = { gateway: { reload: { key: KEY, refreshSeconds: 1 } }, routes: [{ id: 'ping', match: { path: '/ping' }, action: { type: 'respond', body: 'bundled' } }] }
   const dir = mkdtempSync(join(tmpdir(), 'edgeway-reload-bench-'))
   const { code } = await bundleGateway(bundled, patches)
-  const worker = await startWorkerd(dir, { source: code, kvNamespaces: [{ binding: 'CONFIG_KV', port: kv.port }] })
+  const v8Flags = values['trace-gc'] ? ['--trace-gc', ...(process.env.EXTRA_V8 ? process.env.EXTRA_V8.split(' ') : [])] : []
+  const worker = await startWorkerd(dir, { source: code, kvNamespaces: [{ binding: 'CONFIG_KV', port: kv.port }], v8Flags })
+  const log = join(dir, 'workerd.log')
   try {
     const url = `${worker.url}/ping`
     const first = await get(url) // reads and compiles v1
@@ -76,6 +89,7 @@ async function measure(label, patches) {
     const plain = []
     for (let i = 0; i < 200; i++) plain.push((await get(url)).ms)
 
+    const logFrom = statSync(log).size
     store.set(KEY, formatRecord(2, new Date().toISOString(), bigConfig('v2')))
     const during = []
     let switched = false
@@ -99,20 +113,43 @@ async function measure(label, patches) {
       over50: during.filter((ms) => ms > 50).length,
       worst: [...during].sort((a, b) => b - a).slice(0, 5),
       reloadSeconds: (Date.now() - startedAt) / 1000,
+      gc: values['trace-gc'] ? gcDuring(readFileSync(log, 'utf8').slice(logFrom)) : undefined,
     }
     return row
   } finally {
     worker.stop()
     kv.close()
-    rmSync(dir, { recursive: true, force: true })
+    if (process.env.KEEP_DIR) console.log('kept', dir); else rmSync(dir, { recursive: true, force: true })
   }
 }
 
-const rows = [
-  await measure('sliced (as built)'),
-  // The same code with one slice holding every route: validation and compilation in one go.
-  await measure('one slice (no yielding)', { 'src/core/steps.ts': [['export const ROUTES_PER_STEP = 100', 'export const ROUTES_PER_STEP = 1e9']] }),
-]
+/**
+ * V8's `--trace-gc` lines logged during the reload: how many collections of each kind, the longest
+ * pauses, and the heap after the last full (mark-compact) collection.
+ */
+function gcDuring(text) {
+  const events = []
+  for (const line of text.split('\n')) {
+    const m = /(Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Compact|Mark-Compact \(reduce\))[^\d]*([\d.]+) \(([\d.]+)\) -> ([\d.]+) \(([\d.]+)\) MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ ([\d.]+) ms/.exec(line)
+    if (m) events.push({ kind: m[1], before: Number(m[2]), after: Number(m[4]), pauseMs: Number(m[6]), line: line.trim() })
+  }
+  const full = events.filter((e) => e.kind !== 'Scavenge')
+  return {
+    scavenges: events.length - full.length,
+    full: full.length,
+    longest: [...events].sort((a, b) => b.pauseMs - a.pauseMs).slice(0, 5),
+    heapAfterLastFullMb: full.at(-1)?.after,
+  }
+}
+
+const SLICED = ['sliced (as built)']
+// The same code with one slice holding every route: validation and compilation in one go.
+const ONE_SLICE = ['one slice (no yielding)', { 'src/core/steps.ts': [['export const ROUTES_PER_STEP = 100', 'export const ROUTES_PER_STEP = 1e9']] }]
+const rows = []
+for (let run = 0; run < Number(values.runs); run++) {
+  rows.push(await measure(...SLICED))
+  if (!values['sliced-only']) rows.push(await measure(...ONE_SLICE))
+}
 console.log(`reload of a ${ROUTES.toLocaleString('en')}-route config record, ${CONCURRENCY} clients in a loop (ms)`)
 console.log('| build | plain median | plain max | requests during reload | max wait during reload | p99 during reload | over 50 ms | reload took (s) |')
 console.log('|---|---|---|---|---|---|---|---|')
@@ -120,4 +157,12 @@ for (const r of rows) {
   const f = (n) => n.toFixed(1)
   console.log(`| ${r.label} | ${f(r.plainMedianMs)} | ${f(r.plainMaxMs)} | ${r.duringRequests} | ${f(r.duringMaxMs)} | ${f(r.duringP99Ms)} | ${r.over50} | ${r.reloadSeconds.toFixed(1)} |`)
   console.log(`  ${r.label}: the five longest waits during the reload: ${r.worst.map(f).join(', ')} ms`)
+  if (r.gc) {
+    console.log(`  GC during the reload: ${r.gc.scavenges} scavenges, ${r.gc.full} full; heap after the last full: ${r.gc.heapAfterLastFullMb} MB; longest:`)
+    for (const e of r.gc.longest) console.log(`    ${e.line}`)
+  }
+}
+if (rows.length > 1) {
+  const during = rows.filter((r) => r.label === SLICED[0]).map((r) => r.duringMaxMs)
+  console.log(`${SLICED[0]}: max wait during the reload over ${during.length} runs: ${during.map((n) => n.toFixed(1)).join(', ')} ms`)
 }

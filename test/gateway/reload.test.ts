@@ -211,6 +211,18 @@ describe('a large config', () => {
     ])
   })
 
+  it("a route's setup warning is logged once, when the config loads, not again on its first match", async () => {
+    const key = 'large-3.json'
+    const events = captureEvents()
+    await writeRecord(key, many(2_500, 2_000, [{ type: 'cache', purge: { kv: 'NO_SUCH_KV' } }]))
+    const host = isolate(key)
+    expect(await (await call(host, '/n/2000')).text()).toBe('2000')
+    expect(await (await call(host, '/n/2000')).text()).toBe('2000')
+    expect(events().filter((e) => e.event === 'cache_purge_unavailable')).toEqual([
+      { event: 'cache_purge_unavailable', at: 'routes[2000].policies[0]', reason: 'no KV binding "NO_SUCH_KV": purges can\'t reach this cache' },
+    ])
+  })
+
   it('a reload yields the thread between slices: parse and compile each take many turns', async () => {
     const { parseConfigSteps } = await import('../../src/config/parse')
     const { createGatewaySteps } = await import('../../src/gateway/create-gateway')
