@@ -34,7 +34,7 @@ export type GatewayOptions = {
   writeLog?: LogWriter
   /** The active config's version, shown by the admin API. */
   configVersion?: string
-  /** The config as written (before defaults), shown redacted by the admin API. */
+  /** The config as written (before defaults), or a function reading it, shown redacted by the admin API. */
   source?: unknown
   /** Metrics sinks used instead of the configured ones (tests inject recording or failing writers). */
   metricsSinks?: MetricsSink[]

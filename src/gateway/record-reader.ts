@@ -17,8 +17,8 @@ export type RecordRead =
   | { kind: 'unreadable'; problem: string }
   /** A record whose version the caller did not want: only its header was read. */
   | { kind: 'known'; header: RecordHeader }
-  /** A record, its config lines (after the header) not parsed yet. */
-  | { kind: 'record'; header: RecordHeader; lines: string[] }
+  /** A record, its body (everything after the header line; undefined without a line break) not parsed yet. */
+  | { kind: 'record'; header: RecordHeader; body: string | undefined }
 
 /** Reads the record at `key`; never throws. `wants(header)` says whether to read on past the header. */
 export async function readRecord(kv: KVNamespace, key: string, runtime: Runtime, wants: (header: RecordHeader) => boolean): Promise<RecordRead> {
@@ -62,5 +62,5 @@ async function readLines(reader: ReadableStreamDefaultReader<Uint8Array>, wants:
     if (done) break
   }
   const end = text.indexOf('\n')
-  return { kind: 'record', header, lines: end < 0 ? [] : text.slice(end + 1).split('\n') }
+  return { kind: 'record', header, body: end < 0 ? undefined : text.slice(end + 1) }
 }
