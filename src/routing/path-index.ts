@@ -30,8 +30,8 @@ class SegmentNode {
   literals: Map<string, SegmentNode> | undefined = undefined
   /** Where a `:name` segment leads (one node whatever the name: the names are kept per pattern). */
   param: SegmentNode | undefined = undefined
-  /** Patterns ending here. */
-  ends: number[] | undefined = undefined
+  /** Patterns ending here: most nodes end one, which needs no array. */
+  ends: number | number[] | undefined = undefined
   /** Patterns ending here with `/*`. */
   stars: number[] | undefined = undefined
   /** Patterns ending here with a segment `prefix*`: prefix, number, prefix, number... */
@@ -61,6 +61,13 @@ class SegmentNode {
 export type PathMatch = [entry: number, params: Record<string, string>]
 
 const NO_PARAMS: readonly string[] = []
+
+function endHere(node: SegmentNode, entry: number): void {
+  const ends = node.ends
+  if (ends === undefined) node.ends = entry
+  else if (typeof ends === 'number') node.ends = [ends, entry]
+  else ends.push(entry)
+}
 
 /**
  * Whether `TrieRouter` reads the pattern as more than literal segments, `:name` segments and a
@@ -92,6 +99,8 @@ export class PathIndex {
   add(pattern: string, entry: number): void {
     if (needsTrieRouter(pattern)) {
       ;(this.complex ??= new TrieRouter<number>()).add('ALL', pattern, entry)
+      // TrieRouter keeps these names itself; a slot all the same keeps the list without holes.
+      this.names[entry] = NO_PARAMS
       return
     }
     const segments = segmentsOf(pattern)
@@ -106,13 +115,18 @@ export class PathIndex {
       } else node = node.nextOrNew(segment)
     }
     const end = segments[last]!
-    if (end === '*') (node.stars ??= []).push(entry)
-    else if (isParam(end)) {
+    // Lists are made with their first entry: `[]` then `push` would reserve room for 17.
+    if (end === '*') {
+      if (node.stars) node.stars.push(entry)
+      else node.stars = [entry]
+    } else if (isParam(end)) {
       node = node.param ??= new SegmentNode()
       names.push(end.slice(1))
-      ;(node.ends ??= []).push(entry)
-    } else if (end.endsWith('*')) (node.prefixes ??= []).push(end.slice(0, -1), entry)
-    else (node.nextOrNew(end).ends ??= []).push(entry)
+      endHere(node, entry)
+    } else if (end.endsWith('*')) {
+      if (node.prefixes) node.prefixes.push(end.slice(0, -1), entry)
+      else node.prefixes = [end.slice(0, -1), entry]
+    } else endHere(node.nextOrNew(end), entry)
     this.names[entry] = this.shared(names)
   }
 
@@ -143,7 +157,9 @@ export class PathIndex {
   private visit(node: SegmentNode, parts: string[], i: number, values: string[], found: PathMatch[]): void {
     if (node.stars) for (const entry of node.stars) found.push([entry, this.params(entry, values)])
     if (i === parts.length) {
-      if (node.ends) for (const entry of node.ends) found.push([entry, this.params(entry, values)])
+      const ends = node.ends
+      if (typeof ends === 'number') found.push([ends, this.params(ends, values)])
+      else if (ends) for (const entry of ends) found.push([entry, this.params(entry, values)])
       return
     }
     const part = parts[i]!
