@@ -8,8 +8,9 @@
 //   node bench/reload-wait.mjs [--routes 26619] [--concurrency 4] [--runs 1] [--sliced-only] [--trace-gc]
 //
 // --trace-gc runs workerd with V8's --trace-gc and prints the GC lines logged during the reload
-// (the pauses a request may wait behind).
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+// (the pauses a request may wait behind), and the heap the loaded config holds (after a full
+// collection the bench asks for through a `/__gc` path patched into this build only).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -78,18 +79,22 @@ async function measure(label, patches) {
   const kv = await startKv(store)
   const bundled = { gateway: { reload: { key: KEY, refreshSeconds: 1 } }, routes: [{ id: 'ping', match: { path: '/ping' }, action: { type: 'respond', body: 'bundled' } }] }
   const dir = mkdtempSync(join(tmpdir(), 'edgeway-reload-bench-'))
-  const { code } = await bundleGateway(bundled, patches)
-  const v8Flags = values['trace-gc'] ? ['--trace-gc', ...(process.env.EXTRA_V8 ? process.env.EXTRA_V8.split(' ') : [])] : []
-  const worker = await startWorkerd(dir, { source: code, kvNamespaces: [{ binding: 'CONFIG_KV', port: kv.port }], v8Flags })
+  const traceGc = values['trace-gc']
+  const { code } = await bundleGateway(bundled, traceGc ? { ...patches, ...GC_PROBE } : patches)
+  const v8Flags = traceGc ? ['--trace-gc', '--expose-gc'] : []
+  // With the admin API on, as in production: it keeps the config as written for its /config view.
+  const worker = await startWorkerd(dir, { source: code, kvNamespaces: [{ binding: 'CONFIG_KV', port: kv.port }], v8Flags, bindings: { ADMIN_TOKEN: 'bench-admin-token' } })
   const log = join(dir, 'workerd.log')
+  let row
   try {
     const url = `${worker.url}/ping`
     const first = await get(url) // reads and compiles v1
     if (first.body !== 'v1') throw new Error(`the first answer was ${JSON.stringify(first.body)}, not v1`)
     const plain = []
     for (let i = 0; i < 200; i++) plain.push((await get(url)).ms)
+    // A full collection now (its log line says "testing"), so the log says what the running config holds.
+    if (traceGc) await get(`${worker.url}/__gc`)
 
-    const logFrom = statSync(log).size
     store.set(KEY, formatRecord(2, new Date().toISOString(), bigConfig('v2')))
     const during = []
     let switched = false
@@ -103,7 +108,7 @@ async function measure(label, patches) {
     }
     await Promise.all(Array.from({ length: CONCURRENCY }, client))
     if (!switched) throw new Error('v2 never became active')
-    const row = {
+    row = {
       label,
       plainMedianMs: percentile(plain, 50),
       plainMaxMs: Math.max(...plain),
@@ -113,14 +118,43 @@ async function measure(label, patches) {
       over50: during.filter((ms) => ms > 50).length,
       worst: [...during].sort((a, b) => b - a).slice(0, 5),
       reloadSeconds: (Date.now() - startedAt) / 1000,
-      gc: values['trace-gc'] ? gcDuring(readFileSync(log, 'utf8').slice(logFrom)) : undefined,
     }
     return row
   } finally {
-    worker.stop()
+    await worker.stop()
+    // workerd's output reaches the file in blocks: read it once workerd is gone.
+    if (traceGc && row) row.gc = gcAfterProbe(readFileSync(log, 'utf8'))
     kv.close()
-    if (process.env.KEEP_DIR) console.log('kept', dir); else rmSync(dir, { recursive: true, force: true })
+    rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * With --trace-gc, patched into this build only: `/__gc` runs a full collection (V8's
+ * `--expose-gc`), which the log reports; every step of a reload logs how long it held the thread.
+ */
+const GC_PROBE = {
+  'src/gateway/host.ts': [
+    [
+      'async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {',
+      "async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {\n    if (request.url.endsWith('/__gc')) { (globalThis as unknown as { gc(): void }).gc(); return new Response('ok') }",
+    ],
+  ],
+  'src/core/steps.ts': [
+    [
+      'const next = steps.next()\n    if (next.done) return next.value\n    await pause()',
+      "const started = performance.now()\n    const next = steps.next()\n    console.log(`STEP ${performance.now() - started}`)\n    if (next.done) return next.value\n    await pause()",
+    ],
+  ],
+}
+
+/** The heap after the probe's full collection (the loaded config), and the collections after it (the reload). */
+function gcAfterProbe(text) {
+  const probe = text.lastIndexOf('testing; GC in old space requested')
+  const line = text.slice(text.lastIndexOf('\n', probe) + 1, text.indexOf('\n', probe))
+  const after = text.slice(text.indexOf('\n', probe))
+  const steps = [...after.matchAll(/^STEP ([\d.]+)$/gm)].map((m) => Number(m[1]))
+  return { loadedHeapMb: gcDuring(line).heapAfterLastFullMb, ...gcDuring(after), steps: steps.length, longestSteps: steps.sort((a, b) => b - a).slice(0, 5) }
 }
 
 /**
@@ -158,8 +192,9 @@ for (const r of rows) {
   console.log(`| ${r.label} | ${f(r.plainMedianMs)} | ${f(r.plainMaxMs)} | ${r.duringRequests} | ${f(r.duringMaxMs)} | ${f(r.duringP99Ms)} | ${r.over50} | ${r.reloadSeconds.toFixed(1)} |`)
   console.log(`  ${r.label}: the five longest waits during the reload: ${r.worst.map(f).join(', ')} ms`)
   if (r.gc) {
-    console.log(`  GC during the reload: ${r.gc.scavenges} scavenges, ${r.gc.full} full; heap after the last full: ${r.gc.heapAfterLastFullMb} MB; longest:`)
+    console.log(`  heap after loading (full GC): ${r.gc.loadedHeapMb} MB. GC during the reload: ${r.gc.scavenges} scavenges, ${r.gc.full} full; heap after the last full: ${r.gc.heapAfterLastFullMb} MB; longest:`)
     for (const e of r.gc.longest) console.log(`    ${e.line}`)
+    console.log(`  steps of the reload: ${r.gc.steps}, the longest (ms, as timed inside workerd, GC pauses included): ${r.gc.longestSteps.join(', ')}`)
   }
 }
 if (rows.length > 1) {
