@@ -61,6 +61,8 @@ class SegmentNode {
 export type PathMatch = [entry: number, params: Record<string, string>]
 
 const NO_PARAMS: readonly string[] = []
+/** The parameters of every pattern without any: read only, so one object serves them all. */
+const NO_VALUES: Record<string, string> = Object.freeze({}) as Record<string, string>
 
 function endHere(node: SegmentNode, entry: number): void {
   const ends = node.ends
@@ -179,8 +181,8 @@ export class PathIndex {
   /** The entry's parameters; a name used twice keeps its first value, as in `TrieRouter`. */
   private params(entry: number, values: readonly string[]): Record<string, string> {
     const names = this.names[entry]!
-    // No prototype, as TrieRouter's: a parameter may be called `constructor`.
-    const params: Record<string, string> = Object.create(null)
+    if (names.length === 0) return NO_VALUES
+    const params: Record<string, string> = {}
     for (let n = 0; n < names.length; n++) if (!Object.hasOwn(params, names[n]!)) params[names[n]!] = values[n]!
     return params
   }
