@@ -75,7 +75,11 @@ function get(url) {
 const percentile = (list, p) => [...list].sort((a, b) => a - b)[Math.min(list.length - 1, Math.floor((list.length * p) / 100))]
 
 async function measure(label, patches) {
-  const store = new Map([[KEY, formatRecord(1, new Date().toISOString(), bigConfig('v1'))]])
+  // Both records made (as bytes) before anything is timed: building them leaves tens of MB of
+  // garbage in this process, whose collection would stall the clients' own timing.
+  const record = (version, word) => Buffer.from(formatRecord(version, new Date().toISOString(), bigConfig(word)))
+  const store = new Map([[KEY, record(1, 'v1')]])
+  const next = record(2, 'v2')
   const kv = await startKv(store)
   const bundled = { gateway: { reload: { key: KEY, refreshSeconds: 1 } }, routes: [{ id: 'ping', match: { path: '/ping' }, action: { type: 'respond', body: 'bundled' } }] }
   const dir = mkdtempSync(join(tmpdir(), 'edgeway-reload-bench-'))
@@ -95,7 +99,7 @@ async function measure(label, patches) {
     // A full collection now (its log line says "testing"), so the log says what the running config holds.
     if (traceGc) await get(`${worker.url}/__gc`)
 
-    store.set(KEY, formatRecord(2, new Date().toISOString(), bigConfig('v2')))
+    store.set(KEY, next)
     const during = []
     let switched = false
     const startedAt = Date.now()
@@ -139,6 +143,14 @@ const GC_PROBE = {
       'async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {',
       "async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {\n    if (request.url.endsWith('/__gc')) { (globalThis as unknown as { gc(): void }).gc(); return new Response('ok') }",
     ],
+    // A timer every millisecond while a refresh (read, validate, compile) runs: a gap between two
+    // is how long the thread was held, by anything.
+    [
+      'private async refresh(env: Env): Promise<void> {',
+      "private async refresh(env: Env): Promise<void> {\n    let lagDone = false\n    let lagLast = performance.now()\n    const lagTick = () => { const now = performance.now(); if (now - lagLast > 5) console.log(`LAG ${now - lagLast}`); lagLast = now; if (!lagDone) setTimeout(lagTick, 1) }\n    lagTick()\n    try { return await this.refreshWatched(env) } finally { lagDone = true }\n  }\n\n  private async refreshWatched(env: Env): Promise<void> {",
+    ],
+    // The record's hash, between validating and compiling, is one piece of work too.
+    ['const version = await configVersion(body!)', 'const hashStarted = performance.now()\n    const version = await configVersion(body!)\n    console.log(`STEP ${performance.now() - hashStarted}`)'],
   ],
   'src/core/steps.ts': [
     [
@@ -154,7 +166,8 @@ function gcAfterProbe(text) {
   const line = text.slice(text.lastIndexOf('\n', probe) + 1, text.indexOf('\n', probe))
   const after = text.slice(text.indexOf('\n', probe))
   const steps = [...after.matchAll(/^STEP ([\d.]+)$/gm)].map((m) => Number(m[1]))
-  return { loadedHeapMb: gcDuring(line).heapAfterLastFullMb, ...gcDuring(after), steps: steps.length, longestSteps: steps.sort((a, b) => b - a).slice(0, 5) }
+  const lags = [...after.matchAll(/^LAG ([\d.]+)$/gm)].map((m) => Number(m[1]))
+  return { loadedHeapMb: gcDuring(line).heapAfterLastFullMb, ...gcDuring(after), steps: steps.length, longestSteps: steps.sort((a, b) => b - a).slice(0, 5), longestLags: lags.sort((a, b) => b - a).slice(0, 5) }
 }
 
 /**
@@ -195,6 +208,7 @@ for (const r of rows) {
     console.log(`  heap after loading (full GC): ${r.gc.loadedHeapMb} MB. GC during the reload: ${r.gc.scavenges} scavenges, ${r.gc.full} full; heap after the last full: ${r.gc.heapAfterLastFullMb} MB; longest:`)
     for (const e of r.gc.longest) console.log(`    ${e.line}`)
     console.log(`  steps of the reload: ${r.gc.steps}, the longest (ms, as timed inside workerd, GC pauses included): ${r.gc.longestSteps.join(', ')}`)
+    console.log(`  longest gaps between 1 ms timers inside workerd during the reload (the thread held by anything): ${r.gc.longestLags.join(', ')} ms`)
   }
 }
 if (rows.length > 1) {

@@ -27,7 +27,7 @@ import { parseConfig, parseConfigSteps } from '../config/parse'
 import { configOfRecord, recordConfig, type RecordHeader } from '../config/record'
 import type { GatewayConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
-import { sha256Hex } from '../core/encoding'
+import { sha256Hex, toHex } from '../core/encoding'
 import type { Env } from '../core/env'
 import { ConfigError, GatewayError, PROBLEMS, problemResponse } from '../core/errors'
 import { consoleLogWriter, logEvent, logInfo } from '../core/logging'
@@ -47,9 +47,10 @@ type ReloadSettings = NonNullable<GatewayConfig['gateway']['reload']>
 /** What the log says runs after an event: a record version, the bundled config, or nothing (503). */
 type Running = number | 'bundled' | 'none'
 
-/** A short, stable version for a config: the first 16 hex digits of the SHA-256 of its JSON text. */
-export async function configVersion(text: string): Promise<string> {
-  return sha256Hex(text, 8)
+/** A short, stable version for a config: the first 16 hex digits of the SHA-256 of its JSON text (or of a record's body, its bytes). */
+export async function configVersion(text: string | Uint8Array): Promise<string> {
+  if (typeof text === 'string') return sha256Hex(text, 8)
+  return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', text)).slice(0, 8))
 }
 
 /** What a request gets while no config runs: the bundled one is invalid, or (with reload) no good one is at hand. */
@@ -209,7 +210,7 @@ export class GatewayHost {
     logInfo('config_record_deleted', { key, version: header.version, writtenAt: header.writtenAt, running: this.running() })
   }
 
-  private async load(env: Env, key: string, header: RecordHeader, body: string | undefined): Promise<void> {
+  private async load(env: Env, key: string, header: RecordHeader, body: Uint8Array | undefined): Promise<void> {
     const previous = this.running()
     try {
       this.active = await this.build(header, body, env)
@@ -228,7 +229,7 @@ export class GatewayHost {
    * routes. The config as written is never held whole: its routes are parsed a line at a time as
    * they are validated, and the admin API's view of it is read again from the record's text.
    */
-  private async build(header: RecordHeader, body: string | undefined, env: Env): Promise<Active> {
+  private async build(header: RecordHeader, body: Uint8Array | undefined, env: Env): Promise<Active> {
     const { config, routes } = recordConfig(header, body)
     const parsed = await runStepsYielding(parseConfigSteps(config, routes), nextTurn)
     if (!parsed.ok) throw new ConfigError(parsed.problems)

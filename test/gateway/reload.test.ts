@@ -232,6 +232,29 @@ describe('a large config', () => {
     ])
   })
 
+  it('text beyond ASCII survives being read in chunks and decoded a line at a time', async () => {
+    const key = 'large-4.json'
+    const body = (i: number) => `é ${i} 😀 ünïcödé`
+    const config = many(2_500)
+    config.routes.forEach((route, i) => ((route.action as { body: string }).body = body(i)))
+    await writeRecord(key, config)
+    const host = isolate(key)
+    for (const i of [0, 777, 1_500, 2_499]) expect(await (await call(host, `/n/${i}`)).text()).toBe(body(i))
+  })
+
+  it('a line that is not JSON refuses the record, naming the line', async () => {
+    const key = 'large-5.json'
+    const events = captureEvents()
+    const version = await writeRecord(key, many(2_500))
+    const lines = (await kv.get(key))!.split('\n')
+    lines[7] = lines[7]!.slice(0, -1)
+    await kv.put(key, lines.join('\n'))
+    expect((await call(isolate(key), '/n/1')).status).toBe(503)
+    expect(events()).toEqual([
+      { event: 'config_reload_rejected', key, version, problems: [expect.stringMatching(/^record line 8: not valid JSON: /)], running: 'none' },
+    ])
+  })
+
   it("a route's setup warning is logged once, when the config loads, not again on its first match", async () => {
     const key = 'large-3.json'
     const events = captureEvents()
