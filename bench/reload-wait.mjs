@@ -5,7 +5,7 @@
 // during the reload, for the gateway as built and with slicing off (the whole config validated
 // and compiled in one go, as before slices), so the two are measured on the same machine.
 //
-//   node bench/reload-wait.mjs [--routes 26619] [--concurrency 4] [--runs 1] [--sliced-only] [--trace-gc]
+//   node bench/reload-wait.mjs [--routes 26619] [--concurrency 4] [--runs 1] [--sliced-only] [--trace-gc] [--keep]
 //
 // --trace-gc runs workerd with V8's --trace-gc and prints the GC lines logged during the reload
 // (the pauses a request may wait behind), and the heap the loaded config holds (after a full
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '1' },
     'sliced-only': { type: 'boolean', default: false },
     'trace-gc': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
   },
 })
 const ROUTES = Number(values.routes)
@@ -130,7 +131,8 @@ async function measure(label, patches) {
     // workerd's output reaches the file in blocks: read it once workerd is gone.
     if (traceGc && row) row.gc = gcAfterProbe(readFileSync(log, 'utf8'))
     kv.close()
-    rmSync(dir, { recursive: true, force: true })
+    if (values.keep) console.log(`kept ${dir} (workerd.log: its output)`)
+    else rmSync(dir, { recursive: true, force: true })
   }
 }
 
