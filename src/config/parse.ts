@@ -22,6 +22,7 @@ import { REQUEST_TEMPLATE_ROOTS } from '../template/scope'
 import { compileJsonTemplate } from '../template/template'
 import { checkProxyAction, checkUpstreams, proxyDeadlineProblem, proxySubrequests } from '../upstream/checks'
 import { runSteps, slices, type Steps } from '../core/steps'
+import type { RouteSlices } from './record'
 import { formatIssue, formatPath } from './issues'
 import { GatewayConfigSchema, RouteSchema, type GatewayConfig, type PolicyConfig, type RouteConfig } from './schema'
 
@@ -187,19 +188,6 @@ function routesOf(input: unknown): unknown[] | undefined {
   return Array.isArray(routes) ? routes : undefined
 }
 
-/** `tooDeepAt` for the whole config, its routes a slice at a time. */
-function* tooDeepSteps(input: unknown, routes: unknown[]): Steps<(string | number)[] | undefined> {
-  const shell = tooDeepAt({ ...(input as object), routes: [] }, MAX_CONFIG_DEPTH)
-  if (shell) return shell
-  for (const [slice, start] of slices(routes)) {
-    // The slice stands for `routes`, one level below the root.
-    const deep = tooDeepAt(slice, MAX_CONFIG_DEPTH - 1)
-    if (deep) return ['routes', start + (deep[0] as number), ...deep.slice(1)]
-    yield
-  }
-  return undefined
-}
-
 /** An issue found in a slice of the routes, with its path from the config's root. */
 function fromRoot(issue: Issue, start: number, routes: unknown[]): Issue {
   const [first, ...rest] = issue.path ?? []
@@ -208,46 +196,66 @@ function fromRoot(issue: Issue, start: number, routes: unknown[]): Issue {
   return { ...issue, path: [routesItem, item, ...rest] as Issue['path'] }
 }
 
+type Structure = { output?: GatewayConfig; issues: Issue[] } | { deep: (string | number)[] }
+
 /**
- * `safeParse` of the config schema, the routes a slice at a time. The issues come in the order
- * one `safeParse` gives them: the sections, then the routes, then unknown keys at the root.
+ * `safeParse` of the config schema, the routes a slice at a time, each slice checked for depth
+ * first (`tooDeepAt`: a value nested thousands of levels deep overflows the stack of anything
+ * recursive). The issues come in the order one `safeParse` gives them: the sections, then the
+ * routes, then unknown keys at the root. Only the parsed routes are kept, never the slices.
  */
-function* structureSteps(input: unknown, routes: unknown[]): Steps<{ output?: GatewayConfig; issues: Issue[] }> {
-  const shell = v.safeParse(GatewayConfigSchema, { ...(input as object), routes: [] })
-  const shellIssues: Issue[] = shell.issues ?? []
+function* structureSteps(input: object, routes: RouteSlices): Steps<Structure> {
+  const shell = { ...input, routes: [] }
+  const shellDeep = tooDeepAt(shell, MAX_CONFIG_DEPTH)
+  if (shellDeep) return { deep: shellDeep }
+  const parsed = v.safeParse(GatewayConfigSchema, shell)
+  const shellIssues: Issue[] = parsed.issues ?? []
   const unknownAtRoot = (issue: Issue) => issue.path?.length === 1 && issue.type === 'strict_object' && issue.expected === 'never'
   const issues = shellIssues.filter((issue) => !unknownAtRoot(issue))
   const parsedRoutes: RouteConfig[] = []
-  for (const [slice, start] of slices(routes)) {
+  for (let next = routes.next(); !next.done; next = routes.next()) {
+    const [slice, start] = next.value
+    // The slice stands for `routes`, one level below the root.
+    const deep = tooDeepAt(slice, MAX_CONFIG_DEPTH - 1)
+    if (deep) return { deep: ['routes', start + (deep[0] as number), ...deep.slice(1)] }
     const result = v.safeParse(RoutesSchema, slice)
     if (result.success) parsedRoutes.push(...result.output)
-    else issues.push(...result.issues.map((issue) => fromRoot(issue, start, routes)))
+    else issues.push(...result.issues.map((issue) => fromRoot(issue, start, slice)))
     yield
   }
   issues.push(...shellIssues.filter(unknownAtRoot))
-  if (issues.length > 0 || !shell.success) return { issues }
-  return { output: { ...shell.output, routes: parsedRoutes }, issues }
+  if (issues.length > 0 || !parsed.success) return { issues }
+  return { output: { ...parsed.output, routes: parsedRoutes }, issues }
+}
+
+/** Reads the rest of the routes, so what reading them finds (a record line that is not JSON) is thrown as it would be had the checks run on. */
+function* drain(routes: RouteSlices): Steps<void> {
+  while (!routes.next().done) yield
 }
 
 /**
  * `parseConfig` as steps that yield between slices of the routes, so a hot reload of a large
  * config never holds the isolate's thread for long. The result is the same as `parseConfig`'s.
+ * `routes`, when given, are the config's routes (a config record's, read a line at a time:
+ * `recordConfig`), and `input` the rest of it.
  */
-export function* parseConfigSteps(input: unknown, extensions: Extensions = {}): Steps<ParseResult> {
-  const routes = routesOf(input)
-  // Before anything recursive walks it: a value nested thousands of levels deep overflows the stack.
-  const deep = routes ? yield* tooDeepSteps(input, routes) : tooDeepAt(input, MAX_CONFIG_DEPTH)
-  if (deep) {
-    const at = formatPath(deep.map((key) => ({ key }) as v.IssuePathItem))
+export function* parseConfigSteps(input: unknown, extensions: Extensions = {}, routes?: RouteSlices): Steps<ParseResult> {
+  const array = routes ? undefined : routesOf(input)
+  const sliced = routes ?? (array && slices(array))
+  let structure: Structure
+  if (sliced) {
+    structure = yield* structureSteps(input as object, sliced)
+    yield* drain(sliced)
+  } else {
+    const deep = tooDeepAt(input, MAX_CONFIG_DEPTH)
+    const result = deep ? undefined : v.safeParse(GatewayConfigSchema, input)
+    structure = deep ? { deep } : result!.success ? { output: result!.output, issues: [] } : { issues: result!.issues }
+  }
+  if ('deep' in structure) {
+    const at = formatPath(structure.deep.map((key) => ({ key }) as v.IssuePathItem))
     return { ok: false, problems: [`${at}: nested too deeply (at most ${MAX_CONFIG_DEPTH} levels of objects and arrays)`], pending: PENDING_CHECKS }
   }
-  let output: GatewayConfig | undefined
-  let issues: Issue[]
-  if (routes) ({ output, issues } = yield* structureSteps(input, routes))
-  else {
-    const result = v.safeParse(GatewayConfigSchema, input)
-    ;({ output, issues } = result.success ? { output: result.output, issues: [] } : { output: undefined, issues: result.issues })
-  }
+  const { output, issues } = structure
   if (!output) return { ok: false, problems: issues.map((issue) => formatIssue(issue, input)), pending: PENDING_CHECKS }
   const notices: string[] = []
   const problems = [...checkCustomEntries(output, extensions), ...(yield* checkSemantics(output, input, notices))]

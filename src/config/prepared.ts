@@ -8,7 +8,7 @@
  * The envelope is only ever written by `prepareConfig` from the checkout being bundled (the build
  * scripts write it beside the bundle's entry, never into `config/`), so config and code can't drift.
  */
-import { sha256Hex } from '../core/encoding'
+import { sha256Hex, toHex } from '../core/encoding'
 import { parseConfig } from './parse'
 import type { GatewayConfig } from './schema'
 
@@ -28,9 +28,11 @@ export function isPreparedConfig(value: unknown): value is PreparedConfig {
   return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === PREPARED_MARK
 }
 
-/** A config's version: the first 16 hex digits of the SHA-256 of its JSON text. */
-export function configVersion(text: string): Promise<string> {
-  return sha256Hex(text, 8)
+/** A config's version: the first 16 hex digits of the SHA-256 of its JSON text (or of a record's body, its bytes). */
+export async function configVersion(text: string | Uint8Array): Promise<string> {
+  if (typeof text === 'string') return sha256Hex(text, 8)
+  // A record's body, as bytes: the same value as its text's for valid UTF-8.
+  return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', text)).slice(0, 8))
 }
 
 /** The envelope for `source`, or the problems that refuse it (each `path: reason`). */

@@ -22,7 +22,10 @@ export type AdminContext = {
   env: Env
   /** The active config's version: a hash of the config as written. */
   configVersion: string
-  /** The config as written, for display. */
+  /**
+   * The config as written, for display; or a function that reads it again (a config record: its
+   * text is kept, not tens of MB of parsed objects). A config as written is JSON, never a function.
+   */
   source: unknown
   /** Counts wrong admin tokens per client IP (an endpoint with its own login uses it too). */
   guardToken: AdminTokenGuard

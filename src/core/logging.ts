@@ -50,9 +50,26 @@ export const consoleLogWriter: LogWriter = (line) => {
   console.log(JSON.stringify(line))
 }
 
+/** Above 0 while `withoutLogEvents` runs (per isolate; the work it wraps is synchronous). */
+let muted = 0
+
 /** Logs a problem the operator must see (invalid config, a failing store) outside the request line. */
 export function logEvent(event: string, fields: Record<string, unknown> = {}): void {
+  if (muted > 0) return
   console.error(JSON.stringify({ event, ...fields }))
+}
+
+/**
+ * Runs `work` (synchronous) without its `logEvent`s: a route compiled again on its first match
+ * already logged its setup warnings when the config was loaded.
+ */
+export function withoutLogEvents<T>(work: () => T): T {
+  muted++
+  try {
+    return work()
+  } finally {
+    muted--
+  }
 }
 
 /** Logs an operator event that is not a problem (a config reloaded), so log views don't show it as an error. */

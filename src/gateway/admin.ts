@@ -87,7 +87,7 @@ export function adminApi(options: Omit<AdminContext, 'guardToken'>): Hono<AppEnv
   app.get('/health', (c) =>
     c.json({ status: 'ok', configVersion: ctx.configVersion, routes: ctx.config.routes.length, upstreams: Object.keys(ctx.config.upstreams).length }),
   )
-  app.get('/config', (c) => c.json({ version: ctx.configVersion, config: redactConfig(ctx.source) }))
+  app.get('/config', (c) => c.json({ version: ctx.configVersion, config: redactConfig(typeof ctx.source === 'function' ? ctx.source() : ctx.source) }))
   for (const extend of ENDPOINTS) extend(app, ctx)
   app.all('*', wrongMethod(app, ctx.config.gateway.admin.prefix))
   app.all('*', () => {

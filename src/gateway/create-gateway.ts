@@ -10,7 +10,7 @@
  */
 import { Hono, type Context, type Handler } from 'hono'
 import { adminApi } from './admin'
-import type { GatewayConfig } from '../config/schema'
+import type { GatewayConfig, RouteConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
 import type { Env } from '../core/env'
 import { handleError } from './handle-error'
@@ -29,7 +29,7 @@ import { createPipeline } from './pipeline'
 import { requestContext } from './request-context'
 import { createMatcherSteps, type Matcher } from '../routing/matcher'
 import { normalizePath, rawPathOf } from '../routing/normalize'
-import { compileOnFirstMatch, compileRoute, type CompiledRoute } from './route'
+import { compileRoute, RouteCompiledOnFirstMatch, type CompiledRoute } from './route'
 import { compileUpstream, linkFallbacks, UpstreamConfigError, type CompiledUpstream } from '../upstream/upstream'
 import { systemRuntime, type Runtime } from '../core/runtime'
 import { runSteps, slices, type Steps } from '../core/steps'
@@ -38,7 +38,7 @@ export type GatewayOptions = {
   writeLog?: LogWriter
   /** The active config's version, shown by the admin API. */
   configVersion?: string
-  /** The config as written (before defaults), shown redacted by the admin API. */
+  /** The config as written (before defaults), or a function reading it, shown redacted by the admin API. */
   source?: unknown
   /** Metrics sinks used instead of the configured ones (tests inject recording or failing writers). */
   metricsSinks?: MetricsSink[]
@@ -66,7 +66,7 @@ function compileUpstreams(config: GatewayConfig, env: Env, runtime: Runtime): Ma
 }
 
 /**
- * Above this many routes, each route is compiled on its first match (`compileOnFirstMatch`): a
+ * Above this many routes, each route is compiled on its first match (`RouteCompiledOnFirstMatch`): a
  * large config's compiled routes would take tens of MB. Below it, all are compiled up front.
  */
 export const COMPILE_ON_FIRST_MATCH_ABOVE = 1000
@@ -85,11 +85,11 @@ export function* createGatewaySteps(config: GatewayConfig, env: Env, options: Ga
   const pipeline = createPipeline(config, env)
   const routes: CompiledRoute[] = []
   const onFirstMatch = config.routes.length > COMPILE_ON_FIRST_MATCH_ABOVE
+  const compile = (route: RouteConfig, index: number) => compileRoute(config, route, index, pipeline, upstreams)
   for (const [slice, start] of slices(config.routes)) {
     slice.forEach((route, j) => {
-      const compile = () => compileRoute(config, route, start + j, pipeline, upstreams)
-      const compiled = compile()
-      routes.push(onFirstMatch ? compileOnFirstMatch(route, start + j, compile) : compiled)
+      const compiled = compile(route, start + j)
+      routes.push(onFirstMatch ? new RouteCompiledOnFirstMatch(route, start + j, compile) : compiled)
     })
     yield
   }

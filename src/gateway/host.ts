@@ -26,7 +26,7 @@
 import type { Hono } from 'hono'
 import { parseConfig, parseConfigSteps } from '../config/parse'
 import { configVersion, isPreparedConfig, type PreparedConfig } from '../config/prepared'
-import { configOfRecord, type RecordHeader } from '../config/record'
+import { configOfRecord, recordConfig, type RecordHeader } from '../config/record'
 import type { GatewayConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
 import type { Extensions } from '../core/custom'
@@ -34,7 +34,7 @@ import type { Env } from '../core/env'
 import { ConfigError, GatewayError, PROBLEMS, problemResponse } from '../core/errors'
 import { consoleLogWriter, logEvent, logInfo } from '../core/logging'
 import { nextTurn, systemRuntime, type Runtime } from '../core/runtime'
-import { runStepsYielding } from '../core/steps'
+import { runSteps, runStepsYielding } from '../core/steps'
 import { createGateway, createGatewaySteps, type GatewayOptions } from './create-gateway'
 import { readRecord, type RecordRead } from './record-reader'
 
@@ -192,7 +192,7 @@ export class GatewayHost {
       case 'record':
         this.seen = Math.max(this.seen, read.header.version)
         if (read.header.deleted) return this.deleted(env, key, read.header)
-        return this.load(env, key, read.header, read.lines)
+        return this.load(env, key, read.header, read.body)
     }
   }
 
@@ -222,10 +222,10 @@ export class GatewayHost {
     logInfo('config_record_deleted', { key, version: header.version, writtenAt: header.writtenAt, running: this.running() })
   }
 
-  private async load(env: Env, key: string, header: RecordHeader, lines: string[]): Promise<void> {
+  private async load(env: Env, key: string, header: RecordHeader, body: Uint8Array | undefined): Promise<void> {
     const previous = this.running()
     try {
-      this.active = await this.build(header, lines, env)
+      this.active = await this.build(header, body, env)
       this.logged.clear()
       logInfo('config_reloaded', { key, version: header.version, writtenAt: header.writtenAt, configVersion: this.active.version, previous })
     } catch (err) {
@@ -236,12 +236,17 @@ export class GatewayHost {
     }
   }
 
-  /** Parses, validates and compiles a record's config, yielding the thread between slices of its routes. */
-  private async build(header: RecordHeader, lines: string[], env: Env): Promise<Active> {
-    const source = await runStepsYielding(configOfRecord(header, lines), nextTurn)
-    const parsed = await runStepsYielding(parseConfigSteps(source, this.options.extensions), nextTurn)
+  /**
+   * Parses, validates and compiles a record's config, yielding the thread between slices of its
+   * routes. The config as written is never held whole: its routes are parsed a line at a time as
+   * they are validated, and the admin API's view of it is read again from the record's text.
+   */
+  private async build(header: RecordHeader, body: Uint8Array | undefined, env: Env): Promise<Active> {
+    const { config, routes } = recordConfig(header, body)
+    const parsed = await runStepsYielding(parseConfigSteps(config, this.options.extensions, routes), nextTurn)
     if (!parsed.ok) throw new ConfigError(parsed.problems)
-    const version = await configVersion(lines.join('\n'))
+    const version = await configVersion(body!)
+    const source = () => runSteps(configOfRecord(header, body))
     const options = { ...this.options, configVersion: version, source }
     const app = await runStepsYielding(createGatewaySteps(parsed.config, env, options), nextTurn)
     return { app, version, record: header.version, bundled: false }

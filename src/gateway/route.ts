@@ -10,6 +10,7 @@ import { redirectAction, respondAction } from '../routing/respond'
 import type { GatewayConfig, RouteConfig } from '../config/schema'
 import type { AppEnv, MatchedRoute } from '../core/context'
 import { customActionHandler } from '../core/custom'
+import { withoutLogEvents } from '../core/logging'
 import { own } from '../core/record'
 import { handleError } from './handle-error'
 import type { Pipeline } from './pipeline'
@@ -140,24 +141,41 @@ export function compileRoute(
  * 2.5 KB), so a config of 26,000 routes, most rarely hit, would hold some 65 MB of them, and a
  * reload builds the new set beside the old one, which makes the garbage collector pause requests.
  * The caller compiles each route once beforehand to check it (and drops the result), so what only
- * compiling finds (a Worker secret that is not set) still refuses the whole config up front.
+ * compiling finds (a Worker secret that is not set) still refuses the whole config up front; the
+ * setup warnings that compile logged are not logged again on the first match.
+ *
+ * A class, not an object of closures: one small object per route (`compile` is shared by all).
  */
-export function compileOnFirstMatch(route: RouteConfig, index: number, compile: () => CompiledRoute): CompiledRoute {
-  let compiled: CompiledRoute | undefined
-  const compiledRoute = () => (compiled ??= compile())
-  return {
-    id: route.id,
-    index,
-    config: route,
-    get handler() {
-      return compiledRoute().handler
-    },
-    get responseHeaders() {
-      return compiledRoute().responseHeaders
-    },
-    get passThrough() {
-      return compiledRoute().passThrough
-    },
-    downstreamOf: (policy) => compiledRoute().downstreamOf(policy),
+export class RouteCompiledOnFirstMatch implements CompiledRoute {
+  private compiled: CompiledRoute | undefined = undefined
+
+  constructor(
+    readonly config: RouteConfig,
+    readonly index: number,
+    private readonly compile: (route: RouteConfig, index: number) => CompiledRoute,
+  ) {}
+
+  get id(): string {
+    return this.config.id
+  }
+
+  private get route(): CompiledRoute {
+    return (this.compiled ??= withoutLogEvents(() => this.compile(this.config, this.index)))
+  }
+
+  get handler(): MiddlewareHandler<AppEnv> {
+    return this.route.handler
+  }
+
+  get responseHeaders(): [string, string][] {
+    return this.route.responseHeaders
+  }
+
+  get passThrough(): PassThroughRoute | undefined {
+    return this.route.passThrough
+  }
+
+  downstreamOf(policy: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> | undefined {
+    return this.route.downstreamOf(policy)
   }
 }

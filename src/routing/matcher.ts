@@ -1,10 +1,10 @@
 /**
  * @module
- * Route matching, ALB-listener style: path pattern (through Hono's TrieRouter), method, host,
+ * Route matching, ALB-listener style: path pattern (`path-index.ts`, TrieRouter's semantics), method, host,
  * headers, query, the client's address (`sourceIp`) and country, plus the API version. A request
  * with no (or an unparsable) client address, or no country, matches no `sourceIp`/`country` list.
  *
- * Precedence: the first route in config order whose every condition holds wins (Hono's router
+ * Precedence: the first route in config order whose every condition holds wins (the path index
  * returns candidates in registration order). A request whose path, host, headers and query match
  * some route but whose method matches none gets 405 with `Allow`; otherwise 404.
  *
@@ -21,6 +21,7 @@ import { inAnyRange } from '../core/ip-address'
 import { regexProblem, testBounded } from '../core/regex'
 import { runSteps, slices, type Steps } from '../core/steps'
 import { canonicalPattern } from './normalize'
+import { PathIndex } from './path-index'
 import type { MatchConfig, VersioningConfig } from './schema'
 
 export type MatchInput = {
@@ -120,15 +121,18 @@ export type Matcher<R extends Routable = Routable> = (input: MatchInput) => Matc
  * Every route under its pattern, in config order; a versioned route also under `/<version>` with
  * `versioning.prefix`. A slice of routes at a time (see `core/steps.ts`).
  */
-function* routerOf<R extends Routable>(routes: R[], versioning: VersioningConfig | undefined): Steps<TrieRouter<Candidate<R>>> {
-  const router = new TrieRouter<Candidate<R>>()
+function* indexOf<R extends Routable>(routes: R[], versioning: VersioningConfig | undefined): Steps<RouteIndex<R>> {
+  const index: RouteIndex<R> = { paths: new PathIndex(), candidates: [] }
   const methodSets: MethodSets = new Map()
   for (const [slice] of slices(routes)) {
-    for (const route of slice) addRoute(router, route, versioning, methodSets)
+    for (const route of slice) addRoute(index, route, versioning, methodSets)
     yield
   }
-  return router
+  return index
 }
+
+/** The path index, and the candidate each of its entries stands for. */
+type RouteIndex<R extends Routable> = { paths: PathIndex; candidates: Candidate<R>[] }
 
 /** No conditions: one shared array, not one per route (a config may have tens of thousands). */
 const NO_CONDITIONS: readonly Condition[] = []
@@ -143,28 +147,32 @@ function methodSet(methods: readonly string[], shared: MethodSets): ReadonlySet<
   return set
 }
 
-function addRoute<R extends Routable>(router: TrieRouter<Candidate<R>>, route: R, versioning: VersioningConfig | undefined, methodSets: MethodSets): void {
+function conditionsOf(match: MatchConfig): readonly Condition[] {
+  if (match.host === undefined && !match.headers && !match.query && !match.sourceIp && !match.country) return NO_CONDITIONS
+  return [
+    ...(match.host !== undefined ? [hostCondition(match.host)] : []),
+    ...(match.headers ? headerConditions(match.headers) : []),
+    ...(match.query ? queryConditions(match.query) : []),
+    ...(match.sourceIp ? [sourceIpCondition(match.sourceIp)] : []),
+    ...(match.country ? [countryCondition(match.country)] : []),
+  ]
+}
+
+function addRoute<R extends Routable>(index: RouteIndex<R>, route: R, versioning: VersioningConfig | undefined, methodSets: MethodSets): void {
   const match = route.config.match
   const methods = match.methods && methodSet(match.methods, methodSets)
-  const conditions: readonly Condition[] =
-    match.host === undefined && !match.headers && !match.query && !match.sourceIp && !match.country
-      ? NO_CONDITIONS
-      : [
-          ...(match.host !== undefined ? [hostCondition(match.host)] : []),
-          ...(match.headers ? headerConditions(match.headers) : []),
-          ...(match.query ? queryConditions(match.query) : []),
-          ...(match.sourceIp ? [sourceIpCondition(match.sourceIp)] : []),
-          ...(match.country ? [countryCondition(match.country)] : []),
-        ]
+  const conditions = conditionsOf(match)
   const answersPreflight = route.config.policies.some((policy) => policy.type === 'cors')
-  const base = { route, methods, conditions, answersPreflight }
   const pattern = canonicalPattern(match.path)
-  if (route.config.version !== undefined && versioning?.prefix) {
-    const prefixed = `/${route.config.version}${pattern === '/' ? '' : pattern}`
-    const tail = tailSegments(pattern)
-    router.add('ALL', prefixed, { ...base, tailAfter: tail === undefined ? undefined : tail + 1, viaPrefix: true })
+  const tail = tailSegments(pattern)
+  const add = (path: string, tailAfter: number | undefined, viaPrefix: boolean) => {
+    index.paths.add(path, index.candidates.length)
+    index.candidates.push({ route, methods, conditions, tailAfter, viaPrefix, answersPreflight })
   }
-  router.add('ALL', pattern, { ...base, tailAfter: tailSegments(pattern), viaPrefix: false })
+  if (route.config.version !== undefined && versioning?.prefix) {
+    add(`/${route.config.version}${pattern === '/' ? '' : pattern}`, tail === undefined ? undefined : tail + 1, true)
+  }
+  add(pattern, tail, false)
 }
 
 /**
@@ -244,7 +252,7 @@ export function createMatcher<R extends Routable>(routes: R[], versioning: Versi
 
 /** `createMatcher` as steps that yield between slices of the routes. */
 export function* createMatcherSteps<R extends Routable>(routes: R[], versioning: VersioningConfig | undefined): Steps<Matcher<R>> {
-  const router = yield* routerOf(routes, versioning)
+  const { paths, candidates: entries } = yield* indexOf(routes, versioning)
   const versionNames = new Set(Object.keys(versioning?.versions ?? {}))
 
   return function match(input) {
@@ -254,9 +262,9 @@ export function* createMatcherSteps<R extends Routable>(routes: R[], versioning:
     const preflightFor =
       input.method === 'OPTIONS' && input.headers.has('origin') ? input.headers.get('access-control-request-method')?.toUpperCase() : undefined
 
-    const [candidates] = router.match('ALL', input.path) as [[Candidate<R>, Record<string, string>][]]
     const allow = new Set<string>()
-    for (const [candidate, rawParams] of candidates) {
+    for (const [entry, rawParams] of paths.match(input.path)) {
+      const candidate = entries[entry]!
       if (!servesVersion(candidate, version)) continue
       if (!candidate.conditions.every((condition) => condition(input))) continue
       const method = preflightFor !== undefined && candidate.answersPreflight ? preflightFor : input.method
