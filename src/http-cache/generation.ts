@@ -21,7 +21,11 @@ export const PurgeSchema = v.optional(
     kv: v.pipe(v.optional(Name, 'CACHE_KV'), v.description(SCHEMA_DOCS ? 'KV binding holding purge generations.' : '')),
     cacheSeconds: v.pipe(
       v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(300)), 5),
-      v.description(SCHEMA_DOCS ? 'How long an isolate reuses a generation it read.' : ''),
+      v.description(
+        SCHEMA_DOCS
+          ? 'How long (s) an isolate reuses a purge generation it read. For the `cache` policy also how long it keeps a fresh entry in memory: an entry another isolate deleted from the Cache API is served from this isolate\'s memory for at most this long.'
+          : '',
+      ),
     ),
   }),
   {},

@@ -21,6 +21,7 @@ import type { PolicyView } from '../core/config-view'
 import type { OpenApiSource } from './schema'
 import type { Env } from '../core/env'
 import { own } from '../core/record'
+import { aggregateExtension } from './aggregate'
 import { schemaComponents } from './components'
 import { accessOf, canForbid, schemeRegistry, securityOf } from './security'
 
@@ -191,7 +192,7 @@ function operationOf({ route, policies, validate, parameters, sec, version }: Ro
     // OpenAPI 3.1 has no "any method" operation: the route's five are marked as one, so a reader
     // (the portal) can show them as one entry.
     ...(route.match.methods === undefined && { 'x-edgeway-any-method': true }),
-    ...(action.type === 'aggregate' && { 'x-edgeway-aggregate': { calls: (action.calls as Obj[]).map((c) => ({ name: c.name, upstream: c.upstream, required: c.required !== false })) } }),
+    ...(action.type === 'aggregate' && { 'x-edgeway-aggregate': aggregateExtension(action) }),
     ...limits(policies),
     ...accessOf(policies),
     'x-edgeway-route': route.id,

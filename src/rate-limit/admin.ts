@@ -34,13 +34,41 @@ const ADMIN_TIMEOUT_MS = 5000
 /** A reset is seen everywhere within the longest lease, and the longest local denial. */
 const FULL_EFFECT_S = Math.max(MAX_LEASE_MS, LOCAL_DENIAL_MS) / 1000
 
+/**
+ * Whether the consumer store (`gateway.consumerStore`) has `id` for tokens of `issuer`: an entry
+ * pinned to no issuer or to this one. Authentication then knows the token's subject, and a request
+ * counts under the plain id, as for a configured consumer. One uncached KV read per admin call.
+ * The entry is `consumer:<id>` in the store's namespace, auth/consumer-store.ts's layout: features
+ * share nothing but core/, so this reads it directly (test/rate-limit/consumer-key-admin.test.ts
+ * holds the two to each other with real requests).
+ */
+async function storedFor(ctx: AdminContext, id: string, issuer: string): Promise<boolean> {
+  const store = ctx.config.gateway.consumerStore as { kv: string } | undefined
+  const kv = store && (ctx.env[store.kv] as KVNamespace | undefined)
+  if (!kv || typeof kv.get !== 'function') return false
+  let entry: { issuer?: unknown } | null
+  try {
+    entry = await kv.get<{ issuer?: unknown }>(`consumer:${id}`, { type: 'json' })
+  } catch (err) {
+    throw new GatewayError('ERR_RATE_LIMIT_UNAVAILABLE', { detail: 'The consumer store cannot be read, so the consumer\'s key is unknown.', cause: err })
+  }
+  return entry !== null && (entry.issuer === undefined || entry.issuer === issuer)
+}
+
+/**
+ * The `["consumer"]` key a request of this consumer counts under (`Consumer.key`, core/consumer.ts):
+ * without `issuer`, the plain id (an API key's, HTTP Basic's, mTLS's or a signature's consumer,
+ * and a token's subject the config or store knows); with it, a token's subject, qualified by its
+ * issuer unless the config or the consumer store knows it for that issuer.
+ */
 async function keyOf(c: Context<AppEnv>, ctx: AdminContext): Promise<string | undefined> {
   const consumer = c.req.query('consumer')
   if (consumer === undefined || c.req.query('key') !== undefined) return c.req.query('key')
-  const issuer = c.req.query('issuer')
+  const issuer = c.req.query('issuer') || undefined
   if (!consumer.trim() || consumer.length > 1024 || (issuer?.length ?? 0) > 1024) return undefined
-  const input = { consumer: consumerKey(ctx.config, consumer, 'jwt', issuer || undefined), ip: undefined, route: undefined, headers: new Headers() }
-  return (await consumerOnly.derive(input)).key
+  const stored = issuer !== undefined && !Object.hasOwn(ctx.config.consumers, consumer) && (await storedFor(ctx, consumer, issuer))
+  const key = stored ? consumer : consumerKey(ctx.config, consumer, 'jwt', issuer)
+  return (await consumerOnly.derive({ consumer: key, ip: undefined, route: undefined, headers: new Headers() })).key
 }
 
 /**

@@ -68,10 +68,14 @@ describe('OpenAPI document', () => {
     expect(Object.keys(doc.paths['/profile/{id}']!)).toEqual(['get'])
     expect(doc.paths['/profile/{id}']!.get['x-edgeway-aggregate']).toEqual({
       calls: [
-        { name: 'user', upstream: 'demo', required: true },
-        { name: 'orders', upstream: 'demo-b', required: false },
-        { name: 'recommendations', upstream: 'demo-b', required: false },
+        { name: 'user', upstream: 'demo', required: true, output: true, group: 'user', forwardHeaders: ['x-test-tag'] },
+        { name: 'orders', upstream: 'demo-b', required: false, output: true, forwardHeaders: ['x-test-tag'] },
+        { name: 'recommendations', upstream: 'demo-b', required: false, output: true, group: 'recommendations', forwardHeaders: ['x-test-tag'] },
       ],
+      errorsKey: 'errors',
+      errorDetails: false,
+      onAllFailed: 'error',
+      errors: 'problem',
     })
   })
 

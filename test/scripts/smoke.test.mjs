@@ -4,19 +4,15 @@
 // Run: npm run test:scripts (or node --test test/scripts/smoke.test.mjs)
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import { startDemoOrigins } from '../../demo/origins.mjs'
-import { freePort, OFFLINE_ENV } from '../../scripts/lib.mjs'
+import { freePort } from '../../scripts/lib.mjs'
+import { startWranglerDev } from './wrangler-dev.mjs'
 
 const SMOKE = fileURLToPath(new URL('../../scripts/smoke.mjs', import.meta.url))
-const WRANGLER = fileURLToPath(new URL('../../node_modules/wrangler/bin/wrangler.js', import.meta.url))
 const ADMIN_TOKEN = 'smoke-test-admin-token'
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Runs the smoke script to its end (bounded): { code, out }. */
 function smoke(...args) {
@@ -32,30 +28,16 @@ function smoke(...args) {
 
 /** The demo config under wrangler dev, demo origins on free ports, fresh local state. */
 async function startDemo() {
-  const [port, usersPort, ordersPort, flakyPort] = [await freePort(), await freePort(), await freePort(), await freePort()]
+  const [usersPort, ordersPort, flakyPort] = [await freePort(), await freePort(), await freePort()]
   const stopOrigins = startDemoOrigins({ usersPort, ordersPort, flakyPort })
-  const state = mkdtempSync(join(tmpdir(), 'edgeway-smoke-'))
   const vars = { ADMIN_TOKEN, DEMO_ORIGIN: `http://127.0.0.1:${usersPort}`, DEMO_ORIGIN_B: `http://127.0.0.1:${ordersPort}`, DEMO_ORIGIN_FLAKY: `http://127.0.0.1:${flakyPort}` }
-  const wrangler = spawn(
-    process.execPath,
-    [WRANGLER, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false', '--log-level', 'error', '--persist-to', state,
-      ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`])],
-    { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...OFFLINE_ENV }, detached: true },
-  )
-  const url = `http://127.0.0.1:${port}`
-  const stop = () => {
-    try { process.kill(-wrangler.pid, 'SIGTERM') } catch {}
+  try {
+    const gateway = await startWranglerDev(vars)
+    return { url: gateway.url, stop: () => (gateway.stop(), stopOrigins()) }
+  } catch (err) {
     stopOrigins()
-    rmSync(state, { recursive: true, force: true })
+    throw err
   }
-  for (let i = 0; i < 120 && wrangler.exitCode === null; i++) {
-    try {
-      if ((await fetch(`${url}/status`, { signal: AbortSignal.timeout(2000) })).ok) return { url, stop }
-    } catch {}
-    await sleep(500)
-  }
-  stop()
-  throw new Error('wrangler dev did not start within 60 s')
 }
 
 /**

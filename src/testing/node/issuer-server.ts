@@ -38,15 +38,18 @@ type Mode = { jwks: 'ok' | 'down' | 'huge' | 'garbage'; delayMs?: number }
 type Introspection = { client: [string, string]; tokens: Record<string, unknown>; mode?: 'ok' | 'down' | 'garbage'; delayMs?: number }
 type Tenant = { keys: unknown[]; mode: Mode; discovery?: unknown; jwksFetches: number; discoveryFetches: number; introspection?: Introspection; introspections: number } & CodeFlow
 /** The authorization code flow's state: the signed-in user, codes not yet redeemed, the signing key. */
-type CodeFlow = { user?: { sub: string; email?: string }; codes?: Map<string, Grant>; signer?: { key: CryptoKey; kid: string } }
+export type CodeFlow = { user?: { sub: string; email?: string }; codes?: Map<string, Grant>; signer?: { key: CryptoKey; kid: string } }
 type Grant = { clientId: string; redirectUri: string; nonce?: string; challenge: string; issuedAt: number }
 
 export type TestIssuer = { url: string; close(): Promise<void> }
 
 const MAX_BODY = 1_000_000
 
-/** `GET /authorize`: a code for the tenant's user, sent back to the client's `redirect_uri`. */
-function authorize(t: Tenant, url: URL, res: http.ServerResponse) {
+/**
+ * `GET /authorize`: a code for the tenant's user, sent back to the client's `redirect_uri`.
+ * Exported with `redeem` for the demo's issuer (demo/issuer.mjs), which serves the same flow.
+ */
+export function authorize(t: CodeFlow, url: URL, res: http.ServerResponse) {
   const q = url.searchParams
   const redirectUri = q.get('redirect_uri') ?? ''
   if (!/^https?:\/\//.test(redirectUri) || !q.get('client_id')) return res.writeHead(400).end('bad redirect_uri or client_id')
@@ -62,8 +65,8 @@ function authorize(t: Tenant, url: URL, res: http.ServerResponse) {
   res.writeHead(302, { location: back.href }).end()
 }
 
-/** `POST /token`: the ID token for a code, once, when the client proves it started the flow. */
-async function redeem(t: Tenant, issuer: string, form: URLSearchParams): Promise<[number, unknown]> {
+/** `POST /token`: the ID token for a code, once, when the client proves it started the flow; its key is added to `t.keys`. */
+export async function redeem(t: CodeFlow & { keys: unknown[] }, issuer: string, form: URLSearchParams): Promise<[number, unknown]> {
   const code = form.get('code') ?? ''
   const grant = t.codes?.get(code)
   t.codes?.delete(code)
