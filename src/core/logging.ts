@@ -20,6 +20,13 @@ export type UpstreamLog = {
   hedgeWon?: boolean
   /** `response` or the name of the upstream that answered instead. */
   fallback?: string
+  /** Circuits this call's tries opened (a try's failure tripped its target's breaker), in this isolate. */
+  breakerOpens?: number
+  /**
+   * The call was refused without touching the upstream because of circuit breakers: the target's
+   * circuit was open (`whenOpen: "fail-fast"`), or every target otherwise available had an open one.
+   */
+  breakerRejected?: true
 }
 
 export type RequestLog = {

@@ -24,6 +24,9 @@ export const COUNT_FIELDS = [
   'hedgeWins',
   /** Upstream tries (retries included; a proxy's and each aggregation call's). */
   'upstreamTries',
+  /** Upstream calls refused because of an open circuit, and circuits opened (`record.ts`). */
+  'breakerRejections',
+  'breakerOpens',
   /** Sums of the latencies, in whole microseconds: a Prometheus histogram's `_sum`. */
   'latencyUs',
   'upstreamUs',
@@ -77,6 +80,10 @@ export function addRecord(groups: Map<string, Group>, record: MetricRecord): voi
     c.hedgeWins += record.hedgeWins ?? 0
   }
   c.upstreamTries += record.upstreamTries ?? 0
+  if (record.breakerRejections || record.breakerOpens) {
+    c.breakerRejections += record.breakerRejections ?? 0
+    c.breakerOpens += record.breakerOpens ?? 0
+  }
   observe(group.latency, record.durationMs)
   c.latencyUs += micros(record.durationMs)
   if (record.upstreamMs !== undefined) {

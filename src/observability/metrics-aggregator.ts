@@ -77,9 +77,12 @@ export class MetricsAggregator extends DurableObject<Env> {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS totals (
       route TEXT NOT NULL, consumer TEXT NOT NULL, ${COLUMNS},
       latency TEXT NOT NULL, upstream_latency TEXT NOT NULL, PRIMARY KEY (route, consumer))`)
-    // A shard made by an older version lacks the newer count columns.
-    const have = new Set(this.sql.exec<{ name: string }>('PRAGMA table_info(buckets)').toArray().map((c) => c.name))
-    for (const f of COUNT_FIELDS) if (!have.has(f)) this.sql.exec(`ALTER TABLE buckets ADD COLUMN ${f} INTEGER NOT NULL DEFAULT 0`)
+    // A shard made by an older version lacks the newer count columns, in its rows and its totals
+    // (a count added later starts at 0 in a total: it counts from when this version first ran).
+    for (const table of ['buckets', 'totals']) {
+      const have = new Set(this.sql.exec<{ name: string }>(`PRAGMA table_info(${table})`).toArray().map((c) => c.name))
+      for (const f of COUNT_FIELDS) if (!have.has(f)) this.sql.exec(`ALTER TABLE ${table} ADD COLUMN ${f} INTEGER NOT NULL DEFAULT 0`)
+    }
   }
 
   /** Adds groups into their minute rows. Returns how many groups were taken (malformed ones are skipped). */

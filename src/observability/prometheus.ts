@@ -11,8 +11,10 @@
  * `(none)`; at most `MAX_TOTAL_ROUTES` a shard), `consumer` by `MAX_TOTAL_CONSUMERS` per route and
  * shard, past which traffic is counted under `(other)`. Latency histograms are per route only.
  *
- * Breaker state and per-target health are not here: they live in each isolate (breakers) or in
- * the health checker, not in the aggregated store.
+ * Breaker state and per-target health are not here: a breaker lives in each isolate, and a scrape
+ * reaches one isolate, so its state would be one isolate's of many (health is the health
+ * checker's). What is here are counters every isolate adds to: calls its breakers refused, and
+ * circuits that opened (`edgeway_upstream_breaker_*_total`).
  */
 import { GatewayError } from '../core/errors'
 import type { AggregatorNamespace } from './batcher'
@@ -96,6 +98,8 @@ export function prometheusText(shardTotals: Group[]): string {
     authFailed: new Family('edgeway_auth_failures_total', 'counter', 'Requests refused for their credentials.'),
     tries: new Family('edgeway_upstream_tries_total', 'counter', 'Upstream tries, retries included.'),
     upstreamErrors: new Family('edgeway_upstream_errors_total', 'counter', 'Requests whose upstream failed.'),
+    breakerRejections: new Family('edgeway_upstream_breaker_rejections_total', 'counter', 'Upstream calls refused without touching the upstream because of an open circuit breaker.'),
+    breakerOpens: new Family('edgeway_upstream_breaker_opens_total', 'counter', 'Circuit breakers opened by failed tries (each isolate has its own breakers).'),
     latency: new Family('edgeway_request_duration_seconds', 'histogram', 'Time to response headers.'),
     upstreamLatency: new Family('edgeway_upstream_duration_seconds', 'histogram', 'Upstream time, all tries.'),
   }
@@ -107,6 +111,8 @@ export function prometheusText(shardTotals: Group[]): string {
     perRoute.authFailed.sample(labels, c.authFailed)
     perRoute.tries.sample(labels, c.upstreamTries)
     perRoute.upstreamErrors.sample(labels, c.upstreamErrors)
+    perRoute.breakerRejections.sample(labels, c.breakerRejections)
+    perRoute.breakerOpens.sample(labels, c.breakerOpens)
     perRoute.latency.histogram(labels, g.latency, c.latencyUs)
     perRoute.upstreamLatency.histogram(labels, g.upstreamLatency, c.upstreamUs)
   }

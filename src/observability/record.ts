@@ -35,6 +35,12 @@ export type MetricRecord = {
   hedgeWins?: number | undefined
   /** Upstream tries made: the proxy's, plus each aggregation call's. */
   upstreamTries?: number | undefined
+  /**
+   * Circuit breakers: calls (the proxy's, or aggregation calls) refused because of an open circuit,
+   * and circuits the request's tries opened in this isolate. Set (both) only when one is not zero.
+   */
+  breakerRejections?: number | undefined
+  breakerOpens?: number | undefined
   cache: CacheStatus
   /** Auth outcome as the auth policy logged it (`ok`, `missing`, `invalid`, ...), or `none`. */
   auth: string
@@ -104,6 +110,24 @@ function hedgesOf(log: RequestLog): { hedges?: number; hedgeWins?: number } {
   return hedges > 0 ? { hedges, hedgeWins } : {}
 }
 
+/**
+ * What circuit breakers did to the request's calls (its upstream call's, else its aggregation
+ * calls'): calls refused, circuits opened. Undefined (nothing to spread, nothing allocated) when
+ * they did nothing, as on every route without a breaker: the fields exist only on a call where one acted.
+ */
+function breakersOf(log: RequestLog): { breakerRejections: number; breakerOpens: number } | undefined {
+  const upstream = log.upstream
+  if (upstream) return upstream.breakerRejected || upstream.breakerOpens ? { breakerRejections: upstream.breakerRejected ? 1 : 0, breakerOpens: upstream.breakerOpens ?? 0 } : undefined
+  if (!Array.isArray(log.calls)) return undefined
+  let breakerRejections = 0
+  let breakerOpens = 0
+  for (const call of log.calls as { breakerRejected?: unknown; breakerOpens?: unknown }[]) {
+    if (call.breakerRejected === true) breakerRejections++
+    if (typeof call.breakerOpens === 'number' && Number.isSafeInteger(call.breakerOpens) && call.breakerOpens > 0) breakerOpens += call.breakerOpens
+  }
+  return breakerRejections || breakerOpens ? { breakerRejections, breakerOpens } : undefined
+}
+
 export function recordOf(log: RequestLog, ctx: RecordContext): MetricRecord {
   const upstream = log.upstream
   const consumer = ctx.consumer ?? (typeof log.consumer === 'string' ? log.consumer : undefined)
@@ -120,6 +144,7 @@ export function recordOf(log: RequestLog, ctx: RecordContext): MetricRecord {
     upstreamMs: upstream?.durationMs,
     ...hedgesOf(log),
     upstreamTries: triesOf(log),
+    ...breakersOf(log),
     cache: cacheStatusOf(log.cache),
     auth: outcomeOf(log.auth),
     // A 429 from a limiter that logged nothing (or from the origin) is not the gateway's limit.

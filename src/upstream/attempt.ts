@@ -140,11 +140,12 @@ export async function tryTarget(call: CallInFlight, target: Target, timeoutMs: n
  * Feeds a try's outcome to passive health and the breaker. A try with no outcome (it threw) or one
  * aborted from outside (a client that left, an aggregation deadline) teaches nothing, but still
  * gives back the breaker slot it took: a half-open probe slot kept forever would fail every request.
+ * An outcome that opens the circuit is counted in `log` (the call's, `breakerOpens`).
  */
-export function settle(upstream: CompiledUpstream, target: Target, attempt: Attempt | undefined, signal: AbortSignal | undefined): void {
+export function settle(upstream: CompiledUpstream, target: Target, attempt: Attempt | undefined, signal: AbortSignal | undefined, log: UpstreamLog): void {
   const breaker = upstream.breakers?.[target.index]
   if (!attempt || signal?.aborted) return breaker?.release()
   const status = attempt.result.kind === 'response' ? attempt.result.status : undefined
   if (upstream.passive) upstream.passive.record(target, status === undefined || upstream.passive.isFailure(status) ? 'failed' : 'ok')
-  if (breaker) breaker.record(status !== undefined && !upstream.breakerStatuses!.has(status))
+  if (breaker?.record(status !== undefined && !upstream.breakerStatuses!.has(status))) log.breakerOpens = (log.breakerOpens ?? 0) + 1
 }

@@ -82,20 +82,24 @@ export class CircuitBreaker {
     if (this.current() === 'half-open') this.probesInFlight = Math.max(0, this.probesInFlight - 1)
   }
 
-  /** Reports the outcome of a request that `acquire` let through. */
-  record(ok: boolean): void {
+  /**
+   * Reports the outcome of a request that `acquire` let through. True when this outcome opened the
+   * circuit (closed or half-open -> open): exactly one outcome is told so per transition, which the
+   * metrics count (`breakerOpens` in the call's log).
+   */
+  record(ok: boolean): boolean {
     const state = this.current()
     if (state === 'half-open') {
       this.probesInFlight = Math.max(0, this.probesInFlight - 1)
       if (!ok) return this.open()
       if (++this.probesPassed >= this.config.halfOpenRequests) this.close()
-      return
+      return false
     }
-    if (state === 'open') return // a late answer from before it opened
+    if (state === 'open') return false // a late answer from before it opened
     this.counts.add('requests')
     if (ok) {
       this.consecutive = 0
-      return
+      return false
     }
     this.counts.add('failed')
     this.consecutive++
@@ -103,8 +107,9 @@ export class CircuitBreaker {
     if (this.config.errorRatio !== undefined) {
       const total = this.counts.total('requests')
       const bad = this.counts.total('failed')
-      if (total >= this.config.minRequests && bad / total >= this.config.errorRatio) this.open()
+      if (total >= this.config.minRequests && bad / total >= this.config.errorRatio) return this.open()
     }
+    return false
   }
 
   /** Milliseconds until an open circuit half-opens (0 unless open). */
@@ -112,11 +117,13 @@ export class CircuitBreaker {
     return this.current() === 'open' ? this.openedAt + this.config.openMs - this.runtime.now() : 0
   }
 
-  private open(): void {
+  /** Opens the circuit; true, for `record` to return. */
+  private open(): true {
     this.state = 'open'
     this.openedAt = this.runtime.now()
     this.consecutive = 0
     this.counts.clear()
+    return true
   }
 
   private close(): void {

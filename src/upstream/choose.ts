@@ -42,6 +42,14 @@ function availableTargets(upstream: CompiledUpstream, shared: HealthSnapshot | u
   })
 }
 
+/**
+ * Whether, with no target to try, some target would have been tried but for its open circuit:
+ * the breakers, not health or weights, refused the call. Asked only on that failing path.
+ */
+export function refusedByCircuits(upstream: CompiledUpstream, shared: HealthSnapshot | undefined): boolean {
+  return availableTargets(upstream, shared, true).length > 0
+}
+
 /** 503 when no target may be tried; `Retry-After` says when the first one may be back. */
 export function unavailable(upstream: CompiledUpstream): GatewayError {
   const waits = [upstream.passive?.nextReturnIn() ?? 0, ...(upstream.breakers ?? []).map((b) => b.reopensIn())].filter((ms) => ms > 0)

@@ -23,7 +23,7 @@ import type { Target } from './pool'
 import { backoffDelay, bufferBody } from './retry'
 import { settle, tryTarget, type Attempt, type CallInFlight } from './attempt'
 import { hedgeBudget, mayHedge, raceTries, type HedgeConfig } from './hedge'
-import { chooseTarget, hedgeTarget, unavailable } from './choose'
+import { chooseTarget, hedgeTarget, refusedByCircuits, unavailable } from './choose'
 import type { CompiledUpstream } from './upstream'
 import { executionContextOf } from '../core/runtime'
 
@@ -125,7 +125,7 @@ async function callPool(upstream: CompiledUpstream, request: UpstreamRequest, op
   try {
     const plan = await planTries(call, replayable)
     plan.hedge = hedge
-    const { last, target } = await tryInTurn(call, plan, hold(call, firstTarget(upstream, plan)))
+    const { last, target } = await tryInTurn(call, plan, hold(call, firstTarget(upstream, plan, log)))
     if (last.error) throw last.error
     return withStickyCookie(call, plan, target, last.response)
   } finally {
@@ -175,12 +175,19 @@ async function planTries(call: Call, replayable: boolean): Promise<TryPlan> {
   return { shared, maxRetries, key, sticky, tried: new Set() }
 }
 
-/** The first try's target, with its breaker slot taken: 503 when there is none, or when its circuit is open. */
-function firstTarget(upstream: CompiledUpstream, plan: TryPlan): Target {
+/**
+ * The first try's target, with its breaker slot taken: 503 when there is none, or when its circuit
+ * is open. A refusal the breakers made is marked in `log` (`breakerRejected`), for the metrics.
+ */
+function firstTarget(upstream: CompiledUpstream, plan: TryPlan, log: UpstreamLog): Target {
   const target = chooseTarget(upstream, plan.shared, plan.sticky, plan.key, undefined, plan.tried)
-  if (!target) throw unavailable(upstream)
+  if (!target) {
+    if (upstream.breakers && refusedByCircuits(upstream, plan.shared)) log.breakerRejected = true
+    throw unavailable(upstream)
+  }
   const breaker = upstream.breakers?.[target.index]
   if (breaker && !breaker.acquire()) {
+    log.breakerRejected = true
     throw new GatewayError('ERR_CIRCUIT_OPEN', {
       detail: 'The upstream is failing; requests are paused for a while.',
       headers: { 'Retry-After': String(Math.max(1, Math.ceil(breaker.reopensIn() / 1000))) },
@@ -211,7 +218,7 @@ async function tryInTurn(call: Call, plan: TryPlan, target: Target): Promise<{ l
         // with an outcome, or without one, unless an abort already gave it back.
         if (call.held === target) {
           call.held = undefined
-          settle(call.upstream, target, outcome, call.signal)
+          settle(call.upstream, target, outcome, call.signal, call.log)
         }
       }
       plan.tried.add(target)

@@ -111,7 +111,7 @@ export function raceTries(race: Race, first: Target): Promise<RaceResult> {
       racer.running = false
       if (!racer.settled) {
         racer.settled = true
-        settle(upstream, racer.target, outcome, racer.controller.signal)
+        settle(upstream, racer.target, outcome, racer.controller.signal, log)
       }
       if (decided) return void outcome?.response?.body?.cancel().catch(() => {})
       if (!outcome) return decide(racer, undefined, thrown)

@@ -1,20 +1,23 @@
 /**
  * `GET /_edgeway/metrics?format=prometheus`: the aggregator's cumulative totals as the text
  * exposition format, read back with a strict parser (test/support/prometheus-text.ts); counters
- * that survive the minute rows' retention; bounded label sets; no partial sums.
+ * that survive the minute rows' retention; bounded label sets; no partial sums; circuit breakers
+ * that refuse calls and open, on real failing origins (the resilience fleet, test/node/fleet.ts).
  */
-import { runDurableObjectAlarm } from 'cloudflare:test'
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { MAX_TOTAL_CONSUMERS, MAX_TOTAL_ROUTES, OTHER } from '../../src/observability/metrics-aggregator'
+import { MAX_TOTAL_CONSUMERS, MAX_TOTAL_ROUTES, MetricsAggregator, OTHER } from '../../src/observability/metrics-aggregator'
 import { prometheusText, queryTotals, PROMETHEUS_CONTENT_TYPE } from '../../src/observability/prometheus'
 import type { AggregatorNamespace } from '../../src/observability/batcher'
 import { newTag, ORIGIN, sha256Hex, testGateway } from '../support/gateway'
 import { parsePrometheusText, sampleValue } from '../support/prometheus-text'
 import { stoppedClock } from '../support/runtime'
+import { setMode, spawn } from '../upstream/fleet'
 import { ADMIN, aggregatorNamespace, groupsOf, record } from './helpers'
 
 const KEY = 'acme-prometheus-key-0123456789'
-
+const DAY = 86_400_000
 
 describe('Prometheus exposition', () => {
   it('serves requests by route, consumer and status class, latency histograms, cache, rate-limit and upstream counters', async () => {
@@ -76,6 +79,97 @@ describe('Prometheus exposition', () => {
     expect(at('edgeway_request_duration_seconds_bucket', { route: id, le: '+Inf' })).toBe(4)
     expect(at('edgeway_request_duration_seconds_sum', { route: id })).toBeGreaterThanOrEqual(0)
     expect(at('edgeway_upstream_duration_seconds_count', { route: id })).toBe(2)
+  })
+
+  it('counts circuit breakers per route: calls refused because of an open circuit, and each opening once', async () => {
+    const id = `prom-brk-${newTag().slice(0, 8)}`
+    const [ff, lone, pairA, pairB, agg, plain] = await spawn(6)
+    for (const failing of [ff, lone, pairA, agg, plain]) await setMode(failing!, 'fail', { status: 503 })
+    const clock = stoppedClock(Date.now() + 133 * DAY)
+    const gw = testGateway(
+      {
+        gateway: { metrics: { aggregator: { shards: 2, flushRecords: 1 } } },
+        upstreams: {
+          ff: { targets: [{ url: ff!.url }], circuitBreaker: { failures: 2, openMs: 5_000, whenOpen: 'fail-fast' } },
+          lone: { targets: [{ url: lone!.url }], circuitBreaker: { failures: 1, openMs: 60_000 } },
+          pair: { targets: [{ url: pairA!.url }, { url: pairB!.url }], circuitBreaker: { failures: 1, openMs: 60_000 } },
+          agg: { targets: [{ url: agg!.url }], circuitBreaker: { failures: 1, openMs: 60_000, whenOpen: 'fail-fast' } },
+          plain: { url: plain!.url },
+        },
+        routes: [
+          ...['ff', 'lone', 'pair', 'plain'].map((name) => ({ id: `${id}-${name}`, match: { path: `/${name}/*` }, action: { type: 'proxy' as const, upstream: name } })),
+          {
+            id: `${id}-agg`,
+            match: { path: '/agg' },
+            action: { type: 'aggregate', calls: ['one', 'two'].map((name) => ({ name, upstream: 'agg', path: `/${name}`, required: false })) },
+          },
+        ],
+      },
+      {},
+      { runtime: clock },
+    )
+    const send = async (path: string) => {
+      const res = await gw.fetch(path)
+      const code = res.headers.get('content-type') === 'application/problem+json' ? ((await res.json()) as { code: string }).code : (await res.body?.cancel(), undefined)
+      return code ? `${res.status} ${code}` : String(res.status)
+    }
+    const sendAll = async (path: string, n: number) => {
+      const out: string[] = []
+      for (let i = 0; i < n; i++) out.push(await send(path))
+      return out
+    }
+
+    // Fail-fast: two failures open it; refused twice; the half-open probe fails and opens it again;
+    // refused; the next probe passes and closes it.
+    expect(await sendAll('/ff/x', 4)).toEqual(['503', '503', '503 ERR_CIRCUIT_OPEN', '503 ERR_CIRCUIT_OPEN'])
+    await clock.advance(5_000)
+    expect(await sendAll('/ff/x', 2)).toEqual(['503', '503 ERR_CIRCUIT_OPEN'])
+    await setMode(ff!, 'up')
+    await clock.advance(5_000)
+    expect(await sendAll('/ff/x', 2)).toEqual(['200', '200'])
+    // Failover with its only target open: no target left, refused by the breaker all the same.
+    expect(await sendAll('/lone/x', 2)).toEqual(['503', '503 ERR_UPSTREAM_UNAVAILABLE'])
+    // Failover with another target: the open one is skipped, nothing is refused.
+    expect((await sendAll('/pair/x', 3)).sort()).toEqual(['200', '200', '503'])
+    // Two aggregation calls fail at once: one opening (the later failure finds it open); then both refused.
+    await send('/agg')
+    expect((gw.logs.at(-1)!.calls as { breakerOpens?: number }[]).map((c) => c.breakerOpens ?? 0).sort()).toEqual([0, 1])
+    await send('/agg')
+    expect((gw.logs.at(-1)!.calls as { breakerRejected?: boolean }[]).map((c) => c.breakerRejected)).toEqual([true, true])
+    // No breaker: nothing opens or is refused, however it fails.
+    expect(await sendAll('/plain/x', 2)).toEqual(['503', '503'])
+
+    const res = await gw.fetch('/_edgeway/metrics?format=prometheus', { headers: ADMIN })
+    const families = parsePrometheusText(await res.text())
+    expect(families.get('edgeway_upstream_breaker_rejections_total')!.type).toBe('counter')
+    expect(families.get('edgeway_upstream_breaker_opens_total')!.type).toBe('counter')
+    const per = (name: string) =>
+      Object.fromEntries(['ff', 'lone', 'pair', 'agg', 'plain'].map((route) => [route, sampleValue(families, `edgeway_upstream_${name}_total`, { route: `${id}-${route}` })]))
+    expect(per('breaker_rejections')).toEqual({ ff: 3, lone: 1, pair: 0, agg: 2, plain: 0 })
+    expect(per('breaker_opens')).toEqual({ ff: 2, lone: 1, pair: 1, agg: 1, plain: 0 })
+    // A refused call sent no try.
+    expect(per('tries')).toEqual({ ff: 5, lone: 1, pair: 3, agg: 2, plain: 2 })
+  })
+
+  it('a shard whose totals predate a count gains its column in place: old totals kept, the new counter from 0', async () => {
+    const ns = aggregatorNamespace()
+    const stub = ns.get(ns.idFromName(`prometheus-old-totals-${newTag()}`))
+    const text = await runInDurableObject(stub as unknown as DurableObjectStub<MetricsAggregator>, async (_, state) => {
+      const sql = state.storage.sql
+      sql.exec('DROP TABLE totals')
+      sql.exec(`CREATE TABLE totals (route TEXT NOT NULL, consumer TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0,
+        s2xx INTEGER NOT NULL DEFAULT 0, latency TEXT NOT NULL, upstream_latency TEXT NOT NULL, PRIMARY KEY (route, consumer))`)
+      sql.exec("INSERT INTO totals (route, consumer, requests, s2xx, latency, upstream_latency) VALUES ('old', '(anonymous)', 7, 7, '{}', '{}')")
+      // The next version of the object starts on that storage.
+      const upgraded = new MetricsAggregator(state, env as never)
+      await upgraded.ingest(groupsOf([record({ route: 'old', status: 503, breakerRejections: 1 }), record({ route: 'old', breakerOpens: 1 })]), 60)
+      return prometheusText(await upgraded.totals())
+    })
+    const families = parsePrometheusText(text)
+    expect(sampleValue(families, 'edgeway_requests_total', { route: 'old', consumer: '(anonymous)', status_class: '2xx' })).toBe(8)
+    expect(sampleValue(families, 'edgeway_requests_total', { route: 'old', consumer: '(anonymous)', status_class: '5xx' })).toBe(1)
+    expect(sampleValue(families, 'edgeway_upstream_breaker_rejections_total', { route: 'old' })).toBe(1)
+    expect(sampleValue(families, 'edgeway_upstream_breaker_opens_total', { route: 'old' })).toBe(1)
   })
 
   it('counters never go down: the totals outlive the minute rows the retention deletes', async () => {

@@ -34,6 +34,22 @@ describe('circuit breaker state machine (controllable clock)', () => {
     expect(b.acquire()).toBe(true)
   })
 
+  it('tells exactly the outcome that opened the circuit, once per opening (what the metrics count)', () => {
+    const clock = controlClock()
+    const b = new CircuitBreaker({ ...base, failures: 2, halfOpenRequests: 1 }, clock)
+    expect([b.record(false), b.record(false), b.record(false)]).toEqual([false, true, false]) // the third: a late answer
+    clock.move(5_000)
+    b.acquire()
+    expect(b.record(false)).toBe(true) // a failed probe opens it again
+    clock.move(5_000)
+    b.acquire()
+    expect(b.record(true)).toBe(false)
+    expect(b.current()).toBe('closed')
+    // On the error ratio too.
+    const r = new CircuitBreaker({ ...base, errorRatio: 0.5, minRequests: 2 }, clock)
+    expect([r.record(true), r.record(false)]).toEqual([false, true])
+  })
+
   it('a failed half-open probe re-opens the circuit for another openMs', () => {
     const clock = controlClock()
     const b = new CircuitBreaker({ ...base, failures: 1 }, clock)
