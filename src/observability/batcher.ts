@@ -2,19 +2,14 @@
  * @module
  * The aggregator sink: records are folded into groups in this isolate and sent to one shard of
  * the `MetricsAggregator` in a single call, at most every `flushMs` or at once after
- * `flushRecords` records.
- *
- * A request may not await I/O that another request started, so there is no shared in-flight
- * promise: the request that finds no send scheduled sets a timestamp *before* it schedules one
- * (a timer, then the send) in its own `waitUntil`; later requests only add to the buffer. If that
- * request's background work is cut off, the timestamp goes stale after twice `flushMs` and the
- * next request schedules again.
+ * `flushRecords` records (`flushSchedule` in ./sink: no shared in-flight promise, since a request
+ * may not await I/O another request started).
  */
 import type { MetricsAggregator } from './metrics-aggregator'
 import { addRecord, type Group } from './metric-groups'
 import type { MetricsAggregatorSettings } from './schema'
 import type { MetricRecord } from './record'
-import { background, type MetricsSink, type WaitUntil } from './sink'
+import { flushSchedule, type MetricsSink, type WaitUntil } from './sink'
 import { systemRuntime, type Runtime } from '../core/runtime'
 
 export type AggregatorNamespace = DurableObjectNamespace<MetricsAggregator>
@@ -30,7 +25,7 @@ export function aggregatorSink(namespace: AggregatorNamespace, settings: Metrics
   const shard = Math.floor(runtime.random() * shards)
   let pending = new Map<string, Group>()
   let pendingRecords = 0
-  let scheduledAt = 0
+  const afterWrite = flushSchedule('aggregator', runtime, flushMs)
 
   const send = async () => {
     if (pending.size === 0) return
@@ -46,18 +41,7 @@ export function aggregatorSink(namespace: AggregatorNamespace, settings: Metrics
     write(record: MetricRecord, waitUntil: WaitUntil) {
       addRecord(pending, record)
       pendingRecords++
-      const now = runtime.now()
-      if (pendingRecords >= flushRecords) {
-        scheduledAt = 0
-        return background('aggregator', waitUntil, send)
-      }
-      if (now - scheduledAt < 2 * flushMs) return
-      scheduledAt = now
-      background('aggregator', waitUntil, async () => {
-        await runtime.sleep(flushMs)
-        scheduledAt = 0
-        await send()
-      })
+      afterWrite(pendingRecords >= flushRecords, waitUntil, send)
     },
   }
 }

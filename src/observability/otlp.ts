@@ -15,7 +15,7 @@
  */
 import type { Runtime } from '../core/runtime'
 import type { OtlpSettings } from './schema'
-import { background, reportSinkFailure, type WaitUntil } from './sink'
+import { flushSchedule, reportSinkFailure, type WaitUntil } from './sink'
 import type { AttributeValue, Span } from './spans'
 
 type OtlpValue = { stringValue: string } | { boolValue: boolean } | { intValue: string } | { doubleValue: number }
@@ -103,7 +103,7 @@ export function otlpExporter(settings: OtlpSettings, headers: Record<string, str
   const { endpoint, flushMs, batchSpans, queueSpans, timeoutMs } = settings
   const stats: ExportStats = { exported: 0, dropped: 0, failedExports: 0 }
   let queue: OtlpSpan[] = []
-  let scheduledAt = 0
+  const afterWrite = flushSchedule('otlp', runtime, flushMs)
 
   const drop = (count: number, err: unknown) => {
     stats.dropped += count
@@ -149,18 +149,7 @@ export function otlpExporter(settings: OtlpSettings, headers: Record<string, str
       const room = queueSpans - queue.length
       if (spans.length > room) drop(spans.length - Math.max(0, room), 'the OTLP queue is full')
       if (room > 0) queue.push(...spans.slice(0, room))
-      if (queue.length >= batchSpans) {
-        scheduledAt = 0
-        return background('otlp', waitUntil, flush)
-      }
-      const now = runtime.now()
-      if (now - scheduledAt < 2 * flushMs) return
-      scheduledAt = now
-      background('otlp', waitUntil, async () => {
-        await runtime.sleep(flushMs)
-        scheduledAt = 0
-        await flush()
-      })
+      afterWrite(queue.length >= batchSpans, waitUntil, flush)
     },
   }
 }

@@ -7,7 +7,7 @@
  */
 import { logEvent } from '../core/logging'
 import type { MetricRecord } from './record'
-import { systemRuntime } from '../core/runtime'
+import { systemRuntime, type Runtime } from '../core/runtime'
 
 export type WaitUntil = (promise: Promise<unknown>) => void
 
@@ -44,6 +44,31 @@ export function background(sink: string, waitUntil: WaitUntil, work: () => Promi
     return
   }
   waitUntil(promise.catch((err) => reportSinkFailure(sink, err)))
+}
+
+/**
+ * When a buffering sink sends what it holds: at once when the buffer is full, else `flushMs` after
+ * the first write that finds no send scheduled. A request may not await I/O another request
+ * started, so there is no shared in-flight promise: the request that schedules a send sets a
+ * timestamp first, and if its background work is cut off the timestamp goes stale after twice
+ * `flushMs` and the next write schedules again.
+ */
+export function flushSchedule(sink: string, runtime: Runtime, flushMs: number) {
+  let scheduledAt = 0
+  return function afterWrite(full: boolean, waitUntil: WaitUntil, send: () => Promise<unknown>): void {
+    if (full) {
+      scheduledAt = 0
+      return background(sink, waitUntil, send)
+    }
+    const now = runtime.now()
+    if (now - scheduledAt < 2 * flushMs) return
+    scheduledAt = now
+    background(sink, waitUntil, async () => {
+      await runtime.sleep(flushMs)
+      scheduledAt = 0
+      await send()
+    })
+  }
 }
 
 /**
