@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { FROM_SOURCE, importTs, loadTools, OFFLINE_ENV, wranglerBin } from './lib.mjs'
+import { FROM_SOURCE, loadTools, OFFLINE_ENV, wranglerBin } from './lib.mjs'
 
 const src = (path) => fileURLToPath(new URL(`../src/${path}`, import.meta.url))
 
@@ -19,12 +19,16 @@ export function extensionsFile(given) {
   return existsSync(file) ? file : undefined
 }
 
+const loaded = new Map()
 /**
- * parseConfig, checkEnvironment, the record format and the schema generators; with the project's
- * custom policies and actions (`tools.extensions`) when it has an extensions module.
+ * parseConfig, prepareConfig, checkEnvironment, the record format and the schema generators; with
+ * the project's custom policies and actions (`tools.extensions`) when it has an extensions module.
  */
 export async function configTools(extensions = extensionsFile()) {
-  return loadTools({ extensions })
+  // Once per extensions module: `deploy` checks the configs and then prepares one with the same tools.
+  let tools = loaded.get(extensions)
+  if (!tools) loaded.set(extensions, (tools = loadTools({ extensions })))
+  return tools
 }
 
 /** Secret names (`NAME=...` lines) of .dev.vars.example beside wrangler.toml. */
@@ -68,7 +72,7 @@ export async function preparedEntry(tomlPath, name) {
   if (!FROM_SOURCE) return undefined
   const { file } = await environment(tomlPath, name)
   if (!file) return undefined
-  const { prepareConfig } = await importTs(src('config/prepared.ts'))
+  const { prepareConfig } = await configTools()
   const result = await prepareConfig(JSON.parse(readFileSync(file, 'utf8')))
   if (!result.ok) throw new Error(`${file} does not validate:\n${result.problems.map((p) => `  - ${p}`).join('\n')}`)
   const dir = resolve(dirname(tomlPath), '.edgeway', name || 'top-level')
