@@ -155,7 +155,7 @@ function passThroughServer(settings: FastPathSettings, rid: RequestIdOptions | u
     if (rid?.forward) headers.set(rid.header, requestId)
     else if (rid) headers.delete(rid.header)
     let requestStageMs = timeRequestStage ? performance.now() - stageStart : 0
-    // Trace context (as `traceContext`). A span hook for this request belongs here, beside the ids.
+    // Trace context (as `traceContext`). No spans here: a config with telemetry has no fast path.
     const trace = continueTrace(request.headers, headers)
     const upstreamLog: UpstreamLog = { name: pass.upstream.name, target: pass.target.label, tries: 1 }
     const log = logRecord(request, url, path, requestId, trace, route.id, upstreamLog)
@@ -196,7 +196,6 @@ function passThroughServer(settings: FastPathSettings, rid: RequestIdOptions | u
     written = true
     log.status = res.status
     log.durationMs = runtime.now() - startedAt
-    // The request's span (telemetry) ends here, with the log line, as in `requestContext`.
     if (logRequests) writeLog(log)
     if (metrics) {
       // As the metrics middleware does, once the log record is final.
