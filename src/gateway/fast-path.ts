@@ -1,25 +1,32 @@
 /**
  * @module
- * The compiled pass-through (issue 16): a request that matches a route with no policies and a
- * plain upstream (`CompiledRoute.passThrough`) is served here, in front of the Hono app, by code
- * built once per config: no Hono context, no middleware chain, no context variables, the upstream
- * headers edited once, one timer and one abort listener, the log record built once. Every other
- * request (another route, no route, the admin API, developer pages, HEAD, a path that needs
- * normalising errors) goes to the Hono app, unchanged.
+ * The compiled request path (issue 16): a request that matches a route is served here, in front
+ * of the Hono app, by code built once per config: no Hono router, no app-level middleware chain,
+ * no per-request closures for the steps every request takes, the upstream headers edited once,
+ * the log record built once. Two kinds of route:
  *
- * It keeps what the Hono path promises for such a route, in the same order: request id (the
- * `request-id` policy's options, the only global policy it serves), forwarding headers and
- * hop-by-hop stripping (`forwardedHeaders`), trace context (`continueTrace`), the header and idle
- * timeouts (`PassThroughCall`), problem+json errors (`renderError`), the API version's response
- * headers, the log line (the same record, 499 when the client goes away first), and metrics
- * (`Server-Timing`, the record handed to the sinks), as the metrics middleware would.
+ * - a route with no policies and a plain upstream (`CompiledRoute.passThrough`) is sent straight
+ *   through `PassThroughCall`: one timer, one abort listener;
+ * - any other route runs its own compiled pipeline (`CompiledRoute.handler`, policies then action,
+ *   composed once) on a Hono `Context` made here, with the variables the app's outer middleware
+ *   would have set, and none of that middleware.
+ *
+ * Every other request (no route, the admin API, developer pages, HEAD, a path that needs
+ * normalising errors, a config with Server-Timing or telemetry spans, or with global policies
+ * other than `request-id`) goes to the Hono app, unchanged.
+ *
+ * It keeps what the Hono path promises, in the same order: request id (the `request-id` policy's
+ * options, the only global policy it serves), forwarding headers and hop-by-hop stripping
+ * (`forwardedHeaders`), trace context (`continueTrace`), the header and idle timeouts, problem+json
+ * errors (`renderError`), the API version's response headers, the log line (the same record, 499
+ * when the client goes away first), and metrics (`Server-Timing` on a pass-through, the record
+ * handed to the sinks), as the metrics middleware would.
  */
-import type { Hono } from 'hono'
+import { Context, type ExecutionContext as HonoExecutionContext, type Hono } from 'hono'
 import type { GatewayConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
-import type { Env } from '../core/env'
 import { clientCountry, clientIp } from '../core/ip-address'
-import { CLIENT_CLOSED_ERROR, CLIENT_CLOSED_STATUS, type LogWriter, type RequestLog, type UpstreamLog } from '../core/logging'
+import { CLIENT_CLOSED_ERROR, CLIENT_CLOSED_STATUS, type LogWriter, type RequestLog } from '../core/logging'
 import type { Runtime, WaitUntilTarget } from '../core/runtime'
 import type { Metrics } from '../observability/metrics'
 import { recordOf } from '../observability/record'
@@ -28,11 +35,10 @@ import { continueTrace, type TraceContext } from '../observability/trace'
 import type { Matcher, MatchInput } from '../routing/matcher'
 import { normalizePath, rawPathOf } from '../routing/normalize'
 import { SAFE_ID } from '../traffic/request-id'
-import { PassThroughCall } from '../upstream/pass-through'
-import { stripPathPrefix } from '../upstream/proxy-action'
+import { PassThroughCall, stripPathPrefix } from '../upstream/pass-through'
 import { renderError } from './handle-error'
 import { forwardedHeaders } from './request-context'
-import type { CompiledRoute, PassThroughRoute } from './route'
+import type { CompiledRoute } from './route'
 
 type Fetch = Hono<AppEnv>['fetch']
 
@@ -56,8 +62,8 @@ function reservedPrefixes(config: GatewayConfig, admin: boolean): string[] {
 }
 
 /**
- * The app's `fetch` with the compiled pass-through in front, or undefined when this config can't
- * have one (a global policy other than `request-id`, or telemetry on).
+ * The app's `fetch` with the compiled path in front, or undefined when this config can't have one
+ * (a global policy other than `request-id`, or telemetry on).
  */
 export function compileFastPath(settings: FastPathSettings, slow: Fetch): Fetch | undefined {
   const { config, match } = settings
@@ -69,7 +75,10 @@ export function compileFastPath(settings: FastPathSettings, slow: Fetch): Fetch 
   const reserved = reservedPrefixes(config, settings.admin)
   // Conservative: a path Hono might decode onto a reserved prefix, or that starts with one, is the app's.
   const isReserved = (raw: string) => reserved.length > 0 && (raw.includes('%') || reserved.some((p) => raw.startsWith(p)))
-  const serve = passThroughServer(settings, requestId)
+  // Server-Timing's policy stages are timed by wrappers the app's middleware reads: such a config's
+  // routes with policies stay on the app's path.
+  const policies = settings.metrics?.serverTiming !== true
+  const serve = routeServer(settings, requestId)
 
   return function fastPath(request, env, ctx) {
     if (request.method === 'HEAD') return slow(request, env, ctx)
@@ -77,17 +86,19 @@ export function compileFastPath(settings: FastPathSettings, slow: Fetch): Fetch 
     if (isReserved(raw)) return slow(request, env, ctx)
     let path: string
     let url: URL
-    let route: CompiledRoute | undefined
+    let matched: ReturnType<Matcher<CompiledRoute>>
     try {
       path = normalizePath(raw)
       url = new URL(request.url)
-      route = match(new MatchFacts(request, url, path)).route
+      matched = match(new MatchFacts(request, url, path))
     } catch {
       return slow(request, env, ctx) // a bad path or an unknown version: its 400 is rendered there
     }
-    const pass = route?.passThrough
-    if (!pass) return slow(request, env, ctx)
-    return serve(request, ctx, url, path, route!, pass)
+    const route = matched.route
+    if (!route) return slow(request, env, ctx)
+    // Hono's `c.req.path` is the decoded path: one with escapes keeps the app's, which decodes it.
+    if (!route.passThrough && (!policies || raw.includes('%'))) return slow(request, env, ctx)
+    return serve(request, env, ctx, url, path, raw, route, matched.params)
   } as Fetch
 }
 
@@ -117,7 +128,9 @@ class MatchFacts implements MatchInput {
   }
 }
 
-function passThroughServer(settings: FastPathSettings, rid: RequestIdOptions | undefined) {
+const noNext = async () => {}
+
+function routeServer(settings: FastPathSettings, rid: RequestIdOptions | undefined) {
   const { runtime, writeLog, metrics } = settings
   const logRequests = settings.config.gateway.log.requests
   // With Server-Timing, the request-id policy's work is the `request` stage, as `timedPolicy` times it.
@@ -133,20 +146,47 @@ function passThroughServer(settings: FastPathSettings, rid: RequestIdOptions | u
   }
 
   /** The log record, built once, with its fields in the order the Hono path writes them. */
-  function logRecord(request: Request, url: URL, path: string, requestId: string, trace: TraceContext, routeId: string, upstream: UpstreamLog): RequestLog {
+  function logRecord(request: Request, url: URL, path: string, requestId: string, trace: TraceContext, routeId: string): RequestLog {
     const log: RequestLog = { requestId, method: request.method, path }
     if (url.search.length > 1) log.queryKeys = [...new Set(url.searchParams.keys())]
     log.traceId = trace.traceId
     log.spanId = trace.spanId
     log.routeId = routeId
-    log.upstream = upstream
     return log
   }
 
-  /** The metrics record of this request (as `recordFrom`): no consumer on a route without policies. */
-  const record = (log: RequestLog, at: number, status: number) => () => recordOf(log, { at, route: log.routeId, consumer: undefined, method: log.method, status, now: runtime.now() })
+  /** The API version's headers, then the request id (as the Hono path adds them). */
+  function addResponseHeaders(headers: Headers, route: CompiledRoute, requestId: string): void {
+    for (const [name, value] of route.responseHeaders) headers.set(name, value)
+    if (rid?.expose) headers.set(rid.header, requestId)
+  }
 
-  return async function passThrough(request: Request, ctx: WaitUntilTarget | undefined, url: URL, path: string, route: CompiledRoute, pass: PassThroughRoute): Promise<Response> {
+  /** The metrics record of this request (as `recordFrom`). */
+  const record = (log: RequestLog, at: number, status: number, consumer: string | undefined) => () =>
+    recordOf(log, { at, route: log.routeId, consumer, method: log.method, status, now: runtime.now() })
+
+  /** The route's compiled pipeline on a context of its own, with what the app's outer middleware would have set. */
+  async function runPipeline(c: Context<AppEnv>, route: CompiledRoute): Promise<Response> {
+    try {
+      // `composeOnce` renders what the pipeline throws into `c.res`: this catch is for the impossible.
+      await route.handler(c, noNext)
+      if (!c.finalized) throw new Error('The route answered nothing.')
+      return c.res
+    } catch (err) {
+      return renderError(err, c.get('log'), c.get('requestId'))
+    }
+  }
+
+  return async function serveRoute(
+    request: Request,
+    env: unknown,
+    ctx: HonoExecutionContext | undefined,
+    url: URL,
+    path: string,
+    raw: string,
+    route: CompiledRoute,
+    params: Record<string, string>,
+  ): Promise<Response> {
     // The request context (as `requestContext`): start time, id, the upstream draft's headers.
     const startedAt = runtime.now()
     let stageStart = timeRequestStage ? performance.now() : 0
@@ -157,40 +197,71 @@ function passThroughServer(settings: FastPathSettings, rid: RequestIdOptions | u
     let requestStageMs = timeRequestStage ? performance.now() - stageStart : 0
     // Trace context (as `traceContext`). No spans here: a config with telemetry has no fast path.
     const trace = continueTrace(request.headers, headers)
-    const upstreamLog: UpstreamLog = { name: pass.upstream.name, target: pass.target.label, tries: 1 }
-    const log = logRecord(request, url, path, requestId, trace, route.id, upstreamLog)
-
-    const call = new PassThroughCall(pass.upstream, pass.target, upstreamLog)
+    const log = logRecord(request, url, path, requestId, trace, route.id)
+    const pass = route.passThrough
+    let call: PassThroughCall | undefined
+    let c: Context<AppEnv> | undefined
+    if (pass) {
+      log.upstream = { name: pass.upstream.name, target: pass.target.label, tries: 1 }
+      call = new PassThroughCall(pass.upstream, pass.target, log.upstream)
+    } else {
+      c = new Context<AppEnv>(request, { path: raw, env: env as AppEnv['Bindings'], executionCtx: ctx })
+      c.set('runtime', runtime)
+      c.set('requestId', requestId)
+      c.set('startedAt', startedAt)
+      c.set('url', url)
+      c.set('log', log)
+      c.set('upstreamRequest', { method: request.method, path, search: url.search, headers })
+      c.set('trace', trace)
+      c.set('route', route)
+      c.set('params', params)
+    }
     let written = false
-    // One listener for the whole request: the upstream call aborted, the 499 line and record written.
+    // One listener for the whole request: the 499 line and record written (and a pass-through's
+    // call aborted; a pipeline's action listens for itself).
     const onClientGone = () => {
       if (written) return
       written = true
-      call.abort()
+      call?.abort()
       log.status = CLIENT_CLOSED_STATUS
       log.error = CLIENT_CLOSED_ERROR
       log.durationMs = runtime.now() - startedAt
       if (logRequests) queueMicrotask(() => writeLog(log))
-      if (metrics?.recording) queueMicrotask(() => metrics.write(ctx, runtime, record(log, startedAt, CLIENT_CLOSED_STATUS)))
+      const consumer = c?.get('consumer')?.id
+      if (metrics?.recording) queueMicrotask(() => metrics.write(ctx, runtime, record(log, startedAt, CLIENT_CLOSED_STATUS, consumer)))
     }
     const signal = request.signal
-    if (signal.aborted) call.abort()
+    if (signal.aborted) call?.abort()
     signal.addEventListener('abort', onClientGone)
     let res: Response
     try {
-      const upstreamPath = pass.stripPrefix !== undefined ? stripPathPrefix(path, pass.stripPrefix) : path
-      res = await call.send(request.method, upstreamPath, url.search, headers, request.body)
-    } catch (err) {
-      res = renderError(err, log, requestId)
+      if (call) {
+        const upstreamPath = pass!.stripPrefix !== undefined ? stripPathPrefix(path, pass!.stripPrefix) : path
+        try {
+          res = await call.send(request.method, upstreamPath, url.search, headers, request.body)
+        } catch (err) {
+          res = renderError(err, log, requestId)
+        }
+      } else {
+        res = await runPipeline(c!, route)
+      }
     } finally {
       signal.removeEventListener('abort', onClientGone)
     }
-    // The response's own copy (or a problem): edited in place, once.
-    if (res.status !== 101) {
+    // The response's headers, edited once: a pass-through's own copy (or a problem) in place; a
+    // pipeline's answer may be a fetched or cached one whose headers are immutable, then a copy.
+    if (res.status !== 101 && (rid?.expose || route.responseHeaders.length > 0)) {
       stageStart = timeRequestStage ? performance.now() : 0
-      if (rid?.expose) res.headers.set(rid.header, requestId)
+      // A route's own `request-id` policy may have taken the client's id in the pipeline.
+      const finalId = c ? c.get('requestId') : requestId
+      try {
+        addResponseHeaders(res.headers, route, finalId)
+      } catch (err) {
+        if (!(err instanceof TypeError)) throw err
+        res = new Response(res.body, res)
+        addResponseHeaders(res.headers, route, finalId)
+      }
       if (timeRequestStage) requestStageMs += performance.now() - stageStart
-      for (const [name, value] of route.responseHeaders) res.headers.set(name, value)
     }
     if (written) return res
     written = true
@@ -198,10 +269,11 @@ function passThroughServer(settings: FastPathSettings, rid: RequestIdOptions | u
     log.durationMs = runtime.now() - startedAt
     if (logRequests) writeLog(log)
     if (metrics) {
-      // As the metrics middleware does, once the log record is final.
+      // As the metrics middleware does, once the log record is final. Server-Timing only reaches a
+      // pass-through here (a route with policies keeps the app's path then).
       const stages = timeRequestStage ? { request: requestStageMs } : undefined
-      if (metrics.serverTiming && res.status !== 101) res.headers.set('Server-Timing', serverTimingValue(stages, upstreamLog.durationMs, log.durationMs))
-      if (metrics.recording) metrics.write(ctx, runtime, record(log, startedAt, res.status))
+      if (metrics.serverTiming && res.status !== 101) res.headers.set('Server-Timing', serverTimingValue(stages, log.upstream?.durationMs, log.durationMs))
+      if (metrics.recording) metrics.write(ctx, runtime, record(log, startedAt, res.status, c?.get('consumer')?.id))
     }
     return res
   }

@@ -16,15 +16,25 @@
  * re-arms for the rest (only a body read slower than `headers` takes that), and it is re-armed at
  * the headers only when the idle deadline is sooner than the header one.
  */
+import type { Context, Handler } from 'hono'
+import type { AppEnv } from '../core/context'
 import { GatewayError } from '../core/errors'
 import type { UpstreamLog } from '../core/logging'
 import type { TimerHandle } from '../core/runtime'
 import { stripHopByHop } from '../core/http'
 import { fetchError, invalidResponse, isInterim, validFinalStatus } from './attempt'
 import { finalAfterInterim } from './interim'
-import { bodyReadError, READ_WHOLE_UP_TO, withIdleTimeout } from './proxy'
+import { bodyReadError, proxyToUpstream, READ_WHOLE_UP_TO, withIdleTimeout } from './proxy'
 import type { Target } from './pool'
 import type { CompiledUpstream } from './upstream'
+
+/** Removes `prefix` when it is a whole leading run of segments: `/api` strips `/api/x`, not `/apix`. */
+export function stripPathPrefix(path: string, prefix: string): string {
+  const trimmed = prefix.replace(/\/+$/, '')
+  if (path === trimmed) return '/'
+  if (path.startsWith(trimmed + '/')) return path.slice(trimmed.length)
+  return path
+}
 
 /** The one target of an upstream the fast path can send to as is; undefined for any other upstream. */
 export function plainTarget(upstream: CompiledUpstream): Target | undefined {
@@ -71,7 +81,7 @@ export class PassThroughCall {
     this.controller.abort()
   }
 
-  async send(method: string, path: string, search: string, headers: Headers, body: ReadableStream | null): Promise<Response> {
+  async send(method: string, path: string, search: string, headers: Headers, body: BodyInit | null): Promise<Response> {
     const { upstream, target, log } = this
     const runtime = upstream.runtime
     this.started = runtime.now()
@@ -175,5 +185,34 @@ export class PassThroughCall {
     this.counted = false
     this.upstream.balancer.finished(this.target)
     this.log.durationMs = this.upstream.runtime.now() - this.started
+  }
+}
+
+/**
+ * The `proxy` action of a route with policies whose proxying is plain (`plainTarget`, no rewrite,
+ * split, mirror, WebSocket, hedge or deadline): the draft the policies left, sent through
+ * `PassThroughCall` rather than the general `proxyToUpstream` -> `callUpstream` -> `tryTarget`,
+ * which for such an upstream do the same with more timers, promises and copies. A draft with
+ * `beforeSend` hooks (a signing policy) takes the general path, which runs them.
+ */
+export function passThroughAction(upstream: CompiledUpstream, target: Target, stripPrefix: string | undefined): Handler<AppEnv> {
+  const general = (c: Context<AppEnv>, path: string) => proxyToUpstream(c, upstream, { path, websocket: false })
+  return async function passThrough(c) {
+    const draft = c.get('upstreamRequest')
+    const path = stripPrefix !== undefined ? stripPathPrefix(draft.path, stripPrefix) : draft.path
+    if (draft.beforeSend?.length) return general(c, path)
+    const log: UpstreamLog = { name: upstream.name, target: target.label, tries: 1 }
+    c.get('log').upstream = log
+    const call = new PassThroughCall(upstream, target, log)
+    const signal = c.req.raw.signal
+    const onClientGone = () => call.abort()
+    if (signal.aborted) call.abort()
+    signal.addEventListener('abort', onClientGone)
+    try {
+      const body = draft.body !== undefined ? draft.body : c.req.raw.body
+      return await call.send(draft.method, path, draft.search, draft.headers, body instanceof ArrayBuffer ? body.slice(0) : body)
+    } finally {
+      signal.removeEventListener('abort', onClientGone)
+    }
   }
 }

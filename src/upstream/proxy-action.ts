@@ -12,15 +12,9 @@ import { compileTemplate, encodeForPath, type Template } from '../template/templ
 import { createMirror, createSplit } from './canary'
 import { proxyToUpstream } from './proxy'
 import type { CompiledUpstream } from './upstream'
+import { passThroughAction, plainTarget, stripPathPrefix } from './pass-through'
 
-
-/** Removes `prefix` when it is a whole leading run of segments: `/api` strips `/api/x`, not `/apix`. */
-export function stripPathPrefix(path: string, prefix: string): string {
-  const trimmed = prefix.replace(/\/+$/, '')
-  if (path === trimmed) return '/'
-  if (path.startsWith(trimmed + '/')) return path.slice(trimmed.length)
-  return path
-}
+export { stripPathPrefix }
 
 /**
  * Renders a path rewrite template: each value is encoded as path text (see `encodeForPath`) and
@@ -39,6 +33,8 @@ export function proxyAction(
 ): Handler<AppEnv> {
   const rewrite = action.path !== undefined ? compileTemplate(action.path) : undefined
   const { stripPrefix, websocket, hedge } = action
+  const plain = rewrite === undefined && !action.split?.length && !action.mirror && !websocket && !hedge && deadlineMs === undefined ? plainTarget(upstream) : undefined
+  if (plain) return passThroughAction(upstream, plain, stripPrefix)
   const split = action.split?.length ? createSplit(upstream, action.split, upstreams, action.pinBy) : undefined
   const mirror = action.mirror ? createMirror(action.mirror, upstreams) : undefined
   return function proxy(c) {
