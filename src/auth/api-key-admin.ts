@@ -13,7 +13,7 @@
  */
 import type { Context, Hono } from 'hono'
 import * as v from 'valibot'
-import { boundedBodyText, type AdminContext } from '../core/admin'
+import { boundedBodyText, onFirstUse, type AdminContext } from '../core/admin'
 import type { ConfigView } from '../core/config-view'
 import { Name } from '../core/schema'
 import type { ApiKeyOptions } from './schema'
@@ -181,8 +181,8 @@ async function revokeKey(c: Context<AppEnv, '/api-keys/:id'>, kv: KVNamespace) {
 }
 
 export function apiKeyAdmin(app: Hono<AppEnv>, ctx: AdminContext): void {
-  const stores = keyStores(ctx.config)
-  const store = (c: Context<AppEnv>) => pickStore(c, stores, ctx.env)
+  const stores = onFirstUse(() => keyStores(ctx.config))
+  const store = (c: Context<AppEnv>) => pickStore(c, stores(), ctx.env)
   app.post('/api-keys', async (c) => createKey(c, store(c), ctx))
   app.get('/api-keys', async (c) => listKeys(c, store(c)))
   app.get('/api-keys/:id', async (c) => c.json(publicView(await existing(store(c), c.req.param('id')), c.get('runtime').now())))

@@ -9,7 +9,7 @@
  * by upstream paths, not gateway URLs).
  */
 import type { Context } from 'hono'
-import { boundedBodyText, type AdminExtension } from '../core/admin'
+import { boundedBodyText, onFirstUse, type AdminExtension } from '../core/admin'
 import type { AppEnv } from '../core/context'
 import type { ActionView } from '../core/config-view'
 import type { CacheOptions } from './schema'
@@ -66,22 +66,26 @@ function targetOf(body: PurgeBody, routeIds: string[], cachedRoutes: Set<string>
 }
 
 export const cacheAdmin: AdminExtension = (app, { config, env }) => {
-  const stores = new Map<string, number>()
-  const cachePolicies = [...config.policies, ...config.routes.flatMap((r) => r.policies)].filter((p) => p.type === 'cache') as CacheOptions[]
-  const purges: PurgeSettings[] = cachePolicies.map((p) => p.purge)
-  // Cached aggregation calls keep their entries under the same generations.
-  for (const { action } of config.routes) if (action.type === 'aggregate') for (const { cache } of (action as AggregateView).calls) if (cache) purges.push(cache.purge)
-  for (const { kv, cacheSeconds } of purges) stores.set(kv, Math.max(stores.get(kv) ?? 0, cacheSeconds))
-  const routeIds = config.routes.map((r) => r.id)
-  // A route whose purge can reach something: it has (or inherits) a cache policy, or caches an aggregation call.
-  const globalCache = config.policies.some((p) => p.type === 'cache')
-  const cachedRoutes = new Set(
-    config.routes
-      .filter((r) => globalCache || r.policies.some((p) => p.type === 'cache') || (r.action.type === 'aggregate' && (r.action as AggregateView).calls.some((call) => call.cache)))
-      .map((r) => r.id),
-  )
+  const scan = onFirstUse(() => {
+    const stores = new Map<string, number>()
+    const cachePolicies = [...config.policies, ...config.routes.flatMap((r) => r.policies)].filter((p) => p.type === 'cache') as CacheOptions[]
+    const purges: PurgeSettings[] = cachePolicies.map((p) => p.purge)
+    // Cached aggregation calls keep their entries under the same generations.
+    for (const { action } of config.routes) if (action.type === 'aggregate') for (const { cache } of (action as AggregateView).calls) if (cache) purges.push(cache.purge)
+    for (const { kv, cacheSeconds } of purges) stores.set(kv, Math.max(stores.get(kv) ?? 0, cacheSeconds))
+    const routeIds = config.routes.map((r) => r.id)
+    // A route whose purge can reach something: it has (or inherits) a cache policy, or caches an aggregation call.
+    const globalCache = config.policies.some((p) => p.type === 'cache')
+    const cachedRoutes = new Set(
+      config.routes
+        .filter((r) => globalCache || r.policies.some((p) => p.type === 'cache') || (r.action.type === 'aggregate' && (r.action as AggregateView).calls.some((call) => call.cache)))
+        .map((r) => r.id),
+    )
+    return { stores, routeIds, cachedRoutes }
+  })
 
   app.post('/cache/purge', async (c) => {
+    const { stores, routeIds, cachedRoutes } = scan()
     const target = targetOf(await purgeBody(c), routeIds, cachedRoutes)
     if (stores.size === 0) throw badRequest('No route uses the cache policy.')
     const generations: Record<string, string> = {}

@@ -15,7 +15,7 @@
  * effect within one lease duration (10 s): the object cannot reach the isolates holding leases.
  */
 import type { Context } from 'hono'
-import type { AdminContext, AdminExtension } from '../core/admin'
+import { onFirstUse, type AdminContext, type AdminExtension } from '../core/admin'
 import { consumerKey } from '../core/consumer'
 import type { AppEnv } from '../core/context'
 import type { RateLimiter } from './rate-limiter'
@@ -106,14 +106,14 @@ async function call<T>(promise: Promise<T>, runtime: Runtime): Promise<T> {
 }
 
 export const rateLimitAdmin: AdminExtension = (app, ctx) => {
-  const bindings = limiterBindings(ctx.config)
+  const bindings = onFirstUse(() => limiterBindings(ctx.config))
   app.get('/rate-limits', async (c) => {
-    const { key, stub } = await target(c, ctx, bindings)
+    const { key, stub } = await target(c, ctx, bindings())
     const state = await call(Promise.resolve(stub.inspect()), c.get('runtime'))
     return c.json({ key, now: new Date(state.now).toISOString(), counters: state.counters })
   })
   app.delete('/rate-limits', async (c) => {
-    const { key, stub } = await target(c, ctx, bindings)
+    const { key, stub } = await target(c, ctx, bindings())
     await call(Promise.resolve(stub.reset()), c.get('runtime'))
     // The object can't reach the isolates: units they hold in leases, and 429s they answer
     // themselves, last until their lease or local denial ends.
