@@ -5,7 +5,7 @@
 // during the reload, for the gateway as built and with slicing off (the whole config validated
 // and compiled in one go, as before slices), so the two are measured on the same machine.
 //
-//   node bench/reload-wait.mjs [--routes 26619] [--concurrency 4] [--runs 1] [--sliced-only] [--trace-gc] [--keep]
+//   node bench/reload-wait.mjs [--routes 26619] [--concurrency 4] [--runs 1] [--sliced-only] [--trace-gc [--no-forced-gc]] [--keep]
 //
 // --trace-gc runs workerd with V8's --trace-gc and prints the GC lines logged during the reload
 // (the pauses a request may wait behind), and the heap the loaded config holds (after a full
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '1' },
     'sliced-only': { type: 'boolean', default: false },
     'trace-gc': { type: 'boolean', default: false },
+    // With --trace-gc: no full collection forced before the reload, so the reload's own are seen as they come.
+    'no-forced-gc': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 })
@@ -98,7 +100,7 @@ async function measure(label, patches) {
     const plain = []
     for (let i = 0; i < 200; i++) plain.push((await get(url)).ms)
     // A full collection now (its log line says "testing"), so the log says what the running config holds.
-    if (traceGc) await get(`${worker.url}/__gc`)
+    if (traceGc && !values['no-forced-gc']) await get(`${worker.url}/__gc`)
 
     store.set(KEY, next)
     const during = []

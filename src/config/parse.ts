@@ -23,6 +23,7 @@ import { compileJsonTemplate } from '../template/template'
 import { checkProxyAction, checkUpstreams, proxyDeadlineProblem, proxySubrequests } from '../upstream/checks'
 import { runSteps, slices, type Steps } from '../core/steps'
 import type { RouteSlices } from './record'
+import { shareRepeatedParts } from './shared-parts'
 import { formatIssue, formatPath } from './issues'
 import { GatewayConfigSchema, RouteSchema, type GatewayConfig, type PolicyConfig, type RouteConfig } from './schema'
 
@@ -259,7 +260,9 @@ export function* parseConfigSteps(input: unknown, extensions: Extensions = {}, r
   if (!output) return { ok: false, problems: issues.map((issue) => formatIssue(issue, input)), pending: PENDING_CHECKS }
   const notices: string[] = []
   const problems = [...checkCustomEntries(output, extensions), ...(yield* checkSemantics(output, input, notices))]
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: output, notices }
+  if (problems.length > 0) return { ok: false, problems }
+  yield* shareRepeatedParts(output.routes as unknown as Record<string, unknown>[])
+  return { ok: true, config: output, notices }
 }
 
 /** Like `parseConfig`, but throws a `ConfigError` listing every problem. */

@@ -31,7 +31,9 @@ export function lazyValidator(schema: JsonSchema): () => Promise<Validator> {
   return async () => {
     if (built) return built
     const { Validator } = await (library ??= import('@cfworker/json-schema'))
-    return (built = new Validator(schema as never, '2020-12', false))
+    // A copy: the library marks the schema it is given (`__absolute_uri__`), and a config's parts
+    // are frozen and may be shared by routes (`config/shared-parts.ts`).
+    return (built = new Validator(structuredClone(schema) as never, '2020-12', false))
   }
 }
 

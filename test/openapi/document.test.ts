@@ -159,10 +159,12 @@ describe('OpenAPI document', () => {
   it('rate-limit policies are read defensively: malformed entries are skipped, never thrown on', () => {
     // The document reads policies as plain config; a policy type that grows or changes shape must not break it.
     const config = loadConfig(originConfig({ routes: [{ id: 'a', match: { path: '/a', methods: ['GET'] }, action: { type: 'proxy', upstream: 'origin' } }] }))
-    ;(config.routes[0]!.policies as unknown[]).push(
+    // A route's parts are frozen once validated (config/shared-parts.ts): the route gets a new list.
+    ;(config.routes[0] as { policies: unknown[] }).policies = [
+      ...config.routes[0]!.policies,
       { type: 'rate-limit', by: ['consumer'], limits: [null, 'x', 7, { name: 'ok', limit: 1, window: 1 }], quotas: { not: 'a list' } },
       { type: 'rate-limit', limits: 'not a list' },
-    )
+    ]
     const doc = buildOpenApi(config, {})
     expectValid(doc)
     const op = doc.paths['/a'].get
