@@ -5,15 +5,18 @@
  */
 import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/parse'
+import type { GatewayConfigInput } from '../../src/config/schema'
 import { originConfig } from '../support/gateway'
 
-const route = (id: string, extra: Record<string, unknown> = {}) => ({
+type RouteConfigInput = NonNullable<GatewayConfigInput['routes']>[number]
+
+const route = (id: string, extra: Record<string, unknown> = {}): RouteConfigInput => ({
   id,
   match: { path: `/${id}`, methods: ['GET', 'POST'] },
   policies: [{ type: 'cors', origins: ['https://app.example.com'] }],
   action: { type: 'proxy', upstream: 'origin' },
   ...extra,
-})
+}) as RouteConfigInput
 
 describe('shared parts of routes', () => {
   it('holds identical parts once and keeps every value as written', () => {
