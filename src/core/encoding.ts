@@ -9,8 +9,14 @@ export async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest('SHA-256', utf8.encode(text)))
 }
 
+/** The two hex digits of each byte value: `toHex` runs on every API key check, so one lookup a byte. */
+const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'))
+
 export function toHex(bytes: ArrayBuffer | Uint8Array): string {
-  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('')
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)
+  let out = ''
+  for (let i = 0; i < view.length; i++) out += HEX_PAIRS[view[i]!]
+  return out
 }
 
 /** The SHA-256 of `text` in hex, optionally only its first `bytes` bytes. */
