@@ -23,7 +23,7 @@ import { compileJsonTemplate } from '../template/template'
 import { checkProxyAction, checkUpstreams, proxyDeadlineProblem, proxySubrequests } from '../upstream/checks'
 import { runSteps, slices, type Steps } from '../core/steps'
 import type { RouteSlices } from './record'
-import { shareRepeatedParts } from './shared-parts'
+import { routePartSharer } from './shared-parts'
 import { formatIssue, formatPath } from './issues'
 import { GatewayConfigSchema, RouteSchema, type GatewayConfig, type PolicyConfig, type RouteConfig } from './schema'
 
@@ -214,13 +214,17 @@ function* structureSteps(input: object, routes: RouteSlices): Steps<Structure> {
   const unknownAtRoot = (issue: Issue) => issue.path?.length === 1 && issue.type === 'strict_object' && issue.expected === 'never'
   const issues = shellIssues.filter((issue) => !unknownAtRoot(issue))
   const parsedRoutes: RouteConfig[] = []
+  const share = routePartSharer()
   for (let next = routes.next(); !next.done; next = routes.next()) {
     const [slice, start] = next.value
     // The slice stands for `routes`, one level below the root.
     const deep = tooDeepAt(slice, MAX_CONFIG_DEPTH - 1)
     if (deep) return { deep: ['routes', start + (deep[0] as number), ...deep.slice(1)] }
     const result = v.safeParse(RoutesSchema, slice)
-    if (result.success) parsedRoutes.push(...result.output)
+    if (result.success) {
+      share(result.output as unknown as Record<string, unknown>[])
+      parsedRoutes.push(...result.output)
+    }
     else issues.push(...result.issues.map((issue) => fromRoot(issue, start, slice)))
     yield
   }
@@ -250,6 +254,7 @@ export function* parseConfigSteps(input: unknown, extensions: Extensions = {}, r
   } else {
     const deep = tooDeepAt(input, MAX_CONFIG_DEPTH)
     const result = deep ? undefined : v.safeParse(GatewayConfigSchema, input)
+    if (result?.success) routePartSharer()(result.output.routes as unknown as Record<string, unknown>[])
     structure = deep ? { deep } : result!.success ? { output: result!.output, issues: [] } : { issues: result!.issues }
   }
   if ('deep' in structure) {
@@ -261,7 +266,6 @@ export function* parseConfigSteps(input: unknown, extensions: Extensions = {}, r
   const notices: string[] = []
   const problems = [...checkCustomEntries(output, extensions), ...(yield* checkSemantics(output, input, notices))]
   if (problems.length > 0) return { ok: false, problems }
-  yield* shareRepeatedParts(output.routes as unknown as Record<string, unknown>[])
   return { ok: true, config: output, notices }
 }
 

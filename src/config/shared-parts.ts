@@ -14,7 +14,6 @@
  * They are not frozen here: valibot's output may be the caller's own objects (the config a
  * project hands to `createWorker`), and freezing those would surprise it.
  */
-import { slices, type Steps } from '../core/steps'
 
 /**
  * The instance kept for each key; the token of each subtree already done (a part may appear twice
@@ -82,13 +81,17 @@ function share(value: unknown, seen: Seen): [unknown, string | undefined] {
   }
 }
 
-/** Shares the identical parts of `routes` (everything but each route's own object and id), in slices. */
-export function* shareRepeatedParts(routes: Record<string, unknown>[]): Steps<void> {
+/**
+ * A sharer for one config: each call shares the identical parts of a slice of its routes
+ * (everything but each route's own object and id) with those of every slice before. Called on
+ * each slice as it is validated, so the copies a slice repeats die young (a cheap collection)
+ * instead of living, with the whole unshared config, until the end of a reload.
+ */
+export function routePartSharer(): (routes: Record<string, unknown>[]) => void {
   const seen: Seen = { byKey: new Map(), done: new WeakMap() }
-  for (const [slice] of slices(routes)) {
-    for (const route of slice) {
+  return (routes) => {
+    for (const route of routes) {
       for (const name of Object.keys(route)) if (name !== 'id') route[name] = share(route[name], seen)[0]
     }
-    yield
   }
 }
