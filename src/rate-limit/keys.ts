@@ -59,6 +59,8 @@ export type KeyFunction = {
   /** Stable text of the spec and fallback: limits with equal signatures always share a key. */
   readonly signature: string
   derive(input: KeyInput): Promise<{ key: string; fallback: boolean }>
+  /** `derive` without a promise, when no part needs hashing (else undefined: `derive` then). */
+  deriveNow(input: KeyInput): { key: string; fallback: boolean } | undefined
 }
 
 async function render(parts: CompiledPart[], values: (string | undefined)[]): Promise<string> {
@@ -72,6 +74,19 @@ async function render(parts: CompiledPart[], values: (string | undefined)[]): Pr
     }),
   )
   return rendered.join('&')
+}
+
+/** `render` for values that need no hashing; undefined when one does. */
+function renderNow(parts: CompiledPart[], values: (string | undefined)[]): string | undefined {
+  let key = ''
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!
+    const value = values[i]
+    if (value !== undefined && (part.hash || value.length > MAX_VALUE)) return undefined
+    const text = value === undefined ? MISSING : encodeURIComponent(value).replaceAll('%3A', ':')
+    key += `${i > 0 ? '&' : ''}${part.label}=${text}`
+  }
+  return key
 }
 
 const valuesOf = (parts: CompiledPart[], input: KeyInput) =>
@@ -89,6 +104,15 @@ export function compileKey(by: KeySpec, fallback?: KeySpec): KeyFunction {
       const values = valuesOf(primary, input)
       if (secondary && values.includes(undefined)) return { key: await render(secondary, valuesOf(secondary, input)), fallback: true }
       return { key: await render(primary, values), fallback: false }
+    },
+    deriveNow(input) {
+      const values = valuesOf(primary, input)
+      if (secondary && values.includes(undefined)) {
+        const key = renderNow(secondary, valuesOf(secondary, input))
+        return key === undefined ? undefined : { key, fallback: true }
+      }
+      const key = renderNow(primary, values)
+      return key === undefined ? undefined : { key, fallback: false }
     },
   }
 }

@@ -77,6 +77,23 @@ export class Allowance {
   private known: { decisions: LimitDecision[]; at: number } | undefined
   private denied: { until: number; freeAt: number } | undefined
 
+  /**
+   * A unit for a request from what this isolate knows now, with no promise: from a lease (topping
+   * up in the background when running low), or a local denial. Undefined when the request would
+   * have to wait for an ask: `take` then. What the first turn of `take` does, for the policy's
+   * synchronous path.
+   */
+  takeNow(clock: Clock, link: () => LimiterLink, background: (work: Promise<unknown>) => void): Taken | undefined {
+    const now = clock.now()
+    const local = this.spend(now)
+    if (local) {
+      if (this.inFlight === undefined && this.runningLow(now)) background(this.ask(clock, link(), 0).catch(() => undefined))
+      return local
+    }
+    if (this.denied && now < this.denied.until) return this.denial(now)
+    return undefined
+  }
+
   /** A unit for a request: from a lease, a local denial, or an ask the request waits for. */
   async take(clock: Clock, link: LimiterLink, background: (work: Promise<unknown>) => void): Promise<Taken> {
     for (;;) {

@@ -31,7 +31,7 @@ import { checkRateLimitOptions } from './checks'
 import { settleCost, type CostSource } from './settle-cost'
 import { parsePath } from '../template/path'
 import { definePolicy } from '../core/policy'
-import { systemRuntime } from '../core/runtime'
+import { systemRuntime, type Runtime } from '../core/runtime'
 import type { Context } from 'hono'
 import type { AppEnv } from '../core/context'
 
@@ -136,6 +136,44 @@ async function reserveAll(c: Context<AppEnv>, settings: Settings, calls: Map<str
   return reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c, settings.leases && leasedTake(c, settings, ns), settings.costFrom !== undefined)
 }
 
+/** The allowance of a key and its checks (as many units a request): the same for both lease paths. */
+const checksText = (checks: LimitCheck[]) => checks.map((check) => `${check.id}:${check.limit}:${check.kind === 'window' ? check.windowMs : check.period}`).join(',')
+
+/** The key's object, with the policy's timeout. */
+function limiterLink(ns: DurableObjectNamespace<RateLimiter>, key: string, checks: LimitCheck[], timeout: number, runtime: Runtime): LimiterLink {
+  return {
+    lease: (ask) => withTimeout(stubFor(ns, key).lease(checks, ask), timeout, runtime) as Promise<never>,
+    refund: (id) => withTimeout(stubFor(ns, key).refund(id), timeout, runtime),
+  }
+}
+
+/**
+ * The lease path without a promise, for a policy whose limits are all windows on one key that
+ * needs no hashing, with no cost read from the response: the unit comes from this isolate's lease
+ * (or a local denial) now, or undefined and the request takes the general path (`reserveAll`),
+ * which waits for an ask. Compiled once per policy; undefined when the policy doesn't qualify.
+ */
+function compileLeaseNow(own: CompiledLimit[], settings: Settings, units: number) {
+  const { leases, ns, timeout, costFrom } = settings
+  if (!leases || !ns || typeof ns.idFromName !== 'function' || costFrom || own.length === 0) return undefined
+  if (own.some((limit) => limit.quota || limit.key.signature !== own[0]!.key.signature)) return undefined
+  const key = own[0]!.key
+  const checks = own.map((limit) => limit.check)
+  const suffix = `\n${units}\n${checksText(checks)}`
+  return (c: Context<AppEnv>) => {
+    const keyed = key.deriveNow(keyInput(c))
+    if (!keyed) return undefined
+    const runtime = c.get('runtime') ?? systemRuntime
+    const taken = leases.allowance(keyed.key + suffix, units).takeNow(
+      runtime,
+      () => limiterLink(ns, keyed.key, checks, timeout, runtime),
+      (work) => runtime.waitUntil(c, work),
+    )
+    if (!taken || 'failed' in taken) return undefined
+    return { taken, fallback: keyed.fallback }
+  }
+}
+
 /**
  * The lease path for a call whose checks are all window limits (a quota takes the exact path):
  * a unit from the isolate's allowance for the key, topped up in `waitUntil`.
@@ -146,11 +184,8 @@ function leasedTake(c: Context<AppEnv>, { leases, timeout }: Settings, ns: Durab
   return (call) => {
     const checks = call.checks
     const units = call.units ?? 1
-    const allowance = leases!.allowance(`${call.key}\n${units}\n${checks.map((check) => `${check.id}:${check.limit}:${check.kind === 'window' ? check.windowMs : check.period}`).join(',')}`, units)
-    const link: LimiterLink = {
-      lease: (ask) => withTimeout(stubFor(ns, call.key).lease(checks, ask), timeout, runtime) as Promise<never>,
-      refund: (id) => withTimeout(stubFor(ns, call.key).refund(id), timeout, runtime),
-    }
+    const allowance = leases!.allowance(`${call.key}\n${units}\n${checksText(checks)}`, units)
+    const link = limiterLink(ns, call.key, checks, timeout, runtime)
     return allowance.take(runtime, link, (work) => runtime.waitUntil(c, work)).then((taken): ObjectOutcome => {
       if ('failed' in taken) {
         const err = taken.failed as Error
@@ -249,11 +284,33 @@ export const rateLimitPolicy = definePolicy({
     const settings: Settings = { ns, binding, onError, timeout, leases, costFrom }
     // With a cost from the response, admission takes `minCost`; the response says the rest.
     const admissionCost = costFrom ? options.minCost : options.cost
+    const leaseNow = compileLeaseNow(own, settings, admissionCost)
 
     return async function rateLimit(c, next) {
       const plan = c.get('consumer')?.plan
       const applied = plan !== undefined && planLimits.has(plan) ? [...own, ...planLimits.get(plan)!] : own
       if (applied.length === 0) return next()
+
+      // Most requests of a leased limit: a unit of this isolate's lease, no promise, no round trip.
+      const now = applied === own ? leaseNow?.(c) : undefined
+      if (now) {
+        const log: Record<string, unknown> = { objects: 1, limits: applied.length }
+        if (now.fallback) log.fallback = true
+        c.get('log').rateLimit = log
+        const decisions = new Map<string, LimitDecision>()
+        for (const d of now.taken.decisions) decisions.set(d.id, d)
+        const fields = fieldItems(applied, decisions)
+        if (!now.taken.allowed) deny(applied, decisions, fields, log)
+        log.outcome = 'allowed'
+        await next()
+        if (fields.policy) {
+          editResponseHeaders(c, (headers) => {
+            headers.append('RateLimit-Policy', fields.policy)
+            headers.append('RateLimit', fields.state)
+          })
+        }
+        return
+      }
 
       const { calls, fallback } = await callsPerObject(applied, keyInput(c), admissionCost)
       const log: Record<string, unknown> = { objects: calls.size, limits: applied.length }

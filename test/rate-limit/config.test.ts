@@ -133,6 +133,19 @@ describe('limit keys', () => {
     )
   })
 
+  it('give the same key without a promise when no part is hashed, and none when one is (the lease path then waits)', async () => {
+    const cases: [ReturnType<typeof compileKey>, KeyInput][] = [
+      [compileKey(['ip']), input({ ip: '2001:db8::7' })],
+      [compileKey(['consumer', 'route']), input({ consumer: 'a&b' })],
+      [compileKey(['consumer'], ['ip']), input()],
+      [compileKey([{ header: 'X-Tenant', hash: false }, 'ip']), input({ headers: new Headers({ 'X-Tenant': 'a&b=c' }) })],
+    ]
+    for (const [key, given] of cases) expect(key.deriveNow(given)).toEqual(await key.derive(given))
+    expect(compileKey(['apiKey']).deriveNow(input({ apiKey: 'sk_live_0123456789' }))).toBeUndefined()
+    expect(compileKey([{ header: 'X-Tenant', hash: true }]).deriveNow(input({ headers: new Headers({ 'X-Tenant': 't' }) }))).toBeUndefined()
+    expect(compileKey([{ header: 'X-Tenant', hash: false }]).deriveNow(input({ headers: new Headers({ 'X-Tenant': 'x'.repeat(200) }) }))).toBeUndefined()
+  })
+
   it('never put a secret or a huge value into an object name', async () => {
     const secret = 'sk_live_0123456789'
     const apiKey = (await compileKey(['apiKey']).derive(input({ apiKey: secret }))).key
