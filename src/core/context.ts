@@ -97,8 +97,9 @@ declare module 'hono' {
     log: RequestLog
     /**
      * Called once when the client goes away first, after the request context has marked the log
-     * record 499 (`gateway/request-context.ts` holds the request's one abort listener): the
-     * metrics middleware records the request from here rather than with a listener of its own.
+     * record 499 (`gateway/request-context.ts`, or the compiled path, holds the request's one abort
+     * listener): the metrics middleware records the request from here, and a plain proxy action
+     * aborts its upstream call (each wraps the hook it found), rather than with listeners of their own.
      */
     onClientGone: (() => void) | undefined
     /** The gateway's runtime (clock, random, timers, `waitUntil`): see `core/runtime.ts`. */

@@ -217,8 +217,8 @@ function routeServer(settings: FastPathSettings, rid: RequestIdOptions | undefin
       c.set('params', params)
     }
     let written = false
-    // One listener for the whole request: the 499 line and record written (and a pass-through's
-    // call aborted; a pipeline's action listens for itself).
+    // One listener for the whole request: the 499 line and record written, the upstream call aborted
+    // (a pipeline's action hooks in through `onClientGone`, as under the request context).
     const onClientGone = () => {
       if (written) return
       written = true
@@ -227,6 +227,8 @@ function routeServer(settings: FastPathSettings, rid: RequestIdOptions | undefin
       log.error = CLIENT_CLOSED_ERROR
       log.durationMs = runtime.now() - startedAt
       if (logRequests) queueMicrotask(() => writeLog(log))
+      // A pipeline's action aborts its upstream call from here (`passThroughAction`).
+      c?.get('onClientGone')?.()
       const consumer = c?.get('consumer')?.id
       if (metrics?.recording) queueMicrotask(() => metrics.write(ctx, runtime, record(log, startedAt, CLIENT_CLOSED_STATUS, consumer)))
     }

@@ -204,15 +204,19 @@ export function passThroughAction(upstream: CompiledUpstream, target: Target, st
     const log: UpstreamLog = { name: upstream.name, target: target.label, tries: 1 }
     c.get('log').upstream = log
     const call = new PassThroughCall(upstream, target, log)
-    const signal = c.req.raw.signal
-    const onClientGone = () => call.abort()
-    if (signal.aborted) call.abort()
-    signal.addEventListener('abort', onClientGone)
+    if (c.req.raw.signal.aborted) call.abort()
+    // The request's one abort listener (the request context's) calls this hook: the call is aborted
+    // there, with no listener of its own, until the answer is in (then the hook is as it was).
+    const before = c.get('onClientGone')
+    c.set('onClientGone', () => {
+      call.abort()
+      before?.()
+    })
     try {
       const body = draft.body !== undefined ? draft.body : c.req.raw.body
       return await call.send(draft.method, path, draft.search, draft.headers, body instanceof ArrayBuffer ? body.slice(0) : body)
     } finally {
-      signal.removeEventListener('abort', onClientGone)
+      c.set('onClientGone', before)
     }
   }
 }

@@ -67,6 +67,17 @@ describe('client disconnect', () => {
     expect(hosts.size).toBe(2)
   })
 
+  it('a route with policies aborts its upstream call through the request\'s one listener: the origin sees it go, the line is 499', async () => {
+    const gw = servedGateway({
+      upstreams: { origin: { url: ORIGIN } },
+      routes: [{ id: 'r', match: { path: '/*' }, policies: [{ type: 'headers', request: { set: { 'x-hop': '1' } } }], action: { type: 'proxy', upstream: 'origin' } }],
+    })
+    const tag = newTag()
+    const line = await cancelMidRequest(gw, '/hang', tag)
+    expect(line).toMatchObject({ status: 499, error: 'ERR_CLIENT_CLOSED', routeId: 'r', upstream: { name: 'origin', error: 'aborted' } })
+    await pollUntil(() => originStats(tag), (s) => s.inFlight === 0)
+  })
+
   it('an aggregation gives back its call\'s probe slot too', async () => {
     const clock = stoppedClock()
     const aggregate = { id: 'agg', match: { path: '/agg' }, action: { type: 'aggregate' as const, forwardHeaders: ['x-test-tag'], calls: [{ name: 'slow', upstream: 'origin', path: '/hang' }] } }
