@@ -231,6 +231,15 @@ export const SCENARIOS = [
     against: { name: 'before', patches: NO_SIGNATURE_MEMORY },
     targets: { rpsRatio32: 1.0 },
   },
+  // What running a route's compiled pipeline costs over the pass-through: one policy that changes nothing.
+  {
+    name: 'policy-path',
+    title: 'A route with one policy that changes nothing (headers, no edits) vs pass-through: the compiled pipeline itself',
+    requires: [],
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([{ type: 'headers' }])] }),
+    request: () => ({ method: 'GET', path: '/api/items/1' }),
+    versus: 'pass-through',
+  },
   { ...API_KEY, name: 'api-key-vs-pass-through', title: 'API key (header, hashed, from a Worker secret) vs pass-through', versus: 'pass-through', targets: { rpsRatio32: 0.9 } },
   {
     name: 'rate-limit',

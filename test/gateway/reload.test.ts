@@ -277,7 +277,7 @@ describe('a large config', () => {
       return Promise.resolve()
     }
     const parsed = await runStepsYielding(parseConfigSteps(many(2_500)), count)
-    // A turn per slice of 100 routes to check their structure (and depth), then one to check across fields.
+    // A turn per slice of routes (ROUTES_PER_STEP, at most 100) to check their structure (and depth), then one to check across fields.
     expect(turns).toBeGreaterThanOrEqual(2 * 25)
     if (!parsed.ok) throw new Error(parsed.problems.join('\n'))
     turns = 0
