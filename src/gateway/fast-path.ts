@@ -165,18 +165,6 @@ function routeServer(settings: FastPathSettings, rid: RequestIdOptions | undefin
   const record = (log: RequestLog, at: number, status: number, consumer: string | undefined) => () =>
     recordOf(log, { at, route: log.routeId, consumer, method: log.method, status, now: runtime.now() })
 
-  /** The route's compiled pipeline on a context of its own, with what the app's outer middleware would have set. */
-  async function runPipeline(c: Context<AppEnv>, route: CompiledRoute): Promise<Response> {
-    try {
-      // `composeOnce` renders what the pipeline throws into `c.res`: this catch is for the impossible.
-      await route.handler(c, noNext)
-      if (!c.finalized) throw new Error('The route answered nothing.')
-      return c.res
-    } catch (err) {
-      return renderError(err, c.get('log'), c.get('requestId'))
-    }
-  }
-
   return async function serveRoute(
     request: Request,
     env: unknown,
@@ -245,7 +233,15 @@ function routeServer(settings: FastPathSettings, rid: RequestIdOptions | undefin
           res = renderError(err, log, requestId)
         }
       } else {
-        res = await runPipeline(c!, route)
+        // The route's compiled pipeline, on the context made above. `composeOnce` renders what the
+        // pipeline throws into `c.res`: this catch is for the impossible.
+        try {
+          await route.handler(c!, noNext)
+          if (!c!.finalized) throw new Error('The route answered nothing.')
+          res = c!.res
+        } catch (err) {
+          res = renderError(err, log, c!.get('requestId'))
+        }
       }
     } finally {
       signal.removeEventListener('abort', onClientGone)
