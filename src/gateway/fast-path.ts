@@ -26,7 +26,7 @@ import { Context, type ExecutionContext as HonoExecutionContext, type Hono } fro
 import type { GatewayConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
 import { clientCountry, clientIp } from '../core/ip-address'
-import { CLIENT_CLOSED_ERROR, CLIENT_CLOSED_STATUS, type LogWriter, type RequestLog } from '../core/logging'
+import { CLIENT_CLOSED_ERROR, CLIENT_CLOSED_STATUS, type LogWriter, type RequestLog, type UpstreamLog } from '../core/logging'
 import type { Runtime, WaitUntilTarget } from '../core/runtime'
 import type { Metrics } from '../observability/metrics'
 import { recordOf } from '../observability/record'
@@ -38,7 +38,7 @@ import { SAFE_ID } from '../traffic/request-id'
 import { PassThroughCall, stripPathPrefix } from '../upstream/pass-through'
 import { renderError } from './handle-error'
 import { forwardedHeaders } from './request-context'
-import type { CompiledRoute } from './route'
+import type { CompiledRoute, PassThroughRoute } from './route'
 
 type Fetch = Hono<AppEnv>['fetch']
 
@@ -78,7 +78,7 @@ export function compileFastPath(settings: FastPathSettings, slow: Fetch): Fetch 
   // Server-Timing's policy stages are timed by wrappers the app's middleware reads: such a config's
   // routes with policies stay on the app's path.
   const policies = settings.metrics?.serverTiming !== true
-  const serve = routeServer(settings, requestId)
+  const { passThrough, withPipeline } = routeServer(settings, requestId)
 
   return function fastPath(request, env, ctx) {
     if (request.method === 'HEAD') return slow(request, env, ctx)
@@ -96,9 +96,11 @@ export function compileFastPath(settings: FastPathSettings, slow: Fetch): Fetch 
     }
     const route = matched.route
     if (!route) return slow(request, env, ctx)
+    const pass = route.passThrough
+    if (pass) return passThrough(request, ctx, url, path, route, pass)
     // Hono's `c.req.path` is the decoded path: one with escapes keeps the app's, which decodes it.
-    if (!route.passThrough && (!policies || raw.includes('%'))) return slow(request, env, ctx)
-    return serve(request, env, ctx, url, path, raw, route, matched.params)
+    if (!policies || raw.includes('%')) return slow(request, env, ctx)
+    return withPipeline(request, env, ctx, url, path, raw, route, matched.params)
   } as Fetch
 }
 
@@ -165,16 +167,8 @@ function routeServer(settings: FastPathSettings, rid: RequestIdOptions | undefin
   const record = (log: RequestLog, at: number, status: number, consumer: string | undefined) => () =>
     recordOf(log, { at, route: log.routeId, consumer, method: log.method, status, now: runtime.now() })
 
-  return async function serveRoute(
-    request: Request,
-    env: unknown,
-    ctx: HonoExecutionContext | undefined,
-    url: URL,
-    path: string,
-    raw: string,
-    route: CompiledRoute,
-    params: Record<string, string>,
-  ): Promise<Response> {
+  /** A route with no policies and a plain upstream, sent straight through `PassThroughCall`. */
+  async function passThrough(request: Request, ctx: WaitUntilTarget | undefined, url: URL, path: string, route: CompiledRoute, pass: PassThroughRoute): Promise<Response> {
     // The request context (as `requestContext`): start time, id, the upstream draft's headers.
     const startedAt = runtime.now()
     let stageStart = timeRequestStage ? performance.now() : 0
@@ -185,81 +179,41 @@ function routeServer(settings: FastPathSettings, rid: RequestIdOptions | undefin
     let requestStageMs = timeRequestStage ? performance.now() - stageStart : 0
     // Trace context (as `traceContext`). No spans here: a config with telemetry has no fast path.
     const trace = continueTrace(request.headers, headers)
+    const upstreamLog: UpstreamLog = { name: pass.upstream.name, target: pass.target.label, tries: 1 }
     const log = logRecord(request, url, path, requestId, trace, route.id)
-    const pass = route.passThrough
-    let call: PassThroughCall | undefined
-    let c: Context<AppEnv> | undefined
-    if (pass) {
-      log.upstream = { name: pass.upstream.name, target: pass.target.label, tries: 1 }
-      call = new PassThroughCall(pass.upstream, pass.target, log.upstream)
-    } else {
-      c = new Context<AppEnv>(request, { path: raw, env: env as AppEnv['Bindings'], executionCtx: ctx })
-      c.set('runtime', runtime)
-      c.set('requestId', requestId)
-      c.set('startedAt', startedAt)
-      c.set('url', url)
-      c.set('log', log)
-      c.set('upstreamRequest', { method: request.method, path, search: url.search, headers })
-      c.set('trace', trace)
-      c.set('route', route)
-      c.set('params', params)
-    }
+    log.upstream = upstreamLog
+
+    const call = new PassThroughCall(pass.upstream, pass.target, upstreamLog)
     let written = false
-    // One listener for the whole request: the 499 line and record written, the upstream call aborted
-    // (a pipeline's action hooks in through `onClientGone`, as under the request context).
+    // One listener for the whole request: the upstream call aborted, the 499 line and record written.
     const onClientGone = () => {
       if (written) return
       written = true
-      call?.abort()
+      call.abort()
       log.status = CLIENT_CLOSED_STATUS
       log.error = CLIENT_CLOSED_ERROR
       log.durationMs = runtime.now() - startedAt
       if (logRequests) queueMicrotask(() => writeLog(log))
-      // A pipeline's action aborts its upstream call from here (`passThroughAction`).
-      c?.get('onClientGone')?.()
-      const consumer = c?.get('consumer')?.id
-      if (metrics?.recording) queueMicrotask(() => metrics.write(ctx, runtime, record(log, startedAt, CLIENT_CLOSED_STATUS, consumer)))
+      if (metrics?.recording) queueMicrotask(() => metrics.write(ctx, runtime, record(log, startedAt, CLIENT_CLOSED_STATUS, undefined)))
     }
     const signal = request.signal
-    if (signal.aborted) call?.abort()
+    if (signal.aborted) call.abort()
     signal.addEventListener('abort', onClientGone)
     let res: Response
     try {
-      if (call) {
-        const upstreamPath = pass!.stripPrefix !== undefined ? stripPathPrefix(path, pass!.stripPrefix) : path
-        try {
-          res = await call.send(request.method, upstreamPath, url.search, headers, request.body)
-        } catch (err) {
-          res = renderError(err, log, requestId)
-        }
-      } else {
-        // The route's compiled pipeline, on the context made above. `composeOnce` renders what the
-        // pipeline throws into `c.res`: this catch is for the impossible.
-        try {
-          await route.handler(c!, noNext)
-          if (!c!.finalized) throw new Error('The route answered nothing.')
-          res = c!.res
-        } catch (err) {
-          res = renderError(err, log, c!.get('requestId'))
-        }
-      }
+      const upstreamPath = pass.stripPrefix !== undefined ? stripPathPrefix(path, pass.stripPrefix) : path
+      res = await call.send(request.method, upstreamPath, url.search, headers, request.body)
+    } catch (err) {
+      res = renderError(err, log, requestId)
     } finally {
       signal.removeEventListener('abort', onClientGone)
     }
-    // The response's headers, edited once: a pass-through's own copy (or a problem) in place; a
-    // pipeline's answer may be a fetched or cached one whose headers are immutable, then a copy.
-    if (res.status !== 101 && (rid?.expose || route.responseHeaders.length > 0)) {
+    // The response's own copy (or a problem): edited in place, once.
+    if (res.status !== 101) {
       stageStart = timeRequestStage ? performance.now() : 0
-      // A route's own `request-id` policy may have taken the client's id in the pipeline.
-      const finalId = c ? c.get('requestId') : requestId
-      try {
-        addResponseHeaders(res.headers, route, finalId)
-      } catch (err) {
-        if (!(err instanceof TypeError)) throw err
-        res = new Response(res.body, res)
-        addResponseHeaders(res.headers, route, finalId)
-      }
+      if (rid?.expose) res.headers.set(rid.header, requestId)
       if (timeRequestStage) requestStageMs += performance.now() - stageStart
+      for (const [name, value] of route.responseHeaders) res.headers.set(name, value)
     }
     if (written) return res
     written = true
@@ -267,12 +221,93 @@ function routeServer(settings: FastPathSettings, rid: RequestIdOptions | undefin
     log.durationMs = runtime.now() - startedAt
     if (logRequests) writeLog(log)
     if (metrics) {
-      // As the metrics middleware does, once the log record is final. Server-Timing only reaches a
-      // pass-through here (a route with policies keeps the app's path then).
+      // As the metrics middleware does, once the log record is final.
       const stages = timeRequestStage ? { request: requestStageMs } : undefined
-      if (metrics.serverTiming && res.status !== 101) res.headers.set('Server-Timing', serverTimingValue(stages, log.upstream?.durationMs, log.durationMs))
-      if (metrics.recording) metrics.write(ctx, runtime, record(log, startedAt, res.status, c?.get('consumer')?.id))
+      if (metrics.serverTiming && res.status !== 101) res.headers.set('Server-Timing', serverTimingValue(stages, upstreamLog.durationMs, log.durationMs))
+      if (metrics.recording) metrics.write(ctx, runtime, record(log, startedAt, res.status, undefined))
     }
     return res
   }
+
+  /**
+   * Any other route: its compiled pipeline on a Hono `Context` made here, with the variables the
+   * app's outer middleware would have set. Never with Server-Timing (`compileFastPath`).
+   */
+  async function withPipeline(
+    request: Request,
+    env: unknown,
+    ctx: HonoExecutionContext | undefined,
+    url: URL,
+    path: string,
+    raw: string,
+    route: CompiledRoute,
+    params: Record<string, string>,
+  ): Promise<Response> {
+    // The request context (as `requestContext`), trace context (as `traceContext`).
+    const startedAt = runtime.now()
+    const requestId = requestIdOf(request)
+    const headers = forwardedHeaders(request, url)
+    if (rid?.forward) headers.set(rid.header, requestId)
+    else if (rid) headers.delete(rid.header)
+    const trace = continueTrace(request.headers, headers)
+    const log = logRecord(request, url, path, requestId, trace, route.id)
+    const c = new Context<AppEnv>(request, { path: raw, env: env as AppEnv['Bindings'], executionCtx: ctx })
+    c.set('runtime', runtime)
+    c.set('requestId', requestId)
+    c.set('startedAt', startedAt)
+    c.set('url', url)
+    c.set('log', log)
+    c.set('upstreamRequest', { method: request.method, path, search: url.search, headers })
+    c.set('trace', trace)
+    c.set('route', route)
+    c.set('params', params)
+    let written = false
+    // One listener for the whole request: the 499 line and record written; the action aborts its
+    // upstream call through `onClientGone`, as under the request context.
+    const onClientGone = () => {
+      if (written) return
+      written = true
+      log.status = CLIENT_CLOSED_STATUS
+      log.error = CLIENT_CLOSED_ERROR
+      log.durationMs = runtime.now() - startedAt
+      if (logRequests) queueMicrotask(() => writeLog(log))
+      c.get('onClientGone')?.()
+      const consumer = c.get('consumer')?.id
+      if (metrics?.recording) queueMicrotask(() => metrics.write(ctx, runtime, record(log, startedAt, CLIENT_CLOSED_STATUS, consumer)))
+    }
+    const signal = request.signal
+    signal.addEventListener('abort', onClientGone)
+    let res: Response
+    try {
+      // `composeOnce` renders what the pipeline throws into `c.res`: this catch is for the impossible.
+      await route.handler(c, noNext)
+      if (!c.finalized) throw new Error('The route answered nothing.')
+      res = c.res
+    } catch (err) {
+      res = renderError(err, log, c.get('requestId'))
+    } finally {
+      signal.removeEventListener('abort', onClientGone)
+    }
+    // The answer may be a fetched or cached one whose headers are immutable: then a copy. A route's
+    // own `request-id` policy may have taken the client's id.
+    if (res.status !== 101 && (rid?.expose || route.responseHeaders.length > 0)) {
+      const finalId = c.get('requestId')
+      try {
+        addResponseHeaders(res.headers, route, finalId)
+      } catch (err) {
+        if (!(err instanceof TypeError)) throw err
+        res = new Response(res.body, res)
+        addResponseHeaders(res.headers, route, finalId)
+      }
+    }
+    if (written) return res
+    written = true
+    log.status = res.status
+    log.durationMs = runtime.now() - startedAt
+    if (logRequests) writeLog(log)
+    if (metrics?.recording) metrics.write(ctx, runtime, record(log, startedAt, res.status, c.get('consumer')?.id))
+    return res
+  }
+
+  return { passThrough, withPipeline }
 }
