@@ -265,8 +265,7 @@ export function* parseConfigSteps(input: unknown, extensions: Extensions = {}, r
   if (!output) return { ok: false, problems: issues.map((issue) => formatIssue(issue, input)), pending: PENDING_CHECKS }
   const notices: string[] = []
   const problems = [...checkCustomEntries(output, extensions), ...(yield* checkSemantics(output, input, notices))]
-  if (problems.length > 0) return { ok: false, problems }
-  return { ok: true, config: output, notices }
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: output, notices }
 }
 
 /** Like `parseConfig`, but throws a `ConfigError` listing every problem. */

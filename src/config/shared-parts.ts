@@ -48,13 +48,14 @@ function share(value: unknown, seen: Seen): [unknown, string | undefined] {
       let key: string | undefined
       if (Array.isArray(value)) {
         const parts: string[] = []
+        let complete = true
         for (let i = 0; i < value.length; i++) {
           const [item, itemKey] = share(value[i], seen)
           value[i] = item
-          if (itemKey === undefined) key = undefined
+          if (itemKey === undefined) complete = false
           else parts.push(itemKey)
         }
-        key = parts.length === value.length ? `[${parts.join(',')}]` : undefined
+        key = complete ? `[${parts.join(',')}]` : undefined
       } else if (isPlainObject(value)) {
         const record = value as Record<string, unknown>
         const parts: string[] = []

@@ -53,6 +53,18 @@ export type LogWriter = (line: RequestLog) => void
 export const CLIENT_CLOSED_STATUS = 499
 export const CLIENT_CLOSED_ERROR = 'ERR_CLIENT_CLOSED'
 
+/**
+ * Marks a request's record as cut short by its client (499, `durationMs` until now) and writes its
+ * line in a microtask: once the listeners further in (an upstream call's) have noted their part in
+ * the record. No `writeLog` (request lines off): the record is marked, nothing written.
+ */
+export function logClientGone(log: RequestLog, durationMs: number, writeLog: LogWriter | undefined): void {
+  log.status = CLIENT_CLOSED_STATUS
+  log.error = CLIENT_CLOSED_ERROR
+  log.durationMs = durationMs
+  if (writeLog) queueMicrotask(() => writeLog(log))
+}
+
 export const consoleLogWriter: LogWriter = (line) => {
   console.log(JSON.stringify(line))
 }

@@ -26,7 +26,7 @@ import { Context, type ExecutionContext as HonoExecutionContext, type Hono } fro
 import type { GatewayConfig } from '../config/schema'
 import type { AppEnv } from '../core/context'
 import { clientCountry, clientIp } from '../core/ip-address'
-import { CLIENT_CLOSED_ERROR, CLIENT_CLOSED_STATUS, type LogWriter, type RequestLog, type UpstreamLog } from '../core/logging'
+import { CLIENT_CLOSED_STATUS, logClientGone, type LogWriter, type RequestLog, type UpstreamLog } from '../core/logging'
 import type { Runtime, WaitUntilTarget } from '../core/runtime'
 import type { Metrics } from '../observability/metrics'
 import { recordOf } from '../observability/record'
@@ -147,6 +147,14 @@ function routeServer(settings: FastPathSettings, rid: RequestIdOptions | undefin
     return runtime.randomId()
   }
 
+  /** The origin's headers (`forwardedHeaders`), with the request id as the `request-id` policy sends it. */
+  function upstreamHeaders(request: Request, url: URL, requestId: string): Headers {
+    const headers = forwardedHeaders(request, url)
+    if (rid?.forward) headers.set(rid.header, requestId)
+    else if (rid) headers.delete(rid.header)
+    return headers
+  }
+
   /** The log record, built once, with its fields in the order the Hono path writes them. */
   function logRecord(request: Request, url: URL, path: string, requestId: string, trace: TraceContext, routeId: string): RequestLog {
     const log: RequestLog = { requestId, method: request.method, path }
@@ -173,9 +181,7 @@ function routeServer(settings: FastPathSettings, rid: RequestIdOptions | undefin
     const startedAt = runtime.now()
     let stageStart = timeRequestStage ? performance.now() : 0
     const requestId = requestIdOf(request)
-    const headers = forwardedHeaders(request, url)
-    if (rid?.forward) headers.set(rid.header, requestId)
-    else if (rid) headers.delete(rid.header)
+    const headers = upstreamHeaders(request, url, requestId)
     let requestStageMs = timeRequestStage ? performance.now() - stageStart : 0
     // Trace context (as `traceContext`). No spans here: a config with telemetry has no fast path.
     const trace = continueTrace(request.headers, headers)
@@ -190,10 +196,7 @@ function routeServer(settings: FastPathSettings, rid: RequestIdOptions | undefin
       if (written) return
       written = true
       call.abort()
-      log.status = CLIENT_CLOSED_STATUS
-      log.error = CLIENT_CLOSED_ERROR
-      log.durationMs = runtime.now() - startedAt
-      if (logRequests) queueMicrotask(() => writeLog(log))
+      logClientGone(log, runtime.now() - startedAt, logRequests ? writeLog : undefined)
       if (metrics?.recording) queueMicrotask(() => metrics.write(ctx, runtime, record(log, startedAt, CLIENT_CLOSED_STATUS, undefined)))
     }
     const signal = request.signal
@@ -246,9 +249,7 @@ function routeServer(settings: FastPathSettings, rid: RequestIdOptions | undefin
     // The request context (as `requestContext`), trace context (as `traceContext`).
     const startedAt = runtime.now()
     const requestId = requestIdOf(request)
-    const headers = forwardedHeaders(request, url)
-    if (rid?.forward) headers.set(rid.header, requestId)
-    else if (rid) headers.delete(rid.header)
+    const headers = upstreamHeaders(request, url, requestId)
     const trace = continueTrace(request.headers, headers)
     const log = logRecord(request, url, path, requestId, trace, route.id)
     const c = new Context<AppEnv>(request, { path: raw, env: env as AppEnv['Bindings'], executionCtx: ctx })
@@ -267,10 +268,7 @@ function routeServer(settings: FastPathSettings, rid: RequestIdOptions | undefin
     const onClientGone = () => {
       if (written) return
       written = true
-      log.status = CLIENT_CLOSED_STATUS
-      log.error = CLIENT_CLOSED_ERROR
-      log.durationMs = runtime.now() - startedAt
-      if (logRequests) queueMicrotask(() => writeLog(log))
+      logClientGone(log, runtime.now() - startedAt, logRequests ? writeLog : undefined)
       c.get('onClientGone')?.()
       const consumer = c.get('consumer')?.id
       if (metrics?.recording) queueMicrotask(() => metrics.write(ctx, runtime, record(log, startedAt, CLIENT_CLOSED_STATUS, consumer)))

@@ -10,7 +10,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { AppEnv, UpstreamRequest } from '../core/context'
 import { stripHopByHop } from '../core/http'
-import { CLIENT_CLOSED_ERROR, CLIENT_CLOSED_STATUS, type LogWriter, type RequestLog } from '../core/logging'
+import { logClientGone, type LogWriter, type RequestLog } from '../core/logging'
 import type { Runtime } from '../core/runtime'
 
 /** Client-sent forwarding headers can't be trusted: the gateway sets its own. */
@@ -52,11 +52,7 @@ export function requestContext(options: { logRequests: boolean; writeLog: LogWri
     const onClientGone = () => {
       if (written) return
       written = true
-      log.status = CLIENT_CLOSED_STATUS
-      log.error = CLIENT_CLOSED_ERROR
-      log.durationMs = runtime.now() - startedAt
-      // Once the listeners further in (an upstream call's) have noted their part in the record.
-      if (logRequests) queueMicrotask(() => writeLog(log))
+      logClientGone(log, runtime.now() - startedAt, logRequests ? writeLog : undefined)
       c.get('onClientGone')?.()
     }
     signal.addEventListener('abort', onClientGone)

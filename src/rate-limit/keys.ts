@@ -63,30 +63,28 @@ export type KeyFunction = {
   deriveNow(input: KeyInput): { key: string; fallback: boolean } | undefined
 }
 
+/** A part as key text without hashing; undefined when its value must be hashed (set apart, or too long). */
+function plainText(part: CompiledPart, value: string | undefined): string | undefined {
+  if (value === undefined) return `${part.label}=${MISSING}`
+  if (part.hash || value.length > MAX_VALUE) return undefined
+  // URI-encoded so `&` and `=` can't forge another part; `:` kept so IPv6 addresses stay readable.
+  return `${part.label}=${encodeURIComponent(value).replaceAll('%3A', ':')}`
+}
+
 async function render(parts: CompiledPart[], values: (string | undefined)[]): Promise<string> {
-  const rendered = await Promise.all(
-    parts.map(async (part, i) => {
-      const value = values[i]
-      if (value === undefined) return `${part.label}=${MISSING}`
-      // URI-encoded so `&` and `=` can't forge another part; `:` kept so IPv6 addresses stay readable.
-      const text = part.hash || value.length > MAX_VALUE ? await sha256Hex(value, 16) : encodeURIComponent(value).replaceAll('%3A', ':')
-      return `${part.label}=${text}`
-    }),
-  )
+  const rendered = await Promise.all(parts.map(async (part, i) => plainText(part, values[i]) ?? `${part.label}=${await sha256Hex(values[i]!, 16)}`))
   return rendered.join('&')
 }
 
 /** `render` for values that need no hashing; undefined when one does. */
 function renderNow(parts: CompiledPart[], values: (string | undefined)[]): string | undefined {
-  let key = ''
+  const rendered: string[] = []
   for (let i = 0; i < parts.length; i++) {
-    const part = parts[i]!
-    const value = values[i]
-    if (value !== undefined && (part.hash || value.length > MAX_VALUE)) return undefined
-    const text = value === undefined ? MISSING : encodeURIComponent(value).replaceAll('%3A', ':')
-    key += `${i > 0 ? '&' : ''}${part.label}=${text}`
+    const text = plainText(parts[i]!, values[i])
+    if (text === undefined) return undefined
+    rendered.push(text)
   }
-  return key
+  return rendered.join('&')
 }
 
 const valuesOf = (parts: CompiledPart[], input: KeyInput) =>
@@ -98,21 +96,22 @@ const valuesOf = (parts: CompiledPart[], input: KeyInput) =>
 export function compileKey(by: KeySpec, fallback?: KeySpec): KeyFunction {
   const primary = by.map(compilePart)
   const secondary = fallback?.map(compilePart)
+  /** The primary parts, or the fallback's when a primary value is missing. */
+  const chosen = (input: KeyInput) => {
+    const values = valuesOf(primary, input)
+    if (secondary && values.includes(undefined)) return { parts: secondary, values: valuesOf(secondary, input), fallback: true }
+    return { parts: primary, values, fallback: false }
+  }
   return {
     signature: JSON.stringify([by, fallback ?? null]),
     async derive(input) {
-      const values = valuesOf(primary, input)
-      if (secondary && values.includes(undefined)) return { key: await render(secondary, valuesOf(secondary, input)), fallback: true }
-      return { key: await render(primary, values), fallback: false }
+      const { parts, values, fallback } = chosen(input)
+      return { key: await render(parts, values), fallback }
     },
     deriveNow(input) {
-      const values = valuesOf(primary, input)
-      if (secondary && values.includes(undefined)) {
-        const key = renderNow(secondary, valuesOf(secondary, input))
-        return key === undefined ? undefined : { key, fallback: true }
-      }
-      const key = renderNow(primary, values)
-      return key === undefined ? undefined : { key, fallback: false }
+      const { parts, values, fallback } = chosen(input)
+      const key = renderNow(parts, values)
+      return key === undefined ? undefined : { key, fallback }
     },
   }
 }

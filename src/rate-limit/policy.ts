@@ -25,7 +25,7 @@ import { logEvent } from '../core/logging'
 import { policyItem, stateItem, toSeconds } from './fields'
 import { compileKey, type KeyFunction, type KeyInput, type KeySpec } from './keys'
 import { RateLimiterTimeout, reserve, stubFor, withTimeout, type LeasedTake, type ObjectCall, type ObjectOutcome } from './reserve'
-import { LeaseCache, type LimiterLink } from './leases'
+import { LeaseCache, type LimiterLink, type Taken } from './leases'
 import { plansOf, RateLimitOptionsSchema, type RateLimitOptions } from './schema'
 import { checkRateLimitOptions } from './checks'
 import { settleCost, type CostSource } from './settle-cost'
@@ -136,8 +136,18 @@ async function reserveAll(c: Context<AppEnv>, settings: Settings, calls: Map<str
   return reserve(ns, [...calls.values()], timeout, onError === 'deny', c.get('runtime'), c, settings.leases && leasedTake(c, settings, ns), settings.costFrom !== undefined)
 }
 
-/** The allowance of a key and its checks (as many units a request): the same for both lease paths. */
-const checksText = (checks: LimitCheck[]) => checks.map((check) => `${check.id}:${check.limit}:${check.kind === 'window' ? check.windowMs : check.period}`).join(',')
+/** What follows a key in its allowance's id: the units a request takes and the checks. Both lease paths must build the same id. */
+const allowanceSuffix = (units: number, checks: LimitCheck[]) =>
+  `\n${units}\n${checks.map((check) => `${check.id}:${check.limit}:${check.kind === 'window' ? check.windowMs : check.period}`).join(',')}`
+
+/** A unit taken from a lease (or refused), as the object's outcome for its key. */
+function leasedOutcome(key: string, taken: Taken): ObjectOutcome {
+  if ('failed' in taken) {
+    const err = taken.failed as Error
+    return { key, ok: false, error: String(err?.message ?? err), timedOut: err instanceof RateLimiterTimeout, lateRefund: taken.refund }
+  }
+  return { key, ok: true, result: { allowed: taken.allowed, decisions: taken.decisions }, refunded: false, ...(taken.allowed && { giveBack: taken.giveBack }) }
+}
 
 /** The key's object, with the policy's timeout. */
 function limiterLink(ns: DurableObjectNamespace<RateLimiter>, key: string, checks: LimitCheck[], timeout: number, runtime: Runtime): LimiterLink {
@@ -159,8 +169,8 @@ function compileLeaseNow(own: CompiledLimit[], settings: Settings, units: number
   if (own.some((limit) => limit.quota || limit.key.signature !== own[0]!.key.signature)) return undefined
   const key = own[0]!.key
   const checks = own.map((limit) => limit.check)
-  const suffix = `\n${units}\n${checksText(checks)}`
-  return (c: Context<AppEnv>) => {
+  const suffix = allowanceSuffix(units, checks)
+  return (c: Context<AppEnv>): { outcome: ObjectOutcome; fallback: boolean } | undefined => {
     const keyed = key.deriveNow(keyInput(c))
     if (!keyed) return undefined
     const runtime = c.get('runtime') ?? systemRuntime
@@ -169,8 +179,7 @@ function compileLeaseNow(own: CompiledLimit[], settings: Settings, units: number
       () => limiterLink(ns, keyed.key, checks, timeout, runtime),
       (work) => runtime.waitUntil(c, work),
     )
-    if (!taken || 'failed' in taken) return undefined
-    return { taken, fallback: keyed.fallback }
+    return taken && { outcome: leasedOutcome(keyed.key, taken), fallback: keyed.fallback }
   }
 }
 
@@ -184,15 +193,9 @@ function leasedTake(c: Context<AppEnv>, { leases, timeout }: Settings, ns: Durab
   return (call) => {
     const checks = call.checks
     const units = call.units ?? 1
-    const allowance = leases!.allowance(`${call.key}\n${units}\n${checksText(checks)}`, units)
+    const allowance = leases!.allowance(call.key + allowanceSuffix(units, checks), units)
     const link = limiterLink(ns, call.key, checks, timeout, runtime)
-    return allowance.take(runtime, link, (work) => runtime.waitUntil(c, work)).then((taken): ObjectOutcome => {
-      if ('failed' in taken) {
-        const err = taken.failed as Error
-        return { key: call.key, ok: false, error: String(err?.message ?? err), timedOut: err instanceof RateLimiterTimeout, lateRefund: taken.refund }
-      }
-      return { key: call.key, ok: true, result: { allowed: taken.allowed, decisions: taken.decisions }, refunded: false, ...(taken.allowed && { giveBack: taken.giveBack }) }
-    })
+    return allowance.take(runtime, link, (work) => runtime.waitUntil(c, work)).then((taken) => leasedOutcome(call.key, taken))
   }
 }
 
@@ -291,33 +294,15 @@ export const rateLimitPolicy = definePolicy({
       const applied = plan !== undefined && planLimits.has(plan) ? [...own, ...planLimits.get(plan)!] : own
       if (applied.length === 0) return next()
 
-      // Most requests of a leased limit: a unit of this isolate's lease, no promise, no round trip.
-      const now = applied === own ? leaseNow?.(c) : undefined
-      if (now) {
-        const log: Record<string, unknown> = { objects: 1, limits: applied.length }
-        if (now.fallback) log.fallback = true
-        c.get('log').rateLimit = log
-        const decisions = new Map<string, LimitDecision>()
-        for (const d of now.taken.decisions) decisions.set(d.id, d)
-        const fields = fieldItems(applied, decisions)
-        if (!now.taken.allowed) deny(applied, decisions, fields, log)
-        log.outcome = 'allowed'
-        await next()
-        if (fields.policy) {
-          editResponseHeaders(c, (headers) => {
-            headers.append('RateLimit-Policy', fields.policy)
-            headers.append('RateLimit', fields.state)
-          })
-        }
-        return
-      }
-
-      const { calls, fallback } = await callsPerObject(applied, keyInput(c), admissionCost)
-      const log: Record<string, unknown> = { objects: calls.size, limits: applied.length }
+      // Most requests of a leased limit: a unit of this isolate's lease (or its local 429) with no
+      // promise and no round trip; the rest reserve in their objects, waiting for an ask if they must.
+      const fromLease = applied === own ? leaseNow?.(c) : undefined
+      const { calls, fallback } = fromLease ? { calls: undefined, fallback: fromLease.fallback } : await callsPerObject(applied, keyInput(c), admissionCost)
+      const log: Record<string, unknown> = { objects: calls?.size ?? 1, limits: applied.length }
       if (fallback) log.fallback = true
       c.get('log').rateLimit = log
 
-      const outcomes = await reserveAll(c, settings, calls)
+      const outcomes = fromLease ? [fromLease.outcome] : await reserveAll(c, settings, calls!)
       const { decisions, errors, denied } = collectDecisions(outcomes, admissionCost)
       if (errors.length > 0) applyOnError(c, settings, log, errors, denied)
 
@@ -325,7 +310,8 @@ export const rateLimitPolicy = definePolicy({
       if (denied) deny(applied, decisions, fields, log)
       log.outcome ??= 'allowed'
       await next()
-      settleCost(c, settings, calls, outcomes, admissionCost, log)
+      // A cost read from the response never takes the lease path (`compileLeaseNow`).
+      if (calls) settleCost(c, settings, calls, outcomes, admissionCost, log)
       if (fields.policy) {
         editResponseHeaders(c, (headers) => {
           headers.append('RateLimit-Policy', fields.policy)

@@ -14,8 +14,6 @@ import { proxyToUpstream } from './proxy'
 import type { CompiledUpstream } from './upstream'
 import { passThroughAction, plainTarget, stripPathPrefix } from './pass-through'
 
-export { stripPathPrefix }
-
 /**
  * Renders a path rewrite template: each value is encoded as path text (see `encodeForPath`) and
  * the result always starts with `/`. Shared by this action and the `transform` policy.
