@@ -267,7 +267,7 @@ export class RateLimiter extends DurableObject<Env> {
     const refunded = this.ctx.storage.transactionSync(() => {
       removed.push(...sql.exec<{ counter: string; at: number; weight: number }>("DELETE FROM hits WHERE reservation = ? AND reservation <> '' RETURNING counter, at, weight", reservation))
       // A lease whose answer never reached the isolate (it timed out): none of it was spent.
-      leased.push(...sql.exec<{ counter: string; at: number; weight: number }>('DELETE FROM hits WHERE reservation = ? RETURNING counter, at, weight', leaseTag(reservation)))
+      leased.push(...sql.exec<{ counter: string; at: number; weight: number }>("DELETE FROM hits WHERE reservation = ? AND reservation <> '' RETURNING counter, at, weight", leaseTag(reservation)))
       // Its quota units too (counted in `used` from the grant).
       const quotaLeased = sql.exec<{ counter: string; period: number; units: number }>('DELETE FROM quota_leases WHERE id = ? RETURNING counter, period, units', reservation).toArray()
       for (const row of quotaLeased) sql.exec('UPDATE quotas SET used = max(0, used - ?) WHERE counter = ? AND period = ?', row.units, row.counter, row.period)
