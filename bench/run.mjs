@@ -16,8 +16,8 @@ import { cpuMs } from './lib/cpu.mjs'
 import { measure, median, percentile, probe } from './lib/load.mjs'
 import { stopAll } from './lib/procs.mjs'
 import { evaluateTargets, toMarkdown, toSvg } from './lib/report.mjs'
-import { FeatureMissing, LEAN_WORKER, startBareWorker, startFastGateway, startGateway, startLeanWorker, startNginx } from './lib/targets.mjs'
-import { ROOT, WORKERD, startWorkerd, BARE_WORKER } from './lib/workerd.mjs'
+import { FeatureMissing, LEAN_WORKER, startBareWorker, startFastGateway, startGateway, startHandWritten, startLeanWorker, startNginx } from './lib/targets.mjs'
+import { ROOT, WORKERD, startWorkerd, BARE_WORKER, bundleGateway, neverRun } from './lib/workerd.mjs'
 import { PROFILE_SCENARIOS, SCENARIOS } from './scenarios.mjs'
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => {
@@ -142,9 +142,11 @@ const STARTUP_RATIO = 1.5
 
 /** Process start to first answer, gateway / bare worker / lean worker alternated, `settings.startups` times each. */
 async function startupTimes(scenario, ctx) {
-  const gateway = [], unprepared = [], bare = [], lean = []
+  const gateway = [], unprepared = [], bare = [], lean = [], neverRan = []
   // CPU (ms, every thread of the workerd process) up to the first answer, beside the wall time.
-  const cpu = { gateway: [], unprepared: [], bare: [], lean: [] }
+  const cpu = { gateway: [], unprepared: [], bare: [], lean: [], neverRun: [] }
+  // The floor: the gateway's own script, compiled but never run (`neverRun`).
+  const floorSource = neverRun((await bundleGateway(scenario.config(ctx), scenario.patches)).code)
   const keep = (list, cpuList, target) => {
     list.push(target.startupMs)
     cpuList.push(target.startupCpuMs)
@@ -156,8 +158,10 @@ async function startupTimes(scenario, ctx) {
     await keep(unprepared, cpu.unprepared, await startGateway(join(WORK, `startup-unprepared-${i}`), scenario, ctx, { prepare: false }))
     await keep(bare, cpu.bare, await startWorkerd(join(WORK, `startup-bare-${i}`), { source: BARE_WORKER, bindings: { TARGET_URL: ctx.origins.main } }))
     await keep(lean, cpu.lean, await startWorkerd(join(WORK, `startup-lean-${i}`), { source: LEAN_WORKER, bindings: { TARGET_URL: ctx.origins.main } }))
+    await keep(neverRan, cpu.neverRun, await startWorkerd(join(WORK, `startup-never-run-${i}`), { source: floorSource }))
   }
   const ratio = median(gateway.map((g, i) => g / bare[i]))
+  const floorRatio = median(neverRan.map((g, i) => g / bare[i]))
   return {
     gateway,
     bare,
@@ -167,7 +171,10 @@ async function startupTimes(scenario, ctx) {
     unpreparedMedianMs: median(unprepared),
     bareMedianMs: median(bare),
     leanMedianMs: median(lean),
+    neverRun: neverRan,
+    neverRunMedianMs: median(neverRan),
     ratio,
+    floorRatio,
     cpuMedianMs: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, median(v)])),
     target: { what: 'startup: process start to first answer, gateway / bare worker (median of per-round ratios)', value: ratio, target: `<= ${STARTUP_RATIO}`, pass: ratio <= STARTUP_RATIO },
   }
@@ -185,7 +192,7 @@ async function main() {
   log(`bundle: ${(bundle.rawBytes / 1024).toFixed(1)} KiB raw, ${(bundle.gzipBytes / 1024).toFixed(1)} KiB gzip`)
   const passThrough = SCENARIOS.find((s) => s.name === 'pass-through')
   const startup = await startupTimes(passThrough, ctx)
-  log(`startup: gateway ${startup.gatewayMedianMs.toFixed(1)} ms (config validated at startup: ${startup.unpreparedMedianMs.toFixed(1)} ms), bare worker ${startup.bareMedianMs.toFixed(1)} ms, lean worker ${startup.leanMedianMs.toFixed(1)} ms (median of ${settings.startups}); gateway/bare ${startup.ratio.toFixed(2)}x; CPU to the first answer ${Object.entries(startup.cpuMedianMs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')} ms`)
+  log(`startup: gateway ${startup.gatewayMedianMs.toFixed(1)} ms (config validated at startup: ${startup.unpreparedMedianMs.toFixed(1)} ms), bare worker ${startup.bareMedianMs.toFixed(1)} ms, lean worker ${startup.leanMedianMs.toFixed(1)} ms, the gateway's script never run ${startup.neverRunMedianMs.toFixed(1)} ms (median of ${settings.startups}); gateway/bare ${startup.ratio.toFixed(2)}x (never run/bare ${startup.floorRatio.toFixed(2)}x); CPU to the first answer ${Object.entries(startup.cpuMedianMs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')} ms`)
 
   const bares = new Map()
   const bareFor = async (name = 'main') => {
@@ -245,6 +252,7 @@ async function main() {
     }
     let gateway
     let against
+    let hand
     try {
       gateway = await startGateway(WORK, scenario, ctx)
       const request = scenario.request(ctx)
@@ -261,7 +269,10 @@ async function main() {
       const bare = against ?? (scenario.versus ? await versusFor(scenario.versus) : await bareFor(scenario.baseline))
       // A scenario on the plain origin is also measured against the lean worker, in the same rounds.
       const lean = !against && !scenario.versus && (scenario.baseline ?? 'main') === 'main' ? (leanWorker ??= await startLeanWorker(WORK, ctx)) : undefined
-      const baselines = lean ? [lean, bare] : [bare]
+      // The same work written by hand, where the scenario has it: the platform's floor for that work.
+      hand = lean && scenario.handWritten ? await startHandWritten(WORK, scenario, ctx) : undefined
+      if (hand) await checkAnswers(hand, request, scenario.expect, scenario.prime)
+      const baselines = [lean, hand, bare].filter(Boolean)
       log(`\n${gateway.label} vs ${baselines.map((b) => b.label).join(' and ')}`)
       const compared = await compareAll(gateway, baselines, request)
       if (lean) {
@@ -269,6 +280,7 @@ async function main() {
         leanRow.targetResults = evaluateTargets({ ...leanRow, name: `${scenario.name} vs lean worker` })
         rows.push(leanRow)
       }
+      if (hand) rows.push({ ...base, name: `${scenario.name} vs hand-written`, a: gateway.label, b: hand.label, status: 'ok', levels: compared[1], targets: undefined })
       const row = { ...base, a: gateway.label, b: bare.label, status: 'ok', levels: compared.at(-1) }
       row.targetResults = evaluateTargets({ ...row, targets: { ...row.targets, vsPeer: undefined } })
       if (scenario.extra) row.extra = await scenario.extra({ url: gateway.url, request, log, smoke: SMOKE })
@@ -293,6 +305,7 @@ async function main() {
     } finally {
       await gateway?.stop()
       await against?.stop()
+      await hand?.stop()
     }
   }
 

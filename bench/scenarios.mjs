@@ -371,6 +371,11 @@ export const SCENARIOS = [
     peer: { jwt: true, rateLimit: true },
     targets: { vsPeer: 1.0 },
     leanTargets: { rpsRatio32: 0.6 },
+    // The same work by hand (bench/hand-written-pipeline-worker.js): what it costs on this platform.
+    handWritten: {
+      file: 'hand-written-pipeline-worker.js',
+      bindings: (ctx) => ({ TARGET_URL: ctx.origins.main, JWKS_URL: ctx.jwks.url, ISSUER: ctx.jwks.issuer, AUDIENCE: ctx.jwks.audience }),
+    },
   },
 ]
 

@@ -39,7 +39,7 @@ export function toMarkdown(run) {
   }
   lines.push('')
   lines.push(`Bundle (the deployed worker, \`wrangler deploy --dry-run\`): ${kib(run.bundle.rawBytes)} raw, ${kib(run.bundle.gzipBytes)} gzip (budget ${kib(run.bundle.budgetGzipBytes)} gzip).`)
-  lines.push(`Startup (workerd process start to first answered request, median of ${run.startup.gateway.length}): gateway ${ms(run.startup.gatewayMedianMs)} ms (its config validated at startup instead: ${ms(run.startup.unpreparedMedianMs)} ms), bare worker ${ms(run.startup.bareMedianMs)} ms, lean worker ${ms(run.startup.leanMedianMs)} ms (gateway/bare ${run.startup.ratio?.toFixed(2)}x); CPU to the first answer (ms, median): ${Object.entries(run.startup.cpuMedianMs ?? {}).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}.`)
+  lines.push(`Startup (workerd process start to first answered request, median of ${run.startup.gateway.length}): gateway ${ms(run.startup.gatewayMedianMs)} ms (its config validated at startup instead: ${ms(run.startup.unpreparedMedianMs)} ms), bare worker ${ms(run.startup.bareMedianMs)} ms, lean worker ${ms(run.startup.leanMedianMs)} ms (gateway/bare ${run.startup.ratio?.toFixed(2)}x)${run.startup.neverRunMedianMs ? `; the floor, the gateway's script compiled but never run (workerd compiles every module at startup): ${ms(run.startup.neverRunMedianMs)} ms, ${run.startup.floorRatio?.toFixed(2)}x the bare worker` : ''}; CPU to the first answer (ms, median): ${Object.entries(run.startup.cpuMedianMs ?? {}).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}.`)
   const targets = [...run.rows.flatMap((r) => r.targetResults ?? []), run.startup.target, run.bundle.target].filter(Boolean)
   if (targets.length) {
     lines.push('')

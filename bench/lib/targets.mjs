@@ -19,6 +19,20 @@ export async function startLeanWorker(dir, ctx) {
   return { ...w, label: 'lean worker' }
 }
 
+/**
+ * A scenario's hand-written twin (`scenario.handWritten`: { file, bindings(ctx) } in bench/): the
+ * same work written by hand, as the floor of what that work costs on this platform.
+ */
+export async function startHandWritten(dir, scenario, ctx) {
+  const { file, bindings } = scenario.handWritten
+  const w = await startWorkerd(join(dir, `hand-${scenario.name}`), {
+    source: readFileSync(join(import.meta.dirname, '..', file), 'utf8'),
+    bindings: bindings(ctx),
+    cachePort: ctx.ports.cache,
+  })
+  return { ...w, label: `hand-written ${scenario.name}` }
+}
+
 /** Builds the scenario's bundle and runs it. Throws a FeatureMissing when a DO class isn't exported. */
 export async function startGateway(dir, scenario, ctx, { prepare = true } = {}) {
   const { code, exports } = await bundleGateway(scenario.config(ctx), scenario.patches, { prepare })

@@ -56,6 +56,20 @@ export async function bundleGateway(config, patches, { minify = true, prepare = 
 }
 
 /**
+ * The same script, never run (issue 16's startup floor): its code inside a function nothing calls,
+ * and a `fetch` that answers every request itself. workerd compiles every module of an upload at
+ * startup, imported or not (V8 pre-parses a function's body), so this is what the script's bytes
+ * cost before any of its code runs; what the gateway adds on top is its own evaluation and work.
+ */
+export function neverRun(code) {
+  const IMPORT = /import\{[^}]*\}from"[^"]*";/g
+  const imports = code.match(IMPORT)?.join('') ?? ''
+  const body = code.replace(IMPORT, '').replace(/export\{[^}]*\};?\s*$/, '')
+  if (/^\s*export\b|\bexport\{/.test(body)) throw new Error('neverRun: an export left in the body (esbuild wrote its exports differently)')
+  return `${imports}function never(){${body}}\nexport default { fetch() { return new Response('ok') } }\n`
+}
+
+/**
  * For profiling only: edits source files as they are bundled, `{ 'src/x.ts': [[from, to], ...] }`,
  * so a stage can be removed without touching src/. A `from` that is not found is an error, so a
  * patch that no longer applies is noticed.

@@ -1,0 +1,137 @@
+// The full pipeline written by hand (issue 16): what the `full-pipeline` scenario's route does
+// (JWT + rate limit + cache miss + proxy), in the fewest lines that keep the same promises, so the
+// bench can show what that work costs on this platform apart from what the gateway adds. It is the
+// lean worker (bench/lean-worker.js: ids, forwarding headers, hop-by-hop, trace context, log line)
+// plus, each as the gateway does it:
+// - JWT (ES256): the key from the JWKS, fetched once; a verified signature remembered per token
+//   (bounded, never past `exp`); issuer, audience, exp/nbf checked on every request;
+// - rate limit: the request's unit taken from an in-memory count (what a lease is between asks;
+//   the object behind it is left out, so this is a floor, not an equal);
+// - cache (scope: consumer): a lookup under a key that names the consumer; on a miss, the origin's
+//   answer stored when it says it may be (`public, max-age`), in `waitUntil`; `Cache-Status` set.
+// Bindings (text): TARGET_URL, JWKS_URL, ISSUER, AUDIENCE.
+
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']
+const FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip']
+function stripHopByHop(headers) {
+  const listed = headers.get('connection')
+  if (listed) for (const name of listed.split(',')) headers.delete(name.trim())
+  for (const name of HOP_BY_HOP) headers.delete(name)
+}
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+
+const problem = (status, title) => new Response(JSON.stringify({ type: 'about:blank', title, status }), { status, headers: { 'content-type': 'application/problem+json' } })
+
+// JWT: base64url, the JWKS's keys by kid, signatures already verified (token -> exp, bounded).
+const fromB64url = (s) => Uint8Array.from(atob(s.replaceAll('-', '+').replaceAll('_', '/')), (c) => c.charCodeAt(0))
+const decoder = new TextDecoder()
+const encoder = new TextEncoder()
+let keys
+const verified = new Map()
+const MAX_VERIFIED = 10_000
+async function keyFor(env, kid) {
+  keys ??= fetch(env.JWKS_URL).then((r) => r.json()).then(async (jwks) => {
+    const byKid = new Map()
+    for (const jwk of jwks.keys) byKid.set(jwk.kid, await crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']))
+    return byKid
+  })
+  return (await keys).get(kid)
+}
+async function claimsOf(request, env, nowS) {
+  const auth = request.headers.get('authorization') ?? ''
+  if (!auth.startsWith('Bearer ')) return undefined
+  const token = auth.slice(7)
+  const parts = token.split('.')
+  if (parts.length !== 3) return undefined
+  let header, claims
+  try {
+    header = JSON.parse(decoder.decode(fromB64url(parts[0])))
+    claims = JSON.parse(decoder.decode(fromB64url(parts[1])))
+  } catch {
+    return undefined
+  }
+  if (header.alg !== 'ES256') return undefined
+  if (verified.get(token) === undefined) {
+    const key = await keyFor(env, header.kid)
+    if (!key) return undefined
+    const ok = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, fromB64url(parts[2]), encoder.encode(`${parts[0]}.${parts[1]}`))
+    if (!ok) return undefined
+    if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value)
+    verified.set(token, claims.exp)
+  }
+  const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud]
+  if (claims.iss !== env.ISSUER || !aud.includes(env.AUDIENCE)) return undefined
+  if (typeof claims.exp !== 'number' || claims.exp <= nowS || (typeof claims.nbf === 'number' && claims.nbf > nowS)) return undefined
+  return claims
+}
+
+// Rate limit: units per consumer per second, in memory (a lease's local spend).
+const LIMIT = 1_000_000_000
+const counts = new Map()
+function take(consumer, nowS) {
+  const slot = counts.get(consumer)
+  if (slot === undefined || slot.second !== nowS) {
+    counts.set(consumer, { second: nowS, used: 1 })
+    return LIMIT - 1
+  }
+  if (slot.used >= LIMIT) return -1
+  return LIMIT - ++slot.used
+}
+
+export default {
+  async fetch(request, env, ctx) {
+    const started = Date.now()
+    const nowS = Math.floor(started / 1000)
+    const requestId = crypto.randomUUID()
+    const url = new URL(request.url)
+    const claims = await claimsOf(request, env, nowS)
+    if (!claims) return problem(401, 'Unauthorized')
+    const remaining = take(claims.sub, nowS)
+    if (remaining < 0) return problem(429, 'Too Many Requests')
+    const rateLimit = `"bench";r=${remaining};t=1`
+
+    // The cache key names the consumer: one consumer's answer is never another's.
+    const cacheKey = new Request(`${url.origin}${url.pathname}${url.search}${url.search ? '&' : '?'}__consumer=${encodeURIComponent(claims.sub)}`)
+    const cache = caches.default
+    const hit = await cache.match(cacheKey)
+    if (hit) {
+      const res = new Response(hit.body, hit)
+      res.headers.set('X-Request-Id', requestId)
+      res.headers.set('RateLimit', rateLimit)
+      res.headers.set('Cache-Status', 'edgeway; hit')
+      console.log(JSON.stringify({ requestId, method: request.method, path: url.pathname, routeId: 'api', consumer: claims.sub, cache: 'hit', status: res.status, durationMs: Date.now() - started }))
+      return res
+    }
+
+    const headers = new Headers(request.headers)
+    stripHopByHop(headers)
+    headers.delete('host')
+    headers.delete('authorization')
+    for (const name of FORWARDING) headers.delete(name)
+    const ip = request.headers.get('cf-connecting-ip')
+    if (ip) headers.set('X-Forwarded-For', ip)
+    headers.set('X-Forwarded-Proto', url.protocol.slice(0, -1))
+    headers.set('X-Forwarded-Host', url.host)
+    headers.set('X-Request-Id', requestId)
+    headers.set('X-Consumer-Id', claims.sub)
+    const ids = crypto.getRandomValues(new Uint8Array(24))
+    const parent = TRACEPARENT.exec(request.headers.get('traceparent') ?? '')
+    const traceId = parent ? parent[1] : hex(ids.subarray(8))
+    const spanId = hex(ids.subarray(0, 8))
+    headers.set('traceparent', `00-${traceId}-${spanId}-01`)
+    headers.delete('tracestate')
+    const upstream = await fetch(env.TARGET_URL + url.pathname + url.search, { method: request.method, headers, body: request.body, redirect: 'manual' })
+    const res = new Response(upstream.body, upstream)
+    stripHopByHop(res.headers)
+    const cacheControl = res.headers.get('cache-control') ?? ''
+    if (request.method === 'GET' && res.status === 200 && /\bpublic\b/.test(cacheControl) && /\bmax-age=\d+/.test(cacheControl)) {
+      ctx.waitUntil(cache.put(cacheKey, res.clone()))
+    }
+    res.headers.set('X-Request-Id', requestId)
+    res.headers.set('RateLimit', rateLimit)
+    res.headers.set('Cache-Status', 'edgeway; fwd=miss; stored')
+    console.log(JSON.stringify({ requestId, method: request.method, path: url.pathname, traceId, spanId, routeId: 'api', consumer: claims.sub, cache: 'miss', upstream: { name: 'origin', target: env.TARGET_URL, status: upstream.status }, status: res.status, durationMs: Date.now() - started }))
+    return res
+  },
+}
