@@ -8,7 +8,9 @@
 // - rate limit: the request's unit taken from an in-memory count (what a lease is between asks;
 //   the object behind it is left out, so this is a floor, not an equal);
 // - cache (scope: consumer): a lookup under a key that names the consumer; on a miss, the origin's
-//   answer stored when it says it may be (`public, max-age`), in `waitUntil`; `Cache-Status` set.
+//   answer stored when it says it may be (`public, max-age`), a small body before the answer leaves
+//   (as the gateway does: the client's next request finds it, and `Cache-Status: stored` is true);
+//   `Cache-Status` set.
 // Bindings (text): TARGET_URL, JWKS_URL, ISSUER, AUDIENCE.
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']
@@ -122,11 +124,17 @@ export default {
     headers.set('traceparent', `00-${traceId}-${spanId}-01`)
     headers.delete('tracestate')
     const upstream = await fetch(env.TARGET_URL + url.pathname + url.search, { method: request.method, headers, body: request.body, redirect: 'manual' })
-    const res = new Response(upstream.body, upstream)
+    let res = new Response(upstream.body, upstream)
     stripHopByHop(res.headers)
     const cacheControl = res.headers.get('cache-control') ?? ''
     if (request.method === 'GET' && res.status === 200 && /\bpublic\b/.test(cacheControl) && /\bmax-age=\d+/.test(cacheControl)) {
-      ctx.waitUntil(cache.put(cacheKey, res.clone()))
+      if (Number(res.headers.get('content-length') ?? Infinity) <= 64 * 1024) {
+        const bytes = await res.arrayBuffer()
+        await cache.put(cacheKey, new Response(bytes, res))
+        res = new Response(bytes, res)
+      } else {
+        ctx.waitUntil(cache.put(cacheKey, res.clone()))
+      }
     }
     res.headers.set('X-Request-Id', requestId)
     res.headers.set('RateLimit', rateLimit)
