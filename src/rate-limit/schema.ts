@@ -16,7 +16,7 @@ export const MAX_CHECK_ID = 256
 /**
  * Window limits keep a weighted row per admission, lease or cost report, not one per unit. A
  * window's rows are bounded by its admissions (at most `limit`) and by its milliseconds (reports
- * are one row per millisecond): so a limit may go up to a billion units (tokens) when its window
+ * are one row per step of 1/200 of the window, at least 1 ms): so a limit may go up to a billion units (tokens) when its window
  * is a minute or less, and to 100,000 for longer windows (larger counts belong in quotas).
  */
 export const MAX_WINDOW_LIMIT = 1_000_000_000
