@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/parse'
+import { routePartSharer } from '../../src/config/shared-parts'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { originConfig } from '../support/gateway'
 
@@ -44,5 +45,36 @@ describe('shared parts of routes', () => {
       const alone = loadConfig(originConfig({ routes: [structuredClone(input.routes![i]!)] })).routes[0]
       expect(r).toEqual(alone)
     }
+  })
+
+  it('never shares a part holding anything but JSON-like values (a class instance, a function, a non-finite number, -0)', () => {
+    class Marker {
+      constructor(readonly name: string) {}
+    }
+    const fn = () => 1
+    const make = (id: string) => ({
+      id,
+      plain: { methods: ['GET'], weight: 1 },
+      instance: { marker: new Marker('m') },
+      callable: { fn },
+      infinite: { limit: Infinity },
+      nan: [Number.NaN],
+      negativeZero: { at: -0 },
+    })
+    const [a, b] = [make('a'), make('b')]
+    routePartSharer()([a, b])
+    // JSON-like parts are held once...
+    expect(a.plain).toBe(b.plain)
+    // ...and a part with anything else stays each route's own, with its value as it was.
+    expect(a.instance).not.toBe(b.instance)
+    expect(a.instance.marker).toBeInstanceOf(Marker)
+    expect(a.callable).not.toBe(b.callable)
+    expect(a.callable.fn).toBe(fn)
+    expect(a.infinite).not.toBe(b.infinite)
+    expect(a.infinite.limit).toBe(Infinity)
+    expect(a.nan).not.toBe(b.nan)
+    expect(a.nan[0]).toBeNaN()
+    expect(a.negativeZero).not.toBe(b.negativeZero)
+    expect(Object.is(a.negativeZero.at, -0)).toBe(true)
   })
 })
