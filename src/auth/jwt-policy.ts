@@ -27,6 +27,7 @@ import type { AppEnv } from '../core/context'
 import type { Env } from '../core/env'
 import { KeysUnavailableError } from './key-set'
 import { extractToken, type TokenSource } from './token'
+import { issuerOfRepeated } from './verified-signatures'
 import { GatewayError } from '../core/errors'
 import { getPath, parsePath, type ParsedPath } from '../template/path'
 import { stringifyValue } from '../template/template'
@@ -59,7 +60,10 @@ function headerValue(value: string): string {
   return value.replace(/[^\x20-\x7E]+/g, percentEncodeUtf8)
 }
 
+/** The token's unverified `iss` (it only picks the keys); a repeated token's without decoding it again. */
 function issuerOf(token: string): string | undefined {
+  const known = issuerOfRepeated(token)
+  if (known !== undefined) return known
   const iss = decodeJwt(token).iss
   return typeof iss === 'string' ? iss : undefined
 }

@@ -19,6 +19,7 @@
  */
 import { UnsecuredJWT, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import type { Runtime } from '../core/runtime'
+import { TextMemo } from '../core/text-memo'
 import type { KeyVersionSeen } from './key-set'
 import { LruMap } from './lru'
 
@@ -47,10 +48,23 @@ export function signatureScope(remote: { readonly id: number } | undefined, algo
 
 const utf8 = new TextEncoder()
 
-/** The remembered signature's key: the scope and the token's SHA-256 (as 32 char codes, short and cheap to build). */
-async function signatureKey(scope: string, token: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', utf8.encode(token)))
-  return scope + String.fromCharCode(...digest)
+/** The token's SHA-256, as 32 char codes (short and cheap to build): with the scope, a remembered signature's key. */
+async function tokenDigest(token: string): Promise<string> {
+  return String.fromCharCode(...new Uint8Array(await crypto.subtle.digest('SHA-256', utf8.encode(token))))
+}
+
+/**
+ * What a repeated token's bytes alone decide, kept so its next request neither hashes nor decodes
+ * it again (together about 6% of a JWT request's samples): its SHA-256 and its `iss`. Only tokens
+ * whose signature was found remembered enter, so a token seen once costs nothing here (10,000
+ * distinct tokens went 7% slower when every token entered). Per isolate, at most 256 KiB of
+ * tokens held.
+ */
+const repeated = new TextMemo<{ digest: string; iss: string | undefined }>(256 * 1024)
+
+/** The `iss` of a token whose signature this isolate found remembered lately; undefined otherwise. */
+export function issuerOfRepeated(token: string): string | undefined {
+  return repeated.get(token)?.iss
 }
 
 /** The key set version the token's signature was verified with, if it was and its `exp` hasn't come. */
@@ -101,9 +115,15 @@ export async function verifiedClaims(
   remote: { version(runtime: Runtime): Promise<number> } | undefined,
   verify: (seen: KeyVersionSeen) => Promise<JWTPayload>,
 ): Promise<JWTPayload> {
-  const key = scope !== undefined ? await signatureKey(scope, token) : undefined
+  const known = scope !== undefined ? repeated.get(token) : undefined
+  const digest = scope !== undefined ? (known?.digest ?? (await tokenDigest(token))) : undefined
+  const key = scope !== undefined ? scope + digest : undefined
   const version = key !== undefined ? rememberedVersion(key, runtime.now()) : undefined
-  if (version !== undefined && version === (remote ? await remote.version(runtime) : 0)) return claimsOf(token, options)
+  if (version !== undefined && version === (remote ? await remote.version(runtime) : 0)) {
+    const payload = claimsOf(token, options)
+    if (!known) repeated.set(token, { digest: digest!, iss: typeof payload.iss === 'string' ? payload.iss : undefined })
+    return payload
+  }
   if (version !== undefined) forget(key!)
   const seen: KeyVersionSeen = {}
   const payload = await verify(seen)

@@ -45,6 +45,25 @@ describe('remembered signatures', () => {
     expect(verifies).toHaveBeenCalledTimes(3)
   })
 
+  it('a repeated token is hashed until its signature is found remembered, then neither hashed nor decoded again', async () => {
+    const { tenant, key } = await tenantWithKey()
+    const gw = issuerGateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl })
+    const token = await sign(key, tenant.issuer)
+    const digests = vi.spyOn(crypto.subtle, 'digest')
+    try {
+      for (let i = 0; i < 5; i++) expect(await status(gw, '/me', token)).toBe(200)
+      const utf8 = new TextDecoder()
+      const ofToken = digests.mock.calls.filter(([, data]) => utf8.decode(data as Uint8Array) === token)
+      // The first request (verified), the second (found remembered: from then on the token is known).
+      expect(ofToken).toHaveLength(2)
+      expect(verifies).toHaveBeenCalledTimes(1)
+    } finally {
+      digests.mockRestore()
+    }
+    // Known, its claims are still checked on every request: the next test's refusals come after
+    // its token's second request.
+  })
+
   it('a key removed from the JWKS stops its remembered tokens at the refresh that sees it', async () => {
     const { tenant, key: old } = await tenantWithKey()
     const next = await newKey('ES256')

@@ -1,0 +1,30 @@
+/**
+ * @module
+ * What a pure function gave for texts seen lately, keyed by the text itself: clients send the same
+ * credential request after request, and hashing or decoding it again each time showed in the
+ * profiles (`npm run bench:cpu`). An exact match on the whole text, so no collision can lend one
+ * text another's result. Bounded by the characters of the texts held, not by their number (a
+ * token may be kilobytes); once full it starts afresh, with no LRU bookkeeping on the hot path.
+ */
+export class TextMemo<T> {
+  private readonly results = new Map<string, T>()
+  private chars = 0
+
+  constructor(readonly maxChars: number) {}
+
+  get(text: string): T | undefined {
+    return this.results.get(text)
+  }
+
+  set(text: string, result: T): void {
+    if (text.length > this.maxChars) return
+    if (!this.results.has(text)) {
+      if (this.chars + text.length > this.maxChars) {
+        this.results.clear()
+        this.chars = 0
+      }
+      this.chars += text.length
+    }
+    this.results.set(text, result)
+  }
+}
