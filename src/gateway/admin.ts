@@ -61,9 +61,10 @@ function wrongMethod(app: Hono<AppEnv>, prefix: string): MiddlewareHandler<AppEn
 
 /** Returns the admin app, or undefined when the token secret is not set (the API is off). */
 export function adminApi(options: Omit<AdminContext, 'guardToken'>): Hono<AppEnv> | undefined {
-  const ctx: AdminContext = { ...options, guardToken: adminTokenGuard(options.env) }
-  const token = ctx.env[ctx.config.gateway.admin.tokenSecret]
+  const token = options.env[options.config.gateway.admin.tokenSecret]
   if (typeof token !== 'string' || token.length === 0) return undefined
+  // Only once the API is on: its guard logs, once, when there is no object to count failures in.
+  const ctx: AdminContext = { ...options, guardToken: adminTokenGuard(options.env) }
   const app = new Hono<AppEnv>()
   for (const extend of OWN_AUTH_ENDPOINTS) extend(app, ctx)
   // Their wrong methods are answered before the bearer check: a browser's GET of the login URL has no token.
