@@ -36,6 +36,11 @@ const MAX_VALUE = 128
 /** Per isolate: the missing binding is logged once per kind, not once per config built by a hot reload. */
 const warnedOff = new Set<string>()
 
+/** Forgets which kinds were logged as off, so a test can see the line whatever ran before it. */
+export function forgetLoggedOff(): void {
+  warnedOff.clear()
+}
+
 function blocked(limit: FailureLimit, retryAfterMs: number): GatewayError {
   const retryAfter = Math.max(1, toSeconds(retryAfterMs))
   return new GatewayError('ERR_RATE_LIMITED', {

@@ -1,11 +1,12 @@
 /**
  * The admin API's credential guard is built only when the API is on: a gateway without the admin
- * token logs nothing about limiting wrong admin tokens. Its own file: the "limiter off" line is
- * logged once per isolate, and this file's module state starts fresh.
+ * token logs nothing about limiting wrong admin tokens. The "limiter off" line is logged once per
+ * isolate, and test files share the isolate's modules: the test forgets what was logged first.
  */
 import { env } from 'cloudflare:workers'
 import { expect, it, vi } from 'vitest'
 import type { GatewayConfigInput } from '../../src/config/schema'
+import { forgetLoggedOff } from '../../src/rate-limit/credential-failures'
 import { testGateway } from '../support/gateway'
 
 const config: GatewayConfigInput = {
@@ -18,6 +19,7 @@ it('without the admin API no "credential_limit_off" line for admin tokens; with 
   const adminLimitOff = () =>
     errors.mock.calls.map(([line]) => String(line)).filter((line) => line.includes('"credential_limit_off"') && line.includes('"admin-token-failures"'))
   try {
+    forgetLoggedOff()
     const off = testGateway(config, { ADMIN_TOKEN: undefined, RATE_LIMITER: undefined })
     expect((await off.fetch('/r')).status).toBe(200)
     expect((await off.fetch('/_edgeway/health')).status).toBe(404)
