@@ -309,12 +309,15 @@ export class Allowance {
 export class LeaseCache {
   private readonly allowances = new Map<string, Allowance>()
 
-  /** `id` names the key and its checks, so one id always comes with the same cost and step. */
-  allowance(id: string, cost = 1, stepMs = 1): Allowance {
+  /**
+   * The allowance for `id`, made on first use with its report step from `checks`. `id` names the
+   * key and its checks, so one id always comes with the same cost and checks.
+   */
+  allowance(id: string, cost: number, checks: LimitCheck[]): Allowance {
     let found = this.allowances.get(id)
     if (found === undefined) {
       if (this.allowances.size >= MAX_ALLOWANCES) this.allowances.delete(this.allowances.keys().next().value!)
-      this.allowances.set(id, (found = new Allowance(cost, stepMs)))
+      this.allowances.set(id, (found = new Allowance(cost, reportStepMs(checks))))
     }
     return found
   }

@@ -25,7 +25,7 @@ import { logEvent } from '../core/logging'
 import { policyItem, stateItem, toSeconds } from './fields'
 import { compileKey, type KeyFunction, type KeyInput, type KeySpec } from './keys'
 import { RateLimiterTimeout, reserve, stubFor, withTimeout, type LeasedTake, type ObjectCall, type ObjectOutcome } from './reserve'
-import { LeaseCache, reportStepMs, type LimiterLink, type Taken } from './leases'
+import { LeaseCache, type LimiterLink, type Taken } from './leases'
 import { plansOf, RateLimitOptionsSchema, type RateLimitOptions } from './schema'
 import { checkRateLimitOptions } from './checks'
 import { settleCost, type CostSource } from './settle-cost'
@@ -170,12 +170,11 @@ function compileLeaseNow(own: CompiledLimit[], settings: Settings, units: number
   const key = own[0]!.key
   const checks = own.map((limit) => limit.check)
   const suffix = allowanceSuffix(units, checks)
-  const step = reportStepMs(checks)
   return (c: Context<AppEnv>): { outcome: ObjectOutcome; fallback: boolean } | undefined => {
     const keyed = key.deriveNow(keyInput(c))
     if (!keyed) return undefined
     const runtime = c.get('runtime') ?? systemRuntime
-    const taken = leases.allowance(keyed.key + suffix, units, step).takeNow(
+    const taken = leases.allowance(keyed.key + suffix, units, checks).takeNow(
       runtime,
       () => limiterLink(ns, keyed.key, checks, timeout, runtime),
       (work) => runtime.waitUntil(c, work),
@@ -194,7 +193,7 @@ function leasedTake(c: Context<AppEnv>, { leases, timeout }: Settings, ns: Durab
   return (call) => {
     const checks = call.checks
     const units = call.units ?? 1
-    const allowance = leases!.allowance(call.key + allowanceSuffix(units, checks), units, reportStepMs(checks))
+    const allowance = leases!.allowance(call.key + allowanceSuffix(units, checks), units, checks)
     const link = limiterLink(ns, call.key, checks, timeout, runtime)
     return allowance.take(runtime, link, (work) => runtime.waitUntil(c, work)).then((taken) => leasedOutcome(call.key, taken))
   }
