@@ -115,16 +115,19 @@ export async function verifiedClaims(
   remote: { version(runtime: Runtime): Promise<number> } | undefined,
   verify: (seen: KeyVersionSeen) => Promise<JWTPayload>,
 ): Promise<JWTPayload> {
-  const known = scope !== undefined ? repeated.get(token) : undefined
-  const digest = scope !== undefined ? (known?.digest ?? (await tokenDigest(token))) : undefined
-  const key = scope !== undefined ? scope + digest : undefined
-  const version = key !== undefined ? rememberedVersion(key, runtime.now()) : undefined
-  if (version !== undefined && version === (remote ? await remote.version(runtime) : 0)) {
-    const payload = claimsOf(token, options)
-    if (!known) repeated.set(token, { digest: digest!, iss: typeof payload.iss === 'string' ? payload.iss : undefined })
-    return payload
+  let key: string | undefined
+  if (scope !== undefined) {
+    const known = repeated.get(token)
+    const digest = known?.digest ?? (await tokenDigest(token))
+    key = scope + digest
+    const version = rememberedVersion(key, runtime.now())
+    if (version !== undefined && version === (remote ? await remote.version(runtime) : 0)) {
+      const payload = claimsOf(token, options)
+      if (!known) repeated.set(token, { digest, iss: typeof payload.iss === 'string' ? payload.iss : undefined })
+      return payload
+    }
+    if (version !== undefined) forget(key)
   }
-  if (version !== undefined) forget(key!)
   const seen: KeyVersionSeen = {}
   const payload = await verify(seen)
   if (key !== undefined) remember(key, seen.version ?? 0, payload, runtime.now())
