@@ -20,6 +20,13 @@ export function median(values) {
 const MAX_SAMPLES = 400_000
 
 /**
+ * The index of the next request, for `path(i)` and `headers(i)`: counted over the whole process,
+ * never from 0 again, so a path made unique per request (a cache miss each time) is never repeated
+ * by a later round or target, which would find the earlier one's stored answer.
+ */
+let nextIndex = 0
+
+/**
  * Fires `request` ({ method, path | path(i), headers, body }) at `url` for `seconds` (or `amount`
  * requests) over `connections`.
  * Returns { rps, p50, p99, max, count, errors, non2xx, timeouts }.
@@ -28,7 +35,6 @@ export function measure(url, request, { connections, seconds, amount }) {
   const pathFor = typeof request.path === 'function' ? request.path : null
   // `headers(i)`: headers of their own per request (e.g. a different token each).
   const headersFor = typeof request.headers === 'function' ? request.headers : null
-  let counter = 0
   const opts = {
     url,
     connections,
@@ -42,7 +48,7 @@ export function measure(url, request, { connections, seconds, amount }) {
   if (pathFor || headersFor) {
     opts.requests = [{
       setupRequest: (req) => {
-        const i = counter++
+        const i = nextIndex++
         return { ...req, ...(pathFor && { path: pathFor(i) }), ...(headersFor && { headers: { ...req.headers, ...headersFor(i) } }) }
       },
     }]
