@@ -292,6 +292,11 @@ async function main() {
         const prow = { ...base, name: `${scenario.name} vs peer`, title: `${scenario.title}`, a: gateway.label, b: peer.label, metric: 'rps', status: 'ok', levels: await comparePair(gateway, peer, request) }
         prow.targetResults = evaluateTargets({ ...prow, name: `${scenario.name} vs fast-gateway`, targets: { vsPeer: scenario.targets?.vsPeer } })
         rows.push(prow)
+        // The floor against the peer: the same work by hand, measured against it in its own rounds.
+        if (hand) {
+          log(`\n${hand.label} vs ${peer.label}`)
+          rows.push({ ...base, name: `${scenario.name} hand-written vs peer`, title: `${scenario.title}: written by hand (the floor)`, a: hand.label, b: peer.label, metric: 'rps', status: 'ok', levels: await comparePair(hand, peer, request) })
+        }
       }
     } catch (err) {
       if (err instanceof FeatureMissing) {

@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { build } from 'esbuild'
 import { BARE_WORKER, bundleGateway, startWorkerd, waitUntilAnswering } from './workerd.mjs'
 import { firstMessage, freePort, startProcess, stopProcess } from './procs.mjs'
 
@@ -20,13 +21,15 @@ export async function startLeanWorker(dir, ctx) {
 }
 
 /**
- * A scenario's hand-written twin (`scenario.handWritten`: { file, bindings(ctx) } in bench/): the
- * same work written by hand, as the floor of what that work costs on this platform.
+ * A scenario's hand-written twin (`scenario.handWritten`: { file, bindings(ctx) }, a file in
+ * bench/hand-written/): the same work written by hand, as the floor of what that work costs on
+ * this platform. The twins share their origin call (`origin-call.js`): bundled into one script.
  */
 export async function startHandWritten(dir, scenario, ctx) {
   const { file, bindings } = scenario.handWritten
+  const built = await build({ entryPoints: [join(import.meta.dirname, '../hand-written', file)], bundle: true, format: 'esm', write: false, logLevel: 'silent' })
   const w = await startWorkerd(join(dir, `hand-${scenario.name}`), {
-    source: readFileSync(join(import.meta.dirname, '..', file), 'utf8'),
+    source: built.outputFiles[0].text,
     bindings: bindings(ctx),
     cachePort: ctx.ports.cache,
   })

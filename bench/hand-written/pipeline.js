@@ -1,8 +1,8 @@
 // The full pipeline written by hand (issue 16): what the `full-pipeline` scenario's route does
 // (JWT + rate limit + cache miss + proxy), in the fewest lines that keep the same promises, so the
 // bench can show what that work costs on this platform apart from what the gateway adds. It is the
-// lean worker (bench/lean-worker.js: ids, forwarding headers, hop-by-hop, trace context, log line)
-// plus, each as the gateway does it:
+// pass-through's twin (`./pass-through.js`: the lean worker's steps, the origin call of
+// `./origin-call.js`) plus, each as the gateway does it:
 // - JWT (ES256): the key from the JWKS, fetched once; a verified signature remembered per token
 //   (bounded, never past `exp`); issuer, audience, exp/nbf checked on every request;
 // - rate limit: the request's unit taken from an in-memory count (what a lease is between asks;
@@ -11,19 +11,9 @@
 //   answer stored when it says it may be (`public, max-age`), a small body before the answer leaves
 //   (as the gateway does: the client's next request finds it, and `Cache-Status: stored` is true);
 //   `Cache-Status` set.
-// Bindings (text): TARGET_URL, JWKS_URL, ISSUER, AUDIENCE.
-
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']
-const FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip']
-function stripHopByHop(headers) {
-  const listed = headers.get('connection')
-  if (listed) for (const name of listed.split(',')) headers.delete(name.trim())
-  for (const name of HOP_BY_HOP) headers.delete(name)
-}
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
-const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
-
-const problem = (status, title) => new Response(JSON.stringify({ type: 'about:blank', title, status }), { status, headers: { 'content-type': 'application/problem+json' } })
+// With the binding ONLY_JWT = "true" it is the `jwt` scenario's twin instead: the JWT step alone.
+// Bindings (text): TARGET_URL, JWKS_URL, ISSUER, AUDIENCE, ONLY_JWT (optional).
+import { logLine, problem, send, upstreamHeaders } from './origin-call.js'
 
 // JWT: base64url, the JWKS's keys by kid, signatures already verified (token -> exp, bounded).
 const fromB64url = (s) => Uint8Array.from(atob(s.replaceAll('-', '+').replaceAll('_', '/')), (c) => c.charCodeAt(0))
@@ -88,15 +78,16 @@ export default {
     const requestId = crypto.randomUUID()
     const url = new URL(request.url)
     const claims = await claimsOf(request, env, nowS)
-    if (!claims) return problem(401, 'Unauthorized')
-    const remaining = take(claims.sub, nowS)
-    if (remaining < 0) return problem(429, 'Too Many Requests')
+    if (!claims) return problem(401, 'Unauthorized', requestId)
+    const onlyJwt = env.ONLY_JWT === 'true'
+    const remaining = onlyJwt ? 0 : take(claims.sub, nowS)
+    if (remaining < 0) return problem(429, 'Too Many Requests', requestId)
     const rateLimit = `"bench";r=${remaining};t=1`
 
     // The cache key names the consumer: one consumer's answer is never another's.
-    const cacheKey = new Request(`${url.origin}${url.pathname}${url.search}${url.search ? '&' : '?'}__consumer=${encodeURIComponent(claims.sub)}`)
+    const cacheKey = onlyJwt ? undefined : new Request(`${url.origin}${url.pathname}${url.search}${url.search ? '&' : '?'}__consumer=${encodeURIComponent(claims.sub)}`)
     const cache = caches.default
-    const hit = await cache.match(cacheKey)
+    const hit = onlyJwt ? undefined : await cache.match(cacheKey)
     if (hit) {
       const res = new Response(hit.body, hit)
       res.headers.set('X-Request-Id', requestId)
@@ -106,40 +97,31 @@ export default {
       return res
     }
 
-    const headers = new Headers(request.headers)
-    stripHopByHop(headers)
-    headers.delete('host')
+    const { headers, traceId, spanId } = upstreamHeaders(request, url, requestId)
     headers.delete('authorization')
-    for (const name of FORWARDING) headers.delete(name)
-    const ip = request.headers.get('cf-connecting-ip')
-    if (ip) headers.set('X-Forwarded-For', ip)
-    headers.set('X-Forwarded-Proto', url.protocol.slice(0, -1))
-    headers.set('X-Forwarded-Host', url.host)
-    headers.set('X-Request-Id', requestId)
     headers.set('X-Consumer-Id', claims.sub)
-    const ids = crypto.getRandomValues(new Uint8Array(24))
-    const parent = TRACEPARENT.exec(request.headers.get('traceparent') ?? '')
-    const traceId = parent ? parent[1] : hex(ids.subarray(8))
-    const spanId = hex(ids.subarray(0, 8))
-    headers.set('traceparent', `00-${traceId}-${spanId}-01`)
-    headers.delete('tracestate')
-    const upstream = await fetch(env.TARGET_URL + url.pathname + url.search, { method: request.method, headers, body: request.body, redirect: 'manual' })
-    let res = new Response(upstream.body, upstream)
-    stripHopByHop(res.headers)
+    const upstreamLog = { name: 'origin', target: env.TARGET_URL }
+    const record = { requestId, method: request.method, path: url.pathname, traceId, spanId, routeId: 'api', consumer: claims.sub, cache: onlyJwt ? undefined : 'miss', upstream: upstreamLog }
+    const writeLog = logLine(record, started)
+    const sent = await send(env.TARGET_URL + url.pathname + url.search, { method: request.method, headers, body: request.body }, request, () => writeLog(499))
+    if (!sent.res) {
+      const res = problem(sent.error, sent.error === 504 ? 'Gateway Timeout' : 'Bad Gateway', requestId)
+      writeLog(res.status)
+      return res
+    }
+    const res = sent.res
+    upstreamLog.status = res.status
     const cacheControl = res.headers.get('cache-control') ?? ''
-    if (request.method === 'GET' && res.status === 200 && /\bpublic\b/.test(cacheControl) && /\bmax-age=\d+/.test(cacheControl)) {
-      if (Number(res.headers.get('content-length') ?? Infinity) <= 64 * 1024) {
-        const bytes = await res.arrayBuffer()
-        await cache.put(cacheKey, new Response(bytes, res))
-        res = new Response(bytes, res)
-      } else {
-        ctx.waitUntil(cache.put(cacheKey, res.clone()))
-      }
+    if (!onlyJwt && request.method === 'GET' && res.status === 200 && /\bpublic\b/.test(cacheControl) && /\bmax-age=\d+/.test(cacheControl)) {
+      if (sent.bytes !== undefined) await cache.put(cacheKey, new Response(sent.bytes, res))
+      else ctx.waitUntil(cache.put(cacheKey, res.clone()))
     }
     res.headers.set('X-Request-Id', requestId)
-    res.headers.set('RateLimit', rateLimit)
-    res.headers.set('Cache-Status', 'edgeway; fwd=miss; stored')
-    console.log(JSON.stringify({ requestId, method: request.method, path: url.pathname, traceId, spanId, routeId: 'api', consumer: claims.sub, cache: 'miss', upstream: { name: 'origin', target: env.TARGET_URL, status: upstream.status }, status: res.status, durationMs: Date.now() - started }))
+    if (!onlyJwt) {
+      res.headers.set('RateLimit', rateLimit)
+      res.headers.set('Cache-Status', 'edgeway; fwd=miss; stored')
+    }
+    writeLog(res.status)
     return res
   },
 }
