@@ -102,6 +102,32 @@ async function compareAll(a, baselines, request) {
   return all
 }
 
+/**
+ * The hand-written twin against the lean worker, from the rounds both ran beside the gateway (the
+ * same per-round ratios as `compareAll`): where the lean targets stand for the same work by hand.
+ */
+function twinVsLean(leanLevels, handLevels) {
+  const out = {}
+  for (const [c, lean] of Object.entries(leanLevels)) {
+    const hand = handLevels[c]
+    if (!hand) continue
+    const ra = hand.b.rounds
+    const rb = lean.b.rounds
+    out[c] = {
+      a: hand.b,
+      b: lean.b,
+      ratio: median(ra.map((r, i) => r.rps / rb[i].rps)),
+      latencyRatio: median(ra.map((r, i) => r.p50 / rb[i].p50)),
+      p50DeltaMs: median(ra.map((r, i) => r.p50 - rb[i].p50)),
+      cpuRatio: median(ra.map((r, i) => r.cpuUs / rb[i].cpuUs)),
+    }
+  }
+  return out
+}
+
+/** Marks target results as the floor's: the same targets, measured on the work written by hand. */
+const asFloor = (results) => results.map((t) => ({ ...t, floor: true }))
+
 /** A and B alternated (A B A B ...). */
 async function comparePair(a, b, request) {
   return (await compareAll(a, [b], request))[0]
@@ -280,7 +306,10 @@ async function main() {
         leanRow.targetResults = evaluateTargets({ ...leanRow, name: `${scenario.name} vs lean worker` })
         rows.push(leanRow)
       }
-      if (hand) rows.push({ ...base, name: `${scenario.name} vs hand-written`, a: gateway.label, b: hand.label, status: 'ok', levels: compared[1], targets: undefined })
+      if (hand) {
+        const floor = evaluateTargets({ name: `${scenario.name} written by hand vs lean worker`, levels: twinVsLean(compared[0], compared[1]), targets: scenario.leanTargets })
+        rows.push({ ...base, name: `${scenario.name} vs hand-written`, a: gateway.label, b: hand.label, status: 'ok', levels: compared[1], targets: undefined, targetResults: asFloor(floor) })
+      }
       const row = { ...base, a: gateway.label, b: bare.label, status: 'ok', levels: compared.at(-1) }
       row.targetResults = evaluateTargets({ ...row, targets: { ...row.targets, vsPeer: undefined } })
       if (scenario.extra) row.extra = await scenario.extra({ url: gateway.url, request, log, smoke: SMOKE })
@@ -295,7 +324,9 @@ async function main() {
         // The floor against the peer: the same work by hand, measured against it in its own rounds.
         if (hand) {
           log(`\n${hand.label} vs ${peer.label}`)
-          rows.push({ ...base, name: `${scenario.name} hand-written vs peer`, title: `${scenario.title}: written by hand (the floor)`, a: hand.label, b: peer.label, metric: 'rps', status: 'ok', levels: await comparePair(hand, peer, request) })
+          const hrow = { ...base, name: `${scenario.name} hand-written vs peer`, title: `${scenario.title}: written by hand (the floor)`, a: hand.label, b: peer.label, metric: 'rps', status: 'ok', levels: await comparePair(hand, peer, request) }
+          hrow.targetResults = asFloor(evaluateTargets({ ...hrow, name: `${scenario.name} written by hand vs fast-gateway`, targets: { vsPeer: scenario.targets?.vsPeer } }))
+          rows.push(hrow)
         }
       }
     } catch (err) {

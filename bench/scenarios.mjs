@@ -165,7 +165,7 @@ const JWT = {
   // The lean worker plus the same JWT work by hand: the floor for the target against fast-gateway.
   handWritten: {
     file: 'pipeline.js',
-    bindings: (ctx) => ({ TARGET_URL: ctx.origins.main, JWKS_URL: ctx.jwks.url, ISSUER: ctx.jwks.issuer, AUDIENCE: ctx.jwks.audience, ONLY_JWT: 'true' }),
+    bindings: (ctx) => ({ TARGET_URL: ctx.origins.main, JWKS_URL: ctx.jwks.url, ISSUER: ctx.jwks.issuer, AUDIENCE: ctx.jwks.audience, STEPS: 'jwt' }),
   },
 }
 const API_KEY = {
@@ -180,6 +180,9 @@ const API_KEY = {
   secrets: (ctx) => ({ BENCH_API_KEY_SHA256: ctx.apiKeyHash }),
   request: (ctx) => ({ method: 'GET', path: '/api/items/1', headers: { 'x-api-key': ctx.apiKey } }),
 }
+// The cache step alone by hand (bench/hand-written/pipeline.js): lookup, and on a miss the store
+// of a small body before the answer, under a key that is the URL's.
+const CACHE_BY_HAND = { file: 'pipeline.js', bindings: (ctx) => ({ TARGET_URL: ctx.origins.main, STEPS: 'cache' }) }
 const CACHE_HIT = {
   name: 'cache-hit',
   title: 'Cache hit (local stand-in cache service)',
@@ -188,6 +191,7 @@ const CACHE_HIT = {
   request: () => ({ method: 'GET', path: '/cacheable/items/1' }),
   prime: 2,
   expect: { status: 200, header: ['cache-status', /hit/i] },
+  handWritten: CACHE_BY_HAND,
 }
 
 export const SCENARIOS = [
@@ -304,6 +308,7 @@ export const SCENARIOS = [
     requires: ['policy:cache'],
     config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([cachePolicy()])] }),
     request: () => ({ method: 'GET', path: (i) => `/cacheable/miss/${i}` }),
+    handWritten: CACHE_BY_HAND,
   },
   {
     name: 'fan-out',

@@ -11,8 +11,9 @@
 //   answer stored when it says it may be (`public, max-age`), a small body before the answer leaves
 //   (as the gateway does: the client's next request finds it, and `Cache-Status: stored` is true);
 //   `Cache-Status` set.
-// With the binding ONLY_JWT = "true" it is the `jwt` scenario's twin instead: the JWT step alone.
-// Bindings (text): TARGET_URL, JWKS_URL, ISSUER, AUDIENCE, ONLY_JWT (optional).
+// The binding STEPS (a list, default "jwt rate-limit cache") makes it another scenario's twin:
+// "jwt" for `jwt`, "cache" for `cache-miss` (no consumer: the key is the URL's alone).
+// Bindings (text): TARGET_URL, JWKS_URL, ISSUER, AUDIENCE, STEPS (optional).
 import { logLine, problem, send, upstreamHeaders } from './origin-call.js'
 
 // JWT: base64url, the JWKS's keys by kid, signatures already verified (token -> exp, bounded).
@@ -77,31 +78,36 @@ export default {
     const nowS = Math.floor(started / 1000)
     const requestId = crypto.randomUUID()
     const url = new URL(request.url)
-    const claims = await claimsOf(request, env, nowS)
+    const steps = env.STEPS ?? 'jwt rate-limit cache'
+    const claims = steps.includes('jwt') ? await claimsOf(request, env, nowS) : {}
     if (!claims) return problem(401, 'Unauthorized', requestId)
-    const onlyJwt = env.ONLY_JWT === 'true'
-    const remaining = onlyJwt ? 0 : take(claims.sub, nowS)
+    const counted = steps.includes('rate-limit')
+    const remaining = counted ? take(claims.sub, nowS) : 0
     if (remaining < 0) return problem(429, 'Too Many Requests', requestId)
     const rateLimit = `"bench";r=${remaining};t=1`
 
     // The cache key names the consumer: one consumer's answer is never another's.
-    const cacheKey = onlyJwt ? undefined : new Request(`${url.origin}${url.pathname}${url.search}${url.search ? '&' : '?'}__consumer=${encodeURIComponent(claims.sub)}`)
+    const cached = steps.includes('cache')
+    const partition = claims.sub === undefined ? '' : `${url.search ? '&' : '?'}__consumer=${encodeURIComponent(claims.sub)}`
+    const cacheKey = cached ? new Request(`${url.origin}${url.pathname}${url.search}${partition}`) : undefined
     const cache = caches.default
-    const hit = onlyJwt ? undefined : await cache.match(cacheKey)
+    const hit = cached ? await cache.match(cacheKey) : undefined
     if (hit) {
       const res = new Response(hit.body, hit)
       res.headers.set('X-Request-Id', requestId)
-      res.headers.set('RateLimit', rateLimit)
+      if (counted) res.headers.set('RateLimit', rateLimit)
       res.headers.set('Cache-Status', 'edgeway; hit')
       console.log(JSON.stringify({ requestId, method: request.method, path: url.pathname, routeId: 'api', consumer: claims.sub, cache: 'hit', status: res.status, durationMs: Date.now() - started }))
       return res
     }
 
     const { headers, traceId, spanId } = upstreamHeaders(request, url, requestId)
-    headers.delete('authorization')
-    headers.set('X-Consumer-Id', claims.sub)
+    if (claims.sub !== undefined) {
+      headers.delete('authorization')
+      headers.set('X-Consumer-Id', claims.sub)
+    }
     const upstreamLog = { name: 'origin', target: env.TARGET_URL }
-    const record = { requestId, method: request.method, path: url.pathname, traceId, spanId, routeId: 'api', consumer: claims.sub, cache: onlyJwt ? undefined : 'miss', upstream: upstreamLog }
+    const record = { requestId, method: request.method, path: url.pathname, traceId, spanId, routeId: 'api', consumer: claims.sub, cache: cached ? 'miss' : undefined, upstream: upstreamLog }
     const writeLog = logLine(record, started)
     const sent = await send(env.TARGET_URL + url.pathname + url.search, { method: request.method, headers, body: request.body }, request, () => writeLog(499))
     if (!sent.res) {
@@ -112,15 +118,13 @@ export default {
     const res = sent.res
     upstreamLog.status = res.status
     const cacheControl = res.headers.get('cache-control') ?? ''
-    if (!onlyJwt && request.method === 'GET' && res.status === 200 && /\bpublic\b/.test(cacheControl) && /\bmax-age=\d+/.test(cacheControl)) {
+    if (cached && request.method === 'GET' && res.status === 200 && /\bpublic\b/.test(cacheControl) && /\bmax-age=\d+/.test(cacheControl)) {
       if (sent.bytes !== undefined) await cache.put(cacheKey, new Response(sent.bytes, res))
       else ctx.waitUntil(cache.put(cacheKey, res.clone()))
     }
     res.headers.set('X-Request-Id', requestId)
-    if (!onlyJwt) {
-      res.headers.set('RateLimit', rateLimit)
-      res.headers.set('Cache-Status', 'edgeway; fwd=miss; stored')
-    }
+    if (counted) res.headers.set('RateLimit', rateLimit)
+    if (cached) res.headers.set('Cache-Status', 'edgeway; fwd=miss; stored')
     writeLog(res.status)
     return res
   },
