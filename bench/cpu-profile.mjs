@@ -1,4 +1,8 @@
-// `npm run bench:cpu -- [scenario] [--seconds=5] [--connections=32]`: where the gateway's CPU goes.
+// `npm run bench:cpu -- [scenario] [--seconds=5] [--connections=32] [--hand]`: where the gateway's
+// CPU goes; with `--hand`, where the scenario's hand-written twin's goes (bench/hand-written/), to
+// set the two side by side. V8 counts a native call's time as the caller's own when it has no frame
+// of its own to show (the twins call `cache.match` from one big function): compare areas, not one
+// native's row.
 // Runs one scenario (default pass-through) under raw workerd with its V8 inspector open, an
 // unminified bundle so functions keep their names, samples the CPU with the inspector's Profiler
 // while autocannon loads it, and prints self time by function and by source area. The raw profile
@@ -11,6 +15,7 @@ import { openInspector } from './lib/inspector.mjs'
 import { measure, probe } from './lib/load.mjs'
 import { freePort, stopAll } from './lib/procs.mjs'
 import { ROOT, bundleGateway, startWorkerd } from './lib/workerd.mjs'
+import { bundleHandWritten } from './lib/targets.mjs'
 import { PROFILE_SCENARIOS, SCENARIOS } from './scenarios.mjs'
 
 const args = process.argv.slice(2)
@@ -18,6 +23,7 @@ const option = (name, fallback) => Number(args.find((a) => a.startsWith(`--${nam
 const name = args.find((a) => !a.startsWith('--')) ?? 'pass-through'
 const seconds = option('seconds', 5)
 const connections = option('connections', 32)
+const hand = args.includes('--hand')
 // A bench scenario, or one of `--profile`'s variants (stages removed).
 const scenario = SCENARIOS.find((s) => s.name === name) ?? PROFILE_SCENARIOS.find((s) => s.name === name)
 if (!scenario) {
@@ -63,11 +69,12 @@ function areaIndex(code) {
 
 async function main() {
   const { ctx } = await startScenarioContext(WORK)
-  const { code } = await bundleGateway(scenario.config(ctx), scenario.patches, { minify: false })
+  if (hand && !scenario.handWritten) throw new Error(`scenario "${name}" has no hand-written twin`)
+  const { code } = hand ? await bundleHandWritten(scenario.handWritten.file) : await bundleGateway(scenario.config(ctx), scenario.patches, { minify: false })
   const inspectorPort = await freePort()
   const gateway = await startWorkerd(join(WORK, `cpu-${name}`), {
     source: code,
-    bindings: scenario.secrets?.(ctx) ?? {},
+    bindings: hand ? scenario.handWritten.bindings(ctx) : (scenario.secrets?.(ctx) ?? {}),
     durableObjects: scenario.durableObjects ?? [],
     cachePort: ctx.ports.cache,
     extraArgs: [`--inspector-addr=127.0.0.1:${inspectorPort}`],
@@ -85,7 +92,7 @@ async function main() {
   const result = await measure(gateway.url, request, { connections, seconds })
   const { profile } = await inspector.send('Profiler.stop')
   inspector.close()
-  const out = join(WORK, `cpu-${name}.cpuprofile`)
+  const out = join(WORK, `cpu-${name}${hand ? '-hand' : ''}.cpuprofile`)
   writeFileSync(out, JSON.stringify(profile))
 
   const area = areaIndex(code)
@@ -93,7 +100,7 @@ async function main() {
   const byFunction = summarize(profile, (f) => `${f.functionName || '(anonymous)'} ${place(f)}`.trim())
   const byArea = summarize(profile, (f) => (f.url ? area(f.lineNumber) : f.functionName || '(native)'))
   const pct = (x) => `${(x * 100).toFixed(1).padStart(5)}%`
-  console.log(`${scenario.title}: ${Math.round(result.rps)} req/s at ${connections} connections, p50 ${result.p50.toFixed(2)} ms; ${profile.samples.length} samples`)
+  console.log(`${scenario.title}${hand ? ', written by hand' : ''}: ${Math.round(result.rps)} req/s at ${connections} connections, p50 ${result.p50.toFixed(2)} ms; ${profile.samples.length} samples`)
   console.log('\nself time by area (JS thread only; "(idle)" and "(program)" are the runtime outside JS):')
   for (const r of byArea.rows.slice(0, 25)) console.log(`  ${pct(r.share)}  ${r.key}`)
   console.log('\nself time by function:')

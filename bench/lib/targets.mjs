@@ -27,13 +27,18 @@ export async function startLeanWorker(dir, ctx) {
  */
 export async function startHandWritten(dir, scenario, ctx) {
   const { file, bindings } = scenario.handWritten
-  const built = await build({ entryPoints: [join(import.meta.dirname, '../hand-written', file)], bundle: true, format: 'esm', write: false, logLevel: 'silent' })
   const w = await startWorkerd(join(dir, `hand-${scenario.name}`), {
-    source: built.outputFiles[0].text,
+    source: (await bundleHandWritten(file)).code,
     bindings: bindings(ctx),
     cachePort: ctx.ports.cache,
   })
   return { ...w, label: `hand-written ${scenario.name}` }
+}
+
+/** A hand-written twin (a file in bench/hand-written/) as one script: `{ code }`. */
+export async function bundleHandWritten(file) {
+  const built = await build({ entryPoints: [join(import.meta.dirname, '../hand-written', file)], bundle: true, format: 'esm', write: false, logLevel: 'silent' })
+  return { code: built.outputFiles[0].text }
 }
 
 /** Builds the scenario's bundle and runs it. Throws a FeatureMissing when a DO class isn't exported. */
