@@ -11,6 +11,25 @@ export function isJsonType(contentType: string | null): boolean {
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))
 }
 
+/**
+ * Small bodies the proxy read whole, by the response it made around them: a later reader of that
+ * same response (the cache's store) takes the bytes rather than reading the stream again and
+ * building another response for the client. Weak: an entry lives as long as its response; a new
+ * response made from it (a policy's edit) has none, and its body is read as any other.
+ */
+const heldBodies = new WeakMap<Response, ArrayBuffer>()
+
+/** `response`, noted as carrying exactly `bytes` (which nothing may change afterwards). */
+export function withHeldBody(response: Response, bytes: ArrayBuffer): Response {
+  heldBodies.set(response, bytes)
+  return response
+}
+
+/** The bytes of a response made by `withHeldBody` whose body is still unread; undefined otherwise. */
+export function heldBody(response: Response): ArrayBuffer | undefined {
+  return response.bodyUsed ? undefined : heldBodies.get(response)
+}
+
 export function concatChunks(chunks: Uint8Array[], total: number): Uint8Array {
   const out = new Uint8Array(total)
   let offset = 0

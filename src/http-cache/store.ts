@@ -4,7 +4,7 @@
  * stored under its variant key, and its primary key holds a marker naming the varied headers, so a
  * lookup is one `match`, or two for a `Vary`-ing resource.
  */
-import { readBounded, readUpTo } from '../core/body'
+import { heldBody, readBounded, readUpTo } from '../core/body'
 import { logEvent } from '../core/logging'
 import { entryState, storeSeconds, type Freshness } from './freshness'
 import { nullBodyStatus, readEntry, readEntryHead, storedResponse, variantsMarker, type Entry } from './entry'
@@ -155,6 +155,12 @@ export async function storeBeforeAnswer(input: StoreInput, awaitBytes: number): 
   const limit = Math.min(awaitBytes, maxBodyBytes)
   const declared = Number(response.headers.get('content-length') ?? 0)
   if (response.body && declared > limit) return store(input)
+  // A body the proxy holds whole: stored from its bytes, and the response goes out as it is.
+  const held = heldBody(response)
+  if (held !== undefined && held.byteLength <= limit) {
+    const done = outcomeOf(write(input, new Uint8Array(held)))
+    return { response, outcome: await done, done }
+  }
   const read = response.body ? await readBounded(response.body, limit) : { complete: true as const, bytes: null }
   if (!read.complete) {
     const streaming = new Response(read.stream, response)

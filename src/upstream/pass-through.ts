@@ -22,6 +22,7 @@ import { GatewayError } from '../core/errors'
 import type { UpstreamLog } from '../core/logging'
 import type { TimerHandle } from '../core/runtime'
 import { stripHopByHop } from '../core/http'
+import { withHeldBody } from '../core/body'
 import { fetchError, invalidResponse, isInterim, validFinalStatus } from './attempt'
 import { finalAfterInterim } from './interim'
 import { bodyReadError, proxyToUpstream, READ_WHOLE_UP_TO, withIdleTimeout } from './proxy'
@@ -63,10 +64,15 @@ export class PassThroughCall {
   private counted = false
   private started = 0
 
+  /**
+   * `holdBody`: a small body read whole is held by the response made around it (`withHeldBody`),
+   * for a policy further out that reads it (the cache's store). A route with no policies has none.
+   */
   constructor(
     private readonly upstream: CompiledUpstream,
     private readonly target: Target,
     private readonly log: UpstreamLog,
+    private readonly holdBody = false,
   ) {}
 
   /**
@@ -130,7 +136,9 @@ export class PassThroughCall {
       this.disarm()
       out = new Response(null, init)
     } else if (Number(res.headers.get('content-length') ?? NaN) <= READ_WHOLE_UP_TO) {
-      out = new Response(await this.readWhole(res), init)
+      const bytes = await this.readWhole(res)
+      out = new Response(bytes, init)
+      if (this.holdBody) withHeldBody(out, bytes)
     } else {
       this.disarm()
       out = new Response(withIdleTimeout(res.body, this.upstream.timeouts.idle, this.upstream.runtime), init)
@@ -203,7 +211,7 @@ export function passThroughAction(upstream: CompiledUpstream, target: Target, st
     if (draft.beforeSend?.length) return general(c, path)
     const log: UpstreamLog = { name: upstream.name, target: target.label, tries: 1 }
     c.get('log').upstream = log
-    const call = new PassThroughCall(upstream, target, log)
+    const call = new PassThroughCall(upstream, target, log, true)
     if (c.req.raw.signal.aborted) call.abort()
     // The request's one abort listener (the request context's) calls this hook: the call is aborted
     // there, with no listener of its own, until the answer is in (then the hook is as it was).

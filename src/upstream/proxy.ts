@@ -14,6 +14,7 @@ import type { Context } from 'hono'
 import type { AppEnv, UpstreamRequest } from '../core/context'
 import { GatewayError } from '../core/errors'
 import { stripHopByHop } from '../core/http'
+import { withHeldBody } from '../core/body'
 import type { UpstreamLog } from '../core/logging'
 import type { Mirror } from './canary'
 import { callUpstream, type CallOptions } from './client'
@@ -152,7 +153,8 @@ export async function proxyToUpstream(c: Context<AppEnv>, upstream: CompiledUpst
   let out: Response
   if (!res.body) out = new Response(null, init)
   else if (Number(res.headers.get('content-length') ?? NaN) <= READ_WHOLE_UP_TO) {
-    out = new Response(await readWhole(res, upstream.timeouts.idle, log, upstream.runtime), init)
+    const bytes = await readWhole(res, upstream.timeouts.idle, log, upstream.runtime)
+    out = withHeldBody(new Response(bytes, init), bytes)
   } else out = new Response(withIdleTimeout(res.body, upstream.timeouts.idle, upstream.runtime), init)
   stripHopByHop(out.headers)
   return out
