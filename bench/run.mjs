@@ -286,7 +286,7 @@ async function main() {
       if (scenario.measureOnly) {
         // Its own measurement (e.g. 429s expected), reported as a line of text.
         log(`\n${gateway.label}`)
-        const extra = await scenario.extra({ url: gateway.url, request, log, smoke: SMOKE })
+        const extra = await scenario.extra({ url: gateway.url, request, log, smoke: SMOKE, gateway })
         rows.push({ ...base, b: '', status: 'measured', reason: extra.summary, extra })
         continue
       }
@@ -312,7 +312,7 @@ async function main() {
       }
       const row = { ...base, a: gateway.label, b: bare.label, status: 'ok', levels: compared.at(-1) }
       row.targetResults = evaluateTargets({ ...row, targets: { ...row.targets, vsPeer: undefined } })
-      if (scenario.extra) row.extra = await scenario.extra({ url: gateway.url, request, log, smoke: SMOKE })
+      if (scenario.extra) row.extra = await scenario.extra({ url: gateway.url, request, log, smoke: SMOKE, gateway })
       rows.push(row)
       if (scenario.peer && !args['no-peer']) {
         const peer = await peerFor(scenario.peer)

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { build } from 'esbuild'
 import { BARE_WORKER, bundleGateway, startWorkerd, waitUntilAnswering } from './workerd.mjs'
 import { firstMessage, freePort, startProcess, stopProcess } from './procs.mjs'
+import { startKvServer } from './kv-server.mjs'
 
 export async function startBareWorker(dir, ctx, originName = 'main') {
   const w = await startWorkerd(join(dir, `bare-${originName}`), { source: BARE_WORKER, bindings: { TARGET_URL: ctx.origins[originName] } })
@@ -47,13 +48,20 @@ export async function startGateway(dir, scenario, ctx, { prepare = true } = {}) 
   for (const d of scenario.durableObjects ?? []) {
     if (!exports.includes(d.className)) throw new FeatureMissing(`Durable Object class "${d.className}" (not exported by src/worker.ts)`)
   }
+  // KV namespaces (`scenario.kvNamespaces`: [{ binding, delayMs }]), each a local stand-in at its distance.
+  const kvs = await Promise.all((scenario.kvNamespaces ?? []).map(async (k) => ({ binding: k.binding, server: await startKvServer({ delayMs: k.delayMs }) })))
   const w = await startWorkerd(join(dir, `gw-${scenario.name}`), {
     source: code,
     bindings: scenario.secrets?.(ctx) ?? {},
     durableObjects: scenario.durableObjects ?? [],
     cachePort: ctx.ports.cache,
+    kvNamespaces: kvs.map((k) => ({ binding: k.binding, port: k.server.port })),
   })
-  return { ...w, label: `edgeway ${scenario.name}`, bundleBytes: code.length }
+  const stop = async () => {
+    await w.stop()
+    await Promise.all(kvs.map((k) => k.server.close()))
+  }
+  return { ...w, stop, kv: kvs.map((k) => ({ binding: k.binding, stats: k.server.stats })), label: `edgeway ${scenario.name}`, bundleBytes: code.length }
 }
 
 export class FeatureMissing extends Error {}
