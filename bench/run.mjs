@@ -58,6 +58,18 @@ async function once(target, request, c) {
   return r
 }
 
+/** One connection count's comparison of A and B: their sides and the medians of the per-round ratios. */
+function level(A, B, ra, rb) {
+  return {
+    a: A,
+    b: B,
+    ratio: median(ra.map((r, i) => r.rps / rb[i].rps)),
+    latencyRatio: median(ra.map((r, i) => r.p50 / rb[i].p50)),
+    p50DeltaMs: median(ra.map((r, i) => r.p50 - rb[i].p50)),
+    cpuRatio: median(ra.map((r, i) => r.cpuUs / rb[i].cpuUs)),
+  }
+}
+
 /**
  * A against each baseline, alternated (A B C A B C ...) at each connection count; medians and
  * per-round ratios, one `levels` per baseline. Several baselines in one loop share A's rounds, so
@@ -87,15 +99,8 @@ async function compareAll(a, baselines, request) {
     const A = side(ra)
     baselines.forEach((b, j) => {
       const rb = rbs[j]
-      const B = side(rb)
-      const l = (all[j][c] = {
-        a: A,
-        b: B,
-        ratio: median(ra.map((r, i) => r.rps / rb[i].rps)),
-        latencyRatio: median(ra.map((r, i) => r.p50 / rb[i].p50)),
-        p50DeltaMs: median(ra.map((r, i) => r.p50 - rb[i].p50)),
-        cpuRatio: median(ra.map((r, i) => r.cpuUs / rb[i].cpuUs)),
-      })
+      const l = (all[j][c] = level(A, side(rb), ra, rb))
+      const B = l.b
       log(`  ${String(c).padStart(2)} conns: ${a.label} ${Math.round(A.rps)} req/s p50 ${A.p50.toFixed(2)} ms | ${b.label} ${Math.round(B.rps)} req/s p50 ${B.p50.toFixed(2)} ms | ratio ${l.ratio.toFixed(3)}, p50 +${l.p50DeltaMs.toFixed(3)} ms | CPU/req ${A.cpuUs.toFixed(0)} vs ${B.cpuUs.toFixed(0)} µs (${l.cpuRatio.toFixed(2)}x)`)
     })
   }
@@ -110,17 +115,7 @@ function twinVsLean(leanLevels, handLevels) {
   const out = {}
   for (const [c, lean] of Object.entries(leanLevels)) {
     const hand = handLevels[c]
-    if (!hand) continue
-    const ra = hand.b.rounds
-    const rb = lean.b.rounds
-    out[c] = {
-      a: hand.b,
-      b: lean.b,
-      ratio: median(ra.map((r, i) => r.rps / rb[i].rps)),
-      latencyRatio: median(ra.map((r, i) => r.p50 / rb[i].p50)),
-      p50DeltaMs: median(ra.map((r, i) => r.p50 - rb[i].p50)),
-      cpuRatio: median(ra.map((r, i) => r.cpuUs / rb[i].cpuUs)),
-    }
+    if (hand) out[c] = level(hand.b, lean.b, hand.b.rounds, lean.b.rounds)
   }
   return out
 }
