@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { importTs } from '../scripts/lib.mjs'
 import { bundleGateway, ROOT, startWorkerd } from './lib/workerd.mjs'
-import { freePort } from './lib/procs.mjs'
+import { startKvServer } from './lib/kv-server.mjs'
 
 const { values } = parseArgs({
   options: {
@@ -49,19 +49,6 @@ function bigConfig(word) {
   return { upstreams, routes }
 }
 
-/** workerd's KV protocol, the part a `get` uses: GET /<key> answers the value or 404. */
-async function startKv(store) {
-  const port = await freePort()
-  const server = http.createServer((req, res) => {
-    const key = decodeURIComponent(new URL(req.url, 'http://kv').pathname.slice(1))
-    const value = store.get(key)
-    if (req.method !== 'GET' || value === undefined) return res.writeHead(404).end()
-    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(value)
-  })
-  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve))
-  return { port, close: () => server.close() }
-}
-
 function get(url) {
   const started = process.hrtime.bigint()
   return new Promise((resolve, reject) => {
@@ -83,7 +70,7 @@ async function measure(label, patches) {
   const record = (version, word) => Buffer.from(formatRecord(version, new Date().toISOString(), bigConfig(word)))
   const store = new Map([[KEY, record(1, 'v1')]])
   const next = record(2, 'v2')
-  const kv = await startKv(store)
+  const kv = await startKvServer({ store })
   const bundled = { gateway: { reload: { key: KEY, refreshSeconds: 1 } }, routes: [{ id: 'ping', match: { path: '/ping' }, action: { type: 'respond', body: 'bundled' } }] }
   const dir = mkdtempSync(join(tmpdir(), 'edgeway-reload-bench-'))
   const traceGc = values['trace-gc']

@@ -3,7 +3,8 @@
 //   POST /bulk/get {keys, type}    -> {"<key>": value, ...} for the keys it holds
 // Every read waits `delayMs` first: KV as seen from a data centre whose edge cache doesn't hold the
 // key (production reads of a key nobody wrote, such as an unpurged path's generation, are of this
-// kind until the edge caches the miss). Reads are counted. In memory; bench only.
+// kind until the edge caches the miss). Reads are counted. In memory (`store`: key -> value, a
+// string or bytes); bench only.
 import http from 'node:http'
 import { freePort } from './procs.mjs'
 
@@ -14,7 +15,7 @@ export async function startKvServer({ delayMs = 0, store = new Map() } = {}) {
     const chunks = []
     req.on('data', (c) => chunks.push(c))
     req.on('end', () => {
-      setTimeout(() => {
+      const answer = () => {
         const path = new URL(req.url, 'http://kv').pathname
         if (req.method === 'POST' && path === '/bulk/get') {
           const { keys } = JSON.parse(Buffer.concat(chunks).toString('utf8'))
@@ -29,7 +30,10 @@ export async function startKvServer({ delayMs = 0, store = new Map() } = {}) {
         stats.reads++
         stats.keys++
         res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(store.get(key))
-      }, delayMs)
+      }
+      // Near KV (no delay) answers at once: a timer would add a turn of this process's loop.
+      if (delayMs > 0) setTimeout(answer, delayMs)
+      else answer()
     })
   })
   server.keepAliveTimeout = 120_000
