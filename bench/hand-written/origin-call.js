@@ -1,7 +1,7 @@
 // What every hand-written twin (bench/hand-written/) does around its origin call, as the gateway's
 // pass-through does it (src/upstream/pass-through.ts, src/gateway/request-context.ts). The same
-// steps as the lean worker (bench/lean-worker.js), which stays one file on its own, plus the
-// promises the lean minimum leaves out:
+// steps as the lean worker (bench/lean-worker.js, whose own helpers it uses; the lean worker stays
+// one file that workerd runs as it is), plus the promises the lean minimum leaves out:
 // - README "Proxying", timeouts: no headers within `headers` (15 s) is a 504; a small body (a
 //   declared length up to 64 KiB) is read whole before the answer leaves, so a stall inside it is
 //   a 504 too, not a cut-off 200; a larger body is streamed and cut after `idle` (60 s) without a
@@ -10,40 +10,14 @@
 //   problem+json with the request id;
 // - README "Logging": a client that goes away aborts the origin call and is logged as 499.
 
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']
-const FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip']
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
+import { stripHopByHop, upstreamHeaders } from '../lean-worker.js'
+
+// The lean worker's own request headers, for the twins.
+export { upstreamHeaders }
+
 const HEADERS_MS = 15_000
 const IDLE_MS = 60_000
 const READ_WHOLE_UP_TO = 64 * 1024
-
-export function stripHopByHop(headers) {
-  const listed = headers.get('connection')
-  if (listed) for (const name of listed.split(',')) headers.delete(name.trim())
-  for (const name of HOP_BY_HOP) headers.delete(name)
-}
-
-const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
-
-/** The origin's request headers (hop-by-hop and client forwarding headers out, ours in, trace continued). */
-export function upstreamHeaders(request, url, requestId) {
-  const headers = new Headers(request.headers)
-  stripHopByHop(headers)
-  headers.delete('host')
-  for (const name of FORWARDING) headers.delete(name)
-  const ip = request.headers.get('cf-connecting-ip')
-  if (ip) headers.set('X-Forwarded-For', ip)
-  headers.set('X-Forwarded-Proto', url.protocol.slice(0, -1))
-  headers.set('X-Forwarded-Host', url.host)
-  headers.set('X-Request-Id', requestId)
-  const ids = crypto.getRandomValues(new Uint8Array(24))
-  const parent = TRACEPARENT.exec(request.headers.get('traceparent') ?? '')
-  const traceId = parent ? parent[1] : hex(ids.subarray(8))
-  const spanId = hex(ids.subarray(0, 8))
-  headers.set('traceparent', `00-${traceId}-${spanId}-01`)
-  headers.delete('tracestate')
-  return { headers, traceId, spanId }
-}
 
 export const problem = (status, title, requestId) =>
   new Response(JSON.stringify({ type: 'about:blank', title, status, instance: `urn:request:${requestId}` }), {
