@@ -6,12 +6,15 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { join, resolve } from 'node:path'
 import { startProcess, stopProcess, freePort } from './procs.mjs'
-import { importTs } from '../../scripts/lib.mjs'
+import { importTs, requirementsOf } from '../../scripts/lib.mjs'
 import { threadCpuMs } from './cpu.mjs'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
 export const WORKERD = join(ROOT, 'node_modules/@cloudflare/workerd-linux-64/bin/workerd')
-export const COMPATIBILITY_DATE = '2026-04-20' // as wrangler.toml
+// Every worker the bench runs (the gateway, its baselines and twins) gets the date and flags
+// wrangler.toml deploys with: `enable_request_signal` among them, so a client that goes away aborts
+// `request.signal` here as in production, and its listener costs here what it costs there.
+export const { compatibilityDate: COMPATIBILITY_DATE, compatibilityFlags: COMPATIBILITY_FLAGS } = await requirementsOf(join(ROOT, 'wrangler.toml'))
 
 let preparer
 /** The config as `npm run build`/`deploy` ship it: validated and defaulted in Node (src/config/prepared.ts). */
@@ -119,6 +122,7 @@ export function writeCapnp(dir, { port, bindings = {}, durableObjects = [], cach
   const lines = [
     '  modules = [ (name = "worker.js", esModule = embed "worker.js") ],',
     `  compatibilityDate = ${q(COMPATIBILITY_DATE)},`,
+    `  compatibilityFlags = [ ${COMPATIBILITY_FLAGS.map(q).join(', ')} ],`,
   ]
   const bindingList = Object.entries(bindings).map(([name, value]) => `(name = ${q(name)}, text = ${q(value)})`)
   for (const d of durableObjects) bindingList.push(`(name = ${q(d.binding)}, durableObjectNamespace = ${q(d.className)})`)
