@@ -52,14 +52,9 @@ export const PER_CLIENT_HEADERS = [
   'cf-ray',
 ]
 
-function stripPerClient(headers: Headers, extra: readonly string[], varyNames: readonly string[]): void {
-  for (const name of [...PER_CLIENT_HEADERS, ...extra, ...HOP_BY_HOP_HEADERS]) headers.delete(name)
-  // A CORS grant for one named origin is per client unless the entry is keyed by `Origin`.
-  const allowOrigin = headers.get('access-control-allow-origin')
-  if (allowOrigin !== null && allowOrigin.trim() !== '*' && !varyNames.includes('origin')) {
-    for (const name of ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers']) headers.delete(name)
-  }
-}
+/** Names never stored: per client, per hop. */
+const NEVER_STORED: ReadonlySet<string> = new Set([...PER_CLIENT_HEADERS, ...HOP_BY_HOP_HEADERS])
+const CORS_GRANT = ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers']
 
 function putHeaders(headers: Headers, freshness: Freshness, keepSeconds: number): void {
   headers.set(STORED_AT, String(freshness.storedAt))
@@ -69,7 +64,11 @@ function putHeaders(headers: Headers, freshness: Freshness, keepSeconds: number)
   headers.set('cache-control', `public, max-age=${keepSeconds}`)
 }
 
-/** The response to `cache.put`: origin status, headers (per-client ones removed) and body. */
+/**
+ * The response to `cache.put`: origin status, headers (per-client ones removed) and body. Its
+ * headers are built in one pass as a list, then made a `Headers` once: on every miss that is
+ * stored, each native `delete`/`set` call was a cost of its own.
+ */
 export function storedResponse(
   res: Response,
   body: Uint8Array | null,
@@ -77,18 +76,27 @@ export function storedResponse(
   keepSeconds: number,
   options: { strip: readonly string[]; varyNames: readonly string[]; pins?: readonly string[] },
 ): Response {
-  const headers = new Headers(res.headers)
-  stripPerClient(headers, options.strip, options.varyNames)
-  if (options.pins?.length) headers.set(PINS, options.pins.join('; '))
-  for (const name of STASHED) {
-    const value = headers.get(name)
-    headers.delete(name)
-    if (value !== null) headers.set(`${P}${name}`, value)
+  // A CORS grant for one named origin is per client unless the entry is keyed by `Origin`.
+  const allowOrigin = res.headers.get('access-control-allow-origin')
+  const perClientGrant = allowOrigin !== null && allowOrigin.trim() !== '*' && !options.varyNames.includes('origin')
+  const list: [string, string][] = []
+  // Iterated names are lower-case; `Set-Cookie` is never stored, so joined values lose nothing.
+  for (const [name, value] of res.headers) {
+    if (NEVER_STORED.has(name) || options.strip.includes(name) || (perClientGrant && CORS_GRANT.includes(name))) continue
+    // Stashed: the Cache API would act on them.
+    list.push([(STASHED as readonly string[]).includes(name) ? `${P}${name}` : name, value])
   }
-  putHeaders(headers, freshness, keepSeconds)
-  headers.set(STATUS, String(res.status))
-  headers.set(LENGTH, String(body?.byteLength ?? 0))
-  return new Response(body, { status: 200, statusText: res.statusText, headers })
+  if (options.pins?.length) list.push([PINS, options.pins.join('; ')])
+  list.push(
+    [STORED_AT, String(freshness.storedAt)],
+    [TTL, String(freshness.ttl)],
+    [SWR, String(freshness.swr)],
+    [SIE, String(freshness.sie)],
+    ['cache-control', `public, max-age=${keepSeconds}`],
+    [STATUS, String(res.status)],
+    [LENGTH, String(body?.byteLength ?? 0)],
+  )
+  return new Response(body, { status: 200, statusText: res.statusText, headers: list })
 }
 
 /** The entry at the primary key of a `Vary`-ing response: it only names the varied headers. */
