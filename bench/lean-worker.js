@@ -18,7 +18,7 @@ export function stripHopByHop(headers) {
 // README "Logging": trace and span ids in the log line; "Proxying": W3C traceparent is created or
 // continued (the caller's trace id kept, a new span id of our own).
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
-const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+export const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
 
 /**
  * README "Proxying": the origin's request headers, hop-by-hop stripped, forwarding headers dropped

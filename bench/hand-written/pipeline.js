@@ -10,10 +10,11 @@
 // - cache (scope: consumer): a lookup under a key that names the consumer; on a miss, the origin's
 //   answer stored when it says it may be (`public, max-age`), a small body before the answer leaves
 //   (as the gateway does: the client's next request finds it, and `Cache-Status: stored` is true);
-//   `Cache-Status` set.
+//   `Cache-Status` set; the key's text hashed (SHA-256), so no consumer id or query value is in it.
 // The binding STEPS (a list, default "jwt rate-limit cache") makes it another scenario's twin:
 // "jwt" for `jwt`, "cache" for `cache-miss` (no consumer: the key is the URL's alone).
 // Bindings (text): TARGET_URL, JWKS_URL, ISSUER, AUDIENCE, STEPS (optional).
+import { hex } from '../lean-worker.js'
 import { logLine, problem, send, upstreamHeaders } from './origin-call.js'
 
 // JWT: base64url, the JWKS's keys by kid, signatures already verified (token -> exp, bounded).
@@ -86,10 +87,11 @@ export default {
     if (remaining < 0) return problem(429, 'Too Many Requests', requestId)
     const rateLimit = `"bench";r=${remaining};t=1`
 
-    // The cache key names the consumer: one consumer's answer is never another's.
+    // The cache key names the consumer: one consumer's answer is never another's. Its text is
+    // hashed, as docs/cache.md promises: no consumer id or query value appears in a key.
     const cached = steps.includes('cache')
-    const partition = claims.sub === undefined ? '' : `${url.search ? '&' : '?'}__consumer=${encodeURIComponent(claims.sub)}`
-    const cacheKey = cached ? new Request(`${url.origin}${url.pathname}${url.search}${partition}`) : undefined
+    const keyText = `${url.host}\n${claims.sub === undefined ? 'shared' : `consumer:${claims.sub}`}\nGET ${url.pathname}${url.search}`
+    const cacheKey = cached ? new Request(`${url.origin}/__cache/${hex(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(keyText))))}`) : undefined
     const cache = caches.default
     const hit = cached ? await cache.match(cacheKey) : undefined
     if (hit) {
