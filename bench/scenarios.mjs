@@ -433,7 +433,10 @@ const STREAMED = {
   [PASS_THROUGH]: [["Number(res.headers.get('content-length') ?? NaN) <= READ_WHOLE_UP_TO", 'false']],
 }
 const NATIVE_BODY = {
-  [PASS_THROUGH]: [['out = new Response(await this.readWhole(res), init)', 'this.disarm(), (out = new Response(res.body, init))']],
+  [PASS_THROUGH]: [
+    ['const bytes = await this.readWhole(res)', 'const bytes = (this.disarm(), null)'],
+    ['out = new Response(bytes, init)', 'out = new Response(res.body, init)'],
+  ],
 }
 // The header timer and the abort wiring: no timer, no AbortController signal on the upstream
 // request, no client-gone listener (so no 499 line). Unsafe; this only prices them.
@@ -455,23 +458,26 @@ const NO_HEADER_COPIES = {
   'src/gateway/fast-path.ts': [['const headers = forwardedHeaders(request, url)', 'const headers = new Headers(request.headers)'], ...NO_LISTENER['src/gateway/fast-path.ts']],
   [PASS_THROUGH]: [...NO_TIMER[PASS_THROUGH], ['stripHopByHop(out.headers)', '']],
 }
-const variant = (name, title, extra, patches) => ({
+// The pass-through's twin with the same stages left out (its `OMIT` binding, bench/hand-written/
+// origin-call.js): beside a variant, what the stage costs when written by hand.
+const twinOmitting = (omit) => ({ file: 'pass-through.js', bindings: (ctx) => ({ TARGET_URL: ctx.origins.main, ...(omit && { OMIT: omit }) }) })
+const variant = (name, title, extra, patches, handWritten = undefined) => ({
   ...passThrough,
   name,
   title,
   peer: undefined,
   targets: undefined,
-  handWritten: undefined,
+  handWritten,
   patches,
   config: (ctx) => ({ ...extra, upstreams: origin(ctx), routes: [proxyRoute()] }),
 })
 export const PROFILE_SCENARIOS = [
-  variant('pass-through', 'pass-through (default config)', {}),
+  variant('pass-through', 'pass-through (default config)', {}, undefined, twinOmitting('')),
   variant('no-log', '- log line', LOG_OFF),
   variant('no-log-no-request-id', '- log line - request-id policy', BARE_PIPELINE),
   variant('streamed', 'body through the JS idle-timeout stream', {}, STREAMED),
-  variant('native-body', '- body read (origin body handed through)', {}, NATIVE_BODY),
-  variant('native-body-no-timer', '- body read - header timer - abort wiring', {}, NO_TIMER),
+  variant('native-body', '- body read (origin body handed through)', {}, NATIVE_BODY, twinOmitting('body-read')),
+  variant('native-body-no-timer', '- body read - header timer - abort wiring', {}, NO_TIMER, twinOmitting('body-read,abort-wiring')),
   variant('core', '- all of the above (routing, ids, trace, header edits left)', BARE_PIPELINE, NO_TIMER),
   variant('core-no-headers', '- all of the above - header edits (routing, ids, trace, one copy left)', BARE_PIPELINE, NO_HEADER_COPIES),
 ]

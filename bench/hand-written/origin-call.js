@@ -50,8 +50,14 @@ function withIdleTimeout(body) {
 /**
  * Calls the origin: `{ res, bytes }` (`bytes`, the body when read whole), or `{ error }`, the
  * status of the problem to answer. `onClientGone` runs when the client goes away first.
+ *
+ * `omit` is for pricing only (`npm run bench -- --profile`, each variant beside the gateway with
+ * the same stage removed): "body-read" hands a small body through untouched (no stall bound),
+ * "abort-wiring" drops the timer, the abort signal and the client-gone listener. Both break
+ * promises; the twins run with neither.
  */
-export async function send(target, init, request, onClientGone) {
+export async function send(target, init, request, onClientGone, omit = '') {
+  if (omit.includes('abort-wiring')) return sendUnbounded(target, init, omit)
   const controller = new AbortController()
   let timedOut = false
   const timer = setTimeout(() => {
@@ -65,21 +71,36 @@ export async function send(target, init, request, onClientGone) {
   request.signal.addEventListener('abort', onAbort)
   try {
     const upstream = await fetch(target, { ...init, redirect: 'manual', signal: controller.signal })
-    if (upstream.status < 200 || upstream.status > 599) return { error: 502 }
-    const out = { status: upstream.status, statusText: upstream.statusText, headers: upstream.headers }
-    let res
-    let bytes
-    if (!upstream.body) res = new Response(null, out)
-    else if (Number(upstream.headers.get('content-length') ?? NaN) <= READ_WHOLE_UP_TO) res = new Response((bytes = await upstream.arrayBuffer()), out)
-    else res = new Response(withIdleTimeout(upstream.body), out)
-    stripHopByHop(res.headers)
-    return { res, bytes }
+    return await answerOf(upstream, omit)
   } catch {
     return { error: timedOut ? 504 : 502 }
   } finally {
     clearTimeout(timer)
     request.signal.removeEventListener('abort', onAbort)
   }
+}
+
+/** Pricing only: the origin call with no timer, abort signal or client-gone listener. */
+async function sendUnbounded(target, init, omit) {
+  try {
+    return await answerOf(await fetch(target, { ...init, redirect: 'manual' }), omit)
+  } catch {
+    return { error: 502 }
+  }
+}
+
+/** The origin's answer: a small body read whole (unless `omit` says "body-read"), a larger one streamed under the idle timeout. */
+async function answerOf(upstream, omit) {
+  if (upstream.status < 200 || upstream.status > 599) return { error: 502 }
+  const out = { status: upstream.status, statusText: upstream.statusText, headers: upstream.headers }
+  let res
+  let bytes
+  if (!upstream.body) res = new Response(null, out)
+  else if (omit.includes('body-read')) res = new Response(upstream.body, out)
+  else if (Number(upstream.headers.get('content-length') ?? NaN) <= READ_WHOLE_UP_TO) res = new Response((bytes = await upstream.arrayBuffer()), out)
+  else res = new Response(withIdleTimeout(upstream.body), out)
+  stripHopByHop(res.headers)
+  return { res, bytes }
 }
 
 /** The request's one log line: written once, at the answer or when the client goes away (499). */

@@ -2,7 +2,7 @@
 // lean worker's steps (bench/lean-worker.js) and the origin call as `./origin-call.js` makes it
 // (timeouts, a small body read whole so a stall is a 504, problems, 499). The floor of the
 // pass-through targets: what this work costs on workerd, apart from what the gateway adds.
-// Bindings (text): TARGET_URL, the origin's base URL.
+// Bindings (text): TARGET_URL, the origin's base URL; OMIT (optional, pricing only: see `send`).
 import { logLine, problem, send, upstreamHeaders } from './origin-call.js'
 
 export default {
@@ -13,7 +13,7 @@ export default {
     const { headers, traceId, spanId } = upstreamHeaders(request, url, requestId)
     const upstreamLog = { name: 'origin', target: env.TARGET_URL }
     const writeLog = logLine({ requestId, method: request.method, path: url.pathname, traceId, spanId, routeId: 'api', upstream: upstreamLog }, started)
-    const sent = await send(env.TARGET_URL + url.pathname + url.search, { method: request.method, headers, body: request.body }, request, () => writeLog(499))
+    const sent = await send(env.TARGET_URL + url.pathname + url.search, { method: request.method, headers, body: request.body }, request, () => writeLog(499), env.OMIT)
     if (!sent.res) {
       const res = problem(sent.error, sent.error === 504 ? 'Gateway Timeout' : 'Bad Gateway', requestId)
       writeLog(res.status)
