@@ -69,7 +69,7 @@ export async function invalidate(c: Context<AppEnv>, setup: CacheSetup, own: Tar
   const partitions = [...new Set(['shared', ...(where ? [where.partition] : [])])]
   for (const target of targetsOf(c, own)) {
     try {
-      const generation = await setup.generations.read(route.id, target.path, runtime)
+      const generation = await setup.generations.readRoute(route.id, runtime)
       for (const partition of partitions) {
         // The primary key holds the entry, or the marker of a Vary-ing one: without it no variant is found.
         const primary = setup.key.primary({ host: url.host, routeId: route.id, generation, partition, path: target.path, search: target.search, headers: c.req.raw.headers })

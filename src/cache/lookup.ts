@@ -6,10 +6,11 @@
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../core/context'
+import type { Runtime } from '../core/runtime'
 import { logEvent } from '../core/logging'
 import type { Entry } from '../http-cache/entry'
 import { decideStore, entryState, type FreshnessOptions } from '../http-cache/freshness'
-import type { GenerationStore } from '../http-cache/generation'
+import { purgedEntry, type GenerationStore } from '../http-cache/generation'
 import { consumerPartition, varyNames, type CompiledKey } from '../http-cache/key'
 import { lookup, storeBeforeAnswer, type Lookup, type StoreOutcome } from '../http-cache/store'
 import type { Pins } from './pins'
@@ -49,9 +50,11 @@ export type Visit = {
    */
   varyOn: Headers
   found: Lookup | undefined
-  /** The entry found and its state now: undefined on a miss. */
+  /** The entry found and its state now: undefined on a miss (or when its path was purged since). */
   entry: Entry | undefined
   state: ReturnType<typeof entryState> | undefined
+  /** When the visit began, before the request goes on: what an entry stored from its answer records as sent. */
+  sentAt: number
 }
 
 /**
@@ -97,9 +100,11 @@ export async function visit(c: Context<AppEnv>, setup: CacheSetup): Promise<Visi
   if (!where) return { bypass: 'credentials' }
   const route = c.get('route')
   const draft = c.get('upstreamRequest')
+  const runtime = c.get('runtime')
+  const sentAt = runtime.now()
   let generation: string
   try {
-    generation = await setup.generations.read(route.id, draft.path, c.get('runtime'))
+    generation = await setup.generations.readRoute(route.id, runtime)
   } catch (err) {
     // Without the generation a purged entry could be served: go to the origin instead.
     logEvent('cache_generation_unavailable', { reason: String(err) })
@@ -110,15 +115,31 @@ export async function visit(c: Context<AppEnv>, setup: CacheSetup): Promise<Visi
   const primary = setup.key.primary(input)
   const storage = setup.cacheName ? await caches.open(setup.cacheName) : caches.default
   // The draft is this request's alone and nothing edits it while the lookup runs.
-  const found = await lookup(storage, url.origin, primary, draft.headers, { now: c.get('runtime').now(), holdMs: setup.memoryHoldMs }).catch((err: unknown) => {
+  const found = await lookup(storage, url.origin, primary, draft.headers, { now: runtime.now(), holdMs: setup.memoryHoldMs }).catch((err: unknown) => {
     logEvent('cache_lookup_failed', { reason: String(err) })
     return undefined
   })
-  const entry = found?.entry
-  const state = entry ? entryState(entry.freshness, c.get('runtime').now()) : undefined
+  const entry = found?.entry && (await unlessPurged(found.entry, setup, draft.path, runtime))
+  const state = entry ? entryState(entry.freshness, runtime.now()) : undefined
   // A fresh entry is always served (whole, partial or 304) and nothing is stored: no copy to keep.
   const varyOn = state?.state === 'fresh' ? draft.headers : new Headers(draft.headers)
-  return { ...where, storage, origin: url.origin, primary, varyOn, found, entry, state }
+  return { ...where, storage, origin: url.origin, primary, varyOn, found, entry, state, sentAt }
+}
+
+/**
+ * The entry, unless its path was purged after its request was sent (`../http-cache/generation`).
+ * Only a found entry asks for the path's generation: a miss never waits for that KV read. When it
+ * can't be read, the entry is not served (the request goes to the origin, and its answer is stored).
+ */
+async function unlessPurged(entry: Entry, setup: CacheSetup, path: string, runtime: Runtime): Promise<Entry | undefined> {
+  if (!setup.generations.enabled) return entry
+  try {
+    if (!purgedEntry(entry.sentAt, await setup.generations.pathPurgedThrough(path, runtime))) return entry
+  } catch (err) {
+    logEvent('cache_generation_unavailable', { reason: String(err) })
+  }
+  entry.response.body?.cancel().catch(() => {})
+  return undefined
 }
 
 /**
@@ -137,7 +158,7 @@ export async function storeFrom(c: Context<AppEnv>, setup: CacheSetup, at: Visit
   const reason = !decision.store ? decision.reason : transformedVary ? 'vary-transformed' : length > maxBodyBytes ? 'too-large' : undefined
   let result: Stored = { response: res, reason, stored: false, done: undefined }
   if (reason === undefined && decision.store) {
-    const input = { cache: at.storage, origin: at.origin, primary: at.primary, headers: at.varyOn, now: runtime.now(), pins: pinned, response: res, freshness: decision.freshness, maxBodyBytes, strip: setup.strip }
+    const input = { cache: at.storage, origin: at.origin, primary: at.primary, headers: at.varyOn, now: runtime.now(), sentAt: at.sentAt, pins: pinned, response: res, freshness: decision.freshness, maxBodyBytes, strip: setup.strip }
     const written = await storeBeforeAnswer(input, AWAITED_BODY_BYTES)
     const outcome = written.outcome
     result = { response: written.response, reason: outcome && !outcome.stored ? outcome.reason : undefined, stored: outcome?.stored ?? false, done: written.done }

@@ -75,9 +75,10 @@ export const cachePolicy = definePolicy({
   phase: 'cache',
   schema: CacheOptionsSchema,
   check: checkCacheOptions,
-  // A safe request: one KV read of generations, up to two matches (Vary), two puts (variant +
-  // marker) or a delete. An unsafe one: its invalidation, which costs more.
-  subrequests: (options) => Math.max(5, invalidationSubrequests(options.scope)),
+  // A safe request: a KV read of the route's generations, up to two matches (Vary), a KV read of
+  // the path's generation when an entry is found, two puts (variant + marker) or a delete. An
+  // unsafe one: its invalidation, which costs more.
+  subrequests: (options) => Math.max(6, invalidationSubrequests(options.scope)),
   create(options, build) {
     const pins: Pins = compilePins(upstreamConfigs(build.config), build.route)
     const kv = build.env[options.purge.kv] as KVNamespace | undefined
@@ -183,7 +184,8 @@ async function answerRevalidated(c: Context<AppEnv>, setup: CacheSetup, at: Visi
   c.res.body?.cancel().catch(() => {})
   c.res = undefined
   c.res = freshened
-  return answerFromOrigin(c, setup, { ...at, entry: undefined }, conditional, { fwd: 'stale', status: 304 })
+  // The body is the entry's: it keeps the entry's sent time, so a purge since then still removes it.
+  return answerFromOrigin(c, setup, { ...at, entry: undefined, sentAt: at.entry!.sentAt }, conditional, { fwd: 'stale', status: 304 })
 }
 
 /**

@@ -33,6 +33,8 @@ const STASHED = ['cache-control', 'expires', 'vary'] as const
 const VARIANTS = `${P}variants`
 /** The targets (`cookie=id`) that produced the entry, for re-pinning clients on a hit (see `cache/pins`). */
 const PINS = `${P}pins`
+/** When the request that produced the entry was sent (ms): a purge of its path after that removes it (`./generation`). */
+const SENT_AT = `${P}sent-at`
 
 /** Headers that belong to one client or one hop, never to a stored response. */
 export const PER_CLIENT_HEADERS = [
@@ -74,7 +76,7 @@ export function storedResponse(
   body: Uint8Array | null,
   freshness: Freshness,
   keepSeconds: number,
-  options: { strip: readonly string[]; varyNames: readonly string[]; pins?: readonly string[] },
+  options: { strip: readonly string[]; varyNames: readonly string[]; pins?: readonly string[]; sentAt?: number },
 ): Response {
   // A CORS grant for one named origin is per client unless the entry is keyed by `Origin`.
   const allowOrigin = res.headers.get('access-control-allow-origin')
@@ -87,6 +89,7 @@ export function storedResponse(
     list.push([(STASHED as readonly string[]).includes(name) ? `${P}${name}` : name, value])
   }
   if (options.pins?.length) list.push([PINS, options.pins.join('; ')])
+  if (options.sentAt !== undefined) list.push([SENT_AT, String(options.sentAt)])
   list.push(
     [STORED_AT, String(freshness.storedAt)],
     [TTL, String(freshness.ttl)],
@@ -114,6 +117,8 @@ export type Entry = {
   response: Response
   /** `cookie=id` of the sticky targets that produced it. */
   pins: string[]
+  /** When its request was sent (ms; 0 when not recorded): judged against the path's last purge. */
+  sentAt: number
 }
 
 function count(headers: Headers, name: string): number | undefined {
@@ -133,6 +138,7 @@ export type EntryHead = {
   /** The stored body's length, when recorded. */
   length: number | undefined
   pins: string[]
+  sentAt: number
 }
 
 /** Reads the headers of what `cache.match` returned; undefined when it is not one of our entries. */
@@ -145,19 +151,20 @@ export function readEntryHead(stored: Response): EntryHead | undefined {
   if (storedAt === undefined || ttl === undefined || swr === undefined || sie === undefined) return undefined
   const freshness = { storedAt, ttl, swr, sie }
   const variants = h.get(VARIANTS)
-  if (variants !== null) return { freshness, variants: variants.split(',').filter(Boolean), status: stored.status, statusText: stored.statusText, headers: h, length: undefined, pins: [] }
+  if (variants !== null) return { freshness, variants: variants.split(',').filter(Boolean), status: stored.status, statusText: stored.statusText, headers: h, length: undefined, pins: [], sentAt: 0 }
   const headers = new Headers(h)
   const pins = (h.get(PINS) ?? '').split(';').map((p) => p.trim()).filter(Boolean)
   const status = count(h, STATUS) ?? stored.status
   const length = count(h, LENGTH)
-  for (const name of [STORED_AT, TTL, SWR, SIE, PINS, STATUS, LENGTH, 'cache-control', 'age', 'cf-cache-status']) headers.delete(name)
+  const sentAt = count(h, SENT_AT) ?? 0
+  for (const name of [STORED_AT, TTL, SWR, SIE, PINS, SENT_AT, STATUS, LENGTH, 'cache-control', 'age', 'cf-cache-status']) headers.delete(name)
   if (length !== undefined && status !== 204 && status !== 205) headers.set('content-length', String(length))
   for (const name of STASHED) {
     const value = h.get(`${P}${name}`)
     headers.delete(`${P}${name}`)
     if (value !== null) headers.set(name, value)
   }
-  return { freshness, status, statusText: stored.statusText, headers, length, pins }
+  return { freshness, status, statusText: stored.statusText, headers, length, pins, sentAt }
 }
 
 /** A null-body status (RFC 9110): the stored (empty) body is left behind. */
@@ -167,13 +174,13 @@ export const nullBodyStatus = (status: number) => status === 204 || status === 2
 export function readEntry(stored: Response, head = readEntryHead(stored)): Entry | undefined {
   if (!head || head.variants) stored.body?.cancel().catch(() => {})
   if (!head) return undefined
-  const { freshness, variants, pins, status, length } = head
-  if (variants) return { freshness, variants, response: stored, pins }
+  const { freshness, variants, pins, status, length, sentAt } = head
+  if (variants) return { freshness, variants, response: stored, pins, sentAt }
   // Other bodies are streamed with their length known, so the client gets the Content-Length the origin sent.
   let body = stored.body
   if (nullBodyStatus(status)) body = (stored.body?.cancel().catch(() => {}), null)
   else if (body && length !== undefined) body = body.pipeThrough(new FixedLengthStream(length))
-  return { freshness, pins, response: new Response(body, { status, statusText: head.statusText, headers: head.headers }) }
+  return { freshness, pins, sentAt, response: new Response(body, { status, statusText: head.statusText, headers: head.headers }) }
 }
 
 /** Request preconditions: stripped from the cache's own requests to the origin (it answers them itself). */

@@ -5,10 +5,16 @@
  * up again and expire on their own. Three generations make up a key's part: everything, the route,
  * and the path (every query string and variant of it).
  *
- * Generations live in Workers KV (one bulk read for all three), cached per isolate for a few
- * seconds; a purge writes a fresh random value (no read-modify-write, so concurrent purges can't
+ * Generations live in Workers KV (one bulk read), cached per isolate for a few seconds; a purge
+ * writes a fresh value (its time, then random: no read-modify-write, so concurrent purges can't
  * lose one) and updates this isolate's copy at once. Other data centres see it once KV propagates
  * (KV's edge read cache, up to about 60 s) and their isolate copy expires.
+ *
+ * The `cache` policy keys entries by the first two only (`readRoute`): a path's generation is
+ * read only when a lookup has found an entry, and says when the path was last purged
+ * (`pathPurgedThrough`, the time in its value); an entry whose request was sent before that (and a
+ * margin for clocks) is not served. Long-tail paths are mostly misses, and a miss never waits for
+ * a KV read of its path. Cached aggregation calls still key by all three (`read`).
  */
 import * as v from 'valibot'
 import { Name } from '../core/schema'
@@ -40,7 +46,7 @@ export type PurgeTarget = { all: true } | { route: string } | { path: string }
  * isolate because a generation is the KV's, not a config's: a hot reload must not forget a purge.
  * Expiry is read against the caller's runtime; bounded by `LOCAL_MAX`.
  */
-const local = new Map<string, { value: string; until: number }>()
+const local = new Map<string, { value: string; until: number; own: boolean }>()
 const LOCAL_MAX = 10_000
 
 /** A path's KV key, by path: hashing it again on every lookup of the same path is wasted work. Bounded like `local`. */
@@ -61,9 +67,10 @@ async function kvKeyOf(target: PurgeTarget): Promise<string> {
   return key
 }
 
-function remember(binding: string, key: string, value: string, ttlMs: number, now: number): void {
+/** `own`: written by this isolate, on its own clock (no margin for another's). */
+function remember(binding: string, key: string, value: string, ttlMs: number, now: number, own = false): void {
   if (local.size >= LOCAL_MAX) local.clear()
-  local.set(`${binding}\n${key}`, { value, until: now + ttlMs })
+  local.set(`${binding}\n${key}`, { value, until: now + ttlMs, own })
 }
 
 export type GenerationStore = {
@@ -71,6 +78,13 @@ export type GenerationStore = {
   readonly enabled: boolean
   /** The generation part of a key: `<all>.<route>.<path>`. Rejects when KV can't be read. */
   read(routeId: string, path: string, runtime: Runtime): Promise<string>
+  /** The generation part of a key without the path's: `<all>.<route>`. Rejects when KV can't be read. */
+  readRoute(routeId: string, runtime: Runtime): Promise<string>
+  /**
+   * Up to when entries of the path are purged (ms; 0: never purged): the time of its last purge,
+   * plus `PURGE_CLOCK_MARGIN_MS` unless this isolate wrote it. Rejects when KV can't be read.
+   */
+  pathPurgedThrough(path: string, runtime: Runtime): Promise<number>
   /**
    * Bumps a path's generation so that every location forgets it (an unsafe method changed it).
    * KV takes about one write a second per key: bumps of one path are coalesced, at most one a
@@ -84,28 +98,61 @@ const lastBump = new Map<string, number>()
 const waitingBump = new Set<string>()
 const BUMP_INTERVAL_MS = 1_000
 
+/**
+ * How far behind another machine's clock the purger's may be: an entry whose request was sent
+ * less than this after a purge written elsewhere counts as purged too (it might predate it).
+ * Workers' clocks are NTP-synchronised, far closer than this.
+ */
+export const PURGE_CLOCK_MARGIN_MS = 1_000
+
+/** The time a generation value was written (`purge`: base-36 ms, a dash, random); 0 for never. */
+export function purgedAt(value: string): number {
+  if (value === '0') return 0
+  const time = parseInt(value.slice(0, value.indexOf('-')), 36)
+  // A value this code did not write: as if purged just now, so nothing stored before is served.
+  return Number.isFinite(time) && time > 0 ? time : Number.MAX_SAFE_INTEGER
+}
+
+/** Whether an entry whose request was sent at `sentAt` is gone, its path purged through `through`. */
+export function purgedEntry(sentAt: number, through: number): boolean {
+  return through > 0 && sentAt <= through
+}
+
 export function generationStore(kv: KVNamespace | undefined, binding: string, cacheSeconds: number): GenerationStore {
   const ttlMs = cacheSeconds * 1000
+  /** The values of `keys`, from this isolate's copies while they last, else one bulk KV read. */
+  async function values(keys: string[], runtime: Runtime): Promise<string[]> {
+    const now = runtime.now()
+    const found = keys.map((key) => {
+      const hit = local.get(`${binding}\n${key}`)
+      return hit && hit.until > now ? hit.value : undefined
+    })
+    const missing = keys.filter((_, i) => found[i] === undefined)
+    if (missing.length > 0) {
+      const read = await kv!.get(missing, 'text')
+      for (const key of missing) {
+        const value = read.get(key) ?? '0'
+        remember(binding, key, value, ttlMs, runtime.now())
+        found[keys.indexOf(key)] = value
+      }
+    }
+    return found as string[]
+  }
   return {
     enabled: kv !== undefined,
     async read(routeId, path, runtime) {
       if (!kv) return '0.0.0'
-      const keys = [ALL_KEY, routeKey(routeId), await kvKeyOf({ path })]
-      const now = runtime.now()
-      const values = keys.map((key) => {
-        const hit = local.get(`${binding}\n${key}`)
-        return hit && hit.until > now ? hit.value : undefined
-      })
-      const missing = keys.filter((_, i) => values[i] === undefined)
-      if (missing.length > 0) {
-        const read = await kv.get(missing, 'text')
-        for (const key of missing) {
-          const value = read.get(key) ?? '0'
-          remember(binding, key, value, ttlMs, runtime.now())
-          values[keys.indexOf(key)] = value
-        }
-      }
-      return values.join('.')
+      return (await values([ALL_KEY, routeKey(routeId), await kvKeyOf({ path })], runtime)).join('.')
+    },
+    async readRoute(routeId, runtime) {
+      if (!kv) return '0.0'
+      return (await values([ALL_KEY, routeKey(routeId)], runtime)).join('.')
+    },
+    async pathPurgedThrough(path, runtime) {
+      if (!kv) return 0
+      const key = await kvKeyOf({ path })
+      const at = purgedAt((await values([key], runtime))[0]!)
+      return at === 0 || local.get(`${binding}\n${key}`)?.own ? at : at + PURGE_CLOCK_MARGIN_MS
     },
     async bumpPath(path, runtime) {
       if (!kv) return
@@ -132,6 +179,6 @@ export async function purge(kv: KVNamespace, binding: string, target: PurgeTarge
   const key = await kvKeyOf(target)
   const value = `${runtime.now().toString(36)}-${runtime.randomId().slice(0, 8)}`
   await kv.put(key, value)
-  remember(binding, key, value, cacheSeconds * 1000, runtime.now())
+  remember(binding, key, value, cacheSeconds * 1000, runtime.now(), true)
   return value
 }

@@ -34,6 +34,8 @@ export type KeptEntry = {
   headers: [string, string][]
   body: Uint8Array | null
   pins: string[]
+  /** When its request was sent (`Entry.sentAt`). */
+  sentAt: number
 }
 
 type Slot = { entry: KeptEntry; until: number; bytes: number }

@@ -24,9 +24,9 @@ export type Lookup = {
 export type MemoryUse = { now: number; holdMs: number }
 
 function fromKept(kept: KeptEntry): Entry {
-  const { freshness, variants, pins } = kept
-  if (variants) return { freshness, variants, pins, response: new Response(null) }
-  return { freshness, pins, response: new Response(kept.body, { status: kept.status, statusText: kept.statusText, headers: new Headers(kept.headers) }) }
+  const { freshness, variants, pins, sentAt } = kept
+  if (variants) return { freshness, variants, pins, sentAt, response: new Response(null) }
+  return { freshness, pins, sentAt, response: new Response(kept.body, { status: kept.status, statusText: kept.statusText, headers: new Headers(kept.headers) }) }
 }
 
 /**
@@ -37,15 +37,15 @@ async function readAndKeep(stored: Response, key: string, mark: number, memory: 
   const head = readEntryHead(stored)
   const fresh = head !== undefined && entryState(head.freshness, memory.now).state === 'fresh'
   if (!head || !fresh || (!head.variants && (head.length === undefined || head.length > MAX_ENTRY_BYTES || nullBodyStatus(head.status)))) return readEntry(stored, head)
-  const { freshness, variants, status, statusText, pins } = head
+  const { freshness, variants, status, statusText, pins, sentAt } = head
   let kept: KeptEntry
   if (variants) {
     stored.body?.cancel().catch(() => {})
-    kept = { freshness, variants, status, statusText, headers: [], body: null, pins }
+    kept = { freshness, variants, status, statusText, headers: [], body: null, pins, sentAt }
   } else {
     const body = new Uint8Array(await stored.arrayBuffer())
     if (body.byteLength !== head.length) return undefined
-    kept = { freshness, status, statusText, headers: [...head.headers], body, pins }
+    kept = { freshness, status, statusText, headers: [...head.headers], body, pins, sentAt }
   }
   keep(key, kept, Math.min(memory.now + memory.holdMs, freshness.storedAt + freshness.ttl * 1000), mark)
   return fromKept(kept)
@@ -85,6 +85,8 @@ export type StoreInput = {
   now: number
   /** Sticky targets that produced the response (`cache/pins`). */
   pins?: readonly string[]
+  /** When the request that produced it was sent (recorded for path purges, `./generation`). */
+  sentAt?: number
   response: Response
   freshness: Freshness
   maxBodyBytes: number
@@ -99,7 +101,7 @@ async function write(input: StoreInput, bytes: Uint8Array | null): Promise<void>
   const { response, freshness } = input
   const names = varyNames(response.headers.get('vary'))
   const keep = storeSeconds(freshness, input.now) + KEEP_PAST_LIFETIME
-  const stored = storedResponse(response, bytes, freshness, keep, { strip: input.strip, varyNames: names, pins: input.pins })
+  const stored = storedResponse(response, bytes, freshness, keep, { strip: input.strip, varyNames: names, pins: input.pins, sentAt: input.sentAt })
   drop(slotKey(input.cache, input.origin, input.primary))
   if (names.length === 0) {
     await input.cache.put(await cacheRequest(input.origin, input.primary), stored)

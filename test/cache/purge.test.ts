@@ -2,7 +2,9 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { originConfig, testGateway } from '../support/gateway'
-import { cachedGateway, cacheStatus, tagged } from './helpers'
+import { advance, cachedGateway, cacheRuntime, cacheStatus, tagged } from './helpers'
+import { sha256Hex } from '../../src/core/encoding'
+import { PURGE_CLOCK_MARGIN_MS } from '../../src/http-cache/generation'
 import { configProblems } from '../support/config'
 
 const ADMIN = { Authorization: 'Bearer test-admin-token', 'Content-Type': 'application/json' }
@@ -86,6 +88,106 @@ describe('purge', () => {
     const res = await gw.fetch('/_edgeway/cache/purge', { method: 'POST', headers: ADMIN, body: '{"all":true}' })
     expect(res.status).toBe(503)
     expect(await res.json()).toMatchObject({ code: 'ERR_CACHE_PURGE_UNAVAILABLE', detail: 'The KV binding "NO_SUCH_KV" that holds purge generations is not configured.' })
+  })
+})
+
+/** The cache route's config with `CACHE_KV` read through a recorder of the keys it is asked for. */
+function recordedGateway(cache: Record<string, unknown>) {
+  const reads: string[] = []
+  const kv = {
+    get: (keys: string | string[], type: unknown) => {
+      reads.push(...(Array.isArray(keys) ? keys : [keys]))
+      return env.CACHE_KV.get(keys as string[], type as 'text')
+    },
+    put: (key: string, value: string) => env.CACHE_KV.put(key, value),
+  }
+  const gw = testGateway(
+    originConfig({ routes: [{ id: 'cached', match: { path: '/c/*' }, policies: [{ type: 'cache', ...cache } as never], action: { type: 'proxy', upstream: 'origin', stripPrefix: '/c' } }] }),
+    { CACHE_KV: kv },
+    { runtime: cacheRuntime },
+  )
+  return { gw, reads }
+}
+
+const pathKey = async (path: string) => `cache-gen:url:${(await sha256Hex(path)).slice(0, 32)}`
+/** A purge of `path` written at `at` (ms) by another isolate or data centre: its value, as `purge` writes it. */
+const purgedElsewhere = async (path: string, at: number) => env.CACHE_KV.put(await pathKey(path), `${at.toString(36)}-0badc0de`)
+
+describe('a path purge, when the path is read', () => {
+  it('a miss never waits for a KV read of its path; a found entry reads it (once per cacheSeconds)', async () => {
+    const { gw, reads } = recordedGateway({ defaultTtl: 600, purge: { cacheSeconds: 5 } })
+    const t = tagged()
+    const path = `/c/echo/${t.tag}`
+    const miss = await gw.fetch(path, { headers: t.headers() })
+    expect(cacheStatus(miss)).toMatch(/fwd=uri-miss; fwd-status=200; stored/)
+    await miss.arrayBuffer()
+    expect(reads).not.toContain(await pathKey(path))
+    const hit = await gw.fetch(path, { headers: t.headers() })
+    expect(cacheStatus(hit)).toMatch(/^edgeway; hit/)
+    await hit.arrayBuffer()
+    expect(reads.filter((key) => key.startsWith('cache-gen:url:'))).toEqual([await pathKey(path)])
+  })
+
+  it('another data centre\'s purge removes entries sent before it, and those sent within the clock margin after it', async () => {
+    const { gw } = recordedGateway({ defaultTtl: 600, purge: { cacheSeconds: 1 } })
+    const t = tagged()
+    const path = `/c/echo/${t.tag}`
+    const get = async () => {
+      const res = await gw.fetch(path, { headers: t.headers() })
+      await res.arrayBuffer()
+      return cacheStatus(res)
+    }
+    expect(await get()).toMatch(/stored/)
+    // Purged elsewhere just after this entry's request was sent; seen here once the isolate's copy is 1 s old.
+    await purgedElsewhere(path, cacheRuntime.now() + 1)
+    advance(2)
+    expect(await get()).toMatch(/fwd=uri-miss; fwd-status=200; stored/)
+    expect(await get()).toMatch(/^edgeway; hit/)
+    // Purged elsewhere half the margin before this entry's request: its clock may be behind ours.
+    await purgedElsewhere(path, cacheRuntime.now() - PURGE_CLOCK_MARGIN_MS / 2)
+    advance(2)
+    expect(await get()).toMatch(/fwd=uri-miss/)
+    expect(await get()).toMatch(/^edgeway; hit/)
+    expect(await t.count()).toBe(3)
+  })
+
+  it('an entry revalidated (304) before this isolate saw a purge keeps its first request\'s time: the purge still removes it', async () => {
+    const { gw } = recordedGateway({ purge: { cacheSeconds: 5 } })
+    const t = tagged()
+    const path = `/c/echo/${t.tag}`
+    const url = `${path}?cc=${encodeURIComponent('max-age=1')}&h=${encodeURIComponent('ETag:"v1"')}&conditional=1`
+    const get = async () => {
+      const res = await gw.fetch(url, { headers: t.headers() })
+      await res.arrayBuffer()
+      return cacheStatus(res)
+    }
+    expect(await get()).toMatch(/stored/)
+    expect(await get()).toMatch(/^edgeway; hit/) // reads the path's generation: none, remembered 5 s
+    await purgedElsewhere(path, cacheRuntime.now() + 1)
+    advance(2)
+    // Stale, and this isolate still remembers no purge: revalidated, a 304.
+    expect(await get()).toBe('edgeway; fwd=stale; fwd-status=304; stored')
+    advance(4)
+    // The purge is seen now: the body the 304 kept dates from before it.
+    expect(await get()).toMatch(/fwd=uri-miss/)
+  })
+
+  it('a found entry whose path generation cannot be read is not served: the origin answers (and its answer is stored)', async () => {
+    const broken = { get: async (keys: string | string[]) => {
+      if ((Array.isArray(keys) ? keys : [keys]).some((key) => key.startsWith('cache-gen:url:'))) throw new Error('KV is down')
+      return env.CACHE_KV.get(keys as string[], 'text')
+    } }
+    const config = originConfig({ routes: [{ id: 'cached', match: { path: '/c/*' }, policies: [{ type: 'cache', defaultTtl: 600 } as never], action: { type: 'proxy', upstream: 'origin', stripPrefix: '/c' } }] })
+    const gw = testGateway(config, { CACHE_KV: broken }, { runtime: cacheRuntime })
+    const t = tagged()
+    const path = `/c/echo/${t.tag}-unreadable`
+    for (let i = 0; i < 2; i++) {
+      const res = await gw.fetch(path, { headers: t.headers() })
+      expect(res.status).toBe(200)
+      expect(cacheStatus(res)).toMatch(/fwd=uri-miss; fwd-status=200; stored/)
+      await res.arrayBuffer()
+    }
+    expect(await t.count()).toBe(2)
   })
 })
 
