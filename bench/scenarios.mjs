@@ -311,8 +311,9 @@ export const SCENARIOS = [
     handWritten: CACHE_BY_HAND,
   },
   // Production is not this machine: each cache lookup first reads the route's purge generations
-  // from KV (cached per isolate for `purge.cacheSeconds`), and a path not read lately is a KV read.
-  // Here KV is a stand-in 10 ms away, the path new each request: what that read costs a miss.
+  // from KV (cached per isolate for `purge.cacheSeconds`), and a found entry its path's. Here KV is
+  // a stand-in 10 ms away, the path new each request: what KV costs a miss (it once read the path's
+  // generation before every lookup: 1.00 read a request, p50 12 ms instead of 1 at 1 connection).
   {
     name: 'cache-miss-kv',
     title: 'Cache miss with purge generations in KV 10 ms away (a new path each request) vs without KV',
