@@ -194,6 +194,17 @@ const CACHE_HIT = {
   handWritten: CACHE_BY_HAND,
 }
 
+/** A scenario's `extra`: KV reads per request, counted at its KV stand-in over a short run at 1 connection. */
+const kvReadsPerRequest = (what) => async ({ url, request, log, smoke, gateway }) => {
+  const stats = gateway.kv[0].stats
+  const before = stats.reads
+  const run = await measure(url, request, { connections: 1, ...(smoke ? { amount: 20 } : { seconds: 2 }) })
+  const perRequest = (stats.reads - before) / Math.max(1, run.count)
+  const summary = `${run.count} requests ${what}: ${(stats.reads - before).toLocaleString('en')} KV reads (${perRequest.toFixed(2)} a request), p50 ${run.p50.toFixed(2)} ms`
+  log(`  ${summary}`)
+  return { summary, perRequest }
+}
+
 export const SCENARIOS = [
   {
     name: 'pass-through',
@@ -323,16 +334,7 @@ export const SCENARIOS = [
     kvNamespaces: [{ binding: 'CACHE_KV', delayMs: 10 }],
     versus: 'cache-miss',
     metric: 'latency',
-    // KV reads per request, counted at the stand-in over a short run of new paths.
-    extra: async ({ url, request, log, smoke, gateway }) => {
-      const stats = gateway.kv[0].stats
-      const before = stats.reads
-      const run = await measure(url, request, { connections: 1, ...(smoke ? { amount: 20 } : { seconds: 2 }) })
-      const perRequest = (stats.reads - before) / Math.max(1, run.count)
-      const summary = `${run.count} requests on new paths: ${(stats.reads - before).toLocaleString('en')} KV reads (${perRequest.toFixed(2)} a request), p50 ${run.p50.toFixed(2)} ms`
-      log(`  ${summary}`)
-      return { summary, perRequest }
-    },
+    extra: kvReadsPerRequest('on new paths'),
   },
   // The other half of the same cost: a hit on a path this isolate has not read in the last
   // `purge.cacheSeconds` waits for one KV read of the path's generation, after its lookup. 2,500
@@ -354,15 +356,7 @@ export const SCENARIOS = [
     kvNamespaces: [{ binding: 'CACHE_KV', delayMs: 10 }],
     versus: 'cache-hit-cycle',
     metric: 'latency',
-    extra: async ({ url, request, log, smoke, gateway }) => {
-      const stats = gateway.kv[0].stats
-      const before = stats.reads
-      const run = await measure(url, request, { connections: 1, ...(smoke ? { amount: 20 } : { seconds: 2 }) })
-      const perRequest = (stats.reads - before) / Math.max(1, run.count)
-      const summary = `${run.count} requests over 2,500 paths: ${(stats.reads - before).toLocaleString('en')} KV reads (${perRequest.toFixed(2)} a request), p50 ${run.p50.toFixed(2)} ms`
-      log(`  ${summary}`)
-      return { summary, perRequest }
-    },
+    extra: kvReadsPerRequest('over 2,500 paths'),
   },
   {
     name: 'fan-out',
