@@ -58,12 +58,15 @@ export const PER_CLIENT_HEADERS = [
 const NEVER_STORED: ReadonlySet<string> = new Set([...PER_CLIENT_HEADERS, ...HOP_BY_HOP_HEADERS])
 const CORS_GRANT = ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers']
 
-function putHeaders(headers: Headers, freshness: Freshness, keepSeconds: number): void {
-  headers.set(STORED_AT, String(freshness.storedAt))
-  headers.set(TTL, String(freshness.ttl))
-  headers.set(SWR, String(freshness.swr))
-  headers.set(SIE, String(freshness.sie))
-  headers.set('cache-control', `public, max-age=${keepSeconds}`)
+/** The bookkeeping every put carries: its freshness, and the Cache API's lifetime for it. */
+function freshnessHeaders(freshness: Freshness, keepSeconds: number): [string, string][] {
+  return [
+    [STORED_AT, String(freshness.storedAt)],
+    [TTL, String(freshness.ttl)],
+    [SWR, String(freshness.swr)],
+    [SIE, String(freshness.sie)],
+    ['cache-control', `public, max-age=${keepSeconds}`],
+  ]
 }
 
 /**
@@ -90,23 +93,13 @@ export function storedResponse(
   }
   if (options.pins?.length) list.push([PINS, options.pins.join('; ')])
   if (options.sentAt !== undefined) list.push([SENT_AT, String(options.sentAt)])
-  list.push(
-    [STORED_AT, String(freshness.storedAt)],
-    [TTL, String(freshness.ttl)],
-    [SWR, String(freshness.swr)],
-    [SIE, String(freshness.sie)],
-    ['cache-control', `public, max-age=${keepSeconds}`],
-    [STATUS, String(res.status)],
-    [LENGTH, String(body?.byteLength ?? 0)],
-  )
+  list.push(...freshnessHeaders(freshness, keepSeconds), [STATUS, String(res.status)], [LENGTH, String(body?.byteLength ?? 0)])
   return new Response(body, { status: 200, statusText: res.statusText, headers: list })
 }
 
 /** The entry at the primary key of a `Vary`-ing response: it only names the varied headers. */
 export function variantsMarker(names: readonly string[], freshness: Freshness, keepSeconds: number): Response {
-  const headers = new Headers({ [VARIANTS]: names.join(',') })
-  putHeaders(headers, freshness, keepSeconds)
-  return new Response(null, { headers })
+  return new Response(null, { headers: [[VARIANTS, names.join(',')], ...freshnessHeaders(freshness, keepSeconds)] })
 }
 
 export type Entry = {
