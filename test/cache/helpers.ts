@@ -22,9 +22,9 @@ afterEach(() => {
 
 /**
  * A gateway whose `/c/*` route caches (options `cache`) and proxies to the origin without the
- * prefix; everything else goes uncached to the origin.
+ * prefix; everything else goes uncached to the origin. `more.env`: bindings over the test's.
  */
-export function cachedGateway(cache: Record<string, unknown> = {}, more: { policies?: PolicyInput[]; global?: PolicyInput[] } = {}) {
+export function cachedGateway(cache: Record<string, unknown> = {}, more: { policies?: PolicyInput[]; global?: PolicyInput[]; env?: Record<string, unknown> } = {}) {
   return testGateway(
     originConfig({
       ...(more.global && { policies: more.global }),
@@ -38,7 +38,7 @@ export function cachedGateway(cache: Record<string, unknown> = {}, more: { polic
         { id: 'all', match: { path: '/*' }, action: { type: 'proxy', upstream: 'origin' } },
       ],
     }),
-    {},
+    more.env ?? {},
     { runtime: cacheRuntime },
   )
 }

@@ -91,7 +91,7 @@ describe('purge', () => {
   })
 })
 
-/** The cache route's config with `CACHE_KV` read through a recorder of the keys it is asked for. */
+/** The cached gateway with `CACHE_KV` read through a recorder of the keys it is asked for. */
 function recordedGateway(cache: Record<string, unknown>) {
   const reads: string[] = []
   const kv = {
@@ -101,12 +101,7 @@ function recordedGateway(cache: Record<string, unknown>) {
     },
     put: (key: string, value: string) => env.CACHE_KV.put(key, value),
   }
-  const gw = testGateway(
-    originConfig({ routes: [{ id: 'cached', match: { path: '/c/*' }, policies: [{ type: 'cache', ...cache } as never], action: { type: 'proxy', upstream: 'origin', stripPrefix: '/c' } }] }),
-    { CACHE_KV: kv },
-    { runtime: cacheRuntime },
-  )
-  return { gw, reads }
+  return { gw: cachedGateway(cache, { env: { CACHE_KV: kv } }), reads }
 }
 
 const pathKey = async (path: string) => `cache-gen:url:${(await sha256Hex(path)).slice(0, 32)}`
@@ -177,8 +172,7 @@ describe('a path purge, when the path is read', () => {
       if ((Array.isArray(keys) ? keys : [keys]).some((key) => key.startsWith('cache-gen:url:'))) throw new Error('KV is down')
       return env.CACHE_KV.get(keys as string[], 'text')
     } }
-    const config = originConfig({ routes: [{ id: 'cached', match: { path: '/c/*' }, policies: [{ type: 'cache', defaultTtl: 600 } as never], action: { type: 'proxy', upstream: 'origin', stripPrefix: '/c' } }] })
-    const gw = testGateway(config, { CACHE_KV: broken }, { runtime: cacheRuntime })
+    const gw = cachedGateway({ defaultTtl: 600 }, { env: { CACHE_KV: broken } })
     const t = tagged()
     const path = `/c/echo/${t.tag}-unreadable`
     for (let i = 0; i < 2; i++) {
