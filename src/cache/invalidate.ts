@@ -3,7 +3,7 @@
  * Invalidation (RFC 9111 section 4.4): a non-error response to an unsafe method changed what the
  * target URI (and `Location` / `Content-Location` on the same origin) would answer, so their stored
  * responses go, in every variant: deleted in this data centre at once (before the client hears the
- * answer), and the path's purge generation bumped so that other locations follow (coalesced, in the
+ * answer), and the path's purge generation (and its bucket's) bumped so that other locations follow (coalesced, in the
  * background; a failed bump is logged, never the request's failure).
  */
 import type { Context } from 'hono'
@@ -28,11 +28,11 @@ const MOST_TARGETS = 3
 /**
  * Worst-case subrequests of one invalidation, per target URI: a KV read of its generations, a
  * delete per partition (the shared one, and the consumer's under `scope: "consumer"`), and the
- * background KV write of the bumped generation.
+ * background KV writes of the bumped generations (the path's and its bucket's).
  */
 export function invalidationSubrequests(scope: CacheSetup['scope']): number {
   const partitions = scope === 'consumer' ? 2 : 1
-  return MOST_TARGETS * (1 + partitions + 1)
+  return MOST_TARGETS * (1 + partitions + 2)
 }
 
 /** The request's own target (as the cache keys it), and the same-origin URIs its answer names. */

@@ -10,7 +10,7 @@ import type { Runtime } from '../core/runtime'
 import { logEvent } from '../core/logging'
 import type { Entry } from '../http-cache/entry'
 import { decideStore, entryState, type FreshnessOptions } from '../http-cache/freshness'
-import { purgedEntry, type GenerationStore } from '../http-cache/generation'
+import type { GenerationStore } from '../http-cache/generation'
 import { consumerPartition, varyNames, type CompiledKey } from '../http-cache/key'
 import { lookup, storeBeforeAnswer, type Lookup, type StoreOutcome } from '../http-cache/store'
 import type { Pins } from './pins'
@@ -127,14 +127,15 @@ export async function visit(c: Context<AppEnv>, setup: CacheSetup): Promise<Visi
 }
 
 /**
- * The entry, unless its path was purged after its request was sent (`../http-cache/generation`).
- * Only a found entry asks for the path's generation: a miss never waits for that KV read. When it
- * can't be read, the entry is not served (the request goes to the origin, and its answer is stored).
+ * The entry, unless its path was purged after its request was sent (`../http-cache/generation`):
+ * read from the path's bucket, which the route's generations were read with, and from the path's
+ * own generation only when a path of that bucket was purged since. When they can't be read, the
+ * entry is not served (the request goes to the origin, and its answer is stored).
  */
 async function unlessPurged(entry: Entry, setup: CacheSetup, path: string, runtime: Runtime): Promise<Entry | undefined> {
   if (!setup.generations.enabled) return entry
   try {
-    if (!purgedEntry(entry.sentAt, await setup.generations.pathPurgedThrough(path, runtime))) return entry
+    if (!(await setup.generations.entryPurged(path, entry.sentAt, runtime))) return entry
   } catch (err) {
     logEvent('cache_generation_unavailable', { reason: String(err) })
   }

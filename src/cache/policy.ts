@@ -75,10 +75,11 @@ export const cachePolicy = definePolicy({
   phase: 'cache',
   schema: CacheOptionsSchema,
   check: checkCacheOptions,
-  // A safe request: a KV read of the route's generations, up to two matches (Vary), a KV read of
-  // the path's generation when an entry is found, two puts (variant + marker) or a delete. An
-  // unsafe one: its invalidation, which costs more.
-  subrequests: (options) => Math.max(6, invalidationSubrequests(options.scope)),
+  // A safe request: a KV read of the route's generations (and the path buckets), up to two matches
+  // (Vary), when an entry is found a KV read of its bucket (when that copy alone expired) and of its
+  // path's generation, two puts (variant + marker) or a delete. An unsafe one: its invalidation,
+  // which costs more.
+  subrequests: (options) => Math.max(7, invalidationSubrequests(options.scope)),
   create(options, build) {
     const pins: Pins = compilePins(upstreamConfigs(build.config), build.route)
     const kv = build.env[options.purge.kv] as KVNamespace | undefined

@@ -10,11 +10,15 @@
  * lose one) and updates this isolate's copy at once. Other data centres see it once KV propagates
  * (KV's edge read cache, up to about 60 s) and their isolate copy expires.
  *
- * The `cache` policy keys entries by the first two only (`readRoute`): a path's generation is
- * read only when a lookup has found an entry, and says when the path was last purged
- * (`pathPurgedThrough`, the time in its value); an entry whose request was sent before that (and a
- * margin for clocks) is not served. Long-tail paths are mostly misses, and a miss never waits for
- * a KV read of its path. Cached aggregation calls still key by all three (`read`).
+ * The `cache` policy keys entries by the first two only (`readRoute`), and asks of a found entry
+ * whether its path was purged since its request was sent (`entryPurged`). A path's generation value
+ * holds its purge time; so does the value of its bucket (one of 16 keys, by the path's hash), which
+ * every purge of a path in it rewrites. The buckets are read with the route's generations, in the
+ * same KV read, so a found entry reads its path's own generation only when a path of its bucket was
+ * purged since the entry was sent: long-tail paths neither miss nor hit through a KV read of their
+ * own. A bucket holds the last write's time: of two purges in one bucket written within a moment
+ * of each other in two places, the older may land last, which the clock margin covers (1 s).
+ * Cached aggregation calls still key by all three (`read`).
  */
 import * as v from 'valibot'
 import { Name } from '../core/schema'
@@ -54,17 +58,30 @@ const pathKeys = new Map<string, string>()
 
 const ALL_KEY = 'cache-gen:all'
 const routeKey = (route: string) => `cache-gen:route:${route}`
+const PATH_KEY_PREFIX = 'cache-gen:url:'
+/**
+ * The bucket of a path's key: its hash's first hex digit, so 16 buckets. More would make a found
+ * entry read its path's own generation less often after unrelated purges, and cost every isolate
+ * more key reads each time it reads the route's generations.
+ */
+const bucketOf = (pathKey: string) => `cache-gen:paths:${pathKey[PATH_KEY_PREFIX.length]}`
+const BUCKET_KEYS = [...'0123456789abcdef'].map((digit) => `cache-gen:paths:${digit}`)
 
 async function kvKeyOf(target: PurgeTarget): Promise<string> {
   if ('all' in target) return ALL_KEY
   if ('route' in target) return routeKey(target.route)
   let key = pathKeys.get(target.path)
   if (key === undefined) {
-    key = `cache-gen:url:${(await sha256Hex(target.path)).slice(0, 32)}`
+    key = `${PATH_KEY_PREFIX}${(await sha256Hex(target.path)).slice(0, 32)}`
     if (pathKeys.size >= LOCAL_MAX) pathKeys.clear()
     pathKeys.set(target.path, key)
   }
   return key
+}
+
+/** Forgets this isolate's copies of generations, so a test reads KV as a fresh isolate would. */
+export function forgetGenerationCopies(): void {
+  local.clear()
 }
 
 /** `own`: written by this isolate, on its own clock (no margin for another's). */
@@ -78,17 +95,22 @@ export type GenerationStore = {
   readonly enabled: boolean
   /** The generation part of a key: `<all>.<route>.<path>`. Rejects when KV can't be read. */
   read(routeId: string, path: string, runtime: Runtime): Promise<string>
-  /** The generation part of a key without the path's: `<all>.<route>`. Rejects when KV can't be read. */
+  /**
+   * The generation part of a key without the path's: `<all>.<route>`. Its KV read, when one is
+   * made, also reads the path buckets `entryPurged` needs. Rejects when KV can't be read.
+   */
   readRoute(routeId: string, runtime: Runtime): Promise<string>
   /**
-   * Up to when entries of the path are purged (ms; 0: never purged): the time of its last purge,
-   * plus `PURGE_CLOCK_MARGIN_MS` unless this isolate wrote it. Rejects when KV can't be read.
+   * Whether an entry of `path` whose request was sent at `sentAt` is purged: its bucket was
+   * purged since (or less than the clock margin before, when another isolate wrote it), and then
+   * its path too. Rejects when KV can't be read.
    */
-  pathPurgedThrough(path: string, runtime: Runtime): Promise<number>
+  entryPurged(path: string, sentAt: number, runtime: Runtime): Promise<boolean>
   /**
-   * Bumps a path's generation so that every location forgets it (an unsafe method changed it).
-   * KV takes about one write a second per key: bumps of one path are coalesced, at most one a
-   * second; one asked for sooner waits for the second to end, and those asked for meanwhile ride on it.
+   * Bumps a path's generation, then its bucket's, so that every location forgets it (an unsafe
+   * method changed it). KV takes about one write a second per key: writes of one key are
+   * coalesced, at most one a second; one asked for sooner waits for the second to end, and those
+   * asked for meanwhile ride on it (its value's time is later than theirs).
    */
   bumpPath(path: string, runtime: Runtime): Promise<void>
 }
@@ -120,23 +142,49 @@ export function purgedEntry(sentAt: number, through: number): boolean {
 
 export function generationStore(kv: KVNamespace | undefined, binding: string, cacheSeconds: number): GenerationStore {
   const ttlMs = cacheSeconds * 1000
-  /** The values of `keys`, from this isolate's copies while they last, else one bulk KV read. */
-  async function values(keys: string[], runtime: Runtime): Promise<string[]> {
+  const copyOf = (key: string, now: number) => {
+    const hit = local.get(`${binding}\n${key}`)
+    return hit && hit.until > now ? hit : undefined
+  }
+  /**
+   * The values of `keys`, from this isolate's copies while they last, else one bulk KV read, which
+   * also reads those of `alongside` whose copies are gone (they are asked for next).
+   */
+  async function values(keys: string[], runtime: Runtime, alongside: readonly string[] = []): Promise<string[]> {
     const now = runtime.now()
-    const found = keys.map((key) => {
-      const hit = local.get(`${binding}\n${key}`)
-      return hit && hit.until > now ? hit.value : undefined
-    })
+    const found = keys.map((key) => copyOf(key, now)?.value)
     const missing = keys.filter((_, i) => found[i] === undefined)
     if (missing.length > 0) {
-      const read = await kv!.get(missing, 'text')
-      for (const key of missing) {
-        const value = read.get(key) ?? '0'
-        remember(binding, key, value, ttlMs, runtime.now())
-        found[keys.indexOf(key)] = value
-      }
+      const asked = [...missing, ...alongside.filter((key) => copyOf(key, now) === undefined)]
+      const read = await kv!.get(asked, 'text')
+      const at = runtime.now()
+      for (const key of asked) remember(binding, key, read.get(key) ?? '0', ttlMs, at)
+      for (const key of missing) found[keys.indexOf(key)] = read.get(key) ?? '0'
     }
     return found as string[]
+  }
+  /** Up to when a key's purge reaches (ms; 0: never purged): its time, plus the margin unless this isolate wrote it. */
+  async function purgedThrough(key: string, runtime: Runtime, alongside?: readonly string[]): Promise<number> {
+    const at = purgedAt((await values([key], runtime, alongside))[0]!)
+    return at === 0 || local.get(`${binding}\n${key}`)?.own ? at : at + PURGE_CLOCK_MARGIN_MS
+  }
+  /** Writes a fresh value of `key`, at most once a second (see `bumpPath`); false when it rides on a write waiting. */
+  async function coalescedWrite(key: string, runtime: Runtime): Promise<boolean> {
+    const id = `${binding}\n${key}`
+    if (waitingBump.has(id)) return false
+    const wait = (lastBump.get(id) ?? -Infinity) + BUMP_INTERVAL_MS - runtime.now()
+    if (wait > 0) {
+      waitingBump.add(id)
+      try {
+        await runtime.sleep(wait)
+      } finally {
+        waitingBump.delete(id)
+      }
+    }
+    if (lastBump.size >= LOCAL_MAX) lastBump.clear()
+    lastBump.set(id, runtime.now())
+    await writeGeneration(kv!, binding, key, cacheSeconds, runtime)
+    return true
   }
   return {
     enabled: kv !== undefined,
@@ -146,39 +194,41 @@ export function generationStore(kv: KVNamespace | undefined, binding: string, ca
     },
     async readRoute(routeId, runtime) {
       if (!kv) return '0.0'
-      return (await values([ALL_KEY, routeKey(routeId)], runtime)).join('.')
+      return (await values([ALL_KEY, routeKey(routeId)], runtime, BUCKET_KEYS)).join('.')
     },
-    async pathPurgedThrough(path, runtime) {
-      if (!kv) return 0
+    async entryPurged(path, sentAt, runtime) {
+      if (!kv) return false
       const key = await kvKeyOf({ path })
-      const at = purgedAt((await values([key], runtime))[0]!)
-      return at === 0 || local.get(`${binding}\n${key}`)?.own ? at : at + PURGE_CLOCK_MARGIN_MS
+      // Nothing in the bucket purged since the entry was sent: neither was its path (no KV read of it).
+      if (!purgedEntry(sentAt, await purgedThrough(bucketOf(key), runtime, BUCKET_KEYS))) return false
+      return purgedEntry(sentAt, await purgedThrough(key, runtime))
     },
     async bumpPath(path, runtime) {
       if (!kv) return
-      const id = `${binding}\n${await kvKeyOf({ path })}`
-      if (waitingBump.has(id)) return
-      const wait = (lastBump.get(id) ?? -Infinity) + BUMP_INTERVAL_MS - runtime.now()
-      if (wait > 0) {
-        waitingBump.add(id)
-        try {
-          await runtime.sleep(wait)
-        } finally {
-          waitingBump.delete(id)
-        }
-      }
-      if (lastBump.size >= LOCAL_MAX) lastBump.clear()
-      lastBump.set(id, runtime.now())
-      await purge(kv, binding, { path }, cacheSeconds, runtime)
+      const key = await kvKeyOf({ path })
+      // Riding on a write of the path waiting: that bump writes the bucket after it.
+      if (!(await coalescedWrite(key, runtime))) return
+      // The bucket after the path: a bump that rides on another path's write of the bucket has
+      // written its own path already, and the bucket's time is at least its path's.
+      await coalescedWrite(bucketOf(key), runtime)
     },
   }
 }
 
-/** Bumps one generation; returns the new value. */
-export async function purge(kv: KVNamespace, binding: string, target: PurgeTarget, cacheSeconds: number, runtime: Runtime): Promise<string> {
-  const key = await kvKeyOf(target)
+/** Writes a fresh generation value of one key (its time, then random); returns it. */
+async function writeGeneration(kv: KVNamespace, binding: string, key: string, cacheSeconds: number, runtime: Runtime): Promise<string> {
   const value = `${runtime.now().toString(36)}-${runtime.randomId().slice(0, 8)}`
   await kv.put(key, value)
   remember(binding, key, value, cacheSeconds * 1000, runtime.now(), true)
   return value
+}
+
+/**
+ * Bumps one generation; returns the new value. A path's bucket is written first: when the path's
+ * write fails, the purge is reported failed and a found entry merely reads its path's generation.
+ */
+export async function purge(kv: KVNamespace, binding: string, target: PurgeTarget, cacheSeconds: number, runtime: Runtime): Promise<string> {
+  const key = await kvKeyOf(target)
+  if ('path' in target) await writeGeneration(kv, binding, bucketOf(key), cacheSeconds, runtime)
+  return writeGeneration(kv, binding, key, cacheSeconds, runtime)
 }

@@ -100,7 +100,9 @@ export function compileKey(options: KeyOptions): CompiledKey {
       return undefined
     },
     primary(input) {
-      const lines = ['edgeway-cache/1', input.host.toLowerCase(), input.routeId, input.generation, input.partition, `GET ${input.path}?${normalisedQuery(input.search)}`]
+      // `/2`: since path buckets (`./generation`), a path purge an older version wrote is seen only
+      // by reading that path; its entries are not looked up again.
+      const lines = ['edgeway-cache/2', input.host.toLowerCase(), input.routeId, input.generation, input.partition, `GET ${input.path}?${normalisedQuery(input.search)}`]
       for (const name of keyHeaders) lines.push(`${name}: ${input.headers.get(name) ?? ''}`)
       return lines.join('\n')
     },

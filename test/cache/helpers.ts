@@ -1,6 +1,7 @@
 /** Shared setup of the cache tests: a gateway with a cached route in front of the test origin. */
 import { afterEach } from 'vitest'
 import { systemRuntime, type Runtime } from '../../src/core/runtime'
+import { forgetGenerationCopies } from '../../src/http-cache/generation'
 import type { GatewayConfigInput } from '../../src/config/schema'
 import { newTag, ORIGIN, originConfig, originStats, testGateway } from '../support/gateway'
 
@@ -18,6 +19,9 @@ export function advance(seconds: number): void {
 }
 afterEach(() => {
   offset = 0
+  // The clock goes back: purge generations this isolate remembered under the moved clock would
+  // outlive their time, and hide a purge the next test writes.
+  forgetGenerationCopies()
 })
 
 /**

@@ -3,8 +3,8 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { originConfig, testGateway } from '../support/gateway'
 import { advance, cachedGateway, cacheRuntime, cacheStatus, tagged } from './helpers'
-import { sha256Hex } from '../../src/core/encoding'
-import { PURGE_CLOCK_MARGIN_MS } from '../../src/http-cache/generation'
+import { forgetGenerationCopies, PURGE_CLOCK_MARGIN_MS } from '../../src/http-cache/generation'
+import { bucketKey, pathInBucket, pathKey } from '../support/generations'
 import { configProblems } from '../support/config'
 
 const ADMIN = { Authorization: 'Bearer test-admin-token', 'Content-Type': 'application/json' }
@@ -29,6 +29,8 @@ describe('purge', () => {
     const res = await purge(gw, { url: `/c/echo/${t.tag}/./a?ignored=1` })
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ purged: { url: `/c/echo/${t.tag}/a` }, generations: { CACHE_KV: expect.any(String) } })
+    // Its bucket too: how other isolates' hits learn that a path of it was purged.
+    expect(await env.CACHE_KV.get(await bucketKey(`/c/echo/${t.tag}/a`))).toMatch(/^[a-z0-9]+-[0-9a-f]{8}$/)
     expect(cacheStatus(await gw.fetch(`/c/echo/${t.tag}/a?x=1`, { headers: t.headers() }))).toMatch(/fwd=uri-miss/)
     expect(cacheStatus(await gw.fetch(`/c/echo/${t.tag}/b`, { headers: t.headers() }))).toMatch(/hit/)
   })
@@ -104,23 +106,40 @@ function recordedGateway(cache: Record<string, unknown>) {
   return { gw: cachedGateway(cache, { env: { CACHE_KV: kv } }), reads }
 }
 
-const pathKey = async (path: string) => `cache-gen:url:${(await sha256Hex(path)).slice(0, 32)}`
-/** A purge of `path` written at `at` (ms) by another isolate or data centre: its value, as `purge` writes it. */
-const purgedElsewhere = async (path: string, at: number) => env.CACHE_KV.put(await pathKey(path), `${at.toString(36)}-0badc0de`)
+/** A purge of `path` written at `at` (ms) by another isolate or data centre: its bucket's value, then its own, as `purge` writes them. */
+async function purgedElsewhere(path: string, at: number): Promise<void> {
+  const value = `${at.toString(36)}-0badc0de`
+  await env.CACHE_KV.put(await bucketKey(path), value)
+  await env.CACHE_KV.put(await pathKey(path), value)
+}
 
 describe('a path purge, when the path is read', () => {
-  it('a miss never waits for a KV read of its path; a found entry reads it (once per cacheSeconds)', async () => {
-    const { gw, reads } = recordedGateway({ defaultTtl: 600, purge: { cacheSeconds: 5 } })
+  it('neither a miss nor a hit reads its path\'s generation until a path of its bucket is purged; then a hit reads it', async () => {
+    const { gw, reads } = recordedGateway({ defaultTtl: 600, purge: { cacheSeconds: 1 } })
     const t = tagged()
     const path = `/c/echo/${t.tag}`
-    const miss = await gw.fetch(path, { headers: t.headers() })
-    expect(cacheStatus(miss)).toMatch(/fwd=uri-miss; fwd-status=200; stored/)
-    await miss.arrayBuffer()
-    expect(reads).not.toContain(await pathKey(path))
-    const hit = await gw.fetch(path, { headers: t.headers() })
-    expect(cacheStatus(hit)).toMatch(/^edgeway; hit/)
-    await hit.arrayBuffer()
+    // A bucket nothing was purged in (as far as this isolate knows).
+    await env.CACHE_KV.delete(await bucketKey(path))
+    forgetGenerationCopies()
+    const get = async () => {
+      const res = await gw.fetch(path, { headers: t.headers() })
+      await res.arrayBuffer()
+      return cacheStatus(res)
+    }
+    expect(await get()).toMatch(/fwd=uri-miss; fwd-status=200; stored/)
+    expect(await get()).toMatch(/^edgeway; hit/)
+    advance(2)
+    expect(await get()).toMatch(/^edgeway; hit/)
+    // The 16 buckets were read with the route's generations, twice (the isolate's copy lasts 1 s).
+    expect(reads.filter((key) => key === 'cache-gen:route:cached')).toHaveLength(2)
+    expect(reads.filter((key) => key.startsWith('cache-gen:paths:'))).toHaveLength(32)
+    expect(reads.filter((key) => key.startsWith('cache-gen:url:'))).toEqual([])
+    // Another path of the same bucket purged elsewhere after this entry was sent: the hit reads its own path's.
+    await purgedElsewhere(await pathInBucket(`${path}/sibling`, path, true), cacheRuntime.now())
+    advance(2)
+    expect(await get()).toMatch(/^edgeway; hit/)
     expect(reads.filter((key) => key.startsWith('cache-gen:url:'))).toEqual([await pathKey(path)])
+    expect(await t.count()).toBe(1)
   })
 
   it('another data centre\'s purge removes entries sent before it, and those sent within the clock margin after it', async () => {
@@ -172,15 +191,22 @@ describe('a path purge, when the path is read', () => {
       if ((Array.isArray(keys) ? keys : [keys]).some((key) => key.startsWith('cache-gen:url:'))) throw new Error('KV is down')
       return env.CACHE_KV.get(keys as string[], 'text')
     } }
-    const gw = cachedGateway({ defaultTtl: 600 }, { env: { CACHE_KV: broken } })
+    const gw = cachedGateway({ defaultTtl: 600, purge: { cacheSeconds: 1 } }, { env: { CACHE_KV: broken } })
     const t = tagged()
     const path = `/c/echo/${t.tag}-unreadable`
-    for (let i = 0; i < 2; i++) {
+    const get = async () => {
       const res = await gw.fetch(path, { headers: t.headers() })
       expect(res.status).toBe(200)
-      expect(cacheStatus(res)).toMatch(/fwd=uri-miss; fwd-status=200; stored/)
       await res.arrayBuffer()
+      return cacheStatus(res)
     }
+    expect(await get()).toMatch(/fwd=uri-miss; fwd-status=200; stored/)
+    // A path of its bucket purged since: the hit needs its own path's generation, which fails.
+    await purgedElsewhere(await pathInBucket(`${path}/sibling`, path, true), cacheRuntime.now())
+    advance(2)
+    expect(await get()).toMatch(/fwd=uri-miss; fwd-status=200; stored/)
+    // Stored after that purge: its bucket says nothing newer, so no path read, and it is served.
+    expect(await get()).toMatch(/^edgeway; hit/)
     expect(await t.count()).toBe(2)
   })
 })

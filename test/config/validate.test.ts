@@ -227,9 +227,9 @@ describe('bad configs', () => {
 describe('subrequest budget', () => {
   // Every policy declares its worst case: jwt with discovery 2 (discovery document + JWKS);
   // rate-limit 2 x keys - 1 (one RPC per key, refunds on a denial): keys ip, consumer (quota) and
-  // the plan's consumer key with no fallback = 3 keys, 5; cache with scope "consumer" 12 (an unsafe
+  // the plan's consumer key with no fallback = 3 keys, 5; cache with scope "consumer" 15 (an unsafe
   // request's invalidation: per target URI, itself, Location and Content-Location, a KV read, a
-  // delete in each of two partitions and a KV write; 9 with one partition).
+  // delete in each of two partitions and two KV writes, the path's and its bucket's; 12 with one partition).
   const jwt = { type: 'jwt', issuers: [{ issuer: 'https://login.example.com/', discovery: true, audience: 'api' }] }
   const rateLimit = {
     type: 'rate-limit',
@@ -254,33 +254,33 @@ describe('subrequest budget', () => {
   })
 
   it('adds up auth, rate limits, cache and every try of every call, against the plan limit (free: 50)', () => {
-    expect(problemsOf(overBudget(10))).toEqual([])
-    expect(problemsOf(overBudget(11))).toEqual([
-      'routes[0]: needs up to 52 subrequests per request (action 33, policies 19), over the limit of 50 (gateway.plan "free")',
+    expect(problemsOf(overBudget(9))).toEqual([])
+    expect(problemsOf(overBudget(10))).toEqual([
+      'routes[0]: needs up to 52 subrequests per request (action 30, policies 22), over the limit of 50 (gateway.plan "free")',
     ])
     // Without consumer partitions an invalidation deletes one key per target: 3 fewer.
-    expect(problemsOf(overBudget(11, [jwt, rateLimit, { ...cache, scope: 'public' }]))).toEqual([])
-    expect(problemsOf({ ...overBudget(11), gateway: { plan: 'paid' } })).toEqual([])
-    expect(problemsOf({ ...overBudget(11), gateway: { plan: 'paid', maxSubrequests: 20 } })).toEqual([
-      'routes[0]: needs up to 52 subrequests per request (action 33, policies 19), over the limit of 20 (gateway.plan "paid")',
+    expect(problemsOf(overBudget(10, [jwt, rateLimit, { ...cache, scope: 'public' }]))).toEqual([])
+    expect(problemsOf({ ...overBudget(10), gateway: { plan: 'paid' } })).toEqual([])
+    expect(problemsOf({ ...overBudget(10), gateway: { plan: 'paid', maxSubrequests: 20 } })).toEqual([
+      'routes[0]: needs up to 52 subrequests per request (action 30, policies 22), over the limit of 20 (gateway.plan "paid")',
     ])
   })
 
   it('counts the metrics aggregator flush (one Durable Object call in waitUntil)', () => {
-    // 10 calls x 3 + policies 19 = 49; the flush makes 50: in under 50, over a maxSubrequests of 49.
-    const metrics = { ...overBudget(10), gateway: { metrics: { aggregator: {} } } }
+    // 9 calls x 3 + policies 22 = 49; the flush makes 50: in under 50, over a maxSubrequests of 49.
+    const metrics = { ...overBudget(9), gateway: { metrics: { aggregator: {} } } }
     expect(problemsOf(metrics)).toEqual([])
     expect(problemsOf({ ...metrics, gateway: { ...metrics.gateway, maxSubrequests: 50 } })).toEqual([])
     expect(problemsOf({ ...metrics, gateway: { ...metrics.gateway, maxSubrequests: 49 } })).toEqual([
-      'routes[0]: needs up to 50 subrequests per request (action 30, policies 19, metrics 1), over the limit of 49 (gateway.plan "free")',
+      'routes[0]: needs up to 50 subrequests per request (action 27, policies 22, metrics 1), over the limit of 49 (gateway.plan "free")',
     ])
-    expect(problemsOf({ ...overBudget(10), gateway: { maxSubrequests: 49 } })).toEqual([])
+    expect(problemsOf({ ...overBudget(9), gateway: { maxSubrequests: 49 } })).toEqual([])
   })
 
   it('counts global policies against every route', () => {
-    const config = { ...overBudget(11, [cache]), policies: [{ type: 'request-id' }, jwt, rateLimit] }
+    const config = { ...overBudget(10, [cache]), policies: [{ type: 'request-id' }, jwt, rateLimit] }
     expect(problemsOf(config)).toEqual([
-      'routes[0]: needs up to 52 subrequests per request (action 33, policies 19), over the limit of 50 (gateway.plan "free")',
+      'routes[0]: needs up to 52 subrequests per request (action 30, policies 22), over the limit of 50 (gateway.plan "free")',
     ])
     // A route with no policy of its own still pays for the global ones.
     const proxy = { ...config, routes: [{ id: 'orders', match: { path: '/orders' }, action: { type: 'proxy', upstream: 'orders' } }] }

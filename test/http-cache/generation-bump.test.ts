@@ -1,7 +1,11 @@
-/** Path generation bumps after unsafe methods: at most one KV write per path per second. */
+/**
+ * Path generation bumps after unsafe methods: the path's generation, then its bucket's (one of 16
+ * keys by the path's hash), each written at most once a second per key.
+ */
 import { describe, expect, it } from 'vitest'
 import { generationStore } from '../../src/http-cache/generation'
 import { manualRuntime } from '../support/runtime'
+import { bucketKey, pathInBucket, pathKey } from '../support/generations'
 
 /** A KV namespace that records its writes. */
 function recordingKv() {
@@ -17,15 +21,36 @@ describe('bumpPath', () => {
     const store = generationStore(kv, 'BUMP_TEST', 5)
     const path = `/bump/${crypto.randomUUID()}`
     await store.bumpPath(path, runtime)
-    expect(writes).toHaveLength(1)
+    expect(writes).toEqual([await pathKey(path), await bucketKey(path)])
     const later = [store.bumpPath(path, runtime), store.bumpPath(path, runtime), store.bumpPath(path, runtime)]
     await runtime.until(() => runtime.pendingTimers() === 1)
-    expect(writes).toHaveLength(1)
+    expect(writes).toHaveLength(2)
     await runtime.advance(1_000)
     await Promise.all(later)
-    expect(writes).toHaveLength(2)
-    // Another path is not held back by this one.
-    await store.bumpPath(`${path}/other`, runtime)
-    expect(writes).toHaveLength(3)
+    expect(writes.slice(2)).toEqual([await pathKey(path), await bucketKey(path)])
+    // A path in another bucket is not held back by this one.
+    const other = await pathInBucket(`${path}/other`, path, false)
+    await store.bumpPath(other, runtime)
+    expect(writes.slice(4)).toEqual([await pathKey(other), await bucketKey(other)])
+  })
+
+  it('paths of one bucket write their own generations at once and share the bucket\'s write, at most one a second', async () => {
+    const runtime = manualRuntime()
+    const { kv, writes } = recordingKv()
+    const store = generationStore(kv, 'BUMP_BUCKET_TEST', 5)
+    const first = `/bucket/${crypto.randomUUID()}`
+    const second = await pathInBucket(`${first}/second`, first, true)
+    const third = await pathInBucket(`${first}/third`, first, true)
+    await store.bumpPath(first, runtime)
+    const waiting = store.bumpPath(second, runtime)
+    await runtime.until(() => runtime.pendingTimers() === 1)
+    // The second path's own generation is written; its bucket's waits for the second to end.
+    expect(writes).toEqual([await pathKey(first), await bucketKey(first), await pathKey(second)])
+    // A third rides on that wait: its path now, no bucket write of its own.
+    await store.bumpPath(third, runtime)
+    expect(writes.slice(3)).toEqual([await pathKey(third)])
+    await runtime.advance(1_000)
+    await waiting
+    expect(writes.slice(4)).toEqual([await bucketKey(first)])
   })
 })
