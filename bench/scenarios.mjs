@@ -31,6 +31,7 @@
 // smoke run in CI with the exact problem, so this file can't silently drift from the features.
 // ================================================================================================
 
+import { pbkdf2Sync } from 'node:crypto'
 import { measure } from './lib/load.mjs'
 
 const HUGE_LIMIT = 100_000 // never reached: the scenario measures the Durable Object round trip
@@ -90,6 +91,24 @@ const objectCalls = (delayMs) => ({
   ]],
 })
 const OBJECT_DELAY_MS = 50
+
+/**
+ * basic-auth's block check with both failure counters (the address's and the user name's) as far
+ * away as the rate limiter's above: every `inspect` waits `OBJECT_DELAY_MS` first.
+ */
+const FAR_CREDENTIAL_CHECKS = {
+  'src/rate-limit/credential-failures.ts': [[
+    'withTimeout(ns.get(ns.idFromName(key)).inspect(), TIMEOUT_MS, runtime)',
+    `withTimeout(new Promise((r) => setTimeout(r, ${OBJECT_DELAY_MS})).then(() => ns.get(ns.idFromName(key)).inspect()), TIMEOUT_MS, runtime)`,
+  ]],
+}
+const BENCH_PASSWORD = 'bench-password'
+/** As `npm run hash:password` writes it, at the most iterations validation allows (a fixed salt: the same config each time). */
+const benchPasswordHash = () => {
+  const salt = Buffer.alloc(16, 7)
+  return `pbkdf2-sha256$100000$${salt.toString('base64')}$${pbkdf2Sync(BENCH_PASSWORD, salt, 100_000, 32, 'sha256').toString('base64')}`
+}
+const BASIC_BENCH = { authorization: `Basic ${Buffer.from(`bench:${BENCH_PASSWORD}`).toString('base64')}` }
 
 /** Object calls over `seconds` of load at 32 connections: per second, and per 1,000 admitted. */
 async function objectCallRate({ url, request, log, smoke }, wanted = 5) {
@@ -309,6 +328,23 @@ export const SCENARIOS = [
     measureOnly: true,
     extra: underAdmission,
   })),
+  // A right password checks the failure counters (issue 16's "every limited request waits on a
+  // Durable Object", for basic-auth): remembered 5 s per address and user name, against the same
+  // code asking both objects on every request (as before), both 50 ms away.
+  {
+    name: 'basic-auth-far',
+    title: `Basic auth, right password, failure counters ${OBJECT_DELAY_MS} ms away: checks remembered 5 s vs asked every request`,
+    requires: ['policy:basic-auth'],
+    durableObjects: [RATE_LIMITER],
+    patches: FAR_CREDENTIAL_CHECKS,
+    config: (ctx) => ({
+      consumers: { bench: {} },
+      upstreams: origin(ctx),
+      routes: [proxyRoute([{ type: 'basic-auth', credentials: [{ username: 'bench', passwordHash: benchPasswordHash(), consumer: 'bench' }] }])],
+    }),
+    request: () => ({ method: 'GET', path: '/api/items/1', headers: { ...CLIENT_IP, ...BASIC_BENCH } }),
+    against: { name: 'asked-every-request', patches: { ...FAR_CREDENTIAL_CHECKS, 'src/auth/basic-auth.ts': [['  rememberClearMs: 5_000,\n', '']] } },
+  },
   {
     name: 'rate-limit-hot-key',
     title: 'Rate limit, leases, one key far beyond 1,000 req/s with a large limit: the object\'s call rate',

@@ -18,6 +18,13 @@ export type FailureLimit = {
   detail(retryAfterSeconds: number): string
   /** The 429's `limit` extension, e.g. `basic-auth-failures`. */
   name: string
+  /**
+   * How long (ms) an isolate may take a right credential's objects, found not blocked, as still
+   * not blocked for the same client IP and subjects, instead of asking them on every request.
+   * Undefined: ask every time. A block made in another isolate then reaches this one within this
+   * time, or at once when a wrong credential for any of them reaches it.
+   */
+  rememberClearMs?: number
 }
 
 /**

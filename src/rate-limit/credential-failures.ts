@@ -8,8 +8,14 @@
  *
  * Cost: a wrong credential is one `consume` per subject's object, in parallel; a right one one read
  * (`inspect`, no write) per object, the only way to know a block set by failures seen in other
- * isolates. The IP's counter shares the object of `ip`-keyed rate limits (key `ip=<address>`), so
- * the rate-limit admin endpoints show and reset it; another subject's object is
+ * isolates. With `limit.rememberClearMs`, objects found not blocked for a client IP and subjects
+ * together are not asked again for them from this isolate for that long (a busy user is a few
+ * object calls a second, not one a request, and does not wait for a far object each time), until a
+ * wrong credential for the IP or a subject reaches this isolate. Per pair, not per key: an
+ * attacker's address is taken as clear only after it presented the right credential.
+ *
+ * The IP's counter shares the object of `ip`-keyed rate limits (key `ip=<address>`), so the
+ * rate-limit admin endpoints show and reset it; another subject's object is
  * `<label>=<value>` (`basic-user=alice`). Without the `RATE_LIMITER` binding nothing is counted
  * (logged once); when an object fails or is slow, the credential alone decides (logged), so an
  * outage never locks anyone out.
@@ -32,6 +38,9 @@ const TIMEOUT_MS = 1000
 const ipKey = compileKey(['ip'])
 /** Longer subject values are hashed, as limit keys are (`keys.ts`), so object names stay short. */
 const MAX_VALUE = 128
+
+/** Per guard: at most this many client IP and subjects pairs remembered clear (then started afresh). */
+const MAX_CLEAR = 1_000
 
 /** Per isolate: the missing binding is logged once per kind, not once per config built by a hot reload. */
 const warnedOff = new Set<string>()
@@ -77,11 +86,17 @@ export function failureGuard(env: Env, limit: FailureLimit, onBlocked?: (c: Cont
   const unavailable = (c: Context<AppEnv>, error: unknown) =>
     logEvent('credential_limit_unavailable', { limit: limit.name, requestId: c.get('requestId'), error: String((error as Error)?.message ?? error) })
 
+  const rememberMs = limit.rememberClearMs
+  /** Per guard and isolate: the objects' keys of a client IP and subjects, joined -> until when they were found not blocked. */
+  const clear = new Map<string, number>()
+
   return async function guardCredential(c, ok, subjects = {}) {
     const keys = await keysOf(c, subjects)
     if (keys.length === 0) return
     const runtime = c.get('runtime')
+    const pair = keys.join('\n')
     if (ok) {
+      if (rememberMs !== undefined && (clear.get(pair) ?? 0) > runtime.now()) return
       const states = await Promise.all(
         keys.map((key) =>
           withTimeout(ns.get(ns.idFromName(key)).inspect(), TIMEOUT_MS, runtime).catch((err: unknown) => {
@@ -96,9 +111,19 @@ export function failureGuard(env: Env, limit: FailureLimit, onBlocked?: (c: Cont
         // The object never admits more than the limit, so at the limit the oldest failure frees the next try.
         if (state && counter?.kind === 'window' && counter.count >= limit.max) wait = Math.max(wait, counter.oldestAt + limit.windowMs - state.now)
       }
-      if (wait > 0) refuse(c, wait)
+      if (wait > 0) {
+        clear.delete(pair)
+        refuse(c, wait)
+      }
+      // An object that did not answer is not known clear: asked again next time.
+      if (rememberMs !== undefined && states.every((state) => state !== undefined)) {
+        if (clear.size >= MAX_CLEAR) clear.clear()
+        clear.set(pair, runtime.now() + rememberMs)
+      }
       return
     }
+    // A wrong credential seen here: no pair sharing its IP or a subject is known clear any more.
+    for (const remembered of clear.keys()) if (remembered.split('\n').some((key) => keys.includes(key))) clear.delete(remembered)
     const outcomes = await reserve(ns, keys.map((key) => ({ key, checks: [check] })), TIMEOUT_MS, false, runtime, c)
     let wait = 0
     for (const outcome of outcomes) {

@@ -3,6 +3,7 @@
  * attacks: wrong and unknown users (same work either way), malformed and huge headers, guessing
  * bounded per IP and per user name in the real RateLimiter objects, the 60 s cache.
  */
+import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { BASIC_AUTH_FAILURES } from '../../src/auth/basic-auth'
 import type { GatewayConfigInput } from '../../src/config/schema'
@@ -26,8 +27,8 @@ const basic = (user: string, password: string) => `Basic ${btoa(String.fromCharC
 /** User names of their own: the failure counters live in Durable Objects every test file shares. */
 const unique = (name: string) => `${name}-${crypto.randomUUID().slice(0, 8)}`
 
-async function setup(users: { name: string; password: string; consumer: string; iterations?: number }[]) {
-  const runtime = manualRuntime()
+/** A gateway (one isolate's policy and memory) with these users; `bindings` over the test's, `runtime` to share a clock. */
+async function setup(users: { name: string; password: string; consumer: string; iterations?: number }[], bindings: Record<string, unknown> = {}, runtime = manualRuntime()) {
   const credentials = await Promise.all(users.map(async (u) => ({ username: u.name, passwordHash: await hashOf(u.password, u.iterations), consumer: u.consumer })))
   const config: GatewayConfigInput = {
     consumers: { acme: { metadata: { tier: 'gold' } }, globex: {} },
@@ -38,7 +39,7 @@ async function setup(users: { name: string; password: string; consumer: string; 
     ],
   }
   // The limiter's 1 s timeout (fail-open) is a runtime timer that never fires here.
-  const gw = testGateway(config, {}, { runtime })
+  const gw = testGateway(config, bindings, { runtime })
   const call = (authorization: string | undefined, ip = freshIp(), path = '/who') =>
     gw.fetch(path, { headers: { 'cf-connecting-ip': ip, 'x-test-tag': newTag(), ...(authorization !== undefined && { authorization }) } })
   return { gw, runtime, call }
@@ -163,5 +164,66 @@ describe('basic-auth', () => {
     expect((await call(basic(gina, 'pw-gina'))).status).toBe(200)
     for (let i = 0; i < BASIC_AUTH_FAILURES.max; i++) await expect401(await call(basic(gina, `guess-${i}`)))
     expect((await call(basic(gina, 'pw-gina'))).status).toBe(429)
+  })
+})
+
+/** The real `RATE_LIMITER` namespace, counting the block checks (`inspect`) made through it. */
+function countedLimiter() {
+  const ns = env.RATE_LIMITER as unknown as DurableObjectNamespace
+  const counted = { inspects: 0 }
+  const binding = {
+    idFromName: (name: string) => ns.idFromName(name),
+    get: (id: DurableObjectId) =>
+      new Proxy(ns.get(id), {
+        get: (stub, method) => (method === 'inspect' ? () => (counted.inspects++, (stub as unknown as { inspect(): Promise<unknown> }).inspect()) : Reflect.get(stub, method)),
+      }),
+  }
+  return { binding, counted }
+}
+
+describe('basic-auth block checks, remembered per address and user name', () => {
+  it('asks the two failure counters once every 5 s for a user at an address, not on every request', async () => {
+    const ivan = unique('ivan')
+    const { binding, counted } = countedLimiter()
+    const { call, runtime } = await setup([{ name: ivan, password: 'pw-ivan', consumer: 'acme' }], { RATE_LIMITER: binding })
+    const ip = freshIp()
+    for (let i = 0; i < 3; i++) expect((await call(basic(ivan, 'pw-ivan'), ip)).status).toBe(200)
+    expect(counted.inspects).toBe(2)
+    // Another address is another pair: asked for.
+    expect((await call(basic(ivan, 'pw-ivan'))).status).toBe(200)
+    expect(counted.inspects).toBe(4)
+    await runtime.advance(5_000)
+    expect((await call(basic(ivan, 'pw-ivan'), ip)).status).toBe(200)
+    expect(counted.inspects).toBe(6)
+  })
+
+  /** A user let in from one address by this isolate, then blocked by guesses in another isolate (the same clock). */
+  async function blockedElsewhereAfterLogin(name: string) {
+    const user = unique(name)
+    const password = `pw-${name}`
+    const runtime = manualRuntime()
+    const here = await setup([{ name: user, password, consumer: 'acme' }], {}, runtime)
+    const elsewhere = await setup([{ name: user, password, consumer: 'acme' }], {}, runtime)
+    const ip = freshIp()
+    expect((await here.call(basic(user, password), ip)).status).toBe(200)
+    // Guessed elsewhere from many addresses: the user name's counter fills.
+    for (let i = 0; i < BASIC_AUTH_FAILURES.max; i++) await expect401(await elsewhere.call(basic(user, `guess-${i}`)))
+    return { here, runtime, ip, right: basic(user, password), wrong: basic(user, 'wrong') }
+  }
+
+  it('a block made in another isolate reaches this one within 5 s, and at once for another address', async () => {
+    const { here, runtime, ip, right } = await blockedElsewhereAfterLogin('hana')
+    // This isolate found this user at this address clear less than 5 s ago.
+    expect((await here.call(right, ip)).status).toBe(200)
+    expect((await here.call(right)).status).toBe(429)
+    await runtime.advance(5_000)
+    expect((await here.call(right, ip)).status).toBe(429)
+  })
+
+  it('a wrong password for the user reaching this isolate ends what it remembered at once', async () => {
+    const { here, ip, right, wrong } = await blockedElsewhereAfterLogin('jo')
+    // A guess from another address, here: counted, refused, and this user's pairs forgotten.
+    expect((await here.call(wrong)).status).toBe(429)
+    expect((await here.call(right, ip)).status).toBe(429)
   })
 })
