@@ -155,7 +155,7 @@ export function generationStore(kv: KVNamespace | undefined, binding: string, ca
     const found = keys.map((key) => copyOf(key, now)?.value)
     const missing = keys.filter((_, i) => found[i] === undefined)
     if (missing.length > 0) {
-      const asked = [...missing, ...alongside.filter((key) => copyOf(key, now) === undefined)]
+      const asked = [...missing, ...alongside.filter((key) => !missing.includes(key) && copyOf(key, now) === undefined)]
       const read = await kv!.get(asked, 'text')
       const at = runtime.now()
       for (const key of asked) remember(binding, key, read.get(key) ?? '0', ttlMs, at)

@@ -1,6 +1,6 @@
 /**
  * Path generation bumps after unsafe methods: the path's generation, then its bucket's (one of 16
- * keys by the path's hash), each written at most once a second per key.
+ * keys by the path's hash), each written at most once a second per key; and how buckets are read.
  */
 import { describe, expect, it } from 'vitest'
 import { generationStore } from '../../src/http-cache/generation'
@@ -52,5 +52,27 @@ describe('bumpPath', () => {
     await runtime.advance(1_000)
     await waiting
     expect(writes.slice(4)).toEqual([await bucketKey(first)])
+  })
+})
+
+describe('path buckets', () => {
+  it('are read with the route\'s generations; a bucket whose copy alone expired is read again with the others, each key once', async () => {
+    const runtime = manualRuntime()
+    const asked: string[][] = []
+    const kv = { get: async (keys: string[]) => (asked.push(keys), new Map()) } as unknown as KVNamespace
+    const store = generationStore(kv, `BUCKET_READ_TEST_${crypto.randomUUID()}`, 1)
+    const path = `/read/${crypto.randomUUID()}`
+    await store.readRoute('r', runtime)
+    expect(asked).toHaveLength(1)
+    expect(new Set(asked[0]).size).toBe(18)
+    // An entry sent before nothing was purged in its bucket: no read at all.
+    expect(await store.entryPurged(path, runtime.now(), runtime)).toBe(false)
+    expect(asked).toHaveLength(1)
+    await runtime.advance(1_000)
+    expect(await store.entryPurged(path, runtime.now(), runtime)).toBe(false)
+    expect(asked).toHaveLength(2)
+    expect(asked[1]![0]).toBe(await bucketKey(path))
+    expect(asked[1]).toHaveLength(16)
+    expect(new Set(asked[1]).size).toBe(16)
   })
 })
