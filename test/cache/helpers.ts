@@ -1,5 +1,5 @@
 /** Shared setup of the cache tests: a gateway with a cached route in front of the test origin. */
-import { afterEach } from 'vitest'
+import { expect } from 'vitest'
 import { systemRuntime, type Runtime } from '../../src/core/runtime'
 import { forgetGenerationCopies } from '../../src/http-cache/generation'
 import type { GatewayConfigInput } from '../../src/config/schema'
@@ -11,18 +11,29 @@ type PolicyInput = NonNullable<RouteInput['policies']>[number]
 /**
  * The cache tests' runtime: the system's, with a clock the tests move forward (`advance`) instead
  * of sleeping. Timers stay real: the origins behind the cache are real.
+ *
+ * Each test starts on the real clock. Not by an `afterEach` here: test files share this module
+ * (vitest's `isolate: false`), so a hook registered when it is first imported serves that first
+ * file only, and every later file's clock kept the offsets of the tests before. The clock going
+ * back also forgets the purge generations this isolate remembered under the moved clock, which
+ * would otherwise outlive their time and hide a purge the next test writes.
  */
 let offset = 0
-export const cacheRuntime: Runtime = { ...systemRuntime, now: () => systemRuntime.now() + offset }
-export function advance(seconds: number): void {
-  offset += seconds * 1000
+let offsetTest: string | undefined
+function offsetNow(): number {
+  const { testPath, currentTestName } = expect.getState()
+  const test = `${testPath}\n${currentTestName}`
+  if (test !== offsetTest) {
+    offsetTest = test
+    offset = 0
+    forgetGenerationCopies()
+  }
+  return offset
 }
-afterEach(() => {
-  offset = 0
-  // The clock goes back: purge generations this isolate remembered under the moved clock would
-  // outlive their time, and hide a purge the next test writes.
-  forgetGenerationCopies()
-})
+export const cacheRuntime: Runtime = { ...systemRuntime, now: () => systemRuntime.now() + offsetNow() }
+export function advance(seconds: number): void {
+  offset = offsetNow() + seconds * 1000
+}
 
 /**
  * A gateway whose `/c/*` route caches (options `cache`) and proxies to the origin without the

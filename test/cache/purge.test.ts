@@ -1,9 +1,9 @@
 /** Purging through the admin API (generations in KV) and the config checks of the cache policy. */
 import { env } from 'cloudflare:workers'
-import { beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { originConfig, testGateway } from '../support/gateway'
 import { advance, cachedGateway, cacheRuntime, cacheStatus, tagged } from './helpers'
-import { forgetGenerationCopies, PURGE_CLOCK_MARGIN_MS } from '../../src/http-cache/generation'
+import { PURGE_CLOCK_MARGIN_MS } from '../../src/http-cache/generation'
 import { bucketKey, pathInBucket, pathKey } from '../support/generations'
 import { configProblems } from '../support/config'
 
@@ -114,10 +114,6 @@ async function purgedElsewhere(path: string, at: number): Promise<void> {
 }
 
 describe('a path purge, when the path is read', () => {
-  // Each test reads generations at its own `cacheSeconds`: copies another test's store read (at
-  // another lifetime, on a clock moved on) would decide when this one's expire.
-  beforeEach(() => forgetGenerationCopies())
-
   it('neither a miss nor a hit reads its path\'s generation until a path of its bucket is purged; then a hit reads it', async () => {
     const { gw, reads } = recordedGateway({ defaultTtl: 600, purge: { cacheSeconds: 1 } })
     const t = tagged()
