@@ -53,6 +53,13 @@ export type PurgeTarget = { all: true } | { route: string } | { path: string }
 const local = new Map<string, { value: string; until: number; own: boolean }>()
 const LOCAL_MAX = 10_000
 
+/**
+ * Per isolate: binding + KV key -> until when a request's KV read of it is under way. Bounded:
+ * a read slower than `READ_GRACE_MS` lets the next request read for itself.
+ */
+const reading = new Map<string, number>()
+const READ_GRACE_MS = 2_000
+
 /** A path's KV key, by path: hashing it again on every lookup of the same path is wasted work. Bounded like `local`. */
 const pathKeys = new Map<string, string>()
 
@@ -82,6 +89,7 @@ async function kvKeyOf(target: PurgeTarget): Promise<string> {
 /** Forgets this isolate's copies of generations, so a test reads KV as a fresh isolate would. */
 export function forgetGenerationCopies(): void {
   local.clear()
+  reading.clear()
 }
 
 /** `own`: written by this isolate, on its own clock (no margin for another's). */
@@ -146,20 +154,34 @@ export function generationStore(kv: KVNamespace | undefined, binding: string, ca
     const hit = local.get(`${binding}\n${key}`)
     return hit && hit.until > now ? hit : undefined
   }
+  /** The copy of `key` to use now: a fresh one, or one just expired while another request reads the key. */
+  const usable = (key: string, now: number) => {
+    const id = `${binding}\n${key}`
+    const hit = local.get(id)
+    return hit && (hit.until > now || (reading.get(id) ?? 0) > now) ? hit.value : undefined
+  }
   /**
    * The values of `keys`, from this isolate's copies while they last, else one bulk KV read, which
-   * also reads those of `alongside` whose copies are gone (they are asked for next).
+   * also reads those of `alongside` whose copies are gone (they are asked for next). A request
+   * can't await another request's I/O on Workers, so there is no shared read: while one request
+   * reads a key, the others keep its copy that just expired, for at most `READ_GRACE_MS`.
    */
   async function values(keys: string[], runtime: Runtime, alongside: readonly string[] = []): Promise<string[]> {
     const now = runtime.now()
-    const found = keys.map((key) => copyOf(key, now)?.value)
+    const found = keys.map((key) => usable(key, now))
     const missing = keys.filter((_, i) => found[i] === undefined)
     if (missing.length > 0) {
-      const asked = [...missing, ...alongside.filter((key) => !missing.includes(key) && copyOf(key, now) === undefined)]
-      const read = await kv!.get(asked, 'text')
-      const at = runtime.now()
-      for (const key of asked) remember(binding, key, read.get(key) ?? '0', ttlMs, at)
-      for (const key of missing) found[keys.indexOf(key)] = read.get(key) ?? '0'
+      const others = alongside.filter((key) => !missing.includes(key) && usable(key, now) === undefined)
+      const asked = [...missing, ...others]
+      for (const key of asked) reading.set(`${binding}\n${key}`, now + READ_GRACE_MS)
+      try {
+        const read = await kv!.get(asked, 'text')
+        const at = runtime.now()
+        for (const key of asked) remember(binding, key, read.get(key) ?? '0', ttlMs, at)
+        for (const key of missing) found[keys.indexOf(key)] = read.get(key) ?? '0'
+      } finally {
+        for (const key of asked) reading.delete(`${binding}\n${key}`)
+      }
     }
     return found as string[]
   }

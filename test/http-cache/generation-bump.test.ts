@@ -1,6 +1,6 @@
 /**
  * Path generation bumps after unsafe methods: the path's generation, then its bucket's (one of 16
- * keys by the path's hash), each written at most once a second per key; and how buckets are read.
+ * keys by the path's hash), each written at most once a second per key; and how generations are read.
  */
 import { describe, expect, it } from 'vitest'
 import { generationStore } from '../../src/http-cache/generation'
@@ -75,4 +75,30 @@ describe('path buckets', () => {
     expect(asked[1]).toHaveLength(16)
     expect(new Set(asked[1]).size).toBe(16)
   })
+
+  it('while one request reads generations again, the others keep the copies that just expired, for at most 2 s', async () => {
+    const runtime = manualRuntime()
+    let release: () => void = () => {}
+    let reads = 0
+    const kv = {
+      get: async (keys: string[]) => {
+        const read = ++reads
+        if (read === 2) await new Promise<void>((resolve) => (release = resolve))
+        return new Map(keys.map((key) => [key, `${read}`]))
+      },
+    } as unknown as KVNamespace
+    const store = generationStore(kv, `READ_ONCE_TEST_${crypto.randomUUID()}`, 1)
+    expect(await store.readRoute('r', runtime)).toBe('1.1')
+    await runtime.advance(1_000)
+    const reading = store.readRoute('r', runtime)
+    // A request can't await another's KV read: it keeps the expired copy, and reads nothing itself.
+    expect(await store.readRoute('r', runtime)).toBe('1.1')
+    expect(reads).toBe(2)
+    // A read that takes longer than 2 s no longer holds the others back.
+    await runtime.advance(2_000)
+    expect(await store.readRoute('r', runtime)).toBe('3.3')
+    release()
+    expect(await reading).toBe('2.2')
+  })
 })
+
