@@ -3,8 +3,8 @@
  * Invalidation (RFC 9111 section 4.4): a non-error response to an unsafe method changed what the
  * target URI (and `Location` / `Content-Location` on the same origin) would answer, so their stored
  * responses go, in every variant: deleted in this data centre at once (before the client hears the
- * answer), and the path's purge generation (and its bucket's) bumped so that other locations follow (coalesced, in the
- * background; a failed bump is logged, never the request's failure).
+ * answer), and the path's purge generation (and its bucket's) bumped so that other locations
+ * follow (coalesced, in the background; a failed bump is logged, never the request's failure).
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../core/context'

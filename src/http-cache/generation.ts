@@ -136,7 +136,7 @@ const BUMP_INTERVAL_MS = 1_000
 export const PURGE_CLOCK_MARGIN_MS = 1_000
 
 /** The time a generation value was written (`purge`: base-36 ms, a dash, random); 0 for never. */
-export function purgedAt(value: string): number {
+function purgedAt(value: string): number {
   if (value === '0') return 0
   const time = parseInt(value.slice(0, value.indexOf('-')), 36)
   // A value this code did not write: as if purged just now, so nothing stored before is served.
@@ -144,16 +144,12 @@ export function purgedAt(value: string): number {
 }
 
 /** Whether an entry whose request was sent at `sentAt` is gone, its path purged through `through`. */
-export function purgedEntry(sentAt: number, through: number): boolean {
+function purgedEntry(sentAt: number, through: number): boolean {
   return through > 0 && sentAt <= through
 }
 
 export function generationStore(kv: KVNamespace | undefined, binding: string, cacheSeconds: number): GenerationStore {
   const ttlMs = cacheSeconds * 1000
-  const copyOf = (key: string, now: number) => {
-    const hit = local.get(`${binding}\n${key}`)
-    return hit && hit.until > now ? hit : undefined
-  }
   /** The copy of `key` to use now: a fresh one, or one just expired while another request reads the key. */
   const usable = (key: string, now: number) => {
     const id = `${binding}\n${key}`
@@ -177,8 +173,12 @@ export function generationStore(kv: KVNamespace | undefined, binding: string, ca
       try {
         const read = await kv!.get(asked, 'text')
         const at = runtime.now()
-        for (const key of asked) remember(binding, key, read.get(key) ?? '0', ttlMs, at)
-        for (const key of missing) found[keys.indexOf(key)] = read.get(key) ?? '0'
+        for (const key of asked) {
+          const value = read.get(key) ?? '0'
+          remember(binding, key, value, ttlMs, at)
+          const i = keys.indexOf(key)
+          if (i >= 0) found[i] = value
+        }
       } finally {
         for (const key of asked) reading.delete(`${binding}\n${key}`)
       }
