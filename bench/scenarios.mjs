@@ -213,7 +213,7 @@ const CACHE_HIT = {
   handWritten: CACHE_BY_HAND,
 }
 
-/** A scenario's `extra`: KV reads per request, counted at its KV stand-in over a short run at 1 connection. */
+/** A scenario's `extra`: KV reads per request, counted at its KV stand-in over short runs at 1 and 32 connections. */
 const kvReadsPerRequest = (what) => async ({ url, request, log, smoke, gateway }) => {
   const stats = gateway.kv[0].stats
   // KV round trips counted at the stand-in, at 1 connection and at 32 (where requests in flight
@@ -377,9 +377,9 @@ export const SCENARIOS = [
   },
   // Production is not this machine: each cache lookup first reads the route's purge generations
   // from KV (cached per isolate for `purge.cacheSeconds`, with the path buckets), and a found entry
-  // its path's when its bucket was purged since. Here KV is
-  // a stand-in 10 ms away, the path new each request: what KV costs a miss (it once read the path's
-  // generation before every lookup: 1.00 read a request, p50 12 ms instead of 1 at 1 connection).
+  // its path's when its bucket was purged since. Here KV is a stand-in 10 ms away, the path new
+  // each request: what KV costs a miss (it once read the path's generation before every lookup:
+  // 1.00 read a request, p50 12 ms instead of 1 at 1 connection).
   {
     name: 'cache-miss-kv',
     title: 'Cache miss with purge generations in KV 10 ms away (a new path each request) vs without KV',

@@ -5,10 +5,10 @@
  */
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { sha256Hex } from '../../src/core/encoding'
+import { pathKey } from '../support/generations'
 import { cachedGateway, cacheStatus, cc, h, storedEntry, tagged } from './helpers'
 
-const pathGeneration = async (path: string) => env.CACHE_KV.get(`cache-gen:url:${(await sha256Hex(path)).slice(0, 32)}`)
+const pathGeneration = async (path: string) => env.CACHE_KV.get(await pathKey(path))
 
 describe('invalidation by unsafe methods', () => {
   for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'PROPFIND']) {
