@@ -68,6 +68,9 @@ function totalsOf(total: Group, minutes: number) {
     cacheMisses: t.cacheMiss,
     cacheHitRatio: ratio(t.cacheHit, t.cacheHit + t.cacheMiss),
     upstreamErrors: t.upstreamErrors,
+    // Calls an open circuit refused (no try sent), and circuits opened: each isolate has its own breakers.
+    breakerRejections: t.breakerRejections,
+    breakerOpens: t.breakerOpens,
     hedges: t.hedges,
     hedgeWins: t.hedgeWins,
     latencyMs: percentiles(total.latency),
@@ -104,6 +107,7 @@ export function report(window: WindowName, now: number, answers: ShardSummary[],
       requests: g.counts.requests,
       errors: g.counts.s5xx,
       rateLimited: g.counts.rateLimited,
+      breakerRejections: g.counts.breakerRejections,
       p95: percentiles(g.latency).p95,
     })),
     topConsumers: busiest(consumers).map((g) => ({

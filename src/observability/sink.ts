@@ -77,7 +77,8 @@ export function flushSchedule(sink: string, runtime: Runtime, flushMs: number) {
  *   blob1 route, blob2 consumer, blob3 method, blob4 upstream target, blob5 cache (hit|miss|none),
  *   blob6 auth outcome, blob7 rate-limit outcome, blob8 error code
  *   double1 status, double2 total ms, double3 upstream status (0: none), double4 upstream ms,
- *   double5 hedged tries sent, double6 hedges that gave the answer
+ *   double5 hedged tries sent, double6 hedges that gave the answer, double7 calls an open circuit
+ *   breaker refused, double8 circuits opened (new columns go last: a query by position keeps working)
  */
 export function analyticsEngineSink(dataset: AnalyticsEngineDataset): MetricsSink {
   return {
@@ -86,7 +87,7 @@ export function analyticsEngineSink(dataset: AnalyticsEngineDataset): MetricsSin
       dataset.writeDataPoint({
         indexes: [r.route],
         blobs: [r.route, r.consumer, r.method, r.upstream ?? '', r.cache, r.auth, r.rateLimit, r.error ?? ''],
-        doubles: [r.status, r.durationMs, r.upstreamStatus ?? 0, r.upstreamMs ?? 0, r.hedges ?? 0, r.hedgeWins ?? 0],
+        doubles: [r.status, r.durationMs, r.upstreamStatus ?? 0, r.upstreamMs ?? 0, r.hedges ?? 0, r.hedgeWins ?? 0, r.breakerRejections ?? 0, r.breakerOpens ?? 0],
       })
     },
   }

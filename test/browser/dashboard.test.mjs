@@ -72,6 +72,10 @@ describe('dashboard', () => {
     const row = page.locator('#top-routes tbody tr', { hasText: /^users/ }).first()
     assert.equal(await row.locator('td').nth(1).textContent(), now.topRoutes.find((r) => r.route === 'users').requests.toLocaleString('en-US'))
     assert.equal(await page.locator('#statuses tbody tr', { hasText: '4xx' }).locator('td').nth(1).textContent(), now.statuses['4xx'].toLocaleString('en-US'))
+    // Upstream errors and what circuit breakers did (the demo has no breaker: the counts are there, at 0).
+    assert.equal(await page.getAttribute('#kpi-upstream-errors', 'data-value'), String(now.totals.upstreamErrors))
+    assert.equal(await page.getAttribute('#kpi-breaker-refusals', 'data-value'), String(now.totals.breakerRejections))
+    assert.equal(await page.textContent('#kpi-breaker-opens'), `${now.totals.breakerOpens} circuits opened`)
     assert.ok((await page.locator('#chart-requests svg polyline, #chart-requests svg circle').count()) > 0, 'the requests chart has a line')
     // Readable on a phone: nothing wider than the screen.
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'no horizontal scrolling at 390 px')

@@ -158,7 +158,8 @@ describe('the data API', () => {
       expect(data.window).toBe(window)
       expect(Object.keys(data.totals)).toEqual([
         'requests', 'ratePerSecond', 'errors', 'errorRate', 'clientErrors', 'rateLimited', 'authFailed',
-        'cacheHits', 'cacheMisses', 'cacheHitRatio', 'upstreamErrors', 'hedges', 'hedgeWins', 'latencyMs', 'upstreamLatencyMs',
+        'cacheHits', 'cacheMisses', 'cacheHitRatio', 'upstreamErrors', 'breakerRejections', 'breakerOpens', 'hedges', 'hedgeWins', 'latencyMs',
+        'upstreamLatencyMs',
       ])
       expect(Object.keys(data.series[0]!)).toEqual(['at', 'requests', 'errors', 'rateLimited', 'cacheHits', 'cacheMisses', 'p50', 'p95', 'p99'])
       if (typeof points === 'number') expect(data.series).toHaveLength(points)

@@ -9,6 +9,7 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { MAX_TOTAL_CONSUMERS, MAX_TOTAL_ROUTES, MetricsAggregator, OTHER } from '../../src/observability/metrics-aggregator'
 import { prometheusText, queryTotals, PROMETHEUS_CONTENT_TYPE } from '../../src/observability/prometheus'
+import type { MetricsReport } from '../../src/observability/query'
 import type { AggregatorNamespace } from '../../src/observability/batcher'
 import { newTag, ORIGIN, sha256Hex, testGateway } from '../support/gateway'
 import { parsePrometheusText, sampleValue } from '../support/prometheus-text'
@@ -81,14 +82,15 @@ describe('Prometheus exposition', () => {
     expect(at('edgeway_upstream_duration_seconds_count', { route: id })).toBe(2)
   })
 
-  it('counts circuit breakers per route: calls refused because of an open circuit, and each opening once', async () => {
+  it('counts circuit breakers per route: calls refused because of an open circuit, and each opening once (Prometheus, the dashboard, Analytics Engine)', async () => {
     const id = `prom-brk-${newTag().slice(0, 8)}`
     const [ff, lone, pairA, pairB, agg, plain] = await spawn(6)
     for (const failing of [ff, lone, pairA, agg, plain]) await setMode(failing!, 'fail', { status: 503 })
     const clock = stoppedClock(Date.now() + 133 * DAY)
+    const points: AnalyticsEngineDataPoint[] = []
     const gw = testGateway(
       {
-        gateway: { metrics: { aggregator: { shards: 2, flushRecords: 1 } } },
+        gateway: { metrics: { aggregator: { shards: 2, flushRecords: 1 }, analyticsEngine: 'METRICS_AE' } },
         upstreams: {
           ff: { targets: [{ url: ff!.url }], circuitBreaker: { failures: 2, openMs: 5_000, whenOpen: 'fail-fast' } },
           lone: { targets: [{ url: lone!.url }], circuitBreaker: { failures: 1, openMs: 60_000 } },
@@ -105,7 +107,7 @@ describe('Prometheus exposition', () => {
           },
         ],
       },
-      {},
+      { METRICS_AE: { writeDataPoint: (p: AnalyticsEngineDataPoint) => points.push(p) } },
       { runtime: clock },
     )
     const send = async (path: string) => {
@@ -149,6 +151,20 @@ describe('Prometheus exposition', () => {
     expect(per('breaker_opens')).toEqual({ ff: 2, lone: 1, pair: 1, agg: 1, plain: 0 })
     // A refused call sent no try.
     expect(per('tries')).toEqual({ ff: 5, lone: 1, pair: 3, agg: 2, plain: 2 })
+
+    // The dashboard's numbers (the minute rows of the same records) say the same.
+    const report = (await (await gw.fetch('/_edgeway/metrics?window=5m', { headers: ADMIN })).json()) as MetricsReport
+    expect(report.totals).toMatchObject({ breakerRejections: 6, breakerOpens: 5 })
+    const refused = Object.fromEntries(report.topRoutes.map((r) => [r.route.slice(id.length + 1), r.breakerRejections]))
+    expect(refused).toEqual({ ff: 3, lone: 1, pair: 0, agg: 2, plain: 0 })
+    // And Analytics Engine: double7 calls refused, double8 circuits opened, per data point (one a request).
+    const summed = (column: number) => {
+      const out: Record<string, number> = {}
+      for (const p of points) out[String(p.blobs![0]).slice(id.length + 1)] = (out[String(p.blobs![0]).slice(id.length + 1)] ?? 0) + Number(p.doubles![column])
+      return out
+    }
+    expect(summed(6)).toEqual({ ff: 3, lone: 1, pair: 0, agg: 2, plain: 0 })
+    expect(summed(7)).toEqual({ ff: 2, lone: 1, pair: 1, agg: 1, plain: 0 })
   })
 
   it('a shard whose totals predate a count gains its column in place: old totals kept, the new counter from 0', async () => {
