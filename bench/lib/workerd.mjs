@@ -31,10 +31,10 @@ export async function prepareConfig(config) {
  * (`prepare: false`: as written, validated by the worker on its first request, as `wrangler dev`
  * runs it); an ES module, minified like wrangler's.
  */
-export async function bundleGateway(config, patches, { minify = true, prepare = true } = {}) {
+export async function bundleGateway(config, patches, { minify = true, prepare = true, durableObjects = true } = {}) {
   const contents = [
     "import { createWorker } from './src/lib'",
-    "export * from './src/gateway/durable-objects'",
+    durableObjects ? "export * from './src/gateway/durable-objects'" : '',
     `export default createWorker(${JSON.stringify(prepare ? await prepareConfig(config) : config)})`,
   ].join('\n')
   const result = await build({
@@ -73,7 +73,8 @@ export function neverRun(code) {
 }
 
 /**
- * For profiling only: edits source files as they are bundled, `{ 'src/x.ts': [[from, to], ...] }`,
+ * For profiling only: edits source files as they are bundled, `{ 'src/x.ts': [[from, to], ...] }`
+ * (`from` a string or a RegExp),
  * so a stage can be removed without touching src/. A `from` that is not found is an error, so a
  * patch that no longer applies is noticed.
  */
@@ -86,8 +87,10 @@ function patchPlugin(patches) {
         const edits = patches[rel]
         if (!edits) return undefined
         let text = readFileSync(args.path, 'utf8')
+        // `from`: a string (its first occurrence) or a RegExp (every match, with /g).
         for (const [from, to] of edits) {
-          if (!text.includes(from)) throw new Error(`profile patch for ${rel} no longer applies: ${JSON.stringify(from)}`)
+          const found = typeof from === 'string' ? text.includes(from) : new RegExp(from.source, from.flags.replace('g', '')).test(text)
+          if (!found) throw new Error(`profile patch for ${rel} no longer applies: ${typeof from === 'string' ? JSON.stringify(from) : from}`)
           text = text.replace(from, to)
         }
         return { contents: text, loader: 'ts' }
