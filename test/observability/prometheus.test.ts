@@ -160,7 +160,10 @@ describe('Prometheus exposition', () => {
     // And Analytics Engine: double7 calls refused, double8 circuits opened, per data point (one a request).
     const summed = (column: number) => {
       const out: Record<string, number> = {}
-      for (const p of points) out[String(p.blobs![0]).slice(id.length + 1)] = (out[String(p.blobs![0]).slice(id.length + 1)] ?? 0) + Number(p.doubles![column])
+      for (const p of points) {
+        const route = String(p.blobs![0]).slice(id.length + 1)
+        out[route] = (out[route] ?? 0) + Number(p.doubles![column])
+      }
       return out
     }
     expect(summed(6)).toEqual({ ff: 3, lone: 1, pair: 0, agg: 2, plain: 0 })
