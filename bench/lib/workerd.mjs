@@ -74,9 +74,8 @@ export function neverRun(code) {
 
 /**
  * For profiling only: edits source files as they are bundled, `{ 'src/x.ts': [[from, to], ...] }`
- * (`from` a string or a RegExp),
- * so a stage can be removed without touching src/. A `from` that is not found is an error, so a
- * patch that no longer applies is noticed.
+ * (`from` a string or a RegExp), so a stage can be removed without touching src/. A `from` that
+ * is not found is an error, so a patch that no longer applies is noticed.
  */
 function patchPlugin(patches) {
   return {
@@ -87,9 +86,10 @@ function patchPlugin(patches) {
         const edits = patches[rel]
         if (!edits) return undefined
         let text = readFileSync(args.path, 'utf8')
-        // `from`: a string (its first occurrence) or a RegExp (every match, with /g).
+        // `from`: a string (its first occurrence) or a RegExp (every match, with /g); `search`
+        // ignores a RegExp's /g and lastIndex, so the check leaves it as `replace` needs it.
         for (const [from, to] of edits) {
-          const found = typeof from === 'string' ? text.includes(from) : new RegExp(from.source, from.flags.replace('g', '')).test(text)
+          const found = typeof from === 'string' ? text.includes(from) : text.search(from) >= 0
           if (!found) throw new Error(`profile patch for ${rel} no longer applies: ${typeof from === 'string' ? JSON.stringify(from) : from}`)
           text = text.replace(from, to)
         }
