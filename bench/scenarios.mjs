@@ -23,15 +23,17 @@
 //   leanTargets     targets against the lean worker (bench/lean-worker.js), measured in the same
 //                   rounds as the bare worker for every scenario on the plain origin
 //   versus          compare with the gateway of another scenario (e.g. 'pass-through') instead of the bare worker
-//   extra({ url, request, log, smoke })  measured after the comparison; its `summary` is printed
+//   extra({ url, request, log, smoke, gateway })  measured after the comparison; its `summary` is printed
 //   measureOnly     skip the comparison: only `extra` (for runs that expect 429s)
 //   patches         source edits applied while bundling (bench-only stand-ins, see `objectCalls`)
+//   inspector       open the gateway's V8 inspector (`gateway.inspector` in `extra`: its heap, `heapAfterGc`)
 //
 // Every config is validated with src/config/parse.ts before it runs: a renamed option fails the
 // smoke run in CI with the exact problem, so this file can't silently drift from the features.
 // ================================================================================================
 
 import { pbkdf2Sync } from 'node:crypto'
+import { heapAfterGc } from './lib/inspector.mjs'
 import { measure } from './lib/load.mjs'
 
 const HUGE_LIMIT = 100_000 // never reached: the scenario measures the Durable Object round trip
@@ -242,6 +244,34 @@ const CACHE_HIT_CYCLE = {
   request: () => ({ method: 'GET', path: (i) => `/cacheable/cycle/${i % 2500}` }),
 }
 
+// Hardening: what the cache keeps per isolate must not grow with the length of the URLs clients
+// send. Its memos (key text -> hash, path -> purge key, keys written, refresh claims) were bounded
+// by how many keys they held, not how long: 9,000 misses with 16 KB URLs (Cloudflare's URL limit)
+// left 157 MB of live JS heap, past the 128 MB a Worker isolate may use. Measured through the V8
+// inspector, after a forced collection, before and after the misses.
+const LONG_URL_CHARS = 16_000
+const LONG_URL_HEAP_MIB = 32
+async function heapAfterLongUrls({ url, log, smoke, gateway }) {
+  const count = smoke ? 300 : 9_000
+  const pad = 'q'.repeat(LONG_URL_CHARS)
+  const before = await heapAfterGc(gateway)
+  let next = 0
+  let failed = 0
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < count) {
+      const n = next++
+      const res = await fetch(`${url}/cacheable/long/${n}?p=${pad}&n=${n}`)
+      await res.arrayBuffer()
+      if (res.status !== 200) failed++
+    }
+  }))
+  const after = await heapAfterGc(gateway)
+  const met = after.used <= LONG_URL_HEAP_MIB && failed === 0
+  const summary = `${count.toLocaleString('en')} cache misses with ${LONG_URL_CHARS.toLocaleString('en')}-character URLs (${failed} not 200): live JS heap after a full GC ${before.used} MiB before, ${after.used} MiB after (target <= ${LONG_URL_HEAP_MIB} MiB: ${met ? 'met' : 'missed'})`
+  log(`  ${summary}`)
+  return { summary, heapBeforeMiB: before.used, heapAfterMiB: after.used, met }
+}
+
 export const SCENARIOS = [
   {
     name: 'pass-through',
@@ -403,6 +433,16 @@ export const SCENARIOS = [
     versus: 'cache-hit-cycle',
     metric: 'latency',
     extra: kvReadsPerRequest('over 2,500 paths'),
+  },
+  {
+    name: 'cache-long-urls',
+    title: `Cache misses with ${LONG_URL_CHARS.toLocaleString('en')}-character URLs: the isolate's live heap`,
+    requires: ['policy:cache'],
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([cachePolicy()])] }),
+    request: () => ({ method: 'GET', path: '/cacheable/long/warm' }),
+    inspector: true,
+    measureOnly: true,
+    extra: heapAfterLongUrls,
   },
   {
     name: 'fan-out',

@@ -1,5 +1,7 @@
 // One DevTools protocol session with workerd's V8 inspector (`--inspector-addr`), for the tools
-// that look inside the isolate: bench/cpu-profile.mjs (CPU samples), bench/soak.mjs (live heap).
+// that look inside the isolate: bench/cpu-profile.mjs (CPU samples), bench/soak.mjs and the
+// bench's `inspector` scenarios (live heap).
+import http from 'node:http'
 import WebSocket from 'ws'
 
 /** Connects to the first inspector target; `send(method, params)` resolves with the result. */
@@ -22,4 +24,26 @@ export async function openInspector(port) {
     ws.send(JSON.stringify({ id: n, method, params }))
   })
   return { send, close: () => ws.close() }
+}
+
+/**
+ * The isolate's JS heap after a forced collection: { used, total } in MiB (NaN when unread), bounded
+ * in time. workerd's inspector may leave a command waiting while the isolate is idle, so the
+ * target is sent a request every 500 ms until the answer is in.
+ */
+export async function heapAfterGc(target) {
+  const mib = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10
+  const poke = setInterval(() => http.get({ host: '127.0.0.1', port: target.port, path: '/__inspector_poke', agent: false }, (res) => res.resume()).on('error', () => {}), 500)
+  try {
+    const read = async () => {
+      await target.inspector.send('HeapProfiler.collectGarbage')
+      const { usedSize, totalSize } = await target.inspector.send('Runtime.getHeapUsage')
+      return { used: mib(usedSize), total: mib(totalSize) }
+    }
+    return await Promise.race([read(), new Promise((r) => setTimeout(() => r({ used: NaN, total: NaN }), 10_000))])
+  } catch {
+    return { used: NaN, total: NaN }
+  } finally {
+    clearInterval(poke)
+  }
 }

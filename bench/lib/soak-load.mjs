@@ -5,6 +5,7 @@
 import http from 'node:http'
 import { readFileSync } from 'node:fs'
 import { ROUTES_TOUCHING_FLAKY, UPSTREAM_CODES } from '../soak-config.mjs'
+import { heapAfterGc } from './inspector.mjs'
 
 const REQUEST_TIMEOUT_MS = 10_000
 export const MAX_IN_FLIGHT = 256 // per target
@@ -117,28 +118,6 @@ export function anonParts(pid) {
   }
   for (const k of Object.keys(parts)) parts[k] = Math.round((parts[k] / 1024) * 10) / 10
   return parts
-}
-
-/**
- * The isolate's JS heap after a forced collection: { used, total } in MiB (NaN when unread), bounded
- * in time. workerd's inspector may leave a command waiting while the isolate is idle, so the
- * target is sent a request every 500 ms until the answer is in.
- */
-async function heapAfterGc(target) {
-  const mib = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10
-  const poke = setInterval(() => http.get({ host: '127.0.0.1', port: target.port, path: '/__soak_poke', agent: false }, (res) => res.resume()).on('error', () => {}), 500)
-  try {
-    const read = async () => {
-      await target.inspector.send('HeapProfiler.collectGarbage')
-      const { usedSize, totalSize } = await target.inspector.send('Runtime.getHeapUsage')
-      return { used: mib(usedSize), total: mib(totalSize) }
-    }
-    return await Promise.race([read(), new Promise((r) => setTimeout(() => r({ used: NaN, total: NaN }), 10_000))])
-  } catch {
-    return { used: NaN, total: NaN }
-  } finally {
-    clearInterval(poke)
-  }
 }
 
 /**

@@ -7,6 +7,7 @@ import { build } from 'esbuild'
 import { BARE_WORKER, bundleGateway, startWorkerd, waitUntilAnswering } from './workerd.mjs'
 import { firstMessage, freePort, startProcess, stopProcess } from './procs.mjs'
 import { startKvServer } from './kv-server.mjs'
+import { openInspector } from './inspector.mjs'
 
 export async function startBareWorker(dir, ctx, originName = 'main') {
   const w = await startWorkerd(join(dir, `bare-${originName}`), { source: BARE_WORKER, bindings: { TARGET_URL: ctx.origins[originName] } })
@@ -50,18 +51,23 @@ export async function startGateway(dir, scenario, ctx, { prepare = true } = {}) 
   }
   // KV namespaces (`scenario.kvNamespaces`: [{ binding, delayMs }]), each a local stand-in at its distance.
   const kvs = await Promise.all((scenario.kvNamespaces ?? []).map(async (k) => ({ binding: k.binding, server: await startKvServer({ delayMs: k.delayMs }) })))
+  // `scenario.inspector`: the V8 inspector open, for a scenario that reads the isolate's heap.
+  const inspectorPort = scenario.inspector ? await freePort() : undefined
   const w = await startWorkerd(join(dir, `gw-${scenario.name}`), {
     source: code,
     bindings: scenario.secrets?.(ctx) ?? {},
     durableObjects: scenario.durableObjects ?? [],
     cachePort: ctx.ports.cache,
     kvNamespaces: kvs.map((k) => ({ binding: k.binding, port: k.server.port })),
+    extraArgs: inspectorPort ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [],
   })
+  const inspector = inspectorPort ? await openInspector(inspectorPort) : undefined
   const stop = async () => {
+    inspector?.close()
     await w.stop()
     await Promise.all(kvs.map((k) => k.server.close()))
   }
-  return { ...w, stop, kv: kvs.map((k) => ({ binding: k.binding, stats: k.server.stats })), label: `edgeway ${scenario.name}`, bundleBytes: code.length }
+  return { ...w, stop, inspector, kv: kvs.map((k) => ({ binding: k.binding, stats: k.server.stats })), label: `edgeway ${scenario.name}`, bundleBytes: code.length }
 }
 
 export class FeatureMissing extends Error {}

@@ -23,21 +23,35 @@ export const ERROR_STATUSES = new Set([500, 502, 503, 504])
 
 /**
  * Per isolate, not per config: a refresh claimed before a hot reload is still running after it.
- * Times are the caller's runtime's `now()`; bounded by `CLAIM_MAX`.
+ * Times are the caller's runtime's `now()`; bounded by `CLAIM_MAX` keys and `CLAIM_MAX_CHARS`
+ * of them (a key text carries the client's URL, which may be kilobytes).
  */
 const claims = new Map<string, number>()
+let claimedChars = 0
 const CLAIM_MAX = 10_000
+const CLAIM_MAX_CHARS = 1024 * 1024
 
-/** Claims the refresh of `key`; false when another request of this isolate holds a recent claim. */
+const claimsFull = (adding: number) => claims.size >= CLAIM_MAX || claimedChars + adding > CLAIM_MAX_CHARS
+
+/**
+ * Claims the refresh of `key`; false when another request of this isolate holds a recent claim, or
+ * when the claims held are at their bound and none has expired (the stale entry is served
+ * without a refresh until one does).
+ */
 export function claimRefresh(key: string, timeoutMs: number, now: number): boolean {
   const since = claims.get(key)
   if (since !== undefined && now - since < timeoutMs) return false
-  if (claims.size >= CLAIM_MAX) {
-    for (const [k, t] of claims) if (now - t >= timeoutMs) claims.delete(k)
-    if (claims.size >= CLAIM_MAX) return false
+  if (since === undefined && claimsFull(key.length)) {
+    for (const [k, t] of claims) if (now - t >= timeoutMs) forgetClaim(k)
+    if (claimsFull(key.length)) return false
   }
+  if (since === undefined) claimedChars += key.length
   claims.set(key, now)
   return true
+}
+
+function forgetClaim(key: string): void {
+  if (claims.delete(key)) claimedChars -= key.length
 }
 
 /**
@@ -45,8 +59,8 @@ export function claimRefresh(key: string, timeoutMs: number, now: number): boole
  * the old entry just before the new one landed then doesn't start a second refresh.
  */
 export function releaseRefresh(key: string, timeoutMs: number, holdMs: number, now: number): void {
-  if (holdMs <= 0) claims.delete(key)
-  else claims.set(key, now - timeoutMs + holdMs)
+  if (holdMs <= 0) forgetClaim(key)
+  else if (claims.has(key)) claims.set(key, now - timeoutMs + holdMs)
 }
 
 /**

@@ -23,6 +23,7 @@
 import * as v from 'valibot'
 import { Name } from '../core/schema'
 import { sha256Hex } from '../core/encoding'
+import { TextMemo } from '../core/text-memo'
 import type { Runtime } from '../core/runtime'
 
 /** Where generations live; the cache policy's `purge` and a cached aggregation call's `cache.purge`. */
@@ -60,8 +61,11 @@ const LOCAL_MAX = 10_000
 const reading = new Map<string, number>()
 const READ_GRACE_MS = 2_000
 
-/** A path's KV key, by path: hashing it again on every lookup of the same path is wasted work. Bounded like `local`. */
-const pathKeys = new Map<string, string>()
+/**
+ * A path's KV key, by path: hashing it again on every lookup of the same path is wasted work.
+ * Bounded by the characters held, not by the number of paths: clients choose paths, and long ones.
+ */
+const pathKeys = new TextMemo<string>(512 * 1024)
 
 const ALL_KEY = 'cache-gen:all'
 const routeKey = (route: string) => `cache-gen:route:${route}`
@@ -80,7 +84,6 @@ async function kvKeyOf(target: PurgeTarget): Promise<string> {
   let key = pathKeys.get(target.path)
   if (key === undefined) {
     key = `${PATH_KEY_PREFIX}${(await sha256Hex(target.path)).slice(0, 32)}`
-    if (pathKeys.size >= LOCAL_MAX) pathKeys.clear()
     pathKeys.set(target.path, key)
   }
   return key

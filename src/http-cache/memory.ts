@@ -42,10 +42,16 @@ type Slot = { entry: KeptEntry; until: number; bytes: number }
 
 const slots = new Map<string, Slot>()
 let keptBytes = 0
-/** Counts writes and deletes through this isolate; `changedAt` says when each key last had one. */
+/**
+ * Counts writes and deletes through this isolate; `changedAt` says when each key last had one.
+ * Bounded by keys and by their characters: a key carries the client's URL (10,000 keys of 8 KB
+ * URLs would hold 80 MB of the isolate's 128 MB).
+ */
 let changes = 0
 const changedAt = new Map<string, number>()
+let changedChars = 0
 const MAX_CHANGED = 10_000
+const MAX_CHANGED_CHARS = 1024 * 1024
 /** Reads marked before this can't be checked against `changedAt` (it was cleared): not kept. */
 let forgottenBefore = 0
 const cacheIds = new WeakMap<Cache, number>()
@@ -95,9 +101,13 @@ export function keep(key: string, entry: KeptEntry, until: number, mark: number)
 /** Forgets `key` before it is written or deleted; a read of it in flight is not kept. */
 export function drop(key: string): void {
   changes++
-  if (changedAt.size >= MAX_CHANGED) {
-    changedAt.clear()
-    forgottenBefore = changes
+  if (!changedAt.has(key)) {
+    if (changedAt.size >= MAX_CHANGED || changedChars + key.length > MAX_CHANGED_CHARS) {
+      changedAt.clear()
+      changedChars = 0
+      forgottenBefore = changes
+    }
+    changedChars += key.length
   }
   changedAt.set(key, changes)
   remove(key)

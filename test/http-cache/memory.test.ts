@@ -92,3 +92,23 @@ describe('a read kept in memory', () => {
     expect(held.matches()).toBe(1)
   })
 })
+
+describe('the record of keys written', () => {
+  it('is bounded by the characters of its keys: past 1 MiB of them it starts afresh, and a read that overlapped is not kept', async () => {
+    // A key text carries the client's URL: three writes of 400 KB keys would have held 1.2 MB of
+    // the isolate's memory in the record, whose bound counted keys only (10,000 of them).
+    const held = await heldCache()
+    const primary = `bounded-${crypto.randomUUID()}`
+    await write(held.cache, primary, 'mine')
+    const long = (i: number) => `${'q'.repeat(400 * 1024)}-${i}-${crypto.randomUUID()}`
+    expect(
+      await readDuring(held, primary, async () => {
+        for (let i = 0; i < 3; i++) await write(held.cache, long(i), 'theirs')
+      }),
+    ).toBe('mine')
+    // The record was started afresh while the read was under way, so the read could not be
+    // checked against it and was not kept: the next lookup reads the Cache API again.
+    expect(await bodyAt(held.cache, primary)).toBe('mine')
+    expect(held.matches()).toBe(2)
+  })
+})
