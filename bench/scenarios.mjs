@@ -233,6 +233,27 @@ const kvReadsPerRequest = (what) => async ({ url, request, log, smoke, gateway }
   return { summary, perRequest: one.perRequest, perRequest32: many.perRequest }
 }
 
+// Hardening: what unsafe requests cost in KV. A 2xx to a POST on a cached route invalidates its
+// path, and carrying that to other locations is a KV write of the path's generation (then its
+// bucket's); distinct paths are not coalesced, so it was a write a request (1.006 in 33,642 POSTs;
+// the buckets' writes are coalesced, one a second each). Each policy now has
+// a budget per isolate, `invalidationWritesPerMinute` (default 60, a token bucket holding a
+// minute's worth). KV writes counted at the stand-in during POSTs to new paths at 32 connections.
+async function kvWritesOfInvalidation({ url, request, log, smoke, gateway }) {
+  const stats = gateway.kv[0].stats
+  const seconds = smoke ? 1 : 10
+  const before = stats.writes
+  const run = await measure(url, request, { connections: 32, ...(smoke ? { amount: 200 } : { seconds }) })
+  // The bumps run after the answers (waitUntil): let the last ones land before counting.
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const writes = stats.writes - before
+  const bound = 2 * (60 + seconds)
+  const met = writes <= bound
+  const summary = `${run.count.toLocaleString('en')} POSTs to new cached paths in ${seconds} s (${Math.round(run.rps).toLocaleString('en')} req/s): ${writes.toLocaleString('en')} KV writes (${(writes / Math.max(1, run.count)).toFixed(3)} a request; 1.006 before the budget); bound for one isolate at the default 60 a minute, paths and buckets: ${bound} (${met ? 'met' : 'missed'})`
+  log(`  ${summary}`)
+  return { summary, writes, perRequest: writes / Math.max(1, run.count), met }
+}
+
 // Hits over 2,500 paths in turn, each asked again after the 1 s its entry and purge generations
 // are kept in the isolate: every hit a Cache API hit (with KV, `cache-hit-kv`: the route's
 // generations and the 16 path buckets, re-read once a second; a path's own only after a purge in its bucket).
@@ -433,6 +454,16 @@ export const SCENARIOS = [
     versus: 'cache-hit-cycle',
     metric: 'latency',
     extra: kvReadsPerRequest('over 2,500 paths'),
+  },
+  {
+    name: 'cache-invalidation-kv',
+    title: 'Unsafe requests on a cached route, each to a new path: KV writes carrying their invalidation',
+    requires: ['policy:cache'],
+    config: (ctx) => ({ upstreams: origin(ctx), routes: [proxyRoute([cachePolicy()])] }),
+    request: () => ({ method: 'POST', path: (i) => `/cacheable/changed/${i}` }),
+    kvNamespaces: [{ binding: 'CACHE_KV', delayMs: 0 }],
+    measureOnly: true,
+    extra: kvWritesOfInvalidation,
   },
   {
     name: 'cache-long-urls',

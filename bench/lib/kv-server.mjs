@@ -1,15 +1,16 @@
 // A stand-in for Workers KV, speaking the part of workerd's KV protocol the gateway's reads use:
 //   GET  /<key>                    -> the value, or 404
 //   POST /bulk/get {keys, type}    -> {"<key>": value, ...} for the keys it holds
+//   PUT  /<key>                    -> stores the body (a purge generation's bump)
 // Every read waits `delayMs` first: KV as seen from a data centre whose edge cache doesn't hold the
 // key (production reads of a key nobody wrote, such as an unpurged path's generation, are of this
-// kind until the edge caches the miss). Reads are counted. In memory (`store`: key -> value, a
+// kind until the edge caches the miss). Reads and writes are counted. In memory (`store`: key -> value, a
 // string or bytes); bench only.
 import http from 'node:http'
 import { freePort } from './procs.mjs'
 
 export async function startKvServer({ delayMs = 0, store = new Map() } = {}) {
-  const stats = { reads: 0, keys: 0 }
+  const stats = { reads: 0, keys: 0, writes: 0 }
   const port = await freePort()
   const server = http.createServer((req, res) => {
     const chunks = []
@@ -26,6 +27,11 @@ export async function startKvServer({ delayMs = 0, store = new Map() } = {}) {
           return
         }
         const key = decodeURIComponent(path.slice(1))
+        if (req.method === 'PUT') {
+          stats.writes++
+          store.set(key, Buffer.concat(chunks).toString('utf8'))
+          return res.writeHead(200).end()
+        }
         if (req.method !== 'GET' || !store.has(key)) return res.writeHead(404).end()
         stats.reads++
         stats.keys++

@@ -4,7 +4,8 @@
  * target URI (and `Location` / `Content-Location` on the same origin) would answer, so their stored
  * responses go, in every variant: deleted in this data centre at once (before the client hears the
  * answer), and the path's purge generation (and its bucket's) bumped so that other locations
- * follow (coalesced, in the background; a failed bump is logged, never the request's failure).
+ * follow (coalesced, in the background; a failed bump is logged, never the request's failure),
+ * while the isolate's budget of such KV writes lasts (`./propagation`).
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../core/context'
@@ -78,6 +79,8 @@ export async function invalidate(c: Context<AppEnv>, setup: CacheSetup, own: Tar
     } catch (err) {
       logEvent('cache_invalidation_failed', { route: route.id, reason: String(err) })
     }
+    // Other locations: only while the isolate's budget of KV writes lasts (`./propagation`).
+    if (!setup.generations.enabled || !setup.propagation.take(route.id, runtime)) continue
     runtime.waitUntil(
       c,
       setup.generations.bumpPath(target.path, runtime).catch((err: unknown) => logEvent('cache_invalidation_bump_failed', { route: route.id, reason: String(err) })),

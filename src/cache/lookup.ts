@@ -14,6 +14,7 @@ import type { GenerationStore } from '../http-cache/generation'
 import { consumerPartition, varyNames, type CompiledKey } from '../http-cache/key'
 import { lookup, storeBeforeAnswer, type Lookup, type StoreOutcome } from '../http-cache/store'
 import type { Pins } from './pins'
+import type { InvalidationBudget } from './propagation'
 import type { CacheOptions } from './schema'
 
 /** What the `cache` policy computes once, when it is built for a route. */
@@ -24,6 +25,8 @@ export type CacheSetup = {
   transformed: Set<string>
   freshness: FreshnessOptions
   generations: GenerationStore
+  /** How many invalidations this isolate carries to other locations (`./propagation`). */
+  propagation: InvalidationBudget
   /** Response headers never stored (the request id's, per client). */
   strip: string[]
   scope: CacheOptions['scope']

@@ -37,6 +37,7 @@ import { partialFrom } from '../http-cache/range'
 import { compilePins, type Pins } from './pins'
 import { ERROR_STATUSES, startRefresh } from './refresh'
 import { invalidate, invalidationSubrequests, isUnsafe } from './invalidate'
+import { invalidationBudget } from './propagation'
 import { bypassReason, storeFrom, visit, type CacheSetup, type Visit } from './lookup'
 import { checkCacheOptions, transformedHeaders } from './checks'
 import { CacheOptionsSchema } from './schema'
@@ -96,6 +97,7 @@ export const cachePolicy = definePolicy({
         targeted: [...(options.targetedField ? [options.targetedField.toLowerCase()] : []), 'cdn-cache-control'],
       },
       generations: generationStore(kv, options.purge.kv, options.purge.cacheSeconds),
+      propagation: invalidationBudget(options.invalidationWritesPerMinute),
       // The request id header is per client, whatever it is named.
       strip: build.config.policies.flatMap((p) => (p.type === 'request-id' ? [(p as RequestIdView).header.toLowerCase()] : [])),
       scope: options.scope,

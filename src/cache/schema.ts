@@ -57,6 +57,14 @@ export const CacheOptionsSchema = v.strictObject({
   ),
   cacheName: v.pipe(v.optional(Name), v.description(SCHEMA_DOCS ? 'A named cache (caches.open) instead of caches.default.' : '')),
   purge: PurgeSchema,
+  invalidationWritesPerMinute: v.pipe(
+    v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(60_000)), 60),
+    v.description(
+      SCHEMA_DOCS
+        ? 'Unsafe requests\' invalidations an isolate carries to other locations a minute (each a KV write of the path\'s purge generation, plus its bucket\'s, coalesced). Past it, an invalidation deletes in this data centre only and is logged; 0 = this data centre only, always.'
+        : '',
+    ),
+  ),
 })
 
 export type CacheOptions = v.InferOutput<typeof CacheOptionsSchema>

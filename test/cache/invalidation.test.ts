@@ -4,9 +4,10 @@
  * through the path's purge generation.
  */
 import { env } from 'cloudflare:workers'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { captureEvents } from '../gateway/helpers'
 import { pathKey } from '../support/generations'
-import { cachedGateway, cacheStatus, cc, h, storedEntry, tagged } from './helpers'
+import { advance, cachedGateway, cacheStatus, cc, h, storedEntry, tagged } from './helpers'
 
 const pathGeneration = async (path: string) => env.CACHE_KV.get(await pathKey(path))
 
@@ -57,5 +58,50 @@ describe('invalidation by unsafe methods', () => {
     const res = await gw.fetch(`/c/echo/${t.tag}`, { method: 'DELETE', headers: t.headers() })
     expect(res.status).toBe(200)
     expect(cacheStatus(res)).toBe('edgeway; fwd=method; detail=method')
+  })
+
+  describe('carried to other locations while the isolate\'s budget of KV writes lasts', () => {
+    afterEach(() => vi.restoreAllMocks())
+
+    it('past invalidationWritesPerMinute, an invalidation deletes here only (no KV write) and is logged; the budget refills', async () => {
+      const events = captureEvents()
+      const gw = cachedGateway({ defaultTtl: 600, invalidationWritesPerMinute: 2 })
+      const t = tagged()
+      const url = (n: number) => `/c/echo/${t.tag}/${n}?${cc('max-age=600')}`
+      for (let n = 1; n <= 5; n++) await (await gw.fetch(url(n), { headers: t.headers() })).arrayBuffer()
+      const post = async (n: number) => {
+        const res = await gw.fetch(url(n), { method: 'POST', headers: t.headers() })
+        expect(res.status).toBe(200)
+        await res.arrayBuffer()
+      }
+      for (let n = 1; n <= 4; n++) await post(n)
+      // The first two spend the budget: their paths' generations are bumped in KV.
+      await expect.poll(() => pathGeneration(`/c/echo/${t.tag}/1`)).toMatch(/^[a-z0-9]+-[0-9a-f]{8}$/)
+      await expect.poll(() => pathGeneration(`/c/echo/${t.tag}/2`)).toMatch(/^[a-z0-9]+-[0-9a-f]{8}$/)
+      // Half a minute refills one write: the fifth is carried again.
+      advance(30)
+      await post(5)
+      await expect.poll(() => pathGeneration(`/c/echo/${t.tag}/5`)).toMatch(/^[a-z0-9]+-[0-9a-f]{8}$/)
+      // The third and fourth were deleted here all the same, and never written to KV.
+      for (const n of [3, 4]) {
+        expect(cacheStatus(await gw.fetch(url(n), { headers: t.headers() }))).toMatch(/^edgeway; fwd=uri-miss/)
+        expect(await pathGeneration(`/c/echo/${t.tag}/${n}`)).toBeNull()
+      }
+      expect(events().filter((e) => e.event === 'cache_invalidation_not_propagated')).toEqual([
+        expect.objectContaining({ route: 'cached', invalidations: 1, writesPerMinute: 2 }),
+      ])
+    })
+
+    it('0 keeps every invalidation in this data centre', async () => {
+      const gw = cachedGateway({ defaultTtl: 600, invalidationWritesPerMinute: 0 })
+      const t = tagged()
+      const url = `/c/echo/${t.tag}?${cc('max-age=600')}`
+      await (await gw.fetch(url, { headers: t.headers() })).arrayBuffer()
+      const changed = await gw.fetch(url, { method: 'DELETE', headers: t.headers() })
+      expect(changed.status).toBe(200)
+      await changed.arrayBuffer()
+      expect(cacheStatus(await gw.fetch(url, { headers: t.headers() }))).toMatch(/^edgeway; fwd=uri-miss/)
+      expect(await pathGeneration(`/c/echo/${t.tag}`)).toBeNull()
+    })
   })
 })

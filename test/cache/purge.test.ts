@@ -237,7 +237,8 @@ describe('config validation', () => {
     ])
     expect(problems(route({ scope: 'everyone' }))[0]).toMatch(/^routes\[0\]\.policies\[0\]\.scope: /)
     expect(problems(route({ defaultTtl: 1.5 }))).toEqual(['routes[0].policies[0].defaultTtl: must be whole seconds'])
-    expect(problems(route({ ttl: 5 }))).toEqual(['routes[0].policies[0].ttl: unknown key (allowed: type, scope, defaultTtl, maxTtl, heuristicFraction, staleWhileRevalidate, staleIfError, maxBodyBytes, statuses, query, keyHeaders, credentials, targetedField, cacheName, purge)'])
+    expect(problems(route({ ttl: 5 }))).toEqual(['routes[0].policies[0].ttl: unknown key (allowed: type, scope, defaultTtl, maxTtl, heuristicFraction, staleWhileRevalidate, staleIfError, maxBodyBytes, statuses, query, keyHeaders, credentials, targetedField, cacheName, purge, invalidationWritesPerMinute)'])
+    expect(problems(route({ invalidationWritesPerMinute: -1 }))[0]).toMatch(/^routes\[0\]\.policies\[0\]\.invalidationWritesPerMinute: /)
   })
 
   it('refuses scope "public" on a route whose upstream request depends on the caller', () => {
