@@ -18,20 +18,36 @@ export const REQUEST_TEMPLATE_ROOTS = ['params', 'query', 'headers', 'claims', '
 
 export function requestScope(c: Context<AppEnv>): Record<string, unknown> {
   const url = c.get('url')
+  const headers = c.req.raw.headers
+  const startedAt = c.get('startedAt')
+  let time: string | undefined
+  // Own getters (templates read own properties only) for what costs something to make and most
+  // templates never name: the query's `URLSearchParams`, the URL's parts, the formatted time. The
+  // path is read now: a later rewrite must not change what this scope says.
   return {
     params: c.get('params') ?? {},
-    query: url.searchParams,
-    headers: c.req.raw.headers,
+    get query() {
+      return url.searchParams
+    },
+    headers,
     claims: c.get('claims'),
     consumer: c.get('consumer'),
     request: {
       id: c.get('requestId'),
-      ip: c.req.header('cf-connecting-ip'),
+      get ip() {
+        return headers.get('cf-connecting-ip') ?? undefined
+      },
       method: c.req.method,
       path: c.get('upstreamRequest')?.path ?? url.pathname,
-      search: url.search,
-      host: url.host,
-      time: new Date(c.get('startedAt')).toISOString(),
+      get search() {
+        return url.search
+      },
+      get host() {
+        return url.host
+      },
+      get time() {
+        return (time ??= new Date(startedAt).toISOString())
+      },
     },
   }
 }

@@ -34,7 +34,7 @@ export const headersPolicy = definePolicy({
     const request = compileHeaderEdits(options.request)
     const response = compileHeaderEdits(options.response)
     return async function headers(c, next) {
-      const scope = requestScope(c)
+      const scope = request || response ? requestScope(c) : undefined
       if (request) applyHeaderEdits(c.get('upstreamRequest').headers, request, scope)
       await next()
       if (response) editResponseHeaders(c, (headers) => applyHeaderEdits(headers, response, scope))
