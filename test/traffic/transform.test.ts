@@ -57,6 +57,25 @@ describe('transform: headers', () => {
     expect(res.headers.get('x-served-by')).toBe('edgeway')
   })
 
+  it('renders every request value, on the request and on the response alike', async () => {
+    const request = { method: '{request.method}', host: '{request.host}', search: '{request.search}', path: '{request.path}', at: '{request.time}', ip: '{request.ip}', query: '{query.b}' }
+    const header = (set: Record<string, string>) => Object.fromEntries(Object.entries(set).map(([k, v]) => [`X-${k}`, v]))
+    const gw = policyGateway('headers', { request: { set: header(request) }, response: { set: header(request) } })
+    const res = await gw.fetch('/echo/x?b=2', { headers: { 'cf-connecting-ip': '203.0.113.9' } })
+    const echo = (await res.json()) as Echo
+    for (const read of [(name: string) => echo.headers[`x-${name}`], (name: string) => res.headers.get(`x-${name}`)]) {
+      expect(read('method')).toBe('GET')
+      expect(read('host')).toBe('gateway.test')
+      expect(read('search')).toBe('?b=2')
+      expect(read('path')).toBe('/echo/x')
+      expect(read('ip')).toBe('203.0.113.9')
+      expect(read('query')).toBe('2')
+      expect(new Date(read('at')!).toISOString()).toBe(read('at'))
+    }
+    // The request's time, read once: the response says what the request said.
+    expect(res.headers.get('x-at')).toBe(echo.headers['x-at'])
+  })
+
   it('renders a missing template value as its fallback or as empty, never an error', async () => {
     const gw = gateway({ request: { headers: { set: { 'X-None': '{headers.x-missing}', 'X-Fallback': '{claims.sub|anonymous}' } } } })
     const res = await gw.fetch('/items/1')
