@@ -1,6 +1,7 @@
 /**
- * Remembered token signatures (src/auth/verified-signatures.ts): a token sent again is not
- * verified again, yet everything that would refuse it still does, on the request it would have:
+ * Remembered token signatures (src/auth/verified-signatures.ts): a token sent a third time is not
+ * verified again (its first request, a first sighting, costs no lookup; its second is remembered),
+ * yet everything that would refuse it still does, on the request it would have:
  * a key removed from the JWKS (at the refresh that sees it), the token's `exp` on the gateway's
  * clock, and another route's audience, scopes and token age. Signature checks are counted on
  * Web Crypto's `verify`, which jose calls once per signature it checks.
@@ -28,35 +29,46 @@ async function tenantWithKey(): Promise<{ tenant: Tenant; key: TestKey }> {
 
 const status = async (gw: TestGateway, path: string, token: string) => (await gw.fetch(path, bearer(token))).status
 
+/** Sends a good token twice (a first sighting, then remembered): two signature checks. */
+async function remembered(gw: TestGateway, path: string, token: string): Promise<void> {
+  expect(await status(gw, path, token)).toBe(200)
+  expect(await status(gw, path, token)).toBe(200)
+}
+
 describe('remembered signatures', () => {
-  it('a repeated token is verified once; another token, or the same one altered, is verified again', async () => {
+  it('a repeated token is verified at its first two requests, then never; another token, or the same one altered, is verified again', async () => {
     const { tenant, key } = await tenantWithKey()
     const gw = issuerGateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl })
     const token = await sign(key, tenant.issuer)
     for (let i = 0; i < 5; i++) expect(await status(gw, '/me', token)).toBe(200)
-    expect(verifies).toHaveBeenCalledTimes(1)
+    expect(verifies).toHaveBeenCalledTimes(2)
 
     expect(await status(gw, '/me', await sign(key, tenant.issuer, { sub: 'user-2' }))).toBe(200)
-    expect(verifies).toHaveBeenCalledTimes(2)
-    // The remembered token's signature on another payload: a new token, checked, and refused.
+    expect(verifies).toHaveBeenCalledTimes(3)
+    // The remembered token's signature on another payload: a new token, checked, and refused,
+    // at its first request and at its second (past the first sighting, looked up: not found).
     const [, , signature] = token.split('.')
     const [header, payload] = (await sign(key, tenant.issuer, { sub: 'admin' })).split('.')
     expect(await status(gw, '/me', `${header}.${payload}.${signature}`)).toBe(401)
-    expect(verifies).toHaveBeenCalledTimes(3)
+    expect(await status(gw, '/me', `${header}.${payload}.${signature}`)).toBe(401)
+    expect(verifies).toHaveBeenCalledTimes(5)
   })
 
-  it('a repeated token is hashed until its signature is found remembered, then neither hashed nor decoded again', async () => {
+  it('a token seen once is not hashed; a repeated one is until its signature is found remembered, then neither hashed nor decoded again', async () => {
     const { tenant, key } = await tenantWithKey()
     const gw = issuerGateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl })
     const token = await sign(key, tenant.issuer)
     const digests = vi.spyOn(crypto.subtle, 'digest')
     try {
-      for (let i = 0; i < 5; i++) expect(await status(gw, '/me', token)).toBe(200)
       const utf8 = new TextDecoder()
-      const ofToken = digests.mock.calls.filter(([, data]) => utf8.decode(data as Uint8Array) === token)
-      // The first request (verified), the second (found remembered: from then on the token is known).
-      expect(ofToken).toHaveLength(2)
-      expect(verifies).toHaveBeenCalledTimes(1)
+      const ofToken = () => digests.mock.calls.filter(([, data]) => utf8.decode(data as Uint8Array) === token)
+      // The first request: a first sighting, verified with no lookup.
+      expect(await status(gw, '/me', token)).toBe(200)
+      expect(ofToken()).toHaveLength(0)
+      // The second (verified, remembered) and the third (found remembered: from then on known).
+      for (let i = 0; i < 4; i++) expect(await status(gw, '/me', token)).toBe(200)
+      expect(ofToken()).toHaveLength(2)
+      expect(verifies).toHaveBeenCalledTimes(2)
     } finally {
       digests.mockRestore()
     }
@@ -70,12 +82,12 @@ describe('remembered signatures', () => {
     const clock = stoppedClock()
     const gw = issuerGateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { ttl: 60, cooldown: 1 } }, { runtime: clock })
     const token = await sign(old, tenant.issuer)
-    expect(await status(gw, '/me', token)).toBe(200)
+    await remembered(gw, '/me', token)
     await tenant.publish(next)
     // Until the keys' TTL the gateway doesn't know (as before remembered signatures).
     await clock.advance(30_000)
     expect(await status(gw, '/me', token)).toBe(200)
-    expect(verifies).toHaveBeenCalledTimes(1)
+    expect(verifies).toHaveBeenCalledTimes(2)
     await clock.advance(31_000)
     expect(await status(gw, '/me', token)).toBe(401)
     expect(gw.logs.at(-1)!.auth).toMatchObject({ outcome: 'invalid', code: 'ERR_JWKS_NO_MATCHING_KEY' })
@@ -88,15 +100,15 @@ describe('remembered signatures', () => {
     const clock = stoppedClock()
     const gw = issuerGateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, cache: { ttl: 60 } }, { runtime: clock })
     const token = await sign(key, tenant.issuer)
-    expect(await status(gw, '/me', token)).toBe(200)
+    await remembered(gw, '/me', token)
     await clock.advance(61_000)
     expect(await status(gw, '/me', token)).toBe(200)
     expect((await tenant.stats()).jwksFetches).toBe(2)
-    expect(verifies).toHaveBeenCalledTimes(1)
+    expect(verifies).toHaveBeenCalledTimes(2)
     await tenant.publish(key, await newKey('ES256'))
     await clock.advance(61_000)
     expect(await status(gw, '/me', token)).toBe(200)
-    expect(verifies).toHaveBeenCalledTimes(2)
+    expect(verifies).toHaveBeenCalledTimes(3)
   })
 
   it('a remembered token is refused at its exp on the gateway clock, and checked again within the clock tolerance', async () => {
@@ -106,11 +118,11 @@ describe('remembered signatures', () => {
     const strictClock = stoppedClock(start)
     const strict = issuerGateway({ issuer: tenant.issuer, jwksUrl: tenant.jwksUrl, clockTolerance: 0 }, { runtime: strictClock })
     const token = await sign(key, tenant.issuer, { iat: Math.floor(start / 1000), exp })
-    expect(await status(strict, '/me', token)).toBe(200)
+    await remembered(strict, '/me', token)
     expect(await status(strict, '/me', token)).toBe(200)
     await strictClock.advance(exp * 1000 - start - 1)
     expect(await status(strict, '/me', token)).toBe(200)
-    expect(verifies).toHaveBeenCalledTimes(1)
+    expect(verifies).toHaveBeenCalledTimes(2)
     await strictClock.advance(1)
     expect(await status(strict, '/me', token)).toBe(401)
     expect(strict.logs.at(-1)!.auth).toMatchObject({ outcome: 'invalid', code: 'ERR_JWT_EXPIRED' })
@@ -144,9 +156,9 @@ describe('remembered signatures', () => {
       { runtime: clock },
     )
     const token = await sign(key, tenant.issuer, { aud: 'api', scope: 'read', iat: Math.floor(clock.now() / 1000) })
-    expect(await status(gw, '/api', token)).toBe(200)
+    await remembered(gw, '/api', token)
     expect(await status(gw, '/fresh', token)).toBe(200)
-    expect(verifies).toHaveBeenCalledTimes(1)
+    expect(verifies).toHaveBeenCalledTimes(2)
 
     const billing = await gw.fetch('/billing', bearer(token))
     expect(billing.status).toBe(401)
@@ -159,7 +171,7 @@ describe('remembered signatures', () => {
     expect(gw.logs.at(-1)!.auth).toMatchObject({ outcome: 'invalid', code: 'ERR_JWT_EXPIRED' })
     expect(await status(gw, '/api', token)).toBe(200)
     // Every refusal above came from the claims, checked on the remembered signature.
-    expect(verifies).toHaveBeenCalledTimes(1)
+    expect(verifies).toHaveBeenCalledTimes(2)
   })
 
   it('a token without exp is verified every time (nothing to bound its memory by)', async () => {
@@ -178,10 +190,11 @@ describe('remembered signatures', () => {
     const good = issuerGateway(hmac, { env: { JWT_SECRET: 'a'.repeat(32) } })
     const other = issuerGateway(hmac, { env: { JWT_SECRET: 'b'.repeat(32) } })
     const token = await sign({ alg: 'HS256', secret }, issuer)
+    await remembered(good, '/me', token)
     expect(await status(good, '/me', token)).toBe(200)
-    expect(await status(good, '/me', token)).toBe(200)
-    expect(verifies).toHaveBeenCalledTimes(1)
-    expect(await status(other, '/me', token)).toBe(401)
     expect(verifies).toHaveBeenCalledTimes(2)
+    expect(await status(other, '/me', token)).toBe(401)
+    expect(await status(other, '/me', token)).toBe(401)
+    expect(verifies).toHaveBeenCalledTimes(4)
   })
 })
