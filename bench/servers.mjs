@@ -2,7 +2,8 @@
 // generator: the origins, the JWKS server and the cache service, all on 127.0.0.1.
 //   main    any path: a 1 KB JSON body; paths under /cacheable/ are `Cache-Control: public, max-age=300`;
 //           paths under /catalog/ a 16 KB API-like JSON body (100 items: ids, prices, nested objects,
-//           no number of 16 digits), for the aggregation's parse cost
+//           no number of 16 digits), for the aggregation's parse cost; under /catalog/ids- the same
+//           body with each id sent as a string of 19 digits (as APIs send ids a double can't hold)
 //   slow20, slow40, slow60   answer after 20, 40, 60 ms with a small JSON body (the fan-out origins)
 //   tail10  like main, but every 10th answer comes after 200 ms: the slow target of the hedging pool
 //   jwks    GET /.well-known/jwks.json: the public keys given in argv
@@ -36,6 +37,9 @@ const catalog = Buffer.from(JSON.stringify({
   })),
 }))
 
+// The same, each id a string of 19 digits.
+const catalogIds = Buffer.from(catalog.toString().replace(/"id":(\d+)/g, (_, digits) => `"id":"${digits}0000"`))
+
 function listen(server) {
   server.keepAliveTimeout = 120_000
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)))
@@ -43,7 +47,7 @@ function listen(server) {
 
 const main = http.createServer((req, res) => {
   count('main')
-  const body = req.url.startsWith('/catalog/') ? catalog : payload
+  const body = req.url.startsWith('/catalog/ids-') ? catalogIds : req.url.startsWith('/catalog/') ? catalog : payload
   const headers = { 'content-type': 'application/json', 'content-length': body.length }
   if (req.url.startsWith('/cacheable/')) headers['cache-control'] = 'public, max-age=300'
   res.writeHead(200, headers)

@@ -68,7 +68,7 @@ export function decodeBody(bytes: Uint8Array, raw: boolean): unknown {
   if (text.trim() === '') return null
   let parsed
   try {
-    parsed = parseJson(text, MAX_BODY_DEPTH)
+    parsed = parseJson(text, bytes, MAX_BODY_DEPTH)
   } catch {
     // Deep nesting that never closes (`[` x 1 MiB) is refused for its depth, not its syntax.
     throw new BodyError(textTooDeep(text, MAX_BODY_DEPTH) ? 'too-deep' : 'not-json')

@@ -3,11 +3,12 @@
  * templates (a chained call fetches the right resource) and the response's text.
  */
 import { describe, expect, it } from 'vitest'
-import { hasLongDigitRun, parseExactJson } from '../../src/core/exact-json'
+import { parseExactJson, scanJson as scanBytes } from '../../src/core/exact-json'
 import { newTag, originLog, testGateway } from '../support/gateway'
 import { aggregate, aggregateConfig, literal, type CallInput } from './helpers'
 
 const BIG = '12345678901234567890'
+const scanJson = (text: string, maxDepth: number) => scanBytes(new TextEncoder().encode(text), maxDepth)
 const NEGATIVE = '-98765432109876543210'
 /** A call answering this exact text (numbers a double would alter included). */
 const textCall = (name: string, text: string, more: Partial<CallInput> = {}): CallInput => ({ name, upstream: 'origin', path: '/json', query: { value: literal(text) }, ...more })
@@ -74,11 +75,30 @@ describe('aggregate: exact numbers', () => {
     expect(gw.text).toBe(`{"x":0.12345678901234567890,"price":19.99}`)
   })
 
-  it('reads number sources only when the text has a run of 16 digits (a decimal point inside a number does not break it)', () => {
-    expect(hasLongDigitRun('{"a": 123456789012345, "b": "2026-12-04T10:00:00Z", "c": 1.5}')).toBe(false)
-    expect(hasLongDigitRun('{"x": 0.1234567890123456}')).toBe(true)
-    expect(hasLongDigitRun('{"x": 1234567.123456789}')).toBe(true)
-    expect(hasLongDigitRun(`{"id": ${BIG}}`)).toBe(true)
+  it('reads number sources only when a number is written with 16 characters or more; digits in strings never count', () => {
+    expect(scanJson('{"a": 123456789012345, "b": "2026-12-04T10:00:00Z", "c": 1.5, "d": true, "e": false}', 8)).toBeUndefined()
+    expect(scanJson('{"x": 0.1234567890123456}', 8)).toBe('long-number')
+    expect(scanJson('{"x": 1234567.123456789}', 8)).toBe('long-number')
+    expect(scanJson(`{"id": ${BIG}}`, 8)).toBe('long-number')
+    // Written short, a double's digits are few: 15 significant digits and an exponent count too.
+    expect(scanJson('{"x": 123456789012345e5}', 8)).toBe('long-number')
+    expect(scanJson('{"x": 1e21, "y": -1.5E-7}', 8)).toBeUndefined()
+    // Ids sent as strings (and a quote escaped inside one) don't make the body parse twice.
+    expect(scanJson(`{"id": "${BIG}", "note": "a \\"quoted\\" ${BIG}", "n": 1}`, 8)).toBeUndefined()
+  })
+
+  it('finds nesting deeper than the bound, strings aside', () => {
+    expect(scanJson('[[[1]]]', 3)).toBeUndefined()
+    expect(scanJson('[[[[1]]]]', 3)).toBe('too-deep')
+    expect(scanJson('{"a": {"b": "[[[[[["}}', 2)).toBeUndefined()
+    expect(scanJson('{"a": "\\\\", "b": {"c": {}}}', 2)).toBe('too-deep')
+    // Characters of several bytes, in strings and keys, are skipped like any other.
+    expect(scanJson('{"é€😀": "[[[é€😀", "n": [1234567890123456]}', 2)).toBe('long-number')
+  })
+
+  it('an id sent as a string beside a long number: the number keeps its digits, the string is a string', async () => {
+    const { gw } = await aggregateText(newTag(), [textCall('a', `{"id": "${BIG}", "n": ${BIG}}`)])
+    expect(gw.text).toBe(`{"id":"${BIG}","n":${BIG}}`)
   })
 
   it('keeps as raw only numbers that do not survive the round trip', () => {
