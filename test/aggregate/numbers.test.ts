@@ -8,7 +8,8 @@ import { newTag, originLog, testGateway } from '../support/gateway'
 import { aggregate, aggregateConfig, literal, type CallInput } from './helpers'
 
 const BIG = '12345678901234567890'
-const scanJson = (text: string, maxDepth: number) => scanBytes(new TextEncoder().encode(text), maxDepth)
+/** The scan as `parseJson` calls it: the bytes, and the text decoded from them (a slice of it read when all ASCII). */
+const scanJson = (text: string, maxDepth: number) => scanBytes(new TextEncoder().encode(text), maxDepth, text)
 const NEGATIVE = '-98765432109876543210'
 /** A call answering this exact text (numbers a double would alter included). */
 const textCall = (name: string, text: string, more: Partial<CallInput> = {}): CallInput => ({ name, upstream: 'origin', path: '/json', query: { value: literal(text) }, ...more })
@@ -75,14 +76,26 @@ describe('aggregate: exact numbers', () => {
     expect(gw.text).toBe(`{"x":0.12345678901234567890,"price":19.99}`)
   })
 
-  it('reads number sources only when a number is written with 16 characters or more; digits in strings never count', () => {
+  it('a long number a double holds exactly (its shortest text) is answered as it was written', async () => {
+    const { gw } = await aggregateText(newTag(), [textCall('a', `{"x": 0.30000000000000004, "lng": -122.41941550000001, "n": 9007199254740991}`)])
+    expect(gw.text).toBe(`{"x":0.30000000000000004,"lng":-122.41941550000001,"n":9007199254740991}`)
+  })
+
+  it('reads number sources only for a number of 16 characters or more that a double reads back otherwise; digits in strings never count', () => {
     expect(scanJson('{"a": 123456789012345, "b": "2026-12-04T10:00:00Z", "c": 1.5, "d": true, "e": false}', 8)).toBeUndefined()
-    expect(scanJson('{"x": 0.1234567890123456}', 8)).toBe('long-number')
-    expect(scanJson('{"x": 1234567.123456789}', 8)).toBe('long-number')
+    expect(scanJson('{"x": 0.12345678901234567890}', 8)).toBe('long-number')
+    expect(scanJson('{"x": 1234567.1234567891}', 8)).toBe('long-number')
     expect(scanJson(`{"id": ${BIG}}`, 8)).toBe('long-number')
+    expect(scanJson(`[1, ${BIG}]`, 8)).toBe('long-number')
+    expect(scanJson(BIG, 8)).toBe('long-number')
+    // A double's own shortest text (what JavaScript or Python prints) reads back the same: one parse.
+    expect(scanJson('{"x": 0.30000000000000004, "lng": -122.41941550000001, "r": 0.8444218515250481}', 8)).toBeUndefined()
     // Written short, a double's digits are few: 15 significant digits and an exponent count too.
     expect(scanJson('{"x": 123456789012345e5}', 8)).toBe('long-number')
     expect(scanJson('{"x": 1e21, "y": -1.5E-7}', 8)).toBeUndefined()
+    // Without the text (or with characters of several bytes), each number's text is read from the bytes.
+    expect(scanBytes(new TextEncoder().encode(`[0.30000000000000004, ${BIG}]`), 8)).toBe('long-number')
+    expect(scanBytes(new TextEncoder().encode('["é", 0.30000000000000004]'), 8)).toBeUndefined()
     // Ids sent as strings (and a quote escaped inside one) don't make the body parse twice.
     expect(scanJson(`{"id": "${BIG}", "note": "a \\"quoted\\" ${BIG}", "n": 1}`, 8)).toBeUndefined()
   })
@@ -93,7 +106,7 @@ describe('aggregate: exact numbers', () => {
     expect(scanJson('{"a": {"b": "[[[[[["}}', 2)).toBeUndefined()
     expect(scanJson('{"a": "\\\\", "b": {"c": {}}}', 2)).toBe('too-deep')
     // Characters of several bytes, in strings and keys, are skipped like any other.
-    expect(scanJson('{"é€😀": "[[[é€😀", "n": [1234567890123456]}', 2)).toBe('long-number')
+    expect(scanJson('{"é€😀": "[[[é€😀", "n": [12345678901234567]}', 2)).toBe('long-number')
   })
 
   it('an id sent as a string beside a long number: the number keeps its digits, the string is a string', async () => {
