@@ -3,7 +3,9 @@
 //   main    any path: a 1 KB JSON body; paths under /cacheable/ are `Cache-Control: public, max-age=300`;
 //           paths under /catalog/ a 16 KB API-like JSON body (100 items: ids, prices, nested objects,
 //           no number of 16 digits), for the aggregation's parse cost; under /catalog/ids- the same
-//           body with each id sent as a string of 19 digits (as APIs send ids a double can't hold)
+//           body with each id sent as a string of 19 digits (as APIs send ids a double can't hold);
+//           under /catalog/floats- the body with two long floats per item, each a double's own
+//           shortest text (as JavaScript prints 0.1 + 0.2)
 //   slow20, slow40, slow60   answer after 20, 40, 60 ms with a small JSON body (the fan-out origins)
 //   tail10  like main, but every 10th answer comes after 200 ms: the slow target of the hedging pool
 //   jwks    GET /.well-known/jwks.json: the public keys given in argv
@@ -39,6 +41,8 @@ const catalog = Buffer.from(JSON.stringify({
 
 // The same, each id a string of 19 digits.
 const catalogIds = Buffer.from(catalog.toString().replace(/"id":(\d+)/g, (_, digits) => `"id":"${digits}0000"`))
+// The same, each price computed (`+ 0.1 + 0.2`) and a latitude beside it: 17-19 characters each.
+const catalogFloats = Buffer.from(catalog.toString().replace(/"price":([\d.]+)/g, (_, price) => `"price":${Number(price) + 0.1 + 0.2},"lat":${37 + Number(price) / 1e3 + 1e-14}`))
 
 function listen(server) {
   server.keepAliveTimeout = 120_000
@@ -47,7 +51,7 @@ function listen(server) {
 
 const main = http.createServer((req, res) => {
   count('main')
-  const body = req.url.startsWith('/catalog/ids-') ? catalogIds : req.url.startsWith('/catalog/') ? catalog : payload
+  const body = req.url.startsWith('/catalog/floats-') ? catalogFloats : req.url.startsWith('/catalog/ids-') ? catalogIds : req.url.startsWith('/catalog/') ? catalog : payload
   const headers = { 'content-type': 'application/json', 'content-length': body.length }
   if (req.url.startsWith('/cacheable/')) headers['cache-control'] = 'public, max-age=300'
   res.writeHead(200, headers)
