@@ -45,14 +45,26 @@ const bearer = (ctx) => ({ authorization: `Bearer ${ctx.token}` })
 const CLIENT_IP = { 'cf-connecting-ip': '203.0.113.7' }
 
 // The aggregation's body parsing before exact numbers and the depth bound (issue 21).
-/** One route aggregating three calls to the origin's catalog bodies (`${prefix}a`, `b`, `c`). */
-const catalogAggregate = (ctx, prefix) => ({
-  upstreams: origin(ctx),
-  routes: [{ id: 'catalog', match: { path: '/*' }, action: { type: 'aggregate', calls: ['a', 'b', 'c'].map((name) => ({ name, upstream: 'origin', path: `${prefix}${name}`, group: name })) } }],
-})
 const OLD_PARSE = {
   'src/aggregate/body.ts': [['parsed = parseJson(text, bytes, MAX_BODY_DEPTH)', 'parsed = { value: JSON.parse(text) }']],
 }
+
+/**
+ * An aggregate of three calls to the origin's catalog bodies under `prefix` (`${prefix}a`, `b`,
+ * `c`) against the same config bundled with the old parse path (`OLD_PARSE`).
+ */
+const catalogParse = (name, body, prefix, targets) => ({
+  name,
+  title: `Aggregate of 3 calls, ${body} vs the old parse path`,
+  requires: ['action:aggregate'],
+  config: (ctx) => ({
+    upstreams: origin(ctx),
+    routes: [{ id: 'catalog', match: { path: '/*' }, action: { type: 'aggregate', calls: ['a', 'b', 'c'].map((call) => ({ name: call, upstream: 'origin', path: `${prefix}${call}`, group: call })) } }],
+  }),
+  request: () => ({ method: 'GET', path: '/catalog' }),
+  against: { name: 'old-parse', patches: OLD_PARSE },
+  targets,
+})
 
 // Hedging switched off in the source, the config unchanged: the baseline of `hedge-tail`.
 const NO_HEDGING = {
@@ -504,38 +516,15 @@ export const SCENARIOS = [
     metric: 'latency',
     targets: { latencyRatio: 1.05 },
   },
-  {
-    // Issue 21: exact numbers cost at most +10% CPU on bodies without them. The old parse path
-    // (plain JSON.parse, no walk for depth and inexact numbers) is the same config bundled with OLD_PARSE.
-    name: 'aggregate-parse',
-    title: 'Aggregate of 3 calls, 16 KB API-like JSON each (no 16-digit numbers) vs the old parse path',
-    requires: ['action:aggregate'],
-    config: (ctx) => catalogAggregate(ctx, '/catalog/'),
-    request: () => ({ method: 'GET', path: '/catalog' }),
-    against: { name: 'old-parse', patches: OLD_PARSE },
-    targets: { cpuRatio32: 1.1 },
-  },
-  {
-    // The same with every id a string of 19 digits: digits inside strings must not make a body
-    // parse twice (they did until the scan skipped strings: 2.3x the CPU).
-    name: 'aggregate-parse-string-ids',
-    title: 'Aggregate of 3 calls, the same JSON with 19-digit ids sent as strings, vs the old parse path',
-    requires: ['action:aggregate'],
-    config: (ctx) => catalogAggregate(ctx, '/catalog/ids-'),
-    request: () => ({ method: 'GET', path: '/catalog' }),
-    against: { name: 'old-parse', patches: OLD_PARSE },
-    targets: { cpuRatio32: 1.1 },
-  },
-  {
-    // Long floats a double holds exactly (its shortest text) are read back in the scan, not parsed
-    // again (they were: 2.4x the CPU). No target: reading 600 numbers back is work the plain parse skips.
-    name: 'aggregate-parse-long-floats',
-    title: 'Aggregate of 3 calls, the same JSON with two 17-19 character floats per item, vs the old parse path',
-    requires: ['action:aggregate'],
-    config: (ctx) => catalogAggregate(ctx, '/catalog/floats-'),
-    request: () => ({ method: 'GET', path: '/catalog' }),
-    against: { name: 'old-parse', patches: OLD_PARSE },
-  },
+  // Issue 21: exact numbers cost at most +10% CPU on bodies without them. The old parse path
+  // (plain JSON.parse, no scan for depth and long numbers) is the same config bundled with OLD_PARSE.
+  catalogParse('aggregate-parse', '16 KB API-like JSON each (no 16-digit numbers)', '/catalog/', { cpuRatio32: 1.1 }),
+  // Every id a string of 19 digits: digits inside strings must not make a body parse twice (they
+  // did until the scan skipped strings: 2.3x the CPU).
+  catalogParse('aggregate-parse-string-ids', 'the same JSON with 19-digit ids sent as strings,', '/catalog/ids-', { cpuRatio32: 1.1 }),
+  // Long floats a double holds exactly (its shortest text) are read back in the scan, not parsed
+  // again (they were: 2.4x the CPU). No target: reading 600 numbers back is work the plain parse skips.
+  catalogParse('aggregate-parse-long-floats', 'the same JSON with two 17-19 character floats per item,', '/catalog/floats-', undefined),
   {
     // Issue 20: hedged requests against a slow tail. Round robin over `main` and `tail10`, whose
     // every 10th answer takes 200 ms; hedged after 20 ms to the other target. The baseline is the
