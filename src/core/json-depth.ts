@@ -38,12 +38,13 @@ function pathOf(entry: { key: string | number; parent: typeof entry | undefined 
   return path
 }
 
-const OPEN_BRACKET = 0x5b
-const CLOSE_BRACKET = 0x5d
-const OPEN_BRACE = 0x7b
-const CLOSE_BRACE = 0x7d
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
+/** The character codes that shape JSON text outside its strings (also read by `./exact-json`'s scan). */
+export const OPEN_BRACKET = 0x5b
+export const CLOSE_BRACKET = 0x5d
+export const OPEN_BRACE = 0x7b
+export const CLOSE_BRACE = 0x7d
+export const QUOTE = 0x22
+export const BACKSLASH = 0x5c
 
 /**
  * Whether JSON text nests objects and arrays deeper than `max` levels, read from the text itself
