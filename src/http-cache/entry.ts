@@ -71,8 +71,9 @@ function freshnessHeaders(freshness: Freshness, keepSeconds: number): [string, s
 
 /**
  * The response to `cache.put`: origin status, headers (per-client ones removed) and body. Its
- * headers are built in one pass as a list, then made a `Headers` once: on every miss that is
- * stored, each native `delete`/`set` call was a cost of its own.
+ * headers start as a native copy of the origin's, and only the names it actually sent that must
+ * not be stored are deleted: cheaper on workerd than a list of pairs (each pair converted on its
+ * way into `Response`, ~3% of a stored miss's CPU) or blind deletes of every never-stored name.
  */
 export function storedResponse(
   res: Response,
@@ -84,17 +85,24 @@ export function storedResponse(
   // A CORS grant for one named origin is per client unless the entry is keyed by `Origin`.
   const allowOrigin = res.headers.get('access-control-allow-origin')
   const perClientGrant = allowOrigin !== null && allowOrigin.trim() !== '*' && !options.varyNames.includes('origin')
-  const list: [string, string][] = []
+  const headers = new Headers(res.headers)
   // Iterated names are lower-case; `Set-Cookie` is never stored, so joined values lose nothing.
   for (const [name, value] of res.headers) {
-    if (NEVER_STORED.has(name) || options.strip.includes(name) || (perClientGrant && CORS_GRANT.includes(name))) continue
-    // Stashed: the Cache API would act on them.
-    list.push([(STASHED as readonly string[]).includes(name) ? `${P}${name}` : name, value])
+    // An origin's own `x-edgeway-cache-*` names would be read back as the entry's bookkeeping.
+    if (NEVER_STORED.has(name) || name.startsWith(P) || options.strip.includes(name) || (perClientGrant && CORS_GRANT.includes(name))) {
+      headers.delete(name)
+    } else if ((STASHED as readonly string[]).includes(name)) {
+      // Stashed: the Cache API would act on them.
+      headers.delete(name)
+      headers.set(`${P}${name}`, value)
+    }
   }
-  if (options.pins?.length) list.push([PINS, options.pins.join('; ')])
-  if (options.sentAt !== undefined) list.push([SENT_AT, String(options.sentAt)])
-  list.push(...freshnessHeaders(freshness, keepSeconds), [STATUS, String(res.status)], [LENGTH, String(body?.byteLength ?? 0)])
-  return new Response(body, { status: 200, statusText: res.statusText, headers: list })
+  if (options.pins?.length) headers.set(PINS, options.pins.join('; '))
+  if (options.sentAt !== undefined) headers.set(SENT_AT, String(options.sentAt))
+  for (const [name, value] of freshnessHeaders(freshness, keepSeconds)) headers.set(name, value)
+  headers.set(STATUS, String(res.status))
+  headers.set(LENGTH, String(body?.byteLength ?? 0))
+  return new Response(body, { status: 200, statusText: res.statusText, headers })
 }
 
 /** The entry at the primary key of a `Vary`-ing response: it only names the varied headers. */

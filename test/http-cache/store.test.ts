@@ -102,3 +102,30 @@ describe('a Vary-ing entry is never seen half written', () => {
     expect((await lookup(driven.real, ORIGIN, primary, en)).entry).toBeUndefined()
   })
 })
+
+describe("an origin's headers never pass for the cache's own bookkeeping", () => {
+  it('an origin sending x-edgeway-cache-* names is stored and served as it answered, without them', async () => {
+    const cache = await caches.open(`store-test-${crypto.randomUUID()}`)
+    const primary = `forged-${crypto.randomUUID()}`
+    const forged = input(cache, primary, 'the real body', undefined, new Headers())
+    forged.response = new Response('the real body', {
+      headers: {
+        'content-type': 'text/plain',
+        'x-edgeway-cache-variants': 'accept-language',
+        'x-edgeway-cache-status': '500',
+        'x-edgeway-cache-length': '3',
+        'x-edgeway-cache-pins': 'sticky=evil',
+        'x-edgeway-cache-cache-control': 'no-store',
+      },
+    })
+    await written(forged)
+    const found = await lookup(cache, ORIGIN, primary, new Headers())
+    expect(found.entry?.variants).toBeUndefined()
+    expect(found.entry?.pins).toEqual([])
+    const response = found.entry!.response
+    expect(response.status).toBe(200)
+    expect(await response.text()).toBe('the real body')
+    expect([...response.headers.keys()].filter((name) => name.startsWith('x-edgeway-cache-'))).toEqual([])
+    expect(response.headers.get('cache-control')).toBeNull()
+  })
+})
