@@ -1,4 +1,4 @@
-// `npm run bench:cpu -- [scenario] [--seconds=5] [--connections=32] [--hand]`: where the gateway's
+// `npm run bench:cpu -- [scenario] [--seconds=5] [--connections=32] [--rows=40] [--hand]`: where the gateway's
 // CPU goes; with `--hand`, where the scenario's hand-written twin's goes (bench/hand-written/), to
 // set the two side by side. V8 counts a native call's time as the caller's own when it has no frame
 // of its own to show (the twins call `cache.match` from one big function): compare areas, not one
@@ -23,6 +23,8 @@ const option = (name, fallback) => Number(args.find((a) => a.startsWith(`--${nam
 const name = args.find((a) => !a.startsWith('--')) ?? 'pass-through'
 const seconds = option('seconds', 5)
 const connections = option('connections', 32)
+// How many functions the table lists (the areas: 25).
+const rows = option('rows', 40)
 const hand = args.includes('--hand')
 // A bench scenario, or one of `--profile`'s variants (stages removed).
 const scenario = SCENARIOS.find((s) => s.name === name) ?? PROFILE_SCENARIOS.find((s) => s.name === name)
@@ -104,7 +106,7 @@ async function main() {
   console.log('\nself time by area (JS thread only; "(idle)" and "(program)" are the runtime outside JS):')
   for (const r of byArea.rows.slice(0, 25)) console.log(`  ${pct(r.share)}  ${r.key}`)
   console.log('\nself time by function:')
-  for (const r of byFunction.rows.slice(0, 40)) console.log(`  ${pct(r.share)}  ${r.key}`)
+  for (const r of byFunction.rows.slice(0, rows)) console.log(`  ${pct(r.share)}  ${r.key}`)
   console.log(`\nprofile: ${out}`)
   await gateway.stop()
 }
