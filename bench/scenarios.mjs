@@ -588,7 +588,7 @@ const NO_TIMER_EDITS = [
   ['signal: this.controller.signal,', ''],
 ]
 const NO_LISTENER = {
-  'src/gateway/fast-path.ts': [
+  'src/gateway/route-server.ts': [
     ["signal.addEventListener('abort', onClientGone)", ''],
     ["signal.removeEventListener('abort', onClientGone)", ''],
   ],
@@ -598,7 +598,7 @@ const NO_TIMER = { [PASS_THROUGH]: [...NATIVE_BODY[PASS_THROUGH], ...NO_TIMER_ED
 // hop-by-hop stripping (a plain copy is kept: the client's request headers are immutable).
 // Removing the edits is unsafe; this only prices them.
 const NO_HEADER_COPIES = {
-  'src/gateway/fast-path.ts': [['const headers = forwardedHeaders(request, url)', 'const headers = new Headers(request.headers)'], ...NO_LISTENER['src/gateway/fast-path.ts']],
+  'src/gateway/route-server.ts': [['const headers = forwardedHeaders(request, url)', 'const headers = new Headers(request.headers)'], ...NO_LISTENER['src/gateway/route-server.ts']],
   [PASS_THROUGH]: [...NO_TIMER[PASS_THROUGH], ['stripHopByHop(out.headers)', '']],
 }
 // The pass-through's twin with the same stages left out (its `OMIT` binding, bench/hand-written/
