@@ -17,6 +17,7 @@ import * as v from 'valibot'
 import type { ConfigView, ConsumerView, PolicyView } from '../core/config-view'
 import type { Env } from '../core/env'
 import type { Runtime } from '../core/runtime'
+import { STORED_CONSUMER_PREFIX, storedConsumerKey } from '../core/consumer'
 import { Name } from '../core/schema'
 
 export const ConsumerStoreSchema = v.strictObject({
@@ -43,7 +44,6 @@ export type StoredConsumer = {
   updatedAt: string
 }
 
-const PREFIX = 'consumer:'
 /** Entries an isolate keeps at most: random token subjects can't grow the cache without bound. */
 const MAX_CACHED = 10_000
 
@@ -77,22 +77,22 @@ export function storeNamespace(settings: ConsumerStoreSettings, env: Env): KVNam
 }
 
 export async function readConsumer(kv: KVNamespace, id: string): Promise<StoredConsumer | null> {
-  return kv.get<StoredConsumer>(PREFIX + id, { type: 'json' })
+  return kv.get<StoredConsumer>(storedConsumerKey(id), { type: 'json' })
 }
 
 export async function writeConsumer(kv: KVNamespace, consumer: StoredConsumer): Promise<void> {
-  await kv.put(PREFIX + consumer.id, JSON.stringify(consumer))
+  await kv.put(storedConsumerKey(consumer.id), JSON.stringify(consumer))
   cacheOf(kv).delete(consumer.id)
 }
 
 export async function deleteConsumer(kv: KVNamespace, id: string): Promise<void> {
-  await kv.delete(PREFIX + id)
+  await kv.delete(storedConsumerKey(id))
   cacheOf(kv).delete(id)
 }
 
 /** One page of stored consumers (at most `limit`), and the cursor of the next page. */
 export async function listConsumers(kv: KVNamespace, limit: number, cursor?: string): Promise<{ consumers: StoredConsumer[]; cursor?: string }> {
-  const page = await kv.list({ prefix: PREFIX, limit, ...(cursor ? { cursor } : {}) })
+  const page = await kv.list({ prefix: STORED_CONSUMER_PREFIX, limit, ...(cursor ? { cursor } : {}) })
   const consumers = await Promise.all(page.keys.map((key) => kv.get<StoredConsumer>(key.name, { type: 'json' })))
   return { consumers: consumers.filter((c): c is StoredConsumer => c !== null), ...(!page.list_complete && { cursor: page.cursor }) }
 }

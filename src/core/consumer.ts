@@ -10,6 +10,18 @@ import type { Consumer } from './context'
 
 type Consumers = Pick<ConfigView, 'consumers'>
 
+/**
+ * Where the consumer store (`gateway.consumerStore`, `auth/consumer-store.ts`) keeps a consumer in
+ * its KV namespace. Here, not in auth/, because the rate-limit admin also reads whether a token's
+ * subject is stored (to render the key it counts under), and features share only core/.
+ */
+export const STORED_CONSUMER_PREFIX = 'consumer:'
+
+/** The store's KV key for consumer `id`. */
+export function storedConsumerKey(id: string): string {
+  return STORED_CONSUMER_PREFIX + id
+}
+
 /** Whether a consumer came from a token (`jwt`, or `oauth` introspection): its subject is unique only within its issuer. */
 export function fromToken(via: Consumer['via']): boolean {
   return via === 'jwt' || via === 'oauth'

@@ -16,7 +16,7 @@
  */
 import type { Context } from 'hono'
 import { onFirstUse, type AdminContext, type AdminExtension } from '../core/admin'
-import { consumerKey } from '../core/consumer'
+import { consumerKey, storedConsumerKey } from '../core/consumer'
 import type { AppEnv } from '../core/context'
 import type { RateLimiter } from './rate-limiter'
 import type { RateLimitOptions } from './schema'
@@ -38,9 +38,9 @@ const FULL_EFFECT_S = Math.max(MAX_LEASE_MS, LOCAL_DENIAL_MS) / 1000
  * Whether the consumer store (`gateway.consumerStore`) has `id` for tokens of `issuer`: an entry
  * pinned to no issuer or to this one. Authentication then knows the token's subject, and a request
  * counts under the plain id, as for a configured consumer. One uncached KV read per admin call.
- * The entry is `consumer:<id>` in the store's namespace, auth/consumer-store.ts's layout: features
- * share nothing but core/, so this reads it directly (test/rate-limit/consumer-key-admin.test.ts
- * holds the two to each other with real requests).
+ * The entry's KV key comes from core/ (`storedConsumerKey`), which auth/consumer-store.ts writes
+ * with too; only its `issuer` is read here (test/rate-limit/consumer-key-admin.test.ts holds the
+ * two to each other with real requests).
  */
 async function storedFor(ctx: AdminContext, id: string, issuer: string): Promise<boolean> {
   const store = ctx.config.gateway.consumerStore as { kv: string } | undefined
@@ -48,7 +48,7 @@ async function storedFor(ctx: AdminContext, id: string, issuer: string): Promise
   if (!kv || typeof kv.get !== 'function') return false
   let entry: { issuer?: unknown } | null
   try {
-    entry = await kv.get<{ issuer?: unknown }>(`consumer:${id}`, { type: 'json' })
+    entry = await kv.get<{ issuer?: unknown }>(storedConsumerKey(id), { type: 'json' })
   } catch (err) {
     throw new GatewayError('ERR_RATE_LIMIT_UNAVAILABLE', { detail: 'The consumer store cannot be read, so the consumer\'s key is unknown.', cause: err })
   }
