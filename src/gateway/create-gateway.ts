@@ -95,7 +95,7 @@ export function* createGatewaySteps(config: GatewayConfig, env: Env, options: Ga
   }
   const match = yield* createMatcherSteps(routes, config.versioning)
 
-  const admin = adminApi({ config, env, configVersion: options.configVersion ?? 'unversioned', source: options.source ?? config })
+  const admin = adminApi({ config, env, configVersion: options.configVersion ?? 'unversioned', source: options.source ?? config, upstreams })
   const metrics = createMetrics(config.gateway.metrics, env, {
     sinks: options.metricsSinks,
     adminPrefix: admin ? config.gateway.admin.prefix : undefined,

@@ -30,6 +30,8 @@ export type PassiveHealth = {
   isFailure(status: number): boolean
   /** Milliseconds until the first ejected target returns (0 if none is ejected). */
   nextReturnIn(): number
+  /** Milliseconds until `target`'s ejection ends (0: not ejected). A read only, unlike `available`. */
+  ejectedFor(target: Target): number
 }
 
 export function createPassiveHealth(config: PassiveHealthConfig, targets: Target[], runtime: Runtime = systemRuntime): PassiveHealth {
@@ -68,6 +70,9 @@ export function createPassiveHealth(config: PassiveHealthConfig, targets: Target
       let soonest = Infinity
       for (const s of state) if (s.ejectedUntil > now) soonest = Math.min(soonest, s.ejectedUntil - now)
       return soonest === Infinity ? 0 : soonest
+    },
+    ejectedFor(target) {
+      return Math.max(0, state[target.index]!.ejectedUntil - runtime.now())
     },
   }
 }
