@@ -3,7 +3,8 @@
 //   npm run bench                       full run (several minutes); writes bench/results/
 //   npm run bench -- --smoke            seconds-long check that every part still works (CI)
 //   npm run bench -- --only=pass-through,jwt --rounds=5 --seconds=5   (partial: bench/work/partial-results/)
-//   npm run bench -- --profile          the pass-through with stages removed one at a time
+//   npm run bench -- --profile          the pass-through with stages removed one at a time, and the full
+//                                       pipeline's policies added one at a time, each beside its twin
 // Everything runs on 127.0.0.1; every process started is ended on exit, error or time limit.
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'

@@ -560,7 +560,8 @@ export const SCENARIOS = [
 
 /**
  * `npm run bench -- --profile`: the pass-through with stages removed one at a time, each against the
- * bare worker, to see what each stage costs (docs/benchmarks.md has the reading). Config stages
+ * bare worker, to see what each stage costs (docs/benchmarks.md has the reading); then the full
+ * pipeline's policies added one at a time, each beside its hand-written twin doing the same steps. Config stages
  * are removed by config; code stages by `patches` applied to the source while bundling (src/ is
  * untouched; a patch that no longer applies fails loudly).
  */
@@ -614,6 +615,23 @@ const variant = (name, title, extra, patches, handWritten = undefined) => ({
   patches,
   config: (ctx) => ({ ...extra, upstreams: origin(ctx), routes: [proxyRoute()] }),
 })
+// The full pipeline's stages: its route with its policies taken one phase at a time (JWT, then the
+// rate limit, then the cache), each beside the hand-written pipeline doing the same steps (its
+// `STEPS` binding), so the profile shows where the gateway's excess over the twin comes from.
+const fullPipeline = SCENARIOS.find((s) => s.name === 'full-pipeline')
+const pipelineStage = (name, title, types, steps) => ({
+  ...fullPipeline,
+  name,
+  title,
+  peer: undefined,
+  targets: undefined,
+  leanTargets: undefined,
+  config: (ctx) => {
+    const config = fullPipeline.config(ctx)
+    return { ...config, routes: config.routes.map((r) => ({ ...r, policies: r.policies.filter((p) => types.includes(p.type)) })) }
+  },
+  handWritten: { ...fullPipeline.handWritten, bindings: (ctx) => ({ ...fullPipeline.handWritten.bindings(ctx), STEPS: steps }) },
+})
 export const PROFILE_SCENARIOS = [
   variant('pass-through', 'pass-through (default config)', {}, undefined, twinOmitting('')),
   variant('no-log', '- log line', LOG_OFF),
@@ -623,4 +641,7 @@ export const PROFILE_SCENARIOS = [
   variant('native-body-no-timer', '- body read - header timer - abort wiring', {}, NO_TIMER, twinOmitting('body-read,abort-wiring')),
   variant('core', '- all of the above (routing, ids, trace, header edits left)', BARE_PIPELINE, NO_TIMER),
   variant('core-no-headers', '- all of the above - header edits (routing, ids, trace, one copy left)', BARE_PIPELINE, NO_HEADER_COPIES),
+  pipelineStage('pipeline-jwt', 'full pipeline, its JWT policy only', ['jwt'], 'jwt'),
+  pipelineStage('pipeline-jwt-rate-limit', 'full pipeline, JWT and rate limit (no cache)', ['jwt', 'rate-limit'], 'jwt rate-limit'),
+  pipelineStage('pipeline-full', 'full pipeline (JWT, rate limit, cache miss)', ['jwt', 'rate-limit', 'cache'], 'jwt rate-limit cache'),
 ]
