@@ -18,12 +18,7 @@
  * normalising errors, a config with Server-Timing or telemetry spans, or with global policies
  * other than `request-id`) goes to the Hono app, unchanged.
  *
- * It keeps what the Hono path promises, in the same order: request id (the `request-id` policy's
- * options, the only global policy it serves), forwarding headers and hop-by-hop stripping
- * (`forwardedHeaders`), trace context (`continueTrace`), the header and idle timeouts, problem+json
- * errors (`renderError`), the API version's response headers, the log line (the same record, 499
- * when the client goes away first), and metrics (`Server-Timing` on a pass-through, the record
- * handed to the sinks), as the metrics middleware would.
+ * It keeps every promise of the Hono path, in the same order (`./route-server.ts` lists them).
  */
 import type { Hono } from 'hono'
 import type { GatewayConfig } from '../config/schema'

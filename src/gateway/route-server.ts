@@ -6,7 +6,8 @@
  * request id (the `request-id` policy's options), forwarding headers and hop-by-hop stripping
  * (`forwardedHeaders`), trace context (`continueTrace`), the header and idle timeouts,
  * problem+json errors (`renderError`), the API version's response headers, the log line (the same
- * record, 499 when the client goes away first), and metrics as the metrics middleware would.
+ * record, 499 when the client goes away first), and metrics (`Server-Timing` on a pass-through,
+ * the record handed to the sinks) as the metrics middleware would.
  */
 import { Context, type ExecutionContext as HonoExecutionContext } from 'hono'
 import type { AppEnv } from '../core/context'
