@@ -29,6 +29,11 @@ export type AdminContext = {
   source: unknown
   /** Counts wrong admin tokens per client IP (an endpoint with its own login uses it too). */
   guardToken: AdminTokenGuard
+  /**
+   * What `GET {prefix}/upstreams` answers: the running config's upstreams as this isolate sees
+   * them (`upstream/admin.ts`). Handed in by the gateway, which holds the compiled upstreams.
+   */
+  upstreamStatus?: ((c: Context<AppEnv>) => Promise<unknown>) | undefined
 }
 
 /** Adds a feature's endpoints to the admin app (mounted under `gateway.admin.prefix`). */

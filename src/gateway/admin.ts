@@ -15,8 +15,6 @@ import { cacheAdmin } from '../cache/admin'
 import { dashboard } from '../observability/dashboard'
 import { adminTokenGuard } from '../rate-limit/admin-failures'
 import { rateLimitAdmin } from '../rate-limit/admin'
-import { upstreamAdmin } from '../upstream/admin'
-import type { CompiledUpstream } from '../upstream/upstream'
 import { redactBySchema } from '../config/redact'
 import { GatewayConfigSchema } from '../config/schema'
 
@@ -62,12 +60,11 @@ function wrongMethod(app: Hono<AppEnv>, prefix: string): MiddlewareHandler<AppEn
 }
 
 /** Returns the admin app, or undefined when the token secret is not set (the API is off). */
-export function adminApi(options: Omit<AdminContext, 'guardToken'> & { upstreams?: ReadonlyMap<string, CompiledUpstream> }): Hono<AppEnv> | undefined {
+export function adminApi(options: Omit<AdminContext, 'guardToken'>): Hono<AppEnv> | undefined {
   const token = options.env[options.config.gateway.admin.tokenSecret]
   if (typeof token !== 'string' || token.length === 0) return undefined
-  const { upstreams, ...context } = options
   // Only once the API is on: its guard logs, once, when there is no object to count failures in.
-  const ctx: AdminContext = { ...context, guardToken: adminTokenGuard(options.env) }
+  const ctx: AdminContext = { ...options, guardToken: adminTokenGuard(options.env) }
   const app = new Hono<AppEnv>()
   for (const extend of OWN_AUTH_ENDPOINTS) extend(app, ctx)
   // Their wrong methods are answered before the bearer check: a browser's GET of the login URL has no token.
@@ -93,8 +90,6 @@ export function adminApi(options: Omit<AdminContext, 'guardToken'> & { upstreams
   )
   app.get('/config', (c) => c.json({ version: ctx.configVersion, config: redactConfig(typeof ctx.source === 'function' ? ctx.source() : ctx.source) }))
   for (const extend of ENDPOINTS) extend(app, ctx)
-  // The upstreams' state is this config's compiled upstreams': handed in, not read from the config.
-  if (upstreams) upstreamAdmin(upstreams)(app, ctx)
   app.all('*', wrongMethod(app, ctx.config.gateway.admin.prefix))
   app.all('*', () => {
     throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No such admin endpoint.' })

@@ -31,6 +31,7 @@ import { createMatcherSteps, type Matcher } from '../routing/matcher'
 import { normalizePath, rawPathOf } from '../routing/normalize'
 import { compileRoute, RouteCompiledOnFirstMatch, type CompiledRoute } from './route'
 import { compileUpstream, linkFallbacks, UpstreamConfigError, type CompiledUpstream } from '../upstream/upstream'
+import { upstreamStatus } from '../upstream/admin'
 import { systemRuntime, type Runtime } from '../core/runtime'
 import { runSteps, slices, type Steps } from '../core/steps'
 
@@ -95,7 +96,7 @@ export function* createGatewaySteps(config: GatewayConfig, env: Env, options: Ga
   }
   const match = yield* createMatcherSteps(routes, config.versioning)
 
-  const admin = adminApi({ config, env, configVersion: options.configVersion ?? 'unversioned', source: options.source ?? config, upstreams })
+  const admin = adminApi({ config, env, configVersion: options.configVersion ?? 'unversioned', source: options.source ?? config, upstreamStatus: upstreamStatus(upstreams) })
   const metrics = createMetrics(config.gateway.metrics, env, {
     sinks: options.metricsSinks,
     adminPrefix: admin ? config.gateway.admin.prefix : undefined,

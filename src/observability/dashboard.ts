@@ -8,6 +8,8 @@
  *                                the caller is authenticated); without a session: the login form
  *   GET  {prefix}/metrics?window=5m|15m|1h|6h|24h   the numbers it shows (JSON)
  *   GET  {prefix}/metrics?format=prometheus          the cumulative totals, for a Prometheus scrape
+ *   GET  {prefix}/upstreams      each upstream's targets: breakers and ejection as this isolate sees
+ *                                them, a pool's shared active health (`upstream/admin.ts`)
  *
  * Each accepts the session cookie or `Authorization: Bearer <admin token>`. An anonymous visitor
  * gets the login form or a 401 problem: never the page's files, never data. Wrong tokens (login or
@@ -194,4 +196,10 @@ export function dashboard(app: Hono<AppEnv>, ctx: AdminContext): void {
   app.get('/dashboard', async (c) => ((await authenticated(c)) ? c.redirect(`${prefix}/dashboard/`, 302) : login(c)))
   app.get('/dashboard/*', async (c) => serveFile(c, board))
   app.get('/metrics', async (c) => metrics(c, ctx.env, aggregator, board))
+  app.get('/upstreams', async (c) => {
+    if (!(await authenticated(c))) throw unauthorized()
+    const status = ctx.upstreamStatus
+    if (!status) throw new GatewayError('ERR_ROUTE_NOT_FOUND', { detail: 'No upstream state here.' })
+    return c.json(await status(c), 200, { 'Cache-Control': 'no-store' })
+  })
 }

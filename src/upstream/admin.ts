@@ -1,9 +1,8 @@
 /**
  * @module
- * Admin endpoint: every upstream's targets as the gateway sees them now, for the operator asking
- * why a target gets no traffic.
- *
- *   GET {admin prefix}/upstreams
+ * What the admin API's `GET {prefix}/upstreams` answers (the dashboard's endpoints serve it, with
+ * their session or bearer check, and its page shows it): every upstream's targets as the gateway
+ * sees them now, for the operator asking why a target gets no traffic.
  *
  * Two kinds of state, and the answer says which is which. A target's circuit breaker and passive
  * ejection live in each isolate's memory (`./breaker`, `./health`): they are the view of the
@@ -17,7 +16,8 @@
  * { "scope": { ... }, "upstreams": [{ "name": "api", "targets": [{ "id": "0", "target": "https://a.example",
  *   "weight": 1, "breaker": { "state": "open", "reopensInMs": 4200 } }] }] }
  */
-import type { AdminExtension } from '../core/admin'
+import type { Context } from 'hono'
+import type { AppEnv } from '../core/context'
 import type { BreakerState } from './breaker'
 import type { TargetHealthState } from './health-checker'
 import type { CompiledUpstream } from './upstream'
@@ -80,13 +80,11 @@ async function statusOf(upstream: CompiledUpstream, waitUntil: (p: Promise<unkno
   }
 }
 
-/** The endpoint over this config's compiled upstreams (their state is the running gateway's). */
-export function upstreamAdmin(upstreams: ReadonlyMap<string, CompiledUpstream>): AdminExtension {
-  return (app) => {
-    app.get('/upstreams', async (c) => {
-      const runtime = c.get('runtime')
-      const waitUntil = (p: Promise<unknown>) => runtime.waitUntil(c, p)
-      return c.json({ scope: SCOPE, upstreams: await Promise.all([...upstreams.values()].map((u) => statusOf(u, waitUntil))) })
-    })
+/** The state of this config's compiled upstreams, read for one admin request `c`. */
+export function upstreamStatus(upstreams: ReadonlyMap<string, CompiledUpstream>): (c: Context<AppEnv>) => Promise<{ scope: typeof SCOPE; upstreams: UpstreamStatus[] }> {
+  return async (c) => {
+    const runtime = c.get('runtime')
+    const waitUntil = (p: Promise<unknown>) => runtime.waitUntil(c, p)
+    return { scope: SCOPE, upstreams: await Promise.all([...upstreams.values()].map((u) => statusOf(u, waitUntil))) }
   }
 }

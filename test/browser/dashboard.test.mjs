@@ -77,6 +77,15 @@ describe('dashboard', () => {
     assert.equal(await page.getAttribute('#kpi-breaker-refusals', 'data-value'), String(now.totals.breakerRejections))
     assert.equal(await page.textContent('#kpi-breaker-opens'), `${now.totals.breakerOpens} circuits opened`)
     assert.ok((await page.locator('#chart-requests svg polyline, #chart-requests svg circle').count()) > 0, 'the requests chart has a line')
+    // The upstream targets, from ../upstreams: one row per target, the demo pool's two among them
+    // with what its health check says (targets start healthy; `unknown` while the object is unread).
+    const status = await (await fetch(`${gateway.url}/_edgeway/upstreams`, { headers: { Authorization: `Bearer ${gateway.token}` } })).json()
+    const targets = status.upstreams.flatMap((u) => u.targets.map((t) => ({ upstream: u.name, ...t })))
+    await page.waitForFunction((n) => document.querySelectorAll('#upstreams tbody tr').length === n, targets.length)
+    const steady = page.locator('#upstreams tbody tr', { hasText: 'steady:' })
+    assert.equal(await steady.locator('td').nth(0).textContent(), 'demo-pool')
+    assert.match(await steady.locator('td').nth(5).textContent(), /^(healthy|unhealthy|unknown)/)
+    assert.equal(await page.locator('#upstreams tbody tr', { hasText: /^demo-b/ }).locator('td').nth(3).textContent(), '–') // no breaker configured
     // Readable on a phone: nothing wider than the screen.
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'no horizontal scrolling at 390 px')
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true })
@@ -99,6 +108,7 @@ describe('dashboard', () => {
     assert.equal(await page.locator('#kpi-requests').count(), 0)
     // The browser's own requests (same cookie jar as the page).
     const data = await context.request.get(`${gateway.url}/_edgeway/metrics?window=5m`)
+    assert.equal((await context.request.get(`${gateway.url}/_edgeway/upstreams`)).status(), 401)
     const script = await context.request.get(`${gateway.url}/_edgeway/dashboard/app.js`)
     const fromPage = [data.status(), script.status(), (await script.text()).includes('lineChart')]
     assert.deepEqual(fromPage, [401, 401, false])

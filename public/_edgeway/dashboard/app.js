@@ -88,7 +88,7 @@ function niceMax(v) {
 // Two decimals: a scale up to 1 has its quarter lines at 0.25 and 0.75 (not "0.3", "0.8").
 const short = (v) => (v >= 1000 ? `${+(v / 1000).toFixed(1)}k` : String(+v.toFixed(2)))
 
-function fillTable(id, rows, cells) {
+function fillTable(id, rows, cells, empty = 'No traffic in this window') {
   const body = $(id).querySelector('tbody')
   body.replaceChildren(
     ...rows.map((row) => {
@@ -105,7 +105,7 @@ function fillTable(id, rows, cells) {
     const tr = document.createElement('tr')
     const td = document.createElement('td')
     td.colSpan = $(id).querySelectorAll('th').length
-    td.textContent = 'No traffic in this window'
+    td.textContent = empty
     tr.append(td)
     body.append(tr)
   }
@@ -173,10 +173,31 @@ async function load() {
     }
     const data = await res.json()
     if (mine === loads) render(data)
+    loadUpstreams()
   } catch (err) {
     if (mine !== loads) return
     status.className = 'status error'
     status.textContent = `Could not load metrics: ${err.message}`
+  }
+}
+
+/** One row per target: what its circuit, passive health and the pool's health check say now. */
+function renderUpstreams(data) {
+  const rows = data.upstreams.flatMap((u) => u.targets.map((t) => ({ upstream: u.name, ...t })))
+  const seconds = (ms) => `${Math.ceil(ms / 1000)} s`
+  const circuit = (b) => (!b ? '–' : b.state === 'open' ? `open (${seconds(b.reopensInMs)})` : b.state)
+  const health = (h) => (h === undefined ? '–' : h === null ? 'unknown' : h.healthy ? 'healthy' : `unhealthy${h.last !== undefined ? ` (${h.last})` : ''}`)
+  fillTable('upstreams', rows, (r) => [r.upstream, `${r.id}: ${r.target}`, r.weight, circuit(r.breaker), r.ejectedForMs ? seconds(r.ejectedForMs) : 'no', health(r.health)], 'No upstreams')
+}
+
+/** The upstreams' state, beside the metrics: a failure here leaves the rest of the page as it is. */
+async function loadUpstreams() {
+  try {
+    const res = await fetch('../upstreams', { credentials: 'same-origin', cache: 'no-store' })
+    if (!res.ok) throw new Error(`HTTP ${res.status}`)
+    renderUpstreams(await res.json())
+  } catch (err) {
+    fillTable('upstreams', [], () => [], `Could not load upstreams: ${err.message}`)
   }
 }
 
