@@ -49,7 +49,10 @@ export function toMarkdown(run) {
     lines.push('|---|--:|--:|--:|:-:|')
     // A floor row is the same target measured on the work written by hand: where the platform stands.
     const range = (r) => (r ? `${r[0].toFixed(3)} - ${r[1].toFixed(3)}` : '')
-    for (const t of targets) lines.push(`| ${t.floor ? `floor: ${t.what}` : t.what} | ${typeof t.value === 'number' ? t.value.toFixed(3) : t.value} | ${range(t.rounds)} | ${t.target} | ${t.floor ? `by hand: ${t.pass ? 'yes' : 'no'}` : t.pass ? 'yes' : '**no**'} |`)
+    // One round (the smoke run, or `--rounds=1`) checks that a scenario runs: its ratio is no verdict.
+    const judged = meta.settings.rounds > 1
+    const verdict = (t) => (!judged && t.rounds ? '1 round: not judged' : t.floor ? `by hand: ${t.pass ? 'yes' : 'no'}` : t.pass ? 'yes' : '**no**')
+    for (const t of targets) lines.push(`| ${t.floor ? `floor: ${t.what}` : t.what} | ${typeof t.value === 'number' ? t.value.toFixed(3) : t.value} | ${range(t.rounds)} | ${t.target} | ${verdict(t)} |`)
   }
   return lines.join('\n') + '\n'
 }
