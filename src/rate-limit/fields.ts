@@ -13,12 +13,23 @@
 /** An sf-string (names are config `Name`s, but escape anyway: a header must never break). */
 const sfString = (text: string) => `"${text.replace(/[\\"]/g, (ch) => `\\${ch}`)}"`
 
+/**
+ * Limit names as sf-strings, made once: every answer of a limited route writes each name twice.
+ * Names come from configs, so the map holds what this isolate's configs named.
+ */
+const quotedNames = new Map<string, string>()
+function quoted(name: string): string {
+  let text = quotedNames.get(name)
+  if (text === undefined) quotedNames.set(name, (text = sfString(name)))
+  return text
+}
+
 export const toSeconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000))
 
 export function policyItem(name: string, quota: number, windowMs: number): string {
-  return `${sfString(name)};q=${quota};w=${toSeconds(windowMs)}`
+  return `${quoted(name)};q=${quota};w=${toSeconds(windowMs)}`
 }
 
 export function stateItem(name: string, remaining: number, resetMs: number): string {
-  return `${sfString(name)};r=${Math.max(0, remaining)};t=${toSeconds(resetMs)}`
+  return `${quoted(name)};r=${Math.max(0, remaining)};t=${toSeconds(resetMs)}`
 }

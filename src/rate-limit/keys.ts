@@ -78,6 +78,8 @@ async function render(parts: CompiledPart[], values: (string | undefined)[]): Pr
 
 /** `render` for values that need no hashing; undefined when one does. */
 function renderNow(parts: CompiledPart[], values: (string | undefined)[]): string | undefined {
+  // Most keys have one part (`ip`, `consumer`): its text is the key, no list to join.
+  if (parts.length === 1) return plainText(parts[0]!, values[0])
   const rendered: string[] = []
   for (let i = 0; i < parts.length; i++) {
     const text = plainText(parts[i]!, values[i])

@@ -97,7 +97,8 @@ function fieldItems(applied: CompiledLimit[], decisions: Map<string, LimitDecisi
 function keyInput(c: Context<AppEnv>): KeyInput {
   return {
     consumer: c.get('consumer')?.key,
-    ip: c.req.header('cf-connecting-ip'),
+    // The raw headers' own lookup: Hono's `c.req.header` adds a wrapper call per request.
+    ip: c.req.raw.headers.get('cf-connecting-ip') ?? undefined,
     route: c.get('route')?.id,
     headers: c.req.raw.headers,
     apiKey: c.get('apiKeyHash'),
