@@ -20,6 +20,7 @@ import type { Context } from 'hono'
 import type { AppEnv } from '../core/context'
 import type { BreakerState } from './breaker'
 import type { TargetHealthState } from './health-checker'
+import { waitUntilOf } from './client'
 import type { CompiledUpstream } from './upstream'
 
 /** What the answer says about where each field comes from. */
@@ -58,8 +59,9 @@ function healthOf(state: TargetHealthState | undefined): TargetStatus['health'] 
   return { healthy: state.healthy, checkedAt: isoOrNull(state.checkedAt), lastPassedAt: isoOrNull(state.okAt), ...(state.last !== undefined && { last: state.last }) }
 }
 
-async function statusOf(upstream: CompiledUpstream, waitUntil: (p: Promise<unknown>) => void): Promise<UpstreamStatus> {
-  const shared = upstream.active ? await upstream.active.read(waitUntil) : undefined
+async function statusOf(upstream: CompiledUpstream, c: Context<AppEnv>): Promise<UpstreamStatus> {
+  // Read as a request reads it (`client.ts`): a stale copy is refreshed in `waitUntil` when there is one.
+  const shared = upstream.active ? await upstream.active.read(waitUntilOf(upstream, c)) : undefined
   const targets = upstream.targets.map((target, i): TargetStatus => {
     const status: TargetStatus = { id: target.id, target: target.label, weight: target.weight }
     const ejected = upstream.passive?.ejectedFor(target) ?? 0
@@ -82,9 +84,5 @@ async function statusOf(upstream: CompiledUpstream, waitUntil: (p: Promise<unkno
 
 /** The state of this config's compiled upstreams, read for one admin request `c`. */
 export function upstreamStatus(upstreams: ReadonlyMap<string, CompiledUpstream>): (c: Context<AppEnv>) => Promise<{ scope: typeof SCOPE; upstreams: UpstreamStatus[] }> {
-  return async (c) => {
-    const runtime = c.get('runtime')
-    const waitUntil = (p: Promise<unknown>) => runtime.waitUntil(c, p)
-    return { scope: SCOPE, upstreams: await Promise.all([...upstreams.values()].map((u) => statusOf(u, waitUntil))) }
-  }
+  return async (c) => ({ scope: SCOPE, upstreams: await Promise.all([...upstreams.values()].map((u) => statusOf(u, c))) })
 }

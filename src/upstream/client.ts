@@ -52,7 +52,7 @@ export type UpstreamResult = { response: Response; log: UpstreamLog }
 const FALLBACK_BODY_LIMIT = 65_536
 
 /** The request's `waitUntil`, through the runtime; undefined without an execution context (a unit test calling the app directly). */
-function waitUntilOf(upstream: CompiledUpstream, c: Context<AppEnv> | undefined): ((p: Promise<unknown>) => void) | undefined {
+export function waitUntilOf(upstream: CompiledUpstream, c: Context<AppEnv> | undefined): ((p: Promise<unknown>) => void) | undefined {
   if (!executionContextOf(c)) return undefined
   return (p) => upstream.runtime.waitUntil(c, p)
 }
