@@ -561,9 +561,9 @@ export const SCENARIOS = [
 /**
  * `npm run bench -- --profile`: the pass-through with stages removed one at a time, each against the
  * bare worker, to see what each stage costs (docs/benchmarks.md has the reading); then the full
- * pipeline's policies added one at a time, each beside its hand-written twin doing the same steps. Config stages
- * are removed by config; code stages by `patches` applied to the source while bundling (src/ is
- * untouched; a patch that no longer applies fails loudly).
+ * pipeline's policies added one at a time, each beside its hand-written twin doing the same steps.
+ * Config stages are removed by config; code stages by `patches` applied to the source while
+ * bundling (src/ is untouched; a patch that no longer applies fails loudly).
  */
 const passThrough = SCENARIOS[0]
 const LOG_OFF = { gateway: { log: { requests: false } } }

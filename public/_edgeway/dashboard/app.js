@@ -161,6 +161,8 @@ function drawCharts(data) {
 async function load() {
   const status = $('status')
   const mine = ++loads
+  // Apart from the metrics: the targets' state shows even when the aggregator is off or fails.
+  loadUpstreams()
   try {
     const res = await fetch(`../metrics?window=${encodeURIComponent(currentWindow)}`, { credentials: 'same-origin', cache: 'no-store' })
     if (res.status === 401) {
@@ -173,7 +175,6 @@ async function load() {
     }
     const data = await res.json()
     if (mine === loads) render(data)
-    loadUpstreams()
   } catch (err) {
     if (mine !== loads) return
     status.className = 'status error'
