@@ -75,12 +75,12 @@ function flakyApi(req, res) {
   send(res, 404, { error: 'not found' })
 }
 
+const HANDLERS = [usersApi, ordersApi, flakyApi]
+
+/** The demo origins on 9101, 9102 and 9104 (`npm run dev`): a port taken ends the process, saying so. */
 export function startDemoOrigins({ usersPort = 9101, ordersPort = 9102, flakyPort = 9104 } = {}) {
-  const servers = [
-    http.createServer(usersApi).listen(usersPort, '127.0.0.1'),
-    http.createServer(ordersApi).listen(ordersPort, '127.0.0.1'),
-    http.createServer(flakyApi).listen(flakyPort, '127.0.0.1'),
-  ]
+  const ports = [usersPort, ordersPort, flakyPort]
+  const servers = HANDLERS.map((handler, i) => http.createServer(handler).listen(ports[i], '127.0.0.1'))
   for (const server of servers) {
     server.on('error', (err) => {
       console.error(`demo origin: ${err.message}`)
@@ -88,6 +88,30 @@ export function startDemoOrigins({ usersPort = 9101, ordersPort = 9102, flakyPor
     })
   }
   return () => servers.forEach((s) => s.close())
+}
+
+/**
+ * The demo origins for tests: each on a port the system picks, so two can never be given the same
+ * one (a free port looked up beforehand can be taken, or handed out twice, before it is listened
+ * on). Resolves with their ports once all listen; rejects, with none left running, when one can't.
+ */
+export async function listenDemoOrigins() {
+  const servers = HANDLERS.map((handler) => http.createServer(handler))
+  const stop = () => servers.forEach((s) => s.close())
+  try {
+    await Promise.all(servers.map((server) => new Promise((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(0, '127.0.0.1', () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })))
+  } catch (err) {
+    stop()
+    throw err
+  }
+  const [usersPort, ordersPort, flakyPort] = servers.map((s) => s.address().port)
+  return { usersPort, ordersPort, flakyPort, stop }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -60,17 +60,31 @@ export async function importTs(entry) {
   }
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (for test and bench servers). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
+/** Ports this process was handed already: the system may give a port just closed out again. */
+const handedOut = new Set()
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago (for test and bench servers), never one this
+ * process was handed before: `[await freePort(), await freePort()]` had once given the same port
+ * twice, and the second server could not listen. A server that can listen on port 0 itself should.
+ */
+export async function freePort() {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await new Promise((resolve, reject) => {
+      const server = createServer()
+      server.unref()
+      server.once('error', reject)
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address()
+        server.close(() => resolve(port))
+      })
     })
-  })
+    if (!handedOut.has(port)) {
+      handedOut.add(port)
+      return port
+    }
+  }
+  throw new Error('no port this process had not used already in 20 tries')
 }
 
 const TOOLS = FROM_SOURCE ? join(PACKAGE_ROOT, 'scripts/package/node-tools.ts') : join(PACKAGE_ROOT, 'dist/node/tools.js')

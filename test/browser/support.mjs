@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before } from 'node:test'
 import { chromium } from 'playwright-core'
-import { startDemoOrigins } from '../../demo/origins.mjs'
+import { listenDemoOrigins } from '../../demo/origins.mjs'
 import { freePort, OFFLINE_ENV } from '../../scripts/lib.mjs'
 
 export const ARTIFACTS = process.env.TEST_ARTIFACTS ?? 'test-artifacts'
@@ -23,10 +23,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
  * entry than wrangler.toml's `main` (a test's variant of the demo config).
  */
 export async function startDemoGateway({ ready, headers = {}, vars = {}, script }) {
-  const [port, usersPort, ordersPort] = [await freePort(), await freePort(), await freePort()]
-  const stopOrigins = startDemoOrigins({ usersPort, ordersPort })
+  const { usersPort, ordersPort, flakyPort, stop: stopOrigins } = await listenDemoOrigins()
+  const port = await freePort()
   const state = mkdtempSync(join(tmpdir(), 'edgeway-browser-'))
-  const allVars = { ...vars, DEMO_ORIGIN: `http://127.0.0.1:${usersPort}`, DEMO_ORIGIN_B: `http://127.0.0.1:${ordersPort}` }
+  const allVars = { ...vars, DEMO_ORIGIN: `http://127.0.0.1:${usersPort}`, DEMO_ORIGIN_B: `http://127.0.0.1:${ordersPort}`, DEMO_ORIGIN_FLAKY: `http://127.0.0.1:${flakyPort}` }
   const wrangler = spawn(
     'npx',
     ['--no-install', 'wrangler', 'dev', ...(script ? [script] : []), '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false', '--log-level', 'error',

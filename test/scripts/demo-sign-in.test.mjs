@@ -8,14 +8,14 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { DEMO_DEVELOPER, startDemoIssuer } from '../../demo/issuer.mjs'
-import { startDemoOrigins } from '../../demo/origins.mjs'
+import { listenDemoOrigins } from '../../demo/origins.mjs'
 import { freePort } from '../../scripts/lib.mjs'
 import { startWranglerDev } from './wrangler-dev.mjs'
 
 /** The demo origins and issuer on free ports, and the demo config under wrangler dev with fresh local state. */
 async function startDemo() {
-  const [usersPort, ordersPort, flakyPort, issuerPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
-  const stopOrigins = startDemoOrigins({ usersPort, ordersPort, flakyPort })
+  const { usersPort, ordersPort, flakyPort, stop: stopOrigins } = await listenDemoOrigins()
+  const issuerPort = await freePort()
   const stopIssuer = await startDemoIssuer({ port: issuerPort })
   const issuer = `http://127.0.0.1:${issuerPort}`
   const stopDemo = () => {

@@ -7,8 +7,7 @@ import { spawn } from 'node:child_process'
 import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
-import { startDemoOrigins } from '../../demo/origins.mjs'
-import { freePort } from '../../scripts/lib.mjs'
+import { listenDemoOrigins } from '../../demo/origins.mjs'
 import { startWranglerDev } from './wrangler-dev.mjs'
 
 const SMOKE = fileURLToPath(new URL('../../scripts/smoke.mjs', import.meta.url))
@@ -28,8 +27,7 @@ function smoke(...args) {
 
 /** The demo config under wrangler dev, demo origins on free ports, fresh local state. */
 async function startDemo() {
-  const [usersPort, ordersPort, flakyPort] = [await freePort(), await freePort(), await freePort()]
-  const stopOrigins = startDemoOrigins({ usersPort, ordersPort, flakyPort })
+  const { usersPort, ordersPort, flakyPort, stop: stopOrigins } = await listenDemoOrigins()
   const vars = { ADMIN_TOKEN, DEMO_ORIGIN: `http://127.0.0.1:${usersPort}`, DEMO_ORIGIN_B: `http://127.0.0.1:${ordersPort}`, DEMO_ORIGIN_FLAKY: `http://127.0.0.1:${flakyPort}` }
   try {
     const gateway = await startWranglerDev(vars)
