@@ -1,6 +1,9 @@
-// `npm run bench:cpu -- [scenario] [--seconds=5] [--connections=32] [--rows=40] [--hand]`: where the gateway's
-// CPU goes; with `--hand`, where the scenario's hand-written twin's goes (bench/hand-written/), to
-// set the two side by side. V8 counts a native call's time as the caller's own when it has no frame
+// `npm run bench:cpu -- [scenario] [--seconds=5] [--connections=32] [--rows=40] [--hand] [--alloc]`: where
+// the gateway's CPU goes; with `--hand`, where the scenario's hand-written twin's goes
+// (bench/hand-written/), to set the two side by side; with `--alloc`, where its garbage comes from
+// instead (V8's sampling heap profiler, objects already collected included: JS bytes allocated per
+// request by function and area; a Headers, Request or Response counts only its small JS wrapper,
+// not the native object behind it, so read those by how many are made, not by their bytes). V8 counts a native call's time as the caller's own when it has no frame
 // of its own to show (the twins call `cache.match` from one big function): compare areas, not one
 // native's row.
 // Runs one scenario (default pass-through) under raw workerd with its V8 inspector open, an
@@ -26,6 +29,7 @@ const connections = option('connections', 32)
 // How many functions the table lists (the areas: 25).
 const rows = option('rows', 40)
 const hand = args.includes('--hand')
+const alloc = args.includes('--alloc')
 // A bench scenario, or one of `--profile`'s variants (stages removed).
 const scenario = SCENARIOS.find((s) => s.name === name) ?? PROFILE_SCENARIOS.find((s) => s.name === name)
 if (!scenario) {
@@ -88,6 +92,7 @@ async function main() {
   await measure(gateway.url, request, { connections, seconds: 1 }) // warm-up: JIT and caches
 
   const inspector = await openInspector(inspectorPort)
+  if (alloc) return allocations(inspector, gateway, request, code)
   await inspector.send('Profiler.enable')
   await inspector.send('Profiler.setSamplingInterval', { interval: 100 })
   await inspector.send('Profiler.start')
@@ -107,6 +112,43 @@ async function main() {
   for (const r of byArea.rows.slice(0, 25)) console.log(`  ${pct(r.share)}  ${r.key}`)
   console.log('\nself time by function:')
   for (const r of byFunction.rows.slice(0, rows)) console.log(`  ${pct(r.share)}  ${r.key}`)
+  console.log(`\nprofile: ${out}`)
+  await gateway.stop()
+}
+
+/** Bytes allocated per request, by function and area, while the scenario runs (`--alloc`). */
+async function allocations(inspector, gateway, request, code) {
+  await inspector.send('HeapProfiler.enable')
+  // A small interval: a request allocates a few KiB, and V8 samples one object per interval's bytes.
+  await inspector.send('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+  const result = await measure(gateway.url, request, { connections, seconds })
+  const { profile } = await inspector.send('HeapProfiler.stopSampling')
+  inspector.close()
+  const out = join(WORK, `alloc-${name}${hand ? '-hand' : ''}.heapprofile`)
+  writeFileSync(out, JSON.stringify(profile))
+  const area = areaIndex(code)
+  const byFunction = new Map()
+  const byArea = new Map()
+  const add = (map, key, bytes) => map.set(key, (map.get(key) ?? 0) + bytes)
+  let total = 0
+  const walk = (node) => {
+    const f = node.callFrame
+    if (node.selfSize > 0) {
+      total += node.selfSize
+      add(byFunction, `${f.functionName || '(anonymous)'} ${f.url ? `${area(f.lineNumber)}:${f.lineNumber + 1}` : ''}`.trim(), node.selfSize)
+      add(byArea, f.url ? area(f.lineNumber) : f.functionName || '(native)', node.selfSize)
+    }
+    for (const child of node.children) walk(child)
+  }
+  walk(profile.head)
+  const requests = result.count
+  const perRequest = (bytes) => `${(bytes / requests).toFixed(0).padStart(7)} B`
+  const rowsOf = (map) => [...map.entries()].sort((a, b) => b[1] - a[1])
+  console.log(`${scenario.title}${hand ? ', written by hand' : ''}: ${Math.round(result.rps)} req/s at ${connections} connections; JS bytes allocated: ${perRequest(total).trim()} a request (sampled every 256 bytes)`)
+  console.log('\nallocated per request by area:')
+  for (const [key, bytes] of rowsOf(byArea).slice(0, 25)) console.log(`  ${perRequest(bytes)}  ${key}`)
+  console.log('\nallocated per request by function:')
+  for (const [key, bytes] of rowsOf(byFunction).slice(0, rows)) console.log(`  ${perRequest(bytes)}  ${key}`)
   console.log(`\nprofile: ${out}`)
   await gateway.stop()
 }
