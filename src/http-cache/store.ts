@@ -8,8 +8,8 @@ import { heldBody, readBounded, readUpTo } from '../core/body'
 import { logEvent } from '../core/logging'
 import { entryState, storeSeconds, type Freshness } from './freshness'
 import { nullBodyStatus, readEntry, readEntryHead, storedResponse, variantsMarker, type Entry } from './entry'
-import { cacheRequest, variantKey, varyNames } from './key'
-import { drop, keep, MAX_ENTRY_BYTES, readMark, recall, slotKey, type KeptEntry } from './memory'
+import { cacheRequest, rememberKeyHash, variantKey, varyNames } from './key'
+import { drop, endRead, keep, MAX_ENTRY_BYTES, recall, slotKey, startRead, type KeptEntry } from './memory'
 import { KEEP_PAST_LIFETIME } from './revalidation'
 
 export type Lookup = {
@@ -18,6 +18,8 @@ export type Lookup = {
   miss: 'uri-miss' | 'vary-miss'
   /** The key the entry was found under (primary, or the variant). */
   keyText: string
+  /** The Cache API request for the primary key, when the lookup made one. */
+  primaryRequest?: Request | undefined
 }
 
 /** A lookup that may use the isolate's memory (`./memory`): its time, and how long a read may be kept. */
@@ -51,34 +53,51 @@ async function readAndKeep(stored: Response, key: string, mark: number, memory: 
   return fromKept(kept)
 }
 
-/** The entry at `keyText`: from memory when `memory` allows and has it, else from the Cache API. */
-async function entryAt(cache: Cache, origin: string, keyText: string, memory: MemoryUse | undefined): Promise<Entry | undefined> {
+/**
+ * The entry at `keyText`: from memory when `memory` allows and has it, else from the Cache API,
+ * with the Cache API request it was looked up under (none when memory answered).
+ */
+async function entryAt(cache: Cache, origin: string, keyText: string, memory: MemoryUse | undefined): Promise<{ entry: Entry | undefined; request?: Request }> {
   if (!memory) {
-    const stored = await cache.match(await cacheRequest(origin, keyText))
-    return stored ? readEntry(stored) : undefined
+    const request = await cacheRequest(origin, keyText)
+    const stored = await cache.match(request)
+    return { entry: stored ? (rememberKeyHash(keyText, request), readEntry(stored)) : undefined, request }
   }
   const key = slotKey(cache, origin, keyText)
   const kept = recall(key, memory.now)
-  if (kept) return fromKept(kept)
-  const mark = readMark()
-  const stored = await cache.match(await cacheRequest(origin, keyText))
-  return stored ? readAndKeep(stored, key, mark, memory) : undefined
+  if (kept) return { entry: fromKept(kept) }
+  const mark = startRead(key)
+  try {
+    const request = await cacheRequest(origin, keyText)
+    const stored = await cache.match(request)
+    if (!stored) return { entry: undefined, request }
+    rememberKeyHash(keyText, request)
+    return { entry: await readAndKeep(stored, key, mark, memory), request }
+  } finally {
+    endRead(key)
+  }
 }
 
-/** Finds the entry for `primary`, following a `Vary` marker with the request's header values. */
+/**
+ * Finds the entry for `primary`, following a `Vary` marker with the request's header values.
+ * `primaryRequest`: the Cache API request for `primary` when the lookup made one (a store after a
+ * miss puts under it again).
+ */
 export async function lookup(cache: Cache, origin: string, primary: string, headers: Headers, memory?: MemoryUse): Promise<Lookup> {
-  const entry = await entryAt(cache, origin, primary, memory)
-  if (!entry) return { entry: undefined, miss: 'uri-miss', keyText: primary }
-  if (!entry.variants) return { entry, miss: 'uri-miss', keyText: primary }
+  const { entry, request } = await entryAt(cache, origin, primary, memory)
+  if (!entry) return { entry: undefined, miss: 'uri-miss', keyText: primary, primaryRequest: request }
+  if (!entry.variants) return { entry, miss: 'uri-miss', keyText: primary, primaryRequest: request }
   const keyText = variantKey(primary, entry.variants, headers)
-  const variant = await entryAt(cache, origin, keyText, memory)
-  return { entry: variant?.variants ? undefined : variant, miss: 'vary-miss', keyText }
+  const variant = (await entryAt(cache, origin, keyText, memory)).entry
+  return { entry: variant?.variants ? undefined : variant, miss: 'vary-miss', keyText, primaryRequest: request }
 }
 
 export type StoreInput = {
   cache: Cache
   origin: string
   primary: string
+  /** The Cache API request for `primary`, when the lookup made one (else it is made again). */
+  primaryRequest?: Request | undefined
   /** Request headers a variant is keyed on: the very ones the lookup used (see `lookup`). */
   headers: Headers
   /** The time the entry is stored at (the runtime's `now()`). */
@@ -96,22 +115,33 @@ export type StoreInput = {
 /** What became of a write: stored, or why not (`too-large`, `store-failed`). */
 export type StoreOutcome = { stored: true } | { stored: false; reason: string }
 
-/** Puts the entry (and, for a `Vary`-ing response, its marker) with this body. */
+/**
+ * Puts the entry (and, for a `Vary`-ing response, its marker) with this body. Memory forgets each
+ * key before its put and again after it (`./memory`).
+ */
 async function write(input: StoreInput, bytes: Uint8Array | null): Promise<void> {
   const { response, freshness } = input
   const names = varyNames(response.headers.get('vary'))
   const keep = storeSeconds(freshness, input.now) + KEEP_PAST_LIFETIME
   const stored = storedResponse(response, bytes, freshness, keep, { strip: input.strip, varyNames: names, pins: input.pins, sentAt: input.sentAt })
-  drop(slotKey(input.cache, input.origin, input.primary))
-  if (names.length === 0) {
-    await input.cache.put(await cacheRequest(input.origin, input.primary), stored)
-    return
+  const primaryKey = slotKey(input.cache, input.origin, input.primary)
+  const primaryRequest = input.primaryRequest ?? (await cacheRequest(input.origin, input.primary))
+  drop(primaryKey)
+  try {
+    if (names.length === 0) return await input.cache.put(primaryRequest, stored)
+    const variant = variantKey(input.primary, names, input.headers)
+    const variantKeySlot = slotKey(input.cache, input.origin, variant)
+    drop(variantKeySlot)
+    try {
+      // The variant first: a marker must never point at nothing for long.
+      await input.cache.put(await cacheRequest(input.origin, variant), stored)
+      await input.cache.put(primaryRequest, variantsMarker(names, freshness, keep))
+    } finally {
+      drop(variantKeySlot)
+    }
+  } finally {
+    drop(primaryKey)
   }
-  const variant = variantKey(input.primary, names, input.headers)
-  drop(slotKey(input.cache, input.origin, variant))
-  // The variant first: a marker must never point at nothing for long.
-  await input.cache.put(await cacheRequest(input.origin, variant), stored)
-  await input.cache.put(await cacheRequest(input.origin, input.primary), variantsMarker(names, freshness, keep))
 }
 
 async function outcomeOf(writing: Promise<void>): Promise<StoreOutcome> {
@@ -175,6 +205,8 @@ export async function storeBeforeAnswer(input: StoreInput, awaitBytes: number): 
 
 /** Forgets an entry in this data centre (the origin has since said it may not be stored). */
 export async function forget(cache: Cache, origin: string, keyText: string): Promise<void> {
-  drop(slotKey(cache, origin, keyText))
+  const key = slotKey(cache, origin, keyText)
+  drop(key)
   await cache.delete(await cacheRequest(origin, keyText)).catch(() => false)
+  drop(key)
 }
