@@ -51,8 +51,15 @@ export type PurgeTarget = { all: true } | { route: string } | { path: string }
  * isolate because a generation is the KV's, not a config's: a hot reload must not forget a purge.
  * Expiry is read against the caller's runtime; bounded by `LOCAL_MAX`.
  */
-const local = new Map<string, { value: string; until: number; own: boolean }>()
+const local = new Map<string, { value: string; until: number; own: boolean; written: number }>()
 const LOCAL_MAX = 10_000
+/**
+ * Counts this isolate's generation writes; a copy records the count when it was written here. A KV
+ * read that began before this isolate wrote a key may bring back the value before the write: it
+ * must not replace the written copy, or the isolate would key by the old generation again (serve
+ * what it just purged) until the copy expires.
+ */
+let writes = 0
 
 /**
  * Per isolate: binding + KV key -> until when a request's KV read of it is under way. Bounded:
@@ -98,7 +105,13 @@ export function forgetGenerationCopies(): void {
 /** `own`: written by this isolate, on its own clock (no margin for another's). */
 function remember(binding: string, key: string, value: string, ttlMs: number, now: number, own = false): void {
   if (local.size >= LOCAL_MAX) local.clear()
-  local.set(`${binding}\n${key}`, { value, until: now + ttlMs, own })
+  local.set(`${binding}\n${key}`, { value, until: now + ttlMs, own, written: own ? ++writes : 0 })
+}
+
+/** This isolate's own write of a key after `since` (a count of `writes`), if there was one: it outranks a read begun before it. */
+function writtenSince(binding: string, key: string, since: number): string | undefined {
+  const copy = local.get(`${binding}\n${key}`)
+  return copy?.own && copy.written > since ? copy.value : undefined
 }
 
 export type GenerationStore = {
@@ -173,12 +186,16 @@ export function generationStore(kv: KVNamespace | undefined, binding: string, ca
       const others = alongside.filter((key) => !missing.includes(key) && usable(key, now) === undefined)
       const asked = [...missing, ...others]
       for (const key of asked) reading.set(`${binding}\n${key}`, now + READ_GRACE_MS)
+      const writesBefore = writes
       try {
         const read = await kv!.get(asked, 'text')
         const at = runtime.now()
         for (const key of asked) {
-          const value = read.get(key) ?? '0'
-          remember(binding, key, value, ttlMs, at)
+          let value = writtenSince(binding, key, writesBefore)
+          if (value === undefined) {
+            value = read.get(key) ?? '0'
+            remember(binding, key, value, ttlMs, at)
+          }
           const i = keys.indexOf(key)
           if (i >= 0) found[i] = value
         }

@@ -2,9 +2,10 @@
  * Path generation bumps after unsafe methods: the path's generation, then its bucket's (one of 16
  * keys by the path's hash), each written at most once a second per key; and how generations are read.
  */
+import { env } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { generationStore } from '../../src/http-cache/generation'
-import { manualRuntime } from '../support/runtime'
+import { generationStore, purge } from '../../src/http-cache/generation'
+import { manualRuntime, waitFor } from '../support/runtime'
 import { bucketKey, pathInBucket, pathKey } from '../support/generations'
 
 /** A KV namespace that records its writes. */
@@ -102,3 +103,36 @@ describe('path buckets', () => {
   })
 })
 
+describe('a purge while this isolate reads generations', () => {
+  it('is not undone by the read: the value the read found, older than the purge, does not replace the purge\'s', async () => {
+    const runtime = manualRuntime()
+    const real = (env as { CACHE_KV: KVNamespace }).CACHE_KV
+    // The real KV namespace, its first read held after it has read: what KV gave before the purge.
+    let release = () => {}
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let reads = 0
+    const kv = {
+      async get(keys: string[], type: 'text') {
+        const read = ++reads
+        const found = await real.get(keys, type)
+        if (read === 1) await held
+        return found
+      },
+      put: (key: string, value: string) => real.put(key, value),
+    } as unknown as KVNamespace
+    const binding = `PURGE_RACE_TEST_${crypto.randomUUID()}`
+    const route = `race-${crypto.randomUUID()}`
+    const store = generationStore(kv, binding, 5)
+    const reading = store.readRoute(route, runtime)
+    await waitFor(() => reads === 1)
+    const purged = await purge(kv, binding, { route }, 5, runtime)
+    expect(await store.readRoute(route, runtime)).toBe(`0.${purged}`)
+    release()
+    // The read that began before the purge may answer its own request with either value...
+    expect([`0.0`, `0.${purged}`]).toContain(await reading)
+    // ...but every later request in this isolate keys by the purge's generation.
+    expect(await store.readRoute(route, runtime)).toBe(`0.${purged}`)
+    await runtime.advance(4_000)
+    expect(await store.readRoute(route, runtime)).toBe(`0.${purged}`)
+  })
+})
