@@ -105,6 +105,10 @@ describe('aggregate: exact numbers', () => {
     expect(scanJson('[[[[1]]]]', 3)).toBe('too-deep')
     expect(scanJson('{"a": {"b": "[[[[[["}}', 2)).toBeUndefined()
     expect(scanJson('{"a": "\\\\", "b": {"c": {}}}', 2)).toBe('too-deep')
+    // A quote after an odd run of backslashes is inside the string; after an even run it ends it.
+    expect(scanJson('{"a": "x\\\\\\"[[[", "b": 1}', 1)).toBeUndefined()
+    expect(scanJson('{"a": "x\\\\\\\\", "b": [[1]]}', 2)).toBe('too-deep')
+    expect(scanJson('["unterminated [[[', 1)).toBeUndefined()
     // Characters of several bytes, in strings and keys, are skipped like any other.
     expect(scanJson('{"é€😀": "[[[é€😀", "n": [12345678901234567]}', 2)).toBe('long-number')
   })
