@@ -63,6 +63,13 @@ export function consumerStoreOf(config: Pick<ConfigView, 'gateway'>): ConsumerSt
 /** Per isolate, per KV namespace: what was read and when. Dropped with the isolate. */
 const cached = new WeakMap<KVNamespace, Map<string, { consumer: StoredConsumer | null; readAt: number }>>()
 
+/**
+ * Counts this isolate's writes and deletes of stored consumers, once as each begins and once as it
+ * ends: a read that overlapped one may hold what it replaced (a deleted consumer, an old plan), so
+ * it answers its own request but is not cached.
+ */
+let writes = 0
+
 function cacheOf(kv: KVNamespace) {
   let map = cached.get(kv)
   if (!map) cached.set(kv, (map = new Map()))
@@ -81,13 +88,23 @@ export async function readConsumer(kv: KVNamespace, id: string): Promise<StoredC
 }
 
 export async function writeConsumer(kv: KVNamespace, consumer: StoredConsumer): Promise<void> {
-  await kv.put(storedConsumerKey(consumer.id), JSON.stringify(consumer))
-  cacheOf(kv).delete(consumer.id)
+  writes++
+  try {
+    await kv.put(storedConsumerKey(consumer.id), JSON.stringify(consumer))
+  } finally {
+    writes++
+    cacheOf(kv).delete(consumer.id)
+  }
 }
 
 export async function deleteConsumer(kv: KVNamespace, id: string): Promise<void> {
-  await kv.delete(storedConsumerKey(id))
-  cacheOf(kv).delete(id)
+  writes++
+  try {
+    await kv.delete(storedConsumerKey(id))
+  } finally {
+    writes++
+    cacheOf(kv).delete(id)
+  }
 }
 
 /** One page of stored consumers (at most `limit`), and the cursor of the next page. */
@@ -103,7 +120,9 @@ async function cachedConsumer(kv: KVNamespace, id: string, runtime: Runtime, ttl
   const now = runtime.now()
   const hit = cache.get(id)
   if (hit && now - hit.readAt >= 0 && now - hit.readAt < ttlMs) return hit.consumer
+  const writesBefore = writes
   const consumer = await readConsumer(kv, id)
+  if (writes !== writesBefore) return consumer
   cache.delete(id)
   if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!)
   cache.set(id, { consumer, readAt: now })

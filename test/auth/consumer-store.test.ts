@@ -9,7 +9,8 @@ import type { GatewayConfigInput } from '../../src/config/schema'
 import { configProblems } from '../support/config'
 import { originConfig, testGateway, type TestGateway } from '../support/gateway'
 import { cacheStatus, seq, tagged } from '../cache/helpers'
-import { stoppedClock } from '../support/runtime'
+import { consumerLookup, deleteConsumer, writeConsumer } from '../../src/auth/consumer-store'
+import { stoppedClock, waitFor } from '../support/runtime'
 import { bearer, newKey, sign, Tenant } from './tokens'
 
 const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}`, 'content-type': 'application/json' }
@@ -206,6 +207,36 @@ describe('the per-isolate cache and failures', () => {
     await env.API_KEYS.delete(`consumer:${id}`)
     clock.advance(30_000)
     expect((await gw.fetch('/who', { headers: { 'x-api-key': key } })).status).toBe(401)
+  })
+
+  it('a read under way while this isolate deletes the consumer is not cached: the next lookup finds it gone', async () => {
+    // The real namespace, its first read held after it has read: what KV held before the deletion.
+    let release = () => {}
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let reads = 0
+    const kv = {
+      async get(key: string, options: KVNamespaceGetOptions<'json'>) {
+        const read = ++reads
+        const found = await env.API_KEYS.get(key, options)
+        if (read === 1) await held
+        return found
+      },
+      put: (key: string, value: string) => env.API_KEYS.put(key, value),
+      delete: (key: string) => env.API_KEYS.delete(key),
+    } as unknown as KVNamespace
+    const id = fresh('race')
+    await writeConsumer(kv, { id, plan: 'gold', createdAt: '', updatedAt: '' })
+    const lookup = consumerLookup({ gateway: { consumerStore: { kv: 'RACE_STORE', cacheSeconds: 30, groups: [] } } } as never, { RACE_STORE: kv } as never)!
+    const clock = stoppedClock()
+    const reading = lookup(id, clock)
+    await waitFor(() => reads === 1)
+    await deleteConsumer(kv, id)
+    release()
+    // The request whose read began before the deletion may still see the consumer...
+    expect((await reading)?.id).toBe(id)
+    // ...but no later one in this isolate does, though the clock has not moved.
+    expect(await lookup(id, clock)).toBeUndefined()
+    expect(reads).toBe(2)
   })
 
   it('a store that cannot be read is 503 problem+json, for tokens and keys', async () => {
