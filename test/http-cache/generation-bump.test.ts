@@ -126,13 +126,15 @@ describe('a purge while this isolate reads generations', () => {
     const reading = store.readRoute(route, runtime)
     await waitFor(() => reads === 1)
     const purged = await purge(kv, binding, { route }, 5, runtime)
-    expect(await store.readRoute(route, runtime)).toBe(`0.${purged}`)
+    // `<all>.<route>`: the namespace is shared with other tests, whose purges of everything show in the first part.
+    const routePart = async (reading: Promise<string>) => (await reading).split('.')[1]
+    expect(await routePart(store.readRoute(route, runtime))).toBe(purged)
     release()
     // The read that began before the purge may answer its own request with either value...
-    expect([`0.0`, `0.${purged}`]).toContain(await reading)
+    expect(['0', purged]).toContain(await routePart(reading))
     // ...but every later request in this isolate keys by the purge's generation.
-    expect(await store.readRoute(route, runtime)).toBe(`0.${purged}`)
+    expect(await routePart(store.readRoute(route, runtime))).toBe(purged)
     await runtime.advance(4_000)
-    expect(await store.readRoute(route, runtime)).toBe(`0.${purged}`)
+    expect(await routePart(store.readRoute(route, runtime))).toBe(purged)
   })
 })
