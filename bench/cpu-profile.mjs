@@ -3,7 +3,9 @@
 // (bench/hand-written/), to set the two side by side; with `--alloc`, where its garbage comes from
 // instead (V8's sampling heap profiler, objects already collected included: JS bytes allocated per
 // request by function and area; a Headers, Request or Response counts only its small JS wrapper,
-// not the native object behind it, so read those by how many are made, not by their bytes). V8 counts a native call's time as the caller's own when it has no frame
+// not the native object behind it, so read those by how many are made, not by their bytes); with
+// `--alloc=old`, only what lived long enough to reach V8's old generation (objects a young
+// collection freed left out): the garbage that costs most to collect. V8 counts a native call's time as the caller's own when it has no frame
 // of its own to show (the twins call `cache.match` from one big function): compare areas, not one
 // native's row.
 // Runs one scenario (default pass-through) under raw workerd with its V8 inspector open, an
@@ -29,7 +31,8 @@ const connections = option('connections', 32)
 // How many functions the table lists (the areas: 25).
 const rows = option('rows', 40)
 const hand = args.includes('--hand')
-const alloc = args.includes('--alloc')
+const alloc = args.some((a) => a === '--alloc' || a === '--alloc=old')
+const oldOnly = args.includes('--alloc=old')
 // A bench scenario, or one of `--profile`'s variants (stages removed).
 const scenario = SCENARIOS.find((s) => s.name === name) ?? PROFILE_SCENARIOS.find((s) => s.name === name)
 if (!scenario) {
@@ -120,11 +123,11 @@ async function main() {
 async function allocations(inspector, gateway, request, code) {
   await inspector.send('HeapProfiler.enable')
   // A small interval: a request allocates a few KiB, and V8 samples one object per interval's bytes.
-  await inspector.send('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+  await inspector.send('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !oldOnly })
   const result = await measure(gateway.url, request, { connections, seconds })
   const { profile } = await inspector.send('HeapProfiler.stopSampling')
   inspector.close()
-  const out = join(WORK, `alloc-${name}${hand ? '-hand' : ''}.heapprofile`)
+  const out = join(WORK, `alloc-${name}${hand ? '-hand' : ''}${oldOnly ? '-old' : ''}.heapprofile`)
   writeFileSync(out, JSON.stringify(profile))
   const area = areaIndex(code)
   const byFunction = new Map()
@@ -144,7 +147,7 @@ async function allocations(inspector, gateway, request, code) {
   const requests = result.count
   const perRequest = (bytes) => `${(bytes / requests).toFixed(0).padStart(7)} B`
   const rowsOf = (map) => [...map.entries()].sort((a, b) => b[1] - a[1])
-  console.log(`${scenario.title}${hand ? ', written by hand' : ''}: ${Math.round(result.rps)} req/s at ${connections} connections; JS bytes allocated: ${perRequest(total).trim()} a request (sampled every 256 bytes)`)
+  console.log(`${scenario.title}${hand ? ', written by hand' : ''}: ${Math.round(result.rps)} req/s at ${connections} connections; JS bytes allocated${oldOnly ? ' that reached the old generation' : ''}: ${perRequest(total).trim()} a request (sampled every 256 bytes)`)
   console.log('\nallocated per request by area:')
   for (const [key, bytes] of rowsOf(byArea).slice(0, 25)) console.log(`  ${perRequest(bytes)}  ${key}`)
   console.log('\nallocated per request by function:')

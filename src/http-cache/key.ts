@@ -55,7 +55,7 @@ export async function consumerPartition(consumerKey: string): Promise<string> {
  * the number of keys: a key text carries the client's path, query and key headers, and 4,096 keys
  * of 8 KB URLs held 33 MB of the isolate's 128 MB. A key text is kept only once an entry was found
  * under it (`rememberKeyHash`): keeping every miss's key (new texts, most never looked up again)
- * cost a miss about 2% of its CPU in garbage collection.
+ * cost a miss about 2% of its CPU (measured by leaving the memo out, `cache-miss`).
  */
 const hashed = new TextMemo<string>(512 * 1024)
 
