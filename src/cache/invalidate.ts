@@ -13,6 +13,7 @@ import { logEvent } from '../core/logging'
 import { normalizePath } from '../routing/normalize'
 import { forget } from '../http-cache/store'
 import { partitionOf, type CacheSetup } from './lookup'
+import { recordInvalidation } from './invalidated'
 
 /** Methods RFC 9110 section 9.2.1 defines as safe: anything else may change the resource. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
@@ -69,6 +70,8 @@ export async function invalidate(c: Context<AppEnv>, setup: CacheSetup, own: Tar
   const storage = setup.cacheName ? await caches.open(setup.cacheName) : caches.default
   const partitions = [...new Set(['shared', ...(where ? [where.partition] : [])])]
   for (const target of targetsOf(c, own)) {
+    // Before the delete: a GET of this path already sent, answered after it, is not stored (`./invalidated`).
+    recordInvalidation(url.origin, target.path, runtime.now())
     try {
       const generation = await setup.generations.readRoute(route.id, runtime)
       for (const partition of partitions) {

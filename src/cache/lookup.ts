@@ -15,6 +15,7 @@ import { consumerPartition, varyNames, type CompiledKey } from '../http-cache/ke
 import { lookup, storeBeforeAnswer, type Lookup, type StoreOutcome } from '../http-cache/store'
 import type { Pins } from './pins'
 import type { InvalidationBudget } from './propagation'
+import { invalidatedSince } from './invalidated'
 import type { CacheOptions } from './schema'
 
 /** What the `cache` policy computes once, when it is built for a route. */
@@ -45,6 +46,8 @@ export type Visit = {
   partition: string
   storage: Cache
   origin: string
+  /** The path as the cache keys it (the upstream draft's, as the lookup saw it). */
+  path: string
   primary: string
   /**
    * Variants are keyed on the upstream request as the cache phase sees it (the client's headers
@@ -126,7 +129,7 @@ export async function visit(c: Context<AppEnv>, setup: CacheSetup): Promise<Visi
   const state = entry ? entryState(entry.freshness, runtime.now()) : undefined
   // A fresh entry is always served (whole, partial or 304) and nothing is stored: no copy to keep.
   const varyOn = state?.state === 'fresh' ? draft.headers : new Headers(draft.headers)
-  return { ...where, storage, origin: url.origin, primary, varyOn, found, entry, state, sentAt }
+  return { ...where, storage, origin: url.origin, path: draft.path, primary, varyOn, found, entry, state, sentAt }
 }
 
 /**
@@ -159,7 +162,15 @@ export async function storeFrom(c: Context<AppEnv>, setup: CacheSetup, at: Visit
   const decision = decideStore(res.status, res.headers, setup.freshness, at.identified && at.partition === 'shared', runtime.now())
   const length = Number(res.headers.get('content-length') ?? 0)
   const transformedVary = decision.store && varyNames(res.headers.get('vary')).some((name) => setup.transformed.has(name))
-  const reason = !decision.store ? decision.reason : transformedVary ? 'vary-transformed' : length > maxBodyBytes ? 'too-large' : undefined
+  const reason = !decision.store
+    ? decision.reason
+    : transformedVary
+      ? 'vary-transformed'
+      : length > maxBodyBytes
+        ? 'too-large'
+        : invalidatedSince(at.origin, at.path, at.sentAt)
+          ? 'invalidated'
+          : undefined
   let result: Stored = { response: res, reason, stored: false, done: undefined }
   if (reason === undefined && decision.store) {
     const input = { cache: at.storage, origin: at.origin, primary: at.primary, primaryRequest: at.found?.primaryRequest, headers: at.varyOn, now: runtime.now(), sentAt: at.sentAt, pins: pinned, response: res, freshness: decision.freshness, maxBodyBytes, strip: setup.strip }

@@ -42,7 +42,9 @@
  *   GET  /_control/stats?tag=T   { inFlight, maxInFlight, count } for that tag
  *   POST /_control/reset?tag=T   forget that tag's log and stats
  *   GET  /_control/events?tag=T  a tag's stream events (`first-chunk`, `last-chunk`, ...)
- *   POST /_control/release?tag=T lets that tag's held /sse stream go on
+ *   POST /_control/hold?tag=T    that tag's next request (any path) waits, after an event `held`, for
+ *                                its release (at most 10 s)
+ *   POST /_control/release?tag=T lets that tag's held /sse stream, or held request, go on
  *   PUT  /_control/script?tag=T  body: [{ status?, headers?, body? }, ...]: the tag's requests get these
  *        answers in order, the last one repeating ([]: normal answers again; `./scripted-answers.ts`)
  *   POST /_control/override?tag=T&status=N   from now on, that tag's requests get status N (JSON);
@@ -74,6 +76,8 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
   const overrides = new Map<string, { status: number; reset: boolean }>()
   const scripts = scriptedAnswers()
   const releases = new Map<string, () => void>()
+  /** Tags whose next request waits for `/_control/release` (at most 10 s): a test holds one origin answer while it does something else. */
+  const holds = new Set<string>()
 
   const statsFor = (tag: string) => {
     let s = stats.get(tag)
@@ -107,6 +111,10 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     if (url.pathname === '/_control/release' && req.method === 'POST') {
       releases.get(tag)?.()
       releases.delete(tag)
+      return json(res, 200, { ok: true })
+    }
+    if (url.pathname === '/_control/hold' && req.method === 'POST') {
+      holds.add(tag)
       return json(res, 200, { ok: true })
     }
     if (url.pathname === '/_control/script' && req.method === 'PUT') {
@@ -153,6 +161,13 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     }
     res.on('close', finish)
 
+    if (holds.delete(tag)) {
+      event(tag, 'held')
+      await new Promise<void>((resolve) => {
+        releases.set(tag, resolve)
+        setTimeout(resolve, 10_000)
+      })
+    }
     const delay = Number(url.searchParams.get('delay') ?? 0)
     if (delay > 0) await sleep(Math.min(delay, 30_000))
     const cc = url.searchParams.get('cc')
