@@ -162,18 +162,10 @@ export async function storeFrom(c: Context<AppEnv>, setup: CacheSetup, at: Visit
   const decision = decideStore(res.status, res.headers, setup.freshness, at.identified && at.partition === 'shared', runtime.now())
   const length = Number(res.headers.get('content-length') ?? 0)
   const transformedVary = decision.store && varyNames(res.headers.get('vary')).some((name) => setup.transformed.has(name))
-  const reason = !decision.store
-    ? decision.reason
-    : transformedVary
-      ? 'vary-transformed'
-      : length > maxBodyBytes
-        ? 'too-large'
-        : invalidatedSince(at.origin, at.path, at.sentAt)
-          ? 'invalidated'
-          : undefined
+  const reason = !decision.store ? decision.reason : transformedVary ? 'vary-transformed' : length > maxBodyBytes ? 'too-large' : undefined
   let result: Stored = { response: res, reason, stored: false, done: undefined }
   if (reason === undefined && decision.store) {
-    const input = { cache: at.storage, origin: at.origin, primary: at.primary, primaryRequest: at.found?.primaryRequest, headers: at.varyOn, now: runtime.now(), sentAt: at.sentAt, pins: pinned, response: res, freshness: decision.freshness, maxBodyBytes, strip: setup.strip }
+    const input = { cache: at.storage, origin: at.origin, primary: at.primary, primaryRequest: at.found?.primaryRequest, headers: at.varyOn, now: runtime.now(), sentAt: at.sentAt, pins: pinned, response: res, freshness: decision.freshness, maxBodyBytes, strip: setup.strip, unwanted: () => (invalidatedSince(at.origin, at.path, at.sentAt) ? 'invalidated' : undefined) }
     const written = await storeBeforeAnswer(input, AWAITED_BODY_BYTES)
     const outcome = written.outcome
     result = { response: written.response, reason: outcome && !outcome.stored ? outcome.reason : undefined, stored: outcome?.stored ?? false, done: written.done }

@@ -110,6 +110,12 @@ export type StoreInput = {
   freshness: Freshness
   maxBodyBytes: number
   strip: readonly string[]
+  /**
+   * Asked just before each put: a reason the response may no longer be stored (its path was
+   * invalidated since its request was sent, `../cache/invalidated`), or undefined to go on. A body
+   * written in the background is read for a while after the store was decided.
+   */
+  unwanted?: (() => string | undefined) | undefined
 }
 
 /** What became of a write: stored, or why not (`too-large`, `store-failed`). */
@@ -119,7 +125,7 @@ export type StoreOutcome = { stored: true } | { stored: false; reason: string }
  * Puts the entry (and, for a `Vary`-ing response, its marker) with this body. Memory forgets each
  * key before its put and again after it (`./memory`).
  */
-async function write(input: StoreInput, bytes: Uint8Array | null): Promise<void> {
+async function write(input: StoreInput, bytes: Uint8Array | null): Promise<string | undefined> {
   const { response, freshness } = input
   const names = varyNames(response.headers.get('vary'))
   const keep = storeSeconds(freshness, input.now) + KEEP_PAST_LIFETIME
@@ -128,13 +134,17 @@ async function write(input: StoreInput, bytes: Uint8Array | null): Promise<void>
   const primaryRequest = input.primaryRequest ?? (await cacheRequest(input.origin, input.primary))
   drop(primaryKey)
   try {
-    if (names.length === 0) return await input.cache.put(primaryRequest, stored)
+    let unwanted = input.unwanted?.()
+    if (unwanted !== undefined) return unwanted
+    if (names.length === 0) return void (await input.cache.put(primaryRequest, stored))
     const variant = variantKey(input.primary, names, input.headers)
     const variantKeySlot = slotKey(input.cache, input.origin, variant)
     drop(variantKeySlot)
     try {
-      // The variant first: a marker must never point at nothing for long.
+      // The variant first: a marker must never point at nothing for long (nor at a variant unwanted since).
       await input.cache.put(await cacheRequest(input.origin, variant), stored)
+      unwanted = input.unwanted?.()
+      if (unwanted !== undefined) return unwanted
       await input.cache.put(primaryRequest, variantsMarker(names, freshness, keep))
     } finally {
       drop(variantKeySlot)
@@ -144,10 +154,10 @@ async function write(input: StoreInput, bytes: Uint8Array | null): Promise<void>
   }
 }
 
-async function outcomeOf(writing: Promise<void>): Promise<StoreOutcome> {
+async function outcomeOf(writing: Promise<string | undefined>): Promise<StoreOutcome> {
   try {
-    await writing
-    return { stored: true }
+    const unwanted = await writing
+    return unwanted === undefined ? { stored: true } : { stored: false, reason: unwanted }
   } catch (err) {
     logEvent('cache_store_failed', { reason: String(err) })
     return { stored: false, reason: 'store-failed' }

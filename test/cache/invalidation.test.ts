@@ -57,6 +57,30 @@ describe('invalidation by unsafe methods', () => {
     }
   })
 
+  it('a large body being stored in the background when its path is invalidated is not stored', async () => {
+    // Past the budget (0 here) no generation bump marks the entry purged: only not storing it helps.
+    const gw = cachedGateway({ invalidationWritesPerMinute: 0 })
+    const t = tagged()
+    // Over the 64 KiB a store awaits: the client streams it, the store's copy is written in the background.
+    const url = `/c/bytes?size=${160 * 1024}&${cc('max-age=600')}`
+    await fetch(`${ORIGIN}/_control/hold?tag=${t.tag}&at=${64 * 1024}`, { method: 'POST' })
+    // The test gateway's fetch returns once the background work is done: here, after the release.
+    const reading = gw.fetch(url, { headers: t.headers() })
+    expect(await pollUntil(() => originEvents(t.tag), (events) => events.includes('held-body'))).toContain('held-body')
+    const changed = await gw.fetch('/c/bytes', { method: 'POST', headers: t.headers() })
+    expect(changed.status).toBe(200)
+    await changed.arrayBuffer()
+    await fetch(`${ORIGIN}/_control/release?tag=${t.tag}`, { method: 'POST' })
+    const old = await reading
+    expect(cacheStatus(old)).toBe('edgeway; fwd=uri-miss; fwd-status=200')
+    expect((await old.text()).length).toBe(160 * 1024)
+    // Its background write found the path invalidated: nothing stored, the next GET goes to the origin.
+    const next = await gw.fetch(url, { headers: t.headers() })
+    expect(cacheStatus(next)).toMatch(/^edgeway; fwd=uri-miss/)
+    await next.body?.cancel()
+    expect(await t.count()).toBe(3)
+  })
+
   it('the record of invalidated paths is bounded by its characters; started afresh, it refuses what was sent before', () => {
     // Times far below the clock's: the record's state is the isolate's, shared with other tests.
     const origin = `http://bound-${crypto.randomUUID()}.test`

@@ -43,7 +43,8 @@
  *   POST /_control/reset?tag=T   forget that tag's log and stats
  *   GET  /_control/events?tag=T  a tag's stream events (`first-chunk`, `last-chunk`, ...)
  *   POST /_control/hold?tag=T    that tag's next request (any path) waits, after an event `held`, for
- *                                its release (at most 10 s)
+ *                                its release (at most 10 s); with &at=B, a `/bytes` answer waits after
+ *                                B bytes of its body instead (event `held-body`)
  *   POST /_control/release?tag=T lets that tag's held /sse stream, or held request, go on
  *   PUT  /_control/script?tag=T  body: [{ status?, headers?, body? }, ...]: the tag's requests get these
  *        answers in order, the last one repeating ([]: normal answers again; `./scripted-answers.ts`)
@@ -76,8 +77,12 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
   const overrides = new Map<string, { status: number; reset: boolean }>()
   const scripts = scriptedAnswers()
   const releases = new Map<string, () => void>()
-  /** Tags whose next request waits for `/_control/release` (at most 10 s): a test holds one origin answer while it does something else. */
-  const holds = new Set<string>()
+  /**
+   * Tags whose next request waits for `/_control/release` (at most 10 s), before its answer or
+   * (a number: `/bytes` only) after that many bytes of its body: a test holds one origin answer
+   * while it does something else.
+   */
+  const holds = new Map<string, number | undefined>()
 
   const statsFor = (tag: string) => {
     let s = stats.get(tag)
@@ -114,7 +119,7 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
       return json(res, 200, { ok: true })
     }
     if (url.pathname === '/_control/hold' && req.method === 'POST') {
-      holds.add(tag)
+      holds.set(tag, url.searchParams.has('at') ? Number(url.searchParams.get('at')) : undefined)
       return json(res, 200, { ok: true })
     }
     if (url.pathname === '/_control/script' && req.method === 'PUT') {
@@ -161,7 +166,7 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     }
     res.on('close', finish)
 
-    if (holds.delete(tag)) {
+    if (holds.has(tag) && holds.get(tag) === undefined && holds.delete(tag)) {
       event(tag, 'held')
       await new Promise<void>((resolve) => {
         releases.set(tag, resolve)
@@ -199,8 +204,21 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     if (path === '/bytes') {
       const size = Math.min(Number(url.searchParams.get('size') ?? 0), 64 * 1024 * 1024)
       const chunked = url.searchParams.get('chunked') === '1'
+      // A hold with `at=B` (`/_control/hold`): after B bytes, an event `held-body` and a wait for the tag's release.
+      const holdAt = holds.get(tag)
+      holds.delete(tag)
       res.writeHead(200, { 'content-type': 'text/plain', ...(chunked ? {} : { 'content-length': String(size) }), ...extra })
-      for (let sent = 0; sent < size; sent += 16_384) res.write('x'.repeat(Math.min(16_384, size - sent)))
+      for (let sent = 0; sent < size; sent += 16_384) {
+        if (holdAt !== undefined && sent >= holdAt && sent - 16_384 < holdAt) {
+          event(tag, 'held-body')
+          await new Promise<void>((resolve) => {
+            releases.set(tag, resolve)
+            setTimeout(resolve, 10_000)
+          })
+          if (res.destroyed) return
+        }
+        res.write('x'.repeat(Math.min(16_384, size - sent)))
+      }
       return res.end()
     }
 
