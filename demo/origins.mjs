@@ -77,31 +77,20 @@ function flakyApi(req, res) {
 
 const HANDLERS = [usersApi, ordersApi, flakyApi]
 
-/** The demo origins on 9101, 9102 and 9104 (`npm run dev`): a port taken ends the process, saying so. */
-export function startDemoOrigins({ usersPort = 9101, ordersPort = 9102, flakyPort = 9104 } = {}) {
-  const ports = [usersPort, ordersPort, flakyPort]
-  const servers = HANDLERS.map((handler, i) => http.createServer(handler).listen(ports[i], '127.0.0.1'))
-  for (const server of servers) {
-    server.on('error', (err) => {
-      console.error(`demo origin: ${err.message}`)
-      process.exit(1)
-    })
-  }
-  return () => servers.forEach((s) => s.close())
-}
-
 /**
- * The demo origins for tests: each on a port the system picks, so two can never be given the same
- * one (a free port looked up beforehand can be taken, or handed out twice, before it is listened
- * on). Resolves with their ports once all listen; rejects, with none left running, when one can't.
+ * The demo origins, each on its port (0, the default: one the system picks, so two can never be
+ * given the same one, as a free port looked up beforehand can be taken, or handed out twice,
+ * before it is listened on). Resolves with their ports once all listen; rejects, with none left
+ * running, when one can't.
  */
-export async function listenDemoOrigins() {
+export async function listenDemoOrigins({ usersPort = 0, ordersPort = 0, flakyPort = 0 } = {}) {
+  const wanted = [usersPort, ordersPort, flakyPort]
   const servers = HANDLERS.map((handler) => http.createServer(handler))
   const stop = () => servers.forEach((s) => s.close())
   try {
-    await Promise.all(servers.map((server) => new Promise((resolve, reject) => {
+    await Promise.all(servers.map((server, i) => new Promise((resolve, reject) => {
       server.once('error', reject)
-      server.listen(0, '127.0.0.1', () => {
+      server.listen(wanted[i], '127.0.0.1', () => {
         server.off('error', reject)
         resolve()
       })
@@ -110,11 +99,21 @@ export async function listenDemoOrigins() {
     stop()
     throw err
   }
-  const [usersPort, ordersPort, flakyPort] = servers.map((s) => s.address().port)
-  return { usersPort, ordersPort, flakyPort, stop }
+  const [users, orders, flaky] = servers.map((s) => s.address().port)
+  return { usersPort: users, ordersPort: orders, flakyPort: flaky, stop }
+}
+
+/** The demo origins on 9101, 9102 and 9104 (`npm run dev`); resolves with their stop. A port taken ends the process, saying so. */
+export async function startDemoOrigins() {
+  try {
+    return (await listenDemoOrigins({ usersPort: 9101, ordersPort: 9102, flakyPort: 9104 })).stop
+  } catch (err) {
+    console.error(`demo origin: ${err.message}`)
+    process.exit(1)
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  startDemoOrigins()
+  await startDemoOrigins()
   console.log('demo origins on http://127.0.0.1:9101, :9102 and :9104 (flaky)')
 }

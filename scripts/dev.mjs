@@ -7,7 +7,7 @@ import { startDemoIssuer } from '../demo/issuer.mjs'
 import { startDemoOrigins } from '../demo/origins.mjs'
 import { OFFLINE_ENV } from './lib.mjs'
 
-const stopDemoOrigins = startDemoOrigins()
+const stopDemoOrigins = await startDemoOrigins()
 const stopIssuer = await startDemoIssuer()
 const stopOrigins = () => {
   stopDemoOrigins()
