@@ -83,6 +83,12 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
    * while it does something else.
    */
   const holds = new Map<string, number | undefined>()
+  /** Resolves when `/_control/release?tag=` is called for `tag`, or after 10 s (a test that never releases still ends). */
+  const releaseOf = (tag: string) =>
+    new Promise<void>((resolve) => {
+      releases.set(tag, resolve)
+      setTimeout(resolve, 10_000)
+    })
 
   const statsFor = (tag: string) => {
     let s = stats.get(tag)
@@ -166,12 +172,11 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
     }
     res.on('close', finish)
 
-    if (holds.has(tag) && holds.get(tag) === undefined && holds.delete(tag)) {
+    // A hold without `at` is taken by the tag's next request, whatever its path.
+    if (holds.has(tag) && holds.get(tag) === undefined) {
+      holds.delete(tag)
       event(tag, 'held')
-      await new Promise<void>((resolve) => {
-        releases.set(tag, resolve)
-        setTimeout(resolve, 10_000)
-      })
+      await releaseOf(tag)
     }
     const delay = Number(url.searchParams.get('delay') ?? 0)
     if (delay > 0) await sleep(Math.min(delay, 30_000))
@@ -211,10 +216,7 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
       for (let sent = 0; sent < size; sent += 16_384) {
         if (holdAt !== undefined && sent >= holdAt && sent - 16_384 < holdAt) {
           event(tag, 'held-body')
-          await new Promise<void>((resolve) => {
-            releases.set(tag, resolve)
-            setTimeout(resolve, 10_000)
-          })
+          await releaseOf(tag)
           if (res.destroyed) return
         }
         res.write('x'.repeat(Math.min(16_384, size - sent)))
@@ -257,10 +259,7 @@ export async function startOrigin(port = 0): Promise<TestOrigin> {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
       res.write('id: 0\nevent: tick\ndata: {"n":0}\n\n')
       event(tag, 'sse-sent-0')
-      await new Promise<void>((resolve) => {
-        releases.set(tag, resolve)
-        setTimeout(resolve, 10_000)
-      })
+      await releaseOf(tag)
       if (res.destroyed) return
       res.write(`id: 1\nevent: tick\ndata: ${url.searchParams.get('last') ?? '{"n":1}'}\n\n`)
       event(tag, 'sse-end')
