@@ -76,6 +76,15 @@ function areaIndex(code) {
   }
 }
 
+/** How a call frame is named in the tables: its function and place, or its source area (both profiles). */
+function frameKeys(code) {
+  const area = areaIndex(code)
+  return {
+    fn: (f) => `${f.functionName || '(anonymous)'} ${f.url ? `${area(f.lineNumber)}:${f.lineNumber + 1}` : ''}`.trim(),
+    area: (f) => (f.url ? area(f.lineNumber) : f.functionName || '(native)'),
+  }
+}
+
 async function main() {
   const { ctx } = await startScenarioContext(WORK)
   if (hand && !scenario.handWritten) throw new Error(`scenario "${name}" has no hand-written twin`)
@@ -105,10 +114,9 @@ async function main() {
   const out = join(WORK, `cpu-${name}${hand ? '-hand' : ''}.cpuprofile`)
   writeFileSync(out, JSON.stringify(profile))
 
-  const area = areaIndex(code)
-  const place = (f) => (f.url ? `${area(f.lineNumber)}:${f.lineNumber + 1}` : '')
-  const byFunction = summarize(profile, (f) => `${f.functionName || '(anonymous)'} ${place(f)}`.trim())
-  const byArea = summarize(profile, (f) => (f.url ? area(f.lineNumber) : f.functionName || '(native)'))
+  const keys = frameKeys(code)
+  const byFunction = summarize(profile, keys.fn)
+  const byArea = summarize(profile, keys.area)
   const pct = (x) => `${(x * 100).toFixed(1).padStart(5)}%`
   console.log(`${scenario.title}${hand ? ', written by hand' : ''}: ${Math.round(result.rps)} req/s at ${connections} connections, p50 ${result.p50.toFixed(2)} ms; ${profile.samples.length} samples`)
   console.log('\nself time by area (JS thread only; "(idle)" and "(program)" are the runtime outside JS):')
@@ -129,7 +137,7 @@ async function allocations(inspector, gateway, request, code) {
   inspector.close()
   const out = join(WORK, `alloc-${name}${hand ? '-hand' : ''}${oldOnly ? '-old' : ''}.heapprofile`)
   writeFileSync(out, JSON.stringify(profile))
-  const area = areaIndex(code)
+  const keys = frameKeys(code)
   const byFunction = new Map()
   const byArea = new Map()
   const add = (map, key, bytes) => map.set(key, (map.get(key) ?? 0) + bytes)
@@ -138,8 +146,8 @@ async function allocations(inspector, gateway, request, code) {
     const f = node.callFrame
     if (node.selfSize > 0) {
       total += node.selfSize
-      add(byFunction, `${f.functionName || '(anonymous)'} ${f.url ? `${area(f.lineNumber)}:${f.lineNumber + 1}` : ''}`.trim(), node.selfSize)
-      add(byArea, f.url ? area(f.lineNumber) : f.functionName || '(native)', node.selfSize)
+      add(byFunction, keys.fn(f), node.selfSize)
+      add(byArea, keys.area(f), node.selfSize)
     }
     for (const child of node.children) walk(child)
   }
