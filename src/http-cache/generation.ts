@@ -96,10 +96,15 @@ async function kvKeyOf(target: PurgeTarget): Promise<string> {
   return key
 }
 
-/** Forgets this isolate's copies of generations, so a test reads KV as a fresh isolate would. */
+/**
+ * Forgets this isolate's copies of generations and when it last bumped each, so a test reads and
+ * writes KV as a fresh isolate would: a bump recorded under another test's moved clock had made a
+ * later test's bump of a path in the same bucket wait that far ahead (past its 20 s timeout).
+ */
 export function forgetGenerationCopies(): void {
   local.clear()
   reading.clear()
+  lastBump.clear()
 }
 
 /** `own`: written by this isolate, on its own clock (no margin for another's). */
